@@ -1,0 +1,1 @@
+"""The ``pinnace`` command line: thin parsing over the packages below it."""

@@ -1,0 +1,1 @@
+"""Talking to a Kubernetes API server: an async REST client and kubeconfig handling."""

@@ -1,0 +1,1 @@
+"""Assembling a running cluster in one process: store, API server, controllers."""

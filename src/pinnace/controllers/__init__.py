@@ -1,0 +1,1 @@
+"""Built-in controllers. Each talks to the API through ``client``/``runtime`` only."""
