@@ -2,9 +2,11 @@
 
 ``interface`` states the contract (etcd's model: global revisions, CAS by
 revision, watch from a revision with previous values, compaction). ``sqlite``
-is the embedded, durable default. Nothing here knows about Kubernetes objects.
+is the embedded, durable default (``SQLiteStore``); ``compactor`` trims history
+periodically as kube-apiserver does. Nothing here knows about Kubernetes objects.
 """
 
+from pinnace.storage.compactor import Compactor
 from pinnace.storage.interface import (
     Compacted,
     Event,
@@ -19,9 +21,12 @@ from pinnace.storage.interface import (
     Store,
     StoreClosed,
 )
+from pinnace.storage.sqlite import CommitStats, SQLiteStore
 
 __all__ = [
+    "CommitStats",
     "Compacted",
+    "Compactor",
     "Event",
     "EventType",
     "FutureRevision",
@@ -30,6 +35,7 @@ __all__ = [
     "KeyValue",
     "RangeResult",
     "RevisionMismatch",
+    "SQLiteStore",
     "StorageError",
     "Store",
     "StoreClosed",
