@@ -1,0 +1,174 @@
+"""Kind behaviour as small strategy hooks on plain object dicts.
+
+The generic REST store calls these around every write, the way upstream's
+registry strategies (``PrepareForCreate``, ``PrepareForUpdate``, status
+strategies) work: system metadata is set by the server and cannot be forged,
+``generation`` moves only when the spec does, a main-resource write never
+touches status and a status write never touches anything else.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pinnace.api.registry import ResourceInfo
+
+Obj = dict[str, Any]
+
+#: Metadata fields only the server writes; a client's values are replaced on update.
+SYSTEM_META_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+
+#: Metadata fields a status write may not change (upstream ResetObjectMetaForStatus).
+STATUS_PRESERVED_META = ("labels", "annotations", "finalizers", "ownerReferences", "deletionTimestamp", "generation")
+
+#: Kinds whose status a client may set on create (upstream keeps it).
+_KEEPS_STATUS_ON_CREATE = frozenset({("", "Node"), ("certificates.k8s.io", "CertificateSigningRequest")})
+
+
+def now_rfc3339(now: datetime | None = None) -> str:
+    """A timestamp as the API writes them: RFC 3339, UTC, whole seconds."""
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def meta(obj: Obj) -> dict[str, Any]:
+    """The object's metadata dict, created if missing."""
+    m = obj.get("metadata")
+    if not isinstance(m, dict):
+        m = {}
+        obj["metadata"] = m
+    return m
+
+
+def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = None) -> None:
+    """Fill the server-owned fields of a new object (in place)."""
+    m = meta(obj)
+    m["uid"] = str(uuid.uuid4())
+    m["creationTimestamp"] = now_rfc3339(now)
+    for f in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"):
+        m.pop(f, None)
+    if info.tracks_generation:
+        m["generation"] = 1
+    else:
+        m.pop("generation", None)
+    gk = (info.group, info.kind)
+    if info.has_status and gk not in _KEEPS_STATUS_ON_CREATE:
+        obj.pop("status", None)
+    if gk == ("", "Pod"):
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+    elif gk == ("", "Namespace"):
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            spec = obj["spec"] = {}
+        finalizers = spec.get("finalizers") or []
+        if "kubernetes" not in finalizers:
+            spec["finalizers"] = [*finalizers, "kubernetes"]
+        obj["status"] = {"phase": "Active"}
+
+
+def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str | None = None) -> None:
+    """Carry over what a client may not change (in place), per subresource.
+
+    Main resource: server-owned metadata and (for kinds with a status
+    subresource) the status stay as they were; ``generation`` moves if the
+    spec changed. ``status``: only the status changes. ``finalize``
+    (namespaces): only ``spec.finalizers`` changes.
+    """
+    nm, om = meta(new), old.get("metadata") or {}
+    for f in SYSTEM_META_FIELDS:
+        if f in om:
+            nm[f] = om[f]
+        else:
+            nm.pop(f, None)
+    nm.pop("selfLink", None)
+    if subresource == "status":
+        for f in STATUS_PRESERVED_META:
+            if f in om:
+                nm[f] = copy.deepcopy(om[f])
+            else:
+                nm.pop(f, None)
+        for k in list(new):
+            if k not in ("apiVersion", "kind", "metadata", "status"):
+                del new[k]
+        for k, v in old.items():
+            if k not in ("apiVersion", "kind", "metadata", "status"):
+                new[k] = copy.deepcopy(v)
+        return
+    if subresource == "finalize":
+        finalizers = (new.get("spec") or {}).get("finalizers")
+        new.clear()
+        new.update(copy.deepcopy(old))
+        new["spec"] = {**(old.get("spec") or {}), "finalizers": finalizers or []}
+        if not finalizers:
+            new["spec"].pop("finalizers", None)
+        return
+    if info.has_status:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    if info.tracks_generation and spec_changed(new, old):
+        nm["generation"] = int(om.get("generation") or 0) + 1
+
+
+def spec_changed(new: Obj, old: Obj) -> bool:
+    """Whether anything but metadata and status differs."""
+    keys = (set(new) | set(old)) - {"metadata", "status", "apiVersion", "kind"}
+    return any(new.get(k) != old.get(k) for k in keys)
+
+
+def semantically_equal(new: Obj, old: Obj) -> bool:
+    """Whether an update would change nothing (resourceVersion aside)."""
+    if {k: v for k, v in new.items() if k != "metadata"} != {k: v for k, v in old.items() if k != "metadata"}:
+        return False
+    nm = {k: v for k, v in (new.get("metadata") or {}).items() if k != "resourceVersion"}
+    om = {k: v for k, v in (old.get("metadata") or {}).items() if k != "resourceVersion"}
+    return nm == om
+
+
+def has_finalizers(info: ResourceInfo, obj: Obj) -> bool:
+    """Whether something still holds the object back from deletion."""
+    if (obj.get("metadata") or {}).get("finalizers"):
+        return True
+    if (info.group, info.kind) == ("", "Namespace"):
+        return bool((obj.get("spec") or {}).get("finalizers"))
+    return False
+
+
+def mark_deleting(info: ResourceInfo, obj: Obj, *, grace_seconds: int, now: datetime | None = None) -> None:
+    """Set deletionTimestamp (once) and the grace period, as graceful deletion does."""
+    m = meta(obj)
+    if not m.get("deletionTimestamp"):
+        t = now or datetime.now(UTC)
+        m["deletionTimestamp"] = now_rfc3339(datetime.fromtimestamp(t.timestamp() + grace_seconds, UTC))
+        if m.get("generation"):
+            m["generation"] = int(m["generation"]) + 1
+    m["deletionGracePeriodSeconds"] = grace_seconds
+    if (info.group, info.kind) == ("", "Namespace"):
+        obj.setdefault("status", {})["phase"] = "Terminating"
+
+
+def qos_class(spec: dict[str, Any]) -> str:
+    """The pod's QoS class, from its containers' requests and limits (upstream rules)."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = (c or {}).get("resources") or {}
+        req = res.get("requests") or {}
+        lim = res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for name in ("cpu", "memory"):
+            r, li = req.get(name, lim.get(name)), lim.get(name)
+            if li is None or str(r) != str(li):
+                guaranteed = False
+        requests.update({k: str(v) for k, v in req.items()})
+        limits.update({k: str(v) for k, v in lim.items()})
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
