@@ -1,0 +1,267 @@
+"""HTTP handlers for resource requests: parse the request, call the REST store, encode.
+
+Every verb lands in :func:`handle_resource`, which looks the resource up in the
+registry (404 if unknown, 405 if the verb is not served), decodes the body
+within the size limit, and writes the answer in the negotiated form (object,
+list, Table, PartialObjectMetadata; JSON or YAML).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pinnace.api import errors, patch, strategic
+from pinnace.api.definitions import definition_for
+from pinnace.api.registry import ResourceInfo
+from pinnace.api.table import build_table
+from pinnace.apiserver import negotiation, scale
+from pinnace.apiserver.httputil import int_param, read_body, respond
+from pinnace.apiserver.listing import ListResult, list_objects
+from pinnace.apiserver.negotiation import Output, Wanted
+from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.rest import DeleteOptions, RestStore
+from pinnace.apiserver.views import object_view, partial_metadata
+from pinnace.apiserver.watch import serve_watch
+
+Obj = dict[str, Any]
+
+_SUBRESOURCE_VERBS = {
+    "status": ("get", "update", "patch"),
+    "scale": ("get", "update", "patch"),
+    "finalize": ("update",),
+}
+
+
+def resolve(rest: RestStore, ri: RequestInfo) -> ResourceInfo:
+    """The resource a request names, or the upstream 404."""
+    info = rest.registry.get(ri.group, ri.version, ri.resource)
+    if info is None:
+        raise errors.NotFound("the server could not find the requested resource")
+    if ri.subresource is not None and ri.subresource not in info.subresources:
+        raise errors.NotFound("the server could not find the requested resource")
+    if ri.subresource is None and ri.verb not in info.verbs:
+        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+    if ri.subresource is not None and ri.verb not in _SUBRESOURCE_VERBS.get(ri.subresource, ()):
+        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+    if info.namespaced and ri.verb == "create" and ri.namespace is None and ri.subresource is None:
+        raise errors.NotFound("the server could not find the requested resource")
+    return info
+
+
+def _dry_run(query: Any) -> bool:
+    values = query.getall("dryRun", [])
+    for v in values:
+        if v != "All":
+            raise errors.BadRequest(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    return bool(values)
+
+
+def list_body(info: ResourceInfo, result: ListResult, wanted: Wanted, query: Any) -> bytes:
+    """A list response: cached item JSON is spliced, not re-encoded, for plain JSON lists."""
+    list_meta: Obj = {"resourceVersion": str(result.resource_version)}
+    if result.continue_token:
+        list_meta["continue"] = result.continue_token
+        if result.remaining is not None:
+            list_meta["remainingItemCount"] = result.remaining
+    if wanted.output is Output.TABLE:
+        table = build_table(
+            info.group,
+            info.kind,
+            [o.obj for o in result.items],
+            include_object=query.get("includeObject") or "PartialObjectMetadata",
+            list_meta=list_meta,
+        )
+        return negotiation.encode(table, wanted)
+    if wanted.output is Output.PARTIAL:
+        value: Obj = {
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": f"meta.k8s.io/{wanted.meta_version}",
+            "metadata": list_meta,
+            "items": [partial_metadata(o.obj, wanted.meta_version) for o in result.items],
+        }
+        return negotiation.encode(value, wanted)
+    if wanted.yaml:
+        return negotiation.encode(
+            {
+                "apiVersion": info.api_version,
+                "kind": info.list_kind,
+                "metadata": list_meta,
+                "items": [o.obj for o in result.items],
+            },
+            wanted,
+        )
+    head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta})
+    return head[:-1] + b',"items":[' + b",".join(o.json for o in result.items) + b"]}"
+
+
+def delete_options(query: Any, body: bytes) -> DeleteOptions:
+    """DeleteOptions from the body (if any) and the query."""
+    opts: Obj = {}
+    if body.strip():
+        decoded = negotiation.decode_object(body, "")
+        if decoded.get("kind") not in (None, "DeleteOptions"):
+            raise errors.BadRequest(f"expected DeleteOptions, got {decoded.get('kind')}")
+        opts = decoded
+    grace = opts.get("gracePeriodSeconds")
+    if grace is None:
+        grace = int_param(query, "gracePeriodSeconds")
+    policy = opts.get("propagationPolicy") or query.get("propagationPolicy")
+    if policy is None:
+        orphan = opts.get("orphanDependents")
+        if orphan is None and query.get("orphanDependents") is not None:
+            orphan = query.get("orphanDependents") in ("true", "1")
+        if orphan is not None:
+            policy = "Orphan" if orphan else "Background"
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise errors.BadRequest(
+            f'propagationPolicy: Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"'
+        )
+    pre = opts.get("preconditions") or {}
+    dry = opts.get("dryRun") or query.getall("dryRun", [])
+    return DeleteOptions(
+        grace_period_seconds=int(grace) if grace is not None else None,
+        propagation_policy=policy,
+        precondition_uid=pre.get("uid"),
+        precondition_resource_version=pre.get("resourceVersion"),
+        dry_run=bool(dry),
+    )
+
+
+def _success_status(info: ResourceInfo, obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    details: Obj = {"name": meta.get("name", ""), "kind": info.plural, "uid": meta.get("uid", "")}
+    if info.group:
+        details["group"] = info.group
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
+def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Obj:
+    """The object after a patch of the given media type."""
+    if media == negotiation.JSON_PATCH:
+        try:
+            operations = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise errors.BadRequest(f"error decoding patch: {exc}") from None
+        return patch.apply_json_patch(current, operations)
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        doc = negotiation.decode_yaml(body)
+    if not isinstance(doc, dict):
+        raise errors.BadRequest("error decoding patch: the patch must be a JSON object")
+    if media == negotiation.MERGE_PATCH:
+        return patch.apply_merge_patch(current, doc)
+    if media == negotiation.STRATEGIC_PATCH:
+        schema = definition_for(info.group, info.version, info.kind)
+        if schema is None or info.custom:
+            raise errors.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{negotiation.JSON_PATCH}, {negotiation.MERGE_PATCH}"
+            )
+        return strategic.apply_strategic_patch(current, doc, schema)
+    raise errors.UnsupportedMediaType(
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"{negotiation.JSON_PATCH}, {negotiation.MERGE_PATCH}, {negotiation.STRATEGIC_PATCH}"
+    )
+
+
+async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo) -> web.StreamResponse:
+    """Serve one resource request."""
+    info = resolve(rest, ri)
+    query = request.query
+    namespace = ri.namespace if info.namespaced else None
+    wanted = negotiation.negotiate(request.headers.get("Accept"))
+    verb = ri.verb
+
+    if ri.subresource == "scale":
+        return await scale.handle_scale(request, rest, info, namespace, ri, wanted)
+
+    if verb == "get":
+        obj = await rest.get(info, namespace, ri.name or "", query.get("resourceVersion"))
+        return respond(object_view(obj, info, wanted, query), wanted)
+    if verb == "list":
+        result = await list_objects(
+            rest,
+            info,
+            namespace,
+            label_selector=query.get("labelSelector"),
+            field_selector=query.get("fieldSelector"),
+            limit=int_param(query, "limit"),
+            continue_token=query.get("continue") or None,
+            resource_version=query.get("resourceVersion"),
+            resource_version_match=query.get("resourceVersionMatch") or None,
+        )
+        return web.Response(body=list_body(info, result, wanted, query), headers={"Content-Type": wanted.content_type})
+    if verb == "watch":
+        return await serve_watch(request, rest, info, namespace, ri, wanted)
+
+    body = await read_body(request) if verb in ("create", "update", "patch", "delete", "deletecollection") else b""
+    media = negotiation.content_type_of(request.headers.get("Content-Type"))
+    dry_run = _dry_run(query)
+
+    if verb == "create":
+        obj = negotiation.decode_object(body, media)
+        created = await rest.create(info, namespace, obj, dry_run=dry_run)
+        return respond(object_view(created, info, wanted, query), wanted, status=201)
+    if verb == "update":
+        obj = negotiation.decode_object(body, media)
+        updated, was_created = await rest.update(
+            info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run
+        )
+        return respond(object_view(updated, info, wanted, query), wanted, status=201 if was_created else 200)
+    if verb == "patch":
+        if media not in negotiation.PATCH_TYPES:
+            raise errors.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{', '.join(negotiation.PATCH_TYPES[:3])}"
+            )
+        if media == negotiation.APPLY_PATCH_YAML:
+            raise errors.UnsupportedMediaType(
+                "server-side apply is not supported yet by this server; use client-side apply "
+                "(kubectl apply without --server-side)"
+            )
+        if not body.strip():
+            raise errors.BadRequest("the body of the request must not be empty for a patch")
+        patched = await rest.mutate(
+            info,
+            namespace,
+            ri.name or "",
+            lambda cur: apply_patch(info, cur, media, body),
+            subresource=ri.subresource,
+            dry_run=dry_run,
+        )
+        return respond(object_view(patched, info, wanted, query), wanted)
+    if verb == "delete":
+        options = delete_options(query, body)
+        obj, gone = await rest.delete(info, namespace, ri.name or "", options)
+        if gone and not info.returns_deleted_object:
+            return respond(_success_status(info, obj), Wanted(yaml=wanted.yaml))
+        return respond(object_view(obj, info, wanted, query), wanted, status=200 if gone else 202)
+    if verb == "deletecollection":
+        options = delete_options(query, body)
+        result = await list_objects(
+            rest,
+            info,
+            namespace,
+            label_selector=query.get("labelSelector"),
+            field_selector=query.get("fieldSelector"),
+        )
+        deleted = []
+        for cached in result.items:
+            meta = cached.obj.get("metadata") or {}
+            try:
+                obj, _ = await rest.delete(info, meta.get("namespace") or None, meta.get("name", ""), options)
+            except errors.NotFound:
+                continue
+            deleted.append(obj)
+        value = {
+            "kind": info.list_kind,
+            "apiVersion": info.api_version,
+            "metadata": {"resourceVersion": str(result.resource_version)},
+            "items": deleted,
+        }
+        return respond(value, Wanted(yaml=wanted.yaml))
+    raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")

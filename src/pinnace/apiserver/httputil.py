@@ -1,0 +1,45 @@
+"""Small HTTP helpers shared by the API server's handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from pinnace.api import errors
+from pinnace.apiserver import negotiation
+from pinnace.apiserver.negotiation import Wanted
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, refused with 413 past the limit."""
+    if request.content_length is not None and request.content_length > negotiation.MAX_BODY_BYTES:
+        raise errors.RequestEntityTooLarge("the request body is too large (limit is 3145728 bytes)")
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > negotiation.MAX_BODY_BYTES:
+            raise errors.RequestEntityTooLarge("the request body is too large (limit is 3145728 bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def respond(value: Any, wanted: Wanted, status: int = 200) -> web.Response:
+    """Encode an object in the negotiated form."""
+    return web.Response(
+        body=negotiation.encode(value, wanted),
+        status=status,
+        content_type=None,
+        headers={"Content-Type": wanted.content_type},
+    )
+
+
+def int_param(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.BadRequest(f'invalid value for {name}: "{raw}"') from None

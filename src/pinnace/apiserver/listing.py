@@ -1,0 +1,181 @@
+"""LIST semantics: selectors, resourceVersion matching, and chunked pages.
+
+* No ``limit``: served from the watch cache (consistent: after this server's
+  own writes; ``resourceVersion=0``: whatever the cache has; ``N``: at least N;
+  ``resourceVersionMatch=Exact``: from the store at exactly N).
+* With ``limit``: pages read from the store on one snapshot revision; the
+  ``continue`` token carries that revision and the last key, so the next page
+  reads the same snapshot. A token whose revision was compacted gets 410.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pinnace.api import errors, fields, selectors
+from pinnace.api.registry import ResourceInfo
+from pinnace.apiserver.codec import decode_from_storage
+from pinnace.apiserver.rest import RestStore, parse_resource_version
+from pinnace.apiserver.watch_cache import CachedObject
+from pinnace.storage import Compacted, FutureRevision
+
+Obj = dict[str, Any]
+#: Does an object pass the request's selectors?
+ObjectFilter = Callable[[Obj], bool]
+
+
+@dataclass(slots=True)
+class ListResult:
+    """A page of objects and the list metadata to send with it."""
+
+    items: list[CachedObject]
+    resource_version: int
+    continue_token: str | None = None
+    remaining: int | None = None
+
+
+def build_filter(info: ResourceInfo, label_selector: str | None, field_selector: str | None) -> ObjectFilter | None:
+    """The predicate for a request's selectors; None when it selects everything."""
+    labels = selectors.parse_label_selector(label_selector or "")
+    field_sel = selectors.parse_field_selector(field_selector or "")
+    if not field_sel.empty:
+        fields.check_field_selector(info.group, info.kind, field_sel)
+    if labels.empty and field_sel.empty:
+        return None
+    group, kind = info.group, info.kind
+
+    def matches(obj: Obj) -> bool:
+        meta = obj.get("metadata") or {}
+        if not labels.empty and not labels.matches(meta.get("labels") or {}):
+            return False
+        return field_sel.empty or field_sel.matches(fields.field_values(group, kind, obj))
+
+    return matches
+
+
+def encode_continue(revision: int, last_key: str, prefix: str) -> str:
+    """A continue token: the snapshot revision and where the next page starts."""
+    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": last_key[len(prefix) :] + "\x00"}
+    return base64.urlsafe_b64encode(orjson.dumps(token)).decode().rstrip("=")
+
+
+def decode_continue(token: str, prefix: str) -> tuple[int, str]:
+    """The revision and last key a continue token names, or 400 if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+        revision = int(data["rv"])
+        start = str(data["start"])
+        if data.get("v") != "meta.k8s.io/v1" or not start.endswith("\x00") or revision <= 0:
+            raise ValueError(token)
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise errors.BadRequest(f"continue key is not valid: {token!r}") from None
+    return revision, prefix + start[:-1]
+
+
+_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list "
+    "without the continue parameter, or use the continue token in this response to retrieve the remainder of the "
+    "results. Continuing with the provided token results in an inconsistent list - objects that were created, "
+    "modified, or deleted between the time the first chunk was returned and now may show up in the list."
+)
+
+
+async def list_objects(
+    rest: RestStore,
+    info: ResourceInfo,
+    namespace: str | None,
+    *,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+    limit: int | None = None,
+    continue_token: str | None = None,
+    resource_version: str | None = None,
+    resource_version_match: str | None = None,
+) -> ListResult:
+    """One LIST request's answer (see the module docstring for the rules)."""
+    predicate = build_filter(info, label_selector, field_selector)
+    if resource_version_match not in (None, "", "NotOlderThan", "Exact"):
+        raise errors.BadRequest(f'resourceVersionMatch: Unsupported value: "{resource_version_match}"')
+    if resource_version_match and resource_version in (None, ""):
+        raise errors.BadRequest(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
+        )
+    if (continue_token and resource_version not in (None, "", "0")) or (continue_token and resource_version_match):
+        raise errors.BadRequest("specifying resource version is not allowed when using continue")
+    if limit is not None and limit <= 0:
+        limit = None
+    if resource_version_match == "Exact" and resource_version == "0":
+        raise errors.BadRequest(
+            'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
+        )
+
+    prefix = info.prefix(namespace)
+    if continue_token:
+        revision, start_after = decode_continue(continue_token, prefix)
+        return await _page_from_store(rest, info, prefix, predicate, limit, revision, start_after)
+    if resource_version_match == "Exact":
+        revision = parse_resource_version(str(resource_version))
+        return await _page_from_store(rest, info, prefix, predicate, limit, revision, None)
+    if limit is not None and resource_version in (None, ""):
+        return await _page_from_store(rest, info, prefix, predicate, limit, None, None)
+
+    # From the watch cache.
+    if resource_version == "0":
+        cache = await rest.caches.get(info)
+    else:
+        min_rev = parse_resource_version(resource_version) if resource_version else 0
+        cache = await rest.fresh_cache(info, min_rev)
+    ns = namespace if info.namespaced else None
+    items = cache.list(ns)
+    if predicate is not None:
+        items = [o for o in items if predicate(o.obj)]
+    revision = cache.revision
+    if limit is not None and resource_version != "0" and len(items) > limit:
+        # Paging a cached list: later pages continue from the store at this snapshot.
+        page = items[:limit]
+        return ListResult(page, revision, encode_continue(revision, page[-1].key, prefix), len(items) - limit)
+    return ListResult(items, revision)
+
+
+async def _page_from_store(
+    rest: RestStore,
+    info: ResourceInfo,
+    prefix: str,
+    predicate: ObjectFilter | None,
+    limit: int | None,
+    revision: int | None,
+    start_after: str | None,
+) -> ListResult:
+    collected: list[CachedObject] = []
+    snapshot = revision
+    while True:
+        want = None if limit is None else max(limit - len(collected), 1)
+        try:
+            page = await rest.store.range(prefix, revision=snapshot, limit=want, start_after=start_after)
+        except Compacted:
+            raise errors.Gone(_EXPIRED) from None
+        except FutureRevision as exc:
+            raise errors.Timeout(
+                f"Too large resource version: {exc.requested}, current: {exc.current}",
+                causes=[errors.Cause("ResourceVersionTooLarge", "Too large resource version")],
+                retry_after_seconds=1,
+            ) from None
+        snapshot = page.revision
+        for kv in page.items:
+            obj = decode_from_storage(kv)
+            if predicate is None or predicate(obj):
+                collected.append(CachedObject(kv.key, obj, kv.mod_revision))
+        if page.items:
+            start_after = page.items[-1].key
+        if not page.more or not page.items:
+            return ListResult(collected, snapshot)
+        if limit is not None and len(collected) >= limit:
+            token = encode_continue(snapshot, start_after or prefix, prefix)
+            return ListResult(collected, snapshot, token, page.remaining)

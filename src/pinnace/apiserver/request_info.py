@@ -1,0 +1,95 @@
+"""Turning a request path into what it asks for (upstream's RequestInfo).
+
+``/api/v1/namespaces/ns/pods/name/status`` → group "", version v1, namespace
+ns, resource pods, name, subresource status; the verb comes from the method and
+whether a name is present (GET → get or list, or watch with ``watch=true``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Subresources of a namespace itself, not resources inside it.
+_NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What a resource request is about."""
+
+    verb: str
+    group: str
+    version: str
+    namespace: str | None
+    resource: str
+    name: str | None
+    subresource: str | None
+    extra_parts: tuple[str, ...] = ()
+
+    @property
+    def is_list_like(self) -> bool:
+        """True for list, watch and deletecollection (no name in the URL)."""
+        return self.name is None
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1")
+
+
+def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo | None:
+    """Parse a resource URL; None if the path is not a resource request.
+
+    Paths like ``/api``, ``/apis/apps`` or ``/apis/apps/v1`` (discovery) are not
+    resource requests.
+    """
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return None
+    if parts[0] == "api":
+        if len(parts) < 3:
+            return None
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[0] == "apis":
+        if len(parts) < 4:
+            return None
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+
+    watch_prefix = False
+    if rest and rest[0] == "watch":
+        watch_prefix = True
+        rest = rest[1:]
+        if not rest:
+            return None
+
+    namespace: str | None = None
+    if rest[0] == "namespaces" and len(rest) > 1:
+        namespace = rest[1]
+        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    extra = tuple(rest[3:])
+    if resource == "namespaces" and name is not None:
+        # /api/v1/namespaces/{name}[/{status|finalize}]: the namespace object itself.
+        namespace = name
+
+    method = method.upper()
+    if watch_prefix or (method == "GET" and _truthy(query.get("watch"))):
+        verb = "watch"
+    elif method in ("GET", "HEAD"):
+        verb = "get" if name is not None else "list"
+    elif method == "POST":
+        verb = "create"
+    elif method == "PUT":
+        verb = "update"
+    elif method == "PATCH":
+        verb = "patch"
+    elif method == "DELETE":
+        verb = "delete" if name is not None else "deletecollection"
+    else:
+        verb = method.lower()
+    return RequestInfo(verb, group, version, namespace, resource, name, subresource, extra)

@@ -1,0 +1,513 @@
+"""The generic REST store: every verb for every resource, over a Store.
+
+One implementation serves all kinds; kind behaviour comes from the resource
+table (``api.registry``) and strategy hooks (``api.strategy``). Writes go to
+the store with compare-and-swap on the revision (a read-modify-CAS loop for
+patches, as upstream's GuaranteedUpdate); reads come from the watch cache once
+it has applied the caller's own writes. Nothing is written unless the whole
+object is valid; a failed write changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pinnace.api import errors, names, strategy
+from pinnace.api.registry import ResourceInfo, ResourceRegistry
+from pinnace.apiserver.codec import decode_from_storage, encode_for_storage
+from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
+from pinnace.storage import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
+
+Obj = dict[str, Any]
+#: Turns the current object into the desired one (may raise StatusError).
+Mutation = Callable[[Obj], Obj]
+
+#: How often a patch/update loop retries after losing a CAS race.
+_MAX_RETRIES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOptions:
+    """What a DELETE asked for (from the body or the query)."""
+
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None
+    precondition_uid: str | None = None
+    precondition_resource_version: str | None = None
+    dry_run: bool = False
+
+
+def not_found(info: ResourceInfo, name: str) -> errors.NotFound:
+    """Upstream's 404 for a missing object."""
+    return errors.NotFound(f'{info.group_resource} "{name}" not found', group=info.group, kind=info.plural, name=name)
+
+
+def conflict(info: ResourceInfo, name: str, why: str) -> errors.Conflict:
+    """Upstream's 409 for a lost optimistic-concurrency race."""
+    return errors.Conflict(
+        f'Operation cannot be fulfilled on {info.group_resource} "{name}": {why}',
+        group=info.group,
+        kind=info.plural,
+        name=name,
+    )
+
+
+_MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+class CacheSet:
+    """One watch cache per storage prefix, started on first use."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._caches: dict[str, ResourceCache] = {}
+        self._starting: dict[str, asyncio.Future[ResourceCache]] = {}
+
+    async def get(self, info: ResourceInfo) -> ResourceCache:
+        """The (started) cache of a resource."""
+        prefix = info.storage_prefix
+        cache = self._caches.get(prefix)
+        if cache is not None:
+            return cache
+        pending = self._starting.get(prefix)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[ResourceCache] = asyncio.get_running_loop().create_future()
+        self._starting[prefix] = fut
+        try:
+            cache = ResourceCache(self.store, prefix, decode_from_storage)
+            await cache.start()
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved here; the waiters re-raise it
+            raise
+        finally:
+            self._starting.pop(prefix, None)
+        self._caches[prefix] = cache
+        fut.set_result(cache)
+        return cache
+
+    def all(self) -> list[ResourceCache]:
+        """Every started cache."""
+        return list(self._caches.values())
+
+    async def stop(self) -> None:
+        """Stop every cache."""
+        for cache in list(self._caches.values()):
+            await cache.stop()
+        self._caches.clear()
+
+
+class RestStore:
+    """Create, read, update, patch and delete any resource."""
+
+    def __init__(self, store: Store, registry: ResourceRegistry, caches: CacheSet | None = None) -> None:
+        self.store = store
+        self.registry = registry
+        self.caches = caches or CacheSet(store)
+        self._last_write: dict[str, int] = {}
+
+    # ---- freshness ---------------------------------------------------------
+    def _wrote(self, info: ResourceInfo, revision: int) -> None:
+        prefix = info.storage_prefix
+        if revision > self._last_write.get(prefix, 0):
+            self._last_write[prefix] = revision
+
+    async def fresh_cache(self, info: ResourceInfo, min_revision: int = 0) -> ResourceCache:
+        """The resource's cache once it reflects every write this server made (and ``min_revision``)."""
+        cache = await self.caches.get(info)
+        target = max(self._last_write.get(info.storage_prefix, 0), min_revision)
+        if target and not await cache.wait_for(target):
+            raise errors.Timeout(
+                f"Too large resource version: {target}, current: {cache.revision}",
+                causes=[errors.Cause("ResourceVersionTooLarge", "Too large resource version")],
+                retry_after_seconds=1,
+            )
+        return cache
+
+    # ---- reads -------------------------------------------------------------
+    async def get(
+        self, info: ResourceInfo, namespace: str | None, name: str, resource_version: str | None = None
+    ) -> Obj:
+        """One object, as of at least ``resource_version`` ("0": any cached state)."""
+        min_rev = 0
+        if resource_version not in (None, "", "0"):
+            min_rev = parse_resource_version(resource_version)
+        cache = await (self.caches.get(info) if resource_version == "0" else self.fresh_cache(info, min_rev))
+        cached = cache.get(info.key(namespace, name))
+        if cached is None:
+            raise not_found(info, name)
+        return cached.obj
+
+    async def get_cached(self, info: ResourceInfo, namespace: str | None, name: str) -> CachedObject | None:
+        """The cached version of one object after this server's own writes, or None."""
+        cache = await self.fresh_cache(info)
+        return cache.get(info.key(namespace, name))
+
+    async def _read_current(self, info: ResourceInfo, namespace: str | None, name: str) -> tuple[Obj, int]:
+        kv = await self.store.get(info.key(namespace, name))
+        if kv is None:
+            raise not_found(info, name)
+        return decode_from_storage(kv), kv.mod_revision
+
+    # ---- create ------------------------------------------------------------
+    async def create(self, info: ResourceInfo, namespace: str | None, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Create an object (201 upstairs); AlreadyExists if the name is taken."""
+        obj = copy.deepcopy(obj)
+        self._check_type(info, obj)
+        meta = strategy.meta(obj)
+        if info.namespaced:
+            ns = meta.get("namespace") or namespace
+            if namespace and ns != namespace:
+                raise errors.BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            if not ns:
+                raise errors.BadRequest("the server could not find the requested resource: namespace is required")
+            meta["namespace"] = ns
+            await self._check_namespace_accepts(ns)
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            base = meta.get("generateName")
+            if not base:
+                raise errors.invalid(
+                    info.kind,
+                    "",
+                    [
+                        errors.Cause(
+                            errors.CAUSE_REQUIRED,
+                            "Required value: name or generateName is required",
+                            "metadata.name",
+                        )
+                    ],
+                    group=info.group,
+                )
+            meta["name"] = names.generate_name(str(base))
+        strategy.prepare_for_create(info, obj)
+        self._validate(info, obj)
+        if dry_run:
+            return obj
+        name = meta["name"]
+        for attempt in range(5):
+            try:
+                kv = await self.store.create(info.key(meta.get("namespace"), name), encode_for_storage(obj))
+            except KeyExists:
+                if meta.get("generateName") and attempt < 4 and name == meta["name"]:
+                    meta["name"] = name = names.generate_name(str(meta["generateName"]))
+                    continue
+                raise errors.AlreadyExists(
+                    f'{info.group_resource} "{name}" already exists',
+                    group=info.group,
+                    kind=info.plural,
+                    name=name,
+                ) from None
+            self._wrote(info, kv.mod_revision)
+            return decode_from_storage(kv)
+        raise AssertionError("unreachable")
+
+    async def _check_namespace_accepts(self, namespace: str) -> None:
+        ns_info = self.registry.get("", "v1", "namespaces")
+        if ns_info is None:
+            return
+        cached = await self.get_cached(ns_info, None, namespace)
+        if cached is None:
+            raise errors.NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace)
+        if (cached.obj.get("metadata") or {}).get("deletionTimestamp") or (
+            (cached.obj.get("status") or {}).get("phase") == "Terminating"
+        ):
+            raise errors.Forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                kind="namespaces",
+                name=namespace,
+                causes=[
+                    errors.Cause(
+                        "NamespaceTerminating",
+                        f"namespace {namespace} is being terminated",
+                        "metadata.namespace",
+                    )
+                ],
+            )
+
+    # ---- update / patch ----------------------------------------------------
+    async def update(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        obj: Obj,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[Obj, bool]:
+        """Replace an object (PUT). Returns the result and whether it was created."""
+        obj = copy.deepcopy(obj)
+        self._check_type(info, obj)
+        meta = strategy.meta(obj)
+        if meta.get("name") and meta["name"] != name:
+            raise errors.BadRequest(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
+        meta["name"] = name
+        if info.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise errors.BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        wanted_rv = meta.get("resourceVersion") or None
+        if wanted_rv is not None:
+            parse_resource_version(wanted_rv)
+        kv = await self.store.get(info.key(namespace, name))
+        if kv is None:
+            if info.create_on_update and subresource is None:
+                return await self.create(info, namespace, obj, dry_run=dry_run), True
+            raise not_found(info, name)
+        if wanted_rv is None and not self._allows_unconditional_update(info):
+            raise errors.invalid(
+                info.kind,
+                name,
+                [
+                    errors.Cause(
+                        errors.CAUSE_INVALID,
+                        "Invalid value: 0x0: must be specified for an update",
+                        "metadata.resourceVersion",
+                    )
+                ],
+                group=info.group,
+            )
+
+        def replace(current: Obj) -> Obj:
+            if wanted_rv is not None and current["metadata"]["resourceVersion"] != wanted_rv:
+                raise conflict(info, name, _MODIFIED)
+            return copy.deepcopy(obj)
+
+        result = await self._guaranteed_update(
+            info, namespace, name, replace, subresource=subresource, dry_run=dry_run, first=kv
+        )
+        return result, False
+
+    @staticmethod
+    def _allows_unconditional_update(info: ResourceInfo) -> bool:
+        return True
+
+    async def mutate(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        mutation: Mutation,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Apply ``mutation`` to the current object and write it, retrying lost races (PATCH)."""
+        return await self._guaranteed_update(info, namespace, name, mutation, subresource=subresource, dry_run=dry_run)
+
+    async def _guaranteed_update(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        mutation: Mutation,
+        *,
+        subresource: str | None,
+        dry_run: bool,
+        first: KeyValue | None = None,
+    ) -> Obj:
+        key = info.key(namespace, name)
+        kv = first
+        for _ in range(_MAX_RETRIES):
+            if kv is None:
+                kv = await self.store.get(key)
+                if kv is None:
+                    raise not_found(info, name)
+            current = decode_from_storage(kv)
+            desired = mutation(copy.deepcopy(current))
+            self._check_type(info, desired)
+            dmeta = strategy.meta(desired)
+            if dmeta.get("name", name) != name:
+                raise errors.BadRequest(f"metadata.name: Invalid value: {dmeta.get('name')!r}: field is immutable")
+            dmeta["name"] = name
+            if info.namespaced:
+                if dmeta.get("namespace", namespace) != namespace:
+                    raise errors.BadRequest("metadata.namespace: Invalid value: field is immutable")
+                dmeta["namespace"] = namespace
+            strategy.prepare_for_update(info, desired, current, subresource=subresource)
+            self._validate(info, desired)
+            if strategy.semantically_equal(desired, current):
+                return current
+            if dry_run:
+                return desired
+            dmeta = strategy.meta(desired)
+            if (
+                dmeta.get("deletionTimestamp")
+                and not strategy.has_finalizers(info, desired)
+                and int(dmeta.get("deletionGracePeriodSeconds") or 0) == 0
+            ):
+                try:
+                    deleted = await self.store.delete(key, expected_revision=kv.mod_revision)
+                except RevisionMismatch:
+                    kv = None
+                    continue
+                except KeyNotFound:
+                    raise not_found(info, name) from None
+                self._wrote(info, deleted.mod_revision)
+                return _deleted_view(desired, deleted.mod_revision)
+            try:
+                new_kv = await self.store.update(key, encode_for_storage(desired), kv.mod_revision)
+            except RevisionMismatch:
+                kv = None
+                continue
+            except KeyNotFound:
+                raise not_found(info, name) from None
+            self._wrote(info, new_kv.mod_revision)
+            return decode_from_storage(new_kv)
+        raise conflict(info, name, "too many concurrent writers; please try again")
+
+    # ---- delete ------------------------------------------------------------
+    async def delete(
+        self, info: ResourceInfo, namespace: str | None, name: str, options: DeleteOptions
+    ) -> tuple[Obj, bool]:
+        """Delete an object. Returns the object and whether it is gone now.
+
+        Objects with finalizers (or deleted with the Orphan / Foreground
+        policies, which add theirs) and pods bound to a node with a grace
+        period are only marked (deletionTimestamp); others go at once.
+        """
+        key = info.key(namespace, name)
+        for _ in range(_MAX_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                raise not_found(info, name)
+            current = decode_from_storage(kv)
+            cmeta = current["metadata"]
+            if options.precondition_uid is not None and options.precondition_uid != cmeta.get("uid"):
+                raise conflict(
+                    info,
+                    name,
+                    f"Precondition failed: UID in precondition: {options.precondition_uid}, "
+                    f"UID in object meta: {cmeta.get('uid')}",
+                )
+            if options.precondition_resource_version is not None and options.precondition_resource_version != cmeta.get(
+                "resourceVersion"
+            ):
+                raise conflict(
+                    info,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: "
+                    f"{options.precondition_resource_version}, ResourceVersion in object meta: "
+                    f"{cmeta.get('resourceVersion')}",
+                )
+            desired = copy.deepcopy(current)
+            dmeta = desired["metadata"]
+            finalizers = list(dmeta.get("finalizers") or [])
+            policy = options.propagation_policy
+            if policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            elif policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            if policy in ("Orphan", "Foreground"):
+                dmeta["finalizers"] = finalizers
+            grace = self._grace_period(info, current, options)
+            pending = strategy.has_finalizers(info, desired) or grace > 0
+            if pending:
+                if cmeta.get("deletionTimestamp") and desired == current:
+                    return current, False
+                strategy.mark_deleting(info, desired, grace_seconds=grace)
+                if options.dry_run:
+                    return desired, False
+                try:
+                    new_kv = await self.store.update(key, encode_for_storage(desired), kv.mod_revision)
+                except (RevisionMismatch, KeyNotFound):
+                    continue
+                self._wrote(info, new_kv.mod_revision)
+                return decode_from_storage(new_kv), False
+            if options.dry_run:
+                return current, True
+            try:
+                deleted = await self.store.delete(key, expected_revision=kv.mod_revision)
+            except RevisionMismatch:
+                continue
+            except KeyNotFound:
+                raise not_found(info, name) from None
+            self._wrote(info, deleted.mod_revision)
+            return _deleted_view(current, deleted.mod_revision), True
+        raise conflict(info, name, "too many concurrent writers; please try again")
+
+    @staticmethod
+    def _grace_period(info: ResourceInfo, obj: Obj, options: DeleteOptions) -> int:
+        if (info.group, info.kind) != ("", "Pod"):
+            return 0
+        spec = obj.get("spec") or {}
+        if not spec.get("nodeName"):
+            return 0  # never scheduled: nothing to stop, deleted at once (as upstream)
+        phase = (obj.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            return 0
+        if options.grace_period_seconds is not None:
+            return max(0, options.grace_period_seconds)
+        existing = (obj.get("metadata") or {}).get("deletionGracePeriodSeconds")
+        if existing is not None:
+            return int(existing)
+        return int(spec.get("terminationGracePeriodSeconds", 30))
+
+    # ---- checks ------------------------------------------------------------
+    @staticmethod
+    def _check_type(info: ResourceInfo, obj: Obj) -> None:
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        if api_version is None and kind is None:
+            obj["apiVersion"], obj["kind"] = info.api_version, info.kind
+            return
+        if kind is not None and kind != info.kind:
+            raise errors.BadRequest(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
+        if api_version is not None and api_version != info.api_version:
+            raise errors.BadRequest(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({info.api_version})"
+            )
+        obj["apiVersion"], obj["kind"] = info.api_version, info.kind
+
+    @staticmethod
+    def _validate(info: ResourceInfo, obj: Obj) -> None:
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            raise errors.BadRequest("metadata must be an object")
+        causes = names.validate_object_meta(meta, namespaced=info.namespaced, name_rule=info.name_rule)
+        if causes:
+            raise errors.invalid(info.kind, str(meta.get("name") or ""), causes, group=info.group)
+
+
+def _deleted_view(obj: Obj, revision: int) -> Obj:
+    out = copy.deepcopy(obj)
+    out.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return out
+
+
+def parse_resource_version(value: str) -> int:
+    """A resourceVersion as a revision, or 400 if it is not one."""
+    try:
+        rev = int(value)
+    except ValueError:
+        raise errors.BadRequest(f"invalid resource version: {value!r}") from None
+    if rev < 0:
+        raise errors.BadRequest(f"invalid resource version: {value!r}")
+    return rev
+
+
+def is_compacted(exc: BaseException) -> bool:
+    """Whether a storage error means the requested revision is gone."""
+    return isinstance(exc, Compacted)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC (one place to inject a clock later)."""
+    return datetime.now(UTC)

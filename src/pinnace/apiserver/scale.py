@@ -1,0 +1,115 @@
+"""The ``scale`` subresource: an ``autoscaling/v1`` Scale view of a workload.
+
+GET answers the Scale (spec.replicas, status.replicas and the selector as a
+string); PUT and PATCH change only the workload's ``spec.replicas``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pinnace.api import errors, patch, selectors
+from pinnace.api.registry import ResourceInfo
+from pinnace.apiserver import negotiation
+from pinnace.apiserver.httputil import read_body, respond
+from pinnace.apiserver.negotiation import Wanted
+from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.rest import RestStore, conflict
+
+Obj = dict[str, Any]
+
+
+def scale_of(obj: Obj) -> Obj:
+    """The Scale object describing a workload."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    selector = spec.get("selector")
+    if isinstance(selector, dict) and ("matchLabels" in selector or "matchExpressions" in selector):
+        selector_text = str(selectors.from_label_selector(selector))
+    elif isinstance(selector, dict):  # ReplicationController: a plain map
+        selector_text = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    else:
+        selector_text = ""
+    scale_meta = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta}
+    out: Obj = {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": scale_meta,
+        "spec": {"replicas": int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)},
+        "status": {"replicas": int(status.get("replicas") or 0)},
+    }
+    if selector_text:
+        out["status"]["selector"] = selector_text
+    return out
+
+
+def _replicas_from(scale: Obj) -> int:
+    if scale.get("kind") not in (None, "Scale"):
+        raise errors.BadRequest(f"the kind in the data ({scale.get('kind')}) does not match the expected kind (Scale)")
+    replicas = (scale.get("spec") or {}).get("replicas", 0)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise errors.invalid(
+            "Scale",
+            str((scale.get("metadata") or {}).get("name", "")),
+            [
+                errors.Cause(
+                    errors.CAUSE_INVALID,
+                    f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                    "spec.replicas",
+                )
+            ],
+            group="autoscaling",
+        )
+    return replicas
+
+
+async def handle_scale(
+    request: web.Request,
+    rest: RestStore,
+    info: ResourceInfo,
+    namespace: str | None,
+    ri: RequestInfo,
+    wanted: Wanted,
+) -> web.StreamResponse:
+    """Serve GET/PUT/PATCH on ``…/scale``."""
+    name = ri.name or ""
+    if ri.verb == "get":
+        obj = await rest.get(info, namespace, name, request.query.get("resourceVersion"))
+        return respond(scale_of(obj), Wanted(yaml=wanted.yaml))
+    body = await read_body(request)
+    media = negotiation.content_type_of(request.headers.get("Content-Type"))
+
+    def mutate(current: Obj) -> Obj:
+        current_scale = scale_of(current)
+        if ri.verb == "update":
+            desired = negotiation.decode_object(body, media)
+            want_rv = (desired.get("metadata") or {}).get("resourceVersion")
+            if want_rv and want_rv != current_scale["metadata"].get("resourceVersion"):
+                raise conflict(
+                    info,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                )
+        elif media == negotiation.JSON_PATCH:
+            desired = patch.apply_json_patch(current_scale, orjson.loads(body))
+        elif media in (negotiation.MERGE_PATCH, negotiation.STRATEGIC_PATCH):
+            doc = orjson.loads(body)
+            if not isinstance(doc, dict):
+                raise errors.BadRequest("error decoding patch: the patch must be a JSON object")
+            desired = patch.apply_merge_patch(current_scale, doc)
+        else:
+            raise errors.UnsupportedMediaType(f"unsupported patch type for scale: {media}")
+        out = copy.deepcopy(current)
+        out.setdefault("spec", {})["replicas"] = _replicas_from(desired)
+        return out
+
+    try:
+        updated = await rest.mutate(info, namespace, name, mutate)
+    except orjson.JSONDecodeError as exc:
+        raise errors.BadRequest(f"error decoding patch: {exc}") from None
+    return respond(scale_of(updated), Wanted(yaml=wanted.yaml))

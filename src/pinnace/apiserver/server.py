@@ -1,0 +1,237 @@
+"""The API server: one aiohttp application over a Store.
+
+:class:`APIServer` wires the pieces: the resource registry, the generic REST
+store with its watch caches, discovery, health and metrics. Every request goes
+through one dispatcher; every error becomes a ``metav1.Status`` (a bug in the
+server is logged and answered 500, never a crash). The server creates the
+system namespaces on start, as kube-apiserver does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pinnace.api import errors
+from pinnace.api.registry import ResourceRegistry, builtin_registry
+from pinnace.apiserver import health, negotiation
+from pinnace.apiserver.discovery import Discovery, version_info
+from pinnace.apiserver.handlers import handle_resource
+from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
+from pinnace.apiserver.negotiation import Output
+from pinnace.apiserver.openapi import OpenAPIServer
+from pinnace.apiserver.request_info import parse_request_info
+from pinnace.apiserver.rest import RestStore
+from pinnace.storage import Store
+
+log = logging.getLogger(__name__)
+
+#: Namespaces kube-apiserver keeps in existence.
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+_JSON = {"Content-Type": "application/json"}
+
+
+class APIServer:
+    """A Kubernetes API server over ``store`` (not listening until :meth:`listen`)."""
+
+    def __init__(self, store: Store, registry: ResourceRegistry | None = None) -> None:
+        self.metrics = ServerMetrics()
+        self.store: Store = InstrumentedStore(store, self.metrics)
+        self.registry = registry or builtin_registry()
+        self.rest = RestStore(self.store, self.registry)
+        self.discovery = Discovery(self.registry)
+        self.openapi = OpenAPIServer(self.registry)
+        self.shutting_down = False
+        self.started = False
+        self.app = web.Application(client_max_size=negotiation.MAX_BODY_BYTES + 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner: web.AppRunner | None = None
+        self.address = ""
+        self.port = 0
+        self._checks: dict[str, health.Check] = {
+            "ping": self._ok,
+            "log": self._ok,
+            "storage": self._check_storage,
+        }
+        self._ready_checks: dict[str, health.Check] = {
+            **self._checks,
+            "informer-sync": self._check_caches,
+            "shutdown": self._check_shutdown,
+        }
+
+    # ---- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        """Warm the watch caches and create the system namespaces."""
+        for info in self.registry.all():
+            await self.rest.caches.get(info)
+        ns = self.registry.get("", "v1", "namespaces")
+        assert ns is not None
+        for name in SYSTEM_NAMESPACES:
+            if await self.rest.get_cached(ns, None, name) is None:
+                with contextlib.suppress(errors.AlreadyExists):
+                    await self.rest.create(ns, None, {"metadata": {"name": name}})
+        self.started = True
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 6443) -> None:
+        """Start serving HTTP on host:port (port 0 picks a free one)."""
+        if not self.started:
+            await self.start()
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        self.port = int(sockets[0].getsockname()[1]) if sockets else port
+        self.address = f"{host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop serving (ending open watches) and stop the caches; the store stays open."""
+        self.shutting_down = True
+        await self.rest.caches.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use."""
+        return f"http://{self.address}"
+
+    # ---- health -------------------------------------------------------------
+    async def _ok(self) -> str | None:
+        return None
+
+    async def _check_storage(self) -> str | None:
+        try:
+            await asyncio.wait_for(self.store.current_revision(), 2.0)
+        except Exception as exc:
+            return f"storage is not responding: {exc}"
+        return None
+
+    async def _check_caches(self) -> str | None:
+        bad = [c.prefix for c in self.rest.caches.all() if not c.healthy]
+        return f"watch caches not synced: {', '.join(bad)}" if bad else None
+
+    async def _check_shutdown(self) -> str | None:
+        return "the server is shutting down" if self.shutting_down else None
+
+    # ---- dispatch -----------------------------------------------------------
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        ri = None
+        code = 500
+        try:
+            path = request.path
+            ri = parse_request_info(request.method, path, request.query)
+            if ri is not None:
+                response = await self._resource(request, ri)
+            else:
+                response = await self._non_resource(request, path)
+            code = response.status
+            return response
+        except errors.StatusError as exc:
+            code = exc.code
+            return _status_response(exc)
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path_qs)
+            err = errors.InternalError("an internal error occurred in the server; it has been logged")
+            code = 500
+            return _status_response(err)
+        finally:
+            if ri is not None:
+                labels = (
+                    ri.verb.upper() if ri.verb != "watch" else "WATCH",
+                    ri.group,
+                    ri.version,
+                    ri.resource,
+                    ri.subresource or "",
+                )
+                self.metrics.requests.labels(*labels, str(code)).inc()
+                if ri.verb != "watch":
+                    self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+
+    async def _resource(self, request: web.Request, ri: Any) -> web.StreamResponse:
+        if ri.verb == "watch":
+            gauge = self.metrics.longrunning.labels("WATCH", ri.group, ri.version, ri.resource)
+            gauge.inc()
+            try:
+                return await handle_resource(request, self.rest, ri)
+            finally:
+                gauge.dec()
+        return await handle_resource(request, self.rest, ri)
+
+    async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse:
+        path = path.rstrip("/") or "/"
+        parts = [p for p in path.split("/") if p]
+        if request.method not in ("GET", "HEAD"):
+            if parts[:1] in (["api"], ["apis"]):
+                raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+            raise errors.NotFound("the server could not find the requested resource")
+        if parts and parts[0] in ("healthz", "livez", "readyz"):
+            checks = self._ready_checks if parts[0] == "readyz" else self._checks
+            return await health.run_checks(
+                parts[0],
+                checks,
+                parts[1] if len(parts) > 1 else None,
+                request.query,
+                request.query.getall("exclude", []),
+            )
+        if path == "/metrics":
+            return web.Response(
+                body=self.metrics.exposition(),
+                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+            )
+        if path == "/version":
+            return web.Response(body=orjson.dumps(version_info()), headers=_JSON)
+        if path == "/":
+            return web.Response(body=orjson.dumps({"paths": self._paths()}), headers=_JSON)
+        if parts[0] in ("api", "apis"):
+            return self._discovery(request, parts)
+        if parts[0] == "openapi":
+            return self.openapi.handle(request, parts)
+        raise errors.NotFound("the server could not find the requested resource")
+
+    def _discovery(self, request: web.Request, parts: list[str]) -> web.Response:
+        accept = request.headers.get("Accept")
+        if len(parts) == 1:
+            wanted = negotiation.negotiate(accept, discovery=True)
+            if wanted.output is Output.DISCOVERY_V2:
+                body = self.discovery.aggregated(parts[0] == "api", wanted.discovery_version)
+                return web.Response(body=body, headers={"Content-Type": wanted.content_type})
+            if parts[0] == "api":
+                return web.Response(body=self.discovery.api_versions(self.address), headers=_JSON)
+            return web.Response(body=self.discovery.api_group_list(), headers=_JSON)
+        negotiation.negotiate(accept)
+        if parts[0] == "api" and len(parts) == 2:
+            return web.Response(body=self.discovery.resource_list("", parts[1]), headers=_JSON)
+        if parts[0] == "apis" and len(parts) == 2:
+            return web.Response(body=self.discovery.api_group(parts[1]), headers=_JSON)
+        if parts[0] == "apis" and len(parts) == 3:
+            return web.Response(body=self.discovery.resource_list(parts[1], parts[2]), headers=_JSON)
+        raise errors.NotFound("the server could not find the requested resource")
+
+    def _paths(self) -> list[str]:
+        paths = {"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/metrics", "/version"}
+        for gi in self.registry.groups():
+            if gi.name:
+                paths.add(f"/apis/{gi.name}")
+                paths.update(f"/apis/{gi.name}/{v}" for v in gi.versions)
+        return sorted(paths)
+
+
+def _status_response(err: errors.StatusError) -> web.Response:
+    headers = dict(_JSON)
+    if err.retry_after_seconds is not None:
+        headers["Retry-After"] = str(err.retry_after_seconds)
+    return web.Response(status=err.code, body=orjson.dumps(err.status()), headers=headers)

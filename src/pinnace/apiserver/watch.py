@@ -1,0 +1,187 @@
+"""WATCH over HTTP: a chunked stream of ``{"type": ..., "object": ...}`` lines.
+
+The stream is fed by the resource's watch cache. It starts with the current
+state (no resourceVersion, or "0"), or after a given resourceVersion (410
+Gone as an ERROR event if that is older than the cache's window), sends
+BOOKMARK events when asked (``allowWatchBookmarks``), honours
+``timeoutSeconds`` and ``sendInitialEvents``, and ends with an ERROR event if
+the server has to drop it. Pending events are written in one batch, so a
+watcher that wakes late catches up with one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pinnace.api import errors
+from pinnace.api.registry import ResourceInfo
+from pinnace.apiserver.httputil import int_param
+from pinnace.apiserver.listing import ObjectFilter, build_filter
+from pinnace.apiserver.negotiation import Output, Wanted
+from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.rest import RestStore, parse_resource_version
+from pinnace.apiserver.views import object_view
+from pinnace.apiserver.watch_cache import CachedObject, CacheEvent, Watcher
+from pinnace.storage import Compacted
+
+Obj = dict[str, Any]
+
+#: Upstream's minimum request timeout; watches without timeoutSeconds last
+#: between one and two times this.
+MIN_REQUEST_TIMEOUT = 1800.0
+
+
+class WatchSettings:
+    """Server-wide watch knobs (tests shorten the bookmark interval)."""
+
+    bookmark_interval: float = 60.0
+
+
+def _event_line(event_type: str, obj_json: bytes) -> bytes:
+    return b'{"type":"' + event_type.encode() + b'","object":' + obj_json + b"}\n"
+
+
+def _error_line(err: errors.StatusError) -> bytes:
+    return _event_line("ERROR", orjson.dumps(err.status()))
+
+
+async def serve_watch(
+    request: web.Request,
+    rest: RestStore,
+    info: ResourceInfo,
+    namespace: str | None,
+    ri: RequestInfo,
+    wanted: Wanted,
+) -> web.StreamResponse:
+    """Answer a watch request with an event stream."""
+    query = request.query
+    predicate = build_filter(info, query.get("labelSelector"), query.get("fieldSelector"))
+    if ri.name is not None:  # /watch/namespaces/ns/pods/name: one object
+        predicate = _only_named(ri.name, predicate)
+
+    rv = query.get("resourceVersion") or ""
+    send_initial = (query.get("sendInitialEvents") or "").lower() == "true"
+    bookmarks = (query.get("allowWatchBookmarks") or "").lower() in ("true", "1")
+    if query.get("sendInitialEvents") is not None and query.get("resourceVersionMatch") != "NotOlderThan":
+        raise errors.invalid(
+            "ListOptions",
+            "",
+            [
+                errors.Cause(
+                    errors.CAUSE_FORBIDDEN,
+                    "sendInitialEvents is forbidden unless resourceVersionMatch is NotOlderThan",
+                    "sendInitialEvents",
+                )
+            ],
+            group="meta.k8s.io",
+        )
+    if send_initial and not bookmarks:
+        raise errors.invalid(
+            "ListOptions",
+            "",
+            [
+                errors.Cause(
+                    errors.CAUSE_FORBIDDEN,
+                    "sendInitialEvents requires setting allowWatchBookmarks to true",
+                    "allowWatchBookmarks",
+                )
+            ],
+            group="meta.k8s.io",
+        )
+    timeout = int_param(query, "timeoutSeconds")
+    duration = float(timeout) if timeout and timeout > 0 else MIN_REQUEST_TIMEOUT * (1 + random.random())
+
+    ns = namespace if info.namespaced else None
+
+    def cache_filter(o: CachedObject) -> bool:
+        return predicate is None or predicate(o.obj)
+
+    filt = None if predicate is None else cache_filter
+    gone: errors.StatusError | None = None
+    watcher: Watcher | None
+    if rv in ("", "0") or send_initial:
+        min_rev = parse_resource_version(rv) if rv not in ("", "0") else 0
+        cache = await (rest.caches.get(info) if rv == "0" else rest.fresh_cache(info, min_rev))
+        watcher = cache.watch(ns, filt, after_revision=None)
+    else:
+        after = parse_resource_version(rv)
+        cache = await rest.fresh_cache(info, after)
+        try:
+            watcher = cache.watch(ns, filt, after_revision=after)
+        except Compacted as exc:
+            gone = errors.Gone(f"too old resource version: {after} ({exc.compacted})")
+            watcher = None
+
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": wanted.content_type,
+            "Cache-Control": "no-cache",
+        },
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    if watcher is None:
+        await response.write(_error_line(gone or errors.Gone("too old resource version")))
+        return response
+
+    encode = _encoder(info, wanted, query)
+    deadline = time.monotonic() + duration
+    initial_end_sent = not send_initial
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            wait = min(remaining, WatchSettings.bookmark_interval) if bookmarks else remaining
+            if not initial_end_sent:
+                wait = 0
+            got = await watcher.wait(wait)
+            events = watcher.drain()
+            chunks = [encode(ev) for ev in events]
+            if not initial_end_sent and not watcher.pending:
+                chunks.append(_bookmark(info, cache.revision, initial_end=True))
+                initial_end_sent = True
+            elif not got and bookmarks:
+                chunks.append(_bookmark(info, cache.revision))
+            if chunks:
+                await response.write(b"".join(chunks))
+            if watcher.closed and not watcher.pending:
+                if watcher.error:
+                    await response.write(_error_line(errors.Gone(watcher.error)))
+                break
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        watcher.terminate()
+    return response
+
+
+def _only_named(name: str, inner: ObjectFilter | None) -> ObjectFilter:
+    def matches(obj: Obj) -> bool:
+        return bool((obj.get("metadata") or {}).get("name") == name and (inner is None or inner(obj)))
+
+    return matches
+
+
+def _bookmark(info: ResourceInfo, revision: int, *, initial_end: bool = False) -> bytes:
+    meta: Obj = {"resourceVersion": str(revision)}
+    if initial_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return _event_line("BOOKMARK", orjson.dumps({"kind": info.kind, "apiVersion": info.api_version, "metadata": meta}))
+
+
+def _encoder(info: ResourceInfo, wanted: Wanted, query: Any) -> Any:
+    if wanted.output is Output.OBJECT and not wanted.yaml:
+        return lambda ev: _event_line(ev.type, ev.object.json)
+
+    def encode(ev: CacheEvent) -> bytes:
+        return _event_line(ev.type, orjson.dumps(object_view(ev.object.obj, info, wanted, query)))
+
+    return encode

@@ -1,0 +1,338 @@
+"""The watch cache: one store watch per resource, fanned out to every watcher.
+
+A :class:`ResourceCache` lists its resource's prefix once, then follows one
+``Store.watch`` from there. It keeps (a) the current objects, so GET and LIST
+without pagination are answered from memory, and (b) a window of recent events,
+so a watch from a recent resourceVersion can be replayed without touching the
+store. Each event is decoded once and serialised once, however many watchers
+receive it.
+
+Freshness: the cache knows the revision it has applied. A consistent read asks
+it to :meth:`ResourceCache.wait_for` a revision first (the server tracks the
+latest revision it wrote under each prefix), so reads see the caller's writes.
+
+Watchers are plain buffers (:class:`Watcher`); the HTTP layer drains them. A
+watcher that falls too far behind is terminated rather than allowed to grow
+without bound, as upstream does with slow watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pinnace.storage import Compacted, Event, EventType, KeyValue, StorageError, Store, StoreClosed
+
+log = logging.getLogger(__name__)
+
+#: Decodes a stored value (bytes) into an object dict with its resourceVersion set.
+Decoder = Callable[[KeyValue], dict[str, Any]]
+#: A watcher's filter: does this object belong to its view?
+Filter = Callable[["CachedObject"], bool]
+
+
+class CachedObject:
+    """One object version: its dict (never mutated), and its JSON, made once."""
+
+    __slots__ = ("_json", "key", "name", "namespace", "obj", "revision")
+
+    def __init__(self, key: str, obj: dict[str, Any], revision: int) -> None:
+        self.key = key
+        self.obj = obj
+        self.revision = revision
+        meta = obj.get("metadata") or {}
+        self.namespace: str = meta.get("namespace") or ""
+        self.name: str = meta.get("name") or ""
+        self._json: bytes | None = None
+
+    @property
+    def json(self) -> bytes:
+        """The object serialised as JSON (cached)."""
+        if self._json is None:
+            self._json = orjson.dumps(self.obj)
+        return self._json
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEvent:
+    """A change to one object as watchers see it."""
+
+    type: str  # ADDED | MODIFIED | DELETED
+    object: CachedObject
+    prev: CachedObject | None
+    revision: int
+
+
+class Watcher:
+    """A buffer of events for one watch request, filled by the cache."""
+
+    def __init__(self, cache: ResourceCache, namespace: str | None, filter_: Filter | None, max_pending: int) -> None:
+        self.cache = cache
+        self.namespace = namespace
+        self.filter = filter_
+        self.max_pending = max_pending
+        self.pending: collections.deque[CacheEvent] = collections.deque()
+        self.error: str | None = None
+        self.closed = False
+        self._wakeup = asyncio.Event()
+
+    def _matches(self, obj: CachedObject | None) -> bool:
+        if obj is None:
+            return False
+        if self.namespace is not None and obj.namespace != self.namespace:
+            return False
+        return self.filter is None or self.filter(obj)
+
+    def offer(self, event: CacheEvent) -> None:
+        """Deliver an event, turning MODIFIED into ADDED/DELETED at the selector's edge."""
+        cur = self._matches(event.object) if event.type != "DELETED" else False
+        was = self._matches(event.prev) if event.type != "ADDED" else False
+        if event.type == "DELETED":
+            if was or self._matches(event.object):
+                self._push(event)
+            return
+        if cur and was:
+            self._push(event)
+        elif cur:
+            self._push(CacheEvent("ADDED", event.object, event.prev, event.revision))
+        elif was and event.prev is not None:
+            # The object left the view: the watcher sees it deleted, in its new state.
+            self._push(CacheEvent("DELETED", event.object, event.prev, event.revision))
+
+    def _push(self, event: CacheEvent) -> None:
+        if self.closed:
+            return
+        self.pending.append(event)
+        if len(self.pending) > self.max_pending:
+            self.terminate("the watcher fell too far behind and was closed; watch again from the last resourceVersion")
+            return
+        self._wakeup.set()
+
+    def terminate(self, error: str | None = None) -> None:
+        """End the watch (with an error to report, if any)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.error = error
+        self.cache._remove_watcher(self)
+        self._wakeup.set()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until events are pending or the watch ends; False on timeout."""
+        if self.pending or self.closed:
+            return True
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def drain(self) -> list[CacheEvent]:
+        """Take every pending event."""
+        out = list(self.pending)
+        self.pending.clear()
+        return out
+
+
+class ResourceCache:
+    """Current state and recent history of one storage prefix, kept by one watch."""
+
+    def __init__(
+        self,
+        store: Store,
+        prefix: str,
+        decode: Decoder,
+        *,
+        window: int = 5000,
+        max_pending: int = 100_000,
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.decode = decode
+        self.window_size = window
+        self.max_pending = max_pending
+        self.objects: dict[str, CachedObject] = {}
+        self.revision = 0
+        #: Oldest revision a watch may start after (events after it are all in the window).
+        self.window_start = 0
+        self.window: collections.deque[CacheEvent] = collections.deque()
+        self._watchers: set[Watcher] = set()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.healthy = False
+
+    # ---- lifecycle -------------------------------------------------------
+    async def start(self) -> None:
+        """List the prefix and start following it."""
+        await self._relist()
+        self._task = asyncio.create_task(self._follow(), name=f"watch-cache {self.prefix}")
+
+    async def stop(self) -> None:
+        """Stop following and end every watcher."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StorageError):
+                await self._task
+        for w in list(self._watchers):
+            w.terminate()
+
+    async def _relist(self) -> None:
+        objects: dict[str, CachedObject] = {}
+        revision: int | None = None
+        start_after: str | None = None
+        while True:
+            page = await self.store.range(self.prefix, revision=revision, limit=10_000, start_after=start_after)
+            revision = page.revision
+            for kv in page.items:
+                objects[kv.key] = CachedObject(kv.key, self.decode(kv), kv.mod_revision)
+            if not page.more or not page.items:
+                break
+            start_after = page.items[-1].key
+        self.objects = objects
+        self.revision = revision or 0
+        self.window.clear()
+        self.window_start = self.revision
+        self.healthy = True
+        self._ready.set()
+        self._release_waiters()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async for event in self.store.watch(self.prefix, self.revision + 1):
+                    self._apply(event)
+                return
+            except asyncio.CancelledError:
+                raise
+            except StoreClosed:
+                self.healthy = False
+                return
+            except Compacted as exc:
+                log.warning("watch cache %s fell behind compaction (%s); relisting", self.prefix, exc)
+            except Exception:
+                log.exception("watch cache %s: store watch failed; relisting", self.prefix)
+            # Relist, and end every watcher: they cannot be told what they missed.
+            self.healthy = False
+            for w in list(self._watchers):
+                w.terminate("the watch cache was reinitialized; watch again")
+            await asyncio.sleep(0.1)
+            try:
+                await self._relist()
+            except StoreClosed:
+                return
+            except Exception:
+                log.exception("watch cache %s: relist failed; retrying", self.prefix)
+
+    def _apply(self, event: Event) -> None:
+        key = event.kv.key
+        prev = self.objects.get(key)
+        if event.type is EventType.PUT:
+            obj = CachedObject(key, self.decode(event.kv), event.kv.mod_revision)
+            self.objects[key] = obj
+            ce = CacheEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, event.revision)
+        else:
+            self.objects.pop(key, None)
+            if event.prev is not None:
+                deleted = self.decode(KeyValue(key, event.prev.value, event.prev.create_revision, event.revision))
+            elif prev is not None:
+                deleted = dict(prev.obj)
+                deleted["metadata"] = {**prev.obj.get("metadata", {}), "resourceVersion": str(event.revision)}
+            else:  # nothing known of it: nothing to tell watchers
+                self._advance(event.revision)
+                return
+            obj = CachedObject(key, deleted, event.revision)
+            ce = CacheEvent("DELETED", obj, prev, event.revision)
+        self.window.append(ce)
+        while len(self.window) > self.window_size:
+            self.window_start = self.window.popleft().revision
+        for w in list(self._watchers):
+            w.offer(ce)
+        self._advance(event.revision)
+
+    def _advance(self, revision: int) -> None:
+        if revision > self.revision:
+            self.revision = revision
+        self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for rev, fut in self._waiters:
+            if rev <= self.revision:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((rev, fut))
+        self._waiters = keep
+
+    # ---- reads -----------------------------------------------------------
+    async def wait_for(self, revision: int, timeout: float = 3.0) -> bool:
+        """Wait until the cache has applied ``revision``; False on timeout."""
+        await self._ready.wait()
+        if revision <= self.revision:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((revision, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def get(self, key: str) -> CachedObject | None:
+        """The current version of one object."""
+        return self.objects.get(key)
+
+    def list(self, namespace: str | None) -> list[CachedObject]:
+        """Current objects (of one namespace, or all), sorted by key."""
+        if namespace is None:
+            return [self.objects[k] for k in sorted(self.objects)]
+        prefix = f"{self.prefix}{namespace}/"
+        return [self.objects[k] for k in sorted(k for k in self.objects if k.startswith(prefix))]
+
+    # ---- watch -----------------------------------------------------------
+    def watch(
+        self,
+        namespace: str | None,
+        filter_: Filter | None,
+        *,
+        after_revision: int | None,
+    ) -> Watcher:
+        """Start a watcher.
+
+        ``after_revision=None`` starts with synthetic ADDED events for every
+        current object (upstream's "Get State and Start at Most Recent"); a
+        number replays the window's events after it. Raises :class:`Compacted`
+        if that revision is older than the window.
+        """
+        watcher = Watcher(self, namespace, filter_, self.max_pending)
+        if after_revision is None:
+            for obj in self.list(namespace):
+                if watcher._matches(obj):
+                    watcher.pending.append(CacheEvent("ADDED", obj, None, obj.revision))
+        else:
+            if after_revision < self.window_start:
+                raise Compacted(after_revision, self.window_start)
+            for ev in self.window:
+                if ev.revision > after_revision:
+                    watcher.offer(ev)
+        self._watchers.add(watcher)
+        return watcher
+
+    def _remove_watcher(self, watcher: Watcher) -> None:
+        self._watchers.discard(watcher)
+
+    @property
+    def watcher_count(self) -> int:
+        """How many watchers are open."""
+        return len(self._watchers)
