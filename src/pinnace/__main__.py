@@ -1,0 +1,5 @@
+"""``python -m pinnace`` runs the command line."""
+
+from pinnace.cli.main import main
+
+main()

@@ -1,0 +1,194 @@
+"""An async REST client for the Kubernetes API.
+
+A thin layer over aiohttp: paths for any resource, JSON bodies, typed errors
+(a non-2xx answer becomes the matching ``errors.StatusError`` rebuilt from the
+server's ``metav1.Status``), and watch streams as async iterators of events.
+Objects stay plain dicts. The controller SDK (``runtime``) builds on this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from pinnace.api import errors
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    """Where a resource lives: group, version, plural name, and whether it is namespaced."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        """The URL path of a collection or one object."""
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One event of a watch stream."""
+
+    type: str
+    object: Obj
+
+
+class RestClient:
+    """HTTP access to one API server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session = session
+        self._owns_session = session is None
+
+    async def __aenter__(self) -> RestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(json_serialize=lambda v: orjson.dumps(v).decode())
+        return self._session
+
+    async def close(self) -> None:
+        """Release connections (only those this client opened)."""
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        """Send one request and return the decoded JSON answer, or raise the typed error."""
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else orjson.dumps(body)
+            headers["Content-Type"] = content_type
+        async with self._sess().request(
+            method, self.base_url + path, data=data, params=params, headers=headers, timeout=self._timeout
+        ) as resp:
+            raw = await resp.read()
+            return _decode(resp.status, raw)
+
+    async def get(self, ref: ResourceRef, name: str, namespace: str | None = None) -> Obj:
+        """One object."""
+        return await self.request("GET", ref.path(namespace, name))
+
+    async def list(self, ref: ResourceRef, namespace: str | None = None, **params: str) -> Obj:
+        """A list of objects (one page, unless no limit is given)."""
+        return await self.request("GET", ref.path(namespace), params=params or None)
+
+    async def create(self, ref: ResourceRef, obj: Obj, namespace: str | None = None) -> Obj:
+        """Create an object."""
+        return await self.request("POST", ref.path(namespace), body=obj)
+
+    async def update(self, ref: ResourceRef, obj: Obj, subresource: str | None = None) -> Obj:
+        """Replace an object (or one of its subresources)."""
+        meta = obj.get("metadata") or {}
+        return await self.request("PUT", ref.path(meta.get("namespace"), meta["name"], subresource), body=obj)
+
+    async def patch(
+        self,
+        ref: ResourceRef,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "application/merge-patch+json",
+        subresource: str | None = None,
+    ) -> Obj:
+        """Patch an object."""
+        return await self.request("PATCH", ref.path(namespace, name, subresource), body=patch, content_type=patch_type)
+
+    async def delete(self, ref: ResourceRef, name: str, namespace: str | None = None, **options: Any) -> Obj:
+        """Delete an object (``options`` are DeleteOptions fields)."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
+        return await self.request("DELETE", ref.path(namespace, name), body=body)
+
+    async def delete_collection(self, ref: ResourceRef, namespace: str | None = None, **params: str) -> Obj:
+        """Delete every object of a collection matching the selectors in ``params``."""
+        return await self.request("DELETE", ref.path(namespace), params=params or None)
+
+    async def watch(
+        self,
+        ref: ResourceRef,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        timeout_seconds: int | None = None,
+        **params: str,
+    ) -> AsyncIterator[WatchEvent]:
+        """Stream events; an ERROR event is raised as its typed error."""
+        query = {"watch": "true", "allowWatchBookmarks": "true", **params}
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        if timeout_seconds is not None:
+            query["timeoutSeconds"] = str(timeout_seconds)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self._sess().get(
+            self.base_url + ref.path(namespace), params=query, headers=self._headers, timeout=timeout
+        ) as resp:
+            if resp.status >= 300:
+                _decode(resp.status, await resp.read())
+            async for line in resp.content:
+                if not line.strip():
+                    continue
+                event = orjson.loads(line)
+                if event.get("type") == "ERROR":
+                    raise errors.from_status(event.get("object") or {})
+                yield WatchEvent(event["type"], event["object"])
+
+
+def _decode(status: int, raw: bytes) -> Obj:
+    try:
+        value = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        value = {"message": raw.decode(errors="replace")[:500]}
+    if status >= 300:
+        if isinstance(value, dict) and value.get("kind") == "Status":
+            raise errors.from_status(value, status)
+        raise errors.from_status(
+            {"code": status, "message": str(value.get("message") if isinstance(value, dict) else value)},
+            status,
+        )
+    if not isinstance(value, dict):
+        raise errors.InternalError(f"unexpected response body: {str(value)[:200]}")
+    return value

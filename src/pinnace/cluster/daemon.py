@@ -1,0 +1,190 @@
+"""Running a local cluster as a process: pid file, readiness, kubeconfig, signals.
+
+``run_foreground`` is what ``pinnace up`` does in the terminal: start the
+cluster, write ``DIR/kubeconfig`` and merge a ``pinnace`` context into the
+user's kubeconfig, then serve until SIGINT/SIGTERM and shut down cleanly.
+``start_detached`` runs the same in a background process and returns once it
+is ready; ``stop`` and ``status`` find it again through its pid file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from pinnace.client import kubeconfig
+from pinnace.cluster.local import ClusterConfig, LocalCluster
+
+CONTEXT_NAME = "pinnace"
+PID_FILE = "pinnace.pid"
+LOG_FILE = "pinnace.log"
+KUBECONFIG_FILE = "kubeconfig"
+
+
+@dataclass(frozen=True, slots=True)
+class RunningCluster:
+    """What the pid file says about a running cluster."""
+
+    pid: int
+    url: str
+
+
+def read_pid_file(data_dir: Path) -> RunningCluster | None:
+    """The cluster recorded in ``data_dir``, if its process is alive."""
+    try:
+        info = orjson.loads((data_dir / PID_FILE).read_bytes())
+        pid, url = int(info["pid"]), str(info["url"])
+    except (FileNotFoundError, ValueError, KeyError, orjson.JSONDecodeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return RunningCluster(pid, url)
+
+
+def is_ready(url: str, timeout: float = 1.0) -> bool:
+    """Whether the API server at ``url`` answers ``/readyz`` with ok."""
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def write_kubeconfigs(data_dir: Path, url: str, merge_user: bool = True) -> tuple[Path, Path | None]:
+    """Write ``DIR/kubeconfig`` and (optionally) merge the context into the user's."""
+    config = kubeconfig.build(CONTEXT_NAME, url)
+    own = data_dir / KUBECONFIG_FILE
+    kubeconfig.write(own, config)
+    merged = kubeconfig.merge_into_user_config(config) if merge_user else None
+    return own, merged
+
+
+def next_steps(url: str, own: Path, merged: Path | None) -> str:
+    """What to tell the user once the cluster is up."""
+    lines = [f"Pinnace is up: the API server listens on {url}", f"kubeconfig: {own}"]
+    if merged is not None:
+        lines.append(f'The context "{CONTEXT_NAME}" was merged into {merged} and made current.')
+    lines += [
+        "",
+        "Try:",
+        "  kubectl get namespaces",
+        "  kubectl create deployment web --image=nginx",
+        "  kubectl api-resources",
+        "",
+        "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",
+    ]
+    return "\n".join(lines)
+
+
+def run_foreground(config: ClusterConfig, *, merge_user: bool = True, announce: Callable[[str], None] = print) -> int:
+    """Run the cluster until SIGINT/SIGTERM; returns the exit code."""
+    existing = read_pid_file(config.data_dir)
+    if existing is not None and existing.pid != os.getpid():
+        announce(
+            f"A Pinnace cluster is already running from {config.data_dir} (pid {existing.pid}, {existing.url}); "
+            "run `pinnace down` first."
+        )
+        return 1
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    return asyncio.run(_serve(config, merge_user, announce))
+
+
+async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[str], None]) -> int:
+    cluster = LocalCluster(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await cluster.start()
+    except OSError as exc:
+        announce(f"cannot start the API server on {config.host}:{config.port}: {exc}")
+        await cluster.stop()
+        return 1
+    pid_path = config.data_dir / PID_FILE
+    pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
+    own, merged = write_kubeconfigs(config.data_dir, cluster.url, merge_user)
+    announce(next_steps(cluster.url, own, merged))
+    try:
+        await stop.wait()
+    finally:
+        announce("Shutting down…")
+        await cluster.stop()
+        with contextlib.suppress(FileNotFoundError):
+            pid_path.unlink()
+    return 0
+
+
+def start_detached(config: ClusterConfig, *, merge_user: bool = True, timeout: float = 30.0) -> RunningCluster:
+    """Start the cluster in a background process and wait until it is ready."""
+    existing = read_pid_file(config.data_dir)
+    if existing is not None:
+        raise RuntimeError(f"a Pinnace cluster is already running from {config.data_dir} (pid {existing.pid})")
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable,
+        "-m",
+        "pinnace",
+        "up",
+        "--data-dir",
+        str(config.data_dir),
+        "--port",
+        str(config.port),
+        "--host",
+        config.host,
+    ]
+    if not merge_user:
+        args.append("--no-merge-kubeconfig")
+    with open(config.data_dir / LOG_FILE, "ab") as log:
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"the cluster process exited with code {proc.returncode}; see {config.data_dir / LOG_FILE}"
+            )
+        running = read_pid_file(config.data_dir)
+        if running is not None and running.pid == proc.pid and is_ready(running.url):
+            return running
+        time.sleep(0.05)
+    proc.terminate()
+    raise RuntimeError(f"the cluster did not become ready within {timeout:.0f}s; see {config.data_dir / LOG_FILE}")
+
+
+def stop(data_dir: Path, timeout: float = 20.0) -> RunningCluster | None:
+    """Stop the cluster running from ``data_dir`` (SIGTERM, then wait); None if none was running."""
+    running = read_pid_file(data_dir)
+    if running is None:
+        return None
+    os.kill(running.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(running.pid, 0)
+        except ProcessLookupError:
+            return running
+        if read_pid_file(data_dir) is None:
+            return running
+        time.sleep(0.05)
+    raise RuntimeError(f"the cluster (pid {running.pid}) did not stop within {timeout:.0f}s")

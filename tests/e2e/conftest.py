@@ -1,0 +1,116 @@
+"""A real ``pinnace up`` process, and the real kubectl pointed at it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    """A running ``pinnace up`` and how to reach it."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    kubeconfig: Path
+    port: int
+    env: dict[str, str]
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster."""
+        result = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**self.env, **(env or {})},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+
+def wait_ready(url: str, timeout: float = 20.0) -> float:
+    """Poll /readyz until ok; returns the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
+                if resp.status == 200:
+                    return time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def start_cluster(data_dir: Path, home: Path, port: int | None = None) -> Cluster:
+    """Start ``pinnace up`` in the foreground as a child process and wait until ready."""
+    port = port or free_port()
+    env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / ".kube" / "config")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pinnace", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+    except TimeoutError:
+        proc.kill()
+        out = proc.communicate()[0].decode(errors="replace")
+        raise AssertionError(f"pinnace up did not become ready:\n{out}") from None
+    return Cluster(proc, url, data_dir, data_dir / "kubeconfig", port, env)
+
+
+def stop_cluster(cluster: Cluster) -> str:
+    """SIGTERM the cluster and return what it printed."""
+    if cluster.proc.poll() is None:
+        cluster.proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = cluster.proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        cluster.proc.kill()
+        out, _ = cluster.proc.communicate()
+    return out.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One ``pinnace up`` shared by a test module."""
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not on the PATH: the e2e tests need the real kubectl 1.32")
+    base = tmp_path_factory.mktemp("pinnace")
+    c = start_cluster(base / "data", base / "home")
+    try:
+        yield c
+    finally:
+        stop_cluster(c)
