@@ -51,9 +51,7 @@ def raw_sqlite_inserts_per_second(directory: str | Path, total: int = DEFAULT_TO
         conn.close()
 
 
-async def store_creates_per_second(
-    directory: str | Path, clients: int = 32, total: int = DEFAULT_TOTAL
-) -> float:
+async def store_creates_per_second(directory: str | Path, clients: int = 32, total: int = DEFAULT_TOTAL) -> float:
     """Creates/s of a durable :class:`SQLiteStore` in ``directory`` under ``clients`` concurrent writers."""
     store = await SQLiteStore.open(Path(directory) / "store.db", durable=True)
     try:

@@ -74,10 +74,7 @@ class FieldSelector:
     def rename(self, mapping: Mapping[str, str]) -> FieldSelector:
         """The same selector with field labels renamed (upstream's label conversion)."""
         return FieldSelector(
-            tuple(
-                FieldRequirement(mapping.get(r.field, r.field), r.operator, r.value)
-                for r in self.requirements
-            )
+            tuple(FieldRequirement(mapping.get(r.field, r.field), r.operator, r.value) for r in self.requirements)
         )
 
     def __str__(self) -> str:

@@ -169,15 +169,11 @@ _KINDS: dict[tuple[str, str], _KindFields] = {
         _META | {"status.replicas"}, lambda o: _meta(o) | {"status.replicas": _i(o, "status", "replicas")}
     ),
     ("", "Event"): _KindFields(
-        _META
-        | {"involvedObject." + n for n in _REFERENCE_FIELDS}
-        | {"reason", "reportingComponent", "source", "type"},
+        _META | {"involvedObject." + n for n in _REFERENCE_FIELDS} | {"reason", "reportingComponent", "source", "type"},
         _core_event,
     ),
     ("events.k8s.io", "Event"): _KindFields(
-        _META
-        | {"regarding." + n for n in _REFERENCE_FIELDS}
-        | {"reason", "reportingController", "source", "type"},
+        _META | {"regarding." + n for n in _REFERENCE_FIELDS} | {"reason", "reportingController", "source", "type"},
         _events_event,
     ),
     ("", "Namespace"): _KindFields(
@@ -187,9 +183,7 @@ _KINDS: dict[tuple[str, str], _KindFields] = {
     ("", "Secret"): _KindFields(_META | {"type"}, lambda o: _meta(o) | {"type": _s(o, "type")}),
     ("", "Service"): _KindFields(
         _META | {"spec.clusterIP", "spec.type"},
-        lambda o: (
-            _meta(o) | {"spec.clusterIP": _s(o, "spec", "clusterIP"), "spec.type": _s(o, "spec", "type")}
-        ),
+        lambda o: _meta(o) | {"spec.clusterIP": _s(o, "spec", "clusterIP"), "spec.type": _s(o, "spec", "type")},
     ),
     ("batch", "Job"): _KindFields(
         _META | {"status.successful"},

@@ -70,8 +70,7 @@ _DNS1123_SUBDOMAIN_MSG = (
     "and must start and end with an alphanumeric character"
 )
 _QNAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
 )
 _LABEL_VALUE_MSG = (
     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
@@ -366,9 +365,7 @@ def validate_owner_references(refs: Sequence[Any], field: str = "metadata.ownerR
     return out
 
 
-def validate_object_meta(
-    meta: Mapping[str, Any], *, namespaced: bool, name_rule: str = "subdomain"
-) -> list[Cause]:
+def validate_object_meta(meta: Mapping[str, Any], *, namespaced: bool, name_rule: str = "subdomain") -> list[Cause]:
     """All syntax causes of an object's metadata, in upstream's ``ValidateObjectMeta`` order.
 
     ``name_rule`` is the kind's name rule: "subdomain" (most kinds), "label"

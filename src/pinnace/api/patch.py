@@ -61,11 +61,7 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
     if isinstance(a, list):
-        return (
-            isinstance(b, list)
-            and len(a) == len(b)
-            and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-        )
+        return isinstance(b, list) and len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, (int, float)):
         return isinstance(b, (int, float)) and a == b
     return type(a) is type(b) and bool(a == b)
@@ -90,9 +86,7 @@ def _decode_operations(patch: Any) -> list[dict[str, Any] | None]:
     if patch is None:
         return []
     if not isinstance(patch, list):
-        raise errors.BadRequest(
-            f"json: cannot unmarshal {_go_json_type(patch)} into Go value of type jsonpatch.Patch"
-        )
+        raise errors.BadRequest(f"json: cannot unmarshal {_go_json_type(patch)} into Go value of type jsonpatch.Patch")
     for op in patch:
         if op is not None and not isinstance(op, dict):
             raise errors.BadRequest(

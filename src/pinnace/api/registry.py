@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 
 from pinnace.api import definitions
 
-STANDARD_VERBS: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+STANDARD_VERBS: tuple[str, ...] = (
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+)
+
 
 #: Versions of v1.32 that kube-apiserver serves by default: GA only (alpha and
 #: beta APIs introduced after 1.24 are off by default upstream).
@@ -172,7 +182,13 @@ RETURNS_DELETED_OBJECT: frozenset[tuple[str, str]] = frozenset({("", "Pod"), (""
 
 #: Kinds an update may create if absent (upstream ``AllowCreateOnUpdate``).
 CREATE_ON_UPDATE: frozenset[tuple[str, str]] = frozenset(
-    {("", "Node"), ("", "Event"), ("", "Endpoints"), ("coordination.k8s.io", "Lease"), ("events.k8s.io", "Event")}
+    {
+        ("", "Node"),
+        ("", "Event"),
+        ("", "Endpoints"),
+        ("coordination.k8s.io", "Lease"),
+        ("events.k8s.io", "Event"),
+    }
 )
 
 #: Kinds whose name must be a DNS-1123 label, or a path segment, not a subdomain.
@@ -369,7 +385,8 @@ class ResourceRegistry:
     def in_group_version(self, group: str, version: str) -> list[ResourceInfo]:
         """The resources of one group-version, sorted by plural."""
         return sorted(
-            (i for (g, v, _), i in self._by_gvr.items() if g == group and v == version), key=lambda i: i.plural
+            (i for (g, v, _), i in self._by_gvr.items() if g == group and v == version),
+            key=lambda i: i.plural,
         )
 
     def groups(self) -> list[GroupInfo]:

@@ -161,31 +161,19 @@ def _new_requirement(key: str, op: str, values: list[str]) -> Requirement:
         errs.append(_field_invalid("key", key, "; ".join(key_errs)))
     if op in (IN, NOT_IN):
         if not values:
-            errs.append(
-                _field_invalid("values", values, "for 'in', 'notin' operators, values set can't be empty")
-            )
+            errs.append(_field_invalid("values", values, "for 'in', 'notin' operators, values set can't be empty"))
     elif op in (EQUALS, DOUBLE_EQUALS, NOT_EQUALS):
         if len(values) != 1:
-            errs.append(
-                _field_invalid("values", values, "exact-match compatibility requires one single value")
-            )
+            errs.append(_field_invalid("values", values, "exact-match compatibility requires one single value"))
     elif op in (EXISTS, DOES_NOT_EXIST):
         if values:
-            errs.append(
-                _field_invalid("values", values, "values set must be empty for exists and does not exist")
-            )
+            errs.append(_field_invalid("values", values, "values set must be empty for exists and does not exist"))
     elif op in (GREATER_THAN, LESS_THAN):
         if len(values) != 1:
-            errs.append(
-                _field_invalid("values", values, "for 'Gt', 'Lt' operators, exactly one value is required")
-            )
+            errs.append(_field_invalid("values", values, "for 'Gt', 'Lt' operators, exactly one value is required"))
         for i, v in enumerate(values):
             if _parse_int(v) is None:
-                errs.append(
-                    _field_invalid(
-                        f"values[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer"
-                    )
-                )
+                errs.append(_field_invalid(f"values[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer"))
     else:
         errs.append(
             f'operator: Unsupported value: {go_quote(op)}: supported values: "in", "notin", "=", '

@@ -19,10 +19,23 @@ from pinnace.api.registry import ResourceInfo
 Obj = dict[str, Any]
 
 #: Metadata fields only the server writes; a client's values are replaced on update.
-SYSTEM_META_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+SYSTEM_META_FIELDS = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
 
 #: Metadata fields a status write may not change (upstream ResetObjectMetaForStatus).
-STATUS_PRESERVED_META = ("labels", "annotations", "finalizers", "ownerReferences", "deletionTimestamp", "generation")
+STATUS_PRESERVED_META = (
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+    "deletionTimestamp",
+    "generation",
+)
 
 #: Kinds whose status a client may set on create (upstream keeps it).
 _KEEPS_STATUS_ON_CREATE = frozenset({("", "Node"), ("certificates.k8s.io", "CertificateSigningRequest")})

@@ -186,8 +186,17 @@ class SQLiteStore:
     Create it with :meth:`open`; it belongs to the event loop that opened it.
     """
 
-    def __init__(self, path: Path, writer: sqlite3.Connection, *, durable: bool, read_threads: int,
-                 max_batch: int, revision: int, compacted: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writer: sqlite3.Connection,
+        *,
+        durable: bool,
+        read_threads: int,
+        max_batch: int,
+        revision: int,
+        compacted: int,
+    ) -> None:
         """Internal: use :meth:`open`."""
         self._path = path
         self._durable = durable
@@ -213,8 +222,9 @@ class SQLiteStore:
         self._writer.start()
 
     @classmethod
-    async def open(cls, path: str | Path, *, durable: bool = True, read_threads: int = 2,
-                   max_batch: int = 1024) -> SQLiteStore:
+    async def open(
+        cls, path: str | Path, *, durable: bool = True, read_threads: int = 2, max_batch: int = 1024
+    ) -> SQLiteStore:
         """Open (creating file and schema if needed) or recover the store at ``path``.
 
         ``durable=True`` fsyncs every group commit (``synchronous=FULL``): an
@@ -231,8 +241,15 @@ class SQLiteStore:
         except BaseException:
             conn.close()
             raise
-        return cls(path, conn, durable=durable, read_threads=read_threads, max_batch=max_batch,
-                   revision=revision, compacted=compacted)
+        return cls(
+            path,
+            conn,
+            durable=durable,
+            read_threads=read_threads,
+            max_batch=max_batch,
+            revision=revision,
+            compacted=compacted,
+        )
 
     @property
     def path(self) -> Path:
@@ -264,8 +281,13 @@ class SQLiteStore:
             return None
         return KeyValue(key, row[3], row[2], row[0])
 
-    async def range(self, prefix: str, revision: int | None = None, limit: int | None = None,
-                    start_after: str | None = None) -> RangeResult:
+    async def range(
+        self,
+        prefix: str,
+        revision: int | None = None,
+        limit: int | None = None,
+        start_after: str | None = None,
+    ) -> RangeResult:
         """Live keys starting with ``prefix``, in key order, as of ``revision``."""
         self._check_open()
         # The smallest key after ``start_after`` is ``start_after + NUL``.
@@ -291,7 +313,7 @@ class SQLiteStore:
             more = 0 < n <= len(rows)
             remaining = None
             if more:
-                del rows[n - 1:]
+                del rows[n - 1 :]
                 if at == current:
                     remaining = conn.execute(SQL_COUNT, (lo, hi)).fetchone()[0] - len(rows)
         finally:
@@ -343,8 +365,7 @@ class SQLiteStore:
             while cursor is not None:
                 cursor = await self._submit(_COMPACT_STEP, "", b"", cursor, revision)
 
-    def _submit(self, kind: int, key: str, value: bytes, arg: int | None,
-                target: int = 0) -> asyncio.Future[Any]:
+    def _submit(self, kind: int, key: str, value: bytes, arg: int | None, target: int = 0) -> asyncio.Future[Any]:
         self._check_open()
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._queue.put((kind, key, value, arg, target, fut))
@@ -524,8 +545,12 @@ class SQLiteStore:
         conn.execute(SQL_COMPACT_DELETE, (cursor, end, target))
         return int(end)
 
-    def _complete(self, results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]],
-                  events: list[Event], revision: int) -> None:
+    def _complete(
+        self,
+        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]],
+        events: list[Event],
+        revision: int,
+    ) -> None:
         """On the loop: publish the batch's revision and events, then acknowledge the callers."""
         self._rev = revision
         if events:
@@ -645,8 +670,9 @@ def _prepare(conn: sqlite3.Connection) -> tuple[int, int]:
     compacted = int(conn.execute(SQL_META_GET, ("compact_rev",)).fetchone()[0])
     view = int(conn.execute(SQL_CURRENT_MAX_REV).fetchone()[0])
     if view > revision or compacted > revision:
-        raise StorageError(f"inconsistent database: log revision {revision}, current view {view}, "
-                           f"compacted {compacted}")
+        raise StorageError(
+            f"inconsistent database: log revision {revision}, current view {view}, compacted {compacted}"
+        )
     return revision, compacted
 
 

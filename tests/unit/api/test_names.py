@@ -142,9 +142,7 @@ def test_validate_object_meta_causes_and_message() -> None:
         errors.Cause(errors.CAUSE_REQUIRED, "Required value", "metadata.namespace"),
     ]
     err = errors.invalid("ConfigMap", "Bad_Name", causes)
-    assert err.message.startswith(
-        'ConfigMap "Bad_Name" is invalid: [metadata.name: Invalid value: "Bad_Name": '
-    )
+    assert err.message.startswith('ConfigMap "Bad_Name" is invalid: [metadata.name: Invalid value: "Bad_Name": ')
 
 
 @pytest.mark.parametrize(
@@ -220,9 +218,7 @@ def test_annotation_size_limit() -> None:
     assert names.validate_annotations(big) == []
     causes = names.validate_annotations({"a": "x" * (256 * 1024)})
     assert causes == [
-        errors.Cause(
-            errors.CAUSE_TOO_LONG, "Too long: must have at most 262144 bytes", "metadata.annotations"
-        )
+        errors.Cause(errors.CAUSE_TOO_LONG, "Too long: must have at most 262144 bytes", "metadata.annotations")
     ]
 
 

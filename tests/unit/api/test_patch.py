@@ -188,9 +188,7 @@ def test_merge_patch_must_be_an_object(patch: Any) -> None:
         ({"a": {"x": 1}}, {"a": "s"}, {"a": "s"}),
     ],
 )
-def test_create_merge_patch(
-    original: dict[str, Any], modified: dict[str, Any], expected: dict[str, Any]
-) -> None:
+def test_create_merge_patch(original: dict[str, Any], modified: dict[str, Any], expected: dict[str, Any]) -> None:
     patch = create_merge_patch(original, modified)
     assert patch == expected
     assert json_equal(apply_merge_patch(original, patch), modified)

@@ -88,9 +88,7 @@ def test_parse_errors(text: str, message: str) -> None:
 def test_bad_key_is_reported_like_upstream() -> None:
     with pytest.raises(errors.BadRequest) as exc:
         parse_label_selector("A_=b")
-    assert exc.value.message.startswith(
-        'unable to parse requirement: <nil>: Invalid value: "A_": name part must'
-    )
+    assert exc.value.message.startswith('unable to parse requirement: <nil>: Invalid value: "A_": name part must')
 
 
 def test_empty_and_nothing() -> None:

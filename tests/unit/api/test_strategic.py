@@ -66,8 +66,7 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         "set image merges container by name",
         {"spec": {"containers": [{"name": "app", "image": "app:2"}]}},
         lambda r: (
-            [c["image"] for c in containers(r)] == ["app:2", "side:1"]
-            and containers(r)[0]["args"] == ["--a", "--b"]
+            [c["image"] for c in containers(r)] == ["app:2", "side:1"] and containers(r)[0]["args"] == ["--a", "--b"]
         ),
     ),
     (
@@ -82,13 +81,7 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
     ),
     (
         "env merges by name",
-        {
-            "spec": {
-                "containers": [
-                    {"name": "app", "env": [{"name": "B", "value": "22"}, {"name": "C", "value": "3"}]}
-                ]
-            }
-        },
+        {"spec": {"containers": [{"name": "app", "env": [{"name": "B", "value": "22"}, {"name": "C", "value": "3"}]}]}},
         lambda r: (
             containers(r)[0]["env"]
             == [{"name": "A", "value": "1"}, {"name": "B", "value": "22"}, {"name": "C", "value": "3"}]
@@ -124,19 +117,12 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         "volumes merge by name",
         {"spec": {"volumes": [{"name": "cfg", "configMap": {"name": "c2"}}]}},
         lambda r: (
-            r["spec"]["volumes"]
-            == [{"name": "data", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "c2"}}]
+            r["spec"]["volumes"] == [{"name": "data", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "c2"}}]
         ),
     ),
     (
         "volume $retainKeys switches the source type (client-side apply)",
-        {
-            "spec": {
-                "volumes": [
-                    {"name": "data", "$retainKeys": ["name", "secret"], "secret": {"secretName": "s"}}
-                ]
-            }
-        },
+        {"spec": {"volumes": [{"name": "data", "$retainKeys": ["name", "secret"], "secret": {"secretName": "s"}}]}},
         lambda r: r["spec"]["volumes"][0] == {"name": "data", "secret": {"secretName": "s"}},
     ),
     (
@@ -214,9 +200,7 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         "ownerReferences merge by uid",
         {
             "metadata": {
-                "ownerReferences": [
-                    {"apiVersion": "v1", "kind": "X", "name": "x", "uid": "u1", "controller": True}
-                ]
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "u1", "controller": True}]
             }
         },
         lambda r: (
@@ -232,9 +216,7 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
                 "containers": [{"name": "n", "image": "i", "workingDir": None}],
             }
         },
-        lambda r: (
-            r["spec"]["affinity"] == {"podAffinity": {}} and containers(r)[0] == {"name": "n", "image": "i"}
-        ),
+        lambda r: r["spec"]["affinity"] == {"podAffinity": {}} and containers(r)[0] == {"name": "n", "image": "i"},
     ),
     (
         "unknown fields merge like a JSON merge patch",
@@ -266,9 +248,7 @@ def _all_keys(value: Any) -> list[str]:
 
 
 def test_finalizer_merge_order_matches_upstream() -> None:
-    result = apply_strategic_patch(
-        pod(), {"metadata": {"finalizers": ["a.io/two", "a.io/three"]}}, POD_SCHEMA
-    )
+    result = apply_strategic_patch(pod(), {"metadata": {"finalizers": ["a.io/two", "a.io/three"]}}, POD_SCHEMA)
     # patch items keep patch order; live-only items interleave by live position
     assert result["metadata"]["finalizers"] == ["a.io/one", "a.io/two", "a.io/three"]
 
@@ -284,9 +264,9 @@ def test_deployment_strategy_retain_keys() -> None:
     result = apply_strategic_patch(deployment, patch, DEPLOYMENT_SCHEMA)
     assert result["spec"]["strategy"] == {"type": "Recreate"}
     patch2 = {"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "a:2"}]}}}}
-    assert apply_strategic_patch(deployment, patch2, DEPLOYMENT_SCHEMA)["spec"]["template"]["spec"][
-        "containers"
-    ] == [{"name": "a", "image": "a:2"}]
+    assert apply_strategic_patch(deployment, patch2, DEPLOYMENT_SCHEMA)["spec"]["template"]["spec"]["containers"] == [
+        {"name": "a", "image": "a:2"}
+    ]
 
 
 def test_kubectl_apply_style_patch() -> None:
@@ -319,9 +299,7 @@ def test_no_schema_is_json_merge() -> None:
 def test_configmap_data_merges() -> None:
     schema = definitions.definition_for("", "v1", "ConfigMap")
     cm = {"data": {"a": "1", "b": "2"}}
-    assert apply_strategic_patch(cm, {"data": {"a": None, "c": "3"}}, schema) == {
-        "data": {"b": "2", "c": "3"}
-    }
+    assert apply_strategic_patch(cm, {"data": {"a": None, "c": "3"}}, schema) == {"data": {"b": "2", "c": "3"}}
 
 
 @pytest.mark.parametrize(

@@ -192,9 +192,7 @@ POD_CASES = [
         pod(
             "crash",
             statuses=[
-                container_status(
-                    "c0", ready=False, restarts=3, state=WAIT_CRASH, last_finished=timedelta(minutes=5)
-                )
+                container_status("c0", ready=False, restarts=3, state=WAIT_CRASH, last_finished=timedelta(minutes=5))
             ],
         ),
         "0/1",
@@ -218,9 +216,7 @@ POD_CASES = [
             "job-x",
             phase="Succeeded",
             statuses=[
-                container_status(
-                    "c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}}
-                )
+                container_status("c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}})
             ],
         ),
         "0/1",
@@ -243,9 +239,7 @@ POD_CASES = [
         pod(
             "sig",
             phase="Failed",
-            statuses=[
-                container_status("c0", ready=False, state={"terminated": {"exitCode": 137, "signal": 9}})
-            ],
+            statuses=[container_status("c0", ready=False, state={"terminated": {"exitCode": 137, "signal": 9}})],
         ),
         "0/1",
         "Signal:9",
@@ -257,9 +251,7 @@ POD_CASES = [
             "mixed",
             containers=2,
             statuses=[
-                container_status(
-                    "c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}}
-                ),
+                container_status("c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}}),
                 container_status("c1"),
             ],
         ),
@@ -274,9 +266,7 @@ POD_CASES = [
             containers=2,
             conditions=[{"type": "Ready", "status": "True"}],
             statuses=[
-                container_status(
-                    "c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}}
-                ),
+                container_status("c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}}),
                 container_status("c1"),
             ],
         ),
@@ -390,9 +380,7 @@ POD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "obj", "ready", "status", "restarts"), POD_CASES, ids=[c[0] for c in POD_CASES]
-)
+@pytest.mark.parametrize(("case", "obj", "ready", "status", "restarts"), POD_CASES, ids=[c[0] for c in POD_CASES])
 def test_pod_cells(case: str, obj: dict[str, Any], ready: str, status: str, restarts: str) -> None:
     row = cells("", "Pod", obj)
     assert (row["Ready"], row["Status"], row["Restarts"]) == (ready, status, restarts)
@@ -407,9 +395,7 @@ def test_pod_node_lost_is_unknown() -> None:
 
 
 def test_pod_wide_cells() -> None:
-    obj = pod(
-        "wide", statuses=[container_status("c0")], conditions=[{"type": "example.com/gate", "status": "True"}]
-    )
+    obj = pod("wide", statuses=[container_status("c0")], conditions=[{"type": "example.com/gate", "status": "True"}])
     obj["spec"]["readinessGates"] = [
         {"conditionType": "example.com/gate"},
         {"conditionType": "example.com/other"},
@@ -575,13 +561,9 @@ def test_service_cells(
 def test_endpoints_cell_truncates_after_three() -> None:
     obj = {
         "metadata": meta("web"),
-        "subsets": [
-            {"addresses": [{"ip": "10.0.0.1"}, {"ip": "fd00::2"}], "ports": [{"port": 8080}, {"port": 9090}]}
-        ],
+        "subsets": [{"addresses": [{"ip": "10.0.0.1"}, {"ip": "fd00::2"}], "ports": [{"port": 8080}, {"port": 9090}]}],
     }
-    assert (
-        cells("", "Endpoints", obj)["Endpoints"] == "10.0.0.1:8080,[fd00::2]:8080,10.0.0.1:9090 + 1 more..."
-    )
+    assert cells("", "Endpoints", obj)["Endpoints"] == "10.0.0.1:8080,[fd00::2]:8080,10.0.0.1:9090 + 1 more..."
     assert cells("", "Endpoints", {"metadata": meta("none")})["Endpoints"] == "<none>"
 
 
@@ -651,9 +633,7 @@ def test_simple_core_kinds() -> None:
     secret = {"metadata": meta("tls"), "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}}
     assert cells("", "Secret", secret)["Type"] == "kubernetes.io/tls"
     assert cells("", "Secret", {"metadata": meta("s"), "data": {}})["Type"] == "Opaque"
-    assert (
-        cells("", "ServiceAccount", {"metadata": meta("default"), "secrets": [{"name": "x"}]})["Secrets"] == 1
-    )
+    assert cells("", "ServiceAccount", {"metadata": meta("default"), "secrets": [{"name": "x"}]})["Secrets"] == 1
     ns = {"metadata": meta("kube-system"), "status": {"phase": "Terminating"}}
     assert cells("", "Namespace", ns)["Status"] == "Terminating"
     quota = {
@@ -864,9 +844,7 @@ def test_deployment_and_friends() -> None:
     cr = {
         "metadata": meta(
             "db-7c",
-            ownerReferences=[
-                {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "controller": True}
-            ],
+            ownerReferences=[{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "controller": True}],
         ),
         "revision": 4,
     }
@@ -1153,8 +1131,7 @@ def test_custom_resource_columns() -> None:
         ("First", "string", 0),
     ]
     assert cols[1]["description"] == (
-        "Custom resource definition column (in JSONPath format): "
-        '.status.conditions[?(@.type=="Ready")].status'
+        'Custom resource definition column (in JSONPath format): .status.conditions[?(@.type=="Ready")].status'
     )
     assert cols[5]["description"] == "When it began"
     default = custom_resource_columns([])
@@ -1226,9 +1203,7 @@ def test_build_table_include_object_modes() -> None:
             "b",
             phase="Succeeded",
             statuses=[
-                container_status(
-                    "c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}}
-                )
+                container_status("c0", ready=False, state={"terminated": {"exitCode": 0, "reason": "Completed"}})
             ],
         ),
     ]
@@ -1269,9 +1244,7 @@ def test_build_table_include_object_modes() -> None:
 
 def test_build_table_for_custom_resources_and_flowschema_order() -> None:
     crs = [{"metadata": meta("x"), "spec": {"replicas": 1}}]
-    table = build_table(
-        "example.com", "Widget", crs, list_meta=None, now=NOW, printer_columns=PRINTER_COLUMNS
-    )
+    table = build_table("example.com", "Widget", crs, list_meta=None, now=NOW, printer_columns=PRINTER_COLUMNS)
     assert table["rows"][0]["cells"][:3] == ["x", None, 1]
     schemas = [
         {"metadata": meta(n), "spec": {"matchingPrecedence": p, "priorityLevelConfiguration": {"name": "pl"}}}

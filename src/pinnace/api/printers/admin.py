@@ -356,9 +356,7 @@ def _vap_row(obj: Obj, now: datetime) -> list[Any]:
 def _vapb_columns() -> list[Column]:
     return [
         name_col(),
-        col(
-            "PolicyName", desc="PolicyName indicates the policy definition which the policy binding binded to"
-        ),
+        col("PolicyName", desc="PolicyName indicates the policy definition which the policy binding binded to"),
         col("ParamRef", desc="ParamRef indicates the param resource which sets the configration param"),
         age_col(),
     ]
@@ -385,9 +383,7 @@ def _vapb_row(obj: Obj, now: datetime) -> list[Any]:
     if has(spec, "paramRef"):
         ref = m(spec, "paramRef")
         if s(ref, "name"):
-            param = (
-                f"{s(ref, 'namespace')}/{s(ref, 'name')}" if s(ref, "namespace") else f"*/{s(ref, 'name')}"
-            )
+            param = f"{s(ref, 'namespace')}/{s(ref, 'name')}" if s(ref, "namespace") else f"*/{s(ref, 'name')}"
         elif has(ref, "selector"):
             param = _go_selector_struct(m(ref, "selector"))
     return [name_of(obj), s(spec, "policyName"), param, meta_age(obj, now)]

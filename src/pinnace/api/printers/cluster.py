@@ -225,9 +225,7 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("coordination.k8s.io", "Lease"): Printer(_lease_columns, _lease_row),
     ("discovery.k8s.io", "EndpointSlice"): Printer(_endpoint_slice_columns, _endpoint_slice_row),
     ("rbac.authorization.k8s.io", "RoleBinding"): Printer(_binding_columns("roleBinding"), _binding_row),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): Printer(
-        _binding_columns("clusterRoleBinding"), _binding_row
-    ),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): Printer(_binding_columns("clusterRoleBinding"), _binding_row),
     ("events.k8s.io", "Event"): Printer(EVENT_COLUMNS, _events_v1_row),
 }
 """Cluster-level printers by (group, kind)."""

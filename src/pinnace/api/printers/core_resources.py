@@ -165,9 +165,7 @@ def _pvc_row(obj: Obj, now: datetime) -> list[Any]:
 def _quota_columns() -> list[Column]:
     return [
         name_col(),
-        col(
-            "Request", desc="Request represents a minimum amount of cpu/memory that a container may consume."
-        ),
+        col("Request", desc="Request represents a minimum amount of cpu/memory that a container may consume."),
         col(
             "Limit",
             desc="Limits control the maximum amount of cpu/memory that a container may use independent "

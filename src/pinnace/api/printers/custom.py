@@ -196,13 +196,7 @@ def evaluate(steps: list[Step], root: Any) -> list[Any]:
                     nxt.extend(value.values())
             else:  # filter
                 sub, op, literal = arg
-                items = (
-                    value
-                    if isinstance(value, list)
-                    else list(value.values())
-                    if isinstance(value, Mapping)
-                    else []
-                )
+                items = value if isinstance(value, list) else list(value.values()) if isinstance(value, Mapping) else []
                 for item in items:
                     found = evaluate(sub, item)
                     if op is None:
@@ -302,9 +296,7 @@ def compile_custom_columns(additional_printer_columns: list[dict[str, Any]] | No
         except ValueError:
             break  # upstream keeps the columns before the first unparsable path
         type_ = str(spec.get("type") or "")
-        desc = (
-            spec.get("description") or f"Custom resource definition column (in JSONPath format): {json_path}"
-        )
+        desc = spec.get("description") or f"Custom resource definition column (in JSONPath format): {json_path}"
         columns.append(
             {
                 "name": str(spec.get("name") or ""),

@@ -328,9 +328,7 @@ def _hpa_metrics(obj: Obj) -> tuple[list[Any], list[Any]]:
         current = status.get("currentCPUUtilizationPercentage")
         statuses: list[Any] = []
         if isinstance(current, int):
-            statuses = [
-                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": current}}}
-            ]
+            statuses = [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": current}}}]
         return specs, statuses
     return lst(spec, "metrics") or [_DEFAULT_CPU_METRIC], lst(status, "currentMetrics")
 
@@ -367,9 +365,7 @@ def format_hpa_metrics(specs: list[Any], statuses: list[Any]) -> str:
             src, cur = m(spec, key), st.get(key)
             target = m(src, "target")
             if has(target, "averageValue"):
-                current = (
-                    _qty_or_nil(m(cur, "current").get("averageValue")) if isinstance(cur, dict) else UNKNOWN
-                )
+                current = _qty_or_nil(m(cur, "current").get("averageValue")) if isinstance(cur, dict) else UNKNOWN
                 out.append(f"{s(src, 'name')}: {current}/{quantity(target['averageValue'])}")
             else:
                 current = UNKNOWN
@@ -409,9 +405,7 @@ def _pdb_columns() -> list[Column]:
         name_col(),
         col("Min Available", desc="The minimum number of pods that must be available."),
         col("Max Unavailable", desc="The maximum number of pods that may be unavailable."),
-        col(
-            "Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."
-        ),
+        col("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."),
         age_col(),
     ]
 
