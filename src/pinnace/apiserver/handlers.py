@@ -97,11 +97,11 @@ def list_body(info: ResourceInfo, result: ListResult, wanted: Wanted, query: Any
     return head[:-1] + b',"items":[' + b",".join(o.json for o in result.items) + b"]}"
 
 
-def delete_options(query: Any, body: bytes) -> DeleteOptions:
+def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
     """DeleteOptions from the body (if any) and the query."""
     opts: Obj = {}
     if body.strip():
-        decoded = negotiation.decode_object(body, "")
+        decoded = negotiation.decode_object(body, media)
         if decoded.get("kind") not in (None, "DeleteOptions"):
             raise errors.BadRequest(f"expected DeleteOptions, got {decoded.get('kind')}")
         opts = decoded
@@ -235,13 +235,13 @@ async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo
         )
         return respond(object_view(patched, info, wanted, query), wanted)
     if verb == "delete":
-        options = delete_options(query, body)
+        options = delete_options(query, body, media)
         obj, gone = await rest.delete(info, namespace, ri.name or "", options)
         if gone and not info.returns_deleted_object:
             return respond(_success_status(info, obj), Wanted(yaml=wanted.yaml))
         return respond(object_view(obj, info, wanted, query), wanted, status=200 if gone else 202)
     if verb == "deletecollection":
-        options = delete_options(query, body)
+        options = delete_options(query, body, media)
         result = await list_objects(
             rest,
             info,

@@ -1,6 +1,7 @@
 """Content negotiation: which body formats a request sends and wants back.
 
-Requests carry JSON or YAML (and the patch media types for PATCH); responses
+Requests carry JSON, YAML or Kubernetes protobuf (kubectl's typed clients
+send protobuf for create/update), and the patch media types for PATCH; responses
 are JSON, YAML, a ``meta.k8s.io`` Table, PartialObjectMetadata, or (for
 ``/api`` and ``/apis``) aggregated discovery, chosen from the Accept header as
 kube-apiserver does. Protobuf is not offered: clients that ask for it list JSON
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 import yaml
 
-from pinnace.api import errors
+from pinnace.api import errors, protobuf
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -120,10 +121,12 @@ def decode_object(body: bytes, media: str) -> dict[str, Any]:
             ) from None
     elif media in (YAML, "application/x-yaml", "text/yaml"):
         value = decode_yaml(body)
+    elif media == protobuf.MEDIA_TYPE:
+        value = protobuf.decode_k8s_protobuf(body)
     else:
         raise errors.UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types include: "
-            f'{JSON}, {YAML}; got "{media}"'
+            f'{JSON}, {YAML}, {protobuf.MEDIA_TYPE}; got "{media}"'
         )
     if not isinstance(value, dict):
         raise errors.BadRequest("the body of the request must be a JSON object")
