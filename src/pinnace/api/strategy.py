@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pinnace.api import errors
 from pinnace.api.registry import ResourceInfo
 
 Obj = dict[str, Any]
@@ -36,6 +37,9 @@ STATUS_PRESERVED_META = (
     "deletionTimestamp",
     "generation",
 )
+
+#: Namespaces that can never be deleted (upstream's NamespaceLifecycle admission).
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
 #: Kinds whose status a client may set on create (upstream keeps it).
 _KEEPS_STATUS_ON_CREATE = frozenset({("", "Node"), ("certificates.k8s.io", "CertificateSigningRequest")})
@@ -148,6 +152,17 @@ def has_finalizers(info: ResourceInfo, obj: Obj) -> bool:
     if (info.group, info.kind) == ("", "Namespace"):
         return bool((obj.get("spec") or {}).get("finalizers"))
     return False
+
+
+def check_delete(info: ResourceInfo, obj: Obj) -> None:
+    """Refuse a deletion upstream never allows: the immortal system namespaces (403)."""
+    if (info.group, info.kind) != ("", "Namespace"):
+        return
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    if name in IMMORTAL_NAMESPACES:
+        raise errors.Forbidden(
+            f'namespaces "{name}" is forbidden: this namespace may not be deleted', kind="namespaces", name=name
+        )
 
 
 def mark_deleting(info: ResourceInfo, obj: Obj, *, grace_seconds: int, now: datetime | None = None) -> None:

@@ -388,6 +388,7 @@ class RestStore:
             if kv is None:
                 raise not_found(info, name)
             current = decode_from_storage(kv)
+            strategy.check_delete(info, current)
             cmeta = current["metadata"]
             if options.precondition_uid is not None and options.precondition_uid != cmeta.get("uid"):
                 raise conflict(
