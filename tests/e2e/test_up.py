@@ -1,0 +1,227 @@
+"""`pinnace up` as a user runs it: kubeconfig, restart with every object, no lost write on SIGKILL.
+
+Each test starts its own real ``pinnace up`` process (the module-scoped
+``cluster`` fixture is not used: these tests stop and restart the server).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.e2e.conftest import free_port, start_cluster, stop_cluster
+
+pytestmark = pytest.mark.slow
+
+
+class Api:
+    """A tiny keep-alive JSON client (one connection; one per thread)."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        payload = json.dumps(body).encode() if body is not None else None
+        self.conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _configmap(name: str, value: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"v": value}}
+
+
+def test_up_writes_kubeconfig_merges_context_and_kubectl_works(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    user_config = home / ".kube" / "config"
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "other", "cluster": {"server": "https://10.0.0.1:6443"}}],
+                "users": [{"name": "other", "user": {"token": "x"}}],
+                "contexts": [{"name": "other", "context": {"cluster": "other", "user": "other"}}],
+                "current-context": "other",
+            }
+        )
+    )
+    cluster = start_cluster(tmp_path / "data", home)
+    try:
+        own = yaml.safe_load(cluster.kubeconfig.read_text())
+        assert own["current-context"] == "pinnace"
+        assert own["clusters"][0]["cluster"]["server"] == cluster.url
+        merged = yaml.safe_load(user_config.read_text())
+        assert merged["current-context"] == "pinnace"
+        assert {c["name"] for c in merged["contexts"]} == {"other", "pinnace"}
+        # kubectl without --kubeconfig uses the merged user file (KUBECONFIG points at it).
+        out = subprocess.run(
+            ["kubectl", "get", "namespaces", "-o", "name"],
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
+        system = {"default", "kube-system", "kube-public", "kube-node-lease"}
+        assert {f"namespace/{name}" for name in system} <= set(out)
+    finally:
+        printed = stop_cluster(cluster)
+    assert cluster.proc.returncode == 0
+    assert "kubectl get namespaces" in printed  # it told the user what to type next
+    assert "Shutting down" in printed
+
+
+def test_restart_on_the_same_data_dir_resumes_with_every_object(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    cluster = start_cluster(data, home)
+    api = Api(cluster.port)
+    try:
+        status, ns = api.call("POST", "/api/v1/namespaces", {"metadata": {"name": "team-a"}})
+        assert status == 201
+        created = {}
+        for i in range(20):
+            status, obj = api.call("POST", "/api/v1/namespaces/team-a/configmaps", _configmap(f"cm-{i}", str(i)))
+            assert status == 201, obj
+            created[obj["metadata"]["name"]] = obj
+    finally:
+        api.close()
+        stop_cluster(cluster)
+    assert cluster.proc.returncode == 0
+
+    cluster = start_cluster(data, home, port=cluster.port)
+    api = Api(cluster.port)
+    try:
+        status, listed = api.call("GET", "/api/v1/namespaces/team-a/configmaps")
+        assert status == 200
+        after = {o["metadata"]["name"]: o for o in listed["items"]}
+        assert after == created  # same uids, data, timestamps and resourceVersions
+        status, again = api.call("GET", "/api/v1/namespaces/team-a")
+        assert status == 200 and again["metadata"]["uid"] == ns["metadata"]["uid"]
+        # New writes continue the revision sequence.
+        status, newer = api.call("POST", "/api/v1/namespaces/team-a/configmaps", _configmap("later", "x"))
+        assert status == 201
+        assert int(newer["metadata"]["resourceVersion"]) > max(
+            int(o["metadata"]["resourceVersion"]) for o in created.values()
+        )
+    finally:
+        api.close()
+        stop_cluster(cluster)
+
+
+def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    cluster = start_cluster(data, home)
+    writers = 16
+    # Per writer: its object name -> the last acknowledged value, and the value in flight (if any).
+    acked: list[dict[str, str]] = [{} for _ in range(writers)]
+    in_flight: list[tuple[str, str] | None] = [None] * writers
+    stop = threading.Event()
+
+    def write(w: int) -> None:
+        api = Api(cluster.port)
+        try:
+            i = 0
+            while not stop.is_set():
+                name = f"w{w}-{i}"
+                in_flight[w] = (name, "created")
+                status, _ = api.call("POST", "/api/v1/namespaces/default/configmaps", _configmap(name, "created"))
+                if status != 201:
+                    return
+                acked[w][name] = "created"
+                in_flight[w] = (name, "updated")
+                status, _ = _merge_patch(api, name)
+                if status != 200:
+                    return
+                acked[w][name] = "updated"
+                in_flight[w] = None
+                i += 1
+        except (OSError, http.client.HTTPException, json.JSONDecodeError):
+            return  # the server died mid-request: that write was never acknowledged
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=write, args=(w,), daemon=True) for w in range(writers)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    os.kill(cluster.proc.pid, signal.SIGKILL)
+    stop.set()
+    for t in threads:
+        t.join(timeout=15)
+    cluster.proc.wait(timeout=10)
+    total = sum(len(a) for a in acked)
+    assert total > 50, f"too few acknowledged writes to prove anything ({total})"
+
+    # The pid file of the killed process is stale; a restart must cope with that.
+    cluster = start_cluster(data, home, port=free_port())
+    api = Api(cluster.port)
+    try:
+        status, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
+        assert status == 200
+        found = {o["metadata"]["name"]: o["data"]["v"] for o in listed["items"]}
+        for w in range(writers):
+            for name, value in acked[w].items():
+                pending = in_flight[w]
+                allowed = {value} | ({pending[1]} if pending is not None and pending[0] == name else set())
+                assert name in found, f"acknowledged create of {name} was lost"
+                assert found[name] in allowed, f"{name}: acknowledged {value!r}, found {found[name]!r}"
+    finally:
+        api.close()
+        stop_cluster(cluster)
+
+
+def _merge_patch(api: Api, name: str) -> tuple[int, Any]:
+    api.conn.request(
+        "PATCH",
+        f"/api/v1/namespaces/default/configmaps/{name}",
+        body=json.dumps({"data": {"v": "updated"}}).encode(),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    resp = api.conn.getresponse()
+    return resp.status, json.loads(resp.read() or b"null")
+
+
+def test_detach_status_down(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / ".kube" / "config")}
+    port = str(free_port())
+
+    def pinnace(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pinnace", *args, "--data-dir", str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    up = pinnace("up", "--detach", "--port", port)
+    assert up.returncode == 0, up.stderr
+    assert f"http://127.0.0.1:{port}" in up.stdout
+    try:
+        status = pinnace("status")
+        assert status.returncode == 0, status.stdout
+        assert "ready" in status.stdout and "NOT ready" not in status.stdout
+        again = pinnace("up", "--detach", "--port", port)
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        down = pinnace("down")
+    assert down.returncode == 0, down.stderr
+    assert "Stopped the cluster" in down.stdout
+    after = pinnace("status")
+    assert after.returncode == 1 and "No Pinnace cluster is running" in after.stdout
