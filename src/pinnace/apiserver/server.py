@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Namespaces kube-apiserver keeps in existence.
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+#: How often missing system namespaces are recreated (upstream: every minute).
+SYSTEM_NAMESPACES_INTERVAL = 60.0
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -53,6 +55,7 @@ class APIServer:
         self.app = web.Application(client_max_size=negotiation.MAX_BODY_BYTES + 1024)
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner: web.AppRunner | None = None
+        self._system_namespaces_task: asyncio.Task[None] | None = None
         self.address = ""
         self.port = 0
         self._checks: dict[str, health.Check] = {
@@ -68,16 +71,29 @@ class APIServer:
 
     # ---- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
-        """Warm the watch caches and create the system namespaces."""
+        """Warm the watch caches and create the system namespaces (and keep them there)."""
         for info in self.registry.all():
             await self.rest.caches.get(info)
+        await self.ensure_system_namespaces()
+        self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(), name="system-namespaces")
+        self.started = True
+
+    async def ensure_system_namespaces(self) -> None:
+        """Create whichever of the system namespaces is missing (as kube-apiserver's controller does)."""
         ns = self.registry.get("", "v1", "namespaces")
         assert ns is not None
         for name in SYSTEM_NAMESPACES:
             if await self.rest.get_cached(ns, None, name) is None:
                 with contextlib.suppress(errors.AlreadyExists):
                     await self.rest.create(ns, None, {"metadata": {"name": name}})
-        self.started = True
+
+    async def _keep_system_namespaces(self) -> None:
+        while True:
+            await asyncio.sleep(SYSTEM_NAMESPACES_INTERVAL)
+            try:
+                await self.ensure_system_namespaces()
+            except errors.StatusError as exc:
+                log.warning("could not recreate a system namespace: %s", exc)
 
     async def listen(self, host: str = "127.0.0.1", port: int = 6443) -> None:
         """Start serving HTTP on host:port (port 0 picks a free one)."""
@@ -94,6 +110,11 @@ class APIServer:
     async def stop(self) -> None:
         """Stop serving (ending open watches) and stop the caches; the store stays open."""
         self.shutting_down = True
+        if self._system_namespaces_task is not None:
+            self._system_namespaces_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._system_namespaces_task
+            self._system_namespaces_task = None
         await self.rest.caches.stop()
         if self._runner is not None:
             await self._runner.cleanup()
