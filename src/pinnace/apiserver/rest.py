@@ -308,8 +308,20 @@ class RestStore:
         subresource: str | None = None,
         dry_run: bool = False,
     ) -> Obj:
-        """Apply ``mutation`` to the current object and write it, retrying lost races (PATCH)."""
-        return await self._guaranteed_update(info, namespace, name, mutation, subresource=subresource, dry_run=dry_run)
+        """Apply ``mutation`` to the current object and write it, retrying lost races (PATCH).
+
+        A resourceVersion the patch sets is a precondition: 409 unless it is the current one.
+        """
+
+        def checked(current: Obj) -> Obj:
+            current_rv = current["metadata"]["resourceVersion"]
+            desired = mutation(current)
+            wanted_rv = (desired.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv and wanted_rv != current_rv:
+                raise conflict(info, name, _MODIFIED)
+            return desired
+
+        return await self._guaranteed_update(info, namespace, name, checked, subresource=subresource, dry_run=dry_run)
 
     async def _guaranteed_update(
         self,
