@@ -95,9 +95,12 @@ class RestClient:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
+        accept: str | None = None,
     ) -> Obj:
         """Send one request and return the decoded JSON answer, or raise the typed error."""
         headers = dict(self._headers)
+        if accept is not None:
+            headers["Accept"] = accept
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)

@@ -1,0 +1,272 @@
+"""The runtime client: reads from the cache, writes to the API server.
+
+As controller-runtime's default client, it is two objects behind one front:
+
+- a **reader** — :class:`~pinnace.runtime.cache.cache.Cache` when one is
+  given (no request per read), else the API (:class:`APIReader`);
+- a **writer** — create, update, patch, delete, delete_all_of, straight to the
+  API, plus :meth:`Client.status` for the status subresource.
+
+Objects are plain dicts that carry their ``apiVersion`` and ``kind``; the
+REST mapper turns those into URLs. :class:`MergeFrom` computes a merge patch
+from the object as it was read to the object as changed, which is how a
+reconciler updates without clobbering concurrent writers' fields.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pinnace.api.patch import create_merge_patch
+from pinnace.client.rest import RestClient
+from pinnace.client.restmapper import GVK, RESTMapper, gvk_of
+from pinnace.runtime.cache.cache import Cache
+
+__all__ = ["APIReader", "Client", "JSONPatch", "MergeFrom", "MergePatch", "Patch", "Reader", "StatusWriter"]
+
+Obj = dict[str, Any]
+Kind = GVK | str | Mapping[str, Any]
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+
+
+class Reader(Protocol):
+    """Reads objects (from a cache or from the API)."""
+
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
+        """One object, or NotFound."""
+        ...
+
+    async def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        fields: Mapping[str, str] | None = None,
+    ) -> list[Obj]:
+        """The matching objects."""
+        ...
+
+
+class Patch(Protocol):
+    """A patch: its media type and body, computed for the object it applies to."""
+
+    def patch_type(self) -> str:
+        """The Content-Type of the PATCH request."""
+        ...
+
+    def data(self, obj: Obj) -> Any:
+        """The patch body for ``obj``."""
+        ...
+
+
+@dataclass(frozen=True)
+class MergeFrom:
+    """A merge patch from ``original`` (as read) to the object as changed since.
+
+    With ``optimistic_lock`` the patch carries the original resourceVersion, so
+    it fails with 409 if someone else wrote in between.
+    """
+
+    original: Obj
+    optimistic_lock: bool = False
+
+    def patch_type(self) -> str:
+        """Merge patch."""
+        return MERGE_PATCH
+
+    def data(self, obj: Obj) -> Any:
+        """The difference from the original to ``obj``."""
+        diff = create_merge_patch(self.original, obj)
+        if self.optimistic_lock:
+            rv = (self.original.get("metadata") or {}).get("resourceVersion")
+            diff.setdefault("metadata", {})["resourceVersion"] = rv
+        return diff
+
+
+@dataclass(frozen=True)
+class MergePatch:
+    """A literal merge patch."""
+
+    body: Obj
+
+    def patch_type(self) -> str:
+        """Merge patch."""
+        return MERGE_PATCH
+
+    def data(self, obj: Obj) -> Any:
+        """The body as given."""
+        return self.body
+
+
+@dataclass(frozen=True)
+class JSONPatch:
+    """A literal JSON patch (a list of operations)."""
+
+    operations: list[Obj]
+
+    def patch_type(self) -> str:
+        """JSON patch."""
+        return JSON_PATCH
+
+    def data(self, obj: Obj) -> Any:
+        """The operations as given."""
+        return self.operations
+
+
+def _name_ns(obj: Obj) -> tuple[str, str | None]:
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        raise ValueError("the object has no metadata.name")
+    return str(name), meta.get("namespace") or None
+
+
+class APIReader:
+    """Reads straight from the API server (for when the cache will not do)."""
+
+    def __init__(self, rest: RestClient, mapper: RESTMapper) -> None:
+        self.rest = rest
+        self.mapper = mapper
+
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
+        """One object from the server."""
+        ref = await self.mapper.ref(kind)
+        return await self.rest.get(ref, name, namespace if ref.namespaced else None)
+
+    async def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        fields: Mapping[str, str] | None = None,
+    ) -> list[Obj]:
+        """Every matching object, across pages."""
+        ref = await self.mapper.ref(kind)
+        params: dict[str, str] = {"limit": "500"}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if fields:
+            params["fieldSelector"] = ",".join(f"{k}={v}" for k, v in fields.items())
+        items: list[Obj] = []
+        while True:
+            page = await self.rest.list(ref, namespace if ref.namespaced else None, **params)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            params["continue"] = token
+
+
+class StatusWriter:
+    """Writes the status subresource."""
+
+    def __init__(self, rest: RestClient, mapper: RESTMapper) -> None:
+        self.rest = rest
+        self.mapper = mapper
+
+    async def update(self, obj: Obj) -> Obj:
+        """Replace the object's status (PUT .../status)."""
+        ref = await self.mapper.ref(obj)
+        return await self.rest.update(ref, obj, subresource="status")
+
+    async def patch(self, obj: Obj, patch: Patch) -> Obj:
+        """Patch the object's status (PATCH .../status)."""
+        ref = await self.mapper.ref(obj)
+        name, namespace = _name_ns(obj)
+        return await self.rest.patch(
+            ref, name, patch.data(obj), namespace, patch_type=patch.patch_type(), subresource="status"
+        )
+
+
+class Client:
+    """Cached reads, direct writes, one front."""
+
+    def __init__(self, rest: RestClient, mapper: RESTMapper, cache: Cache | None = None) -> None:
+        self.rest = rest
+        self.mapper = mapper
+        self.cache = cache
+        self.api_reader = APIReader(rest, mapper)
+        self.reader: Reader = cache if cache is not None else self.api_reader
+        self._status = StatusWriter(rest, mapper)
+
+    # ---- reads ------------------------------------------------------------------
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
+        """One object (from the cache when there is one)."""
+        return await self.reader.get(kind, name, namespace)
+
+    async def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        fields: Mapping[str, str] | None = None,
+    ) -> list[Obj]:
+        """The matching objects (from the cache when there is one)."""
+        return await self.reader.list(kind, namespace, label_selector=label_selector, fields=fields)
+
+    # ---- writes -----------------------------------------------------------------
+    async def create(self, obj: Obj) -> Obj:
+        """Create ``obj`` (which names its apiVersion and kind); returns what the server stored."""
+        ref = await self.mapper.ref(obj)
+        namespace = (obj.get("metadata") or {}).get("namespace") if ref.namespaced else None
+        return await self.rest.create(ref, obj, namespace)
+
+    async def update(self, obj: Obj) -> Obj:
+        """Replace ``obj`` (409 Conflict if its resourceVersion is stale)."""
+        ref = await self.mapper.ref(obj)
+        return await self.rest.update(ref, obj)
+
+    async def patch(self, obj: Obj, patch: Patch) -> Obj:
+        """Patch the object ``obj`` names with ``patch`` computed for it."""
+        ref = await self.mapper.ref(obj)
+        name, namespace = _name_ns(obj)
+        return await self.rest.patch(ref, name, patch.data(obj), namespace, patch_type=patch.patch_type())
+
+    async def delete(
+        self,
+        obj: Obj,
+        *,
+        propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: Mapping[str, str] | None = None,
+    ) -> Obj:
+        """Delete the object ``obj`` names."""
+        ref = await self.mapper.ref(obj)
+        name, namespace = _name_ns(obj)
+        options: dict[str, Any] = {}
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
+        return await self.rest.delete(ref, name, namespace if ref.namespaced else None, **options)
+
+    async def delete_all_of(
+        self, kind: Kind, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> Obj:
+        """Delete every object of ``kind`` (in ``namespace``) matching the selector."""
+        ref = await self.mapper.ref(kind)
+        params = {"labelSelector": label_selector} if label_selector else {}
+        return await self.rest.delete_collection(ref, namespace if ref.namespaced else None, **params)
+
+    def status(self) -> StatusWriter:
+        """The writer for the status subresource."""
+        return self._status
+
+
+def with_kind(obj: Obj, kind: Kind) -> Obj:
+    """A copy of ``obj`` with apiVersion and kind set from ``kind``."""
+    gvk = gvk_of(kind)
+    out = copy.deepcopy(obj)
+    out["apiVersion"], out["kind"] = gvk.api_version, gvk.kind
+    return out
