@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
+import kubernetes.client
 import pytest
 
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import RestClient
 from pinnace.storage.sqlite import SQLiteStore
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -30,3 +36,63 @@ async def client(api_server: APIServer) -> AsyncIterator[RestClient]:
     """Pinnace's own REST client, pointed at the server."""
     async with RestClient(api_server.url) as c:
         yield c
+
+
+class ThreadedServer:
+    """An API server running on its own event loop in a background thread.
+
+    The official ``kubernetes`` client is synchronous: it blocks the thread
+    that calls it, so the server it talks to cannot share that thread's loop.
+    :meth:`call` runs a coroutine on the server's loop (to reach its store).
+    """
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="api-server", daemon=True)
+        self._thread.start()
+        self.store: SQLiteStore | None = None
+        self.server: APIServer = self.call(self._start(tmp_path))
+
+    async def _start(self, tmp_path: Path) -> APIServer:
+        self.store = await SQLiteStore.open(tmp_path / "store.db")
+        server = APIServer(self.store)
+        await server.listen("127.0.0.1", 0)
+        return server
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run ``coro`` on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use."""
+        return self.server.url
+
+    def close(self) -> None:
+        """Stop the server, close the store and end the thread."""
+        try:
+            self.call(self.server.stop())
+            if self.store is not None:
+                self.call(self.store.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+
+
+@pytest.fixture
+def threaded_server(tmp_path: Path) -> Iterator[ThreadedServer]:
+    """An API server on a free loopback port, served from a background thread."""
+    ts = ThreadedServer(tmp_path)
+    try:
+        yield ts
+    finally:
+        ts.close()
+
+
+@pytest.fixture
+def k8s_client(threaded_server: ThreadedServer) -> Iterator[kubernetes.client.ApiClient]:
+    """The official ``kubernetes`` client, configured for the threaded server."""
+    config = kubernetes.client.Configuration(host=threaded_server.url)
+    with kubernetes.client.ApiClient(config) as api_client:
+        yield api_client

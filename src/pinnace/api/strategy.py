@@ -9,6 +9,7 @@ touches status and a status write never touches anything else.
 
 from __future__ import annotations
 
+import base64
 import copy
 import uuid
 from datetime import UTC, datetime
@@ -73,6 +74,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = N
     gk = (info.group, info.kind)
     if info.has_status and gk not in _KEEPS_STATUS_ON_CREATE:
         obj.pop("status", None)
+    if gk == ("", "Secret"):
+        fold_secret_string_data(obj)
     if gk == ("", "Pod"):
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
     elif gk == ("", "Namespace"):
@@ -121,6 +124,8 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
         if not finalizers:
             new["spec"].pop("finalizers", None)
         return
+    if (info.group, info.kind) == ("", "Secret"):
+        fold_secret_string_data(new)
     if info.has_status:
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])
@@ -128,6 +133,21 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
             new.pop("status", None)
     if info.tracks_generation and spec_changed(new, old):
         nm["generation"] = int(om.get("generation") or 0) + 1
+
+
+def fold_secret_string_data(obj: Obj) -> None:
+    """Merge a Secret's write-only ``stringData`` into ``data`` (base64), as v1 conversion does.
+
+    ``stringData`` wins over ``data`` for the same key and is never stored or
+    returned.
+    """
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = obj["data"] = {}
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def spec_changed(new: Obj, old: Obj) -> bool:
