@@ -13,7 +13,9 @@ indexer) that the new list lacks get a ``Deleted`` delta carrying a
 down and its last state is only what was last seen.
 
 ``has_synced`` turns true once everything from the first ``replace`` has been
-popped: the informer's initial state is complete.
+popped and processed (the consumer says so with :meth:`DeltaFIFO.processed`),
+or at once if that list was empty; :attr:`DeltaFIFO.synced` is the same as an
+event to wait on.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class DeltaFIFO:
         self._populated = False
         self._initial_population_count = 0
         self._closed = False
+        #: Set once the first full list has been popped and processed.
+        self.synced = asyncio.Event()
 
     # ---- producers --------------------------------------------------------------
     def add(self, obj: Obj) -> None:
@@ -132,6 +136,8 @@ class DeltaFIFO:
             self._queue_delta(DeltaType.DELETED, DeletedFinalStateUnknown(key, last), key=key)
         if first:
             self._initial_population_count = len(self._queue)
+            if self._initial_population_count == 0:
+                self.synced.set()
 
     def resync(self) -> None:
         """Queue a Sync for every known object that has nothing queued (periodic resync)."""
@@ -170,6 +176,11 @@ class DeltaFIFO:
         if self._initial_population_count > 0:
             self._initial_population_count -= 1
         return key, deltas
+
+    def processed(self) -> None:
+        """The consumer finished what it popped; the FIFO may now count as synced."""
+        if self.has_synced:
+            self.synced.set()
 
     def requeue(self, key: str, deltas: list[Delta]) -> None:
         """Put back deltas whose processing failed, ahead of anything newer for the key."""

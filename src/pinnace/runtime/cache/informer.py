@@ -62,7 +62,6 @@ class Informer:
         self.reflector = Reflector(lister_watcher, self.fifo, clock=self.clock)
         self.resync_period = resync_period
         self._handlers: list[EventHandler] = []
-        self._synced = asyncio.Event()
         self._started = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -107,12 +106,12 @@ class Informer:
     @property
     def has_synced(self) -> bool:
         """Whether the first full list has reached the indexer and the handlers."""
-        return self._synced.is_set()
+        return self.fifo.synced.is_set()
 
     async def wait_for_sync(self, timeout: float | None = None) -> bool:
         """Wait until synced; False if ``timeout`` seconds passed first."""
         try:
-            await asyncio.wait_for(self._synced.wait(), timeout)
+            await asyncio.wait_for(self.fifo.synced.wait(), timeout)
         except TimeoutError:
             return False
         return True
@@ -123,8 +122,6 @@ class Informer:
             self.fifo.resync()
 
     async def _process_loop(self) -> None:
-        if self.fifo.has_synced:
-            self._synced.set()
         while True:
             try:
                 _, deltas = await self.fifo.pop()
@@ -132,8 +129,7 @@ class Informer:
                 return
             for delta in deltas:
                 self._apply(delta.type, delta.object)
-            if not self._synced.is_set() and self.fifo.has_synced:
-                self._synced.set()
+            self.fifo.processed()
 
     def _apply(self, kind: DeltaType, obj: Obj | DeletedFinalStateUnknown) -> None:
         if kind is DeltaType.DELETED:
@@ -147,7 +143,7 @@ class Informer:
         old = self.indexer.get_by_object(obj)
         self.indexer.update(obj)
         if old is None:
-            initial = kind is DeltaType.REPLACED and not self._synced.is_set()
+            initial = kind is DeltaType.REPLACED and not self.fifo.synced.is_set()
             for h in list(self._handlers):
                 if h.on_add is not None:
                     self._call(h.on_add, obj, initial)
