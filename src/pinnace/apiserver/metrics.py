@@ -132,8 +132,11 @@ class InstrumentedStore:
         finally:
             self._observe["delete"](time.perf_counter() - t)
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
-        return self.inner.watch(prefix, from_revision)
+    def watch(self, prefix: str, from_revision: int, *, progress: bool = False) -> AsyncIterator[Event]:
+        return self.inner.watch(prefix, from_revision, progress=progress)
+
+    def request_progress(self) -> None:
+        self.inner.request_progress()
 
     async def compact(self, revision: int) -> None:
         t = time.perf_counter()

@@ -142,6 +142,10 @@ class Watcher:
         return out
 
 
+#: How often a reader waiting for the cache to catch up asks the store for progress.
+_PROGRESS_INTERVAL = 0.25
+
+
 class ResourceCache:
     """Current state and recent history of one storage prefix, kept by one watch."""
 
@@ -208,7 +212,7 @@ class ResourceCache:
     async def _follow(self) -> None:
         while True:
             try:
-                async for event in self.store.watch(self.prefix, self.revision + 1):
+                async for event in self.store.watch(self.prefix, self.revision + 1, progress=True):
                     self._apply(event)
                 return
             except asyncio.CancelledError:
@@ -233,6 +237,9 @@ class ResourceCache:
                 log.exception("watch cache %s: relist failed; retrying", self.prefix)
 
     def _apply(self, event: Event) -> None:
+        if event.type is EventType.PROGRESS:
+            self._advance(event.revision)  # nothing of ours changed up to here
+            return
         key = event.kv.key
         prev = self.objects.get(key)
         if event.type is EventType.PUT:
@@ -277,16 +284,25 @@ class ResourceCache:
 
     # ---- reads -----------------------------------------------------------
     async def wait_for(self, revision: int, timeout: float = 3.0) -> bool:
-        """Wait until the cache has applied ``revision``; False on timeout."""
+        """Wait until the cache has applied ``revision``; False on timeout.
+
+        Writes under other prefixes move the revision on without an event here,
+        so the wait asks the store for progress notifications until it is there.
+        """
         await self._ready.wait()
         if revision <= self.revision:
             return True
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         self._waiters.append((revision, fut))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            return False
+        deadline = loop.time() + timeout
+        while not fut.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self.store.request_progress()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(fut), min(remaining, _PROGRESS_INTERVAL))
         return True
 
     def get(self, key: str) -> CachedObject | None:

@@ -12,6 +12,11 @@ passes the same contract suite (``tests/unit/storage``). The model is etcd's:
   ``>= from_revision``, in revision order, first the ones already in the log and
   then live ones, with no gap and no duplicate. Each event carries the previous
   value of the key (``prev``), as etcd's ``prev_kv``.
+* ``watch(..., progress=True)`` also yields ``PROGRESS`` events (as etcd's
+  progress notifications): after :meth:`Store.request_progress`, each such watch
+  gets one ``PROGRESS`` event at the store's current revision, after every event
+  up to that revision. It tells a watcher "you have seen everything up to here",
+  which a cache of one prefix needs when writes elsewhere moved the revision on.
 * ``compact(revision)`` drops history older than ``revision``: afterwards a read
   at a revision ``< revision`` or a watch from a revision ``< revision`` raises
   :class:`Compacted` (HTTP 410 Gone upstairs). The current value of every live
@@ -97,6 +102,7 @@ class EventType(enum.Enum):
 
     PUT = "PUT"
     DELETE = "DELETE"
+    PROGRESS = "PROGRESS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +112,8 @@ class Event:
     For ``PUT`` the ``kv`` is the new value. For ``DELETE`` the ``kv`` has the
     deleted key, an empty value and ``mod_revision`` equal to the deletion's
     revision; ``prev`` holds the value that was deleted. ``prev`` is ``None``
-    for a ``PUT`` that created the key.
+    for a ``PUT`` that created the key. A ``PROGRESS`` event has an empty key
+    and value; its ``mod_revision`` is the revision the watcher has caught up to.
     """
 
     type: EventType
@@ -189,13 +196,18 @@ class Store(Protocol):
         """
         ...
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def watch(self, prefix: str, from_revision: int, *, progress: bool = False) -> AsyncIterator[Event]:
         """Events under ``prefix`` with revision ``>= from_revision``, then live.
 
         Raises :class:`Compacted` (on first iteration) if ``from_revision`` is
         below the compacted revision. The iterator ends only when the store
         closes (then it raises :class:`StoreClosed`) or the consumer stops.
+        With ``progress``, ``PROGRESS`` events answer :meth:`request_progress`.
         """
+        ...
+
+    def request_progress(self) -> None:
+        """Ask every watch opened with ``progress=True`` for a ``PROGRESS`` event at the current revision."""
         ...
 
     async def compact(self, revision: int) -> None:

@@ -372,16 +372,25 @@ class SQLiteStore:
         return fut
 
     # --- watch -----------------------------------------------------------------------------------
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def watch(self, prefix: str, from_revision: int, *, progress: bool = False) -> AsyncIterator[Event]:
         """Events under ``prefix`` with revision ``>= from_revision``: history, then live."""
-        return self._watch(prefix, from_revision)
+        return self._watch(prefix, from_revision, progress)
 
-    async def _watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def request_progress(self) -> None:
+        """Send a PROGRESS event at the current revision to every progress-enabled watch.
+
+        Events are published on the loop in the same step that advances the
+        revision, so every event up to it is already queued ahead of the marker.
+        """
+        if self._closed is None:
+            self._broadcaster.progress(self._rev)
+
+    async def _watch(self, prefix: str, from_revision: int, progress: bool) -> AsyncIterator[Event]:
         self._check_open()
         # Subscribe first: every event above ``start`` reaches the subscription, every event at or
         # below it is in the database; the log read fills [from_revision, start] and the buffered
         # live events continue after the last revision yielded.
-        sub = self._broadcaster.subscribe(prefix)
+        sub = self._broadcaster.subscribe(prefix, progress)
         try:
             start, last, hi = self._rev, from_revision - 1, prefix_end(prefix)
             while last < start:
@@ -396,7 +405,11 @@ class SQLiteStore:
                 await asyncio.sleep(0)  # a long replay must not monopolize the loop
             while True:
                 event = await sub.get()
-                if event.revision > last:
+                if event.type is EventType.PROGRESS:
+                    if event.revision >= last:
+                        last = event.revision
+                        yield event
+                elif event.revision > last:
                     last = event.revision
                     yield event
         finally:
@@ -573,10 +586,11 @@ class SQLiteStore:
 class _Subscription:
     """One watcher's unbounded queue of live events (see the module docstring for why unbounded)."""
 
-    __slots__ = ("_closed", "_events", "_waiter", "prefix")
+    __slots__ = ("_closed", "_events", "_waiter", "prefix", "progress")
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, progress: bool = False) -> None:
         self.prefix = prefix
+        self.progress = progress
         self._events: deque[Event] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
@@ -612,10 +626,16 @@ class _Broadcaster:
     def __init__(self) -> None:
         self._subs: set[_Subscription] = set()
 
-    def subscribe(self, prefix: str) -> _Subscription:
-        sub = _Subscription(prefix)
+    def subscribe(self, prefix: str, progress: bool = False) -> _Subscription:
+        sub = _Subscription(prefix, progress)
         self._subs.add(sub)
         return sub
+
+    def progress(self, revision: int) -> None:
+        marker = Event(EventType.PROGRESS, KeyValue("", b"", 0, revision), None)
+        for sub in self._subs:
+            if sub.progress:
+                sub.push(marker)
 
     def unsubscribe(self, sub: _Subscription) -> None:
         self._subs.discard(sub)

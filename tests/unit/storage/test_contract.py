@@ -486,3 +486,30 @@ async def test_watch_from_a_future_revision_skips_earlier_events(store: Store) -
         await store.create(f"{P}{i}", b"x")
     (event,) = await pending
     assert event.revision == 3 and event.kv.key == P + "2"
+
+
+# --- progress notifications --------------------------------------------------------------------
+
+
+async def test_progress_request_reaches_progress_watches_after_every_earlier_event(store: Store) -> None:
+    await store.create(P + "a", b"1")
+    it = aiter(store.watch(P, 1, progress=True))
+    (first,) = await take(it, 1)
+    assert first.type is EventType.PUT
+    # Writes elsewhere move the revision on; the prefix's watcher hears of it only through progress.
+    await store.create("/other/x", b"1")
+    await store.create(P + "b", b"2")
+    other = await store.create("/other/y", b"1")
+    store.request_progress()
+    events = await take(it, 2)
+    assert events[0].type is EventType.PUT and events[0].kv.key == P + "b"
+    assert events[1].type is EventType.PROGRESS
+    assert events[1].revision == other.mod_revision == await store.current_revision()
+
+
+async def test_plain_watches_get_no_progress_events(store: Store) -> None:
+    it = aiter(store.watch(P, 1))
+    store.request_progress()
+    created = await store.create(P + "a", b"1")
+    (event,) = await take(it, 1)
+    assert event.type is EventType.PUT and event.revision == created.mod_revision
