@@ -65,7 +65,16 @@ async def test_has_synced_once_the_first_list_was_popped() -> None:
 async def test_an_empty_first_list_is_synced_at_once() -> None:
     fifo = DeltaFIFO(Indexer())
     fifo.replace([])
-    assert fifo.has_synced
+    assert fifo.has_synced and fifo.synced.is_set()
+
+
+async def test_synced_is_signalled_only_after_the_consumer_processed_the_first_list() -> None:
+    fifo = DeltaFIFO(Indexer())
+    fifo.replace([cm("a")])
+    await fifo.pop()
+    assert fifo.has_synced and not fifo.synced.is_set()
+    fifo.processed()
+    assert fifo.synced.is_set()
 
 
 async def test_two_deletions_collapse_keeping_the_real_final_state() -> None:
