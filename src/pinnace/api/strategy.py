@@ -15,7 +15,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import errors
+from pinnace.api import defaults, errors, typed
+from pinnace.api.definitions import Schema, load_definitions
 from pinnace.api.registry import ResourceInfo
 
 Obj = dict[str, Any]
@@ -60,8 +61,22 @@ def meta(obj: Obj) -> dict[str, Any]:
     return m
 
 
+def schema_of(info: ResourceInfo) -> Schema | None:
+    """The v1.32 definition of a built-in resource's kind (None for custom resources)."""
+    if info.custom or not info.definition:
+        return None
+    return load_definitions().get(info.definition)
+
+
+def decode(info: ResourceInfo, obj: Obj) -> None:
+    """What decoding a request into the kind's type does (in place): defaults, no unknown or empty fields."""
+    defaults.apply_defaults(info.group, info.kind, obj)
+    typed.normalize(obj, schema_of(info))
+
+
 def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = None) -> None:
     """Fill the server-owned fields of a new object (in place)."""
+    decode(info, obj)
     m = meta(obj)
     m["uid"] = str(uuid.uuid4())
     m["creationTimestamp"] = now_rfc3339(now)
@@ -96,6 +111,7 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
     spec changed. ``status``: only the status changes. ``finalize``
     (namespaces): only ``spec.finalizers`` changes.
     """
+    decode(info, new)
     nm, om = meta(new), old.get("metadata") or {}
     for f in SYSTEM_META_FIELDS:
         if f in om:

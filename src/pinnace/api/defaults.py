@@ -1,0 +1,299 @@
+"""Defaulting: the values kube-apiserver fills in when a client leaves them out.
+
+Upstream runs the generated ``SetDefaults_*`` functions of each API version
+(``pkg/apis/core/v1/defaults.go``, ``pkg/apis/apps/v1/defaults.go``,
+``pkg/apis/batch/v1/defaults.go``) on every object it decodes, before
+validation; so does :func:`apply_defaults`, on create and on every update or
+patch result. Clients rely on these: ``kubectl describe deployment`` prints
+``StrategyType: RollingUpdate``, ``--field-selector type=Opaque`` finds a
+secret created without a type, and a pod template reads back with its
+``restartPolicy`` and ``imagePullPolicy``.
+
+Only defaults of the v1.32 GA API are here, per kind; admission-time
+additions (service account token volumes, default tolerations, priority)
+are not defaults and are not done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Obj = dict[str, Any]
+
+#: Label every namespace carries with its own name (upstream since v1.21).
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+_DEFAULT_MODE = 0o644  # 420: volume file mode
+
+
+def _dict(parent: Obj, key: str) -> Obj:
+    """``parent[key]`` as a dict, created (or replaced, if it is not one) when missing."""
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        value = parent[key] = {}
+    return value
+
+
+def _dicts(parent: Obj, key: str) -> list[Obj]:
+    """The dict items of the list at ``parent[key]``."""
+    value = parent.get(key)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+# ---- core/v1 ---------------------------------------------------------------
+def _image_pull_policy(image: Any) -> str:
+    """Always for ``:latest`` or no tag, IfNotPresent otherwise (a digest counts as a tag)."""
+    ref = str(image or "")
+    if "@" in ref:
+        return "IfNotPresent"
+    last = ref.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def _probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+    _handler(probe)
+
+
+def _handler(handler: Obj) -> None:
+    http = handler.get("httpGet")
+    if isinstance(http, dict):
+        http.setdefault("path", "/")
+        http.setdefault("scheme", "HTTP")
+
+
+def _env(container: Obj) -> None:
+    for env in _dicts(container, "env"):
+        field_ref = (env.get("valueFrom") or {}).get("fieldRef")
+        if isinstance(field_ref, dict):
+            field_ref.setdefault("apiVersion", "v1")
+
+
+def container(c: Obj, *, host_network: bool = False) -> None:
+    """SetDefaults_Container (and its ports, probes and lifecycle hooks)."""
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = _image_pull_policy(c.get("image"))
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    c.setdefault("resources", {})
+    for port in _dicts(c, "ports"):
+        port.setdefault("protocol", "TCP")
+        if host_network and "containerPort" in port:
+            port.setdefault("hostPort", port["containerPort"])
+    for name in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _probe(c.get(name))
+    lifecycle = c.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        for hook in ("postStart", "preStop"):
+            if isinstance(lifecycle.get(hook), dict):
+                _handler(lifecycle[hook])
+    _env(c)
+
+
+def _volume(v: Obj) -> None:
+    for source in ("secret", "configMap", "downwardAPI", "projected"):
+        if isinstance(v.get(source), dict):
+            v[source].setdefault("defaultMode", _DEFAULT_MODE)
+    if not any(isinstance(v.get(k), dict) for k in v if k != "name"):
+        v["emptyDir"] = {}  # a volume without a source is an emptyDir (SetDefaults_Volume)
+    host_path = v.get("hostPath")
+    if isinstance(host_path, dict):
+        host_path.setdefault("type", "")
+
+
+def pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec: what every pod and pod template gets."""
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    host_network = bool(spec.get("hostNetwork"))
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for c in _dicts(spec, key):
+            container(c, host_network=host_network)
+    for v in _dicts(spec, "volumes"):
+        _volume(v)
+
+
+def pod_template(template: Any) -> None:
+    """Defaults of a pod template (workloads and PodTemplate)."""
+    if isinstance(template, dict):
+        pod_spec(_dict(template, "spec"))
+
+
+def pod(obj: Obj) -> None:
+    """SetDefaults_Pod: the pod spec, service links, and requests from limits."""
+    spec = _dict(obj, "spec")
+    pod_spec(spec)
+    spec.setdefault("enableServiceLinks", True)
+    for c in _dicts(spec, "containers") + _dicts(spec, "initContainers"):
+        resources = _dict(c, "resources")
+        limits = resources.get("limits")
+        if isinstance(limits, dict) and limits:
+            requests = _dict(resources, "requests")
+            for k, v in limits.items():
+                requests.setdefault(k, v)
+
+
+def secret(obj: Obj) -> None:
+    """SetDefaults_Secret: the type is Opaque unless said."""
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+
+
+def namespace(obj: Obj) -> None:
+    """The name label every namespace carries (always equal to its name)."""
+    name = (obj.get("metadata") or {}).get("name")
+    if name:
+        _dict(_dict(obj, "metadata"), "labels")[NAMESPACE_NAME_LABEL] = name
+
+
+def service(obj: Obj) -> None:
+    """SetDefaults_Service (cluster IP allocation is not defaulting and not done here)."""
+    spec = _dict(obj, "spec")
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    for port in _dicts(spec, "ports"):
+        port.setdefault("protocol", "TCP")
+        if "targetPort" not in port and "port" in port:
+            port["targetPort"] = port["port"]
+    if spec["type"] in ("ClusterIP", "NodePort", "LoadBalancer"):
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+
+
+def _template_labels(obj: Obj, spec: Obj) -> dict[str, Any] | None:
+    """The pod template's labels, copied to the object's own labels if it has none."""
+    template = spec.get("template")
+    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    if not isinstance(labels, dict) or not labels:
+        return None
+    meta = _dict(obj, "metadata")
+    if not meta.get("labels"):
+        meta["labels"] = dict(labels)
+    return labels
+
+
+def replication_controller(obj: Obj) -> None:
+    """SetDefaults_ReplicationController: selector and labels from the template, one replica."""
+    spec = _dict(obj, "spec")
+    labels = _template_labels(obj, spec)
+    if labels and not spec.get("selector"):
+        spec["selector"] = dict(labels)
+    spec.setdefault("replicas", 1)
+    pod_template(spec.get("template"))
+
+
+# ---- apps/v1 ---------------------------------------------------------------
+def deployment(obj: Obj) -> None:
+    """SetDefaults_Deployment (apps/v1)."""
+    spec = _dict(obj, "spec")
+    spec.setdefault("replicas", 1)
+    strategy = _dict(spec, "strategy")
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _dict(strategy, "rollingUpdate")
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    pod_template(spec.get("template"))
+
+
+def replica_set(obj: Obj) -> None:
+    """SetDefaults_ReplicaSet (apps/v1)."""
+    spec = _dict(obj, "spec")
+    spec.setdefault("replicas", 1)
+    pod_template(spec.get("template"))
+
+
+def stateful_set(obj: Obj) -> None:
+    """SetDefaults_StatefulSet (apps/v1)."""
+    spec = _dict(obj, "spec")
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = _dict(spec, "updateStrategy")
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        _dict(strategy, "rollingUpdate").setdefault("partition", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    retention = _dict(spec, "persistentVolumeClaimRetentionPolicy")
+    retention.setdefault("whenDeleted", "Retain")
+    retention.setdefault("whenScaled", "Retain")
+    pod_template(spec.get("template"))
+
+
+def daemon_set(obj: Obj) -> None:
+    """SetDefaults_DaemonSet (apps/v1)."""
+    spec = _dict(obj, "spec")
+    strategy = _dict(spec, "updateStrategy")
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _dict(strategy, "rollingUpdate")
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    pod_template(spec.get("template"))
+
+
+# ---- batch/v1 --------------------------------------------------------------
+def job(obj: Obj) -> None:
+    """SetDefaults_Job (batch/v1)."""
+    spec = _dict(obj, "spec")
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    spec.setdefault("parallelism", 1)
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = 2**31 - 1 if spec.get("backoffLimitPerIndex") is not None else 6
+    _template_labels(obj, spec)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    pod_template(spec.get("template"))
+
+
+def cron_job(obj: Obj) -> None:
+    """SetDefaults_CronJob (batch/v1); the job template gets only its pod template's defaults."""
+    spec = _dict(obj, "spec")
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    job_template = spec.get("jobTemplate")
+    if isinstance(job_template, dict):
+        pod_template(_dict(job_template, "spec").get("template"))
+
+
+_DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
+    ("", "Pod"): pod,
+    ("", "PodTemplate"): lambda obj: pod_template(obj.get("template")),
+    ("", "Secret"): secret,
+    ("", "Namespace"): namespace,
+    ("", "Service"): service,
+    ("", "ReplicationController"): replication_controller,
+    ("apps", "Deployment"): deployment,
+    ("apps", "ReplicaSet"): replica_set,
+    ("apps", "StatefulSet"): stateful_set,
+    ("apps", "DaemonSet"): daemon_set,
+    ("batch", "Job"): job,
+    ("batch", "CronJob"): cron_job,
+}
+
+
+def apply_defaults(group: str, kind: str, obj: Obj) -> None:
+    """Fill in the defaults of a built-in kind (in place); other kinds are left alone."""
+    defaulter = _DEFAULTERS.get((group, kind))
+    if defaulter is not None:
+        defaulter(obj)

@@ -1,0 +1,142 @@
+"""What decoding into the typed Go structs does to an object, done on the dict.
+
+kube-apiserver decodes every request body into its Go types and encodes the
+result again. Three things follow from that, and clients see all of them:
+
+* fields the type does not have are dropped — and reported, per the request's
+  ``fieldValidation`` (``Strict``: 400 ``strict decoding error: unknown field
+  "spec.foo"``; ``Warn``, the default: a ``Warning`` header; ``Ignore``);
+* ``omitempty`` maps and lists that are empty (or null) vanish: removing the
+  last label leaves no ``labels: {}`` behind;
+* ``kind``, ``apiVersion`` and ``metadata`` come first, ``status`` last.
+
+The schema is the v1.32 definition of the kind. A node with ``properties``
+is a struct (unknown keys are unknown fields); one with
+``additionalProperties`` is a map; one with neither (RawExtension, FieldsV1,
+JSON) keeps anything. Custom resources have no definition here: only their
+``metadata`` (an ObjectMeta) is normalised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pinnace.api import errors
+from pinnace.api.definitions import Schema, load_definitions, resolve
+
+Obj = dict[str, Any]
+
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+#: ``fieldValidation`` values (query parameter of create, update and patch).
+STRICT, WARN, IGNORE = "Strict", "Warn", "Ignore"
+
+
+def field_validation(value: str | None) -> str:
+    """The request's ``fieldValidation`` directive (default Warn), or 400 for an unknown one."""
+    if value in (None, ""):
+        return WARN
+    if value not in (STRICT, WARN, IGNORE):
+        raise errors.BadRequest(
+            f'fieldValidation: Unsupported value: "{value}": supported values: "Ignore", "Strict", "Warn"'
+        )
+    return value
+
+
+def normalize(obj: Obj, schema: Schema | None) -> list[str]:
+    """Make ``obj`` (in place) what a decode/encode round trip yields; the unknown field paths."""
+    unknown: list[str] = []
+    if schema is not None:
+        _walk(obj, resolve(schema), "", unknown, prune=True)
+    else:
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            _walk(meta, load_definitions()[_OBJECT_META], "metadata", unknown, prune=True)
+    _order_top_level(obj)
+    return unknown
+
+
+def unknown_fields(obj: Obj, schema: Schema | None) -> list[str]:
+    """The paths of fields the kind does not have (``obj`` left untouched)."""
+    unknown: list[str] = []
+    if schema is not None:
+        _walk(obj, resolve(schema), "", unknown, prune=False)
+    return unknown
+
+
+def check_unknown_fields(obj: Obj, schema: Schema | None, directive: str, context: str = "") -> list[str]:
+    """Apply ``fieldValidation``: 400 under Strict, else the warnings to send (none under Ignore).
+
+    ``context`` starts the Strict error's message (upstream's ``ConfigMap in
+    version "v1" cannot be handled as a ConfigMap: `` for a create or update).
+    """
+    if directive == IGNORE:
+        return []
+    found = unknown_fields(obj, schema)
+    if not found:
+        return []
+    messages = [f'unknown field "{path}"' for path in found]
+    if directive == STRICT:
+        raise errors.BadRequest(context + "strict decoding error: " + ", ".join(messages))
+    return messages
+
+
+def _is_struct(schema: Schema) -> bool:
+    return isinstance(schema.get("properties"), dict)
+
+
+def _omitted(item: Any, schema: Schema) -> bool:
+    """Whether Go's omitempty drops this value: nil, and empty maps and slices (empty structs stay ``{}``)."""
+    if item is None:
+        return True
+    if isinstance(item, list):
+        return not item
+    return isinstance(item, dict) and not item and not _is_struct(resolve(schema))
+
+
+def _walk(value: Any, schema: Schema, path: str, unknown: list[str], *, prune: bool) -> None:
+    """Record (and with ``prune``, drop) unknown fields below ``value``; with ``prune``, drop omitted empties."""
+    if isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            inner = resolve(items)
+            for i, v in enumerate(value):
+                if isinstance(v, (dict, list)):
+                    _walk(v, inner, f"{path}[{i}]", unknown, prune=prune)
+        return
+    if not isinstance(value, dict):
+        return
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        values = schema.get("additionalProperties")
+        if isinstance(values, dict):  # a map: every value has the same schema
+            inner = resolve(values)
+            for k, v in value.items():
+                if isinstance(v, (dict, list)):
+                    _walk(v, inner, f"{path}.{k}", unknown, prune=prune)
+        return  # else free-form (RawExtension, FieldsV1, JSON): anything goes
+    required = schema.get("required") or ()
+    for key in list(value):
+        child = props.get(key)
+        sub = f"{path}.{key}" if path else key
+        if child is None:
+            unknown.append(sub)
+            if prune:
+                del value[key]
+            continue
+        item = value[key]
+        if prune and key not in required and _omitted(item, child):
+            del value[key]
+        elif isinstance(item, (dict, list)):
+            _walk(item, resolve(child), sub, unknown, prune=prune)
+
+
+def _order_top_level(obj: Obj) -> None:
+    """kind, apiVersion, metadata first and status last, as Go's struct order writes them."""
+    keys = list(obj)
+    head = [k for k in ("kind", "apiVersion", "metadata") if k in obj]
+    wanted = head + [k for k in keys if k not in head and k != "status"] + (["status"] if "status" in obj else [])
+    if keys != wanted:
+        items = {k: obj[k] for k in wanted}
+        obj.clear()
+        obj.update(items)
