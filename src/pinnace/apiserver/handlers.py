@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import errors, patch, strategic
+from pinnace.api import errors, patch, strategic, strategy, typed
 from pinnace.api.definitions import definition_for
 from pinnace.api.registry import ResourceInfo
 from pinnace.api.table import build_table
@@ -130,6 +130,19 @@ def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
     )
 
 
+def _undecodable(info: ResourceInfo) -> str:
+    """How upstream starts a strict decoding error of a create or update body."""
+    return f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+
+
+def _warn(response: web.Response, warnings: list[str]) -> web.Response:
+    """Add one RFC 7234 ``Warning`` header per message (kubectl prints them as ``Warning: …``)."""
+    for message in warnings:
+        escaped = message.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{escaped}"')
+    return response
+
+
 def _success_status(info: ResourceInfo, obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     details: Obj = {"name": meta.get("name", ""), "kind": info.plural, "uid": meta.get("uid", "")}
@@ -201,17 +214,22 @@ async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo
     body = await read_body(request) if verb in ("create", "update", "patch", "delete", "deletecollection") else b""
     media = negotiation.content_type_of(request.headers.get("Content-Type"))
     dry_run = _dry_run(query)
+    validation = typed.field_validation(query.get("fieldValidation")) if verb in ("create", "update", "patch") else ""
+    schema = strategy.schema_of(info)
 
     if verb == "create":
         obj = negotiation.decode_object(body, media)
+        warnings = typed.check_unknown_fields(obj, schema, validation, _undecodable(info))
         created = await rest.create(info, namespace, obj, dry_run=dry_run)
-        return respond(object_view(created, info, wanted, query), wanted, status=201)
+        return _warn(respond(object_view(created, info, wanted, query), wanted, status=201), warnings)
     if verb == "update":
         obj = negotiation.decode_object(body, media)
+        warnings = typed.check_unknown_fields(obj, schema, validation, _undecodable(info))
         updated, was_created = await rest.update(
             info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run
         )
-        return respond(object_view(updated, info, wanted, query), wanted, status=201 if was_created else 200)
+        status = 201 if was_created else 200
+        return _warn(respond(object_view(updated, info, wanted, query), wanted, status=status), warnings)
     if verb == "patch":
         if media not in negotiation.PATCH_TYPES:
             raise errors.UnsupportedMediaType(
@@ -225,15 +243,17 @@ async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo
             )
         if not body.strip():
             raise errors.BadRequest("the body of the request must not be empty for a patch")
+        warnings = []
+
+        def patch_and_check(cur: Obj) -> Obj:
+            result = apply_patch(info, cur, media, body)
+            warnings[:] = typed.check_unknown_fields(result, schema, validation)
+            return result
+
         patched = await rest.mutate(
-            info,
-            namespace,
-            ri.name or "",
-            lambda cur: apply_patch(info, cur, media, body),
-            subresource=ri.subresource,
-            dry_run=dry_run,
+            info, namespace, ri.name or "", patch_and_check, subresource=ri.subresource, dry_run=dry_run
         )
-        return respond(object_view(patched, info, wanted, query), wanted)
+        return _warn(respond(object_view(patched, info, wanted, query), wanted), warnings)
     if verb == "delete":
         options = delete_options(query, body, media)
         obj, gone = await rest.delete(info, namespace, ri.name or "", options)
