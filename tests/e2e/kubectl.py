@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 from tests.e2e.conftest import Cluster
@@ -21,3 +22,14 @@ def names(cluster: Cluster, *args: str) -> list[str]:
 def table(text: str) -> list[list[str]]:
     """kubectl's column output as rows of cells (the header first)."""
     return [line.split() for line in text.splitlines() if line.strip()]
+
+
+def start_kubectl(cluster: Cluster, *args: str) -> subprocess.Popen[str]:
+    """The real kubectl running in the background (a watch, a wait); the caller stops it."""
+    return subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env,
+    )

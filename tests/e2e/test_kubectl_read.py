@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from tests.e2e.conftest import Cluster
-from tests.e2e.kubectl import get_json, names, table
+from tests.e2e.kubectl import get_json, names, start_kubectl, table
 
 pytestmark = pytest.mark.slow
 
@@ -212,25 +212,17 @@ def _wait_line(lines: queue.Queue[str], wanted: str, deadline: float) -> list[st
 @pytest.fixture
 def watch_color(objects: Cluster) -> Iterator[queue.Queue[str]]:
     """``kubectl get cm plain -w`` printing the color on every event (stopped by its request timeout or by us)."""
-    proc = subprocess.Popen(
-        [
-            "kubectl",
-            "--kubeconfig",
-            str(objects.kubeconfig),
-            "get",
-            "cm",
-            "plain",
-            "-n",
-            NS,
-            "-w",
-            "--request-timeout=20s",
-            "-o",
-            "jsonpath={.data.color}{'\\n'}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=objects.env,
+    proc = start_kubectl(
+        objects,
+        "get",
+        "cm",
+        "plain",
+        "-n",
+        NS,
+        "-w",
+        "--request-timeout=20s",
+        "-o",
+        "jsonpath={.data.color}{'\\n'}",
     )
     try:
         yield _lines(proc)

@@ -8,13 +8,12 @@ bodies, so their tests check every field they set came through.
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import Cluster
-from tests.e2e.kubectl import get_json, names
+from tests.e2e.kubectl import get_json, names, start_kubectl
 
 pytestmark = pytest.mark.slow
 
@@ -287,22 +286,14 @@ def test_wait_for_condition_set_through_the_status_subresource(cluster: Cluster)
 def test_wait_for_delete(cluster: Cluster) -> None:
     ns = namespace(cluster, "waitdel")
     cluster.kubectl("create", "configmap", "doomed", "-n", ns)
-    waiter = subprocess.Popen(
-        [
-            "kubectl",
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-            "wait",
-            "cm/doomed",
-            "-n",
-            ns,
-            "--for=delete",
-            "--timeout=20s",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cluster.env,
+    waiter = start_kubectl(
+        cluster,
+        "wait",
+        "cm/doomed",
+        "-n",
+        ns,
+        "--for=delete",
+        "--timeout=20s",
     )
     try:
         time.sleep(0.5)  # let kubectl find the object first (nothing outside it tells when it has)
