@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,3 +99,20 @@ def k8s_client(threaded_server: ThreadedServer) -> Iterator[kubernetes.client.Ap
     config = kubernetes.client.Configuration(host=threaded_server.url)
     with kubernetes.client.ApiClient(config) as api_client:
         yield api_client
+
+
+def raw_request(
+    base_url: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One HTTP request as-is (no client-side encoding); the status and the decoded JSON body."""
+    request = urllib.request.Request(base_url + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, data = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, data = exc.code, exc.read()
+    return status, json.loads(data) if data else None

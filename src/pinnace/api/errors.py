@@ -73,6 +73,7 @@ class StatusError(Exception):
         name: str = "",
         causes: list[Cause] | None = None,
         retry_after_seconds: int | None = None,
+        continue_token: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -81,13 +82,15 @@ class StatusError(Exception):
         self.name = name
         self.causes = causes or []
         self.retry_after_seconds = retry_after_seconds
+        #: ``metadata.continue`` of the Status (a 410 for an expired continue token offers a fresh one).
+        self.continue_token = continue_token
 
     def status(self) -> dict[str, Any]:
         """The ``metav1.Status`` object for this error."""
         out: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": {"continue": self.continue_token} if self.continue_token else {},
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,

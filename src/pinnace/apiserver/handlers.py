@@ -206,6 +206,7 @@ async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo
             continue_token=query.get("continue") or None,
             resource_version=query.get("resourceVersion"),
             resource_version_match=query.get("resourceVersionMatch") or None,
+            send_initial_events=query.get("sendInitialEvents"),
         )
         return web.Response(body=list_body(info, result, wanted, query), headers={"Content-Type": wanted.content_type})
     if verb == "watch":

@@ -118,10 +118,18 @@ class RestStore:
         if revision > self._last_write.get(prefix, 0):
             self._last_write[prefix] = revision
 
-    async def fresh_cache(self, info: ResourceInfo, min_revision: int = 0) -> ResourceCache:
-        """The resource's cache once it reflects every write this server made (and ``min_revision``)."""
+    async def fresh_cache(
+        self, info: ResourceInfo, min_revision: int = 0, *, consistent: bool = False
+    ) -> ResourceCache:
+        """The resource's cache once it reflects every write this server made (and ``min_revision``).
+
+        ``consistent``: at least the store's current revision, as upstream's consistent reads from the
+        cache — a list then carries the latest revision, never an older one its prefix happened to stop at.
+        """
         cache = await self.caches.get(info)
         target = max(self._last_write.get(info.storage_prefix, 0), min_revision)
+        if consistent:
+            target = max(target, await self.store.current_revision())
         if target and not await cache.wait_for(target):
             raise errors.Timeout(
                 f"Too large resource version: {target}, current: {cache.revision}",

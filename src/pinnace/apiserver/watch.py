@@ -22,7 +22,7 @@ from aiohttp import web
 from pinnace.api import errors
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.httputil import int_param
-from pinnace.apiserver.listing import ObjectFilter, build_filter
+from pinnace.apiserver.listing import ObjectFilter, build_filter, validate_list_options
 from pinnace.apiserver.negotiation import Output, Wanted
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, parse_resource_version
@@ -68,19 +68,13 @@ async def serve_watch(
     rv = query.get("resourceVersion") or ""
     send_initial = (query.get("sendInitialEvents") or "").lower() == "true"
     bookmarks = (query.get("allowWatchBookmarks") or "").lower() in ("true", "1")
-    if query.get("sendInitialEvents") is not None and query.get("resourceVersionMatch") != "NotOlderThan":
-        raise errors.invalid(
-            "ListOptions",
-            "",
-            [
-                errors.Cause(
-                    errors.CAUSE_FORBIDDEN,
-                    "sendInitialEvents is forbidden unless resourceVersionMatch is NotOlderThan",
-                    "sendInitialEvents",
-                )
-            ],
-            group="meta.k8s.io",
-        )
+    validate_list_options(
+        watch=True,
+        resource_version=rv,
+        resource_version_match=query.get("resourceVersionMatch"),
+        continue_token=query.get("continue"),
+        send_initial_events=query.get("sendInitialEvents"),
+    )
     if send_initial and not bookmarks:
         raise errors.invalid(
             "ListOptions",
@@ -107,8 +101,10 @@ async def serve_watch(
     watcher: Watcher | None
     if rv in ("", "0") or send_initial:
         min_rev = parse_resource_version(rv) if rv not in ("", "0") else 0
-        cache = await (rest.caches.get(info) if rv == "0" else rest.fresh_cache(info, min_rev))
-        watcher = cache.watch(ns, filt, after_revision=None)
+        cache = await (rest.caches.get(info) if rv == "0" else rest.fresh_cache(info, min_rev, consistent=not rv))
+        # sendInitialEvents=false: start at the most recent (rv unset) or any (rv=0) state, without it.
+        skip_initial = (query.get("sendInitialEvents") or "").lower() == "false"
+        watcher = cache.watch(ns, filt, after_revision=cache.revision if skip_initial else None)
     else:
         after = parse_resource_version(rv)
         cache = await rest.fresh_cache(info, after)
