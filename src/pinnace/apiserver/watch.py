@@ -35,6 +35,9 @@ Obj = dict[str, Any]
 #: Upstream's minimum request timeout; watches without timeoutSeconds last
 #: between one and two times this.
 MIN_REQUEST_TIMEOUT = 1800.0
+#: Below this much unsent data on the socket, events are written straight to it; above it,
+#: through aiohttp's writer, which waits for the client to catch up.
+_DIRECT_WRITE_LIMIT = 64 * 1024
 
 
 class WatchSettings:
@@ -130,15 +133,31 @@ async def serve_watch(
     encode = _encoder(info, wanted, query)
     deadline = time.monotonic() + duration
     initial_end_sent = not send_initial
+    transport = request.transport
+
+    def write_chunk(data: bytes) -> bool:
+        """Write one chunk of the chunked body straight to the socket, if it is keeping up.
+
+        aiohttp sent the headers in prepare() and frames chunks the same way; a
+        client that is behind gets aiohttp's writer instead, which waits for it.
+        """
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size() >= _DIRECT_WRITE_LIMIT:
+            return False
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+    if encode is CacheEvent.line:
+        watcher.sink = write_chunk
     try:
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            wait = min(remaining, WatchSettings.bookmark_interval) if bookmarks else remaining
-            if not initial_end_sent:
-                wait = 0
-            got = await watcher.wait(wait)
+            if not watcher.pending and not watcher.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                wait = min(remaining, WatchSettings.bookmark_interval) if bookmarks else remaining
+                got = await watcher.wait(0 if not initial_end_sent else wait)
+            else:
+                got = True
             events = watcher.drain()
             chunks = [encode(ev) for ev in events]
             if not initial_end_sent and not watcher.pending:
@@ -147,10 +166,14 @@ async def serve_watch(
             elif not got and bookmarks:
                 chunks.append(_bookmark(info, cache.revision))
             if chunks:
-                await response.write(b"".join(chunks))
+                data = b"".join(chunks)
+                if not write_chunk(data):
+                    await response.write(data)  # raises if the client is gone; waits if it is slow
             if watcher.closed and not watcher.pending:
                 if watcher.error:
                     await response.write(_error_line(errors.Gone(watcher.error)))
+                break
+            if time.monotonic() >= deadline:
                 break
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -175,7 +198,7 @@ def _bookmark(info: ResourceInfo, revision: int, *, initial_end: bool = False) -
 
 def _encoder(info: ResourceInfo, wanted: Wanted, query: Any) -> Any:
     if wanted.output is Output.OBJECT and not wanted.yaml:
-        return lambda ev: _event_line(ev.type, ev.object.json)
+        return CacheEvent.line  # encoded once per event, shared by every watcher
 
     def encode(ev: CacheEvent) -> bytes:
         return _event_line(ev.type, orjson.dumps(object_view(ev.object.obj, info, wanted, query)))

@@ -23,7 +23,6 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -34,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Decodes a stored value (bytes) into an object dict with its resourceVersion set.
 Decoder = Callable[[KeyValue], dict[str, Any]]
+#: How early a wait timeout may fire (the loop runs timers up to its clock resolution early).
+_TIMER_SLACK = 0.001
 #: A watcher's filter: does this object belong to its view?
 Filter = Callable[["CachedObject"], bool]
 
@@ -60,18 +61,38 @@ class CachedObject:
         return self._json
 
 
-@dataclass(frozen=True, slots=True)
 class CacheEvent:
-    """A change to one object as watchers see it."""
+    """A change to one object as watchers see it (never mutated once offered)."""
 
-    type: str  # ADDED | MODIFIED | DELETED
-    object: CachedObject
-    prev: CachedObject | None
-    revision: int
+    __slots__ = ("_line", "object", "prev", "revision", "type")
+
+    def __init__(self, type: str, object: CachedObject, prev: CachedObject | None, revision: int) -> None:
+        self.type = type  # ADDED | MODIFIED | DELETED
+        self.object = object
+        self.prev = prev
+        self.revision = revision
+        self._line: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"CacheEvent({self.type}, {self.object.key!r}, revision={self.revision})"
+
+    def line(self) -> bytes:
+        """The event as one line of a JSON watch stream, made once however many watchers send it."""
+        if self._line is None:
+            self._line = b'{"type":"' + self.type.encode() + b'","object":' + self.object.json + b"}\n"
+        return self._line
 
 
 class Watcher:
-    """A buffer of events for one watch request, filled by the cache."""
+    """A buffer of events for one watch request, filled by the cache.
+
+    Fan-out is the hot path (every write reaches every open watcher), so it
+    avoids per-watcher work where it can: an event's JSON line is made once and
+    shared; a watcher with a ``sink`` (a plain JSON stream) whose request is
+    idle gets its events written straight to its socket by the cache's flush,
+    one write per watcher per flush, without waking its request's task; the
+    others are woken with one future's ``set_result``.
+    """
 
     def __init__(self, cache: ResourceCache, namespace: str | None, filter_: Filter | None, max_pending: int) -> None:
         self.cache = cache
@@ -81,7 +102,13 @@ class Watcher:
         self.pending: collections.deque[CacheEvent] = collections.deque()
         self.error: str | None = None
         self.closed = False
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[bool] | None = None
+        #: Writes the JSON lines of pending events to the client; False if it cannot now (slow client).
+        self.sink: Callable[[bytes], bool] | None = None
+        self._dirty = False
+        # One lazily re-armed timer for the wait timeouts, not one timer per wait.
+        self._expires: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def _matches(self, obj: CachedObject | None) -> bool:
         if obj is None:
@@ -92,6 +119,11 @@ class Watcher:
 
     def offer(self, event: CacheEvent) -> None:
         """Deliver an event, turning MODIFIED into ADDED/DELETED at the selector's edge."""
+        if self.filter is None:
+            # No selector: an object's namespace never changes, so the event is in view or not.
+            if self.namespace is None or event.object.namespace == self.namespace:
+                self._push(event)
+            return
         cur = self._matches(event.object) if event.type != "DELETED" else False
         was = self._matches(event.prev) if event.type != "ADDED" else False
         if event.type == "DELETED":
@@ -101,7 +133,8 @@ class Watcher:
         if cur and was:
             self._push(event)
         elif cur:
-            self._push(CacheEvent("ADDED", event.object, event.prev, event.revision))
+            entered = event if event.type == "ADDED" else CacheEvent("ADDED", event.object, event.prev, event.revision)
+            self._push(entered)
         elif was and event.prev is not None:
             # The object left the view: the watcher sees it deleted, in its new state.
             self._push(CacheEvent("DELETED", event.object, event.prev, event.revision))
@@ -109,11 +142,33 @@ class Watcher:
     def _push(self, event: CacheEvent) -> None:
         if self.closed:
             return
-        self.pending.append(event)
-        if len(self.pending) > self.max_pending:
+        pending = self.pending
+        pending.append(event)
+        if len(pending) > self.max_pending:
             self.terminate("the watcher fell too far behind and was closed; watch again from the last resourceVersion")
             return
-        self._wakeup.set()
+        if self.sink is None:
+            self._wake(True)
+        elif not self._dirty:
+            self._dirty = True
+            self.cache._mark_dirty(self)
+
+    def _flush(self) -> None:
+        """Send the pending events: through the sink if the request is idle, else by waking it."""
+        self._dirty = False
+        if self.closed or not self.pending:
+            return
+        waiter = self._waiter
+        idle = waiter is not None and not waiter.done()
+        if idle and self.sink is not None and self.sink(b"".join([ev.line() for ev in self.pending])):
+            self.pending.clear()
+            return
+        self._wake(True)
+
+    def _wake(self, value: bool) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(value)
 
     def terminate(self, error: str | None = None) -> None:
         """End the watch (with an error to report, if any)."""
@@ -122,18 +177,44 @@ class Watcher:
         self.closed = True
         self.error = error
         self.cache._remove_watcher(self)
-        self._wakeup.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake(True)
 
     async def wait(self, timeout: float | None) -> bool:
         """Wait until events are pending or the watch ends; False on timeout."""
         if self.pending or self.closed:
             return True
-        self._wakeup.clear()
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
-        except TimeoutError:
+        if timeout is not None and timeout <= 0:
             return False
-        return True
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        if timeout is None:
+            self._expires = None
+        else:
+            self._expires = when = loop.time() + timeout
+            if self._timer is None or self._timer.when() > when:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = loop.call_at(when, self._on_timer)
+        try:
+            woken: bool = await waiter
+        finally:
+            self._waiter = None
+        return woken
+
+    def _on_timer(self) -> None:
+        """The timer fired: time out the current wait if it is due, else re-arm for when it is."""
+        self._timer = None
+        waiter, expires = self._waiter, self._expires
+        if waiter is None or waiter.done() or expires is None:
+            return  # nobody is waiting; the next wait arms a timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() + _TIMER_SLACK >= expires:
+            waiter.set_result(False)
+        else:
+            self._timer = loop.call_at(expires, self._on_timer)
 
     def drain(self) -> list[CacheEvent]:
         """Take every pending event."""
@@ -169,6 +250,7 @@ class ResourceCache:
         self.window_start = 0
         self.window: collections.deque[CacheEvent] = collections.deque()
         self._watchers: set[Watcher] = set()
+        self._dirty: list[Watcher] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -344,6 +426,17 @@ class ResourceCache:
                     watcher.offer(ev)
         self._watchers.add(watcher)
         return watcher
+
+    def _mark_dirty(self, watcher: Watcher) -> None:
+        """Flush ``watcher`` soon: once the events applied in this loop iteration are all queued."""
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(watcher)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for watcher in dirty:
+            watcher._flush()
 
     def _remove_watcher(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
