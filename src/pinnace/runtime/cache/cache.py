@@ -120,6 +120,11 @@ class Cache:
         for gvk, informer in self._informers.items():
             self._run(gvk, informer)
 
+    @property
+    def synced(self) -> bool:
+        """Whether every informer created so far has synced."""
+        return all(i.has_synced for i in self._informers.values())
+
     async def wait_for_cache_sync(self, timeout: float | None = None) -> bool:
         """Wait until every started informer has synced; False on timeout."""
         waits = [i.wait_for_sync(timeout) for i in self._informers.values()]
