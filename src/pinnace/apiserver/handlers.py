@@ -35,6 +35,10 @@ _SUBRESOURCE_VERBS = {
 }
 
 
+#: Verbs served only on an object's path; the others (but watch) only on the collection's.
+_NAMED_VERBS = frozenset({"update", "patch", "delete", "get"})
+
+
 def resolve(rest: RestStore, ri: RequestInfo) -> ResourceInfo:
     """The resource a request names, or the upstream 404."""
     info = rest.registry.get(ri.group, ri.version, ri.resource)
@@ -43,6 +47,9 @@ def resolve(rest: RestStore, ri: RequestInfo) -> ResourceInfo:
     if ri.subresource is not None and ri.subresource not in info.subresources:
         raise errors.NotFound("the server could not find the requested resource")
     if ri.subresource is None and ri.verb not in info.verbs:
+        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+    if ri.subresource is None and ri.verb != "watch" and (ri.verb in _NAMED_VERBS) == (ri.name is None):
+        # PUT/PATCH on a collection, POST on an object: no such route upstream (go-restful's 405).
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
     if ri.subresource is not None and ri.verb not in _SUBRESOURCE_VERBS.get(ri.subresource, ()):
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")

@@ -1,0 +1,140 @@
+"""Errors are ``metav1.Status`` objects with upstream's code and reason, and a failed request writes nothing.
+
+Raw requests (urllib), so the bodies reach the server exactly as written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiClient
+from kubernetes.client.rest import ApiException
+from tests.integration.conftest import ThreadedServer, raw_request
+
+CMS = "/api/v1/namespaces/default/configmaps"
+JSON = {"Content-Type": "application/json"}
+
+
+def _cm(name: str = "x", **extra: Any) -> bytes:
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, **extra}).encode()
+
+
+def _assert_status(body: Any, code: int, reason: str) -> None:
+    assert body["kind"] == "Status" and body["apiVersion"] == "v1"
+    assert body["status"] == "Failure"
+    assert body["code"] == code
+    assert body["reason"] == reason
+    assert body["message"]
+
+
+@pytest.fixture
+def seeded(threaded_server: ThreadedServer) -> ThreadedServer:
+    status, _ = raw_request(threaded_server.url, "POST", CMS, _cm("keep", data={"a": "1"}), JSON)
+    assert status == 201
+    return threaded_server
+
+
+def _snapshot(server: ThreadedServer) -> tuple[int, Any]:
+    """The store's revision and the configmaps, to prove a failed request changed nothing."""
+    revision = server.call(server.server.store.current_revision())
+    return revision, raw_request(server.url, "GET", CMS)[1]["items"]
+
+
+CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
+    ("malformed JSON", "POST", CMS, b'{"apiVersion": "v1", "kind": ', JSON, 400, "BadRequest"),
+    ("a JSON array", "POST", CMS, b"[1, 2]", JSON, 400, "BadRequest"),
+    ("kind mismatch", "POST", CMS, _cm().replace(b'"ConfigMap"', b'"Secret"'), JSON, 400, "BadRequest"),
+    ("apiVersion mismatch", "POST", CMS, _cm().replace(b'"v1"', b'"apps/v1"', 1), JSON, 400, "BadRequest"),
+    ("name mismatch on PUT", "PUT", CMS + "/keep", _cm("other"), JSON, 400, "BadRequest"),
+    ("namespace mismatch", "POST", CMS, _cm().replace(b'"name"', b'"namespace": "kube-system", "name"'), JSON, 400,
+     "BadRequest"),
+    ("unknown resource", "GET", "/api/v1/namespaces/default/widgets", None, {}, 404, "NotFound"),
+    ("unknown group", "GET", "/apis/example.com/v1/widgets", None, {}, 404, "NotFound"),
+    ("unknown subresource", "GET", CMS + "/keep/status", None, {}, 404, "NotFound"),
+    ("missing object", "GET", CMS + "/nope", None, {}, 404, "NotFound"),
+    ("delete a missing object", "DELETE", CMS + "/nope", None, {}, 404, "NotFound"),
+    ("wrong media type", "POST", CMS, _cm(), {"Content-Type": "text/plain"}, 415, "UnsupportedMediaType"),
+    ("wrong patch type", "PATCH", CMS + "/keep", b'{"data": {}}', JSON, 415, "UnsupportedMediaType"),
+    ("malformed merge patch", "PATCH", CMS + "/keep", b"{nope", {"Content-Type": "application/merge-patch+json"}, 400,
+     "BadRequest"),
+    ("malformed json patch", "PATCH", CMS + "/keep", b'{"op": "add"}', {"Content-Type": "application/json-patch+json"},
+     400, "BadRequest"),
+    ("PUT on a collection", "PUT", CMS, _cm(), JSON, 405, "MethodNotAllowed"),
+    ("POST on an object", "POST", CMS + "/keep", _cm("keep"), JSON, 405, "MethodNotAllowed"),
+    ("invalid name", "POST", CMS, _cm("Bad_Name"), JSON, 422, "Invalid"),
+    ("no name", "POST", CMS, json.dumps({"metadata": {}}).encode(), JSON, 422, "Invalid"),
+    ("bad label", "POST", CMS, json.dumps({"metadata": {"name": "l", "labels": {"a": "b c"}}}).encode(), JSON, 422,
+     "Invalid"),
+    ("already exists", "POST", CMS, _cm("keep"), JSON, 409, "AlreadyExists"),
+    ("stale update", "PUT", CMS + "/keep", json.dumps({"metadata": {"name": "keep", "resourceVersion": "1"}}).encode(),
+     JSON, 409, "Conflict"),
+    ("bad label selector", "GET", CMS + "?labelSelector=a%20in%20b", None, {}, 400, "BadRequest"),
+    ("bad limit", "GET", CMS + "?limit=abc", None, {}, 400, "BadRequest"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "code", "reason"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_errors_are_status_objects_and_write_nothing(
+    seeded: ThreadedServer, method: str, path: str, body: bytes | None, headers: dict[str, str], code: int, reason: str
+) -> None:
+    before = _snapshot(seeded)
+    status, answer = raw_request(seeded.url, method, path, body, headers)
+    assert status == code, answer
+    _assert_status(answer, code, reason)
+    assert _snapshot(seeded) == before
+
+
+def test_invalid_name_lists_its_causes(seeded: ThreadedServer) -> None:
+    _, body = raw_request(seeded.url, "POST", CMS, _cm("Bad_Name"), JSON)
+    assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": ')
+    assert body["details"]["name"] == "Bad_Name" and body["details"]["kind"] == "ConfigMap"
+    (cause,) = body["details"]["causes"]
+    assert cause["reason"] == "FieldValueInvalid" and cause["field"] == "metadata.name"
+    assert "RFC 1123" in cause["message"]
+
+
+def test_body_over_3_mib_is_413(seeded: ThreadedServer) -> None:
+    before = _snapshot(seeded)
+    big = _cm("big", data={"blob": "x" * (3 * 1024 * 1024 + 10)})
+    status, body = raw_request(seeded.url, "POST", CMS, big, JSON)
+    assert status == 413
+    _assert_status(body, 413, "RequestEntityTooLarge")
+    assert _snapshot(seeded) == before
+
+
+def test_the_client_raises_api_exception_with_the_status(k8s_client: ApiClient) -> None:
+    core = client.CoreV1Api(k8s_client)
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="A")))
+    assert exc.value.status == 422
+    assert exc.value.reason == "Unprocessable Entity"
+    assert exc.value.headers["Content-Type"] == "application/json"
+    assert json.loads(exc.value.body)["reason"] == "Invalid"
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map(
+            "no-such-namespace", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="a"))
+        )
+    assert exc.value.status == 404
+    assert json.loads(exc.value.body)["message"] == 'namespaces "no-such-namespace" not found'
+
+
+def test_dry_run_writes_nothing(seeded: ThreadedServer) -> None:
+    before = _snapshot(seeded)
+    status, body = raw_request(seeded.url, "POST", CMS + "?dryRun=All", _cm("dry"), JSON)
+    assert status == 201 and body["metadata"]["name"] == "dry"
+    status, body = raw_request(seeded.url, "DELETE", CMS + "/keep?dryRun=All")
+    assert status == 200
+    assert _snapshot(seeded) == before
+
+
+def test_watch_of_one_named_object_is_routed(seeded: ThreadedServer) -> None:
+    status, event = raw_request(seeded.url, "GET", "/api/v1/watch/namespaces/default/configmaps/keep?timeoutSeconds=1")
+    assert status == 200
+    assert event["type"] == "ADDED" and event["object"]["metadata"]["name"] == "keep"
