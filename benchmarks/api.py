@@ -698,12 +698,15 @@ def bench_creates(run: Run) -> None:
     raw_dir = run.base / "raw"
     raw_dir.mkdir(exist_ok=True)
     raw = storage_benchmark().raw_sqlite_inserts_per_second(raw_dir)
+    cpu = cpu_seconds(run.server_pid)
     creates = run_load(LoadSpec(run.port, 32, run.duration, create_namespace="bench-create"), run.duration + 60)
+    cpu = cpu_seconds(run.server_pid) - cpu
     if creates.errors:
         print(f"    warning: {creates.errors} failed creates {creates.statuses}")
     ratio = creates.rate / raw
     print("[2] durable creates, 32 concurrent clients, POST configmaps:")
-    print(f"    pinnace HTTP API {creates.rate:9.0f} creates/s")
+    per = cpu / max(creates.ok, 1) * 1e6
+    print(f"    pinnace HTTP API {creates.rate:9.0f} creates/s (server CPU {cpu:.1f} s, {per:.0f} us per create)")
     print(f"    raw SQLite       {raw:9.0f} inserts/s (1 insert = 1 commit = 1 fsync, same disk)")
     print(f"    ratio {ratio:.2f}x (target >= 1.00x)")
     run.judge("durable creates", ratio >= 1.0, f"{ratio:.2f}x of raw SQLite (>= 1.0x)")
