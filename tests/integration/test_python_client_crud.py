@@ -164,6 +164,7 @@ def test_cluster_scoped_kinds(k8s_client: ApiClient) -> None:
     assert ns.metadata.namespace is None
     assert ns.status.phase == "Active"
     assert ns.spec.finalizers == ["kubernetes"]
+    assert ns.metadata.labels == {"kubernetes.io/metadata.name": "team-a"}
 
     role = client.V1ClusterRole(
         metadata=client.V1ObjectMeta(name="reader"),

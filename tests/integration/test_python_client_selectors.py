@@ -95,7 +95,7 @@ def test_field_selectors_on_pods_and_secrets(k8s_client: ApiClient) -> None:
         "p1"
     ]
 
-    core.create_namespaced_secret(NS, client.V1Secret(metadata=client.V1ObjectMeta(name="plain"), type="Opaque"))
+    core.create_namespaced_secret(NS, client.V1Secret(metadata=client.V1ObjectMeta(name="plain")))
     core.create_namespaced_secret(
         NS,
         client.V1Secret(
@@ -105,7 +105,7 @@ def test_field_selectors_on_pods_and_secrets(k8s_client: ApiClient) -> None:
         ),
     )
     assert _names(core.list_namespaced_secret(NS, field_selector="type=kubernetes.io/tls").items) == ["tls"]
-    assert _names(core.list_namespaced_secret(NS, field_selector="type=Opaque").items) == ["plain"]
+    assert _names(core.list_namespaced_secret(NS, field_selector="type=Opaque").items) == ["plain"]  # defaulted
 
 
 def test_unsupported_field_selector_is_400(k8s_client: ApiClient) -> None:
