@@ -1,26 +1,79 @@
 """The controller SDK: controller-runtime's proven split, in asyncio Python.
 
-What is here so far, bottom up:
+A user implements one method, ``async def reconcile(request) -> Result``; the
+rest is wiring, bottom up:
 
-- :mod:`~pinnace.runtime.clock` — the real clock and a fake one tests advance by hand;
-- :mod:`~pinnace.runtime.ratelimit` — retry delays (per-item exponential backoff, token bucket);
-- :mod:`~pinnace.runtime.workqueue` — deduplicated keys, one worker per key, delays, rate limits;
-- :mod:`~pinnace.runtime.metrics` — the workqueue and reconcile metrics, named as upstream.
-
-The cache (reflector → delta FIFO → indexer → informer), the client, the
-controller, builder and manager build on these (issue: the controller SDK).
+- :mod:`.clock` — the real clock and a fake one that tests advance by hand;
+- :mod:`.workqueue` and :mod:`.ratelimit` — deduplicated keys, one worker per
+  key, delays and controller-runtime's default backoff;
+- :mod:`.cache` — reflector → delta FIFO → indexer → informer, one shared
+  informer per kind, reads from memory, field indexes;
+- :mod:`.client` — cached reads, direct writes, status writer, merge patches;
+- :mod:`.reconcile`, :mod:`.predicate`, :mod:`.handler`, :mod:`.source`,
+  :mod:`.controller` — events become requests become reconciles;
+- :mod:`.builder` — ``for_(...).owns(...).watches(...).complete(r)``;
+- :mod:`.manager` — runs it all with leader election (:mod:`.leaderelection`),
+  probes, metrics (:mod:`.metrics`) and events (:mod:`.events`);
+- :mod:`.controllerutil`, :mod:`.conditions` — finalizers, owner references,
+  create-or-update, status conditions;
+- :mod:`.testing` — the ``pinnace_env`` pytest fixture (a real server in process).
 """
 
+from pinnace.client.restmapper import GVK
+from pinnace.runtime.builder import Builder
+from pinnace.runtime.cache.cache import Cache
+from pinnace.runtime.client import Client, JSONPatch, MergeFrom, MergePatch
 from pinnace.runtime.clock import Clock, FakeClock, RealClock
+from pinnace.runtime.controller import Controller
+from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
+from pinnace.runtime.handler import EnqueueRequestForObject, EnqueueRequestForOwner, EnqueueRequestsFromMapFunc
+from pinnace.runtime.manager import LeaderElectionLost, Manager, ManagerOptions
+from pinnace.runtime.predicate import (
+    ANNOTATIONS_CHANGED,
+    GENERATION_CHANGED,
+    LABELS_CHANGED,
+    RESOURCE_VERSION_CHANGED,
+    Predicate,
+    new_predicate,
+)
 from pinnace.runtime.ratelimit import RateLimiter, default_controller_rate_limiter
+from pinnace.runtime.reconcile import Reconciler, ReconcilerFunc, Request, Result, TerminalError
 from pinnace.runtime.workqueue import ShutDown, WorkQueue
 
 __all__ = [
+    "ANNOTATIONS_CHANGED",
+    "GENERATION_CHANGED",
+    "GVK",
+    "LABELS_CHANGED",
+    "NORMAL",
+    "RESOURCE_VERSION_CHANGED",
+    "WARNING",
+    "Builder",
+    "Cache",
+    "Client",
     "Clock",
+    "Controller",
+    "EnqueueRequestForObject",
+    "EnqueueRequestForOwner",
+    "EnqueueRequestsFromMapFunc",
+    "EventRecorder",
     "FakeClock",
+    "JSONPatch",
+    "LeaderElectionLost",
+    "Manager",
+    "ManagerOptions",
+    "MergeFrom",
+    "MergePatch",
+    "Predicate",
     "RateLimiter",
     "RealClock",
+    "Reconciler",
+    "ReconcilerFunc",
+    "Request",
+    "Result",
     "ShutDown",
+    "TerminalError",
     "WorkQueue",
     "default_controller_rate_limiter",
+    "new_predicate",
 ]
