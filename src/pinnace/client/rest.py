@@ -8,6 +8,7 @@ Objects stay plain dicts. The controller SDK (``runtime``) builds on this.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ import aiohttp
 import orjson
 
 from pinnace.api import errors
+from pinnace.client.auth import AuthProvider
 
 Obj = dict[str, Any]
 
@@ -52,7 +54,14 @@ class WatchEvent:
 
 
 class RestClient:
-    """HTTP access to one API server."""
+    """HTTP access to one API server.
+
+    ``ssl_context`` and ``server_hostname`` (kubeconfig ``tls-server-name``) set
+    how the server is verified; ``auth`` is asked for credentials before each
+    request, and after a 401 renews them once and the request is resent.
+    ``pinnace.client.config.ClientConfig.rest_client()`` fills these from a
+    kubeconfig or the in-cluster environment.
+    """
 
     def __init__(
         self,
@@ -61,6 +70,9 @@ class RestClient:
         token: str | None = None,
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        auth: AuthProvider | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Accept": "application/json"}
@@ -69,6 +81,9 @@ class RestClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._owns_session = session is None
+        self._ssl = ssl_context
+        self._server_hostname = server_hostname
+        self._auth = auth
 
     async def __aenter__(self) -> RestClient:
         return self
@@ -86,6 +101,42 @@ class RestClient:
         if self._session is not None and self._owns_session:
             await self._session.close()
         self._session = None
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+        data: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send with the current credentials; after a 401 the auth provider may renew them for one resend."""
+        auth = self._auth
+        for attempt in (1, 2):
+            creds = await auth.credentials() if auth is not None else None
+            options: dict[str, Any] = {}
+            context = (creds.ssl if creds is not None else None) or self._ssl
+            if context is not None:
+                options["ssl"] = context
+            if self._server_hostname:
+                options["server_hostname"] = self._server_hostname
+            resp = await self._sess().request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers={**headers, **creds.headers} if creds is not None else headers,
+                timeout=timeout,
+                **options,
+            )
+            if resp.status != 401 or attempt == 2 or auth is None or creds is None:
+                return resp
+            if not await auth.unauthorized(creds):
+                return resp
+            resp.release()
+        raise AssertionError("unreachable")
 
     async def request(
         self,
@@ -105,7 +156,7 @@ class RestClient:
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
             headers["Content-Type"] = content_type
-        async with self._sess().request(
+        async with await self._send(
             method, self.base_url + path, data=data, params=params, headers=headers, timeout=self._timeout
         ) as resp:
             raw = await resp.read()
@@ -166,8 +217,8 @@ class RestClient:
         if timeout_seconds is not None:
             query["timeoutSeconds"] = str(timeout_seconds)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        async with self._sess().get(
-            self.base_url + ref.path(namespace), params=query, headers=self._headers, timeout=timeout
+        async with await self._send(
+            "GET", self.base_url + ref.path(namespace), params=query, headers=self._headers, timeout=timeout
         ) as resp:
             if resp.status >= 300:
                 _decode(resp.status, await resp.read())
