@@ -15,6 +15,8 @@ causes at a field path. ``generate_name`` implements upstream's
 
 from __future__ import annotations
 
+import functools
+import os
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -267,15 +269,31 @@ def validate_name(name: str, *, name_rule: str = "subdomain", field: str = "meta
     return [_invalid(field, name, msg) for msg in rule(name, False)]
 
 
+@functools.lru_cache(maxsize=4096)
+def _key_problems(key: str) -> tuple[str, ...]:
+    """``is_qualified_name``, remembered: the same label keys come back on object after object."""
+    return tuple(is_qualified_name(key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_value_problems(value: str) -> tuple[str, ...]:
+    return tuple(is_valid_label_value(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _namespace_problems(namespace: str) -> tuple[str, ...]:
+    return tuple(_name_is_label(namespace, False))
+
+
 def validate_labels(labels: Mapping[str, Any], field: str = "metadata.labels") -> list[Cause]:
     """Causes for bad label keys and values (``ValidateLabels``)."""
     out: list[Cause] = []
     for key, value in labels.items():
-        out.extend(_invalid(field, key, msg) for msg in is_qualified_name(key))
+        out.extend(_invalid(field, key, msg) for msg in _key_problems(key))
         if not isinstance(value, str):
             out.append(_invalid(field, value, "label values must be strings"))
             continue
-        out.extend(_invalid(field, value, msg) for msg in is_valid_label_value(value))
+        out.extend(_invalid(field, value, msg) for msg in _label_value_problems(value))
     return out
 
 
@@ -389,7 +407,7 @@ def validate_object_meta(meta: Mapping[str, Any], *, namespaced: bool, name_rule
         if not namespace:
             out.append(_required("metadata.namespace"))
         elif isinstance(namespace, str):
-            out.extend(_invalid("metadata.namespace", namespace, m) for m in _name_is_label(namespace, False))
+            out.extend(_invalid("metadata.namespace", namespace, m) for m in _namespace_problems(namespace))
         else:
             out.append(_invalid("metadata.namespace", namespace, "namespace must be a string"))
     elif namespace:
@@ -422,4 +440,7 @@ def generate_name(base: str, rng: random.Random | None = None) -> str:
     return base[:_MAX_GENERATED_BASE] + "".join(pick(_NAME_ALPHABET) for _ in range(_RANDOM_LENGTH))
 
 
-_RNG = random.SystemRandom()
+#: Generated names need to be unlikely to collide, not secret (upstream uses math/rand);
+#: a seeded PRNG avoids a system call per character.
+_RNG = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _RNG.seed(os.urandom(32)))

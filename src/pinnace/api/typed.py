@@ -81,46 +81,81 @@ def check_unknown_fields(obj: Obj, schema: Schema | None, directive: str, contex
     return messages
 
 
-def _is_struct(schema: Schema) -> bool:
-    return isinstance(schema.get("properties"), dict)
+class _Node:
+    """A schema compiled for walking: struct properties, map values or list items, resolved once."""
+
+    __slots__ = ("is_struct", "items", "props", "required", "values")
+
+    def __init__(self) -> None:
+        self.props: dict[str, _Node] | None = None
+        self.required: frozenset[str] = frozenset()
+        self.values: _Node | None = None
+        self.items: _Node | None = None
+        self.is_struct = False
 
 
-def _omitted(item: Any, schema: Schema) -> bool:
+#: Compiled nodes by the identity of their (resolved, never mutated) definition.
+_compiled: dict[int, _Node] = {}
+
+
+def _compile(schema: Schema) -> _Node:
+    schema = resolve(schema)
+    node = _compiled.get(id(schema))
+    if node is not None:
+        return node
+    node = _compiled[id(schema)] = _Node()  # registered first: the definitions are recursive
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        node.is_struct = True
+        node.required = frozenset(schema.get("required") or ())
+        node.props = {key: _compile(child) for key, child in props.items() if isinstance(child, dict)}
+        return node
+    items = schema.get("items")
+    if isinstance(items, dict):
+        node.items = _compile(items)
+    values = schema.get("additionalProperties")
+    if isinstance(values, dict):
+        node.values = _compile(values)
+    return node
+
+
+def _omitted(item: Any, node: _Node) -> bool:
     """Whether Go's omitempty drops this value: nil, and empty maps and slices (empty structs stay ``{}``)."""
     if item is None:
         return True
     if isinstance(item, list):
         return not item
-    return isinstance(item, dict) and not item and not _is_struct(resolve(schema))
+    return isinstance(item, dict) and not item and not node.is_struct
 
 
 def _walk(value: Any, schema: Schema, path: str, unknown: list[str], *, prune: bool) -> None:
     """Record (and with ``prune``, drop) unknown fields below ``value``; with ``prune``, drop omitted empties."""
+    _walk_node(value, _compile(schema), path, unknown, prune)
+
+
+def _walk_node(value: Any, node: _Node, path: str, unknown: list[str], prune: bool) -> None:
     if isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            inner = resolve(items)
+        inner = node.items
+        if inner is not None:
             for i, v in enumerate(value):
                 if isinstance(v, (dict, list)):
-                    _walk(v, inner, f"{path}[{i}]", unknown, prune=prune)
+                    _walk_node(v, inner, f"{path}[{i}]", unknown, prune)
         return
     if not isinstance(value, dict):
         return
-    props = schema.get("properties")
-    if not isinstance(props, dict):
-        values = schema.get("additionalProperties")
-        if isinstance(values, dict):  # a map: every value has the same schema
-            inner = resolve(values)
+    props = node.props
+    if props is None:
+        inner = node.values
+        if inner is not None:  # a map: every value has the same schema
             for k, v in value.items():
                 if isinstance(v, (dict, list)):
-                    _walk(v, inner, f"{path}.{k}", unknown, prune=prune)
+                    _walk_node(v, inner, f"{path}.{k}", unknown, prune)
         return  # else free-form (RawExtension, FieldsV1, JSON): anything goes
-    required = schema.get("required") or ()
+    required = node.required
     for key in list(value):
         child = props.get(key)
-        sub = f"{path}.{key}" if path else key
         if child is None:
-            unknown.append(sub)
+            unknown.append(f"{path}.{key}" if path else key)
             if prune:
                 del value[key]
             continue
@@ -128,7 +163,7 @@ def _walk(value: Any, schema: Schema, path: str, unknown: list[str], *, prune: b
         if prune and key not in required and _omitted(item, child):
             del value[key]
         elif isinstance(item, (dict, list)):
-            _walk(item, resolve(child), sub, unknown, prune=prune)
+            _walk_node(item, child, f"{path}.{key}" if path else key, unknown, prune)
 
 
 def _order_top_level(obj: Obj) -> None:

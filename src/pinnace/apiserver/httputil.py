@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -13,8 +14,14 @@ from pinnace.apiserver.negotiation import Wanted
 
 async def read_body(request: web.Request) -> bytes:
     """The request body, refused with 413 past the limit."""
-    if request.content_length is not None and request.content_length > negotiation.MAX_BODY_BYTES:
+    length = request.content_length
+    if length is not None and length > negotiation.MAX_BODY_BYTES:
         raise errors.RequestEntityTooLarge("the request body is too large (limit is 3145728 bytes)")
+    if length is not None:  # the common case: one read, no chunk loop
+        try:
+            return await request.content.readexactly(length) if length else b""
+        except asyncio.IncompleteReadError:
+            raise errors.BadRequest("the request body ended before its Content-Length") from None
     chunks = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):

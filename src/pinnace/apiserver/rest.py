@@ -165,8 +165,10 @@ class RestStore:
 
     # ---- create ------------------------------------------------------------
     async def create(self, info: ResourceInfo, namespace: str | None, obj: Obj, *, dry_run: bool = False) -> Obj:
-        """Create an object (201 upstairs); AlreadyExists if the name is taken."""
-        obj = copy.deepcopy(obj)
+        """Create an object (201 upstairs); AlreadyExists if the name is taken.
+
+        Takes ownership of ``obj`` (a freshly decoded body): it is changed in place, not copied.
+        """
         self._check_type(info, obj)
         meta = strategy.meta(obj)
         if info.namespaced:
@@ -216,7 +218,8 @@ class RestStore:
                     name=name,
                 ) from None
             self._wrote(info, kv.mod_revision)
-            return decode_from_storage(kv)
+            meta["resourceVersion"] = str(kv.mod_revision)  # ``obj`` is what was stored: no need to decode it
+            return obj
         raise AssertionError("unreachable")
 
     async def _check_namespace_accepts(self, namespace: str) -> None:
