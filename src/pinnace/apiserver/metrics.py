@@ -60,6 +60,8 @@ class ServerMetrics:
             ("verb", "group", "version", "resource"),
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, str, str, str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str, str, str, str], Any] = {}
         self.storage_latency = Histogram(
             "apiserver_storage_request_duration_seconds",
             "Storage operation latency.",
@@ -67,6 +69,19 @@ class ServerMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+    def observe_request(self, labels: tuple[str, str, str, str, str], code: int, seconds: float | None) -> None:
+        """Count one request (and its latency, unless it is long-running), via cached label children."""
+        key = (*labels, code)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.requests.labels(*labels, str(code)).inc
+        counter()
+        if seconds is not None:
+            observe = self._histograms.get(labels)
+            if observe is None:
+                observe = self._histograms[labels] = self.latency.labels(*labels).observe
+            observe(seconds)
 
     def exposition(self) -> bytes:
         """The text exposition format of every metric."""

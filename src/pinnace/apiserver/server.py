@@ -178,9 +178,8 @@ class APIServer:
                     ri.resource,
                     ri.subresource or "",
                 )
-                self.metrics.requests.labels(*labels, str(code)).inc()
-                if ri.verb != "watch":
-                    self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+                seconds = time.perf_counter() - started if ri.verb != "watch" else None
+                self.metrics.observe_request(labels, code, seconds)
 
     async def _resource(self, request: web.Request, ri: Any) -> web.StreamResponse:
         if ri.verb == "watch":
