@@ -12,7 +12,8 @@ import pytest
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.controllers.namespace import NamespaceController
+from pinnace.controllers.namespace import add_namespace_controller
+from pinnace.runtime.manager import Manager
 
 NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)
 CONFIGMAPS = ResourceRef("", "v1", "configmaps")
@@ -20,16 +21,17 @@ DEPLOYMENTS = ResourceRef("apps", "v1", "deployments")
 
 
 @pytest.fixture
-async def controller(client: RestClient) -> AsyncIterator[NamespaceController]:
-    """The namespace controller, running against the in-process server."""
-    ctrl = NamespaceController(client, retry_interval=0.05)
-    task = asyncio.create_task(ctrl.run())
+async def controller(client: RestClient) -> AsyncIterator[Manager]:
+    """A manager running the namespace controller against the in-process server."""
+    manager = Manager(client)
+    await add_namespace_controller(manager, retry_interval=0.05)
+    task = asyncio.create_task(manager.run())
     try:
-        yield ctrl
+        yield manager
     finally:
-        task.cancel()
+        manager.stop()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await asyncio.wait_for(task, 10)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
@@ -54,7 +56,7 @@ async def namespace_gone(client: RestClient, name: str) -> bool:
 
 
 async def test_deleting_a_namespace_deletes_its_content_then_the_namespace(
-    client: RestClient, controller: NamespaceController
+    client: RestClient, controller: Manager
 ) -> None:
     await client.create(NAMESPACES, {"metadata": {"name": "team-a"}})
     await client.create(CONFIGMAPS, {"metadata": {"name": "a"}, "data": {"k": "v"}}, namespace="team-a")
@@ -76,7 +78,7 @@ async def test_deleting_a_namespace_deletes_its_content_then_the_namespace(
 
 
 async def test_a_terminating_namespace_refuses_new_content_and_says_what_remains(
-    client: RestClient, controller: NamespaceController
+    client: RestClient, controller: Manager
 ) -> None:
     await client.create(NAMESPACES, {"metadata": {"name": "team-b"}})
     held = {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import RestClient
-from pinnace.controllers.namespace import NamespaceController
+from pinnace.controllers import add_controllers
+from pinnace.runtime.manager import Manager, ManagerOptions
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.sqlite import SQLiteStore
 
@@ -43,6 +44,7 @@ class LocalCluster:
         self.server: APIServer | None = None
         self.compactor: Compactor | None = None
         self.client: RestClient | None = None
+        self.manager: Manager | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -54,9 +56,11 @@ class LocalCluster:
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
         self.client = RestClient(self.server.url)
-        if "namespace" in self.config.controllers:
-            controller = NamespaceController(self.client)
-            self._tasks.append(asyncio.create_task(controller.run(), name="namespace-controller"))
+        if self.config.controllers:
+            # The controller manager: the built-in controllers on the runtime SDK, over HTTP like any client.
+            self.manager = Manager(self.client, ManagerOptions())
+            await add_controllers(self.manager, self.config.controllers)
+            self._tasks.append(asyncio.create_task(self.manager.run(), name="controller-manager"))
 
     @property
     def url(self) -> str:
@@ -66,6 +70,9 @@ class LocalCluster:
 
     async def stop(self) -> None:
         """Stop controllers, then the server, then the store (flushing it)."""
+        if self.manager is not None:
+            self.manager.stop()
+            await asyncio.wait(self._tasks, timeout=10)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -6,24 +6,29 @@ namespaced object in it — every resource discovery lists, custom ones
 included — and, once nothing is left, removes its finalizer through the
 ``finalize`` subresource, after which the API server deletes the namespace.
 While objects remain (their own finalizers hold them), the namespace's
-conditions say what is left, as upstream's do, and the controller retries.
+conditions say what is left, as upstream's do, and it looks again after
+``retry_interval``.
 
-It talks to the API through ``client`` only; the runtime SDK will replace its
-small watch loop without changing the logic.
+It is a plain :class:`~pinnace.runtime.reconcile.Reconciler` on the runtime
+SDK, written as a user would write one; :func:`add_namespace_controller` wires
+it into a manager.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pinnace.api import errors
 from pinnace.client.discovery import namespaced_resources
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.runtime.builder import Builder
+from pinnace.runtime.controller import Controller
+from pinnace.runtime.manager import Manager
+from pinnace.runtime.predicate import new_predicate
+from pinnace.runtime.reconcile import Request, Result
 
 log = logging.getLogger(__name__)
 
@@ -37,77 +42,31 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class NamespaceController:
+def _terminating(ns: Obj) -> bool:
+    return bool((ns.get("metadata") or {}).get("deletionTimestamp"))
+
+
+async def add_namespace_controller(manager: Manager, *, retry_interval: float = 1.0) -> Controller:
+    """Add the namespace controller to ``manager`` (it reconciles only Terminating namespaces)."""
+    return await (
+        Builder(manager)
+        .named("namespace")
+        .for_("v1/Namespace", new_predicate(_terminating))
+        .complete(NamespaceReconciler(manager.rest, retry_interval=retry_interval))
+    )
+
+
+class NamespaceReconciler:
     """Finalizes Terminating namespaces."""
 
-    def __init__(
-        self,
-        client: RestClient,
-        *,
-        retry_interval: float = 1.0,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, client: RestClient, *, retry_interval: float = 1.0) -> None:
         self.client = client
         self.retry_interval = retry_interval
-        self._sleep = sleep
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
 
-    def enqueue(self, name: str) -> None:
-        """Ask for a namespace to be looked at (deduplicated)."""
-        if name not in self._queued:
-            self._queued.add(name)
-            self._queue.put_nowait(name)
-
-    async def run(self) -> None:
-        """Watch namespaces and finalize the deleted ones, until cancelled."""
-        worker = asyncio.create_task(self._work(), name="namespace-controller-worker")
-        try:
-            await self._watch_loop()
-        finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-
-    async def _watch_loop(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                listing = await self.client.list(NAMESPACES)
-                for ns in listing.get("items") or []:
-                    self._consider(ns)
-                rv = (listing.get("metadata") or {}).get("resourceVersion")
-                async for event in self.client.watch(NAMESPACES, resource_version=rv, timeout_seconds=300):
-                    if event.type in ("ADDED", "MODIFIED"):
-                        self._consider(event.object)
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except errors.Gone:
-                log.info("namespace watch expired; relisting")
-            except Exception as exc:
-                log.warning("namespace watch failed (%s); retrying in %.1fs", exc, backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
-    def _consider(self, ns: Obj) -> None:
-        meta = ns.get("metadata") or {}
-        if meta.get("deletionTimestamp") and FINALIZER in ((ns.get("spec") or {}).get("finalizers") or []):
-            self.enqueue(meta["name"])
-
-    async def _work(self) -> None:
-        while True:
-            name = await self._queue.get()
-            self._queued.discard(name)
-            try:
-                done = await self.sync(name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("finalizing namespace %s failed; will retry", name)
-                done = False
-            if not done:
-                asyncio.get_running_loop().call_later(self.retry_interval, self.enqueue, name)
+    async def reconcile(self, request: Request) -> Result:
+        """Empty the namespace; finalize it once empty, else look again after ``retry_interval``."""
+        done = await self.sync(request.name)
+        return Result() if done else Result(requeue_after=self.retry_interval)
 
     async def sync(self, name: str) -> bool:
         """Move one namespace towards deletion; True when nothing is left to do."""

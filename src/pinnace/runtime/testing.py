@@ -48,10 +48,6 @@ Obj = dict[str, Any]
 
 CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 
-#: Built-in controllers the environment can run, by name.
-KNOWN_CONTROLLERS = ("namespace",)
-
-
 class TestEnv:
     """A running API server and what a test needs to talk to it."""
 
@@ -65,7 +61,6 @@ class TestEnv:
         self.client = Client(rest, self.mapper)
         self._managers: list[Manager] = []
         self._manager_tasks: list[asyncio.Task[None]] = []
-        self._controller_tasks: list[asyncio.Task[None]] = []
 
     def manager(self, options: ManagerOptions | None = None, *, clock: Clock | None = None) -> Manager:
         """A manager on this server (stopped when the test ends)."""
@@ -104,14 +99,14 @@ class TestEnv:
         conditions = (current.get("status") or {}).get("conditions") or []
         return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
-    def run_controller(self, name: str) -> None:
-        """Start a built-in controller by name (see :data:`KNOWN_CONTROLLERS`)."""
-        if name == "namespace":
-            from pinnace.controllers.namespace import NamespaceController
+    async def run_controllers(self, names: Iterable[str]) -> Manager:
+        """Start built-in controllers by name (``namespace``, …) in a manager of their own."""
+        from pinnace.controllers import add_controllers
 
-            self._controller_tasks.append(asyncio.create_task(NamespaceController(self.rest).run(), name=name))
-            return
-        raise ValueError(f"unknown controller {name!r}; known: {', '.join(KNOWN_CONTROLLERS)}")
+        manager = self.manager()
+        await add_controllers(manager, names)
+        await self.start(manager)
+        return manager
 
     @staticmethod
     async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02) -> Any:
@@ -137,7 +132,7 @@ class TestEnv:
             mgr.stop()
         if self._manager_tasks:
             await asyncio.wait(self._manager_tasks, timeout=15)  # they drain their work, then end
-        leftovers = [*self._manager_tasks, *self._controller_tasks]
+        leftovers = list(self._manager_tasks)
         for task in leftovers:
             task.cancel()
         for task in leftovers:
@@ -165,8 +160,9 @@ async def start_env(
         rest = RestClient(server.url)
         env = TestEnv(server.url, rest)
         try:
-            for name in controllers:
-                env.run_controller(name)
+            controllers = list(controllers)
+            if controllers:
+                await env.run_controllers(controllers)
             crds = list(crds)
             if crds:
                 await env.install_crds(crds)
