@@ -7,7 +7,8 @@ plural (``apps/v1`` ``Deployment`` → ``/apis/apps/v1/.../deployments``). The
 meets a kind it does not know — a CRD created after it last looked.
 
 :class:`GVK` is how the runtime names a kind; :func:`gvk_of` accepts a GVK,
-``"apps/v1/Deployment"``, ``"v1/ConfigMap"``, or an object dict.
+``"apps/v1/Deployment"``, ``"v1/ConfigMap"``, an object dict, or a typed
+kind class (anything with a ``gvk()`` classmethod).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef, RestClient
 
-__all__ = ["GVK", "RESTMapper", "RESTMapping", "gvk_of", "split_api_version"]
+__all__ = ["GVK", "KindRef", "RESTMapper", "RESTMapping", "gvk_of", "split_api_version"]
 
 _AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -42,16 +43,25 @@ class GVK:
         return f"{self.api_version}, Kind={self.kind}"
 
 
+#: Anything that names a kind: a GVK, ``"group/version/Kind"``, an object dict, or a typed kind class.
+KindRef = GVK | str | Mapping[str, Any] | type[Any]
+
+
 def split_api_version(api_version: str) -> tuple[str, str]:
     """``"apps/v1"`` → ("apps", "v1"); ``"v1"`` → ("", "v1")."""
     group, _, version = api_version.rpartition("/")
     return group, version
 
 
-def gvk_of(kind: GVK | str | Mapping[str, Any]) -> GVK:
-    """The GVK named by a GVK, a ``"group/version/Kind"`` string, or an object's apiVersion/kind."""
+def gvk_of(kind: KindRef) -> GVK:
+    """The GVK named by a GVK, a ``"group/version/Kind"`` string, an object's apiVersion/kind, or a typed kind."""
     if isinstance(kind, GVK):
         return kind
+    typed = getattr(kind, "gvk", None)
+    if callable(typed):  # a typed kind (pinnace.runtime.typed.CustomResource) names itself
+        found = typed()
+        if isinstance(found, GVK):
+            return found
     if isinstance(kind, str):
         api_version, _, name = kind.rpartition("/")
         if not api_version or not name:
@@ -103,7 +113,7 @@ class RESTMapper:
             by_resource.setdefault((m.ref.group, m.ref.plural), []).append(m)
         self._by_gvk, self._by_resource, self._loaded = by_gvk, by_resource, True
 
-    async def mapping(self, kind: GVK | str | Mapping[str, Any]) -> RESTMapping:
+    async def mapping(self, kind: KindRef) -> RESTMapping:
         """Where ``kind`` is served; NotFound if the server does not serve it."""
         gvk = gvk_of(kind)
         found = self._by_gvk.get(gvk)
@@ -117,7 +127,7 @@ class RESTMapper:
             raise errors.NotFound(f'no matches for kind "{gvk.kind}" in version "{gvk.api_version}"')
         return found
 
-    async def ref(self, kind: GVK | str | Mapping[str, Any]) -> ResourceRef:
+    async def ref(self, kind: KindRef) -> ResourceRef:
         """The resource that serves ``kind``."""
         return (await self.mapping(kind)).ref
 

@@ -16,11 +16,9 @@ Every step is a thin layer over plain objects usable without the builder — a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from pinnace.client.restmapper import GVK, gvk_of
+from pinnace.client.restmapper import GVK, KindRef, gvk_of
 from pinnace.runtime.controller import Controller
 from pinnace.runtime.handler import EnqueueRequestForObject, EnqueueRequestForOwner, Handler
 from pinnace.runtime.manager import Manager
@@ -30,8 +28,6 @@ from pinnace.runtime.reconcile import Reconciler
 from pinnace.runtime.source import Kind
 
 __all__ = ["Builder"]
-
-KindRef = GVK | str | Mapping[str, Any]
 
 
 @dataclass

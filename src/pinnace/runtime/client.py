@@ -7,8 +7,10 @@ As controller-runtime's default client, it is two objects behind one front:
 - a **writer** — create, update, patch, delete, delete_all_of, straight to the
   API, plus :meth:`Client.status` for the status subresource.
 
-Objects are plain dicts that carry their ``apiVersion`` and ``kind``; the
-REST mapper turns those into URLs. :class:`MergeFrom` computes a merge patch
+Objects are plain dicts that carry their ``apiVersion`` and ``kind``, or
+typed custom resources (:mod:`pinnace.runtime.typed`): pass the model class as
+the kind and reads return instances of it; pass an instance to a write and
+the answer is one too. The REST mapper turns kinds into URLs. :class:`MergeFrom` computes a merge patch
 from the object as it was read to the object as changed, which is how a
 reconciler updates without clobbering concurrent writers' fields.
 """
@@ -22,13 +24,27 @@ from typing import Any, Protocol
 
 from pinnace.api.patch import create_merge_patch
 from pinnace.client.rest import RestClient
-from pinnace.client.restmapper import GVK, RESTMapper, gvk_of
+from pinnace.client.restmapper import KindRef, RESTMapper, gvk_of
 from pinnace.runtime.cache.cache import Cache
+from pinnace.runtime.typed import CustomResource, is_typed, to_object
 
 __all__ = ["APIReader", "Client", "JSONPatch", "MergeFrom", "MergePatch", "Patch", "Reader", "StatusWriter"]
 
 Obj = dict[str, Any]
-Kind = GVK | str | Mapping[str, Any]
+Kind = KindRef
+#: An object as the client takes it: a wire dict or a typed custom resource.
+AnyObj = Obj | CustomResource
+
+
+def _typed(kind: Any, obj: Obj) -> Any:
+    """``obj`` as an instance of ``kind`` when ``kind`` is a typed model, else as is."""
+    return kind.model_validate(obj) if is_typed(kind) else obj
+
+
+def _like(original: AnyObj, obj: Obj) -> Any:
+    """``obj`` in the form ``original`` had: typed in, typed out."""
+    return type(original).model_validate(obj) if isinstance(original, CustomResource) else obj
+
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -172,18 +188,21 @@ class StatusWriter:
         self.rest = rest
         self.mapper = mapper
 
-    async def update(self, obj: Obj) -> Obj:
+    async def update(self, obj: AnyObj) -> Any:
         """Replace the object's status (PUT .../status)."""
-        ref = await self.mapper.ref(obj)
-        return await self.rest.update(ref, obj, subresource="status")
+        wire = to_object(obj)
+        ref = await self.mapper.ref(wire)
+        return _like(obj, await self.rest.update(ref, wire, subresource="status"))
 
-    async def patch(self, obj: Obj, patch: Patch) -> Obj:
+    async def patch(self, obj: AnyObj, patch: Patch) -> Any:
         """Patch the object's status (PATCH .../status)."""
-        ref = await self.mapper.ref(obj)
-        name, namespace = _name_ns(obj)
-        return await self.rest.patch(
-            ref, name, patch.data(obj), namespace, patch_type=patch.patch_type(), subresource="status"
+        wire = to_object(obj)
+        ref = await self.mapper.ref(wire)
+        name, namespace = _name_ns(wire)
+        answer = await self.rest.patch(
+            ref, name, patch.data(wire), namespace, patch_type=patch.patch_type(), subresource="status"
         )
+        return _like(obj, answer)
 
 
 class Client:
@@ -198,9 +217,9 @@ class Client:
         self._status = StatusWriter(rest, mapper)
 
     # ---- reads ------------------------------------------------------------------
-    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
-        """One object (from the cache when there is one)."""
-        return await self.reader.get(kind, name, namespace)
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Any:
+        """One object (from the cache when there is one); typed if ``kind`` is a model."""
+        return _typed(kind, await self.reader.get(kind, name, namespace))
 
     async def list(
         self,
@@ -209,39 +228,44 @@ class Client:
         *,
         label_selector: str | None = None,
         fields: Mapping[str, str] | None = None,
-    ) -> list[Obj]:
-        """The matching objects (from the cache when there is one)."""
-        return await self.reader.list(kind, namespace, label_selector=label_selector, fields=fields)
+    ) -> list[Any]:
+        """The matching objects (from the cache when there is one); typed if ``kind`` is a model."""
+        found = await self.reader.list(kind, namespace, label_selector=label_selector, fields=fields)
+        return [_typed(kind, o) for o in found]
 
     # ---- writes -----------------------------------------------------------------
-    async def create(self, obj: Obj) -> Obj:
+    async def create(self, obj: AnyObj) -> Any:
         """Create ``obj`` (which names its apiVersion and kind); returns what the server stored."""
-        ref = await self.mapper.ref(obj)
-        namespace = (obj.get("metadata") or {}).get("namespace") if ref.namespaced else None
-        return await self.rest.create(ref, obj, namespace)
+        wire = to_object(obj)
+        ref = await self.mapper.ref(wire)
+        namespace = (wire.get("metadata") or {}).get("namespace") if ref.namespaced else None
+        return _like(obj, await self.rest.create(ref, wire, namespace))
 
-    async def update(self, obj: Obj) -> Obj:
+    async def update(self, obj: AnyObj) -> Any:
         """Replace ``obj`` (409 Conflict if its resourceVersion is stale)."""
-        ref = await self.mapper.ref(obj)
-        return await self.rest.update(ref, obj)
+        wire = to_object(obj)
+        ref = await self.mapper.ref(wire)
+        return _like(obj, await self.rest.update(ref, wire))
 
-    async def patch(self, obj: Obj, patch: Patch) -> Obj:
+    async def patch(self, obj: AnyObj, patch: Patch) -> Any:
         """Patch the object ``obj`` names with ``patch`` computed for it."""
-        ref = await self.mapper.ref(obj)
-        name, namespace = _name_ns(obj)
-        return await self.rest.patch(ref, name, patch.data(obj), namespace, patch_type=patch.patch_type())
+        wire = to_object(obj)
+        ref = await self.mapper.ref(wire)
+        name, namespace = _name_ns(wire)
+        return _like(obj, await self.rest.patch(ref, name, patch.data(wire), namespace, patch_type=patch.patch_type()))
 
     async def delete(
         self,
-        obj: Obj,
+        obj: AnyObj,
         *,
         propagation_policy: str | None = None,
         grace_period_seconds: int | None = None,
         preconditions: Mapping[str, str] | None = None,
     ) -> Obj:
         """Delete the object ``obj`` names."""
-        ref = await self.mapper.ref(obj)
-        name, namespace = _name_ns(obj)
+        wire = to_object(obj)
+        ref = await self.mapper.ref(wire)
+        name, namespace = _name_ns(wire)
         options: dict[str, Any] = {}
         if propagation_policy is not None:
             options["propagationPolicy"] = propagation_policy

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pinnace.client.restmapper import GVK
+from pinnace.client.restmapper import KindRef
 from pinnace.runtime.cache.cache import Cache
 from pinnace.runtime.cache.informer import Informer
 from pinnace.runtime.handler import Handler, bind
@@ -72,9 +72,7 @@ class InformerSource:
 class Kind:
     """A kind's shared informer from the cache."""
 
-    def __init__(
-        self, cache: Cache, kind: GVK | str | Mapping[str, Any], handler: Handler, predicates: Sequence[Predicate] = ()
-    ) -> None:
+    def __init__(self, cache: Cache, kind: KindRef, handler: Handler, predicates: Sequence[Predicate] = ()) -> None:
         self.cache = cache
         self.kind = kind
         self.handler = handler

@@ -27,7 +27,7 @@ from typing import Any
 from pinnace.api import errors
 from pinnace.api.selectors import parse_label_selector
 from pinnace.client.rest import RestClient
-from pinnace.client.restmapper import GVK, RESTMapper, gvk_of
+from pinnace.client.restmapper import GVK, KindRef, RESTMapper, gvk_of
 from pinnace.runtime.cache.indexer import NAMESPACE_INDEX
 from pinnace.runtime.cache.informer import Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
@@ -38,7 +38,7 @@ __all__ = ["ALL_NAMESPACES", "Cache", "field_index_name"]
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-Kind = GVK | str | Mapping[str, Any]
+Kind = KindRef
 
 #: The namespace part of a field-index value that matches across namespaces.
 ALL_NAMESPACES = "__all_namespaces"
