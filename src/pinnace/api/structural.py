@@ -1,0 +1,401 @@
+"""Structural schemas of CustomResourceDefinitions: the check, pruning and defaulting.
+
+A v1 CRD's ``openAPIV3Schema`` must be *structural*
+(apiextensions-apiserver ``pkg/apiserver/schema``): every node says its
+``type`` (but under ``x-kubernetes-int-or-string`` and
+``x-kubernetes-preserve-unknown-fields``), ``properties`` and
+``additionalProperties`` never meet, logical junctors (``allOf``, ``anyOf``,
+``oneOf``, ``not``) only add value validations, and ``metadata`` may only
+constrain ``name`` and ``generateName``. :func:`check_schema` lists every
+offending path with upstream's wording.
+
+On a custom resource the same schema drives :func:`prune` (fields the schema
+does not know are dropped, unless ``x-kubernetes-preserve-unknown-fields``;
+``apiVersion``, ``kind`` and ``metadata`` of the object and of embedded
+resources are always kept) and :func:`apply_defaults` (``default`` values,
+filled where a parent exists; ``null`` in a non-nullable field is defaulted or
+dropped). Pure functions over plain dicts: no HTTP, no storage.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pinnace.api import errors
+from pinnace.api.errors import Cause
+
+Obj = dict[str, Any]
+Schema = dict[str, Any]
+
+#: Fields of ObjectMeta a custom resource keeps (pruning an embedded resource's metadata).
+_OBJECT_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+
+_JUNCTORS = ("allOf", "anyOf", "oneOf")
+_TYPES = ("object", "array", "string", "integer", "number", "boolean")
+#: Keywords a node inside a junctor may not carry (structure belongs to the outer schema).
+_NESTED_FORBIDDEN = (
+    "type",
+    "properties",
+    "additionalProperties",
+    "items",
+    "default",
+    "nullable",
+    "description",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-embedded-resource",
+    "x-kubernetes-int-or-string",
+)
+
+
+def key_path(base: str, key: str) -> str:
+    """``base[key]``, as upstream's ``field.Path.Key`` prints a map key."""
+    return f"{base}[{key}]"
+
+
+def _required(field: str, detail: str = "") -> Cause:
+    return Cause(errors.CAUSE_REQUIRED, f"Required value: {detail}" if detail else "Required value", field)
+
+
+def _invalid(field: str, value: Any, detail: str) -> Cause:
+    shown = f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    return Cause(errors.CAUSE_INVALID, f"Invalid value: {shown}: {detail}", field)
+
+
+def _forbidden(field: str, detail: str) -> Cause:
+    return Cause(errors.CAUSE_FORBIDDEN, f"Forbidden: {detail}", field)
+
+
+def _unsupported(field: str, value: Any, supported: list[str]) -> Cause:
+    allowed = ", ".join(f'"{s}"' for s in supported)
+    return Cause(errors.CAUSE_NOT_SUPPORTED, f'Unsupported value: "{value}": supported values: {allowed}', field)
+
+
+# ---- the structural check ---------------------------------------------------------------------------
+
+
+def check_schema(schema: Any, path: str) -> list[Cause]:
+    """Every reason ``schema`` (a version's ``openAPIV3Schema``) is not a valid structural schema."""
+    if not isinstance(schema, dict):
+        return [_required(path, "schemas are required")]
+    causes: list[Cause] = []
+    _check_node(schema, path, "root", causes)
+    return causes
+
+
+def _check_node(s: Schema, path: str, level: str, causes: list[Cause]) -> None:
+    """One node and everything below it (``level``: root, field or item)."""
+    type_ = s.get("type", "")
+    int_or_string = s.get("x-kubernetes-int-or-string") is True
+    preserve = s.get("x-kubernetes-preserve-unknown-fields")
+    embedded = s.get("x-kubernetes-embedded-resource") is True
+    if "$ref" in s:
+        causes.append(_forbidden(f"{path}.$ref", "$ref is not supported"))
+    if type_ and type_ not in _TYPES:
+        causes.append(_unsupported(f"{path}.type", type_, list(_TYPES)))
+    if preserve is not None and preserve is not True:
+        causes.append(_invalid(f"{path}.x-kubernetes-preserve-unknown-fields", preserve, "must be true or undefined"))
+    if int_or_string and type_:
+        causes.append(_invalid(f"{path}.type", type_, "must be empty if x-kubernetes-int-or-string is true"))
+    if embedded and type_ != "object":
+        if not type_:
+            causes.append(_required(f"{path}.type", "must be object if x-kubernetes-embedded-resource is true"))
+        else:
+            causes.append(_invalid(f"{path}.type", type_, "must be object if x-kubernetes-embedded-resource is true"))
+    elif not type_ and not int_or_string and not (preserve is True and level != "root"):
+        detail = {
+            "root": "must not be empty at the root",
+            "item": "must not be empty for specified array items",
+        }.get(level, "must not be empty for specified object fields")
+        causes.append(_required(f"{path}.type", detail))
+    if level == "root" and type_ and type_ != "object":
+        causes.append(_invalid(f"{path}.type", type_, "must be object at the root"))
+    props = s.get("properties")
+    addl = s.get("additionalProperties")
+    if props is not None and addl not in (None, False):
+        causes.append(
+            _forbidden(f"{path}.additionalProperties", "additionalProperties and properties are mutual exclusive")
+        )
+    if embedded and addl not in (None, False):
+        causes.append(
+            _forbidden(f"{path}.additionalProperties", "must not be used if x-kubernetes-embedded-resource is set")
+        )
+    if embedded and preserve is not True and not props:
+        causes.append(
+            _required(
+                f"{path}.properties",
+                "must not be empty if x-kubernetes-embedded-resource is true without "
+                "x-kubernetes-preserve-unknown-fields",
+            )
+        )
+    if s.get("uniqueItems") is True:
+        causes.append(
+            _forbidden(
+                f"{path}.uniqueItems",
+                "uniqueItems cannot be set to true since the runtime complexity becomes quadratic",
+            )
+        )
+    if props is not None and not isinstance(props, dict):
+        causes.append(_invalid(f"{path}.properties", "", "must be an object"))
+        props = None
+    if props and type_ and type_ != "object":
+        causes.append(_invalid(f"{path}.type", type_, "must be object if properties are specified"))
+    for key, child in (props or {}).items():
+        child_path = key_path(f"{path}.properties", key)
+        if not isinstance(child, dict):
+            causes.append(_invalid(child_path, "", "must be a schema object"))
+            continue
+        if level in ("root", "embedded") and key in ("apiVersion", "kind") and child.get("type", "") != "string":
+            causes.append(_invalid(f"{child_path}.type", child.get("type", ""), "must be string"))
+        if level in ("root", "embedded") and key == "metadata":
+            _check_metadata(child, child_path, root=level == "root", causes=causes)
+            continue
+        _check_node(
+            child, child_path, "embedded" if child.get("x-kubernetes-embedded-resource") is True else "field", causes
+        )
+    if isinstance(addl, dict):
+        _check_node(addl, f"{path}.additionalProperties", "field", causes)
+    items = s.get("items")
+    if isinstance(items, list):
+        causes.append(_forbidden(f"{path}.items", "items must be a schema object and not an array"))
+    elif isinstance(items, dict):
+        _check_node(
+            items,
+            f"{path}.items",
+            "embedded" if items.get("x-kubernetes-embedded-resource") is True else "item",
+            causes,
+        )
+    elif type_ == "array":
+        causes.append(_required(f"{path}.items", "must be specified"))
+    _check_list_type(s, path, causes)
+    for junctor in _JUNCTORS:
+        branches = s.get(junctor)
+        if isinstance(branches, list):
+            for i, branch in enumerate(branches):
+                if isinstance(branch, dict):
+                    _check_nested(branch, f"{path}.{junctor}[{i}]", causes)
+    if isinstance(s.get("not"), dict):
+        _check_nested(s["not"], f"{path}.not", causes)
+    default = s.get("default")
+    if default is not None and level == "root":
+        causes.append(_forbidden(f"{path}.default", "must not be set at the root"))
+
+
+def _check_nested(s: Schema, path: str, causes: list[Cause]) -> None:
+    """Inside a junctor: value validations only."""
+    for key in _NESTED_FORBIDDEN:
+        if key in s:
+            if key in ("properties", "additionalProperties", "items"):
+                continue  # checked below, recursively
+            causes.append(_forbidden(f"{path}.{key}", "must be empty to be structural"))
+    for key, child in (s.get("properties") or {}).items():
+        if isinstance(child, dict):
+            _check_nested(child, key_path(f"{path}.properties", key), causes)
+    if isinstance(s.get("items"), dict):
+        _check_nested(s["items"], f"{path}.items", causes)
+    for junctor in _JUNCTORS:
+        for i, branch in enumerate(s.get(junctor) or []):
+            if isinstance(branch, dict):
+                _check_nested(branch, f"{path}.{junctor}[{i}]", causes)
+
+
+def _check_metadata(s: Schema, path: str, *, root: bool, causes: list[Cause]) -> None:
+    type_ = s.get("type", "")
+    if type_ != "object":
+        causes.append(_invalid(f"{path}.type", type_, "must be object"))
+    if not root:
+        return
+    allowed = {"type", "properties", "description"}
+    props = s.get("properties") or {}
+    extra = [k for k in s if k not in allowed]
+    if extra or any(k not in ("name", "generateName") for k in props):
+        causes.append(
+            _forbidden(
+                path,
+                "must not specify anything other than name and generateName, but metadata is implicitly specified",
+            )
+        )
+    for key, child in props.items():
+        if key in ("name", "generateName") and isinstance(child, dict):
+            _check_node(child, key_path(f"{path}.properties", key), "field", causes)
+
+
+def _check_list_type(s: Schema, path: str, causes: list[Cause]) -> None:
+    list_type = s.get("x-kubernetes-list-type")
+    map_keys = s.get("x-kubernetes-list-map-keys")
+    if list_type is None:
+        if map_keys is not None:
+            causes.append(
+                _forbidden(
+                    f"{path}.x-kubernetes-list-map-keys",
+                    'must be empty if x-kubernetes-list-type is not "map"',
+                )
+            )
+        return
+    if list_type not in ("atomic", "set", "map"):
+        causes.append(_unsupported(f"{path}.x-kubernetes-list-type", list_type, ["atomic", "set", "map"]))
+        return
+    if s.get("type") != "array":
+        causes.append(
+            _invalid(f"{path}.type", s.get("type", ""), "must be array if x-kubernetes-list-type is specified")
+        )
+        return
+    raw_items = s.get("items")
+    items: Schema = raw_items if isinstance(raw_items, dict) else {}
+    if list_type == "map":
+        if not map_keys:
+            causes.append(
+                _required(f"{path}.x-kubernetes-list-map-keys", "must not be empty if x-kubernetes-list-type is map")
+            )
+        if items.get("type") != "object":
+            causes.append(
+                _invalid(
+                    f"{path}.items.type",
+                    items.get("type", ""),
+                    "must be object if parent array's x-kubernetes-list-type is map",
+                )
+            )
+            return
+        props = items.get("properties") or {}
+        required = set(items.get("required") or ())
+        for i, key in enumerate(map_keys or []):
+            prop = props.get(key)
+            if not isinstance(prop, dict):
+                causes.append(
+                    _required(
+                        f"{path}.items.properties[{key}]",
+                        "entries for all x-kubernetes-list-map-keys must be present",
+                    )
+                )
+            elif key not in required and "default" not in prop:
+                causes.append(
+                    _required(
+                        f"{path}.x-kubernetes-list-map-keys[{i}]",
+                        "must be required or have a default value",
+                    )
+                )
+    elif map_keys is not None:
+        causes.append(
+            _forbidden(f"{path}.x-kubernetes-list-map-keys", 'must be empty if x-kubernetes-list-type is not "map"')
+        )
+    if list_type == "set" and items.get("type") == "object":
+        causes.append(
+            _invalid(
+                f"{path}.items.type", "object", "must be a scalar type if parent array's x-kubernetes-list-type is set"
+            )
+        )
+
+
+# ---- pruning ------------------------------------------------------------------------------------------
+
+
+def prune(obj: Obj, schema: Schema) -> list[str]:
+    """Drop (in place) the fields ``schema`` does not specify; the dropped paths, for unknown-field reports.
+
+    The object's own ``apiVersion``, ``kind`` and ``metadata`` stay (metadata is
+    ObjectMeta's business, not the schema's).
+    """
+    dropped: list[str] = []
+    _prune_object(obj, schema, "", dropped, root=True)
+    return dropped
+
+
+def _prune_object(value: Obj, s: Schema, path: str, dropped: list[str], *, root: bool) -> None:
+    embedded = root or s.get("x-kubernetes-embedded-resource") is True
+    props = s.get("properties")
+    addl = s.get("additionalProperties")
+    preserve = s.get("x-kubernetes-preserve-unknown-fields") is True
+    for key in list(value):
+        child_path = f"{path}.{key}" if path else key
+        if embedded and key in ("apiVersion", "kind"):
+            continue
+        if embedded and key == "metadata":
+            if not root and isinstance(value[key], dict):
+                for mkey in list(value[key]):
+                    if mkey not in _OBJECT_META_FIELDS:
+                        dropped.append(f"{child_path}.{mkey}")
+                        del value[key][mkey]
+            continue
+        child: Any = None
+        if isinstance(props, dict) and key in props:
+            child = props[key]
+        elif isinstance(addl, dict):
+            child = addl
+        elif addl is True or preserve:
+            continue
+        if not isinstance(child, dict):
+            dropped.append(child_path)
+            del value[key]
+            continue
+        _prune_value(value[key], child, child_path, dropped)
+
+
+def _prune_value(value: Any, s: Schema, path: str, dropped: list[str]) -> None:
+    if isinstance(value, dict):
+        _prune_object(value, s, path, dropped, root=False)
+    elif isinstance(value, list):
+        items = s.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(value):
+                _prune_value(item, items, f"{path}[{i}]", dropped)
+
+
+# ---- defaulting ------------------------------------------------------------------------------------------
+
+
+def apply_defaults(obj: Any, schema: Schema) -> None:
+    """Fill (in place) the ``default`` of every absent field whose parent exists, at any depth.
+
+    A ``null`` in a field that is not ``nullable`` takes the default, or goes
+    if there is none (upstream's defaulting and null pruning).
+    """
+    if isinstance(obj, dict):
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            for key, child in props.items():
+                if not isinstance(child, dict):
+                    continue
+                if key in obj and obj[key] is None and not child.get("nullable"):
+                    if "default" in child:
+                        obj[key] = copy.deepcopy(child["default"])
+                    else:
+                        del obj[key]
+                elif key not in obj and "default" in child:
+                    obj[key] = copy.deepcopy(child["default"])
+        addl = schema.get("additionalProperties")
+        for key, value in list(obj.items()):
+            child = props.get(key) if isinstance(props, dict) else None
+            if child is None and isinstance(addl, dict):
+                child = addl
+                if value is None and not addl.get("nullable"):
+                    if "default" in addl:
+                        obj[key] = copy.deepcopy(addl["default"])
+                    continue
+            if isinstance(child, dict) and isinstance(obj.get(key), (dict, list)):
+                apply_defaults(obj[key], child)
+    elif isinstance(obj, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(obj):
+                if item is None and not items.get("nullable") and "default" in items:
+                    obj[i] = copy.deepcopy(items["default"])
+                elif isinstance(item, (dict, list)):
+                    apply_defaults(item, items)
