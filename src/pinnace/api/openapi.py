@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pinnace import KUBERNETES_VERSION
+from pinnace.api import crd_openapi
 from pinnace.api.definitions import load_definitions
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 
@@ -229,9 +230,11 @@ def _operations(info: ResourceInfo, ref_prefix: str, *, v3: bool) -> dict[str, O
     return paths
 
 
-def _definition_names(infos: list[ResourceInfo]) -> list[str]:
+def _definition_names(infos: list[ResourceInfo], *, custom: bool = False) -> list[str]:
     defs = load_definitions()
     names = [*(_COMMON_META)]
+    if custom:  # custom resources refer to ObjectMeta and ListMeta, and their scale to Scale
+        names += [crd_openapi.OBJECT_META, crd_openapi.LIST_META, "io.k8s.api.autoscaling.v1.Scale"]
     for info in infos:
         names.append(info.definition)
         if info.definition + "List" in defs:
@@ -249,10 +252,13 @@ def group_version_v3(registry: ResourceRegistry, group: str, version: str) -> Ob
     for info in infos:
         if info.definition:
             paths.update(_operations(info, V3_PREFIX, v3=True))
+    custom = [i for i in infos if i.custom]
     schemas = {
         n: convert_definition(n, defs[n], V3_PREFIX, v3=True)
-        for n in _definition_names([i for i in infos if i.definition])
+        for n in _definition_names([i for i in infos if i.definition and not i.custom], custom=bool(custom))
     }
+    for info in custom:
+        schemas.update(crd_openapi.definitions(info, V3_PREFIX, v3=True))
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
@@ -273,7 +279,14 @@ def swagger_v2(registry: ResourceRegistry) -> Obj:
     paths: Obj = {}
     for info in infos:
         paths.update(_operations(info, V2_PREFIX, v3=False))
-    definitions = {n: convert_definition(n, defs[n], V2_PREFIX, v3=False) for n in _definition_names(infos)}
+    builtin = [i for i in infos if not i.custom]
+    custom = [i for i in infos if i.custom]
+    definitions = {
+        n: convert_definition(n, defs[n], V2_PREFIX, v3=False)
+        for n in _definition_names(builtin, custom=bool(custom))
+    }
+    for info in custom:
+        definitions.update(crd_openapi.definitions(info, V2_PREFIX, v3=False))
     return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import defaults, errors, typed
+from pinnace.api import crd, defaults, errors, typed
 from pinnace.api.definitions import Schema, load_definitions
 from pinnace.api.registry import ResourceInfo
 
@@ -84,6 +84,11 @@ def schema_of(info: ResourceInfo) -> Schema | None:
 def decode(info: ResourceInfo, obj: Obj) -> None:
     """What decoding a request into the kind's type does (in place): defaults, no unknown or empty fields."""
     defaults.apply_defaults(info.group, info.kind, obj)
+    custom = crd.custom_version(info)
+    if custom is not None:
+        custom.decode(obj)
+    elif crd.is_crd(info.group, info.kind):
+        crd.set_defaults(obj)
     typed.normalize(obj, schema_of(info))
 
 
@@ -104,6 +109,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = N
         obj.pop("status", None)
     if gk == ("", "Secret"):
         fold_secret_string_data(obj)
+    if crd.is_crd(*gk):
+        crd.prepare_for_create(obj)
     if gk == ("", "Pod"):
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
     elif gk == ("", "Namespace"):
@@ -160,8 +167,30 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
+    if crd.is_crd(info.group, info.kind):
+        crd.prepare_for_update(new, old)
     if info.tracks_generation and spec_changed(new, old):
         nm["generation"] = int(om.get("generation") or 0) + 1
+
+
+def validate(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> list[errors.Cause]:
+    """Kind-specific validation of a create (``old`` None) or update: CRDs, and custom resources by their schema."""
+    custom = crd.custom_version(info)
+    if custom is not None:
+        return custom.validate(obj, old)
+    if crd.is_crd(info.group, info.kind):
+        return crd.validate_crd(obj, old)
+    return []
+
+
+def prepare_for_delete(info: ResourceInfo, obj: Obj) -> None:
+    """What a first DELETE does before the generic path (in place).
+
+    A CRD takes the cleanup finalizer and a Terminating condition, so that its
+    custom resources go before it does (upstream's CRD REST Delete).
+    """
+    if crd.is_crd(info.group, info.kind) and not meta(obj).get("deletionTimestamp"):
+        crd.mark_terminating(obj)
 
 
 def fold_secret_string_data(obj: Obj) -> None:

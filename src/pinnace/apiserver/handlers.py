@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import errors, patch, strategic, strategy, typed
+from pinnace.api import crd, errors, patch, strategic, strategy, typed
 from pinnace.api.definitions import definition_for
 from pinnace.api.registry import ResourceInfo
 from pinnace.api.table import build_table
@@ -77,9 +77,10 @@ def list_body(info: ResourceInfo, result: ListResult, wanted: Wanted, query: Any
         table = build_table(
             info.group,
             info.kind,
-            [o.obj for o in result.items],
+            [crd.to_version(info, o.obj) for o in result.items],
             include_object=query.get("includeObject") or "PartialObjectMetadata",
             list_meta=list_meta,
+            printer_columns=crd.printer_columns(info),
         )
         return negotiation.encode(table, wanted)
     if wanted.output is Output.PARTIAL:
@@ -90,13 +91,13 @@ def list_body(info: ResourceInfo, result: ListResult, wanted: Wanted, query: Any
             "items": [partial_metadata(o.obj, wanted.meta_version) for o in result.items],
         }
         return negotiation.encode(value, wanted)
-    if wanted.yaml:
+    if wanted.yaml or crd.needs_read_conversion(info):
         return negotiation.encode(
             {
                 "apiVersion": info.api_version,
                 "kind": info.list_kind,
                 "metadata": list_meta,
-                "items": [o.obj for o in result.items],
+                "items": [crd.to_version(info, o.obj) for o in result.items],
             },
             wanted,
         )
@@ -140,6 +141,13 @@ def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
 def _undecodable(info: ResourceInfo) -> str:
     """How upstream starts a strict decoding error of a create or update body."""
     return f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+
+
+def _unknown_fields(info: ResourceInfo, obj: Obj, schema: Any, validation: str, context: str = "") -> list[str]:
+    """Unknown fields by the kind's schema (a custom resource's: its CRD's), per ``fieldValidation``."""
+    if info.custom:
+        return crd.check_unknown_fields(info, obj, validation, context)
+    return typed.check_unknown_fields(obj, schema, validation, context)
 
 
 def _warn(response: web.Response, warnings: list[str]) -> web.Response:
@@ -227,12 +235,12 @@ async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo
 
     if verb == "create":
         obj = negotiation.decode_object(body, media)
-        warnings = typed.check_unknown_fields(obj, schema, validation, _undecodable(info))
+        warnings = _unknown_fields(info, obj, schema, validation, _undecodable(info))
         created = await rest.create(info, namespace, obj, dry_run=dry_run)
         return _warn(respond(object_view(created, info, wanted, query), wanted, status=201), warnings)
     if verb == "update":
         obj = negotiation.decode_object(body, media)
-        warnings = typed.check_unknown_fields(obj, schema, validation, _undecodable(info))
+        warnings = _unknown_fields(info, obj, schema, validation, _undecodable(info))
         updated, was_created = await rest.update(
             info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run
         )
@@ -255,7 +263,7 @@ async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo
 
         def patch_and_check(cur: Obj) -> Obj:
             result = apply_patch(info, cur, media, body)
-            warnings[:] = typed.check_unknown_fields(result, schema, validation)
+            warnings[:] = _unknown_fields(info, result, schema, validation)
             return result
 
         patched = await rest.mutate(

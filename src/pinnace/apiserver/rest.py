@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import errors, names, strategy
+from pinnace.api import crd, errors, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.codec import decode_from_storage, encode_for_storage
 from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
@@ -150,7 +150,7 @@ class RestStore:
         cached = cache.get(info.key(namespace, name))
         if cached is None:
             raise not_found(info, name)
-        return cached.obj
+        return crd.to_version(info, cached.obj)
 
     async def get_cached(self, info: ResourceInfo, namespace: str | None, name: str) -> CachedObject | None:
         """The cached version of one object after this server's own writes, or None."""
@@ -206,7 +206,9 @@ class RestStore:
         name = meta["name"]
         for attempt in range(5):
             try:
-                kv = await self.store.create(info.key(meta.get("namespace"), name), encode_for_storage(obj))
+                kv = await self.store.create(
+                    info.key(meta.get("namespace"), name), encode_for_storage(crd.to_storage(info, obj))
+                )
             except KeyExists:
                 if meta.get("generateName") and attempt < 4 and name == meta["name"]:
                     meta["name"] = name = names.generate_name(str(meta["generateName"]))
@@ -352,7 +354,7 @@ class RestStore:
                 kv = await self.store.get(key)
                 if kv is None:
                     raise not_found(info, name)
-            current = decode_from_storage(kv)
+            current = crd.to_version(info, decode_from_storage(kv))
             desired = mutation(copy.deepcopy(current))
             self._check_type(info, desired)
             dmeta = strategy.meta(desired)
@@ -364,7 +366,7 @@ class RestStore:
                     raise errors.BadRequest("metadata.namespace: Invalid value: field is immutable")
                 dmeta["namespace"] = namespace
             strategy.prepare_for_update(info, desired, current, subresource=subresource)
-            self._validate(info, desired)
+            self._validate(info, desired, current)
             if strategy.semantically_equal(desired, current):
                 return current
             if dry_run:
@@ -385,14 +387,16 @@ class RestStore:
                 self._wrote(info, deleted.mod_revision)
                 return _deleted_view(desired, deleted.mod_revision)
             try:
-                new_kv = await self.store.update(key, encode_for_storage(desired), kv.mod_revision)
+                new_kv = await self.store.update(
+                    key, encode_for_storage(crd.to_storage(info, desired)), kv.mod_revision
+                )
             except RevisionMismatch:
                 kv = None
                 continue
             except KeyNotFound:
                 raise not_found(info, name) from None
             self._wrote(info, new_kv.mod_revision)
-            return decode_from_storage(new_kv)
+            return crd.to_version(info, decode_from_storage(new_kv))
         raise conflict(info, name, "too many concurrent writers; please try again")
 
     # ---- delete ------------------------------------------------------------
@@ -410,7 +414,7 @@ class RestStore:
             kv = await self.store.get(key)
             if kv is None:
                 raise not_found(info, name)
-            current = decode_from_storage(kv)
+            current = crd.to_version(info, decode_from_storage(kv))
             strategy.check_delete(info, current)
             cmeta = current["metadata"]
             if options.precondition_uid is not None and options.precondition_uid != cmeta.get("uid"):
@@ -431,6 +435,7 @@ class RestStore:
                     f"{cmeta.get('resourceVersion')}",
                 )
             desired = copy.deepcopy(current)
+            strategy.prepare_for_delete(info, desired)
             dmeta = desired["metadata"]
             finalizers = list(dmeta.get("finalizers") or [])
             policy = options.propagation_policy
@@ -449,11 +454,13 @@ class RestStore:
                 if options.dry_run:
                     return desired, False
                 try:
-                    new_kv = await self.store.update(key, encode_for_storage(desired), kv.mod_revision)
+                    new_kv = await self.store.update(
+                        key, encode_for_storage(crd.to_storage(info, desired)), kv.mod_revision
+                    )
                 except (RevisionMismatch, KeyNotFound):
                     continue
                 self._wrote(info, new_kv.mod_revision)
-                return decode_from_storage(new_kv), False
+                return crd.to_version(info, decode_from_storage(new_kv)), False
             if options.dry_run:
                 return current, True
             try:
@@ -501,11 +508,12 @@ class RestStore:
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
 
     @staticmethod
-    def _validate(info: ResourceInfo, obj: Obj) -> None:
+    def _validate(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> None:
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             raise errors.BadRequest("metadata must be an object")
         causes = names.validate_object_meta(meta, namespaced=info.namespaced, name_rule=info.name_rule)
+        causes += strategy.validate(info, obj, old)
         if causes:
             raise errors.invalid(info.kind, str(meta.get("name") or ""), causes, group=info.group)
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import errors, patch, selectors
+from pinnace.api import crd, errors, patch, selectors
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver import negotiation
 from pinnace.apiserver.httputil import read_body, respond
@@ -23,8 +23,11 @@ from pinnace.apiserver.rest import RestStore, conflict
 Obj = dict[str, Any]
 
 
-def scale_of(obj: Obj) -> Obj:
-    """The Scale object describing a workload."""
+def scale_of(obj: Obj, info: ResourceInfo | None = None) -> Obj:
+    """The Scale object describing a workload (a custom resource's by its CRD's scale paths)."""
+    custom = crd.scale_view(info, obj) if info is not None else None
+    if custom is not None:
+        return _custom_scale(obj, *custom)
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
@@ -45,6 +48,21 @@ def scale_of(obj: Obj) -> Obj:
     }
     if selector_text:
         out["status"]["selector"] = selector_text
+    return out
+
+
+def _custom_scale(obj: Obj, spec_replicas: int, status_replicas: int, selector: str) -> Obj:
+    meta = obj.get("metadata") or {}
+    scale_meta = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta}
+    out: Obj = {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": scale_meta,
+        "spec": {"replicas": spec_replicas},
+        "status": {"replicas": status_replicas},
+    }
+    if selector:
+        out["status"]["selector"] = selector
     return out
 
 
@@ -80,12 +98,12 @@ async def handle_scale(
     name = ri.name or ""
     if ri.verb == "get":
         obj = await rest.get(info, namespace, name, request.query.get("resourceVersion"))
-        return respond(scale_of(obj), Wanted(yaml=wanted.yaml))
+        return respond(scale_of(obj, info), Wanted(yaml=wanted.yaml))
     body = await read_body(request)
     media = negotiation.content_type_of(request.headers.get("Content-Type"))
 
     def mutate(current: Obj) -> Obj:
-        current_scale = scale_of(current)
+        current_scale = scale_of(current, info)
         if ri.verb == "update":
             desired = negotiation.decode_object(body, media)
             want_rv = (desired.get("metadata") or {}).get("resourceVersion")
@@ -105,11 +123,13 @@ async def handle_scale(
         else:
             raise errors.UnsupportedMediaType(f"unsupported patch type for scale: {media}")
         out = copy.deepcopy(current)
-        out.setdefault("spec", {})["replicas"] = _replicas_from(desired)
+        replicas = _replicas_from(desired)
+        if not crd.set_scale(info, out, replicas):
+            out.setdefault("spec", {})["replicas"] = replicas
         return out
 
     try:
         updated = await rest.mutate(info, namespace, name, mutate)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(f"error decoding patch: {exc}") from None
-    return respond(scale_of(updated), Wanted(yaml=wanted.yaml))
+    return respond(scale_of(updated, info), Wanted(yaml=wanted.yaml))

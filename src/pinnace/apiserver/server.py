@@ -21,6 +21,7 @@ from aiohttp import web
 from pinnace.api import errors
 from pinnace.api.registry import ResourceRegistry, builtin_registry
 from pinnace.apiserver import health, negotiation
+from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery, version_info
 from pinnace.apiserver.handlers import handle_resource
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
@@ -50,6 +51,7 @@ class APIServer:
         self.rest = RestStore(self.store, self.registry)
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPIServer(self.registry)
+        self.crds = CRDController(self.rest, self.registry)
         self.shutting_down = False
         self.started = False
         self.app = web.Application(client_max_size=negotiation.MAX_BODY_BYTES + 1024)
@@ -75,6 +77,7 @@ class APIServer:
         for info in self.registry.all():
             await self.rest.caches.get(info)
         await self.ensure_system_namespaces()
+        await self.crds.start()
         self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(), name="system-namespaces")
         self.started = True
 
@@ -115,6 +118,7 @@ class APIServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._system_namespaces_task
             self._system_namespaces_task = None
+        await self.crds.stop()
         await self.rest.caches.stop()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pinnace.api import crd
 from pinnace.api.registry import ResourceInfo
 from pinnace.api.table import build_table
 from pinnace.apiserver.negotiation import Output, Wanted
@@ -20,6 +21,7 @@ def object_view(obj: Obj, info: ResourceInfo, wanted: Wanted, query: Any) -> Any
             [obj],
             include_object=query.get("includeObject") or "PartialObjectMetadata",
             list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+            printer_columns=crd.printer_columns(info),
         )
     if wanted.output is Output.PARTIAL:
         return partial_metadata(obj, wanted.meta_version)
