@@ -308,7 +308,7 @@ class CustomVersion:
         if self.rules is None:
             return causes
         if any(c.type == errors.CAUSE_TYPE_INVALID for c in causes):
-            causes.append(Cause(errors.CAUSE_INVALID, f"Invalid value: null: {_RULES_SKIPPED}", "<nil>"))
+            causes.append(Cause(errors.CAUSE_INVALID, f"Invalid value: \"null\": {_RULES_SKIPPED}", "<nil>"))
             return causes
         causes += self.rules.validate(
             _rule_view(obj), _rule_view(old) if old is not None else None, has_old=old is not None

@@ -191,7 +191,9 @@ def _check_node(s: Schema, path: str, level: str, causes: list[Cause]) -> None:
         if isinstance(branches, list):
             for i, branch in enumerate(branches):
                 if isinstance(branch, dict):
-                    _check_nested(branch, f"{path}.{junctor}[{i}]", causes)
+                    # int-or-string may spell its two types out: anyOf [{type: integer}, {type: string}]
+                    ok_types = ("integer", "string") if int_or_string and junctor == "anyOf" else ()
+                    _check_nested(branch, f"{path}.{junctor}[{i}]", causes, ok_types)
     if isinstance(s.get("not"), dict):
         _check_nested(s["not"], f"{path}.not", causes)
     default = s.get("default")
@@ -199,9 +201,11 @@ def _check_node(s: Schema, path: str, level: str, causes: list[Cause]) -> None:
         causes.append(_forbidden(f"{path}.default", "must not be set at the root"))
 
 
-def _check_nested(s: Schema, path: str, causes: list[Cause]) -> None:
+def _check_nested(s: Schema, path: str, causes: list[Cause], ok_types: tuple[str, ...] = ()) -> None:
     """Inside a junctor: value validations only."""
     for key in _NESTED_FORBIDDEN:
+        if key == "type" and s.get("type") in ok_types:
+            continue
         if key in s:
             if key in ("properties", "additionalProperties", "items"):
                 continue  # checked below, recursively

@@ -1,0 +1,175 @@
+"""Structural schemas: the check a CRD's schema must pass, pruning and defaulting of custom resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pinnace.api import structural
+
+ROOT = "spec.versions[0].schema.openAPIV3Schema"
+
+
+def _obj(**props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props}
+
+
+def _messages(schema: Any) -> list[str]:
+    return [f"{c.field}: {c.message}" for c in structural.check_schema(schema, ROOT)]
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (None, [f"{ROOT}: Required value: schemas are required"]),
+        ({"properties": {}}, [f"{ROOT}.type: Required value: must not be empty at the root"]),
+        ({"type": "string"}, [f'{ROOT}.type: Invalid value: "string": must be object at the root']),
+        (
+            _obj(spec={"properties": {"a": {"type": "string"}}}),
+            [f"{ROOT}.properties[spec].type: Required value: must not be empty for specified object fields"],
+        ),
+        (
+            _obj(list={"type": "array", "items": {"properties": {}}}),
+            [f"{ROOT}.properties[list].items.type: Required value: must not be empty for specified array items"],
+        ),
+        (
+            _obj(
+                m={
+                    "type": "object",
+                    "properties": {"a": {"type": "string"}},
+                    "additionalProperties": {"type": "string"},
+                }
+            ),
+            [
+                f"{ROOT}.properties[m].additionalProperties: Forbidden: "
+                "additionalProperties and properties are mutual exclusive"
+            ],
+        ),
+        (
+            _obj(metadata={"type": "object", "properties": {"labels": {"type": "object"}}}),
+            [
+                f"{ROOT}.properties[metadata]: Forbidden: must not specify anything other than name and "
+                "generateName, but metadata is implicitly specified"
+            ],
+        ),
+        (
+            _obj(x={"x-kubernetes-int-or-string": True, "type": "string"}),
+            [
+                f'{ROOT}.properties[x].type: Invalid value: "string": '
+                "must be empty if x-kubernetes-int-or-string is true"
+            ],
+        ),
+        (
+            _obj(x={"type": "object", "x-kubernetes-preserve-unknown-fields": False}),
+            [
+                f"{ROOT}.properties[x].x-kubernetes-preserve-unknown-fields: Invalid value: false: "
+                "must be true or undefined"
+            ],
+        ),
+        (
+            _obj(x={"type": "string", "anyOf": [{"type": "integer"}]}),
+            [f"{ROOT}.properties[x].anyOf[0].type: Forbidden: must be empty to be structural"],
+        ),
+        (
+            _obj(x={"type": "array", "items": {"type": "object"}, "x-kubernetes-list-type": "map"}),
+            [
+                f"{ROOT}.properties[x].x-kubernetes-list-map-keys: Required value: "
+                "must not be empty if x-kubernetes-list-type is map"
+            ],
+        ),
+        (
+            _obj(x={"type": "object", "x-kubernetes-embedded-resource": True}),
+            [
+                f"{ROOT}.properties[x].properties: Required value: must not be empty if "
+                "x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields"
+            ],
+        ),
+        (_obj(x={"$ref": "#/definitions/y"}), None),
+    ],
+)
+def test_non_structural_schemas_are_refused_at_their_path(schema: Any, expected: list[str] | None) -> None:
+    got = _messages(schema)
+    if expected is None:
+        assert any("$ref" in m for m in got)
+    else:
+        assert got == expected
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        _obj(spec=_obj(replicas={"type": "integer"}), status={"type": "object"}),
+        _obj(x={"x-kubernetes-int-or-string": True}),
+        _obj(x={"x-kubernetes-preserve-unknown-fields": True}),
+        _obj(metadata={"type": "object", "properties": {"name": {"type": "string", "maxLength": 10}}}),
+        _obj(m={"type": "object", "additionalProperties": {"type": "string"}}),
+        _obj(
+            x={
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+            }
+        ),
+        _obj(x={"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}),
+        _obj(
+            e={"type": "object", "x-kubernetes-embedded-resource": True, "x-kubernetes-preserve-unknown-fields": True}
+        ),
+    ],
+)
+def test_structural_schemas_pass(schema: dict[str, Any]) -> None:
+    assert _messages(schema) == []
+
+
+SCHEMA = _obj(
+    spec=_obj(
+        replicas={"type": "integer", "default": 1},
+        free={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        labels={"type": "object", "additionalProperties": {"type": "string"}},
+        items={"type": "array", "items": _obj(name={"type": "string"}, port={"type": "integer", "default": 80})},
+        nested=_obj(deep={"type": "string", "default": "d"}),
+        nullable={"type": "string", "nullable": True, "default": "n"},
+        template={"type": "object", "x-kubernetes-embedded-resource": True, "properties": {"spec": {"type": "object"}}},
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("obj", "pruned", "dropped"),
+    [
+        ({"spec": {"replicas": 2, "x": 1}}, {"spec": {"replicas": 2}}, ["spec.x"]),
+        ({"spec": {"free": {"a": {"b": 1}}}}, {"spec": {"free": {"a": {"b": 1}}}}, []),
+        ({"spec": {"labels": {"a": "b"}}}, {"spec": {"labels": {"a": "b"}}}, []),
+        ({"spec": {"items": [{"name": "a", "x": 1}]}}, {"spec": {"items": [{"name": "a"}]}}, ["spec.items[0].x"]),
+        ({"top": 1, "metadata": {"name": "n", "anything": 1}}, {"metadata": {"name": "n", "anything": 1}}, ["top"]),
+        (
+            {"spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "junk": 1}, "x": 1}}},
+            {"spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}}},
+            ["spec.template.metadata.junk", "spec.template.x"],
+        ),
+    ],
+)
+def test_pruning_drops_unknown_fields(obj: dict[str, Any], pruned: dict[str, Any], dropped: list[str]) -> None:
+    assert structural.prune(obj, SCHEMA) == dropped
+    assert obj == pruned
+
+
+@pytest.mark.parametrize(
+    ("obj", "defaulted"),
+    [
+        ({}, {}),
+        ({"spec": {}}, {"spec": {"replicas": 1, "nullable": "n"}}),
+        ({"spec": {"replicas": None}}, {"spec": {"replicas": 1, "nullable": "n"}}),
+        ({"spec": {"nullable": None, "replicas": 3}}, {"spec": {"nullable": None, "replicas": 3}}),
+        ({"spec": {"nested": {}, "replicas": 2}}, {"spec": {"nested": {"deep": "d"}, "replicas": 2, "nullable": "n"}}),
+        (
+            {"spec": {"items": [{"name": "a"}, {"port": 1}], "replicas": 1}},
+            {"spec": {"items": [{"name": "a", "port": 80}, {"port": 1}], "replicas": 1, "nullable": "n"}},
+        ),
+        ({"spec": {"free": None, "replicas": 1}}, {"spec": {"replicas": 1, "nullable": "n"}}),
+    ],
+)
+def test_defaults_fill_absent_fields_under_existing_parents(obj: dict[str, Any], defaulted: dict[str, Any]) -> None:
+    structural.apply_defaults(obj, SCHEMA)
+    assert obj == defaulted
