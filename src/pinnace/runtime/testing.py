@@ -48,6 +48,7 @@ Obj = dict[str, Any]
 
 CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 
+
 class TestEnv:
     """A running API server and what a test needs to talk to it."""
 
@@ -176,9 +177,7 @@ async def start_env(
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``pinnace_env`` marker."""
-    config.addinivalue_line(
-        "markers", "pinnace_env(controllers=[...], crds=[...]): options of the pinnace_env fixture"
-    )
+    config.addinivalue_line("markers", "pinnace_env(controllers=[...], crds=[...]): options of the pinnace_env fixture")
 
 
 @pytest.fixture
