@@ -116,6 +116,10 @@ def _compile(schema: Schema) -> _Node:
     values = schema.get("additionalProperties")
     if isinstance(values, dict):
         node.values = _compile(values)
+    elif node.items is None:
+        # Free-form (RawExtension, JSON, FieldsV1, an empty struct such as a CRD's ``subresources.status``):
+        # a struct or raw JSON in Go, so an empty ``{}`` is kept, not omitted.
+        node.is_struct = True
     return node
 
 

@@ -1,0 +1,311 @@
+"""CustomResourceDefinitions through the official client: ApiextensionsV1Api and CustomObjectsApi."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+from tests.integration.conftest import ThreadedServer, raw_request
+
+GROUP = "stable.example.com"
+NAME = f"crontabs.{GROUP}"
+
+CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": NAME},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "crontabs", "kind": "CronTab", "shortNames": ["ct"], "categories": ["all"]},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {
+                    "status": {},
+                    "scale": {
+                        "specReplicasPath": ".spec.replicas",
+                        "statusReplicasPath": ".status.replicas",
+                        "labelSelectorPath": ".status.selector",
+                    },
+                },
+                "additionalPrinterColumns": [
+                    {"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec"},
+                    {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-validations": [
+                                    {"rule": "self.replicas <= self.maxReplicas", "message": "too many replicas"},
+                                    {"rule": "self.image == oldSelf.image", "message": "image is immutable"},
+                                ],
+                                "properties": {
+                                    "cronSpec": {"type": "string", "pattern": r"^(\S+\s+){4}\S+$"},
+                                    "image": {"type": "string"},
+                                    "replicas": {"type": "integer", "minimum": 0, "default": 1},
+                                    "maxReplicas": {"type": "integer", "default": 10},
+                                },
+                            },
+                            "status": {
+                                "type": "object",
+                                "properties": {"replicas": {"type": "integer"}, "selector": {"type": "string"}},
+                            },
+                        },
+                    }
+                },
+            },
+            {
+                "name": "v1beta1",
+                "served": True,
+                "storage": False,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            },
+        ],
+    },
+}
+
+
+def cron(name: str, version: str = "v1", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{version}",
+        "kind": "CronTab",
+        "metadata": {"name": name},
+        "spec": {"cronSpec": "* * * * */5", "image": "img", **spec},
+    }
+
+
+def wait_established(ext: k8s.ApiextensionsV1Api, name: str, timeout: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        crd = ext.read_custom_resource_definition(name)
+        conditions = {c.type: c for c in crd.status.conditions or []}
+        if "Established" in conditions and conditions["Established"].status == "True":
+            return crd
+        assert time.monotonic() < deadline, f"{name} not established within {timeout}s: {conditions}"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def apis(k8s_client: k8s.ApiClient) -> Iterator[tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]]:
+    ext = k8s.ApiextensionsV1Api(k8s_client)
+    ext.create_custom_resource_definition(copy.deepcopy(CRD))
+    wait_established(ext, NAME)
+    yield ext, k8s.CustomObjectsApi(k8s_client)
+
+
+def body(exc: ApiException) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(exc.body)
+    return data
+
+
+def test_crd_is_established_with_its_names(apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]) -> None:
+    ext, _ = apis
+    crd = ext.read_custom_resource_definition(NAME)
+    conditions = {c.type: (c.status, c.reason) for c in crd.status.conditions}
+    assert conditions == {"NamesAccepted": ("True", "NoConflicts"), "Established": ("True", "InitialNamesAccepted")}
+    assert crd.status.accepted_names.list_kind == "CronTabList"
+    assert crd.status.accepted_names.singular == "crontab"
+    assert crd.status.stored_versions == ["v1"]
+    assert crd.metadata.generation == 1
+
+
+def test_custom_resources_are_defaulted_pruned_validated(
+    apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi], threaded_server: ThreadedServer
+) -> None:
+    _, co = apis
+    created = co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron("a", junk=1))
+    assert created["spec"] == {"cronSpec": "* * * * */5", "image": "img", "replicas": 1, "maxReplicas": 10}
+    assert created["metadata"]["generation"] == 1
+    # Another served version: the same object, its apiVersion as asked.
+    beta = co.get_namespaced_custom_object(GROUP, "v1beta1", "default", "crontabs", "a")
+    assert beta["apiVersion"] == f"{GROUP}/v1beta1" and beta["spec"] == created["spec"]
+    listed = co.list_namespaced_custom_object(GROUP, "v1beta1", "default", "crontabs")
+    assert [i["apiVersion"] for i in listed["items"]] == [f"{GROUP}/v1beta1"]
+
+    with pytest.raises(ApiException) as info:
+        co.create_namespaced_custom_object(
+            GROUP, "v1", "default", "crontabs", cron("b", cronSpec="nope", replicas="two", image=3)
+        )
+    assert info.value.status == 422
+    status = body(info.value)
+    assert sorted(c["field"] for c in status["details"]["causes"]) == [
+        "<nil>",  # the CEL rules were not run: the object has type errors
+        "spec.cronSpec",
+        "spec.image",
+        "spec.replicas",
+    ]
+    assert (
+        'spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string"'
+        in status["message"]
+    )
+
+    with pytest.raises(ApiException) as info:
+        co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron("c", replicas=11))
+    assert body(info.value)["message"] == (
+        'CronTab.stable.example.com "c" is invalid: spec: Invalid value: "object": too many replicas'
+    )
+
+    with pytest.raises(ApiException) as info:
+        co.patch_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "a", {"spec": {"image": "other"}})
+    assert body(info.value)["details"]["causes"][0]["message"] == 'Invalid value: "object": image is immutable'
+
+    status_code, _ = raw_request(
+        threaded_server.url,
+        "PATCH",
+        f"/apis/{GROUP}/v1/namespaces/default/crontabs/a",
+        b'{"spec":{"replicas":2}}',
+        {"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    assert status_code == 415
+
+
+def test_status_and_scale_subresources(apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]) -> None:
+    _, co = apis
+    co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", {**cron("a"), "status": {"replicas": 9}})
+    obj = co.get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "a")
+    assert "status" not in obj  # reset on create: status belongs to the status subresource
+    obj = co.patch_namespaced_custom_object_status(
+        GROUP,
+        "v1",
+        "default",
+        "crontabs",
+        "a",
+        {"status": {"replicas": 1, "selector": "app=a"}, "spec": {"replicas": 5}},
+    )
+    assert obj["status"]["replicas"] == 1 and obj["spec"]["replicas"] == 1 and obj["metadata"]["generation"] == 1
+    obj = co.patch_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "a", {"spec": {"replicas": 2}})
+    assert obj["metadata"]["generation"] == 2 and obj["status"]["replicas"] == 1
+    scale = co.get_namespaced_custom_object_scale(GROUP, "v1", "default", "crontabs", "a")
+    assert scale["spec"] == {"replicas": 2}
+    assert scale["status"] == {"replicas": 1, "selector": "app=a"}
+    co.patch_namespaced_custom_object_scale(GROUP, "v1", "default", "crontabs", "a", {"spec": {"replicas": 4}})
+    assert co.get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "a")["spec"]["replicas"] == 4
+
+
+def test_discovery_openapi_and_table(
+    apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi], threaded_server: ThreadedServer
+) -> None:
+    _, co = apis
+    co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron("a"))
+    url = threaded_server.url
+    _, group = raw_request(url, "GET", f"/apis/{GROUP}")
+    assert [v["version"] for v in group["versions"]] == ["v1", "v1beta1"]
+    _, resources = raw_request(url, "GET", f"/apis/{GROUP}/v1")
+    assert [r["name"] for r in resources["resources"]] == ["crontabs", "crontabs/status", "crontabs/scale"]
+    assert resources["resources"][0]["shortNames"] == ["ct"] and resources["resources"][0]["categories"] == ["all"]
+    _, aggregated = raw_request(
+        url, "GET", "/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}
+    )
+    assert GROUP in [g["metadata"]["name"] for g in aggregated["items"]]
+    _, index = raw_request(url, "GET", "/openapi/v3")
+    assert f"apis/{GROUP}/v1" in index["paths"]
+    _, doc = raw_request(url, "GET", f"/openapi/v3/apis/{GROUP}/v1")
+    schema = doc["components"]["schemas"]["com.example.stable.v1.CronTab"]
+    assert schema["properties"]["spec"]["properties"]["replicas"]["type"] == "integer"
+    _, v2 = raw_request(url, "GET", "/openapi/v2")
+    assert "com.example.stable.v1.CronTab" in v2["definitions"]
+    _, table = raw_request(
+        url,
+        "GET",
+        f"/apis/{GROUP}/v1/namespaces/default/crontabs",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+    )
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Spec", "Replicas"]
+    assert table["rows"][0]["cells"] == ["a", "* * * * */5", 1]
+
+
+def test_name_conflicts_and_invalid_crds(apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]) -> None:
+    ext, _ = apis
+    other = copy.deepcopy(CRD)
+    other["metadata"]["name"] = f"crontabs2.{GROUP}"
+    other["spec"]["names"] = {"plural": "crontabs2", "kind": "CronTab"}
+    ext.create_custom_resource_definition(other)
+    deadline = time.monotonic() + 1
+    while True:
+        crd = ext.read_custom_resource_definition(f"crontabs2.{GROUP}")
+        conditions = {c.type: c for c in crd.status.conditions or []}
+        if "NamesAccepted" in conditions:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert (conditions["NamesAccepted"].status, conditions["NamesAccepted"].reason) == ("False", "ListKindConflict")
+    assert conditions["NamesAccepted"].message == '"CronTabList" is already in use'
+    assert (conditions["Established"].status, conditions["Established"].reason) == ("False", "NotAccepted")
+    with pytest.raises(ApiException) as info:
+        k8s.CustomObjectsApi(ext.api_client).list_namespaced_custom_object(GROUP, "v1", "default", "crontabs2")
+    assert info.value.status == 404
+
+    bad = copy.deepcopy(CRD)
+    bad["metadata"]["name"] = f"widgets.{GROUP}"
+    bad["spec"]["names"] = {"plural": "widgets", "kind": "Widget"}
+    bad["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["image"] = {}
+    with pytest.raises(ApiException) as info:
+        ext.create_custom_resource_definition(bad)
+    assert info.value.status == 422
+    assert body(info.value)["details"]["causes"] == [
+        {
+            "reason": "FieldValueRequired",
+            "message": "Required value: must not be empty for specified object fields",
+            "field": "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[image].type",
+        }
+    ]
+    crd = ext.read_custom_resource_definition(NAME)
+    crd.spec.scope = "Cluster"
+    with pytest.raises(ApiException) as info:
+        ext.replace_custom_resource_definition(NAME, crd)
+    assert body(info.value)["details"]["causes"][0]["message"] == 'Invalid value: "Cluster": field is immutable'
+
+
+def test_deleting_a_crd_deletes_its_objects(apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]) -> None:
+    ext, co = apis
+    for name in ("a", "b"):
+        co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron(name))
+    ext.delete_custom_resource_definition(NAME)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            ext.read_custom_resource_definition(NAME)
+        except ApiException as exc:
+            assert exc.status == 404
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with pytest.raises(ApiException) as info:
+        co.list_namespaced_custom_object(GROUP, "v1", "default", "crontabs")
+    assert info.value.status == 404
+    # Created again, it starts empty.
+    ext.create_custom_resource_definition(copy.deepcopy(CRD))
+    wait_established(ext, NAME)
+    assert co.list_namespaced_custom_object(GROUP, "v1", "default", "crontabs")["items"] == []
+
+
+def test_crds_are_served_again_after_a_restart(tmp_path: Path) -> None:
+    first = ThreadedServer(tmp_path)
+    try:
+        api = k8s.ApiClient(k8s.Configuration(host=first.url))
+        ext = k8s.ApiextensionsV1Api(api)
+        ext.create_custom_resource_definition(copy.deepcopy(CRD))
+        wait_established(ext, NAME)
+        k8s.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron("a"))
+    finally:
+        first.close()
+    second = ThreadedServer(tmp_path)
+    try:
+        api = k8s.ApiClient(k8s.Configuration(host=second.url))
+        got = k8s.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "a")
+        assert got["spec"]["replicas"] == 1
+    finally:
+        second.close()
