@@ -167,6 +167,8 @@ def _operations(info: ResourceInfo, ref_prefix: str, *, v3: bool) -> dict[str, O
                     if patch
                     else ["application/json", "application/yaml"]
                 )
+                if patch and info.custom:  # no strategic merge for CRs: kubectl's apply then uses merge patch
+                    media.remove("application/strategic-merge-patch+json")
                 schema = {"$ref": ref_prefix + "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"} if patch else obj_ref
                 o["requestBody"] = {"content": {m: {"schema": schema} for m in media}, "required": True}
             else:
