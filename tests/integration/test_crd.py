@@ -192,7 +192,11 @@ def test_status_and_scale_subresources(apis: tuple[k8s.ApiextensionsV1Api, k8s.C
     assert scale["spec"] == {"replicas": 2}
     assert scale["status"] == {"replicas": 1, "selector": "app=a"}
     co.patch_namespaced_custom_object_scale(GROUP, "v1", "default", "crontabs", "a", {"spec": {"replicas": 4}})
-    assert co.get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "a")["spec"]["replicas"] == 4
+    obj = co.get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "a")
+    assert obj["spec"]["replicas"] == 4 and obj["metadata"]["generation"] == 3
+    # v1beta1 has no status subresource: there the status is written like any field, and bumps the generation.
+    beta = co.patch_namespaced_custom_object(GROUP, "v1beta1", "default", "crontabs", "a", {"status": {"replicas": 7}})
+    assert beta["status"]["replicas"] == 7 and beta["metadata"]["generation"] == 4
 
 
 def test_discovery_openapi_and_table(

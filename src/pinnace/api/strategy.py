@@ -169,7 +169,10 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
             new.pop("status", None)
     if crd.is_crd(info.group, info.kind):
         crd.prepare_for_update(new, old)
-    if info.tracks_generation and spec_changed(new, old):
+    status_is_spec = info.custom and not info.has_status  # a CR without a status subresource: any change counts
+    if info.tracks_generation and (
+        spec_changed(new, old) or (status_is_spec and new.get("status") != old.get("status"))
+    ):
         nm["generation"] = int(om.get("generation") or 0) + 1
 
 
