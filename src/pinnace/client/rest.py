@@ -9,7 +9,7 @@ Objects stay plain dicts. The controller SDK (``runtime``) builds on this.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -208,20 +208,29 @@ class RestClient:
         *,
         resource_version: str | None = None,
         timeout_seconds: int | None = None,
+        idle_timeout: float | None = None,
+        on_open: Callable[[], None] | None = None,
         **params: str,
     ) -> AsyncIterator[WatchEvent]:
-        """Stream events; an ERROR event is raised as its typed error."""
+        """Stream events; an ERROR event is raised as its typed error.
+
+        ``idle_timeout``: give up (``TimeoutError``) when nothing — not even a
+        bookmark — arrives for that long, so a dead connection is noticed.
+        ``on_open`` is called once the server has accepted the watch.
+        """
         query = {"watch": "true", "allowWatchBookmarks": "true", **params}
         if resource_version:
             query["resourceVersion"] = resource_version
         if timeout_seconds is not None:
             query["timeoutSeconds"] = str(timeout_seconds)
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=idle_timeout)
         async with await self._send(
             "GET", self.base_url + ref.path(namespace), params=query, headers=self._headers, timeout=timeout
         ) as resp:
             if resp.status >= 300:
                 _decode(resp.status, await resp.read())
+            if on_open is not None:
+                on_open()
             async for line in resp.content:
                 if not line.strip():
                     continue

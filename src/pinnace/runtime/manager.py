@@ -242,7 +242,8 @@ class Manager:
 
     # ---- probes and metrics -----------------------------------------------------
     async def _cache_synced(self) -> str | None:
-        return None if self.cache.synced else "informers not synced"
+        problems = self.cache.problems()
+        return "; ".join(problems) if problems else None
 
     async def _serve_http(self) -> None:
         wanted: dict[str, list[str]] = {}

@@ -107,11 +107,13 @@ class CuttableWatch(RestListerWatcher):
         self.resume = asyncio.Event()
         self.watches = 0
 
-    async def watch(self, resource_version: str, timeout_seconds: int) -> AsyncIterator[WatchEvent]:  # type: ignore[override]
+    async def watch(  # type: ignore[override]
+        self, resource_version: str, timeout_seconds: int, **options: Any
+    ) -> AsyncIterator[WatchEvent]:
         self.watches += 1
         if self.watches > 1:
             await self.resume.wait()
-        stream = super().watch(resource_version, timeout_seconds)
+        stream = super().watch(resource_version, timeout_seconds, **options)
         events: asyncio.Queue[WatchEvent | Exception | None] = asyncio.Queue()
 
         async def pump() -> None:

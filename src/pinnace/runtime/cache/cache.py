@@ -125,6 +125,16 @@ class Cache:
         """Whether every informer created so far has synced."""
         return all(i.has_synced for i in self._informers.values())
 
+    def problems(self) -> list[str]:
+        """What keeps the cache from being ready: informers not synced, or whose watch is broken."""
+        out = []
+        for gvk, informer in self._informers.items():
+            if not informer.has_synced:
+                out.append(f"{gvk}: not synced")
+            elif not informer.reflector.healthy:
+                out.append(f"{gvk}: watch broken ({informer.reflector.last_error!r}), re-establishing")
+        return out
+
     async def wait_for_cache_sync(self, timeout: float | None = None) -> bool:
         """Wait until every started informer has synced; False on timeout."""
         waits = [i.wait_for_sync(timeout) for i in self._informers.values()]

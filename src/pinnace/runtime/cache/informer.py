@@ -108,6 +108,11 @@ class Informer:
         """Whether the first full list has reached the indexer and the handlers."""
         return self.fifo.synced.is_set()
 
+    @property
+    def healthy(self) -> bool:
+        """Synced, and its list/watch working (False while a broken watch is being re-established)."""
+        return self.has_synced and self.reflector.healthy
+
     async def wait_for_sync(self, timeout: float | None = None) -> bool:
         """Wait until synced; False if ``timeout`` seconds passed first."""
         try:

@@ -14,7 +14,12 @@ Its loop, as client-go's:
    backoff (on the injected clock) and try again.
 
 Errors are logged with the resource they concern; they never end the loop
-silently, and :attr:`Reflector.last_error` tells health checks what went wrong.
+silently. :attr:`Reflector.healthy` is False from a failure until list or
+watch work again (the manager's readiness probe reports it), and
+:attr:`Reflector.last_error` says what went wrong. A connection that dies
+without closing (a network cut) is noticed by an idle timeout: the server
+sends a bookmark at least every minute, so ``watch_idle_timeout`` of silence
+means the stream is dead.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from pinnace.api import errors
@@ -46,7 +51,14 @@ class ListerWatcher(Protocol):
         """One page of the list (``limit``/``continue``/``resourceVersion`` in ``params``)."""
         ...
 
-    def watch(self, resource_version: str, timeout_seconds: int) -> AsyncIterator[WatchEvent]:
+    def watch(
+        self,
+        resource_version: str,
+        timeout_seconds: int,
+        *,
+        idle_timeout: float | None = None,
+        on_open: Callable[[], None] | None = None,
+    ) -> AsyncIterator[WatchEvent]:
         """Events from ``resource_version`` on; ends when the server closes the stream."""
         ...
 
@@ -78,13 +90,22 @@ class RestListerWatcher:
         """One page from the server."""
         return await self.client.list(self.ref, self.namespace, **self._selectors, **params)
 
-    def watch(self, resource_version: str, timeout_seconds: int) -> AsyncIterator[WatchEvent]:
+    def watch(
+        self,
+        resource_version: str,
+        timeout_seconds: int,
+        *,
+        idle_timeout: float | None = None,
+        on_open: Callable[[], None] | None = None,
+    ) -> AsyncIterator[WatchEvent]:
         """A watch stream from the server."""
         return self.client.watch(
             self.ref,
             self.namespace,
             resource_version=resource_version,
             timeout_seconds=timeout_seconds,
+            idle_timeout=idle_timeout,
+            on_open=on_open,
             **self._selectors,
         )
 
@@ -102,6 +123,7 @@ class Reflector:
         min_watch_timeout: int = 300,
         initial_backoff: float = 0.8,
         max_backoff: float = 30.0,
+        watch_idle_timeout: float | None = 150.0,
     ) -> None:
         self.lister_watcher = lister_watcher
         self.fifo = fifo
@@ -110,6 +132,9 @@ class Reflector:
         self.min_watch_timeout = min_watch_timeout
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
+        self.watch_idle_timeout = watch_idle_timeout
+        #: False from a list/watch failure until list or watch work again.
+        self.healthy = True
         #: The resourceVersion the local state is at ("" before the first list).
         self.last_resource_version = ""
         #: The last error that interrupted list or watch (None once things work again).
@@ -132,6 +157,7 @@ class Reflector:
             except asyncio.CancelledError:
                 raise
             except errors.Gone as exc:
+                self.healthy = False  # until the relist has brought the state back
                 log.info(
                     "%s: resourceVersion %s is too old (%s); relisting",
                     self.description,
@@ -141,12 +167,14 @@ class Reflector:
                 need_list = True
             except errors.StatusError as exc:
                 self.last_error = exc
+                self.healthy = False
                 log.warning("%s: list/watch failed (%s %s): %s", self.description, exc.code, exc.reason, exc)
                 await self.clock.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 need_list = need_list or exc.code in (403, 404)
-            except Exception as exc:  # connection refused, reset, bad body: never silent, never fatal
+            except Exception as exc:  # connection refused, reset, cut, bad body: never silent, never fatal
                 self.last_error = exc
+                self.healthy = False
                 log.warning("%s: list/watch failed: %r; retrying in %.1fs", self.description, exc, backoff)
                 await self.clock.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -180,10 +208,14 @@ class Reflector:
         self.fifo.replace(items)
         self.last_resource_version = resource_version
         self.lists += 1
+        self._recovered()
 
     async def _watch(self) -> None:
         timeout = int(self.min_watch_timeout * (1 + random.random()))
-        async for event in self.lister_watcher.watch(self.last_resource_version, timeout):
+        stream = self.lister_watcher.watch(
+            self.last_resource_version, timeout, idle_timeout=self.watch_idle_timeout, on_open=self._recovered
+        )
+        async for event in stream:
             obj = event.object
             if event.type == "ADDED":
                 self.fifo.add(obj)
@@ -197,4 +229,12 @@ class Reflector:
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if rv:
                 self.last_resource_version = str(rv)
-            self.last_error = None
+
+    def _recovered(self) -> None:
+        """List or watch work (again)."""
+        if not self.healthy:
+            log.info(
+                "%s: list/watch re-established at resourceVersion %s", self.description, self.last_resource_version
+            )
+        self.healthy = True
+        self.last_error = None

@@ -38,7 +38,7 @@ class Scripted:
             raise page
         return page
 
-    async def watch(self, resource_version: str, timeout_seconds: int) -> AsyncIterator[WatchEvent]:
+    async def watch(self, resource_version: str, timeout_seconds: int, **_: Any) -> AsyncIterator[WatchEvent]:
         self.watch_calls.append(resource_version)
         if not self.watches:
             self.idle.set()
