@@ -94,7 +94,7 @@ class MemcachedReconciler:
 
         pods = await self.client.list(POD, mc.namespace, label_selector=_selector(labels_for(mc.name)))
         nodes = sorted(p["metadata"]["name"] for p in pods)
-        status = mc.status or MemcachedStatus()
+        status = mc.status.model_copy(deep=True) if mc.status else MemcachedStatus()
         ready = int((current.get("status") or {}).get("readyReplicas") or 0)
         changed_status = status.nodes != nodes or status.replicas != ready
         status.nodes, status.replicas = nodes, ready
@@ -104,9 +104,9 @@ class MemcachedReconciler:
             status.conditions, "Available", available, reason, f"{ready}/{mc.spec.size} ready"
         )
         if changed_status:
-            before = mc.model_copy(deep=True)
+            before = mc.to_object()
             mc.status = status
-            await self.client.status().patch(mc, MergeFrom(before.to_object()))
+            await self.client.status().patch(mc, MergeFrom(before))
         return Result()
 
     @staticmethod

@@ -199,10 +199,10 @@ class ${kind}Reconciler:
         except errors.NotFound:
             return Result()  # deleted: owned objects go with it
         # TODO: make the world match obj.spec here.
-        status = obj.status or ${kind}Status()
+        before = obj.to_object()
+        status = obj.status.model_copy(deep=True) if obj.status else ${kind}Status()
         changed = set_status_condition(status.conditions, "Available", "True", "Reconciled", "reconciled")
         if changed:
-            before = obj.to_object()
             obj.status = status
             await self.client.status().patch(obj, MergeFrom(before))
         return Result()
