@@ -68,3 +68,67 @@ def test_bad_input_is_refused_clearly(tmp_path: Path) -> None:
     assert twice.returncode == 1 and "already" in twice.stderr
     kind = pinnace("builder", "create", "api", "--group", "g", "--version", "v1", "--kind", "lower", cwd=tmp_path)
     assert kind.returncode == 1 and "must be CamelCase" in kind.stderr
+
+
+def test_install_and_run_reconcile_against_pinnace_up(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.e2e.conftest import start_cluster, stop_cluster
+
+    cluster = start_cluster(tmp_path / "data", tmp_path / "home")
+    root = tmp_path / "op"
+    root.mkdir()
+    kubeconfig = str(cluster.kubeconfig)
+    try:
+        assert pinnace("builder", "init", "--domain", "example.com", cwd=root).returncode == 0
+        kind = ("--group", "cache", "--version", "v1alpha1", "--kind", "Memcached")
+        assert pinnace("builder", "create", "api", *kind, cwd=root).returncode == 0
+        installed = pinnace("builder", "install", "--kubeconfig", kubeconfig, cwd=root)
+        assert installed.returncode == 0, installed.stderr
+        assert "memcacheds.cache.example.com installed" in installed.stdout
+        cluster.kubectl("wait", "--for=condition=Established", "crd/memcacheds.cache.example.com", "--timeout=20s")
+
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pinnace",
+                "builder",
+                "run",
+                "--kubeconfig",
+                kubeconfig,
+                "--health-probe-bind-address",
+                "127.0.0.1:0",
+                "--metrics-bind-address",
+                "127.0.0.1:0",
+            ],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            sample = (
+                "apiVersion: cache.example.com/v1alpha1\nkind: Memcached\nmetadata: {name: sample}\nspec: {foo: bar}\n"
+            )
+            cluster.kubectl("apply", "-f", "-", input=sample)
+            deadline = time.monotonic() + 30
+            status = ""
+            while time.monotonic() < deadline:
+                status = cluster.kubectl(
+                    "get", "memcached", "sample", "-o", "jsonpath={.status.conditions[?(@.type=='Available')].status}"
+                ).stdout
+                if status == "True":
+                    break
+                assert run.poll() is None, run.communicate()[0].decode(errors="replace")
+                time.sleep(0.2)
+            assert status == "True", "the operator did not reconcile the object"
+        finally:
+            run.send_signal(signal.SIGTERM)
+            out = run.communicate(timeout=30)[0].decode(errors="replace")
+        assert run.returncode == 0, out
+
+        removed = pinnace("builder", "uninstall", "--kubeconfig", kubeconfig, cwd=root)
+        assert removed.returncode == 0 and "deleted" in removed.stdout
+    finally:
+        stop_cluster(cluster)

@@ -18,7 +18,6 @@ import importlib
 import keyword
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,8 +247,12 @@ async def uninstall(root: Path, kubeconfig: str | None = None, context: str | No
 
 
 def run(root: Path, args: list[str]) -> int:
-    """Run the project's manager (``python -m <package>.main``) in the foreground; its exit code."""
+    """Run the project's manager (``python -m <package>.main``) in place of this process.
+
+    The process is replaced (exec), so signals reach the manager directly and it
+    shuts down gracefully on SIGINT/SIGTERM. Returns only if the exec fails.
+    """
     project = Project.load(root)
-    env_path = str(root / "src")
-    env = {**os.environ, "PYTHONPATH": env_path + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.call([sys.executable, "-m", f"{project.package}.main", *args], cwd=root, env=env)
+    env = {**os.environ, "PYTHONPATH": str(root / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    os.chdir(root)
+    os.execve(sys.executable, [sys.executable, "-m", f"{project.package}.main", *args], env)
