@@ -112,7 +112,7 @@ SELECT coalesce((SELECT max(rev) FROM log), 0), (SELECT value FROM meta WHERE na
 SQL_CURRENT_GET = """
 SELECT c.rev, c.create_revision, l.value FROM current AS c JOIN log AS l ON l.rev = c.rev WHERE c.key = ?
 """
-SQL_LOG_LAST_REV = "SELECT rev FROM log WHERE key = ? ORDER BY prev_revision DESC LIMIT 1"
+SQL_LOG_LAST = "SELECT rev, deleted FROM log WHERE key = ? ORDER BY prev_revision DESC LIMIT 1"
 SQL_LOG_INSERT = """
 INSERT INTO log (rev, key, created, deleted, create_revision, prev_revision, value)
 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -510,16 +510,18 @@ class SQLiteStore:
             return self._compact_begin(conn, arg or 0), None
         if kind == _COMPACT_STEP:
             return self._compact_step(conn, target, arg or 0), None
-        row = conn.execute(SQL_CURRENT_GET, (key,)).fetchone()
         rev = self._wrev + 1
         if kind == _CREATE:
-            if row is not None:
+            # One lookup serves both needs: a key is live iff its last log row is not a tombstone
+            # (the current table mirrors exactly that), and that row is the new row's predecessor.
+            last = conn.execute(SQL_LOG_LAST, (key,)).fetchone()
+            if last is not None and not last[1]:
                 raise KeyExists(key)
-            last = conn.execute(SQL_LOG_LAST_REV, (key,)).fetchone()
             self._insert_log(conn, (rev, key, 1, 0, rev, 0 if last is None else last[0], value))
             conn.execute(SQL_CURRENT_INSERT, (key, rev, rev))
             kv = KeyValue(key, value, rev, rev)
             return kv, Event(EventType.PUT, kv, None)
+        row = conn.execute(SQL_CURRENT_GET, (key,)).fetchone()
         if row is None:
             raise KeyNotFound(key)
         prev = KeyValue(key, row[2], row[1], row[0])

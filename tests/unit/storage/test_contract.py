@@ -127,6 +127,20 @@ async def test_recreate_after_delete_is_a_new_incarnation(store: Store) -> None:
     assert await store.get(P + "a", revision=2) is None
 
 
+async def test_create_of_a_live_key_fails_and_recreate_works_after_compaction(store: Store) -> None:
+    await store.create(P + "a", b"1")
+    updated = await store.update(P + "a", b"2", None)
+    with pytest.raises(KeyExists):
+        await store.create(P + "a", b"dup")
+    gone = await store.delete(P + "a")
+    await store.compact(gone.mod_revision)
+    again = await store.create(P + "a", b"3")
+    assert again.create_revision == again.mod_revision > updated.mod_revision
+    with pytest.raises(KeyExists):
+        await store.create(P + "a", b"dup")
+    assert (await store.get(P + "a")) == again
+
+
 # --- reads at revisions -----------------------------------------------------------------------
 
 
