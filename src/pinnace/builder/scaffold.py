@@ -19,16 +19,22 @@ import keyword
 import os
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pinnace.api import errors
 from pinnace.builder import templates
-from pinnace.runtime.crdgen import write_crds
+from pinnace.client import load_client_config
+from pinnace.client.rest import RestClient
+from pinnace.runtime.crdgen import CRDS, write_crds
 
 __all__ = ["Project", "ScaffoldError", "create_api", "generate", "init_project", "install", "run", "uninstall"]
+
+Obj = dict[str, Any]
 
 PROJECT_FILE = "PROJECT"
 CRD_DIR = Path("config") / "crd"
@@ -195,55 +201,50 @@ def generate(root: Path) -> list[Path]:
     return write_crds(_models(project), directory)
 
 
-def _crds(root: Path) -> list[dict[str, Any]]:
+def _crds(root: Path) -> list[Obj]:
     paths = sorted((root / CRD_DIR).glob("*.yaml"))
     if not paths:
         raise ScaffoldError(f"no CRDs in {root / CRD_DIR}: run `pinnace builder generate`")
     return [doc for p in paths for doc in yaml.safe_load_all(p.read_text()) if doc]
 
 
-async def install(root: Path, kubeconfig: str | None = None, context: str | None = None) -> list[str]:
-    """Create or update the project's CRDs in the cluster; their names."""
-    from pinnace.api import errors
-    from pinnace.client import load_client_config
-    from pinnace.runtime.testing import CRDS
-
+async def _each_crd(
+    root: Path, kubeconfig: str | None, context: str | None, act: Callable[[RestClient, Obj], Awaitable[bool]]
+) -> list[str]:
+    """Run ``act`` on every CRD of the project with a client for the cluster; the names it acted on."""
     rest = load_client_config(kubeconfig, context).rest_client()
-    names = []
     try:
-        for crd in _crds(root):
-            name = crd["metadata"]["name"]
-            try:
-                await rest.create(CRDS, crd)
-            except errors.AlreadyExists:
-                current = await rest.get(CRDS, name)
-                crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                await rest.update(CRDS, crd)
-            names.append(name)
+        return [crd["metadata"]["name"] for crd in _crds(root) if await act(rest, crd)]
     finally:
         await rest.close()
-    return names
+
+
+async def _apply_crd(rest: RestClient, crd: Obj) -> bool:
+    try:
+        await rest.create(CRDS, crd)
+    except errors.AlreadyExists:
+        current = await rest.get(CRDS, crd["metadata"]["name"])
+        crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        await rest.update(CRDS, crd)
+    return True
+
+
+async def _delete_crd(rest: RestClient, crd: Obj) -> bool:
+    try:
+        await rest.delete(CRDS, crd["metadata"]["name"])
+    except errors.NotFound:
+        return False
+    return True
+
+
+async def install(root: Path, kubeconfig: str | None = None, context: str | None = None) -> list[str]:
+    """Create or update the project's CRDs in the cluster; their names."""
+    return await _each_crd(root, kubeconfig, context, _apply_crd)
 
 
 async def uninstall(root: Path, kubeconfig: str | None = None, context: str | None = None) -> list[str]:
     """Delete the project's CRDs (and so their objects) from the cluster; the names deleted."""
-    from pinnace.api import errors
-    from pinnace.client import load_client_config
-    from pinnace.runtime.testing import CRDS
-
-    rest = load_client_config(kubeconfig, context).rest_client()
-    names = []
-    try:
-        for crd in _crds(root):
-            name = crd["metadata"]["name"]
-            try:
-                await rest.delete(CRDS, name)
-                names.append(name)
-            except errors.NotFound:
-                continue
-    finally:
-        await rest.close()
-    return names
+    return await _each_crd(root, kubeconfig, context, _delete_crd)
 
 
 def run(root: Path, args: list[str]) -> int:

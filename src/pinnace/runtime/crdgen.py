@@ -32,11 +32,15 @@ from typing import Any
 
 import yaml
 
+from pinnace.client.rest import ResourceRef
 from pinnace.runtime.typed import CRDInfo, CustomResource
 
-__all__ = ["SchemaError", "crd_for", "group_by_kind", "structural_schema", "write_crds"]
+__all__ = ["CRDS", "SchemaError", "crd_for", "group_by_kind", "structural_schema", "write_crds"]
 
 Obj = dict[str, Any]
+
+#: Where CustomResourceDefinitions are served.
+CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 
 #: JSON Schema keywords that mean the same in a CRD schema.
 _KEPT = (

@@ -36,17 +36,16 @@ import pytest
 import yaml
 
 from pinnace.api import errors
-from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.client.rest import RestClient
 from pinnace.client.restmapper import RESTMapper
 from pinnace.runtime.client import Client
 from pinnace.runtime.clock import Clock
+from pinnace.runtime.crdgen import CRDS
 from pinnace.runtime.manager import Manager, ManagerOptions
 
 __all__ = ["CRDS", "TestEnv", "pinnace_env", "start_env"]
 
 Obj = dict[str, Any]
-
-CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 
 
 class TestEnv:
