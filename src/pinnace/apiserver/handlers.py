@@ -196,7 +196,7 @@ def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Ob
     )
 
 
-async def handle_resource(request: web.Request, rest: RestStore, ri: RequestInfo) -> web.StreamResponse:
+async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: RequestInfo) -> web.StreamResponse:
     """Serve one resource request."""
     info = resolve(rest, ri)
     query = request.query

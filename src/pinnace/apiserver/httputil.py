@@ -12,7 +12,7 @@ from pinnace.apiserver import negotiation
 from pinnace.apiserver.negotiation import Wanted
 
 
-async def read_body(request: web.Request) -> bytes:
+async def read_body(request: web.BaseRequest) -> bytes:
     """The request body, refused with 413 past the limit."""
     length = request.content_length
     if length is not None and length > negotiation.MAX_BODY_BYTES:

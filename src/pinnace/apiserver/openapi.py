@@ -55,7 +55,7 @@ class OpenAPIServer:
             cache["v2"] = orjson.dumps(openapi.swagger_v2(self.registry))
         return cache["v2"]
 
-    def handle(self, request: web.Request, parts: list[str]) -> web.Response:
+    def handle(self, request: web.BaseRequest, parts: list[str]) -> web.Response:
         """Answer a GET under ``/openapi``."""
         accept = request.headers.get("Accept", "")
         if not _accepts_json(accept):

@@ -87,7 +87,7 @@ def _replicas_from(scale: Obj) -> int:
 
 
 async def handle_scale(
-    request: web.Request,
+    request: web.BaseRequest,
     rest: RestStore,
     info: ResourceInfo,
     namespace: str | None,

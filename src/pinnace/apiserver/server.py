@@ -54,9 +54,10 @@ class APIServer:
         self.crds = CRDController(self.rest, self.registry)
         self.shutting_down = False
         self.started = False
-        self.app = web.Application(client_max_size=negotiation.MAX_BODY_BYTES + 1024)
-        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner: web.AppRunner | None = None
+        # aiohttp's low-level server: every request goes to one dispatcher, so the Application's router,
+        # middlewares and signals would only cost time (the body limit is enforced by read_body).
+        self.http = web.Server(self._dispatch, access_log=None)
+        self._runner: web.ServerRunner | None = None
         self._system_namespaces_task: asyncio.Task[None] | None = None
         self.address = ""
         self.port = 0
@@ -102,7 +103,7 @@ class APIServer:
         """Start serving HTTP on host:port (port 0 picks a free one)."""
         if not self.started:
             await self.start()
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.ServerRunner(self.http, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -148,7 +149,7 @@ class APIServer:
         return "the server is shutting down" if self.shutting_down else None
 
     # ---- dispatch -----------------------------------------------------------
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
         ri = None
         code = 500
@@ -185,7 +186,7 @@ class APIServer:
                 seconds = time.perf_counter() - started if ri.verb != "watch" else None
                 self.metrics.observe_request(labels, code, seconds)
 
-    async def _resource(self, request: web.Request, ri: Any) -> web.StreamResponse:
+    async def _resource(self, request: web.BaseRequest, ri: Any) -> web.StreamResponse:
         if ri.verb == "watch":
             gauge = self.metrics.longrunning.labels("WATCH", ri.group, ri.version, ri.resource)
             gauge.inc()
@@ -195,7 +196,7 @@ class APIServer:
                 gauge.dec()
         return await handle_resource(request, self.rest, ri)
 
-    async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse:
+    async def _non_resource(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         path = path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         if request.method not in ("GET", "HEAD"):
@@ -226,7 +227,7 @@ class APIServer:
             return self.openapi.handle(request, parts)
         raise errors.NotFound("the server could not find the requested resource")
 
-    def _discovery(self, request: web.Request, parts: list[str]) -> web.Response:
+    def _discovery(self, request: web.BaseRequest, parts: list[str]) -> web.Response:
         accept = request.headers.get("Accept")
         if len(parts) == 1:
             wanted = negotiation.negotiate(accept, discovery=True)

@@ -55,7 +55,7 @@ def _error_line(err: errors.StatusError) -> bytes:
 
 
 async def serve_watch(
-    request: web.Request,
+    request: web.BaseRequest,
     rest: RestStore,
     info: ResourceInfo,
     namespace: str | None,
