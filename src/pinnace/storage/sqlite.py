@@ -623,14 +623,26 @@ class _Subscription:
 
 
 class _Broadcaster:
-    """Fans committed events out to the subscriptions whose prefix matches (event-loop thread only)."""
+    """Fans committed events out to the subscriptions whose prefix matches (event-loop thread only).
+
+    Subscriptions whose prefix ends with "/" (every watch cache's) are found by
+    looking up the key's own "/"-bounded prefixes in a dict — a handful of
+    lookups per event however many resources are watched; any other prefix is
+    tested with ``startswith``.
+    """
 
     def __init__(self) -> None:
         self._subs: set[_Subscription] = set()
+        self._by_prefix: dict[str, set[_Subscription]] = {}
+        self._irregular: set[_Subscription] = set()
 
     def subscribe(self, prefix: str, progress: bool = False) -> _Subscription:
         sub = _Subscription(prefix, progress)
         self._subs.add(sub)
+        if prefix.endswith("/"):
+            self._by_prefix.setdefault(prefix, set()).add(sub)
+        else:
+            self._irregular.add(sub)
         return sub
 
     def progress(self, revision: int) -> None:
@@ -641,18 +653,35 @@ class _Broadcaster:
 
     def unsubscribe(self, sub: _Subscription) -> None:
         self._subs.discard(sub)
+        self._irregular.discard(sub)
+        subs = self._by_prefix.get(sub.prefix)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._by_prefix[sub.prefix]
 
     def publish(self, events: list[Event]) -> None:
-        for sub in self._subs:
-            prefix = sub.prefix
-            for event in events:
-                if event.kv.key.startswith(prefix):
+        by_prefix, irregular = self._by_prefix, self._irregular
+        for event in events:
+            key = event.kv.key
+            if by_prefix:
+                end = key.find("/")
+                while end >= 0:
+                    subs = by_prefix.get(key[: end + 1])
+                    if subs:
+                        for sub in subs:
+                            sub.push(event)
+                    end = key.find("/", end + 1)
+            for sub in irregular:
+                if key.startswith(sub.prefix):
                     sub.push(event)
 
     def close(self) -> None:
         for sub in self._subs:
             sub.close()
         self._subs.clear()
+        self._by_prefix.clear()
+        self._irregular.clear()
 
 
 def prefix_end(prefix: str) -> str | bytes:
