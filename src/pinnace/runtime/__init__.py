@@ -16,6 +16,8 @@ rest is wiring, bottom up:
   probes, metrics (:mod:`.metrics`) and events (:mod:`.events`);
 - :mod:`.controllerutil`, :mod:`.conditions` — finalizers, owner references,
   create-or-update, status conditions;
+- :mod:`.webhook` — admission webhooks (validating, mutating) served by the manager;
+- :mod:`.typed`, :mod:`.crdgen` — typed custom resources and the CRDs generated from them;
 - :mod:`.testing` — the ``pinnace_env`` pytest fixture (a real server in process).
 """
 
@@ -38,6 +40,8 @@ from pinnace.runtime.predicate import (
 )
 from pinnace.runtime.ratelimit import RateLimiter, default_controller_rate_limiter
 from pinnace.runtime.reconcile import Reconciler, ReconcilerFunc, Request, Result, TerminalError
+from pinnace.runtime.typed import CRDInfo, CustomResource, PrinterColumn, ScaleInfo
+from pinnace.runtime.webhook import Denied, WebhookServer, mutating, validating
 from pinnace.runtime.workqueue import ShutDown, WorkQueue
 
 __all__ = [
@@ -49,10 +53,13 @@ __all__ = [
     "RESOURCE_VERSION_CHANGED",
     "WARNING",
     "Builder",
+    "CRDInfo",
     "Cache",
     "Client",
     "Clock",
     "Controller",
+    "CustomResource",
+    "Denied",
     "EnqueueRequestForObject",
     "EnqueueRequestForOwner",
     "EnqueueRequestsFromMapFunc",
@@ -65,15 +72,20 @@ __all__ = [
     "MergeFrom",
     "MergePatch",
     "Predicate",
+    "PrinterColumn",
     "RateLimiter",
     "RealClock",
     "Reconciler",
     "ReconcilerFunc",
     "Request",
     "Result",
+    "ScaleInfo",
     "ShutDown",
     "TerminalError",
+    "WebhookServer",
     "WorkQueue",
     "default_controller_rate_limiter",
+    "mutating",
     "new_predicate",
+    "validating",
 ]
