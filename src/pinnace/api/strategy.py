@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import crd, defaults, errors, typed
+from pinnace.api import crd, defaults, errors, typed, validation
 from pinnace.api.definitions import Schema, load_definitions
 from pinnace.api.registry import ResourceInfo
 
@@ -109,6 +109,7 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = N
         obj.pop("status", None)
     if gk == ("", "Secret"):
         fold_secret_string_data(obj)
+    validation.prepare_create(info.group, info.kind, obj)
     if crd.is_crd(*gk):
         crd.prepare_for_create(obj)
     if gk == ("", "Pod"):
@@ -169,6 +170,7 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
             new.pop("status", None)
     if crd.is_crd(info.group, info.kind):
         crd.prepare_for_update(new, old)
+    validation.prepare_update(info.group, info.kind, new, old)
     status_is_spec = info.custom and not info.has_status  # a CR without a status subresource: any change counts
     if info.tracks_generation and (
         spec_changed(new, old) or (status_is_spec and new.get("status") != old.get("status"))
@@ -177,13 +179,14 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
 
 
 def validate(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> list[errors.Cause]:
-    """Kind-specific validation of a create (``old`` None) or update: CRDs, and custom resources by their schema."""
+    """Kind-specific validation of a create (``old`` None) or update: CRDs, custom resources by their schema,
+    built-in kinds by upstream's rules (:mod:`pinnace.api.validation`)."""
     custom = crd.custom_version(info)
     if custom is not None:
         return custom.validate(obj, old)
     if crd.is_crd(info.group, info.kind):
         return crd.validate_crd(obj, old)
-    return []
+    return validation.validate(info.group, info.kind, obj, old)
 
 
 def prepare_for_delete(info: ResourceInfo, obj: Obj) -> None:

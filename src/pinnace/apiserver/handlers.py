@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from pinnace.api import crd, errors, patch, strategic, strategy, typed
+from pinnace.api import validation as builtin_validation
 from pinnace.api.definitions import definition_for
 from pinnace.api.registry import ResourceInfo
 from pinnace.api.table import build_table
@@ -147,6 +148,8 @@ def _unknown_fields(info: ResourceInfo, obj: Obj, schema: Any, validation: str, 
     """Unknown fields by the kind's schema (a custom resource's: its CRD's), per ``fieldValidation``."""
     if info.custom:
         return crd.check_unknown_fields(info, obj, validation, context)
+    if info.definition:
+        builtin_validation.check_decodable(obj, info.definition, context)
     return typed.check_unknown_fields(obj, schema, validation, context)
 
 

@@ -1,0 +1,100 @@
+"""Validation of built-in kinds, as kube-apiserver does it.
+
+Two stages, as upstream:
+
+* :func:`check_decodable` — what decoding into the Go types rejects (a string
+  where an integer belongs, a malformed quantity, bad base64): a **400**
+  ``… cannot be handled as a …`` for a create or update, a **422** on the
+  ``patch`` field for a patch (:mod:`.decoding`);
+* :func:`validate` — the kind's semantic checks on the defaulted object, and
+  on update the immutable fields: a list of causes for one **422 Invalid**
+  (:mod:`.core` for core/v1, :mod:`.workloads` for apps/v1 and batch/v1).
+
+Error wording and field paths are upstream's (:mod:`.field`). Kinds without
+checks here validate only their metadata (done by the REST store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from pinnace.api import errors
+from pinnace.api.errors import Cause
+from pinnace.api.validation import core, workloads
+from pinnace.api.validation.decoding import decode_error
+from pinnace.api.validation.field import go_value
+
+__all__ = ["check_decodable", "decode_error", "prepare_create", "prepare_update", "validate"]
+
+Obj = dict[str, Any]
+Validator = Callable[[Obj, "Obj | None"], list[Cause]]
+
+_VALIDATORS: dict[tuple[str, str], Validator] = {
+    ("", "Pod"): core.pod,
+    ("", "Service"): core.service,
+    ("", "ConfigMap"): core.config_map,
+    ("", "Secret"): core.secret,
+    ("", "PersistentVolumeClaim"): core.persistent_volume_claim,
+    ("", "PodTemplate"): lambda obj, old: core.pod_template(obj.get("template"), "template"),
+    ("apps", "Deployment"): workloads.deployment,
+    ("apps", "ReplicaSet"): workloads.replica_set,
+    ("apps", "StatefulSet"): workloads.stateful_set,
+    ("apps", "DaemonSet"): workloads.daemon_set,
+    ("batch", "Job"): workloads.job,
+    ("batch", "CronJob"): workloads.cron_job,
+}
+
+
+def validate(group: str, kind: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
+    """Every semantic problem of a (defaulted) built-in object; ``old`` set on update.
+
+    An update that leaves everything but metadata and status as it was (a
+    status write, a label change) has nothing new to check: the stored object
+    passed already, and upstream's status strategies check only the status.
+    """
+    validator = _VALIDATORS.get((group, kind))
+    if validator is None:
+        return []
+    if old is not None and _same_spec(obj, old):
+        return []
+    return validator(obj, old)
+
+
+def _same_spec(new: Obj, old: Obj) -> bool:
+    return all(key in _NOT_SPEC or new.get(key) == old.get(key) for key in new.keys() | old.keys())
+
+
+_NOT_SPEC = frozenset({"apiVersion", "kind", "metadata", "status"})
+
+
+def prepare_create(group: str, kind: str, obj: Obj) -> None:
+    """What a kind's strategy sets on create before validation (a Job's generated selector)."""
+    if (group, kind) == ("batch", "Job"):
+        workloads.generate_job_selector(obj)
+
+
+def prepare_update(group: str, kind: str, new: Obj, old: Obj) -> None:
+    """What a kind's strategy carries over on update (a Service's allocated cluster IPs)."""
+    if (group, kind) == ("", "Service"):
+        core.keep_cluster_ips(new, old)
+
+
+def check_decodable(obj: Obj, definition: str, context: str) -> None:
+    """Raise what upstream's decoder answers for a body that does not fit the kind's Go types.
+
+    ``context`` is the create/update prefix (``Deployment in version "v1"
+    cannot be handled as a Deployment: ``), giving a 400; an empty context
+    means ``obj`` is the result of a patch, which upstream reports as a 422
+    on the ``patch`` field.
+    """
+    message = decode_error(obj, definition)
+    if message is None:
+        return
+    if context:
+        raise errors.BadRequest(context + message)
+    patched = orjson.dumps(obj).decode()
+    cause = Cause(errors.CAUSE_INVALID, f"Invalid value: {go_value(patched)}: {message}", "patch")
+    raise errors.invalid("", "", [cause])

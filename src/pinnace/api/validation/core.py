@@ -1,0 +1,558 @@
+"""Validation of core/v1 kinds: pods and pod templates, services, config maps, secrets, claims.
+
+The checks users run into, in the order and wording of upstream's
+``pkg/apis/core/validation``: containers (required, DNS-1123 names unique
+across init and regular containers, image, ports, env, volume mounts,
+resources with requests ≤ limits), volumes, restart and DNS policies; service
+ports and types; and on update the immutable parts: most of a pod's spec, a
+service's cluster IPs, the data of an immutable ConfigMap or Secret, a bound
+claim's spec. Objects are the defaulted dicts; values of a wrong JSON type
+never get here (they fail decoding first).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from pinnace.api import names, quantity
+from pinnace.api.errors import Cause
+from pinnace.api.selectors import from_label_selector
+from pinnace.api.validation import field
+from pinnace.api.validation.field import invalid, not_supported, required
+
+Obj = dict[str, Any]
+
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
+SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+_STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+
+#: What a pod update may change (upstream's message, 1.32 without in-place resize).
+POD_UPDATE_FORBIDDEN = (
+    "pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+    "(allow it to be set to 1 if it was previously negative)"
+)
+IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
+
+
+def _dicts(value: Any) -> list[Obj]:
+    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
+def dns1123_label(path: str, value: str) -> list[Cause]:
+    """``ValidateDNS1123Label``."""
+    return [invalid(path, value, msg) for msg in names.is_dns1123_label(value)]
+
+
+def port_name_problems(name: str) -> list[str]:
+    """``IsValidPortName`` (an IANA_SVC_NAME)."""
+    errs: list[str] = []
+    if len(name) > 15:
+        errs.append("must be no more than 15 characters")
+    if not name or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in name):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    elif not any("a" <= c <= "z" for c in name):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errs.append("must not contain consecutive hyphens")
+    if name and (name[0] == "-" or name[-1] == "-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+def port_number_problems(port: Any) -> list[str]:
+    """``IsValidPortNum``."""
+    if isinstance(port, int) and 1 <= port <= 65535:
+        return []
+    return ["must be between 1 and 65535, inclusive"]
+
+
+def label_selector(selector: Any, path: str) -> list[Cause]:
+    """``ValidateLabelSelector``: requirement keys, operators and values, then matchLabels."""
+    out: list[Cause] = []
+    sel = _dict(selector)
+    for i, expr in enumerate(_dicts(sel.get("matchExpressions"))):
+        p = f"{path}.matchExpressions[{i}]"
+        op = expr.get("operator")
+        values = expr.get("values") or []
+        if op in ("In", "NotIn"):
+            if not values:
+                out.append(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                out.append(
+                    field.forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+                )
+        else:
+            out.append(invalid(f"{p}.operator", str(op or ""), "not a valid selector operator"))
+        key = str(expr.get("key") or "")
+        out.extend(invalid(f"{p}.key", key, msg) for msg in names.is_qualified_name(key))
+    labels = sel.get("matchLabels")
+    if isinstance(labels, Mapping):
+        out.extend(names.validate_labels(labels, f"{path}.matchLabels"))
+    return out
+
+
+def selects(selector: Any, labels: Any) -> bool | None:
+    """Whether a LabelSelector matches the labels; None if the selector cannot be converted."""
+    try:
+        sel = from_label_selector(selector if isinstance(selector, Mapping) else None)
+    except Exception:
+        return None
+    if sel.empty:
+        return True
+    return sel.matches(labels if isinstance(labels, Mapping) else {})
+
+
+# ---- containers ----------------------------------------------------------------------------------
+
+
+def _ports(ports: Any, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    seen: set[str] = set()
+    for i, port in enumerate(_dicts(ports)):
+        p = f"{path}[{i}]"
+        name = port.get("name")
+        if name:
+            problems = port_name_problems(str(name))
+            if problems:
+                out.extend(invalid(f"{p}.name", name, msg) for msg in problems)
+            elif name in seen:
+                out.append(field.duplicate(f"{p}.name", name))
+            else:
+                seen.add(str(name))
+        container_port = port.get("containerPort")
+        if not container_port:
+            out.append(required(f"{p}.containerPort"))
+        else:
+            out.extend(invalid(f"{p}.containerPort", container_port, m) for m in port_number_problems(container_port))
+        host_port = port.get("hostPort")
+        if host_port:
+            out.extend(invalid(f"{p}.hostPort", host_port, m) for m in port_number_problems(host_port))
+        protocol = port.get("protocol")
+        if not protocol:
+            out.append(required(f"{p}.protocol"))
+        elif protocol not in PROTOCOLS:
+            out.append(not_supported(f"{p}.protocol", protocol, PROTOCOLS))
+    return out
+
+
+def _env(env: Any, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    for i, var in enumerate(_dicts(env)):
+        p = f"{path}[{i}]"
+        name = str(var.get("name") or "")
+        if not name:
+            out.append(required(f"{p}.name"))
+        elif any(ord(c) < 32 or ord(c) > 126 or c == "=" for c in name):
+            out.append(
+                invalid(
+                    f"{p}.name",
+                    name,
+                    "a valid environment variable name must consist only of printable ASCII characters other than '='",
+                )
+            )
+        source = var.get("valueFrom")
+        if isinstance(source, dict):
+            kinds = [k for k in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef") if source.get(k)]
+            if var.get("value"):
+                out.append(invalid(f"{p}.valueFrom", "", "may not be specified when `value` is not empty"))
+            if not kinds:
+                out.append(
+                    invalid(
+                        f"{p}.valueFrom",
+                        "",
+                        "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+                    )
+                )
+            elif len(kinds) > 1:
+                out.append(invalid(f"{p}.valueFrom", "", "may not have more than one field specified at a time"))
+    return out
+
+
+def _volume_mounts(mounts: Any, volumes: set[str], path: str) -> list[Cause]:
+    out: list[Cause] = []
+    seen: set[str] = set()
+    for i, mount in enumerate(_dicts(mounts)):
+        p = f"{path}[{i}]"
+        name = str(mount.get("name") or "")
+        if not name:
+            out.append(required(f"{p}.name"))
+        if name not in volumes:
+            out.append(field.not_found(f"{p}.name", name))
+        mount_path = str(mount.get("mountPath") or "")
+        if not mount_path:
+            out.append(required(f"{p}.mountPath"))
+        if mount_path in seen:
+            out.append(invalid(f"{p}.mountPath", mount_path, "must be unique"))
+        seen.add(mount_path)
+    return out
+
+
+def _resource_name(name: str, path: str) -> list[Cause]:
+    out = [invalid(path, name, msg) for msg in names.is_qualified_name(name)]
+    if "/" not in name and name not in _STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
+        out.append(invalid(path, name, "must be a standard resource for containers"))
+    return out
+
+
+def _overcommit_allowed(name: str) -> bool:
+    native = "/" not in name or name.startswith("kubernetes.io/") or ".kubernetes.io/" in name
+    return native and not name.startswith("hugepages-")
+
+
+def _quantities(values: Any, path: str) -> tuple[dict[str, quantity.Quantity], list[Cause]]:
+    parsed: dict[str, quantity.Quantity] = {}
+    out: list[Cause] = []
+    for name in sorted(_dict(values)):
+        p = f"{path}[{name}]"
+        out.extend(_resource_name(name, p))
+        raw = values[name]
+        try:
+            q = quantity.parse(str(raw).strip())
+        except quantity.QuantityError:
+            continue  # a decode error, reported before validation
+        parsed[name] = q
+        if q.value < 0:
+            out.append(invalid(p, str(q), field.NEGATIVE))
+    return parsed, out
+
+
+def resource_requirements(resources: Any, path: str) -> list[Cause]:
+    """``ValidateContainerResourceRequirements``: names, non-negative quantities, requests ≤ limits."""
+    res = _dict(resources)
+    limits, out = _quantities(res.get("limits"), f"{path}.limits")
+    requests, req_causes = _quantities(res.get("requests"), f"{path}.requests")
+    out.extend(req_causes)
+    for name, req in requests.items():
+        limit = limits.get(name)
+        if limit is None:
+            continue
+        if req.value != limit.value and not _overcommit_allowed(name):
+            out.append(invalid(f"{path}.requests", str(req), f"must be equal to {name} limit of {limit}"))
+        elif req.value > limit.value:
+            out.append(invalid(f"{path}.requests", str(req), f"must be less than or equal to {name} limit of {limit}"))
+    return out
+
+
+def _container(c: Obj, volumes: set[str], path: str) -> list[Cause]:
+    out: list[Cause] = []
+    name = str(c.get("name") or "")
+    if not name:
+        out.append(required(f"{path}.name"))
+    else:
+        out.extend(dns1123_label(f"{path}.name", name))
+    if not c.get("image"):
+        out.append(required(f"{path}.image"))
+    policy = c.get("terminationMessagePolicy")
+    if not policy:
+        out.append(required(f"{path}.terminationMessagePolicy"))
+    elif policy not in TERMINATION_MESSAGE_POLICIES:
+        out.append(not_supported(f"{path}.terminationMessagePolicy", policy, TERMINATION_MESSAGE_POLICIES))
+    out.extend(_ports(c.get("ports"), f"{path}.ports"))
+    out.extend(_env(c.get("env"), f"{path}.env"))
+    out.extend(_volume_mounts(c.get("volumeMounts"), volumes, f"{path}.volumeMounts"))
+    pull = c.get("imagePullPolicy")
+    if not pull:
+        out.append(required(f"{path}.imagePullPolicy"))
+    elif pull not in PULL_POLICIES:
+        out.append(not_supported(f"{path}.imagePullPolicy", pull, PULL_POLICIES))
+    out.extend(resource_requirements(c.get("resources"), f"{path}.resources"))
+    return out
+
+
+def _volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
+    out: list[Cause] = []
+    known: set[str] = set()
+    for i, vol in enumerate(_dicts(volumes)):
+        p = f"{path}[{i}]"
+        errs: list[Cause] = []
+        sources = [k for k, v in vol.items() if k != "name" and isinstance(v, dict)]
+        if not sources:
+            errs.append(required(p, "must specify a volume type"))
+        elif len(sources) > 1:
+            errs.append(field.forbidden(f"{p}.{sources[1]}", "may not specify more than 1 volume type"))
+        for source, key in (
+            ("secret", "secretName"),
+            ("configMap", "name"),
+            ("persistentVolumeClaim", "claimName"),
+            ("hostPath", "path"),
+        ):
+            if source in sources and not vol[source].get(key):
+                errs.append(required(f"{p}.{source}.{key}"))
+        name = str(vol.get("name") or "")
+        if not name:
+            errs.append(required(f"{p}.name"))
+        else:
+            errs.extend(dns1123_label(f"{p}.name", name))
+        if name in known:
+            errs.append(field.duplicate(f"{p}.name", name))
+        if errs:
+            out.extend(errs)
+        else:
+            known.add(name)
+    return known, out
+
+
+def pod_spec(spec: Any, path: str, *, extra_volumes: set[str] | None = None) -> list[Cause]:
+    """``ValidatePodSpec``: the parts users get wrong."""
+    spec = _dict(spec)
+    volumes, out = _volumes(spec.get("volumes"), f"{path}.volumes")
+    if extra_volumes:
+        volumes |= extra_volumes
+    containers = _dicts(spec.get("containers"))
+    names_seen: set[str] = set()
+    if not containers:
+        out.append(required(f"{path}.containers"))
+    for key, listed in (("containers", containers), ("initContainers", _dicts(spec.get("initContainers")))):
+        for i, c in enumerate(listed):  # names are unique across init and regular containers
+            p = f"{path}.{key}[{i}]"
+            out.extend(_container(c, volumes, p))
+            name = str(c.get("name") or "")
+            if name in names_seen:
+                out.append(field.duplicate(f"{p}.name", name))
+            else:
+                names_seen.add(name)
+    restart = spec.get("restartPolicy")
+    if not restart:
+        out.append(required(f"{path}.restartPolicy"))
+    elif restart not in RESTART_POLICIES:
+        out.append(not_supported(f"{path}.restartPolicy", restart, RESTART_POLICIES))
+    dns = spec.get("dnsPolicy")
+    if not dns:
+        out.append(required(f"{path}.dnsPolicy"))
+    elif dns not in DNS_POLICIES:
+        out.append(not_supported(f"{path}.dnsPolicy", dns, DNS_POLICIES))
+    node_selector = spec.get("nodeSelector")
+    if isinstance(node_selector, Mapping):
+        out.extend(names.validate_labels(node_selector, f"{path}.nodeSelector"))
+    account = spec.get("serviceAccountName")
+    if account:
+        out.extend(invalid(f"{path}.serviceAccountName", account, m) for m in names.is_dns1123_subdomain(str(account)))
+    deadline = spec.get("activeDeadlineSeconds")
+    if isinstance(deadline, int) and not 1 <= deadline <= 2**31 - 1:
+        out.append(invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
+    for key in ("hostname", "subdomain"):
+        value = spec.get(key)
+        if value:
+            out.extend(dns1123_label(f"{path}.{key}", str(value)))
+    return out
+
+
+def pod_template(template: Any, path: str, **kwargs: Any) -> list[Cause]:
+    """``ValidatePodTemplateSpec``: template labels and annotations, then the pod spec."""
+    template = _dict(template)
+    meta = _dict(template.get("metadata"))
+    out: list[Cause] = []
+    labels = meta.get("labels")
+    if isinstance(labels, Mapping):
+        out.extend(names.validate_labels(labels, f"{path}.labels"))
+    annotations = meta.get("annotations")
+    if isinstance(annotations, Mapping):
+        out.extend(names.validate_annotations(annotations, f"{path}.annotations"))
+    out.extend(pod_spec(template.get("spec"), f"{path}.spec", **kwargs))
+    return out
+
+
+# ---- kinds ---------------------------------------------------------------------------------------
+
+
+def pod(obj: Obj, old: Obj | None) -> list[Cause]:
+    """A pod: its spec; on update, only images, deadlines, tolerations and grace may change."""
+    if old is None:
+        return pod_spec(obj.get("spec"), "spec")
+    out = pod_spec(obj.get("spec"), "spec")
+    out.extend(pod_update(_dict(obj.get("spec")), _dict(old.get("spec"))))
+    return out
+
+
+def pod_update(new: Obj, old: Obj) -> list[Cause]:
+    """``ValidatePodUpdate``'s spec rule: Forbidden unless only the mutable fields differ."""
+    out: list[Cause] = []
+    new_deadline, old_deadline = new.get("activeDeadlineSeconds"), old.get("activeDeadlineSeconds")
+    if old_deadline is not None and (new_deadline is None or new_deadline > old_deadline):
+        out.append(invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value"))
+    mutable = copy.deepcopy(new)
+    for key in ("containers", "initContainers"):
+        old_list, new_list = _dicts(old.get(key)), _dicts(mutable.get(key))
+        if len(old_list) == len(new_list):
+            for n, o in zip(new_list, old_list, strict=True):
+                if "image" in o:
+                    n["image"] = o["image"]
+                else:
+                    n.pop("image", None)
+    for key in ("activeDeadlineSeconds", "tolerations"):
+        if key in old:
+            mutable[key] = copy.deepcopy(old[key])
+        else:
+            mutable.pop(key, None)
+    grace_old = old.get("terminationGracePeriodSeconds")
+    if isinstance(grace_old, int) and grace_old < 0 and mutable.get("terminationGracePeriodSeconds") == 1:
+        mutable["terminationGracePeriodSeconds"] = grace_old
+    if not field.semantic_equal(mutable, old):
+        out.append(field.forbidden("spec", POD_UPDATE_FORBIDDEN))
+    return out
+
+
+def service(obj: Obj, old: Obj | None) -> list[Cause]:
+    """A service: type, ports (names, numbers, protocols, target ports), selector; immutable cluster IPs."""
+    spec = _dict(obj.get("spec"))
+    out: list[Cause] = []
+    type_ = spec.get("type") or "ClusterIP"
+    if type_ not in SERVICE_TYPES:
+        out.append(not_supported("spec.type", type_, SERVICE_TYPES))
+    headless = spec.get("clusterIP") == "None"
+    ports = _dicts(spec.get("ports"))
+    if not ports and not headless and type_ != "ExternalName":
+        out.append(required("spec.ports"))
+    seen: set[str] = set()
+    for i, port in enumerate(ports):
+        p = f"spec.ports[{i}]"
+        name = str(port.get("name") or "")
+        if len(ports) > 1 and not name:
+            out.append(required(f"{p}.name"))
+        elif name:
+            out.extend(dns1123_label(f"{p}.name", name))
+            if name in seen:
+                out.append(field.duplicate(f"{p}.name", name))
+            seen.add(name)
+        out.extend(invalid(f"{p}.port", port.get("port") or 0, m) for m in port_number_problems(port.get("port")))
+        protocol = port.get("protocol")
+        if not protocol:
+            out.append(required(f"{p}.protocol"))
+        elif protocol not in PROTOCOLS:
+            out.append(not_supported(f"{p}.protocol", protocol, PROTOCOLS))
+        target = port.get("targetPort")
+        if isinstance(target, str):
+            out.extend(invalid(f"{p}.targetPort", target, m) for m in port_name_problems(target))
+        elif isinstance(target, int):
+            out.extend(invalid(f"{p}.targetPort", target, m) for m in port_number_problems(target))
+    selector = spec.get("selector")
+    if isinstance(selector, Mapping):
+        out.extend(names.validate_labels(selector, "spec.selector"))
+    if old is not None:
+        old_spec = _dict(old.get("spec"))
+        if "ExternalName" not in (type_, old_spec.get("type")):
+            old_ips, new_ips = cluster_ips(old_spec), cluster_ips(spec)
+            if old_ips and new_ips and len(old_ips) == len(new_ips):
+                for i, ip in enumerate(old_ips):
+                    if ip != new_ips[i]:
+                        out.append(invalid(f"spec.clusterIPs[{i}]", new_ips, "may not change once set"))
+    return out
+
+
+def cluster_ips(spec: Obj) -> list[str]:
+    """The service's cluster IPs (``clusterIPs``, or the single ``clusterIP``)."""
+    ips = spec.get("clusterIPs")
+    if isinstance(ips, list) and ips:
+        return [str(ip) for ip in ips]
+    ip = spec.get("clusterIP")
+    return [str(ip)] if ip else []
+
+
+def keep_cluster_ips(new: Obj, old: Obj) -> None:
+    """An update that leaves the cluster IPs out keeps them (upstream's ``patchAllocatedValues``)."""
+    new_spec, old_spec = new.get("spec"), _dict(old.get("spec"))
+    if not isinstance(new_spec, dict) or new_spec.get("type") == "ExternalName":
+        return
+    if not new_spec.get("clusterIP") and not new_spec.get("clusterIPs"):
+        for key in ("clusterIP", "clusterIPs"):
+            if key in old_spec:
+                new_spec[key] = copy.deepcopy(old_spec[key])
+
+
+_CONFIG_KEY_MSG = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or "
+    "'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+)
+_CONFIG_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+
+
+def config_key_problems(key: str) -> list[str]:
+    """``IsConfigMapKey``: the key of a ConfigMap's or Secret's data."""
+    errs: list[str] = []
+    if len(key) > names.DNS1123_SUBDOMAIN_MAX_LENGTH:
+        errs.append(f"must be no more than {names.DNS1123_SUBDOMAIN_MAX_LENGTH} characters")
+    if not key or not set(key) <= _CONFIG_KEY_CHARS:
+        errs.append(_CONFIG_KEY_MSG)
+    if key in (".", ".."):
+        errs.append(f"must not be '{key}'")
+    elif key.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
+def _data_keys(obj: Obj, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    for key in _dict(obj.get(path)):
+        out.extend(invalid(f"{path}[{key}]", key, msg) for msg in config_key_problems(key))
+    return out
+
+
+def _immutable_data(obj: Obj, old: Obj, keys: tuple[str, ...]) -> list[Cause]:
+    if old.get("immutable") is not True:
+        return []
+    out: list[Cause] = []
+    if obj.get("immutable") is not True:
+        out.append(field.forbidden("immutable", IMMUTABLE_WHEN_SET))
+    for key in keys:
+        if not field.semantic_equal(obj.get(key), old.get(key)):
+            out.append(field.forbidden(key, IMMUTABLE_WHEN_SET))
+    return out
+
+
+def config_map(obj: Obj, old: Obj | None) -> list[Cause]:
+    """A config map: key names, no key in both data and binaryData; data frozen once immutable."""
+    out = _data_keys(obj, "data") + _data_keys(obj, "binaryData")
+    for key in sorted(set(_dict(obj.get("data"))) & set(_dict(obj.get("binaryData")))):
+        out.append(invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
+    if old is not None:
+        out.extend(_immutable_data(obj, old, ("data", "binaryData")))
+    return out
+
+
+def secret(obj: Obj, old: Obj | None) -> list[Cause]:
+    """A secret: key names; type immutable; data frozen once immutable."""
+    out = _data_keys(obj, "data")
+    if old is not None:
+        out.extend(field.immutable("type", obj.get("type") or "", old.get("type") or ""))
+        out.extend(_immutable_data(obj, old, ("data",)))
+    return out
+
+
+def persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
+    """A claim: access modes and a storage request; only the requested size (growing) changes later."""
+    spec = _dict(obj.get("spec"))
+    out: list[Cause] = []
+    if not spec.get("accessModes"):
+        out.append(required("spec.accessModes", "at least 1 access mode is required"))
+    if not spec.get("dataSource") and "storage" not in _dict(_dict(spec.get("resources")).get("requests")):
+        out.append(required("spec.resources[storage]"))
+    if old is not None:
+        old_spec = _dict(old.get("spec"))
+        new_cmp, old_cmp = copy.deepcopy(spec), copy.deepcopy(old_spec)
+        for s in (new_cmp, old_cmp):
+            s.get("resources", {}).pop("requests", None)
+            s.pop("volumeAttributesClassName", None)
+        if old_spec.get("volumeName") and not spec.get("volumeName"):
+            new_cmp["volumeName"] = old_spec["volumeName"]
+        if not field.semantic_equal(new_cmp, old_cmp):
+            out.append(
+                field.forbidden(
+                    "spec",
+                    "spec is immutable after creation except resources.requests and volumeAttributesClassName "
+                    "for bound claims",
+                )
+            )
+    return out

@@ -1,0 +1,306 @@
+"""What decoding a request body into the Go types rejects: wrong JSON types, bad quantities, bad base64.
+
+kube-apiserver decodes a built-in object with its JSON decoder (a fork of Go's
+``encoding/json``) before anything else looks at it. A value of the wrong JSON
+type is not a validation error with causes: the decode fails, and the request
+gets a **400 BadRequest** — ``Deployment in version "v1" cannot be handled as a
+Deployment: json: cannot unmarshal string into Go struct field
+DeploymentSpec.spec.replicas of type int32``. The decoder reports only the
+first problem: a type mismatch is remembered and decoding goes on (a later
+mismatch is not reported), while a failing custom unmarshaler (a quantity, an
+int-or-string) stops it at once and wins. The field is named by the innermost
+Go struct and the dotted path of JSON names from the top, without list
+indexes or map keys.
+
+:func:`decode_error` reproduces that on the dict, with a walker compiled once
+per definition from the v1.32 schemas. Unknown fields are not its concern
+(:mod:`pinnace.api.typed`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from pinnace.api import quantity
+from pinnace.api.definitions import Schema, load_definitions, ref_name
+
+_STRUCT, _MAP, _LIST, _STRING, _BYTES, _INT, _FLOAT, _BOOL, _QUANTITY, _INTSTR, _TIME, _ANY = range(12)
+
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+#: Definitions whose Go types unmarshal themselves (the schema says little about them).
+_SPECIAL = {
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": _QUANTITY,
+    "io.k8s.apimachinery.pkg.util.intstr.IntOrString": _INTSTR,
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Time": _TIME,
+    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": _TIME,
+    "io.k8s.apimachinery.pkg.runtime.RawExtension": _ANY,
+    "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1": _ANY,
+}
+
+
+class _Node:
+    """One Go type: its kind, its name as reflect prints it, and what is inside."""
+
+    __slots__ = ("elem", "go", "kind", "props", "struct")
+
+    def __init__(self, kind: int, go: str) -> None:
+        self.kind = kind
+        self.go = go
+        self.struct = ""  # a struct's bare name (the error context of its fields)
+        self.props: dict[str, _Node] = {}
+        self.elem: _Node | None = None
+
+
+class _Abort(Exception):
+    """A custom unmarshaler failed: decoding stops with this message."""
+
+
+_compiled: dict[str, _Node] = {}
+
+
+def _go_name(definition: str) -> str:
+    """``io.k8s.api.apps.v1.DeploymentSpec`` → ``v1.DeploymentSpec`` (Go's package.Type)."""
+    parts = definition.split(".")
+    return f"{parts[-2]}.{parts[-1]}"
+
+
+def _types(schema: Schema) -> set[str]:
+    t = schema.get("type")
+    if isinstance(t, list):
+        return {x for x in t if x != "null"}
+    return {t} if isinstance(t, str) else set()
+
+
+def _definition(name: str) -> _Node:
+    node = _compiled.get(name)
+    if node is not None:
+        return node
+    special = _SPECIAL.get(name)
+    if special is not None:
+        node = _compiled[name] = _Node(special, "string" if special == _TIME else _go_name(name))
+        return node
+    node = _compiled[name] = _Node(_STRUCT, _go_name(name))  # registered first: definitions are recursive
+    schema = load_definitions()[name]
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        node.struct = name.rsplit(".", 1)[-1]
+        node.props = {k: _compile(v) for k, v in props.items() if isinstance(v, dict)}
+    else:
+        compiled = _compile({k: v for k, v in schema.items() if k != "$ref"})
+        node.kind, node.go, node.elem, node.props = compiled.kind, compiled.go, compiled.elem, compiled.props
+    return node
+
+
+def _compile(schema: Schema) -> _Node:
+    name = ref_name(schema)
+    if name is None:
+        all_of = schema.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
+            name = ref_name(all_of[0])
+    if name is not None:
+        return _definition(name)
+    types = _types(schema)
+    if "array" in types and isinstance(schema.get("items"), dict):
+        elem = _compile(schema["items"])
+        node = _Node(_LIST, "[]" + elem.go)
+        node.elem = elem
+        return node
+    if "object" in types or "properties" in schema or "additionalProperties" in schema:
+        values = schema.get("additionalProperties")
+        if isinstance(values, dict):
+            elem = _compile(values)
+            node = _Node(_MAP, "map[string]" + elem.go)
+            node.elem = elem
+            return node
+        return _Node(_ANY, "")
+    fmt = schema.get("format")
+    if types == {"string"}:
+        return _Node(_BYTES, "[]uint8") if fmt == "byte" else _Node(_STRING, "string")
+    if types == {"integer"}:
+        return _Node(_INT, fmt if fmt in _INT_RANGES else "int64")
+    if types == {"number"}:
+        return _Node(_FLOAT, "float64")
+    if types == {"boolean"}:
+        return _Node(_BOOL, "bool")
+    return _Node(_ANY, "")
+
+
+def _json_kind(value: Any) -> str:
+    """How Go's decoder names the JSON value it could not store."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _number_text(value: float) -> str:
+    if isinstance(value, float):
+        text = repr(value)
+        return text.replace("e+", "e")
+    return str(value)
+
+
+class _Walk:
+    __slots__ = ("saved", "stack")
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.saved: str | None = None
+
+    def type_error(self, what: str, go: str, struct: str) -> str:
+        where = ".".join(self.stack)
+        return f"json: cannot unmarshal {what} into Go struct field {struct}.{where} of type {go}"
+
+    def save(self, what: str, go: str, struct: str) -> None:
+        if self.saved is None:
+            self.saved = self.type_error(what, go, struct)
+
+    def value(self, value: Any, node: _Node, struct: str) -> None:
+        kind = node.kind
+        if kind == _STRUCT:
+            if not isinstance(value, dict):
+                self.save(_json_kind(value), node.go, struct)
+                return
+            props, inner = node.props, node.struct
+            stack = self.stack
+            for key, item in value.items():
+                child = props.get(key)
+                if child is None or item is None or child.kind == _ANY:
+                    continue
+                ck = child.kind
+                if ck == _STRING and isinstance(item, str):
+                    continue  # the common case, without a call
+                stack.append(key)
+                self.value(item, child, inner)
+                stack.pop()
+        elif kind == _STRING:
+            if not isinstance(item := value, str):
+                self.save(_json_kind(item), node.go, struct)
+        elif kind == _INT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.save(_json_kind(value), node.go, struct)
+                return
+            low, high = _INT_RANGES.get(node.go, _INT_RANGES["int64"])
+            if isinstance(value, float) or not low <= value <= high:
+                self.save("number " + _number_text(value), node.go, struct)
+        elif kind == _LIST:
+            if not isinstance(value, list):
+                self.save(_json_kind(value), node.go, struct)
+                return
+            elem = node.elem
+            assert elem is not None
+            for item in value:
+                if item is not None:
+                    self.value(item, elem, struct)
+        elif kind == _MAP:
+            if not isinstance(value, dict):
+                self.save(_json_kind(value), node.go, struct)
+                return
+            elem = node.elem
+            assert elem is not None
+            for item in value.values():
+                if item is not None:
+                    self.value(item, elem, struct)
+        elif kind == _BOOL:
+            if not isinstance(value, bool):
+                self.save(_json_kind(value), node.go, struct)
+        elif kind == _FLOAT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.save(_json_kind(value), node.go, struct)
+        elif kind == _QUANTITY:
+            self.quantity(value)
+        elif kind == _INTSTR:
+            if isinstance(value, str):
+                return
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _Abort(self.type_error(_json_kind(value), "int32", struct))
+            if isinstance(value, float) or not -(2**31) <= value < 2**31:
+                raise _Abort(self.type_error("number " + _number_text(value), "int32", struct))
+        elif kind == _BYTES:
+            if not isinstance(value, str):
+                if not isinstance(value, list):
+                    self.save(_json_kind(value), node.go, struct)
+                return
+            problem = base64_error(value)
+            if problem is not None and self.saved is None:
+                self.saved = problem
+        elif kind == _TIME and not isinstance(value, str):
+            raise _Abort(self.type_error(_json_kind(value), "string", struct))
+
+    @staticmethod
+    def quantity(value: Any) -> None:
+        if isinstance(value, str):
+            text = value.strip()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = _number_text(value)
+        else:
+            raise _Abort(quantity.ERR_FORMAT_WRONG)
+        try:
+            quantity.parse(text)
+        except quantity.QuantityError as exc:
+            raise _Abort(str(exc)) from None
+
+
+def decode_error(obj: dict[str, Any], definition: str) -> str | None:
+    """The message the Go decoder fails with on ``obj`` as the named definition, or None if it decodes."""
+    walk = _Walk()
+    try:
+        walk.value(obj, _definition(definition), "")
+    except _Abort as exc:
+        return str(exc)
+    return walk.saved
+
+
+_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def base64_error(text: str) -> str | None:
+    """Go's ``base64.StdEncoding.Decode`` error for a string (``illegal base64 data at input byte N``), or None."""
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    else:
+        return None
+    src = text.encode("utf-8", "surrogatepass")
+    si, n = 0, len(src)
+    while si < n:
+        j = 0
+        while j < 4:
+            if si == n:
+                if j == 0:
+                    return None
+                return f"illegal base64 data at input byte {si - j}"
+            ch = src[si]
+            si += 1
+            if ch in _B64:
+                j += 1
+                continue
+            if ch in (10, 13):
+                continue
+            if ch != 61:  # '='
+                return f"illegal base64 data at input byte {si - 1}"
+            if j in (0, 1):
+                return f"illegal base64 data at input byte {si - 1}"
+            if j == 2:
+                while si < n and src[si] in (10, 13):
+                    si += 1
+                if si == n:
+                    return f"illegal base64 data at input byte {n}"
+                if src[si] != 61:
+                    return f"illegal base64 data at input byte {si - 1}"
+                si += 1
+            while si < n and src[si] in (10, 13):
+                si += 1
+            if si < n:
+                return f"illegal base64 data at input byte {si}"
+            return None
+    return None

@@ -1,0 +1,152 @@
+"""Field errors worded as upstream's ``k8s.io/apimachinery/pkg/util/validation/field``.
+
+Each helper returns one :class:`~pinnace.api.errors.Cause`; the bad value is
+printed the way ``field.Error`` prints it: strings quoted (Go's ``%q``),
+numbers and booleans bare, and Go values (maps, slices, label selectors,
+int-or-strings) in Go's ``%#v`` syntax, since that is what users see from a
+kube-apiserver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pinnace.api import errors
+from pinnace.api.errors import Cause
+from pinnace.api.names import go_quote
+
+#: upstream ``validation.FieldImmutableErrorMsg``.
+IMMUTABLE = "field is immutable"
+NEGATIVE = "must be greater than or equal to 0"
+
+
+def go_value(value: Any) -> str:
+    """A value as ``field.Error`` prints it (Go's ``%v``/``%q``/``%#v``, by type)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return go_quote(value)
+    if isinstance(value, GoValue):
+        return value.text
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[]string{" + ", ".join(go_quote(v) for v in value) + "}"
+    if isinstance(value, Mapping):
+        return string_map(value)
+    return repr(value)
+
+
+class GoValue:
+    """A value already rendered in Go syntax (``%#v`` of a struct)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def string_map(value: Mapping[str, Any] | None) -> str:
+    """``%#v`` of a ``map[string]string`` (keys sorted, as fmt prints maps)."""
+    if not value:
+        return "map[string]string(nil)" if value is None else "map[string]string{}"
+    items = ", ".join(f"{go_quote(k)}:{go_quote(str(v))}" for k, v in sorted(value.items()))
+    return "map[string]string{" + items + "}"
+
+
+def _string_slice(values: Any) -> str:
+    if values is None:
+        return "[]string(nil)"
+    return "[]string{" + ", ".join(go_quote(str(v)) for v in values) + "}"
+
+
+def label_selector(selector: Mapping[str, Any] | None) -> GoValue:
+    """``%#v`` of a ``v1.LabelSelector`` (how immutable-selector errors print it)."""
+    selector = selector or {}
+    labels = selector.get("matchLabels")
+    exprs = selector.get("matchExpressions")
+    if exprs:
+        rendered = ", ".join(
+            "v1.LabelSelectorRequirement{Key:"
+            + go_quote(str(e.get("key") or ""))
+            + ", Operator:"
+            + go_quote(str(e.get("operator") or ""))
+            + ", Values:"
+            + _string_slice(e.get("values"))
+            + "}"
+            for e in exprs
+            if isinstance(e, Mapping)
+        )
+        expr_text = "[]v1.LabelSelectorRequirement{" + rendered + "}"
+    else:
+        expr_text = "[]v1.LabelSelectorRequirement(nil)"
+    labels_text = string_map(labels if labels else None)
+    return GoValue(f"v1.LabelSelector{{MatchLabels:{labels_text}, MatchExpressions:{expr_text}}}")
+
+
+def int_or_string(value: Any) -> GoValue:
+    """``%#v`` of an ``intstr.IntOrString``."""
+    if isinstance(value, str):
+        return GoValue(f"intstr.IntOrString{{Type:1, IntVal:0, StrVal:{go_quote(value)}}}")
+    number = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return GoValue(f'intstr.IntOrString{{Type:0, IntVal:{number}, StrVal:""}}')
+
+
+def invalid(path: str, value: Any, detail: str) -> Cause:
+    """``field.Invalid``."""
+    return Cause(errors.CAUSE_INVALID, f"Invalid value: {go_value(value)}: {detail}", path)
+
+
+def required(path: str, detail: str = "") -> Cause:
+    """``field.Required``."""
+    return Cause(errors.CAUSE_REQUIRED, f"Required value: {detail}" if detail else "Required value", path)
+
+
+def duplicate(path: str, value: Any) -> Cause:
+    """``field.Duplicate``."""
+    return Cause(errors.CAUSE_DUPLICATE, f"Duplicate value: {go_value(value)}", path)
+
+
+def not_found(path: str, value: Any) -> Cause:
+    """``field.NotFound``."""
+    return Cause(errors.CAUSE_NOT_FOUND, f"Not found: {go_value(value)}", path)
+
+
+def forbidden(path: str, detail: str) -> Cause:
+    """``field.Forbidden``."""
+    return Cause(errors.CAUSE_FORBIDDEN, f"Forbidden: {detail}", path)
+
+
+def not_supported(path: str, value: Any, supported: Iterable[str]) -> Cause:
+    """``field.NotSupported`` (the supported values in the order given)."""
+    listed = ", ".join(go_quote(s) for s in supported)
+    return Cause(errors.CAUSE_NOT_SUPPORTED, f"Unsupported value: {go_value(value)}: supported values: {listed}", path)
+
+
+def nonnegative(path: str, value: Any) -> list[Cause]:
+    """``ValidateNonnegativeField`` for an optional integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return [invalid(path, value, NEGATIVE)]
+    return []
+
+
+def semantic_equal(a: Any, b: Any) -> bool:
+    """upstream's ``Semantic.DeepEqual``: like ``==``, but empty and missing maps and lists are the same."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        keys = set(a) | set(b)
+        return all(semantic_equal(a.get(k), b.get(k)) for k in keys)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(semantic_equal(x, y) for x, y in zip(a, b, strict=True))
+    if a in (None, {}, []) and b in (None, {}, []):
+        return True
+    return bool(a == b)
+
+
+def immutable(path: str, new: Any, old: Any, shown: Any = None) -> list[Cause]:
+    """``ValidateImmutableField``: Invalid (``field is immutable``) if the value changed."""
+    if semantic_equal(new, old):
+        return []
+    return [invalid(path, new if shown is None else shown, IMMUTABLE)]
