@@ -212,32 +212,34 @@ def _overcommit_allowed(name: str) -> bool:
     return native and not name.startswith("hugepages-")
 
 
-def _quantities(values: Any, path: str) -> tuple[dict[str, quantity.Quantity], list[Cause]]:
-    parsed: dict[str, quantity.Quantity] = {}
-    out: list[Cause] = []
+def _quantities(values: Any) -> dict[str, quantity.Quantity | None]:
+    parsed: dict[str, quantity.Quantity | None] = {}
     for name in sorted(_dict(values)):
-        p = f"{path}[{name}]"
-        out.extend(_resource_name(name, p))
-        raw = values[name]
         try:
-            q = quantity.parse(str(raw).strip())
+            parsed[name] = quantity.parse(str(values[name]).strip())
         except quantity.QuantityError:
-            continue  # a decode error, reported before validation
-        parsed[name] = q
-        if q.value < 0:
-            out.append(invalid(p, str(q), field.NEGATIVE))
-    return parsed, out
+            parsed[name] = None  # a decode error, reported before validation
+    return parsed
+
+
+def _quantity_value(name: str, q: quantity.Quantity | None, path: str) -> list[Cause]:
+    out = _resource_name(name, path)
+    if q is not None and q.value < 0:
+        out.append(invalid(path, str(q), field.NEGATIVE))
+    return out
 
 
 def resource_requirements(resources: Any, path: str) -> list[Cause]:
     """``ValidateContainerResourceRequirements``: names, non-negative quantities, requests ≤ limits."""
     res = _dict(resources)
-    limits, out = _quantities(res.get("limits"), f"{path}.limits")
-    requests, req_causes = _quantities(res.get("requests"), f"{path}.requests")
-    out.extend(req_causes)
+    limits, requests = _quantities(res.get("limits")), _quantities(res.get("requests"))
+    out: list[Cause] = []
+    for name, q in limits.items():
+        out.extend(_quantity_value(name, q, f"{path}.limits[{name}]"))
     for name, req in requests.items():
+        out.extend(_quantity_value(name, req, f"{path}.requests[{name}]"))
         limit = limits.get(name)
-        if limit is None:
+        if limit is None or req is None:
             continue
         if req.value != limit.value and not _overcommit_allowed(name):
             out.append(invalid(f"{path}.requests", str(req), f"must be equal to {name} limit of {limit}"))

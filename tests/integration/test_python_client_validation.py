@@ -1,0 +1,186 @@
+"""Validation of built-in kinds through the official ``kubernetes`` client: 400 decode errors, 422 causes,
+immutable fields — and nothing written when a request is refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiClient
+from kubernetes.client.rest import ApiException
+from tests.integration.conftest import ThreadedServer, raw_request
+
+NS = "default"
+JSON = {"Content-Type": "application/json"}
+
+
+def _status(exc: ApiException) -> dict[str, Any]:
+    return dict(json.loads(exc.body))
+
+
+def _deployment(name: str, labels: dict[str, str], selector: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": selector or labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+        },
+    }
+
+
+def test_a_wrong_json_type_is_a_400_decode_error(threaded_server: ThreadedServer) -> None:
+    body = _deployment("typed", {"app": "web"})
+    body["spec"]["replicas"] = "three"
+    status, answer = raw_request(
+        threaded_server.url, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", json.dumps(body).encode(), JSON
+    )
+    assert status == 400 and answer["reason"] == "BadRequest"
+    assert answer["message"] == (
+        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go '
+        "struct field DeploymentSpec.spec.replicas of type int32"
+    )
+    status, _ = raw_request(threaded_server.url, "GET", f"/apis/apps/v1/namespaces/{NS}/deployments/typed")
+    assert status == 404
+
+
+def test_a_bad_quantity_is_a_400(threaded_server: ThreadedServer) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "q"},
+        "spec": {"containers": [{"name": "a", "image": "b", "resources": {"limits": {"memory": "1GB"}}}]},
+    }
+    status, answer = raw_request(
+        threaded_server.url, "POST", f"/api/v1/namespaces/{NS}/pods", json.dumps(body).encode(), JSON
+    )
+    assert status == 400
+    assert answer["message"] == (
+        'Pod in version "v1" cannot be handled as a Pod: quantities must match the regular expression '
+        "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    )
+
+
+def test_a_patch_with_a_wrong_type_is_a_422_on_patch(k8s_client: ApiClient) -> None:
+    apps = client.AppsV1Api(k8s_client)
+    apps.create_namespaced_deployment(NS, _deployment("patched", {"app": "p"}))
+    with pytest.raises(ApiException) as info:
+        apps.patch_namespaced_deployment("patched", NS, [{"op": "replace", "path": "/spec/replicas", "value": "x"}])
+    status = _status(info.value)
+    assert info.value.status == 422 and status["reason"] == "Invalid"
+    cause = status["details"]["causes"][0]
+    assert cause["field"] == "patch"
+    assert cause["message"].endswith(
+        "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+    )
+
+
+def test_selector_must_match_template_labels(k8s_client: ApiClient) -> None:
+    apps = client.AppsV1Api(k8s_client)
+    with pytest.raises(ApiException) as info:
+        apps.create_namespaced_deployment(NS, _deployment("mismatch", {"app": "web"}, selector={"app": "api"}))
+    status = _status(info.value)
+    assert info.value.status == 422
+    assert status["message"] == (
+        'Deployment.apps "mismatch" is invalid: spec.template.metadata.labels: Invalid value: '
+        'map[string]string{"app":"web"}: `selector` does not match template `labels`'
+    )
+    assert status["details"] == {
+        "name": "mismatch",
+        "group": "apps",
+        "kind": "Deployment",
+        "causes": [
+            {
+                "reason": "FieldValueInvalid",
+                "message": 'Invalid value: map[string]string{"app":"web"}: `selector` does not match template `labels`',
+                "field": "spec.template.metadata.labels",
+            }
+        ],
+    }
+
+
+def test_one_cause_per_problem(k8s_client: ApiClient) -> None:
+    core = client.CoreV1Api(k8s_client)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "many"},
+        "spec": {
+            "containers": [
+                {"name": "app", "image": "busybox", "ports": [{"name": "http", "containerPort": 80}] * 2},
+                {"name": "app"},
+            ],
+        },
+    }
+    with pytest.raises(ApiException) as info:
+        core.create_namespaced_pod(NS, pod)
+    causes = [(c["field"], c["reason"]) for c in _status(info.value)["details"]["causes"]]
+    assert causes == [
+        ("spec.containers[0].ports[1].name", "FieldValueDuplicate"),
+        ("spec.containers[1].image", "FieldValueRequired"),
+        ("spec.containers[1].name", "FieldValueDuplicate"),
+    ]
+
+
+def test_immutable_selector_and_allowed_changes(k8s_client: ApiClient) -> None:
+    apps = client.AppsV1Api(k8s_client)
+    apps.create_namespaced_deployment(NS, _deployment("immutable", {"app": "v1"}))
+    apps.patch_namespaced_deployment("immutable", NS, {"spec": {"replicas": 3}})
+    changed = _deployment("immutable", {"app": "v2"})
+    with pytest.raises(ApiException) as info:
+        apps.replace_namespaced_deployment("immutable", NS, changed)
+    assert info.value.status == 422
+    assert _status(info.value)["message"] == (
+        'Deployment.apps "immutable" is invalid: spec.selector: Invalid value: '
+        'v1.LabelSelector{MatchLabels:map[string]string{"app":"v2"}, '
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"
+    )
+    assert apps.read_namespaced_deployment("immutable", NS).spec.selector.match_labels == {"app": "v1"}
+
+
+def test_pod_image_changes_but_not_ports(k8s_client: ApiClient) -> None:
+    core = client.CoreV1Api(k8s_client)
+    core.create_namespaced_pod(
+        NS, {"metadata": {"name": "edit"}, "spec": {"containers": [{"name": "a", "image": "busybox:1.36"}]}}
+    )
+    core.patch_namespaced_pod("edit", NS, {"spec": {"containers": [{"name": "a", "image": "busybox:1.37"}]}})
+    assert core.read_namespaced_pod("edit", NS).spec.containers[0].image == "busybox:1.37"
+    with pytest.raises(ApiException) as info:
+        core.patch_namespaced_pod(
+            "edit", NS, {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80}]}]}}
+        )
+    assert info.value.status == 422
+    assert _status(info.value)["details"]["causes"][0]["message"].startswith(
+        "Forbidden: pod updates may not change fields other than `spec.containers[*].image`"
+    )
+
+
+def test_immutable_configmap(k8s_client: ApiClient) -> None:
+    core = client.CoreV1Api(k8s_client)
+    core.create_namespaced_config_map(NS, {"metadata": {"name": "frozen"}, "data": {"a": "1"}, "immutable": True})
+    with pytest.raises(ApiException) as info:
+        core.patch_namespaced_config_map("frozen", NS, {"data": {"a": "2"}})
+    assert _status(info.value)["message"] == (
+        'ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set'
+    )
+    core.patch_namespaced_config_map("frozen", NS, {"metadata": {"labels": {"ok": "yes"}}})
+
+
+def test_a_job_gets_a_selector(k8s_client: ApiClient) -> None:
+    batch = client.BatchV1Api(k8s_client)
+    job = batch.create_namespaced_job(
+        NS,
+        {
+            "metadata": {"name": "pi"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}},
+        },
+    )
+    uid = job.metadata.uid
+    assert job.spec.selector.match_labels == {"batch.kubernetes.io/controller-uid": uid}
+    assert job.spec.template.metadata.labels["batch.kubernetes.io/job-name"] == "pi"
+    with pytest.raises(ApiException) as info:
+        batch.patch_namespaced_job("pi", NS, {"spec": {"template": {"spec": {"activeDeadlineSeconds": 5}}}})
+    assert _status(info.value)["details"]["causes"][0]["field"] == "spec.template"
