@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 
+from pinnace.controllers.garbagecollector import add_garbage_collector
 from pinnace.controllers.namespace import add_namespace_controller
-from pinnace.runtime.controller import Controller
 from pinnace.runtime.manager import Manager
 
 __all__ = ["BUILTIN_CONTROLLERS", "add_controllers"]
 
 #: Every built-in controller by name, and how to add it to a manager.
-BUILTIN_CONTROLLERS: dict[str, Callable[[Manager], Awaitable[Controller]]] = {
+BUILTIN_CONTROLLERS: dict[str, Callable[[Manager], Awaitable[object]]] = {
+    "gc": add_garbage_collector,
     "namespace": add_namespace_controller,
 }
 
 
-async def add_controllers(manager: Manager, names: Iterable[str]) -> list[Controller]:
+async def add_controllers(manager: Manager, names: Iterable[str]) -> list[object]:
     """Add the named built-in controllers to ``manager``; ValueError for an unknown name."""
     added = []
     for name in names:
