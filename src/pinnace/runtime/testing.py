@@ -12,11 +12,11 @@ any project that installs Pinnace gets the ``pinnace_env`` fixture::
 
 It starts a real Pinnace API server in the test's event loop (SQLite in a
 temporary directory, on a free loopback port, in well under a second), and
-can install CRDs and start built-in controllers — ``namespace`` today, the
-garbage collector once it exists — so owned objects and namespaces really go
-away in tests, which envtest cannot do. Options come from a marker::
+can install CRDs and start built-in controllers — ``namespace`` and ``gc``
+(the garbage collector) — so owned objects and namespaces really go away in
+tests, which envtest cannot do. Options come from a marker::
 
-    @pytest.mark.pinnace_env(controllers=["namespace"], crds=["config/crd/foo.yaml"])
+    @pytest.mark.pinnace_env(controllers=["namespace", "gc"], crds=["config/crd/foo.yaml"])
 
 Everything is torn down after the test: managers stopped, server closed.
 """
