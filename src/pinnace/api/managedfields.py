@@ -1,0 +1,595 @@
+"""Field ownership: FieldsV1 sets, ``metadata.managedFields`` entries, and Update tracking.
+
+Every write records who owns which fields (upstream's fieldmanager on
+structured-merge-diff). A set of fields is a Python set of *paths*, each a
+tuple of FieldsV1 path elements (see :mod:`pinnace.api.fieldtypes`);
+:func:`encode_fields` / :func:`decode_fields` convert to and from the FieldsV1
+wire form (``{"f:spec": {"f:replicas": {}}}``, ``"."`` marking a node that is
+itself a member).
+
+- :func:`field_set` — the fields a value sets (what an applier owns);
+- :func:`compare` — added, modified and removed fields between two objects;
+- :func:`track_update` — the Update operation of create/update/patch: the
+  writer takes what it added or changed (from everyone, no conflicts), and
+  removed fields leave every owner;
+- :func:`decode_entries` / :func:`encode_entries` — ``managedFields`` as
+  :class:`Entry` objects and back, sorted as upstream (Apply first, then by time).
+
+Server-owned metadata (name, uid, resourceVersion, …) and the half of the
+object a subresource does not write (``status`` for the main resource,
+everything else for ``/status``) are never owned. A client may replace
+``managedFields`` on update; ``[]`` or ``[{}]`` resets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from pinnace.api import errors
+from pinnace.api.fieldtypes import LIST, STRUCT, FieldType, item_element, root_type
+from pinnace.api.registry import ResourceInfo
+
+__all__ = [
+    "Entry",
+    "Path",
+    "compare",
+    "decode_entries",
+    "decode_fields",
+    "encode_entries",
+    "encode_fields",
+    "field_set",
+    "manager_from_user_agent",
+    "path_string",
+    "scope",
+    "track_create",
+    "track_update",
+    "validate_manager",
+]
+
+Obj = dict[str, Any]
+Path = tuple[str, ...]
+
+_MISSING: Any = object()
+
+#: Metadata only the server writes: never owned (upstream's stripMeta set).
+_STRIPPED: frozenset[Path] = frozenset(
+    {("f:apiVersion",), ("f:kind",), ("f:metadata",)}
+    | {
+        ("f:metadata", "f:" + f)
+        for f in (
+            "name",
+            "namespace",
+            "creationTimestamp",
+            "selfLink",
+            "uid",
+            "clusterName",
+            "generation",
+            "managedFields",
+            "resourceVersion",
+        )
+    }
+)
+
+MAX_MANAGER_LENGTH = 128
+
+
+# ---- sets of fields ---------------------------------------------------------------------------
+
+
+def field_set(value: Any, t: FieldType) -> set[Path]:
+    """Every leaf field and list/map item ``value`` mentions (upstream ToFieldSet)."""
+    out: set[Path] = set()
+    _to_set(value, t, (), out)
+    return out
+
+
+def _to_set(value: Any, t: FieldType, path: Path, out: set[Path]) -> None:
+    if t.is_leaf_for(value):
+        if path:
+            out.add(path)
+        return
+    if t.kind == LIST:
+        item_t = t.item
+        assert item_t is not None
+        for item in value:
+            pe = item_element(item, t)
+            if pe is None:
+                continue
+            p = (*path, pe)
+            _to_set(item, item_t, p, out)
+            out.add(p)
+        return
+    for key, v in value.items():
+        ct, declared = t.child(key)
+        if ct is None:
+            continue
+        p = (*path, "f:" + key)
+        _to_set(v, ct, p, out)
+        if not declared or v is None or (isinstance(v, dict) and not v):
+            out.add(p)
+
+
+@dataclass(slots=True)
+class Comparison:
+    """The fields a change added, modified and removed."""
+
+    added: set[Path] = field(default_factory=set)
+    modified: set[Path] = field(default_factory=set)
+    removed: set[Path] = field(default_factory=set)
+
+
+def compare(old: Any, new: Any, t: FieldType) -> Comparison:
+    """What changed from ``old`` to ``new`` (upstream's Compare of typed values).
+
+    A node new in ``new`` is added; built-in structs (and lists or maps a Go
+    struct always carries) are not themselves members, as upstream's empty
+    typed objects have them already.
+    """
+    c = Comparison()
+    _cmp(old, new, t, (), c, True)
+    return c
+
+
+def _empty(v: Any) -> bool:
+    return v is None or ((isinstance(v, (dict, list))) and not v)
+
+
+def _member_on_add(parent: FieldType, key: str, ct: FieldType, declared: bool) -> bool:
+    if not ct.builtin or not declared:
+        return True
+    if ct.kind == STRUCT:
+        return False
+    return key not in parent.required
+
+
+def _cmp(old: Any, new: Any, t: FieldType, path: Path, c: Comparison, member: bool) -> None:
+    if old is _MISSING:
+        _add_all(new, t, path, c.added, member)
+        return
+    if new is _MISSING:
+        _remove_all(old, t, path, c.removed)
+        return
+    if t.is_leaf_for(old) or t.is_leaf_for(new) or (_empty(old) and _empty(new)):
+        if old != new or type(old) is not type(new):
+            c.modified.add(path)
+        return
+    if old == new:
+        return
+    if t.kind == LIST:
+        item_t = t.item
+        assert item_t is not None
+        old_items = _index(old, t)
+        new_items = _index(new, t)
+        for pe, item in new_items.items():
+            _cmp(old_items.get(pe, _MISSING), item, item_t, (*path, pe), c, True)
+        for pe, item in old_items.items():
+            if pe not in new_items:
+                _remove_all(item, item_t, (*path, pe), c.removed)
+        return
+    for key, v in new.items():
+        ct, declared = t.child(key)
+        if ct is not None:
+            _cmp(old.get(key, _MISSING), v, ct, (*path, "f:" + key), c, _member_on_add(t, key, ct, declared))
+    for key, v in old.items():
+        if key not in new:
+            ct, _ = t.child(key)
+            if ct is not None:
+                _remove_all(v, ct, (*path, "f:" + key), c.removed)
+
+
+def _index(items: list[Any], t: FieldType) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        pe = item_element(item, t)
+        if pe is not None and pe not in out:
+            out[pe] = item
+    return out
+
+
+def _add_all(value: Any, t: FieldType, path: Path, out: set[Path], member: bool) -> None:
+    if t.is_leaf_for(value) or _empty(value):
+        out.add(path)
+        return
+    if member:
+        out.add(path)
+    if t.kind == LIST:
+        item_t = t.item
+        assert item_t is not None
+        for pe, item in _index(value, t).items():
+            _add_all(item, item_t, (*path, pe), out, True)
+        return
+    for key, v in value.items():
+        ct, declared = t.child(key)
+        if ct is not None:
+            _add_all(v, ct, (*path, "f:" + key), out, _member_on_add(t, key, ct, declared))
+
+
+def _remove_all(value: Any, t: FieldType, path: Path, out: set[Path]) -> None:
+    out.add(path)
+    if t.is_leaf_for(value) or _empty(value):
+        return
+    if t.kind == LIST:
+        item_t = t.item
+        assert item_t is not None
+        for pe, item in _index(value, t).items():
+            _remove_all(item, item_t, (*path, pe), out)
+        return
+    for key, v in value.items():
+        ct, _ = t.child(key)
+        if ct is not None:
+            _remove_all(v, ct, (*path, "f:" + key), out)
+
+
+def scope(paths: set[Path], info: ResourceInfo, subresource: str | None) -> set[Path]:
+    """The paths a writer can own: no server metadata; ``status`` only through /status, and only there."""
+    out = paths - _STRIPPED
+    if subresource == "status":
+        return {p for p in out if p[0] == "f:status"}
+    if info.has_status:
+        return {p for p in out if p[0] != "f:status"}
+    return out
+
+
+# ---- FieldsV1 -----------------------------------------------------------------------------------
+
+_RANK = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
+def _sort_key(pe: str) -> tuple[int, str]:
+    return (_RANK.get(pe[:1], 4), pe)
+
+
+def encode_fields(paths: set[Path]) -> Obj:
+    """A set of paths in the FieldsV1 wire form (children sorted, ``"."`` first)."""
+    root: dict[str, Any] = {}
+    for path in paths:
+        if not path:
+            continue
+        node = root
+        for pe in path:
+            node = node.setdefault(pe, {})
+        node["."] = True
+    return _finish(root)
+
+
+def _finish(node: dict[str, Any]) -> Obj:
+    out: Obj = {}
+    if node.get(".") is True and len(node) > 1:
+        out["."] = {}
+    for key in sorted((k for k in node if k != "."), key=_sort_key):
+        child = node[key]
+        out[key] = {} if len(child) == 1 and "." in child else _finish(child)
+    return out
+
+
+def decode_fields(fields: Any, prefix: Path = ()) -> set[Path]:
+    """The set of paths a FieldsV1 value names (ValueError if it is not one)."""
+    out: set[Path] = set()
+    _decode(fields, prefix, out)
+    return out
+
+
+def _decode(fields: Any, prefix: Path, out: set[Path]) -> None:
+    if not isinstance(fields, dict):
+        raise ValueError("FieldsV1 must be an object")
+    for key, child in fields.items():
+        if key == ".":
+            if prefix:
+                out.add(prefix)
+            continue
+        if key[:2] not in ("f:", "k:", "v:", "i:") or not isinstance(child, dict):
+            raise ValueError(f"invalid FieldsV1 key {key!r}")
+        p = (*prefix, key)
+        if child:
+            _decode(child, p, out)
+        else:
+            out.add(p)
+
+
+def path_string(path: Path) -> str:
+    """A path as upstream prints it in conflicts: ``.spec.containers[name="web"].image``."""
+    parts: list[str] = []
+    for pe in path:
+        tag, body = pe[:1], pe[2:]
+        if tag == "f":
+            parts.append("." + body)
+        elif tag == "k":
+            try:
+                key = orjson.loads(body)
+                parts.append("[" + ",".join(f"{k}={orjson.dumps(v).decode()}" for k, v in key.items()) + "]")
+            except (orjson.JSONDecodeError, AttributeError):
+                parts.append(f"[{body}]")
+        elif tag == "v":
+            parts.append(f"[={body}]")
+        else:
+            parts.append(f"[{body}]")
+    return "".join(parts)
+
+
+# ---- managedFields entries --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Entry:
+    """One ``managedFields`` entry: a manager, how it wrote (Apply/Update), and the fields it owns."""
+
+    manager: str
+    operation: str
+    api_version: str
+    fields: set[Path]
+    time: str | None = None
+    subresource: str = ""
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """Who this entry is: appliers are one manager whatever apiVersion they used; updaters are per version."""
+        version = self.api_version if self.operation == "Update" else ""
+        return (self.manager, self.operation, self.subresource, version)
+
+    def describe(self) -> str:
+        """The manager as upstream names it in a conflict: ``"name" using apps/v1``."""
+        out = orjson.dumps(self.manager).decode()
+        if self.subresource:
+            out += f' with subresource "{self.subresource}"'
+        if self.operation == "Update":
+            out += f" using {self.api_version}"
+        return out
+
+
+def is_reset(raw: Any) -> bool:
+    """Whether a written ``managedFields`` asks to clear ownership (``[]`` or ``[{}]``)."""
+    return isinstance(raw, list) and (not raw or (len(raw) == 1 and raw[0] == {}))
+
+
+def decode_entries(raw: Any) -> list[Entry] | None:
+    """The entries of a ``managedFields`` value, or None if it is not a valid one."""
+    if not isinstance(raw, list):
+        return None
+    out: list[Entry] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            return None
+        op = item.get("operation")
+        if op not in ("Apply", "Update") or item.get("fieldsType", "FieldsV1") != "FieldsV1":
+            return None
+        try:
+            fields = decode_fields(item.get("fieldsV1") or {})
+        except ValueError:
+            return None
+        t = item.get("time")
+        out.append(
+            Entry(
+                manager=str(item.get("manager") or ""),
+                operation=str(op),
+                api_version=str(item.get("apiVersion") or ""),
+                fields=fields,
+                time=t if isinstance(t, str) else None,
+                subresource=str(item.get("subresource") or ""),
+            )
+        )
+    return out
+
+
+def encode_entries(entries: list[Entry]) -> list[Obj]:
+    """``managedFields`` as upstream writes it: non-empty entries, Apply first, then oldest first."""
+    kept = [e for e in entries if e.fields]
+    kept.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
+    out: list[Obj] = []
+    for e in kept:
+        entry: Obj = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version}
+        if e.time:
+            entry["time"] = e.time
+        entry["fieldsType"] = "FieldsV1"
+        entry["fieldsV1"] = encode_fields(e.fields)
+        if e.subresource:
+            entry["subresource"] = e.subresource
+        out.append(entry)
+    return out
+
+
+# ---- the Update operation -----------------------------------------------------------------------
+
+
+def _base_entries(new_meta: Obj, old_meta: Obj, subresource: str | None) -> tuple[list[Entry], bool]:
+    """The ownership an Update starts from, and whether it is the live object's (upstream decodeLiveOrNew)."""
+    if subresource is None:
+        raw = new_meta.get("managedFields")
+        if is_reset(raw):
+            return [], False
+        if raw is not None and raw != old_meta.get("managedFields"):
+            decoded = decode_entries(raw)
+            if decoded:
+                return decoded, False
+    return decode_entries(old_meta.get("managedFields") or []) or [], True
+
+
+def track_update(
+    info: ResourceInfo, old: Obj, new: Obj, manager: str, *, subresource: str | None = None, now: str
+) -> None:
+    """Record an Update by ``manager`` in ``new``'s managedFields (in place), as upstream's fieldmanager does."""
+    new_meta = new.setdefault("metadata", {})
+    old_meta = old.get("metadata") or {}
+    entries, from_live = _base_entries(new_meta, old_meta, subresource)
+    t = root_type(info)
+    diff = compare(old, new, t)
+    changed = scope(diff.added | diff.modified, info, subresource)
+    removed = scope(diff.removed, info, subresource)
+    if from_live and not changed and not removed:
+        if "managedFields" in old_meta:
+            new_meta["managedFields"] = old_meta["managedFields"]
+        else:
+            new_meta.pop("managedFields", None)
+        return
+    apply_update(entries, changed, removed, manager, info.api_version, subresource, now)
+    _store(new_meta, entries)
+
+
+def apply_update(
+    entries: list[Entry],
+    changed: set[Path],
+    removed: set[Path],
+    manager: str,
+    api_version: str,
+    subresource: str | None,
+    now: str,
+) -> None:
+    """Give ``changed`` to the updater (taking it from everyone else) and drop ``removed`` from all (in place)."""
+    me = Entry(manager, "Update", api_version, set(), subresource=subresource or "")
+    mine = next((e for e in entries if e.identity == me.identity), None)
+    for e in entries:
+        if e is not mine:
+            e.fields -= changed
+            e.fields -= removed
+    if mine is None:
+        if not changed:
+            return
+        me.fields = set(changed)
+        me.time = now
+        entries.append(me)
+        return
+    mine.fields -= removed
+    if changed:
+        mine.fields |= changed
+        mine.time = now
+
+
+def carry_over(old: Obj, new: Obj) -> None:
+    """For a write recorded for nobody: keep the live managedFields unless the write resets them (in place)."""
+    new_meta = new.setdefault("metadata", {})
+    raw = new_meta.get("managedFields")
+    if raw is None:
+        old_raw = (old.get("metadata") or {}).get("managedFields")
+        if old_raw is not None:
+            new_meta["managedFields"] = old_raw
+    elif is_reset(raw):
+        del new_meta["managedFields"]
+
+
+def _store(meta: Obj, entries: list[Entry]) -> None:
+    encoded = encode_entries(entries)
+    if encoded:
+        meta["managedFields"] = encoded
+    else:
+        meta.pop("managedFields", None)
+
+
+_STRIPPED_META = frozenset(p[1][2:] for p in _STRIPPED if len(p) == 2)
+
+
+def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
+    """The FieldsV1 of a value new in its parent (None: nothing in it is owned) — compare() from nothing, encoded."""
+    if t.is_leaf_for(value) or _empty(value):
+        return {}
+    children: dict[str, Obj] = {}
+    if t.kind == LIST:
+        item_t = t.item
+        assert item_t is not None
+        for item in value:
+            pe = item_element(item, t)
+            if pe is not None and pe not in children:
+                sub = _added_tree(item, item_t, True)
+                if sub is not None:
+                    children[pe] = sub
+    else:
+        for key, v in value.items():
+            ct, declared = t.child(key)
+            if ct is not None:
+                sub = _added_tree(v, ct, _member_on_add(t, key, ct, declared))
+                if sub is not None:
+                    children["f:" + key] = sub
+    if not children:
+        return {} if member else None
+    out: Obj = {".": {}} if member else {}
+    for key in sorted(children, key=_sort_key):
+        out[key] = children[key]
+    return out
+
+
+def _created_fields(info: ResourceInfo, obj: Obj) -> Obj:
+    """The FieldsV1 an object's creator owns: every field it has but server metadata (and status)."""
+    t = root_type(info)
+    children: dict[str, Obj] = {}
+    for key, v in obj.items():
+        if key in ("apiVersion", "kind") or (key == "status" and info.has_status):
+            continue
+        ct, declared = t.child(key)
+        if ct is None:
+            continue
+        if key == "metadata" and isinstance(v, dict):
+            v = {k: x for k, x in v.items() if k not in _STRIPPED_META}
+            if not v:
+                continue
+            sub = _added_tree(v, ct, False)
+        else:
+            sub = _added_tree(v, ct, _member_on_add(t, key, ct, declared))
+        if sub is not None:
+            children["f:" + key] = sub
+    return {key: children[key] for key in sorted(children, key=_sort_key)}
+
+
+def track_create(info: ResourceInfo, obj: Obj, manager: str, *, now: str) -> None:
+    """Record the creation of ``obj`` by ``manager`` (in place): it owns every field it set."""
+    meta = obj.setdefault("metadata", {})
+    raw = meta.get("managedFields")
+    if raw is None or is_reset(raw):
+        fields = _created_fields(info, obj)
+        if fields:
+            meta["managedFields"] = [
+                {
+                    "manager": manager,
+                    "operation": "Update",
+                    "apiVersion": info.api_version,
+                    "time": now,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": fields,
+                }
+            ]
+        else:
+            meta.pop("managedFields", None)
+        return
+    entries = decode_entries(raw) or []  # a creator may bring ownership along (as upstream allows)
+    added = decode_fields(_created_fields(info, obj))
+    apply_update(entries, added, set(), manager, info.api_version, None, now)
+    _store(meta, entries)
+
+
+# ---- managers -----------------------------------------------------------------------------------
+
+
+def manager_from_user_agent(user_agent: str | None) -> str:
+    """The manager of a write that names none: the User-Agent's product (``kubectl/v1.32`` → ``kubectl``)."""
+    head = (user_agent or "").split("/", 1)[0]
+    return "".join(ch for ch in head if ch.isprintable())[:MAX_MANAGER_LENGTH]
+
+
+def validate_manager(manager: str | None, options_kind: str, *, apply: bool = False, force: bool = False) -> None:
+    """Check ``fieldManager`` (and ``force``) of a write's options: upstream's 422 on ``<Kind>Options``."""
+    causes: list[errors.Cause] = []
+    if options_kind == "PatchOptions":
+        if not apply and force:
+            causes.append(
+                errors.Cause(errors.CAUSE_FORBIDDEN, "Forbidden: may not be specified for non-apply patch", "force")
+            )
+        if apply and not manager:
+            causes.append(
+                errors.Cause(errors.CAUSE_REQUIRED, "Required value: is required for apply patch", "fieldManager")
+            )
+    value = manager or ""
+    if len(value.encode()) > MAX_MANAGER_LENGTH:
+        causes.append(
+            errors.Cause(
+                errors.CAUSE_TOO_LONG, f"Too long: may not be more than {MAX_MANAGER_LENGTH} bytes", "fieldManager"
+            )
+        )
+    for i, ch in enumerate(value):
+        if not ch.isprintable():
+            shown = orjson.dumps(value).decode()
+            causes.append(
+                errors.Cause(errors.CAUSE_INVALID, f"Invalid value: {shown}: invalid characters at {i}", "fieldManager")
+            )
+            break
+    if causes:
+        raise errors.invalid(options_kind, "", causes, group="meta.k8s.io")
