@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import crd, errors, patch, strategic, strategy, typed
+from pinnace.api import apply, crd, errors, managedfields, patch, strategic, strategy, typed
 from pinnace.api import validation as builtin_validation
 from pinnace.api.definitions import definition_for
 from pinnace.api.registry import ResourceInfo
@@ -199,6 +199,67 @@ def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Ob
     )
 
 
+_OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions"}
+
+
+def _field_manager(request: web.BaseRequest, verb: str, media: str) -> str:
+    """The manager a write is recorded for: ``fieldManager``, else the User-Agent's product (not for apply)."""
+    query = request.query
+    manager = query.get("fieldManager")
+    applying = verb == "patch" and media == negotiation.APPLY_PATCH_YAML
+    managedfields.validate_manager(manager, _OPTIONS_KIND[verb], apply=applying, force="force" in query)
+    if manager or applying:
+        return manager or ""
+    return managedfields.manager_from_user_agent(request.headers.get("User-Agent"))
+
+
+def _patch_types(info: ResourceInfo) -> str:
+    types = [negotiation.JSON_PATCH, negotiation.MERGE_PATCH]
+    if not info.custom:
+        types.append(negotiation.STRATEGIC_PATCH)
+    return ", ".join([*types, negotiation.APPLY_PATCH_YAML])
+
+
+async def _server_side_apply(
+    rest: RestStore,
+    info: ResourceInfo,
+    namespace: str | None,
+    ri: RequestInfo,
+    body: bytes,
+    manager: str,
+    *,
+    force: bool,
+    dry_run: bool,
+    check: Any,
+) -> tuple[Obj, int]:
+    """PATCH with an apply configuration: merge it with ownership, or create the object (201) if it is missing."""
+    try:
+        config = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        config = negotiation.decode_yaml(body)
+    apply.check_config(info, config)
+    name = ri.name or ""
+
+    def applied(cur: Obj) -> Obj:
+        now = strategy.now_rfc3339()
+        result = apply.apply(info, cur, config, manager, force=force, subresource=ri.subresource, now=now)
+        check(result)
+        return result
+
+    try:
+        return await rest.mutate(info, namespace, name, applied, subresource=ri.subresource, dry_run=dry_run), 200
+    except errors.NotFound as exc:
+        if ri.subresource is not None or exc.name != name or exc.kind != info.plural:
+            raise
+    meta = config.get("metadata") or {}
+    if meta.get("name") and meta["name"] != name:
+        raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+    obj = apply.apply(info, None, config, manager, force=force, now=strategy.now_rfc3339())
+    obj["metadata"]["name"] = name
+    check(obj)
+    return await rest.create(info, namespace, obj, dry_run=dry_run), 201
+
+
 async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: RequestInfo) -> web.StreamResponse:
     """Serve one resource request."""
     info = resolve(rest, ri)
@@ -235,34 +296,39 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
     dry_run = _dry_run(query)
     validation = typed.field_validation(query.get("fieldValidation")) if verb in ("create", "update", "patch") else ""
     schema = strategy.schema_of(info)
+    manager = _field_manager(request, verb, media) if verb in _OPTIONS_KIND else None
 
     if verb == "create":
         obj = negotiation.decode_object(body, media)
         warnings = _unknown_fields(info, obj, schema, validation, _undecodable(info))
-        created = await rest.create(info, namespace, obj, dry_run=dry_run)
+        created = await rest.create(info, namespace, obj, dry_run=dry_run, manager=manager)
         return _warn(respond(object_view(created, info, wanted, query), wanted, status=201), warnings)
     if verb == "update":
         obj = negotiation.decode_object(body, media)
         warnings = _unknown_fields(info, obj, schema, validation, _undecodable(info))
         updated, was_created = await rest.update(
-            info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run
+            info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run, manager=manager
         )
         status = 201 if was_created else 200
         return _warn(respond(object_view(updated, info, wanted, query), wanted, status=status), warnings)
     if verb == "patch":
         if media not in negotiation.PATCH_TYPES:
             raise errors.UnsupportedMediaType(
-                f"the body of the request was in an unknown format - accepted media types include: "
-                f"{', '.join(negotiation.PATCH_TYPES[:3])}"
-            )
-        if media == negotiation.APPLY_PATCH_YAML:
-            raise errors.UnsupportedMediaType(
-                "server-side apply is not supported yet by this server; use client-side apply "
-                "(kubectl apply without --server-side)"
+                f"the body of the request was in an unknown format - accepted media types include: {_patch_types(info)}"
             )
         if not body.strip():
             raise errors.BadRequest("the body of the request must not be empty for a patch")
         warnings = []
+        if media == negotiation.APPLY_PATCH_YAML:
+
+            def check(result: Obj) -> None:
+                warnings[:] = _unknown_fields(info, result, schema, validation)
+
+            force = query.get("force", "").lower() in ("1", "t", "true")
+            applied, status = await _server_side_apply(
+                rest, info, namespace, ri, body, manager or "", force=force, dry_run=dry_run, check=check
+            )
+            return _warn(respond(object_view(applied, info, wanted, query), wanted, status=status), warnings)
 
         def patch_and_check(cur: Obj) -> Obj:
             result = apply_patch(info, cur, media, body)
@@ -270,7 +336,13 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
             return result
 
         patched = await rest.mutate(
-            info, namespace, ri.name or "", patch_and_check, subresource=ri.subresource, dry_run=dry_run
+            info,
+            namespace,
+            ri.name or "",
+            patch_and_check,
+            subresource=ri.subresource,
+            dry_run=dry_run,
+            manager=manager,
         )
         return _warn(respond(object_view(patched, info, wanted, query), wanted), warnings)
     if verb == "delete":

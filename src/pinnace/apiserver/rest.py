@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import crd, errors, names, strategy
+from pinnace.api import crd, errors, managedfields, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.codec import decode_from_storage, encode_for_storage
 from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
@@ -164,10 +164,13 @@ class RestStore:
         return decode_from_storage(kv), kv.mod_revision
 
     # ---- create ------------------------------------------------------------
-    async def create(self, info: ResourceInfo, namespace: str | None, obj: Obj, *, dry_run: bool = False) -> Obj:
+    async def create(
+        self, info: ResourceInfo, namespace: str | None, obj: Obj, *, dry_run: bool = False, manager: str | None = None
+    ) -> Obj:
         """Create an object (201 upstairs); AlreadyExists if the name is taken.
 
         Takes ownership of ``obj`` (a freshly decoded body): it is changed in place, not copied.
+        ``manager``: the field manager the write is recorded for in managedFields (None: not recorded).
         """
         self._check_type(info, obj)
         meta = strategy.meta(obj)
@@ -201,6 +204,8 @@ class RestStore:
             meta["name"] = names.generate_name(str(base))
         strategy.prepare_for_create(info, obj)
         self._validate(info, obj)
+        if manager is not None:
+            managedfields.track_create(info, obj, manager, now=meta["creationTimestamp"])
         if dry_run:
             return obj
         name = meta["name"]
@@ -257,6 +262,7 @@ class RestStore:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> tuple[Obj, bool]:
         """Replace an object (PUT). Returns the result and whether it was created."""
         obj = copy.deepcopy(obj)
@@ -281,7 +287,7 @@ class RestStore:
         kv = await self.store.get(info.key(namespace, name))
         if kv is None:
             if info.create_on_update and subresource is None:
-                return await self.create(info, namespace, obj, dry_run=dry_run), True
+                return await self.create(info, namespace, obj, dry_run=dry_run, manager=manager), True
             raise not_found(info, name)
         if wanted_rv is None and not self._allows_unconditional_update(info):
             raise errors.invalid(
@@ -303,7 +309,7 @@ class RestStore:
             return copy.deepcopy(obj)
 
         result = await self._guaranteed_update(
-            info, namespace, name, replace, subresource=subresource, dry_run=dry_run, first=kv
+            info, namespace, name, replace, subresource=subresource, dry_run=dry_run, first=kv, manager=manager
         )
         return result, False
 
@@ -320,6 +326,7 @@ class RestStore:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> Obj:
         """Apply ``mutation`` to the current object and write it, retrying lost races (PATCH).
 
@@ -334,7 +341,9 @@ class RestStore:
                 raise conflict(info, name, _MODIFIED)
             return desired
 
-        return await self._guaranteed_update(info, namespace, name, checked, subresource=subresource, dry_run=dry_run)
+        return await self._guaranteed_update(
+            info, namespace, name, checked, subresource=subresource, dry_run=dry_run, manager=manager
+        )
 
     async def _guaranteed_update(
         self,
@@ -346,6 +355,7 @@ class RestStore:
         subresource: str | None,
         dry_run: bool,
         first: KeyValue | None = None,
+        manager: str | None = None,
     ) -> Obj:
         key = info.key(namespace, name)
         kv = first
@@ -367,6 +377,12 @@ class RestStore:
                 dmeta["namespace"] = namespace
             strategy.prepare_for_update(info, desired, current, subresource=subresource)
             self._validate(info, desired, current)
+            if manager is not None:
+                managedfields.track_update(
+                    info, current, desired, manager, subresource=subresource, now=strategy.now_rfc3339()
+                )
+            else:
+                managedfields.carry_over(current, desired)
             if strategy.semantically_equal(desired, current):
                 return current
             if dry_run:
