@@ -31,6 +31,16 @@ _STRING_LIKE = {
     "io.k8s.apimachinery.pkg.api.resource.Quantity": {"type": "string"},
 }
 
+#: v3 says what these are with ``oneOf`` and no ``type`` (as upstream), so ``kubectl explain`` names them
+#: (``limits <map[string]Quantity>``, ``maxSurge <IntOrString>``) rather than calling them strings.
+_ONE_OF_V3 = {
+    "io.k8s.apimachinery.pkg.util.intstr.IntOrString": {
+        "format": "int-or-string",
+        "oneOf": [{"type": "integer"}, {"type": "string"}],
+    },
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+}
+
 
 def convert_schema(schema: Any, ref_prefix: str, *, v3: bool) -> Any:
     """One definition node in OpenAPI form."""
@@ -57,6 +67,8 @@ def convert_schema(schema: Any, ref_prefix: str, *, v3: bool) -> Any:
 
 def convert_definition(name: str, schema: Obj, ref_prefix: str, *, v3: bool) -> Obj:
     """A whole definition, with the JSON-schema-only additions removed."""
+    if v3 and name in _ONE_OF_V3:
+        return {"description": schema.get("description", ""), **_ONE_OF_V3[name]}
     if name in _STRING_LIKE:
         return {**_STRING_LIKE[name], "description": schema.get("description", "")}
     out: Obj = convert_schema(schema, ref_prefix, v3=v3)
