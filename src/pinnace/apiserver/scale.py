@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 
 from pinnace.api import crd, errors, patch, selectors
+from pinnace.api.managedfields import manager_from_user_agent
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver import negotiation
 from pinnace.apiserver.httputil import read_body, respond
@@ -129,7 +130,8 @@ async def handle_scale(
         return out
 
     try:
-        updated = await rest.mutate(info, namespace, name, mutate)
+        manager = request.query.get("fieldManager") or manager_from_user_agent(request.headers.get("User-Agent"))
+        updated = await rest.mutate(info, namespace, name, mutate, subresource="scale", manager=manager)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(f"error decoding patch: {exc}") from None
     return respond(scale_of(updated, info), Wanted(yaml=wanted.yaml))

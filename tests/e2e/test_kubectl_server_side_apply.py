@@ -1,0 +1,111 @@
+"""The real kubectl 1.32 with server-side apply: apply --server-side, conflicts, --force-conflicts, diff.
+
+One cluster for the module; each test works in its own namespace.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tests.e2e.conftest import Cluster
+from tests.e2e.kubectl import get_json
+
+pytestmark = pytest.mark.slow
+
+
+def manifest(replicas: int, image: str = "nginx:1.25", extra_env: bool = False) -> str:
+    env = "\n        env: [{name: MODE, value: fast}]" if extra_env else ""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {{app: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: web
+        image: {image}{env}
+"""
+
+
+def owners(cluster: Cluster, ns: str) -> dict[str, dict[str, object]]:
+    obj = get_json(cluster, "deployment", "web", "-n", ns, "--show-managed-fields")
+    return {e["manager"]: e for e in obj["metadata"]["managedFields"]}
+
+
+def test_apply_server_side_creates_and_updates_with_managed_fields(cluster: Cluster) -> None:
+    ns = "ssa-apply"
+    cluster.kubectl("create", "namespace", ns)
+    out = cluster.kubectl("apply", "--server-side", "-n", ns, "-f", "-", input=manifest(2, extra_env=True))
+    assert out.stdout.strip() == "deployment.apps/web serverside-applied"
+    entry = owners(cluster, ns)["kubectl"]
+    assert entry["operation"] == "Apply" and entry["apiVersion"] == "apps/v1" and entry["fieldsType"] == "FieldsV1"
+    fields = entry["fieldsV1"]
+    assert isinstance(fields, dict)
+    container = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert container == {
+        ".": {},
+        "f:image": {},
+        "f:name": {},
+        "f:env": {'k:{"name":"MODE"}': {".": {}, "f:name": {}, "f:value": {}}},
+    }
+
+    # dropping a field and a list item from the configuration removes them
+    cluster.kubectl("apply", "--server-side", "-n", ns, "-f", "-", input=manifest(3))
+    obj = get_json(cluster, "deployment", "web", "-n", ns)
+    assert obj["spec"]["replicas"] == 3
+    assert "env" not in obj["spec"]["template"]["spec"]["containers"][0]
+    assert "managedFields" not in obj["metadata"]  # kubectl hides them unless asked
+
+
+def test_conflict_between_two_field_managers_and_force(cluster: Cluster) -> None:
+    ns = "ssa-conflict"
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl("apply", "--server-side", "-n", ns, "-f", "-", input=manifest(2))
+    res = cluster.kubectl(
+        "apply", "--server-side", "--field-manager=ci", "-n", ns, "-f", "-", input=manifest(5), check=False
+    )
+    assert res.returncode == 1
+    assert 'error: Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas' in res.stderr
+    assert "--force-conflicts" in res.stderr
+
+    # the same value from another manager is no conflict: both own it
+    cluster.kubectl("apply", "--server-side", "--field-manager=ci", "-n", ns, "-f", "-", input=manifest(2))
+    both = owners(cluster, ns)
+    assert "f:replicas" in both["ci"]["fieldsV1"]["f:spec"] and "f:replicas" in both["kubectl"]["fieldsV1"]["f:spec"]
+
+    out = cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=ci", "-n", ns, "-f", "-", input=manifest(5)
+    )
+    assert out.stdout.strip() == "deployment.apps/web serverside-applied"
+    assert get_json(cluster, "deployment", "web", "-n", ns)["spec"]["replicas"] == 5
+    after = owners(cluster, ns)
+    assert "f:replicas" in after["ci"]["fieldsV1"]["f:spec"]
+    assert "f:replicas" not in after["kubectl"]["fieldsV1"]["f:spec"]
+
+    # an Update through /scale (manager from kubectl's User-Agent) takes the field; the next apply conflicts
+    cluster.kubectl("scale", "deployment", "web", "-n", ns, "--replicas=1")
+    res = cluster.kubectl(
+        "apply", "--server-side", "--field-manager=ci", "-n", ns, "-f", "-", input=manifest(5), check=False
+    )
+    assert res.returncode == 1
+    assert 'conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas' in res.stderr
+
+
+def test_diff_shows_the_change_against_a_server_side_applied_object(cluster: Cluster) -> None:
+    ns = "ssa-diff"
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl("apply", "--server-side", "-n", ns, "-f", "-", input=manifest(2))
+    same = cluster.kubectl("diff", "--server-side", "-n", ns, "-f", "-", input=manifest(2), check=False)
+    assert same.returncode == 0 and same.stdout == ""
+    for flags in (["--server-side"], []):
+        res = cluster.kubectl("diff", *flags, "-n", ns, "-f", "-", input=manifest(4, image="nginx:1.26"), check=False)
+        assert res.returncode == 1, res.stderr
+        assert "-  replicas: 2" in res.stdout and "+  replicas: 4" in res.stdout
+        assert "+      - image: nginx:1.26" in res.stdout
+        assert "managedFields" not in res.stdout
+    assert get_json(cluster, "deployment", "web", "-n", ns)["spec"]["replicas"] == 2  # diff is a dry run
