@@ -60,6 +60,9 @@ class Controller:
         self._workers: list[asyncio.Task[None]] = []
         self._started = False
         self._stopped = asyncio.Event()
+        # The per-reconcile metric children, looked up once.
+        self._reconcile_time = metrics.RECONCILE_TIME.labels(name)
+        self._successes = metrics.RECONCILE_TOTAL.labels(name, "success")
 
     def watch(self, source: Source) -> None:
         """Add a source (before start, or while running: it is started at once then)."""
@@ -145,7 +148,7 @@ class Controller:
             self.queue.add_rate_limited(request)
             return
         finally:
-            metrics.RECONCILE_TIME.labels(self.name).observe(time.perf_counter() - started)
+            self._reconcile_time.observe(time.perf_counter() - started)
         self._after(request, result)
 
     def _after(self, request: Request, result: Result) -> None:
@@ -158,4 +161,4 @@ class Controller:
             metrics.RECONCILE_TOTAL.labels(self.name, "requeue").inc()
         else:
             self.queue.forget(request)
-            metrics.RECONCILE_TOTAL.labels(self.name, "success").inc()
+            self._successes.inc()

@@ -70,6 +70,12 @@ class WorkQueue(Generic[T]):
         self._seq = itertools.count()
         self._delay_wakeup = asyncio.Event()
         self._delay_task: asyncio.Task[None] | None = None
+        # This queue's metric children, looked up once: a labels() lookup costs more than the update itself.
+        self._adds = metrics.WORKQUEUE_ADDS.labels(name)
+        self._depth = metrics.WORKQUEUE_DEPTH.labels(name)
+        self._queue_duration = metrics.WORKQUEUE_QUEUE_DURATION.labels(name)
+        self._work_duration = metrics.WORKQUEUE_WORK_DURATION.labels(name)
+        self._retries = metrics.WORKQUEUE_RETRIES.labels(name)
 
     # ---- plain queue ----------------------------------------------------------
     def __len__(self) -> int:
@@ -85,7 +91,7 @@ class WorkQueue(Generic[T]):
         """Queue ``key`` unless it is already waiting; ignored after shutdown."""
         if self._shutting_down or key in self._dirty:
             return
-        metrics.WORKQUEUE_ADDS.labels(self.name).inc()
+        self._adds.inc()
         self._dirty.add(key)
         if key in self._processing:
             return  # queued again by done()
@@ -94,7 +100,7 @@ class WorkQueue(Generic[T]):
     def _enqueue(self, key: T) -> None:
         self._queue.append(key)
         self._added_at.setdefault(key, self.clock.now())
-        metrics.WORKQUEUE_DEPTH.labels(self.name).set(len(self._queue))
+        self._depth.set(len(self._queue))
         self._nonempty.set()
 
     async def get(self) -> T:
@@ -106,10 +112,10 @@ class WorkQueue(Generic[T]):
             await self._nonempty.wait()
         key = self._queue.popleft()
         now = self.clock.now()
-        metrics.WORKQUEUE_DEPTH.labels(self.name).set(len(self._queue))
+        self._depth.set(len(self._queue))
         added = self._added_at.pop(key, None)
         if added is not None:
-            metrics.WORKQUEUE_QUEUE_DURATION.labels(self.name).observe(max(0.0, now - added))
+            self._queue_duration.observe(max(0.0, now - added))
         self._started_at[key] = now
         self._processing.add(key)
         self._idle.clear()
@@ -121,7 +127,7 @@ class WorkQueue(Generic[T]):
         self._processing.discard(key)
         started = self._started_at.pop(key, None)
         if started is not None:
-            metrics.WORKQUEUE_WORK_DURATION.labels(self.name).observe(max(0.0, self.clock.now() - started))
+            self._work_duration.observe(max(0.0, self.clock.now() - started))
         if key in self._dirty:
             self._enqueue(key)
         if not self._processing:
@@ -180,7 +186,7 @@ class WorkQueue(Generic[T]):
     # ---- rate limiting ----------------------------------------------------------
     def add_rate_limited(self, key: T) -> None:
         """Add ``key`` after the rate limiter's delay (it failed; back off)."""
-        metrics.WORKQUEUE_RETRIES.labels(self.name).inc()
+        self._retries.inc()
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: T) -> None:

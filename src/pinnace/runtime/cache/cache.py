@@ -7,7 +7,9 @@ Every controller of a manager shares these informers, so a kind is watched
 once per process however many controllers look at it.
 
 Reads return deep copies: a reconciler may change what it got without
-corrupting the cache. ``index_field`` adds a field index (controller-runtime's
+corrupting the cache. Cached objects are JSON trees, so the copy is an orjson
+round trip (several times faster than ``copy.deepcopy``, which was most of a
+cached read's cost). ``index_field`` adds a field index (controller-runtime's
 ``IndexField``) so that ``list(..., fields={"spec.nodeName": "n1"})`` is a
 lookup instead of a scan.
 
@@ -23,6 +25,8 @@ import copy
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import orjson
 
 from pinnace.api import errors
 from pinnace.api.selectors import parse_label_selector
@@ -176,7 +180,8 @@ class Cache:
             mapping = await self.mapper.mapping(kind)
             resource = mapping.ref.plural + (f".{mapping.ref.group}" if mapping.ref.group else "")
             raise errors.NotFound(f'{resource} "{name}" not found', group=mapping.ref.group, kind=mapping.ref.plural)
-        return copy.deepcopy(obj)
+        copied: Obj = json_copy(obj)
+        return copied
 
     async def list(
         self,
@@ -209,7 +214,16 @@ class Cache:
         if label_selector:
             selector = parse_label_selector(label_selector)
             candidates = [o for o in candidates if selector.matches((o.get("metadata") or {}).get("labels"))]
-        return [copy.deepcopy(o) for o in candidates]
+        copies: list[Obj] = json_copy(candidates)
+        return copies
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data; what orjson cannot encode (a set, an int over 64 bits) goes through deepcopy."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return copy.deepcopy(value)
 
 
 def _key(obj: Obj) -> str:
