@@ -78,10 +78,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set now (``VmHWM``: its peak so far)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -301,23 +302,28 @@ async def _load(spec: LoadSpec) -> LoadResult:
     return result
 
 
-def run_load(spec: LoadSpec, timeout: float) -> LoadResult:
-    """Run a load generator in its own process and return what it measured."""
+def run_in_process(target: Callable[..., None], args: tuple[Any, ...], timeout: float, what: str) -> Any:
+    """Run ``target(*args, pipe)`` in a fresh (spawned) process; return what it sends down the pipe."""
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_load_process, args=(spec, send), daemon=True)
+    proc = ctx.Process(target=target, args=(*args, send), daemon=True)
     proc.start()
     send.close()
     try:
         if not recv.poll(timeout):
-            raise TimeoutError("load generator did not finish in time")
-        result: LoadResult = recv.recv()
-        return result
+            raise TimeoutError(f"{what} did not finish in time")
+        return recv.recv()
     finally:
         proc.join(5)
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+def run_load(spec: LoadSpec, timeout: float) -> LoadResult:
+    """Run a load generator in its own process and return what it measured."""
+    result: LoadResult = run_in_process(_load_process, (spec,), timeout, "load generator")
+    return result
 
 
 def run_wrk(port: int, path: str, duration: float) -> LoadResult:
