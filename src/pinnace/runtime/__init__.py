@@ -21,6 +21,8 @@ rest is wiring, bottom up:
 - :mod:`.testing` — the ``pinnace_env`` pytest fixture (a real server in process).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from pinnace.client.restmapper import GVK
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.cache.cache import Cache
@@ -41,8 +43,24 @@ from pinnace.runtime.predicate import (
 from pinnace.runtime.ratelimit import RateLimiter, default_controller_rate_limiter
 from pinnace.runtime.reconcile import Reconciler, ReconcilerFunc, Request, Result, TerminalError
 from pinnace.runtime.typed import CRDInfo, CustomResource, PrinterColumn, ScaleInfo
-from pinnace.runtime.webhook import Denied, WebhookServer, mutating, validating
 from pinnace.runtime.workqueue import ShutDown, WorkQueue
+
+if TYPE_CHECKING:
+    from pinnace.runtime.webhook import Denied, WebhookServer, mutating, validating
+
+#: Names imported on first use: the webhook server brings aiohttp's server side (~2 MB resident),
+#: which an operator without webhooks (or probes) need not pay for.
+_LAZY = {"Denied": "webhook", "WebhookServer": "webhook", "mutating": "webhook", "validating": "webhook"}
+
+
+def __getattr__(name: str) -> Any:
+    """The lazily imported names (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ANNOTATIONS_CHANGED",
