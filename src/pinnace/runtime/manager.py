@@ -81,6 +81,8 @@ class ManagerOptions:
     health_probe_bind_address: str | None = None
     metrics_bind_address: str | None = None
     graceful_shutdown_timeout: float = 30.0
+    #: The cache's transform for every kind (controller-runtime's DefaultTransform), e.g. strip_managed_fields.
+    cache_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -104,7 +106,12 @@ class Manager:
         self.mapper = RESTMapper(rest)
         opts = self.options
         self.cache = Cache(
-            rest, self.mapper, namespace=opts.namespace, resync_period=opts.sync_period, clock=self.clock
+            rest,
+            self.mapper,
+            namespace=opts.namespace,
+            resync_period=opts.sync_period,
+            clock=self.clock,
+            transform=opts.cache_transform,
         )
         self.client = Client(rest, self.mapper, self.cache)
         self.api_reader = self.client.api_reader

@@ -9,9 +9,10 @@ import pytest
 
 from pinnace.api import errors
 from pinnace.apiserver.server import APIServer
+from pinnace.client.rest import RestClient
 from pinnace.client.restmapper import GVK, RESTMapper, gvk_of
-from pinnace.runtime.cache.cache import Cache
-from pinnace.runtime.client import Client, JSONPatch, MergeFrom
+from pinnace.runtime.cache.cache import Cache, strip_managed_fields
+from pinnace.runtime.client import Client, JSONPatch, MergeFrom, MergePatch
 
 CM = "v1/ConfigMap"
 
@@ -149,3 +150,23 @@ async def test_reading_before_the_cache_starts_is_an_error(client: object, mappe
     idle = Cache(client, mapper)  # type: ignore[arg-type]
     with pytest.raises(errors.ServiceUnavailable, match="not started"):
         await idle.get(CM, "x", "default")
+
+
+async def test_a_transform_trims_what_the_cache_keeps(client: RestClient, mapper: RESTMapper) -> None:
+    plain = Client(client, mapper)
+    await plain.create(configmap("trimmed"))
+    assert (await plain.get(CM, "trimmed", "default"))["metadata"]["managedFields"]  # the server records them
+    trimmed = Cache(client, mapper, transform=strip_managed_fields)
+    await trimmed.start()
+    try:
+        cached = Client(client, mapper, trimmed)
+        got = await eventually_get(cached, CM, "trimmed", "default")
+        assert "managedFields" not in got["metadata"] and got["data"] == {"v": "0"}  # type: ignore[index,operator]
+        await plain.patch(got, MergePatch({"data": {"v": "1"}}))  # watched updates are trimmed too
+        deadline = time.monotonic() + 5
+        while (got := await cached.get(CM, "trimmed", "default"))["data"] != {"v": "1"}:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        assert "managedFields" not in got["metadata"]
+    finally:
+        await trimmed.stop()

@@ -55,8 +55,11 @@ class Informer:
         resync_period: float = 0.0,
         indexers: Mapping[str, IndexFunc] | None = None,
         clock: Clock | None = None,
+        transform: Callable[[Obj], Obj] | None = None,
     ) -> None:
         self.clock: Clock = clock or RealClock()
+        #: Applied to each object before it is stored and handed to handlers (client-go's TransformFunc).
+        self.transform = transform
         self.indexer = Indexer(indexers)
         self.fifo = DeltaFIFO(self.indexer)
         self.reflector = Reflector(lister_watcher, self.fifo, clock=self.clock)
@@ -145,6 +148,8 @@ class Informer:
                     self._call(h.on_delete, obj)
             return
         assert isinstance(obj, dict)
+        if self.transform is not None:
+            obj = self.transform(obj)
         old = self.indexer.get_by_object(obj)
         self.indexer.update(obj)
         if old is None:
