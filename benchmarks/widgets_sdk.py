@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pinnace.api import errors
 from pinnace.client import load_client_config
 from pinnace.runtime import GENERATION_CHANGED, Builder, Client, Manager, ManagerOptions, MergePatch, Request, Result
+from pinnace.runtime.cache.cache import strip_managed_fields
 from pinnace.runtime.controllerutil import set_controller_reference
 from pinnace.runtime.typed import CAMEL, CRDInfo, CustomResource
 
@@ -83,7 +84,9 @@ class WidgetReconciler:
 async def run(namespace: str, workers: int) -> int:
     """Serve until a signal."""
     rest = load_client_config().rest_client()
-    manager = Manager(rest, ManagerOptions(namespace=namespace))
+    # The reconciler never reads managedFields: the cache need not keep them (controller-runtime's
+    # DefaultTransform: TransformStripManagedFields, as memory-minded operators set it).
+    manager = Manager(rest, ManagerOptions(namespace=namespace, cache_transform=strip_managed_fields))
     await (
         Builder(manager)
         .for_(Widget, GENERATION_CHANGED)
