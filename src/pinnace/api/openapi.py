@@ -33,7 +33,7 @@ _STRING_LIKE = {
 
 #: v3 says what these are with ``oneOf`` and no ``type`` (as upstream), so ``kubectl explain`` names them
 #: (``limits <map[string]Quantity>``, ``maxSurge <IntOrString>``) rather than calling them strings.
-_ONE_OF_V3 = {
+_ONE_OF_V3: dict[str, Obj] = {
     "io.k8s.apimachinery.pkg.util.intstr.IntOrString": {
         "format": "int-or-string",
         "oneOf": [{"type": "integer"}, {"type": "string"}],
