@@ -188,9 +188,44 @@ class RestClient:
         *,
         patch_type: str = "application/merge-patch+json",
         subresource: str | None = None,
+        field_manager: str | None = None,
+        force: bool = False,
     ) -> Obj:
-        """Patch an object."""
-        return await self.request("PATCH", ref.path(namespace, name, subresource), body=patch, content_type=patch_type)
+        """Patch an object (any patch type; server-side apply needs ``field_manager``, ``force`` takes over)."""
+        params: dict[str, str] = {}
+        if field_manager:
+            params["fieldManager"] = field_manager
+        if force:
+            params["force"] = "true"
+        return await self.request(
+            "PATCH",
+            ref.path(namespace, name, subresource),
+            body=patch,
+            content_type=patch_type,
+            params=params or None,
+        )
+
+    async def apply(
+        self,
+        ref: ResourceRef,
+        obj: Obj,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+    ) -> Obj:
+        """Server-side apply ``obj`` (its metadata names it) as ``field_manager``."""
+        meta = obj.get("metadata") or {}
+        return await self.patch(
+            ref,
+            meta["name"],
+            obj,
+            meta.get("namespace") if ref.namespaced else None,
+            patch_type="application/apply-patch+yaml",
+            subresource=subresource,
+            field_manager=field_manager,
+            force=force,
+        )
 
     async def delete(self, ref: ResourceRef, name: str, namespace: str | None = None, **options: Any) -> Obj:
         """Delete an object (``options`` are DeleteOptions fields)."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pinnace.client.restmapper import GVK
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.cache.cache import Cache
-from pinnace.runtime.client import Client, JSONPatch, MergeFrom, MergePatch
+from pinnace.runtime.client import Apply, Client, JSONPatch, MergeFrom, MergePatch
 from pinnace.runtime.clock import Clock, FakeClock, RealClock
 from pinnace.runtime.controller import Controller
 from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
@@ -70,6 +70,7 @@ __all__ = [
     "NORMAL",
     "RESOURCE_VERSION_CHANGED",
     "WARNING",
+    "Apply",
     "Builder",
     "CRDInfo",
     "Cache",

@@ -28,7 +28,7 @@ from pinnace.client.restmapper import KindRef, RESTMapper, gvk_of
 from pinnace.runtime.cache.cache import Cache
 from pinnace.runtime.typed import CustomResource, is_typed, to_object
 
-__all__ = ["APIReader", "Client", "JSONPatch", "MergeFrom", "MergePatch", "Patch", "Reader", "StatusWriter"]
+__all__ = ["APIReader", "Apply", "Client", "JSONPatch", "MergeFrom", "MergePatch", "Patch", "Reader", "StatusWriter"]
 
 Obj = dict[str, Any]
 Kind = KindRef
@@ -134,6 +134,14 @@ class JSONPatch:
     def data(self, obj: Obj) -> Any:
         """The operations as given."""
         return self.operations
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Server-side apply: the object as this manager wants it (fields it omits it gives up)."""
+
+    field_manager: str
+    force: bool = False
 
 
 def _name_ns(obj: Obj) -> tuple[str, str | None]:
@@ -253,6 +261,12 @@ class Client:
         ref = await self.mapper.ref(wire)
         name, namespace = _name_ns(wire)
         return _like(obj, await self.rest.patch(ref, name, patch.data(wire), namespace, patch_type=patch.patch_type()))
+
+    async def apply(self, obj: AnyObj, how: Apply) -> Any:
+        """Server-side apply ``obj`` (created if absent); 409 on conflicts with other managers unless forced."""
+        wire = to_object(obj)
+        ref = await self.mapper.ref(wire)
+        return _like(obj, await self.rest.apply(ref, wire, field_manager=how.field_manager, force=how.force))
 
     async def delete(
         self,

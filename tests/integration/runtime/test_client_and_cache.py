@@ -170,3 +170,19 @@ async def test_a_transform_trims_what_the_cache_keeps(client: RestClient, mapper
         assert "managedFields" not in got["metadata"]
     finally:
         await trimmed.stop()
+
+
+async def test_server_side_apply_through_the_runtime_client(rt_client: Client) -> None:
+    from pinnace.runtime.client import Apply
+
+    desired = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa", "namespace": "default"}}
+    first = await rt_client.apply({**desired, "data": {"a": "1", "b": "2"}}, Apply("tool-a"))
+    assert first["data"] == {"a": "1", "b": "2"}
+    assert [e["manager"] for e in first["metadata"]["managedFields"]] == ["tool-a"]
+    # Omitting a field it owned gives it up; another manager's conflicting value needs force.
+    second = await rt_client.apply({**desired, "data": {"a": "1"}}, Apply("tool-a"))
+    assert second["data"] == {"a": "1"}
+    with pytest.raises(errors.Conflict, match='conflict with "tool-a"'):
+        await rt_client.apply({**desired, "data": {"a": "other"}}, Apply("tool-b"))
+    forced = await rt_client.apply({**desired, "data": {"a": "other"}}, Apply("tool-b", force=True))
+    assert forced["data"] == {"a": "other"}
