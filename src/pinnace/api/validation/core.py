@@ -13,10 +13,11 @@ never get here (they fail decoding first).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-from pinnace.api import names, quantity
+from pinnace.api import errors, names, quantity
 from pinnace.api.errors import Cause
 from pinnace.api.selectors import from_label_selector
 from pinnace.api.validation import field
@@ -52,10 +53,16 @@ def _dict(value: Any) -> Obj:
 
 def dns1123_label(path: str, value: str) -> list[Cause]:
     """``ValidateDNS1123Label``."""
-    return [invalid(path, value, msg) for msg in names.is_dns1123_label(value)]
+    return [invalid(path, value, msg) for msg in _dns1123_label_problems(value)]
 
 
-def port_name_problems(name: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _dns1123_label_problems(value: str) -> tuple[str, ...]:
+    return tuple(names.is_dns1123_label(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def port_name_problems(name: str) -> tuple[str, ...]:
     """``IsValidPortName`` (an IANA_SVC_NAME)."""
     errs: list[str] = []
     if len(name) > 15:
@@ -68,14 +75,14 @@ def port_name_problems(name: str) -> list[str]:
         errs.append("must not contain consecutive hyphens")
     if name and (name[0] == "-" or name[-1] == "-"):
         errs.append("must not begin or end with a hyphen")
-    return errs
+    return tuple(errs)
 
 
-def port_number_problems(port: Any) -> list[str]:
+def port_number_problems(port: Any) -> tuple[str, ...]:
     """``IsValidPortNum``."""
     if isinstance(port, int) and 1 <= port <= 65535:
-        return []
-    return ["must be between 1 and 65535, inclusive"]
+        return ()
+    return ("must be between 1 and 65535, inclusive",)
 
 
 def label_selector(selector: Any, path: str) -> list[Cause]:
@@ -155,7 +162,7 @@ def _env(env: Any, path: str) -> list[Cause]:
         name = str(var.get("name") or "")
         if not name:
             out.append(required(f"{p}.name"))
-        elif any(ord(c) < 32 or ord(c) > 126 or c == "=" for c in name):
+        elif not _printable_env_name(name):
             out.append(
                 invalid(
                     f"{p}.name",
@@ -181,6 +188,11 @@ def _env(env: Any, path: str) -> list[Cause]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _printable_env_name(name: str) -> bool:
+    return all(32 <= ord(c) <= 126 and c != "=" for c in name)
+
+
 def _volume_mounts(mounts: Any, volumes: set[str], path: str) -> list[Cause]:
     out: list[Cause] = []
     seen: set[str] = set()
@@ -200,11 +212,12 @@ def _volume_mounts(mounts: Any, volumes: set[str], path: str) -> list[Cause]:
     return out
 
 
-def _resource_name(name: str, path: str) -> list[Cause]:
-    out = [invalid(path, name, msg) for msg in names.is_qualified_name(name)]
+@functools.lru_cache(maxsize=1024)
+def _resource_name_problems(name: str) -> tuple[str, ...]:
+    problems = names.is_qualified_name(name)
     if "/" not in name and name not in _STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
-        out.append(invalid(path, name, "must be a standard resource for containers"))
-    return out
+        problems.append("must be a standard resource for containers")
+    return tuple(problems)
 
 
 def _overcommit_allowed(name: str) -> bool:
@@ -212,40 +225,59 @@ def _overcommit_allowed(name: str) -> bool:
     return native and not name.startswith("hugepages-")
 
 
-def _quantities(values: Any) -> dict[str, quantity.Quantity | None]:
+def _quantities(values: tuple[tuple[str, Any], ...]) -> dict[str, quantity.Quantity | None]:
     parsed: dict[str, quantity.Quantity | None] = {}
-    for name in sorted(_dict(values)):
+    for name, raw in values:
         try:
-            parsed[name] = quantity.parse(str(values[name]).strip())
+            parsed[name] = quantity.parse(str(raw).strip())
         except quantity.QuantityError:
             parsed[name] = None  # a decode error, reported before validation
     return parsed
 
 
-def _quantity_value(name: str, q: quantity.Quantity | None, path: str) -> list[Cause]:
-    out = _resource_name(name, path)
+def _quantity_value(name: str, q: quantity.Quantity | None, path: str) -> list[tuple[str, str, str]]:
+    shown = field.go_value(name)
+    out = [(path, errors.CAUSE_INVALID, f"Invalid value: {shown}: {msg}") for msg in _resource_name_problems(name)]
     if q is not None and q.value < 0:
-        out.append(invalid(path, str(q), field.NEGATIVE))
+        out.append((path, errors.CAUSE_INVALID, f"Invalid value: {field.go_value(str(q))}: {field.NEGATIVE}"))
     return out
+
+
+def _scalar_items(values: Any) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(values, dict):
+        return ()
+    return tuple(sorted((k, v) for k, v in values.items() if isinstance(v, (str, int, float))))
 
 
 def resource_requirements(resources: Any, path: str) -> list[Cause]:
     """``ValidateContainerResourceRequirements``: names, non-negative quantities, requests ≤ limits."""
     res = _dict(resources)
-    limits, requests = _quantities(res.get("limits")), _quantities(res.get("requests"))
-    out: list[Cause] = []
+    problems = _resource_problems(_scalar_items(res.get("limits")), _scalar_items(res.get("requests")))
+    return [Cause(type_, message, path + suffix) for suffix, type_, message in problems]
+
+
+@functools.lru_cache(maxsize=1024)
+def _resource_problems(
+    limit_items: tuple[tuple[str, Any], ...], request_items: tuple[tuple[str, Any], ...]
+) -> tuple[tuple[str, str, str], ...]:
+    """(path suffix, cause type, message) of resource requirements; remembered, since they repeat."""
+    limits, requests = _quantities(limit_items), _quantities(request_items)
+    out: list[tuple[str, str, str]] = []
     for name, q in limits.items():
-        out.extend(_quantity_value(name, q, f"{path}.limits[{name}]"))
+        out.extend(_quantity_value(name, q, f".limits[{name}]"))
     for name, req in requests.items():
-        out.extend(_quantity_value(name, req, f"{path}.requests[{name}]"))
+        out.extend(_quantity_value(name, req, f".requests[{name}]"))
         limit = limits.get(name)
         if limit is None or req is None:
             continue
         if req.value != limit.value and not _overcommit_allowed(name):
-            out.append(invalid(f"{path}.requests", str(req), f"must be equal to {name} limit of {limit}"))
+            detail = f"must be equal to {name} limit of {limit}"
         elif req.value > limit.value:
-            out.append(invalid(f"{path}.requests", str(req), f"must be less than or equal to {name} limit of {limit}"))
-    return out
+            detail = f"must be less than or equal to {name} limit of {limit}"
+        else:
+            continue
+        out.append((".requests", errors.CAUSE_INVALID, f"Invalid value: {field.go_value(str(req))}: {detail}"))
+    return tuple(out)
 
 
 def _container(c: Obj, volumes: set[str], path: str) -> list[Cause]:
@@ -481,7 +513,8 @@ _CONFIG_KEY_MSG = (
 _CONFIG_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
 
 
-def config_key_problems(key: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def config_key_problems(key: str) -> tuple[str, ...]:
     """``IsConfigMapKey``: the key of a ConfigMap's or Secret's data."""
     errs: list[str] = []
     if len(key) > names.DNS1123_SUBDOMAIN_MAX_LENGTH:
@@ -492,7 +525,7 @@ def config_key_problems(key: str) -> list[str]:
         errs.append(f"must not be '{key}'")
     elif key.startswith(".."):
         errs.append("must not start with '..'")
-    return errs
+    return tuple(errs)
 
 
 def _data_keys(obj: Obj, path: str) -> list[Cause]:

@@ -44,7 +44,7 @@ _SPECIAL = {
 class _Node:
     """One Go type: its kind, its name as reflect prints it, and what is inside."""
 
-    __slots__ = ("elem", "go", "kind", "props", "struct")
+    __slots__ = ("elem", "go", "high", "kind", "low", "props", "struct")
 
     def __init__(self, kind: int, go: str) -> None:
         self.kind = kind
@@ -52,6 +52,7 @@ class _Node:
         self.struct = ""  # a struct's bare name (the error context of its fields)
         self.props: dict[str, _Node] = {}
         self.elem: _Node | None = None
+        self.low, self.high = _INT_RANGES.get(go, _INT_RANGES["int64"])
 
 
 class _Abort(Exception):
@@ -173,11 +174,17 @@ class _Walk:
             stack = self.stack
             for key, item in value.items():
                 child = props.get(key)
-                if child is None or item is None or child.kind == _ANY:
+                if child is None or item is None:
                     continue
-                ck = child.kind
-                if ck == _STRING and isinstance(item, str):
-                    continue  # the common case, without a call
+                ck, t = child.kind, type(item)
+                # the common cases, without a call
+                if (
+                    ck == _ANY
+                    or (ck == _STRING and t is str)
+                    or (ck == _INT and t is int and child.low <= item <= child.high)
+                    or (ck == _BOOL and t is bool)
+                ):
+                    continue
                 stack.append(key)
                 self.value(item, child, inner)
                 stack.pop()
@@ -188,8 +195,7 @@ class _Walk:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.save(_json_kind(value), node.go, struct)
                 return
-            low, high = _INT_RANGES.get(node.go, _INT_RANGES["int64"])
-            if isinstance(value, float) or not low <= value <= high:
+            if isinstance(value, float) or not node.low <= value <= node.high:
                 self.save("number " + _number_text(value), node.go, struct)
         elif kind == _LIST:
             if not isinstance(value, list):
@@ -197,8 +203,9 @@ class _Walk:
                 return
             elem = node.elem
             assert elem is not None
+            scalar = str if elem.kind == _STRING else None
             for item in value:
-                if item is not None:
+                if item is not None and type(item) is not scalar:
                     self.value(item, elem, struct)
         elif kind == _MAP:
             if not isinstance(value, dict):
@@ -206,8 +213,9 @@ class _Walk:
                 return
             elem = node.elem
             assert elem is not None
+            scalar = str if elem.kind == _STRING else None
             for item in value.values():
-                if item is not None:
+                if item is not None and type(item) is not scalar:
                     self.value(item, elem, struct)
         elif kind == _BOOL:
             if not isinstance(value, bool):
