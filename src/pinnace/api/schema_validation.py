@@ -241,7 +241,7 @@ def _value(value: Any, s: Schema, path: str, causes: list[Cause]) -> None:
                 path,
             )
         )
-    if len(causes) == before:
+    if len(causes) == before and ("allOf" in s or "anyOf" in s or "oneOf" in s or "not" in s):
         _junctors(value, s, path, name, causes)
 
 

@@ -328,9 +328,9 @@ def _prune_object(value: Obj, s: Schema, path: str, dropped: list[str], *, root:
     addl = s.get("additionalProperties")
     preserve = s.get("x-kubernetes-preserve-unknown-fields") is True
     for key in list(value):
-        child_path = f"{path}.{key}" if path else key
         if embedded and key in ("apiVersion", "kind"):
             continue
+        child_path = f"{path}.{key}" if path else key
         if embedded and key == "metadata":
             if not root and isinstance(value[key], dict):
                 for mkey in list(value[key]):
@@ -349,7 +349,9 @@ def _prune_object(value: Obj, s: Schema, path: str, dropped: list[str], *, root:
             dropped.append(child_path)
             del value[key]
             continue
-        _prune_value(value[key], child, child_path, dropped)
+        item = value[key]
+        if isinstance(item, (dict, list)):  # scalars have nothing to prune
+            _prune_value(item, child, child_path, dropped)
 
 
 def _prune_value(value: Any, s: Schema, path: str, dropped: list[str]) -> None:
@@ -359,7 +361,8 @@ def _prune_value(value: Any, s: Schema, path: str, dropped: list[str]) -> None:
         items = s.get("items")
         if isinstance(items, dict):
             for i, item in enumerate(value):
-                _prune_value(item, items, f"{path}[{i}]", dropped)
+                if isinstance(item, (dict, list)):
+                    _prune_value(item, items, f"{path}[{i}]", dropped)
 
 
 # ---- defaulting ------------------------------------------------------------------------------------------
