@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import apply, crd, errors, managedfields, patch, strategic, strategy, typed
+from pinnace.api import apply, crd, duplicates, errors, managedfields, patch, strategic, strategy, typed
 from pinnace.api import validation as builtin_validation
 from pinnace.api.definitions import definition_for
 from pinnace.api.registry import ResourceInfo
@@ -153,10 +153,37 @@ def _unknown_fields(info: ResourceInfo, obj: Obj, schema: Any, validation: str, 
     return typed.check_unknown_fields(obj, schema, validation, context)
 
 
+def _decode_checked(info: ResourceInfo, body: bytes, media: str, schema: Any, validation: str) -> tuple[Obj, list[str]]:
+    """A create or update body, and its ``fieldValidation`` warnings: duplicate, then unknown fields (Strict: 400)."""
+    obj = negotiation.decode_object(body, media)
+    context = _undecodable(info)
+    repeated = _duplicate_fields(body, media, obj) if validation != typed.IGNORE else []
+    if not repeated:
+        return obj, _unknown_fields(info, obj, schema, validation, context)
+    unknown = _unknown_fields(info, obj, schema, typed.WARN, context)
+    if validation == typed.STRICT:
+        raise errors.BadRequest(context + "strict decoding error: " + ", ".join(repeated + unknown))
+    return obj, repeated + unknown
+
+
+def _duplicate_fields(body: bytes, media: str, obj: Obj) -> list[str]:
+    """Repeated keys in a JSON or YAML body, worded as upstream's strict decoders (protobuf has none)."""
+    if media in ("", negotiation.JSON, "*/*"):
+        return duplicates.json_duplicates(body, obj)
+    if media in (negotiation.YAML, "application/x-yaml", "text/yaml"):
+        found = duplicates.yaml_duplicates(body)
+        return [found] if found else []
+    return []
+
+
+#: Control characters become spaces in a ``Warning`` header, as upstream's header quoting does.
+_UNPRINTABLE = {c: " " for c in [*range(0x20), 0x7F]}
+
+
 def _warn(response: web.Response, warnings: list[str]) -> web.Response:
     """Add one RFC 7234 ``Warning`` header per message (kubectl prints them as ``Warning: …``)."""
     for message in warnings:
-        escaped = message.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = message.replace("\\", "\\\\").replace('"', '\\"').translate(_UNPRINTABLE)
         response.headers.add("Warning", f'299 - "{escaped}"')
     return response
 
@@ -299,13 +326,11 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
     manager = _field_manager(request, verb, media) if verb in _OPTIONS_KIND else None
 
     if verb == "create":
-        obj = negotiation.decode_object(body, media)
-        warnings = _unknown_fields(info, obj, schema, validation, _undecodable(info))
+        obj, warnings = _decode_checked(info, body, media, schema, validation)
         created = await rest.create(info, namespace, obj, dry_run=dry_run, manager=manager)
         return _warn(respond(object_view(created, info, wanted, query), wanted, status=201), warnings)
     if verb == "update":
-        obj = negotiation.decode_object(body, media)
-        warnings = _unknown_fields(info, obj, schema, validation, _undecodable(info))
+        obj, warnings = _decode_checked(info, body, media, schema, validation)
         updated, was_created = await rest.update(
             info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run, manager=manager
         )
