@@ -111,7 +111,7 @@ def test_a_kopf_operator_reconciles_a_custom_resource(cluster: Cluster, tmp_path
     status, answer = call(port, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", CRD)
     assert status == 201, answer
     eventually(lambda: call(port, "GET", WIDGETS)[0] == 200 or None, "the CRD served", cluster.proc)  # type: ignore[arg-type]
-    operator = tmp_path / "operator.py"
+    operator = tmp_path / "widget_operator.py"  # not operator.py: it would shadow the stdlib module
     operator.write_text(OPERATOR)
     log = tmp_path / "kopf.log"
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HOME": cluster.env["HOME"]}
@@ -145,6 +145,8 @@ def test_a_kopf_operator_reconciles_a_custom_resource(cluster: Cluster, tmp_path
         assert "Handler 'delete_fn' succeeded" in text, text[-3000:]
         for bad in ("Traceback", "Patching failed", "APIClientError", "APIServerError"):
             assert bad not in text, text[-3000:]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- kopf's log ---\n{log.read_text(errors='replace')[-3000:]}") from None
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
