@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from pinnace.api import errors
-from pinnace.api.fieldtypes import LIST, STRUCT, FieldType, item_element, root_type
+from pinnace.api.fieldtypes import DEDUCED, LIST, SCALAR, STRUCT, FieldType, item_element, root_type
 from pinnace.api.registry import ResourceInfo
 
 __all__ = [
@@ -479,9 +479,27 @@ def _store(meta: Obj, entries: list[Entry]) -> None:
 _STRIPPED_META = frozenset(p[1][2:] for p in _STRIPPED if len(p) == 2)
 
 
+def _owned_whole(value: Any, t: FieldType) -> bool:
+    """Whether a value is owned as one field (no FieldsV1 children): empty, scalar, atomic or mistyped."""
+    if not value:
+        return True
+    kind = t.kind
+    if kind == SCALAR:
+        return True
+    if kind == LIST:
+        return t.list_type == "atomic" or not isinstance(value, list)
+    if kind == DEDUCED:
+        return not isinstance(value, dict)
+    return t.atomic or not isinstance(value, dict)
+
+
 def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
-    """The FieldsV1 of a value new in its parent (None: nothing in it is owned) — compare() from nothing, encoded."""
-    if t.is_leaf_for(value) or _empty(value):
+    """The FieldsV1 of a value new in its parent (None: nothing in it is owned) — compare() from nothing, encoded.
+
+    This runs on every create over the whole object, so leaves are decided here
+    without a call per leaf, and children are only sorted when there are several.
+    """
+    if _owned_whole(value, t):
         return {}
     children: dict[str, Obj] = {}
     if t.kind == LIST:
@@ -490,20 +508,29 @@ def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
         for item in value:
             pe = item_element(item, t)
             if pe is not None and pe not in children:
-                sub = _added_tree(item, item_t, True)
+                sub = {} if _owned_whole(item, item_t) else _added_tree(item, item_t, True)
                 if sub is not None:
                     children[pe] = sub
     else:
+        required = t.required
         for key, v in value.items():
             ct, declared = t.child(key)
-            if ct is not None:
-                sub = _added_tree(v, ct, _member_on_add(t, key, ct, declared))
-                if sub is not None:
-                    children["f:" + key] = sub
+            if ct is None:
+                continue
+            if _owned_whole(v, ct):
+                children["f:" + key] = {}
+                continue
+            # _member_on_add, inline: built-in structs (and required fields) are not members themselves.
+            m = not ct.builtin or not declared or (ct.kind != STRUCT and key not in required)
+            sub = _added_tree(v, ct, m)
+            if sub is not None:
+                children["f:" + key] = sub
     if not children:
         return {} if member else None
     out: Obj = {".": {}} if member else {}
-    for key in sorted(children, key=_sort_key):
+    # Every key of one node has the same kind ("f:" in a struct, one of "k:"/"v:"/"i:" in a list),
+    # so plain string order is FieldsV1 order; one key needs no sorting at all.
+    for key in sorted(children) if len(children) > 1 else children:
         out[key] = children[key]
     return out
 
