@@ -123,40 +123,35 @@ def _compile(schema: Schema) -> _Node:
     return node
 
 
-def _omitted(item: Any, node: _Node) -> bool:
-    """Whether Go's omitempty drops this value: nil, and empty maps and slices (empty structs stay ``{}``)."""
-    if item is None:
-        return True
-    if isinstance(item, list):
-        return not item
-    return isinstance(item, dict) and not item and not node.is_struct
-
-
 def _walk(value: Any, schema: Schema, path: str, unknown: list[str], *, prune: bool) -> None:
     """Record (and with ``prune``, drop) unknown fields below ``value``; with ``prune``, drop omitted empties."""
     _walk_node(value, _compile(schema), path, unknown, prune)
 
 
 def _walk_node(value: Any, node: _Node, path: str, unknown: list[str], prune: bool) -> None:
-    if isinstance(value, list):
+    # Hot path (every write walks its object): exact type checks, no call per key, paths built only when used.
+    kind = type(value)
+    if kind is list:
         inner = node.items
         if inner is not None:
             for i, v in enumerate(value):
-                if isinstance(v, (dict, list)):
+                tv = type(v)
+                if tv is dict or tv is list:
                     _walk_node(v, inner, f"{path}[{i}]", unknown, prune)
         return
-    if not isinstance(value, dict):
+    if kind is not dict:
         return
     props = node.props
     if props is None:
         inner = node.values
         if inner is not None:  # a map: every value has the same schema
             for k, v in value.items():
-                if isinstance(v, (dict, list)):
+                tv = type(v)
+                if tv is dict or tv is list:
                     _walk_node(v, inner, f"{path}.{k}", unknown, prune)
         return  # else free-form (RawExtension, FieldsV1, JSON): anything goes
     required = node.required
-    for key in list(value):
+    for key in list(value) if prune else value:
         child = props.get(key)
         if child is None:
             unknown.append(f"{path}.{key}" if path else key)
@@ -164,10 +159,14 @@ def _walk_node(value: Any, node: _Node, path: str, unknown: list[str], prune: bo
                 del value[key]
             continue
         item = value[key]
-        if prune and key not in required and _omitted(item, child):
+        ti = type(item)
+        if ti is dict or ti is list:
+            if item:
+                _walk_node(item, child, f"{path}.{key}" if path else key, unknown, prune)
+            elif prune and key not in required and (ti is list or not child.is_struct):
+                del value[key]  # Go's omitempty: empty maps and slices go (empty structs stay ``{}``)
+        elif item is None and prune and key not in required:
             del value[key]
-        elif isinstance(item, (dict, list)):
-            _walk_node(item, child, f"{path}.{key}" if path else key, unknown, prune)
 
 
 def _order_top_level(obj: Obj) -> None:
