@@ -148,8 +148,8 @@ def _unknown_fields(info: ResourceInfo, obj: Obj, schema: Any, validation: str, 
     """Unknown fields by the kind's schema (a custom resource's: its CRD's), per ``fieldValidation``."""
     if info.custom:
         return crd.check_unknown_fields(info, obj, validation, context)
-    if info.definition:
-        builtin_validation.check_decodable(obj, info.definition, context)
+    if info.definition and not builtin_validation.check_decodable(obj, info.definition, context):
+        return []  # the decode walk saw no key the type lacks: no unknown-field pass needed
     return typed.check_unknown_fields(obj, schema, validation, context)
 
 

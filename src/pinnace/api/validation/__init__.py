@@ -24,7 +24,7 @@ import orjson
 from pinnace.api import errors
 from pinnace.api.errors import Cause
 from pinnace.api.validation import core, workloads
-from pinnace.api.validation.decoding import decode_error
+from pinnace.api.validation.decoding import decode_check, decode_error
 from pinnace.api.validation.field import go_value
 
 __all__ = ["check_decodable", "decode_error", "prepare_create", "prepare_update", "validate"]
@@ -82,17 +82,18 @@ def prepare_update(group: str, kind: str, new: Obj, old: Obj) -> None:
         core.keep_cluster_ips(new, old)
 
 
-def check_decodable(obj: Obj, definition: str, context: str) -> None:
+def check_decodable(obj: Obj, definition: str, context: str) -> bool:
     """Raise what upstream's decoder answers for a body that does not fit the kind's Go types.
 
     ``context`` is the create/update prefix (``Deployment in version "v1"
     cannot be handled as a Deployment: ``), giving a 400; an empty context
     means ``obj`` is the result of a patch, which upstream reports as a 422
-    on the ``patch`` field.
+    on the ``patch`` field. Returns whether the body has unknown keys (the
+    same walk sees them), so callers skip the unknown-field pass when not.
     """
-    message = decode_error(obj, definition)
+    message, unknown = decode_check(obj, definition)
     if message is None:
-        return
+        return unknown
     if context:
         raise errors.BadRequest(context + message)
     patched = orjson.dumps(obj).decode()

@@ -150,11 +150,13 @@ def _number_text(value: float) -> str:
 
 
 class _Walk:
-    __slots__ = ("saved", "stack")
+    __slots__ = ("saved", "stack", "unknown")
 
     def __init__(self) -> None:
         self.stack: list[str] = []
         self.saved: str | None = None
+        #: Whether a key the Go types do not have was seen (its path is left to typed.unknown_fields).
+        self.unknown = False
 
     def type_error(self, what: str, go: str, struct: str) -> str:
         where = ".".join(self.stack)
@@ -174,7 +176,10 @@ class _Walk:
             stack = self.stack
             for key, item in value.items():
                 child = props.get(key)
-                if child is None or item is None:
+                if child is None:
+                    self.unknown = True
+                    continue
+                if item is None:
                     continue
                 ck, t = child.kind, type(item)
                 # the common cases, without a call
@@ -259,12 +264,17 @@ class _Walk:
 
 def decode_error(obj: dict[str, Any], definition: str) -> str | None:
     """The message the Go decoder fails with on ``obj`` as the named definition, or None if it decodes."""
+    return decode_check(obj, definition)[0]
+
+
+def decode_check(obj: dict[str, Any], definition: str) -> tuple[str | None, bool]:
+    """``decode_error``, and whether ``obj`` has keys the Go types do not (so an unknown-field pass is needed)."""
     walk = _Walk()
     try:
         walk.value(obj, _definition(definition), "")
     except _Abort as exc:
-        return str(exc)
-    return walk.saved
+        return str(exc), walk.unknown
+    return walk.saved, walk.unknown
 
 
 _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
