@@ -15,6 +15,7 @@ import typer
 from pinnace.client import kubeconfig
 from pinnace.cluster import daemon
 from pinnace.cluster.local import ClusterConfig
+from pinnace.plugins.cli import plugin_app
 
 app = typer.Typer(
     help="Pinnace: a Kubernetes cluster and its tool belt, in one Python package.",
@@ -97,6 +98,7 @@ builder_app = typer.Typer(
 create_app = typer.Typer(help="Add to the project.", no_args_is_help=True)
 builder_app.add_typer(create_app, name="create")
 app.add_typer(builder_app, name="builder")
+app.add_typer(plugin_app, name="plugin")
 
 ProjectDir = Annotated[Path, typer.Option("--dir", help="The project directory.")]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
