@@ -30,7 +30,7 @@ from pinnace.api import errors, schema_validation, structural
 from pinnace.api.cel import RuleTree, compile_rules
 from pinnace.api.crd_status import set_condition
 from pinnace.api.errors import Cause
-from pinnace.api.names import go_quote
+from pinnace.api.gofmt import go_quote
 from pinnace.api.registry import STANDARD_VERBS, ResourceInfo
 
 Obj = dict[str, Any]

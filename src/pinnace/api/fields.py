@@ -29,7 +29,7 @@ from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.field_selectors import FieldSelector
-from pinnace.api.names import go_quote
+from pinnace.api.gofmt import go_quote
 
 __all__ = [
     "check_field_selector",

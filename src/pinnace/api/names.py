@@ -24,6 +24,7 @@ from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
+from pinnace.api.gofmt import go_value
 
 __all__ = [
     "DNS1123_LABEL_MAX_LENGTH",
@@ -32,7 +33,6 @@ __all__ = [
     "NAME_RULES",
     "TOTAL_ANNOTATION_SIZE_LIMIT",
     "generate_name",
-    "go_quote",
     "is_dns1123_label",
     "is_dns1123_subdomain",
     "is_path_segment_name",
@@ -111,48 +111,8 @@ def _utf8_len(value: str) -> int:
     return len(value.encode("utf-8")) if not value.isascii() else len(value)
 
 
-def go_quote(value: str) -> str:
-    """Go's ``%q`` of a string (used where upstream quotes a bad value)."""
-    out = ['"']
-    for ch in value:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif not ch.isprintable():
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _go_value(value: Any) -> str:
-    """A bad value the way upstream's ``ErrorBody`` prints it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, str):
-        return go_quote(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "[]string{" + ", ".join(go_quote(v) for v in value) + "}"
-    return repr(value)
-
-
 def _invalid(field: str, value: Any, detail: str) -> Cause:
-    return Cause(errors.CAUSE_INVALID, f"Invalid value: {_go_value(value)}: {detail}", field)
+    return Cause(errors.CAUSE_INVALID, f"Invalid value: {go_value(value)}: {detail}", field)
 
 
 def _required(field: str, detail: str = "") -> Cause:

@@ -28,7 +28,8 @@ from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.field_selectors import FieldRequirement, FieldSelector, parse_field_selector
-from pinnace.api.names import go_quote, is_qualified_name, is_valid_label_value
+from pinnace.api.gofmt import go_quote
+from pinnace.api.names import is_qualified_name, is_valid_label_value
 
 __all__ = [
     "EVERYTHING",

@@ -263,7 +263,3 @@ def test_generate_name() -> None:
     assert set(name[4:]) <= set("bcdfghjklmnpqrstvwxz2456789")
     long = names.generate_name("x" * 300)
     assert len(long) == 63 and long.startswith("x" * 58)
-
-
-def test_go_quote() -> None:
-    assert names.go_quote('a"b\\c\n') == '"a\\"b\\\\c\\n"'

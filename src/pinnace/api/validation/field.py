@@ -14,47 +14,14 @@ from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
-from pinnace.api.names import go_quote
+from pinnace.api.gofmt import GoValue as GoValue
+from pinnace.api.gofmt import go_quote
+from pinnace.api.gofmt import go_value as go_value
+from pinnace.api.gofmt import string_map as string_map
 
 #: upstream ``validation.FieldImmutableErrorMsg``.
 IMMUTABLE = "field is immutable"
 NEGATIVE = "must be greater than or equal to 0"
-
-
-def go_value(value: Any) -> str:
-    """A value as ``field.Error`` prints it (Go's ``%v``/``%q``/``%#v``, by type)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, str):
-        return go_quote(value)
-    if isinstance(value, GoValue):
-        return value.text
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "[]string{" + ", ".join(go_quote(v) for v in value) + "}"
-    if isinstance(value, Mapping):
-        return string_map(value)
-    return repr(value)
-
-
-class GoValue:
-    """A value already rendered in Go syntax (``%#v`` of a struct)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-def string_map(value: Mapping[str, Any] | None) -> str:
-    """``%#v`` of a ``map[string]string`` (keys sorted, as fmt prints maps)."""
-    if not value:
-        return "map[string]string(nil)" if value is None else "map[string]string{}"
-    items = ", ".join(f"{go_quote(k)}:{go_quote(str(v))}" for k, v in sorted(value.items()))
-    return "map[string]string{" + items + "}"
 
 
 def _string_slice(values: Any) -> str:

@@ -1,0 +1,74 @@
+"""Values printed the way Go prints them in upstream's error messages.
+
+Users read kube-apiserver's errors, which print bad values with Go's
+formatting: strings with ``%q`` (:func:`go_quote`), and other values as
+``field.Error`` shows them, ``%#v`` for maps and slices (:func:`go_value`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["GoValue", "go_quote", "go_value", "string_map"]
+
+
+def go_quote(value: str) -> str:
+    """Go's ``%q`` of a string (used where upstream quotes a bad value)."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif not ch.isprintable():
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def go_value(value: Any) -> str:
+    """A value as ``field.Error`` prints it (Go's ``%v``/``%q``/``%#v``, by type)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return go_quote(value)
+    if isinstance(value, GoValue):
+        return value.text
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[]string{" + ", ".join(go_quote(v) for v in value) + "}"
+    if isinstance(value, Mapping):
+        return string_map(value)
+    return repr(value)
+
+
+class GoValue:
+    """A value already rendered in Go syntax (``%#v`` of a struct)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def string_map(value: Mapping[str, Any] | None) -> str:
+    """``%#v`` of a ``map[string]string`` (keys sorted, as fmt prints maps)."""
+    if not value:
+        return "map[string]string(nil)" if value is None else "map[string]string{}"
+    items = ", ".join(f"{go_quote(k)}:{go_quote(str(v))}" for k, v in sorted(value.items()))
+    return "map[string]string{" + items + "}"
