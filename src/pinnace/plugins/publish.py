@@ -32,7 +32,7 @@ from pinnace.plugins.manifest import API_VERSION
 __all__ = ["PLUGINS", "BuiltIn", "build_index", "wrapper_script"]
 
 HOMEPAGE = "https://github.com/pinnace/pinnace"
-CAVEATS = "Needs Python with the pinnace package (pip install pinnace); set PINNACE_PYTHON to choose one.\n"
+CAVEATS = "Needs Python with the pinnace package (pip install pinnace); set PINNACE_PYTHON to choose one."
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +126,7 @@ def build_index(out: Path, *, version: str = f"v{__version__}", base_uri: str | 
                 "version": version,
                 "homepage": HOMEPAGE,
                 "shortDescription": plugin.short,
-                "description": plugin.description + "\n",
+                "description": plugin.description,
                 "caveats": CAVEATS,
                 "platforms": [
                     {
