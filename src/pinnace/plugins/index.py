@@ -15,6 +15,8 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +64,12 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
-def _is_plain_dir(source: str) -> bool:
+def _local_path(source: str) -> Path | None:
+    """The directory a path or ``file://`` URL names, if it is one."""
+    if source.startswith("file://"):
+        source = urllib.request.url2pathname(urllib.parse.urlparse(source).path)
     path = Path(source).expanduser()
-    return path.is_dir() and not (path / ".git").exists()
+    return path.absolute() if path.is_dir() else None
 
 
 def add(root: PluginRoot, name: str, source: str) -> IndexEntry:
@@ -75,11 +80,11 @@ def add(root: PluginRoot, name: str, source: str) -> IndexEntry:
     dest = root.indexes / name
     if dest.exists() or dest.is_symlink():
         raise PluginIndexError(f"an index named {name!r} already exists (remove it first)")
-    if _is_plain_dir(source):
-        dest.symlink_to(Path(source).expanduser().absolute(), target_is_directory=True)
+    local = _local_path(source)
+    if local is not None and not (local / ".git").exists():
+        dest.symlink_to(local, target_is_directory=True)
     else:
-        local = Path(source).expanduser()
-        _git("clone", "--quiet", str(local.absolute()) if local.is_dir() else source, str(dest))
+        _git("clone", "--quiet", str(local) if local is not None else source, str(dest))
     if not (dest / "plugins").is_dir():
         entry = _entry(dest)
         _remove_path(dest)

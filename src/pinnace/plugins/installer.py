@@ -82,14 +82,15 @@ def uninstall(root: PluginRoot, name: str) -> Plugin:
 def _put(root: PluginRoot, plugin: Plugin, index: str, archive_file: Path | None, current: Receipt | None) -> Installed:
     root.ensure()
     chosen = select_platform(plugin)
-    staging = Path(tempfile.mkdtemp(dir=root.store, prefix=f".tmp-{plugin.name}-"))
+    _sweep_leftovers(root)
+    staging = Path(tempfile.mkdtemp(dir=root.store, prefix=f".tmp-{os.getpid()}-{plugin.name}-"))
     moved: Path | None = None
     try:
         built = _build(chosen, staging, archive_file, plugin)
         final = root.version_dir(plugin.name, plugin.version)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # the same version again (a forced reinstall): keep the old one aside until linked
-            moved = final.with_name(f".old-{plugin.version}-{os.getpid()}")
+            moved = final.with_name(f".old-{os.getpid()}-{plugin.version}")
             os.rename(final, moved)
         os.rename(built, final)
         link = _switch_link(root, plugin.name, final / chosen.bin)
@@ -107,6 +108,29 @@ def _put(root: PluginRoot, plugin: Plugin, index: str, archive_file: Path | None
     if previous and previous != plugin.version:
         shutil.rmtree(root.version_dir(plugin.name, previous), ignore_errors=True)
     return Installed(plugin, previous, link)
+
+
+def _sweep_leftovers(root: PluginRoot) -> None:
+    """Remove what installs killed midway left behind (their process is gone); never a running one's."""
+    for leftover in [*root.store.glob(".tmp-*"), *root.store.glob("*/.old-*")]:
+        _, pid, rest = leftover.name[1:].split("-", 2) if leftover.name.count("-") >= 2 else ("", "", "")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        version_dir = leftover.with_name(rest)
+        if leftover.name.startswith(".old-") and not version_dir.exists():
+            os.rename(leftover, version_dir)  # killed between moving it aside and moving the new one in
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _build(chosen: Platform, staging: Path, archive_file: Path | None, plugin: Plugin) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -177,3 +178,27 @@ def test_a_directory_without_plugins_is_not_an_index(root: PluginRoot, tmp_path:
     with pytest.raises(indexes.PluginIndexError, match="not a plugin index"):
         indexes.add(root, "x", str(tmp_path / "empty"))
     assert indexes.list_indexes(root) == []
+
+
+def test_leftovers_of_a_killed_install_are_swept_and_a_version_moved_aside_comes_back(
+    root: PluginRoot, tmp_path: Path
+) -> None:
+    ix = tmp_path / "ix"
+    installer.install(root, load_manifest(publish(ix, "x", "v1.0.0", {"kubectl-x": script("old")})))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = root.store / f".tmp-{dead.pid}-x-abc"
+    stale.mkdir()
+    # killed after moving v1.0.0 aside for a forced reinstall, before moving the new one in
+    os.rename(root.version_dir("x", "v1.0.0"), root.store / "x" / f".old-{dead.pid}-v1.0.0")
+    mine = root.store / f".tmp-{os.getpid()}-y-running"
+    mine.mkdir()
+    installer.install(root, load_manifest(publish(ix, "y", "v1.0.0", {"kubectl-y": script("y")})))
+    assert not stale.exists() and mine.exists()
+    assert run_bin(root, "x") == "old\n"
+
+
+def test_a_file_url_to_a_plain_directory_is_linked_not_cloned(root: PluginRoot, tmp_path: Path) -> None:
+    publish(tmp_path / "ix", "x", "v1.0.0", {"kubectl-x": b"x"})
+    entry = indexes.add(root, "local", (tmp_path / "ix").as_uri())
+    assert not entry.git and entry.path.is_symlink() and indexes.find(root, "local/x")[1].name == "x"
