@@ -174,7 +174,8 @@ def test_get_all_discovers_resources(env: Env) -> None:
 def test_kubectl_pinnace_runs_pinnace_commands(env: Env) -> None:
     out = env.kubectl("pinnace", "status", "--data-dir", str(env.cluster.data_dir)).stdout
     assert "Pinnace is running" in out and "ready" in out
-    assert "plugin" in env.kubectl("pinnace", "--help").stdout
+    usage = env.kubectl("pinnace", "--help").stdout
+    assert "kubectl pinnace" in usage and "plugin" in usage and "builder" in usage
 
 
 def test_upgrade_to_a_newer_index_version_the_manager_too(env: Env) -> None:

@@ -12,6 +12,6 @@ The manager (``pinnace plugin …``, and ``kubectl pkg …`` once installed):
 
 The plugins, each run by a ``kubectl-<name>`` wrapper as ``python -m``:
 ``get_all`` (``kubectl get-all``), ``ns`` (``kubectl ns``), ``view_secret``
-(``kubectl view-secret``), and ``kubectl pinnace`` (``python -m pinnace``).
+(``kubectl view-secret``), and ``kubectl_pinnace`` (``kubectl pinnace``: the ``pinnace`` commands).
 ``kubeargs`` holds what they share: ``--kubeconfig``, ``--context``, ``-n``.
 """

@@ -55,7 +55,7 @@ PLUGINS = (
     ),
     BuiltIn(
         "pinnace",
-        "pinnace",
+        "pinnace.plugins.kubectl_pinnace",
         "Pinnace's own commands (status, up, down, builder, plugin, ...)",
         "`kubectl pinnace status` runs `pinnace status`: every Pinnace command, where kubectl users look.",
     ),
