@@ -11,7 +11,7 @@ from memcached_operator.controller import FINALIZER, labels_for, setup
 from pinnace.api import errors
 from pinnace.runtime.conditions import is_status_condition_true
 from pinnace.runtime.crdgen import crd_for
-from pinnace.runtime.testing import TestEnv
+from pinnace.testing import TestEnv
 
 DEPLOYMENT = "apps/v1/Deployment"
 

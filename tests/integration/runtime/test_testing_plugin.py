@@ -7,7 +7,7 @@ import pytest
 from pinnace.api import errors
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.reconcile import Request, Result
-from pinnace.runtime.testing import TestEnv, start_env
+from pinnace.testing import TestEnv, start_env
 
 CM = "v1/ConfigMap"
 

@@ -1,5 +1,9 @@
 """Testing operators without a cluster: envtest's idea, in process, and with controllers.
 
+It sits at the top of the layers, beside ``cli``: it wires a whole server
+(storage, apiserver, controllers) for a test, so it may import all of them;
+nothing below imports it.
+
 This module is a pytest plugin (registered by the package as ``pinnace``), so
 any project that installs Pinnace gets the ``pinnace_env`` fixture::
 
