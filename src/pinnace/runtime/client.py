@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pinnace.api.patch import create_merge_patch
 from pinnace.client.rest import RestClient
@@ -107,33 +107,31 @@ class MergeFrom:
 
 
 @dataclass(frozen=True)
-class MergePatch:
-    """A literal merge patch."""
+class _LiteralPatch:
+    """A patch body sent as given; subclasses name its media type."""
 
-    body: Obj
+    body: Any
+    media_type: ClassVar[str]
 
     def patch_type(self) -> str:
-        """Merge patch."""
-        return MERGE_PATCH
+        """The patch's media type."""
+        return self.media_type
 
     def data(self, obj: Obj) -> Any:
         """The body as given."""
         return self.body
 
 
-@dataclass(frozen=True)
-class JSONPatch:
+class MergePatch(_LiteralPatch):
+    """A literal merge patch (an object)."""
+
+    media_type = MERGE_PATCH
+
+
+class JSONPatch(_LiteralPatch):
     """A literal JSON patch (a list of operations)."""
 
-    operations: list[Obj]
-
-    def patch_type(self) -> str:
-        """JSON patch."""
-        return JSON_PATCH
-
-    def data(self, obj: Obj) -> Any:
-        """The operations as given."""
-        return self.operations
+    media_type = JSON_PATCH
 
 
 @dataclass(frozen=True)
