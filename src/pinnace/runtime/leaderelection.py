@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,23 +169,8 @@ class LeaderElector:
             spec["renewTime"] = now
             spec["leaseDurationSeconds"] = int(cfg.lease_duration)
         else:
-            spec = {
-                "holderIdentity": cfg.identity,
-                "leaseDurationSeconds": int(cfg.lease_duration),
-                "acquireTime": now,
-                "renewTime": now,
-                "leaseTransitions": int(spec.get("leaseTransitions") or 0) + (1 if holder else 0),
-            }
-        try:
-            updated = await self.client.update(LEASES, {**lease, "spec": spec})
-        except errors.Conflict:
-            return False
-        except Exception as exc:
-            log.warning("%s: cannot write lease %s/%s: %r", cfg.identity, cfg.namespace, cfg.name, exc)
-            return False
-        self._observed, self._observed_at = dict(updated.get("spec") or {}), self.clock.now()
-        self._note_leader(cfg.identity)
-        return True
+            spec = self._taken(now, int(spec.get("leaseTransitions") or 0) + (1 if holder else 0))
+        return await self._write(self.client.update(LEASES, {**lease, "spec": spec}), errors.Conflict)
 
     async def _create(self, now: str) -> bool:
         cfg = self.config
@@ -193,22 +178,31 @@ class LeaderElector:
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": cfg.name, "namespace": cfg.namespace},
-            "spec": {
-                "holderIdentity": cfg.identity,
-                "leaseDurationSeconds": int(cfg.lease_duration),
-                "acquireTime": now,
-                "renewTime": now,
-                "leaseTransitions": 0,
-            },
+            "spec": self._taken(now, 0),
         }
+        return await self._write(self.client.create(LEASES, lease, cfg.namespace), errors.AlreadyExists)
+
+    def _taken(self, now: str, transitions: int) -> Obj:
+        """The lease spec of this candidate taking the lease now."""
+        return {
+            "holderIdentity": self.config.identity,
+            "leaseDurationSeconds": int(self.config.lease_duration),
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+
+    async def _write(self, write: Awaitable[Obj], lost: type[errors.StatusError]) -> bool:
+        """Send a lease write; True if it stuck (``lost``: someone else won the race)."""
+        cfg = self.config
         try:
-            created = await self.client.create(LEASES, lease, cfg.namespace)
-        except errors.AlreadyExists:
+            written = await write
+        except lost:
             return False
         except Exception as exc:
-            log.warning("%s: cannot create lease %s/%s: %r", cfg.identity, cfg.namespace, cfg.name, exc)
+            log.warning("%s: cannot write lease %s/%s: %r", cfg.identity, cfg.namespace, cfg.name, exc)
             return False
-        self._observed, self._observed_at = dict(created.get("spec") or {}), self.clock.now()
+        self._observed, self._observed_at = dict(written.get("spec") or {}), self.clock.now()
         self._note_leader(cfg.identity)
         return True
 
