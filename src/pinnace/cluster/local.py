@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import RestClient
-from pinnace.controllers import add_controllers
+from pinnace.controllers import DEFAULT_CONTROLLERS, add_controllers
 from pinnace.runtime.manager import Manager, ManagerOptions
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.sqlite import SQLiteStore
@@ -32,7 +32,7 @@ class ClusterConfig:
     host: str = "127.0.0.1"
     port: int = 6443
     compaction_interval: float = 300.0
-    controllers: tuple[str, ...] = ("namespace",)
+    controllers: tuple[str, ...] = DEFAULT_CONTROLLERS
 
 
 class LocalCluster:

@@ -1,34 +1,57 @@
 """Built-in controllers, each a runtime Reconciler written as a user would write one.
 
-:data:`BUILTIN_CONTROLLERS` names them; :func:`add_controllers` adds a
-selection to a :class:`~pinnace.runtime.manager.Manager` — what ``pinnace up``
-runs as its controller manager, and what the ``pinnace_env`` test fixture
-starts on request.
+:data:`BUILTIN_CONTROLLERS` names every component a controller manager can
+run — the controllers of kube-controller-manager, and the scheduler — each as
+``"module:function"``, where the function adds the component to a
+:class:`~pinnace.runtime.manager.Manager`. Modules are imported only when a
+component is asked for, so a manager pays only for what it runs.
+:func:`add_controllers` adds a selection: that is what ``pinnace
+controller-manager`` runs, and what the ``pinnace_env`` test fixture starts on
+request.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable, Iterable
+from typing import cast
 
-from pinnace.controllers.garbagecollector import add_garbage_collector
-from pinnace.controllers.namespace import add_namespace_controller
 from pinnace.runtime.manager import Manager
 
-__all__ = ["BUILTIN_CONTROLLERS", "add_controllers"]
+__all__ = ["BUILTIN_CONTROLLERS", "DEFAULT_CONTROLLERS", "add_controllers", "controller_factory"]
 
-#: Every built-in controller by name, and how to add it to a manager.
-BUILTIN_CONTROLLERS: dict[str, Callable[[Manager], Awaitable[object]]] = {
-    "gc": add_garbage_collector,
-    "namespace": add_namespace_controller,
+#: Every built-in component by name: where its ``add_…(manager)`` function lives.
+BUILTIN_CONTROLLERS: dict[str, str] = {
+    "gc": "pinnace.controllers.garbagecollector:add_garbage_collector",
+    "namespace": "pinnace.controllers.namespace:add_namespace_controller",
+    "deployment": "pinnace.controllers.deployment:add_deployment_controller",
+    "replicaset": "pinnace.controllers.replicaset:add_replicaset_controller",
+    "statefulset": "pinnace.controllers.statefulset:add_statefulset_controller",
+    "daemonset": "pinnace.controllers.daemonset:add_daemonset_controller",
+    "job": "pinnace.controllers.job:add_job_controller",
+    "cronjob": "pinnace.controllers.cronjob:add_cronjob_controller",
+    "endpoints": "pinnace.controllers.endpoints:add_endpoints_controller",
+    "endpointslice": "pinnace.controllers.endpointslice:add_endpointslice_controller",
+    "serviceaccount": "pinnace.controllers.serviceaccount:add_serviceaccount_controller",
+    "nodelifecycle": "pinnace.controllers.nodelifecycle:add_node_lifecycle_controller",
+    "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
+
+#: What ``pinnace up`` runs unless told otherwise.
+DEFAULT_CONTROLLERS: tuple[str, ...] = ("namespace",)
+
+Factory = Callable[[Manager], Awaitable[object]]
+
+
+def controller_factory(name: str) -> Factory:
+    """The ``add_…(manager)`` function of the named component; ValueError for an unknown name."""
+    target = BUILTIN_CONTROLLERS.get(name)
+    if target is None:
+        raise ValueError(f"unknown controller {name!r}; known: {', '.join(sorted(BUILTIN_CONTROLLERS))}")
+    module_name, _, function = target.partition(":")
+    return cast(Factory, getattr(importlib.import_module(module_name), function))
 
 
 async def add_controllers(manager: Manager, names: Iterable[str]) -> list[object]:
-    """Add the named built-in controllers to ``manager``; ValueError for an unknown name."""
-    added = []
-    for name in names:
-        factory = BUILTIN_CONTROLLERS.get(name)
-        if factory is None:
-            raise ValueError(f"unknown controller {name!r}; known: {', '.join(sorted(BUILTIN_CONTROLLERS))}")
-        added.append(await factory(manager))
-    return added
+    """Add the named built-in components to ``manager``; ValueError for an unknown name."""
+    return [await controller_factory(name)(manager) for name in names]
