@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -13,7 +15,7 @@ import platformdirs
 import typer
 
 from pinnace.client import kubeconfig
-from pinnace.cluster import daemon
+from pinnace.cluster import controller_manager, daemon
 from pinnace.cluster.local import ClusterConfig
 from pinnace.plugins.cli import plugin_app
 
@@ -26,6 +28,44 @@ app = typer.Typer(
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("pinnace"))
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the cluster keeps its state and kubeconfig.")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
+LogLevel = Annotated[str, typer.Option(help="Logging level.")]
+Controllers = Annotated[
+    str,
+    typer.Option(
+        help="Controllers to run, comma-separated: names, '*' for the defaults, 'all' for all, '-name' to drop one."
+    ),
+]
+SimNodes = Annotated[int, typer.Option(help="Simulated nodes to register and keep up (kwok-style).")]
+GracePeriod = Annotated[
+    float, typer.Option(help="Seconds without a node heartbeat before the node is marked NotReady/Unknown.")
+]
+EvictionTimeout = Annotated[
+    float, typer.Option(help="Default seconds before pods on a NotReady/unreachable node are evicted.")
+]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _controller_manager_config(
+    controllers: str, sim_nodes: int, grace: float, eviction: float
+) -> controller_manager.ControllerManagerConfig:
+    try:
+        names = controller_manager.resolve_controllers(controllers)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if sim_nodes < 0:
+        typer.echo("error: --sim-nodes must be 0 or more", err=True)
+        raise typer.Exit(2)
+    return controller_manager.ControllerManagerConfig(
+        controllers=names, sim_nodes=sim_nodes, node_monitor_grace_period=grace, pod_eviction_timeout=eviction
+    )
 
 
 @app.command()
@@ -35,16 +75,19 @@ def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background; return once ready.")] = False,
     merge_kubeconfig: Annotated[bool, typer.Option(help="Merge a 'pinnace' context into your kubeconfig.")] = True,
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    log_level: LogLevel = "INFO",
+    controllers: Controllers = "*",
+    sim_nodes: SimNodes = 0,
+    node_monitor_grace_period: GracePeriod = 40.0,
+    pod_eviction_timeout: EvictionTimeout = 300.0,
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store, and the controllers."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    config = ClusterConfig(data_dir=data_dir.expanduser().resolve(), host=host, port=port)
+    _logging(log_level)
+    cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
+    config = ClusterConfig(data_dir=data_dir.expanduser().resolve(), host=host, port=port, controller_manager=cm)
     if detach:
         try:
-            running = daemon.start_detached(config, merge_user=merge_kubeconfig)
+            running = daemon.start_detached(config, merge_user=merge_kubeconfig, extra_args=cm.arguments())
         except RuntimeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -61,6 +104,28 @@ def up(
     raise typer.Exit(
         daemon.run_foreground(config, merge_user=merge_kubeconfig, announce=lambda s: typer.echo(s, err=False))
     )
+
+
+@app.command("controller-manager")
+def run_controller_manager(
+    kubeconfig_path: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    controllers: Controllers = "*",
+    sim_nodes: SimNodes = 0,
+    node_monitor_grace_period: GracePeriod = 40.0,
+    pod_eviction_timeout: EvictionTimeout = 300.0,
+    leader_elect: Annotated[bool, typer.Option(help="Elect a leader through a Lease before running.")] = False,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Run the built-in controllers, scheduler and simulated nodes against a cluster (kube-controller-manager's job)."""
+    _logging(log_level)
+    cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
+    cm = dataclasses.replace(cm, leader_elect=leader_elect)
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    raise typer.Exit(asyncio.run(controller_manager.run(kubeconfig_path, context, cm)))
 
 
 @app.command()
@@ -101,8 +166,6 @@ app.add_typer(builder_app, name="builder")
 app.add_typer(plugin_app, name="plugin")
 
 ProjectDir = Annotated[Path, typer.Option("--dir", help="The project directory.")]
-KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
 
 
 def _scaffold_step(step: Callable[[], Any]) -> Any:

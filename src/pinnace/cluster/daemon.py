@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,8 +134,10 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
     return 0
 
 
-def start_detached(config: ClusterConfig, *, merge_user: bool = True, timeout: float = 30.0) -> RunningCluster:
-    """Start the cluster in a background process and wait until it is ready."""
+def start_detached(
+    config: ClusterConfig, *, merge_user: bool = True, timeout: float = 30.0, extra_args: Sequence[str] = ()
+) -> RunningCluster:
+    """Start the cluster in a background process and wait until it is ready (``extra_args`` go to ``pinnace up``)."""
     existing = read_pid_file(config.data_dir)
     if existing is not None:
         raise RuntimeError(f"a Pinnace cluster is already running from {config.data_dir} (pid {existing.pid})")
@@ -154,6 +156,7 @@ def start_detached(config: ClusterConfig, *, merge_user: bool = True, timeout: f
     ]
     if not merge_user:
         args.append("--no-merge-kubeconfig")
+    args.extend(extra_args)
     with open(config.data_dir / LOG_FILE, "ab") as log:
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,7 +1,9 @@
-"""A whole cluster in one process: SQLite store, API server, compactor, controllers.
+"""A whole local cluster: SQLite store, API server and compactor, plus a controller manager.
 
-This is what ``pinnace up`` runs. The controllers reach the API server over
-HTTP on loopback exactly as they would reach a remote one.
+This is what ``pinnace up`` runs. The store, the API server and the compactor
+share this process; the controller manager (built-in controllers, scheduler,
+simulated nodes) is a child process that reaches the API server over HTTP on
+loopback exactly as it would reach a remote one.
 """
 
 from __future__ import annotations
@@ -9,19 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinnace.apiserver.server import APIServer
-from pinnace.client.rest import RestClient
-from pinnace.controllers import DEFAULT_CONTROLLERS, add_controllers
-from pinnace.runtime.manager import Manager, ManagerOptions
+from pinnace.client import kubeconfig
+from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
 STORE_FILE = "store.db"
+CONTROLLER_MANAGER_KUBECONFIG = "controller-manager.kubeconfig"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,8 @@ class ClusterConfig:
     host: str = "127.0.0.1"
     port: int = 6443
     compaction_interval: float = 300.0
-    controllers: tuple[str, ...] = DEFAULT_CONTROLLERS
+    #: What the controller manager runs; no controllers and no simulated nodes: no child process.
+    controller_manager: ControllerManagerConfig = field(default_factory=ControllerManagerConfig)
 
 
 class LocalCluster:
@@ -43,24 +46,24 @@ class LocalCluster:
         self.store: SQLiteStore | None = None
         self.server: APIServer | None = None
         self.compactor: Compactor | None = None
-        self.client: RestClient | None = None
-        self.manager: Manager | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.controller_manager: ControllerManagerProcess | None = None
+        self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Open the store, serve the API, and start the controllers."""
+        """Open the store, serve the API, and start the controller manager."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = await SQLiteStore.open(self.config.data_dir / STORE_FILE)
         self.server = APIServer(self.store)
         await self.server.listen(self.config.host, self.config.port)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
-        self.client = RestClient(self.server.url)
-        if self.config.controllers:
-            # The controller manager: the built-in controllers on the runtime SDK, over HTTP like any client.
-            self.manager = Manager(self.client, ManagerOptions())
-            await add_controllers(self.manager, self.config.controllers)
-            self._tasks.append(asyncio.create_task(self.manager.run(), name="controller-manager"))
+        cm = self.config.controller_manager
+        if cm.controllers or cm.sim_nodes:
+            path = self.config.data_dir / CONTROLLER_MANAGER_KUBECONFIG
+            kubeconfig.write(path, kubeconfig.build("pinnace", self.server.url))
+            self.controller_manager = ControllerManagerProcess(path, cm)
+            self.controller_manager.start()
+            self._supervisor = asyncio.create_task(self.controller_manager.supervise(), name="controller-manager")
 
     @property
     def url(self) -> str:
@@ -69,18 +72,13 @@ class LocalCluster:
         return self.server.url
 
     async def stop(self) -> None:
-        """Stop controllers, then the server, then the store (flushing it)."""
-        if self.manager is not None:
-            self.manager.stop()
-            await asyncio.wait(self._tasks, timeout=10)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        if self.client is not None:
-            await self.client.close()
+        """Stop the controller manager, then the server, then the store (flushing it)."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self.controller_manager is not None:
+            await asyncio.to_thread(self.controller_manager.stop)
         if self.compactor is not None:
             await self.compactor.stop()
         if self.server is not None:

@@ -1,0 +1,206 @@
+"""The controller manager process: built-in controllers, the scheduler and simulated nodes.
+
+``pinnace controller-manager --kubeconfig FILE`` runs what kube-controller-manager
+and kube-scheduler run upstream (and, with ``--sim-nodes N``, what kwok does)
+in one process, against any API server its kubeconfig names — exactly as a
+user's operator would run. ``pinnace up`` starts it as a child process of the
+API server's, so the controllers' CPU never competes with request serving on
+the server's event loop, and so it dies with its parent.
+
+:class:`ControllerManagerConfig` is what both paths share; :func:`run` is the
+process body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pinnace.client import load_client_config
+from pinnace.controllers import BUILTIN_CONTROLLERS, DEFAULT_CONTROLLERS, controller_factory
+from pinnace.runtime.manager import Manager, ManagerOptions
+
+__all__ = ["ControllerManagerConfig", "ControllerManagerProcess", "resolve_controllers", "run"]
+
+log = logging.getLogger(__name__)
+
+#: Linux prctl option: signal this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerManagerConfig:
+    """What a controller manager runs, and how."""
+
+    controllers: tuple[str, ...] = DEFAULT_CONTROLLERS
+    #: Simulated nodes to register and keep up (0: none).
+    sim_nodes: int = 0
+    #: Seconds without a heartbeat before a node is marked NotReady/Unknown (upstream 40 s).
+    node_monitor_grace_period: float = 40.0
+    #: Default seconds a pod stays on a NoExecute-tainted node before eviction (upstream 300 s).
+    pod_eviction_timeout: float = 300.0
+    leader_elect: bool = False
+    #: Extra keyword options per component, by name, for anything without its own field.
+    component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def options_for(self, name: str) -> dict[str, Any]:
+        """The keyword options the named component's ``add_…`` function gets."""
+        options: dict[str, Any] = {}
+        if name == "nodelifecycle":
+            options.update(grace_period=self.node_monitor_grace_period, eviction_timeout=self.pod_eviction_timeout)
+        options.update(self.component_options.get(name, {}))
+        return options
+
+    def arguments(self) -> list[str]:
+        """This configuration as ``pinnace controller-manager`` command-line flags."""
+        args = [
+            "--controllers",
+            ",".join(self.controllers),
+            "--sim-nodes",
+            str(self.sim_nodes),
+            "--node-monitor-grace-period",
+            str(self.node_monitor_grace_period),
+            "--pod-eviction-timeout",
+            str(self.pod_eviction_timeout),
+        ]
+        if self.leader_elect:
+            args.append("--leader-elect")
+        return args
+
+
+def resolve_controllers(spec: str) -> tuple[str, ...]:
+    """Parse a ``--controllers`` value as kube-controller-manager does.
+
+    A comma-separated list of names; ``*`` stands for the defaults, ``all`` for
+    every built-in component, and ``-name`` removes one. An empty value means
+    none. ValueError names an unknown component.
+    """
+    chosen: list[str] = []
+    for raw in (part.strip() for part in spec.split(",")):
+        if not raw:
+            continue
+        if raw == "*":
+            names: Sequence[str] = DEFAULT_CONTROLLERS
+        elif raw == "all":
+            names = tuple(BUILTIN_CONTROLLERS)
+        elif raw.startswith("-"):
+            _check_known(raw[1:])
+            chosen = [n for n in chosen if n != raw[1:]]
+            continue
+        else:
+            _check_known(raw)
+            names = (raw,)
+        chosen.extend(n for n in names if n not in chosen)
+    return tuple(chosen)
+
+
+def _check_known(name: str) -> None:
+    if name not in BUILTIN_CONTROLLERS:
+        raise ValueError(f"unknown controller {name!r}; known: {', '.join(sorted(BUILTIN_CONTROLLERS))}")
+
+
+async def start(manager: Manager, config: ControllerManagerConfig) -> None:
+    """Add every configured component (and the simulated nodes) to ``manager``."""
+    for name in config.controllers:
+        await controller_factory(name)(manager, **config.options_for(name))
+    if config.sim_nodes > 0:
+        simulated = importlib.import_module("pinnace.node.simulated")
+        await simulated.add_simulated_nodes(manager, config.sim_nodes)
+
+
+async def run(kubeconfig: str | None, context: str | None, config: ControllerManagerConfig) -> int:
+    """Run a controller manager until SIGINT/SIGTERM; returns the exit code."""
+    rest = load_client_config(kubeconfig, context).rest_client()
+    options = ManagerOptions(
+        leader_election=config.leader_elect,
+        leader_election_id="kube-controller-manager",
+    )
+    manager = Manager(rest, options)
+    try:
+        await start(manager, config)
+        return await manager.run_until_signal()
+    finally:
+        await rest.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux), so no manager outlives its cluster."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ControllerManagerProcess:
+    """A ``pinnace controller-manager`` child process, as ``pinnace up`` runs it."""
+
+    def __init__(self, kubeconfig: Path, config: ControllerManagerConfig, *, log_level: str | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.config = config
+        self.log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the child; its output goes where this process's stderr goes."""
+        args = [
+            sys.executable,
+            "-m",
+            "pinnace",
+            "controller-manager",
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--log-level",
+            self.log_level,
+            *self.config.arguments(),
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr.fileno(),
+            stderr=sys.stderr.fileno(),
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    async def supervise(self, *, max_backoff: float = 30.0) -> None:
+        """Restart the child whenever it exits, with exponential backoff, until cancelled.
+
+        A controller manager that dies (a crash, an OOM kill) is restarted as a
+        kubelet restarts a static pod; each exit is logged loudly with its code.
+        """
+        backoff = 1.0
+        while True:
+            if self.proc is None:
+                self.start()
+            assert self.proc is not None
+            started = time.monotonic()
+            code = await asyncio.to_thread(self.proc.wait)
+            log.error("the controller manager (pid %d) exited with code %d; restarting it", self.proc.pid, code)
+            if time.monotonic() - started > 2 * max_backoff:
+                backoff = 1.0
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+            self.proc = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait up to ``timeout`` for a graceful shutdown, then SIGKILL."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("the controller manager (pid %d) did not stop in %.0fs; killing it", self.proc.pid, timeout)
+            self.proc.kill()
+            self.proc.wait()

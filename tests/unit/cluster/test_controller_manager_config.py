@@ -1,0 +1,40 @@
+"""``--controllers`` parsing and the flags a controller manager child is started with."""
+
+from __future__ import annotations
+
+import pytest
+
+from pinnace.cluster.controller_manager import ControllerManagerConfig, resolve_controllers
+from pinnace.controllers import BUILTIN_CONTROLLERS, DEFAULT_CONTROLLERS
+
+
+def test_star_means_the_defaults_and_all_means_every_component() -> None:
+    assert resolve_controllers("*") == DEFAULT_CONTROLLERS
+    assert resolve_controllers("all") == tuple(BUILTIN_CONTROLLERS)
+
+
+def test_names_are_added_once_in_order_and_a_minus_drops_one() -> None:
+    assert resolve_controllers("gc,namespace,gc") == ("gc", "namespace")
+    dropped = {"gc", "scheduler"}
+    assert resolve_controllers("all,-gc,-scheduler") == tuple(n for n in BUILTIN_CONTROLLERS if n not in dropped)
+    assert resolve_controllers("") == ()
+
+
+def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown controller 'replicaset-typo'; known: .*deployment"):
+        resolve_controllers("replicaset-typo")
+    with pytest.raises(ValueError, match="unknown controller 'nope'"):
+        resolve_controllers("all,-nope")
+
+
+def test_node_lifecycle_gets_its_timeouts_and_the_flags_round_trip() -> None:
+    config = ControllerManagerConfig(
+        controllers=("nodelifecycle", "gc"), sim_nodes=3, node_monitor_grace_period=4.0, pod_eviction_timeout=2.5
+    )
+    assert config.options_for("nodelifecycle") == {"grace_period": 4.0, "eviction_timeout": 2.5}
+    assert config.options_for("gc") == {}
+    args = config.arguments()
+    assert args[args.index("--controllers") + 1] == "nodelifecycle,gc"
+    assert args[args.index("--sim-nodes") + 1] == "3"
+    assert args[args.index("--node-monitor-grace-period") + 1] == "4.0"
+    assert "--leader-elect" not in args
