@@ -83,7 +83,6 @@ CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
 #: collections; they are served by dedicated handlers when their issue lands.
 VIRTUAL_KINDS: frozenset[tuple[str, str]] = frozenset(
     {
-        ("", "Binding"),
         ("", "ComponentStatus"),
         ("", "Status"),
         ("autoscaling", "Scale"),
@@ -208,11 +207,13 @@ EXTRA_SUBRESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("apps", "ReplicaSet"): ("scale",),
     ("apps", "StatefulSet"): ("scale",),
     ("", "Namespace"): ("finalize",),
+    ("", "Pod"): ("binding", "eviction"),
 }
 
 #: Kinds whose verbs differ from the standard eight.
 VERBS: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "Namespace"): ("create", "delete", "get", "list", "patch", "update", "watch"),
+    ("", "Binding"): ("create",),  # the legacy way to bind a pod (pods/binding's older twin)
 }
 
 

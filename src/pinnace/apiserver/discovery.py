@@ -25,6 +25,15 @@ _SUBRESOURCE_VERBS: dict[str, list[str]] = {
     "status": ["get", "patch", "update"],
     "scale": ["get", "patch", "update"],
     "finalize": ["update"],
+    "binding": ["create"],
+    "eviction": ["create"],
+}
+
+#: What a subresource answers when it is not its resource's kind (kubectl drain looks for pods/eviction's).
+_SUBRESOURCE_KINDS: dict[str, Obj] = {
+    "scale": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+    "binding": {"group": "", "version": "v1", "kind": "Binding"},
+    "eviction": {"group": "policy", "version": "v1", "kind": "Eviction"},
 }
 
 
@@ -54,10 +63,6 @@ def version_info() -> Obj:
 def _arch() -> str:
     machine = platform.machine().lower()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
-
-
-def _scale_kind() -> Obj:
-    return {"group": "autoscaling", "version": "v1", "kind": "Scale"}
 
 
 class Discovery:
@@ -143,8 +148,9 @@ class Discovery:
                         "kind": info.kind,
                         "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"]),
                     }
-                    if sub == "scale":
-                        sub_entry.update({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+                    if sub in _SUBRESOURCE_KINDS:
+                        other = _SUBRESOURCE_KINDS[sub]
+                        sub_entry.update(other if other["group"] else {"kind": other["kind"]})
                     resources.append(sub_entry)
             gv = f"{group}/{version}" if group else version
             return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
@@ -192,9 +198,7 @@ class Discovery:
             out["categories"] = list(info.categories)
         subs = []
         for sub in info.subresources:
-            kind = (
-                _scale_kind() if sub == "scale" else {"group": info.group, "version": info.version, "kind": info.kind}
-            )
+            kind = _SUBRESOURCE_KINDS.get(sub) or {"group": info.group, "version": info.version, "kind": info.kind}
             subs.append({"subresource": sub, "responseKind": kind, "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"])})
         if subs:
             out["subresources"] = subs

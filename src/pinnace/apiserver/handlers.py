@@ -18,7 +18,7 @@ from pinnace.api import validation as builtin_validation
 from pinnace.api.definitions import definition_for
 from pinnace.api.registry import ResourceInfo
 from pinnace.api.table import build_table
-from pinnace.apiserver import negotiation, scale
+from pinnace.apiserver import binding, eviction, negotiation, scale
 from pinnace.apiserver.httputil import int_param, read_body, respond
 from pinnace.apiserver.listing import ListResult, list_objects
 from pinnace.apiserver.negotiation import Output, Wanted
@@ -33,6 +33,8 @@ _SUBRESOURCE_VERBS = {
     "status": ("get", "update", "patch"),
     "scale": ("get", "update", "patch"),
     "finalize": ("update",),
+    "binding": ("create",),
+    "eviction": ("create",),
 }
 
 
@@ -297,6 +299,10 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
 
     if ri.subresource == "scale":
         return await scale.handle_scale(request, rest, info, namespace, ri, wanted)
+    if ri.subresource == "binding" or (info.group, info.kind) == ("", "Binding"):
+        return await binding.handle_binding(request, rest, namespace, ri, wanted)
+    if ri.subresource == "eviction":
+        return await eviction.handle_eviction(request, rest, namespace, ri, wanted)
 
     if verb == "get":
         obj = await rest.get(info, namespace, ri.name or "", query.get("resourceVersion"))

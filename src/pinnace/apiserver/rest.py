@@ -327,10 +327,14 @@ class RestStore:
         subresource: str | None = None,
         dry_run: bool = False,
         manager: str | None = None,
+        prepared: bool = False,
     ) -> Obj:
         """Apply ``mutation`` to the current object and write it, retrying lost races (PATCH).
 
         A resourceVersion the patch sets is a precondition: 409 unless it is the current one.
+        ``prepared``: the mutation itself enforces every rule of the write (a subresource such as
+        ``pods/binding`` that sets fields a plain update may not touch), so the kind's update strategy
+        and validation are skipped.
         """
 
         def checked(current: Obj) -> Obj:
@@ -342,7 +346,7 @@ class RestStore:
             return desired
 
         return await self._guaranteed_update(
-            info, namespace, name, checked, subresource=subresource, dry_run=dry_run, manager=manager
+            info, namespace, name, checked, subresource=subresource, dry_run=dry_run, manager=manager, prepared=prepared
         )
 
     async def _guaranteed_update(
@@ -356,6 +360,7 @@ class RestStore:
         dry_run: bool,
         first: KeyValue | None = None,
         manager: str | None = None,
+        prepared: bool = False,
     ) -> Obj:
         key = info.key(namespace, name)
         kv = first
@@ -375,8 +380,9 @@ class RestStore:
                 if dmeta.get("namespace", namespace) != namespace:
                     raise errors.BadRequest("metadata.namespace: Invalid value: field is immutable")
                 dmeta["namespace"] = namespace
-            strategy.prepare_for_update(info, desired, current, subresource=subresource)
-            self._validate(info, desired, current)
+            if not prepared:
+                strategy.prepare_for_update(info, desired, current, subresource=subresource)
+                self._validate(info, desired, current)
             if manager is not None:
                 managedfields.track_update(
                     info, current, desired, manager, subresource=subresource, now=strategy.now_rfc3339()

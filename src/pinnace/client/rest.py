@@ -53,6 +53,9 @@ class WatchEvent:
     object: Obj
 
 
+_PODS = ResourceRef("", "v1", "pods")
+
+
 class RestClient:
     """HTTP access to one API server.
 
@@ -231,6 +234,21 @@ class RestClient:
         """Delete an object (``options`` are DeleteOptions fields)."""
         body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
         return await self.request("DELETE", ref.path(namespace, name), body=body)
+
+    async def bind(self, namespace: str, name: str, node: str, *, uid: str | None = None) -> Obj:
+        """Assign a pod to a node through ``pods/binding`` (409 if it is already bound)."""
+        meta: Obj = {"name": name, "namespace": namespace}
+        if uid:
+            meta["uid"] = uid
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": meta, "target": {"kind": "Node", "name": node}}
+        return await self.request("POST", _PODS.path(namespace, name, "binding"), body=body)
+
+    async def evict(self, namespace: str, name: str, **delete_options: Any) -> Obj:
+        """Evict a pod through ``pods/eviction`` (429 when its disruption budget forbids it)."""
+        body: Obj = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+        if delete_options:
+            body["deleteOptions"] = {"kind": "DeleteOptions", "apiVersion": "v1", **delete_options}
+        return await self.request("POST", _PODS.path(namespace, name, "eviction"), body=body)
 
     async def delete_collection(self, ref: ResourceRef, namespace: str | None = None, **params: str) -> Obj:
         """Delete every object of a collection matching the selectors in ``params``."""
