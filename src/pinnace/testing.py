@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -46,6 +46,9 @@ from pinnace.runtime.client import Client
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.crdgen import CRDS
 from pinnace.runtime.manager import Manager, ManagerOptions
+
+if TYPE_CHECKING:
+    from pinnace.node.simulated import SimulatedNodes
 
 __all__ = ["CRDS", "TestEnv", "pinnace_env", "start_env"]
 
@@ -111,6 +114,22 @@ class TestEnv:
         await add_controllers(manager, names)
         await self.start(manager)
         return manager
+
+    async def run_sim_nodes(self, count: int, manager: Manager | None = None, **options: Any) -> SimulatedNodes:
+        """Start ``count`` simulated nodes and wait until they are registered.
+
+        They run in ``manager`` if given (one already started, e.g. by :meth:`run_controllers`, so they
+        share its pod informer), else in a manager of their own. ``options`` are
+        :func:`~pinnace.node.simulated.add_simulated_nodes`'s (``heartbeat_interval``, ``cpu``, …).
+        """
+        from pinnace.node.simulated import add_simulated_nodes
+
+        mgr = manager or self.manager()
+        sim = await add_simulated_nodes(mgr, count, **options)
+        if manager is None:
+            await self.start(mgr)
+        await sim.wait_registered()
+        return sim
 
     @staticmethod
     async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02) -> Any:

@@ -1,0 +1,14 @@
+"""Nodes: what runs pods, or pretends to.
+
+- :mod:`.simulated` — simulated nodes (the kwok idea): many Nodes, their
+  heartbeats and their pods' statuses, kept up by one loop in a manager, so
+  that controllers and the scheduler can be exercised at scale without
+  running anything (``pinnace up --sim-nodes N``);
+- :mod:`.simstatus` — the objects a simulated kubelet writes (Node, Lease,
+  pod statuses), as plain functions.
+
+The real node agent (pod sync loop, runtimes, CNI, probes, streams) is a
+sibling of these modules. Everything here talks to the API through
+:mod:`pinnace.client` and :mod:`pinnace.runtime` only, so it runs against any
+conformant cluster.
+"""
