@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pinnace.api import crd, errors, managedfields, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
@@ -29,6 +29,30 @@ Mutation = Callable[[Obj], Obj]
 
 #: How often a patch/update loop retries after losing a CAS race.
 _MAX_RETRIES = 20
+
+#: Commits (True) or undoes (False) what a begin-hook did, once the write's outcome is known.
+Finish = Callable[[bool], Awaitable[None]]
+
+
+class StorageHooks(Protocol):
+    """Kind behaviour that needs the server's state, around the generic writes (upstream's store hooks).
+
+    ``begin_create`` / ``begin_update`` run after validation and may change the object (a
+    Service's allocated cluster IP); the write then calls the returned finish with its outcome.
+    ``after_delete`` runs once the object is gone. Subresource writes do not call them.
+    """
+
+    async def begin_create(self, obj: Obj, *, dry_run: bool) -> Finish:
+        """Prepare a create; the finish undoes it if the write fails."""
+        ...
+
+    async def begin_update(self, new: Obj, old: Obj, *, dry_run: bool) -> Finish:
+        """Prepare an update; the finish commits or undoes it."""
+        ...
+
+    async def after_delete(self, obj: Obj) -> None:
+        """Clean up after a deleted object."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +135,8 @@ class RestStore:
         self.registry = registry
         self.caches = caches or CacheSet(store)
         self._last_write: dict[str, int] = {}
+        #: Per (group, kind): hooks around writes that need server state (see :class:`StorageHooks`).
+        self.hooks: dict[tuple[str, str], StorageHooks] = {}
 
     # ---- freshness ---------------------------------------------------------
     def _wrote(self, info: ResourceInfo, revision: int) -> None:
@@ -206,6 +232,21 @@ class RestStore:
         self._validate(info, obj)
         if manager is not None:
             managedfields.track_create(info, obj, manager, now=meta["creationTimestamp"])
+        hooks = self.hooks.get((info.group, info.kind))
+        if hooks is None:
+            return await self._store_new(info, obj, dry_run=dry_run)
+        finish = await hooks.begin_create(obj, dry_run=dry_run)
+        try:
+            created = await self._store_new(info, obj, dry_run=dry_run)
+        except BaseException:
+            await finish(False)
+            raise
+        await finish(True)
+        return created
+
+    async def _store_new(self, info: ResourceInfo, obj: Obj, *, dry_run: bool) -> Obj:
+        """Write a prepared, valid new object (a fresh generated name if a generated one is taken)."""
+        meta = obj["metadata"]
         if dry_run:
             return obj
         name = meta["name"]
@@ -383,43 +424,69 @@ class RestStore:
             if not prepared:
                 strategy.prepare_for_update(info, desired, current, subresource=subresource)
                 self._validate(info, desired, current)
-            if manager is not None:
-                managedfields.track_update(
-                    info, current, desired, manager, subresource=subresource, now=strategy.now_rfc3339()
-                )
+            hooks = self.hooks.get((info.group, info.kind)) if subresource is None else None
+            if hooks is None:
+                outcome = await self._write_update(info, kv, current, desired, manager, subresource, dry_run)
             else:
-                managedfields.carry_over(current, desired)
-            if strategy.semantically_equal(desired, current):
-                return current
-            if dry_run:
-                return desired
-            dmeta = strategy.meta(desired)
-            if (
-                dmeta.get("deletionTimestamp")
-                and not strategy.has_finalizers(info, desired)
-                and int(dmeta.get("deletionGracePeriodSeconds") or 0) == 0
-            ):
+                finish = await hooks.begin_update(desired, current, dry_run=dry_run)
                 try:
-                    deleted = await self.store.delete(key, expected_revision=kv.mod_revision)
-                except RevisionMismatch:
-                    kv = None
-                    continue
-                except KeyNotFound:
-                    raise not_found(info, name) from None
-                self._wrote(info, deleted.mod_revision)
-                return _deleted_view(desired, deleted.mod_revision)
-            try:
-                new_kv = await self.store.update(
-                    key, encode_for_storage(crd.to_storage(info, desired)), kv.mod_revision
-                )
-            except RevisionMismatch:
-                kv = None
+                    outcome = await self._write_update(info, kv, current, desired, manager, subresource, dry_run)
+                except BaseException:
+                    await finish(False)
+                    raise
+                await finish(outcome is not None)
+                if outcome is not None and outcome[1]:
+                    await hooks.after_delete(outcome[0])
+            if outcome is None:
+                kv = None  # lost a race: read the object again
                 continue
+            return outcome[0]
+        raise conflict(info, name, "too many concurrent writers; please try again")
+
+    async def _write_update(
+        self,
+        info: ResourceInfo,
+        kv: KeyValue,
+        current: Obj,
+        desired: Obj,
+        manager: str | None,
+        subresource: str | None,
+        dry_run: bool,
+    ) -> tuple[Obj, bool] | None:
+        """One attempt to write an update: the result and whether it deleted the object; None if the CAS lost."""
+        key, name = kv.key, current["metadata"]["name"]
+        if manager is not None:
+            managedfields.track_update(
+                info, current, desired, manager, subresource=subresource, now=strategy.now_rfc3339()
+            )
+        else:
+            managedfields.carry_over(current, desired)
+        if strategy.semantically_equal(desired, current):
+            return current, False
+        if dry_run:
+            return desired, False
+        dmeta = strategy.meta(desired)
+        if (
+            dmeta.get("deletionTimestamp")
+            and not strategy.has_finalizers(info, desired)
+            and int(dmeta.get("deletionGracePeriodSeconds") or 0) == 0
+        ):
+            try:
+                deleted = await self.store.delete(key, expected_revision=kv.mod_revision)
+            except RevisionMismatch:
+                return None
             except KeyNotFound:
                 raise not_found(info, name) from None
-            self._wrote(info, new_kv.mod_revision)
-            return crd.to_version(info, decode_from_storage(new_kv))
-        raise conflict(info, name, "too many concurrent writers; please try again")
+            self._wrote(info, deleted.mod_revision)
+            return _deleted_view(desired, deleted.mod_revision), True
+        try:
+            new_kv = await self.store.update(key, encode_for_storage(crd.to_storage(info, desired)), kv.mod_revision)
+        except RevisionMismatch:
+            return None
+        except KeyNotFound:
+            raise not_found(info, name) from None
+        self._wrote(info, new_kv.mod_revision)
+        return crd.to_version(info, decode_from_storage(new_kv)), False
 
     # ---- delete ------------------------------------------------------------
     async def delete(
@@ -492,6 +559,9 @@ class RestStore:
             except KeyNotFound:
                 raise not_found(info, name) from None
             self._wrote(info, deleted.mod_revision)
+            hooks = self.hooks.get((info.group, info.kind))
+            if hooks is not None:
+                await hooks.after_delete(current)
             return _deleted_view(current, deleted.mod_revision), True
         raise conflict(info, name, "too many concurrent writers; please try again")
 

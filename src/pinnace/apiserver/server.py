@@ -4,7 +4,10 @@
 store with its watch caches, discovery, health and metrics. Every request goes
 through one dispatcher; every error becomes a ``metav1.Status`` (a bug in the
 server is logged and answered 500, never a crash). The server creates the
-system namespaces on start, as kube-apiserver does.
+system namespaces on start, as kube-apiserver does, and the ``kubernetes``
+Service once it listens; Services get their cluster IPs and node ports from
+ranges kept in the store (:mod:`pinnace.apiserver.services`), repaired at start
+and periodically.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from pinnace.apiserver import health, negotiation
 from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery, version_info
 from pinnace.apiserver.handlers import handle_resource
+from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
 from pinnace.apiserver.openapi import OpenAPIServer
 from pinnace.apiserver.request_info import parse_request_info
 from pinnace.apiserver.rest import RestStore
+from pinnace.apiserver.services import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceStorage
 from pinnace.storage import Store
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 #: How often missing system namespaces are recreated (upstream: every minute).
 SYSTEM_NAMESPACES_INTERVAL = 60.0
+#: How often the service IP and node port ranges are checked against the Services (upstream: 3 minutes).
+SERVICE_REPAIR_INTERVAL = 180.0
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -44,11 +51,23 @@ _JSON = {"Content-Type": "application/json"}
 class APIServer:
     """A Kubernetes API server over ``store`` (not listening until :meth:`listen`)."""
 
-    def __init__(self, store: Store, registry: ResourceRegistry | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: ResourceRegistry | None = None,
+        *,
+        service_cidr: str = DEFAULT_SERVICE_CIDR,
+        node_port_range: str = DEFAULT_NODE_PORT_RANGE,
+        service_repair_interval: float = SERVICE_REPAIR_INTERVAL,
+    ) -> None:
         self.metrics = ServerMetrics()
         self.store: Store = InstrumentedStore(store, self.metrics)
         self.registry = registry or builtin_registry()
         self.rest = RestStore(self.store, self.registry)
+        self.services = ServiceStorage(self.store, service_cidr=service_cidr, node_port_range=node_port_range)
+        self.rest.hooks[("", "Service")] = self.services
+        self.service_repair_interval = service_repair_interval
+        self._service_repair_task: asyncio.Task[None] | None = None
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPIServer(self.registry)
         self.crds = CRDController(self.rest, self.registry)
@@ -78,8 +97,10 @@ class APIServer:
         for info in self.registry.all():
             await self.rest.caches.get(info)
         await self.ensure_system_namespaces()
+        await self.services.repair()
         await self.crds.start()
         self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(), name="system-namespaces")
+        self._service_repair_task = asyncio.create_task(self._repair_services(), name="service-repair")
         self.started = True
 
     async def ensure_system_namespaces(self) -> None:
@@ -91,13 +112,30 @@ class APIServer:
                 with contextlib.suppress(errors.AlreadyExists):
                     await self.rest.create(ns, None, {"metadata": {"name": name}})
 
+    async def ensure_kubernetes_service(self) -> None:
+        """Create or correct the ``kubernetes`` Service and its endpoints (once listening)."""
+        if not self.port:
+            return
+        host = self.address.rsplit(":", 1)[0]
+        address = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        await ensure_kubernetes_service(self.rest, self.services.kubernetes_service_ip, address, self.port)
+
     async def _keep_system_namespaces(self) -> None:
         while True:
             await asyncio.sleep(SYSTEM_NAMESPACES_INTERVAL)
             try:
                 await self.ensure_system_namespaces()
+                await self.ensure_kubernetes_service()
             except errors.StatusError as exc:
-                log.warning("could not recreate a system namespace: %s", exc)
+                log.warning("could not recreate a system namespace or the kubernetes service: %s", exc)
+
+    async def _repair_services(self) -> None:
+        while True:
+            await asyncio.sleep(self.service_repair_interval)
+            try:
+                await self.services.repair()
+            except Exception:
+                log.exception("the service IP and node port repair failed; retrying later")
 
     async def listen(self, host: str = "127.0.0.1", port: int = 6443) -> None:
         """Start serving HTTP on host:port (port 0 picks a free one)."""
@@ -110,6 +148,7 @@ class APIServer:
         sockets = getattr(site._server, "sockets", None)
         self.port = int(sockets[0].getsockname()[1]) if sockets else port
         self.address = f"{host}:{self.port}"
+        await self.ensure_kubernetes_service()
 
     async def stop(self) -> None:
         """Stop serving (ending open watches) and stop the caches; the store stays open."""
@@ -119,6 +158,11 @@ class APIServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._system_namespaces_task
             self._system_namespaces_task = None
+        if self._service_repair_task is not None:
+            self._service_repair_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._service_repair_task
+            self._service_repair_task = None
         await self.crds.stop()
         await self.rest.caches.stop()
         if self._runner is not None:
