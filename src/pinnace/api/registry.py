@@ -208,6 +208,7 @@ EXTRA_SUBRESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("apps", "StatefulSet"): ("scale",),
     ("", "Namespace"): ("finalize",),
     ("", "Pod"): ("binding", "eviction"),
+    ("", "ServiceAccount"): ("token",),
 }
 
 #: Kinds whose verbs differ from the standard eight.

@@ -27,6 +27,7 @@ _SUBRESOURCE_VERBS: dict[str, list[str]] = {
     "finalize": ["update"],
     "binding": ["create"],
     "eviction": ["create"],
+    "token": ["create"],
 }
 
 #: What a subresource answers when it is not its resource's kind (kubectl drain looks for pods/eviction's).
@@ -34,6 +35,7 @@ _SUBRESOURCE_KINDS: dict[str, Obj] = {
     "scale": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
     "binding": {"group": "", "version": "v1", "kind": "Binding"},
     "eviction": {"group": "policy", "version": "v1", "kind": "Eviction"},
+    "token": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
 }
 
 

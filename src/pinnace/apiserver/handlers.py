@@ -35,6 +35,7 @@ _SUBRESOURCE_VERBS = {
     "finalize": ("update",),
     "binding": ("create",),
     "eviction": ("create",),
+    "token": ("create",),
 }
 
 

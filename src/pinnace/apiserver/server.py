@@ -16,10 +16,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pinnace.api import errors
 from pinnace.api.registry import ResourceRegistry, builtin_registry
@@ -33,6 +35,7 @@ from pinnace.apiserver.negotiation import Output
 from pinnace.apiserver.openapi import OpenAPIServer
 from pinnace.apiserver.request_info import parse_request_info
 from pinnace.apiserver.rest import RestStore
+from pinnace.apiserver.serviceaccount_token import TokenIssuer
 from pinnace.apiserver.services import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceStorage
 from pinnace.storage import Store
 
@@ -59,7 +62,10 @@ class APIServer:
         service_cidr: str = DEFAULT_SERVICE_CIDR,
         node_port_range: str = DEFAULT_NODE_PORT_RANGE,
         service_repair_interval: float = SERVICE_REPAIR_INTERVAL,
+        service_account_key: rsa.RSAPrivateKey | Path | None = None,
     ) -> None:
+        """``service_account_key``: the token signing key, or its PEM file (made there, 0600, if missing);
+        None signs with a key of this process only, so its tokens die with it."""
         self.metrics = ServerMetrics()
         self.store: Store = InstrumentedStore(store, self.metrics)
         self.registry = registry or builtin_registry()
@@ -68,6 +74,7 @@ class APIServer:
         self.rest.hooks[("", "Service")] = self.services
         self.service_repair_interval = service_repair_interval
         self._service_repair_task: asyncio.Task[None] | None = None
+        self.tokens = TokenIssuer(service_account_key)
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPIServer(self.registry)
         self.crds = CRDController(self.rest, self.registry)
@@ -231,6 +238,8 @@ class APIServer:
                 self.metrics.observe_request(labels, code, seconds)
 
     async def _resource(self, request: web.BaseRequest, ri: Any) -> web.StreamResponse:
+        if ri.subresource == "token" and ri.group == "" and ri.resource == "serviceaccounts":
+            return await self.tokens.handle(request, self.rest, ri)
         if ri.verb == "watch":
             gauge = self.metrics.longrunning.labels("WATCH", ri.group, ri.version, ri.resource)
             gauge.inc()
