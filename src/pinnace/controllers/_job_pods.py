@@ -1,0 +1,117 @@
+"""A Job's pods: how they are made, indexed and judged (helpers of :mod:`.job`).
+
+- :func:`new_job_pod` — the template with a controller reference, the
+  tracking finalizer and, for Indexed jobs, the completion index
+  (annotation, label, ``JOB_COMPLETION_INDEX``, hostname ``<job>-<index>``);
+- :func:`is_failed` — upstream's ``isPodFailed``: Failed, or deleted before
+  it succeeded (unless ``podReplacementPolicy: Failed`` waits for the phase);
+- :class:`IndexSet` — ``completedIndexes`` in upstream's interval notation
+  (``"1,3-5,7"``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pinnace.controllers._workload_pods import pod_from_template
+
+__all__ = [
+    "COMPLETION_INDEX",
+    "TRACKING_FINALIZER",
+    "IndexSet",
+    "completion_index",
+    "is_failed",
+    "new_job_pod",
+    "restarts",
+]
+
+Obj = dict[str, Any]
+
+#: The annotation and label carrying an Indexed job's pod index.
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+#: Keeps a finished pod until the Job controller has counted it.
+TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+
+
+def new_job_pod(job: Obj, index: int | None) -> Obj:
+    """A pod for ``job`` (for completion ``index`` of an Indexed job)."""
+    name = job["metadata"]["name"]
+    template = copy.deepcopy(job["spec"].get("template") or {})
+    generate = f"{name}-"
+    if index is not None:
+        tmeta = template.setdefault("metadata", {})
+        tmeta.setdefault("annotations", {})[COMPLETION_INDEX] = str(index)
+        tmeta.setdefault("labels", {})[COMPLETION_INDEX] = str(index)
+        spec = template.setdefault("spec", {})
+        if not spec.get("hostname"):
+            spec["hostname"] = f"{name}-{index}"
+        env = {
+            "name": INDEX_ENV,
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{COMPLETION_INDEX}']"}},
+        }
+        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            variables = container.setdefault("env", [])
+            if not any(v.get("name") == INDEX_ENV for v in variables):
+                variables.append(env)
+        generate = f"{name}-{index}-"
+    pod = pod_from_template(template, job, generate_name=generate)
+    finalizers = pod["metadata"].setdefault("finalizers", [])
+    if TRACKING_FINALIZER not in finalizers:
+        finalizers.append(TRACKING_FINALIZER)
+    return pod
+
+
+def completion_index(pod: Obj | None) -> int | None:
+    """The pod's completion index (from its annotation), if it has a valid one."""
+    if pod is None:
+        return None
+    value = (pod["metadata"].get("annotations") or {}).get(COMPLETION_INDEX)
+    try:
+        index = int(str(value))
+    except ValueError:
+        return None
+    return index if index >= 0 else None
+
+
+def is_failed(pod: Obj, job: Obj) -> bool:
+    """Whether the pod counts as a failure of ``job``."""
+    phase = (pod.get("status") or {}).get("phase")
+    if phase == "Failed":
+        return True
+    if job["spec"].get("podReplacementPolicy") == "Failed":
+        return False
+    return bool(pod["metadata"].get("deletionTimestamp")) and phase != "Succeeded"
+
+
+def restarts(pod: Obj) -> int:
+    """Container restarts so far (what counts against the backoff limit of OnFailure pods)."""
+    status = pod.get("status") or {}
+    statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    return sum(int(s.get("restartCount") or 0) for s in statuses)
+
+
+class IndexSet(set[int]):
+    """A set of completion indexes that prints as upstream's ``completedIndexes``."""
+
+    @classmethod
+    def parse(cls, text: str) -> IndexSet:
+        """Read ``"1,3-5,7"``."""
+        out = cls()
+        for part in filter(None, text.split(",")):
+            first, _, last = part.partition("-")
+            out.update(range(int(first), int(last or first) + 1))
+        return out
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        values = sorted(self)
+        i = 0
+        while i < len(values):
+            j = i
+            while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+                j += 1
+            parts.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
+            i = j + 1
+        return ",".join(parts)
