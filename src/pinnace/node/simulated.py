@@ -60,14 +60,14 @@ from typing import Any
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
 from pinnace.node import simstatus as st
-from pinnace.runtime.cache.cache import field_index_name
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
-from pinnace.runtime.cache.indexer import Indexer, object_key
+from pinnace.runtime.cache.indexer import object_key
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.manager import Manager
+from pinnace.runtime.nodeindex import ensure_pod_node_index, pods_on
 from pinnace.runtime.workqueue import ShutDown, WorkQueue
 
-__all__ = ["SimNodeOptions", "SimulatedNodes", "add_simulated_nodes", "ensure_pod_node_index"]
+__all__ = ["SimNodeOptions", "SimulatedNodes", "add_simulated_nodes"]
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,6 @@ NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 PODS = ResourceRef("", "v1", "pods")
 LEASES = ResourceRef("coordination.k8s.io", "v1", "leases")
 NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)
-
-#: The pod index by node that the simulated kubelets, the scheduler and the lifecycle controller share.
-NODE_NAME_FIELD = "spec.nodeName"
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,16 @@ class _SimNode:
     uid: str
     internal_ip: str
     ips: st.PodIPs
-    paused: bool = False
+    #: Paused by :meth:`SimulatedNodes.pause`.
+    held: bool = False
+    #: Paused by the ``pinnace.dev/sim-paused`` mark on the Node.
+    marked: bool = False
+
+    @property
+    def paused(self) -> bool:
+        """Whether its "kubelet" is down: no heartbeats, no pod updates."""
+        return self.held or self.marked
+
     #: Pods whose IP this node handed out: pod key -> IP.
     pod_ips: dict[str, str] = field(default_factory=dict)
 
@@ -144,23 +150,6 @@ def _paused(node: Obj) -> bool:
         (meta.get("labels") or {}).get(st.ANNOTATION_PAUSED),
     ]
     return "true" in marks
-
-
-async def ensure_pod_node_index(manager: Manager) -> Informer:
-    """The manager's pod informer, indexed by ``spec.nodeName`` (added once, however many components ask)."""
-    informer = await manager.cache.informer_for("v1/Pod", wait=False)
-    if field_index_name(NODE_NAME_FIELD) not in informer.indexer.index_names():
-        await manager.cache.index_field(
-            "v1/Pod", NODE_NAME_FIELD, lambda pod: [str((pod.get("spec") or {}).get("nodeName") or "")]
-        )
-    return informer
-
-
-def pods_on(indexer: Indexer, node: str) -> list[Obj]:
-    """The cached pods bound to ``node`` (the stored objects: read, never change them)."""
-    from pinnace.runtime.cache.cache import ALL_NAMESPACES
-
-    return indexer.by_index(field_index_name(NODE_NAME_FIELD), f"{ALL_NAMESPACES}/{node}")
 
 
 class SimulatedNodes:
@@ -204,15 +193,18 @@ class SimulatedNodes:
 
     def pause(self, name: str) -> None:
         """Stop ``name``'s heartbeat and pod updates, as if its kubelet died."""
-        self.nodes[name].paused = True
+        self.nodes[name].held = True
 
     def resume(self, name: str) -> None:
         """Restart ``name``'s heartbeat (at once) and pod updates."""
         node = self.nodes[name]
-        if node.paused:
-            node.paused = False
-            self._due(name, "lease", self.clock.now())
-            self._enqueue_pods(name)
+        node.held = False
+        self._wake_node(node)
+
+    def _wake_node(self, node: _SimNode) -> None:
+        if not node.paused:
+            self._due(node.name, "lease", self.clock.now())
+            self._enqueue_pods(node.name)
 
     async def add_node(self, name: str | None = None) -> Obj:
         """Register one more simulated node (the next free ``sim-node-N`` unless named); returns the Node."""
@@ -255,7 +247,7 @@ class SimulatedNodes:
 
     async def _start(self) -> None:
         cache = self.manager.cache
-        self._pods = await ensure_pod_node_index(self.manager)
+        self._pods = await ensure_pod_node_index(self.manager.cache)
         self._node_informer = await cache.informer_for("v1/Node")
         await cache.informer_for("v1/Pod")
         with contextlib.suppress(errors.AlreadyExists):
@@ -338,7 +330,7 @@ class SimulatedNodes:
                 uid=node["metadata"]["uid"],
                 internal_ip=internal or str(ipaddress.ip_address(opts.node_ip_base) + (found or 0) + 1),
                 ips=st.PodIPs(cidr),
-                paused=_paused(node),
+                marked=_paused(node),
             )
             self.nodes[name] = sim
             if existing is not None:
@@ -447,13 +439,11 @@ class SimulatedNodes:
         node = self.nodes.get(new["metadata"]["name"])
         if node is None or new["metadata"].get("uid") != node.uid:
             return
-        paused = _paused(new)
-        if paused and not node.paused:
-            log.info("simulated node %s paused (%s)", node.name, st.ANNOTATION_PAUSED)
-            node.paused = True
-        elif node.paused and not paused:
-            log.info("simulated node %s resumed", node.name)
-            self.resume(node.name)
+        marked = _paused(new)
+        if marked != node.marked:
+            log.info("simulated node %s %s (%s)", node.name, "paused" if marked else "resumed", st.ANNOTATION_PAUSED)
+            node.marked = marked
+            self._wake_node(node)
 
     def _node_deleted(self, obj: Obj | DeletedFinalStateUnknown) -> None:
         node_obj = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
