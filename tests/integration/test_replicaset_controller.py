@@ -1,4 +1,4 @@
-"""The ReplicaSet controller on the SDK: pods from the template, adoption and release, status, deletion order, events."""
+"""The ReplicaSet controller: pods from the template, adoption and release, status, deletion order, events."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.integration._workloads import event_notes, live_pods, run_pod, template
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
 from pinnace.controllers.replicaset import calculate_status, pods_to_delete
 from pinnace.testing import TestEnv
-from tests.integration._workloads import event_notes, live_pods, run_pod, template
 
 pytestmark = pytest.mark.pinnace_env(controllers=["replicaset"])
 
@@ -60,7 +60,9 @@ async def test_creates_pods_owned_by_the_replicaset_and_reports_status(pinnace_e
     for pod in pods[:2]:
         await run_pod(env, pod["metadata"]["name"])
     await env.eventually(
-        lambda: _status_is(env, "web", {"replicas": 3, "readyReplicas": 2, "availableReplicas": 2, "observedGeneration": 1})
+        lambda: _status_is(
+            env, "web", {"replicas": 3, "readyReplicas": 2, "availableReplicas": 2, "observedGeneration": 1}
+        )
     )
     notes = await env.eventually(lambda: _with_reason(env, "web", "SuccessfulCreate", 3))
     assert {n for _, n in notes} == {f"Created pod: {p['metadata']['name']}" for p in pods}
