@@ -1,0 +1,357 @@
+"""The scheduler: watches pods without a node, picks one for each, and binds them.
+
+It runs in a :class:`~pinnace.runtime.manager.Manager` on the shared
+informers (pods, nodes, namespaces, PriorityClasses) like any controller, and
+only ever talks to the API through the REST client:
+
+* informer events feed the :class:`~pinnace.scheduler.state.ClusterState`
+  (placed pods, per node) and the
+  :class:`~pinnace.scheduler.queue.SchedulingQueue` (pods to place, for
+  ``spec.schedulerName`` default-scheduler);
+* one loop pops the next pod, runs the
+  :class:`~pinnace.scheduler.framework.Framework` (filters, scores), *assumes*
+  the pod on the chosen node and hands the binding (``pods/binding``) to a
+  background task — bindings run concurrently, the assumed pod keeps the
+  accounting right meanwhile;
+* a pod that fits nowhere gets ``PodScheduled=False`` (reason
+  Unschedulable) and a FailedScheduling event with upstream's message, may
+  preempt lower-priority pods (:mod:`.preemption`), and waits in the queue
+  until a node is added or changes or a pod goes away;
+* a bound pod gets the Normal ``Scheduled`` event "Successfully assigned
+  ns/pod to node".
+
+Priorities: ``spec.priority`` when the API server set it; otherwise the
+scheduler resolves ``priorityClassName`` (or the global default class) from
+PriorityClasses itself, since Pinnace's API server has no Priority admission
+plugin yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from pinnace.api import errors
+from pinnace.api.podutil import condition, set_pod_condition
+from pinnace.client.rest import ResourceRef
+from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
+from pinnace.runtime.cache.informer import EventHandler, Informer
+from pinnace.runtime.events import NORMAL, WARNING
+from pinnace.runtime.manager import Manager
+from pinnace.scheduler.framework import FitError, Framework
+from pinnace.scheduler.preemption import preempt
+from pinnace.scheduler.queue import QueuedPod, SchedulingQueue
+from pinnace.scheduler.state import ClusterState
+from pinnace.scheduler.types import PodInfo
+
+__all__ = ["DEFAULT_SCHEDULER_NAME", "SYSTEM_PRIORITY_CLASSES", "Scheduler", "add_scheduler"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+DEFAULT_SCHEDULER_NAME = "default-scheduler"
+PODS = ResourceRef("", "v1", "pods")
+#: The classes kube-apiserver creates at start (used when no object of the name exists).
+SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+_STRATEGIC = "application/strategic-merge-patch+json"
+
+
+async def add_scheduler(
+    manager: Manager,
+    *,
+    scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+    percentage_of_nodes_to_score: int = 0,
+    parallel_bindings: int = 64,
+    initial_backoff: float = 1.0,
+    max_backoff: float = 10.0,
+    max_unschedulable: float = 300.0,
+    record_scheduled_events: bool = True,
+) -> Scheduler:
+    """Add the scheduler to ``manager`` (the registry's ``scheduler`` component)."""
+    scheduler = Scheduler(
+        manager,
+        scheduler_name=scheduler_name,
+        percentage_of_nodes_to_score=percentage_of_nodes_to_score,
+        parallel_bindings=parallel_bindings,
+        queue=SchedulingQueue(
+            clock=manager.clock,
+            initial_backoff=initial_backoff,
+            max_backoff=max_backoff,
+            max_unschedulable=max_unschedulable,
+        ),
+        record_scheduled_events=record_scheduled_events,
+    )
+    await scheduler.watch()
+    manager.add(scheduler)
+    return scheduler
+
+
+def _spec_of_interest(pod: Obj) -> Obj:
+    """What a change must touch to make an unschedulable pod worth another try (not its status)."""
+    meta = pod.get("metadata") or {}
+    return {"spec": pod.get("spec"), "labels": meta.get("labels"), "annotations": meta.get("annotations")}
+
+
+class Scheduler:
+    """Places pods on nodes (a manager runnable; leader-elected like the controllers)."""
+
+    name = "scheduler"
+    needs_leader_election = True
+
+    def __init__(
+        self,
+        manager: Manager,
+        *,
+        scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+        percentage_of_nodes_to_score: int = 0,
+        parallel_bindings: int = 64,
+        queue: SchedulingQueue | None = None,
+        record_scheduled_events: bool = True,
+    ) -> None:
+        self.manager = manager
+        self.rest = manager.rest
+        self.scheduler_name = scheduler_name
+        self.state = ClusterState()
+        self.queue = queue or SchedulingQueue(clock=manager.clock)
+        self.framework = Framework(self.state, percentage_of_nodes_to_score=percentage_of_nodes_to_score)
+        self.recorder = manager.get_event_recorder(scheduler_name)
+        self.record_scheduled_events = record_scheduled_events
+        self._slots = asyncio.Semaphore(parallel_bindings)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._informers: list[Informer] = []
+        self.priority_classes: dict[str, int] = {}
+        self.default_priority = 0
+        #: Pods bound by this scheduler (a counter for benchmarks and metrics).
+        self.scheduled = 0
+
+    # ---- informers -------------------------------------------------------------------
+    async def watch(self) -> None:
+        """Register with the manager's informers (they start with the manager's cache)."""
+        cache = self.manager.cache
+        handlers: list[tuple[str, EventHandler]] = [
+            (
+                "scheduling.k8s.io/v1/PriorityClass",
+                EventHandler(self._on_class, self._on_class_update, self._on_class_delete),
+            ),
+            ("v1/Namespace", EventHandler(self._on_namespace, self._on_namespace_update)),
+            ("v1/Node", EventHandler(self._on_node, self._on_node_update, self._on_node_delete)),
+            ("v1/Pod", EventHandler(self._on_pod, self._on_pod_update, self._on_pod_delete)),
+        ]
+        for kind, handler in handlers:
+            informer = await cache.informer_for(kind, wait=False)
+            informer.add_event_handler(handler)
+            self._informers.append(informer)
+
+    def _on_class(self, obj: Obj, initial: bool = False) -> None:
+        name = str(obj["metadata"]["name"])
+        self.priority_classes[name] = int(obj.get("value") or 0)
+        if obj.get("globalDefault"):
+            self.default_priority = int(obj.get("value") or 0)
+
+    def _on_class_update(self, old: Obj, new: Obj) -> None:
+        self._on_class(new)
+
+    def _on_class_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        if isinstance(obj, dict):
+            self.priority_classes.pop(str(obj["metadata"]["name"]), None)
+            if obj.get("globalDefault"):
+                self.default_priority = 0
+
+    def _on_namespace(self, obj: Obj, initial: bool = False) -> None:
+        self.state.namespace_labels[str(obj["metadata"]["name"])] = dict(obj["metadata"].get("labels") or {})
+
+    def _on_namespace_update(self, old: Obj, new: Obj) -> None:
+        self._on_namespace(new)
+
+    def _on_node(self, obj: Obj, initial: bool = False) -> None:
+        _, changed = self.state.set_node(obj)
+        if changed:
+            self.queue.move_all()
+
+    def _on_node_update(self, old: Obj, new: Obj) -> None:
+        self._on_node(new)
+
+    def _on_node_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        name = obj.key if isinstance(obj, DeletedFinalStateUnknown) else str(obj["metadata"]["name"])
+        self.state.remove_node(name)
+
+    def priority_of(self, pod: Obj) -> int:
+        """The pod's priority: ``spec.priority``, else its class's value, else the global default."""
+        spec = pod.get("spec") or {}
+        if spec.get("priority") is not None:
+            return int(spec["priority"])
+        name = spec.get("priorityClassName")
+        if name:
+            value = self.priority_classes.get(str(name), SYSTEM_PRIORITY_CLASSES.get(str(name)))
+            if value is not None:
+                return value
+        return self.default_priority
+
+    def _on_pod(self, obj: Obj, initial: bool = False) -> None:
+        self._pod_changed(None, obj)
+
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        self._pod_changed(old, new)
+
+    def _pod_changed(self, old: Obj | None, pod: Obj) -> None:
+        meta = pod["metadata"]
+        key = f"{meta.get('namespace')}/{meta['name']}"
+        spec = pod.get("spec") or {}
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):  # finished pods hold nothing on their node
+            self.queue.delete(key)
+            if self.state.remove_pod(key) is not None:
+                self.queue.move_all()
+            return
+        if spec.get("nodeName"):
+            self.queue.delete(key)
+            info = PodInfo.of(pod, self.priority_of(pod))
+            if key in self.state.assumed:
+                self.state.confirm(info)
+            else:
+                self.state.add_pod(info)
+                if info.has_pod_affinity or self.queue.unschedulable_count:
+                    self.queue.move_all()  # a new pod may satisfy someone's affinity
+            return
+        if key in self.state.pods:  # assumed, binding in flight: the informer has not caught up
+            return
+        if spec.get("schedulerName", DEFAULT_SCHEDULER_NAME) != self.scheduler_name or meta.get("deletionTimestamp"):
+            self.queue.delete(key)
+            return
+        if spec.get("schedulingGates"):
+            return
+        changed = old is None or _spec_of_interest(old) != _spec_of_interest(pod)
+        self.queue.add(PodInfo.of(pod, self.priority_of(pod)), changed=changed)
+
+    def _on_pod_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        if isinstance(obj, DeletedFinalStateUnknown):
+            key = obj.key
+        else:
+            key = f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
+        self.queue.delete(key)
+        if self.state.remove_pod(key) is not None:
+            self.queue.move_all()
+
+    # ---- the loop ----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Schedule pods until cancelled."""
+        for informer in self._informers:
+            await informer.wait_for_sync()
+        flusher = asyncio.create_task(self.queue.run(), name="scheduling queue flush")
+        try:
+            while True:
+                entry = await self.queue.pop()
+                await self._slots.acquire()
+                self._slots.release()
+                self.schedule_one(entry)
+                await asyncio.sleep(0)  # let informer events and bindings progress between pods
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Wait for the bindings and status writes in flight."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.recorder.flush()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def schedule_one(self, entry: QueuedPod) -> None:
+        """Decide for one pod; the binding (or the failure report) continues in the background."""
+        pod = entry.info
+        try:
+            node = self.framework.schedule(pod)
+        except FitError as exc:
+            self._unschedulable(entry, exc)
+            return
+        assumed = dataclasses.replace(pod, node=node.name)
+        self.state.assume(assumed, node.name)
+        self._spawn(self._bind(entry, assumed))
+
+    async def _bind(self, entry: QueuedPod, pod: PodInfo) -> None:
+        async with self._slots:
+            try:
+                await self.rest.bind(pod.namespace, pod.name, pod.node, uid=pod.uid or None)
+            except errors.NotFound:
+                self.state.forget(pod.key)
+                self.queue.delete(pod.key)
+                return
+            except Exception as exc:
+                log.warning("binding %s to %s failed: %r", pod.key, pod.node, exc)
+                self.state.forget(pod.key)
+                self.queue.retry(entry)
+                return
+        self.queue.delete(pod.key)
+        self.scheduled += 1
+        if self.record_scheduled_events:
+            note = f"Successfully assigned {pod.namespace}/{pod.name} to {pod.node}"
+            self.recorder.event(pod.pod, NORMAL, "Scheduled", note, action="Binding")
+
+    def _unschedulable(self, entry: QueuedPod, exc: FitError) -> None:
+        pod = entry.info
+        diagnosis = exc.diagnosis
+        nominated: str | None = None
+        if diagnosis.num_nodes:
+            outcome = preempt(pod, self.state, diagnosis)
+            diagnosis.post_filter_message = outcome.message
+            if outcome.node is not None:
+                nominated = outcome.node.name
+                for victim in outcome.victims:
+                    self._spawn(self._evict_victim(victim, pod, nominated))
+        message = diagnosis.message()
+        self.queue.unschedulable(entry)
+        self.recorder.event(pod.pod, WARNING, "FailedScheduling", message, action="Scheduling")
+        self._spawn(self._report_unschedulable(pod, message, nominated))
+
+    async def _report_unschedulable(self, pod: PodInfo, message: str, nominated: str | None) -> None:
+        """Set PodScheduled=False (and the nominated node) unless the pod already says so."""
+        wanted = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+        current = condition(pod.pod, "PodScheduled") or {}
+        status = pod.pod.get("status") or {}
+        same = all(current.get(k) == v for k, v in wanted.items())
+        if same and (nominated is None or status.get("nominatedNodeName") == nominated):
+            return
+        probe: Obj = {"status": {"conditions": [dict(current)] if current else []}}
+        set_pod_condition(probe, wanted)
+        patch: Obj = {"status": {"conditions": probe["status"]["conditions"]}}
+        if nominated is not None:
+            patch["status"]["nominatedNodeName"] = nominated
+        try:
+            await self.rest.patch(PODS, pod.name, patch, pod.namespace, patch_type=_STRATEGIC, subresource="status")
+        except errors.NotFound:
+            pass
+        except Exception as exc:
+            log.warning("could not report %s unschedulable: %r", pod.key, exc)
+
+    async def _evict_victim(self, victim: PodInfo, preemptor: PodInfo, node: str) -> None:
+        """Delete a preemption victim gracefully, saying why (DisruptionTarget, a Preempted event)."""
+        target = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": f"{self.scheduler_name}: preempting to accommodate a higher priority pod",
+        }
+        probe: Obj = {"status": {}}
+        set_pod_condition(probe, target)
+        try:
+            await self.rest.patch(
+                PODS, victim.name, probe, victim.namespace, patch_type=_STRATEGIC, subresource="status"
+            )
+            await self.rest.delete(PODS, victim.name, victim.namespace, preconditions={"uid": victim.uid})
+        except errors.NotFound:
+            return
+        except Exception as exc:
+            log.warning("could not preempt %s for %s: %r", victim.key, preemptor.key, exc)
+            return
+        note = f"Preempted by pod {preemptor.uid} on node {node}"
+        self.recorder.event(victim.pod, NORMAL, "Preempted", note, action="Preempting")
