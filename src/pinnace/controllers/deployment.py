@@ -70,7 +70,11 @@ async def add_deployment_controller(manager: Manager, *, workers: int = 5) -> Co
     index_by_controller(rss)
     index_by_controller(pods)
     reconciler = DeploymentReconciler(
-        manager.rest, deployments, rss, pods, manager.get_event_recorder("deployment-controller")
+        manager.rest,
+        deployments,
+        rss,
+        pods,
+        EventRecorder(manager.rest, "deployment-controller", manager.identity, clock=manager.clock, core=True),
     )
     return await (
         Builder(manager)

@@ -85,7 +85,12 @@ async def add_replicaset_controller(
     index_by_controller(pods)
     index_by_controller(rss)
     reconciler = ReplicaSetReconciler(
-        manager.rest, pods, rss, manager.get_event_recorder("replicaset-controller"), manager.clock, burst_replicas
+        manager.rest,
+        pods,
+        rss,
+        EventRecorder(manager.rest, "replicaset-controller", manager.identity, clock=manager.clock, core=True),
+        manager.clock,
+        burst_replicas,
     )
     return await (
         Builder(manager)

@@ -20,11 +20,13 @@ from pinnace.api import errors
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.runtime.clock import Clock, RealClock
 
-__all__ = ["EVENTS", "NORMAL", "WARNING", "EventRecorder"]
+__all__ = ["CORE_EVENTS", "EVENTS", "NORMAL", "WARNING", "EventRecorder"]
 
 log = logging.getLogger(__name__)
 
 EVENTS = ResourceRef("events.k8s.io", "v1", "events")
+#: core/v1 Events: what client-go's tools/record writes, and what ``kubectl describe`` reads.
+CORE_EVENTS = ResourceRef("", "v1", "events")
 NORMAL = "Normal"
 WARNING = "Warning"
 
@@ -60,7 +62,12 @@ def _reference(obj: Obj) -> Obj:
 class EventRecorder:
     """Records Events about objects on behalf of one controller."""
 
-    def __init__(self, client: RestClient, controller: str, instance: str = "", *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, client: RestClient, controller: str, instance: str = "", *, clock: Clock | None = None, core: bool = False
+    ) -> None:
+        #: Write core/v1 Events (involvedObject, message, count) as kube-controller-manager's controllers do,
+        #: instead of events.k8s.io/v1 ones: ``kubectl describe`` lists only those.
+        self.core = core
         self.client = client
         self.controller = controller
         self.instance = instance or f"{controller}-{secrets.token_hex(4)}"
@@ -94,7 +101,11 @@ class EventRecorder:
                 seen.count += 1
                 series = {"count": seen.count, "lastObservedTime": event_time}
                 try:
-                    await self.client.patch(EVENTS, seen.name, {"series": series}, seen.namespace)
+                    if self.core:
+                        repeat = {"count": seen.count, "lastTimestamp": event_time[:19] + "Z"}
+                        await self.client.patch(CORE_EVENTS, seen.name, repeat, seen.namespace)
+                    else:
+                        await self.client.patch(EVENTS, seen.name, {"series": series}, seen.namespace)
                     return
                 except errors.NotFound:
                     pass  # the event was deleted (TTL): start a new one
@@ -112,7 +123,29 @@ class EventRecorder:
                 "type": type_,
                 "regarding": ref,
             }
-            await self.client.create(EVENTS, event, namespace)
+            if self.core:
+                await self.client.create(CORE_EVENTS, _core_event(event, event_time[:19] + "Z"), namespace)
+            else:
+                await self.client.create(EVENTS, event, namespace)
             self._seen[key] = _Seen(name, namespace, 1, now)
         except Exception as exc:
             log.warning("could not record event %s %s about %s/%s: %r", type_, reason, namespace, ref.get("name"), exc)
+
+
+def _core_event(event: Obj, timestamp: str) -> Obj:
+    """The core/v1 form of an events.k8s.io/v1 Event (as client-go's tools/record writes it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": event["metadata"],
+        "involvedObject": event["regarding"],
+        "reason": event["reason"],
+        "message": event["note"],
+        "type": event["type"],
+        "source": {"component": event["reportingController"]},
+        "firstTimestamp": timestamp,
+        "lastTimestamp": timestamp,
+        "count": 1,
+        "reportingComponent": event["reportingController"],
+        "reportingInstance": event["reportingInstance"],
+    }
