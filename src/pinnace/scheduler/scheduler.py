@@ -125,8 +125,9 @@ class Scheduler:
         self._informers: list[Informer] = []
         self.priority_classes: dict[str, int] = {}
         self.default_priority = 0
-        #: Pods bound by this scheduler (a counter for benchmarks and metrics).
+        #: Pods bound by this scheduler, and when its loop started (clock time): for benchmarks and metrics.
         self.scheduled = 0
+        self.started_at: float | None = None
 
     # ---- informers -------------------------------------------------------------------
     async def watch(self) -> None:
@@ -242,6 +243,7 @@ class Scheduler:
         for informer in self._informers:
             await informer.wait_for_sync()
         flusher = asyncio.create_task(self.queue.run(), name="scheduling queue flush")
+        self.started_at = self.manager.clock.now()
         try:
             while True:
                 entry = await self.queue.pop()
