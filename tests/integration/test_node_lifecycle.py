@@ -47,8 +47,9 @@ async def running(env: TestEnv, name: str) -> None:
 
 
 async def events(env: TestEnv, reason: str) -> list[dict[str, Any]]:
-    found = await env.client.list("events.k8s.io/v1/Event")
-    return [e for e in found if e.get("reason") == reason]
+    """The core/v1 Events of ``reason`` (what kubectl describe lists), with events.k8s.io names for note/regarding."""
+    found = await env.client.list("v1/Event")
+    return [{**e, "note": e["message"], "regarding": e["involvedObject"]} for e in found if e.get("reason") == reason]
 
 
 async def test_silent_node_goes_unknown_tainted_and_recovers(pinnace_env: TestEnv) -> None:

@@ -43,7 +43,7 @@ from pinnace.client.rest import ResourceRef
 from pinnace.controllers.tainteviction import NOT_READY, STRATEGIC, UNREACHABLE, TaintEvictor
 from pinnace.runtime.cache.indexer import object_key
 from pinnace.runtime.cache.informer import EventHandler, Informer
-from pinnace.runtime.events import NORMAL, WARNING
+from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.nodeindex import ensure_pod_node_index, pods_on
 
@@ -175,10 +175,11 @@ class NodeLifecycleController:
         self.grace_period = grace_period
         self.monitor_period = monitor_period
         self.startup_grace_period = startup_grace_period
-        self.recorder = manager.get_event_recorder("node-controller")
+        # core/v1 Events, as kube-controller-manager records them: kubectl describe lists only those.
+        self.recorder = EventRecorder(self.rest, "node-controller", manager.identity, clock=self.clock, core=True)
         self.evictor = TaintEvictor(
             self.rest,
-            manager.get_event_recorder("taint-eviction-controller"),
+            EventRecorder(self.rest, "taint-eviction-controller", manager.identity, clock=self.clock, core=True),
             self.clock,
             default_toleration_seconds=eviction_timeout,
         )
