@@ -16,7 +16,7 @@ pytestmark = pytest.mark.pinnace_env(controllers=["scheduler"])
 
 PODS = ResourceRef("", "v1", "pods")
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
-EVENTS = ResourceRef("events.k8s.io", "v1", "events")
+EVENTS = ResourceRef("", "v1", "events")
 CLASSES = ResourceRef("scheduling.k8s.io", "v1", "priorityclasses", namespaced=False)
 
 
@@ -73,7 +73,7 @@ async def unschedulable_message(env: TestEnv, name: str) -> str:
 
 async def events_about(env: TestEnv, name: str, reason: str) -> list[dict[str, Any]]:
     listing = await env.rest.list(EVENTS, "default")
-    return [e for e in listing["items"] if e["regarding"]["name"] == name and e["reason"] == reason]
+    return [e for e in listing["items"] if e["involvedObject"]["name"] == name and e["reason"] == reason]
 
 
 async def test_pod_is_bound_with_condition_and_event(pinnace_env: TestEnv) -> None:
@@ -83,9 +83,9 @@ async def test_pod_is_bound_with_condition_and_event(pinnace_env: TestEnv) -> No
     bound = await pinnace_env.rest.get(PODS, "web", "default")
     assert any(c["type"] == "PodScheduled" and c["status"] == "True" for c in bound["status"]["conditions"])
     events = await pinnace_env.eventually(lambda: events_about(pinnace_env, "web", "Scheduled"))
-    assert events[0]["note"] == "Successfully assigned default/web to n1"
+    assert events[0]["message"] == "Successfully assigned default/web to n1"
     assert events[0]["type"] == "Normal"
-    assert events[0]["reportingController"] == "default-scheduler"
+    assert events[0]["source"]["component"] == "default-scheduler"
 
 
 async def test_unschedulable_message_then_scheduled_when_a_node_appears(pinnace_env: TestEnv) -> None:
@@ -100,7 +100,7 @@ async def test_unschedulable_message_then_scheduled_when_a_node_appears(pinnace_
         "3 No preemption victims found for incoming pod."
     )
     warnings = await pinnace_env.eventually(lambda: events_about(pinnace_env, "big", "FailedScheduling"))
-    assert warnings[0]["type"] == "Warning" and warnings[0]["note"] == message
+    assert warnings[0]["type"] == "Warning" and warnings[0]["message"] == message
     await add_nodes(pinnace_env, node("large", "4"))
     assert await node_of(pinnace_env, "big") == "large"
 
@@ -235,7 +235,7 @@ async def test_priority_class_preemption(pinnace_env: TestEnv) -> None:
     await rest.delete(PODS, "low", "default", gracePeriodSeconds=0)  # what the node would do when it stops
     assert await node_of(pinnace_env, "vip") == "only"
     preempted = await pinnace_env.eventually(lambda: events_about(pinnace_env, "low", "Preempted"))
-    assert preempted[0]["note"].startswith("Preempted by pod ")
+    assert preempted[0]["message"].startswith("Preempted by pod ")
 
 
 async def _nominated(env: TestEnv, name: str) -> str:
