@@ -164,7 +164,10 @@ class DeploymentReconciler:
         claimed = await claim(self.rest, REPLICASETS, d, candidates, selector, lambda: self._can_adopt(d))
         rss: list[Obj] = json_copy(claimed)
         rollout = Rollout(self.rest, self.recorder, d, rss, _now, pods_of=self._pods_of)
-        await self._step(rollout)
+        try:
+            await self._step(rollout)
+        except errors.Conflict:
+            return Result(requeue=True)  # a ReplicaSet changed since the cache showed it: again, from fresh reads
         if rollout.requeue_after is not None:
             return Result(requeue_after=rollout.requeue_after)
         return Result()
