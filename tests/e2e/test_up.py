@@ -21,6 +21,8 @@ import pytest
 import yaml
 from tests.e2e.conftest import free_port, start_cluster, stop_cluster
 
+from pinnace.api import sakeys, satoken
+
 pytestmark = pytest.mark.slow
 
 
@@ -225,3 +227,34 @@ def test_detach_status_down(tmp_path: Path) -> None:
     assert "Stopped the cluster" in down.stdout
     after = pinnace("status")
     assert after.returncode == 1 and "No Pinnace cluster is running" in after.stdout
+
+
+def test_service_account_tokens_are_signed_with_a_key_kept_across_restarts(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    cluster = start_cluster(data, home, extra_args=["--controllers", "serviceaccount"])
+    try:
+        _until(lambda: cluster.kubectl("get", "serviceaccount", "default", check=False).returncode == 0)
+        token = cluster.kubectl("create", "token", "default").stdout.strip()
+    finally:
+        stop_cluster(cluster)
+    key_file = data / "sa.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = sakeys.load(key_file)
+
+    cluster = start_cluster(data, home, port=cluster.port, extra_args=["--controllers", "serviceaccount"])
+    try:
+        again = cluster.kubectl("create", "token", "default").stdout.strip()
+    finally:
+        stop_cluster(cluster)
+    assert sakeys.load(key_file).private_numbers() == key.private_numbers()
+    for t in (token, again):
+        claims = satoken.verify(t, [key.public_key()], audiences=["https://kubernetes.default.svc.cluster.local"])
+        assert claims["sub"] == "system:serviceaccount:default:default"
+
+
+def _until(check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        time.sleep(0.1)

@@ -23,6 +23,8 @@ from pinnace.storage.sqlite import SQLiteStore
 log = logging.getLogger(__name__)
 
 STORE_FILE = "store.db"
+#: The service-account token signing key (kubeadm's sa.key).
+SERVICE_ACCOUNT_KEY_FILE = "sa.key"
 CONTROLLER_MANAGER_KUBECONFIG = "controller-manager.kubeconfig"
 
 
@@ -53,7 +55,7 @@ class LocalCluster:
         """Open the store, serve the API, and start the controller manager."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = await SQLiteStore.open(self.config.data_dir / STORE_FILE)
-        self.server = APIServer(self.store)
+        self.server = APIServer(self.store, service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE)
         await self.server.listen(self.config.host, self.config.port)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
