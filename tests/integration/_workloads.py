@@ -13,7 +13,8 @@ from pinnace.testing import TestEnv
 Obj = dict[str, Any]
 
 PODS = ResourceRef("", "v1", "pods")
-EVENTS = ResourceRef("events.k8s.io", "v1", "events")
+#: core/v1 Events: what the controllers' recorders write and ``kubectl describe`` lists.
+EVENTS = ResourceRef("", "v1", "events")
 
 
 def now() -> str:
@@ -98,12 +99,12 @@ async def live_pods(env: TestEnv, selector: str, namespace: str = "default") -> 
 
 
 async def event_notes(env: TestEnv, name: str, namespace: str = "default") -> list[tuple[str, str]]:
-    """(reason, note) of the events about the object ``name``."""
+    """(reason, message) of the events about the object ``name``."""
     listing = await env.rest.list(EVENTS, namespace)
     return [
-        (e.get("reason", ""), e.get("note", ""))
+        (e.get("reason", ""), e.get("message", ""))
         for e in listing.get("items") or []
-        if (e.get("regarding") or {}).get("name") == name
+        if (e.get("involvedObject") or {}).get("name") == name
     ]
 
 

@@ -102,8 +102,8 @@ async def test_a_cluster_scoped_dependent_of_a_namespaced_kind_is_kept_with_a_wa
     await c.create(role)
 
     async def warned() -> bool:
-        events = await c.list("events.k8s.io/v1/Event", "default")
-        return any(e["reason"] == "OwnerRefInvalidNamespace" and e["regarding"]["name"] == "odd" for e in events)
+        events = await c.list("v1/Event", "default")  # core/v1, what kubectl describe lists
+        return any(e["reason"] == "OwnerRefInvalidNamespace" and e["involvedObject"]["name"] == "odd" for e in events)
 
     await pinnace_env.eventually(warned)
     assert not await gone(pinnace_env, "rbac.authorization.k8s.io/v1/ClusterRole", "odd", None)

@@ -148,8 +148,12 @@ class Manager:
         self._readyz[name] = check
 
     def get_event_recorder(self, name: str) -> EventRecorder:
-        """An event recorder reporting as controller ``name``."""
-        return EventRecorder(self.rest, name, self.identity, clock=self.clock)
+        """An event recorder reporting as controller ``name``.
+
+        It writes core/v1 Events, as controller-runtime's ``GetEventRecorderFor``
+        (client-go's tools/record) does: those are what ``kubectl describe`` lists.
+        """
+        return EventRecorder(self.rest, name, self.identity, clock=self.clock, core=True)
 
     # ---- running ----------------------------------------------------------------
     async def start(self) -> None:
