@@ -120,8 +120,8 @@ class SchedulingQueue:
                 continue
             entry.where = IN_FLIGHT
             entry.attempts += 1
-            entry.cycle = self.cycle
             self.cycle += 1
+            entry.cycle = self.cycle
             return entry
         return None
 

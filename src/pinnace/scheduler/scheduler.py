@@ -217,8 +217,10 @@ class Scheduler:
                 self.state.confirm(info)
             else:
                 self.state.add_pod(info)
-                if info.has_pod_affinity or self.queue.unschedulable_count:
-                    self.queue.move_all()  # a new pod may satisfy someone's affinity
+            newly_placed = old is None or not (old.get("spec") or {}).get("nodeName")
+            relabelled = old is not None and (old["metadata"].get("labels") != meta.get("labels"))
+            if self.queue.unschedulable_count and (newly_placed or relabelled):
+                self.queue.move_all()  # a placed pod may satisfy someone's affinity or spread
             return
         if key in self.state.pods:  # assumed, binding in flight: the informer has not caught up
             return
