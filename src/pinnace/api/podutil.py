@@ -15,6 +15,7 @@ from typing import Any
 from pinnace.api import quantity
 
 __all__ = [
+    "SYSTEM_PRIORITY_CLASSES",
     "condition",
     "is_pod_ready",
     "milli_value",
@@ -24,6 +25,9 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
+
+#: The PriorityClasses kube-apiserver creates at start: name -> value.
+SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 
 
 def _now() -> str:

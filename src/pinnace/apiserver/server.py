@@ -33,6 +33,7 @@ from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
 from pinnace.apiserver.openapi import OpenAPIServer
+from pinnace.apiserver.priority import PodPriority
 from pinnace.apiserver.request_info import parse_request_info
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.serviceaccount_token import TokenIssuer
@@ -72,6 +73,7 @@ class APIServer:
         self.rest = RestStore(self.store, self.registry)
         self.services = ServiceStorage(self.store, service_cidr=service_cidr, node_port_range=node_port_range)
         self.rest.hooks[("", "Service")] = self.services
+        self.rest.hooks[("", "Pod")] = PodPriority(self.rest)
         self.service_repair_interval = service_repair_interval
         self._service_repair_task: asyncio.Task[None] | None = None
         self.tokens = TokenIssuer(service_account_key)

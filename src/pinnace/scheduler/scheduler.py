@@ -20,10 +20,11 @@ only ever talks to the API through the REST client:
 * a bound pod gets the Normal ``Scheduled`` event "Successfully assigned
   ns/pod to node".
 
-Priorities: ``spec.priority`` when the API server set it; otherwise the
-scheduler resolves ``priorityClassName`` (or the global default class) from
-PriorityClasses itself, since Pinnace's API server has no Priority admission
-plugin yet.
+Priorities: ``spec.priority``, which the API server resolves from the pod's
+PriorityClass at create time (:mod:`pinnace.apiserver.priority`, upstream's
+Priority admission); for a pod without it (created before its class, or on a
+server without that admission) the scheduler resolves ``priorityClassName``
+(or the global default class) from the PriorityClasses it watches.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import logging
 from typing import Any
 
 from pinnace.api import errors
-from pinnace.api.podutil import condition, set_pod_condition
+from pinnace.api.podutil import SYSTEM_PRIORITY_CLASSES, condition, set_pod_condition
 from pinnace.client.rest import ResourceRef
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
 from pinnace.runtime.cache.informer import EventHandler, Informer
@@ -47,7 +48,7 @@ from pinnace.scheduler.queue import QueuedPod, SchedulingQueue
 from pinnace.scheduler.state import ClusterState
 from pinnace.scheduler.types import PodInfo
 
-__all__ = ["DEFAULT_SCHEDULER_NAME", "SYSTEM_PRIORITY_CLASSES", "Scheduler", "add_scheduler"]
+__all__ = ["DEFAULT_SCHEDULER_NAME", "Scheduler", "add_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ Obj = dict[str, Any]
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 PODS = ResourceRef("", "v1", "pods")
-#: The classes kube-apiserver creates at start (used when no object of the name exists).
-SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 _STRATEGIC = "application/strategic-merge-patch+json"
 
 

@@ -1,0 +1,101 @@
+"""Pod priority at create time (upstream's Priority admission plugin), as a storage hook for pods.
+
+A new pod's ``spec.priorityClassName`` is resolved to ``spec.priority`` and
+``spec.preemptionPolicy`` from its PriorityClass; without a class name the
+global default class applies (its name is written into the pod), or priority
+0 when there is none. A class that does not exist, or a priority or
+preemption policy in the spec that disagrees with the class, is refused
+with upstream's 403. The two system classes (``system-node-critical``,
+``system-cluster-critical``) resolve even before their objects exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pinnace.api import errors
+from pinnace.api.podutil import SYSTEM_PRIORITY_CLASSES
+from pinnace.apiserver.rest import RestStore
+
+__all__ = ["PodPriority"]
+
+Obj = dict[str, Any]
+
+DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
+
+
+async def _nothing(ok: bool) -> None:
+    return None
+
+
+class PodPriority:
+    """Storage hooks for pods: resolve the priority class on create."""
+
+    def __init__(self, rest: RestStore) -> None:
+        self.rest = rest
+
+    async def _classes(self) -> list[Obj]:
+        info = self.rest.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+        if info is None:  # pragma: no cover - the kind is always served
+            return []
+        cache = await self.rest.fresh_cache(info)
+        return [c.obj for c in cache.list(None)]
+
+    async def resolve(self, pod: Obj) -> None:
+        """Set the pod's priority fields from its class (in place); 403 as upstream when they cannot be."""
+        spec = pod.setdefault("spec", {})
+        name = str(pod.get("metadata", {}).get("name") or "")
+        classes = await self._classes()
+        wanted = spec.get("priorityClassName")
+        value: int
+        policy: str = DEFAULT_PREEMPTION_POLICY
+        if wanted:
+            found = next((c for c in classes if c["metadata"]["name"] == wanted), None)
+            if found is not None:
+                value = int(found.get("value") or 0)
+                policy = str(found.get("preemptionPolicy") or DEFAULT_PREEMPTION_POLICY)
+            elif wanted in SYSTEM_PRIORITY_CLASSES:
+                value = SYSTEM_PRIORITY_CLASSES[str(wanted)]
+            else:
+                raise _forbidden(name, f"no PriorityClass with name {wanted} was found")
+        else:
+            defaults = sorted((c for c in classes if c.get("globalDefault")), key=lambda c: int(c.get("value") or 0))
+            if defaults:
+                chosen = defaults[0]
+                spec["priorityClassName"] = chosen["metadata"]["name"]
+                value = int(chosen.get("value") or 0)
+                policy = str(chosen.get("preemptionPolicy") or DEFAULT_PREEMPTION_POLICY)
+            else:
+                value = 0
+        given = spec.get("priority")
+        if given is not None and given != value:
+            raise _forbidden(
+                name,
+                f"the integer value of priority ({given}) must not be provided in pod spec; "
+                f"priority admission controller computed {value} from the given PriorityClass name",
+            )
+        spec["priority"] = value
+        given_policy = spec.get("preemptionPolicy")
+        if given_policy is not None and given_policy != policy:
+            raise _forbidden(
+                name,
+                f"the string value of PreemptionPolicy ({given_policy}) must not be provided in pod spec; "
+                f"priority admission controller computed {policy} from the given PriorityClass name",
+            )
+        spec["preemptionPolicy"] = policy
+
+    async def begin_create(self, obj: Obj, *, dry_run: bool) -> Any:
+        """Resolve the new pod's priority."""
+        await self.resolve(obj)
+        return _nothing
+
+    async def begin_update(self, new: Obj, old: Obj, *, dry_run: bool) -> Any:
+        """Nothing: the priority fields cannot change after create (pod update validation says so)."""
+        return _nothing
+
+    async def after_delete(self, obj: Obj) -> None:
+        """Nothing to release."""
+
+
+def _forbidden(name: str, why: str) -> errors.Forbidden:
+    return errors.Forbidden(f'pods "{name}" is forbidden: {why}', kind="pods", name=name)
