@@ -67,22 +67,18 @@ class PodPriority:
                 policy = str(chosen.get("preemptionPolicy") or DEFAULT_PREEMPTION_POLICY)
             else:
                 value = 0
-        given = spec.get("priority")
-        if given is not None and given != value:
-            raise _forbidden(
-                name,
-                f"the integer value of priority ({given}) must not be provided in pod spec; "
-                f"priority admission controller computed {value} from the given PriorityClass name",
-            )
-        spec["priority"] = value
-        given_policy = spec.get("preemptionPolicy")
-        if given_policy is not None and given_policy != policy:
-            raise _forbidden(
-                name,
-                f"the string value of PreemptionPolicy ({given_policy}) must not be provided in pod spec; "
-                f"priority admission controller computed {policy} from the given PriorityClass name",
-            )
-        spec["preemptionPolicy"] = policy
+        for field, what, computed in (
+            ("priority", "the integer value of priority", value),
+            ("preemptionPolicy", "the string value of PreemptionPolicy", policy),
+        ):
+            given = spec.get(field)
+            if given is not None and given != computed:
+                raise _forbidden(
+                    name,
+                    f"{what} ({given}) must not be provided in pod spec; "
+                    f"priority admission controller computed {computed} from the given PriorityClass name",
+                )
+            spec[field] = computed
 
     async def begin_create(self, obj: Obj, *, dry_run: bool) -> Any:
         """Resolve the new pod's priority."""
