@@ -38,6 +38,8 @@ class Preemption:
     node: NodeInfo | None = None
     victims: list[PodInfo] = field(default_factory=list)
     message: str = ""
+    #: Whether nodes were searched (False when the pod may not preempt at all).
+    searched: bool = True
 
 
 def _eligible(pod: PodInfo, state: ClusterState) -> str:
@@ -58,7 +60,7 @@ def preempt(pod: PodInfo, state: ClusterState, diagnosis: Diagnosis) -> Preempti
     """Find a node where evicting lower-priority pods lets ``pod`` fit."""
     why = _eligible(pod, state)
     if why:
-        return Preemption(message="preemption: " + why)
+        return Preemption(message="preemption: " + why, searched=False)
     checks = prefilter_all(pod, state)
     candidates: list[tuple[tuple[int, int, int, str], int, NodeInfo, list[PodInfo]]] = []
     reasons: list[str] = []

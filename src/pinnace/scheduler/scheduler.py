@@ -305,7 +305,7 @@ class Scheduler:
     def _unschedulable(self, entry: QueuedPod, exc: FitError) -> None:
         pod = entry.info
         diagnosis = exc.diagnosis
-        nominated: str | None = None
+        nominated: str | None = None  # None: leave status.nominatedNodeName as it is; "": clear it
         if diagnosis.num_nodes:
             outcome = preempt(pod, self.state, diagnosis)
             diagnosis.post_filter_message = outcome.message
@@ -313,6 +313,8 @@ class Scheduler:
                 nominated = outcome.node.name
                 for victim in outcome.victims:
                     self._spawn(self._evict_victim(victim, pod, nominated))
+            elif outcome.searched:
+                nominated = ""  # no node can be made room on: a former nomination no longer holds
         message = diagnosis.message()
         self.queue.unschedulable(entry)
         self.recorder.event(pod.pod, WARNING, "FailedScheduling", message, action="Scheduling")
@@ -324,13 +326,13 @@ class Scheduler:
         current = condition(pod.pod, "PodScheduled") or {}
         status = pod.pod.get("status") or {}
         same = all(current.get(k) == v for k, v in wanted.items())
-        if same and (nominated is None or status.get("nominatedNodeName") == nominated):
+        if same and (nominated is None or (status.get("nominatedNodeName") or "") == nominated):
             return
         probe: Obj = {"status": {"conditions": [dict(current)] if current else []}}
         set_pod_condition(probe, wanted)
         patch: Obj = {"status": {"conditions": probe["status"]["conditions"]}}
         if nominated is not None:
-            patch["status"]["nominatedNodeName"] = nominated
+            patch["status"]["nominatedNodeName"] = nominated or None  # null removes it
         try:
             await self.rest.patch(PODS, pod.name, patch, pod.namespace, patch_type=_STRATEGIC, subresource="status")
         except errors.NotFound:
