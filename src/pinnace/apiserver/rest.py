@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pinnace.api import crd, errors, managedfields, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
-from pinnace.apiserver.codec import decode_from_storage, encode_for_storage
+from pinnace.apiserver.codec import DecodeHints, decode_from_storage, encode_for_storage, with_resource_version
 from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
 from pinnace.storage import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
 
@@ -89,6 +89,8 @@ class CacheSet:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: Objects just written through this server, for its caches to take instead of decoding.
+        self.hints = DecodeHints()
         self._caches: dict[str, ResourceCache] = {}
         self._starting: dict[str, asyncio.Future[ResourceCache]] = {}
 
@@ -104,7 +106,7 @@ class CacheSet:
         fut: asyncio.Future[ResourceCache] = asyncio.get_running_loop().create_future()
         self._starting[prefix] = fut
         try:
-            cache = ResourceCache(self.store, prefix, decode_from_storage)
+            cache = ResourceCache(self.store, prefix, self.hints.decode)
             await cache.start()
         except BaseException as exc:
             fut.set_exception(exc)
@@ -252,9 +254,7 @@ class RestStore:
         name = meta["name"]
         for attempt in range(5):
             try:
-                kv = await self.store.create(
-                    info.key(meta.get("namespace"), name), encode_for_storage(crd.to_storage(info, obj))
-                )
+                kv = await self._put(info.key(meta.get("namespace"), name), crd.to_storage(info, obj), None)
             except KeyExists:
                 if meta.get("generateName") and attempt < 4 and name == meta["name"]:
                     meta["name"] = name = names.generate_name(str(meta["generateName"]))
@@ -269,6 +269,20 @@ class RestStore:
             meta["resourceVersion"] = str(kv.mod_revision)  # ``obj`` is what was stored: no need to decode it
             return obj
         raise AssertionError("unreachable")
+
+    async def _put(self, key: str, stored: Obj, expected_revision: int | None) -> KeyValue:
+        """Write ``stored`` (the object at its storage version) at ``key``: a create if
+        ``expected_revision`` is None, else a compare-and-swap update. The watch caches
+        are handed the object itself, so they do not decode what was just encoded."""
+        value = encode_for_storage(stored)
+        self.caches.hints.offer(value, stored)
+        try:
+            if expected_revision is None:
+                return await self.store.create(key, value)
+            return await self.store.update(key, value, expected_revision)
+        except BaseException:
+            self.caches.hints.withdraw(value)
+            raise
 
     async def _check_namespace_accepts(self, namespace: str) -> None:
         ns_info = self.registry.get("", "v1", "namespaces")
@@ -480,13 +494,14 @@ class RestStore:
             self._wrote(info, deleted.mod_revision)
             return _deleted_view(desired, deleted.mod_revision), True
         try:
-            new_kv = await self.store.update(key, encode_for_storage(crd.to_storage(info, desired)), kv.mod_revision)
+            stored = crd.to_storage(info, desired)
+            new_kv = await self._put(key, stored, kv.mod_revision)
         except RevisionMismatch:
             return None
         except KeyNotFound:
             raise not_found(info, name) from None
         self._wrote(info, new_kv.mod_revision)
-        return crd.to_version(info, decode_from_storage(new_kv)), False
+        return crd.to_version(info, with_resource_version(stored, new_kv.mod_revision)), False
 
     # ---- delete ------------------------------------------------------------
     async def delete(
@@ -542,14 +557,13 @@ class RestStore:
                 strategy.mark_deleting(info, desired, grace_seconds=grace)
                 if options.dry_run:
                     return desired, False
+                stored = crd.to_storage(info, desired)
                 try:
-                    new_kv = await self.store.update(
-                        key, encode_for_storage(crd.to_storage(info, desired)), kv.mod_revision
-                    )
+                    new_kv = await self._put(key, stored, kv.mod_revision)
                 except (RevisionMismatch, KeyNotFound):
                     continue
                 self._wrote(info, new_kv.mod_revision)
-                return crd.to_version(info, decode_from_storage(new_kv)), False
+                return crd.to_version(info, with_resource_version(stored, new_kv.mod_revision)), False
             if options.dry_run:
                 return current, True
             try:

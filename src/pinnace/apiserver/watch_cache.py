@@ -330,11 +330,12 @@ class ResourceCache:
             ce = CacheEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, event.revision)
         else:
             self.objects.pop(key, None)
-            if event.prev is not None:
-                deleted = self.decode(KeyValue(key, event.prev.value, event.prev.create_revision, event.revision))
-            elif prev is not None:
+            if prev is not None and (event.prev is None or event.prev.mod_revision == prev.revision):
+                # The cached object is the deleted version: no need to decode it again.
                 deleted = dict(prev.obj)
                 deleted["metadata"] = {**prev.obj.get("metadata", {}), "resourceVersion": str(event.revision)}
+            elif event.prev is not None:
+                deleted = self.decode(KeyValue(key, event.prev.value, event.prev.create_revision, event.revision))
             else:  # nothing known of it: nothing to tell watchers
                 self._advance(event.revision)
                 return
