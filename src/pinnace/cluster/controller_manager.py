@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import importlib
 import logging
 import os
 import signal
@@ -30,6 +29,7 @@ from typing import Any
 
 from pinnace.client import load_client_config
 from pinnace.controllers import BUILTIN_CONTROLLERS, DEFAULT_CONTROLLERS, controller_factory
+from pinnace.node.simulated import add_simulated_nodes
 from pinnace.runtime.manager import Manager, ManagerOptions
 
 __all__ = ["ControllerManagerConfig", "ControllerManagerProcess", "resolve_controllers", "run"]
@@ -116,8 +116,9 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
     for name in config.controllers:
         await controller_factory(name)(manager, **config.options_for(name))
     if config.sim_nodes > 0:
-        simulated = importlib.import_module("pinnace.node.simulated")
-        await simulated.add_simulated_nodes(manager, config.sim_nodes)
+        # Heartbeats renew at a quarter of the grace period, as upstream's 10 s of 40 s.
+        heartbeat = min(10.0, config.node_monitor_grace_period / 4)
+        await add_simulated_nodes(manager, config.sim_nodes, heartbeat_interval=heartbeat)
 
 
 async def run(kubeconfig: str | None, context: str | None, config: ControllerManagerConfig) -> int:
