@@ -87,6 +87,19 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def tree_rss_mb(pid: int) -> float:
+    """RSS of ``pid`` and its live children (pinnace up's controller manager), in MB."""
+    total = rss_mb(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    total += rss_mb(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     with open(f"/proc/{pid}/stat") as f:
@@ -401,9 +414,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 class Pinnace:
     """A real ``pinnace up`` process in a temporary data directory (HOME is a temp dir too)."""
 
-    def __init__(self, base: Path, profile: str | None = None) -> None:
+    def __init__(self, base: Path, profile: str | None = None, controllers: str | None = None) -> None:
         self.base = base
         self.profile = profile
+        #: ``--controllers`` (None: pinnace up's default, every controller and the scheduler).
+        self.controllers = controllers
         self.data_dir = base / "data"
         self.home = base / "home"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -420,6 +435,8 @@ class Pinnace:
             cmd = [sys.executable, "-m", "cProfile", "-o", self.profile, "-m", "pinnace"]
         cmd += ["up", "--data-dir", str(self.data_dir), "--port", str(self.port), "--no-merge-kubeconfig"]
         cmd += ["--log-level", "WARNING"]
+        if self.controllers is not None:
+            cmd += ["--controllers", self.controllers]
         env = {**os.environ, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config")}
         env.pop("KUBECONFIG", None)
         with open(self.log, "ab") as log:
@@ -657,9 +674,10 @@ def bench_startup(server: Pinnace, run: Run) -> None:
     run.server_pid = server.pid
     idle = 2.0 if run.quick else 4.0
     time.sleep(idle)
-    rss = rss_mb(server.pid)
+    server_rss, rss = rss_mb(server.pid), tree_rss_mb(server.pid)
     print(f"[5] pinnace up -> /readyz 200: {ready_s * 1000:.0f} ms (target <= 2000 ms)")
-    print(f"    idle RSS after {idle:.0f} s: {rss:.1f} MB (target <= 150 MB)")
+    print(f"    idle RSS after {idle:.0f} s: {rss:.1f} MB with its controller manager (target <= 150 MB)")
+    print(f"    (API server process {server_rss:.1f} MB, controller manager {rss - server_rss:.1f} MB)")
     run.judge("startup", ready_s <= 2.0, f"{ready_s * 1000:.0f} ms to ready (<= 2000 ms)")
     run.judge("idle RSS", rss <= 150, f"{rss:.1f} MB (<= 150 MB)")
 

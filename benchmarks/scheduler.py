@@ -153,7 +153,7 @@ def main() -> int:
     rows = []
     for scenario in scenarios:
         with tempfile.TemporaryDirectory(prefix="pinnace-sched-bench-") as tmp:
-            server = api.Pinnace(Path(tmp))
+            server = api.Pinnace(Path(tmp), controllers="")  # this benchmark runs the scheduler itself
             server.start()
             try:
                 result = api._run(scenario_run(f"http://{api.HOST}:{server.port}", scenario, args.nodes, args.pods))

@@ -1,4 +1,8 @@
-"""The ``pinnace`` command: ``up``, ``down``, ``status``, ``builder``."""
+"""The ``pinnace`` command: ``up``, ``down``, ``status``, ``controller-manager``, ``builder``, ``plugin``.
+
+Each command imports what it needs when it runs, so that (for one) the
+controller manager process does not carry the API server's code.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,7 @@ from typing import Annotated, Any
 import platformdirs
 import typer
 
-from pinnace.client import kubeconfig
-from pinnace.cluster import controller_manager, daemon
-from pinnace.cluster.local import ClusterConfig
+from pinnace.cluster import controller_manager
 from pinnace.plugins.cli import plugin_app
 
 app = typer.Typer(
@@ -82,6 +84,10 @@ def up(
     pod_eviction_timeout: EvictionTimeout = 300.0,
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store, and the controllers."""
+    from pinnace.client import kubeconfig
+    from pinnace.cluster import daemon
+    from pinnace.cluster.local import ClusterConfig
+
     _logging(log_level)
     cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
     config = ClusterConfig(data_dir=data_dir.expanduser().resolve(), host=host, port=port, controller_manager=cm)
@@ -131,6 +137,8 @@ def run_controller_manager(
 @app.command()
 def down(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Stop the cluster running from the data directory (its data is kept)."""
+    from pinnace.cluster import daemon
+
     try:
         stopped = daemon.stop(data_dir.expanduser().resolve())
     except RuntimeError as exc:
@@ -145,6 +153,8 @@ def down(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 @app.command()
 def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Say whether the cluster is running and ready."""
+    from pinnace.cluster import daemon
+
     running = daemon.read_pid_file(data_dir.expanduser().resolve())
     if running is None:
         typer.echo(f"No Pinnace cluster is running from {data_dir}.")

@@ -25,12 +25,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pinnace.client import load_client_config
 from pinnace.controllers import BUILTIN_CONTROLLERS, DEFAULT_CONTROLLERS, controller_factory
-from pinnace.node.simulated import add_simulated_nodes
-from pinnace.runtime.manager import Manager, ManagerOptions
+
+if TYPE_CHECKING:  # the process body's imports are made in it, not by ``pinnace up``'s API server process
+    from pinnace.runtime.manager import Manager
 
 __all__ = ["ControllerManagerConfig", "ControllerManagerProcess", "resolve_controllers", "run"]
 
@@ -113,6 +113,8 @@ def _check_known(name: str) -> None:
 
 async def start(manager: Manager, config: ControllerManagerConfig) -> None:
     """Add every configured component (and the simulated nodes) to ``manager``."""
+    from pinnace.node.simulated import add_simulated_nodes
+
     for name in config.controllers:
         await controller_factory(name)(manager, **config.options_for(name))
     if config.sim_nodes > 0:
@@ -123,6 +125,8 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
 
 async def run(kubeconfig: str | None, context: str | None, config: ControllerManagerConfig) -> int:
     """Run a controller manager until SIGINT/SIGTERM; returns the exit code."""
+    from pinnace.client import load_client_config
+    from pinnace.runtime.manager import Manager, ManagerOptions
     rest = load_client_config(kubeconfig, context).rest_client()
     options = ManagerOptions(
         leader_election=config.leader_elect,

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Iterable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from pinnace.runtime.manager import Manager
+if TYPE_CHECKING:  # the registry itself stays light: a process imports only the components it runs
+    from pinnace.runtime.manager import Manager
 
 __all__ = ["BUILTIN_CONTROLLERS", "DEFAULT_CONTROLLERS", "add_controllers", "controller_factory"]
 
@@ -37,10 +38,10 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
 
-#: What ``pinnace up`` runs unless told otherwise.
-DEFAULT_CONTROLLERS: tuple[str, ...] = ("namespace",)
+#: What ``pinnace up`` runs unless told otherwise: all of it (kube-controller-manager's and kube-scheduler's jobs).
+DEFAULT_CONTROLLERS: tuple[str, ...] = tuple(BUILTIN_CONTROLLERS)
 
-Factory = Callable[[Manager], Awaitable[object]]
+Factory = Callable[["Manager"], Awaitable[object]]
 
 
 def controller_factory(name: str) -> Factory:
