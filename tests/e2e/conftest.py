@@ -119,11 +119,16 @@ def stop_cluster(cluster: Cluster) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One ``pinnace up`` shared by a test module."""
+    """One ``pinnace up`` shared by a test module: the API with only the namespace controller.
+
+    These tests check what the API server itself does; workload controllers, the
+    garbage collector and the scheduler would change the objects under test.
+    ``sim_cluster`` runs everything.
+    """
     if shutil.which("kubectl") is None:
         pytest.fail("kubectl is not on the PATH: the e2e tests need the real kubectl 1.32")
     base = tmp_path_factory.mktemp("pinnace")
-    c = start_cluster(base / "data", base / "home")
+    c = start_cluster(base / "data", base / "home", extra_args=["--controllers", "namespace"])
     try:
         yield c
     finally:

@@ -1,12 +1,28 @@
-"""Reading kubectl's output in the e2e tests: parsed JSON, names, table rows."""
+"""Reading kubectl's output in the e2e tests: parsed JSON, names, table rows; waiting for a condition."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from tests.e2e.conftest import Cluster
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy, and return that; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"not reached within {timeout}s (last: {last!r})")
 
 
 def get_json(cluster: Cluster, *args: str) -> Any:

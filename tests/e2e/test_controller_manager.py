@@ -7,11 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from tests.e2e.conftest import start_cluster, stop_cluster
+from tests.e2e.kubectl import eventually
 
 T = TypeVar("T")
 
@@ -34,16 +34,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait_for(check: Callable[[], T], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -55,13 +45,13 @@ def _alive(pid: int) -> bool:
 def test_a_killed_controller_manager_is_restarted_and_dies_with_its_cluster(tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path / "data", tmp_path / "home")
     try:
-        (first,) = _wait_for(lambda: _children(cluster.proc.pid))
+        (first,) = eventually(lambda: _children(cluster.proc.pid))
         # The namespace controller (in the child) finalizes a deleted namespace.
         cluster.kubectl("create", "namespace", "doomed")
         cluster.kubectl("delete", "namespace", "doomed", "--timeout=20s")
 
         os.kill(first, signal.SIGKILL)
-        (second,) = _wait_for(lambda: [p for p in _children(cluster.proc.pid) if p != first])
+        (second,) = eventually(lambda: [p for p in _children(cluster.proc.pid) if p != first])
         cluster.kubectl("create", "namespace", "doomed-again")
         cluster.kubectl("delete", "namespace", "doomed-again", "--timeout=30s")
         assert "exited with code -9; restarting it" in (tmp_path / "pinnace.out").read_text()
@@ -69,7 +59,7 @@ def test_a_killed_controller_manager_is_restarted_and_dies_with_its_cluster(tmp_
         # A cluster killed outright takes its controller manager with it (no orphan keeps running).
         cluster.proc.kill()
         cluster.proc.wait()
-        _wait_for(lambda: not _alive(second), timeout=10)
+        eventually(lambda: not _alive(second), timeout=10)
     finally:
         stop_cluster(cluster)
 

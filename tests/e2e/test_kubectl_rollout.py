@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tests.e2e.conftest import Cluster
-from tests.e2e.kubectl import get_json, table
+from tests.e2e.kubectl import eventually, get_json, table
 
 HASH = "pod-template-hash"
 
@@ -31,17 +31,6 @@ def ready_pods(cluster: Cluster, app: str = "web") -> list[dict[str, Any]]:
     ]
 
 
-def wait_for(check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.2)
-
-
 def images(cluster: Cluster, app: str = "web") -> set[str]:
     return {p["spec"]["containers"][0]["image"] for p in ready_pods(cluster, app)}
 
@@ -53,7 +42,7 @@ def test_create_scale_and_roll_a_deployment(sim_cluster: Cluster) -> None:
     (rs,) = replicasets(c)
     assert rs["metadata"]["name"] == f"web-{rs['metadata']['labels'][HASH]}"
     assert rs["status"]["readyReplicas"] == 3
-    pods = wait_for(lambda: len(ready_pods(c)) == 3 and ready_pods(c))
+    pods = eventually(lambda: len(ready_pods(c)) == 3 and ready_pods(c))
     assert all(p["spec"].get("nodeName") for p in pods)
     assert all(p["metadata"]["labels"][HASH] == rs["metadata"]["labels"][HASH] for p in pods)
     rows = table(c.kubectl("get", "deployment", "web").stdout)
@@ -61,13 +50,13 @@ def test_create_scale_and_roll_a_deployment(sim_cluster: Cluster) -> None:
 
     c.kubectl("scale", "deployment", "web", "--replicas=5")
     rollout_status(c)
-    wait_for(lambda: len(ready_pods(c)) == 5)
+    eventually(lambda: len(ready_pods(c)) == 5)
 
     c.kubectl("set", "image", "deployment/web", "nginx=nginx:1.27")
     assert 'deployment "web" successfully rolled out' in rollout_status(c)
     old, new = replicasets(c)
     assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (0, 5)
-    wait_for(lambda: images(c) == {"nginx:1.27"} and len(ready_pods(c)) == 5)
+    eventually(lambda: images(c) == {"nginx:1.27"} and len(ready_pods(c)) == 5)
 
     history = c.kubectl("rollout", "history", "deployment/web").stdout
     assert [r[0] for r in table(history)[2:]] == ["1", "2"]
@@ -77,7 +66,7 @@ def test_create_scale_and_roll_a_deployment(sim_cluster: Cluster) -> None:
     undone = c.kubectl("rollout", "undo", "deployment/web", "--to-revision=1").stdout
     assert "rolled back" in undone
     rollout_status(c)
-    wait_for(lambda: images(c) == {"nginx"} and len(ready_pods(c)) == 5)
+    eventually(lambda: images(c) == {"nginx"} and len(ready_pods(c)) == 5)
     rss = replicasets(c)
     assert len(rss) == 2 and rss[-1]["metadata"]["name"] == old["metadata"]["name"]
     history = c.kubectl("rollout", "history", "deployment/web").stdout
@@ -95,7 +84,7 @@ def test_pause_resume_and_restart(sim_cluster: Cluster) -> None:
     rollout_status(c, "api")
     c.kubectl("rollout", "pause", "deployment/api")
     c.kubectl("set", "image", "deployment/api", "nginx=nginx:1.27")
-    wait_for(
+    eventually(
         lambda: any(
             cond["reason"] == "DeploymentPaused"
             for cond in get_json(c, "deployment", "api")["status"].get("conditions") or []
@@ -106,7 +95,7 @@ def test_pause_resume_and_restart(sim_cluster: Cluster) -> None:
     c.kubectl("rollout", "resume", "deployment/api")
     rollout_status(c, "api")
     assert len(replicasets(c, "api")) == 2
-    wait_for(lambda: images(c, "api") == {"nginx:1.27"} and len(ready_pods(c, "api")) == 2)
+    eventually(lambda: images(c, "api") == {"nginx:1.27"} and len(ready_pods(c, "api")) == 2)
 
     c.kubectl("rollout", "restart", "deployment/api")
     rollout_status(c, "api")
@@ -114,4 +103,4 @@ def test_pause_resume_and_restart(sim_cluster: Cluster) -> None:
     assert len(rss) == 3
     annotations = rss[-1]["spec"]["template"]["metadata"]["annotations"]
     assert "kubectl.kubernetes.io/restartedAt" in annotations
-    wait_for(lambda: len(ready_pods(c, "api")) == 2)
+    eventually(lambda: len(ready_pods(c, "api")) == 2)

@@ -5,27 +5,15 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tests.e2e.conftest import Cluster
-from tests.e2e.kubectl import get_json
+from tests.e2e.kubectl import eventually, get_json
 
 T = TypeVar("T")
 
 RANGE = ipaddress.ip_network("10.96.0.0/12")
 
-
-def eventually(check: Callable[[], T], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"not reached within {timeout}s (last: {last!r})")
 
 
 def set_pod_status(cluster: Cluster, name: str, ip: str, *, ready: bool) -> None:

@@ -6,25 +6,13 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tests.e2e.conftest import Cluster
-from tests.e2e.kubectl import get_json
+from tests.e2e.kubectl import eventually, get_json
 
 T = TypeVar("T")
 
-
-def eventually(check: Callable[[], T], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"not reached within {timeout}s (last: {last!r})")
 
 
 def ready_since(pod: dict[str, Any]) -> str | None:

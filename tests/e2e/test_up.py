@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.e2e.conftest import free_port, start_cluster, stop_cluster
+from tests.e2e.kubectl import eventually
 
 from pinnace.api import sakeys, satoken
 
@@ -233,7 +234,7 @@ def test_service_account_tokens_are_signed_with_a_key_kept_across_restarts(tmp_p
     data, home = tmp_path / "data", tmp_path / "home"
     cluster = start_cluster(data, home, extra_args=["--controllers", "serviceaccount"])
     try:
-        _until(lambda: cluster.kubectl("get", "serviceaccount", "default", check=False).returncode == 0)
+        eventually(lambda: cluster.kubectl("get", "serviceaccount", "default", check=False).returncode == 0)
         token = cluster.kubectl("create", "token", "default").stdout.strip()
     finally:
         stop_cluster(cluster)
@@ -250,11 +251,3 @@ def test_service_account_tokens_are_signed_with_a_key_kept_across_restarts(tmp_p
     for t in (token, again):
         claims = satoken.verify(t, [key.public_key()], audiences=["https://kubernetes.default.svc.cluster.local"])
         assert claims["sub"] == "system:serviceaccount:default:default"
-
-
-def _until(check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s")
-        time.sleep(0.1)
