@@ -40,7 +40,7 @@ from pinnace.api.podutil import SYSTEM_PRIORITY_CLASSES, condition, set_pod_cond
 from pinnace.client.rest import ResourceRef
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
 from pinnace.runtime.cache.informer import EventHandler, Informer
-from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
+from pinnace.runtime.events import NORMAL, WARNING
 from pinnace.runtime.manager import Manager
 from pinnace.scheduler.framework import FitError, Framework
 from pinnace.scheduler.preemption import preempt
@@ -119,7 +119,7 @@ class Scheduler:
         self.framework = Framework(self.state, percentage_of_nodes_to_score=percentage_of_nodes_to_score)
         # core/v1 Events, which ``kubectl describe`` lists (upstream's scheduler writes events.k8s.io/v1
         # ones, but kube-apiserver serves both from one store; Pinnace's API server keeps them apart).
-        self.recorder = EventRecorder(manager.rest, scheduler_name, manager.identity, clock=manager.clock, core=True)
+        self.recorder = manager.get_event_recorder(scheduler_name)
         self.record_scheduled_events = record_scheduled_events
         self._slots = asyncio.Semaphore(parallel_bindings)
         self._tasks: set[asyncio.Task[None]] = set()
