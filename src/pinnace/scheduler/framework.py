@@ -109,16 +109,21 @@ class Framework:
         nominated = str((pod.pod.get("status") or {}).get("nominatedNodeName") or "")
         if nominated:
             node = self.state.nodes.get(nominated)
-            if node is not None and node.node is not None and first_failure(checks, node) is None:
+            if (
+                node is not None
+                and node.node is not None
+                and first_failure(checks, self.state.with_nominated(node, pod)) is None
+            ):
                 return [node]
         want = num_feasible_nodes_to_find(total, self.percentage)
         feasible: list[NodeInfo] = []
         failures: dict[str, Failure] = {}
         start = self._next_start % total
         processed = 0
+        any_nominated = bool(self.state.nominated)
         for node in nodes[start:] + nodes[:start] if start else nodes:
             processed += 1
-            failure = first_failure(checks, node)
+            failure = first_failure(checks, self.state.with_nominated(node, pod) if any_nominated else node)
             if failure is None:
                 feasible.append(node)
                 if len(feasible) >= want:

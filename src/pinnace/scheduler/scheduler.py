@@ -211,6 +211,7 @@ class Scheduler:
             return
         if spec.get("nodeName"):
             self.queue.delete(key)
+            self.state.unnominate(key)
             info = PodInfo.of(pod, self.priority_of(pod))
             if key in self.state.assumed:
                 self.state.confirm(info)
@@ -225,11 +226,18 @@ class Scheduler:
             return
         if spec.get("schedulerName", DEFAULT_SCHEDULER_NAME) != self.scheduler_name or meta.get("deletionTimestamp"):
             self.queue.delete(key)
+            self.state.unnominate(key)
             return
         if spec.get("schedulingGates"):
             return
         changed = old is None or _spec_of_interest(old) != _spec_of_interest(pod)
-        self.queue.add(PodInfo.of(pod, self.priority_of(pod)), changed=changed)
+        info = PodInfo.of(pod, self.priority_of(pod))
+        nominated = (pod.get("status") or {}).get("nominatedNodeName")
+        if nominated:
+            self.state.nominate(info, str(nominated))
+        else:
+            self.state.unnominate(key)
+        self.queue.add(info, changed=changed)
 
     def _on_pod_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
         if isinstance(obj, DeletedFinalStateUnknown):
@@ -237,6 +245,7 @@ class Scheduler:
         else:
             key = f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
         self.queue.delete(key)
+        self.state.unnominate(key)
         if self.state.remove_pod(key) is not None:
             self.queue.move_all()
 
@@ -281,6 +290,7 @@ class Scheduler:
             return
         assumed = dataclasses.replace(pod, node=node.name)
         self.state.assume(assumed, node.name)
+        self.state.unnominate(pod.key)
         self._spawn(self._bind(entry, assumed))
 
     async def _bind(self, entry: QueuedPod, pod: PodInfo) -> None:
@@ -311,6 +321,7 @@ class Scheduler:
             diagnosis.post_filter_message = outcome.message
             if outcome.node is not None:
                 nominated = outcome.node.name
+                self.state.nominate(pod, nominated)
                 for victim in outcome.victims:
                     self._spawn(self._evict_victim(victim, pod, nominated))
             elif outcome.searched:

@@ -18,6 +18,7 @@ distinct term. Both are updated incrementally as pods come and go.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,9 @@ class ClusterState:
         }
         #: How many nodes hold each image (for ImageLocality's spread factor).
         self.image_nodes: dict[str, int] = {}
+        #: Pending pods nominated to a node by preemption: node name -> pod key -> pod.
+        self.nominated: dict[str, dict[str, PodInfo]] = {}
+        self._nominated_on: dict[str, str] = {}
 
     # ---- nodes ------------------------------------------------------------------
     def set_node(self, node: Obj) -> tuple[NodeInfo, bool]:
@@ -162,6 +166,41 @@ class ClusterState:
         """An assumed pod's binding failed: it is not there after all."""
         if key in self.assumed:
             self.remove_pod(key)
+
+    # ---- nominated pods -----------------------------------------------------------
+    def nominate(self, pod: PodInfo, node: str) -> None:
+        """Remember that preemption made room for ``pod`` on ``node`` (``status.nominatedNodeName``)."""
+        self.unnominate(pod.key)
+        self.nominated.setdefault(node, {})[pod.key] = pod
+        self._nominated_on[pod.key] = node
+
+    def unnominate(self, key: str) -> None:
+        """The pod is bound, gone or no longer nominated."""
+        node = self._nominated_on.pop(key, None)
+        if node is not None:
+            pods = self.nominated.get(node, {})
+            pods.pop(key, None)
+            if not pods:
+                self.nominated.pop(node, None)
+
+    def with_nominated(self, node: NodeInfo, pod: PodInfo) -> NodeInfo:
+        """The node as ``pod`` must see it: with the pods of at least its priority nominated there.
+
+        Upstream's filters do the same, so that a lower-priority pod does not take the room
+        preemption made for a higher-priority one.
+        """
+        nominated = self.nominated.get(node.name)
+        if not nominated:
+            return node
+        ahead = [p for p in nominated.values() if p.priority >= pod.priority and p.key != pod.key]
+        if not ahead:
+            return node
+        view = dataclasses.replace(
+            node, pods=dict(node.pods), requested=dict(node.requested), used_ports=set(node.used_ports)
+        )
+        for other in ahead:
+            view.add_pod(dataclasses.replace(other, node=node.name))
+        return view
 
     # ---- term counters ----------------------------------------------------------
     def counter(self, term: AffinityTerm) -> TermCounter:

@@ -49,3 +49,15 @@ def test_messages_when_preemption_cannot_help() -> None:
     assert preempt(never, state, diagnose(state, never)).message == (
         "preemption: not eligible due to preemptionPolicy=Never."
     )
+
+
+def test_room_made_for_a_nominated_pod_is_kept_from_lower_priority_pods() -> None:
+    state = cluster(node("n", "2"))
+    vip = pod("vip", "2", priority=50)
+    state.nominate(vip, "n")
+    with pytest.raises(FitError, match="1 Insufficient cpu"):
+        Framework(state).schedule(pod("low", "1", priority=1))
+    assert Framework(state).schedule(pod("higher", "1", priority=60)).name == "n"
+    assert Framework(state).schedule(vip).name == "n"  # the nominee itself is not counted twice
+    state.unnominate(vip.key)
+    assert Framework(state).schedule(pod("low", "1", priority=1)).name == "n"
