@@ -171,3 +171,37 @@ async def test_eviction_name_must_match(pinnace_env: TestEnv) -> None:
             PODS.path("default", "p", "eviction"),
             body={"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "q"}},
         )
+
+
+async def test_max_unavailable_counts_the_controllers_scale(pinnace_env: TestEnv) -> None:
+    rest = pinnace_env.rest
+    replicasets = ResourceRef("apps", "v1", "replicasets")
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    rs = await rest.create(
+        replicasets,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": template},
+        },
+        "default",
+    )
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": "web",
+        "uid": rs["metadata"]["uid"],
+        "controller": True,
+    }
+    for name in ("a", "b"):  # the third replica is missing: already one short of 3
+        body = pod(name, {"app": "web"})
+        body["metadata"]["ownerReferences"] = [owner]
+        await rest.create(PODS, body, "default")
+        await rest.bind("default", name, "n1")
+        ready = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        await rest.patch(PODS, name, {"status": ready}, "default", subresource="status")
+    budget = {"metadata": {"name": "web"}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}}
+    await rest.create(PDBS, budget, "default")
+    with pytest.raises(errors.TooManyRequests) as caught:
+        await rest.evict("default", "a")
+    assert caught.value.causes[0].message == "The disruption budget web needs 2 healthy pods and has 2 currently"
+    assert not (await rest.get(PODS, "a", "default"))["metadata"].get("deletionTimestamp")
