@@ -205,3 +205,8 @@ async def test_max_unavailable_counts_the_controllers_scale(pinnace_env: TestEnv
         await rest.evict("default", "a")
     assert caught.value.causes[0].message == "The disruption budget web needs 2 healthy pods and has 2 currently"
     assert not (await rest.get(PODS, "a", "default"))["metadata"].get("deletionTimestamp")
+    status = (await rest.get(PDBS, "web", "default"))["status"]  # what kubectl get pdb shows
+    assert (status["disruptionsAllowed"], status["currentHealthy"], status["desiredHealthy"]) == (0, 2, 2)
+    assert status["expectedPods"] == 3
+    allowed = next(c for c in status["conditions"] if c["type"] == "DisruptionAllowed")
+    assert (allowed["status"], allowed["reason"]) == ("False", "InsufficientPods")

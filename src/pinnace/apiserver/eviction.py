@@ -24,6 +24,7 @@ here, at eviction time, from the pods its selector matches (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -210,14 +211,6 @@ async def _spend_disruption(rest: RestStore, pod: Obj, pdb: Obj, pods: list[Obj]
     info = _info(rest, "policy", "v1", "poddisruptionbudgets")
     name = pdb["metadata"]["name"]
     status = await budget_status(rest, pdb, pods, datetime.now(UTC).timestamp())
-    if status["disruptionsAllowed"] <= 0:
-        raise _too_many(
-            f"The disruption budget {name} needs {status['desiredHealthy']} healthy pods "
-            f"and has {status['currentHealthy']} currently"
-        )
-    status["disruptionsAllowed"] -= 1
-    status.setdefault("disruptedPods", {})[pod["metadata"]["name"]] = strategy.now_rfc3339()
-    _set_allowed_condition(status)
     seen_rv = pdb["metadata"]["resourceVersion"]
 
     def write(current: Obj) -> Obj:
@@ -225,7 +218,21 @@ async def _spend_disruption(rest: RestStore, pod: Obj, pdb: Obj, pods: list[Obj]
         current["status"] = status
         return current
 
-    await rest.mutate(info, pdb["metadata"]["namespace"], name, write, subresource="status", dry_run=dry_run)
+    namespace = pdb["metadata"]["namespace"]
+    if status["disruptionsAllowed"] <= 0:
+        if not dry_run and status != pdb.get("status"):
+            # No disruption controller keeps budgets' status: record what was computed, so that
+            # ``kubectl get pdb`` shows why (a lost race here only means someone wrote a newer one).
+            with contextlib.suppress(errors.Conflict):
+                await rest.mutate(info, namespace, name, write, subresource="status")
+        raise _too_many(
+            f"The disruption budget {name} needs {status['desiredHealthy']} healthy pods "
+            f"and has {status['currentHealthy']} currently"
+        )
+    status["disruptionsAllowed"] -= 1
+    status.setdefault("disruptedPods", {})[pod["metadata"]["name"]] = strategy.now_rfc3339()
+    _set_allowed_condition(status)
+    await rest.mutate(info, namespace, name, write, subresource="status", dry_run=dry_run)
 
 
 def _check_eviction(eviction: Obj, url_name: str) -> Obj:
