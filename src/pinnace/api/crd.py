@@ -349,19 +349,17 @@ def needs_read_conversion(info: ResourceInfo) -> bool:
     return cv is not None and cv.read_conversion
 
 
-def unknown_fields(info: ResourceInfo, obj: Obj) -> list[str]:
-    """The fields of a custom resource its schema would prune (``obj`` untouched)."""
-    cv = custom_version(info)
-    if cv is None:
-        return []
-    return structural.prune(orjson.loads(orjson.dumps(obj)), cv.schema)
-
-
 def check_unknown_fields(info: ResourceInfo, obj: Obj, directive: str, context: str = "") -> list[str]:
-    """``fieldValidation`` for a custom resource: 400 under Strict, else the warnings (none under Ignore)."""
+    """``fieldValidation`` for a custom resource about to be written: 400 under Strict, else the warnings
+    (none under Ignore).
+
+    The unknown fields are found by pruning ``obj`` in place — which the decode
+    that follows every such check would do anyway — rather than a copy.
+    """
     if directive == "Ignore":
         return []
-    found = unknown_fields(info, obj)
+    cv = custom_version(info)
+    found = structural.prune(obj, cv.schema) if cv is not None else []
     if not found:
         return []
     messages = [f'unknown field "{path}"' for path in found]

@@ -29,6 +29,7 @@ import orjson
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
+from pinnace.api.schemacache import SchemaCache
 
 Schema = dict[str, Any]
 
@@ -189,198 +190,305 @@ def _pattern(p: str) -> re.Pattern[str] | None:
         return None
 
 
-# ---- the walk --------------------------------------------------------------------------------------------
+# ---- the walk, compiled ----------------------------------------------------------------------------------
+#
+# A schema is compiled once into a tree of :class:`_Node`s that hold only the checks it names, so the walk
+# over an object does no schema lookups. Field paths are built only for errors: on the way down a child's
+# path is the pair (parent path, key or index), resolved to a string by :func:`_path` when a check fails.
+
+Path = Any  # str, or (parent Path, str key | int index)
+
+
+def _path(path: Path) -> str:
+    if type(path) is str:
+        return path
+    parent, key = path
+    base = _path(parent)
+    if type(key) is int:
+        return f"{base}[{key}]"
+    return f"{base}.{key}" if base else str(key)
+
+
+def _in_body(where: Path, value: Any, detail: str, *, type_error: bool = False) -> Cause:
+    """An Invalid (or type-invalid) cause at ``where``, worded "<path> in body <detail>" as upstream's."""
+    path = _path(where)
+    return (_type_invalid if type_error else _invalid)(path, value, f"{path or '.'} in body {detail}")
 
 
 def validate(obj: Any, schema: Schema, path: str = "") -> list[Cause]:
     """Every way ``obj`` breaks ``schema`` (the root's apiVersion, kind and metadata are not checked here)."""
     causes: list[Cause] = []
-    _object(obj, schema, path, causes, root=True)
+    compile_schema(schema).check_object(obj, path, causes, root=True)
     return causes
 
 
-def _value(value: Any, s: Schema, path: str, causes: list[Cause]) -> None:
-    name = path or "."
-    if value is None:
-        if s.get("nullable"):
-            return
-        if s.get("x-kubernetes-int-or-string"):
-            causes.append(_type_invalid(path, "null", f'{name} in body must be of type integer,string: "null"'))
-            return
-        type_ = s.get("type")
-        if type_:
-            causes.append(_type_invalid(path, "null", f'{name} in body must be of type {type_}: "null"'))
-        return
-    actual = json_type(value)
+def compile_schema(schema: Schema) -> _Node:
+    """The compiled form of ``schema`` (made once per schema dict, which must not change afterwards)."""
+    return _compiled(schema)
+
+
+def _child(s: Any) -> _Node | None:
+    return _Node(s) if isinstance(s, dict) else None
+
+
+def _accepted_types(s: Schema) -> frozenset[str] | None:
     if s.get("x-kubernetes-int-or-string"):
-        if actual not in ("integer", "string"):
-            causes.append(_type_invalid(path, actual, f'{name} in body must be of type integer,string: "{actual}"'))
+        return frozenset({"integer", "string"})
+    type_ = s.get("type")
+    if not type_:
+        return None
+    return frozenset({"number", "integer"}) if type_ == "number" else frozenset({type_})
+
+
+class _Node:
+    """One schema node: what a value there must satisfy, and the nodes below it."""
+
+    __slots__ = (
+        "accepted",
+        "addl",
+        "all_of",
+        "any_of",
+        "array_checks",
+        "embedded",
+        "enum",
+        "has_junctors",
+        "int_or_string",
+        "items",
+        "list_map_keys",
+        "list_type",
+        "not_",
+        "nullable",
+        "number_checks",
+        "object_checks",
+        "one_of",
+        "props",
+        "required",
+        "schema",
+        "string_checks",
+        "type_name",
+    )
+
+    def __init__(self, s: Schema) -> None:
+        self.schema = s
+        self.nullable = bool(s.get("nullable"))
+        self.int_or_string = bool(s.get("x-kubernetes-int-or-string"))
+        self.type_name = "integer,string" if self.int_or_string else str(s.get("type") or "")
+        self.accepted = _accepted_types(s)
+        enum = s.get("enum")
+        self.enum = enum if isinstance(enum, list) else None
+        self.string_checks = any(k in s for k in ("maxLength", "minLength", "pattern", "format"))
+        self.number_checks = any(k in s for k in ("maximum", "minimum", "multipleOf"))
+        self.array_checks = any(k in s for k in ("maxItems", "minItems"))
+        self.items = _child(s.get("items"))
+        list_type = s.get("x-kubernetes-list-type")
+        self.list_type = list_type if list_type in ("set", "map") else None
+        self.list_map_keys = [k for k in s.get("x-kubernetes-list-map-keys") or [] if isinstance(k, str)]
+        self.embedded = s.get("x-kubernetes-embedded-resource") is True
+        self.object_checks = any(k in s for k in ("maxProperties", "minProperties"))
+        self.required = tuple(s.get("required") or ())
+        props = s.get("properties")
+        self.props = {k: _Node(v) for k, v in props.items() if isinstance(v, dict)} if isinstance(props, dict) else {}
+        self.addl = _child(s.get("additionalProperties"))
+        self.all_of = [_Node(b) for b in s.get("allOf") or () if isinstance(b, dict)]
+        self.any_of = [_Node(b) for b in s.get("anyOf") or () if isinstance(b, dict)]
+        self.one_of = [_Node(b) for b in s.get("oneOf") or () if isinstance(b, dict)]
+        self.not_ = _child(s.get("not"))
+        self.has_junctors = any(k in s for k in ("allOf", "anyOf", "oneOf", "not"))
+
+    # -- any value -------------------------------------------------------------------------------------------
+    def check(self, value: Any, path: Path, causes: list[Cause]) -> None:
+        """Append to ``causes`` every way ``value`` (at ``path``) breaks this node."""
+        t = type(value)
+        if t is str:
+            actual = "string"
+        elif t is dict:
+            actual = "object"
+        elif t is int:
+            actual = "integer"
+        elif t is list:
+            actual = "array"
+        elif t is bool:
+            actual = "boolean"
+        elif t is float:
+            actual = "integer" if value.is_integer() else "number"
+        elif value is None:
+            self._null(path, causes)
             return
-    else:
-        type_ = s.get("type")
-        ok = not type_ or type_ == actual or (type_ == "number" and actual == "integer")
-        if not ok:
-            causes.append(_type_invalid(path, actual, f'{name} in body must be of type {type_}: "{actual}"'))
+        else:
+            actual = json_type(value)
+        if self.accepted is not None and actual not in self.accepted:
+            p = _path(path)
+            causes.append(_type_invalid(p, actual, f'{p or "."} in body must be of type {self.type_name}: "{actual}"'))
             return
-    before = len(causes)
-    if isinstance(value, str):
-        _string(value, s, path, name, causes)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        _number(value, s, path, name, causes)
-    elif isinstance(value, list):
-        _array(value, s, path, name, causes)
-    elif isinstance(value, dict):
-        _object(value, s, path, causes, root=False)
-    enum = s.get("enum")
-    if isinstance(enum, list) and value not in enum:
-        allowed = [e if isinstance(e, str) else orjson.dumps(e).decode() for e in enum]
-        causes.append(
-            Cause(
-                errors.CAUSE_NOT_SUPPORTED,
-                f"Unsupported value: {go_value(value)}: supported values: " + ", ".join(f'"{a}"' for a in allowed),
-                path,
-            )
+        before = len(causes)
+        if t is dict:
+            self.check_object(value, path, causes, root=False)
+        elif t is str:
+            if self.string_checks:
+                _string(value, self.schema, path, causes)
+        elif t is list:
+            self._array(value, path, causes)
+        elif self.number_checks and t is not bool and (t is int or t is float):
+            _number(value, self.schema, path, causes)
+        if self.enum is not None and value not in self.enum:
+            _not_supported(value, self.enum, _path(path), causes)
+        if self.has_junctors and len(causes) == before:
+            self._junctors(value, _path(path), causes)
+
+    def _null(self, path: Path, causes: list[Cause]) -> None:
+        if self.nullable or not self.type_name:
+            return
+        p = _path(path)
+        causes.append(_type_invalid(p, "null", f'{p or "."} in body must be of type {self.type_name}: "null"'))
+
+    # -- arrays ----------------------------------------------------------------------------------------------
+    def _array(self, value: list[Any], path: Path, causes: list[Cause]) -> None:
+        if self.array_checks:
+            _array_size(value, self.schema, path, causes)
+        items = self.items
+        if items is not None:
+            for i, item in enumerate(value):
+                items.check(item, (path, i), causes)
+        if self.list_type == "set":
+            seen: list[Any] = []
+            for i, item in enumerate(value):
+                if item in seen:
+                    causes.append(Cause(errors.CAUSE_DUPLICATE, f"Duplicate value: {go_value(item)}", _path((path, i))))
+                else:
+                    seen.append(item)
+        elif self.list_type == "map":
+            _unique_map_keys(value, self.list_map_keys, path, causes)
+
+    # -- objects ---------------------------------------------------------------------------------------------
+    def check_object(self, value: Any, path: Path, causes: list[Cause], *, root: bool) -> None:
+        """The checks of an object node (the root's apiVersion, kind and metadata are not the schema's)."""
+        if type(value) is not dict:
+            return
+        embedded = root or self.embedded
+        if self.object_checks:
+            _object_size(value, self.schema, path, causes)
+        for req in self.required:
+            if req not in value and not (root and req in ("apiVersion", "kind", "metadata")):
+                causes.append(Cause(errors.CAUSE_REQUIRED, "Required value", _path((path, req))))
+        if embedded and not root:
+            for key in ("apiVersion", "kind"):
+                if not value.get(key):
+                    causes.append(Cause(errors.CAUSE_REQUIRED, "Required value: must not be empty", _path((path, key))))
+        props, addl = self.props, self.addl
+        for key, item in value.items():
+            if embedded and key in ("apiVersion", "kind", "metadata"):
+                if key != "metadata" and item is not None and not isinstance(item, str):
+                    causes.append(_type_invalid(_path((path, key)), json_type(item), "must be of type string"))
+                if root or key != "metadata":
+                    continue
+            child = props.get(key) or addl
+            if child is not None:
+                child.check(item, (path, key), causes)
+
+    # -- allOf, anyOf, oneOf, not ----------------------------------------------------------------------------
+    def _junctors(self, value: Any, path: str, causes: list[Cause]) -> None:
+        name = path or "."
+        for branch in self.all_of:
+            branch.check(value, path, causes)
+        if self.any_of and not any(not _branch_errors(value, b, path) for b in self.any_of):
+            types = [str(b.schema.get("type")) for b in self.any_of if b.schema.get("type")]
+            shown = ",".join(types) if types else "anyOf"
+            causes.append(_invalid(path, value, f"{name} in body must be of type {shown}"))
+        if self.one_of:
+            matching = sum(1 for b in self.one_of if not _branch_errors(value, b, path))
+            if matching != 1:
+                causes.append(_invalid(path, value, f"{name} in body must validate one and only one schema (oneOf)"))
+        if self.not_ is not None and not _branch_errors(value, self.not_, path):
+            causes.append(_invalid(path, value, f"{name} in body should not be valid against schema"))
+
+
+_compiled: SchemaCache[_Node] = SchemaCache(lambda schema: _Node(schema))
+
+
+def _branch_errors(value: Any, node: _Node, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    node.check(value, path, out)
+    return out
+
+
+def _not_supported(value: Any, enum: list[Any], path: str, causes: list[Cause]) -> None:
+    allowed = [e if isinstance(e, str) else orjson.dumps(e).decode() for e in enum]
+    causes.append(
+        Cause(
+            errors.CAUSE_NOT_SUPPORTED,
+            f"Unsupported value: {go_value(value)}: supported values: " + ", ".join(f'"{a}"' for a in allowed),
+            path,
         )
-    if len(causes) == before and ("allOf" in s or "anyOf" in s or "oneOf" in s or "not" in s):
-        _junctors(value, s, path, name, causes)
+    )
 
 
-def _string(value: str, s: Schema, path: str, name: str, causes: list[Cause]) -> None:
+def _string(value: str, s: Schema, where: Path, causes: list[Cause]) -> None:
     length = len(value)
     max_len = s.get("maxLength")
     if isinstance(max_len, int) and length > max_len:
-        causes.append(Cause(errors.CAUSE_TOO_LONG, f"Too long: may not be more than {max_len} bytes", path))
+        causes.append(Cause(errors.CAUSE_TOO_LONG, f"Too long: may not be more than {max_len} bytes", _path(where)))
     min_len = s.get("minLength")
     if isinstance(min_len, int) and length < min_len:
-        causes.append(_invalid(path, value, f"{name} in body should be at least {min_len} chars long"))
+        causes.append(_in_body(where, value, f"should be at least {min_len} chars long"))
     pattern = s.get("pattern")
     if isinstance(pattern, str):
         compiled = _pattern(pattern)
         if compiled is not None and not compiled.search(value):
-            causes.append(_invalid(path, value, f"{name} in body should match '{pattern}'"))
+            causes.append(_in_body(where, value, f"should match '{pattern}'"))
     fmt = s.get("format")
     if isinstance(fmt, str) and fmt and not format_ok(fmt, value):
-        causes.append(_type_invalid(path, value, f"{name} in body must be of type {fmt}: {go_value(value)}"))
+        causes.append(_in_body(where, value, f"must be of type {fmt}: {go_value(value)}", type_error=True))
 
 
-def _number(value: float, s: Schema, path: str, name: str, causes: list[Cause]) -> None:
+def _number(value: float, s: Schema, where: Path, causes: list[Cause]) -> None:
     maximum = s.get("maximum")
     if isinstance(maximum, (int, float)):
         if s.get("exclusiveMaximum") and value >= maximum:
-            causes.append(_invalid(path, value, f"{name} in body should be less than {_num(maximum)}"))
+            causes.append(_in_body(where, value, f"should be less than {_num(maximum)}"))
         elif value > maximum:
-            causes.append(_invalid(path, value, f"{name} in body should be less than or equal to {_num(maximum)}"))
+            causes.append(_in_body(where, value, f"should be less than or equal to {_num(maximum)}"))
     minimum = s.get("minimum")
     if isinstance(minimum, (int, float)):
         if s.get("exclusiveMinimum") and value <= minimum:
-            causes.append(_invalid(path, value, f"{name} in body should be greater than {_num(minimum)}"))
+            causes.append(_in_body(where, value, f"should be greater than {_num(minimum)}"))
         elif value < minimum:
-            causes.append(_invalid(path, value, f"{name} in body should be greater than or equal to {_num(minimum)}"))
+            causes.append(_in_body(where, value, f"should be greater than or equal to {_num(minimum)}"))
     multiple = s.get("multipleOf")
     if isinstance(multiple, (int, float)) and multiple > 0:
         quotient = value / multiple
         if not math.isclose(quotient, round(quotient), rel_tol=0, abs_tol=1e-9):
-            causes.append(_invalid(path, value, f"{name} in body should be a multiple of {_num(multiple)}"))
+            causes.append(_in_body(where, value, f"should be a multiple of {_num(multiple)}"))
 
 
-def _array(value: list[Any], s: Schema, path: str, name: str, causes: list[Cause]) -> None:
+def _array_size(value: list[Any], s: Schema, where: Path, causes: list[Cause]) -> None:
     n = len(value)
     max_items = s.get("maxItems")
     if isinstance(max_items, int) and n > max_items:
-        causes.append(Cause(_TOO_MANY, f"Too many: {n}: must have at most {max_items} items", path))
+        causes.append(Cause(_TOO_MANY, f"Too many: {n}: must have at most {max_items} items", _path(where)))
     min_items = s.get("minItems")
     if isinstance(min_items, int) and n < min_items:
-        causes.append(_invalid(path, n, f"{name} in body should have at least {min_items} items"))
-    items = s.get("items")
-    if isinstance(items, dict):
-        for i, item in enumerate(value):
-            _value(item, items, f"{path}[{i}]", causes)
-    list_type = s.get("x-kubernetes-list-type")
-    if list_type == "set":
-        seen: list[Any] = []
-        for i, item in enumerate(value):
-            if item in seen:
-                causes.append(Cause(errors.CAUSE_DUPLICATE, f"Duplicate value: {go_value(item)}", f"{path}[{i}]"))
-            else:
-                seen.append(item)
-    elif list_type == "map":
-        keys = [k for k in s.get("x-kubernetes-list-map-keys") or [] if isinstance(k, str)]
-        seen_keys: set[bytes] = set()
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                continue
-            key_values = {k: item.get(k) for k in keys if k in item}
-            encoded = orjson.dumps(key_values, option=orjson.OPT_SORT_KEYS)
-            if encoded in seen_keys:
-                shown = (
-                    "map[string]interface {}{" + ", ".join(f'"{k}":{go_value(v)}' for k, v in key_values.items()) + "}"
-                )
-                causes.append(Cause(errors.CAUSE_DUPLICATE, f"Duplicate value: {shown}", f"{path}[{i}]"))
-            else:
-                seen_keys.add(encoded)
+        causes.append(_in_body(where, n, f"should have at least {min_items} items"))
 
 
-def _object(value: Any, s: Schema, path: str, causes: list[Cause], *, root: bool) -> None:
-    if not isinstance(value, dict):
-        return
-    embedded = root or s.get("x-kubernetes-embedded-resource") is True
-    name = path or "."
+def _unique_map_keys(value: list[Any], keys: list[str], path: Path, causes: list[Cause]) -> None:
+    seen_keys: set[bytes] = set()
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            continue
+        key_values = {k: item.get(k) for k in keys if k in item}
+        encoded = orjson.dumps(key_values, option=orjson.OPT_SORT_KEYS)
+        if encoded in seen_keys:
+            shown = "map[string]interface {}{" + ", ".join(f'"{k}":{go_value(v)}' for k, v in key_values.items()) + "}"
+            causes.append(Cause(errors.CAUSE_DUPLICATE, f"Duplicate value: {shown}", _path((path, i))))
+        else:
+            seen_keys.add(encoded)
+
+
+def _object_size(value: dict[str, Any], s: Schema, where: Path, causes: list[Cause]) -> None:
     n = len(value)
     max_props = s.get("maxProperties")
     if isinstance(max_props, int) and n > max_props:
-        causes.append(Cause(_TOO_MANY, f"Too many: {n}: must have at most {max_props} items", path))
+        causes.append(Cause(_TOO_MANY, f"Too many: {n}: must have at most {max_props} items", _path(where)))
     min_props = s.get("minProperties")
     if isinstance(min_props, int) and n < min_props:
-        causes.append(_invalid(path, n, f"{name} in body should have at least {min_props} properties"))
-    for req in s.get("required") or ():
-        if req not in value and not (root and req in ("apiVersion", "kind", "metadata")):
-            causes.append(Cause(errors.CAUSE_REQUIRED, "Required value", f"{path}.{req}" if path else req))
-    if embedded and not root:
-        for key in ("apiVersion", "kind"):
-            if not value.get(key):
-                causes.append(Cause(errors.CAUSE_REQUIRED, "Required value: must not be empty", f"{path}.{key}"))
-    props = s.get("properties")
-    addl = s.get("additionalProperties")
-    for key, item in value.items():
-        if embedded and key in ("apiVersion", "kind", "metadata"):
-            if key != "metadata" and item is not None and not isinstance(item, str):
-                causes.append(
-                    _type_invalid(f"{path}.{key}" if path else key, json_type(item), "must be of type string")
-                )
-            if root or key != "metadata":
-                continue
-        child: Any = None
-        if isinstance(props, dict):
-            child = props.get(key)
-        if child is None and isinstance(addl, dict):
-            child = addl
-        if isinstance(child, dict):
-            _value(item, child, f"{path}.{key}" if path else key, causes)
-
-
-def _junctors(value: Any, s: Schema, path: str, name: str, causes: list[Cause]) -> None:
-    for branch in s.get("allOf") or ():
-        if isinstance(branch, dict):
-            _value(value, branch, path, causes)
-    any_of = [b for b in s.get("anyOf") or () if isinstance(b, dict)]
-    if any_of and not any(not _branch_errors(value, b, path) for b in any_of):
-        causes.append(_invalid(path, value, f"{name} in body must be of type {_branch_types(any_of)}"))
-    one_of = [b for b in s.get("oneOf") or () if isinstance(b, dict)]
-    if one_of:
-        matching = sum(1 for b in one_of if not _branch_errors(value, b, path))
-        if matching != 1:
-            causes.append(_invalid(path, value, f"{name} in body must validate one and only one schema (oneOf)"))
-    not_ = s.get("not")
-    if isinstance(not_, dict) and not _branch_errors(value, not_, path):
-        causes.append(_invalid(path, value, f"{name} in body should not be valid against schema"))
-
-
-def _branch_errors(value: Any, s: Schema, path: str) -> list[Cause]:
-    out: list[Cause] = []
-    _value(value, s, path, out)
-    return out
-
-
-def _branch_types(branches: list[Schema]) -> str:
-    types = [str(b.get("type")) for b in branches if b.get("type")]
-    return ",".join(types) if types else "anyOf"
+        causes.append(_in_body(where, n, f"should have at least {min_props} properties"))

@@ -24,6 +24,7 @@ from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
+from pinnace.api.schemacache import SchemaCache
 
 Obj = dict[str, Any]
 Schema = dict[str, Any]
@@ -308,7 +309,56 @@ def _check_list_type(s: Schema, path: str, causes: list[Cause]) -> None:
         )
 
 
-# ---- pruning ------------------------------------------------------------------------------------------
+# ---- pruning and defaulting, compiled -------------------------------------------------------------------
+#
+# Both walk an object and its schema together, for every write of a custom resource. The schema is compiled
+# once into a tree of :class:`_Shape`s holding just what the walks need (known properties, the
+# additionalProperties node, the defaults to fill), so the walks do no schema lookups.
+
+
+class _Shape:
+    """One schema node as pruning and defaulting see it."""
+
+    __slots__ = (
+        "addl",
+        "addl_default",
+        "addl_nullable",
+        "defaults",
+        "embedded",
+        "item_default",
+        "items",
+        "keep_unknown",
+        "nullable",
+        "props",
+    )
+
+    def __init__(self, s: Schema) -> None:
+        self.embedded = s.get("x-kubernetes-embedded-resource") is True
+        self.nullable = bool(s.get("nullable"))
+        props = s.get("properties")
+        self.props = {k: _Shape(v) for k, v in props.items() if isinstance(v, dict)} if isinstance(props, dict) else {}
+        addl = s.get("additionalProperties")
+        self.addl = _Shape(addl) if isinstance(addl, dict) else None
+        self.keep_unknown = addl is True or s.get("x-kubernetes-preserve-unknown-fields") is True
+        self.addl_nullable = isinstance(addl, dict) and bool(addl.get("nullable"))
+        self.addl_default = _default_of(addl)
+        items = s.get("items")
+        self.items = _Shape(items) if isinstance(items, dict) else None
+        self.item_default = _default_of(items)
+        #: (key, has a default, the default, nullable) of every property, in schema order.
+        self.defaults = [
+            (k, "default" in v, v.get("default"), bool(v.get("nullable")))
+            for k, v in (props.items() if isinstance(props, dict) else ())
+            if isinstance(v, dict)
+        ]
+
+
+def _default_of(s: Any) -> tuple[bool, Any]:
+    """(whether the node has a default, the default)."""
+    return (True, s["default"]) if isinstance(s, dict) and "default" in s else (False, None)
+
+
+_shape: SchemaCache[_Shape] = SchemaCache(lambda schema: _Shape(schema))
 
 
 def prune(obj: Obj, schema: Schema) -> list[str]:
@@ -318,54 +368,40 @@ def prune(obj: Obj, schema: Schema) -> list[str]:
     ObjectMeta's business, not the schema's).
     """
     dropped: list[str] = []
-    _prune_object(obj, schema, "", dropped, root=True)
+    _prune_object(obj, _shape(schema), "", dropped, root=True)
     return dropped
 
 
-def _prune_object(value: Obj, s: Schema, path: str, dropped: list[str], *, root: bool) -> None:
-    embedded = root or s.get("x-kubernetes-embedded-resource") is True
-    props = s.get("properties")
-    addl = s.get("additionalProperties")
-    preserve = s.get("x-kubernetes-preserve-unknown-fields") is True
+def _prune_object(value: Obj, s: _Shape, path: str, dropped: list[str], *, root: bool) -> None:
+    embedded = root or s.embedded
+    props, addl, keep_unknown = s.props, s.addl, s.keep_unknown
     for key in list(value):
-        if embedded and key in ("apiVersion", "kind"):
+        if embedded and key in ("apiVersion", "kind", "metadata"):
+            meta = value[key]
+            if key == "metadata" and not root and isinstance(meta, dict):
+                for mkey in [k for k in meta if k not in _OBJECT_META_FIELDS]:
+                    dropped.append(f"{path}.metadata.{mkey}" if path else f"metadata.{mkey}")
+                    del meta[mkey]
             continue
-        child_path = f"{path}.{key}" if path else key
-        if embedded and key == "metadata":
-            if not root and isinstance(value[key], dict):
-                for mkey in list(value[key]):
-                    if mkey not in _OBJECT_META_FIELDS:
-                        dropped.append(f"{child_path}.{mkey}")
-                        del value[key][mkey]
-            continue
-        child: Any = None
-        if isinstance(props, dict) and key in props:
-            child = props[key]
-        elif isinstance(addl, dict):
-            child = addl
-        elif addl is True or preserve:
-            continue
-        if not isinstance(child, dict):
-            dropped.append(child_path)
-            del value[key]
+        child = props.get(key) or addl
+        if child is None:
+            if not keep_unknown:
+                dropped.append(f"{path}.{key}" if path else key)
+                del value[key]
             continue
         item = value[key]
-        if isinstance(item, (dict, list)):  # scalars have nothing to prune
-            _prune_value(item, child, child_path, dropped)
+        if type(item) is dict or type(item) is list:  # scalars have nothing to prune
+            _prune_value(item, child, f"{path}.{key}" if path else key, dropped)
 
 
-def _prune_value(value: Any, s: Schema, path: str, dropped: list[str]) -> None:
-    if isinstance(value, dict):
+def _prune_value(value: Any, s: _Shape, path: str, dropped: list[str]) -> None:
+    if type(value) is dict:
         _prune_object(value, s, path, dropped, root=False)
-    elif isinstance(value, list):
-        items = s.get("items")
-        if isinstance(items, dict):
-            for i, item in enumerate(value):
-                if isinstance(item, (dict, list)):
-                    _prune_value(item, items, f"{path}[{i}]", dropped)
-
-
-# ---- defaulting ------------------------------------------------------------------------------------------
+    elif type(value) is list and s.items is not None:
+        items = s.items
+        for i, item in enumerate(value):
+            if type(item) is dict or type(item) is list:
+                _prune_value(item, items, f"{path}[{i}]", dropped)
 
 
 def apply_defaults(obj: Any, schema: Schema) -> None:
@@ -374,35 +410,36 @@ def apply_defaults(obj: Any, schema: Schema) -> None:
     A ``null`` in a field that is not ``nullable`` takes the default, or goes
     if there is none (upstream's defaulting and null pruning).
     """
-    if isinstance(obj, dict):
-        props = schema.get("properties")
-        if isinstance(props, dict):
-            for key, child in props.items():
-                if not isinstance(child, dict):
-                    continue
-                if key in obj and obj[key] is None and not child.get("nullable"):
-                    if "default" in child:
-                        obj[key] = copy.deepcopy(child["default"])
+    _default(obj, _shape(schema))
+
+
+def _default(obj: Any, s: _Shape) -> None:
+    if type(obj) is dict:
+        for key, has_default, default, nullable in s.defaults:
+            if key in obj:
+                if obj[key] is None and not nullable:
+                    if has_default:
+                        obj[key] = copy.deepcopy(default)
                     else:
                         del obj[key]
-                elif key not in obj and "default" in child:
-                    obj[key] = copy.deepcopy(child["default"])
-        addl = schema.get("additionalProperties")
+            elif has_default:
+                obj[key] = copy.deepcopy(default)
+        props, addl = s.props, s.addl
         for key, value in list(obj.items()):
-            child = props.get(key) if isinstance(props, dict) else None
-            if child is None and isinstance(addl, dict):
+            child = props.get(key)
+            if child is None and addl is not None:
                 child = addl
-                if value is None and not addl.get("nullable"):
-                    if "default" in addl:
-                        obj[key] = copy.deepcopy(addl["default"])
+                if value is None and not s.addl_nullable:
+                    if s.addl_default[0]:
+                        obj[key] = copy.deepcopy(s.addl_default[1])
                     continue
-            if isinstance(child, dict) and isinstance(obj.get(key), (dict, list)):
-                apply_defaults(obj[key], child)
-    elif isinstance(obj, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for i, item in enumerate(obj):
-                if item is None and not items.get("nullable") and "default" in items:
-                    obj[i] = copy.deepcopy(items["default"])
-                elif isinstance(item, (dict, list)):
-                    apply_defaults(item, items)
+            if child is not None and type(obj.get(key)) in (dict, list):
+                _default(obj[key], child)
+    elif type(obj) is list and s.items is not None:
+        items = s.items
+        has_default, default = s.item_default
+        for i, item in enumerate(obj):
+            if item is None and not items.nullable and has_default:
+                obj[i] = copy.deepcopy(default)
+            elif type(item) is dict or type(item) is list:
+                _default(item, items)
