@@ -326,12 +326,14 @@ async def run(directory: Path, creates: int) -> int:
     import aiohttp
 
     from pinnace.apiserver.server import APIServer
+    from pinnace.cluster.runtime_tuning import tune_garbage_collector
     from pinnace.storage.sqlite import SQLiteStore
 
     instrument()
     store = await SQLiteStore.open(directory / "store.db")
     server = APIServer(store)
     await server.listen("127.0.0.1", 0)
+    tune_garbage_collector()  # as `pinnace up`'s server process does once it is up
     results: dict[str, dict[str, float]] = {}
     try:
         url = server.url

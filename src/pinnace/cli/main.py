@@ -7,7 +7,6 @@ controller manager process does not carry the API server's code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import sys
@@ -127,10 +126,9 @@ def run_controller_manager(
     _logging(log_level)
     cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
     cm = dataclasses.replace(cm, leader_elect=leader_elect)
-    with contextlib.suppress(ImportError):
-        import uvloop
+    from pinnace.cluster.runtime_tuning import install_event_loop
 
-        uvloop.install()
+    install_event_loop()
     raise typer.Exit(asyncio.run(controller_manager.run(kubeconfig_path, context, cm)))
 
 

@@ -126,6 +126,7 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
 async def run(kubeconfig: str | None, context: str | None, config: ControllerManagerConfig) -> int:
     """Run a controller manager until SIGINT/SIGTERM; returns the exit code."""
     from pinnace.client import load_client_config
+    from pinnace.cluster.runtime_tuning import tune_garbage_collector
     from pinnace.runtime.manager import Manager, ManagerOptions
     rest = load_client_config(kubeconfig, context).rest_client()
     options = ManagerOptions(
@@ -135,6 +136,7 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
     manager = Manager(rest, options)
     try:
         await start(manager, config)
+        tune_garbage_collector()  # informer caches are long-lived acyclic JSON, like the API server's cache
         return await manager.run_until_signal()
     finally:
         await rest.close()

@@ -26,6 +26,7 @@ import orjson
 
 from pinnace.client import kubeconfig
 from pinnace.cluster.local import ClusterConfig, LocalCluster
+from pinnace.cluster.runtime_tuning import install_event_loop, tune_garbage_collector
 
 CONTEXT_NAME = "pinnace"
 PID_FILE = "pinnace.pid"
@@ -101,10 +102,7 @@ def run_foreground(config: ClusterConfig, *, merge_user: bool = True, announce: 
             "run `pinnace down` first."
         )
         return 1
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
+    install_event_loop()
     return asyncio.run(_serve(config, merge_user, announce))
 
 
@@ -120,6 +118,7 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         announce(f"cannot start the API server on {config.host}:{config.port}: {exc}")
         await cluster.stop()
         return 1
+    tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
     pid_path = config.data_dir / PID_FILE
     pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
     own, merged = write_kubeconfigs(config.data_dir, cluster.url, merge_user)
