@@ -240,11 +240,11 @@ class ResourceInfo:
     custom: bool = False
     storage_version: str = ""
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    #: ``group/version``, or just ``version`` for the core group (derived; every response names it).
+    api_version: str = field(init=False, compare=False, hash=False, repr=False, default="")
 
-    @property
-    def api_version(self) -> str:
-        """``group/version``, or just ``version`` for the core group."""
-        return f"{self.group}/{self.version}" if self.group else self.version
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "api_version", f"{self.group}/{self.version}" if self.group else self.version)
 
     @property
     def group_resource(self) -> str:

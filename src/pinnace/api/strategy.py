@@ -13,7 +13,7 @@ import base64
 import copy
 import os
 import random
-import uuid
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,9 +49,18 @@ IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 _KEEPS_STATUS_ON_CREATE = frozenset({("", "Node"), ("certificates.k8s.io", "CertificateSigningRequest")})
 
 
+_last_second: list[Any] = [0, ""]  # (epoch second, its RFC 3339 text): every write in a second shares one
+
+
 def now_rfc3339(now: datetime | None = None) -> str:
     """A timestamp as the API writes them: RFC 3339, UTC, whole seconds."""
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if now is not None:
+        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = int(time.time())
+    if second != _last_second[0]:
+        _last_second[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_second[0] = second
+    return str(_last_second[1])
 
 
 #: UIDs need uniqueness, not secrecy: a PRNG seeded from the OS (reseeded after fork)
@@ -61,8 +70,10 @@ os.register_at_fork(after_in_child=lambda: _uid_source.seed(os.urandom(32)))
 
 
 def new_uid() -> str:
-    """A fresh random (version 4) UUID for ``metadata.uid``."""
-    return str(uuid.UUID(int=_uid_source.getrandbits(128), version=4))
+    """A fresh random (version 4, RFC 4122 variant) UUID for ``metadata.uid``."""
+    n = (_uid_source.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def meta(obj: Obj) -> dict[str, Any]:

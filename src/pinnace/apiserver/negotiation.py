@@ -11,6 +11,7 @@ as a fallback, and get 406 only if they list nothing we can produce.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +75,9 @@ def _media_ranges(accept: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def negotiate(accept: str | None, *, discovery: bool = False) -> Wanted:
-    """Pick the response form from an Accept header, or raise 406."""
+    """Pick the response form from an Accept header, or raise 406 (the few headers clients send are cached)."""
     if not accept:
         return Wanted()
     for media, params in _media_ranges(accept):
