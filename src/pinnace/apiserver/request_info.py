@@ -7,6 +7,7 @@ whether a name is present (GET → get or list, or watch with ``watch=true``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,6 +44,12 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     Paths like ``/api``, ``/apis/apps`` or ``/apis/apps/v1`` (discovery) are not
     resource requests.
     """
+    return _parse(method.upper(), path, method.upper() == "GET" and _truthy(query.get("watch")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(method: str, path: str, watch_param: bool) -> RequestInfo | None:
+    """The request info of a method and path (clients repeat the same few paths: parsed once each)."""
     parts = [p for p in path.split("/") if p]
     if not parts:
         return None
@@ -77,8 +84,7 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
         # /api/v1/namespaces/{name}[/{status|finalize}]: the namespace object itself.
         namespace = name
 
-    method = method.upper()
-    if watch_prefix or (method == "GET" and _truthy(query.get("watch"))):
+    if watch_prefix or watch_param:
         verb = "watch"
     elif method in ("GET", "HEAD"):
         verb = "get" if name is not None else "list"
