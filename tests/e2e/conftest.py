@@ -139,7 +139,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 #: component is being written, set PINNACE_E2E_CONTROLLERS (e.g. "*,scheduler,deployment").
 SIM_CLUSTER_CONTROLLERS = os.environ.get("PINNACE_E2E_CONTROLLERS", "all")
 #: Short node-lifecycle timeouts, so a NotReady node and its evictions happen within a test.
-SIM_NODE_GRACE_PERIOD = 4.0
+SIM_NODE_GRACE_PERIOD = 6.0  # heartbeats every 1.5 s: a loaded CI machine does not make healthy nodes flap
 SIM_POD_EVICTION_TIMEOUT = 3.0
 
 
