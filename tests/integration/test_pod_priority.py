@@ -51,3 +51,12 @@ async def test_unknown_class_and_contradicting_spec_are_forbidden(pinnace_env: T
     )
     with pytest.raises(errors.NotFound):
         await rest.get(PODS, "q", "default")
+
+
+async def test_the_system_priority_classes_exist_from_the_start(pinnace_env: TestEnv) -> None:
+    listed = await pinnace_env.rest.list(CLASSES)
+    classes = {pc["metadata"]["name"]: pc for pc in listed["items"]}
+    assert classes["system-node-critical"]["value"] == 2000001000
+    assert classes["system-cluster-critical"]["value"] == 2000000000
+    assert classes["system-cluster-critical"]["preemptionPolicy"] == "PreemptLowerPriority"
+    assert not classes["system-node-critical"].get("globalDefault")

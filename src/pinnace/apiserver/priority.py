@@ -6,22 +6,53 @@ global default class applies (its name is written into the pod), or priority
 0 when there is none. A class that does not exist, or a priority or
 preemption policy in the spec that disagrees with the class, is refused
 with upstream's 403. The two system classes (``system-node-critical``,
-``system-cluster-critical``) resolve even before their objects exist.
+``system-cluster-critical``) resolve even before their objects exist;
+:func:`ensure_system_priority_classes` creates those objects, as
+kube-apiserver does at start-up.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.podutil import SYSTEM_PRIORITY_CLASSES
 from pinnace.apiserver.rest import RestStore
 
-__all__ = ["PodPriority"]
+__all__ = ["PodPriority", "ensure_system_priority_classes"]
 
 Obj = dict[str, Any]
 
 DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
+
+
+_SYSTEM_DESCRIPTIONS = {
+    "system-node-critical": "Used for system critical pods that must not be moved from their current node.",
+    "system-cluster-critical": (
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."
+    ),
+}
+
+
+async def ensure_system_priority_classes(rest: RestStore) -> None:
+    """Create whichever of the two system PriorityClasses is missing (upstream's start-up hook)."""
+    info = rest.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+    if info is None:  # pragma: no cover - the kind is always served
+        return
+    for name, value in SYSTEM_PRIORITY_CLASSES.items():
+        if await rest.get_cached(info, None, name) is not None:
+            continue
+        obj = {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": value,
+            "description": _SYSTEM_DESCRIPTIONS[name],
+            "preemptionPolicy": DEFAULT_PREEMPTION_POLICY,
+        }
+        with contextlib.suppress(errors.AlreadyExists):
+            await rest.create(info, None, obj)
 
 
 async def _nothing(ok: bool) -> None:

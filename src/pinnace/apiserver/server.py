@@ -33,7 +33,7 @@ from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
 from pinnace.apiserver.openapi import OpenAPIServer
-from pinnace.apiserver.priority import PodPriority
+from pinnace.apiserver.priority import PodPriority, ensure_system_priority_classes
 from pinnace.apiserver.request_info import parse_request_info
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.serviceaccount_token import TokenIssuer
@@ -106,6 +106,7 @@ class APIServer:
         for info in self.registry.all():
             await self.rest.caches.get(info)
         await self.ensure_system_namespaces()
+        await ensure_system_priority_classes(self.rest)
         await self.services.repair()
         await self.crds.start()
         self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(), name="system-namespaces")
@@ -134,6 +135,7 @@ class APIServer:
             await asyncio.sleep(SYSTEM_NAMESPACES_INTERVAL)
             try:
                 await self.ensure_system_namespaces()
+                await ensure_system_priority_classes(self.rest)
                 await self.ensure_kubernetes_service()
             except errors.StatusError as exc:
                 log.warning("could not recreate a system namespace or the kubernetes service: %s", exc)
