@@ -71,5 +71,5 @@ async def test_eventually_reports_the_last_error() -> None:
 
 async def test_unknown_controller_is_refused() -> None:
     async with start_env() as env:
-        with pytest.raises(ValueError, match="unknown controller 'nope'; known: .*deployment, .*gc, .*namespace"):
+        with pytest.raises(ValueError, match=r"unknown controller 'nope'; known: .*deployment, .*gc, .*namespace"):
             await env.run_controllers(["nope"])
