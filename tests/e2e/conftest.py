@@ -88,6 +88,12 @@ def start_cluster(data_dir: Path, home: Path, port: int | None = None, extra_arg
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url)
+        # /readyz answers once the server listens; the kubeconfig is written just after.
+        deadline = time.monotonic() + 20
+        while not (data_dir / "kubeconfig").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("no kubeconfig")
+            time.sleep(0.02)
     except TimeoutError:
         proc.kill()
         proc.wait()

@@ -118,11 +118,11 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         announce(f"cannot start the API server on {config.host}:{config.port}: {exc}")
         await cluster.stop()
         return 1
-    tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
     pid_path = config.data_dir / PID_FILE
     pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
     own, merged = write_kubeconfigs(config.data_dir, cluster.url, merge_user)
     announce(next_steps(cluster.url, own, merged))
+    tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
     try:
         await stop.wait()
     finally:
