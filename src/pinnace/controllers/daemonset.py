@@ -30,6 +30,7 @@ from typing import Any
 
 from pinnace.api import errors
 from pinnace.controllers._daemon_nodes import add_daemon_tolerations, pin_to_node, should_run, target_node
+from pinnace.controllers._pod_control import PodControl
 from pinnace.controllers._workload_history import HASH_LABEL, sync_revisions, truncate_history
 from pinnace.controllers._workload_pods import (
     Expectations,
@@ -44,7 +45,7 @@ from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client, MergePatch
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.controller import Controller
-from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
+from pinnace.runtime.events import WARNING, EventRecorder
 from pinnace.runtime.handler import EnqueueRequestsFromMapFunc
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.predicate import Predicate
@@ -107,6 +108,7 @@ class DaemonSetReconciler:
         self.recorder = recorder
         self.clock = clock
         self.expectations = Expectations()
+        self.pods = PodControl(client, recorder, clock, self.expectations)
         self.known: set[Request] = set()
 
     def all_sets(self, _node: Obj) -> Iterable[Request]:
@@ -214,25 +216,10 @@ class DaemonSetReconciler:
         )
         add_daemon_tolerations(pod["spec"])
         pin_to_node(pod["spec"], node)
-        try:
-            created = await self.client.create(pod)
-        except errors.StatusError as exc:
-            self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {exc.message}")
-            raise
-        self.expectations.expect_create(key, created["metadata"]["name"], self.clock.now())
-        self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+        await self.pods.create(ds, pod, key)
 
     async def _delete(self, ds: Obj, pods: list[Obj], key: str) -> None:
-        async def delete(pod: Obj) -> None:
-            name = pod["metadata"]["name"]
-            try:
-                await self.client.delete(pod, preconditions={"uid": pod["metadata"]["uid"]})
-            except (errors.NotFound, errors.Conflict):
-                return
-            self.expectations.expect_delete(key, name, self.clock.now())
-            self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}")
-
-        await asyncio.gather(*(delete(p) for p in pods))
+        await self.pods.delete(ds, pods, key)
 
     # ---- rolling update -----------------------------------------------------------
     async def _rolling_update(self, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str, key: str) -> None:

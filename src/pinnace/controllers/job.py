@@ -47,6 +47,7 @@ from pinnace.controllers._job_pods import (
     new_job_pod,
     restarts,
 )
+from pinnace.controllers._pod_control import PodControl
 from pinnace.controllers._workload_pods import (
     Expectations,
     is_active,
@@ -127,6 +128,7 @@ class JobReconciler:
         self.clock = clock
         self.backoff = backoff
         self.expectations = Expectations()
+        self.pods = PodControl(client, recorder, clock, self.expectations)
         self.backoffs: dict[str, _Backoff] = {}
         #: Per Job uid: pods whose finalizer this controller removed, until the cache shows it gone.
         self.released: dict[str, set[str]] = {}
@@ -353,26 +355,10 @@ class JobReconciler:
         return float(delay) - (self.clock.now() - record.last_failure)
 
     async def _create(self, job: Obj, index: int | None, key: str) -> None:
-        pod = new_job_pod(job, index)
-        try:
-            created = await self.client.create(pod)
-        except errors.StatusError as exc:
-            self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {exc.message}")
-            raise
-        self.expectations.expect_create(key, created["metadata"]["name"], self.clock.now())
-        self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+        await self.pods.create(job, new_job_pod(job, index), key)
 
     async def _delete(self, job: Obj, pods: list[Obj], key: str) -> None:
-        async def delete(pod: Obj) -> None:
-            name = pod["metadata"]["name"]
-            try:
-                await self.client.delete(pod, preconditions={"uid": pod["metadata"]["uid"]})
-            except (errors.NotFound, errors.Conflict):
-                return
-            self.expectations.expect_delete(key, name, self.clock.now())
-            self.recorder.event(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}")
-
-        await asyncio.gather(*(delete(p) for p in pods))
+        await self.pods.delete(job, pods, key)
 
 
 _DONE = ("Succeeded", "Failed")
