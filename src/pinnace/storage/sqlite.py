@@ -133,13 +133,15 @@ SQL_GET_AT = (
     "WHERE key = ? AND +rev <= ? ORDER BY prev_revision DESC LIMIT 1"
 )
 # Streams in key order over the (key, prev_revision) index, so LIMIT stops the scan early.
-SQL_RANGE_AT = """
-SELECT l.key, l.create_revision, l.rev, l.value FROM log AS l
+# The rows of the keys live in [?, ?) at revision ?: each key's last row at or below it, if not a tombstone.
+_LIVE_AT = """
+FROM log AS l
 WHERE l.key >= ? AND l.key < ? AND l.deleted = 0
   AND l.rev = (SELECT s.rev FROM log AS s WHERE s.key = l.key AND +s.rev <= ?
                ORDER BY s.prev_revision DESC LIMIT 1)
-ORDER BY l.key LIMIT ?
 """
+SQL_RANGE_AT = f"SELECT l.key, l.create_revision, l.rev, l.value {_LIVE_AT} ORDER BY l.key LIMIT ?"
+SQL_COUNT_AT = f"SELECT count(*) {_LIVE_AT}"
 # Watch history: rows in revision order with the previous live row joined in (none for creates).
 # Scans a window of revisions (not the key index), so every window costs a bounded amount.
 SQL_HISTORY = """
@@ -315,7 +317,10 @@ class SQLiteStore:
             if more:
                 del rows[n - 1 :]
                 if at == current:
-                    remaining = conn.execute(SQL_COUNT, (lo, hi)).fetchone()[0] - len(rows)
+                    counted = conn.execute(SQL_COUNT, (lo, hi))
+                else:  # a later page of a paged list reads its first page's snapshot: count at that revision
+                    counted = conn.execute(SQL_COUNT_AT, (lo, hi, at))
+                remaining = counted.fetchone()[0] - len(rows)
         finally:
             conn.execute("COMMIT")
         items = [KeyValue(r[0], r[3], r[1], r[2]) for r in rows]
