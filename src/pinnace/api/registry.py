@@ -101,6 +101,10 @@ VIRTUAL_KINDS: frozenset[tuple[str, str]] = frozenset(
 #: stored versions (autoscaling/v1 and v2 HPAs share storage): served later.
 NOT_SERVED: frozenset[tuple[str, str, str]] = frozenset({("autoscaling", "v1", "HorizontalPodAutoscaler")})
 
+#: Resources stored with another group's resource of the same plural (upstream's cohabiting
+#: resources): events.k8s.io Events live with the core ones, so each API reads the other's writes.
+STORED_WITH: dict[tuple[str, str], str] = {("events.k8s.io", "Event"): ""}
+
 #: Upstream short names.
 SHORT_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "ConfigMap"): ("cm",),
@@ -239,6 +243,8 @@ class ResourceInfo:
     name_rule: str = "subdomain"
     custom: bool = False
     storage_version: str = ""
+    #: The group whose storage holds the objects (None: the resource's own; see :data:`STORED_WITH`).
+    storage_group: str | None = None
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     #: ``group/version``, or just ``version`` for the core group (derived; every response names it).
     api_version: str = field(init=False, compare=False, hash=False, repr=False, default="")
@@ -264,7 +270,8 @@ class ResourceInfo:
     @property
     def storage_prefix(self) -> str:
         """The store key prefix of every object of the resource (all namespaces)."""
-        return f"/registry/{self.group or 'core'}/{self.plural}/"
+        group = self.group if self.storage_group is None else self.storage_group
+        return f"/registry/{group or 'core'}/{self.plural}/"
 
     def key(self, namespace: str | None, name: str) -> str:
         """The store key of one object."""
@@ -320,6 +327,7 @@ def _builtin_infos() -> Iterator[ResourceInfo]:
             create_on_update=gk in CREATE_ON_UPDATE,
             name_rule=NAME_RULES.get(gk, "subdomain"),
             storage_version=version,
+            storage_group=STORED_WITH.get(gk),
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import apply, crd, duplicates, errors, managedfields, patch, strategic, strategy, typed
+from pinnace.api import apply, conversion, crd, duplicates, errors, managedfields, patch, strategic, strategy, typed
 from pinnace.api import validation as builtin_validation
 from pinnace.api.definitions import definition_for
 from pinnace.api.registry import ResourceInfo
@@ -81,7 +81,7 @@ def list_body(info: ResourceInfo, result: ListResult, wanted: Wanted, query: Any
         table = build_table(
             info.group,
             info.kind,
-            [crd.to_version(info, o.obj) for o in result.items],
+            [conversion.to_version(info, o.obj) for o in result.items],
             include_object=query.get("includeObject") or "PartialObjectMetadata",
             list_meta=list_meta,
             printer_columns=crd.printer_columns(info),
@@ -95,13 +95,13 @@ def list_body(info: ResourceInfo, result: ListResult, wanted: Wanted, query: Any
             "items": [partial_metadata(o.obj, wanted.meta_version) for o in result.items],
         }
         return negotiation.encode(value, wanted)
-    if wanted.yaml or crd.needs_read_conversion(info):
+    if wanted.yaml or conversion.needs_read_conversion(info):
         return negotiation.encode(
             {
                 "apiVersion": info.api_version,
                 "kind": info.list_kind,
                 "metadata": list_meta,
-                "items": [crd.to_version(info, o.obj) for o in result.items],
+                "items": [conversion.to_version(info, o.obj) for o in result.items],
             },
             wanted,
         )

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.api import errors, fields, selectors
+from pinnace.api import conversion, errors, fields, selectors
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.codec import decode_from_storage
 from pinnace.apiserver.rest import RestStore, parse_resource_version
@@ -56,12 +56,16 @@ def build_filter(info: ResourceInfo, label_selector: str | None, field_selector:
     if labels.empty and field_sel.empty:
         return None
     group, kind = info.group, info.kind
+    # Objects are filtered as stored; fields are selected by their names at the requested version.
+    convert = conversion.needs_read_conversion(info)
 
     def matches(obj: Obj) -> bool:
         meta = obj.get("metadata") or {}
         if not labels.empty and not labels.matches(meta.get("labels") or {}):
             return False
-        return field_sel.empty or field_sel.matches(fields.field_values(group, kind, obj))
+        if field_sel.empty:
+            return True
+        return field_sel.matches(fields.field_values(group, kind, conversion.to_version(info, obj) if convert else obj))
 
     return matches
 

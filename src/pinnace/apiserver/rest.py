@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pinnace.api import crd, errors, managedfields, names, strategy
+from pinnace.api import conversion, errors, managedfields, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.codec import DecodeHints, decode_from_storage, encode_for_storage, with_resource_version
 from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
@@ -178,7 +178,7 @@ class RestStore:
         cached = cache.get(info.key(namespace, name))
         if cached is None:
             raise not_found(info, name)
-        return crd.to_version(info, cached.obj)
+        return conversion.to_version(info, cached.obj)
 
     async def get_cached(self, info: ResourceInfo, namespace: str | None, name: str) -> CachedObject | None:
         """The cached version of one object after this server's own writes, or None."""
@@ -254,7 +254,7 @@ class RestStore:
         name = meta["name"]
         for attempt in range(5):
             try:
-                kv = await self._put(info.key(meta.get("namespace"), name), crd.to_storage(info, obj), None)
+                kv = await self._put(info.key(meta.get("namespace"), name), conversion.to_storage(info, obj), None)
             except KeyExists:
                 if meta.get("generateName") and attempt < 4 and name == meta["name"]:
                     meta["name"] = name = names.generate_name(str(meta["generateName"]))
@@ -424,7 +424,7 @@ class RestStore:
                 kv = await self.store.get(key)
                 if kv is None:
                     raise not_found(info, name)
-            current = crd.to_version(info, decode_from_storage(kv))
+            current = conversion.to_version(info, decode_from_storage(kv))
             desired = mutation(copy.deepcopy(current))
             self._check_type(info, desired)
             dmeta = strategy.meta(desired)
@@ -494,14 +494,14 @@ class RestStore:
             self._wrote(info, deleted.mod_revision)
             return _deleted_view(desired, deleted.mod_revision), True
         try:
-            stored = crd.to_storage(info, desired)
+            stored = conversion.to_storage(info, desired)
             new_kv = await self._put(key, stored, kv.mod_revision)
         except RevisionMismatch:
             return None
         except KeyNotFound:
             raise not_found(info, name) from None
         self._wrote(info, new_kv.mod_revision)
-        return crd.to_version(info, with_resource_version(stored, new_kv.mod_revision)), False
+        return conversion.to_version(info, with_resource_version(stored, new_kv.mod_revision)), False
 
     # ---- delete ------------------------------------------------------------
     async def delete(
@@ -518,7 +518,7 @@ class RestStore:
             kv = await self.store.get(key)
             if kv is None:
                 raise not_found(info, name)
-            current = crd.to_version(info, decode_from_storage(kv))
+            current = conversion.to_version(info, decode_from_storage(kv))
             strategy.check_delete(info, current)
             cmeta = current["metadata"]
             if options.precondition_uid is not None and options.precondition_uid != cmeta.get("uid"):
@@ -557,13 +557,13 @@ class RestStore:
                 strategy.mark_deleting(info, desired, grace_seconds=grace)
                 if options.dry_run:
                     return desired, False
-                stored = crd.to_storage(info, desired)
+                stored = conversion.to_storage(info, desired)
                 try:
                     new_kv = await self._put(key, stored, kv.mod_revision)
                 except (RevisionMismatch, KeyNotFound):
                     continue
                 self._wrote(info, new_kv.mod_revision)
-                return crd.to_version(info, with_resource_version(stored, new_kv.mod_revision)), False
+                return conversion.to_version(info, with_resource_version(stored, new_kv.mod_revision)), False
             if options.dry_run:
                 return current, True
             try:

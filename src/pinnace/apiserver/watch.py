@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import crd, errors
+from pinnace.api import conversion, errors
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.httputil import int_param
 from pinnace.apiserver.listing import ObjectFilter, build_filter, validate_list_options
@@ -197,11 +197,11 @@ def _bookmark(info: ResourceInfo, revision: int, *, initial_end: bool = False) -
 
 
 def _encoder(info: ResourceInfo, wanted: Wanted, query: Any) -> Any:
-    if wanted.output is Output.OBJECT and not wanted.yaml and not crd.needs_read_conversion(info):
+    if wanted.output is Output.OBJECT and not wanted.yaml and not conversion.needs_read_conversion(info):
         return CacheEvent.line  # encoded once per event, shared by every watcher
 
     def encode(ev: CacheEvent) -> bytes:
-        obj = crd.to_version(info, ev.object.obj)
+        obj = conversion.to_version(info, ev.object.obj)
         return _event_line(ev.type, orjson.dumps(object_view(obj, info, wanted, query)))
 
     return encode
