@@ -8,7 +8,8 @@ Two stages, as upstream:
   ``patch`` field for a patch (:mod:`.decoding`);
 * :func:`validate` — the kind's semantic checks on the defaulted object, and
   on update the immutable fields: a list of causes for one **422 Invalid**
-  (:mod:`.core` for core/v1, :mod:`.workloads` for apps/v1 and batch/v1).
+  (:mod:`.core` for core/v1, :mod:`.workloads` for apps/v1 and batch/v1,
+  :mod:`.events` for both Event APIs).
 
 Error wording and field paths are upstream's (:mod:`.field`). Kinds without
 checks here validate only their metadata (done by the REST store).
@@ -23,7 +24,7 @@ import orjson
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
-from pinnace.api.validation import core, workloads
+from pinnace.api.validation import core, events, workloads
 from pinnace.api.validation.decoding import decode_check, decode_error
 from pinnace.api.validation.field import go_value
 
@@ -39,6 +40,8 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("", "Secret"): core.secret,
     ("", "PersistentVolumeClaim"): core.persistent_volume_claim,
     ("", "PodTemplate"): lambda obj, old: core.pod_template(obj.get("template"), "template"),
+    ("", "Event"): events.core_event,
+    ("events.k8s.io", "Event"): events.events_event,
     ("apps", "Deployment"): workloads.deployment,
     ("apps", "ReplicaSet"): workloads.replica_set,
     ("apps", "StatefulSet"): workloads.stateful_set,
