@@ -322,3 +322,12 @@ def test_the_official_client_reads_across_apis(k8s_client: ApiClient) -> None:
     assert listed.reporting_component == "example.com/tester"
     core_api.delete_namespaced_event("official.1", NS)
     assert events_api.list_namespaced_event(NS).items == []
+
+
+async def test_discovery_gives_both_apis_the_storage_version_hash_of_core_events(client: RestClient) -> None:
+    core = await client.request("GET", "/api/v1")
+    events = await client.request("GET", "/apis/events.k8s.io/v1")
+    hashes = [
+        next(r["storageVersionHash"] for r in doc["resources"] if r["name"] == "events") for doc in (core, events)
+    ]
+    assert hashes == ["r2yiGXH7wu8=", "r2yiGXH7wu8="]  # upstream's: one storage, one hash

@@ -8,6 +8,7 @@ are rebuilt only when the registry changes (CRDs).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import platform
 from datetime import UTC, datetime
@@ -40,9 +41,9 @@ _SUBRESOURCE_KINDS: dict[str, Obj] = {
 
 
 def _storage_version_hash(info: ResourceInfo) -> str:
-    digest = hashlib.sha256(f"{info.group}/{info.storage_version or info.version}/{info.kind}".encode()).digest()
-    import base64
-
+    """Upstream's hash of the stored group/version/kind: resources stored together (Events) share it."""
+    group = info.group if info.storage_group is None else info.storage_group
+    digest = hashlib.sha256(f"{group}/{info.storage_version or info.version}/{info.kind}".encode()).digest()
     return base64.b64encode(digest[:8]).decode()
 
 
