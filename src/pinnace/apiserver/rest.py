@@ -10,7 +10,6 @@ object is valid; a failed write changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from typing import Any, Protocol
 
 from pinnace.api import conversion, errors, managedfields, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
-from pinnace.apiserver.codec import DecodeHints, decode_from_storage, encode_for_storage, with_resource_version
+from pinnace.apiserver.cacheset import CacheSet
+from pinnace.apiserver.codec import decode_from_storage, encode_for_storage, with_resource_version
 from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
 from pinnace.storage import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
 
@@ -82,51 +82,6 @@ def conflict(info: ResourceInfo, name: str, why: str) -> errors.Conflict:
 
 
 _MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
-
-
-class CacheSet:
-    """One watch cache per storage prefix, started on first use."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        #: Objects just written through this server, for its caches to take instead of decoding.
-        self.hints = DecodeHints()
-        self._caches: dict[str, ResourceCache] = {}
-        self._starting: dict[str, asyncio.Future[ResourceCache]] = {}
-
-    async def get(self, info: ResourceInfo) -> ResourceCache:
-        """The (started) cache of a resource."""
-        prefix = info.storage_prefix
-        cache = self._caches.get(prefix)
-        if cache is not None:
-            return cache
-        pending = self._starting.get(prefix)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        fut: asyncio.Future[ResourceCache] = asyncio.get_running_loop().create_future()
-        self._starting[prefix] = fut
-        try:
-            cache = ResourceCache(self.store, prefix, self.hints.decode)
-            await cache.start()
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved here; the waiters re-raise it
-            raise
-        finally:
-            self._starting.pop(prefix, None)
-        self._caches[prefix] = cache
-        fut.set_result(cache)
-        return cache
-
-    def all(self) -> list[ResourceCache]:
-        """Every started cache."""
-        return list(self._caches.values())
-
-    async def stop(self) -> None:
-        """Stop every cache."""
-        for cache in list(self._caches.values()):
-            await cache.stop()
-        self._caches.clear()
 
 
 class RestStore:
