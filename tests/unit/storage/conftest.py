@@ -6,28 +6,41 @@ opens a fresh, empty store under a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from tests.unit.storage.etcd_server import EtcdServer
 
 from pinnace.storage import SQLiteStore, Store
+from pinnace.storage.etcd import EtcdStore
 
 
-async def _open_sqlite(tmp_path: Path) -> Store:
+async def _open_sqlite(tmp_path: Path, cleanup: contextlib.AsyncExitStack) -> Store:
     return await SQLiteStore.open(tmp_path / "store.db")
 
 
-BACKENDS: dict[str, Callable[[Path], Awaitable[Store]]] = {
+async def _open_etcd(tmp_path: Path, cleanup: contextlib.AsyncExitStack) -> Store:
+    """A fresh single-member etcd (the contract starts from an empty store), killed after the test."""
+    server = EtcdServer(tmp_path / "etcd")
+    cleanup.push_async_callback(server.stop)
+    await server.start()
+    return await EtcdStore.open([server.endpoint])
+
+
+BACKENDS: dict[str, Callable[[Path, contextlib.AsyncExitStack], Awaitable[Store]]] = {
     "sqlite": _open_sqlite,
+    "etcd": _open_etcd,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """A fresh, empty store of each backend; closed after the test."""
-    opened = await BACKENDS[request.param](tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+    """A fresh, empty store of each backend; closed (and its server stopped) after the test."""
+    async with contextlib.AsyncExitStack() as cleanup:
+        opened = await BACKENDS[request.param](tmp_path, cleanup)
+        try:
+            yield opened
+        finally:
+            await opened.close()

@@ -1,0 +1,1 @@
+"""Generated protobuf messages for etcd v3 (see README.md)."""
