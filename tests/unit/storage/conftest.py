@@ -1,7 +1,8 @@
 """Fixtures for the storage tests: one ``store`` per backend, same contract suite for all.
 
 Adding a backend is one entry in ``BACKENDS``: a name and an async factory that
-opens a fresh, empty store under a temporary directory.
+opens a fresh, empty store under a temporary directory (and pushes the teardown
+of anything it started, such as an etcd server, onto the given exit stack).
 """
 
 from __future__ import annotations

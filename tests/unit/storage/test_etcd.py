@@ -1,0 +1,132 @@
+"""etcd-specific behaviour of ``EtcdStore`` beyond the shared contract: restarts, failover, compaction seen by
+another client, watches that do not fit the event window."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pinnace.storage import Compacted, EventType, KeyValue
+from pinnace.storage.etcd import EtcdStore
+from tests.unit.storage.etcd_server import EtcdServer, free_port
+from tests.unit.storage.test_contract import P, take
+
+
+@pytest.fixture
+async def etcd(tmp_path: Path) -> AsyncIterator[EtcdServer]:
+    """A fresh single-member etcd, killed after the test."""
+    server = EtcdServer(tmp_path / "etcd")
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_watches_and_writes_survive_an_etcd_restart(etcd: EtcdServer) -> None:
+    store = await EtcdStore.open([etcd.endpoint])
+    direct = await EtcdStore.open([etcd.endpoint], watch_window=0)
+    try:
+        before = [await store.create(f"{P}{i}", b"before") for i in range(5)]
+        windowed = aiter(store.watch(P, 1))
+        own = aiter(direct.watch(P, 1))
+        assert [e.kv for e in await take(windowed, 5)] == before
+        assert [e.kv for e in await take(own, 5)] == before
+
+        await etcd.stop()
+        during = asyncio.ensure_future(store.create(P + "during", b"x"))  # retried until etcd is back
+        await asyncio.sleep(0.3)
+        assert not during.done()
+        await etcd.start()
+        after = [await during] + [await direct.update(f"{P}{i}", b"after", None) for i in range(3)]
+
+        for it in (windowed, own):
+            events = await take(it, len(after), timeout=20)
+            assert [e.kv for e in events] == after, "resumed from the next revision: nothing lost or repeated"
+            assert [e.prev.value if e.prev else None for e in events] == [None, b"before", b"before", b"before"]
+        assert await store.current_revision() == after[-1].mod_revision == 9
+    finally:
+        await store.close()
+        await direct.close()
+
+
+async def test_fails_over_to_the_next_endpoint(etcd: EtcdServer) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    store = await EtcdStore.open([dead, etcd.endpoint], watch_window=0)
+    try:
+        created = await store.create(P + "a", b"1")
+        (event,) = await take(aiter(store.watch(P, 1)), 1)
+        assert event.kv == created == KeyValue(P + "a", b"1", 1, 1)
+    finally:
+        await store.close()
+
+
+async def test_prefix_isolates_stores_on_one_etcd(etcd: EtcdServer) -> None:
+    one = await EtcdStore.open([etcd.endpoint], prefix="/one")
+    two = await EtcdStore.open([etcd.endpoint], prefix="/two")
+    try:
+        a = await one.create(P + "a", b"1")
+        b = await two.create(P + "a", b"2")
+        assert (a.mod_revision, b.mod_revision) == (1, 2), "one etcd, one revision sequence"
+        assert [kv.value for kv in (await one.range("")).items] == [b"1"]
+        assert await two.count("") == 1
+        (event,) = await take(aiter(two.watch("", 1)), 1)
+        assert event.kv == b
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_compaction_by_another_client_surfaces_as_compacted(etcd: EtcdServer) -> None:
+    writer = await EtcdStore.open([etcd.endpoint])
+    try:
+        await writer.create(P + "a", b"1")  # 1
+        await writer.update(P + "a", b"2", None)  # 2
+        await writer.update(P + "a", b"3", None)  # 3
+        await writer.create(P + "b", b"1")  # 4
+        await writer.compact(3)
+    finally:
+        await writer.close()
+    reader = await EtcdStore.open([etcd.endpoint])  # knows nothing of the compaction yet
+    try:
+        with pytest.raises(Compacted) as err:
+            await reader.get(P + "a", revision=1)
+        assert (err.value.requested, err.value.compacted) == (1, 3)
+        assert await reader.compacted_revision() == 3
+        with pytest.raises(Compacted):
+            await anext(aiter(reader.watch(P, 2)))
+        assert await reader.get(P + "a", revision=3) == KeyValue(P + "a", b"3", 1, 3)
+        events = await take(aiter(reader.watch(P, 3)), 2)  # before the window: an etcd watch of its own
+        assert [(e.revision, e.prev.value if e.prev else None) for e in events] == [(3, b"2"), (4, None)]
+    finally:
+        await reader.close()
+
+
+async def test_a_watch_from_before_the_window_reads_etcd_history(etcd: EtcdServer) -> None:
+    store = await EtcdStore.open([etcd.endpoint], watch_window=3)
+    try:
+        kvs = [await store.create(f"{P}{i}", b"x") for i in range(6)]
+        deleted = await store.delete(f"{P}0")
+        events = await take(aiter(store.watch(P, 1)), 7)
+        assert [e.kv for e in events[:6]] == kvs
+        assert events[6].type is EventType.DELETE and events[6].revision == deleted.mod_revision
+        assert events[6].prev == kvs[0]
+    finally:
+        await store.close()
+
+
+async def test_progress_on_a_watch_of_its_own(etcd: EtcdServer) -> None:
+    store = await EtcdStore.open([etcd.endpoint], watch_window=0)
+    try:
+        a = await store.create(P + "a", b"1")
+        it = aiter(store.watch(P, 1, progress=True))
+        assert (await take(it, 1))[0].kv == a
+        other = await store.create("/elsewhere", b"1")
+        store.request_progress()
+        (event,) = await take(it, 1)
+        assert event.type is EventType.PROGRESS and event.revision == other.mod_revision
+    finally:
+        await store.close()
