@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.unit.storage.etcd_server import EtcdServer, free_port
+from tests.unit.storage.test_contract import P, take
 
 from pinnace.storage import Compacted, EventType, KeyValue
 from pinnace.storage.etcd import EtcdStore
-from tests.unit.storage.etcd_server import EtcdServer, free_port
-from tests.unit.storage.test_contract import P, take
 
 
 @pytest.fixture
