@@ -7,9 +7,10 @@ import os
 import shutil
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
-from pinnace.storage.etcd import EtcdStore
+from pinnace.storage.etcd import EtcdStore, EtcdTLS
 
 
 def free_port() -> int:
@@ -20,10 +21,19 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class ServerTLS:
+    """The member's serving certificate, and what a client needs (the CA, a client certificate)."""
+
+    cert_file: Path
+    key_file: Path
+    client: EtcdTLS
+
+
 class EtcdServer:
     """One single-member etcd cluster; ``start``/``stop`` can be repeated on the same data dir and ports."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, tls: ServerTLS | None = None) -> None:
         binary = shutil.which("etcd")
         if binary is None:
             raise RuntimeError("the etcd binary is required (apt-get install etcd-server)")
@@ -32,11 +42,23 @@ class EtcdServer:
         self.client_port = free_port()
         self.peer_port = free_port()
         self.process: asyncio.subprocess.Process | None = None
+        self.tls = tls
 
     @property
     def endpoint(self) -> str:
         """The client URL."""
-        return f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.client_port}"
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            "--cert-file", str(self.tls.cert_file),
+            "--key-file", str(self.tls.key_file),
+            "--trusted-ca-file", str(self.tls.client.ca_file),
+            "--client-cert-auth",
+        ]  # fmt: skip
 
     async def start(self, timeout: float = 20.0) -> None:
         """Start etcd and wait until it serves reads."""
@@ -54,6 +76,7 @@ class EtcdServer:
             "--heartbeat-interval", "20",
             "--election-timeout", "200",
             "--log-level", "warn",
+            *self._tls_args(),
             stdout=log,
             stderr=log,
             env={**os.environ, "ETCD_UNSUPPORTED_ARCH": ""},
@@ -64,7 +87,8 @@ class EtcdServer:
             if self.process.returncode is not None:
                 raise RuntimeError(f"etcd exited with {self.process.returncode}; see {log.name}")
             try:
-                store = await EtcdStore.open([self.endpoint], retry_timeout=0.2, request_timeout=1.0)
+                client_tls = self.tls.client if self.tls else None
+                store = await EtcdStore.open([self.endpoint], tls=client_tls, retry_timeout=0.2, request_timeout=1.0)
             except Exception:
                 if asyncio.get_running_loop().time() > deadline:
                     raise

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.unit.storage.etcd_server import EtcdServer, free_port
+from tests.integration.client.pki import CA
+from tests.unit.storage.etcd_server import EtcdServer, ServerTLS, free_port
 from tests.unit.storage.test_contract import P, take
 
-from pinnace.storage import Compacted, EventType, KeyValue
-from pinnace.storage.etcd import EtcdStore
+from pinnace.storage import Compacted, EventType, KeyValue, StorageError
+from pinnace.storage.etcd import EtcdStore, EtcdTLS
 
 
 @pytest.fixture
@@ -130,3 +131,28 @@ async def test_progress_on_a_watch_of_its_own(etcd: EtcdServer) -> None:
         assert event.type is EventType.PROGRESS and event.revision == other.mod_revision
     finally:
         await store.close()
+
+
+async def test_tls_with_client_certificates(tmp_path: Path) -> None:
+    ca = CA("etcd-ca")
+    files = {"ca.pem": ca.pem}
+    for name, pair in (("server", ca.issue("etcd", server=True, sans=("127.0.0.1",))), ("client", ca.issue("pinnace"))):
+        files[f"{name}.pem"], files[f"{name}-key.pem"] = pair.cert, pair.key
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    client = EtcdTLS(tmp_path / "ca.pem", tmp_path / "client.pem", tmp_path / "client-key.pem")
+    server = EtcdServer(tmp_path / "etcd", tls=ServerTLS(tmp_path / "server.pem", tmp_path / "server-key.pem", client))
+    try:
+        await server.start()
+        store = await EtcdStore.open([server.endpoint], tls=client)
+        try:
+            created = await store.create(P + "a", b"secret")
+            (event,) = await take(aiter(store.watch(P, 1)), 1)
+            assert event.kv == created
+        finally:
+            await store.close()
+        anonymous = EtcdTLS(tmp_path / "ca.pem")  # trusts the server but shows no client certificate
+        with pytest.raises(StorageError):
+            await EtcdStore.open([server.endpoint], tls=anonymous, retry_timeout=0.5)
+    finally:
+        await server.stop()
