@@ -30,8 +30,9 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pinnace.storage.etcd import EtcdStore  # noqa: E402
-from tests.unit.storage.etcd_server import EtcdServer  # noqa: E402
+from tests.unit.storage.etcd_server import EtcdServer
+
+from pinnace.storage.etcd import EtcdStore
 
 VALUE = os.urandom(1024)
 
