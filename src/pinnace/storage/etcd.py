@@ -20,15 +20,26 @@ Mapping (etcd's model is the contract's model; only the origin differs):
   etcd has no call that returns the compacted revision; the smallest readable
   revision is found by bisection (a handful of count-only Ranges, cached as a
   lower bound since compaction only moves forward).
-* ``watch`` is one bidirectional Watch stream per Pinnace watch with
-  ``prev_kv``; a ``compact_revision`` in the response surfaces as
-  :class:`Compacted`. ``request_progress`` sends a ``WatchProgressRequest`` on
-  every progress stream; etcd answers with an event-less response whose header
-  revision is the current one → a ``PROGRESS`` event. etcd 3.4.23 answers that
-  request without checking that the watcher has caught up with history (etcd
-  issue #15220, fixed in later patch releases); a watch that is still replaying
-  old revisions can therefore see a PROGRESS ahead of history. Upstairs the
-  only caller (the watch cache) requests progress on caught-up watches.
+* ``watch``: every watch that starts at or after the revision the store opened
+  at is served by the :class:`~pinnace.storage.etcd_window.EventWindow` (one
+  etcd watch over the whole prefix with ``prev_kv``, opened at the current
+  revision, recent events kept in memory); an older one gets a bidirectional
+  Watch stream of its own. A ``compact_revision`` in a response, or an event
+  whose ``prev_kv`` etcd could no longer read, surfaces as :class:`Compacted`.
+  ``request_progress`` sends a ``WatchProgressRequest`` on every progress
+  stream; etcd answers with an event-less response whose header revision is
+  the current one → a ``PROGRESS`` event. etcd 3.4.23 answers that request
+  without checking that the watcher has caught up with history (etcd issue
+  #15220, fixed by PR #15237 in later 3.4 patch releases); the window's watch
+  starts caught up, so only a watch of its own that is still replaying old
+  revisions (or the window's watch right after a reconnect) could see a PROGRESS
+  ahead of history. A progress request sent while a stream is being re-created
+  is lost; callers (the watch cache) request progress periodically.
+* Compaction and several clients: each store knows the compacted revision from
+  its own compactions and from every ``Compacted`` answer etcd gives it. Below
+  that, etcd itself refuses; exactly at the boundary (one revision) and in the
+  event window, a store that has not yet heard of another client's compaction
+  may still serve data that is correct but nominally compacted.
 
 Failover: ``endpoints`` lists the members. A call that fails with
 ``UNAVAILABLE`` (member down, restarting, or without a leader) is retried on the
@@ -56,13 +67,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 
+from pinnace.storage.etcd_channel import EtcdTLS, Members, WatchStream, serialize
 from pinnace.storage.etcd_window import EventWindow
 from pinnace.storage.etcdpb import kv_pb2, rpc_pb2
 from pinnace.storage.interface import (
@@ -79,6 +89,8 @@ from pinnace.storage.interface import (
     StoreClosed,
 )
 
+__all__ = ["REVISION_OFFSET", "EtcdStore", "EtcdTLS"]
+
 log = logging.getLogger(__name__)
 
 REVISION_OFFSET = 1
@@ -87,36 +99,8 @@ REVISION_OFFSET = 1
 _ERR_COMPACTED = "required revision has been compacted"
 _ERR_FUTURE = "required revision is a future revision"
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
-_CHANNEL_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.max_receive_message_length", 2**31 - 1),
-    ("grpc.max_send_message_length", 2**31 - 1),
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-    # Detect a dead or paused member on an open stream; etcd's default
-    # --grpc-keepalive-min-time is 5 s and it refuses pings without streams.
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 0),
-]
-
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
-
-
-@dataclass(frozen=True, slots=True)
-class EtcdTLS:
-    """Client TLS for etcd: the CA that signed the members' certificates, and a client certificate."""
-
-    ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        """gRPC channel credentials from the PEM files."""
-        cert = self.cert_file.read_bytes() if self.cert_file else None
-        key = self.key_file.read_bytes() if self.key_file else None
-        return grpc.ssl_channel_credentials(self.ca_file.read_bytes(), key, cert)
 
 
 def _prefix_end(prefix: bytes) -> bytes:
@@ -128,51 +112,6 @@ def _prefix_end(prefix: bytes) -> bytes:
             return bytes(end)
         end.pop()
     return b"\0"
-
-
-class _Members:
-    """gRPC channels to the etcd members, and the one currently in use."""
-
-    def __init__(self, endpoints: Sequence[str], tls: EtcdTLS | None) -> None:
-        if not endpoints:
-            raise ValueError("at least one etcd endpoint is required")
-        self._targets: list[tuple[str, bool]] = []
-        for endpoint in endpoints:
-            scheme, _, rest = endpoint.rpartition("://")
-            if scheme not in ("", "http", "https"):
-                raise ValueError(f"unsupported etcd endpoint scheme: {endpoint}")
-            self._targets.append((rest, scheme == "https" or tls is not None))
-        self._tls = tls
-        self._channels: dict[int, grpc.aio.Channel] = {}
-        self.index = 0
-
-    def channel(self) -> grpc.aio.Channel:
-        """The channel to the current member (opened on first use)."""
-        channel = self._channels.get(self.index)
-        if channel is None:
-            target, secure = self._targets[self.index]
-            if secure:
-                creds = self._tls.credentials() if self._tls else grpc.ssl_channel_credentials()
-                channel = grpc.aio.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
-            else:
-                channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
-            self._channels[self.index] = channel
-        return channel
-
-    def fail_over(self, failed: grpc.aio.Channel) -> None:
-        """Move to the next member, unless another caller already moved away from ``failed``."""
-        if self._channels.get(self.index) is failed:
-            self.index = (self.index + 1) % len(self._targets)
-
-    @property
-    def current(self) -> str:
-        """The current member's address (for logs)."""
-        return self._targets[self.index][0]
-
-    async def close(self) -> None:
-        """Close every channel (cancels their calls)."""
-        channels, self._channels = list(self._channels.values()), {}
-        await asyncio.gather(*(c.close() for c in channels))
 
 
 class EtcdStore:
@@ -187,13 +126,13 @@ class EtcdStore:
         request_timeout: float = 30.0,
         retry_timeout: float = 15.0,
     ) -> None:
-        self._members = _Members(endpoints, tls)
+        self._members = Members(endpoints, tls)
         self._prefix = prefix.encode()
         self._request_timeout = request_timeout
         self._retry_timeout = retry_timeout
         self._closed = False
         self._floor = 0  # the compacted revision as last known (compaction only moves forward)
-        self._progress_watches: set[_WatchStream] = set()
+        self._progress_watches: set[WatchStream] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._window: EventWindow | None = None
 
@@ -257,7 +196,7 @@ class EtcdStore:
             channel = self._members.channel()
             rpc = channel.unary_unary(
                 f"/etcdserverpb.KV/{method}",
-                request_serializer=_serialize,
+                request_serializer=serialize,
                 response_deserializer=response_type,
             )
             try:
@@ -470,7 +409,7 @@ class EtcdStore:
         while True:
             self._check_open()
             channel = self._members.channel()
-            stream = _WatchStream(channel)
+            stream = WatchStream(channel)
             try:
                 create = rpc_pb2.WatchCreateRequest(
                     key=start, range_end=end, start_revision=next_rev + REVISION_OFFSET, prev_kv=True
@@ -555,40 +494,5 @@ class EtcdStore:
             await self._window.stop()
 
 
-def _serialize(message: Any) -> bytes:
-    data: bytes = message.SerializeToString()
-    return data
-
-
 class _StreamBroken(Exception):
     """The server ended a watch stream without an error status."""
-
-
-class _WatchStream:
-    """One bidirectional etcd Watch call; writes are serialized as gRPC requires."""
-
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        rpc = channel.stream_stream(
-            "/etcdserverpb.Watch/Watch",
-            request_serializer=_serialize,
-            response_deserializer=rpc_pb2.WatchResponse.FromString,
-        )
-        self._call = rpc()
-        self._lock = asyncio.Lock()
-
-    async def send(self, request: rpc_pb2.WatchRequest) -> None:
-        """Write one request on the stream."""
-        async with self._lock:
-            await self._call.write(request)
-
-    async def receive(self) -> rpc_pb2.WatchResponse | None:
-        """The next response, or None when the server ended the stream."""
-        resp = await self._call.read()
-        if resp is grpc.aio.EOF:
-            return None
-        assert isinstance(resp, rpc_pb2.WatchResponse)
-        return resp
-
-    def cancel(self) -> None:
-        """End the call (idempotent)."""
-        self._call.cancel()
