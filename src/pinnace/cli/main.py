@@ -81,18 +81,44 @@ def up(
     sim_nodes: SimNodes = 0,
     node_monitor_grace_period: GracePeriod = 40.0,
     pod_eviction_timeout: EvictionTimeout = 300.0,
+    store: Annotated[
+        str,
+        typer.Option(help="etcd://host:port[,host:port...] to keep the objects in etcd (default: embedded SQLite)."),
+    ] = "",
+    etcd_cafile: Annotated[Path | None, typer.Option(help="CA of the etcd members (turns on TLS to etcd).")] = None,
+    etcd_certfile: Annotated[Path | None, typer.Option(help="Client certificate for etcd.")] = None,
+    etcd_keyfile: Annotated[Path | None, typer.Option(help="Client key for etcd.")] = None,
 ) -> None:
-    """Start a cluster: the API server on an embedded SQLite store, and the controllers."""
+    """Start a cluster: the API server on an embedded SQLite store (or etcd), and the controllers."""
     from pinnace.client import kubeconfig
     from pinnace.cluster import daemon
     from pinnace.cluster.local import ClusterConfig
+    from pinnace.cluster.storeconfig import StoreConfig, parse_store_url
 
     _logging(log_level)
     cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
-    config = ClusterConfig(data_dir=data_dir.expanduser().resolve(), host=host, port=port, controller_manager=cm)
+    try:
+        endpoints = parse_store_url(store) if store else ()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    store_config = StoreConfig(endpoints, etcd_cafile, etcd_certfile, etcd_keyfile)
+    config = ClusterConfig(
+        data_dir=data_dir.expanduser().resolve(), host=host, port=port, controller_manager=cm, store=store_config
+    )
+    store_args = [f"--store={store}"] if store else []
+    for flag, value in (
+        ("--etcd-cafile", etcd_cafile),
+        ("--etcd-certfile", etcd_certfile),
+        ("--etcd-keyfile", etcd_keyfile),
+    ):
+        if value is not None:
+            store_args.append(f"{flag}={value}")
     if detach:
         try:
-            running = daemon.start_detached(config, merge_user=merge_kubeconfig, extra_args=cm.arguments())
+            running = daemon.start_detached(
+                config, merge_user=merge_kubeconfig, extra_args=[*cm.arguments(), *store_args]
+            )
         except RuntimeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -17,12 +17,12 @@ from pathlib import Path
 from pinnace.apiserver.server import APIServer
 from pinnace.client import kubeconfig
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
+from pinnace.cluster.storeconfig import StoreConfig
 from pinnace.storage.compactor import Compactor
-from pinnace.storage.sqlite import SQLiteStore
+from pinnace.storage.interface import Store
 
 log = logging.getLogger(__name__)
 
-STORE_FILE = "store.db"
 #: The service-account token signing key (kubeadm's sa.key).
 SERVICE_ACCOUNT_KEY_FILE = "sa.key"
 CONTROLLER_MANAGER_KUBECONFIG = "controller-manager.kubeconfig"
@@ -38,6 +38,8 @@ class ClusterConfig:
     compaction_interval: float = 300.0
     #: What the controller manager runs; no controllers and no simulated nodes: no child process.
     controller_manager: ControllerManagerConfig = field(default_factory=ControllerManagerConfig)
+    #: Where the objects live: SQLite in the data directory unless etcd endpoints are given.
+    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 class LocalCluster:
@@ -45,7 +47,7 @@ class LocalCluster:
 
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
-        self.store: SQLiteStore | None = None
+        self.store: Store | None = None
         self.server: APIServer | None = None
         self.compactor: Compactor | None = None
         self.controller_manager: ControllerManagerProcess | None = None
@@ -54,7 +56,7 @@ class LocalCluster:
     async def start(self) -> None:
         """Open the store, serve the API, and start the controller manager."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = await SQLiteStore.open(self.config.data_dir / STORE_FILE)
+        self.store = await self.config.store.open(self.config.data_dir)
         self.server = APIServer(self.store, service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE)
         await self.server.listen(self.config.host, self.config.port)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
