@@ -57,6 +57,13 @@ class Cluster:
         return result
 
 
+def run_pinnace(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run the ``pinnace`` command to completion (for the ones that should refuse and exit)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pinnace", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def wait_ready(url: str, timeout: float = 20.0) -> float:
     """Poll /readyz until ok; returns the seconds waited."""
     start = time.monotonic()

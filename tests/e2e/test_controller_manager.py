@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TypeVar
 
-from tests.e2e.conftest import start_cluster, stop_cluster
+from tests.e2e.conftest import run_pinnace, start_cluster, stop_cluster
 from tests.e2e.kubectl import eventually
 
 T = TypeVar("T")
@@ -76,11 +74,6 @@ def test_no_controllers_means_no_child_process(tmp_path: Path) -> None:
 
 
 def test_an_unknown_controller_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pinnace", "up", "--data-dir", str(tmp_path), "--controllers", "*,nope"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_pinnace("up", "--data-dir", str(tmp_path), "--controllers", "*,nope")
     assert result.returncode == 2
     assert "unknown controller 'nope'" in result.stderr

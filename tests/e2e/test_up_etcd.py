@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import free_port, start_cluster, stop_cluster
+from tests.e2e.conftest import free_port, run_pinnace, start_cluster, stop_cluster
 from tests.e2e.kubectl import get_json
 
 pytestmark = pytest.mark.slow
@@ -82,11 +81,6 @@ def test_a_cluster_on_etcd_keeps_its_objects_there(tmp_path: Path, etcd: str) ->
 
 
 def test_a_bad_store_url_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pinnace", "up", "--data-dir", str(tmp_path), "--store", "etcd://nohost"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_pinnace("up", "--data-dir", str(tmp_path), "--store", "etcd://nohost")
     assert result.returncode == 2
     assert "bad etcd endpoint 'nohost'" in result.stderr
