@@ -87,10 +87,15 @@ _MODIFIED = "the object has been modified; please apply your changes to the late
 class RestStore:
     """Create, read, update, patch and delete any resource."""
 
-    def __init__(self, store: Store, registry: ResourceRegistry, caches: CacheSet | None = None) -> None:
+    def __init__(
+        self, store: Store, registry: ResourceRegistry, caches: CacheSet | None = None, *, shared: bool = False
+    ) -> None:
+        """``shared``: other API servers write to the same store (etcd), so a GET without a resourceVersion
+        must catch the cache up to the store's current revision, not just to this server's own writes."""
         self.store = store
         self.registry = registry
         self.caches = caches or CacheSet(store)
+        self.shared = shared
         self._last_write: dict[str, int] = {}
         #: Per (group, kind): hooks around writes that need server state (see :class:`StorageHooks`).
         self.hooks: dict[tuple[str, str], StorageHooks] = {}
@@ -129,7 +134,10 @@ class RestStore:
         min_rev = 0
         if resource_version not in (None, "", "0"):
             min_rev = parse_resource_version(resource_version)
-        cache = await (self.caches.get(info) if resource_version == "0" else self.fresh_cache(info, min_rev))
+        if resource_version == "0":
+            cache = await self.caches.get(info)
+        else:  # a GET without a resourceVersion is a consistent read (upstream: a quorum read)
+            cache = await self.fresh_cache(info, min_rev, consistent=self.shared and not resource_version)
         cached = cache.get(info.key(namespace, name))
         if cached is None:
             raise not_found(info, name)

@@ -117,6 +117,9 @@ def _prefix_end(prefix: bytes) -> bytes:
 class EtcdStore:
     """The Store contract (``pinnace.storage.interface``) on an etcd v3 cluster; see the module docstring."""
 
+    #: Other API servers may write to the same etcd: a consistent read must first learn its current revision.
+    shared = True
+
     def __init__(
         self,
         endpoints: Sequence[str],
