@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.unit.storage.etcd_server import EtcdServer
+
 from pinnace.apiserver.server import APIServer
 from pinnace.storage.etcd import EtcdStore
-from tests.unit.storage.etcd_server import EtcdServer
 
 
 async def test_a_get_through_one_server_sees_a_write_just_made_through_another(tmp_path: Path) -> None:
