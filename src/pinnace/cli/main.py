@@ -146,12 +146,25 @@ def run_controller_manager(
     node_monitor_grace_period: GracePeriod = 40.0,
     pod_eviction_timeout: EvictionTimeout = 300.0,
     leader_elect: Annotated[bool, typer.Option(help="Elect a leader through a Lease before running.")] = False,
+    leader_elect_lease_duration: Annotated[float, typer.Option(help="Seconds a leader's Lease lasts.")] = 15.0,
+    leader_elect_renew_deadline: Annotated[float, typer.Option(help="Seconds a leader retries renewing.")] = 10.0,
+    leader_elect_retry_period: Annotated[float, typer.Option(help="Seconds between acquire/renew tries.")] = 2.0,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Run the built-in controllers, scheduler and simulated nodes against a cluster (kube-controller-manager's job)."""
+    """Run the built-in controllers, scheduler and simulated nodes against a cluster (kube-controller-manager's job).
+
+    With ``--leader-elect``, several can run: one holds the ``kube-system/kube-controller-manager`` Lease and
+    works, the others wait and take over within the lease duration if it stops renewing.
+    """
     _logging(log_level)
     cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
-    cm = dataclasses.replace(cm, leader_elect=leader_elect)
+    cm = dataclasses.replace(
+        cm,
+        leader_elect=leader_elect,
+        lease_duration=leader_elect_lease_duration,
+        renew_deadline=leader_elect_renew_deadline,
+        retry_period=leader_elect_retry_period,
+    )
     from pinnace.cluster.runtime_tuning import install_event_loop
 
     install_event_loop()

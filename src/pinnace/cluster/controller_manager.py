@@ -52,6 +52,10 @@ class ControllerManagerConfig:
     #: Default seconds a pod stays on a NoExecute-tainted node before eviction (upstream 300 s).
     pod_eviction_timeout: float = 300.0
     leader_elect: bool = False
+    #: kube-controller-manager's --leader-elect-lease-duration, -renew-deadline and -retry-period (seconds).
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
     #: Extra keyword options per component, by name, for anything without its own field.
     component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -76,7 +80,12 @@ class ControllerManagerConfig:
             str(self.pod_eviction_timeout),
         ]
         if self.leader_elect:
-            args.append("--leader-elect")
+            args += [
+                "--leader-elect",
+                f"--leader-elect-lease-duration={self.lease_duration}",
+                f"--leader-elect-renew-deadline={self.renew_deadline}",
+                f"--leader-elect-retry-period={self.retry_period}",
+            ]
         return args
 
 
@@ -132,6 +141,9 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
     options = ManagerOptions(
         leader_election=config.leader_elect,
         leader_election_id="kube-controller-manager",
+        lease_duration=config.lease_duration,
+        renew_deadline=config.renew_deadline,
+        retry_period=config.retry_period,
     )
     manager = Manager(rest, options)
     try:

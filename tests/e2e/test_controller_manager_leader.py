@@ -1,0 +1,75 @@
+"""Two ``pinnace controller-manager --leader-elect``: one works, the other takes over when it dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import Cluster, start_cluster, stop_cluster
+from tests.e2e.kubectl import eventually, get_json
+
+pytestmark = pytest.mark.slow
+
+LEASE_DURATION = 3.0
+
+
+def _manager(cluster: Cluster, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "pinnace", "controller-manager",
+            "--kubeconfig", str(cluster.kubeconfig),
+            "--controllers", "namespace",
+            "--leader-elect",
+            f"--leader-elect-lease-duration={LEASE_DURATION}",
+            "--leader-elect-renew-deadline=2",
+            "--leader-elect-retry-period=0.5",
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _lease_exists(cluster: Cluster) -> bool:
+    found = cluster.kubectl("get", "lease", "kube-controller-manager", "-n", "kube-system", check=False)
+    return found.returncode == 0
+
+
+def _holder(cluster: Cluster) -> str:
+    lease = get_json(cluster, "lease", "kube-controller-manager", "-n", "kube-system")
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def test_only_the_leader_works_and_a_follower_takes_over_within_the_lease(tmp_path: Path) -> None:
+    cluster = start_cluster(tmp_path / "data", tmp_path / "home", extra_args=["--controllers", ""])
+    managers = [_manager(cluster, tmp_path / f"cm-{i}.log") for i in range(2)]
+    try:
+        first = eventually(lambda: _lease_exists(cluster) and _holder(cluster))
+        cluster.kubectl("create", "namespace", "one")
+        cluster.kubectl("delete", "namespace", "one", "--timeout=30s")  # finalized by the leader's controller
+
+        logs = [(tmp_path / f"cm-{i}.log").read_text() for i in range(2)]
+        assert sum("became leader" in log for log in logs) == 1  # the other waits, doing nothing
+
+        # Kill the leader outright (no release): the other must take the lease once it expires.
+        leader = next(
+            m for i, m in enumerate(managers) if f"{first}: became leader" in (tmp_path / f"cm-{i}.log").read_text()
+        )
+        os.kill(leader.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        second = eventually(lambda: (h := _holder(cluster)) != first and h, timeout=30)
+        took = time.monotonic() - killed_at
+        assert took <= LEASE_DURATION + 3, f"failover took {took:.1f}s"
+        assert second != first
+        cluster.kubectl("create", "namespace", "two")
+        cluster.kubectl("delete", "namespace", "two", "--timeout=30s")  # the new leader works
+    finally:
+        for m in managers:
+            if m.poll() is None:
+                m.terminate()
+                m.wait(15)
+        stop_cluster(cluster)
