@@ -114,3 +114,36 @@ def test_two_api_servers_on_one_etcd_agree(tmp_path: Path, etcd: str) -> None:
     finally:
         stop_cluster(b)
         stop_cluster(a)
+
+
+def test_a_sqlite_cluster_migrates_to_etcd_and_comes_back_with_every_object(tmp_path: Path, etcd: str) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    cluster = start_cluster(data, home, extra_args=["--controllers", "namespace"])
+    try:
+        cluster.kubectl("create", "namespace", "moving")
+        for i in range(30):
+            cluster.kubectl("create", "configmap", f"cm-{i}", "-n", "moving", f"--from-literal=i={i}")
+        cluster.kubectl("create", "secret", "generic", "s", "-n", "moving", "--from-literal=p=w")
+        before = {o["metadata"]["name"]: o for o in get_json(cluster, "configmaps,secrets", "-n", "moving")["items"]}
+        refused = run_pinnace("adm", "migrate-store", "--data-dir", str(data), "--to", f"etcd://{etcd}")
+        assert refused.returncode == 1 and "run `pinnace down` first" in refused.stderr
+    finally:
+        stop_cluster(cluster)
+
+    moved = run_pinnace("adm", "migrate-store", "--data-dir", str(data), "--to", f"etcd://{etcd}")
+    assert moved.returncode == 0, moved.stderr
+    assert "Copied" in moved.stdout and "(0 were already there)" in moved.stdout
+    again = run_pinnace("adm", "migrate-store", "--data-dir", str(data), "--to", f"etcd://{etcd}")
+    assert again.returncode == 0 and "Copied 0 objects" in again.stdout  # a second run changes nothing
+
+    (data / "store.db").rename(data / "store.db.migrated")  # the cluster must now live on etcd alone
+    cluster = start_cluster(data, home, port=cluster.port, extra_args=["--store", f"etcd://{etcd}"])
+    try:
+        after = {o["metadata"]["name"]: o for o in get_json(cluster, "configmaps,secrets", "-n", "moving")["items"]}
+        assert set(after) == set(before)
+        for name, obj in before.items():
+            assert after[name]["metadata"]["uid"] == obj["metadata"]["uid"]
+            assert after[name].get("data") == obj.get("data")
+        cluster.kubectl("create", "configmap", "new-on-etcd", "-n", "moving")  # and it carries on
+    finally:
+        stop_cluster(cluster)

@@ -27,6 +27,7 @@ import orjson
 from pinnace.client import kubeconfig
 from pinnace.cluster.local import ClusterConfig, LocalCluster
 from pinnace.cluster.runtime_tuning import install_event_loop, tune_garbage_collector
+from pinnace.storage.interface import StorageError
 
 CONTEXT_NAME = "pinnace"
 PID_FILE = "pinnace.pid"
@@ -114,6 +115,10 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         loop.add_signal_handler(sig, stop.set)
     try:
         await cluster.start()
+    except StorageError as exc:
+        announce(f"cannot open the store ({config.store.describe(config.data_dir)}): {exc}")
+        await cluster.stop()
+        return 1
     except OSError as exc:
         announce(f"cannot start the API server on {config.host}:{config.port}: {exc}")
         await cluster.stop()
