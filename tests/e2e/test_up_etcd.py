@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import free_port, run_pinnace, start_cluster, stop_cluster
-from tests.e2e.kubectl import get_json
+from tests.e2e.kubectl import eventually, get_json
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +148,41 @@ def test_a_sqlite_cluster_migrates_to_etcd_and_comes_back_with_every_object(tmp_
         cluster.kubectl("create", "configmap", "new-on-etcd", "-n", "moving")  # and it carries on
     finally:
         stop_cluster(cluster)
+
+
+def test_kubectl_through_the_load_balancer_carries_on_when_an_api_server_dies(tmp_path: Path, etcd: str) -> None:
+    store = ["--store", f"etcd://{etcd}"]
+    a = start_cluster(tmp_path / "a", tmp_path / "home-a", extra_args=[*store, "--controllers", "namespace"])
+    b = start_cluster(tmp_path / "b", tmp_path / "home-b", extra_args=[*store, "--controllers", ""])
+    lb_port = free_port()
+    lb = subprocess.Popen(
+        [sys.executable, "-m", "pinnace", "lb", "--listen", f"127.0.0.1:{lb_port}",
+         "--backend", f"127.0.0.1:{a.port}", "--backend", f"127.0.0.1:{b.port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "lb.log").open("wb"),
+    )
+    kubeconfig = tmp_path / "lb.kubeconfig"
+    kubeconfig.write_text(a.kubeconfig.read_text().replace(f":{a.port}", f":{lb_port}"))
+
+    def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True)
+        assert not check or done.returncode == 0, done.stderr
+        return done
+
+    try:
+        eventually(lambda: kubectl("get", "namespaces", check=False).returncode == 0, timeout=20)
+        kubectl("create", "namespace", "ha")
+        for i in range(4):  # round-robin: both servers answer
+            kubectl("create", "configmap", f"before-{i}", "-n", "ha")
+        a.proc.kill()  # kill -9 one API server
+        a.proc.wait()
+        for i in range(6):  # every new connection goes to the one that answers
+            kubectl("create", "configmap", f"after-{i}", "-n", "ha")
+        names = kubectl("get", "configmaps", "-n", "ha", "-o", "name").stdout.split()
+        expected = {f"configmap/before-{i}" for i in range(4)} | {f"configmap/after-{i}" for i in range(6)}
+        assert expected <= set(names)
+    finally:
+        lb.terminate()
+        lb.wait(10)
+        stop_cluster(b)
+        stop_cluster(a)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -169,6 +170,43 @@ def run_controller_manager(
 
     install_event_loop()
     raise typer.Exit(asyncio.run(controller_manager.run(kubeconfig_path, context, cm)))
+
+
+@app.command("lb")
+def load_balancer(
+    backend: Annotated[list[str], typer.Option("--backend", help="An API server's host:port (repeat for each).")],
+    listen: Annotated[str, typer.Option(help="host:port clients connect to (the control-plane endpoint).")] = (
+        "127.0.0.1:6443"
+    ),
+    log_level: LogLevel = "INFO",
+) -> None:
+    """A TCP load balancer in front of several API servers: connections go round-robin to those that answer."""
+    from pinnace.cluster.loadbalancer import LoadBalancer, parse_address
+    from pinnace.cluster.runtime_tuning import install_event_loop
+
+    _logging(log_level)
+    try:
+        address = parse_address(listen)
+        backends = [parse_address(b) for b in backend]
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> None:
+        lb = LoadBalancer(backends)
+        port = await lb.listen(address.host, address.port)
+        typer.echo(f"Balancing {address.host}:{port} over {', '.join(map(str, backends))}", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        serving = asyncio.create_task(lb.serve_forever())
+        await stop.wait()
+        serving.cancel()
+        await lb.close()
+
+    install_event_loop()
+    asyncio.run(run())
 
 
 adm_app = typer.Typer(help="Cluster administration (kubeadm's jobs).", no_args_is_help=True)
