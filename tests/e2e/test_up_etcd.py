@@ -29,13 +29,20 @@ def etcd(tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             binary,
-            "--name", "m0",
-            "--data-dir", str(tmp_path / "etcd"),
-            "--listen-client-urls", f"http://127.0.0.1:{client}",
-            "--advertise-client-urls", f"http://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"m0=http://127.0.0.1:{peer}",
+            "--name",
+            "m0",
+            "--data-dir",
+            str(tmp_path / "etcd"),
+            "--listen-client-urls",
+            f"http://127.0.0.1:{client}",
+            "--advertise-client-urls",
+            f"http://127.0.0.1:{client}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-cluster",
+            f"m0=http://127.0.0.1:{peer}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -62,6 +69,14 @@ def test_a_cluster_on_etcd_keeps_its_objects_there(tmp_path: Path, etcd: str) ->
     args = ["--store", f"etcd://{etcd}", "--controllers", "namespace"]
     first = start_cluster(tmp_path / "one", tmp_path / "home", extra_args=args)
     try:
+        # On a store several API servers may share, the controller manager elects a leader.
+        eventually(
+            lambda: (
+                first.kubectl("get", "lease", "kube-controller-manager", "-n", "kube-system", check=False).returncode
+                == 0
+            ),
+            timeout=30,
+        )
         first.kubectl("create", "namespace", "on-etcd")
         first.kubectl("create", "configmap", "kept", "-n", "on-etcd", "--from-literal=k=v")
         created = get_json(first, "configmap", "kept", "-n", "on-etcd")
@@ -99,9 +114,10 @@ def test_two_api_servers_on_one_etcd_agree(tmp_path: Path, etcd: str) -> None:
             a.kubectl("create", "configmap", f"cm-{i}", "-n", "shared", f"--from-literal=i={i}")
             seen = get_json(b, "configmap", f"cm-{i}", "-n", "shared")
             assert seen["data"] == {"i": str(i)}
-            assert seen["metadata"]["resourceVersion"] == get_json(a, "configmap", f"cm-{i}", "-n", "shared")[
-                "metadata"
-            ]["resourceVersion"]
+            assert (
+                seen["metadata"]["resourceVersion"]
+                == get_json(a, "configmap", f"cm-{i}", "-n", "shared")["metadata"]["resourceVersion"]
+            )
         listed = get_json(b, "configmaps", "-n", "shared")["items"]
         assert sorted(cm["metadata"]["name"] for cm in listed) == sorted(f"cm-{i}" for i in range(10))
 
@@ -156,8 +172,18 @@ def test_kubectl_through_the_load_balancer_carries_on_when_an_api_server_dies(tm
     b = start_cluster(tmp_path / "b", tmp_path / "home-b", extra_args=[*store, "--controllers", ""])
     lb_port = free_port()
     lb = subprocess.Popen(
-        [sys.executable, "-m", "pinnace", "lb", "--listen", f"127.0.0.1:{lb_port}",
-         "--backend", f"127.0.0.1:{a.port}", "--backend", f"127.0.0.1:{b.port}"],
+        [
+            sys.executable,
+            "-m",
+            "pinnace",
+            "lb",
+            "--listen",
+            f"127.0.0.1:{lb_port}",
+            "--backend",
+            f"127.0.0.1:{a.port}",
+            "--backend",
+            f"127.0.0.1:{b.port}",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "lb.log").open("wb"),
     )

@@ -104,6 +104,9 @@ def up(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     store_config = StoreConfig(endpoints, etcd_cafile, etcd_certfile, etcd_keyfile)
+    if store_config.is_etcd:
+        # Other API servers may share this etcd, each with a controller manager: only one may work at a time.
+        cm = dataclasses.replace(cm, leader_elect=True)
     config = ClusterConfig(
         data_dir=data_dir.expanduser().resolve(), host=host, port=port, controller_manager=cm, store=store_config
     )
