@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -414,11 +414,15 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 class Pinnace:
     """A real ``pinnace up`` process in a temporary data directory (HOME is a temp dir too)."""
 
-    def __init__(self, base: Path, profile: str | None = None, controllers: str | None = None) -> None:
+    def __init__(
+        self, base: Path, profile: str | None = None, controllers: str | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.base = base
         self.profile = profile
         #: ``--controllers`` (None: pinnace up's default, every controller and the scheduler).
         self.controllers = controllers
+        #: further ``pinnace up`` flags (e.g. ``--store etcd://...``).
+        self.args = list(args)
         self.data_dir = base / "data"
         self.home = base / "home"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -437,6 +441,7 @@ class Pinnace:
         cmd += ["--log-level", "WARNING"]
         if self.controllers is not None:
             cmd += ["--controllers", self.controllers]
+        cmd += self.args
         env = {**os.environ, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config")}
         env.pop("KUBECONFIG", None)
         with open(self.log, "ab") as log:

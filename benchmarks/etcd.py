@@ -1,0 +1,225 @@
+"""Pinnace on etcd against raw etcd: creates/s and GET/s on a 3-member cluster, in one run.
+
+A 3-member etcd cluster (Debian ``etcd``) is started here on free loopback
+ports, data dirs in a temporary directory. Then, on that one cluster:
+
+1. Pinnace: ``pinnace up --store etcd://m0,m1,m2 --controllers ""`` in its own
+   process, with ``benchmarks/api.py``'s load generators in another:
+   - creates/s: POST configmaps from 32 concurrent clients;
+   - GET/s: GET one configmap by name, ``wrk -t1 -c32`` when installed,
+     otherwise api.py's Python keep-alive client.
+   Then Pinnace is stopped, so raw etcd runs on the same machine as it had.
+2. raw etcd, through the transport the store uses (``EtcdStore`` on
+   ``grpc.aio`` and uvloop, talking to the first member, as Pinnace does):
+   - creates/s: ``EtcdStore.create`` -- a Txn ``create_revision == 0 -> put``,
+     the operation a Pinnace create costs etcd -- from 32 concurrent clients,
+     values the size of the configmap Pinnace served;
+   - gets/s: ``EtcdStore.get`` (a linearizable Range) of one key, 32 clients.
+
+Each Pinnace figure is printed beside its raw counterpart with the ratio.
+Target: Pinnace creates >= 0.7x raw etcd creates (GET is reported, not judged).
+
+Run: ``python benchmarks/etcd.py [--quick] [--no-wrk]``. Exit status 0 only on PASS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+CLIENTS = 32
+TARGET = 0.7
+
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # api.py (the API benchmark) and tests.unit.storage
+from tests.unit.storage.etcd_server import free_port  # noqa: E402
+
+import api  # noqa: E402
+from pinnace.storage.etcd import EtcdStore  # noqa: E402
+
+
+class EtcdCluster:
+    """A 3-member etcd cluster on loopback: one process per member, each with its own data dir."""
+
+    def __init__(self, base: Path, members: int = 3) -> None:
+        binary = shutil.which("etcd")
+        if binary is None:
+            raise RuntimeError("the etcd binary is required (apt-get install etcd-server)")
+        self.binary = binary
+        self.base = base
+        self.names = [f"m{i}" for i in range(members)]
+        self.client_ports = [free_port() for _ in self.names]
+        self.peer_ports = [free_port() for _ in self.names]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The members' client URLs, in member order."""
+        return [f"http://127.0.0.1:{p}" for p in self.client_ports]
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Start every member (they need each other for a quorum), then wait until each serves reads."""
+        peers = [f"http://127.0.0.1:{p}" for p in self.peer_ports]
+        initial = ",".join(f"{n}={u}" for n, u in zip(self.names, peers, strict=True))
+        for name, client, peer in zip(self.names, self.endpoints, peers, strict=True):
+            with (self.base / f"{name}.log").open("ab") as log:
+                self.processes.append(
+                    subprocess.Popen(
+                        [
+                            self.binary,
+                            "--name", name,
+                            "--data-dir", str(self.base / name),
+                            "--listen-client-urls", client,
+                            "--advertise-client-urls", client,
+                            "--listen-peer-urls", peer,
+                            "--initial-advertise-peer-urls", peer,
+                            "--initial-cluster", initial,
+                            "--initial-cluster-state", "new",
+                            "--initial-cluster-token", f"bench-{os.getpid()}",
+                            "--log-level", "warn",
+                        ],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        env={**os.environ, "ETCD_UNSUPPORTED_ARCH": ""},
+                    )
+                )  # fmt: skip
+        deadline = asyncio.get_running_loop().time() + timeout
+        for endpoint in self.endpoints:
+            while True:
+                if exited := [p.returncode for p in self.processes if p.poll() is not None]:
+                    raise RuntimeError(f"etcd member exited with {exited[0]}; see the logs in {self.base}")
+                try:
+                    store = await EtcdStore.open([endpoint], retry_timeout=0.2, request_timeout=1.0, watch_window=0)
+                except Exception:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+                    continue
+                await store.close()
+                break
+
+    def stop(self) -> None:
+        """Kill every member (SIGKILL, by its PID) and reap it."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        self.processes = []
+
+
+async def _rate(clients: int, seconds: float, op: Callable[[int], Awaitable[object]]) -> float:
+    """Operations/s of ``op(i)`` (i = 0, 1, ...) from ``clients`` concurrent callers for ``seconds``."""
+    counter = itertools.count()
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            await op(next(counter))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return next(counter) / (time.perf_counter() - start)
+
+
+async def raw_figures(endpoint: str, seconds: float, value_size: int) -> tuple[float, float]:
+    """(creates/s, gets/s) of raw etcd through ``EtcdStore``: Txn create-if-absent, linearizable Range."""
+    value = os.urandom(value_size)
+    store = await EtcdStore.open([endpoint], prefix="/bench-raw", watch_window=0)
+    try:
+        await _rate(CLIENTS, 1.0, lambda i: store.create(f"/warm/{i}", value))
+        creates = await _rate(CLIENTS, seconds, lambda i: store.create(f"/create/{i}", value))
+        await store.create("/get", value)
+        gets = await _rate(CLIENTS, seconds, lambda i: store.get("/get"))
+        return creates, gets
+    finally:
+        await store.close()
+
+
+def pinnace_figures(server: Any, seconds: float, use_wrk: bool) -> tuple[Any, float, Any, int]:
+    """(create result, server CPU seconds during the creates, GET result, the GET object's size) via HTTP."""
+    port = server.port
+    body = orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench-create"}})
+    status, _ = api._run(api.call(port, "POST", "/api/v1/namespaces", body))
+    assert status == 201, status
+    warm = api.LoadSpec(port, CLIENTS, 1.0, create_namespace="bench-create", create_prefix="w")
+    api.run_load(warm, 60)
+    cpu = api.cpu_seconds(server.pid)
+    creates = api.run_load(api.LoadSpec(port, CLIENTS, seconds, create_namespace="bench-create"), seconds + 60)
+    cpu = api.cpu_seconds(server.pid) - cpu
+    status, _ = api._run(api.call(port, "POST", "/api/v1/namespaces/default/configmaps", api.configmap("bench-get")))
+    assert status == 201, status
+    path = "/api/v1/namespaces/default/configmaps/bench-get"
+    status, obj = api._run(api.call(port, "GET", path))
+    assert status == 200, status
+    if use_wrk:
+        gets = api.run_wrk(port, path, seconds)
+    else:
+        gets = api.run_load(api.LoadSpec(port, api.CONNECTIONS, seconds, get_path=path), seconds + 60)
+    return creates, cpu, gets, len(obj)
+
+
+def report(name: str, pinnace: float, raw: float, raw_name: str) -> float:
+    """Print one Pinnace figure beside its raw counterpart; return the ratio."""
+    ratio = pinnace / raw
+    print(f"{name}:")
+    print(f"    pinnace HTTP API {pinnace:9.0f}/s")
+    print(f"    raw etcd         {raw:9.0f}/s  ({raw_name})")
+    print(f"    ratio {ratio:.2f}x")
+    return ratio
+
+
+def main() -> int:
+    """Start the cluster, measure raw etcd then Pinnace on it, print and judge."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--quick", action="store_true", help="shorter measurements")
+    parser.add_argument("--no-wrk", action="store_true", help="use the Python load generator even if wrk exists")
+    args = parser.parse_args()
+    seconds = 2.0 if args.quick else 5.0
+    use_wrk = shutil.which("wrk") is not None and not args.no_wrk
+    print(f"Pinnace on etcd benchmark ({'quick' if args.quick else 'full'}) on {os.cpu_count()} cores,")
+    print(f"3-member etcd cluster on loopback; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{CLIENTS} concurrent clients; GET load generator: {'wrk -t1 -c32' if use_wrk else 'python, own process'}")
+    print()
+    with tempfile.TemporaryDirectory(dir=".", prefix="pinnace-etcd-bench-") as tmp:
+        cluster = EtcdCluster(Path(tmp))
+        server = api.Pinnace(
+            Path(tmp) / "pinnace", controllers="", args=["--store", "etcd://" + ",".join(
+                e.removeprefix("http://") for e in cluster.endpoints
+            )]
+        )  # fmt: skip
+        try:
+            api._run(cluster.start())
+            server.start()
+            creates, cpu, gets, size = pinnace_figures(server, seconds, use_wrk)
+            server.stop()  # so that raw etcd has the machine as Pinnace had it (and no watcher of its writes)
+            raw_create, raw_get = api._run(raw_figures(cluster.endpoints[0], seconds, size))
+        finally:
+            server.stop()
+            cluster.stop()
+    for result, what in ((creates, "creates"), (gets, "GETs")):
+        if result.errors:
+            print(f"warning: {result.errors} failed {what} {result.statuses}")
+    ratio = report(f"creates, {CLIENTS} concurrent clients", creates.rate, raw_create, "Txn create-if-absent")
+    print(f"    (pinnace server CPU {cpu:.1f} s, {cpu / max(creates.ok, 1) * 1e6:.0f} us per create)")
+    report(f"GET by name, {CLIENTS} concurrent clients", gets.rate, raw_get, "linearizable Range")
+    print()
+    ok = ratio >= TARGET and not creates.errors
+    print(f"{'PASS' if ok else 'FAIL'}  creates on etcd: {ratio:.2f}x of raw etcd creates (>= {TARGET}x)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
