@@ -42,8 +42,9 @@ Mapping (etcd's model is the contract's model; only the origin differs):
   may still serve data that is correct but nominally compacted.
 
 Failover: ``endpoints`` lists the members. A call that fails with
-``UNAVAILABLE`` (member down, restarting, or without a leader) is retried on the
-next member with a short backoff until ``retry_timeout``; a watch whose stream
+``UNAVAILABLE`` (member down, restarting, or without a leader) or does not
+answer within ``request_timeout`` (member paused or partitioned) is retried on
+the next member with a short backoff until ``retry_timeout``; a watch whose stream
 breaks is re-created on the next member from the revision after the last event
 (or progress) it delivered, so no event is lost or repeated. A retried write
 whose first attempt did reach etcd can fail its compare (KeyExists /
@@ -98,7 +99,10 @@ REVISION_OFFSET = 1
 
 _ERR_COMPACTED = "required revision has been compacted"
 _ERR_FUTURE = "required revision is a future revision"
-_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+# A member that is down answers UNAVAILABLE; one that is paused (SIGSTOP, a stalled disk) or cut off from
+# the leader answers nothing, so its attempt ends at ``request_timeout`` — that is retried on the next
+# member too, while ``retry_timeout`` lasts.
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
