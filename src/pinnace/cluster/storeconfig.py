@@ -16,6 +16,10 @@ from pinnace.storage.interface import Store
 __all__ = ["StoreConfig", "parse_store_url"]
 
 SQLITE_FILE = "store.db"
+#: Seconds one etcd call may take on one member before the next is tried (a 10,000-object page takes ~0.2 s).
+REQUEST_TIMEOUT = 5.0
+#: Seconds an etcd call keeps trying members before it fails.
+RETRY_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,10 @@ class StoreConfig:
 
         scheme = "https" if self.etcd_cafile else "http"
         tls = EtcdTLS(self.etcd_cafile, self.etcd_certfile, self.etcd_keyfile) if self.etcd_cafile else None
-        return await EtcdStore.open([f"{scheme}://{e}" for e in self.etcd_endpoints], tls=tls)
+        # A member that stops answering (paused, partitioned) costs at most REQUEST_TIMEOUT before the next
+        # member is tried; one that refuses connections is left at once.
+        endpoints = [f"{scheme}://{e}" for e in self.etcd_endpoints]
+        return await EtcdStore.open(endpoints, tls=tls, request_timeout=REQUEST_TIMEOUT, retry_timeout=RETRY_TIMEOUT)
 
 
 def parse_store_url(url: str) -> tuple[str, ...]:
