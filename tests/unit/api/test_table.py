@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -1262,7 +1261,8 @@ def test_every_printer_fills_every_column(group: str, kind: str) -> None:
         assert len(row) == len(table_columns(group, kind))
 
 
-def test_ten_thousand_configmaps_are_fast() -> None:
+def test_ten_thousand_configmaps_make_ten_thousand_rows() -> None:
+    # The time this takes is a benchmark's business (benchmarks/api.py's LIST figure), not a test's.
     objs = [
         {
             "apiVersion": "v1",
@@ -1272,9 +1272,5 @@ def test_ten_thousand_configmaps_are_fast() -> None:
         }
         for n in range(10_000)
     ]
-    build_table("", "ConfigMap", objs[:1], list_meta=None, now=NOW)  # warm the column cache
-    start = time.perf_counter()
     table = build_table("", "ConfigMap", objs, list_meta={"resourceVersion": "1"}, now=NOW)
-    elapsed = time.perf_counter() - start
     assert len(table["rows"]) == 10_000 and table["rows"][-1]["cells"] == ["cm-9999", 1, "166m"]
-    assert elapsed < 0.25, f"building 10k rows took {elapsed * 1000:.0f} ms"
