@@ -380,6 +380,8 @@ class EtcdStore:
         current = await self.current_revision()
         if revision > current:
             raise FutureRevision(revision, current)
+        if self._window is not None and not await self._window.caught_up(revision, timeout=2.0):
+            log.warning("compacting to %d before the event window has caught up with it", revision)
         request = rpc_pb2.CompactionRequest(revision=revision, physical=True)  # see _check_floor
         try:
             await self._call("Compact", request, rpc_pb2.CompactionResponse.FromString, revision)

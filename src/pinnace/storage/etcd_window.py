@@ -55,7 +55,23 @@ class EventWindow:
         self._start = start
         self._subscribers: set[_Subscriber] = set()
         self._failure: Callable[[], BaseException] | None = None
+        #: The revision the window has seen every event up to.
+        self.revision = start - 1
         self._task = asyncio.ensure_future(self._run(source))
+
+    async def caught_up(self, revision: int, timeout: float) -> bool:
+        """Wait (up to ``timeout`` s) until the window has seen every event up to ``revision``; whether it has.
+
+        A compaction must not overtake the window's own etcd watch: etcd ends a watch still
+        behind the compacted revision, which would end the window.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.revision < revision and self._failure is None:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return self.revision >= revision
 
     def covers(self, revision: int) -> bool:
         """Whether a watch from ``revision`` can be served from here (every later event is or will be here)."""
@@ -83,6 +99,7 @@ class EventWindow:
     async def _run(self, source: AsyncIterator[Event]) -> None:
         try:
             async for event in source:
+                self.revision = max(self.revision, event.revision)
                 if event.type is EventType.PROGRESS:
                     for sub in self._subscribers:
                         if sub.progress and event.revision >= sub.from_revision - 1:
