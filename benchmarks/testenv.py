@@ -14,7 +14,7 @@ import asyncio
 import statistics
 import time
 
-from pinnace.testing import start_env
+from pinnace.cluster.testenv import start_env
 
 BUDGET = 1.0
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.testenv import TestEnv
 from pinnace.runtime.client import MergePatch
-from pinnace.testing import TestEnv
 
 Obj = dict[str, Any]
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers.cronjob import add_cronjob_controller
 from pinnace.controllers.cronschedule import parse
 from pinnace.runtime.client import MergePatch
 from pinnace.runtime.clock import FakeClock
-from pinnace.testing import TestEnv
 
 from ._workloads import event_notes, template
 

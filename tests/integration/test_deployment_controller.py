@@ -8,8 +8,8 @@ import pytest
 from tests.integration._workloads import live_pods, run_pod, template
 
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers import deployment_util as du
-from pinnace.testing import TestEnv
 
 pytestmark = pytest.mark.pinnace_env(controllers=["deployment", "replicaset"])
 

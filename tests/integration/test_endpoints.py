@@ -8,8 +8,8 @@ import pytest
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers.endpointslice import desired_slices
-from pinnace.testing import TestEnv
 
 pytestmark = pytest.mark.pinnace_env(controllers=["endpoints", "endpointslice", "gc"])
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pinnace.api import errors
-from pinnace.testing import TestEnv
+from pinnace.cluster.testenv import TestEnv
 
 pytestmark = pytest.mark.pinnace_env(controllers=["gc"])
 

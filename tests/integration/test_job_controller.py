@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers.job import add_job_controller
 from pinnace.runtime.client import MergePatch
-from pinnace.testing import TestEnv
 
 from ._workloads import event_notes, finish_pod, gone, live_pods, pods, run_pod, template
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from pinnace.api import errors
+from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers.nodelifecycle import add_node_lifecycle_controller
-from pinnace.testing import TestEnv
 
 NODE, POD = "v1/Node", "v1/Pod"
 GRACE = 1.0

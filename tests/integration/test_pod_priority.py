@@ -8,7 +8,7 @@ import pytest
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
-from pinnace.testing import TestEnv
+from pinnace.cluster.testenv import TestEnv
 
 PODS = ResourceRef("", "v1", "pods")
 CLASSES = ResourceRef("scheduling.k8s.io", "v1", "priorityclasses", namespaced=False)

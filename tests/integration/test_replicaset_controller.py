@@ -10,8 +10,8 @@ from tests.integration._workloads import live_pods, run_pod, template
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers.replicaset import calculate_status, pods_to_delete
-from pinnace.testing import TestEnv
 
 pytestmark = pytest.mark.pinnace_env(controllers=["replicaset"])
 

@@ -9,8 +9,8 @@ import pytest
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.testenv import TestEnv
 from pinnace.node.simstatus import node_object
-from pinnace.testing import TestEnv
 
 pytestmark = pytest.mark.pinnace_env(controllers=["scheduler"])
 

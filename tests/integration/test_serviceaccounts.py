@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pinnace.api import errors, sakeys, satoken
 from pinnace.apiserver.serviceaccount_token import TokenIssuer
 from pinnace.client.rest import ResourceRef
-from pinnace.testing import TestEnv
+from pinnace.cluster.testenv import TestEnv
 
 pytestmark = pytest.mark.pinnace_env(controllers=["serviceaccount"])
 

@@ -13,8 +13,8 @@ from pinnace.api import errors
 from pinnace.apiserver.server import APIServer
 from pinnace.apiserver.services import LEAK_REPAIRS
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.cluster.testenv import TestEnv
 from pinnace.storage.sqlite import SQLiteStore
-from pinnace.testing import TestEnv
 
 SERVICES = ResourceRef("", "v1", "services", namespaced=True)
 ENDPOINTS = ResourceRef("", "v1", "endpoints", namespaced=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pinnace.api import errors
+from pinnace.cluster.testenv import TestEnv
 from pinnace.node.simstatus import ANNOTATION_EXIT_AFTER, ANNOTATION_EXIT_CODE, ANNOTATION_PAUSED, KUBELET_VERSION
-from pinnace.testing import TestEnv
 
 NODE, POD, LEASE = "v1/Node", "v1/Pod", "coordination.k8s.io/v1/Lease"
 

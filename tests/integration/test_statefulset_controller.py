@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from pinnace.cluster.testenv import TestEnv
 from pinnace.runtime.client import MergePatch
-from pinnace.testing import TestEnv
 
 from ._workloads import event_notes, finish_pod, live_pods, run_pod, template
 

@@ -9,9 +9,9 @@ from memcached_operator.api import Memcached, MemcachedSpec
 from memcached_operator.controller import FINALIZER, labels_for, setup
 
 from pinnace.api import errors
+from pinnace.cluster.testenv import TestEnv
 from pinnace.runtime.conditions import is_status_condition_true
 from pinnace.runtime.crdgen import crd_for
-from pinnace.testing import TestEnv
 
 DEPLOYMENT = "apps/v1/Deployment"
 

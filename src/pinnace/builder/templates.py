@@ -220,7 +220,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pinnace.runtime.conditions import is_status_condition_true
-from pinnace.testing import TestEnv
+from pinnace.cluster.testenv import TestEnv
 
 from $package.api.$module import $kind, ${kind}Spec
 from $package.controllers.$controller_module import setup

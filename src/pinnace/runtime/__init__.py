@@ -18,7 +18,7 @@ rest is wiring, bottom up:
   create-or-update, status conditions;
 - :mod:`.webhook` — admission webhooks (validating, mutating) served by the manager;
 - :mod:`.typed`, :mod:`.crdgen` — typed custom resources and the CRDs generated from them;
-- :mod:`pinnace.testing` (a layer above) — the ``pinnace_env`` pytest fixture (a real server in process).
+- :mod:`pinnace.cluster.testenv` (a layer above) — the ``pinnace_env`` pytest fixture (a real server in process).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pinnace.api import errors
+from pinnace.cluster.testenv import TestEnv, start_env
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.reconcile import Request, Result
-from pinnace.testing import TestEnv, start_env
 
 CM = "v1/ConfigMap"
 

@@ -1,7 +1,8 @@
 """Testing operators without a cluster: envtest's idea, in process, and with controllers.
 
-It sits at the top of the layers, beside ``cli``: it wires a whole server
-(storage, apiserver, controllers) for a test, so it may import all of them;
+It lives in ``cluster``, the composition layer beside ``cli`` that puts a
+whole cluster together (``pinnace up`` is the other): it wires a server
+(storage, apiserver) and controllers for a test, so it may import all of them;
 nothing below imports it.
 
 This module is a pytest plugin (registered by the package as ``pinnace``), so
@@ -171,6 +172,7 @@ async def start_env(
     crds: Iterable[Obj | str | Path] = (),
 ) -> AsyncIterator[TestEnv]:
     """Start an in-process API server (SQLite under ``directory``) and yield a :class:`TestEnv`."""
+    # Imported here: every pytest run in a project with Pinnace installed loads this plugin.
     from pinnace.apiserver.server import APIServer
     from pinnace.storage.sqlite import SQLiteStore
 
