@@ -86,7 +86,7 @@ def next_steps(url: str, own: Path, merged: Path | None) -> str:
         "",
         "Try:",
         "  kubectl get namespaces",
-        "  kubectl create deployment web --image=nginx",
+        "  kubectl create deployment web --image=nginx   (its pods need nodes: `pinnace up --sim-nodes 3`)",
         "  kubectl api-resources",
         "",
         "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",
