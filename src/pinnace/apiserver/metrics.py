@@ -94,6 +94,7 @@ class InstrumentedStore:
 
     def __init__(self, inner: Store, metrics: ServerMetrics) -> None:
         self.inner = inner
+        self.shared = inner.shared
         self._observe: dict[str, Any] = {
             op: metrics.storage_latency.labels(op).observe
             for op in ("get", "range", "count", "create", "update", "delete", "compact")

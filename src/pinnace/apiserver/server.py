@@ -70,8 +70,7 @@ class APIServer:
         self.metrics = ServerMetrics()
         self.store: Store = InstrumentedStore(store, self.metrics)
         self.registry = registry or builtin_registry()
-        # A store other servers also write to (etcd) says so; reads must then look past this server's writes.
-        self.rest = RestStore(self.store, self.registry, shared=bool(getattr(store, "shared", False)))
+        self.rest = RestStore(self.store, self.registry, shared=store.shared)
         self.services = ServiceStorage(self.store, service_cidr=service_cidr, node_port_range=node_port_range)
         self.rest.hooks[("", "Service")] = self.services
         self.rest.hooks[("", "Pod")] = PodPriority(self.rest)

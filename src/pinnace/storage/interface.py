@@ -151,6 +151,10 @@ class RangeResult:
 class Store(Protocol):
     """A revisioned key-value store (see the module docstring for the contract)."""
 
+    #: Whether other servers may write to the same store (etcd): a consistent read must then first
+    #: learn the store's current revision, not rely on this server's own writes.
+    shared: bool
+
     async def get(self, key: str, revision: int | None = None) -> KeyValue | None:
         """The key's value as of ``revision`` (default: current), or None if absent."""
         ...

@@ -188,6 +188,9 @@ class SQLiteStore:
     Create it with :meth:`open`; it belongs to the event loop that opened it.
     """
 
+    #: One process writes the file: this server's own writes are all there is.
+    shared = False
+
     def __init__(
         self,
         path: Path,

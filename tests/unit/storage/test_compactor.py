@@ -50,6 +50,7 @@ class FailingStore:
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
+        self.shared = inner.shared
         self.attempts = 0
 
     async def current_revision(self) -> int:
