@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -34,10 +34,19 @@ from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
 from pinnace.apiserver.openapi import OpenAPIServer
 from pinnace.apiserver.priority import PodPriority, ensure_system_priority_classes
-from pinnace.apiserver.request_info import parse_request_info
+from pinnace.apiserver.request_info import RequestInfo, parse_request_info
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.serviceaccount_token import TokenIssuer
 from pinnace.apiserver.services import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceStorage
+from pinnace.apiserver.user import (
+    ANONYMOUS_USER,
+    Attributes,
+    Authenticator,
+    Authorizer,
+    Decision,
+    UserInfo,
+    current_user,
+)
 from pinnace.storage import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +59,12 @@ SYSTEM_NAMESPACES_INTERVAL = 60.0
 SERVICE_REPAIR_INTERVAL = 180.0
 
 _JSON = {"Content-Type": "application/json"}
+
+#: Serves one kind of request the generic REST handler does not: a connect subresource
+#: (pods/log, pods/exec, serviceaccounts/token, …) or a virtual resource (TokenReview, SubjectAccessReview, …).
+RequestHandler = Callable[[web.BaseRequest, RequestInfo], Awaitable[web.StreamResponse]]
+#: Replaces the authenticated user with the one the request impersonates (after authorizing that).
+Impersonation = Callable[[web.BaseRequest, UserInfo], Awaitable[UserInfo]]
 
 
 class APIServer:
@@ -64,9 +79,16 @@ class APIServer:
         node_port_range: str = DEFAULT_NODE_PORT_RANGE,
         service_repair_interval: float = SERVICE_REPAIR_INTERVAL,
         service_account_key: rsa.RSAPrivateKey | Path | None = None,
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+        anonymous: bool = True,
     ) -> None:
         """``service_account_key``: the token signing key, or its PEM file (made there, 0600, if missing);
-        None signs with a key of this process only, so its tokens die with it."""
+        None signs with a key of this process only, so its tokens die with it.
+
+        ``authenticator`` None serves every request unauthenticated and unchecked (no user at all);
+        with one, a request without credentials is ``system:anonymous`` when ``anonymous``, else 401.
+        ``authorizer`` None allows every authenticated request."""
         self.metrics = ServerMetrics()
         self.store: Store = InstrumentedStore(store, self.metrics)
         self.registry = registry or builtin_registry()
@@ -77,6 +99,16 @@ class APIServer:
         self.service_repair_interval = service_repair_interval
         self._service_repair_task: asyncio.Task[None] | None = None
         self.tokens = TokenIssuer(service_account_key)
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+        self.anonymous = anonymous
+        self.impersonation: Impersonation | None = None
+        #: (group, resource, subresource) → handler, for subresources that are not stored objects.
+        self.subresource_handlers: dict[tuple[str, str, str], RequestHandler] = {
+            ("", "serviceaccounts", "token"): lambda request, ri: self.tokens.handle(request, self.rest, ri),
+        }
+        #: (group, resource) → handler, for create-only resources that are never stored (reviews).
+        self.virtual_resources: dict[tuple[str, str], RequestHandler] = {}
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPIServer(self.registry)
         self.crds = CRDController(self.rest, self.registry)
@@ -208,9 +240,15 @@ class APIServer:
         started = time.perf_counter()
         ri = None
         code = 500
+        token = None
         try:
             path = request.path
             ri = parse_request_info(request.method, path, request.query)
+            if self.authenticator is not None:
+                user = await self._authenticate(request)
+                token = current_user.set(user)
+                if self.authorizer is not None:
+                    await self._authorize(user, ri, request)
             if ri is not None:
                 response = await self._resource(request, ri)
             else:
@@ -230,6 +268,8 @@ class APIServer:
             code = 500
             return _status_response(err)
         finally:
+            if token is not None:
+                current_user.reset(token)
             if ri is not None:
                 labels = (
                     ri.verb.upper() if ri.verb != "watch" else "WATCH",
@@ -241,9 +281,47 @@ class APIServer:
                 seconds = time.perf_counter() - started if ri.verb != "watch" else None
                 self.metrics.observe_request(labels, code, seconds)
 
-    async def _resource(self, request: web.BaseRequest, ri: Any) -> web.StreamResponse:
-        if ri.subresource == "token" and ri.group == "" and ri.resource == "serviceaccounts":
-            return await self.tokens.handle(request, self.rest, ri)
+    async def _authenticate(self, request: web.BaseRequest) -> UserInfo:
+        assert self.authenticator is not None
+        user = await self.authenticator.authenticate(request)
+        if user is None:
+            if not self.anonymous:
+                raise errors.Unauthorized("Unauthorized")
+            user = ANONYMOUS_USER
+        if self.impersonation is not None:
+            user = await self.impersonation(request, user)
+        return user
+
+    async def _authorize(self, user: UserInfo, ri: RequestInfo | None, request: web.BaseRequest) -> None:
+        assert self.authorizer is not None
+        if ri is None:
+            verb = {"GET": "get", "HEAD": "get", "POST": "post", "PUT": "put", "PATCH": "patch", "DELETE": "delete"}
+            attrs = Attributes(user, verb.get(request.method, request.method.lower()), False, path=request.path)
+        else:
+            attrs = Attributes(
+                user,
+                ri.verb,
+                True,
+                api_group=ri.group,
+                api_version=ri.version,
+                resource=ri.resource,
+                subresource=ri.subresource or "",
+                namespace=ri.namespace or "",
+                name=ri.name or "",
+            )
+        decision, reason = await self.authorizer.authorize(attrs)
+        if decision is not Decision.ALLOW:
+            raise errors.Forbidden(forbidden_message(attrs, reason))
+
+    async def _resource(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
+        if ri.subresource is not None:
+            special = self.subresource_handlers.get((ri.group, ri.resource, ri.subresource))
+            if special is not None:
+                return await special(request, ri)
+        elif ri.verb == "create":
+            virtual = self.virtual_resources.get((ri.group, ri.resource))
+            if virtual is not None:
+                return await virtual(request, ri)
         if ri.verb == "watch":
             gauge = self.metrics.longrunning.labels("WATCH", ri.group, ri.version, ri.resource)
             gauge.inc()
@@ -310,6 +388,21 @@ class APIServer:
                 paths.add(f"/apis/{gi.name}")
                 paths.update(f"/apis/{gi.name}/{v}" for v in gi.versions)
         return sorted(paths)
+
+
+def forbidden_message(attrs: Attributes, reason: str) -> str:
+    """kube-apiserver's 403 message: ``pods is forbidden: User "u" cannot list resource "pods" in …``."""
+    who = f'User "{attrs.user.name}"'
+    if not attrs.resource_request:
+        message = f'forbidden: {who} cannot {attrs.verb} path "{attrs.path}"'
+    else:
+        resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+        qualified = attrs.resource + (f".{attrs.api_group}" if attrs.api_group else "")
+        subject = f'{qualified} "{attrs.name}"' if attrs.name else qualified
+        message = f'{subject} is forbidden: {who} cannot {attrs.verb} resource "{resource}"'
+        message += f' in API group "{attrs.api_group}"'
+        message += f' in the namespace "{attrs.namespace}"' if attrs.namespace else " at the cluster scope"
+    return f"{message}: {reason}" if reason else message
 
 
 def _status_response(err: errors.StatusError) -> web.Response:
