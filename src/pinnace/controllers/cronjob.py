@@ -34,6 +34,7 @@ from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client, MergePatch
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.reconcile import Request, Result
@@ -100,9 +101,8 @@ class CronJobReconciler:
 
     async def reconcile(self, request: Request) -> Result:
         """Sync one CronJob: its active list, history, and the start that is due."""
-        try:
-            cj = await self.client.get(KIND, request.name, request.namespace)
-        except errors.NotFound:
+        cj = await get_or_none(self.client, KIND, request.name, request.namespace)
+        if cj is None:
             return Result()
         if cj["metadata"].get("deletionTimestamp"):
             return Result()

@@ -45,6 +45,7 @@ from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client, MergePatch
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.events import WARNING, EventRecorder
 from pinnace.runtime.handler import EnqueueRequestsFromMapFunc
 from pinnace.runtime.manager import Manager
@@ -118,9 +119,8 @@ class DaemonSetReconciler:
     async def reconcile(self, request: Request) -> Result:
         """Sync one DaemonSet: revisions, pods per node, rolling update, status."""
         key = str(request)
-        try:
-            ds = await self.client.get(KIND, request.name, request.namespace)
-        except errors.NotFound:
+        ds = await get_or_none(self.client, KIND, request.name, request.namespace)
+        if ds is None:
             self.known.discard(request)
             self.expectations.forget(key)
             return Result()

@@ -39,6 +39,7 @@ from pinnace.controllers._service_pods import (
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.handler import EnqueueRequestForObject, EnqueueRequestsFromMapFunc
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.predicate import Predicate
@@ -131,9 +132,8 @@ class EndpointsReconciler:
 
     async def reconcile(self, request: Request) -> Result:
         """Bring the service's Endpoints in line with its pods (or delete them with the service)."""
-        try:
-            service = await self.client.get("v1/Service", request.name, request.namespace)
-        except errors.NotFound:
+        service = await get_or_none(self.client, "v1/Service", request.name, request.namespace)
+        if service is None:
             await self._delete(request)
             return Result()
         selector = selector_of(service)
@@ -145,10 +145,7 @@ class EndpointsReconciler:
         labels = dict((service.get("metadata") or {}).get("labels") or {})
         if is_headless(service):
             labels[HEADLESS_LABEL] = ""
-        try:
-            current = await self.client.get("v1/Endpoints", request.name, request.namespace)
-        except errors.NotFound:
-            current = None
+        current = await get_or_none(self.client, "v1/Endpoints", request.name, request.namespace)
         annotations = dict(((current or {}).get("metadata") or {}).get("annotations") or {})
         annotations.pop(OVER_CAPACITY_ANNOTATION, None)
         if truncated:
@@ -179,9 +176,8 @@ class EndpointsReconciler:
         return Result()
 
     async def _delete(self, request: Request) -> None:
-        try:
-            current = await self.client.get("v1/Endpoints", request.name, request.namespace)
-        except errors.NotFound:
+        current = await get_or_none(self.client, "v1/Endpoints", request.name, request.namespace)
+        if current is None:
             return
         if ((current.get("metadata") or {}).get("labels") or {}).get("endpointslice.kubernetes.io/skip-mirror"):
             return  # an apiserver-managed object such as the kubernetes service's

@@ -40,6 +40,7 @@ from pinnace.controllers._service_pods import (
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.handler import EnqueueRequestsFromMapFunc
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.reconcile import Request, Result
@@ -163,9 +164,8 @@ class EndpointSliceReconciler:
 
     async def reconcile(self, request: Request) -> Result:
         """Create, update and delete the service's slices until they list its pods."""
-        try:
-            service = await self.client.get("v1/Service", request.name, request.namespace)
-        except errors.NotFound:
+        service = await get_or_none(self.client, "v1/Service", request.name, request.namespace)
+        if service is None:
             return Result()  # its slices are owned by it: the garbage collector takes them
         selector = selector_of(service)
         if selector is None or (service.get("metadata") or {}).get("deletionTimestamp"):

@@ -63,6 +63,7 @@ from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client, MergePatch
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.reconcile import Request, Result
@@ -136,9 +137,8 @@ class JobReconciler:
     async def reconcile(self, request: Request) -> Result:
         """Sync one Job: count finished pods, decide whether it is done, else run the pods it needs."""
         key = str(request)
-        try:
-            job = await self.client.get(KIND, request.name, request.namespace)
-        except errors.NotFound:
+        job = await get_or_none(self.client, KIND, request.name, request.namespace)
+        if job is None:
             self.expectations.forget(key)
             gone = {uid for uid, b in self.backoffs.items() if b.key == key}
             self.backoffs = {uid: b for uid, b in self.backoffs.items() if uid not in gone}

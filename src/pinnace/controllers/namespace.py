@@ -26,6 +26,7 @@ from pinnace.client.discovery import namespaced_resources
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.predicate import new_predicate
 from pinnace.runtime.reconcile import Request, Result
@@ -70,9 +71,8 @@ class NamespaceReconciler:
 
     async def sync(self, name: str) -> bool:
         """Move one namespace towards deletion; True when nothing is left to do."""
-        try:
-            ns = await self.client.get(NAMESPACES, name)
-        except errors.NotFound:
+        ns = await get_or_none(self.client, NAMESPACES, name)
+        if ns is None:
             return True
         if not (ns.get("metadata") or {}).get("deletionTimestamp"):
             return True

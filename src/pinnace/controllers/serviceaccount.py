@@ -17,6 +17,7 @@ from pinnace.api import errors
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.handler import EnqueueRequestsFromMapFunc
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.reconcile import Request, Result
@@ -62,9 +63,8 @@ class ServiceAccountReconciler:
 
     async def reconcile(self, request: Request) -> Result:
         """Create each wanted account the (active) namespace lacks."""
-        try:
-            namespace = await self.client.get("v1/Namespace", request.name)
-        except errors.NotFound:
+        namespace = await get_or_none(self.client, "v1/Namespace", request.name)
+        if namespace is None:
             return Result()
         if (namespace.get("metadata") or {}).get("deletionTimestamp") or (namespace.get("status") or {}).get(
             "phase"

@@ -43,6 +43,7 @@ from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client, MergePatch
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.reconcile import Request, Result
@@ -111,9 +112,8 @@ class StatefulSetReconciler:
 
     async def reconcile(self, request: Request) -> Result:
         """Sync one StatefulSet: revisions, pods, then status."""
-        try:
-            sts = await self.client.get(KIND, request.name, request.namespace)
-        except errors.NotFound:
+        sts = await get_or_none(self.client, KIND, request.name, request.namespace)
+        if sts is None:
             return Result()
         if sts["metadata"].get("deletionTimestamp"):
             return Result()

@@ -19,6 +19,7 @@ from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.predicate import new_predicate
 from pinnace.runtime.reconcile import Request, Result
@@ -61,9 +62,8 @@ class TTLAfterFinishedReconciler:
 
     async def reconcile(self, request: Request) -> Result:
         """Delete the Job if its TTL has expired, else look again when it will have."""
-        try:
-            job = await self.client.get(KIND, request.name, request.namespace)
-        except errors.NotFound:
+        job = await get_or_none(self.client, KIND, request.name, request.namespace)
+        if job is None:
             return Result()
         left = self.time_left(job)
         if left is None or job["metadata"].get("deletionTimestamp"):

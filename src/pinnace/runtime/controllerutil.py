@@ -8,7 +8,10 @@ anything, so a reconciler writes only when something did change:
   that the garbage collector could not honour: a namespaced owner of an object
   in another namespace or of a cluster-scoped object) and
   :func:`set_owner_reference`;
-- :func:`create_or_update`: read, mutate, then create or update as needed.
+- :func:`create_or_update`: read, mutate, then create or update as needed;
+- :func:`get_or_none`: read an object that may be gone (a reconcile's opening
+  step: a deleted object is not an error, controller-runtime's
+  ``client.IgnoreNotFound``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "AlreadyOwnedError",
     "add_finalizer",
     "create_or_update",
+    "get_or_none",
     "has_finalizer",
     "remove_finalizer",
     "set_controller_reference",
@@ -126,6 +130,17 @@ def _upsert(obj: Obj, ref: Obj) -> bool:
         refs.append(ref)
     meta["ownerReferences"] = refs
     return True
+
+
+async def get_or_none(reader: Any, kind: Any, name: str, namespace: str | None = None) -> Any:
+    """The object, or None if it does not exist (any other error propagates).
+
+    ``reader`` is anything with the SDK client's ``get(kind, name, namespace)``.
+    """
+    try:
+        return await reader.get(kind, name, namespace)
+    except errors.NotFound:
+        return None
 
 
 async def create_or_update(client: Any, obj: Obj, mutate: Callable[[Obj], None]) -> tuple[Obj, str]:
