@@ -52,6 +52,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # api.py (the API benchmark) and t
 from tests.unit.storage.etcd_server import free_port  # noqa: E402
 
 import api  # noqa: E402
+from pinnace.cluster.etcd_member import EtcdMemberSpec, member_env, wait_serving  # noqa: E402
 from pinnace.storage.etcd import EtcdStore  # noqa: E402
 
 
@@ -59,10 +60,6 @@ class EtcdCluster:
     """A 3-member etcd cluster on loopback: one process per member, each with its own data dir."""
 
     def __init__(self, base: Path, members: int = 3) -> None:
-        binary = shutil.which("etcd")
-        if binary is None:
-            raise RuntimeError("the etcd binary is required (apt-get install etcd-server)")
-        self.binary = binary
         self.base = base
         self.names = [f"m{i}" for i in range(members)]
         self.client_ports = [free_port() for _ in self.names]
@@ -79,42 +76,20 @@ class EtcdCluster:
         peers = [f"http://127.0.0.1:{p}" for p in self.peer_ports]
         initial = ",".join(f"{n}={u}" for n, u in zip(self.names, peers, strict=True))
         for name, client, peer in zip(self.names, self.endpoints, peers, strict=True):
+            spec = EtcdMemberSpec(
+                name=name,
+                data_dir=self.base / name,
+                client_url=client,
+                peer_url=peer,
+                initial_cluster=initial,
+                cluster_token=f"bench-{os.getpid()}",
+            )
             with (self.base / f"{name}.log").open("ab") as log:
                 self.processes.append(
-                    subprocess.Popen(
-                        [
-                            self.binary,
-                            "--name", name,
-                            "--data-dir", str(self.base / name),
-                            "--listen-client-urls", client,
-                            "--advertise-client-urls", client,
-                            "--listen-peer-urls", peer,
-                            "--initial-advertise-peer-urls", peer,
-                            "--initial-cluster", initial,
-                            "--initial-cluster-state", "new",
-                            "--initial-cluster-token", f"bench-{os.getpid()}",
-                            "--log-level", "warn",
-                        ],
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=log,
-                        env={**os.environ, "ETCD_UNSUPPORTED_ARCH": ""},
-                    )
-                )  # fmt: skip
-        deadline = asyncio.get_running_loop().time() + timeout
-        for endpoint in self.endpoints:
-            while True:
-                if exited := [p.returncode for p in self.processes if p.poll() is not None]:
-                    raise RuntimeError(f"etcd member exited with {exited[0]}; see the logs in {self.base}")
-                try:
-                    store = await EtcdStore.open([endpoint], retry_timeout=0.2, request_timeout=1.0, watch_window=0)
-                except Exception:
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise
-                    await asyncio.sleep(0.1)
-                    continue
-                await store.close()
-                break
+                    subprocess.Popen(spec.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=member_env())
+                )
+        for endpoint, process, name in zip(self.endpoints, self.processes, self.names, strict=True):
+            await wait_serving(endpoint, timeout=timeout, exit_code=process.poll, log_path=self.base / f"{name}.log")
 
     def stop(self) -> None:
         """Kill every member (SIGKILL, by its PID) and reap it."""

@@ -15,38 +15,25 @@ import pytest
 from tests.e2e.conftest import free_port, run_pinnace, start_cluster, stop_cluster
 from tests.e2e.kubectl import eventually, get_json
 
+from pinnace.cluster.etcd_member import EtcdMemberSpec, member_env
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def etcd(tmp_path: Path) -> Iterator[str]:
     """A one-member etcd on loopback; yields its ``host:port``."""
-    binary = shutil.which("etcd")
-    if binary is None:
+    if shutil.which("etcd") is None:
         pytest.fail("etcd is not on the PATH: .ci/run installs the Debian package etcd-server")
     client, peer = free_port(), free_port()
-    log = (tmp_path / "etcd.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--name",
-            "m0",
-            "--data-dir",
-            str(tmp_path / "etcd"),
-            "--listen-client-urls",
-            f"http://127.0.0.1:{client}",
-            "--advertise-client-urls",
-            f"http://127.0.0.1:{client}",
-            "--listen-peer-urls",
-            f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls",
-            f"http://127.0.0.1:{peer}",
-            "--initial-cluster",
-            f"m0=http://127.0.0.1:{peer}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    spec = EtcdMemberSpec(
+        name="m0",
+        data_dir=tmp_path / "etcd",
+        client_url=f"http://127.0.0.1:{client}",
+        peer_url=f"http://127.0.0.1:{peer}",
     )
+    log = (tmp_path / "etcd.log").open("wb")
+    proc = subprocess.Popen(spec.command(), stdout=log, stderr=subprocess.STDOUT, env=member_env())
     try:
         deadline = time.monotonic() + 20
         while True:

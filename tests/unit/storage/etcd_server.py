@@ -1,4 +1,8 @@
-"""A real etcd member for tests: Debian's ``etcd`` binary on free loopback ports in a temp dir."""
+"""Real etcd members for tests: Debian's ``etcd`` binary on free loopback ports in a temp dir.
+
+How a member is started is :mod:`pinnace.cluster.etcd_member`'s job; this module adds
+what tests need around it: free ports, restarts on the same data dir, kill -9, SIGSTOP.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ import os
 import shutil
 import signal
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
-from pinnace.storage.etcd import EtcdStore, EtcdTLS
+from pinnace.cluster.etcd_member import EtcdMemberSpec, ServerTLS, start_member, wait_serving
+
+__all__ = ["EtcdCluster", "EtcdServer", "ServerTLS", "free_port"]
 
 
 def free_port() -> int:
@@ -22,23 +27,10 @@ def free_port() -> int:
         return port
 
 
-@dataclass(frozen=True)
-class ServerTLS:
-    """The member's serving certificate, and what a client needs (the CA, a client certificate)."""
-
-    cert_file: Path
-    key_file: Path
-    client: EtcdTLS
-
-
 class EtcdServer:
     """One single-member etcd cluster; ``start``/``stop`` can be repeated on the same data dir and ports."""
 
     def __init__(self, data_dir: Path, *, tls: ServerTLS | None = None) -> None:
-        binary = shutil.which("etcd")
-        if binary is None:
-            raise RuntimeError("the etcd binary is required (apt-get install etcd-server)")
-        self.binary = binary
         self.data_dir = data_dir
         self.client_port = free_port()
         self.peer_port = free_port()
@@ -51,52 +43,24 @@ class EtcdServer:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self.client_port}"
 
-    def _tls_args(self) -> list[str]:
-        if self.tls is None:
-            return []
-        return [
-            "--cert-file", str(self.tls.cert_file),
-            "--key-file", str(self.tls.key_file),
-            "--trusted-ca-file", str(self.tls.client.ca_file),
-            "--client-cert-auth",
-        ]  # fmt: skip
-
     async def start(self, timeout: float = 20.0) -> None:
         """Start etcd and wait until it serves reads."""
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        log = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            self.binary,
-            "--name", "m0",
-            "--data-dir", str(self.data_dir),
-            "--listen-client-urls", self.endpoint,
-            "--advertise-client-urls", self.endpoint,
-            "--listen-peer-urls", peer,
-            "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"m0={peer}",
-            "--heartbeat-interval", "20",
-            "--election-timeout", "200",
-            "--log-level", "warn",
-            *self._tls_args(),
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "ETCD_UNSUPPORTED_ARCH": ""},
-        )  # fmt: skip
-        log.close()
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            if self.process.returncode is not None:
-                raise RuntimeError(f"etcd exited with {self.process.returncode}; see {log.name}")
-            try:
-                client_tls = self.tls.client if self.tls else None
-                store = await EtcdStore.open([self.endpoint], tls=client_tls, retry_timeout=0.2, request_timeout=1.0)
-            except Exception:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-                continue
-            await store.close()
-            return
+        spec = EtcdMemberSpec(
+            name="m0",
+            data_dir=self.data_dir,
+            client_url=self.endpoint,
+            peer_url=f"http://127.0.0.1:{self.peer_port}",
+            heartbeat_ms=20,
+            election_ms=200,
+            tls=self.tls,
+        )
+        log = self.data_dir.parent / f"{self.data_dir.name}.log"
+        self.process = await start_member(spec, log)
+        client_tls = self.tls.client if self.tls else None
+        process = self.process
+        await wait_serving(
+            self.endpoint, timeout=timeout, tls=client_tls, exit_code=lambda: process.returncode, log_path=log
+        )
 
     async def stop(self) -> None:
         """Kill etcd (SIGKILL, by its PID) and reap it."""
@@ -112,10 +76,6 @@ class EtcdCluster:
     size = 3
 
     def __init__(self, base_dir: Path) -> None:
-        binary = shutil.which("etcd")
-        if binary is None:
-            raise RuntimeError("the etcd binary is required (apt-get install etcd-server)")
-        self.binary = binary
         self.base_dir = base_dir
         self.client_ports = [free_port() for _ in range(self.size)]
         self.peer_ports = [free_port() for _ in range(self.size)]
@@ -129,47 +89,30 @@ class EtcdCluster:
     def _initial_cluster(self) -> str:
         return ",".join(f"m{i}=http://127.0.0.1:{port}" for i, port in enumerate(self.peer_ports))
 
+    def _log(self, i: int) -> Path:
+        return self.base_dir / f"m{i}.log"
+
     async def _spawn(self, i: int) -> None:
-        peer = f"http://127.0.0.1:{self.peer_ports[i]}"
-        log = (self.base_dir / f"m{i}.log").open("ab")
-        self.processes[i] = await asyncio.create_subprocess_exec(
-            self.binary,
-            "--name", f"m{i}",
-            "--data-dir", str(self.base_dir / f"m{i}"),
-            "--listen-client-urls", self.endpoints[i],
-            "--advertise-client-urls", self.endpoints[i],
-            "--listen-peer-urls", peer,
-            "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", self._initial_cluster(),
-            "--initial-cluster-state", "new",
-            "--initial-cluster-token", f"pinnace-test-{self.peer_ports[0]}",
-            "--heartbeat-interval", "50",
-            "--election-timeout", "500",
-            "--log-level", "warn",
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "ETCD_UNSUPPORTED_ARCH": ""},
-        )  # fmt: skip
-        log.close()
+        spec = EtcdMemberSpec(
+            name=f"m{i}",
+            data_dir=self.base_dir / f"m{i}",
+            client_url=self.endpoints[i],
+            peer_url=f"http://127.0.0.1:{self.peer_ports[i]}",
+            initial_cluster=self._initial_cluster(),
+            cluster_token=f"pinnace-test-{self.peer_ports[0]}",
+            heartbeat_ms=50,
+            election_ms=500,
+        )
+        self.processes[i] = await start_member(spec, self._log(i))
 
     async def _wait_serving(self, i: int, timeout: float) -> None:
         """Wait until member ``i`` answers a linearizable read (it has joined a cluster with a leader)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            process = self.processes[i]
-            if process is None or process.returncode is not None:
-                raise RuntimeError(f"etcd member m{i} is not running; see {self.base_dir / f'm{i}.log'}")
-            try:
-                store = await EtcdStore.open(
-                    [self.endpoints[i]], retry_timeout=0.2, request_timeout=1.0, watch_window=0
-                )
-            except Exception:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-                continue
-            await store.close()
-            return
+        process = self.processes[i]
+        if process is None:
+            raise RuntimeError(f"etcd member m{i} is not running; see {self._log(i)}")
+        await wait_serving(
+            self.endpoints[i], timeout=timeout, exit_code=lambda: process.returncode, log_path=self._log(i)
+        )
 
     async def start(self, timeout: float = 30.0) -> None:
         """Start every member and wait until each serves reads."""
