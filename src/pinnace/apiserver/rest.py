@@ -18,8 +18,11 @@ from typing import Any, Protocol
 
 from pinnace.api import conversion, errors, managedfields, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
+from pinnace.apiserver.admission import AdmissionRequest, Operation
+from pinnace.apiserver.admission.chain import AdmissionChain
 from pinnace.apiserver.cacheset import CacheSet
 from pinnace.apiserver.codec import decode_from_storage, encode_for_storage, with_resource_version
+from pinnace.apiserver.user import current_user
 from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
 from pinnace.storage import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
 
@@ -65,6 +68,24 @@ class DeleteOptions:
     precondition_resource_version: str | None = None
     dry_run: bool = False
 
+    def to_json(self) -> Obj:
+        """As a meta/v1 DeleteOptions object (what admission plugins and webhooks see)."""
+        out: Obj = {"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1"}
+        if self.grace_period_seconds is not None:
+            out["gracePeriodSeconds"] = self.grace_period_seconds
+        if self.propagation_policy is not None:
+            out["propagationPolicy"] = self.propagation_policy
+        preconditions = {}
+        if self.precondition_uid is not None:
+            preconditions["uid"] = self.precondition_uid
+        if self.precondition_resource_version is not None:
+            preconditions["resourceVersion"] = self.precondition_resource_version
+        if preconditions:
+            out["preconditions"] = preconditions
+        if self.dry_run:
+            out["dryRun"] = ["All"]
+        return out
+
 
 def not_found(info: ResourceInfo, name: str) -> errors.NotFound:
     """Upstream's 404 for a missing object."""
@@ -99,6 +120,8 @@ class RestStore:
         self._last_write: dict[str, int] = {}
         #: Per (group, kind): hooks around writes that need server state (see :class:`StorageHooks`).
         self.hooks: dict[tuple[str, str], StorageHooks] = {}
+        #: The admission plugins every write goes through (None: none at all, not even NamespaceLifecycle).
+        self.admission: AdmissionChain | None = None
 
     # ---- freshness ---------------------------------------------------------
     def _wrote(self, info: ResourceInfo, revision: int) -> None:
@@ -174,9 +197,24 @@ class RestStore:
             if not ns:
                 raise errors.BadRequest("the server could not find the requested resource: namespace is required")
             meta["namespace"] = ns
-            await self._check_namespace_accepts(ns)
         else:
             meta.pop("namespace", None)
+        chain = self.admission
+        request = None
+        if chain:
+            request = AdmissionRequest(
+                Operation.CREATE,
+                info,
+                meta.get("namespace") or "",
+                str(meta.get("name") or ""),
+                obj,
+                None,
+                current_user.get(),
+                dry_run=dry_run,
+            )
+            await chain.admit(request)
+            obj = self._admitted(info, request)
+            meta = obj["metadata"]
         if not meta.get("name"):
             base = meta.get("generateName")
             if not base:
@@ -195,6 +233,9 @@ class RestStore:
             meta["name"] = names.generate_name(str(base))
         strategy.prepare_for_create(info, obj)
         self._validate(info, obj)
+        if chain and request is not None:
+            request.name = meta["name"]
+            await chain.validate(request)
         if manager is not None:
             managedfields.track_create(info, obj, manager, now=meta["creationTimestamp"])
         hooks = self.hooks.get((info.group, info.kind))
@@ -246,29 +287,6 @@ class RestStore:
         except BaseException:
             self.caches.hints.withdraw(value)
             raise
-
-    async def _check_namespace_accepts(self, namespace: str) -> None:
-        ns_info = self.registry.get("", "v1", "namespaces")
-        if ns_info is None:
-            return
-        cached = await self.get_cached(ns_info, None, namespace)
-        if cached is None:
-            raise errors.NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace)
-        if (cached.obj.get("metadata") or {}).get("deletionTimestamp") or (
-            (cached.obj.get("status") or {}).get("phase") == "Terminating"
-        ):
-            raise errors.Forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                kind="namespaces",
-                name=namespace,
-                causes=[
-                    errors.Cause(
-                        "NamespaceTerminating",
-                        f"namespace {namespace} is being terminated",
-                        "metadata.namespace",
-                    )
-                ],
-            )
 
     # ---- update / patch ----------------------------------------------------
     async def update(
@@ -398,9 +416,27 @@ class RestStore:
                 if dmeta.get("namespace", namespace) != namespace:
                     raise errors.BadRequest("metadata.namespace: Invalid value: field is immutable")
                 dmeta["namespace"] = namespace
+            chain = self.admission
+            request = None
+            if chain:
+                request = AdmissionRequest(
+                    Operation.UPDATE,
+                    info,
+                    namespace or "",
+                    name,
+                    desired,
+                    current,
+                    current_user.get(),
+                    subresource=subresource or "",
+                    dry_run=dry_run,
+                )
+                await chain.admit(request)
+                desired = self._admitted(info, request)
             if not prepared:
                 strategy.prepare_for_update(info, desired, current, subresource=subresource)
                 self._validate(info, desired, current)
+            if chain and request is not None:
+                await chain.validate(request)
             hooks = self.hooks.get((info.group, info.kind)) if subresource is None else None
             if hooks is None:
                 outcome = await self._write_update(info, kv, current, desired, manager, subresource, dry_run)
@@ -438,7 +474,8 @@ class RestStore:
             )
         else:
             managedfields.carry_over(current, desired)
-        if strategy.semantically_equal(desired, current):
+        # A stale value (read with an old encryption key) is rewritten even when nothing changed: re-encryption.
+        if strategy.semantically_equal(desired, current) and not getattr(kv, "stale", False):
             return current, False
         if dry_run:
             return desired, False
@@ -501,6 +538,20 @@ class RestStore:
                     f"{options.precondition_resource_version}, ResourceVersion in object meta: "
                     f"{cmeta.get('resourceVersion')}",
                 )
+            if self.admission:
+                await self.admission.review(
+                    AdmissionRequest(
+                        Operation.DELETE,
+                        info,
+                        namespace or "",
+                        name,
+                        None,
+                        current,
+                        current_user.get(),
+                        dry_run=options.dry_run,
+                        options=options.to_json(),
+                    )
+                )
             desired = copy.deepcopy(current)
             strategy.prepare_for_delete(info, desired)
             dmeta = desired["metadata"]
@@ -558,6 +609,37 @@ class RestStore:
         if existing is not None:
             return int(existing)
         return int(spec.get("terminationGracePeriodSeconds", 30))
+
+    # ---- admission ---------------------------------------------------------
+    async def admit_connect(
+        self, info: ResourceInfo, namespace: str | None, name: str, subresource: str, options: Obj | None = None
+    ) -> None:
+        """Admit a CONNECT (pods/exec, pods/attach, pods/portforward, …) before its handler streams anything:
+        raises the plugins' StatusError to refuse it. ``options`` is the PodExecOptions-like query as JSON."""
+        if not self.admission:
+            return
+        current = await self.get(info, namespace, name)
+        await self.admission.review(
+            AdmissionRequest(
+                Operation.CONNECT,
+                info,
+                namespace or "",
+                name,
+                options,
+                current,
+                current_user.get(),
+                subresource=subresource,
+                options=options,
+            )
+        )
+
+    def _admitted(self, info: ResourceInfo, request: AdmissionRequest) -> Obj:
+        """The object a mutating phase left behind, checked to still be an object of the kind."""
+        obj = request.obj
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+            raise errors.InternalError(f"admission left no valid {info.kind} object")
+        self._check_type(info, obj)
+        return obj
 
     # ---- checks ------------------------------------------------------------
     @staticmethod

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -26,8 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pinnace.api import errors
 from pinnace.api.registry import ResourceRegistry, builtin_registry
 from pinnace.apiserver import health, negotiation
+from pinnace.apiserver.admission.chain import warning_sink
+from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
 from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery, version_info
+from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
 from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
@@ -82,13 +85,17 @@ class APIServer:
         authenticator: Authenticator | None = None,
         authorizer: Authorizer | None = None,
         anonymous: bool = True,
+        admission_plugins: Sequence[str] | None = None,
     ) -> None:
         """``service_account_key``: the token signing key, or its PEM file (made there, 0600, if missing);
         None signs with a key of this process only, so its tokens die with it.
 
         ``authenticator`` None serves every request unauthenticated and unchecked (no user at all);
         with one, a request without credentials is ``system:anonymous`` when ``anonymous``, else 401.
-        ``authorizer`` None allows every authenticated request."""
+        ``authorizer`` None allows every authenticated request.
+
+        ``admission_plugins``: the admission plugins every write goes through, by upstream name
+        (:mod:`pinnace.apiserver.admission.plugins`); None enables only NamespaceLifecycle."""
         self.metrics = ServerMetrics()
         self.store: Store = InstrumentedStore(store, self.metrics)
         self.registry = registry or builtin_registry()
@@ -114,6 +121,7 @@ class APIServer:
         self.crds = CRDController(self.rest, self.registry)
         self.shutting_down = False
         self.started = False
+        self.rest.admission = build_chain(self, MINIMAL_PLUGINS if admission_plugins is None else admission_plugins)
         # aiohttp's low-level server: every request goes to one dispatcher, so the Application's router,
         # middlewares and signals would only cost time (the body limit is enforced by read_body).
         self.http = web.Server(self._dispatch, access_log=None)
@@ -314,6 +322,19 @@ class APIServer:
             raise errors.Forbidden(forbidden_message(attrs, reason))
 
     async def _resource(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
+        if ri.verb in ("get", "list", "watch"):
+            return await self._serve_resource(request, ri)
+        warnings: list[str] = []
+        token = warning_sink.set(warnings)
+        try:
+            response = await self._serve_resource(request, ri)
+        finally:
+            warning_sink.reset(token)
+        if warnings and isinstance(response, web.Response) and not response.prepared:
+            add_warning_headers(response, warnings)  # admission's warnings (kubectl prints them)
+        return response
+
+    async def _serve_resource(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
         if ri.subresource is not None:
             special = self.subresource_handlers.get((ri.group, ri.resource, ri.subresource))
             if special is not None:

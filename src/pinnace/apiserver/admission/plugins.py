@@ -1,0 +1,79 @@
+"""The admission plugins an API server can enable, by upstream name, and the chain built from them.
+
+:data:`ADMISSION_PLUGINS` maps each plugin's upstream name (the names of
+kube-apiserver's ``--enable-admission-plugins``) to ``"module:factory"``; a
+factory takes the :class:`~pinnace.apiserver.server.APIServer` and returns the
+plugin. Modules are imported only when a plugin is enabled. :func:`build_chain`
+puts the enabled plugins in upstream's fixed order (:data:`PLUGIN_ORDER`,
+whatever order they were asked for in): a plugin with ``admit`` runs in the
+mutating phase, one with ``validate`` in the validating phase, one with both
+(LimitRanger, ServiceAccount) in both.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from pinnace.apiserver.admission import MutatingPlugin, ValidatingPlugin
+from pinnace.apiserver.admission.chain import AdmissionChain
+
+if TYPE_CHECKING:
+    from pinnace.apiserver.server import APIServer
+
+__all__ = ["ADMISSION_PLUGINS", "DEFAULT_PLUGINS", "MINIMAL_PLUGINS", "PLUGIN_ORDER", "build_chain"]
+
+#: Every plugin by upstream name: where its factory lives.
+ADMISSION_PLUGINS: dict[str, str] = {
+    "NamespaceLifecycle": "pinnace.apiserver.admission.namespace_lifecycle:NamespaceLifecycle.for_server",
+    "LimitRanger": "pinnace.apiserver.admission.limitranger:LimitRanger.for_server",
+    "ServiceAccount": "pinnace.apiserver.admission.serviceaccount:ServiceAccountAdmission.for_server",
+    "PodSecurity": "pinnace.apiserver.admission.podsecurity.plugin:PodSecurity.for_server",
+    "ResourceQuota": "pinnace.apiserver.admission.resourcequota:ResourceQuotaAdmission.for_server",
+}
+
+#: Upstream's plugin order (``AllOrderedPlugins``), restricted to the plugins Pinnace has or will have.
+PLUGIN_ORDER: tuple[str, ...] = (
+    "NamespaceLifecycle",
+    "LimitRanger",
+    "ServiceAccount",
+    "PodSecurity",
+    "MutatingAdmissionWebhook",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionWebhook",
+    "ResourceQuota",
+)
+
+#: What ``pinnace up`` enables (kube-apiserver's default-on set, among the plugins that exist).
+DEFAULT_PLUGINS: tuple[str, ...] = tuple(name for name in PLUGIN_ORDER if name in ADMISSION_PLUGINS)
+
+#: What a bare ``APIServer`` enables: only what the REST store always did (no content in dead namespaces).
+MINIMAL_PLUGINS: tuple[str, ...] = ("NamespaceLifecycle",)
+
+
+def _factory(name: str) -> Callable[[APIServer], Any]:
+    target = ADMISSION_PLUGINS.get(name)
+    if target is None:
+        raise ValueError(f"unknown admission plugin {name!r}; known: {', '.join(sorted(ADMISSION_PLUGINS))}")
+    module_name, _, path = target.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in path.split("."):
+        value = getattr(value, part)
+    return cast(Callable[["APIServer"], Any], value)
+
+
+def build_chain(server: APIServer, names: Iterable[str]) -> AdmissionChain:
+    """The chain of the named plugins, in upstream's order; ValueError for an unknown name."""
+    wanted = list(dict.fromkeys(names))
+    factories = {name: _factory(name) for name in wanted}
+    ordered = [n for n in PLUGIN_ORDER if n in factories] + [n for n in wanted if n not in PLUGIN_ORDER]
+    mutating: list[MutatingPlugin] = []
+    validating: list[ValidatingPlugin] = []
+    for name in ordered:
+        plugin = factories[name](server)
+        if callable(getattr(plugin, "admit", None)):
+            mutating.append(plugin)
+        if callable(getattr(plugin, "validate", None)):
+            validating.append(plugin)
+    return AdmissionChain(mutating, validating)
