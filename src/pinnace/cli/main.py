@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import platformdirs
 import typer
 
+from pinnace.cli.adm_encryption import encryption_app
 from pinnace.cluster import controller_manager
 from pinnace.plugins.cli import plugin_app
 
@@ -89,6 +90,10 @@ def up(
     etcd_cafile: Annotated[Path | None, typer.Option(help="CA of the etcd members (turns on TLS to etcd).")] = None,
     etcd_certfile: Annotated[Path | None, typer.Option(help="Client certificate for etcd.")] = None,
     etcd_keyfile: Annotated[Path | None, typer.Option(help="Client key for etcd.")] = None,
+    encryption_provider_config: Annotated[
+        Path | None,
+        typer.Option(help="EncryptionConfiguration for data at rest (default: generated in the data dir, SQLite)."),
+    ] = None,
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store (or etcd), and the controllers."""
     from pinnace.client import kubeconfig
@@ -107,14 +112,23 @@ def up(
     if store_config.is_etcd:
         # Other API servers may share this etcd, each with a controller manager: only one may work at a time.
         cm = dataclasses.replace(cm, leader_elect=True)
+    if encryption_provider_config is not None:
+        encryption_provider_config = encryption_provider_config.expanduser().resolve()
+    _check_encryption_config(data_dir.expanduser().resolve(), encryption_provider_config)
     config = ClusterConfig(
-        data_dir=data_dir.expanduser().resolve(), host=host, port=port, controller_manager=cm, store=store_config
+        data_dir=data_dir.expanduser().resolve(),
+        host=host,
+        port=port,
+        controller_manager=cm,
+        store=store_config,
+        encryption_provider_config=encryption_provider_config,
     )
     store_args = [f"--store={store}"] if store else []
     for flag, value in (
         ("--etcd-cafile", etcd_cafile),
         ("--etcd-certfile", etcd_certfile),
         ("--etcd-keyfile", etcd_keyfile),
+        ("--encryption-provider-config", encryption_provider_config),
     ):
         if value is not None:
             store_args.append(f"{flag}={value}")
@@ -139,6 +153,21 @@ def up(
     raise typer.Exit(
         daemon.run_foreground(config, merge_user=merge_kubeconfig, announce=lambda s: typer.echo(s, err=False))
     )
+
+
+def _check_encryption_config(data_dir: Path, explicit: Path | None) -> None:
+    """Refuse (exit 2) an EncryptionConfiguration file that would stop the server from starting."""
+    from pinnace.apiserver.encryption import ConfigError, load
+    from pinnace.cluster.encryption import DEFAULT_CONFIG_FILE
+
+    path = explicit or data_dir / DEFAULT_CONFIG_FILE
+    if explicit is None and not path.exists():
+        return
+    try:
+        load(path)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("controller-manager")
@@ -214,6 +243,7 @@ def load_balancer(
 
 adm_app = typer.Typer(help="Cluster administration (kubeadm's jobs).", no_args_is_help=True)
 app.add_typer(adm_app, name="adm")
+adm_app.add_typer(encryption_app, name="encryption")
 
 
 @adm_app.command("migrate-store")

@@ -17,6 +17,7 @@ from pathlib import Path
 from pinnace.apiserver.server import APIServer
 from pinnace.client import kubeconfig
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
+from pinnace.cluster.encryption import encrypted_store
 from pinnace.cluster.storeconfig import StoreConfig
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.interface import Store
@@ -40,6 +41,8 @@ class ClusterConfig:
     controller_manager: ControllerManagerConfig = field(default_factory=ControllerManagerConfig)
     #: Where the objects live: SQLite in the data directory unless etcd endpoints are given.
     store: StoreConfig = field(default_factory=StoreConfig)
+    #: The EncryptionConfiguration file; None: the one generated in the data directory (cluster.encryption).
+    encryption_provider_config: Path | None = None
 
 
 class LocalCluster:
@@ -57,7 +60,8 @@ class LocalCluster:
         """Open the store, serve the API, and start the controller manager."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = await self.config.store.open(self.config.data_dir)
-        self.server = APIServer(self.store, service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE)
+        stored = encrypted_store(self.store, self.config.data_dir, self.config.encryption_provider_config)
+        self.server = APIServer(stored, service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE)
         await self.server.listen(self.config.host, self.config.port)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
