@@ -1,0 +1,13 @@
+"""The ``process`` runtime: pod containers as host subprocesses (the default; no root needed).
+
+- :mod:`.runtime` — :class:`ProcessRuntime`, the CRI-shaped RuntimeService
+  (:mod:`pinnace.node.cri`): sandboxes as records, containers under shims,
+  state on disk so a restarted agent adopts what runs;
+- :mod:`.shim` — the per-container shim process (stdlib only): parent of the
+  container process, CRI log writer, exit recorder, exec/attach server;
+- :mod:`.streams` — the client side of the shim's exec/attach socket.
+"""
+
+from pinnace.node.process.runtime import ProcessRuntime
+
+__all__ = ["ProcessRuntime"]

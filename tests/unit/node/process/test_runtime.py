@@ -1,0 +1,203 @@
+"""The process runtime with real subprocesses: start, logs, exit codes, stop, adoption, exec, attach, volumes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pinnace.node import cri
+from pinnace.node.process import ProcessRuntime
+
+pytestmark = pytest.mark.timeout(60)
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (F|P) (.*)$")
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
+    rt = ProcessRuntime(tmp_path / "runtime", node_ip="127.0.0.1")
+    try:
+        yield rt
+    finally:
+        await rt.stop_all()
+
+
+async def sandbox(rt: ProcessRuntime, tmp_path: Path, name: str = "web") -> str:
+    config = cri.SandboxConfig(
+        name=name,
+        namespace="default",
+        uid=f"uid-{name}",
+        log_directory=str(tmp_path / "logs" / name),
+        labels={cri.LABEL_POD_UID: f"uid-{name}"},
+    )
+    return await rt.run_pod_sandbox(config)
+
+
+async def run(rt: ProcessRuntime, sid: str, tmp_path: Path, *command: str, name: str = "main", **kwargs: object) -> str:
+    config = cri.ContainerConfig(
+        name=name,
+        image="busybox",
+        command=command,
+        log_path=str(tmp_path / "logs" / f"{name}.log"),
+        labels={cri.LABEL_CONTAINER_NAME: name},
+        **kwargs,  # type: ignore[arg-type]
+    )
+    cid = await rt.create_container(sid, config)
+    await rt.start_container(cid)
+    return cid
+
+
+async def wait_state(
+    rt: ProcessRuntime, cid: str, state: cri.ContainerState, timeout: float = 10
+) -> cri.ContainerStatus:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await rt.container_status(cid)
+        if status.state == state or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.02)
+
+
+def log_records(path: str) -> list[tuple[str, str, str]]:
+    out = []
+    for line in Path(path).read_text().splitlines():
+        match = LOG_LINE.match(line)
+        assert match, line
+        out.append((match.group(1), match.group(2), match.group(3)))
+    return out
+
+
+async def test_runs_logs_and_reports_the_exit_code(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(
+        runtime, sid, tmp_path, "sh", "-c", 'echo "hello $GREETING"; echo oops >&2; exit 3', env=(("GREETING", "you"),)
+    )
+    status = await wait_state(runtime, cid, cri.ContainerState.EXITED)
+    assert status.state == cri.ContainerState.EXITED
+    assert (status.exit_code, status.reason) == (3, "Error")
+    assert status.finished_at >= status.started_at > 0
+    records = log_records(status.log_path)
+    assert ("stdout", "F", "hello you") in records and ("stderr", "F", "oops") in records
+    assert status.labels[cri.LABEL_CONTAINER_NAME] == "main"
+
+
+async def test_working_dir_path_and_missing_command(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(runtime, sid, tmp_path, "sh", "-c", "pwd; echo $PATH", working_dir=str(tmp_path))
+    status = await wait_state(runtime, cid, cri.ContainerState.EXITED)
+    lines = [r[2] for r in log_records(status.log_path)]
+    assert lines[0] == str(tmp_path) and "/usr/bin" in lines[1]
+    assert status.reason == "Completed"
+    with pytest.raises(cri.RuntimeFailure, match="no command"):
+        await runtime.create_container(sid, cri.ContainerConfig(name="x", image="nginx"))
+    bad = await runtime.create_container(
+        sid, cri.ContainerConfig(name="bad", image="x", command=("no-such-binary-here",), log_path=status.log_path)
+    )
+    with pytest.raises(cri.RuntimeFailure, match="executable file not found"):
+        await runtime.start_container(bad)
+    failed = await runtime.container_status(bad)
+    assert (failed.state, failed.exit_code, failed.reason) == (cri.ContainerState.EXITED, 128, "ContainerCannotRun")
+
+
+async def test_stop_with_grace_then_kill(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    polite = await run(runtime, sid, tmp_path, "sh", "-c", "trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done")
+    stubborn = await run(
+        runtime, sid, tmp_path, "sh", "-c", "trap '' TERM; while :; do sleep 0.05; done", name="stubborn"
+    )
+    assert (await wait_state(runtime, polite, cri.ContainerState.RUNNING)).state == cri.ContainerState.RUNNING
+    await asyncio.sleep(0.2)  # the traps are set
+    await runtime.stop_container(polite, 5)
+    status = await runtime.container_status(polite)
+    assert (status.state, status.exit_code) == (cri.ContainerState.EXITED, 0)
+    assert ("stdout", "F", "bye") in log_records(status.log_path)
+    await runtime.stop_container(stubborn, 0.3)
+    status = await runtime.container_status(stubborn)
+    assert (status.state, status.exit_code) == (cri.ContainerState.EXITED, 137)
+
+
+async def test_a_new_runtime_adopts_running_containers(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(runtime, sid, tmp_path, "sh", "-c", "read line; echo got $line; exit 7", stdin=True)
+    again = ProcessRuntime(runtime.state_dir, node_ip="127.0.0.1")
+    [sb] = await again.list_pod_sandboxes()
+    assert (sb.id, sb.state, sb.ips) == (sid, cri.SandboxState.READY, ("127.0.0.1",))
+    [c] = await again.list_containers(sid)
+    assert (c.id, c.state) == (cid, cri.ContainerState.RUNNING)
+    session = await again.attach(cid, tty=False, stdin=True)
+    assert session.stdin is not None
+    session.stdin.write(b"adopted\n")
+    await session.stdin.drain()
+    assert await asyncio.wait_for(session.stdout.readline(), 10) == b"got adopted\n"
+    assert await asyncio.wait_for(session.wait(), 10) == 7
+    await session.close()
+    status = await wait_state(again, cid, cri.ContainerState.EXITED)
+    assert status.exit_code == 7
+    await again.remove_pod_sandbox(sid)
+    assert await again.list_containers() == [] and await again.list_pod_sandboxes() == []
+
+
+async def test_exec_pipes_and_tty(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(runtime, sid, tmp_path, "sleep", "30", env=(("WHO", "container"),), working_dir="/tmp")
+    result = await runtime.exec_sync(cid, ["sh", "-c", "echo $WHO in $(pwd); echo err >&2; exit 4"], 10)
+    assert (result.exit_code, result.stdout, result.stderr) == (4, b"container in /tmp\n", b"err\n")
+    slow = await runtime.exec_sync(cid, ["sleep", "10"], 0.3)
+    assert slow.timed_out
+    with pytest.raises(cri.RuntimeFailure, match="not found"):
+        await runtime.exec(cid, ["no-such-binary-here"], tty=False, stdin=False)
+    session = await runtime.exec(cid, ["sh"], tty=True, stdin=True)
+    assert session.stdin is not None and session.stderr is None
+    session.resize(100, 40)
+    session.stdin.write(b"tty -s && echo is-a-tty; stty size; exit 5\n")
+    await session.stdin.drain()
+    output = await asyncio.wait_for(session.stdout.read(), 10)
+    assert b"is-a-tty" in output and b"40 100" in output
+    assert await asyncio.wait_for(session.wait(), 10) == 5
+    await session.close()
+
+
+async def test_volumes_are_mounted_in_a_private_namespace(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    if runtime.namespaces == "none":
+        pytest.fail("this machine can make no mount namespace (neither root nor unprivileged user namespaces)")
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    (volume / "data.txt").write_text("from the volume")
+    target = tmp_path / "mnt" / "config"
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(
+        runtime,
+        sid,
+        tmp_path,
+        "sh",
+        "-c",
+        f"cat {target}/data.txt; touch {target}/new 2>/dev/null || echo read-only; sleep 30",
+        mounts=(cri.Mount(container_path=str(target), host_path=str(volume), readonly=True),),
+    )
+    await asyncio.sleep(0.3)
+    exec_view = await runtime.exec_sync(cid, ["cat", f"{target}/data.txt"], 10)
+    assert exec_view.stdout == b"from the volume"
+    status = await runtime.container_status(cid)
+    lines = [r[2] for r in log_records(status.log_path)]
+    assert lines[:1] == ["from the volumeread-only"]  # cat (no newline in the file), then the failed touch
+    assert not (target / "data.txt").exists()  # the host does not see the bind mount
+
+
+async def test_port_forward_reaches_the_pods_address(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    async def pong(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"pong")
+        writer.close()
+
+    server = await asyncio.start_server(pong, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sid = await sandbox(runtime, tmp_path)
+    reader, writer = await runtime.port_forward(sid, port)
+    assert await reader.read() == b"pong"
+    writer.close()
+    server.close()
+    await server.wait_closed()
