@@ -32,8 +32,10 @@ __all__ = [
     "ServiceAccountRef",
     "sign",
     "token_claims",
+    "unverified_claims",
     "username",
     "verify",
+    "verify_signature",
 ]
 
 Obj = dict[str, Any]
@@ -129,6 +131,37 @@ def _decode_part(text: str) -> Obj:
     return value
 
 
+def unverified_claims(token: str) -> Obj:
+    """The claims of a compact JWS, not verified: only to route a token to the right checks (its ``iss``)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise InvalidToken("malformed token: not a compact JWS")
+    return _decode_part(parts[1])
+
+
+def verify_signature(token: str, keys: list[rsa.RSAPublicKey]) -> Obj:
+    """The claims of a token whose RS256 signature verifies with one of ``keys`` (no claim is checked).
+
+    Legacy secret-based tokens have neither ``aud`` nor ``exp``: their
+    authenticator checks the claims itself; :func:`verify` is for bound tokens.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise InvalidToken("malformed token: not a compact JWS")
+    header, claims = _decode_part(parts[0]), _decode_part(parts[1])
+    if header.get("alg") != "RS256":
+        raise InvalidToken(f"unsupported signing algorithm {header.get('alg')!r}")
+    signature = _unb64(parts[2])
+    signing_input = f"{parts[0]}.{parts[1]}".encode()
+    for public in keys:
+        try:
+            public.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+            return claims
+        except InvalidSignature:
+            continue
+    raise InvalidToken("invalid signature")
+
+
 def verify(
     token: str,
     keys: list[rsa.RSAPublicKey],
@@ -144,22 +177,7 @@ def verify(
     a value with ``audiences`` (default: the issuers); ``nbf`` and ``exp`` must
     hold at ``now``, give or take :data:`LEEWAY` seconds.
     """
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise InvalidToken("malformed token: not a compact JWS")
-    header, claims = _decode_part(parts[0]), _decode_part(parts[1])
-    if header.get("alg") != "RS256":
-        raise InvalidToken(f"unsupported signing algorithm {header.get('alg')!r}")
-    signature = _unb64(parts[2])
-    signing_input = f"{parts[0]}.{parts[1]}".encode()
-    for public in keys:
-        try:
-            public.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
-            break
-        except InvalidSignature:
-            continue
-    else:
-        raise InvalidToken("invalid signature")
+    claims = verify_signature(token, keys)
     issuers = issuers or [DEFAULT_ISSUER]
     if claims.get("iss") not in issuers:
         raise InvalidToken(f"token issuer {claims.get('iss')!r} is not trusted")
