@@ -125,11 +125,29 @@ def _compile(schema: Schema) -> _Node:
 
 def _walk(value: Any, schema: Schema, path: str, unknown: list[str], *, prune: bool) -> None:
     """Record (and with ``prune``, drop) unknown fields below ``value``; with ``prune``, drop omitted empties."""
-    _walk_node(value, _compile(schema), path, unknown, prune)
+    _walk_node(value, _compile(schema), (path,) if path else None, unknown, prune)
 
 
-def _walk_node(value: Any, node: _Node, path: str, unknown: list[str], prune: bool) -> None:
-    # Hot path (every write walks its object): exact type checks, no call per key, paths built only when used.
+#: Where a walk is: None at the top, else (parent, key) with a string key or an int index (rendered only if needed).
+_Where = tuple[Any, ...] | None
+
+
+def _render(where: _Where) -> str:
+    parts: list[str] = []
+    while where is not None:
+        if len(where) == 1:
+            parts.append(where[0])
+            break
+        where, step = where
+        parts.append(f"[{step}]" if type(step) is int else step)
+    out = ""
+    for part in reversed(parts):
+        out = out + part if part.startswith("[") or not out else f"{out}.{part}"
+    return out
+
+
+def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune: bool) -> None:
+    # Hot path (every write walks its object): exact type checks, no call per scalar, paths rendered only when used.
     kind = type(value)
     if kind is list:
         inner = node.items
@@ -137,7 +155,7 @@ def _walk_node(value: Any, node: _Node, path: str, unknown: list[str], prune: bo
             for i, v in enumerate(value):
                 tv = type(v)
                 if tv is dict or tv is list:
-                    _walk_node(v, inner, f"{path}[{i}]", unknown, prune)
+                    _walk_node(v, inner, (where, i), unknown, prune)
         return
     if kind is not dict:
         return
@@ -148,24 +166,26 @@ def _walk_node(value: Any, node: _Node, path: str, unknown: list[str], prune: bo
             for k, v in value.items():
                 tv = type(v)
                 if tv is dict or tv is list:
-                    _walk_node(v, inner, f"{path}.{k}", unknown, prune)
+                    _walk_node(v, inner, (where, k), unknown, prune)
         return  # else free-form (RawExtension, FieldsV1, JSON): anything goes
-    required = node.required
-    for key in list(value) if prune else value:
+    doomed: list[str] | None = None
+    for key, item in value.items():
         child = props.get(key)
         if child is None:
-            unknown.append(f"{path}.{key}" if path else key)
+            unknown.append(_render((where, key)))
             if prune:
-                del value[key]
+                doomed = [key] if doomed is None else [*doomed, key]
             continue
-        item = value[key]
         ti = type(item)
         if ti is dict or ti is list:
             if item:
-                _walk_node(item, child, f"{path}.{key}" if path else key, unknown, prune)
-            elif prune and key not in required and (ti is list or not child.is_struct):
-                del value[key]  # Go's omitempty: empty maps and slices go (empty structs stay ``{}``)
-        elif item is None and prune and key not in required:
+                _walk_node(item, child, (where, key), unknown, prune)
+            elif prune and key not in node.required and (ti is list or not child.is_struct):
+                doomed = [key] if doomed is None else [*doomed, key]  # Go's omitempty: empty maps and slices go
+        elif item is None and prune and key not in node.required:
+            doomed = [key] if doomed is None else [*doomed, key]
+    if doomed is not None:
+        for key in doomed:
             del value[key]
 
 

@@ -149,31 +149,39 @@ def _number_text(value: float) -> str:
     return str(value)
 
 
+#: A struct field path as links (parent, key), None at the top: rendered only for an error.
+_Where = tuple[Any, str] | None
+
+
 class _Walk:
-    __slots__ = ("saved", "stack", "unknown")
+    __slots__ = ("saved", "unknown")
 
     def __init__(self) -> None:
-        self.stack: list[str] = []
         self.saved: str | None = None
         #: Whether a key the Go types do not have was seen (its path is left to typed.unknown_fields).
         self.unknown = False
 
-    def type_error(self, what: str, go: str, struct: str) -> str:
-        where = ".".join(self.stack)
-        return f"json: cannot unmarshal {what} into Go struct field {struct}.{where} of type {go}"
+    @staticmethod
+    def type_error(what: str, go: str, struct: str, where: _Where) -> str:
+        keys: list[str] = []
+        while where is not None:
+            where, key = where
+            keys.append(key)
+        path = ".".join(reversed(keys))
+        return f"json: cannot unmarshal {what} into Go struct field {struct}.{path} of type {go}"
 
-    def save(self, what: str, go: str, struct: str) -> None:
+    def save(self, what: str, go: str, struct: str, where: _Where) -> None:
         if self.saved is None:
-            self.saved = self.type_error(what, go, struct)
+            self.saved = self.type_error(what, go, struct, where)
 
-    def value(self, value: Any, node: _Node, struct: str) -> None:
+    def value(self, value: Any, node: _Node, struct: str, where: _Where) -> None:
+        """Check ``value`` against ``node``; ``where``: the struct field path to it, as (parent, key) links."""
         kind = node.kind
         if kind == _STRUCT:
             if not isinstance(value, dict):
-                self.save(_json_kind(value), node.go, struct)
+                self.save(_json_kind(value), node.go, struct, where)
                 return
             props, inner = node.props, node.struct
-            stack = self.stack
             for key, item in value.items():
                 child = props.get(key)
                 if child is None:
@@ -190,63 +198,61 @@ class _Walk:
                     or (ck == _BOOL and t is bool)
                 ):
                     continue
-                stack.append(key)
-                self.value(item, child, inner)
-                stack.pop()
+                self.value(item, child, inner, (where, key))
         elif kind == _STRING:
             if not isinstance(item := value, str):
-                self.save(_json_kind(item), node.go, struct)
+                self.save(_json_kind(item), node.go, struct, where)
         elif kind == _INT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.save(_json_kind(value), node.go, struct)
+                self.save(_json_kind(value), node.go, struct, where)
                 return
             if isinstance(value, float) or not node.low <= value <= node.high:
-                self.save("number " + _number_text(value), node.go, struct)
+                self.save("number " + _number_text(value), node.go, struct, where)
         elif kind == _LIST:
             if not isinstance(value, list):
-                self.save(_json_kind(value), node.go, struct)
+                self.save(_json_kind(value), node.go, struct, where)
                 return
             elem = node.elem
             assert elem is not None
             scalar = str if elem.kind == _STRING else None
             for item in value:
                 if item is not None and type(item) is not scalar:
-                    self.value(item, elem, struct)
+                    self.value(item, elem, struct, where)
         elif kind == _MAP:
             if not isinstance(value, dict):
-                self.save(_json_kind(value), node.go, struct)
+                self.save(_json_kind(value), node.go, struct, where)
                 return
             elem = node.elem
             assert elem is not None
             scalar = str if elem.kind == _STRING else None
             for item in value.values():
                 if item is not None and type(item) is not scalar:
-                    self.value(item, elem, struct)
+                    self.value(item, elem, struct, where)
         elif kind == _BOOL:
             if not isinstance(value, bool):
-                self.save(_json_kind(value), node.go, struct)
+                self.save(_json_kind(value), node.go, struct, where)
         elif kind == _FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.save(_json_kind(value), node.go, struct)
+                self.save(_json_kind(value), node.go, struct, where)
         elif kind == _QUANTITY:
             self.quantity(value)
         elif kind == _INTSTR:
             if isinstance(value, str):
                 return
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise _Abort(self.type_error(_json_kind(value), "int32", struct))
+                raise _Abort(self.type_error(_json_kind(value), "int32", struct, where))
             if isinstance(value, float) or not -(2**31) <= value < 2**31:
-                raise _Abort(self.type_error("number " + _number_text(value), "int32", struct))
+                raise _Abort(self.type_error("number " + _number_text(value), "int32", struct, where))
         elif kind == _BYTES:
             if not isinstance(value, str):
                 if not isinstance(value, list):
-                    self.save(_json_kind(value), node.go, struct)
+                    self.save(_json_kind(value), node.go, struct, where)
                 return
             problem = base64_error(value)
             if problem is not None and self.saved is None:
                 self.saved = problem
         elif kind == _TIME and not isinstance(value, str):
-            raise _Abort(self.type_error(_json_kind(value), "string", struct))
+            raise _Abort(self.type_error(_json_kind(value), "string", struct, where))
 
     @staticmethod
     def quantity(value: Any) -> None:
@@ -271,7 +277,7 @@ def decode_check(obj: dict[str, Any], definition: str) -> tuple[str | None, bool
     """``decode_error``, and whether ``obj`` has keys the Go types do not (so an unknown-field pass is needed)."""
     walk = _Walk()
     try:
-        walk.value(obj, _definition(definition), "")
+        walk.value(obj, _definition(definition), "", None)
     except _Abort as exc:
         return str(exc), walk.unknown
     return walk.saved, walk.unknown
