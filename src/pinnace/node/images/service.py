@@ -1,0 +1,142 @@
+"""The CRI ImageService of a node, on the local store — and what the ``oci`` runtime needs of an image.
+
+:class:`LocalImageService` is what the node agent holds: ``pull_image``,
+``image_status``, ``list_images`` and ``remove_image`` as in the CRI, plus
+:meth:`~LocalImageService.unpack` (the image's read-only rootfs directory) and
+:meth:`~LocalImageService.image_config` (Entrypoint, Cmd, Env…) for the
+runtime that builds a container from it.
+
+``imagePullPolicy`` is the agent's to apply; :func:`should_pull` and
+:func:`default_pull_policy` say what upstream's kubelet does with it.
+A pull of a tag asks the registry again (the tag may have moved; blobs already
+present are not fetched again); a pull of a digest that is present is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pinnace.node.cri import ImageInfo, ImagePullError, RegistryAuth
+from pinnace.node.images.auth import Keyring
+from pinnace.node.images.config import ImageConfig
+from pinnace.node.images.reference import Reference, ReferenceError, parse_reference
+from pinnace.node.images.registry import RegistryClient, RegistryError
+from pinnace.node.images.store import ImageStore
+from pinnace.node.images.unpack import unpack
+
+ALWAYS = "Always"
+IF_NOT_PRESENT = "IfNotPresent"
+NEVER = "Never"
+
+
+class ImageNeverPullError(ImagePullError):
+    """The image is not present and the policy is Never (the kubelet's ErrImageNeverPull)."""
+
+
+def default_pull_policy(image: str) -> str:
+    """Upstream's default imagePullPolicy: Always for ``:latest`` or no tag (and no digest), else IfNotPresent."""
+    try:
+        ref = parse_reference(image, default_tag=False)
+    except ReferenceError:
+        return IF_NOT_PRESENT
+    return ALWAYS if not ref.digest and ref.tag in ("", "latest") else IF_NOT_PRESENT
+
+
+def should_pull(policy: str, present: bool) -> bool:
+    """Whether the kubelet pulls: Always pulls; IfNotPresent pulls when absent; Never never does.
+
+    With Never and the image absent, the container cannot start: raise :class:`ImageNeverPullError`
+    (reason ``ErrImageNeverPull``) rather than pulling.
+    """
+    if policy == ALWAYS:
+        return True
+    if policy == NEVER:
+        return False
+    return not present
+
+
+class LocalImageService:
+    """The node's images: the CRI ImageService over an :class:`ImageStore` and a :class:`RegistryClient`."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        insecure_registries: Iterable[str] = (),
+        keyring: Keyring | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = ImageStore(root, clock=clock)
+        self.registry = RegistryClient(self.store, insecure=insecure_registries)
+        self.keyring = keyring or Keyring()
+        self._pulls: dict[str, asyncio.Future[str]] = {}
+
+    async def pull_image(self, reference: str, auth: RegistryAuth | None = None) -> str:
+        """Pull an image; its ID. Concurrent pulls of one reference share one download.
+
+        Without ``auth``, the node's keyring is tried (most specific first), then anonymous access.
+        """
+        try:
+            ref = parse_reference(reference)
+        except ReferenceError as exc:
+            raise ImagePullError(f"invalid image reference {reference!r}: {exc}") from None
+        if ref.digest:
+            present = self.store.resolve(str(ref))
+            if present is not None:
+                return present.id
+        key = str(ref)
+        pending = self._pulls.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pulls[key] = future
+        try:
+            image_id = await self._pull(ref, auth)
+            future.set_result(image_id)
+            return image_id
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so a pull nobody else awaited does not warn
+            raise
+        finally:
+            del self._pulls[key]
+
+    async def _pull(self, ref: Reference, auth: RegistryAuth | None) -> str:
+        candidates: list[RegistryAuth | None] = [auth] if auth is not None else [*self.keyring.lookup(ref), None]
+        last: RegistryError | None = None
+        for candidate in candidates:
+            try:
+                return await self.registry.pull(ref, candidate)
+            except RegistryError as exc:
+                if exc.code not in ("UNAUTHORIZED", "DENIED"):
+                    raise
+                last = exc
+        assert last is not None
+        raise last
+
+    async def image_status(self, reference: str) -> ImageInfo | None:
+        """The image, or None when it is not present."""
+        record = self.store.resolve(reference)
+        return None if record is None else self.store.info(record)
+
+    async def list_images(self) -> list[ImageInfo]:
+        """Every image present."""
+        return [self.store.info(record) for record in self.store.images()]
+
+    async def remove_image(self, reference: str) -> None:
+        """Remove an image with all its references (idempotent, as the CRI asks)."""
+        record = self.store.resolve(reference)
+        if record is not None:
+            await asyncio.to_thread(self.store.remove, record.id)
+
+    async def unpack(self, image: str) -> Path:
+        """The image's unpacked rootfs (shared and read-only: overlay it or copy it, never write to it)."""
+        record = self.store.require(image)
+        return await asyncio.to_thread(unpack, self.store, record.id)
+
+    async def image_config(self, image: str) -> ImageConfig:
+        """The image's Entrypoint, Cmd, Env, WorkingDir, User and ExposedPorts."""
+        return ImageConfig.from_document(self.store.config(image))
