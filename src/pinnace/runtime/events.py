@@ -127,9 +127,21 @@ class EventRecorder:
                 await self.client.create(CORE_EVENTS, _core_event(event, event_time[:19] + "Z"), namespace)
             else:
                 await self.client.create(EVENTS, event, namespace)
+            self._forget_expired(now)
+            self._seen.pop(key, None)  # re-inserted at the end: the table stays ordered by first_seen
             self._seen[key] = _Seen(name, namespace, 1, now)
         except Exception as exc:
             log.warning("could not record event %s %s about %s/%s: %r", type_, reason, namespace, ref.get("name"), exc)
+
+
+    def _forget_expired(self, now: float) -> None:
+        """Drop the series whose window has passed (the oldest come first), so the table does not grow forever."""
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen))
+            if now - seen[oldest].first_seen < SERIES_WINDOW:
+                return
+            del seen[oldest]
 
 
 def _core_event(event: Obj, timestamp: str) -> Obj:

@@ -50,3 +50,23 @@ async def test_event_type_is_checked(client: RestClient) -> None:
     recorder = EventRecorder(client, "c")
     with pytest.raises(ValueError):
         recorder.event({"metadata": {"name": "x"}}, "Info", "R", "n")
+
+
+async def test_series_past_their_window_are_forgotten(client: RestClient) -> None:
+    """The recorder remembers a series only for its window: a long-running controller does not grow without end."""
+    clock = FakeClock()
+    recorder = EventRecorder(client, "c", clock=clock)
+    for i in range(3):
+        cm = await client.create(CONFIGMAPS, {"metadata": {"name": f"old-{i}"}}, "default")
+        recorder.event(cm, NORMAL, "Synced", "synced")
+    await recorder.flush()
+    assert len(recorder._seen) == 3
+    await clock.advance(400)
+    fresh = await client.create(CONFIGMAPS, {"metadata": {"name": "fresh"}}, "default")
+    recorder.event(fresh, NORMAL, "Synced", "synced")
+    await recorder.flush()
+    assert [seen.name for seen in recorder._seen.values()] == [
+        e["metadata"]["name"]
+        for e in (await client.list(EVENTS, "default"))["items"]
+        if e["regarding"]["name"] == "fresh"
+    ]
