@@ -19,6 +19,7 @@ import platformdirs
 import typer
 
 from pinnace.cli.adm_encryption import encryption_app
+from pinnace.cli.image import image_app
 from pinnace.cluster import controller_manager
 from pinnace.plugins.cli import plugin_app
 
@@ -340,6 +341,7 @@ create_app = typer.Typer(help="Add to the project.", no_args_is_help=True)
 builder_app.add_typer(create_app, name="create")
 app.add_typer(builder_app, name="builder")
 app.add_typer(plugin_app, name="plugin")
+app.add_typer(image_app, name="image")
 
 ProjectDir = Annotated[Path, typer.Option("--dir", help="The project directory.")]
 
