@@ -3,8 +3,9 @@
 ``build`` (from a directory or a static binary), ``import`` (OCI layout or
 ``docker save`` tar), ``ls``, ``rm``, ``inspect``, ``pull`` and ``push`` (to any
 registry v2; credentials from ``--username``/``--password-stdin`` or the docker
-config file). The store is ``<data-dir>/images`` unless ``--root`` says
-otherwise — the same directory the node agent's ``oci`` runtime uses.
+config file), and ``unpack`` (the read-only rootfs a container starts from).
+The store is ``<data-dir>/images`` unless ``--root`` says otherwise — the same
+directory the node agent's ``oci`` runtime uses.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pinnace.node.images.config import ImageConfig
 from pinnace.node.images.reference import Reference, parse_reference
 from pinnace.node.images.registry import RegistryClient
 from pinnace.node.images.store import ImageStore
+from pinnace.node.images.unpack import unpack
 
 image_app = typer.Typer(
     help="Build, import, list, remove, pull and push images in the node's image store.", no_args_is_help=True
@@ -251,3 +253,14 @@ def push(
         return asyncio.run(client.push(image, ref, auth, chunk_size=chunk_size or None))
 
     typer.echo(_run(action))
+
+
+@image_app.command("unpack")
+def unpack_(
+    image: Annotated[str, typer.Argument(help="A reference or image ID.")],
+    root: RootOpt = None,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+) -> None:
+    """Unpack an image's layers (once; cached) and print its read-only rootfs directory."""
+    store = _store(root, data_dir)
+    typer.echo(_run(lambda: unpack(store, store.require(image).id)))
