@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from ssl import SSLContext
 
 import orjson
 from aiohttp import web
@@ -129,6 +130,7 @@ class APIServer:
         self._system_namespaces_task: asyncio.Task[None] | None = None
         self.address = ""
         self.port = 0
+        self.scheme = "http"
         self._checks: dict[str, health.Check] = {
             "ping": self._ok,
             "log": self._ok,
@@ -188,13 +190,14 @@ class APIServer:
             except Exception:
                 log.exception("the service IP and node port repair failed; retrying later")
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 6443) -> None:
-        """Start serving HTTP on host:port (port 0 picks a free one)."""
+    async def listen(self, host: str = "127.0.0.1", port: int = 6443, *, ssl: SSLContext | None = None) -> None:
+        """Start serving on host:port (port 0 picks a free one): HTTPS with ``ssl`` (see authn.serving_context)."""
         if not self.started:
             await self.start()
         self._runner = web.ServerRunner(self.http, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        self.scheme = "https" if ssl is not None else "http"
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=ssl)
         await site.start()
         sockets = getattr(site._server, "sockets", None)
         self.port = int(sockets[0].getsockname()[1]) if sockets else port
@@ -223,7 +226,7 @@ class APIServer:
     @property
     def url(self) -> str:
         """The base URL clients use."""
-        return f"http://{self.address}"
+        return f"{self.scheme}://{self.address}"
 
     # ---- health -------------------------------------------------------------
     async def _ok(self) -> str | None:

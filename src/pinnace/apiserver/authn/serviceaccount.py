@@ -1,0 +1,175 @@
+"""Service-account tokens: legacy Secret-based JWTs and bound tokens from TokenRequest.
+
+Both are RS256 JWTs signed with the service-account key (``sa.key``).
+
+- **Bound** tokens (``iss``: the API server's issuer) must be for one of the
+  wanted audiences (default: the API server's), within ``nbf``/``exp``, and the
+  objects they name must still exist with the same uid — the service account,
+  and the pod, secret or node the token is bound to (a node only when the token
+  is bound to the node itself; a pod-bound token merely records its pod's node).
+  An object being deleted keeps its tokens valid for
+  :data:`DELETION_GRACE` seconds after its deletionTimestamp, as upstream (a pod's
+  graceful termination still needs its token).
+- **Legacy** tokens (``iss: kubernetes/serviceaccount``) carry no audience and
+  no expiry: they are valid while their Secret exists and holds the very same
+  token, and the service account exists with the uid the token names.
+
+The user is ``system:serviceaccount:<ns>:<name>`` with the account's uid, in
+``system:serviceaccounts`` and ``system:serviceaccounts:<ns>``; bound tokens
+add the extras ``authentication.kubernetes.io/pod-name``, ``pod-uid``,
+``node-name``, ``node-uid`` and ``credential-id`` (``JTI=<jti>``). Objects are
+read from the API server's watch caches.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pinnace.api import satoken
+from pinnace.apiserver.authn.tokens import TokenRejected, TokenResult
+from pinnace.apiserver.rest import RestStore
+from pinnace.apiserver.user import UserInfo
+
+__all__ = ["DELETION_GRACE", "LEGACY_ISSUER", "ServiceAccountTokenAuthenticator"]
+
+Obj = dict[str, Any]
+
+LEGACY_ISSUER = "kubernetes/serviceaccount"
+#: Seconds after its deletionTimestamp that an object being deleted still validates its tokens.
+DELETION_GRACE = 60.0
+_EXTRA = "authentication.kubernetes.io/"
+_LEGACY = "kubernetes.io/serviceaccount/"
+
+
+def _deleted_too_long_ago(obj: Obj, now: float) -> bool:
+    stamp = (obj.get("metadata") or {}).get("deletionTimestamp")
+    if not stamp:
+        return False
+    try:
+        at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return True
+    return at < now - DELETION_GRACE
+
+
+def _user(namespace: str, name: str, uid: str, extra: dict[str, tuple[str, ...]] | None = None) -> UserInfo:
+    groups = ("system:serviceaccounts", f"system:serviceaccounts:{namespace}")
+    return UserInfo(satoken.username(namespace, name), uid=uid, groups=groups, extra=extra or {})
+
+
+class ServiceAccountTokenAuthenticator:
+    """Bearer tokens that are service-account JWTs (see the module docstring)."""
+
+    def __init__(
+        self, rest: RestStore, keys: Sequence[rsa.RSAPublicKey], issuer: str, api_audiences: Sequence[str]
+    ) -> None:
+        self.rest = rest
+        self.keys = list(keys)
+        self.issuer = issuer
+        self.api_audiences = tuple(api_audiences)
+
+    async def authenticate_token(self, token: str, audiences: Sequence[str]) -> TokenResult | None:
+        """The service account of a valid token; None if the token is not a JWT of ours."""
+        try:
+            iss = satoken.unverified_claims(token).get("iss")
+        except satoken.InvalidToken:
+            return None
+        if iss == self.issuer:
+            return await self._bound(token, audiences)
+        if iss == LEGACY_ISSUER:
+            return await self._legacy(token, audiences)
+        return None
+
+    async def _get(self, plural: str, namespace: str | None, name: str) -> Obj | None:
+        info = self.rest.registry.get("", "v1", plural)
+        assert info is not None
+        cached = await self.rest.get_cached(info, namespace, name)
+        return cached.obj if cached is not None else None
+
+    async def _check_ref(self, plural: str, namespace: str | None, ref: Any, now: float) -> Obj:
+        """The object a claim names, if it still exists with the claimed uid and is not long deleted."""
+        name, uid = (ref.get("name"), ref.get("uid")) if isinstance(ref, dict) else (None, None)
+        what = plural[:-1]
+        if not isinstance(name, str) or not name:
+            raise TokenRejected(f"token could not be validated: malformed {what} reference")
+        obj = await self._get(plural, namespace, name)
+        where = f"{namespace}/{name}" if namespace else name
+        if obj is None:
+            raise TokenRejected(f"{what} {where} has been deleted")
+        actual = (obj.get("metadata") or {}).get("uid")
+        if uid and actual != uid:
+            raise TokenRejected(f"{what} UID ({actual}) does not match claim ({uid})")
+        if _deleted_too_long_ago(obj, now):
+            raise TokenRejected(f"{what} {where} is being deleted")
+        return obj
+
+    async def _bound(self, token: str, audiences: Sequence[str]) -> TokenResult:
+        wanted = list(audiences) or list(self.api_audiences)
+        try:
+            claims = satoken.verify(token, self.keys, issuers=[self.issuer], audiences=wanted)
+        except satoken.InvalidToken as exc:
+            raise TokenRejected(str(exc)) from None
+        private = claims.get("kubernetes.io")
+        if not isinstance(private, dict) or not isinstance(private.get("namespace"), str):
+            raise TokenRejected("token could not be validated: no kubernetes.io claims")
+        namespace = private["namespace"]
+        now = time.time()
+        account = private.get("serviceaccount") or {}
+        await self._check_ref("serviceaccounts", namespace, account, now)
+        extra: dict[str, tuple[str, ...]] = {}
+        pod, secret, node = private.get("pod"), private.get("secret"), private.get("node")
+        if pod:
+            await self._check_ref("pods", namespace, pod, now)
+            extra[_EXTRA + "pod-name"] = (str(pod.get("name")),)
+            extra[_EXTRA + "pod-uid"] = (str(pod.get("uid")),)
+        if secret:
+            await self._check_ref("secrets", namespace, secret, now)
+        if node:
+            if not pod:  # a pod-bound token records its pod's node; only a node-bound one depends on it
+                await self._check_ref("nodes", None, node, now)
+            extra[_EXTRA + "node-name"] = (str(node.get("name")),)
+            extra[_EXTRA + "node-uid"] = (str(node.get("uid")),)
+        if claims.get("jti"):
+            extra[_EXTRA + "credential-id"] = (f"JTI={claims['jti']}",)
+        aud = claims.get("aud")
+        got = aud if isinstance(aud, list) else [aud]
+        matched = tuple(a for a in wanted if a in got)
+        return TokenResult(_user(namespace, str(account.get("name")), str(account.get("uid") or ""), extra), matched)
+
+    async def _legacy(self, token: str, audiences: Sequence[str]) -> TokenResult:
+        try:
+            claims = satoken.verify_signature(token, self.keys)
+        except satoken.InvalidToken as exc:
+            raise TokenRejected(str(exc)) from None
+        namespace = claims.get(_LEGACY + "namespace")
+        secret_name = claims.get(_LEGACY + "secret.name")
+        account_name = claims.get(_LEGACY + "service-account.name")
+        account_uid = claims.get(_LEGACY + "service-account.uid")
+        if not all(isinstance(v, str) and v for v in (namespace, secret_name, account_name, account_uid)):
+            raise TokenRejected("token could not be validated: missing legacy service account claims")
+        assert isinstance(namespace, str) and isinstance(secret_name, str)
+        assert isinstance(account_name, str) and isinstance(account_uid, str)
+        if claims.get("sub") != satoken.username(namespace, account_name):
+            raise TokenRejected("token could not be validated: sub does not match the service account")
+        matched = tuple(a for a in audiences if a in self.api_audiences) if audiences else self.api_audiences
+        if not matched:
+            raise TokenRejected("token audiences do not match the expected audiences")
+        now = time.time()
+        secret = await self._check_ref("secrets", namespace, {"name": secret_name}, now)
+        stored = (secret.get("data") or {}).get("token")
+        try:
+            stored_token = base64.b64decode(stored or "", validate=True)
+        except (binascii.Error, ValueError):
+            stored_token = b""
+        if not hmac.compare_digest(stored_token, token.encode()):
+            raise TokenRejected(f"token does not match the one in secret {namespace}/{secret_name}")
+        await self._check_ref("serviceaccounts", namespace, {"name": account_name, "uid": account_uid}, now)
+        return TokenResult(_user(namespace, account_name, account_uid), matched)
