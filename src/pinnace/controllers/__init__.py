@@ -35,6 +35,7 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "endpointslice": "pinnace.controllers.endpointslice:add_endpointslice_controller",
     "serviceaccount": "pinnace.controllers.serviceaccount:add_serviceaccount_controller",
     "nodelifecycle": "pinnace.controllers.nodelifecycle:add_node_lifecycle_controller",
+    "clusterrole-aggregation": "pinnace.controllers.clusterrole_aggregation:add_clusterrole_aggregation_controller",
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
 
