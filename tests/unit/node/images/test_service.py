@@ -1,0 +1,60 @@
+"""The CRI ImageService on the local store, and the pull-policy helpers the agent uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pinnace.node.cri import ImagePullError, ImageService
+from pinnace.node.images.reference import parse_reference
+from pinnace.node.images.service import LocalImageService, default_pull_policy, should_pull
+
+from ._layers import file, store_layers
+
+
+@pytest.mark.parametrize(
+    ("image", "policy"),
+    [
+        ("busybox", "Always"),
+        ("busybox:latest", "Always"),
+        ("busybox:1.36", "IfNotPresent"),
+        ("busybox@sha256:" + "a" * 64, "IfNotPresent"),
+        ("localhost:5000/app", "Always"),
+    ],
+)
+def test_default_pull_policy(image: str, policy: str) -> None:
+    assert default_pull_policy(image) == policy
+
+
+def test_should_pull() -> None:
+    assert should_pull("Always", present=True) and should_pull("Always", present=False)
+    assert should_pull("IfNotPresent", present=False) and not should_pull("IfNotPresent", present=True)
+    assert not should_pull("Never", present=False) and not should_pull("Never", present=True)
+
+
+async def test_image_service_on_the_store(tmp_path: Path) -> None:
+    service = LocalImageService(tmp_path)
+    assert isinstance(service, ImageService)
+    image_id = store_layers(service.store, [[file("bin/app", b"app")]], name="example.com/app:1")
+    info = await service.image_status("example.com/app:1")
+    assert info is not None and info.id == image_id and info.repo_tags == ("example.com/app:1",)
+    assert [i.id for i in await service.list_images()] == [image_id]
+    root = await service.unpack("example.com/app:1")
+    assert (root / "bin/app").read_bytes() == b"app"
+    assert (await service.image_config(image_id)).cmd == ("/bin/true",)
+    # A digest reference that is present is not pulled again (no registry is asked: there is none).
+    manifest = service.store.require(image_id).manifest
+    service.store.tag(image_id, parse_reference("example.com/app").with_digest(manifest))
+    assert await service.pull_image(f"example.com/app@{manifest}") == image_id
+    await service.remove_image("example.com/app:1")
+    assert await service.image_status(image_id) is None
+    await service.remove_image("example.com/app:1")  # idempotent
+
+
+async def test_pull_errors_are_image_pull_errors(tmp_path: Path) -> None:
+    service = LocalImageService(tmp_path)
+    with pytest.raises(ImagePullError, match="invalid image reference"):
+        await service.pull_image("Not/Valid")
+    with pytest.raises(ImagePullError, match="cannot reach registry"):
+        await service.pull_image("127.0.0.1:1/nothing:1")
