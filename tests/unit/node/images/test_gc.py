@@ -62,7 +62,7 @@ async def test_collect_garbage_removes_lru_images_not_in_use(tmp_path: Path) -> 
     now[0] = 1000
     sizes = {r.id: r.size for r in store.images()}
     # 85% used: free 5% of capacity (half an image); b is the least recently used not in use.
-    capacity = 10 * sizes[b]
+    capacity = 10 * sizes[b] // 100 * 100
     usage = DiskUsage(capacity, available=capacity * 15 // 100)
     assert usage.percent == 85
     result = await collect_garbage(store, ["example.com/c:1"], usage=lambda: usage, clock=lambda: now[0])
