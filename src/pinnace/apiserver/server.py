@@ -218,6 +218,12 @@ class APIServer:
                 await self._service_repair_task
             self._service_repair_task = None
         await self.crds.stop()
+        chain = self.rest.admission
+        if chain is not None:  # plugins that hold connections (the webhooks' pools) release them
+            for plugin in {id(p): p for p in (*chain.mutating, *chain.validating)}.values():
+                close = getattr(plugin, "close", None)
+                if close is not None:
+                    await close()
         await self.rest.caches.stop()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -1,0 +1,290 @@
+"""Admission webhooks against an in-process API server: a TLS webhook server in the test denies and mutates.
+
+Covers url and service references (endpoints from EndpointSlices, TLS checked for
+``<service>.<namespace>.svc``), rules, selectors, matchConditions, failurePolicy
+with a dead webhook, timeouts, dry run and sideEffects, reinvocation, warnings.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from tests.integration.admission.webhook_server import WebhookServer, json_patch, sleep_then_allow
+
+from pinnace.api import errors
+from pinnace.apiserver.server import APIServer
+from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.storage.sqlite import SQLiteStore
+
+Obj = dict[str, Any]
+PLUGINS = ("NamespaceLifecycle", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook")
+MUTATING = ResourceRef("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", namespaced=False)
+VALIDATING = ResourceRef("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", namespaced=False)
+CONFIGMAPS = ResourceRef("", "v1", "configmaps")
+NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)
+
+
+@pytest.fixture
+async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
+    server = WebhookServer(tmp_path, dns_names=("hooks.default.svc",))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[RestClient]:
+    store = await SQLiteStore.open(tmp_path / "store.db")
+    server = APIServer(store, admission_plugins=PLUGINS)
+    await server.listen("127.0.0.1", 0)
+    try:
+        async with RestClient(server.url) as c:
+            yield c
+    finally:
+        await server.stop()
+        await store.close()
+
+
+def webhook(name: str, client_config: Obj, **fields: Any) -> Obj:
+    """One webhook on CREATE/UPDATE of configmaps (override with fields)."""
+    return {
+        "name": name,
+        "clientConfig": client_config,
+        "rules": [
+            {"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}
+        ],
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        **fields,
+    }
+
+
+def configuration(name: str, *webhooks: Obj) -> Obj:
+    return {"metadata": {"name": name}, "webhooks": list(webhooks)}
+
+
+def configmap(name: str, **labels: str) -> Obj:
+    return {"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}
+
+
+async def _deny_labelled(request: Obj) -> Obj:
+    labels = request["object"]["metadata"].get("labels") or {}
+    if labels.get("deny") == "yes":
+        return {
+            "allowed": False,
+            "status": {"code": 403, "reason": "Forbidden", "message": "configmaps labelled deny=yes are refused"},
+        }
+    return {"warnings": ["checked by the test webhook"]}
+
+
+async def _add_label(request: Obj) -> Obj:
+    return json_patch([{"op": "add", "path": "/metadata/labels/mutated", "value": "by-webhook"}])
+
+
+async def test_a_webhook_denies_one_object_and_mutates_another(client: RestClient, hooks: WebhookServer) -> None:
+    hooks.handlers = {"/validate": _deny_labelled, "/mutate": _add_label}
+    ca = hooks.ca_bundle
+    await client.create(
+        MUTATING, configuration("mutate", webhook("mutate.example.com", {"url": hooks.url("/mutate"), "caBundle": ca}))
+    )
+    await client.create(
+        VALIDATING, configuration("deny", webhook("deny.example.com", {"url": hooks.url("/validate"), "caBundle": ca}))
+    )
+
+    created = await client.create(CONFIGMAPS, configmap("fine", app="x"), "default")
+    assert created["metadata"]["labels"] == {"app": "x", "mutated": "by-webhook"}
+    stored = await client.get(CONFIGMAPS, "fine", "default")
+    assert stored["metadata"]["labels"]["mutated"] == "by-webhook"
+
+    with pytest.raises(errors.Forbidden) as refused:
+        await client.create(CONFIGMAPS, configmap("bad", deny="yes"), "default")
+    assert refused.value.message == (
+        'admission webhook "deny.example.com" denied the request: configmaps labelled deny=yes are refused'
+    )
+    with pytest.raises(errors.NotFound):
+        await client.get(CONFIGMAPS, "bad", "default")
+
+    # The validating webhook saw the object as mutated; the review says what upstream's says.
+    path, review = hooks.seen[1]
+    assert path == "/validate" and review["apiVersion"] == "admission.k8s.io/v1"
+    request = review["request"]
+    assert request["uid"] and request["operation"] == "CREATE" and request["dryRun"] is False
+    assert request["kind"] == {"group": "", "version": "v1", "kind": "ConfigMap"}
+    assert request["resource"] == {"group": "", "version": "v1", "resource": "configmaps"}
+    assert request["requestKind"] == request["kind"] and request["requestResource"] == request["resource"]
+    assert request["namespace"] == "default" and request["name"] == "fine"
+    assert request["object"]["metadata"]["labels"]["mutated"] == "by-webhook"
+    assert request["oldObject"] is None
+    assert request["options"] == {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+
+    # An update carries the old object; the webhook's warning reaches the client as a Warning header.
+    stored["data"] = {"k": "changed"}
+    url = f"{client.base_url}/api/v1/namespaces/default/configmaps/fine"
+    async with aiohttp.ClientSession() as raw, raw.put(url, json=stored) as resp:
+        assert resp.status == 200
+        assert '299 - "checked by the test webhook"' in resp.headers.getall("Warning", [])
+    update = hooks.seen[-1][1]["request"]
+    assert update["operation"] == "UPDATE" and update["oldObject"]["data"] == {"k": "v"}
+    assert update["options"]["kind"] == "UpdateOptions"
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"https://127.0.0.1:{port}/dead"
+
+
+async def test_failure_policy_with_a_dead_webhook(client: RestClient) -> None:
+    dead = {"url": _dead_url()}
+    await client.create(
+        VALIDATING, configuration("dead-ignore", webhook("ignore.example.com", dead, failurePolicy="Ignore"))
+    )
+    await client.create(CONFIGMAPS, configmap("passes"), "default")  # Ignore: the request goes on
+
+    await client.create(VALIDATING, configuration("dead-fail", webhook("fail.example.com", dead, failurePolicy="Fail")))
+    with pytest.raises(errors.InternalError) as failed:
+        await client.create(CONFIGMAPS, configmap("blocked"), "default")
+    assert failed.value.message.startswith('Internal error occurred: failed calling webhook "fail.example.com": Post "')
+    with pytest.raises(errors.NotFound):
+        await client.get(CONFIGMAPS, "blocked", "default")
+
+
+async def test_a_webhook_past_its_timeout_fails(client: RestClient, hooks: WebhookServer) -> None:
+    hooks.handlers = {"/slow": lambda request: sleep_then_allow(3)}
+    config = {"url": hooks.url("/slow"), "caBundle": hooks.ca_bundle}
+    await client.create(VALIDATING, configuration("slow", webhook("slow.example.com", config, timeoutSeconds=1)))
+    with pytest.raises(errors.InternalError, match="context deadline exceeded"):
+        await client.create(CONFIGMAPS, configmap("late"), "default")
+    assert hooks.seen[0][0] == "/slow"
+
+
+async def test_tls_is_verified_against_the_ca_bundle(client: RestClient, hooks: WebhookServer, tmp_path: Path) -> None:
+    hooks.handlers = {"/validate": _deny_labelled}
+    (tmp_path / "other").mkdir()
+    stranger = WebhookServer(tmp_path / "other")
+    config = {"url": hooks.url("/validate"), "caBundle": stranger.ca_bundle}  # not the CA that signed the server
+    await client.create(VALIDATING, configuration("wrong-ca", webhook("tls.example.com", config)))
+    with pytest.raises(errors.InternalError, match="certificate verify failed"):
+        await client.create(CONFIGMAPS, configmap("x"), "default")
+    assert hooks.seen == []
+
+
+async def test_a_webhook_by_service_reference_is_called_at_its_endpoints(
+    client: RestClient, hooks: WebhookServer
+) -> None:
+    hooks.handlers = {"/hook/validate": _deny_labelled}
+    await client.create(
+        ResourceRef("", "v1", "services"),
+        {"metadata": {"name": "hooks"}, "spec": {"ports": [{"name": "https", "port": 8443, "targetPort": 9443}]}},
+        "default",
+    )
+    await client.create(
+        ResourceRef("discovery.k8s.io", "v1", "endpointslices"),
+        {
+            "metadata": {"name": "hooks-1", "labels": {"kubernetes.io/service-name": "hooks"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["127.0.0.2"], "conditions": {"ready": False}},
+                {"addresses": ["127.0.0.1"], "conditions": {"ready": True}},
+            ],
+            "ports": [{"name": "https", "port": hooks.port, "protocol": "TCP"}],
+        },
+        "default",
+    )
+    service = {"namespace": "default", "name": "hooks", "path": "/hook/validate", "port": 8443}
+    await client.create(
+        VALIDATING,
+        configuration("by-service", webhook("svc.example.com", {"service": service, "caBundle": hooks.ca_bundle})),
+    )
+    with pytest.raises(errors.Forbidden, match=re.escape('admission webhook "svc.example.com" denied the request')):
+        await client.create(CONFIGMAPS, configmap("no", deny="yes"), "default")
+    await client.create(CONFIGMAPS, configmap("yes"), "default")
+    assert [p for p, _ in hooks.seen] == ["/hook/validate", "/hook/validate"]
+
+
+async def test_selectors_and_match_conditions_choose_the_requests(client: RestClient, hooks: WebhookServer) -> None:
+    async def deny_all(request: Obj) -> Obj:
+        return {"allowed": False, "status": {"message": "nope"}}
+
+    hooks.handlers = {"/deny": deny_all}
+    config = {"url": hooks.url("/deny"), "caBundle": hooks.ca_bundle}
+    await client.create(NAMESPACES, {"metadata": {"name": "guarded", "labels": {"guard": "on"}}})
+    await client.create(NAMESPACES, {"metadata": {"name": "open"}})
+    await client.create(
+        VALIDATING,
+        configuration(
+            "selective",
+            webhook(
+                "selective.example.com",
+                config,
+                namespaceSelector={"matchLabels": {"guard": "on"}},
+                objectSelector={"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]},
+                matchConditions=[{"name": "not-exempt", "expression": "!object.metadata.name.startsWith('exempt-')"}],
+            ),
+        ),
+    )
+    await client.create(CONFIGMAPS, configmap("a", tier="db"), "open")  # namespace not selected
+    await client.create(CONFIGMAPS, configmap("b", tier="web"), "guarded")  # object not selected
+    await client.create(CONFIGMAPS, configmap("exempt-c", tier="db"), "guarded")  # condition false
+    assert hooks.seen == []
+    with pytest.raises(errors.BadRequest) as refused:  # no code in the answer: 400, as upstream
+        await client.create(CONFIGMAPS, configmap("d", tier="db"), "guarded")
+    assert refused.value.message == 'admission webhook "selective.example.com" denied the request: nope'
+    assert len(hooks.seen) == 1
+
+
+async def test_dry_run_reaches_only_webhooks_without_side_effects(client: RestClient, hooks: WebhookServer) -> None:
+    hooks.handlers = {"/validate": _deny_labelled}
+    config = {"url": hooks.url("/validate"), "caBundle": hooks.ca_bundle}
+    await client.create(
+        VALIDATING, configuration("safe", webhook("safe.example.com", config, sideEffects="NoneOnDryRun"))
+    )
+    dry = await client.request(
+        "POST", "/api/v1/namespaces/default/configmaps", body=configmap("dry"), params={"dryRun": "All"}
+    )
+    assert dry["metadata"]["name"] == "dry"
+    assert hooks.seen[-1][1]["request"]["dryRun"] is True
+
+    await client.create(VALIDATING, configuration("unsafe", webhook("unsafe.example.com", config, sideEffects="Some")))
+    with pytest.raises(
+        errors.BadRequest, match=re.escape('admission webhook "unsafe.example.com" does not support dry run')
+    ):
+        await client.request(
+            "POST", "/api/v1/namespaces/default/configmaps", body=configmap("dry"), params={"dryRun": "All"}
+        )
+    await client.create(CONFIGMAPS, configmap("real"), "default")  # a real write may call it
+
+
+async def test_if_needed_webhooks_are_reinvoked_after_later_changes(client: RestClient, hooks: WebhookServer) -> None:
+    async def first(request: Obj) -> Obj:
+        labels = request["object"]["metadata"].get("labels") or {}
+        return json_patch([{"op": "add", "path": "/metadata/labels/first-saw", "value": str(len(labels))}])
+
+    async def second(request: Obj) -> Obj:
+        return json_patch([{"op": "add", "path": "/metadata/labels/second", "value": "yes"}])
+
+    hooks.handlers = {"/first": first, "/second": second}
+    ca = hooks.ca_bundle
+    await client.create(
+        MUTATING,
+        configuration(
+            "a-first",
+            webhook("first.example.com", {"url": hooks.url("/first"), "caBundle": ca}, reinvocationPolicy="IfNeeded"),
+        ),
+    )
+    await client.create(
+        MUTATING,
+        configuration("b-second", webhook("second.example.com", {"url": hooks.url("/second"), "caBundle": ca})),
+    )
+    created = await client.create(CONFIGMAPS, configmap("m"), "default")
+    assert [p for p, _ in hooks.seen] == ["/first", "/second", "/first"]
+    assert created["metadata"]["labels"] == {"first-saw": "2", "second": "yes"}
