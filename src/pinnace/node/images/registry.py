@@ -24,6 +24,7 @@ with the registry's error code: ``MANIFEST_UNKNOWN``, ``NAME_UNKNOWN``,
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -74,6 +75,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def basic_authorization(username: str, password: str) -> str:
+    """An ``Authorization: Basic`` header value (RFC 7617, UTF-8)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
 def _error(status: int, body: bytes, what: str) -> RegistryError:
     codes: list[str] = []
     messages: list[str] = []
@@ -115,7 +121,7 @@ class _Endpoint:
             return str(cached[0])
         creds = credentials(self.auth)
         if self.basic and creds:
-            return aiohttp.BasicAuth(*creds).encode()
+            return basic_authorization(*creds)
         return None
 
     async def _token(self, params: dict[str, str], scope: str) -> None:
@@ -133,8 +139,8 @@ class _Endpoint:
                 form["client_id"] = "pinnace"
                 response = await self.http.post(realm, data=form)
             else:
-                basic = aiohttp.BasicAuth(*creds) if creds else None
-                response = await self.http.get(f"{realm}?{urlencode(query)}", auth=basic)
+                headers = {"Authorization": basic_authorization(*creds)} if creds else {}
+                response = await self.http.get(f"{realm}?{urlencode(query)}", headers=headers)
             async with response:
                 body = await response.read()
                 if response.status != 200:
