@@ -1,0 +1,22 @@
+"""The ``oci`` runtime: pods as real OCI containers on runc or crun, networked by the real CNI plugins.
+
+- :mod:`.runtime` — :class:`OCIRuntime`, the CRI RuntimeService: sandboxes
+  (a network namespace per pod, CNI ADD/DEL, the pod's /etc files) and
+  containers (a bundle per container, started under a shim);
+- :mod:`.spec` — the OCI ``config.json`` from the image config and the pod's
+  container spec (argv rules, env, user, mounts, namespaces, cgroup limits,
+  capabilities, securityContext), as containerd's CRI plugin builds it;
+- :mod:`.rootfs` — an overlay rootfs per container over the image's unpacked one;
+- :mod:`.shim` — the per-container parent process (``runc create``/``start``,
+  CRI log file, exit code and OOM, attach socket), which outlives the agent;
+- :mod:`.sessions` — exec (``runc exec``, a TTY through a console socket) and attach streams;
+- :mod:`.netns` — named network namespaces and sockets opened inside them (port-forward);
+- :mod:`.records` — the JSON records on disk a restarted agent adopts from.
+
+Needs root. The node agent selects it with ``--runtime oci`` and
+``--oci-runtime runc|crun``.
+"""
+
+from pinnace.node.oci.runtime import ImageSource, OCIRuntime
+
+__all__ = ["ImageSource", "OCIRuntime"]

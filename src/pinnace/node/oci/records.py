@@ -1,0 +1,70 @@
+"""The ``oci`` runtime's records on disk: sandbox and container configs as JSON, and back.
+
+A restarted agent rebuilds its view of what runs from these files alone, so
+they hold the whole CRI config each was created from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+from pinnace.node.cri import ContainerConfig, Mount, PortMapping, Resources, SandboxConfig, SecurityContext
+
+
+def sandbox_config_to_dict(config: SandboxConfig) -> dict[str, Any]:
+    """A SandboxConfig as plain JSON data."""
+    data = asdict(config)
+    data["labels"], data["annotations"] = dict(config.labels), dict(config.annotations)
+    return data
+
+
+def sandbox_config_from_dict(data: dict[str, Any]) -> SandboxConfig:
+    """The SandboxConfig that :func:`sandbox_config_to_dict` wrote."""
+    fields = dict(data)
+    fields["port_mappings"] = tuple(PortMapping(**pm) for pm in data.get("port_mappings", ()))
+    fields["dns_servers"] = tuple(data.get("dns_servers", ()))
+    fields["dns_searches"] = tuple(data.get("dns_searches", ()))
+    return SandboxConfig(**fields)
+
+
+def container_config_to_dict(config: ContainerConfig) -> dict[str, Any]:
+    """A ContainerConfig as plain JSON data."""
+    data = asdict(config)
+    data["labels"], data["annotations"] = dict(config.labels), dict(config.annotations)
+    return data
+
+
+def container_config_from_dict(data: dict[str, Any]) -> ContainerConfig:
+    """The ContainerConfig that :func:`container_config_to_dict` wrote."""
+    fields = dict(data)
+    fields["command"] = tuple(data.get("command", ()))
+    fields["args"] = tuple(data.get("args", ()))
+    fields["env"] = tuple((name, value) for name, value in data.get("env", ()))
+    fields["mounts"] = tuple(Mount(**m) for m in data.get("mounts", ()))
+    fields["resources"] = Resources(**data.get("resources", {}))
+    security = dict(data.get("security", {}))
+    for key in ("capabilities_add", "capabilities_drop"):
+        security[key] = tuple(security.get(key, ()))
+    fields["security"] = SecurityContext(**security)
+    return ContainerConfig(**fields)
+
+
+def write_record(path: str, data: dict[str, Any]) -> None:
+    """Write a record atomically (rename), so a crash never leaves half of one."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def read_record(path: str) -> dict[str, Any] | None:
+    """A record, or None when it is missing or unreadable."""
+    try:
+        with open(path) as handle:
+            data: dict[str, Any] = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data

@@ -1,0 +1,474 @@
+"""The ``oci`` RuntimeService: pod sandboxes as network namespaces on CNI, containers as runc/crun bundles.
+
+State lives under ``root`` — ``sandboxes/<id>/`` (``sandbox.json``, the pod's
+``hosts``, ``resolv.conf`` and ``hostname``) and ``containers/<id>/``
+(``container.json``, the bundle with its ``config.json`` and overlay rootfs,
+and the shim's ``state.json`` and logs; its attach socket is under :data:`SOCKET_DIR`) — so a new
+:class:`OCIRuntime` over the same root sees, and adopts, everything an earlier
+one started. Each container runs under its own shim process
+(:mod:`pinnace.node.oci.shim`) that outlives the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pinnace.node import cri
+from pinnace.node.cni import CNI
+from pinnace.node.images.config import ImageConfig
+from pinnace.node.oci import cgroups, netns, records, rootfs
+from pinnace.node.oci.sessions import AttachSession, ExecSession
+from pinnace.node.oci.spec import SandboxPaths, build_spec
+
+#: How long a shim may take to report that its container started.
+START_TIMEOUT = 60.0
+_POLL = 0.05
+#: Attach sockets live here, not in the state directory: a unix socket path must stay under 108 bytes.
+SOCKET_DIR = "/run/pinnace-oci"
+HOSTS_HEADER = """# Kubernetes-managed hosts file.
+127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+fe00::0\tip6-localnet
+fe00::0\tip6-mcastprefix
+fe00::1\tip6-allnodes
+fe00::2\tip6-allrouters
+"""
+
+
+class ImageSource(Protocol):
+    """Where root filesystems and image configs come from: the node's image store (LocalImageService)."""
+
+    async def unpack(self, image: str) -> os.PathLike[str]:
+        """The image's unpacked rootfs, a directory the runtime must only read."""
+
+    async def image_config(self, image: str) -> ImageConfig:
+        """The image's Entrypoint, Cmd, Env, WorkingDir and User."""
+
+
+class OCIRuntime:
+    """CRI RuntimeService on runc or crun (root needed), with CNI networking for pods."""
+
+    name = "oci"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        images: ImageSource,
+        *,
+        oci_runtime: str = "runc",
+        cni: CNI | None = None,
+        host_ip: str = "127.0.0.1",
+        cgroup_root: str = "pinnace",
+    ) -> None:
+        self.root = os.fspath(root)
+        self.images = images
+        self.oci_runtime = oci_runtime
+        #: The pod network; set (or replaced) by the agent once its podCIDR is known.
+        self.cni = cni
+        self.host_ip = host_ip
+        self.cgroup_root = cgroup_root.strip("/")
+        self._host_checked = False
+        for sub in ("sandboxes", "containers", "runtime"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    @property
+    def _runtime_argv(self) -> list[str]:
+        return [self.oci_runtime, "--root", os.path.join(self.root, "runtime")]
+
+    def _sandbox_dir(self, sandbox_id: str) -> str:
+        return os.path.join(self.root, "sandboxes", sandbox_id)
+
+    def _container_dir(self, container_id: str) -> str:
+        return os.path.join(self.root, "containers", container_id)
+
+    def _sandbox_record(self, sandbox_id: str) -> dict[str, Any]:
+        record = records.read_record(os.path.join(self._sandbox_dir(sandbox_id), "sandbox.json"))
+        if record is None:
+            raise cri.NotFoundError(f"pod sandbox {sandbox_id!r} not found")
+        return record
+
+    def _container_record(self, container_id: str) -> dict[str, Any]:
+        record = records.read_record(os.path.join(self._container_dir(container_id), "container.json"))
+        if record is None:
+            raise cri.NotFoundError(f"container {container_id!r} not found")
+        return record
+
+    async def _run(self, *args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *self._runtime_argv, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        return proc.returncode or 0, (err or out).decode(errors="replace").strip()
+
+    # ---- RuntimeService ------------------------------------------------------------------------
+    async def version(self) -> str:
+        """``runc://1.1.5`` (the OCI runtime's name and version)."""
+        proc = await asyncio.create_subprocess_exec(
+            self.oci_runtime, "--version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
+        out, _ = await proc.communicate()
+        first = out.decode().splitlines()[0] if out else ""
+        return f"{self.oci_runtime}://{first.split()[-1] if first else 'unknown'}"
+
+    async def run_pod_sandbox(self, config: cri.SandboxConfig) -> str:
+        """A network namespace attached by CNI (unless hostNetwork), and the pod's /etc files."""
+        sandbox_id = uuid.uuid4().hex
+        directory = self._sandbox_dir(sandbox_id)
+        os.makedirs(directory)
+        record: dict[str, Any] = {
+            "id": sandbox_id,
+            "config": records.sandbox_config_to_dict(config),
+            "created_at": time.time(),
+            "state": cri.SandboxState.READY.value,
+            "netns": "",
+            "ips": [self.host_ip],
+            "network_attached": False,
+        }
+        try:
+            if not config.host_network:
+                if self.cni is None:
+                    raise cri.RuntimeFailure("network is not ready: no CNI configuration for this node yet")
+                name = f"pinnace-{sandbox_id[:20]}"
+                record["netns"] = await netns.create(name)
+                records.write_record(os.path.join(directory, "sandbox.json"), record)
+                attachment = await self.cni.add(sandbox_id, record["netns"], port_mappings=config.port_mappings)
+                record["ips"] = list(attachment.ips)
+                record["network_attached"] = True
+            self._write_pod_files(directory, config, record["ips"][0] if record["ips"] else "")
+            records.write_record(os.path.join(directory, "sandbox.json"), record)
+        except BaseException:
+            with contextlib.suppress(cri.CRIError, OSError):
+                await self._teardown_sandbox(sandbox_id, record)
+            raise
+        return sandbox_id
+
+    def _write_pod_files(self, directory: str, config: cri.SandboxConfig, ip: str) -> None:
+        hostname = config.hostname or config.name
+        if config.host_network:
+            hostname = socket.gethostname()
+            shutil.copyfile("/etc/hosts", os.path.join(directory, "hosts"))
+        else:
+            with open(os.path.join(directory, "hosts"), "w") as handle:
+                handle.write(HOSTS_HEADER + (f"{ip}\t{hostname}\n" if ip else ""))
+        with open(os.path.join(directory, "hostname"), "w") as handle:
+            handle.write(hostname + "\n")
+        if config.dns_servers:
+            lines = [f"nameserver {server}" for server in config.dns_servers]
+            if config.dns_searches:
+                lines.append("search " + " ".join(config.dns_searches))
+            lines.append("options ndots:5")
+            with open(os.path.join(directory, "resolv.conf"), "w") as handle:
+                handle.write("\n".join(lines) + "\n")
+        else:
+            shutil.copyfile("/etc/resolv.conf", os.path.join(directory, "resolv.conf"))
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        """Kill its containers and release its network (CNI DEL). Idempotent."""
+        record = self._sandbox_record(sandbox_id)
+        for container in await self.list_containers(sandbox_id):
+            await self.stop_container(container.id, 0)
+        if record.get("network_attached") and self.cni is not None:
+            await self.cni.delete(sandbox_id, record["netns"])
+            record["network_attached"] = False
+        record["state"] = cri.SandboxState.NOTREADY.value
+        records.write_record(os.path.join(self._sandbox_dir(sandbox_id), "sandbox.json"), record)
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        """Stop it if needed, remove its containers, namespace, cgroup and records. Idempotent."""
+        try:
+            record = self._sandbox_record(sandbox_id)
+        except cri.NotFoundError:
+            return
+        await self.stop_pod_sandbox(sandbox_id)
+        for container in await self.list_containers(sandbox_id):
+            await self.remove_container(container.id)
+        await self._teardown_sandbox(sandbox_id, record)
+
+    async def _teardown_sandbox(self, sandbox_id: str, record: Mapping[str, Any]) -> None:
+        if record.get("network_attached") and self.cni is not None:
+            await self.cni.delete(sandbox_id, record["netns"])
+        if record.get("netns"):
+            await netns.delete(os.path.basename(record["netns"]))
+        _remove_cgroup(self._cgroup_parent(record))
+        shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
+
+    def _cgroup_parent(self, record: Mapping[str, Any]) -> str:
+        config = record["config"]
+        return config.get("cgroup_parent") or f"{self.cgroup_root}/pod{config['uid']}"
+
+    def _sandbox_status(self, record: Mapping[str, Any]) -> cri.SandboxStatus:
+        return cri.SandboxStatus(
+            id=record["id"],
+            config=records.sandbox_config_from_dict(record["config"]),
+            state=cri.SandboxState(record["state"]),
+            created_at=record["created_at"],
+            ips=tuple(record.get("ips", ())),
+            netns_path=record.get("netns", ""),
+        )
+
+    async def pod_sandbox_status(self, sandbox_id: str) -> cri.SandboxStatus:
+        """The sandbox's state and IPs."""
+        return self._sandbox_status(self._sandbox_record(sandbox_id))
+
+    async def list_pod_sandboxes(self) -> list[cri.SandboxStatus]:
+        """Every sandbox under the root, including ones an earlier agent made."""
+        out = []
+        for sandbox_id in sorted(os.listdir(os.path.join(self.root, "sandboxes"))):
+            record = records.read_record(os.path.join(self._sandbox_dir(sandbox_id), "sandbox.json"))
+            if record is not None:
+                out.append(self._sandbox_status(record))
+        return out
+
+    async def create_container(self, sandbox_id: str, config: cri.ContainerConfig) -> str:
+        """The bundle: an overlay rootfs over the image's, and ``config.json`` from image and pod."""
+        sandbox = self._sandbox_record(sandbox_id)
+        image = config.image_ref or config.image
+        lower = os.fspath(await self.images.unpack(image))
+        image_config = await self.images.image_config(image)
+        container_id = uuid.uuid4().hex
+        directory = self._container_dir(container_id)
+        bundle = os.path.join(directory, "bundle")
+        os.makedirs(bundle)
+        target = os.path.join(bundle, "rootfs")
+        try:
+            rootfs.prepare(lower, directory, target)
+            sandbox_dir = self._sandbox_dir(sandbox_id)
+            paths = SandboxPaths(
+                hostname=open(os.path.join(sandbox_dir, "hostname")).read().strip(),  # noqa: SIM115
+                netns_path=sandbox.get("netns", ""),
+                hosts_file=os.path.join(sandbox_dir, "hosts"),
+                resolv_file=os.path.join(sandbox_dir, "resolv.conf"),
+                hostname_file=os.path.join(sandbox_dir, "hostname"),
+                cgroup_parent=self._cgroup_parent(sandbox),
+            )
+            spec = build_spec(config, image_config, container_id=container_id, rootfs=target, sandbox=paths)
+            records.write_record(os.path.join(bundle, "config.json"), spec)
+            if config.log_path:
+                os.makedirs(os.path.dirname(config.log_path), exist_ok=True)
+        except BaseException:
+            rootfs.release(target)
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        records.write_record(
+            os.path.join(directory, "container.json"),
+            {"id": container_id, "sandbox_id": sandbox_id, "config": records.container_config_to_dict(config),
+             "created_at": time.time()},
+        )  # fmt: skip
+        return container_id
+
+    async def start_container(self, container_id: str) -> None:
+        """Start the container under a new shim; returns once it runs (RuntimeFailure if it could not)."""
+        record = self._container_record(container_id)
+        directory = self._container_dir(container_id)
+        if self.oci_runtime.endswith("crun") and not self._host_checked:
+            try:
+                cgroups.move_v2_controllers_to_v1()
+            except RuntimeError as exc:
+                raise cri.RuntimeFailure(str(exc)) from exc
+            self._host_checked = True
+        if os.path.exists(os.path.join(directory, "state.json")):
+            raise cri.RuntimeFailure(f"container {container_id} was already started")
+        config = record["config"]
+        records.write_record(os.path.join(directory, "shim.json"), {
+            "runtime": self.oci_runtime, "root": os.path.join(self.root, "runtime"), "id": container_id,
+            "bundle": os.path.join(directory, "bundle"), "log_path": config.get("log_path", ""),
+            "tty": config.get("tty", False), "stdin": config.get("stdin", False),
+            "stdin_once": config.get("stdin_once", False), "attach_socket": _attach_socket(container_id),
+        })  # fmt: skip
+        with open(os.path.join(directory, "shim.log"), "ab") as shim_log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pinnace.node.oci.shim", directory,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
+            )  # fmt: skip
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            message = f"container {container_id}: the shim did not report within {START_TIMEOUT}s"
+            raise cri.RuntimeFailure(message) from None
+        await proc.wait()  # the shim's first process only forks the shim proper and exits
+        report = json.loads(line) if line.strip() else {"error": "the shim exited without a report"}
+        if "error" in report:
+            raise cri.RuntimeFailure(report["error"])
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; returns once it has exited. Idempotent."""
+        self._container_record(container_id)
+        if not self._running(container_id):
+            return
+        if timeout > 0:
+            await self._run("kill", container_id, "TERM")
+            if await self._wait_exit(container_id, timeout):
+                return
+        await self._run("kill", container_id, "KILL")
+        if not await self._wait_exit(container_id, 10.0):
+            raise cri.RuntimeFailure(f"container {container_id} did not exit after SIGKILL")
+
+    async def _wait_exit(self, container_id: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._running(container_id):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(_POLL)
+        return True
+
+    def _state(self, container_id: str) -> dict[str, Any] | None:
+        return records.read_record(os.path.join(self._container_dir(container_id), "state.json"))
+
+    def _running(self, container_id: str) -> bool:
+        state = self._state(container_id)
+        return state is not None and "exit_code" not in state and self._alive(container_id, state)
+
+    def _alive(self, container_id: str, state: Mapping[str, Any]) -> bool:
+        """Whether the container's shim (or, without its shim, its init) still lives."""
+        try:
+            with open(os.path.join(self._container_dir(container_id), "shim.pid")) as handle:
+                shim = int(handle.read())
+            os.kill(shim, 0)
+            return True
+        except (OSError, ValueError):
+            return os.path.exists(f"/proc/{state.get('pid', 0)}") and bool(state.get("pid"))
+
+    async def remove_container(self, container_id: str) -> None:
+        """Remove an exited container: its runtime state, rootfs mount and directory. Idempotent."""
+        try:
+            self._container_record(container_id)
+        except cri.NotFoundError:
+            return
+        if self._running(container_id):
+            await self.stop_container(container_id, 0)
+        await self._run("delete", "--force", container_id)
+        directory = self._container_dir(container_id)
+        rootfs.release(os.path.join(directory, "bundle", "rootfs"))
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_attach_socket(container_id))
+
+    def _container_status(self, record: Mapping[str, Any]) -> cri.ContainerStatus:
+        container_id = record["id"]
+        config = records.container_config_from_dict(record["config"])
+        state = self._state(container_id)
+        fields: dict[str, Any] = {"state": cri.ContainerState.CREATED}
+        if state is not None:
+            fields = {"started_at": state.get("started_at", 0.0), "state": cri.ContainerState.RUNNING}
+            if "exit_code" in state:
+                fields.update(_exit_fields(state))
+            elif not self._alive(container_id, state):
+                fields.update(state=cri.ContainerState.EXITED, exit_code=255, reason="Unknown",
+                              message="the container's shim is gone", finished_at=time.time())  # fmt: skip
+        return cri.ContainerStatus(
+            id=container_id, sandbox_id=record["sandbox_id"], name=config.name, attempt=config.attempt,
+            image=config.image, image_ref=config.image_ref, created_at=record["created_at"],
+            log_path=config.log_path, labels=config.labels, annotations=config.annotations, **fields,
+        )  # fmt: skip
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[cri.ContainerStatus]:
+        """Every container under the root (of one sandbox, when given)."""
+        out = []
+        for container_id in sorted(os.listdir(os.path.join(self.root, "containers"))):
+            record = records.read_record(os.path.join(self._container_dir(container_id), "container.json"))
+            if record is not None and sandbox_id in (None, record["sandbox_id"]):
+                out.append(self._container_status(record))
+        return out
+
+    async def container_status(self, container_id: str) -> cri.ContainerStatus:
+        """One container's state, exit code and reason (OOMKilled, Completed, Error)."""
+        return self._container_status(self._container_record(container_id))
+
+    def _require_running(self, container_id: str) -> None:
+        self._container_record(container_id)
+        if not self._running(container_id):
+            raise cri.RuntimeFailure(f"container {container_id} is not running")
+
+    async def exec_sync(self, container_id: str, command: Sequence[str], timeout: float) -> cri.ExecResult:
+        """Run a command in the container, collecting its output (``timed_out`` if it outlived ``timeout``)."""
+        self._require_running(container_id)
+        session = await ExecSession.start(self._runtime_argv, container_id, command, tty=False, stdin=False)
+        assert session.stderr is not None
+        gather = asyncio.gather(session.stdout.read(), session.stderr.read(), session.wait())
+        try:
+            out, err, code = await asyncio.wait_for(gather, timeout if timeout > 0 else None)
+        except TimeoutError:
+            await session.close()
+            return cri.ExecResult(exit_code=-1, stdout=b"", stderr=b"", timed_out=True)
+        return cri.ExecResult(exit_code=code, stdout=out, stderr=err)
+
+    async def exec(self, container_id: str, command: Sequence[str], *, tty: bool, stdin: bool) -> ExecSession:
+        """Start a command in the container with streams (``kubectl exec``)."""
+        self._require_running(container_id)
+        return await ExecSession.start(self._runtime_argv, container_id, command, tty=tty, stdin=stdin)
+
+    async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> AttachSession:
+        """Attach to the container's main process through its shim."""
+        self._require_running(container_id)
+        exited = asyncio.ensure_future(self._exit_code(container_id))
+        return await AttachSession.connect(_attach_socket(container_id), tty=tty, stdin=stdin, exited=exited)
+
+    async def _exit_code(self, container_id: str) -> int:
+        while True:
+            state = self._state(container_id)
+            if state is None or "exit_code" in state:
+                return int(state["exit_code"]) if state else 255
+            if not self._alive(container_id, state):
+                return 255
+            await asyncio.sleep(_POLL * 4)
+
+    async def port_forward(self, sandbox_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to ``localhost:port`` in the sandbox's network namespace."""
+        record = self._sandbox_record(sandbox_id)
+        try:
+            if record.get("netns"):
+                return await netns.open_connection_in(record["netns"], "127.0.0.1", port)
+            return await asyncio.open_connection("127.0.0.1", port)
+        except OSError as exc:
+            raise cri.RuntimeFailure(f"port-forward to port {port} of sandbox {sandbox_id}: {exc}") from exc
+
+
+def _attach_socket(container_id: str) -> str:
+    return os.path.join(SOCKET_DIR, f"{container_id}.sock")
+
+
+def _exit_fields(state: Mapping[str, Any]) -> dict[str, Any]:
+    code = int(state["exit_code"])
+    if state.get("error"):
+        reason, message = "StartError", str(state["error"])
+    elif state.get("oom_killed"):
+        reason, message = "OOMKilled", ""
+    else:
+        reason, message = ("Completed" if code == 0 else "Error"), ""
+    return {"state": cri.ContainerState.EXITED, "exit_code": code, "reason": reason, "message": message,
+            "finished_at": state.get("finished_at", 0.0)}  # fmt: skip
+
+
+def _remove_cgroup(parent: str) -> None:
+    """Remove a pod's cgroup directories in every hierarchy (children first; busy ones stay)."""
+    base = "/sys/fs/cgroup"
+    with contextlib.suppress(OSError):
+        hierarchies = [os.path.join(base, name) for name in os.listdir(base)] + [base]
+        for hierarchy in hierarchies:
+            path = os.path.join(hierarchy, parent)
+            if not os.path.isdir(path):
+                continue
+            for current, dirs, _ in os.walk(path, topdown=False):
+                for name in dirs:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.join(current, name))
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+
+__all__ = ["ImageSource", "OCIRuntime"]

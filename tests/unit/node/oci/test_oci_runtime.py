@@ -1,0 +1,211 @@
+"""The oci runtime on real runc/crun: containers run, log, exit, stop with grace, exec, attach, OOM, adoption."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from pinnace.node import cri
+from pinnace.node.oci import OCIRuntime
+
+SANDBOX = cri.SandboxConfig(name="web", namespace="default", uid="uid-1", hostname="web")
+
+
+async def _wait_exited(rt: OCIRuntime, container_id: str, timeout: float = 20) -> cri.ContainerStatus:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await rt.container_status(container_id)
+        if status.state is cri.ContainerState.EXITED or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.05)
+
+
+async def _run(rt: OCIRuntime, sandbox_id: str, tmp_path: Path, script: str, **extra: object) -> str:
+    config = cri.ContainerConfig(
+        name="c", image="busybox", command=("sh", "-c", script), log_path=str(tmp_path / "logs" / "c.log"),
+        **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+    container_id = await rt.create_container(sandbox_id, config)
+    await rt.start_container(container_id)
+    return container_id
+
+
+def _log_records(path: Path) -> list[tuple[str, str, str]]:
+    records = []
+    for line in path.read_text().splitlines():
+        timestamp, stream, tag, text = line.split(" ", 3) if line.count(" ") >= 3 else (*line.split(" ", 2), "")
+        assert timestamp.endswith("Z") and len(timestamp.split(".")[1]) == 10
+        records.append((stream, tag, text))
+    return records
+
+
+async def test_a_container_runs_logs_and_exits(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    status = await runtime.pod_sandbox_status(sandbox_id)
+    assert status.state is cri.SandboxState.READY
+    assert status.ips and status.ips[0].startswith("10.251.")
+    container_id = await _run(
+        runtime, sandbox_id, tmp_path, "echo out; echo err >&2; hostname; grep web /etc/hosts; exit 3"
+    )
+    exited = await _wait_exited(runtime, container_id)
+    assert (exited.state, exited.exit_code, exited.reason) == (cri.ContainerState.EXITED, 3, "Error")
+    assert exited.started_at > 0 and exited.finished_at >= exited.started_at
+    records = _log_records(tmp_path / "logs" / "c.log")
+    assert ("stdout", "F", "out") in records
+    assert ("stderr", "F", "err") in records
+    assert ("stdout", "F", "web") in records
+    assert ("stdout", "F", f"{status.ips[0]}\tweb") in records
+
+
+async def test_completed_container_on_each_oci_runtime(
+    tmp_path: Path, busybox_rootfs: str, network: dict[str, str], oci_runtime_name: str
+) -> None:
+    from .busybox_rootfs import BusyboxImages
+    from .conftest import make_cni
+
+    rt = OCIRuntime(tmp_path / "oci", BusyboxImages(busybox_rootfs), cni=make_cni(network),
+                    oci_runtime=oci_runtime_name)  # fmt: skip
+    assert (await rt.version()).startswith(f"{oci_runtime_name}://")
+    sandbox_id = await rt.run_pod_sandbox(SANDBOX)
+    try:
+        container_id = await _run(rt, sandbox_id, tmp_path, "ip -o -4 addr show eth0 | grep -q 10.251. && echo ok")
+        exited = await _wait_exited(rt, container_id)
+        assert (exited.exit_code, exited.reason) == (0, "Completed")
+        assert ("stdout", "F", "ok") in _log_records(tmp_path / "logs" / "c.log")
+    finally:
+        await rt.remove_pod_sandbox(sandbox_id)
+    assert await rt.list_containers() == []
+
+
+async def test_stop_with_grace_then_kill(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    graceful = await _run(runtime, sandbox_id, tmp_path,
+                          "trap 'echo bye; exit 0' TERM; echo up; while true; do sleep 0.1; done")  # fmt: skip
+    await asyncio.sleep(0.3)
+    await runtime.stop_container(graceful, 10)
+    status = await runtime.container_status(graceful)
+    assert (status.state, status.exit_code, status.reason) == (cri.ContainerState.EXITED, 0, "Completed")
+    stubborn = await _run(runtime, sandbox_id, tmp_path, "trap '' TERM; sleep 600")
+    started = time.monotonic()
+    await runtime.stop_container(stubborn, 0.5)
+    assert time.monotonic() - started < 8
+    status = await runtime.container_status(stubborn)
+    assert (status.exit_code, status.reason) == (137, "Error")
+    await runtime.stop_container(stubborn, 1)  # idempotent
+
+
+async def test_exec_sync_exec_with_stdin_and_tty(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    container_id = await _run(runtime, sandbox_id, tmp_path, "sleep 600")
+    result = await runtime.exec_sync(container_id, ["sh", "-c", "echo $HOSTNAME; echo e >&2; exit 4"], 10)
+    assert (result.exit_code, result.stdout, result.stderr, result.timed_out) == (4, b"web\n", b"e\n", False)
+    slow = await runtime.exec_sync(container_id, ["sleep", "30"], 0.5)
+    assert slow.timed_out
+
+    piped = await runtime.exec(container_id, ["cat"], tty=False, stdin=True)
+    assert piped.stdin is not None
+    piped.stdin.write(b"through stdin\n")
+    await piped.stdin.drain()
+    piped.stdin.close()
+    assert await piped.stdout.read() == b"through stdin\n"
+    assert await piped.wait() == 0
+
+    tty = await runtime.exec(container_id, ["sh"], tty=True, stdin=True)
+    assert tty.stderr is None and tty.stdin is not None
+    tty.resize(100, 30)
+    tty.stdin.write(b"tty; stty size; exit 5\n")
+    await tty.stdin.drain()
+    output = b""
+    while chunk := await asyncio.wait_for(tty.stdout.read(1024), 10):
+        output += chunk
+    assert b"/dev/pts/" in output
+    assert b"30 100" in output
+    assert await tty.wait() == 5
+    await tty.close()
+    await runtime.stop_container(container_id, 0)
+
+
+async def test_attach_to_the_main_process(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    container_id = await _run(runtime, sandbox_id, tmp_path,
+                              "while read line; do echo \"got $line\"; done; exit 7",
+                              stdin=True, stdin_once=True)  # fmt: skip
+    session = await runtime.attach(container_id, tty=False, stdin=True)
+    assert session.stdin is not None
+    session.stdin.write(b"one\n")
+    await session.stdin.drain()
+    assert await asyncio.wait_for(session.stdout.readline(), 10) == b"got one\n"
+    session.stdin.close()
+    assert await asyncio.wait_for(session.wait(), 10) == 7
+    await session.close()
+    assert ("stdout", "F", "got one") in _log_records(tmp_path / "logs" / "c.log")
+
+
+async def test_memory_hog_is_oom_killed(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    limit = cri.Resources(memory_limit_bytes=16 << 20)
+    hog = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"
+    container_id = await _run(runtime, sandbox_id, tmp_path, hog, resources=limit)
+    status = await _wait_exited(runtime, container_id, 60)
+    assert (status.exit_code, status.reason) == (137, "OOMKilled")
+
+
+async def test_port_forward_reaches_a_server_in_the_pod(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    container_id = await _run(runtime, sandbox_id, tmp_path, "httpd -f -p 127.0.0.1:8080 -h /www")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            reader, writer = await runtime.port_forward(sandbox_id, 8080)
+            break
+        except cri.RuntimeFailure:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+    writer.write(b"GET /index.html HTTP/1.0\r\n\r\n")
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert response.startswith(b"HTTP/1.")
+    assert b"hello from busybox" in response
+    with pytest.raises(cri.RuntimeFailure):
+        await runtime.port_forward(sandbox_id, 8081)
+    await runtime.stop_container(container_id, 0)
+
+
+async def test_a_new_runtime_object_adopts_running_containers(
+    runtime: OCIRuntime, tmp_path: Path
+) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    container_id = await _run(runtime, sandbox_id, tmp_path, "trap 'exit 9' TERM; while true; do sleep 0.1; done")
+    again = OCIRuntime(runtime.root, runtime.images, cni=runtime.cni)
+    assert [s.id for s in await again.list_pod_sandboxes()] == [sandbox_id]
+    (adopted,) = await again.list_containers(sandbox_id)
+    assert (adopted.id, adopted.state) == (container_id, cri.ContainerState.RUNNING)
+    await again.stop_container(container_id, 10)
+    status = await again.container_status(container_id)
+    assert (status.exit_code, status.reason) == (9, "Error")
+    await again.remove_pod_sandbox(sandbox_id)
+    assert await runtime.list_pod_sandboxes() == []
+
+
+async def test_start_failure_is_reported(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    config = cri.ContainerConfig(name="c", image="busybox", command=("/no/such/binary",))
+    container_id = await runtime.create_container(sandbox_id, config)
+    with pytest.raises(cri.RuntimeFailure, match="no such file"):
+        await runtime.start_container(container_id)
+    status = await runtime.container_status(container_id)
+    assert (status.state, status.reason) == (cri.ContainerState.EXITED, "StartError")
+
+
+async def test_host_network_sandbox_has_no_namespace(runtime: OCIRuntime, tmp_path: Path) -> None:
+    config = cri.SandboxConfig(name="h", namespace="default", uid="uid-h", host_network=True)
+    sandbox_id = await runtime.run_pod_sandbox(config)
+    status = await runtime.pod_sandbox_status(sandbox_id)
+    assert (status.ips, status.netns_path) == (("127.0.0.1",), "")
+    container_id = await _run(runtime, sandbox_id, tmp_path, "ip -o link show | grep -q ': lo' && echo host")
+    exited = await _wait_exited(runtime, container_id)
+    assert exited.exit_code == 0
