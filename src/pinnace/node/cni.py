@@ -18,6 +18,7 @@ with JSON on stdout — a result, or an error object whose message becomes the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -201,7 +202,8 @@ class CNI:
                 prev = await self._invoke("ADD", plugin["type"], config, container_id, netns, ifname)
             except RuntimeFailure:
                 plugins = self.conflist["plugins"][: index + 1]
-                await self._delete_plugins(plugins, None, container_id, netns, ifname, port_mappings)
+                with contextlib.suppress(RuntimeFailure):  # the ADD's error is the one to report
+                    await self._delete_plugins(plugins, None, container_id, netns, ifname, port_mappings)
                 raise
         result = prev or {}
         self.cache_dir.mkdir(parents=True, exist_ok=True)
