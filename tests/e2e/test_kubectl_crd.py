@@ -152,3 +152,18 @@ def test_a_crd_whole_life(cluster: Cluster, tmp_path: Path) -> None:
     k("apply", "-f", write(tmp_path, "crd.yaml", CRD))
     k("wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=10s")
     assert k("get", "crontabs", "-o", "name").stdout == ""
+
+
+def test_explain_from_the_openapi_v2_protobuf_document(cluster: Cluster, tmp_path: Path) -> None:
+    """``--output=plaintext-openapiv2`` makes kubectl read gnostic's protobuf form of /openapi/v2."""
+    k = cluster.kubectl
+    replicas = k("explain", "deployment.spec.replicas", "--output=plaintext-openapiv2").stdout
+    assert "KIND:     Deployment" in replicas and "FIELD:    replicas <integer>" in replicas
+    assert "Number of desired pods." in replicas
+    gadgets = CRD.replace("crontab", "gadget").replace("CronTab", "Gadget").replace("shortNames: [ct]", "")
+    k("apply", "-f", write(tmp_path, "gadgets.yaml", gadgets))
+    k("wait", "--for=condition=Established", "crd/gadgets.stable.example.com", "--timeout=10s")
+    spec = k("explain", "gadget.spec", "--output=plaintext-openapiv2").stdout
+    assert "KIND:     Gadget" in spec and "VERSION:  stable.example.com/v1" in spec
+    assert "cronSpec\t<string>" in spec and "replicas\t<integer>" in spec
+    k("delete", "crd", "gadgets.stable.example.com", "--timeout=20s")

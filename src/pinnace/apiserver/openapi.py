@@ -1,8 +1,10 @@
 """Serving ``/openapi/v2`` and ``/openapi/v3`` (index and per group-version documents).
 
 Documents are built lazily from the registry and cached until it changes.
-JSON is served; the protobuf forms some clients ask for first are refused with
-406 so that they fall back (kubectl uses v3 JSON). The v3 index links each
+JSON is served, and ``/openapi/v2`` also in gnostic's protobuf form
+(:mod:`pinnace.api.openapi_proto`), which kubectl asks for when a kind is missing
+from the v3 documents it fetched; the v3 protobuf form is refused with 406, so
+that clients fall back to JSON (kubectl uses v3 JSON). The v3 index links each
 group-version document with a content hash, as upstream does, so clients can
 cache them.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from pinnace.api import errors, openapi
+from pinnace.api import errors, openapi, openapi_proto
 from pinnace.api.registry import ResourceRegistry
 
 
@@ -55,13 +57,24 @@ class OpenAPIServer:
             cache["v2"] = orjson.dumps(openapi.swagger_v2(self.registry))
         return cache["v2"]
 
+    def _v2_protobuf(self) -> bytes:
+        cache = self._cache()
+        if "v2-protobuf" not in cache:
+            cache["v2-protobuf"] = openapi_proto.document(orjson.loads(self._v2()))
+        return cache["v2-protobuf"]
+
     def handle(self, request: web.BaseRequest, parts: list[str]) -> web.Response:
         """Answer a GET under ``/openapi``."""
         accept = request.headers.get("Accept", "")
-        if not _accepts_json(accept):
-            raise errors.NotAcceptable(f"only application/json is served for OpenAPI documents, not {accept!r}")
+        content_type = "application/json"
+        wanted = _first_served(accept, v2=parts[1:] == ["v2"])
+        if wanted is None:
+            raise errors.NotAcceptable(f"only application/json is served for this OpenAPI document, not {accept!r}")
         if parts[1:] == ["v2"]:
-            body = self._v2()
+            if wanted == "application/json":
+                body = self._v2()
+            else:
+                body, content_type = self._v2_protobuf(), V2_PROTOBUF[1]  # Go's mime parser rejects the "@" spelling
         elif parts[1:] == ["v3"]:
             body = self._index()
         elif len(parts) >= 4 and parts[1] == "v3":
@@ -77,7 +90,7 @@ class OpenAPIServer:
             body = self._group_version_doc(group, version)
         else:
             raise errors.NotFound("the server could not find the requested resource")
-        headers = {"Content-Type": "application/json", "ETag": f'"{openapi.etag(body)}"'}
+        headers = {"Content-Type": content_type, "ETag": f'"{openapi.etag(body)}"'}
         if request.query.get("hash"):
             headers["Cache-Control"] = "public, immutable"
         response = web.Response(body=body, headers=headers)
@@ -86,11 +99,20 @@ class OpenAPIServer:
         return response
 
 
-def _accepts_json(accept: str) -> bool:
+#: The media types of the v2 document in gnostic's protobuf form: upstream accepts both spellings and answers
+#: with the second.
+V2_PROTOBUF = ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+               "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")  # fmt: skip
+
+
+def _first_served(accept: str, *, v2: bool) -> str | None:
+    """The first media type of ``accept`` that is served (JSON; for v2 also protobuf); None if none is."""
     if not accept:
-        return True
+        return "application/json"
     for item in accept.split(","):
         media = item.split(";", 1)[0].strip().lower()
         if media in ("application/json", "*/*", "application/*"):
-            return True
-    return False
+            return "application/json"
+        if v2 and media in V2_PROTOBUF:
+            return media
+    return None
