@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extract_protobuf_schema import _first, _varint, wire_fields  # noqa: E402
+from extract_protobuf_schema import _first, _varint, wire_fields
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "src" / "pinnace" / "api" / "data" / "openapi_v2_proto.json"
 NAME = b"openapiv2/OpenAPIv2.proto"
