@@ -24,7 +24,7 @@ from pinnace.node.images.config import ImageConfig
 from pinnace.node.images.manifest import OCI_INDEX, host_platform, parse_manifest
 from pinnace.node.images.reference import Reference, parse_reference, sha256_digest
 from pinnace.node.images.registry import RegistryClient, RegistryError, basic_authorization
-from pinnace.node.images.service import LocalImageService
+from pinnace.node.images.service import LocalImageService, pull_with_secrets
 from pinnace.node.images.store import ImageStore
 from pinnace.node.images.unpack import unpack
 
@@ -147,6 +147,8 @@ async def test_image_service_uses_pull_secrets(basic_registry: RegistryServer, t
     nobody = LocalImageService(tmp_path / "nobody")
     with pytest.raises(RegistryError, match="unauthorized"):
         await nobody.pull_image(str(ref))
+    # What the agent calls with a pod's imagePullSecrets (any ImageService).
+    assert await pull_with_secrets(nobody, str(ref), [wrong_secret, secret]) == image_id
 
 
 async def test_token_auth_with_real_jwts(token_registry: RegistryServer, tmp_path: Path) -> None:

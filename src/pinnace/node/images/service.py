@@ -7,7 +7,9 @@
 runtime that builds a container from it.
 
 ``imagePullPolicy`` is the agent's to apply; :func:`should_pull` and
-:func:`default_pull_policy` say what upstream's kubelet does with it.
+:func:`default_pull_policy` say what upstream's kubelet does with it,
+:func:`pull_with_secrets` pulls with a pod's imagePullSecrets, and
+:func:`node_status_images` is the Node's ``status.images``.
 A pull of a tag asks the registry again (the tag may have moved; blobs already
 present are not fetched again); a pull of a digest that is present is a no-op.
 """
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from pinnace.node.cri import ImageInfo, ImagePullError, RegistryAuth
-from pinnace.node.images.auth import Keyring
+from pinnace.node.cri import ImageInfo, ImagePullError, ImageService, RegistryAuth
+from pinnace.node.images.auth import CredentialError, Keyring
 from pinnace.node.images.config import ImageConfig
 from pinnace.node.images.reference import Reference, ReferenceError, parse_reference
 from pinnace.node.images.registry import RegistryClient, RegistryError
@@ -56,6 +59,47 @@ def should_pull(policy: str, present: bool) -> bool:
     if policy == NEVER:
         return False
     return not present
+
+
+async def _first_accepted(
+    candidates: list[RegistryAuth | None], pull: Callable[[RegistryAuth | None], Awaitable[str]]
+) -> str:
+    """Try each credential until the registry accepts one; the last refusal if none is."""
+    last: RegistryError | None = None
+    for auth in candidates:
+        try:
+            return await pull(auth)
+        except RegistryError as exc:
+            if exc.code not in ("UNAUTHORIZED", "DENIED"):
+                raise
+            last = exc
+    assert last is not None
+    raise last
+
+
+async def pull_with_secrets(
+    images: ImageService, reference: str, pull_secrets: Iterable[Mapping[str, Any]] = ()
+) -> str:
+    """Pull with a pod's imagePullSecrets, as the kubelet does; the image ID.
+
+    Every credential whose key matches the image is tried in turn, most specific first, then
+    anonymous access; the first success wins. Works with any CRI :class:`ImageService`.
+    """
+    try:
+        ref = parse_reference(reference)
+    except ReferenceError as exc:
+        raise ImagePullError(f"invalid image reference {reference!r}: {exc}") from None
+    try:
+        candidates: list[RegistryAuth | None] = [*Keyring.from_pull_secrets(pull_secrets).lookup(ref), None]
+    except CredentialError as exc:
+        raise ImagePullError(f"bad imagePullSecret: {exc}") from None
+    return await _first_accepted(candidates, lambda auth: images.pull_image(reference, auth))
+
+
+def node_status_images(images: Iterable[ImageInfo], limit: int = 50) -> list[dict[str, Any]]:
+    """Node ``status.images``: largest first, at most ``limit`` (the kubelet's nodeStatusMaxImages, 50)."""
+    ordered = sorted(images, key=lambda info: -info.size)[:limit]
+    return [{"names": [*info.repo_digests, *info.repo_tags] or [info.id], "sizeBytes": info.size} for info in ordered]
 
 
 class LocalImageService:
@@ -106,16 +150,7 @@ class LocalImageService:
 
     async def _pull(self, ref: Reference, auth: RegistryAuth | None) -> str:
         candidates: list[RegistryAuth | None] = [auth] if auth is not None else [*self.keyring.lookup(ref), None]
-        last: RegistryError | None = None
-        for candidate in candidates:
-            try:
-                return await self.registry.pull(ref, candidate)
-            except RegistryError as exc:
-                if exc.code not in ("UNAUTHORIZED", "DENIED"):
-                    raise
-                last = exc
-        assert last is not None
-        raise last
+        return await _first_accepted(candidates, lambda candidate: self.registry.pull(ref, candidate))
 
     async def image_status(self, reference: str) -> ImageInfo | None:
         """The image, or None when it is not present."""

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pinnace.node.cri import ImagePullError, ImageService
+from pinnace.node.cri import ImageInfo, ImagePullError, ImageService
 from pinnace.node.images.reference import parse_reference
-from pinnace.node.images.service import LocalImageService, default_pull_policy, should_pull
+from pinnace.node.images.service import (
+    LocalImageService,
+    default_pull_policy,
+    node_status_images,
+    pull_with_secrets,
+    should_pull,
+)
 
 from ._layers import file, store_layers
 
@@ -58,3 +64,21 @@ async def test_pull_errors_are_image_pull_errors(tmp_path: Path) -> None:
         await service.pull_image("Not/Valid")
     with pytest.raises(ImagePullError, match="cannot reach registry"):
         await service.pull_image("127.0.0.1:1/nothing:1")
+
+
+def test_node_status_images_largest_first() -> None:
+    infos = [
+        ImageInfo("sha256:small", ("a.io/small:1",), (), 10),
+        ImageInfo("sha256:big", ("a.io/big:1",), ("a.io/big@sha256:" + "b" * 64,), 1000),
+        ImageInfo("sha256:dangling", (), (), 100),
+    ]
+    assert node_status_images(infos, limit=2) == [
+        {"names": ["a.io/big@sha256:" + "b" * 64, "a.io/big:1"], "sizeBytes": 1000},
+        {"names": ["sha256:dangling"], "sizeBytes": 100},
+    ]
+
+
+async def test_a_broken_pull_secret_is_a_pull_error(tmp_path: Path) -> None:
+    secret = {"type": "kubernetes.io/dockercfg", "data": {".dockercfg": "bm90IGpzb24="}}
+    with pytest.raises(ImagePullError, match="bad imagePullSecret"):
+        await pull_with_secrets(LocalImageService(tmp_path), "example.com/app:1", [secret])
