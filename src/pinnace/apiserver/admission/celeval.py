@@ -21,7 +21,7 @@ from cel_expr_python.ext import ext_strings
 
 from pinnace.api.cel import CompileError, EvaluationError
 
-__all__ = ["VARIABLES", "CompileError", "EvaluationError", "compile_expression", "evaluate"]
+__all__ = ["VARIABLES", "CompileError", "EvaluationError", "compile_expression", "conditions_hold", "evaluate"]
 
 #: The variables every admission expression may use (null when absent for the request).
 VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables")
@@ -52,3 +52,15 @@ def evaluate(expression: str, activation: dict[str, Any]) -> Any:
     if result.type().name() == "ERROR":
         raise EvaluationError(str(result.plain_value()))
     return result.plain_value()
+
+
+def conditions_hold(conditions: tuple[tuple[str, str], ...], activation: dict[str, Any]) -> bool:
+    """Whether every (name, expression) match condition is true; EvaluationError names the one that failed."""
+    for name, expression in conditions:
+        try:
+            result = evaluate(expression, activation)
+        except EvaluationError as exc:
+            raise EvaluationError(f"matchCondition '{name}' failed to evaluate: {exc}") from None
+        if result is not True:
+            return False
+    return True

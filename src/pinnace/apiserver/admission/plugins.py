@@ -31,6 +31,7 @@ ADMISSION_PLUGINS: dict[str, str] = {
     "ServiceAccount": "pinnace.apiserver.admission.serviceaccount:ServiceAccountAdmission.for_server",
     "PodSecurity": "pinnace.apiserver.admission.podsecurity.plugin:PodSecurity.for_server",
     "MutatingAdmissionWebhook": "pinnace.apiserver.admission.webhooks.plugin:MutatingWebhooks.for_server",
+    "ValidatingAdmissionPolicy": "pinnace.apiserver.admission.vap:ValidatingAdmissionPolicy.for_server",
     "ValidatingAdmissionWebhook": "pinnace.apiserver.admission.webhooks.plugin:ValidatingWebhooks.for_server",
     "ResourceQuota": "pinnace.apiserver.admission.resourcequota:ResourceQuotaAdmission.for_server",
 }

@@ -8,15 +8,17 @@ from the server's watch caches, compiled once per change of the set.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pinnace.api import errors
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 
 if TYPE_CHECKING:
     from pinnace.apiserver.rest import RestStore
 
-__all__ = ["ConfigSource", "request_json"]
+__all__ = ["ConfigSource", "request_json", "status_error"]
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -55,6 +57,16 @@ def request_json(request: AdmissionRequest, uid: str) -> Obj:
         options = {"kind": _OPTIONS_KIND[request.operation], "apiVersion": "meta.k8s.io/v1"}
     out["options"] = options
     return out
+
+
+@functools.cache
+def _status_class(code: int, reason: str) -> type[errors.StatusError]:
+    return type("AdmissionRefusal", (errors.StatusError,), {"code": code, "reason": reason})
+
+
+def status_error(code: int, reason: str, message: str, causes: list[errors.Cause] | None = None) -> errors.StatusError:
+    """A refusal with the code and reason a webhook or a policy chose (not only the ones errors has classes for)."""
+    return _status_class(code, reason)(message, causes=causes)
 
 
 class ConfigSource(Generic[T]):

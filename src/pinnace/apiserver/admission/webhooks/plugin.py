@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ import orjson
 from pinnace.api import errors
 from pinnace.api.patch import apply_json_patch
 from pinnace.apiserver.admission import AdmissionRequest, celeval, matching
-from pinnace.apiserver.admission.review import ConfigSource, request_json
+from pinnace.apiserver.admission.review import ConfigSource, request_json, status_error
 from pinnace.apiserver.admission.webhooks.caller import CallError, WebhookCaller
 from pinnace.apiserver.admission.webhooks.config import Webhook, compile_configurations
 
@@ -42,11 +41,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _GROUP, _VERSION = "admissionregistration.k8s.io", "v1"
 _DRY_RUN_SAFE = ("None", "NoneOnDryRun")
-
-
-@functools.cache
-def _status_class(code: int, reason: str) -> type[errors.StatusError]:
-    return type("WebhookRefusal", (errors.StatusError,), {"code": code, "reason": reason})
 
 
 def denied(webhook: str, status: Obj | None) -> errors.StatusError:
@@ -64,7 +58,7 @@ def denied(webhook: str, status: Obj | None) -> errors.StatusError:
         for c in details.get("causes") or ()
         if isinstance(c, dict)
     ]
-    return _status_class(code, reason)(text, causes=causes)
+    return status_error(code, reason, text, causes)
 
 
 class _Webhooks:
@@ -138,16 +132,12 @@ class _Webhooks:
 
     @staticmethod
     def _conditions_hold(hook: Webhook, activation: Obj) -> bool:
-        for name, expression in hook.match_conditions:
-            try:
-                result = celeval.evaluate(expression, activation)
-            except celeval.EvaluationError as exc:
-                if hook.fails_closed:
-                    raise _call_failed(CallError(hook.name, f"matchCondition {name!r} failed: {exc}")) from None
-                return False
-            if result is not True:
-                return False
-        return True
+        try:
+            return celeval.conditions_hold(hook.match_conditions, activation)
+        except celeval.EvaluationError as exc:
+            if hook.fails_closed:
+                raise _call_failed(CallError(hook.name, str(exc))) from None
+            return False
 
     async def _review(self, hook: Webhook, request: AdmissionRequest, uid: str) -> Obj | None:
         """The webhook's answer, or None if it failed and may be ignored."""
