@@ -1,0 +1,122 @@
+"""Pinnace's own components under RBAC: every controller, the scheduler and the simulated nodes run as
+system:kube-controller-manager with only what the bootstrap policy grants that user, and still do their jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from pinnace.api import errors
+from pinnace.apiserver.authz import enable_rbac
+from pinnace.apiserver.server import APIServer
+from pinnace.apiserver.user import ALL_AUTHENTICATED, UserInfo
+from pinnace.client.rest import RestClient
+from pinnace.cluster.testenv import TestEnv
+from pinnace.controllers import DEFAULT_CONTROLLERS
+from pinnace.storage.sqlite import SQLiteStore
+
+Obj = dict[str, Any]
+USERS = {
+    "admin": UserInfo("kubernetes-admin", groups=("system:masters", ALL_AUTHENTICATED)),
+    "kcm": UserInfo("system:kube-controller-manager", groups=(ALL_AUTHENTICATED,)),
+}
+
+
+class TokenUsers:
+    async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        user = USERS.get(header[len("Bearer ") :])
+        if user is None:
+            raise errors.Unauthorized("Unauthorized")
+        return user
+
+
+@pytest.fixture
+async def envs(tmp_path: Path) -> AsyncIterator[tuple[TestEnv, TestEnv]]:
+    """(admin's env, the controller manager's env with every controller and two simulated nodes running)."""
+    store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
+    server = APIServer(store, authenticator=TokenUsers(), anonymous=False)
+    rbac = await enable_rbac(server)
+    await server.listen("127.0.0.1", 0)
+    admin_rest, kcm_rest = RestClient(server.url, token="admin"), RestClient(server.url, token="kcm")
+    admin, kcm = TestEnv(server.url, admin_rest), TestEnv(server.url, kcm_rest)
+    try:
+        manager = await kcm.run_controllers(DEFAULT_CONTROLLERS)
+        await kcm.run_sim_nodes(2, manager, heartbeat_interval=0.5)
+        yield admin, kcm
+    finally:
+        await kcm.close()
+        await admin.close()
+        await admin_rest.close()
+        await kcm_rest.close()
+        rbac.stop()
+        await server.stop()
+        await store.close()
+
+
+def _forbidden(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Log lines (with their tracebacks) that tell of a request RBAC refused."""
+    return [line for line in caplog.text.splitlines() if "is forbidden" in line]
+
+
+async def test_controllers_scheduler_and_nodes_work_with_their_bootstrap_rights(
+    envs: tuple[TestEnv, TestEnv], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    admin, _ = envs
+    c = admin.client
+    await c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    labels = {"app": "web"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+        },
+    }
+    await c.create(deployment)
+    await c.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": labels, "ports": [{"port": 80}]},
+        }
+    )
+
+    async def running() -> bool:
+        pods = await c.list("v1/Pod", "shop")
+        return len(pods) == 2 and all(p.get("status", {}).get("phase") == "Running" for p in pods)
+
+    await admin.eventually(running, timeout=20)
+
+    async def sliced() -> bool:
+        slices = await c.list("discovery.k8s.io/v1/EndpointSlice", "shop")
+        return any(len(s.get("endpoints") or []) == 2 for s in slices)
+
+    await admin.eventually(sliced, timeout=20)
+    assert await c.get("v1/ServiceAccount", "default", "shop")  # the service-account controller's
+    assert await c.get("coordination.k8s.io/v1/Lease", "sim-node-0", "kube-node-lease")
+
+    # Deleting the namespace: the namespace controller and the garbage collector empty it.
+    await c.delete(await c.get("v1/Namespace", "shop"))
+
+    async def gone() -> bool:
+        try:
+            await c.get("v1/Namespace", "shop")
+        except errors.NotFound:
+            return True
+        return False
+
+    await admin.eventually(gone, timeout=30)
+    assert _forbidden(caplog) == []
