@@ -2,10 +2,10 @@
 
 :class:`RegistryServer` runs the real registry (distribution 2.8) with a
 filesystem store in a temp directory on a free 127.0.0.1 port. With
-``auth="basic"`` it checks an htpasswd file (bcrypt lines, made with the C
-library's crypt through Python's ``crypt`` module, or the ``bcrypt`` package
-when present); with ``auth="token"`` it trusts a :class:`TokenServer` — a small
-HTTP server in the test that checks Basic credentials and signs ES256 JWTs
+``auth="basic"`` it checks an htpasswd file (bcrypt lines, from the ``bcrypt``
+package of the test extras); with ``auth="token"`` it trusts a
+:class:`TokenServer` — a small HTTP server in the test that checks Basic
+credentials and signs ES256 JWTs
 whose ``x5c`` header carries a certificate from the registry's
 ``rootcertbundle``, so the real registry verifies real tokens.
 
@@ -28,13 +28,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import bcrypt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -55,20 +55,7 @@ def _free_port() -> int:
 
 def bcrypt_hash(password: str) -> str:
     """A bcrypt hash of ``password`` for an htpasswd line (the registry accepts only bcrypt)."""
-    try:
-        import bcrypt  # type: ignore[import-not-found]
-
-        return str(bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode())
-    except ImportError:
-        pass
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
-        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 5))
-    if not hashed or not hashed.startswith("$2"):
-        raise RuntimeError("no bcrypt implementation: install the bcrypt package")
-    return hashed
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
 
 
 def _b64url(data: bytes) -> str:
