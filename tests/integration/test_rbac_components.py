@@ -63,7 +63,7 @@ async def envs(tmp_path: Path) -> AsyncIterator[tuple[TestEnv, TestEnv]]:
 
 def _forbidden(caplog: pytest.LogCaptureFixture) -> list[str]:
     """Log lines (with their tracebacks) that tell of a request RBAC refused."""
-    return [line for line in caplog.text.splitlines() if "is forbidden" in line]
+    return [line for line in caplog.text.splitlines() if "forbidden: User" in line]
 
 
 async def test_controllers_scheduler_and_nodes_work_with_their_bootstrap_rights(
