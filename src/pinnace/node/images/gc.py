@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pinnace.node.images.store import ImageRecord, ImageStore
+from pinnace.node.images.store import ImageInUseError, ImageRecord, ImageStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,10 @@ async def collect_garbage(
     freed = 0
     removed: list[str] = []
     for record in chosen:
-        await asyncio.to_thread(store.remove, record.id)
+        try:
+            await asyncio.to_thread(store.remove, record.id)
+        except ImageInUseError:
+            continue  # a container the caller did not list still runs from it
         freed += record.size
         removed.append(record.id)
     return GCResult(wanted=max(wanted, 0), freed=freed, removed=tuple(removed))

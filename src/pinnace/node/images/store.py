@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import orjson
 
-from pinnace.node.cri import ImageInfo, NotFoundError
+from pinnace.node.cri import CRIError, ImageInfo, NotFoundError
 from pinnace.node.images.manifest import parse_manifest
 from pinnace.node.images.reference import Reference, ReferenceError, check_digest, is_digest, parse_reference
 
@@ -41,6 +41,20 @@ _CHUNK = 1 << 20
 
 class DigestMismatch(ValueError):
     """Content whose sha256 is not the digest it was announced under."""
+
+
+class ImageInUseError(CRIError):
+    """The image's rootfs is the lower layer of a mounted overlay: a container runs from it."""
+
+
+def _mounted_over(path: Path) -> bool:
+    """Whether ``path`` is a lower directory of an overlay mounted in this mount namespace."""
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return False
+    needle = str(path)
+    return any(" - overlay " in line and needle in line for line in mountinfo.splitlines())
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +312,13 @@ class ImageStore:
         return record
 
     def remove(self, image_id: str) -> None:
-        """Remove an image, every reference to it, its unpacked rootfs and the blobs no other image needs."""
+        """Remove an image, every reference to it, its unpacked rootfs and the blobs no other image needs.
+
+        Refused (:class:`ImageInUseError`) while a container's overlay uses the image's rootfs.
+        """
+        rootfs = self.root / "rootfs" / image_id.removeprefix("sha256:")
+        if _mounted_over(rootfs):
+            raise ImageInUseError(f"image {image_id} is in use by a container (its rootfs is mounted): stop it first")
         with self._locked() as index:
             raw = index["images"].pop(image_id, None)
             if raw is None:
@@ -309,7 +329,6 @@ class ImageStore:
             for digest in raw["blobs"]:
                 if digest not in still_needed:
                     self.blob_path(digest).unlink(missing_ok=True)
-            rootfs = self.root / "rootfs" / image_id.removeprefix("sha256:")
             if rootfs.exists():
                 shutil.rmtree(rootfs)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from pinnace.node.cri import NotFoundError
 from pinnace.node.images.reference import parse_reference, sha256_digest
-from pinnace.node.images.store import DigestMismatch, ImageStore
+from pinnace.node.images.store import DigestMismatch, ImageInUseError, ImageStore
+from pinnace.node.images.unpack import unpack
 
 from ._layers import file, store_layers
 
@@ -112,3 +114,23 @@ def test_last_used_and_a_second_store_on_the_same_root(tmp_path: Path) -> None:
     other = ImageStore(tmp_path)  # another process (the CLI) sees the same index
     assert other.require(image_id).last_used == 2000.0
     assert other.require(image_id).size == sum(store.blob_path(d).stat().st_size for d in store.require(image_id).blobs)
+
+
+def test_an_image_under_a_mounted_overlay_is_not_removed(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "store")
+    image_id = store_layers(store, [[file("a", b"1")]])
+    lower = unpack(store, image_id)
+    upper, work, merged = (tmp_path / name for name in ("upper", "work", "merged"))
+    for directory in (upper, work, merged):
+        directory.mkdir()
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], check=True)
+    try:
+        assert (merged / "a").read_bytes() == b"1"
+        with pytest.raises(ImageInUseError, match="in use"):
+            store.remove(image_id)
+        assert store.resolve(image_id) is not None and (lower / "a").exists()
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+    store.remove(image_id)
+    assert store.resolve(image_id) is None
