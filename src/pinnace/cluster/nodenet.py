@@ -1,0 +1,160 @@
+"""Nodes in network namespaces of their own on one host (the kind idea), routed as flannel's host-gw.
+
+With root and the ``oci`` runtime, ``pinnace up --nodes N`` gives every node
+agent a network of its own: a namespace ``<bridge>-<node>`` whose ``eth0`` is
+a veth on a host bridge (``pinnace0``, ``172.18.0.0/16`` like kind's network;
+the host — and the API server — is ``172.18.0.1``). Each node gets a podCIDR
+from the cluster CIDR (``10.244.<i>.0/24``); its agent runs the CNI bridge for
+its pods inside its namespace. host-gw routing: each node namespace routes
+every other node's podCIDR via that node's address, and the host routes every
+podCIDR the same way, so pod-to-pod traffic crosses nodes with pod addresses
+intact (pods' traffic to the cluster CIDR is exempt from the bridge plugin's
+masquerading, as flannel exempts it).
+
+The podCIDR is assigned here, by the composition that starts the nodes (the
+node IPAM controller's job, done once at start): the launcher hands it to each
+agent, which sets it on its Node at registration and writes its conflist.
+
+Everything is torn down by :meth:`ClusterNetwork.teardown`; :meth:`setup`
+first removes what a crashed run with the same bridge left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+NETNS_DIR = "/run/netns"
+
+
+class NodeNetworkError(RuntimeError):
+    """The host network for the nodes could not be set up (the message says which command failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeNetwork:
+    """One node's place on the host network."""
+
+    node: str
+    netns: str
+    address: str
+    pod_cidr: str
+
+    @property
+    def netns_path(self) -> str:
+        """The namespace's path (``/run/netns/<name>``)."""
+        return os.path.join(NETNS_DIR, self.netns)
+
+    def exec_prefix(self) -> list[str]:
+        """argv prefix that runs a command in this node's network (only: the filesystem stays the host's)."""
+        return ["nsenter", f"--net={self.netns_path}", "--"]
+
+
+async def _run(*argv: str, check: bool = True) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    if check and proc.returncode != 0:
+        raise NodeNetworkError(f"{' '.join(argv)}: {err.decode(errors='replace').strip()}")
+    return out.decode()
+
+
+class ClusterNetwork:
+    """The host bridge, a namespace per node with its address and podCIDR, and the host-gw routes."""
+
+    def __init__(
+        self,
+        *,
+        bridge: str = "pinnace0",
+        subnet: str = "172.18.0.0/16",
+        cluster_cidr: str = "10.244.0.0/16",
+        node_prefix_length: int = 24,
+    ) -> None:
+        if len(bridge) > 11:
+            raise ValueError(f"bridge name {bridge!r} is too long (at most 11 characters, veths add 4)")
+        self.bridge = bridge
+        self.subnet = ipaddress.ip_network(subnet)
+        self.cluster_cidr = ipaddress.ip_network(cluster_cidr)
+        self.node_prefix_length = node_prefix_length
+        self.nodes: list[NodeNetwork] = []
+
+    @property
+    def host_address(self) -> str:
+        """The host's address on the bridge: where nodes reach the API server."""
+        return str(self.subnet.network_address + 1)
+
+    def plan(self, node_names: Sequence[str]) -> list[NodeNetwork]:
+        """Addresses and podCIDRs for the nodes, in order (node i: host+1+i, the i-th /24 of the cluster CIDR)."""
+        pod_cidrs = self.cluster_cidr.subnets(new_prefix=self.node_prefix_length)
+        return [
+            NodeNetwork(node=name, netns=f"{self.bridge}-{index}", address=str(self.subnet.network_address + 2 + index),
+                        pod_cidr=str(next(pod_cidrs)))
+            for index, name in enumerate(node_names)
+        ]  # fmt: skip
+
+    async def setup(self, node_names: Sequence[str]) -> list[NodeNetwork]:
+        """Create the bridge, the node namespaces and the routes (after cleaning up a crashed run's)."""
+        await self.cleanup_stale()
+        prefix = self.subnet.prefixlen
+        await _run("ip", "link", "add", self.bridge, "type", "bridge")
+        await _run("ip", "addr", "add", f"{self.host_address}/{prefix}", "dev", self.bridge)
+        await _run("ip", "link", "set", self.bridge, "up")
+        self.nodes = self.plan(node_names)
+        try:
+            for index, node in enumerate(self.nodes):
+                await self._add_node(index, node, prefix)
+            for node in self.nodes:
+                await _run("ip", "route", "replace", node.pod_cidr, "via", node.address, "dev", self.bridge)
+                for other in self.nodes:
+                    if other is not node:
+                        await _run(*self._in(node), "ip", "route", "replace", other.pod_cidr, "via", other.address)
+        except BaseException:
+            await self.teardown()
+            raise
+        return self.nodes
+
+    def _in(self, node: NodeNetwork) -> list[str]:
+        return ["ip", "netns", "exec", node.netns]
+
+    async def _add_node(self, index: int, node: NodeNetwork, prefix: int) -> None:
+        host_end, node_end = f"{self.bridge}v{index}", f"{self.bridge}n{index}"
+        await _run("ip", "netns", "add", node.netns)
+        await _run("ip", "link", "add", host_end, "type", "veth", "peer", "name", node_end)
+        await _run("ip", "link", "set", host_end, "master", self.bridge, "up")
+        await _run("ip", "link", "set", node_end, "netns", node.netns)
+        inside = self._in(node)
+        await _run(*inside, "ip", "link", "set", node_end, "name", "eth0")
+        await _run(*inside, "ip", "addr", "add", f"{node.address}/{prefix}", "dev", "eth0")
+        await _run(*inside, "ip", "link", "set", "eth0", "up")
+        await _run(*inside, "ip", "link", "set", "lo", "up")
+        await _run(*inside, "ip", "route", "add", "default", "via", self.host_address)
+        await _run(*inside, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        # Pod-to-pod traffic keeps pod addresses; only traffic leaving the cluster CIDR is masqueraded.
+        await _run(*inside, "iptables", "-t", "nat", "-I", "POSTROUTING", "-s", node.pod_cidr,
+                   "-d", str(self.cluster_cidr), "-j", "RETURN")  # fmt: skip
+
+    async def cleanup_stale(self) -> None:
+        """Remove the namespaces, veths and bridge a previous run with this bridge name left."""
+        if os.path.isdir(NETNS_DIR):
+            for name in sorted(os.listdir(NETNS_DIR)):
+                if name.startswith(f"{self.bridge}-"):
+                    log.warning("removing stale node network namespace %s", name)
+                    await _run("ip", "netns", "delete", name, check=False)
+        links = await _run("ip", "-o", "link", "show", check=False)
+        for line in links.splitlines():
+            name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+            if name == self.bridge or (name.startswith(f"{self.bridge}v") and name[len(self.bridge) + 1:].isdigit()):
+                await _run("ip", "link", "delete", name, check=False)
+
+    async def teardown(self) -> None:
+        """Delete the node namespaces (their veths and routes go with them) and the bridge. Idempotent."""
+        for node in self.nodes:
+            await _run("ip", "netns", "delete", node.netns, check=False)
+        self.nodes = []
+        await self.cleanup_stale()
