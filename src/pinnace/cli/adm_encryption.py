@@ -113,6 +113,6 @@ def reencrypt(
         raise typer.Exit(1) from None
     for report in reports:
         typer.echo(
-            f"{report.resource}: rewrote {report.rewritten}"
+            f"{report.resource}: re-encrypted {report.rewritten}, {report.current} already with the current key"
             + (f", {report.skipped} changed or deleted meanwhile" if report.skipped else "")
         )

@@ -67,23 +67,26 @@ class ReencryptReport:
     """What a re-encryption did to one resource."""
 
     resource: str
+    #: Written again (they had been stored with another key than the current one).
     rewritten: int
+    #: Already stored with the current key (the server did not write them).
+    current: int
     #: Changed or deleted by someone else meanwhile (a write after the key change is in the new key already).
     skipped: int
 
 
 async def reencrypt(client: RestClient, resource: str, *, page_size: int = 500) -> ReencryptReport:
-    """Rewrite every object of ``resource`` (``secrets``, ``deployments.apps``) unchanged through the API,
-    so the server stores each with its current write key (upstream: ``kubectl get … -o json | kubectl replace -f -``).
+    """Replace every object of ``resource`` (``secrets``, ``deployments.apps``) with itself through the API, so the
+    server stores each with its current write key (upstream: ``kubectl get … -o json | kubectl replace -f -``).
 
-    The server rewrites an unchanged object only when it was read with another key than the current one."""
+    The server rewrites an unchanged object only if it was stored with another key than the current one."""
     plural, _, group = resource.partition(".")
     mapper = RESTMapper(client)
     kinds = await mapper.kinds_for(group, plural)
     if not kinds:
         raise errors.NotFound(f'the server does not serve the resource "{resource}"')
     ref = (await mapper.mapping(kinds[0])).ref
-    rewritten = skipped = 0
+    rewritten = current = skipped = 0
     params = {"limit": str(page_size)}
     while True:
         page = await client.list(ref, None, **params)
@@ -91,12 +94,15 @@ async def reencrypt(client: RestClient, resource: str, *, page_size: int = 500) 
             item.setdefault("apiVersion", kinds[0].api_version)
             item.setdefault("kind", kinds[0].kind)
             try:
-                await client.update(ref, item)
+                written = await client.update(ref, item)
             except (errors.Conflict, errors.NotFound):
                 skipped += 1
-            else:
+                continue
+            if written["metadata"]["resourceVersion"] != item["metadata"]["resourceVersion"]:
                 rewritten += 1
+            else:
+                current += 1
         token = (page.get("metadata") or {}).get("continue")
         if not token:
-            return ReencryptReport(resource, rewritten, skipped)
+            return ReencryptReport(resource, rewritten, current, skipped)
         params = {"limit": str(page_size), "continue": token}
