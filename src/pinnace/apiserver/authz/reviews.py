@@ -63,6 +63,14 @@ def _attributes(user: UserInfo, spec: Obj, kind: str) -> Attributes:
     )
 
 
+def _respond(request: web.BaseRequest, review: Obj, kind: str, status: Obj) -> web.Response:
+    """The review answered (201, as upstream), its fields in upstream's order."""
+    meta = dict(review.get("metadata") or {})
+    meta.setdefault("creationTimestamp", None)
+    out = {"kind": kind, "apiVersion": API_VERSION, "metadata": meta, "spec": review["spec"], "status": status}
+    return respond(out, negotiation.negotiate(request.headers.get("Accept")), status=201)
+
+
 class AccessReviews:
     """The four review resources, served through ``APIServer.virtual_resources``."""
 
@@ -97,11 +105,7 @@ class AccessReviews:
             status["denied"] = True
         if reason:
             status["reason"] = reason
-        review.update({"kind": kind, "apiVersion": API_VERSION, "status": status})
-        review.setdefault("metadata", {})
-        review["metadata"].setdefault("creationTimestamp", None)
-        wanted = negotiation.negotiate(request.headers.get("Accept"))
-        return respond(review, wanted, status=201)
+        return _respond(request, review, kind, status)
 
     @staticmethod
     def _subject(spec: Obj, kind: str) -> UserInfo:
@@ -178,7 +182,4 @@ class AccessReviews:
         }
         if errs:
             status["evaluationError"] = ", ".join(errs)
-        review.update({"kind": kind, "apiVersion": API_VERSION, "status": status})
-        review.setdefault("metadata", {}).setdefault("creationTimestamp", None)
-        wanted = negotiation.negotiate(request.headers.get("Accept"))
-        return respond(review, wanted, status=201)
+        return _respond(request, review, kind, status)
