@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from pinnace.node import cri
-from pinnace.node.cni import CNI
+from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
 from pinnace.node.oci import cgroups, netns, records, rootfs
 from pinnace.node.oci.sessions import AttachSession, ExecSession
@@ -80,6 +80,27 @@ class OCIRuntime:
         self._host_checked = False
         for sub in ("sandboxes", "containers", "runtime"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        if self.cni is None and os.path.exists(self._conflist_path):
+            self.cni = self._cni_from(records.read_record(self._conflist_path) or {})
+
+    # ---- network configuration -----------------------------------------------------------------
+    @property
+    def _conflist_path(self) -> str:
+        return os.path.join(self.root, "cni", "net.conflist")
+
+    def _cni_from(self, conflist: Mapping[str, Any]) -> CNI:
+        return CNI(conflist, cache_dir=os.path.join(self.root, "cni", "cache"))
+
+    def write_network(self, pod_cidr: str, *, bridge: str = "cni0") -> None:
+        """Set the node's pod network (CRI UpdateRuntimeConfig's podCIDR): write its conflist and use it.
+
+        The conflist is kept under the root, so a restarted agent's runtime
+        releases (CNI DEL) the addresses its predecessor gave out.
+        """
+        conflist = node_conflist(network="pinnace", bridge=bridge, pod_cidr=pod_cidr,
+                                 data_dir=os.path.join(self.root, "cni", "ipam"))  # fmt: skip
+        write_conflist(self._conflist_path, conflist)
+        self.cni = self._cni_from(conflist)
 
     # ---- helpers -------------------------------------------------------------------------------
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -209,3 +210,22 @@ async def test_host_network_sandbox_has_no_namespace(runtime: OCIRuntime, tmp_pa
     container_id = await _run(runtime, sandbox_id, tmp_path, "ip -o link show | grep -q ': lo' && echo host")
     exited = await _wait_exited(runtime, container_id)
     assert exited.exit_code == 0
+
+
+async def test_the_node_network_is_written_once_known_and_adopted(
+    tmp_path: Path, busybox_rootfs: str, network: dict[str, str]
+) -> None:
+    from .busybox_rootfs import BusyboxImages
+
+    rt = OCIRuntime(tmp_path / "oci", BusyboxImages(busybox_rootfs))
+    with pytest.raises(cri.RuntimeFailure, match="network is not ready"):
+        await rt.run_pod_sandbox(SANDBOX)
+    assert await rt.list_pod_sandboxes() == []
+    rt.write_network(network["cidr"], bridge=network["bridge"])
+    sandbox_id = await rt.run_pod_sandbox(SANDBOX)
+    (ip,) = (await rt.pod_sandbox_status(sandbox_id)).ips
+    restarted = OCIRuntime(tmp_path / "oci", BusyboxImages(busybox_rootfs))
+    assert restarted.cni is not None and restarted.cni.conflist == rt.cni.conflist  # type: ignore[union-attr]
+    await restarted.remove_pod_sandbox(sandbox_id)
+    leases = os.listdir(tmp_path / "oci" / "cni" / "ipam" / "pinnace")
+    assert ip not in leases
