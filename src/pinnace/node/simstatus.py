@@ -40,6 +40,7 @@ __all__ = [
     "node_conditions",
     "node_object",
     "parse_duration",
+    "pod_condition",
     "rfc3339",
     "rfc3339_micro",
     "running_status",
@@ -266,7 +267,8 @@ def _image_id(image: str) -> str:
     return f"{repo}@sha256:{_digest('image', ref)}"
 
 
-def _condition(type_: str, status: bool, stamp: str, previous: Mapping[str, Obj], reason: str = "") -> Obj:
+def pod_condition(type_: str, status: bool, stamp: str, previous: Mapping[str, Obj], reason: str = "") -> Obj:
+    """A pod condition at ``stamp``, its transition time kept from ``previous`` when the status did not change."""
     value = "True" if status else "False"
     prev = previous.get(type_) or {}
     cond: Obj = {
@@ -333,11 +335,11 @@ def running_status(
     out: Obj = {
         "phase": "Running",
         "conditions": [
-            _condition("PodReadyToStartContainers", True, stamp, previous),
-            _condition("Initialized", True, stamp, previous),
-            _condition("Ready", True, stamp, previous),
-            _condition("ContainersReady", True, stamp, previous),
-            _condition("PodScheduled", True, stamp, previous),
+            pod_condition("PodReadyToStartContainers", True, stamp, previous),
+            pod_condition("Initialized", True, stamp, previous),
+            pod_condition("Ready", True, stamp, previous),
+            pod_condition("ContainersReady", True, stamp, previous),
+            pod_condition("PodScheduled", True, stamp, previous),
         ],
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],
@@ -375,11 +377,11 @@ def terminated_status(pod: Obj, *, exit_code: int, now: datetime) -> Obj:
         phase="Succeeded" if exit_code == 0 else "Failed",
         containerStatuses=containers,
         conditions=[
-            _condition("PodReadyToStartContainers", False, stamp, previous),
-            _condition("Initialized", True, stamp, previous, "PodCompleted"),
-            _condition("Ready", False, stamp, previous, "PodCompleted"),
-            _condition("ContainersReady", False, stamp, previous, "PodCompleted"),
-            _condition("PodScheduled", True, stamp, previous),
+            pod_condition("PodReadyToStartContainers", False, stamp, previous),
+            pod_condition("Initialized", True, stamp, previous, "PodCompleted"),
+            pod_condition("Ready", False, stamp, previous, "PodCompleted"),
+            pod_condition("ContainersReady", False, stamp, previous, "PodCompleted"),
+            pod_condition("PodScheduled", True, stamp, previous),
         ],
     )
     return out
