@@ -1,0 +1,366 @@
+"""A real node agent on the process runtime against an in-process API server: pods really run."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.node.agent import AgentConfig, NodeAgent
+from pinnace.node.process import ProcessRuntime
+
+pytestmark = pytest.mark.timeout(90)
+
+PODS = ResourceRef("", "v1", "pods")
+NODES = ResourceRef("", "v1", "nodes", namespaced=False)
+LEASES = ResourceRef("coordination.k8s.io", "v1", "leases")
+CONFIGMAPS = ResourceRef("", "v1", "configmaps")
+SECRETS = ResourceRef("", "v1", "secrets")
+EVENTS = ResourceRef("", "v1", "events")
+NODE = "node-a"
+
+Obj = dict[str, Any]
+
+
+class Node:
+    """An agent and its runtime, restartable on the same data directory."""
+
+    def __init__(self, rest: RestClient, data_dir: Path) -> None:
+        self.rest = rest
+        self.data_dir = data_dir
+        self.agent: NodeAgent | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> NodeAgent:
+        runtime = ProcessRuntime(self.data_dir / "runtime", node_ip="127.0.0.1")
+        config = AgentConfig(
+            node_name=NODE,
+            data_dir=self.data_dir,
+            backoff_base=0.4,
+            relist_period=0.1,
+            volume_refresh_period=0.5,
+            heartbeat_interval=1.0,
+            status_update_frequency=1.0,
+        )
+        self.agent = NodeAgent(self.rest, runtime, config)
+        self.task = asyncio.create_task(self.agent.run())
+        await asyncio.wait_for(self.agent.registered.wait(), 20)
+        return self.agent
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    @property
+    def runtime(self) -> ProcessRuntime:
+        assert self.agent is not None and isinstance(self.agent.runtime, ProcessRuntime)
+        return self.agent.runtime
+
+
+@pytest.fixture
+async def node(client: RestClient, tmp_path: Path) -> AsyncIterator[Node]:
+    n = Node(client, tmp_path / "node")
+    await n.start()
+    try:
+        yield n
+    finally:
+        runtime = n.runtime
+        await n.stop()
+        await runtime.stop_all()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = await check()
+            if result:
+                return result
+        except (AssertionError, KeyError, IndexError) as exc:
+            last = exc
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not true within {timeout}s (last error: {last!r})")
+
+
+def pod(name: str, *containers: Obj, **spec: Any) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"nodeName": NODE, "containers": list(containers), **spec},
+    }
+
+
+def sh(name: str, script: str, **extra: Any) -> Obj:
+    return {"name": name, "image": "busybox", "command": ["sh", "-c", script], **extra}
+
+
+async def get_pod(rest: RestClient, name: str) -> Obj:
+    return await rest.get(PODS, name, "default")
+
+
+def ready(p: Obj) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+
+
+def log_of(node: Node, p: Obj, container: str, attempt: int = 0) -> str:
+    meta = p["metadata"]
+    path = node.data_dir / "logs" / "pods" / f"default_{meta['name']}_{meta['uid']}" / container / f"{attempt}.log"
+    if not path.exists():
+        return ""
+    return "\n".join(line.split(" ", 3)[3] for line in path.read_text().splitlines())
+
+
+async def test_node_registers_and_heartbeats(client: RestClient, node: Node) -> None:
+    n = await client.get(NODES, NODE)
+    status = n["status"]
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "MemoryPressure": "False",
+        "DiskPressure": "False",
+        "PIDPressure": "False",
+        "Ready": "True",
+    }
+    assert int(status["capacity"]["cpu"]) == os.cpu_count()
+    assert status["capacity"]["pods"] == "110" and status["capacity"]["memory"].endswith("Ki")
+    assert {"type": "InternalIP", "address": "127.0.0.1"} in status["addresses"]
+    assert status["nodeInfo"]["kubeletVersion"] == "v1.32.0"
+    assert status["nodeInfo"]["containerRuntimeVersion"].startswith("process://")
+    assert status["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
+    first = (await client.get(LEASES, NODE, "kube-node-lease"))["spec"]["renewTime"]
+    await eventually(
+        lambda: _renewed(client, first),
+        timeout=5,
+    )
+
+
+async def _renewed(client: RestClient, first: str) -> bool:
+    return bool((await client.get(LEASES, NODE, "kube-node-lease"))["spec"]["renewTime"] != first)
+
+
+async def test_a_pod_runs_with_env_and_volumes(client: RestClient, node: Node) -> None:
+    await client.create(
+        CONFIGMAPS, {"metadata": {"name": "cfg"}, "data": {"greeting": "hello", "color": "blue"}}, "default"
+    )
+    secret = {"metadata": {"name": "sec"}, "data": {"password": base64.b64encode(b"s3cret").decode()}}
+    await client.create(SECRETS, secret, "default")
+    mnt = node.data_dir.parent / "mnt"
+    script = (
+        "echo env $GREETING $PASSWORD $POD_NAME $POD_IP $CFG_color $EXPANDED; "
+        f"cat {mnt}/cfg/greeting; echo; cat {mnt}/sec/password; echo; cat {mnt}/info/labels; echo; "
+        f"echo scratch > {mnt}/scratch/file && echo wrote; sleep 60"
+    )
+    spec = pod(
+        "web",
+        sh(
+            "main",
+            script,
+            env=[
+                {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
+                {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "EXPANDED", "value": "$(POD_NAME)-x-$$(POD_NAME)"},
+            ],
+            envFrom=[{"prefix": "CFG_", "configMapRef": {"name": "cfg"}}],
+            volumeMounts=[
+                {"name": "cfg", "mountPath": f"{mnt}/cfg"},
+                {"name": "sec", "mountPath": f"{mnt}/sec", "readOnly": True},
+                {"name": "info", "mountPath": f"{mnt}/info"},
+                {"name": "scratch", "mountPath": f"{mnt}/scratch"},
+            ],
+        ),
+        volumes=[
+            {"name": "cfg", "configMap": {"name": "cfg"}},
+            {"name": "sec", "secret": {"secretName": "sec", "defaultMode": 0o400}},
+            {
+                "name": "info",
+                "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]},
+            },
+            {"name": "scratch", "emptyDir": {}},
+        ],
+    )
+    spec["metadata"]["labels"] = {"app": "web"}
+    await client.create(PODS, spec, "default")
+    p = await eventually(lambda: _ready_pod(client, "web"))
+    status = p["status"]
+    assert status["phase"] == "Running" and status["podIP"] == "127.0.0.1" and status["hostIP"] == "127.0.0.1"
+    cs = status["containerStatuses"][0]
+    assert cs["ready"] and cs["started"] and cs["restartCount"] == 0 and cs["containerID"].startswith("process://")
+    assert {c["type"] for c in status["conditions"]} >= {
+        "PodReadyToStartContainers",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+        "PodScheduled",
+    }
+    out = await eventually(lambda: _log_has(node, p, "main", "wrote"))
+    lines = out.splitlines()
+    assert lines[0] == "env hello s3cret web 127.0.0.1 blue web-x-$(POD_NAME)"
+    assert lines[1:4] == ["hello", "s3cret", 'app="web"']
+    uid = p["metadata"]["uid"]
+    scratch = node.data_dir / "pods" / uid / "volumes" / "kubernetes.io~empty-dir" / "scratch" / "file"
+    assert scratch.read_text() == "scratch\n"
+    secret_file = node.data_dir / "pods" / uid / "volumes" / "kubernetes.io~secret" / "sec" / "password"
+    assert oct(secret_file.stat().st_mode & 0o777) == "0o400"
+    # A ConfigMap change reaches the volume (atomic ..data swap).
+    await client.patch(CONFIGMAPS, "cfg", {"data": {"greeting": "changed"}}, "default")
+    cfg_file = node.data_dir / "pods" / uid / "volumes" / "kubernetes.io~configmap" / "cfg" / "greeting"
+    await eventually(lambda: _file_is(cfg_file, "changed"))
+    result = await node.runtime.exec_sync(cs["containerID"].split("://")[1], ["cat", f"{mnt}/cfg/greeting"], 10)
+    assert result.stdout == b"changed"
+
+
+async def _ready_pod(client: RestClient, name: str) -> Obj | None:
+    p = await get_pod(client, name)
+    return p if ready(p) else None
+
+
+async def _log_has(node: Node, p: Obj, container: str, text: str, attempt: int = 0) -> str | None:
+    out = log_of(node, p, container, attempt)
+    return out if text in out else None
+
+
+async def _file_is(path: Path, text: str) -> bool:
+    return path.exists() and path.read_text() == text
+
+
+async def test_missing_config_is_reported_and_retried(client: RestClient, node: Node) -> None:
+    spec = pod(
+        "waits",
+        sh(
+            "main",
+            "echo $V; sleep 60",
+            env=[{"name": "V", "valueFrom": {"configMapKeyRef": {"name": "later", "key": "v"}}}],
+        ),
+    )
+    await client.create(PODS, spec, "default")
+
+    async def config_error() -> bool:
+        state = (await get_pod(client, "waits"))["status"]["containerStatuses"][0]["state"]
+        return bool(state.get("waiting", {}).get("reason") == "CreateContainerConfigError")
+
+    await eventually(config_error)
+    p = await get_pod(client, "waits")
+    assert p["status"]["phase"] == "Pending"
+    assert 'configmap "later" not found' in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    await client.create(CONFIGMAPS, {"metadata": {"name": "later"}, "data": {"v": "now"}}, "default")
+    await eventually(lambda: _ready_pod(client, "waits"))
+
+
+async def test_init_containers_run_in_order_first(client: RestClient, node: Node) -> None:
+    shared = node.data_dir.parent / "order.txt"
+    spec = pod(
+        "init",
+        sh("main", f"echo main >> {shared}; sleep 60"),
+        initContainers=[sh("first", f"echo first >> {shared}"), sh("second", f"sleep 0.2; echo second >> {shared}")],
+    )
+    await client.create(PODS, spec, "default")
+    p = await eventually(lambda: _ready_pod(client, "init"))
+    assert shared.read_text().split() == ["first", "second", "main"]
+    inits = p["status"]["initContainerStatuses"]
+    assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed", "Completed"]
+    assert all(s["ready"] for s in inits)
+
+
+async def test_failed_init_container_with_never_fails_the_pod(client: RestClient, node: Node) -> None:
+    spec = pod("badinit", sh("main", "sleep 60"), initContainers=[sh("setup", "exit 2")], restartPolicy="Never")
+    await client.create(PODS, spec, "default")
+
+    async def failed() -> bool:
+        return bool((await get_pod(client, "badinit"))["status"].get("phase") == "Failed")
+
+    await eventually(failed)
+    p = await get_pod(client, "badinit")
+    assert p["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
+    assert "running" not in p["status"]["containerStatuses"][0]["state"]
+
+
+async def test_crash_loop_back_off_and_completion(client: RestClient, node: Node) -> None:
+    await client.create(PODS, pod("crash", sh("main", "echo run; exit 3")), "default")
+
+    async def backing_off() -> Obj | None:
+        cs = (await get_pod(client, "crash"))["status"]["containerStatuses"][0]
+        waiting = cs["state"].get("waiting") or {}
+        return cs if waiting.get("reason") == "CrashLoopBackOff" and cs["restartCount"] >= 2 else None
+
+    cs = await eventually(backing_off)
+    assert cs["lastState"]["terminated"]["exitCode"] == 3
+    assert "back-off" in cs["state"]["waiting"]["message"]
+    p = await get_pod(client, "crash")
+    assert p["status"]["phase"] == "Running"
+    events = await client.list(EVENTS, "default", fieldSelector="involvedObject.name=crash")
+    reasons = {e["reason"] for e in events["items"]}
+    assert {"Created", "Started", "BackOff"} <= reasons
+    # OnFailure and Never: a zero exit completes the pod, which keeps its final status.
+    await client.create(PODS, pod("job", sh("main", "echo done"), restartPolicy="OnFailure"), "default")
+
+    async def succeeded() -> Obj | None:
+        p = await get_pod(client, "job")
+        return p if p["status"].get("phase") == "Succeeded" else None
+
+    done = await eventually(succeeded)
+    term = done["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (0, "Completed")
+    assert not ready(done)
+
+
+async def test_graceful_termination_leaves_no_process(client: RestClient, node: Node) -> None:
+    marker = node.data_dir.parent / "prestop.txt"
+    script = "trap 'echo got-term; sleep 0.3; exit 0' TERM; while :; do sleep 0.05; done"
+    spec = pod(
+        "graceful",
+        sh("main", script, lifecycle={"preStop": {"exec": {"command": ["sh", "-c", f"echo prestop > {marker}"]}}}),
+        terminationGracePeriodSeconds=5,
+    )
+    await client.create(PODS, spec, "default")
+    p = await eventually(lambda: _ready_pod(client, "graceful"))
+    [container] = await node.runtime.list_containers()
+    state = node.runtime._state(container.id)
+    assert state is not None
+    pid = int(state["pid"])
+    await asyncio.sleep(0.2)
+    await client.delete(PODS, "graceful", "default")
+
+    async def gone() -> bool:
+        try:
+            await get_pod(client, "graceful")
+        except Exception as exc:
+            return "not found" in str(exc).lower()
+        return False
+
+    await eventually(gone)
+    assert marker.read_text() == "prestop\n"
+    assert not Path(f"/proc/{pid}").exists()
+    assert await node.runtime.list_containers() == [] and await node.runtime.list_pod_sandboxes() == []
+    assert not (node.data_dir / "pods" / p["metadata"]["uid"]).exists()
+
+
+async def test_agent_restart_adopts_running_pods(client: RestClient, node: Node) -> None:
+    await client.create(PODS, pod("steady", sh("main", "echo up; sleep 60")), "default")
+    await eventually(lambda: _ready_pod(client, "steady"))
+    before = await node.runtime.list_containers()
+    runtime = node.runtime
+    await node.stop()
+    await client.create(PODS, pod("while-down", sh("main", "sleep 60")), "default")
+    orphan = await client.create(PODS, pod("deleted-while-down", sh("main", "sleep 60")), "default")
+    assert orphan["metadata"]["uid"]
+    await node.start()
+    await eventually(lambda: _ready_pod(client, "while-down"))
+    after = await node.runtime.list_containers()
+    steady = [c for c in after if c.labels.get("io.kubernetes.pod.name") == "steady"]
+    assert [c.id for c in steady] == [c.id for c in before]  # adopted, not duplicated
+    p = await get_pod(client, "steady")
+    assert p["status"]["containerStatuses"][0]["restartCount"] == 0
+    await runtime.stop_all()
