@@ -38,6 +38,7 @@ from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
 from pinnace.apiserver.openapi import OpenAPIServer
 from pinnace.apiserver.priority import PodPriority, ensure_system_priority_classes
+from pinnace.apiserver.proxy import KubeletProxy
 from pinnace.apiserver.request_info import RequestInfo, parse_request_info
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.serviceaccount_token import TokenIssuer
@@ -115,6 +116,8 @@ class APIServer:
         self.subresource_handlers: dict[tuple[str, str, str], RequestHandler] = {
             ("", "serviceaccounts", "token"): lambda request, ri: self.tokens.handle(request, self.rest, ri),
         }
+        # pods/log, exec, attach, portforward and nodes/proxy are relayed to the node's kubelet.
+        self.subresource_handlers.update(KubeletProxy(self.rest).handlers())
         #: (group, resource) → handler, for create-only resources that are never stored (reviews).
         self.virtual_resources: dict[tuple[str, str], RequestHandler] = {}
         self.discovery = Discovery(self.registry)

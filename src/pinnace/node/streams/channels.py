@@ -125,7 +125,9 @@ def decode(protocol: ChannelProtocol, message: bytes | str) -> tuple[int, bytes]
         raise ValueError("empty message: no channel byte")
     if isinstance(message, str):
         if not protocol.base64:
-            raise ValueError("a text message on a binary channel protocol")
+            # Go's server reads text frames as bytes too (the Python client sends str data as text).
+            data = message.encode()
+            return data[0], data[1:]
         channel = ord(message[0]) - ord("0")
         if not 0 <= channel <= 9:
             raise ValueError(f"bad channel character {message[0]!r}")

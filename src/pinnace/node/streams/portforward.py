@@ -19,6 +19,7 @@ import logging
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -153,8 +154,7 @@ async def serve_channels(
 
         await _pump(inboxes[i].get, to_client, reader, writer)
 
-    tasks = [asyncio.create_task(one(i, port)) for i, port in enumerate(ports)]
-    try:
+    async def read_client() -> None:
         async for message in ws:
             if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
                 continue
@@ -164,11 +164,21 @@ async def serve_channels(
                 continue
             if channel % 2 == 0 and channel // 2 < len(ports) and data:
                 inboxes[channel // 2].put_nowait(data)
+
+    tasks = [asyncio.create_task(one(i, port)) for i, port in enumerate(ports)]
+    forwarding: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
+    reader = asyncio.create_task(read_client())
+    try:
+        # As upstream: the WebSocket ends when every port's connection has ended (or the client left).
+        await asyncio.wait({forwarding, reader}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for inbox in inboxes:
             inbox.put_nowait(b"")
-        for task in tasks:
+        for task in (*tasks, reader):
             task.cancel()
-        for task in tasks:
+        for task in (*tasks, reader):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await forwarding
+        await ws.close()

@@ -69,10 +69,10 @@ async def _copy_out(
 
 
 async def _close_stdin(session: StreamSession) -> None:
+    # Closing the pipe is enough for the process to read EOF (a pipe writer has no close waiter to await).
     if session.stdin is not None and not session.stdin.is_closing():
-        session.stdin.close()
         with contextlib.suppress(ConnectionError, OSError):
-            await session.stdin.wait_closed()
+            session.stdin.close()
 
 
 async def _copy_in(ws: web.WebSocketResponse, protocol: ChannelProtocol, session: StreamSession) -> None:

@@ -33,7 +33,11 @@ def test_malformed_messages_are_refused() -> None:
     with pytest.raises(ValueError):
         channels.decode(V5, b"")
     with pytest.raises(ValueError):
-        channels.decode(V5, "text on a binary protocol")
+        channels.decode(B64, "x-not-a-channel")
+
+
+def test_text_messages_on_binary_protocols_are_read_as_bytes() -> None:
+    assert channels.decode(V5, "\x00typed") == (0, b"typed")
 
 
 def test_negotiation_takes_the_clients_first_supported_protocol() -> None:

@@ -1,0 +1,396 @@
+"""Streams through the API server: ``pods/log``, ``pods/exec``, ``pods/attach``, ``pods/portforward``, ``nodes/proxy``.
+
+kube-apiserver serves none of these itself: it finds the kubelet of the pod's
+node (the Node's InternalIP and ``status.daemonEndpoints.kubeletEndpoint.Port``)
+and relays. Logs are a streaming GET to ``/containerLogs/…``; exec, attach and
+port-forward are upgrades relayed as they are — a WebSocket to the client is
+paired with a WebSocket to the kubelet under the subprotocol the kubelet chose
+(channel protocols, or SPDY tunnelled in WebSocket), and a plain ``Upgrade:
+SPDY/3.1`` is relayed byte for byte. ``nodes/proxy/{path}`` forwards any
+request to the kubelet's ``/{path}``.
+
+Before relaying, the request is checked as upstream does (404 for a missing
+pod, 400 ``container X is not valid for pod Y``, ``a container name must be
+specified …``, ``pod X does not have a host assigned``); what the kubelet
+answers (its own errors included, as metav1.Status) goes back unchanged. The
+dispatcher has already authenticated and authorized the request like any
+other (``get``/``create`` on ``pods/exec`` …), so nothing here checks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from pinnace.api import errors
+from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.rest import RestStore, not_found
+
+__all__ = ["KubeletProxy"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+#: Query parameters of pods/log the kubelet understands (upstream's PodLogOptions).
+_LOG_PARAMS = ("follow", "previous", "sinceSeconds", "sinceTime", "timestamps", "tailLines", "limitBytes")
+#: Request headers not passed on to the kubelet (hop-by-hop, or the client's credentials).
+_DROP_REQUEST = frozenset(
+    h.lower()
+    for h in (
+        "Authorization",
+        "Connection",
+        "Upgrade",
+        "Host",
+        "Content-Length",
+        "Transfer-Encoding",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+        "Impersonate-User",
+        "Impersonate-Group",
+    )
+)
+_DROP_RESPONSE = frozenset(h.lower() for h in ("Connection", "Transfer-Encoding", "Content-Length", "Keep-Alive"))
+_CHUNK = 64 * 1024
+_CONNECT_TIMEOUT = 10.0
+
+
+def _container_names(pod: Obj) -> list[str]:
+    spec = pod.get("spec") or {}
+    return [c["name"] for key in ("containers", "initContainers", "ephemeralContainers") for c in spec.get(key) or []]
+
+
+def validate_container(pod: Obj, container: str) -> str:
+    """The container a request is for, as upstream's ValidateContainer chooses and words it."""
+    name = pod["metadata"]["name"]
+    if container:
+        if container not in _container_names(pod):
+            raise errors.BadRequest(f"container {container} is not valid for pod {name}")
+        return container
+    containers = (pod.get("spec") or {}).get("containers") or []
+    if len(containers) == 1:
+        return str(containers[0]["name"])
+    if not containers:
+        raise errors.BadRequest(f"pod {name} does not have a container")
+    names = " ".join(_container_names(pod))
+    raise errors.BadRequest(f"a container name must be specified for pod {name}, choose one of: [{names}]")
+
+
+def kubelet_address(node: Obj) -> str:
+    """``host:port`` of a Node's kubelet (InternalIP first, as the API server prefers it); 400 if unknown."""
+    status = node.get("status") or {}
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    host = next(
+        (addresses[t] for t in ("InternalIP", "Hostname", "ExternalIP", "InternalDNS") if addresses.get(t)), None
+    )
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    name = node["metadata"]["name"]
+    if not host or not port:
+        raise errors.BadRequest(f"node {name} does not report its kubelet's address and port")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class KubeletProxy:
+    """The handlers of the relayed subresources (see the module docstring), keyed for ``subresource_handlers``."""
+
+    def __init__(self, rest: RestStore) -> None:
+        self.rest = rest
+
+    def handlers(self) -> dict[tuple[str, str, str], Any]:
+        """(group, resource, subresource) → handler, for :attr:`APIServer.subresource_handlers`."""
+        return {
+            ("", "pods", "log"): self.log,
+            ("", "pods", "exec"): self.exec,
+            ("", "pods", "attach"): self.attach,
+            ("", "pods", "portforward"): self.port_forward,
+            ("", "nodes", "proxy"): self.node_proxy,
+        }
+
+    # ---- lookups ------------------------------------------------------------------------------
+    async def _object(self, resource: str, namespace: str | None, name: str) -> Obj:
+        info = self.rest.registry.get("", "v1", resource)
+        assert info is not None
+        cached = await self.rest.get_cached(info, namespace, name)
+        if cached is None:
+            raise not_found(info, name)
+        return cached.obj
+
+    async def _pod_and_kubelet(self, ri: RequestInfo, *, need_host: bool) -> tuple[Obj, str | None]:
+        assert ri.name is not None
+        pod = await self._object("pods", ri.namespace, ri.name)
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name:
+            if need_host:
+                raise errors.BadRequest(f"pod {ri.name} does not have a host assigned")
+            return pod, None
+        return pod, kubelet_address(await self._object("nodes", None, node_name))
+
+    @staticmethod
+    def _check_method(request: web.BaseRequest, *allowed: str) -> None:
+        if request.method not in allowed:
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+
+    # ---- pods/log -----------------------------------------------------------------------------
+    async def log(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
+        """GET pods/log: the container's log from its kubelet, streamed (empty for a pod with no node yet)."""
+        self._check_method(request, "GET")
+        pod, kubelet = await self._pod_and_kubelet(ri, need_host=False)
+        container = validate_container(pod, request.query.get("container", ""))
+        _check_log_options(request.query)
+        if kubelet is None:
+            return web.Response(body=b"", content_type="text/plain")
+        params = [(k, v) for k, v in request.query.items() if k in _LOG_PARAMS]
+        path = "/containerLogs/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or "", container))
+        return await _relay_http(request, "GET", f"http://{kubelet}{path}?{urlencode(params)}")
+
+    # ---- exec, attach, port-forward -------------------------------------------------------------
+    async def exec(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
+        """GET/POST pods/exec: relay the upgrade to the kubelet's ``/exec``."""
+        return await self._remote_command(request, ri, "exec")
+
+    async def attach(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
+        """GET/POST pods/attach: relay the upgrade to the kubelet's ``/attach``."""
+        return await self._remote_command(request, ri, "attach")
+
+    async def _remote_command(self, request: web.BaseRequest, ri: RequestInfo, verb: str) -> web.StreamResponse:
+        self._check_method(request, "GET", "POST")
+        pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
+        container = validate_container(pod, request.query.get("container", ""))
+        params = [(k, v) for k, v in request.query.items() if k != "container"]
+        parts = (ri.namespace or "", ri.name or "", container)
+        path = f"/{verb}/" + "/".join(quote(p, safe="") for p in parts)
+        return await _relay_upgrade(request, f"{kubelet}", f"{path}?{urlencode(params)}")
+
+    async def port_forward(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
+        """GET/POST pods/portforward: relay the upgrade to the kubelet's ``/portForward``."""
+        self._check_method(request, "GET", "POST")
+        _pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
+        path = "/portForward/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or ""))
+        query = urlencode(list(request.query.items()))
+        return await _relay_upgrade(request, f"{kubelet}", f"{path}?{query}" if query else path)
+
+    # ---- nodes/proxy --------------------------------------------------------------------------
+    async def node_proxy(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
+        """Any method on nodes/NAME/proxy/PATH: the kubelet's /PATH (its logs, stats, pods, healthz)."""
+        assert ri.name is not None
+        node = await self._object("nodes", None, ri.name)
+        path = "/" + "/".join(quote(p) for p in ri.extra_parts)
+        if request.path.endswith("/") and not path.endswith("/"):
+            path += "/"
+        query = request.query_string
+        url = f"http://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
+        return await _relay_http(request, request.method, url)
+
+
+def _check_log_options(query: Any) -> None:
+    """The PodLogOptions checks upstream's validation makes before anything reaches a kubelet."""
+    causes = []
+    for name, minimum in (("tailLines", 0), ("limitBytes", 1), ("sinceSeconds", 1)):
+        value = query.get(name)
+        if value is None:
+            continue
+        try:
+            ok = int(value) >= minimum
+        except ValueError:
+            raise errors.BadRequest(f'invalid value "{value}" for {name}') from None
+        if not ok:
+            word = "greater than or equal to 0" if minimum == 0 else "greater than 0"
+            causes.append(errors.Cause(errors.CAUSE_INVALID, f"Invalid value: {value}: must be {word}", name))
+    if query.get("sinceSeconds") is not None and query.get("sinceTime") is not None:
+        causes.append(
+            errors.Cause(
+                errors.CAUSE_FORBIDDEN, "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified", ""
+            )
+        )
+    if causes:
+        raise errors.invalid("PodLogOptions", "", causes)
+
+
+def _forward_headers(request: web.BaseRequest) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
+
+
+async def _relay_http(request: web.BaseRequest, method: str, url: str) -> web.StreamResponse:
+    """Forward one plain HTTP request and stream the answer back (status, content type and body)."""
+    body = await request.read() if request.can_read_body else None
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
+            session.request(
+                method, url, data=body, headers=_forward_headers(request), allow_redirects=False
+            ) as upstream,
+        ):
+            response = web.StreamResponse(
+                status=upstream.status,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE},
+            )
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+    except aiohttp.ClientConnectionError as exc:
+        raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
+
+
+async def _relay_upgrade(request: web.BaseRequest, kubelet: str, path_qs: str) -> web.StreamResponse:
+    """Relay an exec/attach/port-forward upgrade: WebSocket to WebSocket, or SPDY byte for byte."""
+    upgrade = request.headers.get("Upgrade", "").lower()
+    if upgrade == "websocket":
+        return await _relay_websocket(request, f"http://{kubelet}{path_qs}")
+    if upgrade.startswith("spdy/"):
+        return await _relay_spdy(request, kubelet, path_qs)
+    raise errors.BadRequest("Upgrade request required")
+
+
+async def _relay_websocket(request: web.BaseRequest, url: str) -> web.StreamResponse:
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    timeout = aiohttp.ClientWSTimeout(ws_close=5.0)
+    async with aiohttp.ClientSession() as session:
+        try:
+            upstream = await session.ws_connect(
+                url,
+                protocols=offered,
+                headers=_forward_headers(request),
+                timeout=timeout,
+                max_msg_size=0,
+                autoping=True,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            # The kubelet refused (its Status is lost by aiohttp here): ask again plainly to relay its answer.
+            return await _relay_refusal(request, url, exc)
+        except aiohttp.ClientConnectionError as exc:
+            raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
+        async with upstream:
+            chosen = upstream.protocol
+            client = web.WebSocketResponse(protocols=(chosen,) if chosen else (), max_msg_size=0)
+            await client.prepare(request)
+            await _pipe_websockets(client, upstream)
+            return client
+
+
+async def _relay_refusal(request: web.BaseRequest, url: str, exc: aiohttp.WSServerHandshakeError) -> web.Response:
+    """The kubelet's answer to a request it would not upgrade (a Status), fetched without the upgrade."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url, headers=_forward_headers(request)) as again:
+            body = await again.read()
+            return web.Response(status=again.status, body=body, content_type=again.content_type)
+    except aiohttp.ClientError:
+        raise errors.BadRequest(f"the kubelet refused the upgrade: {exc.status} {exc.message}") from None
+
+
+async def _pipe_websockets(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """Copy messages both ways until either side closes, then close the other."""
+
+    async def pump(source: Any, target: Any) -> None:
+        async for message in source:
+            if message.type == WSMsgType.BINARY:
+                await target.send_bytes(message.data)
+            elif message.type == WSMsgType.TEXT:
+                await target.send_str(message.data)
+            elif message.type == WSMsgType.ERROR:
+                break
+
+    tasks = [asyncio.create_task(pump(client, upstream)), asyncio.create_task(pump(upstream, client))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+                await task
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await upstream.close()
+            await client.close()
+
+
+class _Bytes:
+    """Takes an upgraded connection's incoming bytes from aiohttp (its payload-parser hook)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.queue.put_nowait(b"")
+
+
+async def _relay_spdy(request: web.BaseRequest, kubelet: str, path_qs: str) -> web.StreamResponse:
+    """Relay a ``Upgrade: SPDY/3.1`` request: the kubelet's 101 and then every byte, both ways."""
+    host, _, port = kubelet.rpartition(":")
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), _CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
+    try:
+        head = [f"{request.method} {path_qs} HTTP/1.1", f"Host: {kubelet}", "Connection: Upgrade"]
+        head.append(f"Upgrade: {request.headers['Upgrade']}")
+        head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        status, headers = _parse_head(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _CONNECT_TIMEOUT))
+        if status != 101:
+            length = int(headers.get("content-length", "0") or 0)
+            body = await reader.readexactly(length) if length else await reader.read(_CHUNK)
+            content_type = headers.get("content-type", "application/json").split(";")[0]
+            return web.Response(status=status, body=body, content_type=content_type)
+        incoming = _Bytes()
+        protocol = request.protocol
+        assert protocol is not None and request.transport is not None
+        protocol.set_parser(incoming)  # type: ignore[arg-type]
+        protocol.keep_alive(False)
+        response = web.StreamResponse(status=101)
+        for name in ("Connection", "Upgrade", "X-Stream-Protocol-Version"):
+            if name.lower() in headers:
+                response.headers[name] = headers[name.lower()]
+        await response.prepare(request)
+        transport = request.transport
+
+        async def to_kubelet() -> None:
+            while data := await incoming.queue.get():
+                writer.write(data)
+                await writer.drain()
+
+        up = asyncio.create_task(to_kubelet())
+        try:
+            while data := await reader.read(_CHUNK):
+                if transport.is_closing():
+                    break
+                transport.write(data)
+        finally:
+            up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await up
+            transport.close()
+        return response
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+        raise errors.ServiceUnavailable(f"error talking to the kubelet: {exc}") from None
+    finally:
+        writer.close()
+
+
+def _parse_head(raw: bytes) -> tuple[int, dict[str, str]]:
+    lines = raw.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split(" ", 2)[1])
+    except (IndexError, ValueError):
+        raise OSError(f"bad response from the kubelet: {lines[0]!r}") from None
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return status, headers
