@@ -224,6 +224,13 @@ class OCIRuntime:
         _remove_cgroup(self._cgroup_parent(record))
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
 
+    async def remove_all(self) -> None:
+        """Kill and remove every container and sandbox under the root (a cluster going away for good)."""
+        for sandbox in await self.list_pod_sandboxes():
+            await self.remove_pod_sandbox(sandbox.id)
+        for container in await self.list_containers():
+            await self.remove_container(container.id)
+
     def _cgroup_parent(self, record: Mapping[str, Any]) -> str:
         config = record["config"]
         return config.get("cgroup_parent") or f"{self.cgroup_root}/pod{config['uid']}"

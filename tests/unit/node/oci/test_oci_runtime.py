@@ -229,3 +229,14 @@ async def test_the_node_network_is_written_once_known_and_adopted(
     await restarted.remove_pod_sandbox(sandbox_id)
     leases = os.listdir(tmp_path / "oci" / "cni" / "ipam" / "pinnace")
     assert ip not in leases
+
+
+async def test_remove_all_leaves_nothing_running(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandboxes = [await runtime.run_pod_sandbox(SANDBOX) for _ in range(2)]
+    containers = [await _run(runtime, sandbox_id, tmp_path, "sleep 600") for sandbox_id in sandboxes]
+    pids = [runtime._state(c)["pid"] for c in containers]  # type: ignore[index]
+    netns_paths = [(await runtime.pod_sandbox_status(s)).netns_path for s in sandboxes]
+    await runtime.remove_all()
+    assert await runtime.list_pod_sandboxes() == [] and await runtime.list_containers() == []
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+    assert not any(os.path.exists(path) for path in netns_paths)
