@@ -1,7 +1,8 @@
 """Debian's ``docker-registry`` on loopback for tests: anonymous, htpasswd Basic auth, or token auth.
 
 :class:`RegistryServer` runs the real registry (distribution 2.8) with a
-filesystem store in a temp directory on a free 127.0.0.1 port. With
+filesystem store in a temp directory on a free 127.0.0.1 port (over https with
+``tls=True``, its certificate signed by a CA of the test's own). With
 ``auth="basic"`` it checks an htpasswd file (bcrypt lines, from the ``bcrypt``
 package of the test extras); with ``auth="token"`` it trusts a
 :class:`TokenServer` — a small HTTP server in the test that checks Basic
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -40,7 +43,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 BINARY = "docker-registry"
 ISSUER = "pinnace-test-token-issuer"
@@ -60,6 +63,45 @@ def bcrypt_hash(password: str) -> str:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def tls_files(workdir: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate it signs for 127.0.0.1; (ca file, cert file, key file)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pinnace test registry CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = workdir / "ca.crt", workdir / "registry.crt", workdir / "registry.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
 
 
 class TokenServer:
@@ -162,9 +204,14 @@ class TokenServer:
 class RegistryServer:
     """A running ``docker-registry`` on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, workdir: Path, auth: str = "none", users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, auth: str = "none", users: dict[str, str] | None = None, tls: bool = False
+    ) -> None:
         self.workdir = workdir
         self.auth = auth
+        self.tls = tls
+        #: With ``tls``, the CA file that signs the registry's certificate (for 127.0.0.1).
+        self.ca_file: Path | None = None
         self.users = users or {"alice": "wonderland"}
         self.port = _free_port()
         self.host = f"127.0.0.1:{self.port}"
@@ -184,10 +231,14 @@ class RegistryServer:
                 f"    realm: {self.token_server.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
                 f"    rootcertbundle: {self.token_server.bundle}\n"
             )
+        tls = ""
+        if self.tls:
+            self.ca_file, cert, key = tls_files(self.workdir)
+            tls = f"  tls:\n    certificate: {cert}\n    key: {key}\n"
         return (
             "version: 0.1\nlog:\n  level: warn\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.workdir / 'data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: {uuid.uuid4().hex}\n" + auth
+            f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: {uuid.uuid4().hex}\n" + tls + auth
         )
 
     def start(self, timeout: float = 20) -> None:
@@ -205,11 +256,13 @@ class RegistryServer:
         with self.log.open("wb") as log:
             self._proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
+        scheme = "https" if self.tls else "http"
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited: {self.log.read_text()}")
             try:
-                with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1):
+                with urllib.request.urlopen(f"{scheme}://{self.host}/v2/", timeout=1, context=context):
                     return
             except urllib.error.HTTPError as exc:
                 if exc.code == 401:
@@ -239,12 +292,12 @@ class RegistryServer:
         self.stop()
 
 
-def registry_fixture(auth: str = "none", scope: str = "module") -> Any:
+def registry_fixture(auth: str = "none", scope: str = "module", tls: bool = False) -> Any:
     """A pytest fixture yielding a started :class:`RegistryServer` with the given auth (none, basic, token)."""
 
     @pytest.fixture(scope=scope)  # type: ignore[misc]
     def _registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-        with RegistryServer(tmp_path_factory.mktemp(f"registry-{auth}"), auth) as server:
+        with RegistryServer(tmp_path_factory.mktemp(f"registry-{auth}"), auth, tls=tls) as server:
             yield server
 
     return _registry

@@ -1,4 +1,6 @@
-"""``pinnace image`` end to end: build busybox offline, push to a token-auth docker-registry, pull it back, run it.
+"""``pinnace image`` end to end: build busybox offline, push to a docker-registry, pull it back, run it.
+
+The registry speaks https (a CA of the test's, given with ``--ca-file``) and wants token auth.
 
 The pulled image is unpacked and ``/bin/busybox echo hi`` runs from its rootfs
 in a real runc container — proof the image came back whole.
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    with RegistryServer(tmp_path_factory.mktemp("registry"), auth="token") as server:
+    with RegistryServer(tmp_path_factory.mktemp("registry"), auth="token", tls=True) as server:
         yield server
 
 
@@ -77,9 +79,10 @@ def test_build_push_pull_and_run(registry: RegistryServer, tmp_path: Path) -> No
     assert listing[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]
     assert listing[1].split()[:3] == [f"{registry.host}/tools/busybox", "1", built[7:19]]
 
-    denied = image(root, "push", ref, check=False)
+    tls = ["--ca-file", str(registry.ca_file)]
+    denied = image(root, "push", ref, *tls, check=False)
     assert denied.returncode == 1 and "unauthorized" in denied.stderr
-    pushed = image(root, "push", ref, "--username", "alice", "--password-stdin", input="wonderland\n")
+    pushed = image(root, "push", ref, *tls, "--username", "alice", "--password-stdin", input="wonderland\n")
     digest = pushed.stdout.strip()
     assert digest.startswith("sha256:")
     assert registry.token_server is not None and registry.token_server.requests[-1]["user"] == "alice"
@@ -88,7 +91,8 @@ def test_build_push_pull_and_run(registry: RegistryServer, tmp_path: Path) -> No
     assert image(root, "ls", "-q").stdout == ""
     assert list((root / "blobs" / "sha256").iterdir()) == []
 
-    pulled = image(root, "pull", ref, "-u", "alice", "--password-stdin", input="wonderland\n").stdout.strip()
+    login = ["-u", "alice", "--password-stdin"]
+    pulled = image(root, "pull", ref, *tls, *login, input="wonderland\n").stdout.strip()
     assert pulled == built
     inspected = json.loads(image(root, "inspect", ref).stdout)
     assert inspected["repo_digests"] == [f"{registry.host}/tools/busybox@{digest}"]

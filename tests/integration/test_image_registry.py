@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from tests.registry_server import SERVICE, RegistryServer, registry_fixture
+from tests.registry_server import SERVICE, RegistryServer, registry_fixture, tls_files
 
 from pinnace.node.cri import RegistryAuth
 from pinnace.node.images.auth import Keyring
@@ -31,6 +31,7 @@ from pinnace.node.images.unpack import unpack
 anonymous_registry = registry_fixture("none")
 basic_registry = registry_fixture("basic")
 token_registry = registry_fixture("token")
+tls_registry = registry_fixture("basic", tls=True)
 
 ALICE = RegistryAuth(username="alice", password="wonderland")
 MALLORY = RegistryAuth(username="alice", password="guess")
@@ -174,6 +175,27 @@ async def test_token_auth_with_real_jwts(token_registry: RegistryServer, tmp_pat
     forged = RegistryAuth(registry_token="eyJhbGciOiJFUzI1NiJ9.e30.AAAA")
     with pytest.raises(RegistryError, match="unauthorized"):
         await RegistryClient(ImageStore(tmp_path / "forged")).pull(ref, forged)
+
+
+async def test_https_with_the_registrys_ca(tls_registry: RegistryServer, tmp_path: Path) -> None:
+    assert tls_registry.ca_file is not None
+    ref = parse_reference(f"{tls_registry.host}/tls/app:1")
+    source = ImageStore(tmp_path / "src")
+    image_id = _image(source, ref, b"over tls")
+    with_ca = {tls_registry.host: str(tls_registry.ca_file)}
+    await RegistryClient(source, ca_files=with_ca).push(image_id, ref, ALICE)
+    store = ImageStore(tmp_path / "node")
+    # Docker's layout works too: <certs.d>/<host:port>/ca.crt.
+    certs = tmp_path / "certs.d" / tls_registry.host
+    certs.mkdir(parents=True)
+    (certs / "ca.crt").write_bytes(tls_registry.ca_file.read_bytes())
+    assert await RegistryClient(store, certs_dir=tmp_path / "certs.d").pull(ref, ALICE) == image_id
+    # With another CA, the registry's certificate is not trusted.
+    (tmp_path / "other-ca").mkdir()
+    other_ca, _, _ = tls_files(tmp_path / "other-ca")
+    with pytest.raises(RegistryError, match="cannot reach registry") as untrusted:
+        await RegistryClient(ImageStore(tmp_path / "x"), ca_files={tls_registry.host: str(other_ca)}).pull(ref, ALICE)
+    assert "certificate verify failed" in str(untrusted.value)
 
 
 @pytest.fixture

@@ -46,6 +46,10 @@ DataDirOpt = Annotated[
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Name the image (repeatable).")]
 UserOpt = Annotated[str | None, typer.Option("--username", "-u", help="Registry user name.")]
 PasswordStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")]
+CaFileOpt = Annotated[
+    Path | None,
+    typer.Option("--ca-file", help="CA bundle for the registry's certificate (else /etc/docker/certs.d/HOST/ca.crt)."),
+]
 InsecureOpt = Annotated[
     list[str] | None, typer.Option("--insecure-registry", help="Speak plain http to this host[:port] (repeatable).")
 ]
@@ -86,6 +90,11 @@ def _human(size: float) -> str:
             return f"{size:.3g}{unit}"
         size /= 1000
     return f"{size:.3g}TB"
+
+
+def _client(store: ImageStore, ref: Reference, insecure: list[str] | None, ca_file: Path | None) -> RegistryClient:
+    ca_files = {ref.api_host: str(ca_file)} if ca_file else None
+    return RegistryClient(store, insecure=insecure or (), ca_files=ca_files)
 
 
 def _auth(ref: Reference, username: str | None, password_stdin: bool) -> RegistryAuth | None:
@@ -218,6 +227,7 @@ def pull(
     username: UserOpt = None,
     password_stdin: PasswordStdinOpt = False,
     insecure_registry: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
     root: RootOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
 ) -> None:
@@ -225,7 +235,7 @@ def pull(
 
     def action() -> str:
         ref = parse_reference(image)
-        client = RegistryClient(_store(root, data_dir), insecure=insecure_registry or ())
+        client = _client(_store(root, data_dir), ref, insecure_registry, ca_file)
         return asyncio.run(client.pull(ref, _auth(ref, username, password_stdin)))
 
     typer.echo(_run(action))
@@ -241,6 +251,7 @@ def push(
         int, typer.Option(help="Upload blobs in chunks of this many bytes (0: each in one request).")
     ] = 0,
     insecure_registry: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
     root: RootOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
 ) -> None:
@@ -248,7 +259,7 @@ def push(
 
     def action() -> str:
         ref = parse_reference(target or image)
-        client = RegistryClient(_store(root, data_dir), insecure=insecure_registry or ())
+        client = _client(_store(root, data_dir), ref, insecure_registry, ca_file)
         auth = _auth(ref, username, password_stdin)
         return asyncio.run(client.push(image, ref, auth, chunk_size=chunk_size or None))
 

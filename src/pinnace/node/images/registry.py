@@ -14,7 +14,9 @@ Authentication, as Docker does it: try anonymously; on 401 read the challenge â€
 realm for the service and scope (with Basic credentials when there are some,
 or an identity token as an OAuth2 refresh token) and retries with it. Tokens
 are cached per host and scope until they expire. Loopback and listed insecure
-registries are spoken to over http, every other over https with the system CAs.
+registries are spoken to over http, every other over https with the system CAs
+â€” or with the CA given for that host (``ca_files``, or Docker's
+``/etc/docker/certs.d/<host>/ca.crt``), which also makes a loopback host https.
 
 Errors are :class:`RegistryError` (an :class:`~pinnace.node.cri.ImagePullError`)
 with the registry's error code: ``MANIFEST_UNKNOWN``, ``NAME_UNKNOWN``,
@@ -26,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -51,6 +55,8 @@ from pinnace.node.images.reference import Reference, sha256_digest
 from pinnace.node.images.store import DigestMismatch, ImageStore
 
 _MAX_REDIRECTS = 5
+#: Where Docker looks for a registry's CA (``<dir>/<host[:port]>/ca.crt``); we look there too.
+DOCKER_CERTS_DIR = Path("/etc/docker/certs.d")
 _PARALLEL_BLOBS = 3
 
 
@@ -106,11 +112,18 @@ class _Endpoint:
     """One registry host, with its credentials and cached tokens."""
 
     def __init__(
-        self, http: aiohttp.ClientSession, host: str, scheme: str, auth: RegistryAuth | None, tokens: dict[Any, Any]
+        self,
+        http: aiohttp.ClientSession,
+        host: str,
+        scheme: str,
+        auth: RegistryAuth | None,
+        tokens: dict[Any, Any],
+        tls: ssl.SSLContext | bool = True,
     ) -> None:
         self.http = http
         self.host = host
         self.base = f"{scheme}://{host}"
+        self.tls = tls
         self.auth = auth
         self.tokens = tokens  # (host, scope) -> (header, expiry); shared by the client
         self.basic = False
@@ -201,9 +214,10 @@ class _Endpoint:
             sent = dict(headers)
             if auth and urlsplit(url).netloc == origin:
                 sent["Authorization"] = auth
+            tls = self.tls if urlsplit(url).netloc == origin else True
             try:
                 response = await self.http.request(
-                    method, url, headers=sent, data=data() if data else None, allow_redirects=False
+                    method, url, headers=sent, data=data() if data else None, allow_redirects=False, ssl=tls
                 )
             except aiohttp.ClientError as exc:
                 raise RegistryError(f"cannot reach registry {self.host}: {exc}", "UNREACHABLE") from None
@@ -228,27 +242,53 @@ class RegistryClient:
         store: ImageStore,
         *,
         insecure: Iterable[str] = (),
+        ca_files: Mapping[str, str] | None = None,
+        certs_dir: Path | str | None = DOCKER_CERTS_DIR,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 600,
     ) -> None:
         self.store = store
         self.insecure = set(insecure)
+        self.ca_files = dict(ca_files or {})
+        self.certs_dir = Path(certs_dir) if certs_dir else None
         self._session = session
         self._timeout = timeout
         self._tokens: dict[Any, Any] = {}
 
+    def ca_file(self, host: str) -> str | None:
+        """The CA bundle that signs ``host``'s certificate, if one is configured (``ca_files``, then certs.d)."""
+        if host in self.ca_files:
+            return self.ca_files[host]
+        if self.certs_dir is not None and (self.certs_dir / host / "ca.crt").is_file():
+            return str(self.certs_dir / host / "ca.crt")
+        return None
+
     def scheme(self, host: str) -> str:
-        """http for loopback and insecure registries, https for every other."""
+        """https for a host with a CA configured; else http for loopback and insecure registries; else https."""
+        if self.ca_file(host):
+            return "https"
         return "http" if is_loopback(host) or host in self.insecure else "https"
+
+    def _tls(self, host: str) -> ssl.SSLContext | bool:
+        ca = self.ca_file(host)
+        if ca is None:
+            return True  # the system's CAs
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=ca)
+        return context
+
+    def _make_endpoint(self, http: aiohttp.ClientSession, ref: Reference, auth: RegistryAuth | None) -> _Endpoint:
+        host = ref.api_host
+        return _Endpoint(http, host, self.scheme(host), auth, self._tokens, self._tls(host))
 
     @asynccontextmanager
     async def _endpoint(self, ref: Reference, auth: RegistryAuth | None) -> AsyncIterator[_Endpoint]:
         if self._session is not None:
-            yield _Endpoint(self._session, ref.api_host, self.scheme(ref.api_host), auth, self._tokens)
+            yield self._make_endpoint(self._session, ref, auth)
             return
         timeout = aiohttp.ClientTimeout(total=self._timeout, sock_connect=30)
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            yield _Endpoint(http, ref.api_host, self.scheme(ref.api_host), auth, self._tokens)
+            yield self._make_endpoint(http, ref, auth)
 
     # -- pull ----------------------------------------------------------------------------------------------
 

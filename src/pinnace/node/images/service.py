@@ -110,11 +110,12 @@ class LocalImageService:
         root: Path | str,
         *,
         insecure_registries: Iterable[str] = (),
+        ca_files: Mapping[str, str] | None = None,
         keyring: Keyring | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = ImageStore(root, clock=clock)
-        self.registry = RegistryClient(self.store, insecure=insecure_registries)
+        self.registry = RegistryClient(self.store, insecure=insecure_registries, ca_files=ca_files)
         self.keyring = keyring or Keyring()
         self._pulls: dict[str, asyncio.Future[str]] = {}
 
