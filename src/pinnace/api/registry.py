@@ -213,6 +213,7 @@ EXTRA_SUBRESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "Namespace"): ("finalize",),
     ("", "Pod"): ("binding", "eviction"),
     ("", "ServiceAccount"): ("token",),
+    ("certificates.k8s.io", "CertificateSigningRequest"): ("approval",),
 }
 
 #: Kinds whose verbs differ from the standard eight.

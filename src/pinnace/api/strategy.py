@@ -46,7 +46,8 @@ STATUS_PRESERVED_META = (
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
 #: Kinds whose status a client may set on create (upstream keeps it).
-_KEEPS_STATUS_ON_CREATE = frozenset({("", "Node"), ("certificates.k8s.io", "CertificateSigningRequest")})
+_KEEPS_STATUS_ON_CREATE = frozenset({("", "Node")})
+CSR = ("certificates.k8s.io", "CertificateSigningRequest")
 
 
 _last_second: list[Any] = [0, ""]  # (epoch second, its RFC 3339 text): every write in a second shares one
@@ -151,6 +152,10 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
         else:
             nm.pop(f, None)
     nm.pop("selfLink", None)
+    if (info.group, info.kind) == CSR:
+        _prepare_csr_update(info, new, old, subresource)
+        if subresource != "status":
+            return
     if subresource == "status":
         for f in STATUS_PRESERVED_META:
             if f in om:
@@ -187,6 +192,50 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
         spec_changed(new, old) or (status_is_spec and new.get("status") != old.get("status"))
     ):
         nm["generation"] = int(om.get("generation") or 0) + 1
+
+
+def _prepare_csr_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str | None) -> None:
+    """A CSR's spec never changes; its status only through ``status`` (the certificate, Failed) and
+    ``approval`` (the Approved/Denied conditions), as upstream's three CSR strategies."""
+    if subresource is None:
+        for key in ("spec", "status"):
+            if key in old:
+                new[key] = copy.deepcopy(old[key])
+            else:
+                new.pop(key, None)
+        return
+    if subresource == "approval":
+        conditions = (new.get("status") or {}).get("conditions")
+        meta_ = new["metadata"]
+        new.clear()
+        new.update(copy.deepcopy(old))
+        new["metadata"] = meta_
+        status = new.setdefault("status", {})
+        if conditions:
+            status["conditions"] = conditions
+        else:
+            status.pop("conditions", None)
+    elif subresource != "status":
+        return
+    new["spec"] = copy.deepcopy(old.get("spec") or {})
+    causes = validation.csr_transition(new, old, subresource)
+    if causes:
+        raise errors.invalid(info.kind, str(meta(new).get("name") or ""), causes, group=info.group)
+    _stamp_conditions(new, old)
+
+
+def _stamp_conditions(new: Obj, old: Obj) -> None:
+    """Fill unset condition times: lastUpdateTime now, lastTransitionTime now unless the status did not change."""
+    now = now_rfc3339()
+    before = {c.get("type"): c for c in ((old.get("status") or {}).get("conditions") or []) if isinstance(c, dict)}
+    for c in (new.get("status") or {}).get("conditions") or []:
+        if not isinstance(c, dict):
+            continue
+        c.setdefault("lastUpdateTime", now)
+        if not c.get("lastTransitionTime"):
+            prior = before.get(c.get("type"))
+            same = prior is not None and prior.get("status") == c.get("status") and prior.get("lastTransitionTime")
+            c["lastTransitionTime"] = prior["lastTransitionTime"] if same and prior else now
 
 
 def validate(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> list[errors.Cause]:

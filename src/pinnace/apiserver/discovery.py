@@ -26,6 +26,7 @@ _SUBRESOURCE_VERBS: dict[str, list[str]] = {
     "status": ["get", "patch", "update"],
     "scale": ["get", "patch", "update"],
     "finalize": ["update"],
+    "approval": ["get", "patch", "update"],
     "binding": ["create"],
     "eviction": ["create"],
     "token": ["create"],

@@ -33,6 +33,7 @@ _SUBRESOURCE_VERBS = {
     "status": ("get", "update", "patch"),
     "scale": ("get", "update", "patch"),
     "finalize": ("update",),
+    "approval": ("get", "update", "patch"),
     "binding": ("create",),
     "eviction": ("create",),
     "token": ("create",),

@@ -29,6 +29,7 @@ from pinnace.api.registry import ResourceRegistry, builtin_registry
 from pinnace.apiserver import health, negotiation
 from pinnace.apiserver.admission.chain import warning_sink
 from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
+from pinnace.apiserver.certificates import CSR, RequesterIdentity
 from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery, version_info
 from pinnace.apiserver.handlers import _warn as add_warning_headers
@@ -105,6 +106,7 @@ class APIServer:
         self.services = ServiceStorage(self.store, service_cidr=service_cidr, node_port_range=node_port_range)
         self.rest.hooks[("", "Service")] = self.services
         self.rest.hooks[("", "Pod")] = PodPriority(self.rest)
+        self.rest.hooks[CSR] = RequesterIdentity()
         self.service_repair_interval = service_repair_interval
         self._service_repair_task: asyncio.Task[None] | None = None
         self.tokens = TokenIssuer(service_account_key)

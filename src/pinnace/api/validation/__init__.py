@@ -24,11 +24,13 @@ import orjson
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
-from pinnace.api.validation import core, events, workloads
+from pinnace.api.validation import certificates, core, events, workloads
 from pinnace.api.validation.decoding import decode_check, decode_error
 from pinnace.api.validation.field import go_value
 
-__all__ = ["check_decodable", "decode_error", "prepare_create", "prepare_update", "validate"]
+__all__ = ["check_decodable", "csr_transition", "decode_error", "prepare_create", "prepare_update", "validate"]
+
+csr_transition = certificates.csr_transition
 
 Obj = dict[str, Any]
 Validator = Callable[[Obj, "Obj | None"], list[Cause]]
@@ -48,7 +50,10 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("apps", "DaemonSet"): workloads.daemon_set,
     ("batch", "Job"): workloads.job,
     ("batch", "CronJob"): workloads.cron_job,
+    ("certificates.k8s.io", "CertificateSigningRequest"): certificates.csr,
 }
+#: Kinds whose checks cover the status too: validated on every update, not only when the spec changed.
+_STATUS_CHECKED = frozenset({("certificates.k8s.io", "CertificateSigningRequest")})
 
 
 def validate(group: str, kind: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
@@ -61,7 +66,7 @@ def validate(group: str, kind: str, obj: Obj, old: Obj | None = None) -> list[Ca
     validator = _VALIDATORS.get((group, kind))
     if validator is None:
         return []
-    if old is not None and _same_spec(obj, old):
+    if old is not None and _same_spec(obj, old) and (group, kind) not in _STATUS_CHECKED:
         return []
     return validator(obj, old)
 
