@@ -21,6 +21,7 @@ which is what re-encryption does.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Protocol
@@ -79,6 +80,16 @@ class Identity:
         return stored
 
 
+@functools.lru_cache(maxsize=64)
+def _aesgcm(secret: bytes) -> AESGCM:
+    return AESGCM(secret)
+
+
+@functools.lru_cache(maxsize=64)
+def _secretbox(secret: bytes) -> SecretBox:
+    return SecretBox(secret)
+
+
 def _prefix(provider: str, name: str) -> bytes:
     return f"k8s:enc:{provider}:v1:{name}:".encode()
 
@@ -132,7 +143,7 @@ class AESGCMKey:
     def encrypt(self, plaintext: bytes, context: bytes) -> bytes:
         """Prefix + nonce + sealed data."""
         nonce = os.urandom(12)
-        return self.prefix + nonce + AESGCM(self.secret).encrypt(nonce, plaintext, context)
+        return self.prefix + nonce + _aesgcm(self.secret).encrypt(nonce, plaintext, context)
 
     def decrypt(self, stored: bytes, context: bytes) -> bytes:
         """The plaintext, or DecryptError if the key, the data or its storage key do not match."""
@@ -140,7 +151,7 @@ class AESGCMKey:
         if len(body) < 12 + 16:
             raise DecryptError("the stored data was shorter than the required size")
         try:
-            return AESGCM(self.secret).decrypt(body[:12], body[12:], context)
+            return _aesgcm(self.secret).decrypt(body[:12], body[12:], context)
         except Exception:  # cryptography's InvalidTag
             raise DecryptError("cipher: message authentication failed") from None
 
@@ -159,7 +170,7 @@ class SecretboxKey:
 
     def encrypt(self, plaintext: bytes, context: bytes) -> bytes:
         """Prefix + nonce + sealed box."""
-        return self.prefix + bytes(SecretBox(self.secret).encrypt(plaintext))
+        return self.prefix + bytes(_secretbox(self.secret).encrypt(plaintext))
 
     def decrypt(self, stored: bytes, context: bytes) -> bytes:
         """The plaintext, or DecryptError if the box does not open with this key."""
@@ -167,7 +178,7 @@ class SecretboxKey:
         if len(body) < SecretBox.NONCE_SIZE + SecretBox.MACBYTES:
             raise DecryptError("the stored data was shorter than the required size")
         try:
-            return bytes(SecretBox(self.secret).decrypt(body))
+            return bytes(_secretbox(self.secret).decrypt(body))
         except CryptoError:
             raise DecryptError("output array was not large enough for encryption") from None
 
