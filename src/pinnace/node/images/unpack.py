@@ -3,8 +3,9 @@
 A layer is a tar (plain or gzip) of the changes over the layers below it
 (OCI image-spec ``layer.md``): a file ``.wh.<name>`` deletes ``<name>`` from
 the lower layers, and ``.wh..wh..opq`` in a directory hides everything the
-lower layers had in it. Entries keep their mode, times, symlinks, hard links
-and — when we are root — their owner and device nodes.
+lower layers had in it. Entries keep their mode, times, symlinks, hard links,
+extended attributes (``user.*``; all of them, file capabilities included, when
+we are root) and — when we are root — their owner and device nodes.
 
 Paths are resolved inside the root as a container sees them: an absolute
 symlink in the image (``/bin -> usr/bin``) points into the rootfs, never at
@@ -20,7 +21,9 @@ read-only lower layer of an overlay when it is root, and copies it otherwise.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
+import logging
 import os
 import shutil
 import stat
@@ -33,6 +36,9 @@ from pinnace.node.images.store import ImageStore
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
+XATTR_PREFIX = "SCHILY.xattr."
+
+log = logging.getLogger(__name__)
 _MAX_SYMLINKS = 40
 
 
@@ -175,8 +181,24 @@ class _LayerWriter:
             os.chown(path, member.uid, member.gid, follow_symlinks=False)
         if not symlink:
             os.chmod(path, member.mode & 0o7777)
+            self._xattrs(path, member)
         with contextlib.suppress(NotImplementedError, OSError):
             os.utime(path, (member.mtime, member.mtime), follow_symlinks=not symlink)
+
+    def _xattrs(self, path: Path, member: tarfile.TarInfo) -> None:
+        """Extended attributes (``SCHILY.xattr.*`` PAX records: file capabilities, ACLs…), set after chown."""
+        for key, value in member.pax_headers.items():
+            if not key.startswith(XATTR_PREFIX):
+                continue
+            name = key[len(XATTR_PREFIX) :]
+            if not self.same_owner and not name.startswith("user."):
+                continue  # only root may set security.*, trusted.* and system.* attributes
+            try:
+                os.setxattr(path, name, value.encode("utf-8", "surrogateescape"))
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                log.warning("%s: extended attribute %s not kept (the store's filesystem has none)", path, name)
 
 
 def apply_layer(root: Path, layer: IO[bytes], *, same_owner: bool | None = None) -> None:

@@ -26,6 +26,7 @@ class Entry:
     mode: int = 0o644
     uid: int = 0
     gid: int = 0
+    xattrs: dict[str, bytes] | None = None
 
 
 def file(name: str, data: bytes = b"", mode: int = 0o644, uid: int = 0, gid: int = 0) -> Entry:
@@ -56,6 +57,8 @@ def tar_bytes(entries: list[Entry]) -> bytes:
                 info.type, info.linkname = tarfile.SYMTYPE, entry.target
             elif entry.kind == "hardlink":
                 info.type, info.linkname = tarfile.LNKTYPE, entry.target
+            for name, value in (entry.xattrs or {}).items():
+                info.pax_headers["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
             data = entry.data or b""
             info.size = len(data) if entry.kind == "file" else 0
             tar.addfile(info, io.BytesIO(data) if entry.kind == "file" else None)

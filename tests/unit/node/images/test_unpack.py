@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import stat
+import struct
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,15 @@ def test_uncompressed_layers_and_the_cache(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "rootfs").iterdir()] == [root.name]  # no temp dirs left
     store.remove(image_id)
     assert not root.exists()
+
+
+def test_extended_attributes_and_file_capabilities(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    net_raw = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)  # cap_net_raw+ep (VFS_CAP_REVISION_2)
+    entry = file("bin/ping", b"\x7fELF", mode=0o755)
+    entry.xattrs = {"user.origin": b"pinnace", "security.capability": net_raw}
+    apply_layer(root, io.BytesIO(tar_bytes([entry])))
+    assert os.getxattr(root / "bin/ping", "user.origin") == b"pinnace"
+    if os.geteuid() == 0:
+        assert os.getxattr(root / "bin/ping", "security.capability") == net_raw
