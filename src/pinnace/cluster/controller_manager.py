@@ -13,20 +13,14 @@ process body.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
 import logging
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pinnace.cluster.supervisor import SupervisedProcess
 from pinnace.controllers import BUILTIN_CONTROLLERS, DEFAULT_CONTROLLERS, controller_factory
 
 if TYPE_CHECKING:  # the process body's imports are made in it, not by ``pinnace up``'s API server process
@@ -35,9 +29,6 @@ if TYPE_CHECKING:  # the process body's imports are made in it, not by ``pinnace
 __all__ = ["ControllerManagerConfig", "ControllerManagerProcess", "resolve_controllers", "run"]
 
 log = logging.getLogger(__name__)
-
-#: Linux prctl option: signal this process when its parent dies.
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,72 +145,22 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
         await rest.close()
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies (Linux), so no manager outlives its cluster."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class ControllerManagerProcess:
-    """A ``pinnace controller-manager`` child process, as ``pinnace up`` runs it."""
+class ControllerManagerProcess(SupervisedProcess):
+    """A ``pinnace controller-manager`` child process, as ``pinnace up`` runs (and supervises) it."""
 
     def __init__(self, kubeconfig: Path, config: ControllerManagerConfig, *, log_level: str | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.config = config
         self.log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the child; its output goes where this process's stderr goes."""
-        args = [
+        argv = [
             sys.executable,
             "-m",
             "pinnace",
             "controller-manager",
             "--kubeconfig",
-            str(self.kubeconfig),
+            str(kubeconfig),
             "--log-level",
             self.log_level,
-            *self.config.arguments(),
+            *config.arguments(),
         ]
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=sys.stderr.fileno(),
-            stderr=sys.stderr.fileno(),
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-    async def supervise(self, *, max_backoff: float = 30.0) -> None:
-        """Restart the child whenever it exits, with exponential backoff, until cancelled.
-
-        A controller manager that dies (a crash, an OOM kill) is restarted as a
-        kubelet restarts a static pod; each exit is logged loudly with its code.
-        """
-        backoff = 1.0
-        while True:
-            if self.proc is None:
-                self.start()
-            assert self.proc is not None
-            started = time.monotonic()
-            code = await asyncio.to_thread(self.proc.wait)
-            log.error("the controller manager (pid %d) exited with code %d; restarting it", self.proc.pid, code)
-            if time.monotonic() - started > 2 * max_backoff:
-                backoff = 1.0
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
-            self.proc = None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, wait up to ``timeout`` for a graceful shutdown, then SIGKILL."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("the controller manager (pid %d) did not stop in %.0fs; killing it", self.proc.pid, timeout)
-            self.proc.kill()
-            self.proc.wait()
+        super().__init__("the controller manager", argv)
