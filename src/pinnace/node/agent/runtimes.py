@@ -35,7 +35,13 @@ def _process(state_dir: Path, node_ip: str) -> RuntimeParts:
     return RuntimeParts(ProcessRuntime(state_dir, node_ip=node_ip))
 
 
-RUNTIMES: dict[str, Factory] = {"process": _process}
+def _oci(state_dir: Path, node_ip: str) -> RuntimeParts:
+    from pinnace.node.oci.factory import oci_parts
+
+    return oci_parts(state_dir, node_ip)
+
+
+RUNTIMES: dict[str, Factory] = {"process": _process, "oci": _oci}
 
 
 def make_runtime(name: str, state_dir: Path, node_ip: str) -> RuntimeParts:

@@ -1,0 +1,61 @@
+"""How a node agent builds the ``oci`` runtime: the runtime, the node's image store and its pod network.
+
+The agent's runtime registry (:mod:`pinnace.node.agent.runtimes`) calls
+``(state_dir, node_ip)``; the rest comes from :class:`OCIOptions`, which a
+launcher sets in the agent's environment (``PINNACE_OCI_RUNTIME``,
+``PINNACE_IMAGES``, ``PINNACE_POD_CIDR``, ``PINNACE_CNI_BRIDGE``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pinnace.node.agent.runtimes import RuntimeParts
+from pinnace.node.oci.runtime import OCIRuntime
+
+#: The pod CIDR of a node nobody gave one (a single node on the host's network).
+DEFAULT_POD_CIDR = "10.244.0.0/24"
+
+
+@dataclass(frozen=True, slots=True)
+class OCIOptions:
+    """The ``oci`` runtime's node options."""
+
+    #: ``runc`` or ``crun`` (or a path to either).
+    oci_runtime: str = "runc"
+    #: The image store (default: ``<state_dir>/images``).
+    images_root: str = ""
+    #: The node's podCIDR ("" keeps the one a previous agent wrote, else :data:`DEFAULT_POD_CIDR`).
+    pod_cidr: str = ""
+    #: The node's CNI bridge.
+    bridge: str = "cni0"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> OCIOptions:
+        """The options a launcher put in the environment."""
+        return cls(
+            oci_runtime=env.get("PINNACE_OCI_RUNTIME", "runc"),
+            images_root=env.get("PINNACE_IMAGES", ""),
+            pod_cidr=env.get("PINNACE_POD_CIDR", ""),
+            bridge=env.get("PINNACE_CNI_BRIDGE", "cni0"),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """These options as the environment :meth:`from_env` reads."""
+        return {"PINNACE_OCI_RUNTIME": self.oci_runtime, "PINNACE_IMAGES": self.images_root,
+                "PINNACE_POD_CIDR": self.pod_cidr, "PINNACE_CNI_BRIDGE": self.bridge}  # fmt: skip
+
+
+def oci_parts(state_dir: Path, node_ip: str, options: OCIOptions | None = None) -> RuntimeParts:
+    """The ``oci`` runtime on ``state_dir`` with the node's image service and pod network."""
+    from pinnace.node.images.service import LocalImageService
+
+    chosen = options or OCIOptions.from_env()
+    images = LocalImageService(chosen.images_root or state_dir / "images")
+    runtime = OCIRuntime(state_dir / "oci", images, oci_runtime=chosen.oci_runtime, host_ip=node_ip)
+    if chosen.pod_cidr or runtime.cni is None:
+        runtime.write_network(chosen.pod_cidr or DEFAULT_POD_CIDR, bridge=chosen.bridge)
+    return RuntimeParts(runtime, images)
