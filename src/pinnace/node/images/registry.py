@@ -235,7 +235,10 @@ def _constant(value: bytes) -> Callable[[], bytes]:
 
 
 class RegistryClient:
-    """Pulls images into, and pushes them from, an :class:`ImageStore`."""
+    """Pulls images into, and pushes them from, an :class:`ImageStore`.
+
+    ``timeout`` is how long a connection may stay silent (a stalled download fails; a slow one goes on).
+    """
 
     def __init__(
         self,
@@ -245,7 +248,7 @@ class RegistryClient:
         ca_files: Mapping[str, str] | None = None,
         certs_dir: Path | str | None = DOCKER_CERTS_DIR,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = 600,
+        timeout: float = 120,
     ) -> None:
         self.store = store
         self.insecure = set(insecure)
@@ -286,7 +289,7 @@ class RegistryClient:
         if self._session is not None:
             yield self._make_endpoint(self._session, ref, auth)
             return
-        timeout = aiohttp.ClientTimeout(total=self._timeout, sock_connect=30)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self._timeout)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             yield self._make_endpoint(http, ref, auth)
 
@@ -294,38 +297,40 @@ class RegistryClient:
 
     async def pull(self, ref: Reference, auth: RegistryAuth | None = None) -> str:
         """Pull an image into the store under ``ref`` (and its repo digest); its image ID."""
-        scope = f"repository:{ref.path}:pull"
-        async with self._endpoint(ref, auth) as ep:
-            body, top = await self._manifest(ep, ref, ref.digest or ref.tag, scope)
-            extra: list[str] = []
-            media_type = media_type_of(body)
-            if media_type in INDEX_TYPES:
-                self.store.write_blob(body, top)
-                extra.append(top)
-                try:
-                    entry = select_platform(parse_index(body))
-                except ManifestError as exc:
-                    raise RegistryError(f"{ref}: {exc}", "MANIFEST_INVALID") from None
-                body, manifest_digest = await self._manifest(ep, ref, entry.digest, scope)
-            else:
-                manifest_digest = top
-            try:
-                manifest = parse_manifest(body)
-            except ManifestError as exc:
-                raise RegistryError(f"{ref}: {exc}", "MANIFEST_INVALID") from None
-            self.store.write_blob(body, manifest_digest)
-            limit = asyncio.Semaphore(_PARALLEL_BLOBS)
-
-            async def fetch(descriptor: Descriptor) -> None:
-                async with limit:
-                    await self._blob(ep, ref, descriptor, scope)
-
-            needed = [d for d in (manifest.config, *manifest.layers) if not self.store.has_blob(d.digest)]
-            await asyncio.gather(*(fetch(descriptor) for descriptor in dict((d.digest, d) for d in needed).values()))
+        try:
+            async with self._endpoint(ref, auth) as ep:
+                manifest_digest, top, extra = await self._pull(ep, ref)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RegistryError(f"{ref}: connection to {ref.api_host} failed: {exc!r}", "UNREACHABLE") from None
+        except ManifestError as exc:
+            raise RegistryError(f"{ref}: {exc}", "MANIFEST_INVALID") from None
         references = [ref.with_digest(top)]
         if ref.tag:
             references.append(Reference(ref.domain, ref.path, ref.tag))
         return self.store.add_image(manifest_digest, references, extra)
+
+    async def _pull(self, ep: _Endpoint, ref: Reference) -> tuple[str, str, list[str]]:
+        """Fetch manifest(s) and missing blobs; (platform manifest digest, top digest, extra blobs)."""
+        scope = f"repository:{ref.path}:pull"
+        body, top = await self._manifest(ep, ref, ref.digest or ref.tag, scope)
+        extra: list[str] = []
+        manifest_digest = top
+        if media_type_of(body) in INDEX_TYPES:
+            self.store.write_blob(body, top)
+            extra.append(top)
+            entry = select_platform(parse_index(body))
+            body, manifest_digest = await self._manifest(ep, ref, entry.digest, scope)
+        manifest = parse_manifest(body)
+        self.store.write_blob(body, manifest_digest)
+        limit = asyncio.Semaphore(_PARALLEL_BLOBS)
+
+        async def fetch(descriptor: Descriptor) -> None:
+            async with limit:
+                await self._blob(ep, ref, descriptor, scope)
+
+        needed = {d.digest: d for d in (manifest.config, *manifest.layers) if not self.store.has_blob(d.digest)}
+        await asyncio.gather(*(fetch(descriptor) for descriptor in needed.values()))
+        return manifest_digest, top, extra
 
     async def _manifest(self, ep: _Endpoint, ref: Reference, tag_or_digest: str, scope: str) -> tuple[bytes, str]:
         url = f"/v2/{ref.path}/manifests/{tag_or_digest}"
@@ -374,14 +379,19 @@ class RegistryClient:
         body = self.store.read_blob(record.manifest)
         manifest = parse_manifest(body)
         scope = f"repository:{target.path}:pull,push"
-        async with self._endpoint(target, auth) as ep:
-            for descriptor in (manifest.config, *manifest.layers):
-                await self._push_blob(ep, target, descriptor.digest, scope, chunk_size)
-            url = f"/v2/{target.path}/manifests/{target.digest or target.tag}"
-            headers = {"Content-Type": manifest.media_type}
-            async with ep.request("PUT", url, scope, headers=headers, data=lambda: body) as response:
-                if response.status not in (200, 201):
-                    raise _error(response.status, await response.read(), f"push {target}")
+        try:
+            async with self._endpoint(target, auth) as ep:
+                for descriptor in (manifest.config, *manifest.layers):
+                    await self._push_blob(ep, target, descriptor.digest, scope, chunk_size)
+                url = f"/v2/{target.path}/manifests/{target.digest or target.tag}"
+                headers = {"Content-Type": manifest.media_type}
+                async with ep.request("PUT", url, scope, headers=headers, data=lambda: body) as response:
+                    if response.status not in (200, 201):
+                        raise _error(response.status, await response.read(), f"push {target}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RegistryError(
+                f"push {target}: connection to {target.api_host} failed: {exc!r}", "UNREACHABLE"
+            ) from None
         if target.tag:
             self.store.tag(record.id, Reference(target.domain, target.path, target.tag))
         self.store.tag(record.id, target.with_digest(record.manifest))
