@@ -34,9 +34,11 @@ import multiprocessing as mp
 import os
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -60,6 +62,43 @@ CM_DATA = "x" * 256  # configmap payload: a small, typical object (~500 bytes of
 SENT_KEY = "bench-sent-at"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)")
 _SENT_RE = re.compile(rb'"' + SENT_KEY.encode() + rb'":"([0-9.]+)"')
+
+
+# ---- how clients reach the server ---------------------------------------------------------------
+#: ``pinnace up`` serves HTTPS with authentication. Pinnace.start puts the data directory's PKI and a bearer token
+#: of its token file in the environment, so every client here (and every spawned load generator, which inherits
+#: the environment) speaks TLS with the cluster CA and sends that token, as kubectl with a token would.
+PKI_ENV, TOKEN_ENV = "PINNACE_BENCH_PKI", "PINNACE_BENCH_TOKEN"
+
+
+def client_ssl() -> ssl.SSLContext | None:
+    """TLS trusting the cluster CA (None: plain HTTP, no server started yet)."""
+    pki = os.environ.get(PKI_ENV)
+    return ssl.create_default_context(cafile=os.path.join(pki, "ca.crt")) if pki else None
+
+
+def server_ssl() -> ssl.SSLContext | None:
+    """The API server's own certificate, for the minimal comparison server (same TLS cost)."""
+    pki = os.environ.get(PKI_ENV)
+    if not pki:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(os.path.join(pki, "apiserver.crt"), os.path.join(pki, "apiserver.key"))
+    return ctx
+
+
+def rest_client(port: int, timeout: float = 30.0) -> Any:
+    """Pinnace's REST client for the server on ``port``, with the benchmark's TLS and token."""
+    from pinnace.client.rest import RestClient
+
+    scheme = "https" if os.environ.get(PKI_ENV) else "http"
+    token = os.environ.get(TOKEN_ENV)
+    return RestClient(f"{scheme}://{HOST}:{port}", timeout=timeout, ssl_context=client_ssl(), token=token)
+
+
+def _auth_header() -> str:
+    token = os.environ.get(TOKEN_ENV)
+    return f"Authorization: Bearer {token}\r\n" if token else ""
 
 
 # ---- small utilities ----------------------------------------------------------------------------
@@ -120,7 +159,7 @@ def configmap(name: str, extra: dict[str, str] | None = None) -> bytes:
 
 
 def http_request(method: str, path: str, body: bytes = b"") -> bytes:
-    head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nAccept: application/json\r\n"
+    head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nAccept: application/json\r\n{_auth_header()}"
     if body or method in ("POST", "PUT"):
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     return head.encode() + b"\r\n" + body
@@ -144,7 +183,7 @@ class HTTPConnection(asyncio.Protocol):
 
     @classmethod
     async def open(cls, port: int) -> HTTPConnection:
-        _, proto = await asyncio.get_running_loop().create_connection(cls, HOST, port)
+        _, proto = await asyncio.get_running_loop().create_connection(cls, HOST, port, ssl=client_ssl())
         return proto
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -303,8 +342,11 @@ async def _load(spec: LoadSpec) -> LoadResult:
             finished.set_result(None)
 
     started_conns = []
+    tls = client_ssl()
     for _ in range(spec.connections):
-        _, conn = await loop.create_connection(lambda: LoadConnection(next_request, result, done), HOST, port=spec.port)
+        _, conn = await loop.create_connection(
+            lambda: LoadConnection(next_request, result, done), HOST, port=spec.port, ssl=tls
+        )
         started_conns.append(conn)
     start = time.perf_counter()
     deadline = start + spec.duration
@@ -343,8 +385,11 @@ def run_wrk(port: int, path: str, duration: float) -> LoadResult:
     """GET load with wrk (one thread, same connection count as the Python generator)."""
     wrk = shutil.which("wrk")
     assert wrk is not None
+    scheme = "https" if os.environ.get(PKI_ENV) else "http"
+    auth = _auth_header().strip()
+    headers = ["-H", auth] if auth else []
     out = subprocess.run(
-        [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", f"http://{HOST}:{port}{path}"],
+        [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", *headers, f"{scheme}://{HOST}:{port}{path}"],
         capture_output=True,
         text=True,
         timeout=duration + 30,
@@ -370,7 +415,7 @@ def _minimal_server(port: int) -> None:
         app.router.add_get("/{tail:.*}", handler)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        await web.TCPSite(runner, HOST, port).start()
+        await web.TCPSite(runner, HOST, port, ssl_context=server_ssl()).start()
         await asyncio.Event().wait()
 
     with contextlib.suppress(KeyboardInterrupt):
@@ -395,10 +440,12 @@ def minimal_server() -> Iterator[int]:
 
 def _http_ok(port: int, path: str) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=1) as s:
+        tls = client_ssl()
+        with socket.create_connection((HOST, port), timeout=1) as raw:
+            s = tls.wrap_socket(raw, server_hostname=HOST) if tls else raw
             s.sendall(http_request("GET", path) + b"")
             return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
+    except OSError:  # also ssl.SSLError, and a CA file not written yet
         return False
 
 
@@ -429,6 +476,20 @@ class Pinnace:
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = base / "pinnace.log"
+        #: The benchmark's client: a static token of a cluster admin (kubeadm's group, bound to cluster-admin).
+        self.token = secrets.token_hex(16)
+        self.token_file = base / "tokens.csv"
+        self.token_file.write_text(f'{self.token},bench-admin,bench-admin,"kubeadm:cluster-admins"\n')
+
+    @property
+    def url(self) -> str:
+        """The API server's URL."""
+        return f"https://{HOST}:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig ``pinnace up`` wrote (client certificate, CA)."""
+        return self.data_dir / "kubeconfig"
 
     def start(self) -> float:
         """Start it; seconds from process start to /readyz 200."""
@@ -438,10 +499,11 @@ class Pinnace:
         if self.profile:
             cmd = [sys.executable, "-m", "cProfile", "-o", self.profile, "-m", "pinnace"]
         cmd += ["up", "--data-dir", str(self.data_dir), "--port", str(self.port), "--no-merge-kubeconfig"]
-        cmd += ["--log-level", "WARNING"]
+        cmd += ["--log-level", "WARNING", "--token-auth-file", str(self.token_file)]
         if self.controllers is not None:
             cmd += ["--controllers", self.controllers]
         cmd += self.args
+        os.environ[PKI_ENV], os.environ[TOKEN_ENV] = str(self.data_dir / "pki"), self.token
         env = {**os.environ, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config")}
         env.pop("KUBECONFIG", None)
         with open(self.log, "ab") as log:
@@ -534,8 +596,9 @@ async def _watch(port: int, namespace: str, count: int, ctl: Connection) -> None
 
     req = http_request("GET", f"/api/v1/namespaces/{namespace}/configmaps?watch=true&timeoutSeconds=600")
     streams: list[WatchStream] = []
+    tls = client_ssl()
     for i in range(count):
-        _, stream = await loop.create_connection(lambda: WatchStream(latencies, on_ready), HOST, port)
+        _, stream = await loop.create_connection(lambda: WatchStream(latencies, on_ready), HOST, port, ssl=tls)
         assert stream.transport is not None
         stream.transport.write(req)
         streams.append(stream)

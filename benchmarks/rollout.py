@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pinnace.api import errors
+from pinnace.client import load_client_config
 from pinnace.client.rest import ResourceRef, RestClient
 
 TARGET = 15.0
@@ -103,8 +104,9 @@ async def nodes_ready(rest: RestClient, count: int) -> bool:
     return len(ready) >= count
 
 
-async def run(url: str, replicas: int, nodes: int, timeout: float) -> tuple[float, float]:
-    async with RestClient(url) as rest:
+async def run(kubeconfig: Path, replicas: int, nodes: int, timeout: float) -> tuple[float, float]:
+    await wait_for(lambda: asyncio.sleep(0, kubeconfig.exists()), timeout, "pinnace up's kubeconfig")
+    async with load_client_config(str(kubeconfig)).rest_client() as rest:
         await wait_for(lambda: nodes_ready(rest, nodes), 120, f"{nodes} simulated nodes Ready", 0.5)
         await rest.create(DEPLOY, deployment(replicas, "nginx:1.26"), "default")
         created = await wait_for(lambda: rolled_out(rest, replicas), timeout, "all replicas Ready", 0.2)
@@ -125,8 +127,7 @@ def main() -> None:
         data, port = Path(tmp) / "data", free_port()
         proc = start(data, port, args.nodes, args.controllers)
         try:
-            url = f"http://127.0.0.1:{port}"
-            created, rolled = asyncio.run(run(url, args.replicas, args.nodes, args.timeout))
+            created, rolled = asyncio.run(run(data / "kubeconfig", args.replicas, args.nodes, args.timeout))
         except Exception:
             print((Path(tmp) / "pinnace.out").read_text(errors="replace")[-4000:], file=sys.stderr)
             raise

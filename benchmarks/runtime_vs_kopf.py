@@ -130,9 +130,9 @@ class Progress:
     """
 
     def __init__(self, port: int, namespace: str) -> None:
-        from pinnace.client.rest import ResourceRef, RestClient
+        from pinnace.client.rest import ResourceRef
 
-        self.rest = RestClient(f"http://{api.HOST}:{port}", timeout=60)
+        self.rest = api.rest_client(port, timeout=60)
         self.namespace = namespace
         self.widgets = ResourceRef(GROUP, VERSION, PLURAL)
         self.configmaps = ResourceRef("", "v1", "configmaps")

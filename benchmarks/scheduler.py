@@ -109,12 +109,12 @@ async def create_all(rest: Any, ref: Any, objects: list[dict[str, Any]], namespa
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
-async def scenario_run(url: str, scenario: str, nodes: int, pods: int) -> dict[str, float]:
-    from pinnace.client.rest import ResourceRef, RestClient
+async def scenario_run(port: int, scenario: str, nodes: int, pods: int) -> dict[str, float]:
+    from pinnace.client.rest import ResourceRef
     from pinnace.runtime.manager import Manager
     from pinnace.scheduler import add_scheduler
 
-    rest = RestClient(url, timeout=120)
+    rest = api.rest_client(port, timeout=120)
     started = time.monotonic()
     await create_all(rest, ResourceRef("", "v1", "nodes", namespaced=False), [make_node(i) for i in range(nodes)], None)
     await create_all(rest, ResourceRef("", "v1", "pods"), [make_pod(i, scenario) for i in range(pods)], "default")
@@ -156,7 +156,7 @@ def main() -> int:
             server = api.Pinnace(Path(tmp), controllers="")  # this benchmark runs the scheduler itself
             server.start()
             try:
-                result = api._run(scenario_run(f"http://{api.HOST}:{server.port}", scenario, args.nodes, args.pods))
+                result = api._run(scenario_run(server.port, scenario, args.nodes, args.pods))
             finally:
                 server.stop()
         met = result["rate"] >= TARGETS[scenario]

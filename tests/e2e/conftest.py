@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pinnace.client.exceptions import ConfigError
+from pinnace.cluster.security import client_ssl_context
 
 
 def free_port() -> int:
@@ -34,6 +38,10 @@ class Cluster:
     kubeconfig: Path
     port: int
     env: dict[str, str]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS to this cluster as its admin: the cluster CA and the admin kubeconfig's client certificate."""
+        return admin_ssl_context(self.data_dir)
 
     def kubectl(
         self,
@@ -64,15 +72,24 @@ def run_pinnace(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[
     )
 
 
-def wait_ready(url: str, timeout: float = 20.0) -> float:
-    """Poll /readyz until ok; returns the seconds waited."""
+def admin_ssl_context(data_dir: Path) -> ssl.SSLContext:
+    """The TLS context of the admin kubeconfig ``pinnace up`` wrote in ``data_dir`` (CA and client certificate)."""
+    context = client_ssl_context(data_dir / "kubeconfig")
+    assert context is not None, "pinnace up serves HTTPS"
+    return context
+
+
+def wait_ready(url: str, data_dir: Path, timeout: float = 20.0) -> float:
+    """Poll /readyz (as the admin of ``data_dir``) until ok; returns the seconds waited."""
     start = time.monotonic()
+    context = None
     while time.monotonic() - start < timeout:
         try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
+            context = context or admin_ssl_context(data_dir)
+            with urllib.request.urlopen(url + "/readyz", timeout=1, context=context) as resp:
                 if resp.status == 200:
                     return time.monotonic() - start
-        except OSError:
+        except (OSError, ConfigError):  # not listening yet, or its kubeconfig not written yet
             pass
         time.sleep(0.02)
     raise TimeoutError(f"{url} not ready after {timeout}s")
@@ -92,15 +109,9 @@ def start_cluster(data_dir: Path, home: Path, port: int | None = None, extra_arg
         stdout=output_path(data_dir).open("wb"),
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     try:
-        wait_ready(url)
-        # /readyz answers once the server listens; the kubeconfig is written just after.
-        deadline = time.monotonic() + 20
-        while not (data_dir / "kubeconfig").exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("no kubeconfig")
-            time.sleep(0.02)
+        wait_ready(url, data_dir)  # the kubeconfig is written as soon as the server listens
     except TimeoutError:
         proc.kill()
         proc.wait()

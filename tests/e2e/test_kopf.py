@@ -75,8 +75,8 @@ CRD = {
 WIDGETS = "/apis/bench.example.com/v1/namespaces/default/widgets"
 
 
-def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def call(cluster: Cluster, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    conn = http.client.HTTPSConnection("127.0.0.1", cluster.port, timeout=10, context=cluster.ssl_context())
     try:
         payload = json.dumps(body).encode() if body is not None else None
         conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
@@ -107,10 +107,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def test_a_kopf_operator_reconciles_a_custom_resource(cluster: Cluster, tmp_path: Path) -> None:
-    port = cluster.port
-    status, answer = call(port, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", CRD)
+    status, answer = call(cluster, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", CRD)
     assert status == 201, answer
-    eventually(lambda: call(port, "GET", WIDGETS)[0] == 200 or None, "the CRD served", cluster.proc)  # type: ignore[arg-type]
+    eventually(lambda: call(cluster, "GET", WIDGETS)[0] == 200 or None, "the CRD served", cluster.proc)  # type: ignore[arg-type]
     operator = tmp_path / "widget_operator.py"  # not operator.py: it would shadow the stdlib module
     operator.write_text(OPERATOR)
     log = tmp_path / "kopf.log"
@@ -120,27 +119,27 @@ def test_a_kopf_operator_reconciles_a_custom_resource(cluster: Cluster, tmp_path
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         widget = {"apiVersion": "bench.example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}}
-        status, answer = call(port, "POST", WIDGETS, {**widget, "spec": {"size": 3}})
+        status, answer = call(cluster, "POST", WIDGETS, {**widget, "spec": {"size": 3}})
         assert status == 201, answer
         uid = answer["metadata"]["uid"]
 
         def reconciled() -> dict[str, Any] | None:
-            obj = call(port, "GET", f"{WIDGETS}/w1")[1]
+            obj = call(cluster, "GET", f"{WIDGETS}/w1")[1]
             return obj if (obj.get("status") or {}).get("configMap") == "w1" else None
 
         obj = eventually(reconciled, "status.configMap set", proc)
         assert "kopf.zalando.org/KopfFinalizerMarker" in obj["metadata"]["finalizers"]
-        status, cm = call(port, "GET", "/api/v1/namespaces/default/configmaps/w1")
+        status, cm = call(cluster, "GET", "/api/v1/namespaces/default/configmaps/w1")
         assert status == 200 and cm["data"] == {"size": "3"}
         [owner] = cm["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("Widget", "w1", uid, True)
-        events = call(port, "GET", "/api/v1/namespaces/default/events")[1]["items"]
+        events = call(cluster, "GET", "/api/v1/namespaces/default/events")[1]["items"]
         assert any(e["reason"] == "Made" and e["involvedObject"]["uid"] == uid for e in events), events
 
         # Deleting: the finalizer holds the widget until kopf's delete handler ran and removed it.
-        status, answer = call(port, "DELETE", f"{WIDGETS}/w1")
+        status, answer = call(cluster, "DELETE", f"{WIDGETS}/w1")
         assert status in (200, 202), answer
-        eventually(lambda: call(port, "GET", f"{WIDGETS}/w1")[0] == 404 or None, "the widget gone", proc)  # type: ignore[arg-type]
+        eventually(lambda: call(cluster, "GET", f"{WIDGETS}/w1")[0] == 404 or None, "the widget gone", proc)  # type: ignore[arg-type]
         text = log.read_text(errors="replace")
         assert "Handler 'delete_fn' succeeded" in text, text[-3000:]
         for bad in ("Traceback", "Patching failed", "APIClientError", "APIServerError"):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import free_port, start_cluster, stop_cluster
+from tests.e2e.conftest import Cluster, free_port, start_cluster, stop_cluster
 from tests.e2e.kubectl import eventually
 
 from pinnace.api import sakeys, satoken
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.slow
 class Api:
     """A tiny keep-alive JSON client (one connection; one per thread)."""
 
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    def __init__(self, cluster: Cluster) -> None:
+        self.conn = http.client.HTTPSConnection("127.0.0.1", cluster.port, timeout=10, context=cluster.ssl_context())
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         payload = json.dumps(body).encode() if body is not None else None
@@ -92,7 +92,7 @@ def test_up_writes_kubeconfig_merges_context_and_kubectl_works(tmp_path: Path) -
 def test_restart_on_the_same_data_dir_resumes_with_every_object(tmp_path: Path) -> None:
     data, home = tmp_path / "data", tmp_path / "home"
     cluster = start_cluster(data, home)
-    api = Api(cluster.port)
+    api = Api(cluster)
     try:
         status, ns = api.call("POST", "/api/v1/namespaces", {"metadata": {"name": "team-a"}})
         assert status == 201
@@ -107,7 +107,7 @@ def test_restart_on_the_same_data_dir_resumes_with_every_object(tmp_path: Path) 
     assert cluster.proc.returncode == 0
 
     cluster = start_cluster(data, home, port=cluster.port)
-    api = Api(cluster.port)
+    api = Api(cluster)
     try:
         status, listed = api.call("GET", "/api/v1/namespaces/team-a/configmaps")
         assert status == 200
@@ -136,7 +136,7 @@ def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write(tmp_path: 
     stop = threading.Event()
 
     def write(w: int) -> None:
-        api = Api(cluster.port)
+        api = Api(cluster)
         try:
             i = 0
             while not stop.is_set():
@@ -172,7 +172,7 @@ def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write(tmp_path: 
 
     # The pid file of the killed process is stale; a restart must cope with that.
     cluster = start_cluster(data, home, port=free_port())
-    api = Api(cluster.port)
+    api = Api(cluster)
     try:
         status, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
         assert status == 200
@@ -215,7 +215,7 @@ def test_detach_status_down(tmp_path: Path) -> None:
 
     up = pinnace("up", "--detach", "--port", port)
     assert up.returncode == 0, up.stderr
-    assert f"http://127.0.0.1:{port}" in up.stdout
+    assert f"https://127.0.0.1:{port}" in up.stdout
     try:
         status = pinnace("status")
         assert status.returncode == 0, status.stdout
@@ -238,7 +238,7 @@ def test_service_account_tokens_are_signed_with_a_key_kept_across_restarts(tmp_p
         token = cluster.kubectl("create", "token", "default").stdout.strip()
     finally:
         stop_cluster(cluster)
-    key_file = data / "sa.key"
+    key_file = data / "pki" / "sa.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     key = sakeys.load(key_file)
 

@@ -56,6 +56,7 @@ __all__ = [
     "create_kubeconfigs",
     "node_identity",
     "node_kubeconfig",
+    "renamed",
 ]
 
 Obj = dict[str, Any]
@@ -95,6 +96,18 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def _one_context(cluster_name: str, cluster: Obj, user_name: str, user: Obj, context_name: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [{"name": cluster_name, "cluster": cluster}],
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [{"name": context_name, "context": {"cluster": cluster_name, "user": user_name}}],
+        "current-context": context_name,
+    }
+
+
 def client_kubeconfig(
     server: str, ca: x509.Certificate, pair: CertPair, identity: ClientIdentity, *, context: str | None = None
 ) -> Obj:
@@ -103,31 +116,16 @@ def client_kubeconfig(
     ``context``: the name of the cluster, user and context (default kubeadm's
     ``kubernetes`` cluster and ``<user>@kubernetes`` context).
     """
-    cluster_name = context or CLUSTER_NAME
-    user_name = context or identity.user
-    context_name = context or f"{identity.user}@{CLUSTER_NAME}"
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "preferences": {},
-        "clusters": [
-            {
-                "name": cluster_name,
-                "cluster": {
-                    "server": server,
-                    "certificate-authority-data": _b64(ca.public_bytes(serialization.Encoding.PEM)),
-                },
-            }
-        ],
-        "users": [
-            {
-                "name": user_name,
-                "user": {"client-certificate-data": _b64(pair.cert_pem()), "client-key-data": _b64(pair.key_pem())},
-            }
-        ],
-        "contexts": [{"name": context_name, "context": {"cluster": cluster_name, "user": user_name}}],
-        "current-context": context_name,
-    }
+    cluster = {"server": server, "certificate-authority-data": _b64(ca.public_bytes(serialization.Encoding.PEM))}
+    user = {"client-certificate-data": _b64(pair.cert_pem()), "client-key-data": _b64(pair.key_pem())}
+    if context:
+        return _one_context(context, cluster, context, user, context)
+    return _one_context(CLUSTER_NAME, cluster, identity.user, user, f"{identity.user}@{CLUSTER_NAME}")
+
+
+def renamed(config: Obj, name: str) -> Obj:
+    """A one-context kubeconfig with its cluster, user and context all called ``name`` (for merging)."""
+    return _one_context(name, config["clusters"][0]["cluster"], name, config["users"][0]["user"], name)
 
 
 def _existing_pair(path: Path) -> CertPair | None:

@@ -95,11 +95,18 @@ def up(
         Path | None,
         typer.Option(help="EncryptionConfiguration for data at rest (default: generated in the data dir, SQLite)."),
     ] = None,
+    token_auth_file: Annotated[
+        Path | None, typer.Option(help='Static bearer tokens: a CSV of token,user,uid,"group1,group2".')
+    ] = None,
+    apiserver_cert_extra_sans: Annotated[
+        str, typer.Option(help="Extra names and IP addresses (comma-separated) for the API server's certificate.")
+    ] = "",
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store (or etcd), and the controllers."""
     from pinnace.client import kubeconfig
     from pinnace.cluster import daemon
     from pinnace.cluster.local import ClusterConfig
+    from pinnace.cluster.security import SecurityConfig
     from pinnace.cluster.storeconfig import StoreConfig, parse_store_url
 
     _logging(log_level)
@@ -123,6 +130,10 @@ def up(
         controller_manager=cm,
         store=store_config,
         encryption_provider_config=encryption_provider_config,
+        security=SecurityConfig(
+            token_auth_file=token_auth_file.expanduser().resolve() if token_auth_file else None,
+            cert_sans=tuple(s.strip() for s in apiserver_cert_extra_sans.split(",") if s.strip()),
+        ),
     )
     store_args = [f"--store={store}"] if store else []
     for flag, value in (
@@ -130,6 +141,8 @@ def up(
         ("--etcd-certfile", etcd_certfile),
         ("--etcd-keyfile", etcd_keyfile),
         ("--encryption-provider-config", encryption_provider_config),
+        ("--token-auth-file", config.security.token_auth_file),
+        ("--apiserver-cert-extra-sans", apiserver_cert_extra_sans or None),
     ):
         if value is not None:
             store_args.append(f"{flag}={value}")
@@ -326,7 +339,7 @@ def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     if running is None:
         typer.echo(f"No Pinnace cluster is running from {data_dir}.")
         raise typer.Exit(1)
-    ready = daemon.is_ready(running.url)
+    ready = daemon.is_ready(running.url, data_dir=data_dir.expanduser().resolve())
     typer.echo(f"Pinnace is running (pid {running.pid}) at {running.url}: {'ready' if ready else 'NOT ready'}")
     typer.echo(f"kubeconfig: {data_dir / daemon.KUBECONFIG_FILE}")
     if not ready:

@@ -25,14 +25,16 @@ from pathlib import Path
 import orjson
 
 from pinnace.client import kubeconfig
+from pinnace.client.exceptions import ConfigError
 from pinnace.cluster.local import ClusterConfig, LocalCluster
 from pinnace.cluster.runtime_tuning import install_event_loop, tune_garbage_collector
+from pinnace.cluster.security import ADMIN_KUBECONFIG, client_ssl_context
 from pinnace.storage.interface import StorageError
 
 CONTEXT_NAME = "pinnace"
 PID_FILE = "pinnace.pid"
 LOG_FILE = "pinnace.log"
-KUBECONFIG_FILE = "kubeconfig"
+KUBECONFIG_FILE = ADMIN_KUBECONFIG
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,21 +61,28 @@ def read_pid_file(data_dir: Path) -> RunningCluster | None:
     return RunningCluster(pid, url)
 
 
-def is_ready(url: str, timeout: float = 1.0) -> bool:
-    """Whether the API server at ``url`` answers ``/readyz`` with ok."""
+def is_ready(url: str, timeout: float = 1.0, *, data_dir: Path | None = None) -> bool:
+    """Whether the API server at ``url`` answers ``/readyz`` with ok.
+
+    Over HTTPS, with the CA and admin credentials of ``data_dir``'s kubeconfig (not ready while it is missing).
+    """
+    context = None
+    if url.startswith("https:"):
+        try:
+            context = client_ssl_context(data_dir / KUBECONFIG_FILE) if data_dir is not None else None
+        except (OSError, ValueError, ConfigError):
+            return False
     try:
-        with urllib.request.urlopen(url + "/readyz", timeout=timeout) as resp:
+        with urllib.request.urlopen(url + "/readyz", timeout=timeout, context=context) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 
 
-def write_kubeconfigs(data_dir: Path, url: str, merge_user: bool = True) -> tuple[Path, Path | None]:
-    """Write ``DIR/kubeconfig`` and (optionally) merge the context into the user's."""
-    config = kubeconfig.build(CONTEXT_NAME, url)
+def write_kubeconfigs(data_dir: Path, merge_user: bool = True) -> tuple[Path, Path | None]:
+    """Merge ``DIR/kubeconfig`` (the cluster wrote it: admin credentials, context ``pinnace``) into the user's."""
     own = data_dir / KUBECONFIG_FILE
-    kubeconfig.write(own, config)
-    merged = kubeconfig.merge_into_user_config(config) if merge_user else None
+    merged = kubeconfig.merge_into_user_config(kubeconfig.load(own)) if merge_user else None
     return own, merged
 
 
@@ -125,7 +134,7 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         return 1
     pid_path = config.data_dir / PID_FILE
     pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
-    own, merged = write_kubeconfigs(config.data_dir, cluster.url, merge_user)
+    own, merged = write_kubeconfigs(config.data_dir, merge_user)
     announce(next_steps(cluster.url, own, merged) + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
     tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
     try:
@@ -172,7 +181,7 @@ def start_detached(
                 f"the cluster process exited with code {proc.returncode}; see {config.data_dir / LOG_FILE}"
             )
         running = read_pid_file(config.data_dir)
-        if running is not None and running.pid == proc.pid and is_ready(running.url):
+        if running is not None and running.pid == proc.pid and is_ready(running.url, data_dir=config.data_dir):
             return running
         time.sleep(0.05)
     proc.terminate()

@@ -15,18 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinnace.apiserver.server import APIServer
-from pinnace.client import kubeconfig
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
+from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
 from pinnace.cluster.storeconfig import StoreConfig
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.interface import Store
 
 log = logging.getLogger(__name__)
 
-#: The service-account token signing key (kubeadm's sa.key).
-SERVICE_ACCOUNT_KEY_FILE = "sa.key"
-CONTROLLER_MANAGER_KUBECONFIG = "controller-manager.kubeconfig"
+#: The service-account token signing key (kubeadm's pki/sa.key; the certs phase moves an older DATA_DIR/sa.key there).
+SERVICE_ACCOUNT_KEY_FILE = "pki/sa.key"
+#: Written by the kubeconfig phase (system:kube-controller-manager).
+CONTROLLER_MANAGER_KUBECONFIG = "controller-manager.conf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class ClusterConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     #: The EncryptionConfiguration file; None: the one generated in the data directory (cluster.encryption).
     encryption_provider_config: Path | None = None
+    #: PKI and authentication options (HTTPS and authentication are always on).
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 class LocalCluster:
@@ -59,25 +62,27 @@ class LocalCluster:
     async def start(self) -> None:
         """Open the store, serve the API, and start the controller manager."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        pki = cluster_pki(self.config.data_dir, self.config.host, self.config.security)
         self.store = await self.config.store.open(self.config.data_dir)
         stored = encrypted_store(self.store, self.config.data_dir, self.config.encryption_provider_config)
         self.server = APIServer(stored, service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE)
-        await self.server.listen(self.config.host, self.config.port)
+        tls = secure_server(self.server, pki, self.config.security)
+        await self.server.listen(self.config.host, self.config.port, ssl=tls)
+        write_kubeconfigs(self.config.data_dir, pki, self.url, self.config.security)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
         cm = self.config.controller_manager
         if cm.controllers or cm.sim_nodes:
             path = self.config.data_dir / CONTROLLER_MANAGER_KUBECONFIG
-            kubeconfig.write(path, kubeconfig.build("pinnace", self.server.url))
             self.controller_manager = ControllerManagerProcess(path, cm)
             self.controller_manager.start()
             self._supervisor = asyncio.create_task(self.controller_manager.supervise(), name="controller-manager")
 
     @property
     def url(self) -> str:
-        """The API server's URL."""
+        """The API server's URL, as clients on this host reach it."""
         assert self.server is not None
-        return self.server.url
+        return client_url(self.server.scheme, self.config.host, self.server.port)
 
     async def stop(self) -> None:
         """Stop the controller manager, then the server, then the store (flushing it)."""

@@ -288,3 +288,21 @@ async def test_if_needed_webhooks_are_reinvoked_after_later_changes(client: Rest
     created = await client.create(CONFIGMAPS, configmap("m"), "default")
     assert [p for p, _ in hooks.seen] == ["/first", "/second", "/first"]
     assert created["metadata"]["labels"] == {"first-saw": "2", "second": "yes"}
+
+
+async def test_a_webhook_sees_and_may_refuse_deletes(client: RestClient, hooks: WebhookServer) -> None:
+    async def keep(request: Obj) -> Obj:
+        return {"allowed": False, "status": {"code": 403, "reason": "Forbidden", "message": "kept"}}
+
+    hooks.handlers = {"/keep": keep}
+    await client.create(CONFIGMAPS, configmap("precious"), "default")
+    rules = [{"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]
+    config = {"url": hooks.url("/keep"), "caBundle": hooks.ca_bundle}
+    await client.create(VALIDATING, configuration("keeper", webhook("keep.example.com", config, rules=rules)))
+    with pytest.raises(errors.Forbidden, match="denied the request: kept"):
+        await client.delete(CONFIGMAPS, "precious", "default", propagationPolicy="Background")
+    assert (await client.get(CONFIGMAPS, "precious", "default"))["data"] == {"k": "v"}
+    request = hooks.seen[0][1]["request"]
+    assert request["operation"] == "DELETE" and request["object"] is None
+    assert request["oldObject"]["metadata"]["name"] == "precious"
+    assert request["options"]["kind"] == "DeleteOptions" and request["options"]["propagationPolicy"] == "Background"

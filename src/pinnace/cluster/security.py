@@ -1,0 +1,90 @@
+"""``pinnace up`` secure by default: kubeadm's certs and kubeconfig phases, HTTPS, authentication on.
+
+:func:`cluster_pki` runs the certs phase in the data directory (the same
+function ``pinnace adm init`` runs), with the listen address and the host's
+name in the API server's certificate; :func:`secure_server` turns on the
+authenticators on an :class:`~pinnace.apiserver.server.APIServer` and gives
+the TLS context it serves with; :func:`write_kubeconfigs` runs the kubeconfig
+phase once the port is known, and makes ``DATA_DIR/kubeconfig`` — the admin's
+credentials under the context name ``pinnace``, what is merged into the user's
+kubeconfig. :func:`client_ssl_context` is how local tools (``pinnace status``,
+readiness polling) reach the server with those credentials.
+
+Authorization is not switched on here yet: with no authorizer every
+authenticated user may do everything, and requests without credentials get 401.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from pinnace.adm import kubeconfigs
+from pinnace.adm.pki import PKI, RSA_2048, PKIConfig, create_pki
+from pinnace.apiserver.authn import AuthenticationConfig, enable_authentication, serving_context
+from pinnace.apiserver.server import APIServer
+from pinnace.client import kubeconfig, load_client_config
+
+__all__ = [
+    "ADMIN_KUBECONFIG",
+    "SecurityConfig",
+    "client_ssl_context",
+    "client_url",
+    "cluster_pki",
+    "secure_server",
+    "write_kubeconfigs",
+]
+
+#: The file ``pinnace up`` writes for the user: admin credentials, context ``pinnace``.
+ADMIN_KUBECONFIG = "kubeconfig"
+_WILDCARD = ("", "0.0.0.0", "::")
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    """The security options of ``pinnace up`` (kube-apiserver's and kubeadm's flags of the same names)."""
+
+    #: ``--token-auth-file``: static bearer tokens (CSV token,user,uid,"groups").
+    token_auth_file: Path | None = None
+    #: ``--apiserver-cert-extra-sans``: more names and addresses for the serving certificate.
+    cert_sans: tuple[str, ...] = ()
+    #: ``encryptionAlgorithm``: RSA-2048 (kubeadm's default) or ECDSA-P256.
+    encryption_algorithm: str = RSA_2048
+
+
+def client_url(scheme: str, host: str, port: int) -> str:
+    """The URL clients use for a server listening on host:port (a wildcard address is reached on loopback)."""
+    host = "127.0.0.1" if host in _WILDCARD else host
+    return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def cluster_pki(data_dir: Path, host: str, security: SecurityConfig) -> PKI:
+    """The certs phase for a server listening on ``host`` (its address goes into the SANs)."""
+    config = PKIConfig(
+        advertise_address="" if host in _WILDCARD else host,
+        extra_sans=security.cert_sans,
+        encryption_algorithm=security.encryption_algorithm,
+    )
+    return create_pki(data_dir, config)
+
+
+def secure_server(server: APIServer, pki: PKI, security: SecurityConfig) -> ssl.SSLContext:
+    """Authenticate ``server``'s requests (anonymous refused); the TLS context it should listen with."""
+    enable_authentication(server, AuthenticationConfig(token_file=security.token_auth_file, anonymous=False))
+    crt, key = pki.path("apiserver")
+    return serving_context(crt, key, client_ca_file=pki.path("ca")[0])
+
+
+def write_kubeconfigs(data_dir: Path, pki: PKI, url: str, security: SecurityConfig) -> Path:
+    """The kubeconfig phase at ``url``, and ``DATA_DIR/kubeconfig`` (the admin's, as context ``pinnace``)."""
+    written = kubeconfigs.create_kubeconfigs(data_dir, pki, url, security.encryption_algorithm)
+    admin = kubeconfig.load(written["admin.conf"])
+    own = data_dir / ADMIN_KUBECONFIG
+    kubeconfig.write(own, kubeconfigs.renamed(admin, "pinnace"))
+    return own
+
+
+def client_ssl_context(kubeconfig_path: Path) -> ssl.SSLContext | None:
+    """The TLS context (CA and client certificate) of a kubeconfig's current context; None for plain HTTP."""
+    return load_client_config(str(kubeconfig_path)).ssl_context()
