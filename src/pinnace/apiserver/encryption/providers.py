@@ -24,13 +24,11 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from nacl.exceptions import CryptoError
-from nacl.secret import SecretBox
 
 __all__ = [
     "AESCBCKey",
@@ -86,8 +84,14 @@ def _aesgcm(secret: bytes) -> AESGCM:
 
 
 @functools.lru_cache(maxsize=64)
-def _secretbox(secret: bytes) -> SecretBox:
+def _secretbox(secret: bytes) -> Any:
+    from nacl.secret import SecretBox  # imported when a secretbox key is used: pinnace up starts without it
+
     return SecretBox(secret)
+
+
+#: A secretbox value's nonce (24 bytes) and authenticator (16 bytes).
+_SECRETBOX_OVERHEAD = 24 + 16
 
 
 def _prefix(provider: str, name: str) -> bytes:
@@ -174,8 +178,10 @@ class SecretboxKey:
 
     def decrypt(self, stored: bytes, context: bytes) -> bytes:
         """The plaintext, or DecryptError if the box does not open with this key."""
+        from nacl.exceptions import CryptoError
+
         body = stored[len(self.prefix) :]
-        if len(body) < SecretBox.NONCE_SIZE + SecretBox.MACBYTES:
+        if len(body) < _SECRETBOX_OVERHEAD:
             raise DecryptError("the stored data was shorter than the required size")
         try:
             return bytes(_secretbox(self.secret).decrypt(body))
