@@ -44,6 +44,7 @@ from pinnace.node.agent.pods import PodSync
 from pinnace.node.agent.probes import NoProbes, ProbeManager
 from pinnace.node.agent.registration import NodeRegistration
 from pinnace.node.agent.volumes import VolumeManager
+from pinnace.node.server import KubeletServer
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
 from pinnace.runtime.cache.indexer import object_key
 from pinnace.runtime.cache.informer import EventHandler, Informer
@@ -72,6 +73,8 @@ class AgentConfig:
     node_ip: str = "127.0.0.1"
     #: Where the kubelet API listens (status.daemonEndpoints.kubeletEndpoint.Port).
     kubelet_port: int = 10250
+    #: A pod CIDR to set on the Node at registration when it has none (the launcher's IPAM; "" leaves it).
+    pod_cidr: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     #: --register-with-taints
     taints: Sequence[Obj] = ()
@@ -150,6 +153,8 @@ class NodeAgent:
         self._written: dict[str, bytes] = {}
         self._seen: dict[str, tuple[str, float]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        #: The kubelet API, once :meth:`start_kubelet_api` has started it.
+        self.kubelet: KubeletServer | None = None
 
     def set_probe_manager(self, probes: ProbeManager) -> None:
         """Use ``probes`` for liveness, readiness and startup (before :meth:`run`)."""
@@ -209,7 +214,33 @@ class NodeAgent:
 
     # ---- running -------------------------------------------------------------------------------------
     async def start_kubelet_api(self) -> None:
-        """Start the kubelet API on ``config.node_ip:config.kubelet_port`` (the KubeletServer of node/server.py)."""
+        """Start the kubelet API on ``config.node_ip:config.kubelet_port`` (the KubeletServer of node/server.py).
+
+        Port 0 picks a free one; the Node then reports that port in its daemonEndpoints."""
+        cfg = self.config
+        self.kubelet = KubeletServer(
+            self.runtime,
+            self.pods,
+            cfg.node_ip,
+            cfg.kubelet_port,
+            node_name=cfg.node_name,
+            log_dir=cfg.data_dir / "logs",
+        )
+        try:
+            await self.kubelet.start()
+        except OSError as exc:
+            if not cfg.kubelet_port:
+                raise
+            # Several nodes on one host (tests, --nodes N on loopback) cannot all have 10250.
+            log.warning(
+                "node %s: cannot listen on %s:%d for the kubelet API (%s); using a free port instead",
+                cfg.node_name,
+                cfg.node_ip,
+                cfg.kubelet_port,
+                exc,
+            )
+            self.kubelet.port = 0
+            await self.kubelet.start()
 
     async def run(self) -> None:
         """Register, then run pods until cancelled (containers keep running when the agent stops)."""
@@ -218,15 +249,17 @@ class NodeAgent:
         bind = getattr(self.probes, "bind", None)
         if bind is not None:
             bind(self)
+        await self.start_kubelet_api()
         self.registration = NodeRegistration(
             self.rest,
             cfg.node_name,
             data_dir=cfg.data_dir,
             internal_ip=cfg.node_ip,
-            kubelet_port=cfg.kubelet_port,
+            kubelet_port=self.kubelet.port if self.kubelet is not None else cfg.kubelet_port,
             runtime_version=await self.runtime.version(),
             labels=cfg.labels,
             taints=cfg.taints,
+            pod_cidr=cfg.pod_cidr,
             clock=self.clock,
             heartbeat_interval=cfg.heartbeat_interval,
             lease_duration=cfg.lease_duration,
@@ -234,7 +267,6 @@ class NodeAgent:
             status_report_frequency=cfg.status_report_frequency,
         )
         await self.registration.register()
-        await self.start_kubelet_api()
         self.informer.add_event_handler(
             EventHandler(
                 on_add=lambda pod, _initial: self.queue.add(object_key(pod)),
@@ -265,6 +297,9 @@ class NodeAgent:
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.probes.close()
+        if self.kubelet is not None:
+            await self.kubelet.stop()
+            self.kubelet = None
         await self.recorder.flush()
 
     def _spawn(self, coro: Any, name: str) -> None:
