@@ -22,11 +22,15 @@ first removes what a crashed run with the same bridge left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from pinnace.node.oci.netns import socket_in
 
 log = logging.getLogger(__name__)
 NETNS_DIR = "/run/netns"
@@ -83,6 +87,7 @@ class ClusterNetwork:
         self.cluster_cidr = ipaddress.ip_network(cluster_cidr)
         self.node_prefix_length = node_prefix_length
         self.nodes: list[NodeNetwork] = []
+        self._forwarders: list[asyncio.Server] = []
 
     @property
     def host_address(self) -> str:
@@ -152,9 +157,52 @@ class ClusterNetwork:
             if name == self.bridge or (name.startswith(f"{self.bridge}v") and name[len(self.bridge) + 1:].isdigit()):
                 await _run("ip", "link", "delete", name, check=False)
 
+    async def forward_to_host(self, port: int, host: str = "127.0.0.1") -> None:
+        """Make ``127.0.0.1:port`` inside every node namespace reach ``host:port`` on the host.
+
+        The API server listens on the host's loopback; its certificate and the
+        agents' kubeconfig name ``127.0.0.1``. A listener created inside each
+        node namespace (a socket keeps the namespace it was made in) and served
+        by this process relays each connection to the host, bytes untouched
+        (TLS included), so agents use the same kubeconfig as on the host.
+        """
+        for node in self.nodes:
+            sock = await asyncio.to_thread(socket_in, node.netns_path)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen(128)
+            sock.setblocking(False)
+
+            async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                try:
+                    up_reader, up_writer = await asyncio.open_connection(host, port)
+                except OSError:
+                    writer.close()
+                    return
+                try:
+                    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                finally:
+                    writer.close()
+                    up_writer.close()
+
+            self._forwarders.append(await asyncio.start_server(relay, sock=sock))
+
     async def teardown(self) -> None:
         """Delete the node namespaces (their veths and routes go with them) and the bridge. Idempotent."""
+        for server in self._forwarders:
+            server.close()
+        self._forwarders = []
         for node in self.nodes:
             await _run("ip", "netns", "delete", node.netns, check=False)
         self.nodes = []
         await self.cleanup_stale()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy one direction of a relayed connection until its end, then half-close the other side."""
+    with contextlib.suppress(ConnectionError, OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()

@@ -5,6 +5,7 @@ Real namespaces, veths, bridges and CNI plugins: needs root (CI runs as root).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -92,6 +93,29 @@ async def test_pods_on_different_nodes_reach_each_other(cluster_network: Cluster
     finally:
         for _, pod, _ in pods:
             subprocess.run(["ip", "netns", "delete", pod], check=False)
+
+
+async def test_the_hosts_loopback_port_is_reachable_from_every_node(cluster_network: ClusterNetwork) -> None:
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        name = await reader.readline()
+        writer.write(b"hello " + name)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    nodes = await cluster_network.setup(["n0", "n1"])
+    await cluster_network.forward_to_host(port)
+    try:
+        for node in nodes:
+            proc = await asyncio.create_subprocess_exec(
+                *node.exec_prefix(), "busybox", "nc", "127.0.0.1", str(port),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await asyncio.wait_for(proc.communicate(node.node.encode() + b"\n"), 10)
+            assert out == f"hello {node.node}\n".encode()
+    finally:
+        server.close()
 
 
 async def test_teardown_and_stale_cleanup(tmp_path: Path) -> None:

@@ -52,7 +52,8 @@ async def delete(name: str) -> None:
             raise RuntimeFailure(f"deleting network namespace {name}: {err}")
 
 
-def _socket_in(path: str, family: int) -> socket.socket:
+def socket_in(path: str, family: int = socket.AF_INET) -> socket.socket:
+    """A new TCP socket of the network namespace at ``path`` (blocking: call it in a thread)."""
     libc = ctypes.CDLL(None, use_errno=True)
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(path, os.O_RDONLY)
@@ -76,7 +77,7 @@ async def open_connection_in(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TCP connection to ``host:port`` as seen from inside the network namespace at ``path``."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = await asyncio.to_thread(_socket_in, path, family)
+    sock = await asyncio.to_thread(socket_in, path, family)
     sock.setblocking(False)
     try:
         await asyncio.get_running_loop().sock_connect(sock, (host, port))
