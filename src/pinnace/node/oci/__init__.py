@@ -17,6 +17,20 @@ Needs root. The node agent selects it with ``--runtime oci`` and
 ``--oci-runtime runc|crun``.
 """
 
-from pinnace.node.oci.runtime import ImageSource, OCIRuntime
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pinnace.node.oci.runtime import ImageSource, OCIRuntime
 
 __all__ = ["ImageSource", "OCIRuntime"]
+
+
+def __getattr__(name: str) -> Any:
+    """The runtime is imported on first use, so that the shim (``python -m pinnace.node.oci.shim``) starts light."""
+    if name in __all__:
+        from pinnace.node.oci import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(name)
