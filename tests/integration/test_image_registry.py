@@ -7,6 +7,7 @@ stands in for a misbehaving mirror (a corrupt blob) and a CDN (blob redirects).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -206,12 +207,18 @@ async def mirror(tmp_path: Path) -> AsyncIterator[tuple[str, ImageStore, list[di
     """
     store = ImageStore(tmp_path / "mirror")
     seen: list[dict[str, str]] = []
+    release = asyncio.Event()
 
-    async def cdn_blob(request: web.Request) -> web.Response:
+    async def cdn_blob(request: web.Request) -> web.StreamResponse:
         seen.append(dict(request.headers))
         data = store.read_blob(request.match_info["digest"])
         if request.query.get("corrupt"):
             data = bytes([data[0] ^ 1]) + data[1:]
+        if request.query.get("stall"):
+            response = web.StreamResponse(headers={"Content-Length": str(len(data))})
+            await response.prepare(request)
+            await response.write(data[:10])
+            await release.wait()  # the client gives up first; released when the fixture ends
         return web.Response(body=data)
 
     cdn = web.Application()
@@ -229,8 +236,9 @@ async def mirror(tmp_path: Path) -> AsyncIterator[tuple[str, ImageStore, list[di
         return web.Response(body=store.read_blob(record.manifest), content_type="application/json")
 
     async def blob(request: web.Request) -> web.Response:
-        corrupt = "?corrupt=1" if request.match_info["name"].endswith("corrupt") else ""
-        location = f"http://127.0.0.1:{cdn_port}/blobs/{request.match_info['digest']}{corrupt}"
+        name = request.match_info["name"]
+        query = "?corrupt=1" if name.endswith("corrupt") else "?stall=1" if name.endswith("stall") else ""
+        location = f"http://127.0.0.1:{cdn_port}/blobs/{request.match_info['digest']}{query}"
         raise web.HTTPTemporaryRedirect(location)
 
     app = web.Application()
@@ -241,6 +249,7 @@ async def mirror(tmp_path: Path) -> AsyncIterator[tuple[str, ImageStore, list[di
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     yield f"127.0.0.1:{runner.addresses[0][1]}", store, seen
+    release.set()
     await runner.cleanup()
     await cdn_runner.cleanup()
 
@@ -258,3 +267,9 @@ async def test_redirects_and_digest_verification(
         await RegistryClient(ImageStore(tmp_path / "other")).pull(parse_reference(f"{host}/app-corrupt:1"), ALICE)
     assert corrupt.value.code == "DIGEST_INVALID"
     assert list((tmp_path / "other" / "tmp").iterdir()) == []
+    mirror_store.tag(image_id, parse_reference("mirror.test/app-stall:1"))
+    stalled = RegistryClient(ImageStore(tmp_path / "stalled"), timeout=0.5)
+    with pytest.raises(RegistryError, match="connection to") as dropped:
+        await stalled.pull(parse_reference(f"{host}/app-stall:1"), ALICE)
+    assert dropped.value.code == "UNREACHABLE"
+    assert list((tmp_path / "stalled" / "tmp").iterdir()) == []
