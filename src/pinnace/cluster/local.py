@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.server import APIServer
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
@@ -44,6 +45,8 @@ class ClusterConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     #: The EncryptionConfiguration file; None: the one generated in the data directory (cluster.encryption).
     encryption_provider_config: Path | None = None
+    #: The admission plugins the API server runs, by upstream name (kube-apiserver's default-on set).
+    admission_plugins: tuple[str, ...] = DEFAULT_PLUGINS
     #: PKI and authentication options (HTTPS and authentication are always on).
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
@@ -65,7 +68,11 @@ class LocalCluster:
         pki = cluster_pki(self.config.data_dir, self.config.host, self.config.security)
         self.store = await self.config.store.open(self.config.data_dir)
         stored = encrypted_store(self.store, self.config.data_dir, self.config.encryption_provider_config)
-        self.server = APIServer(stored, service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE)
+        self.server = APIServer(
+            stored,
+            service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE,
+            admission_plugins=self.config.admission_plugins,
+        )
         tls = secure_server(self.server, pki, self.config.security)
         await self.server.listen(self.config.host, self.config.port, ssl=tls)
         write_kubeconfigs(self.config.data_dir, pki, self.url, self.config.security)

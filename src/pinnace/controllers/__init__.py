@@ -34,6 +34,7 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "endpoints": "pinnace.controllers.endpoints:add_endpoints_controller",
     "endpointslice": "pinnace.controllers.endpointslice:add_endpointslice_controller",
     "serviceaccount": "pinnace.controllers.serviceaccount:add_serviceaccount_controller",
+    "resourcequota": "pinnace.controllers.resourcequota:add_resourcequota_controller",
     "nodelifecycle": "pinnace.controllers.nodelifecycle:add_node_lifecycle_controller",
     "clusterrole-aggregation": "pinnace.controllers.clusterrole_aggregation:add_clusterrole_aggregation_controller",
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
