@@ -196,6 +196,10 @@ def run_controller_manager(
     leader_elect_lease_duration: Annotated[float, typer.Option(help="Seconds a leader's Lease lasts.")] = 15.0,
     leader_elect_renew_deadline: Annotated[float, typer.Option(help="Seconds a leader retries renewing.")] = 10.0,
     leader_elect_retry_period: Annotated[float, typer.Option(help="Seconds between acquire/renew tries.")] = 2.0,
+    cluster_signing_cert_file: Annotated[
+        str | None, typer.Option(help="PEM CA certificate that signs approved CertificateSigningRequests.")
+    ] = None,
+    cluster_signing_key_file: Annotated[str | None, typer.Option(help="The PEM key of that CA.")] = None,
     log_level: LogLevel = "INFO",
 ) -> None:
     """Run the built-in controllers, scheduler and simulated nodes against a cluster (kube-controller-manager's job).
@@ -211,6 +215,8 @@ def run_controller_manager(
         lease_duration=leader_elect_lease_duration,
         renew_deadline=leader_elect_renew_deadline,
         retry_period=leader_elect_retry_period,
+        cluster_signing_cert_file=cluster_signing_cert_file,
+        cluster_signing_key_file=cluster_signing_key_file,
     )
     from pinnace.cluster.runtime_tuning import install_event_loop
 

@@ -47,6 +47,9 @@ class ControllerManagerConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    #: The CA that signs approved CSRs (kube-controller-manager's --cluster-signing-cert-file/-key-file).
+    cluster_signing_cert_file: str | None = None
+    cluster_signing_key_file: str | None = None
     #: Extra keyword options per component, by name, for anything without its own field.
     component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -55,6 +58,8 @@ class ControllerManagerConfig:
         options: dict[str, Any] = {}
         if name == "nodelifecycle":
             options.update(grace_period=self.node_monitor_grace_period, eviction_timeout=self.pod_eviction_timeout)
+        if name == "csrsigning":
+            options.update(cert_file=self.cluster_signing_cert_file, key_file=self.cluster_signing_key_file)
         options.update(self.component_options.get(name, {}))
         return options
 
@@ -70,6 +75,11 @@ class ControllerManagerConfig:
             "--pod-eviction-timeout",
             str(self.pod_eviction_timeout),
         ]
+        if self.cluster_signing_cert_file and self.cluster_signing_key_file:
+            args += [
+                f"--cluster-signing-cert-file={self.cluster_signing_cert_file}",
+                f"--cluster-signing-key-file={self.cluster_signing_key_file}",
+            ]
         if self.leader_elect:
             args += [
                 "--leader-elect",

@@ -37,6 +37,10 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "resourcequota": "pinnace.controllers.resourcequota:add_resourcequota_controller",
     "nodelifecycle": "pinnace.controllers.nodelifecycle:add_node_lifecycle_controller",
     "clusterrole-aggregation": "pinnace.controllers.clusterrole_aggregation:add_clusterrole_aggregation_controller",
+    "csrapproving": "pinnace.controllers.csrapproving:add_csr_approving_controller",
+    "csrsigning": "pinnace.controllers.csrsigning:add_csr_signing_controller",
+    "bootstrapsigner": "pinnace.controllers.bootstrapsigner:add_bootstrap_signer",
+    "tokencleaner": "pinnace.controllers.bootstrapsigner:add_token_cleaner",
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
 

@@ -28,7 +28,18 @@ from pinnace.client.restmapper import KindRef, RESTMapper, gvk_of
 from pinnace.runtime.cache.cache import Cache
 from pinnace.runtime.typed import CustomResource, is_typed, to_object
 
-__all__ = ["APIReader", "Apply", "Client", "JSONPatch", "MergeFrom", "MergePatch", "Patch", "Reader", "StatusWriter"]
+__all__ = [
+    "APIReader",
+    "Apply",
+    "Client",
+    "JSONPatch",
+    "MergeFrom",
+    "MergePatch",
+    "Patch",
+    "Reader",
+    "StatusWriter",
+    "SubResourceWriter",
+]
 
 Obj = dict[str, Any]
 Kind = KindRef
@@ -187,28 +198,33 @@ class APIReader:
             params["continue"] = token
 
 
-class StatusWriter:
-    """Writes the status subresource."""
+class SubResourceWriter:
+    """Writes one subresource of objects (``status``, or another such as a CSR's ``approval``)."""
 
-    def __init__(self, rest: RestClient, mapper: RESTMapper) -> None:
+    def __init__(self, rest: RestClient, mapper: RESTMapper, subresource: str = "status") -> None:
         self.rest = rest
         self.mapper = mapper
+        self.subresource = subresource
 
     async def update(self, obj: AnyObj) -> Any:
-        """Replace the object's status (PUT .../status)."""
+        """Replace the object's subresource (PUT .../<subresource>)."""
         wire = to_object(obj)
         ref = await self.mapper.ref(wire)
-        return _like(obj, await self.rest.update(ref, wire, subresource="status"))
+        return _like(obj, await self.rest.update(ref, wire, subresource=self.subresource))
 
     async def patch(self, obj: AnyObj, patch: Patch) -> Any:
-        """Patch the object's status (PATCH .../status)."""
+        """Patch the object's subresource (PATCH .../<subresource>)."""
         wire = to_object(obj)
         ref = await self.mapper.ref(wire)
         name, namespace = _name_ns(wire)
         answer = await self.rest.patch(
-            ref, name, patch.data(wire), namespace, patch_type=patch.patch_type(), subresource="status"
+            ref, name, patch.data(wire), namespace, patch_type=patch.patch_type(), subresource=self.subresource
         )
         return _like(obj, answer)
+
+
+#: The writer of the status subresource (what :meth:`Client.status` returns).
+StatusWriter = SubResourceWriter
 
 
 class Client:
@@ -298,6 +314,10 @@ class Client:
     def status(self) -> StatusWriter:
         """The writer for the status subresource."""
         return self._status
+
+    def subresource(self, name: str) -> SubResourceWriter:
+        """The writer for another subresource (controller-runtime's ``SubResource``), e.g. ``approval``."""
+        return SubResourceWriter(self.rest, self.mapper, name)
 
 
 def with_kind(obj: Obj, kind: Kind) -> Obj:
