@@ -51,6 +51,16 @@ class ClusterConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
+def admission_plugins_for(config: ClusterConfig) -> tuple[str, ...]:
+    """The admission plugins to run: the configured ones, less ServiceAccount when the service-account controller
+    does not run — no one would create the accounts it requires, so it would refuse every pod."""
+    plugins = config.admission_plugins
+    if "ServiceAccount" in plugins and "serviceaccount" not in config.controller_manager.controllers:
+        log.info("admission plugin ServiceAccount is off: the serviceaccount controller does not run")
+        plugins = tuple(p for p in plugins if p != "ServiceAccount")
+    return plugins
+
+
 class LocalCluster:
     """Starts and stops every part of a local cluster, in order."""
 
@@ -71,7 +81,7 @@ class LocalCluster:
         self.server = APIServer(
             stored,
             service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE,
-            admission_plugins=self.config.admission_plugins,
+            admission_plugins=admission_plugins_for(self.config),
         )
         tls = secure_server(self.server, pki, self.config.security)
         await self.server.listen(self.config.host, self.config.port, ssl=tls)
