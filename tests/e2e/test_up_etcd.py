@@ -156,6 +156,9 @@ def test_a_sqlite_cluster_migrates_to_etcd_and_comes_back_with_every_object(tmp_
 def test_kubectl_through_the_load_balancer_carries_on_when_an_api_server_dies(tmp_path: Path, etcd: str) -> None:
     store = ["--store", f"etcd://{etcd}"]
     a = start_cluster(tmp_path / "a", tmp_path / "home-a", extra_args=[*store, "--controllers", "namespace"])
+    # Control-plane members share the cluster's PKI (kubeadm copies it, or uploads it for join --control-plane):
+    # one CA, one serving certificate, one service-account key, so any member serves any client.
+    shutil.copytree(tmp_path / "a" / "pki", tmp_path / "b" / "pki")
     b = start_cluster(tmp_path / "b", tmp_path / "home-b", extra_args=[*store, "--controllers", ""])
     lb_port = free_port()
     lb = subprocess.Popen(

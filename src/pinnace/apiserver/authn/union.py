@@ -18,6 +18,9 @@ from pinnace.apiserver.user import ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, Authe
 
 __all__ = ["UnionAuthenticator", "with_authenticated_group"]
 
+#: Users whose group-added form is remembered, at most (then the memo starts over).
+_MEMO_LIMIT = 4096
+
 
 def with_authenticated_group(user: UserInfo) -> UserInfo:
     """``user`` in ``system:authenticated`` (unless already there, or anonymous)."""
@@ -31,6 +34,19 @@ class UnionAuthenticator:
 
     def __init__(self, authenticators: Sequence[Authenticator]) -> None:
         self.authenticators = list(authenticators)
+        # The token cache hands out the same UserInfo for every request of a token: its group-added twin is
+        # made once (keyed by identity; the entry holds the original, so the id stays its own).
+        self._grouped: dict[int, tuple[UserInfo, UserInfo]] = {}
+
+    def _with_group(self, user: UserInfo) -> UserInfo:
+        hit = self._grouped.get(id(user))
+        if hit is not None and hit[0] is user:
+            return hit[1]
+        if len(self._grouped) >= _MEMO_LIMIT:
+            self._grouped.clear()
+        grouped = with_authenticated_group(user)
+        self._grouped[id(user)] = (user, grouped)
+        return grouped
 
     async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
         """The request's user; None if it offers no credentials; 401 if it offers only bad ones."""
@@ -42,7 +58,7 @@ class UnionAuthenticator:
                 refused = refused or exc
                 continue
             if user is not None:
-                return with_authenticated_group(user)
+                return self._with_group(user)
         if refused is not None:
             raise refused
         return None
