@@ -10,8 +10,10 @@ credentials under the context name ``pinnace``, what is merged into the user's
 kubeconfig. :func:`client_ssl_context` is how local tools (``pinnace status``,
 readiness polling) reach the server with those credentials.
 
-Authorization is not switched on here yet: with no authorizer every
-authenticated user may do everything, and requests without credentials get 401.
+Authorization is RBAC (switched on by ``LocalCluster`` with
+:func:`~pinnace.apiserver.authz.enable_rbac`); a request without credentials is
+``system:anonymous``, as with kube-apiserver's default ``--anonymous-auth``, and
+RBAC lets it read only what ``system:public-info-viewer`` allows.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class SecurityConfig:
     cert_sans: tuple[str, ...] = ()
     #: ``encryptionAlgorithm``: RSA-2048 (kubeadm's default) or ECDSA-P256.
     encryption_algorithm: str = RSA_2048
+    #: ``--anonymous-auth``: requests without credentials are system:anonymous (only safe with an authorizer).
+    anonymous: bool = False
 
 
 def client_url(scheme: str, host: str, port: int) -> str:
@@ -70,8 +74,8 @@ def cluster_pki(data_dir: Path, host: str, security: SecurityConfig) -> PKI:
 
 
 def secure_server(server: APIServer, pki: PKI, security: SecurityConfig) -> ssl.SSLContext:
-    """Authenticate ``server``'s requests (anonymous refused); the TLS context it should listen with."""
-    enable_authentication(server, AuthenticationConfig(token_file=security.token_auth_file, anonymous=False))
+    """Authenticate ``server``'s requests (no credentials: anonymous); the TLS context it should listen with."""
+    enable_authentication(server, AuthenticationConfig(token_file=security.token_auth_file, anonymous=True))
     crt, key = pki.path("apiserver")
     return serving_context(crt, key, client_ca_file=pki.path("ca")[0])
 
