@@ -44,6 +44,7 @@ from pinnace.node.agent.pods import PodSync
 from pinnace.node.agent.probes import NoProbes, ProbeManager
 from pinnace.node.agent.registration import NodeRegistration
 from pinnace.node.agent.volumes import VolumeManager
+from pinnace.node.probes import NodeProbes
 from pinnace.node.server import KubeletServer
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
 from pinnace.runtime.cache.indexer import object_key
@@ -116,6 +117,8 @@ class NodeAgent:
         self.probes: ProbeManager = probes or NoProbes()
         self.clock: Clock = clock or RealClock()
         self.recorder = EventRecorder(rest, "kubelet", config.node_name, clock=self.clock, core=True)
+        if probes is None:
+            self.probes = NodeProbes(runtime, self.recorder, clock=self.clock)
         self.queue: WorkQueue[str] = WorkQueue(f"pods-{config.node_name}", clock=self.clock)
         self.registration: NodeRegistration | None = None
         self.informer = Informer(

@@ -1,0 +1,114 @@
+"""Probes on a real node agent (process runtime): a failing liveness probe restarts, readiness gates Ready."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.node.agent import AgentConfig, NodeAgent
+from pinnace.node.process import ProcessRuntime
+
+pytestmark = pytest.mark.timeout(90)
+
+PODS = ResourceRef("", "v1", "pods")
+EVENTS = ResourceRef("", "v1", "events")
+NODE = "probed"
+
+
+@pytest.fixture
+async def agent(client: RestClient, tmp_path: Path) -> AsyncIterator[NodeAgent]:
+    runtime = ProcessRuntime(tmp_path / "runtime")
+    config = AgentConfig(node_name=NODE, data_dir=tmp_path, kubelet_port=0, backoff_base=0.2, relist_period=0.1)
+    a = NodeAgent(client, runtime, config)
+    task = asyncio.create_task(a.run())
+    await asyncio.wait_for(a.registered.wait(), 20)
+    try:
+        yield a
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.stop_all()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def create(client: RestClient, name: str, container: dict[str, Any]) -> None:
+    spec = {"nodeName": NODE, "terminationGracePeriodSeconds": 1, "containers": [container]}
+    await client.create(PODS, {"metadata": {"name": name}, "spec": spec}, namespace="default")
+
+
+def condition(pod: dict[str, Any], kind: str) -> str | None:
+    return next((c["status"] for c in pod.get("status", {}).get("conditions", []) if c["type"] == kind), None)
+
+
+async def test_a_failing_liveness_probe_restarts_the_container(client: RestClient, agent: NodeAgent) -> None:
+    probe = {"exec": {"command": ["sh", "-c", "echo sick; exit 1"]}, "periodSeconds": 1, "failureThreshold": 2}
+    await create(
+        client, "sick", {"name": "main", "image": "busybox", "command": ["sleep", "600"], "livenessProbe": probe}
+    )
+
+    async def restarted() -> bool:
+        pod = await client.get(PODS, "sick", "default")
+        statuses = pod.get("status", {}).get("containerStatuses") or []
+        return bool(statuses) and statuses[0]["restartCount"] >= 1
+
+    await eventually(restarted)
+    events = (await client.list(EVENTS, namespace="default"))["items"]
+    reasons = {(e["reason"], e["message"]) for e in events if e["involvedObject"]["name"] == "sick"}
+    assert ("Unhealthy", "Liveness probe failed: sick\n") in reasons
+    assert ("Killing", "Container main failed liveness probe, will be restarted") in reasons
+
+
+async def test_readiness_gates_the_pods_ready_condition(client: RestClient, agent: NodeAgent) -> None:
+    port = free_port()
+    server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    ready_probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}
+    container = {
+        "name": "web",
+        "image": "busybox",
+        "command": ["sh", "-c", f"sleep 2; exec {' '.join(server)}"],
+        "ports": [{"name": "http", "containerPort": port}],
+        "readinessProbe": ready_probe,
+    }
+    await create(client, "web", container)
+
+    async def pod() -> dict[str, Any]:
+        return await client.get(PODS, "web", "default")
+
+    async def running_not_ready() -> bool:
+        p = await pod()
+        statuses = p.get("status", {}).get("containerStatuses") or []
+        return bool(statuses) and "running" in statuses[0]["state"] and condition(p, "Ready") == "False"
+
+    await eventually(running_not_ready)
+
+    async def ready() -> bool:
+        return condition(await pod(), "Ready") == "True"
+
+    await eventually(ready)
+    statuses = (await pod())["status"]["containerStatuses"]
+    assert statuses[0]["ready"] is True and statuses[0]["restartCount"] == 0
