@@ -269,7 +269,15 @@ class NodeAgent:
             status_update_frequency=cfg.status_update_frequency,
             status_report_frequency=cfg.status_report_frequency,
         )
-        await self.registration.register()
+        delay = 0.5
+        while True:  # as the kubelet, keep trying to register until the API server takes it
+            try:
+                await self.registration.register()
+                break
+            except (errors.StatusError, OSError) as exc:
+                log.warning("node %s: registering failed (%s); retrying in %.1fs", cfg.node_name, exc, delay)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 7.0)
         self.informer.add_event_handler(
             EventHandler(
                 on_add=lambda pod, _initial: self.queue.add(object_key(pod)),

@@ -26,7 +26,7 @@ from pinnace.node.agent import host
 from pinnace.node.simstatus import NODE_LEASE_NAMESPACE, lease_object, rfc3339_micro
 from pinnace.runtime.clock import Clock
 
-__all__ = ["NodeRegistration"]
+__all__ = ["NodeRegistration", "parse_labels", "parse_taints"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,32 @@ Obj = dict[str, Any]
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 LEASES = ResourceRef("coordination.k8s.io", "v1", "leases")
 NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` (the kubelet's --node-labels)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"invalid label {part!r}: want key=value")
+        out[key] = value
+    return out
+
+
+def parse_taints(text: str) -> list[dict[str, Any]]:
+    """``key=value:Effect,key:Effect`` (the kubelet's --register-with-taints)."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        head, sep, effect = part.rpartition(":")
+        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise ValueError(f"invalid taint {part!r}: want key[=value]:NoSchedule|PreferNoSchedule|NoExecute")
+        key, _, value = head.partition("=")
+        taint: dict[str, Any] = {"key": key, "effect": effect}
+        if value:
+            taint["value"] = value
+        out.append(taint)
+    return out
 
 
 def _essence(status: Obj) -> Obj:
@@ -61,6 +87,7 @@ class NodeRegistration:
         labels: Mapping[str, str],
         taints: Sequence[Obj],
         clock: Clock,
+        pod_cidr: str = "",
         heartbeat_interval: float = 10.0,
         lease_duration: int = 40,
         status_update_frequency: float = 10.0,
@@ -74,6 +101,7 @@ class NodeRegistration:
         self.runtime_version = runtime_version
         self.labels = dict(labels)
         self.taints = list(taints)
+        self.wanted_pod_cidr = pod_cidr
         self.clock = clock
         self.heartbeat_interval = heartbeat_interval
         self.lease_duration = lease_duration
@@ -109,12 +137,16 @@ class NodeRegistration:
         """Create or update the Node and create its Lease; the Node as the server has it."""
         status = self._status()
         body = host.node_object(self.name, status, labels=self.labels, taints=self.taints)
+        if self.wanted_pod_cidr:
+            body["spec"].update(podCIDR=self.wanted_pod_cidr, podCIDRs=[self.wanted_pod_cidr])
         try:
             self.node = await self.rest.create(NODES, body)
             log.info("node %s registered", self.name)
         except errors.AlreadyExists:
             existing = await self.rest.get(NODES, self.name)
             patch: Obj = {"metadata": {"labels": body["metadata"]["labels"]}}
+            if self.wanted_pod_cidr and not (existing.get("spec") or {}).get("podCIDR"):
+                patch["spec"] = {"podCIDR": self.wanted_pod_cidr, "podCIDRs": [self.wanted_pod_cidr]}
             await self.rest.patch(NODES, self.name, patch)
             previous = (existing.get("status") or {}).get("conditions") or []
             status = self._status(previous)
@@ -123,7 +155,8 @@ class NodeRegistration:
         if not (self.node.get("status") or {}).get("conditions"):  # a server that drops status on create
             self.node = await self.rest.patch(NODES, self.name, {"status": status}, subresource="status")
         self._posted, self._posted_at = _essence(status), self.clock.now()
-        with contextlib.suppress(errors.AlreadyExists):
+        # The API server makes kube-node-lease; a server that did not gets it here if this node may create it.
+        with contextlib.suppress(errors.AlreadyExists, errors.Forbidden):
             try:
                 await self.rest.get(NAMESPACES, NODE_LEASE_NAMESPACE)
             except errors.NotFound:

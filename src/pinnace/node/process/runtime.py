@@ -15,9 +15,11 @@ directory::
 so a new ``ProcessRuntime`` on the same directory (an agent restart) sees every
 sandbox and container, running or exited, and adopts them.
 
-There is no image: it is recorded, not pulled, and a container must have a
-command (without one ``create_container`` fails, as a runtime does for an
-image without an entrypoint). Volumes are bind-mounted at their mountPath in a
+There is no image: it is recorded, not pulled, as if every image had no
+entrypoint — the container runs its ``command`` followed by its ``args`` (so
+``args`` alone is the command line, as with an image like busybox whose CMD
+they replace); with neither, ``create_container`` fails, as a runtime does for
+an image without an entrypoint. Volumes are bind-mounted at their mountPath in a
 private mount namespace (as root; otherwise a user + mount namespace when the
 kernel allows it); when neither is possible, a container with volumes fails
 to be created with a message that says so. Missing mount points are created on
@@ -232,10 +234,10 @@ class ProcessRuntime:
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         """Record a container; RuntimeFailure when it has no command or its volumes cannot be mounted."""
         sandbox = self._sandbox(sandbox_id)
-        if not config.command:
+        if not config.command and not config.args:
             raise RuntimeFailure(
                 f"container {config.name!r} has no command: the process runtime runs no image entrypoint"
-                " (give the container a command)"
+                " (give the container a command or args)"
             )
         if config.mounts and self.namespaces == "none":
             raise RuntimeFailure(
@@ -282,20 +284,7 @@ class ProcessRuntime:
         async with self._lock(container_id):
             if (cdir / "state.json").exists():
                 raise RuntimeFailure(f"container {container_id} was already started")
-            with (cdir / "shim.log").open("ab") as errors:
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-S",
-                    _SHIM,
-                    str(cdir),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=errors,
-                    start_new_session=True,
-                )
-            assert proc.stdout is not None
-            line = (await proc.stdout.read()).partition(b"\n")[0]  # EOF once the shim detached its stdout
-            await proc.wait()
+            line = await asyncio.to_thread(self._spawn_shim, cdir)
         try:
             answer = json.loads(line) if line else {}
         except ValueError:
@@ -315,6 +304,36 @@ class ProcessRuntime:
                 },
             )
         raise RuntimeFailure(message)
+
+    @staticmethod
+    def _spawn_shim(cdir: Path) -> bytes:
+        """Start the shim (it detaches at once) and read the line it writes on its status pipe.
+
+        The pipe is ours alone: Popen closes every other descriptor in the child, so a shim started
+        at the same time by another worker never holds this one open (which would hide its end).
+        """
+        read_end, write_end = os.pipe()
+        try:
+            with (cdir / "shim.log").open("ab") as log_file:
+                proc = subprocess.Popen(
+                    [sys.executable, "-S", _SHIM, str(cdir), str(write_end)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=log_file,
+                    pass_fds=(write_end,),
+                    start_new_session=True,
+                )
+            os.close(write_end)
+            write_end = -1
+            with os.fdopen(read_end, "rb", buffering=0) as status:
+                read_end = -1
+                line = status.readline()
+            proc.wait()
+            return line
+        finally:
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    os.close(fd)
 
     @staticmethod
     def _shim_failure(cdir: Path) -> str:

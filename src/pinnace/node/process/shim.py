@@ -1,6 +1,6 @@
 """The process runtime's shim: the parent of one container process, as containerd's shim is.
 
-Run as ``python -S shim.py <container-dir>`` (by file path, stdlib only, so it
+Run as ``python -S shim.py <container-dir> <status-fd>`` (by file path, stdlib only, so it
 starts fast and imports nothing of Pinnace). It reads ``config.json`` from the
 container directory, detaches (forks; the runtime's child exits at once), and:
 
@@ -23,8 +23,9 @@ container directory, detaches (forks; the runtime's child exits at once), and:
 
 When the main process exits, the rest of its process group is killed (as a
 container's PID namespace dies with its init), output is drained, the state is
-written and exec sessions are ended. The first line on stdout tells the
-runtime the container started (``{"pid": N}``) or could not (``{"error": …}``).
+written and exec sessions are ended. The line it writes on the status pipe
+(file descriptor ``argv[2]``) tells the runtime the container started
+(``{"pid": N}``) or could not (``{"error": …}``).
 """
 
 from __future__ import annotations
@@ -610,6 +611,7 @@ def _exec_error(argv: list[str], exc: BaseException) -> str:
 def main(argv: list[str]) -> int:
     """Start the container described in ``argv[1]``/config.json and look after it until it exits."""
     cdir = argv[1]
+    status_fd = int(argv[2])
     with open(os.path.join(cdir, "config.json")) as f:
         cfg = json.load(f)
     if os.fork() != 0:
@@ -651,7 +653,7 @@ def main(argv: list[str]) -> int:
                 "message": message,
             },
         )
-        os.write(1, json.dumps({"error": message}).encode() + b"\n")
+        os.write(status_fd, json.dumps({"error": message}).encode() + b"\n")
         return 1
     assert shim.main is not None
     shim.state = {
@@ -661,11 +663,8 @@ def main(argv: list[str]) -> int:
         "started_at": time.time(),
     }
     write_json(state_path, shim.state)
-    os.write(1, json.dumps({"pid": shim.main.pid}).encode() + b"\n")
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
-        os.dup2(devnull, fd)
-    os.close(devnull)
+    os.write(status_fd, json.dumps({"pid": shim.main.pid}).encode() + b"\n")
+    os.close(status_fd)
     shim.run(server, wake_r)
     shim.finish()
     with contextlib.suppress(OSError):
