@@ -19,6 +19,7 @@ import platformdirs
 import typer
 
 from pinnace.cli.adm_encryption import encryption_app
+from pinnace.cli.adm_token import token_app
 from pinnace.cli.image import image_app
 from pinnace.cluster import controller_manager
 from pinnace.plugins.cli import plugin_app
@@ -264,6 +265,7 @@ def load_balancer(
 adm_app = typer.Typer(help="Cluster administration (kubeadm's jobs).", no_args_is_help=True)
 app.add_typer(adm_app, name="adm")
 adm_app.add_typer(encryption_app, name="encryption")
+adm_app.add_typer(token_app, name="token")
 
 
 @adm_app.command("migrate-store")
