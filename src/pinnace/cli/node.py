@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ def node(
     node_ip: Annotated[str, typer.Option(help="The node's InternalIP (process pods share it).")] = "127.0.0.1",
     kubelet_port: Annotated[int, typer.Option(help="Port of the kubelet API on the node's address.")] = 10250,
     pod_cidr: Annotated[str, typer.Option(help="The node's pod CIDR, set on the Node at registration.")] = "",
+    oci_runtime: Annotated[str, typer.Option(help="With --runtime oci: the OCI runtime, runc or crun.")] = "",
     node_labels: Annotated[str, typer.Option(help="Labels to register the Node with: k=v,k2=v2.")] = "",
     register_with_taints: Annotated[str, typer.Option(help="Taints to register with: key=value:Effect,...")] = "",
     backoff_base: Annotated[float, typer.Option(help="CrashLoopBackOff's first back-off, in seconds.")] = 10.0,
@@ -78,6 +80,9 @@ def node(
         backoff_base=backoff_base,
         heartbeat_interval=heartbeat_interval,
     )
+    if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
+        chosen = {"PINNACE_OCI_RUNTIME": oci_runtime, "PINNACE_POD_CIDR": pod_cidr}
+        os.environ.update({name: value for name, value in chosen.items() if value})
     from pinnace.cluster.runtime_tuning import install_event_loop
 
     install_event_loop()

@@ -9,6 +9,7 @@ launcher sets in the agent's environment (``PINNACE_OCI_RUNTIME``,
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,8 @@ def oci_parts(state_dir: Path, node_ip: str, options: OCIOptions | None = None) 
     from pinnace.node.images.service import LocalImageService
 
     chosen = options or OCIOptions.from_env()
+    if shutil.which(chosen.oci_runtime) is None:
+        raise ValueError(f"the OCI runtime {chosen.oci_runtime!r} is not installed (want runc or crun on the PATH)")
     images = LocalImageService(chosen.images_root or state_dir / "images")
     runtime = OCIRuntime(state_dir / "oci", images, oci_runtime=chosen.oci_runtime, host_ip=node_ip)
     if chosen.pod_cidr or runtime.cni is None:
