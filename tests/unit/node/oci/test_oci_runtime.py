@@ -240,3 +240,23 @@ async def test_remove_all_leaves_nothing_running(runtime: OCIRuntime, tmp_path: 
     assert await runtime.list_pod_sandboxes() == [] and await runtime.list_containers() == []
     assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
     assert not any(os.path.exists(path) for path in netns_paths)
+
+
+async def test_a_tty_container_through_attach(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    container_id = await _run(runtime, sandbox_id, tmp_path, "exec sh", stdin=True, tty=True)
+    session = await runtime.attach(container_id, tty=True, stdin=True)
+    assert session.stderr is None and session.stdin is not None
+    session.resize(120, 40)
+    await asyncio.sleep(0.2)
+    session.stdin.write(b"stty size; tty; exit 6\n")
+    await session.stdin.drain()
+    output = b""
+    while b"/dev/" not in output or b"40 120" not in output:
+        chunk = await asyncio.wait_for(session.stdout.read(1024), 10)
+        assert chunk, output
+        output += chunk
+    assert await asyncio.wait_for(session.wait(), 10) == 6
+    await session.close()
+    log = (tmp_path / "logs" / "c.log").read_text()
+    assert " stdout " in log and "40 120" in log
