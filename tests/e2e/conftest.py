@@ -96,12 +96,14 @@ def wait_ready(url: str, data_dir: Path, timeout: float = 20.0) -> float:
 
 
 def start_cluster(data_dir: Path, home: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> Cluster:
-    """Start ``pinnace up`` (plus ``extra_args``) in the foreground as a child process and wait until ready.
+    """Start ``pinnace up`` (plus ``extra_args``; ``--nodes 0`` unless they say) in the foreground and wait until ready.
 
     Its output (and its controller manager's) goes to ``DATA_DIR/../pinnace.out``, never to an
     undrained pipe that a chatty cluster could fill.
     """
     port = port or free_port()
+    if not any(a.split("=")[0] in ("--nodes", "--config") for a in extra_args):
+        extra_args = ["--nodes", "0", *extra_args]  # no node agents unless the test asks for them
     env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / ".kube" / "config")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pinnace", "up", "--data-dir", str(data_dir), "--port", str(port), *extra_args],

@@ -18,6 +18,7 @@ from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.server import APIServer
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
+from pinnace.cluster.nodes import NodeLauncher, NodesConfig
 from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
 from pinnace.cluster.storeconfig import StoreConfig
 from pinnace.storage.compactor import Compactor
@@ -43,6 +44,8 @@ class ClusterConfig:
     controller_manager: ControllerManagerConfig = field(default_factory=ControllerManagerConfig)
     #: Where the objects live: SQLite in the data directory unless etcd endpoints are given.
     store: StoreConfig = field(default_factory=StoreConfig)
+    #: The node agents to run (none by default here; ``pinnace up`` runs one unless told otherwise).
+    nodes: NodesConfig = field(default_factory=NodesConfig)
     #: The EncryptionConfiguration file; None: the one generated in the data directory (cluster.encryption).
     encryption_provider_config: Path | None = None
     #: The admission plugins the API server runs, by upstream name (kube-apiserver's default-on set).
@@ -71,6 +74,7 @@ class LocalCluster:
         self.compactor: Compactor | None = None
         self.controller_manager: ControllerManagerProcess | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        self.nodes: NodeLauncher | None = None
 
     async def start(self) -> None:
         """Open the store, serve the API, and start the controller manager."""
@@ -94,6 +98,9 @@ class LocalCluster:
             self.controller_manager = ControllerManagerProcess(path, cm)
             self.controller_manager.start()
             self._supervisor = asyncio.create_task(self.controller_manager.supervise(), name="controller-manager")
+        if self.config.nodes.nodes:
+            self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url)
+            await self.nodes.start()
 
     @property
     def url(self) -> str:
@@ -102,7 +109,9 @@ class LocalCluster:
         return client_url(self.server.scheme, self.config.host, self.server.port)
 
     async def stop(self) -> None:
-        """Stop the controller manager, then the server, then the store (flushing it)."""
+        """Stop the node agents (and their pods), the controller manager, then the server, then the store."""
+        if self.nodes is not None:
+            await self.nodes.stop()
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
