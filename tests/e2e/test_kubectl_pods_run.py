@@ -1,0 +1,128 @@
+"""With the real kubectl against ``pinnace up --config`` (a control-plane and a worker node): pods really run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Cluster, start_cluster, stop_cluster
+
+pytestmark = pytest.mark.slow
+
+CLUSTER_YAML = """\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+  - role: control-plane
+  - role: worker
+    labels:
+      tier: apps
+"""
+
+
+@pytest.fixture(scope="module")
+def nodes_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A cluster whose nodes run pods as processes: ``control-plane`` (tainted) and ``node-0``."""
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not on the PATH: the e2e tests need the real kubectl 1.32")
+    base = tmp_path_factory.mktemp("pinnace-nodes")
+    config = base / "cluster.yaml"
+    config.write_text(CLUSTER_YAML)
+    c = start_cluster(base / "data", base / "home", extra_args=["--config", str(config)])
+    try:
+        _wait_nodes(c, 2)
+        yield c
+    finally:
+        output = stop_cluster(c)
+        leftovers = _container_pids(c.data_dir)
+        assert not [p for p in leftovers if _alive(p)], f"containers outlived the cluster:\n{output[-3000:]}"
+
+
+def _wait_nodes(c: Cluster, count: int, timeout: float = 60.0) -> None:
+    """Wait until ``count`` nodes have registered (the agents start after the API server is ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(_json(c, "get", "nodes")["items"]) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{count} nodes did not register within {timeout}s")
+
+
+def _json(c: Cluster, *args: str) -> Any:
+    return json.loads(c.kubectl(*args, "-o", "json").stdout)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _container_pids(data_dir: Path, pod: str | None = None) -> list[int]:
+    """The main process of each container the nodes' process runtimes started (of one pod, if named)."""
+    pids = []
+    for meta in data_dir.glob("nodes/*/runtime/containers/*/meta.json"):
+        labels = json.loads(meta.read_text())["config"]["labels"]
+        state = meta.with_name("state.json")
+        if (pod is None or labels.get("io.kubernetes.pod.name") == pod) and state.exists():
+            pid = json.loads(state.read_text()).get("pid")
+            if pid:
+                pids.append(int(pid))
+    return pids
+
+
+def test_nodes_register_from_the_config(nodes_cluster: Cluster) -> None:
+    c = nodes_cluster
+    c.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
+    nodes = {n["metadata"]["name"]: n for n in _json(c, "get", "nodes")["items"]}
+    assert set(nodes) == {"control-plane", "node-0"}
+    cp, worker = nodes["control-plane"], nodes["node-0"]
+    assert "node-role.kubernetes.io/control-plane" in cp["metadata"]["labels"]
+    assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in cp["spec"]["taints"]
+    assert worker["metadata"]["labels"]["tier"] == "apps"
+    addresses = {a["type"]: a["address"] for a in worker["status"]["addresses"]}
+    assert addresses["Hostname"] == "node-0" and addresses["InternalIP"].startswith("127.0.0.")
+    assert worker["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("process://")
+
+
+def test_a_deployments_pods_run_and_go_ready(nodes_cluster: Cluster) -> None:
+    c = nodes_cluster
+    script = "echo started on $HOSTNAME; trap 'exit 0' TERM; while :; do sleep 0.2; done"
+    c.kubectl("create", "deployment", "web", "--image=busybox", "--replicas=2", "--", "sh", "-c", script)
+    c.kubectl("rollout", "status", "deployment/web", "--timeout=90s", timeout=100)
+    pods = _json(c, "get", "pods", "-l", "app=web")["items"]
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["spec"]["nodeName"] == "node-0"  # the control-plane is tainted
+        assert pod["status"]["phase"] == "Running"
+        assert pod["status"]["podIP"] == pod["status"]["hostIP"]  # process pods share their node's address
+        name = pod["metadata"]["name"]
+        assert f"started on {name}" in c.kubectl("logs", name).stdout
+        assert _container_pids(c.data_dir, name)
+
+
+def test_delete_pod_is_graceful_and_leaves_no_process(nodes_cluster: Cluster, tmp_path: Path) -> None:
+    c = nodes_cluster
+    marker = tmp_path / "stopped"
+    polite = f"trap 'echo bye > {marker}; exit 0' TERM; while :; do sleep 0.1; done"
+    stubborn = "trap '' TERM; while :; do sleep 0.1; done"
+    for name, script in (("polite", polite), ("stubborn", stubborn)):
+        c.kubectl("run", name, "--image=busybox", "--restart=Never", "--command", "--", "sh", "-c", script)
+    c.kubectl("wait", "--for=condition=Ready", "pod/polite", "pod/stubborn", "--timeout=60s", timeout=70)
+    pids = {name: _container_pids(c.data_dir, name) for name in ("polite", "stubborn")}
+    assert all(pids.values()) and all(_alive(p) for ps in pids.values() for p in ps)
+    c.kubectl("delete", "pod", "polite", "--timeout=60s", timeout=70)
+    assert marker.read_text() == "bye\n"  # it got SIGTERM and ran its trap
+    c.kubectl("delete", "pod", "stubborn", "--grace-period=2", "--timeout=60s", timeout=70)
+    assert not [p for ps in pids.values() for p in ps if _alive(p)]
+    assert c.kubectl("get", "pod", "polite", "stubborn", check=False).returncode != 0
