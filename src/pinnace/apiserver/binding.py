@@ -20,6 +20,7 @@ from aiohttp import web
 from pinnace.api import errors
 from pinnace.api.podutil import set_pod_condition
 from pinnace.apiserver import negotiation
+from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.httputil import read_body, respond
 from pinnace.apiserver.negotiation import Wanted
 from pinnace.apiserver.request_info import RequestInfo
@@ -99,6 +100,7 @@ async def bind(rest: RestStore, namespace: str, binding: Obj, *, url_name: str |
         pmeta.pop("resourceVersion", None)  # not a precondition: the CAS is on the revision read
         return pod
 
+    await rest.admit_subresource(Operation.CREATE, pods, namespace, pod_name, "binding", binding, dry_run=dry_run)
     return await rest.mutate(pods, namespace, pod_name, assign, subresource="binding", dry_run=dry_run, prepared=True)
 
 

@@ -34,6 +34,7 @@ from aiohttp import web
 from pinnace.api import errors, selectors, strategy
 from pinnace.api.podutil import is_pod_ready, set_pod_condition
 from pinnace.api.registry import ResourceInfo
+from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.binding import serve_create
 from pinnace.apiserver.negotiation import Wanted
 from pinnace.apiserver.request_info import RequestInfo
@@ -293,6 +294,7 @@ async def evict(rest: RestStore, namespace: str, name: str, eviction: Obj, *, dr
     raw_options = _check_eviction(eviction, name)
     pods_info = _info(rest, "", "v1", "pods")
     budgets_info = _info(rest, "policy", "v1", "poddisruptionbudgets")
+    await rest.admit_subresource(Operation.CREATE, pods_info, namespace, name, "eviction", eviction, dry_run=dry_run)
     lock = _locks.setdefault(namespace, asyncio.Lock())
     async with lock:
         for _ in range(_EVICTION_RETRIES):

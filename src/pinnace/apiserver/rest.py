@@ -611,27 +611,36 @@ class RestStore:
         return int(spec.get("terminationGracePeriodSeconds", 30))
 
     # ---- admission ---------------------------------------------------------
-    async def admit_connect(
-        self, info: ResourceInfo, namespace: str | None, name: str, subresource: str, options: Obj | None = None
+    async def admit_subresource(
+        self,
+        operation: Operation,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        subresource: str,
+        obj: Obj | None,
+        *,
+        dry_run: bool = False,
     ) -> None:
-        """Admit a CONNECT (pods/exec, pods/attach, pods/portforward, …) before its handler streams anything:
-        raises the plugins' StatusError to refuse it. ``options`` is the PodExecOptions-like query as JSON."""
+        """Admit a write to a subresource that is not a stored object, before its handler acts: a CREATE of
+        ``pods/binding`` or ``pods/eviction`` (``obj`` the Binding or Eviction), or a CONNECT of ``pods/exec``,
+        ``pods/attach``, ``pods/portforward``, ``nodes/proxy`` … (``obj`` the PodExecOptions-like query as
+        JSON). Raises the plugins' StatusError to refuse it."""
         if not self.admission:
             return
-        current = await self.get(info, namespace, name)
-        await self.admission.review(
-            AdmissionRequest(
-                Operation.CONNECT,
-                info,
-                namespace or "",
-                name,
-                options,
-                current,
-                current_user.get(),
-                subresource=subresource,
-                options=options,
-            )
+        request = AdmissionRequest(
+            operation,
+            info,
+            namespace or "",
+            name,
+            obj,
+            None,
+            current_user.get(),
+            subresource=subresource,
+            dry_run=dry_run,
+            options=obj if operation is Operation.CONNECT else None,
         )
+        await self.admission.review(request)
 
     def _admitted(self, info: ResourceInfo, request: AdmissionRequest) -> Obj:
         """The object a mutating phase left behind, checked to still be an object of the kind."""
