@@ -17,9 +17,9 @@ as upstream's kubelet serves them::
                                                            or WebSocket channels with ports=…
 
 Errors are ``metav1.Status`` JSON, so the API server can pass them on. Exec and
-attach speak the WebSocket channel protocols only (``v5.channel.k8s.io`` …
-``channel.k8s.io``); a SPDY upgrade for them is refused with 400, the same
-refusal kubectl reports after its fallback. The server is plain HTTP on the
+attach speak the WebSocket channel protocols (``v5.channel.k8s.io`` …
+``channel.k8s.io``, what kubectl 1.30+ uses) and SPDY/3.1 (``v4.channel.k8s.io``
+… ``channel.k8s.io``: older clients, and kubectl's fallback). The server is plain HTTP on the
 node's address for now (no TLS, no client authentication: anyone who can reach
 the port can exec) — the cluster PKI will give it a serving certificate and
 require the API server's client certificate.
@@ -32,7 +32,7 @@ import contextlib
 import html
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,13 @@ from aiohttp import web
 
 from pinnace.api import errors
 from pinnace.node import cri
-from pinnace.node.cri import ContainerState, ContainerStatus, RuntimeService, SandboxState
+from pinnace.node.cri import ContainerState, ContainerStatus, RuntimeService, SandboxState, StreamSession
 from pinnace.node.kubeletstats import stats_summary
 from pinnace.node.streams import channels, logs
 from pinnace.node.streams.portforward import PortForwardSession, serve_channels
 from pinnace.node.streams.remotecommand import StreamOptions, serve_session
 from pinnace.node.streams.spdy import SpdyConnection
+from pinnace.node.streams.spdyexec import SPDY_REMOTE_COMMAND_PROTOCOLS, negotiate_spdy, serve_spdy_session
 from pinnace.node.streams.upgrade import RawUpgrade, WebSocketTransport
 
 __all__ = ["KubeletServer", "PodLister"]
@@ -288,15 +289,18 @@ class KubeletServer:
         if not (options.stdin or options.stdout or options.stderr):
             raise errors.BadRequest("you must specify at least 1 of stdin, stdout, stderr")
         _pod, container = await self._running(request)
+
+        async def start() -> StreamSession:
+            if command is not None:
+                return await self.runtime.exec(container.id, command, tty=tty, stdin=options.stdin)
+            return await self.runtime.attach(container.id, tty=tty, stdin=options.stdin)
+
+        if _is_spdy(request):
+            return await self._spdy_remote_command(request, options, start, command or ())
         if not _is_websocket(request):
-            raise errors.BadRequest(
-                "exec and attach need a WebSocket upgrade (v5.channel.k8s.io … channel.k8s.io); SPDY is not served"
-            )
+            raise errors.BadRequest("Upgrade request required: exec and attach speak WebSocket or SPDY/3.1")
         protocol = _negotiate(request, channels.REMOTE_COMMAND_PROTOCOLS)
-        if command is not None:
-            session = await self.runtime.exec(container.id, command, tty=tty, stdin=options.stdin)
-        else:
-            session = await self.runtime.attach(container.id, tty=tty, stdin=options.stdin)
+        session = await start()
         ws = web.WebSocketResponse(protocols=(protocol.name,) if protocol.name else (), max_msg_size=0)
         try:
             await ws.prepare(request)
@@ -304,6 +308,27 @@ class KubeletServer:
         finally:
             await session.close()
         return ws
+
+    async def _spdy_remote_command(
+        self,
+        request: web.Request,
+        options: StreamOptions,
+        start: Callable[[], Awaitable[StreamSession]],
+        command: list[str] | tuple[str, ...],
+    ) -> web.StreamResponse:
+        offered = request.headers.getall("X-Stream-Protocol-Version", [])
+        protocol = negotiate_spdy(offered)
+        if protocol is None:
+            supported = list(SPDY_REMOTE_COMMAND_PROTOCOLS)
+            why = f"unable to negotiate protocol: client supports {offered}, server supports {supported}"
+            raise errors.Forbidden(f"unable to upgrade: {why}")
+        upgrade = RawUpgrade(request)
+        headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
+        if protocol:
+            headers["X-Stream-Protocol-Version"] = protocol
+        await upgrade.accept(headers)
+        await serve_spdy_session(upgrade, protocol, options, start, command)
+        return upgrade.response
 
     # ---- port-forward -------------------------------------------------------------------------
     async def _port_forward(self, request: web.Request) -> web.StreamResponse:

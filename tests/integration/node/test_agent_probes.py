@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.node.agentenv import eventually, running_agent
 
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.node.agent import AgentConfig, NodeAgent
-from pinnace.node.process import ProcessRuntime
+from pinnace.node.agent import NodeAgent
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -26,28 +23,8 @@ NODE = "probed"
 
 @pytest.fixture
 async def agent(client: RestClient, tmp_path: Path) -> AsyncIterator[NodeAgent]:
-    runtime = ProcessRuntime(tmp_path / "runtime")
-    config = AgentConfig(node_name=NODE, data_dir=tmp_path, kubelet_port=0, backoff_base=0.2, relist_period=0.1)
-    a = NodeAgent(client, runtime, config)
-    task = asyncio.create_task(a.run())
-    await asyncio.wait_for(a.registered.wait(), 20)
-    try:
+    async with running_agent(client, tmp_path, NODE) as a:
         yield a
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await runtime.stop_all()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not true within {timeout}s")
 
 
 def free_port() -> int:

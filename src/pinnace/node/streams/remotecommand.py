@@ -63,9 +63,12 @@ async def _copy_out(
     ws: web.WebSocketResponse, protocol: ChannelProtocol, reader: asyncio.StreamReader, channel: int | None
 ) -> None:
     """Copy a process's output to a channel (``channel`` None: the client did not ask; drain it)."""
-    while chunk := await reader.read(_CHUNK):
-        if channel is not None and not ws.closed:
-            await send(ws, protocol, channel, chunk)
+    try:
+        while chunk := await reader.read(_CHUNK):
+            if channel is not None and not ws.closed:
+                await send(ws, protocol, channel, chunk)
+    except OSError:
+        pass  # the end of a terminal reads as EIO
 
 
 async def _close_stdin(session: StreamSession) -> None:
