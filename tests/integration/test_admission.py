@@ -146,6 +146,15 @@ def test_no_credentials_when_the_pod_opts_out(core: kubernetes.client.CoreV1Api)
     assert not created["spec"]["volumes"] and not created["spec"]["containers"][0]["volume_mounts"]
 
 
+def test_pods_get_their_accounts_pull_secrets(core: kubernetes.client.CoreV1Api) -> None:
+    ns = namespace(core)
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "puller"}, "imagePullSecrets": [{"name": "reg"}]})
+    created = core.create_namespaced_pod(ns, pod("p", serviceAccountName="puller")).to_dict()
+    assert created["spec"]["image_pull_secrets"] == [{"name": "reg"}]
+    own = core.create_namespaced_pod(ns, pod("q", serviceAccountName="puller", imagePullSecrets=[{"name": "mine"}]))
+    assert own.to_dict()["spec"]["image_pull_secrets"] == [{"name": "mine"}]
+
+
 def test_a_missing_account_is_refused(core: kubernetes.client.CoreV1Api) -> None:
     ns = namespace(core)
     status, message = refused(lambda: core.create_namespaced_pod(ns, pod("p", serviceAccountName="ghost")))

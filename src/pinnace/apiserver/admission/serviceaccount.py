@@ -7,6 +7,7 @@ As upstream's ``ServiceAccount`` plugin, on pod creation:
   error looking up service account ns/sa: serviceaccount "sa" not found`` (the
   ``default`` account is looked up again for up to ~1 s, since the service-account
   controller may be creating it for a new namespace);
+- a pod without ``imagePullSecrets`` gets the account's;
 - unless ``automountServiceAccountToken`` is false (the pod's setting wins over the
   account's), a projected ``kube-api-access-<5 random>`` volume — a bound token
   (3607 s, path ``token``), the ``kube-root-ca.crt`` ConfigMap's ``ca.crt`` and the
@@ -123,6 +124,8 @@ class ServiceAccountAdmission:
                 f"error looking up service account {request.namespace}/{account_name}: "
                 f'serviceaccount "{account_name}" not found',
             )
+        if not spec.get("imagePullSecrets") and account.get("imagePullSecrets"):
+            spec["imagePullSecrets"] = [dict(ref) for ref in account["imagePullSecrets"]]
         automount = spec.get("automountServiceAccountToken")
         if automount is None:
             automount = account.get("automountServiceAccountToken")
