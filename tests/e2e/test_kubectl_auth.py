@@ -81,13 +81,19 @@ def test_without_valid_credentials_kubectl_is_unauthorized(secure: Cluster) -> N
     result = _kubectl(secure, "--server", server, *ca, "--token", "not-a-valid-token", "get", "pods")
     assert result.returncode == 1
     assert "error: You must be logged in to the server (Unauthorized)" in result.stderr
-    # With no credentials at all kubectl would prompt for a user name; the API answers 401 as upstream does.
+    # With no credentials at all the request is system:anonymous (upstream's default --anonymous-auth), which RBAC
+    # refuses with 403 for anything but public information (tests/e2e/test_kubectl_rbac.py has the rest).
     context = ssl.create_default_context(cafile=str(secure.data_dir / "pki" / "ca.crt"))
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(server + "/api/v1/namespaces/default/pods", timeout=10, context=context)
-    assert refused.value.code == 401
+    assert refused.value.code == 403
     status = json.loads(refused.value.read())
-    assert (status["kind"], status["reason"], status["message"]) == ("Status", "Unauthorized", "Unauthorized")
+    assert (status["kind"], status["reason"], status["message"]) == (
+        "Status",
+        "Forbidden",
+        'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" '
+        'in the namespace "default"',
+    )
     # The server's certificate is only trusted with the cluster CA.
     untrusted = _kubectl(secure, "--server", server, "--token", "e2e-token-1", "get", "pods")
     assert untrusted.returncode == 1 and "certificate signed by unknown authority" in untrusted.stderr

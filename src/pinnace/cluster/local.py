@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.server import APIServer
+from pinnace.cluster.clusterinfo import publish_cluster_info
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
 from pinnace.cluster.nodes import NodeLauncher, NodesConfig
@@ -90,9 +92,13 @@ class LocalCluster:
         tls = secure_server(self.server, pki, self.config.security)
         await self.server.listen(self.config.host, self.config.port, ssl=tls)
         write_kubeconfigs(self.config.data_dir, pki, self.url, self.config.security)
+        await publish_cluster_info(self.server, self.url, pki.ca.cert_pem())
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
         cm = self.config.controller_manager
+        if not cm.cluster_signing_cert_file:  # csrsigning issues node certificates from the cluster CA
+            ca_cert, ca_key = pki.path("ca")
+            cm = dataclasses.replace(cm, cluster_signing_cert_file=str(ca_cert), cluster_signing_key_file=str(ca_key))
         if cm.controllers or cm.sim_nodes:
             path = self.config.data_dir / CONTROLLER_MANAGER_KUBECONFIG
             self.controller_manager = ControllerManagerProcess(path, cm)

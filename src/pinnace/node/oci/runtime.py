@@ -33,6 +33,8 @@ from pinnace.node.oci.spec import SandboxPaths, build_spec
 #: How long a shim may take to report that its container started.
 START_TIMEOUT = 60.0
 _POLL = 0.05
+#: The directory holding the ``pinnace`` package: the shim runs without site-packages (``-S``), for a fast start.
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 #: Attach sockets live here, not in the state directory: a unix socket path must stay under 108 bytes.
 SOCKET_DIR = "/run/pinnace-oci"
 HOSTS_HEADER = """# Kubernetes-managed hosts file.
@@ -316,8 +318,9 @@ class OCIRuntime:
         })  # fmt: skip
         with open(os.path.join(directory, "shim.log"), "ab") as shim_log:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "pinnace.node.oci.shim", directory,
+                sys.executable, "-S", "-m", "pinnace.node.oci.shim", directory,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
+                env={**os.environ, "PYTHONPATH": _PACKAGE_PARENT},
             )  # fmt: skip
         assert proc.stdout is not None
         try:

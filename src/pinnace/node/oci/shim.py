@@ -1,7 +1,8 @@
 """The ``oci`` runtime's shim: the parent of one runc/crun container, as containerd-shim-runc-v2 is.
 
-Run as ``python -m pinnace.node.oci.shim <container-dir>`` (it outlives the
-node agent, which adopts it on restart). It reads
+Run as ``python -S -m pinnace.node.oci.shim <container-dir>`` (stdlib and
+this package only, so it starts fast; it outlives the node agent, which adopts
+it on restart). It reads
 ``shim.json`` from the container directory and:
 
 - becomes a child subreaper, runs ``<runtime> create`` with the container's
@@ -39,11 +40,16 @@ import time
 from typing import Any, BinaryIO
 
 from pinnace.node.oci.attach import RESIZE, STDERR, STDIN, STDOUT, frame, read_frame, set_winsize
-from pinnace.node.process.shim import rfc3339nano, write_json
 
 PR_SET_CHILD_SUBREAPER = 36
 #: Longest partial line kept before it is written as a ``P`` record (containerd's 16 KiB).
 MAX_LINE = 16 * 1024
+
+
+def rfc3339nano(ns: int) -> str:
+    """A CRI log timestamp: RFC 3339, UTC, nanoseconds (the process runtime's shim writes the same)."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{nanos:09d}Z"
 
 
 def receive_console(listener: socket.socket, proc: subprocess.Popen[bytes]) -> int:
@@ -331,6 +337,14 @@ def _poll_gone(pid: int) -> int:
     while os.path.exists(f"/proc/{pid}"):
         time.sleep(0.1)
     return signal.SIGKILL
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Replace ``path`` with ``data`` in one rename: a reader sees the old record or the new, never half."""
+    staged = f"{path}.tmp"
+    with open(staged, "w") as handle:
+        handle.write(json.dumps(data))
+    os.replace(staged, path)
 
 
 def _started_at(state_path: str) -> float:
