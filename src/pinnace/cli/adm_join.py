@@ -1,0 +1,95 @@
+"""``pinnace adm join``: bring this host into a cluster as a node, then run its node agent in the foreground.
+
+Both forms of kubeadm's discovery: ``pinnace adm join HOST:PORT --token T
+--discovery-token-ca-cert-hash sha256:H`` (repeatable pin; or
+``--discovery-token-unsafe-skip-ca-verification``, with a warning), and
+``--discovery-file FILE|URL``. Then the TLS bootstrap gets the node its own
+certificate, ``kubelet.conf`` and the agent's flags go into ``--data-dir``, and
+the node agent starts (``pinnace node --data-dir DIR`` starts it again later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+import typer
+
+#: As ``pinnace up``'s (cli.main imports this module, so it cannot import them from there).
+DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("pinnace")) / "node"
+
+JOINED = """This node has joined the cluster:
+* Certificate signing request was sent to apiserver and a response was received.
+* The node agent was given the new secure connection details ({kubeconfig}).
+
+Run 'kubectl get nodes' on the control-plane to see this node join the cluster."""
+
+
+def adm_join(
+    endpoint: Annotated[str, typer.Argument(help="The API server (control-plane endpoint) as host:port.")] = "",
+    token: Annotated[str, typer.Option(help="The bootstrap token, for discovery and the TLS bootstrap.")] = "",
+    discovery_token_ca_cert_hash: Annotated[
+        list[str] | None, typer.Option(help="sha256:<hex> pin of the cluster CA's public key (repeatable).")
+    ] = None,
+    discovery_token_unsafe_skip_ca_verification: Annotated[
+        bool, typer.Option(help="Trust the discovered CA without a pin (unsafe).")
+    ] = False,
+    discovery_file: Annotated[str, typer.Option(help="A kubeconfig file or HTTPS URL naming the cluster.")] = "",
+    tls_bootstrap_token: Annotated[str, typer.Option(help="A token for the TLS bootstrap only.")] = "",
+    node_name: Annotated[str, typer.Option(help="The Node's name (default: the host name).")] = "",
+    data_dir: Annotated[Path, typer.Option(help="The node's data directory.")] = DEFAULT_DATA_DIR,
+    runtime: Annotated[str, typer.Option(help="The container runtime: process or oci.")] = "process",
+    node_ip: Annotated[
+        str, typer.Option(help="The node's InternalIP (default: this host's address on the route to the endpoint).")
+    ] = "",
+    kubelet_port: Annotated[int, typer.Option(help="Port of the kubelet API on the node's address.")] = 10250,
+    control_plane: Annotated[bool, typer.Option(help="Join as a control-plane node (not supported yet).")] = False,
+    log_level: Annotated[str, typer.Option(help="Logging level of the node agent.")] = "INFO",
+) -> None:
+    """Join this host to a cluster as a node, then run its node agent until SIGINT/SIGTERM."""
+    import socket
+
+    from pinnace.adm.discovery import DiscoveryError
+    from pinnace.adm.join import JoinConfig, JoinError, join, local_address_towards
+    from pinnace.adm.tlsbootstrap import BootstrapError
+
+    if control_plane:
+        typer.echo("error: --control-plane joins are not supported yet: only worker nodes can join", err=True)
+        raise typer.Exit(2)
+    name = node_name or socket.gethostname().lower()
+    address = node_ip or (local_address_towards(endpoint) if endpoint else "127.0.0.1")
+    config = JoinConfig(
+        data_dir=data_dir.expanduser().resolve(),
+        endpoint=endpoint,
+        token=token,
+        ca_cert_hashes=tuple(discovery_token_ca_cert_hash or ()),
+        unsafe_skip_ca_verification=discovery_token_unsafe_skip_ca_verification,
+        discovery_file=discovery_file,
+        tls_bootstrap_token=tls_bootstrap_token,
+        node_name=name,
+        node_flags={"runtime": runtime, "node_ip": address, "kubelet_port": kubelet_port},
+    )
+    if discovery_token_unsafe_skip_ca_verification and not discovery_token_ca_cert_hash:
+        typer.echo("WARNING: the cluster CA will not be verified against a pinned hash; this is unsafe", err=True)
+    try:
+        kubeconfig = asyncio.run(join(config))
+    except (DiscoveryError, BootstrapError, JoinError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(JOINED.format(kubeconfig=kubeconfig))
+    sys.stdout.flush()
+    argv = [
+        sys.executable, "-m", "pinnace", "node",
+        "--kubeconfig", str(kubeconfig),
+        "--node-name", name,
+        "--data-dir", str(config.data_dir),
+        "--runtime", runtime,
+        "--node-ip", address,
+        "--kubelet-port", str(kubelet_port),
+        "--log-level", log_level,
+    ]  # fmt: skip
+    os.execv(sys.executable, argv)
