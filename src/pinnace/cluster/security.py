@@ -53,8 +53,9 @@ class SecurityConfig:
     cert_sans: tuple[str, ...] = ()
     #: ``encryptionAlgorithm``: RSA-2048 (kubeadm's default) or ECDSA-P256.
     encryption_algorithm: str = RSA_2048
-    #: ``--anonymous-auth``: requests without credentials are system:anonymous (only safe with an authorizer).
-    anonymous: bool = False
+    #: ``--anonymous-auth``: requests without credentials are system:anonymous (on, as upstream: RBAC limits them to
+    #: system:public-info-viewer's paths); off: they get 401.
+    anonymous: bool = True
 
 
 def client_url(scheme: str, host: str, port: int) -> str:
@@ -74,8 +75,9 @@ def cluster_pki(data_dir: Path, host: str, security: SecurityConfig) -> PKI:
 
 
 def secure_server(server: APIServer, pki: PKI, security: SecurityConfig) -> ssl.SSLContext:
-    """Authenticate ``server``'s requests (no credentials: anonymous); the TLS context it should listen with."""
-    enable_authentication(server, AuthenticationConfig(token_file=security.token_auth_file, anonymous=True))
+    """Authenticate ``server``'s requests (no credentials: anonymous, unless turned off); its TLS context."""
+    config = AuthenticationConfig(token_file=security.token_auth_file, anonymous=security.anonymous)
+    enable_authentication(server, config)
     crt, key = pki.path("apiserver")
     return serving_context(crt, key, client_ca_file=pki.path("ca")[0])
 
