@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
+from pinnace.apiserver.authz import enable_rbac
 from pinnace.apiserver.server import APIServer
 from pinnace.cluster.clusterinfo import publish_cluster_info
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
+from pinnace.cluster.nodenet import placer_for
 from pinnace.cluster.nodes import NodeLauncher, NodesConfig
 from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
 from pinnace.cluster.storeconfig import StoreConfig
@@ -90,6 +92,7 @@ class LocalCluster:
             admission_plugins=admission_plugins_for(self.config),
         )
         tls = secure_server(self.server, pki, self.config.security)
+        await enable_rbac(self.server)  # the default policy is in place before the first request
         await self.server.listen(self.config.host, self.config.port, ssl=tls)
         write_kubeconfigs(self.config.data_dir, pki, self.url, self.config.security)
         await publish_cluster_info(self.server, self.url, pki.ca.cert_pem())
@@ -105,7 +108,9 @@ class LocalCluster:
             self.controller_manager.start()
             self._supervisor = asyncio.create_task(self.controller_manager.supervise(), name="controller-manager")
         if self.config.nodes.nodes:
-            self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url)
+            runtimes = [spec.runtime for spec in self.config.nodes.nodes]
+            placer = placer_for(runtimes, self.config.data_dir, self.server.port)
+            self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url, placer=placer)
             await self.nodes.start()
 
     @property
