@@ -4,25 +4,28 @@ One implementation serves all kinds; kind behaviour comes from the resource
 table (``api.registry``) and strategy hooks (``api.strategy``). Writes go to
 the store with compare-and-swap on the revision (a read-modify-CAS loop for
 patches, as upstream's GuaranteedUpdate); reads come from the watch cache once
-it has applied the caller's own writes. Nothing is written unless the whole
-object is valid; a failed write changes nothing.
+it has applied the caller's own writes. Every write goes through the admission
+chain (:mod:`pinnace.apiserver.admission`): the mutating plugins before the
+object's defaulting and validation, the validating plugins after them, inside
+the CAS loop so each attempt is admitted against the object it replaces.
+Nothing is written unless the whole object is valid and admitted; a failed
+write changes nothing.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pinnace.api import conversion, errors, managedfields, names, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.admission import AdmissionRequest, Operation
-from pinnace.apiserver.admission.chain import AdmissionChain
+from pinnace.apiserver.admission.chain import AdmissionChain, request_for
 from pinnace.apiserver.cacheset import CacheSet
 from pinnace.apiserver.codec import decode_from_storage, encode_for_storage, with_resource_version
-from pinnace.apiserver.user import current_user
+from pinnace.apiserver.deleteoptions import DeleteOptions as DeleteOptions
 from pinnace.apiserver.watch_cache import CachedObject, ResourceCache
 from pinnace.storage import Compacted, KeyExists, KeyNotFound, KeyValue, RevisionMismatch, Store
 
@@ -56,35 +59,6 @@ class StorageHooks(Protocol):
     async def after_delete(self, obj: Obj) -> None:
         """Clean up after a deleted object."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteOptions:
-    """What a DELETE asked for (from the body or the query)."""
-
-    grace_period_seconds: int | None = None
-    propagation_policy: str | None = None
-    precondition_uid: str | None = None
-    precondition_resource_version: str | None = None
-    dry_run: bool = False
-
-    def to_json(self) -> Obj:
-        """As a meta/v1 DeleteOptions object (what admission plugins and webhooks see)."""
-        out: Obj = {"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1"}
-        if self.grace_period_seconds is not None:
-            out["gracePeriodSeconds"] = self.grace_period_seconds
-        if self.propagation_policy is not None:
-            out["propagationPolicy"] = self.propagation_policy
-        preconditions = {}
-        if self.precondition_uid is not None:
-            preconditions["uid"] = self.precondition_uid
-        if self.precondition_resource_version is not None:
-            preconditions["resourceVersion"] = self.precondition_resource_version
-        if preconditions:
-            out["preconditions"] = preconditions
-        if self.dry_run:
-            out["dryRun"] = ["All"]
-        return out
 
 
 def not_found(info: ResourceInfo, name: str) -> errors.NotFound:
@@ -202,15 +176,8 @@ class RestStore:
         chain = self.admission
         request = None
         if chain:
-            request = AdmissionRequest(
-                Operation.CREATE,
-                info,
-                meta.get("namespace") or "",
-                str(meta.get("name") or ""),
-                obj,
-                None,
-                current_user.get(),
-                dry_run=dry_run,
+            request = request_for(
+                Operation.CREATE, info, meta.get("namespace"), meta.get("name") or "", obj, None, dry_run=dry_run
             )
             await chain.admit(request)
             obj = self._admitted(info, request)
@@ -419,16 +386,8 @@ class RestStore:
             chain = self.admission
             request = None
             if chain:
-                request = AdmissionRequest(
-                    Operation.UPDATE,
-                    info,
-                    namespace or "",
-                    name,
-                    desired,
-                    current,
-                    current_user.get(),
-                    subresource=subresource or "",
-                    dry_run=dry_run,
+                request = request_for(
+                    Operation.UPDATE, info, namespace, name, desired, current, subresource=subresource, dry_run=dry_run
                 )
                 await chain.admit(request)
                 desired = self._admitted(info, request)
@@ -539,19 +498,17 @@ class RestStore:
                     f"{cmeta.get('resourceVersion')}",
                 )
             if self.admission:
-                await self.admission.review(
-                    AdmissionRequest(
-                        Operation.DELETE,
-                        info,
-                        namespace or "",
-                        name,
-                        None,
-                        current,
-                        current_user.get(),
-                        dry_run=options.dry_run,
-                        options=options.to_json(),
-                    )
+                request = request_for(
+                    Operation.DELETE,
+                    info,
+                    namespace,
+                    name,
+                    None,
+                    current,
+                    dry_run=options.dry_run,
+                    options=options.to_json(),
                 )
+                await self.admission.review(request)
             desired = copy.deepcopy(current)
             strategy.prepare_for_delete(info, desired)
             dmeta = desired["metadata"]
@@ -628,17 +585,9 @@ class RestStore:
         JSON). Raises the plugins' StatusError to refuse it."""
         if not self.admission:
             return
-        request = AdmissionRequest(
-            operation,
-            info,
-            namespace or "",
-            name,
-            obj,
-            None,
-            current_user.get(),
-            subresource=subresource,
-            dry_run=dry_run,
-            options=obj if operation is Operation.CONNECT else None,
+        options = obj if operation is Operation.CONNECT else None
+        request = request_for(
+            operation, info, namespace, name, obj, None, subresource=subresource, dry_run=dry_run, options=options
         )
         await self.admission.review(request)
 

@@ -21,9 +21,11 @@ from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
 
 from pinnace.api import errors
-from pinnace.apiserver.admission import AdmissionRequest, MutatingPlugin, ValidatingPlugin
+from pinnace.api.registry import ResourceInfo
+from pinnace.apiserver.admission import AdmissionRequest, MutatingPlugin, Obj, Operation, ValidatingPlugin
+from pinnace.apiserver.user import current_user
 
-__all__ = ["AdmissionChain", "add_warnings", "forbidden", "warning_sink"]
+__all__ = ["AdmissionChain", "add_warnings", "forbidden", "request_for", "warning_sink"]
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +110,30 @@ def forbidden(request: AdmissionRequest, reason: str, causes: list[errors.Cause]
     resource = request.info.group_resource
     message = f'{resource} "{name}" is forbidden: {reason}' if name else f"{resource} is forbidden: {reason}"
     return errors.Forbidden(message, group=request.info.group, kind=request.info.plural, name=name, causes=causes or [])
+
+
+def request_for(
+    operation: Operation,
+    info: ResourceInfo,
+    namespace: str | None,
+    name: str,
+    obj: Obj | None,
+    old: Obj | None,
+    *,
+    subresource: str | None = None,
+    dry_run: bool = False,
+    options: Obj | None = None,
+) -> AdmissionRequest:
+    """The admission request of a write served for the current request's user (:data:`current_user`)."""
+    return AdmissionRequest(
+        operation,
+        info,
+        namespace or "",
+        name,
+        obj,
+        old,
+        current_user.get(),
+        subresource=subresource or "",
+        dry_run=dry_run,
+        options=options,
+    )
