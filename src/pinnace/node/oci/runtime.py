@@ -80,6 +80,7 @@ class OCIRuntime:
         self.host_ip = host_ip
         self.cgroup_root = cgroup_root.strip("/")
         self._host_checked = False
+        self._records: dict[str, tuple[dict[str, Any], cri.ContainerConfig]] = {}
         for sub in ("sandboxes", "containers", "runtime"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
         if self.cni is None and os.path.exists(self._conflist_path):
@@ -122,9 +123,15 @@ class OCIRuntime:
         return record
 
     def _container_record(self, container_id: str) -> dict[str, Any]:
+        cached = self._records.get(container_id)
+        if cached is not None and os.path.isdir(self._container_dir(container_id)):
+            return cached[0]
         record = records.read_record(os.path.join(self._container_dir(container_id), "container.json"))
         if record is None:
+            self._records.pop(container_id, None)
             raise cri.NotFoundError(f"container {container_id!r} not found")
+        # A container's record never changes once written: keep it (and its config) for the relists.
+        self._records[container_id] = (record, records.container_config_from_dict(record["config"]))
         return record
 
     async def _run(self, *args: str) -> tuple[int, str]:
@@ -386,12 +393,13 @@ class OCIRuntime:
         directory = self._container_dir(container_id)
         rootfs.release(os.path.join(directory, "bundle", "rootfs"))
         shutil.rmtree(directory, ignore_errors=True)
+        self._records.pop(container_id, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_attach_socket(container_id))
 
     def _container_status(self, record: Mapping[str, Any]) -> cri.ContainerStatus:
         container_id = record["id"]
-        config = records.container_config_from_dict(record["config"])
+        config = self._records[container_id][1]
         state = self._state(container_id)
         fields: dict[str, Any] = {"state": cri.ContainerState.CREATED}
         if state is not None:
@@ -411,8 +419,11 @@ class OCIRuntime:
         """Every container under the root (of one sandbox, when given)."""
         out = []
         for container_id in sorted(os.listdir(os.path.join(self.root, "containers"))):
-            record = records.read_record(os.path.join(self._container_dir(container_id), "container.json"))
-            if record is not None and sandbox_id in (None, record["sandbox_id"]):
+            try:
+                record = self._container_record(container_id)
+            except cri.NotFoundError:  # being created or removed
+                continue
+            if sandbox_id in (None, record["sandbox_id"]):
                 out.append(self._container_status(record))
         return out
 
