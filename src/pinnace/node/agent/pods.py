@@ -117,6 +117,8 @@ class PodSync:
         self.service_env = service_env
         self.allocatable = allocatable
         self.images = images
+        #: The ready sandbox of each pod, as last seen (checked before use; a full listing when it is gone).
+        self._sandbox_of: dict[str, str] = {}
 
     # ---- lookups -------------------------------------------------------------------------------
     async def sandboxes_of(self, uid: str) -> list[cri.SandboxStatus]:
@@ -192,10 +194,18 @@ class PodSync:
 
     async def _ensure_sandbox(self, ctx: PodContext) -> None:
         pod = ctx.pod
+        known = self._sandbox_of.get(ctx.uid)
+        if known is not None:
+            with contextlib.suppress(cri.NotFoundError):
+                status = await self.runtime.pod_sandbox_status(known)
+                if status.state == cri.SandboxState.READY:
+                    ctx.sandbox = status
+                    return
         sandboxes = await self.sandboxes_of(ctx.uid)
         ready = [s for s in sandboxes if s.state == cri.SandboxState.READY]
         if ready:
             ctx.sandbox = ready[-1]
+            self._sandbox_of[ctx.uid] = ready[-1].id
             return
         for old in sandboxes:  # a sandbox that died takes its containers with it (they restart in a new one)
             await self.runtime.stop_pod_sandbox(old.id)
@@ -231,6 +241,7 @@ class PodSync:
             ctx.again(RETRY)
             return
         ctx.sandbox = await self.runtime.pod_sandbox_status(sandbox_id)
+        self._sandbox_of[ctx.uid] = sandbox_id
 
     async def _keep_running(self, ctx: PodContext, c: Obj, latest: cri.ContainerStatus | None, policy: str) -> None:
         if latest is None or latest.state == cri.ContainerState.CREATED:
@@ -486,6 +497,7 @@ class PodSync:
         for path in log_dirs:
             await asyncio.to_thread(shutil.rmtree, path, True)
         self.backoff.forget_pod(uid)
+        self._sandbox_of.pop(uid, None)
 
 
 def _duration(seconds: float) -> str:

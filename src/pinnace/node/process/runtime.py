@@ -148,6 +148,12 @@ class ProcessRuntime:
         (self.state_dir / "sandboxes").mkdir(parents=True, exist_ok=True)
         (self.state_dir / "containers").mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, asyncio.Lock] = {}
+        # Caches (the files stay the truth): immutable container metadata, final states, and
+        # sandbox records by file mtime — so listing 100 containers does not read 300 files.
+        self._metas: dict[str, tuple[Obj, ContainerConfig]] = {}
+        self._final: dict[str, Obj] = {}
+        self._sandboxes: dict[str, tuple[int, Obj, SandboxStatus]] = {}
+        self._shims: dict[str, int] = {}
 
     async def version(self) -> str:
         """``process://<pinnace version>``."""
@@ -158,9 +164,24 @@ class ProcessRuntime:
         return self.state_dir / "sandboxes" / f"{sandbox_id}.json"
 
     def _sandbox(self, sandbox_id: str) -> Obj:
-        data = _read_json(self._sandbox_path(sandbox_id))
+        data = self._sandbox_record(sandbox_id)
         if data is None:
             raise NotFoundError(f"no pod sandbox {sandbox_id!r}")
+        return dict(data)
+
+    def _sandbox_record(self, sandbox_id: str) -> Obj | None:
+        path = os.path.join(self.state_dir, "sandboxes", f"{sandbox_id}.json")
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            self._sandboxes.pop(sandbox_id, None)
+            return None
+        cached = self._sandboxes.get(sandbox_id)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        data = _read_json(Path(path))
+        if data is not None:
+            self._sandboxes[sandbox_id] = (mtime, data, self._sandbox_status(data))
         return data
 
     async def run_pod_sandbox(self, config: SandboxConfig) -> str:
@@ -198,7 +219,9 @@ class ProcessRuntime:
 
     async def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus:
         """The sandbox's state and IPs."""
-        return self._sandbox_status(self._sandbox(sandbox_id))
+        if self._sandbox_record(sandbox_id) is None:
+            raise NotFoundError(f"no pod sandbox {sandbox_id!r}")
+        return self._sandboxes[sandbox_id][2]
 
     def _sandbox_status(self, record: Obj) -> SandboxStatus:
         return SandboxStatus(
@@ -212,10 +235,12 @@ class ProcessRuntime:
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         """Every sandbox recorded under the state directory."""
         out = []
-        for path in sorted((self.state_dir / "sandboxes").glob("*.json")):
-            record = _read_json(path)
-            if record is not None:
-                out.append(self._sandbox_status(record))
+        for name in sorted(os.listdir(os.path.join(self.state_dir, "sandboxes"))):
+            if not name.endswith(".json"):
+                continue
+            sandbox_id = name[: -len(".json")]
+            if self._sandbox_record(sandbox_id) is not None:
+                out.append(self._sandboxes[sandbox_id][2])
         return out
 
     # ---- containers ------------------------------------------------------------------------------
@@ -344,14 +369,33 @@ class ProcessRuntime:
         return "the container's shim failed" + (f": {tail[0]}" if tail else "")
 
     def _state(self, container_id: str) -> Obj | None:
-        return _read_json(self._cdir(container_id) / "state.json")
+        final = self._final.get(container_id)
+        if final is not None:
+            return dict(final)
+        state = _read_json(Path(os.path.join(self.state_dir, "containers", container_id, "state.json")))
+        if state is not None and "exit_code" in state:
+            self._final[container_id] = dict(state)
+        return state
 
     def _running_pid(self, state: Obj | None) -> int | None:
         """The main process's pid while the container runs (its shim is alive and has not recorded an exit)."""
         if state is None or "exit_code" in state or "pid" not in state:
             return None
         shim = int(state.get("shim_pid") or 0)
-        if shim and _start_time(shim) == int(state.get("shim_start") or -1):
+        if not shim:
+            return None
+        key = f"{shim}:{state.get('shim_start')}"
+        if self._shims.get(key) == shim:  # verified once (start time): now only whether it still exists
+            try:
+                os.kill(shim, 0)
+            except ProcessLookupError:
+                self._shims.pop(key, None)
+                return None
+            except PermissionError:
+                pass
+            return int(state["pid"])
+        if _start_time(shim) == int(state.get("shim_start") or -1):
+            self._shims[key] = shim
             return int(state["pid"])
         return None
 
@@ -392,6 +436,7 @@ class ProcessRuntime:
         state.update(exit_code=137, finished_at=time.time(), reason="Error", message="the container's shim died")
         with contextlib.suppress(OSError):
             _write_json(self._cdir(container_id) / "state.json", state)
+        self._final[container_id] = dict(state)
 
     async def remove_container(self, container_id: str) -> None:
         """Remove an exited container's record (its log file stays until the pod's log directory goes)."""
@@ -405,13 +450,23 @@ class ProcessRuntime:
             os.unlink(str(shim_config.get("socket") or ""))
         shutil.rmtree(cdir, ignore_errors=True)
         self._locks.pop(container_id, None)
+        self._metas.pop(container_id, None)
+        self._final.pop(container_id, None)
+
+    def _meta(self, container_id: str) -> tuple[Obj, ContainerConfig] | None:
+        cached = self._metas.get(container_id)
+        if cached is None:
+            meta = _read_json(Path(os.path.join(self.state_dir, "containers", container_id, "meta.json")))
+            if meta is None:
+                return None
+            cached = self._metas[container_id] = (meta, _container_config(meta["config"]))
+        return cached
 
     def _container_status(self, container_id: str) -> ContainerStatus | None:
-        cdir = self._cdir(container_id)
-        meta = _read_json(cdir / "meta.json")
-        if meta is None:
+        found = self._meta(container_id)
+        if found is None:
             return None
-        config = _container_config(meta["config"])
+        meta, config = found
         state = self._state(container_id)
         started = finished = 0.0
         code, reason, message = 0, "", ""
@@ -453,9 +508,12 @@ class ProcessRuntime:
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         """Every container recorded (of one sandbox, when given), oldest first."""
         out = []
-        for cdir in (self.state_dir / "containers").iterdir():
-            status = self._container_status(cdir.name)
-            if status is not None and (sandbox_id is None or status.sandbox_id == sandbox_id):
+        for name in os.listdir(os.path.join(self.state_dir, "containers")):
+            found = self._meta(name)
+            if found is None or (sandbox_id is not None and found[0]["sandbox_id"] != sandbox_id):
+                continue
+            status = self._container_status(name)
+            if status is not None:
                 out.append(status)
         out.sort(key=lambda s: s.created_at)
         return out
