@@ -273,3 +273,15 @@ async def test_redirects_and_digest_verification(
         await stalled.pull(parse_reference(f"{host}/app-stall:1"), ALICE)
     assert dropped.value.code == "UNREACHABLE"
     assert list((tmp_path / "stalled" / "tmp").iterdir()) == []
+
+
+async def test_concurrent_pulls_of_one_image_share_one_download(
+    mirror: tuple[str, ImageStore, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    host, mirror_store, seen = mirror
+    image_id = _image(mirror_store, parse_reference("mirror.test/shared:1"), b"once")
+    keyring = Keyring([(host, ALICE)])
+    service = LocalImageService(tmp_path / "node", keyring=keyring)
+    results = await asyncio.gather(*(service.pull_image(f"{host}/shared:1") for _ in range(4)))
+    assert results == [image_id] * 4
+    assert len(seen) == 2  # the config and the one layer, fetched once
