@@ -21,6 +21,7 @@ from pinnace.apiserver.server import APIServer
 from pinnace.cluster.clusterinfo import publish_cluster_info
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
+from pinnace.cluster.nodenet import placer_for
 from pinnace.cluster.nodes import NodeLauncher, NodesConfig
 from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
 from pinnace.cluster.storeconfig import StoreConfig
@@ -107,7 +108,9 @@ class LocalCluster:
             self.controller_manager.start()
             self._supervisor = asyncio.create_task(self.controller_manager.supervise(), name="controller-manager")
         if self.config.nodes.nodes:
-            self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url)
+            runtimes = [spec.runtime for spec in self.config.nodes.nodes]
+            placer = placer_for(runtimes, self.config.data_dir, self.server.port)
+            self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url, placer=placer)
             await self.nodes.start()
 
     @property

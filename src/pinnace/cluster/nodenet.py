@@ -29,7 +29,9 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from pinnace.cluster.nodes import NodePlacement, NodeSpec
 from pinnace.node.oci.netns import socket_in
 
 log = logging.getLogger(__name__)
@@ -206,3 +208,74 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
         if writer.can_write_eof():
             writer.write_eof()
+
+
+class NetnsPlacer:
+    """A NodePlacer (:mod:`pinnace.cluster.nodes`) that puts each node in a network namespace of its own.
+
+    For ``pinnace up --runtime oci`` as root. Each node gets its address on the
+    bridge, the standard kubelet port there, its podCIDR, and an agent command
+    prefix that enters its namespace and sets the ``oci`` runtime's options
+    (:class:`pinnace.node.oci.factory.OCIOptions`). The API server's loopback
+    port is relayed into every namespace (:meth:`ClusterNetwork.forward_to_host`).
+    When the cluster stops, what the agents left (containers, pod namespaces,
+    mounts) is removed before the node namespaces and the bridge go.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], api_port: int, *, oci_runtime: str = "",
+                 network: ClusterNetwork | None = None, kubelet_port: int = 10250) -> None:  # fmt: skip
+        self.data_dir = os.fspath(data_dir)
+        self.api_port = api_port
+        #: runc or crun ("" : ``PINNACE_OCI_RUNTIME`` from the environment, else runc).
+        self.oci_runtime = oci_runtime or os.environ.get("PINNACE_OCI_RUNTIME", "runc")
+        self.network = network or ClusterNetwork()
+        self.kubelet_port = kubelet_port
+
+    async def place(self, nodes: Sequence[NodeSpec]) -> list[NodePlacement]:
+        """Set up the bridge and the node namespaces; one placement per node."""
+        from pinnace.node.oci.factory import OCIOptions
+
+        if os.geteuid() != 0:
+            raise NodeNetworkError("nodes in network namespaces need root (run pinnace up as root for --runtime oci)")
+        placed = await self.network.setup([spec.name for spec in nodes])
+        await self.network.forward_to_host(self.api_port)
+        images = os.path.join(self.data_dir, "images")
+        out = []
+        for node in placed:
+            options = OCIOptions(oci_runtime=self.oci_runtime, images_root=images, pod_cidr=node.pod_cidr)
+            env = [f"{key}={value}" for key, value in options.environment().items()]
+            out.append(NodePlacement(address=node.address, kubelet_port=self.kubelet_port, pod_cidr=node.pod_cidr,
+                                     exec_prefix=(*node.exec_prefix(), "env", *env)))  # fmt: skip
+        return out
+
+    async def release(self) -> None:
+        """Remove the agents' leftovers (containers, pod namespaces), then the node network."""
+        from pinnace.node.oci.runtime import OCIRuntime
+
+        for node in self.network.nodes:
+            root = os.path.join(self.data_dir, "nodes", node.node, "runtime", "oci")
+            if os.path.isdir(root):
+                runtime = OCIRuntime(root, _NoImages())
+                runtime.cni = None  # the node's network goes as a whole; its plugins must not run on the host's
+                try:
+                    await runtime.remove_all()
+                except Exception:
+                    log.exception("could not remove the containers of node %s", node.node)
+        await self.network.teardown()
+
+
+def placer_for(runtimes: Sequence[str], data_dir: str | os.PathLike[str], api_port: int) -> NetnsPlacer | None:
+    """The placer ``pinnace up`` uses: network namespaces when a node runs ``oci`` and we are root, else None."""
+    if "oci" in runtimes and os.geteuid() == 0:
+        return NetnsPlacer(data_dir, api_port)
+    return None
+
+
+class _NoImages:
+    """The image source of a runtime that only removes things."""
+
+    async def unpack(self, image: str) -> os.PathLike[str]:
+        raise NodeNetworkError("no images while tearing down")
+
+    async def image_config(self, image: str) -> Any:
+        raise NodeNetworkError("no images while tearing down")

@@ -131,3 +131,25 @@ async def test_teardown_and_stale_cleanup(tmp_path: Path) -> None:
     assert not any(name.startswith(f"{bridge}-") for name in os.listdir("/run/netns"))
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     assert bridge not in links
+
+
+async def test_netns_placer_places_nodes_for_the_launcher(tmp_path: Path) -> None:
+    from pinnace.cluster.nodenet import NetnsPlacer
+    from pinnace.cluster.nodes import NodeSpec
+
+    network = ClusterNetwork(bridge=f"pnp{os.getpid() % 10000}", subnet="172.29.0.0/16", cluster_cidr="10.248.0.0/16")
+    placer = NetnsPlacer(tmp_path, api_port=6443, oci_runtime="crun", network=network)
+    placements = await placer.place([NodeSpec("a", runtime="oci"), NodeSpec("b", runtime="oci")])
+    try:
+        assert [(p.address, p.pod_cidr, p.kubelet_port) for p in placements] == [
+            ("172.29.0.2", "10.248.0.0/24", 10250),
+            ("172.29.0.3", "10.248.1.0/24", 10250),
+        ]
+        script = "echo $PINNACE_POD_CIDR $PINNACE_OCI_RUNTIME $PINNACE_IMAGES; ip -o -4 addr show eth0"
+        argv = [*placements[1].exec_prefix, "sh", "-c", script]
+        shown = subprocess.run(argv, capture_output=True, text=True, check=True)
+        assert shown.stdout.startswith(f"10.248.1.0/24 crun {tmp_path}/images\n")
+        assert "inet 172.29.0.3/16" in shown.stdout
+    finally:
+        await placer.release()
+    assert not any(name.startswith(network.bridge) for name in os.listdir("/run/netns"))

@@ -1,0 +1,144 @@
+"""``pinnace up --nodes 3 --runtime oci`` as root, with the real kubectl: pods are runc containers on three nodes,
+each node in a network namespace of its own on a host bridge, and pods reach each other across nodes by pod IP.
+
+One cluster for the module; the image is built offline from the static busybox (``pinnace image build``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.e2e.conftest import Cluster, run_pinnace, start_cluster, stop_cluster
+from tests.e2e.kubectl import eventually, get_json
+
+pytestmark = pytest.mark.slow
+IMAGE = "pinnace.test/busybox:1"
+HTTPD = "mkdir -p /www && echo served-by-$(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www"
+
+
+@pytest.fixture(scope="module")
+def oci_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not on the PATH: the e2e tests need the real kubectl 1.32")
+    base = tmp_path_factory.mktemp("oci")
+    data = base / "data"
+    built = run_pinnace("image", "build", "--from-binary", "/bin/busybox", "--tag", IMAGE, "--data-dir", str(data))
+    assert built.returncode == 0, built.stderr
+    cluster = start_cluster(data, base / "home", extra_args=["--nodes", "3", "--runtime", "oci"])
+    try:
+        eventually(lambda: _ready_nodes(cluster) == 3, timeout=60)
+        yield cluster
+    finally:
+        out = stop_cluster(cluster)
+        leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
+        assert "pinnace0" not in leftovers and "pinnace0" not in links, out[-3000:]
+
+
+def _ready_nodes(cluster: Cluster) -> int:
+    nodes = get_json(cluster, "nodes")["items"]
+    return sum(
+        1 for n in nodes for c in n["status"].get("conditions") or [] if c["type"] == "Ready" and c["status"] == "True"
+    )
+
+
+def _apply(cluster: Cluster, doc: dict[str, Any]) -> None:
+    done = cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+    assert done.returncode == 0, done.stderr
+
+
+def _pod(name: str, node: str, script: str, **container: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sh", "-c", script],
+                    **container,
+                }
+            ],
+        },
+    }
+
+
+def test_nodes_have_their_own_addresses_and_pod_cidrs(oci_cluster: Cluster) -> None:
+    nodes = get_json(oci_cluster, "nodes")["items"]
+    addresses = sorted(a["address"] for n in nodes for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+    assert addresses == ["172.18.0.2", "172.18.0.3", "172.18.0.4"]
+    assert sorted(n["spec"]["podCIDR"] for n in nodes) == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
+    assert all(n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("runc://") for n in nodes)
+
+
+def test_a_deployments_pods_run(oci_cluster: Cluster) -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "httpd",
+                            "image": IMAGE,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["sh", "-c", HTTPD],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    _apply(oci_cluster, deployment)
+
+    def running() -> list[dict[str, Any]]:
+        pods = get_json(oci_cluster, "pods", "-l", "app=web")["items"]
+        ok = [p for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
+        return ok if len(ok) == 3 else []
+
+    pods = eventually(running, timeout=90)
+    assert all(p["status"]["podIP"].startswith("10.244.") for p in pods)
+
+
+def test_http_from_a_pod_on_one_node_to_a_pod_on_another(oci_cluster: Cluster) -> None:
+    _apply(oci_cluster, _pod("server", "node-1", HTTPD))
+    server = eventually(lambda: _running_ip(oci_cluster, "server"), timeout=60)
+    assert server.startswith("10.244.1.")
+    client = f"for i in $(seq 1 50); do wget -q -O - http://{server}:8080/index.html && exit 0; sleep 0.2; done; exit 1"
+    _apply(oci_cluster, _pod("client", "node-0", client))
+    phase = eventually(lambda: _finished(oci_cluster, "client"), timeout=60)
+    logs = oci_cluster.kubectl("logs", "client").stdout
+    assert (phase, logs) == ("Succeeded", "served-by-server\n")
+
+
+def test_a_memory_hog_is_oom_killed(oci_cluster: Cluster) -> None:
+    hog = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"
+    _apply(oci_cluster, _pod("hog", "node-2", hog, resources={"limits": {"memory": "16Mi"}}))
+    eventually(lambda: _finished(oci_cluster, "hog"), timeout=60)
+    terminated = get_json(oci_cluster, "pod", "hog")["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
+
+
+def _running_ip(cluster: Cluster, name: str) -> str:
+    status = get_json(cluster, "pod", name)["status"]
+    return str(status.get("podIP") or "") if status.get("phase") == "Running" else ""
+
+
+def _finished(cluster: Cluster, name: str) -> str:
+    phase = str(get_json(cluster, "pod", name)["status"].get("phase") or "")
+    return phase if phase in ("Succeeded", "Failed") else ""
