@@ -3,6 +3,7 @@ upstream gives its plugins; refusals leave nothing written; dry runs are admitte
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,43 @@ async def test_dry_run_is_admitted_and_warnings_reach_the_client(env: tuple[Rest
     ):
         assert resp.status == 201
         assert resp.headers.getall("Warning") == ['299 - "recorded"']
+
+
+async def test_concurrent_charges_of_one_quota_are_written_together(tmp_path: Path) -> None:
+    """64 concurrent creates under a roomy quota all succeed (none loses the race for its status, 409) and
+    under a tight one exactly the limit does, on a durable store where writes take real time."""
+    store = await SQLiteStore.open(tmp_path / "store.db")
+    server = APIServer(store, admission_plugins=["NamespaceLifecycle", "ResourceQuota"])
+    await server.listen("127.0.0.1", 0)
+    rq = server.registry.get("", "v1", "resourcequotas")
+    assert rq is not None
+    try:
+        async with RestClient(server.url) as rest:
+            for limit, expected in ((1000, 64), (20, 20)):
+                ns = f"q{limit}"
+                await rest.create(ResourceRef("", "v1", "namespaces"), {"metadata": {"name": ns}})
+                hard = {"configmaps": str(limit)}
+                await rest.create(
+                    ResourceRef("", "v1", "resourcequotas"), {"metadata": {"name": "q"}, "spec": {"hard": hard}}, ns
+                )
+                counted = {"hard": hard, "used": {"configmaps": "0"}}
+
+                def count(q: dict[str, Any], counted: dict[str, Any] = counted) -> dict[str, Any]:
+                    return {**q, "status": counted}
+
+                await server.rest.mutate(rq, ns, "q", count, subresource="status")
+
+                async def create(i: int, ns: str = ns) -> int:
+                    try:
+                        await rest.create(CONFIGMAPS, {"metadata": {"name": f"c{i}"}}, ns)
+                    except errors.StatusError as exc:
+                        return exc.code
+                    return 201
+
+                codes = await asyncio.gather(*(create(i) for i in range(64)))
+                assert codes.count(201) == expected and set(codes) <= {201, 403}
+                used = (await rest.get(ResourceRef("", "v1", "resourcequotas"), "q", ns))["status"]["used"]
+                assert used == {"configmaps": str(expected)}
+    finally:
+        await server.stop()
+        await store.close()

@@ -13,11 +13,14 @@ The charge is written to the quota's status with compare-and-swap before the
 object is stored, each attempt re-checked against the quota as it is then, so
 concurrent creates can never take the namespace past its quota (a write that
 fails afterwards leaves an overcharge that the quota controller recounts away).
+Concurrent charges of one quota are written together, as upstream's quota
+evaluator batches them, so they do not all race for its status.
 Dry-run requests are checked but charge nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +47,7 @@ class ResourceQuotaAdmission:
     def __init__(self, rest: RestStore) -> None:
         """Quotas are read from and charged through ``rest``."""
         self.rest = rest
+        self._chargers: dict[tuple[str, str], _Charger] = {}
 
     @classmethod
     def for_server(cls, server: APIServer) -> ResourceQuotaAdmission:
@@ -78,21 +82,83 @@ class ResourceQuotaAdmission:
             _check(request, q, delta)  # every quota first: a refusal must not leave an earlier one charged
         if not delta or request.dry_run:
             return
-        info = self.rest.registry.get("", "v1", "resourcequotas")
-        assert info is not None
         for q in covering:
-            name = q["metadata"]["name"]
-
-            def charge(current: Obj) -> Obj:
-                charged = _check(request, current, delta)
-                if charged is not None:
-                    current.setdefault("status", {})["used"] = charged
-                return current
-
+            key = (request.namespace, q["metadata"]["name"])
+            charger = self._chargers.get(key)
+            if charger is None:
+                charger = self._chargers[key] = _Charger(self.rest, *key)
             try:
-                await self.rest.mutate(info, request.namespace, name, charge, subresource="status")
+                await charger.charge(request, delta)
             except errors.NotFound:
                 continue  # the quota went away meanwhile: nothing left to charge
+
+
+class _Charger:
+    """Charges one quota for the writes admitted against it, many at a time (upstream's quota evaluator).
+
+    Concurrent requests queue their charges; one task takes every queued charge, checks them in
+    order against the quota as it is in the store, and writes the sum with one compare-and-swap
+    (retried on a lost race, re-checking every charge). Each request then learns its own outcome:
+    a refusal if its charge no longer fits. Without this, every concurrent create would race every
+    other for the same quota status, and most would lose.
+    """
+
+    def __init__(self, rest: RestStore, namespace: str, name: str) -> None:
+        self.rest = rest
+        self.namespace = namespace
+        self.name = name
+        self.pending: list[tuple[AdmissionRequest, quota.Usage, asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def charge(self, request: AdmissionRequest, delta: quota.Usage) -> None:
+        """Charge ``delta`` for ``request``; raises the request's refusal if it does not fit."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((request, delta, done))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._drain(), name=f"quota-charge {self.namespace}/{self.name}")
+        await done
+
+    async def _drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                refusals = await self._write(batch)
+            except BaseException as exc:  # the store failed, or the quota is gone: every waiter hears it
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for i, (_, _, done) in enumerate(batch):
+                if not done.done():
+                    if i in refusals:
+                        done.set_exception(refusals[i])
+                    else:
+                        done.set_result(None)
+
+    async def _write(
+        self, batch: list[tuple[AdmissionRequest, quota.Usage, asyncio.Future[None]]]
+    ) -> dict[int, errors.StatusError]:
+        info = self.rest.registry.get("", "v1", "resourcequotas")
+        assert info is not None
+        refusals: dict[int, errors.StatusError] = {}
+
+        def charge(current: Obj) -> Obj:
+            refusals.clear()
+            status = current.setdefault("status", {})
+            for i, (request, delta, _) in enumerate(batch):
+                try:
+                    charged = _check(request, current, delta)
+                except errors.StatusError as exc:
+                    refusals[i] = exc
+                    continue
+                if charged is not None:
+                    status["used"] = charged
+            return current
+
+        await self.rest.mutate(info, self.namespace, self.name, charge, subresource="status")
+        return refusals
 
 
 def _check(request: AdmissionRequest, q: Obj, delta: quota.Usage) -> dict[str, str] | None:
