@@ -5,7 +5,9 @@ Upstream compiles these with cel-go in the admission environment: ``object``,
 ``params``, ``namespaceObject`` and ``variables``; a missing value is ``null``.
 Here the same language runs on ``cel-expr-python`` (as the CRD rules in
 :mod:`pinnace.api.cel`), with the strings extension Kubernetes enables.
-Programs are compiled once per expression text and cached. The
+Programs are compiled once per expression text and cached. The module sits
+in ``api`` so that validation can compile a policy's expressions when the
+policy is written, as upstream refuses one that does not compile. The
 ``authorizer`` variable is not offered (expressions that use it fail to
 compile, so a policy that needs it is refused, not silently wrong).
 """

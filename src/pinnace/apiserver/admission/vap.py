@@ -27,9 +27,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pinnace.api import admission_cel as celeval
 from pinnace.api import errors, selectors
 from pinnace.api.registry import ResourceInfo
-from pinnace.apiserver.admission import AdmissionRequest, celeval, matching
+from pinnace.apiserver.admission import AdmissionRequest, matching
 from pinnace.apiserver.admission.chain import forbidden
 from pinnace.apiserver.admission.review import ConfigSource, request_json, status_error
 

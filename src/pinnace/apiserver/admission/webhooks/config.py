@@ -16,8 +16,9 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from pinnace.api import admission_cel as celeval
 from pinnace.api import errors, selectors
-from pinnace.apiserver.admission import celeval, matching
+from pinnace.apiserver.admission import matching
 
 __all__ = ["DEFAULT_TIMEOUT", "Webhook", "compile_configurations"]
 

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from pinnace.api import admission_cel as celeval
 from pinnace.api import errors
 from pinnace.api.patch import apply_json_patch
-from pinnace.apiserver.admission import AdmissionRequest, celeval, matching
+from pinnace.apiserver.admission import AdmissionRequest, matching
 from pinnace.apiserver.admission.review import ConfigSource, request_json, status_error
 from pinnace.apiserver.admission.webhooks.caller import CallError, WebhookCaller
 from pinnace.apiserver.admission.webhooks.config import Webhook, compile_configurations
