@@ -202,3 +202,88 @@ def test_kubectl_through_the_load_balancer_carries_on_when_an_api_server_dies(tm
         lb.wait(10)
         stop_cluster(b)
         stop_cluster(a)
+
+
+async def test_kill_9_of_one_of_two_api_servers_under_write_load_loses_no_acknowledged_write(
+    tmp_path: Path, etcd: str
+) -> None:
+    """Issue 9: a writer records every create either server acknowledged; one server is killed (-9) meanwhile.
+
+    The writer alternates between the servers and carries on through the survivor once one stops
+    answering (clients that accept several endpoints); afterwards every acknowledged object is there
+    with its content, and a watcher on the survivor saw every acknowledged create, in order, once.
+    """
+    import asyncio
+
+    import aiohttp
+
+    from pinnace.api import errors
+    from pinnace.client.config import load_client_config
+    from pinnace.client.rest import ResourceRef
+
+    configmaps = ResourceRef("", "v1", "configmaps")
+    store = ["--store", f"etcd://{etcd}"]
+    a = start_cluster(tmp_path / "a", tmp_path / "home-a", extra_args=[*store, "--controllers", "namespace"])
+    shutil.copytree(tmp_path / "a" / "pki", tmp_path / "b" / "pki")  # one PKI for the control plane
+    b = start_cluster(tmp_path / "b", tmp_path / "home-b", extra_args=[*store, "--controllers", ""])
+    clients = []
+    for server in (a, b):
+        config = tmp_path / f"{server.port}.kubeconfig"
+        config.write_text(a.kubeconfig.read_text().replace(f":{a.port}", f":{server.port}"))
+        clients.append(load_client_config(config).rest_client(timeout=5))
+    acked: list[tuple[str, str, int]] = []
+    seen: list[tuple[str, str, int]] = []
+    try:
+        await clients[1].create(ResourceRef("", "v1", "namespaces", namespaced=False), {"metadata": {"name": "load"}})
+        start_rv = (await clients[1].list(configmaps, "load"))["metadata"]["resourceVersion"]
+
+        async def watch() -> None:
+            async for event in clients[1].watch(configmaps, "load", resource_version=start_rv):
+                if event.type == "ADDED":
+                    meta = event.object["metadata"]
+                    seen.append((meta["name"], event.object["data"]["i"], int(meta["resourceVersion"])))
+
+        watcher = asyncio.create_task(watch())
+        alive = [0, 1]
+        failures: list[str] = []
+
+        async def write(count: int) -> None:
+            for i in range(len(acked) + len(failures), len(acked) + len(failures) + count):
+                target = alive[i % len(alive)]
+                name = f"cm-{i:05d}"
+                try:
+                    made = await clients[target].create(
+                        configmaps, {"metadata": {"name": name}, "data": {"i": str(i)}}, "load"
+                    )
+                except (aiohttp.ClientError, OSError, TimeoutError, errors.StatusError) as exc:  # not acknowledged
+                    failures.append(f"{name}: {exc!r}")
+                    if target in alive and len(alive) > 1 and not isinstance(exc, errors.StatusError):
+                        alive.remove(target)  # that server is gone: carry on through the other
+                    continue
+                acked.append((name, str(i), int(made["metadata"]["resourceVersion"])))
+
+        await write(150)
+        a.proc.kill()  # kill -9 one API server in the middle of the load
+        a.proc.wait()
+        await write(150)
+        assert alive == [1] and len(acked) >= 290, failures
+
+        stored = {
+            cm["metadata"]["name"]: cm["data"]["i"] for cm in (await clients[1].list(configmaps, "load"))["items"]
+        }
+        for name, value, _ in acked:
+            assert stored.get(name) == value
+        last = acked[-1][2]
+        for _ in range(200):
+            if seen and seen[-1][2] >= last:
+                break
+            await asyncio.sleep(0.05)
+        revisions = [rv for *_, rv in seen]
+        assert revisions == sorted(revisions) and len(set(revisions)) == len(revisions)
+        assert [x for x in seen if x in set(acked)] == sorted(acked, key=lambda x: x[2])
+        watcher.cancel()
+    finally:
+        for client in clients:
+            await client.close()
+        stop_cluster(b)
+        stop_cluster(a)
