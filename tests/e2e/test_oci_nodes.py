@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import Cluster, run_pinnace, start_cluster, stop_cluster
+from tests.e2e.conftest import Cluster, free_port, run_pinnace, start_cluster, stop_cluster
 from tests.e2e.kubectl import eventually, get_json
 
 pytestmark = pytest.mark.slow
@@ -124,6 +125,37 @@ def test_http_from_a_pod_on_one_node_to_a_pod_on_another(oci_cluster: Cluster) -
     phase = eventually(lambda: _finished(oci_cluster, "client"), timeout=60)
     logs = oci_cluster.kubectl("logs", "client").stdout
     assert (phase, logs) == ("Succeeded", "served-by-server\n")
+
+
+def test_kubectl_logs_exec_and_port_forward_reach_a_container(oci_cluster: Cluster) -> None:
+    _apply(oci_cluster, _pod("streams", "node-2", "echo hello from runc; " + HTTPD))
+    eventually(lambda: _running_ip(oci_cluster, "streams"), timeout=60)
+    assert eventually(lambda: oci_cluster.kubectl("logs", "streams").stdout, timeout=20) == "hello from runc\n"
+    script = "cat /www/index.html; hostname; exit 3"
+    done = oci_cluster.kubectl("exec", "streams", "--", "sh", "-c", script, check=False)
+    assert (done.returncode, done.stdout) == (3, "served-by-streams\nstreams\n")
+    piped = oci_cluster.kubectl("exec", "-i", "streams", "--", "tr", "a-z", "A-Z", input="through stdin\n")
+    assert piped.stdout == "THROUGH STDIN\n"
+    local = free_port()
+    forward = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(oci_cluster.kubeconfig), "port-forward", "pod/streams", f"{local}:8080"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=oci_cluster.env,
+    )  # fmt: skip
+    try:
+        assert forward.stdout is not None
+        assert forward.stdout.readline().startswith(f"Forwarding from 127.0.0.1:{local} -> 8080")
+
+        def fetch() -> bytes | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=5) as response:
+                    return bytes(response.read())
+            except OSError:
+                return None
+
+        assert eventually(fetch, 20) == b"served-by-streams\n"
+    finally:
+        forward.terminate()
+        forward.wait(10)
 
 
 def test_a_memory_hog_is_oom_killed(oci_cluster: Cluster) -> None:
