@@ -205,3 +205,47 @@ def test_a_bad_encryption_configuration_is_refused(tmp_path: Path) -> None:
     result = run_pinnace("up", "--data-dir", str(tmp_path / "data"), "--encryption-provider-config", str(bad))
     assert result.returncode == 2
     assert "secret is not of the expected length, got 5, expected one of [16 24 32]" in result.stderr
+
+
+POLICY = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: replica-limit}
+spec:
+  failurePolicy: Fail
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
+  validations:
+  - expression: object.spec.replicas <= int(params.data.maxReplicas)
+    messageExpression: "'replicas must be at most ' + params.data.maxReplicas"
+    reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: replica-limit-binding}
+spec:
+  policyName: replica-limit
+  validationActions: [Deny]
+  paramRef: {name: replica-limit, namespace: default, parameterNotFoundAction: Deny}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: replica-limit, namespace: default}
+data: {maxReplicas: "3"}
+"""
+
+
+def test_a_validating_admission_policy_with_params_refuses_through_kubectl(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "-f", "-", input=POLICY)
+    refused = cluster.kubectl(
+        "create", "deployment", "big", "-n", "default", "--image=busybox", "--replicas=5", check=False
+    )
+    assert refused.returncode == 1
+    assert (
+        "deployments.apps \"big\" is forbidden: ValidatingAdmissionPolicy 'replica-limit' with binding "
+        "'replica-limit-binding' denied request: replicas must be at most 3" in refused.stderr
+    )
+    cluster.kubectl("create", "deployment", "small", "-n", "default", "--image=busybox", "--replicas=2")
+    cluster.kubectl("delete", "validatingadmissionpolicybinding", "replica-limit-binding")
