@@ -107,7 +107,8 @@ def _container_status(
         out["state"] = {"running": {"startedAt": _stamp(latest.started_at)}}
         is_started = started(name, latest)
         out["started"] = is_started
-        out["ready"] = is_started and ready(name, latest)
+        # A running init container is not ready (it is, once it has completed); a sidecar is, by its probes.
+        out["ready"] = is_started and ready(name, latest) and not (init and not is_sidecar(spec))
         if previous is not None:
             out["lastState"] = {"terminated": terminated_state(previous, runtime)}
         return out
@@ -200,6 +201,32 @@ def _condition(type_: str, ok: bool, now: str, previous: Mapping[str, Obj], reas
     return out
 
 
+def _ready_condition(
+    spec: Obj, previous: Mapping[str, Obj], unready: Sequence[str], done: bool
+) -> tuple[bool, str, str]:
+    """Ready: every container ready and every readiness gate's condition True (upstream's reasons and messages)."""
+    if done:
+        return False, "PodCompleted", ""
+    if unready:
+        return False, "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]"
+    for gate in spec.get("readinessGates") or []:
+        kind = str(gate.get("conditionType") or "")
+        cond = previous.get(kind)
+        if cond is None:
+            return (
+                False,
+                "ReadinessGatesNotReady",
+                f'corresponding condition of pod readiness gate "{kind}" does not exist.',
+            )
+        if cond.get("status") != "True":
+            return (
+                False,
+                "ReadinessGatesNotReady",
+                f'the status of pod readiness gate "{kind}" is not "True", but {cond.get("status")}',
+            )
+    return True, "", ""
+
+
 def pod_status(
     pod: Obj,
     *,
@@ -253,6 +280,7 @@ def pod_status(
         if not s["ready"] and not (is_sidecar(c) and s["started"])
     ]
     unready = [s["name"] for s in regular if not s["ready"]]
+    ready_ok, ready_reason, ready_message = _ready_condition(spec, previous, unready, done)
     conditions = [
         _condition("PodReadyToStartContainers", sandbox_ready, stamp, previous),
         _condition(
@@ -263,14 +291,7 @@ def pod_status(
             "PodCompleted" if done else ("" if initialized else "ContainersNotInitialized"),
             "" if initialized or done else f"containers with incomplete status: [{' '.join(incomplete)}]",
         ),
-        _condition(
-            "Ready",
-            not unready and not done,
-            stamp,
-            previous,
-            "PodCompleted" if done else ("ContainersNotReady" if unready else ""),
-            "" if done or not unready else f"containers with unready status: [{' '.join(unready)}]",
-        ),
+        _condition("Ready", ready_ok, stamp, previous, ready_reason, ready_message),
         _condition(
             "ContainersReady",
             not unready and not done,
