@@ -108,6 +108,30 @@ async def test_controllers_scheduler_and_nodes_work_with_their_bootstrap_rights(
     assert await c.get("v1/ServiceAccount", "default", "shop")  # the service-account controller's
     assert await c.get("coordination.k8s.io/v1/Lease", "sim-node-0", "kube-node-lease")
 
+    # The resource-quota controller reports usage; the bootstrap signer signs cluster-info in kube-public.
+    quota = {"metadata": {"name": "q", "namespace": "shop"}, "spec": {"hard": {"pods": "10"}}}
+    await c.create({"apiVersion": "v1", "kind": "ResourceQuota", **quota})
+
+    async def counted() -> bool:
+        used = (await c.get("v1/ResourceQuota", "q", "shop")).get("status", {}).get("used") or {}
+        return used.get("pods") == "2"
+
+    await admin.eventually(counted, timeout=20)
+    info = {"metadata": {"name": "cluster-info", "namespace": "kube-public"}, "data": {"kubeconfig": "apiVersion: v1"}}
+    await c.create({"apiVersion": "v1", "kind": "ConfigMap", **info})
+    token = {
+        "metadata": {"name": "bootstrap-token-abcdef", "namespace": "kube-system"},
+        "type": "bootstrap.kubernetes.io/token",
+        "stringData": {"token-id": "abcdef", "token-secret": "0123456789abcdef", "usage-bootstrap-signing": "true"},
+    }
+    await c.create({"apiVersion": "v1", "kind": "Secret", **token})
+
+    async def signed() -> bool:
+        data = (await c.get("v1/ConfigMap", "cluster-info", "kube-public")).get("data") or {}
+        return "jws-kubeconfig-abcdef" in data
+
+    await admin.eventually(signed, timeout=20)
+
     # Deleting the namespace: the namespace controller and the garbage collector empty it.
     await c.delete(await c.get("v1/Namespace", "shop"))
 

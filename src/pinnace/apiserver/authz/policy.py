@@ -495,6 +495,33 @@ _SYSTEM_ROLES = [
 
 #: The controllers Pinnace runs, by upstream's service account name, and their rules (upstream's controller_policy).
 _CONTROLLERS: dict[str, list[Obj]] = {
+    "certificate-controller": [
+        r(["delete", "get", "list", "watch"], "certificates.k8s.io", "certificatesigningrequests"),
+        r(
+            "update",
+            "certificates.k8s.io",
+            ["certificatesigningrequests/approval", "certificatesigningrequests/status"],
+        ),
+        r(
+            "approve",
+            "certificates.k8s.io",
+            "signers",
+            ("kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/legacy-unknown"),
+        ),
+        r(
+            "sign",
+            "certificates.k8s.io",
+            "signers",
+            (
+                "kubernetes.io/kube-apiserver-client",
+                "kubernetes.io/kube-apiserver-client-kubelet",
+                "kubernetes.io/kubelet-serving",
+                "kubernetes.io/legacy-unknown",
+            ),
+        ),
+        r("create", "authorization.k8s.io", "subjectaccessreviews"),
+        EVENTS,
+    ],
     "clusterrole-aggregation-controller": [
         r(["escalate", "get", "list", "patch", "update", "watch"], "rbac.authorization.k8s.io", "clusterroles"),
     ],
@@ -568,6 +595,7 @@ _CONTROLLERS: dict[str, list[Obj]] = {
         r(["create", "delete", "list", "patch", "watch"], "", "pods"),
         EVENTS,
     ],
+    "resourcequota-controller": [r(["list", "watch"], "*", "*"), r("update", "", "resourcequotas/status"), EVENTS],
     "service-account-controller": [r("create", "", "serviceaccounts"), EVENTS],
     "statefulset-controller": [
         r(["list", "watch"], "", "pods"),
@@ -685,7 +713,8 @@ ROLES: list[Obj] = [
     role(
         "kube-public",
         "system:controller:bootstrap-signer",
-        [r(READ, "", "configmaps"), r("update", "", "configmaps", ("cluster-info",)), EVENTS],
+        # Pinnace's bootstrap signer writes its signatures with a merge patch (upstream's updates): patch too.
+        [r(READ, "", "configmaps"), r(["update", "patch"], "", "configmaps", ("cluster-info",)), EVENTS],
     ),
     # kubeadm init's roles.
     role(
@@ -721,9 +750,18 @@ ROLE_BINDINGS: list[Obj] = [
         "system::leader-locking-kube-scheduler",
         [user(KUBE_SCHEDULER), service_account("kube-system", "kube-scheduler")],
     ),
-    binding("kube-system", "system:controller:token-cleaner", [service_account("kube-system", "token-cleaner")]),
+    # The bootstrap signer and token cleaner run in Pinnace's controller manager, under its identity.
+    binding(
+        "kube-system",
+        "system:controller:token-cleaner",
+        [service_account("kube-system", "token-cleaner"), user(KUBE_CONTROLLER_MANAGER)],
+    ),
     *[
-        binding(ns, "system:controller:bootstrap-signer", [service_account("kube-system", "bootstrap-signer")])
+        binding(
+            ns,
+            "system:controller:bootstrap-signer",
+            [service_account("kube-system", "bootstrap-signer"), user(KUBE_CONTROLLER_MANAGER)],
+        )
         for ns in ("kube-system", "kube-public")
     ],
     *[
