@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -349,18 +350,83 @@ async def test_graceful_termination_leaves_no_process(client: RestClient, node: 
 
 async def test_agent_restart_adopts_running_pods(client: RestClient, node: Node) -> None:
     await client.create(PODS, pod("steady", sh("main", "echo up; sleep 60")), "default")
+    await client.create(PODS, pod("doomed", sh("main", "sleep 60")), "default")
     await eventually(lambda: _ready_pod(client, "steady"))
+    await eventually(lambda: _ready_pod(client, "doomed"))
     before = await node.runtime.list_containers()
+    doomed = [c for c in before if c.labels.get("io.kubernetes.pod.name") == "doomed"]
+    doomed_state = node.runtime._state(doomed[0].id)
+    assert doomed_state is not None
     runtime = node.runtime
     await node.stop()
     await client.create(PODS, pod("while-down", sh("main", "sleep 60")), "default")
-    orphan = await client.create(PODS, pod("deleted-while-down", sh("main", "sleep 60")), "default")
-    assert orphan["metadata"]["uid"]
+    await client.delete(PODS, "doomed", "default", gracePeriodSeconds=0)  # force-deleted while the node is down
     await node.start()
     await eventually(lambda: _ready_pod(client, "while-down"))
     after = await node.runtime.list_containers()
     steady = [c for c in after if c.labels.get("io.kubernetes.pod.name") == "steady"]
-    assert [c.id for c in steady] == [c.id for c in before]  # adopted, not duplicated
+    assert [c.id for c in steady] == [c.id for c in before if c.labels.get("io.kubernetes.pod.name") == "steady"]
     p = await get_pod(client, "steady")
-    assert p["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert p["status"]["containerStatuses"][0]["restartCount"] == 0  # adopted, not restarted or duplicated
+
+    async def orphan_gone() -> bool:
+        sandboxes = await node.runtime.list_pod_sandboxes()
+        return all(s.config.name != "doomed" for s in sandboxes)
+
+    await eventually(orphan_gone)
+    assert not Path(f"/proc/{doomed_state['pid']}").exists()
     await runtime.stop_all()
+
+
+async def test_projected_token_host_path_sub_path_and_memory_volumes(client: RestClient, node: Node) -> None:
+    await client.create(ResourceRef("", "v1", "serviceaccounts"), {"metadata": {"name": "default"}}, "default")
+    mnt = node.data_dir.parent / "mnt2"
+    host_dir = node.data_dir.parent / "host-data"
+    script = (
+        f"cat {mnt}/sa/namespace; echo; cat {mnt}/sa/token > {mnt}/host/token; "
+        f"echo sub > {mnt}/only-sub/file; grep -c ' {mnt}/mem tmpfs' /proc/mounts; sleep 60"
+    )
+    projected = {
+        "sources": [
+            {"serviceAccountToken": {"audience": "vault", "expirationSeconds": 600, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+        ]
+    }
+    spec = pod(
+        "vols",
+        sh(
+            "main",
+            script,
+            volumeMounts=[
+                {"name": "sa", "mountPath": f"{mnt}/sa", "readOnly": True},
+                {"name": "host", "mountPath": f"{mnt}/host"},
+                {"name": "scratch", "mountPath": f"{mnt}/only-sub", "subPath": "nested/dir"},
+                {"name": "mem", "mountPath": f"{mnt}/mem"},
+            ],
+        ),
+        volumes=[
+            {"name": "sa", "projected": projected},
+            {"name": "host", "hostPath": {"path": str(host_dir), "type": "DirectoryOrCreate"}},
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+        ],
+    )
+    await client.create(PODS, spec, "default")
+    p = await eventually(lambda: _ready_pod(client, "vols"))
+    out = await eventually(lambda: _log_has(node, p, "main", "\n1"))
+    assert out.splitlines()[:2] == ["default", "1"]  # the namespace file; the tmpfs is mounted
+    token = await eventually(lambda: _read(host_dir / "token"))
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert payload["aud"] == ["vault"] and payload["sub"] == "system:serviceaccount:default:default"
+    assert payload["exp"] - payload["iat"] == 600
+    assert payload["kubernetes.io"]["pod"]["name"] == "vols"
+    uid = p["metadata"]["uid"]
+    nested = (
+        node.data_dir / "pods" / uid / "volumes" / "kubernetes.io~empty-dir" / "scratch" / "nested" / "dir" / "file"
+    )
+    assert nested.read_text() == "sub\n"
+
+
+async def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() and path.stat().st_size else None
