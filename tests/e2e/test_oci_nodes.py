@@ -158,6 +158,21 @@ def test_kubectl_logs_exec_and_port_forward_reach_a_container(oci_cluster: Clust
         forward.wait(10)
 
 
+def test_a_host_port_reaches_the_pod_at_its_nodes_address(oci_cluster: Cluster) -> None:
+    ports = [{"containerPort": 8080, "hostPort": 18080}]
+    _apply(oci_cluster, _pod("hostport", "node-1", HTTPD, ports=ports))
+    eventually(lambda: _running_ip(oci_cluster, "hostport"), timeout=60)
+
+    def fetch() -> bytes | None:
+        try:
+            with urllib.request.urlopen("http://172.18.0.3:18080/index.html", timeout=5) as response:
+                return bytes(response.read())
+        except OSError:
+            return None
+
+    assert eventually(fetch, 20) == b"served-by-hostport\n"
+
+
 def test_a_memory_hog_is_oom_killed(oci_cluster: Cluster) -> None:
     hog = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"
     _apply(oci_cluster, _pod("hog", "node-2", hog, resources={"limits": {"memory": "16Mi"}}))

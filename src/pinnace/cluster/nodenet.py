@@ -265,10 +265,13 @@ class NetnsPlacer:
 
 
 def placer_for(runtimes: Sequence[str], data_dir: str | os.PathLike[str], api_port: int) -> NetnsPlacer | None:
-    """The placer ``pinnace up`` uses: network namespaces when a node runs ``oci`` and we are root, else None."""
-    if "oci" in runtimes and os.geteuid() == 0:
-        return NetnsPlacer(data_dir, api_port)
-    return None
+    """The placer ``pinnace up`` uses: network namespaces when a node runs ``oci`` (root only), else None."""
+    if "oci" not in runtimes:
+        return None
+    if os.geteuid() != 0:
+        raise NodeNetworkError("the oci runtime needs root (containers, network namespaces, cgroups); "
+                               "without root, use --runtime process")  # fmt: skip
+    return NetnsPlacer(data_dir, api_port)
 
 
 class _NoImages:
