@@ -86,7 +86,7 @@ class ConfigSource(Generic[T]):
         if self.info is not None:
             cache = await self.rest.fresh_cache(self.info)
             cached = cache.objects
-            fingerprint = (len(cached), max((c.revision for c in cached.values()), default=0))
+            fingerprint = (len(cached), max(c.revision for c in cached.values()) if cached else 0)
             if fingerprint == self._fingerprint and self._compiled is not None:
                 return self._compiled
             objects = [c.obj for c in sorted(cached.values(), key=lambda c: c.name)]
