@@ -77,8 +77,11 @@ async def node(client: RestClient, tmp_path: Path) -> AsyncIterator[Node]:
         yield n
     finally:
         runtime = n.runtime
+        assert n.agent is not None
+        volumes = n.agent.volumes
         await n.stop()
         await runtime.stop_all()
+        volumes.unmount_all()  # no tmpfs volume may outlive the test (pytest could not remove its directory)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
@@ -430,3 +433,18 @@ async def test_projected_token_host_path_sub_path_and_memory_volumes(client: Res
 
 async def _read(path: Path) -> str | None:
     return path.read_text() if path.exists() and path.stat().st_size else None
+
+
+async def test_a_pod_failed_by_someone_else_has_its_containers_stopped(client: RestClient, node: Node) -> None:
+    await client.create(PODS, pod("evicted", sh("main", "sleep 60"), terminationGracePeriodSeconds=1), "default")
+    await eventually(lambda: _ready_pod(client, "evicted"))
+    [running] = [c for c in await node.runtime.list_containers() if c.labels.get("io.kubernetes.pod.name") == "evicted"]
+    patch = {"status": {"phase": "Failed", "reason": "Evicted", "message": "The node was low on memory."}}
+    await client.patch(PODS, "evicted", patch, "default", subresource="status")
+
+    async def stopped() -> bool:
+        return (await node.runtime.container_status(running.id)).state.value == "CONTAINER_EXITED"
+
+    await eventually(stopped)
+    p = await get_pod(client, "evicted")
+    assert (p["status"]["phase"], p["status"]["reason"]) == ("Failed", "Evicted")  # the agent does not undo it

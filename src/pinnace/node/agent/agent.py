@@ -364,7 +364,10 @@ class NodeAgent:
             return
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed"):
-            return  # finished pods keep their final status
+            # Finished pods keep their final status; anything of theirs still running (a pod failed by someone
+            # else, e.g. an eviction) is stopped, as the kubelet kills the containers of a terminal pod.
+            await self.sync.stop_all(pod, uid, self._grace(pod))
+            return
         result = await self.sync.converge(pod)
         await self._write_status(pod, result.status)
         if result.requeue_after is not None:

@@ -64,5 +64,6 @@ async def serve(
     finally:
         if stop_pods_on_exit:
             await stop_all_containers(parts.runtime)
+            await asyncio.to_thread(agent.volumes.unmount_all)
         await rest.close()
     return code

@@ -327,16 +327,24 @@ class VolumeManager:
         return token
 
     # ---- teardown ------------------------------------------------------------------------------------
-    def cleanup(self, uid: str) -> None:
-        """Remove a pod's volumes (unmounting its tmpfs volumes first); its hostPath volumes stay."""
-        self._refreshed.pop(uid, None)
-        for key in [k for k in self._tokens if k[0] == uid]:
-            del self._tokens[key]
-        root = self.pod_dir(uid)
-        empty = root / "volumes" / "kubernetes.io~empty-dir"
+    def _unmount(self, uid: str) -> None:
+        empty = self.pod_dir(uid) / "volumes" / "kubernetes.io~empty-dir"
         if empty.is_dir():
             libc = ctypes.CDLL(None, use_errno=True)
             for path in empty.iterdir():
                 if os.path.ismount(path):
                     libc.umount2(str(path).encode(), _MNT_DETACH)
-        shutil.rmtree(root, ignore_errors=True)
+
+    def cleanup(self, uid: str) -> None:
+        """Remove a pod's volumes (unmounting its tmpfs volumes first); its hostPath volumes stay."""
+        self._refreshed.pop(uid, None)
+        for key in [k for k in self._tokens if k[0] == uid]:
+            del self._tokens[key]
+        self._unmount(uid)
+        shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
+
+    def unmount_all(self) -> None:
+        """Unmount every pod's tmpfs volumes (the node goes away for good: no mount may outlive it)."""
+        if self.root.is_dir():
+            for pod_dir in self.root.iterdir():
+                self._unmount(pod_dir.name)
