@@ -94,8 +94,9 @@ def next_steps(url: str, own: Path, merged: Path | None) -> str:
     lines += [
         "",
         "Try:",
-        "  kubectl get namespaces",
-        "  kubectl create deployment web --image=nginx   (its pods need nodes: `pinnace up --sim-nodes 3`)",
+        "  kubectl get nodes",
+        "  kubectl create deployment web --image=busybox -- sh -c 'while :; do date; sleep 5; done'",
+        "  kubectl logs deployment/web",
         "  kubectl api-resources",
         "",
         "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",
