@@ -1,0 +1,274 @@
+"""With the real kubectl against ``pinnace up`` (one process-runtime node): logs, exec, attach, port-forward, probes.
+
+Everything goes through the API server to the node's kubelet API, as with a
+real cluster: ``kubectl logs`` and ``logs -f``, ``kubectl exec`` with its exit
+code, with stdin from a pipe and with a terminal (driven through a pty here),
+``kubectl attach``, ``kubectl port-forward`` (SPDY tunnelled in WebSocket, and
+plain SPDY), a failing liveness probe that restarts a container, and readiness
+gating a Service's endpoints.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Cluster, start_cluster, stop_cluster
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """``pinnace up --nodes 1`` (process runtime) with every controller."""
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not on the PATH: the e2e tests need the real kubectl 1.32")
+    base = tmp_path_factory.mktemp("pinnace-streams")
+    c = start_cluster(base / "data", base / "home", extra_args=["--nodes", "1"])
+    try:
+        eventually(lambda: json.loads(c.kubectl("get", "nodes", "-o", "json").stdout)["items"], 60)
+        yield c
+    finally:
+        stop_cluster(c)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_pod(c: Cluster, name: str, containers: list[dict[str, Any]], **spec: Any) -> None:
+    """Apply a pod and wait until its containers run."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": containers, **spec},
+    }
+    c.kubectl("apply", "-f", "-", input=json.dumps(pod))
+
+    def running() -> bool:
+        status = json.loads(c.kubectl("get", "pod", name, "-o", "json").stdout).get("status", {})
+        statuses = status.get("containerStatuses") or []
+        return len(statuses) == len(containers) and all("running" in s["state"] for s in statuses)
+
+    eventually(running, 60)
+
+
+def http_server(port: int) -> list[str]:
+    return [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+
+
+def test_logs_and_logs_follow(cluster: Cluster) -> None:
+    script = "echo first; sleep 1; for i in 1 2 3; do echo tick $i; sleep 0.5; done"
+    run_pod(
+        cluster,
+        "ticker",
+        [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}],
+        restartPolicy="Never",
+    )
+    follow = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "logs", "-f", "ticker"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cluster.env,
+    )
+    assert follow.stdout is not None
+    assert follow.stdout.readline() == "first\n"  # streamed before the container is done
+    out, _ = follow.communicate(timeout=30)
+    assert out == "tick 1\ntick 2\ntick 3\n" and follow.returncode == 0
+    assert cluster.kubectl("logs", "ticker", "--tail=1").stdout == "tick 3\n"
+    stamped = cluster.kubectl("logs", "ticker", "--timestamps", "--tail=1").stdout
+    assert stamped.endswith("Z tick 3\n")
+    missing = cluster.kubectl("logs", "ticker", "-c", "nope", check=False)
+    assert missing.returncode == 1 and "container nope is not valid for pod ticker" in missing.stderr
+
+
+def test_exec_exit_code_and_stdin(cluster: Cluster) -> None:
+    run_pod(cluster, "shell", [{"name": "main", "image": "busybox", "command": ["sleep", "600"]}])
+    result = cluster.kubectl("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (result.returncode, result.stdout) == (3, "out\n")
+    assert "err\n" in result.stderr
+    piped = cluster.kubectl("exec", "-i", "shell", "--", "tr", "a-z", "A-Z", input="from a pipe\n")
+    assert piped.stdout == "FROM A PIPE\n"
+    # kubectl's fallback path: SPDY when WebSocket exec is turned off.
+    spdy = cluster.kubectl(
+        "exec", "shell", "--", "sh", "-c", "exit 4", check=False, env={"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+    )
+    assert spdy.returncode == 4
+
+
+def drive_tty(cluster: Cluster, argv: list[str], lines: list[bytes], wait: float = 2.0) -> tuple[bytes, int]:
+    """Run kubectl on a pty of 40x120 (as a terminal would), type ``lines``; its output and exit code."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: kubectl on the pty
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.execvpe("kubectl", ["kubectl", "--kubeconfig", str(cluster.kubeconfig), *argv], cluster.env)
+    out = b""
+
+    def read(seconds: float) -> None:
+        nonlocal out
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return
+
+    read(wait)
+    for line in lines:
+        os.write(fd, line)
+        read(wait)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return out, os.waitstatus_to_exitcode(status)
+
+
+def test_exec_with_a_terminal(cluster: Cluster) -> None:
+    run_pod(cluster, "terminal", [{"name": "main", "image": "busybox", "command": ["sleep", "600"]}])
+    out, code = drive_tty(
+        cluster, ["exec", "-it", "terminal", "--", "sh"], [b"echo size=$(stty size) tty=$(tty)\r", b"exit 7\r"]
+    )
+    assert b"size=40 120 tty=/dev/" in out
+    assert code == 7
+
+
+def test_attach(cluster: Cluster) -> None:
+    run_pod(
+        cluster,
+        "echoer",
+        [
+            {
+                "name": "main",
+                "image": "busybox",
+                "command": ["sh", "-c", "while read line; do echo got $line; done"],
+                "stdin": True,
+            }
+        ],
+    )
+    attach = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "attach", "-i", "echoer"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env,
+    )
+    assert attach.stdin is not None and attach.stdout is not None
+    attach.stdin.write("hello\n")
+    attach.stdin.flush()
+    ready, _, _ = select.select([attach.stdout], [], [], 20)
+    assert ready, "no output from the attached container"
+    assert attach.stdout.readline() == "got hello\n"
+    attach.kill()
+    attach.wait()
+
+
+@pytest.mark.parametrize("websocket", ["true", "false"])
+def test_port_forward_reaches_the_pods_http_server(cluster: Cluster, websocket: str) -> None:
+    name = f"web-{websocket}"
+    port, local = free_port(), free_port()
+    run_pod(cluster, name, [{"name": "main", "image": "busybox", "command": http_server(port)}])
+    forward = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "port-forward", f"pod/{name}", f"{local}:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**cluster.env, "KUBECTL_PORT_FORWARD_WEBSOCKETS": websocket},
+    )
+    try:
+        assert forward.stdout is not None
+        assert forward.stdout.readline().startswith(f"Forwarding from 127.0.0.1:{local} -> {port}")
+
+        def fetch() -> bytes | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as response:
+                    return response.read() if response.status == 200 else None
+            except OSError:
+                return None
+
+        assert b"Directory listing" in eventually(fetch, 20)
+        assert b"Directory listing" in (fetch() or b"")  # a second connection on the same tunnel
+    finally:
+        forward.terminate()
+        forward.wait(10)
+
+
+def _pod(cluster: Cluster, name: str) -> dict[str, Any]:
+    return dict(json.loads(cluster.kubectl("get", "pod", name, "-o", "json").stdout))
+
+
+def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster) -> None:
+    probe = {"exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 1, "failureThreshold": 1}
+    run_pod(
+        cluster, "sickly", [{"name": "main", "image": "busybox", "command": ["sleep", "600"], "livenessProbe": probe}]
+    )
+    eventually(lambda: _pod(cluster, "sickly")["status"]["containerStatuses"][0]["restartCount"] >= 1, 60)
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=sickly").stdout
+    assert "Liveness probe failed" in events and "failed liveness probe, will be restarted" in events
+
+
+def test_readiness_gates_the_service_endpoints(cluster: Cluster, tmp_path: Path) -> None:
+    port = free_port()
+    flag = tmp_path / "ready"
+    probe = {"exec": {"command": ["test", "-f", str(flag)]}, "periodSeconds": 1}
+    run_pod(
+        cluster,
+        "gated",
+        [
+            {
+                "name": "main",
+                "image": "busybox",
+                "command": http_server(port),
+                "ports": [{"containerPort": port}],
+                "readinessProbe": probe,
+            }
+        ],
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "gated"},
+        "spec": {"selector": {"app": "gated"}, "ports": [{"port": 80, "targetPort": port}]},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(service))
+
+    def subsets() -> list[dict[str, Any]]:
+        endpoints = json.loads(cluster.kubectl("get", "endpoints", "gated", "-o", "json", check=False).stdout or "{}")
+        return list(endpoints.get("subsets") or [])
+
+    not_ready = eventually(lambda: [s for s in subsets() if s.get("notReadyAddresses")], 30)
+    assert not any(s.get("addresses") for s in not_ready)
+    assert _pod(cluster, "gated")["status"]["containerStatuses"][0]["ready"] is False
+    flag.write_text("ok")
+    ready = eventually(lambda: [s for s in subsets() if s.get("addresses")], 30)
+    assert ready[0]["addresses"][0]["ip"] == _pod(cluster, "gated")["status"]["podIP"]
