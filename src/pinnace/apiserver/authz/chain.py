@@ -33,20 +33,20 @@ class AuthorizerChain:
     """system:masters, then each authorizer in turn (upstream's union authorizer)."""
 
     def __init__(self, authorizers: Sequence[Authorizer]) -> None:
-        self.authorizers = list(authorizers)
+        self.authorizers = tuple(authorizers)
 
     async def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
         """The first ALLOW or DENY; else NO_OPINION with every reason given, one per line."""
         if MASTERS in attributes.user.groups:
             return _PRIVILEGED
-        reasons = []
+        reasons: list[str] | None = None
         for authorizer in self.authorizers:
             decision, reason = await authorizer.authorize(attributes)
             if decision is not Decision.NO_OPINION:
                 return decision, reason
             if reason:
-                reasons.append(reason)
-        return Decision.NO_OPINION, "\n".join(reasons)
+                reasons = [*(reasons or ()), reason]
+        return Decision.NO_OPINION, "\n".join(reasons) if reasons else ""
 
 
 class RBAC:
