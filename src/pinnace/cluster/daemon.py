@@ -94,7 +94,7 @@ def next_steps(url: str, own: Path, merged: Path | None) -> str:
     lines += [
         "",
         "Try:",
-        "  kubectl get nodes",
+        "  kubectl get namespaces,nodes",
         "  kubectl create deployment web --image=busybox -- sh -c 'while :; do date; sleep 5; done'",
         "  kubectl logs deployment/web",
         "  kubectl api-resources",
