@@ -287,6 +287,7 @@ class ProcessRuntime:
             "stdin_once": config.stdin_once,
             "tty": config.tty,
             "socket": self._socket_path(container_id),
+            "namespaces": self.namespaces,
         }
         _write_json(cdir / "config.json", shim_config)
         meta = {

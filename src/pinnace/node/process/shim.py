@@ -89,11 +89,15 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def enter_mount_namespace(mounts: list[dict[str, Any]]) -> None:
-    """Enter a private mount namespace and bind each volume at its mountPath (OSError if impossible)."""
+def enter_mount_namespace(mounts: list[dict[str, Any]], mode: str = "") -> None:
+    """Enter a private mount namespace and bind each volume at its mountPath (OSError if impossible).
+
+    ``mode``: ``"root"`` (a mount namespace), ``"userns"`` (a user namespace mapping our own IDs, and a mount
+    namespace in it: no privilege needed where the kernel allows it); by default, whichever our euid allows.
+    """
     libc = _libc()
     uid, gid = os.geteuid(), os.getegid()
-    if uid == 0:
+    if (mode or ("root" if uid == 0 else "userns")) == "root":
         _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     else:
         _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(CLONE_NEWUSER|CLONE_NEWNS)")
@@ -628,7 +632,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, signal.SIG_IGN)  # the shim outlives its agent; the runtime signals the container
     try:
         if cfg.get("mounts"):
-            enter_mount_namespace(cfg["mounts"])
+            enter_mount_namespace(cfg["mounts"], str(cfg.get("namespaces") or ""))
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(cfg["socket"])

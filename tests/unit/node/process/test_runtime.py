@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ import pytest
 
 from pinnace.node import cri
 from pinnace.node.process import ProcessRuntime
+from pinnace.node.process.runtime import mount_namespace_mode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -162,9 +164,18 @@ async def test_exec_pipes_and_tty(runtime: ProcessRuntime, tmp_path: Path) -> No
     await session.close()
 
 
-async def test_volumes_are_mounted_in_a_private_namespace(runtime: ProcessRuntime, tmp_path: Path) -> None:
-    if runtime.namespaces == "none":
-        pytest.fail("this machine can make no mount namespace (neither root nor unprivileged user namespaces)")
+@pytest.mark.parametrize("mode", ["root", "userns"])
+async def test_volumes_are_mounted_in_a_private_namespace(tmp_path: Path, mode: str) -> None:
+    if (mode == "root" and os.geteuid() != 0) or mount_namespace_mode() == "none":
+        pytest.fail(f"this machine can make no {mode} mount namespace (the tests need root or user namespaces)")
+    runtime = ProcessRuntime(tmp_path / "runtime", node_ip="127.0.0.1", namespaces=mode)
+    try:
+        await _volumes_are_mounted(runtime, tmp_path)
+    finally:
+        await runtime.stop_all()
+
+
+async def _volumes_are_mounted(runtime: ProcessRuntime, tmp_path: Path) -> None:
     volume = tmp_path / "vol"
     volume.mkdir()
     (volume / "data.txt").write_text("from the volume")
