@@ -36,6 +36,7 @@ __all__ = [
     "detached_jws",
     "generate_token",
     "parse_expiration",
+    "secret_text",
     "verify_detached_jws",
 ]
 
@@ -72,7 +73,8 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _text(data: dict[str, Any], key: str) -> str:
+def secret_text(data: dict[str, Any], key: str) -> str:
+    """A Secret data value as text ("" when absent or not base64 of UTF-8)."""
     value = data.get(key)
     if not isinstance(value, str):
         return ""
@@ -147,20 +149,20 @@ class BootstrapToken:
         if secret.get("type") != SECRET_TYPE:
             return None
         data = secret.get("data") or {}
-        token_id, token_secret = _text(data, "token-id"), _text(data, "token-secret")
+        token_id, token_secret = secret_text(data, "token-id"), secret_text(data, "token-secret")
         name = (secret.get("metadata") or {}).get("name", "")
         if not TOKEN_PATTERN.match(f"{token_id}.{token_secret}") or name != SECRET_PREFIX + token_id:
             return None
         try:
-            expiration = parse_expiration(_text(data, "expiration"))
+            expiration = parse_expiration(secret_text(data, "expiration"))
         except ValueError:
             return None
-        usages = tuple(u for u in USAGES if _text(data, f"usage-bootstrap-{u}") == "true")
-        groups = tuple(g.strip() for g in _text(data, "auth-extra-groups").split(",") if g.strip())
+        usages = tuple(u for u in USAGES if secret_text(data, f"usage-bootstrap-{u}") == "true")
+        groups = tuple(g.strip() for g in secret_text(data, "auth-extra-groups").split(",") if g.strip())
         known = {"token-id", "token-secret", "expiration", "description", "auth-extra-groups"}
         known.update(f"usage-bootstrap-{u}" for u in USAGES)
-        extra = {k: _text(data, k) for k in data if k not in known}
-        description = _text(data, "description")
+        extra = {k: secret_text(data, k) for k in data if k not in known}
+        description = secret_text(data, "description")
         return cls(token_id, token_secret, description, expiration, usages, groups, extra)
 
 

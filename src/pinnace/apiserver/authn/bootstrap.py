@@ -14,54 +14,27 @@ does, so that tokens cannot be probed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import logging
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
+from pinnace.api.bootstraptoken import (
+    BOOTSTRAPPERS_GROUP,
+    EXTRA_GROUP_PATTERN,
+    SECRET_PREFIX,
+    SECRET_TYPE,
+    TOKEN_PATTERN,
+    parse_expiration,
+    secret_text,
+)
 from pinnace.apiserver.authn.tokens import TokenRejected, TokenResult, agnostic_audiences
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.user import UserInfo
 
-__all__ = [
-    "BOOTSTRAPPERS_GROUP",
-    "SECRET_PREFIX",
-    "SECRET_TYPE",
-    "TOKEN_PATTERN",
-    "BootstrapTokenAuthenticator",
-    "parse_expiration",
-]
+__all__ = ["BootstrapTokenAuthenticator"]
 
 log = logging.getLogger(__name__)
-
-SECRET_TYPE = "bootstrap.kubernetes.io/token"
-SECRET_PREFIX = "bootstrap-token-"
-BOOTSTRAPPERS_GROUP = "system:bootstrappers"
-#: ``[a-z0-9]{6}.[a-z0-9]{16}``: anything else is not a bootstrap token at all.
-TOKEN_PATTERN = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
-_GROUP_PATTERN = re.compile(r"^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$")
-
-
-def _decode(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        return ""
-    try:
-        return base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return ""
-
-
-def parse_expiration(value: str) -> datetime | None:
-    """An RFC 3339 ``expiration`` (ValueError if malformed; None if empty)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class BootstrapTokenAuthenticator:
@@ -91,23 +64,23 @@ class BootstrapTokenAuthenticator:
         if secret.get("type") != SECRET_TYPE:
             return self._reject(f"secret {name} is of type {secret.get('type')!r}, not {SECRET_TYPE}")
         data = secret.get("data") or {}
-        if not hmac.compare_digest(_decode(data, "token-secret").encode(), token_secret.encode()):
+        if not hmac.compare_digest(secret_text(data, "token-secret").encode(), token_secret.encode()):
             return self._reject(f"the secret of bootstrap token {token_id} does not match")
-        if _decode(data, "token-id") != token_id:
+        if secret_text(data, "token-id") != token_id:
             return self._reject(f"secret {name} names another token id")
         try:
-            expiration = parse_expiration(_decode(data, "expiration"))
+            expiration = parse_expiration(secret_text(data, "expiration"))
         except ValueError:
             return self._reject(f"bootstrap token {token_id} has a malformed expiration")
         if expiration is not None and expiration <= datetime.now(UTC):
             return self._reject(f"bootstrap token {token_id} expired at {expiration.isoformat()}")
-        if _decode(data, "usage-bootstrap-authentication") != "true":
+        if secret_text(data, "usage-bootstrap-authentication") != "true":
             return self._reject(f"bootstrap token {token_id} is not usable for authentication")
         groups = [BOOTSTRAPPERS_GROUP]
-        for group in (g.strip() for g in _decode(data, "auth-extra-groups").split(",")):
+        for group in (g.strip() for g in secret_text(data, "auth-extra-groups").split(",")):
             if not group:
                 continue
-            if not _GROUP_PATTERN.match(group):
+            if not EXTRA_GROUP_PATTERN.match(group):
                 return self._reject(f"bootstrap token {token_id} has an invalid extra group {group!r}")
             if group not in groups:
                 groups.append(group)
