@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from pinnace.node import cri
 from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
-from pinnace.node.oci import cgroups, netns, records, rootfs
+from pinnace.node.oci import cgroups, netns, podns, records, rootfs
 from pinnace.node.oci.sessions import AttachSession, ExecSession
 from pinnace.node.oci.spec import SandboxPaths, build_spec
 
@@ -176,6 +176,9 @@ class OCIRuntime:
                 record["ips"] = list(attachment.ips)
                 record["network_attached"] = True
             self._write_pod_files(directory, config, record["ips"][0] if record["ips"] else "")
+            hostname = open(os.path.join(directory, "hostname")).read().strip()  # noqa: SIM115
+            shared = await podns.create(sandbox_id, directory, hostname, own_uts=not config.host_network)
+            record["shared"] = {"ipc": shared.ipc, "uts": shared.uts, "shm": shared.shm}
             records.write_record(os.path.join(directory, "sandbox.json"), record)
         except BaseException:
             with contextlib.suppress(cri.CRIError, OSError):
@@ -228,6 +231,7 @@ class OCIRuntime:
     async def _teardown_sandbox(self, sandbox_id: str, record: Mapping[str, Any]) -> None:
         if record.get("network_attached") and self.cni is not None:
             await self.cni.delete(sandbox_id, record["netns"])
+        podns.release(podns.PodNamespaces(**record.get("shared", {})))
         if record.get("netns"):
             await netns.delete(os.path.basename(record["netns"]))
         _remove_cgroup(self._cgroup_parent(record))
@@ -288,6 +292,9 @@ class OCIRuntime:
                 resolv_file=os.path.join(sandbox_dir, "resolv.conf"),
                 hostname_file=os.path.join(sandbox_dir, "hostname"),
                 cgroup_parent=self._cgroup_parent(sandbox),
+                ipc_path=sandbox.get("shared", {}).get("ipc", ""),
+                uts_path=sandbox.get("shared", {}).get("uts", ""),
+                shm_dir=sandbox.get("shared", {}).get("shm", ""),
             )
             spec = build_spec(config, image_config, container_id=container_id, rootfs=target, sandbox=paths)
             records.write_record(os.path.join(bundle, "config.json"), spec)

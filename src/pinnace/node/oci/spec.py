@@ -74,6 +74,10 @@ class SandboxPaths:
     hostname_file: str
     #: The pod's cgroup, relative to the cgroup root (``pinnace/pod<uid>``).
     cgroup_parent: str
+    #: The pod's IPC and UTS namespaces to join, and its shared /dev/shm ("": the container's own).
+    ipc_path: str = ""
+    uts_path: str = ""
+    shm_dir: str = ""
 
 
 def process_args(image: ImageConfig, command: Sequence[str], args: Sequence[str]) -> list[str]:
@@ -195,6 +199,7 @@ def mounts(config: ContainerConfig, sandbox: SandboxPaths) -> list[dict[str, Any
         _mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
         _mount("/sys", "sysfs", "sysfs", sys_options),
         _mount("/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        _mount("/dev/shm", "bind", sandbox.shm_dir, ["rbind", "rprivate", "rw"]) if sandbox.shm_dir else
         _mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
     ]  # fmt: skip
     user_paths = {m.container_path.rstrip("/") for m in config.mounts}
@@ -208,6 +213,10 @@ def mounts(config: ContainerConfig, sandbox: SandboxPaths) -> list[dict[str, Any
     for volume in sorted(config.mounts, key=_depth):
         out.append(_volume_mount(volume))
     return out
+
+
+def _namespace(kind: str, path: str) -> dict[str, str]:
+    return {"type": kind, "path": path} if path else {"type": kind}
 
 
 def _depth(mount: Mount) -> int:
@@ -242,9 +251,9 @@ def build_spec(
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
         "noNewPrivileges": no_new_privs,
     }
-    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]
+    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "mount"}, _namespace("ipc", sandbox.ipc_path)]
     if sandbox.netns_path:
-        namespaces += [{"type": "network", "path": sandbox.netns_path}, {"type": "uts"}]
+        namespaces += [{"type": "network", "path": sandbox.netns_path}, _namespace("uts", sandbox.uts_path)]
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": resources(config),

@@ -260,3 +260,25 @@ async def test_a_tty_container_through_attach(runtime: OCIRuntime, tmp_path: Pat
     await session.close()
     log = (tmp_path / "logs" / "c.log").read_text()
     assert " stdout " in log and "40 120" in log
+
+
+async def test_containers_of_a_pod_share_ipc_uts_and_shm(runtime: OCIRuntime, tmp_path: Path) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    first = await _run(runtime, sandbox_id, tmp_path, "echo shared > /dev/shm/note; sleep 600")
+    second = await runtime.create_container(sandbox_id, cri.ContainerConfig(name="d", image="busybox",
+                                                                            command=("sleep", "600")))  # fmt: skip
+    await runtime.start_container(second)
+    ids = []
+    for container_id in (first, second):
+        script = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname; readlink /proc/self/ns/pid"
+        result = await runtime.exec_sync(container_id, ["sh", "-c", script], 10)
+        ids.append(result.stdout.decode().split())
+    (ipc_a, uts_a, host_a, pid_a), (ipc_b, uts_b, host_b, pid_b) = ids
+    assert (ipc_a, uts_a, host_a) == (ipc_b, uts_b, host_b) == (ipc_a, uts_a, "web")
+    assert pid_a != pid_b  # each container keeps its own PID namespace
+    note = await runtime.exec_sync(second, ["cat", "/dev/shm/note"], 10)
+    assert note.stdout == b"shared\n"
+    host_ipc = os.readlink("/proc/self/ns/ipc")
+    assert ipc_a != host_ipc
+    await runtime.remove_pod_sandbox(sandbox_id)
+    assert not [name for name in os.listdir("/run/pinnace-oci/ns") if name.startswith(sandbox_id)]
