@@ -448,3 +448,27 @@ async def test_a_pod_failed_by_someone_else_has_its_containers_stopped(client: R
     await eventually(stopped)
     p = await get_pod(client, "evicted")
     assert (p["status"]["phase"], p["status"]["reason"]) == ("Failed", "Evicted")  # the agent does not undo it
+
+
+async def test_post_start_hook_runs_and_a_failing_one_restarts_the_container(client: RestClient, node: Node) -> None:
+    marker = node.data_dir.parent / "poststart.txt"
+    good = sh(
+        "main", "sleep 60", lifecycle={"postStart": {"exec": {"command": ["sh", "-c", f"echo hooked > {marker}"]}}}
+    )
+    await client.create(PODS, pod("hooked", good), "default")
+    await eventually(lambda: _ready_pod(client, "hooked"))
+    assert marker.read_text() == "hooked\n"
+    bad = sh("main", "sleep 60", lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "exit 3"]}}})
+    await client.create(PODS, pod("unhooked", bad, terminationGracePeriodSeconds=1), "default")
+
+    async def failed_hook() -> bool:
+        events = await client.list(EVENTS, "default", fieldSelector="involvedObject.name=unhooked")
+        return any(e["reason"] == "FailedPostStartHook" for e in events["items"])
+
+    await eventually(failed_hook)
+
+    async def restarted() -> bool:
+        statuses = (await get_pod(client, "unhooked"))["status"].get("containerStatuses") or [{}]
+        return int(statuses[0].get("restartCount") or 0) >= 1
+
+    await eventually(restarted)

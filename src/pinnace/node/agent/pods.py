@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 #: Upstream's floor for a kill's grace period (minimumGracePeriodInSeconds).
 MIN_GRACE = 2.0
+#: How long a postStart hook may run.
+POST_START_TIMEOUT = 30.0
 #: How soon a pod whose container could not be configured, or whose volume could not be made, is tried again.
 RETRY = 2.0
 
@@ -413,13 +415,28 @@ class PodSync:
             ctx.again(0.1)
             return False
         self.recorder.event(ctx.pod, NORMAL, "Started", f"Started container {name}")
+        if (c.get("lifecycle") or {}).get("postStart"):
+            # As the kubelet: the container counts as started once its postStart hook is done; a failed hook kills
+            # it (the restart policy takes over).
+            ok = await self._hook(ctx.pod, c, container_id, POST_START_TIMEOUT, "postStart")
+            if not ok:
+                instance = await self.runtime.container_status(container_id)
+                grace = float((ctx.pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30)
+                await self.kill_container(
+                    ctx.pod, c, instance, grace, f"FailedPostStartHook: stopping container {name}"
+                )
+                ctx.again(0.1)
+                return False
         self.probes.add_container(ctx.pod, c, container_id)
         return True
 
     # ---- stopping --------------------------------------------------------------------------------
-    async def _hook(self, pod: Obj, c: Obj, container_id: str, timeout: float) -> None:
-        """Run the container's preStop hook (exec or httpGet) within ``timeout``; failures are events, not errors."""
-        hook = ((c.get("lifecycle") or {}).get("preStop")) or {}
+    async def _hook(self, pod: Obj, c: Obj, container_id: str, timeout: float, which: str = "preStop") -> bool:
+        """Run the container's preStop or postStart hook (exec, httpGet or sleep) within ``timeout``.
+
+        A failure is recorded as the kubelet records it (FailedPreStopHook / FailedPostStartHook); False then.
+        """
+        hook = ((c.get("lifecycle") or {}).get(which)) or {}
         try:
             if hook.get("exec"):
                 result = await self.runtime.exec_sync(
@@ -445,7 +462,10 @@ class PodSync:
             elif hook.get("sleep"):
                 await asyncio.sleep(min(float(hook["sleep"].get("seconds") or 0), timeout))
         except Exception as exc:
-            self.recorder.event(pod, WARNING, "FailedPreStopHook", f"PreStopHook failed: {exc}")
+            name = which[0].upper() + which[1:]
+            self.recorder.event(pod, WARNING, f"Failed{name}Hook", f"{name}Hook failed: {exc!s}")
+            return False
+        return True
 
     async def kill_container(
         self, pod: Obj, c: Obj | None, instance: cri.ContainerStatus, grace: float, reason: str
