@@ -141,7 +141,7 @@ class ClusterNetwork:
         await _run(*inside, "ip", "link", "set", "eth0", "up")
         await _run(*inside, "ip", "link", "set", "lo", "up")
         await _run(*inside, "ip", "route", "add", "default", "via", self.host_address)
-        await _run(*inside, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        await _run(*inside, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")  # a router for its pods
         # Pod-to-pod traffic keeps pod addresses; only traffic leaving the cluster CIDR is masqueraded.
         await _run(*inside, "iptables", "-t", "nat", "-I", "POSTROUTING", "-s", node.pod_cidr,
                    "-d", str(self.cluster_cidr), "-j", "RETURN")  # fmt: skip
