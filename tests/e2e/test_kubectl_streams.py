@@ -229,10 +229,13 @@ def _pod(cluster: Cluster, name: str) -> dict[str, Any]:
 
 def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster) -> None:
     probe = {"exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 1, "failureThreshold": 1}
-    run_pod(
-        cluster, "sickly", [{"name": "main", "image": "busybox", "command": ["sleep", "600"], "livenessProbe": probe}]
-    )
+    command = ["sh", "-c", "echo started at $(date +%s%N); exec sleep 600"]
+    run_pod(cluster, "sickly", [{"name": "main", "image": "busybox", "command": command, "livenessProbe": probe}])
     eventually(lambda: _pod(cluster, "sickly")["status"]["containerStatuses"][0]["restartCount"] >= 1, 60)
+    previous = cluster.kubectl("logs", "sickly", "--previous").stdout
+    assert previous.startswith("started at ")
+    current = eventually(lambda: cluster.kubectl("logs", "sickly").stdout)
+    assert current.startswith("started at ") and current != previous
     events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=sickly").stdout
     assert "Liveness probe failed" in events and "failed liveness probe, will be restarted" in events
 

@@ -9,6 +9,7 @@ only ever talk to the API server.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import socket
@@ -20,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import kubernetes.client
 import pytest
 from kubernetes.client import CoreV1Api
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
-from tests.integration.conftest import ThreadedServer
+from tests.integration.conftest import ThreadedServer, raw_request
 
 from pinnace.client.rest import RestClient
 from pinnace.node.agent import AgentConfig, NodeAgent
@@ -262,3 +264,45 @@ def test_node_proxy_reaches_the_kubelet(node: Node, threaded_server: ThreadedSer
     assert summary["node"]["memory"]["availableBytes"] > 0
     with urllib.request.urlopen(f"{base}/pods", timeout=10) as r:
         assert json.loads(r.read())["kind"] == "PodList"
+
+
+def test_log_options_are_validated_before_the_kubelet(
+    node: Node, k8s_client: kubernetes.client.ApiClient, threaded_server: ThreadedServer
+) -> None:
+    api = CoreV1Api(k8s_client)
+    node.run_pod(api, "quiet", {"main": ["sleep", "60"]})
+    path = "/api/v1/namespaces/default/pods/quiet/log?sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z"
+    status, body = raw_request(threaded_server.url, "GET", path)
+    assert status == 422 and "at most one of `sinceTime` or `sinceSeconds`" in body["message"]
+    with pytest.raises(ApiException) as err:
+        api.read_namespaced_pod_log("quiet", "default", limit_bytes=0)
+    assert err.value.status == 422 and "limitBytes" in err.value.body
+
+
+@pytest.mark.parametrize("protocol", ["v4.channel.k8s.io", "base64.channel.k8s.io", "channel.k8s.io"])
+def test_older_channel_protocols(
+    node: Node, k8s_client: kubernetes.client.ApiClient, threaded_server: ThreadedServer, protocol: str
+) -> None:
+    api = CoreV1Api(k8s_client)
+    node.run_pod(api, "old", {"main": ["sleep", "60"]})
+    query = "command=sh&command=-c&command=echo%20hi%3B%20exit%202&stdout=true&stderr=true"
+    url = f"{threaded_server.url}/api/v1/namespaces/default/pods/old/exec?{query}"
+
+    async def run() -> dict[int, bytes]:
+        got: dict[int, bytes] = {}
+        async with aiohttp.ClientSession() as session, session.ws_connect(url, protocols=[protocol]) as ws:
+            assert ws.protocol == protocol
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    channel, data = int(message.data[0]), base64.b64decode(message.data[1:])
+                else:
+                    channel, data = message.data[0], message.data[1:]
+                got[channel] = got.get(channel, b"") + data
+        return got
+
+    got = asyncio.run(run())
+    assert got[1] == b"hi\n"
+    if protocol == "v4.channel.k8s.io":
+        assert json.loads(got[3])["details"]["causes"] == [{"reason": "ExitCode", "message": "2"}]
+    else:  # before v4 the error channel carries the message as text
+        assert got[3].startswith(b"command terminated with non-zero exit code")
