@@ -19,8 +19,10 @@ import platformdirs
 import typer
 
 from pinnace.cli.adm_encryption import encryption_app
+from pinnace.cli.adm_join import adm_join
 from pinnace.cli.adm_token import token_app
 from pinnace.cli.image import image_app
+from pinnace.cli.node import node_app, nodes_config
 from pinnace.cluster import controller_manager
 from pinnace.plugins.cli import plugin_app
 
@@ -83,6 +85,11 @@ def up(
     log_level: LogLevel = "INFO",
     controllers: Controllers = "*",
     sim_nodes: SimNodes = 0,
+    nodes: Annotated[int, typer.Option(help="Node agents to run (pods really run on them); 0 for none.")] = 1,
+    runtime: Annotated[str, typer.Option(help="The nodes' container runtime: process or oci.")] = "process",
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="A kind-like cluster description: nodes with roles, labels, taints.")
+    ] = None,
     node_monitor_grace_period: GracePeriod = 40.0,
     pod_eviction_timeout: EvictionTimeout = 300.0,
     store: Annotated[
@@ -112,6 +119,8 @@ def up(
 
     _logging(log_level)
     cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
+    config_file = config_file.expanduser().resolve() if config_file is not None else None
+    node_config = nodes_config(nodes, runtime, config_file)
     try:
         endpoints = parse_store_url(store) if store else ()
     except ValueError as exc:
@@ -129,6 +138,7 @@ def up(
         host=host,
         port=port,
         controller_manager=cm,
+        nodes=node_config,
         store=store_config,
         encryption_provider_config=encryption_provider_config,
         security=SecurityConfig(
@@ -137,6 +147,7 @@ def up(
         ),
     )
     store_args = [f"--store={store}"] if store else []
+    store_args += node_config.arguments(config_file)
     for flag, value in (
         ("--etcd-cafile", etcd_cafile),
         ("--etcd-certfile", etcd_certfile),
@@ -266,6 +277,7 @@ adm_app = typer.Typer(help="Cluster administration (kubeadm's jobs).", no_args_i
 app.add_typer(adm_app, name="adm")
 adm_app.add_typer(encryption_app, name="encryption")
 adm_app.add_typer(token_app, name="token")
+adm_app.command("join")(adm_join)
 
 
 @adm_app.command("migrate-store")
@@ -363,6 +375,7 @@ builder_app.add_typer(create_app, name="create")
 app.add_typer(builder_app, name="builder")
 app.add_typer(plugin_app, name="plugin")
 app.add_typer(image_app, name="image")
+app.add_typer(node_app, name="node")
 
 ProjectDir = Annotated[Path, typer.Option("--dir", help="The project directory.")]
 
