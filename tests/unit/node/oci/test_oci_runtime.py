@@ -34,6 +34,13 @@ async def _run(rt: OCIRuntime, sandbox_id: str, tmp_path: Path, script: str, **e
     return container_id
 
 
+async def _wait_logged(path: Path, text: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and ("stdout", "F", text) in _log_records(path)):
+        assert time.monotonic() < deadline, f"{text!r} not logged"
+        await asyncio.sleep(0.05)
+
+
 def _log_records(path: Path) -> list[tuple[str, str, str]]:
     records = []
     for line in path.read_text().splitlines():
@@ -85,11 +92,14 @@ async def test_stop_with_grace_then_kill(runtime: OCIRuntime, tmp_path: Path) ->
     sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
     graceful = await _run(runtime, sandbox_id, tmp_path,
                           "trap 'echo bye; exit 0' TERM; echo up; while true; do sleep 0.1; done")  # fmt: skip
-    await asyncio.sleep(0.3)
+    await _wait_logged(tmp_path / "logs" / "c.log", "up")
     await runtime.stop_container(graceful, 10)
     status = await runtime.container_status(graceful)
     assert (status.state, status.exit_code, status.reason) == (cri.ContainerState.EXITED, 0, "Completed")
-    stubborn = await _run(runtime, sandbox_id, tmp_path, "trap '' TERM; sleep 600")
+    stubborn = await _run(runtime, sandbox_id, tmp_path, "trap '' TERM; echo stubborn; sleep 600")
+    # Until the runtime's init has exec'd the shell, a SIGTERM ends that Go process with status 2 (as with
+    # containerd): stop the container once its shell has said something.
+    await _wait_logged(tmp_path / "logs" / "c.log", "stubborn")
     started = time.monotonic()
     await runtime.stop_container(stubborn, 0.5)
     assert time.monotonic() - started < 8
@@ -180,7 +190,9 @@ async def test_a_new_runtime_object_adopts_running_containers(
     runtime: OCIRuntime, tmp_path: Path
 ) -> None:
     sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
-    container_id = await _run(runtime, sandbox_id, tmp_path, "trap 'exit 9' TERM; while true; do sleep 0.1; done")
+    script = "trap 'exit 9' TERM; echo trapping; while true; do sleep 0.1; done"
+    container_id = await _run(runtime, sandbox_id, tmp_path, script)
+    await _wait_logged(tmp_path / "logs" / "c.log", "trapping")
     again = OCIRuntime(runtime.root, runtime.images, cni=runtime.cni)
     assert [s.id for s in await again.list_pod_sandboxes()] == [sandbox_id]
     (adopted,) = await again.list_containers(sandbox_id)
