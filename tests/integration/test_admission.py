@@ -348,3 +348,27 @@ def test_a_bad_level_label_is_invalid(core: kubernetes.client.CoreV1Api) -> None
     )
     assert status == 422
     assert "must be one of privileged, baseline, restricted" in message
+
+
+def test_object_count_quota_of_another_group(server: AdmissionServer, core: kubernetes.client.CoreV1Api) -> None:
+    ns = namespace(core)
+    quota(core, ns, {"count/deployments.apps": "1"})
+    deployment = {
+        "metadata": {"name": "d1"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    assert raw(server, "POST", path, deployment)[0] == 201
+    status, body, _ = raw(server, "POST", path, {**deployment, "metadata": {"name": "d2"}})
+    assert status == 403
+    assert body["message"] == (
+        'deployments.apps "d2" is forbidden: exceeded quota: q, requested: count/deployments.apps=1, '
+        "used: count/deployments.apps=1, limited: count/deployments.apps=1"
+    )
+    # The controller recounts kinds it does not watch from the API: after a delete and a change of the quota.
+    assert raw(server, "DELETE", f"{path}/d1")[0] == 200
+    core.patch_namespaced_resource_quota("q", ns, {"spec": {"hard": {"count/deployments.apps": "2"}}})
+    eventually(lambda: core.read_namespaced_resource_quota("q", ns).status.used == {"count/deployments.apps": "0"})

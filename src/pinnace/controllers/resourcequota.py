@@ -135,7 +135,7 @@ class ResourceQuotaReconciler:
         kinds = await self.client.mapper.kinds_for(group, plural)
         if not kinds:
             return []
-        return list(await self.client.api_reader.list(str(kinds[0]), namespace))
+        return list(await self.client.api_reader.list(kinds[0], namespace))
 
 
 def _resources_of(hard: dict[str, Any]) -> list[tuple[str, str]]:
