@@ -275,3 +275,27 @@ def test_readiness_gates_the_service_endpoints(cluster: Cluster, tmp_path: Path)
     flag.write_text("ok")
     ready = eventually(lambda: [s for s in subsets() if s.get("addresses")], 30)
     assert ready[0]["addresses"][0]["ip"] == _pod(cluster, "gated")["status"]["podIP"]
+
+
+def test_streams_are_authorized_like_any_request(cluster: Cluster, tmp_path: Path) -> None:
+    run_pod(cluster, "guarded", [{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo hi; sleep 600"]}])
+    cluster.kubectl("create", "serviceaccount", "viewer")
+    cluster.kubectl("create", "role", "viewer", "--verb=get,list", "--resource=pods,pods/log")
+    cluster.kubectl("create", "rolebinding", "viewer", "--role=viewer", "--serviceaccount=default:viewer")
+    token = cluster.kubectl("create", "token", "viewer").stdout.strip()
+    kubeconfig = tmp_path / "viewer.kubeconfig"
+    shutil.copy(cluster.kubeconfig, kubeconfig)
+
+    def as_viewer(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = ["kubectl", "--kubeconfig", str(kubeconfig), "--user", "viewer", *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=cluster.env, check=False)
+
+    assert as_viewer("config", "set-credentials", "viewer", f"--token={token}").returncode == 0
+    assert as_viewer("logs", "guarded").stdout == "hi\n"
+    denied = as_viewer("exec", "guarded", "--", "true")
+    assert denied.returncode == 1
+    assert 'User "system:serviceaccount:default:viewer" cannot create resource "pods/exec"' in denied.stderr
+    cluster.kubectl("create", "role", "exec", "--verb=create,get", "--resource=pods/exec")
+    cluster.kubectl("create", "rolebinding", "exec", "--role=exec", "--serviceaccount=default:viewer")
+    allowed = eventually(lambda: as_viewer("exec", "guarded", "--", "echo", "in").stdout)
+    assert allowed == "in\n"
