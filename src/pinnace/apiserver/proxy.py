@@ -255,7 +255,9 @@ async def _relay_upgrade(request: web.BaseRequest, kubelet: str, path_qs: str) -
 async def _relay_websocket(request: web.BaseRequest, url: str) -> web.StreamResponse:
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     timeout = aiohttp.ClientWSTimeout(ws_close=5.0)
-    async with aiohttp.ClientSession() as session:
+    # No overall timeout: an exec or port-forward lives as long as its client wants.
+    no_limit = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=no_limit) as session:
         try:
             upstream = await session.ws_connect(
                 url,
