@@ -123,12 +123,14 @@ BOB = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"}]
 
 
 async def wait_aggregated(c: Cluster, name: str) -> Obj:
-    """The role once its rules are the aggregate of what it selects now (edit feeds admin, view feeds edit)."""
+    """The role once admin, edit and view all hold the aggregate of what they select now (view feeds edit feeds
+    admin, so a role can match its inputs while an input is still filling)."""
     for _ in range(200):
-        role = await c.ok("admin-token", "GET", f"{RBAC_V1}/clusterroles/{name}")
         roles = (await c.ok("admin-token", "GET", f"{RBAC_V1}/clusterroles"))["items"]
-        if role.get("rules") and role["rules"] == aggregate_rules(role, roles):
-            return role
+        by_name = {r["metadata"]["name"]: r for r in roles}
+        chain = [by_name[n] for n in ("view", "edit", "admin")]
+        if all(r.get("rules") and r["rules"] == aggregate_rules(r, roles) for r in chain):
+            return by_name[name]
         await asyncio.sleep(0.05)
     raise AssertionError(f"{name} was never aggregated")
 
