@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from tests.e2e.conftest import Cluster, free_port, run_pinnace, start_cluster, stop_cluster
 from tests.e2e.kubectl import eventually, get_json
+from tests.e2e.test_kubectl_streams import drive_tty
 
 pytestmark = pytest.mark.slow
 IMAGE = "pinnace.test/busybox:1"
@@ -35,6 +36,8 @@ def oci_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         eventually(lambda: _ready_nodes(cluster) == 3, timeout=60)
         yield cluster
     finally:
+        # Pods whose PID 1 ignores SIGTERM would hold the agents' shutdown for their grace period.
+        cluster.kubectl("delete", "deployments,pods", "--all", "--grace-period=1", check=False, timeout=60)
         out = stop_cluster(cluster)
         leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
@@ -156,6 +159,16 @@ def test_kubectl_logs_exec_and_port_forward_reach_a_container(oci_cluster: Clust
     finally:
         forward.terminate()
         forward.wait(10)
+
+
+def test_kubectl_exec_with_a_terminal(oci_cluster: Cluster) -> None:
+    _apply(oci_cluster, _pod("terminal", "node-0", "sleep 600"))
+    eventually(lambda: _running_ip(oci_cluster, "terminal"), timeout=60)
+    out, code = drive_tty(
+        oci_cluster, ["exec", "-it", "terminal", "--", "sh"], [b"echo size=$(stty size) tty=$(tty)\r", b"exit 7\r"]
+    )
+    assert b"size=40 120 tty=/dev/pts/" in out
+    assert code == 7
 
 
 def test_a_host_port_reaches_the_pod_at_its_nodes_address(oci_cluster: Cluster) -> None:
