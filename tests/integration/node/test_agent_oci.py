@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.registry_server import RegistryServer, registry_fixture
 
 from pinnace.client.rest import RestClient
 from pinnace.node.agent import AgentConfig, NodeAgent
 from pinnace.node.images.build import build_from_binary
 from pinnace.node.images.config import ImageConfig
 from pinnace.node.images.reference import parse_reference
+from pinnace.node.images.registry import RegistryClient
 from pinnace.node.images.store import ImageStore
 from pinnace.node.oci import OCIRuntime
 from pinnace.node.oci.factory import OCIOptions, oci_parts
@@ -29,6 +31,7 @@ from .test_agent_process import NODE, NODES, PODS, eventually, get_pod, log_of, 
 
 pytestmark = pytest.mark.timeout(120)
 IMAGE = "pinnace.test/busybox:1"
+anonymous_registry = registry_fixture("none")
 
 
 class OCINode:
@@ -94,6 +97,23 @@ async def test_a_memory_hog_is_oom_killed(client: RestClient, oci_node: OCINode)
     terminated = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
     assert p["status"]["phase"] == "Failed"
+
+
+async def test_an_image_pushed_to_a_registry_is_pulled_and_run(
+    client: RestClient, oci_node: OCINode, anonymous_registry: RegistryServer, tmp_path: Path
+) -> None:
+    ref = parse_reference(f"{anonymous_registry.host}/team/busybox:2")
+    source = ImageStore(tmp_path / "source")
+    config = ImageConfig(cmd=("sh", "-c", "echo pulled and ran"))
+    image_id = build_from_binary(source, Path("/bin/busybox"), config, [ref])
+    await RegistryClient(source).push(image_id, ref)
+    container = {"name": "main", "image": str(ref), "imagePullPolicy": "Always"}
+    await client.create(PODS, pod("pulled", container, restartPolicy="Never"), "default")
+    p = await eventually(lambda: _terminated(client, "pulled"), timeout=60)
+    status = p["status"]["containerStatuses"][0]
+    assert status["state"]["terminated"]["exitCode"] == 0
+    assert image_id in status["imageID"]
+    assert "pulled and ran" in log_of(oci_node, p, "main")  # type: ignore[arg-type]
 
 
 async def _ready(client: RestClient, name: str) -> dict[str, object] | None:
