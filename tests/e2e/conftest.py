@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -114,11 +115,25 @@ def start_cluster(data_dir: Path, home: Path, port: int | None = None, extra_arg
     url = f"https://127.0.0.1:{port}"
     try:
         wait_ready(url, data_dir)  # the kubeconfig is written as soon as the server listens
+        # The pid file comes last, once the user's kubeconfig has the context too.
+        deadline = time.monotonic() + 20
+        while not _pid_file_of(data_dir, proc.pid):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise TimeoutError("no pid file")
+            time.sleep(0.02)
     except TimeoutError:
         proc.kill()
         proc.wait()
         raise AssertionError(f"pinnace up did not become ready:\n{read_output(data_dir)}") from None
     return Cluster(proc, url, data_dir, data_dir / "kubeconfig", port, env)
+
+
+def _pid_file_of(data_dir: Path, pid: int) -> bool:
+    """Whether ``pinnace up`` (process ``pid``) has written its pid file in ``data_dir``."""
+    try:
+        return bool(json.loads((data_dir / "pinnace.pid").read_bytes())["pid"] == pid)
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def output_path(data_dir: Path) -> Path:

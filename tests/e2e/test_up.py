@@ -161,7 +161,9 @@ def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write(tmp_path: 
     threads = [threading.Thread(target=write, args=(w,), daemon=True) for w in range(writers)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30  # enough acknowledged writes to prove something, however loaded the machine
+    while sum(len(a) for a in acked) < 80 and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+        time.sleep(0.05)
     os.kill(cluster.proc.pid, signal.SIGKILL)
     stop.set()
     for t in threads:

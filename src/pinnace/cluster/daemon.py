@@ -134,8 +134,8 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         await cluster.stop()
         return 1
     pid_path = config.data_dir / PID_FILE
+    own, merged = write_kubeconfigs(config.data_dir, merge_user)  # before the pid file says "up"
     pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
-    own, merged = write_kubeconfigs(config.data_dir, merge_user)
     announce(next_steps(cluster.url, own, merged) + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
     tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
     try:
