@@ -86,7 +86,7 @@ ROLES = ResourceRef("rbac.authorization.k8s.io", "v1", "roles")
 ROLEBINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "rolebindings")
 
 
-class InitError(Exception):
+class InitError(ValueError):
     """A phase could not do its job; the message says why (kubeadm's wording where it has one)."""
 
 
@@ -212,7 +212,7 @@ def _extra_sans(plan: InitPlan) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n))
 
 
-def _pki_config(plan: InitPlan) -> pki.PKIConfig:
+def pki_config(plan: InitPlan) -> pki.PKIConfig:
     return pki.PKIConfig(
         node_name=plan.init.node_name,
         advertise_address=plan.host,
@@ -241,7 +241,7 @@ def certs(plan: InitPlan, which: str = "all") -> list[str]:
     if which == "sa":
         pki.ensure_sa_key(pki_dir, legacy=plan.data_dir / "sa.key")
         return ["sa"]
-    pki.create_pki(plan.data_dir, _pki_config(plan))
+    pki.create_pki(plan.data_dir, pki_config(plan))
     return [*pki.STANDARD_CERTS, "sa"]
 
 

@@ -22,7 +22,7 @@ DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("pinnace"))
 PASS_THROUGH = {"allow_extra_args": True}
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}" if not message.startswith("[") else message, err=True)
     return typer.Exit(code)
 
@@ -54,7 +54,7 @@ def _plan(
         else:
             plan = load_plan(data) or InitPlan(data)
     except (ConfigError, OSError) as exc:
-        raise _fail(f"cannot use the configuration: {exc}", 2) from None
+        raise fail(f"cannot use the configuration: {exc}", 2) from None
     if control_plane_endpoint is not None:
         plan.cluster.control_plane_endpoint = control_plane_endpoint
     if pod_network_cidr is not None:
@@ -120,7 +120,7 @@ def init(
     words = _phase_words(ctx, PHASES)
 
     if upload_certs or certificate_key:
-        raise _fail("--upload-certs/--certificate-key are not supported yet: only worker nodes can join", 2)
+        raise fail("--upload-certs/--certificate-key are not supported yet: only worker nodes can join", 2)
     plan = _plan(data_dir, config, control_plane_endpoint, pod_network_cidr, service_cidr,
                  apiserver_advertise_address, apiserver_bind_port, node_name, token, token_ttl, skip_phases,
                  ignore_preflight_errors, up_arg)  # fmt: skip
@@ -132,7 +132,7 @@ def init(
         typer.echo(f"[init] Using Kubernetes version: {plan.cluster.kubernetes_version}")
         run_all(plan, plan.init.skip_phases, announce=typer.echo)
     except (InitError, ConfigError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _warn_unapplied(plan: Any) -> None:
@@ -159,7 +159,7 @@ def _phase_words(ctx: typer.Context, phases: tuple[str, ...]) -> list[str]:
     if not args:
         return []
     if args[0] != "phase" or any(a.startswith("-") for a in args) or len(args) > 3:
-        raise _fail(f"unexpected arguments: {' '.join(args)} (want: phase NAME [PART])", 2)
+        raise fail(f"unexpected arguments: {' '.join(args)} (want: phase NAME [PART])", 2)
     if len(args) == 1:
         typer.echo("Phases, in order: " + ", ".join(phases))
         raise typer.Exit(0)
@@ -193,7 +193,7 @@ def _reset_phases(data_dir: Path, force: bool, phases: tuple[str, ...]) -> None:
                 f"reverted: {data} loses its PKI, kubeconfigs, store and node state."
             )
             if not force and not typer.confirm("[reset] Are you sure you want to proceed?", default=False):
-                raise _fail("aborted reset operation")
+                raise fail("aborted reset operation")
         elif phase == "remove-etcd-member":
             if (data / "store.db").exists() or not (data / "kubeadm.yaml").exists():
                 typer.echo("[reset] The store is this host's SQLite file: it goes with cleanup-node")
@@ -203,7 +203,18 @@ def _reset_phases(data_dir: Path, force: bool, phases: tuple[str, ...]) -> None:
             try:
                 adm_reset.cleanup_node(data, announce=typer.echo)
             except RuntimeError as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             typer.echo(adm_reset.NOTE)
         else:
-            raise _fail(f"unknown phase {phase!r}; known: {', '.join(adm_reset.PHASES)}", 2)
+            raise fail(f"unknown phase {phase!r}; known: {', '.join(adm_reset.PHASES)}", 2)
+
+
+def with_cluster(data_dir: Path, kubeconfig: Path | None, action: Any) -> Any:
+    """Run ``action(rest_client)`` against the cluster of ``--kubeconfig`` (default the data dir's admin.conf);
+    errors become one line and exit 1 (as ``adm token``'s)."""
+    from pinnace.cli import adm_token
+
+    path = kubeconfig.expanduser() if kubeconfig else data_dir.expanduser().resolve() / "admin.conf"
+    if not path.exists():
+        raise fail(f"no kubeconfig at {path}: is this a control plane made by `pinnace adm init`? (or --kubeconfig)")
+    return adm_token._run(path, action)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import platformdirs
 import typer
 
-from pinnace.cli import adm_init
+from pinnace.cli import adm_certs, adm_init, adm_upgrade
 from pinnace.cli.adm_encryption import encryption_app
 from pinnace.cli.adm_join import adm_join
 from pinnace.cli.adm_token import token_app
@@ -280,6 +280,9 @@ adm_app.add_typer(encryption_app, name="encryption")
 adm_app.add_typer(token_app, name="token")
 adm_app.command("init", context_settings=adm_init.PASS_THROUGH)(adm_init.init)
 adm_app.command("reset", context_settings=adm_init.PASS_THROUGH)(adm_init.reset)
+adm_app.add_typer(adm_certs.certs_app, name="certs")
+adm_app.add_typer(adm_certs.config_app, name="config")
+adm_app.add_typer(adm_upgrade.upgrade_app, name="upgrade")
 adm_app.command("join")(adm_join)
 
 
