@@ -121,12 +121,12 @@ class LocalCluster:
 
     async def stop(self) -> None:
         """Stop the node agents (and their pods), the controller manager, then the server, then the store."""
-        if self.nodes is not None:
-            await self.nodes.stop()
-        if self._supervisor is not None:
+        if self._supervisor is not None:  # first, so a controller manager that exits now is not restarted
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
+        if self.nodes is not None:
+            await self.nodes.stop()
         if self.controller_manager is not None:
             await asyncio.to_thread(self.controller_manager.stop)
         if self.compactor is not None:
