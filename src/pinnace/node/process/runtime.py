@@ -288,6 +288,9 @@ class ProcessRuntime:
             "tty": config.tty,
             "socket": self._socket_path(container_id),
             "namespaces": self.namespaces,
+            # runAsUser/runAsGroup as root; an unprivileged node runs everything as itself.
+            "user": config.security.run_as_user if os.geteuid() == 0 else None,
+            "group": config.security.run_as_group if os.geteuid() == 0 else None,
         }
         _write_json(cdir / "config.json", shim_config)
         meta = {

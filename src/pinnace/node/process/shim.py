@@ -192,7 +192,8 @@ class Shim:
 
     # -- starting
     def spawn(self, argv: list[str], stdin: Any, stdout: Any, stderr: Any, *, tty: bool) -> subprocess.Popen[bytes]:
-        """A process of the container: its env and cwd, its own session (a pty's when ``tty``)."""
+        """A process of the container: its env, cwd and user (runAsUser/runAsGroup), its own session (a pty's)."""
+        uid, gid = self.cfg.get("user"), self.cfg.get("group")
         return subprocess.Popen(
             argv,
             stdin=stdin,
@@ -202,6 +203,9 @@ class Shim:
             cwd=self.cfg.get("cwd") or "/",
             start_new_session=True,
             preexec_fn=_controlling_tty if tty else _child_setup,
+            user=uid,
+            group=gid if gid is not None else (uid if uid is not None else None),
+            extra_groups=[] if uid is not None else None,
         )
 
     def start(self) -> None:

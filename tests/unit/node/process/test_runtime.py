@@ -212,3 +212,19 @@ async def test_port_forward_reaches_the_pods_address(runtime: ProcessRuntime, tm
     writer.close()
     server.close()
     await server.wait_closed()
+
+
+async def test_run_as_user_and_group(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("runAsUser needs a root node")
+    sid = await sandbox(runtime, tmp_path)
+    security = cri.SecurityContext(run_as_user=65534, run_as_group=65533)
+    cid = await run(runtime, sid, tmp_path, "sh", "-c", "id -u; id -g; sleep 30", security=security, working_dir="/tmp")
+    await wait_state(runtime, cid, cri.ContainerState.RUNNING)
+    result = await runtime.exec_sync(cid, ["id", "-u"], 10)
+    assert result.stdout == b"65534\n"  # exec runs as the container's user too
+    status = await runtime.container_status(cid)
+    deadline = time.monotonic() + 10
+    while len(log_records(status.log_path)) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert [r[2] for r in log_records(status.log_path)] == ["65534", "65533"]
