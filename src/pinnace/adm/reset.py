@@ -6,8 +6,8 @@ kubeadm reset's phases, over a data directory:
 - ``remove-etcd-member``: Pinnace's stacked store is the SQLite file in the
   data directory, removed with the rest; an external etcd is the user's to
   clean (kubeadm says the same of an external etcd);
-- ``cleanup-node``: on a node, delete its Node object while its own
-  credentials still reach the cluster; stop the processes Pinnace started
+- ``cleanup-node``: on a node, delete its Node object (with ``--kubeconfig``,
+  an admin's: upstream's RBAC does not let a node delete its Node); stop the processes Pinnace started
   here — the control plane by ``pinnace.pid`` and a joined node agent by
   ``node.pid`` (SIGTERM to those pids only, nothing found by name); then remove
   the PKI, the kubeconfigs, the store, the node state and init's configuration.
@@ -115,24 +115,24 @@ def stop_node_agent(data_dir: Path, timeout: float = 20.0) -> int | None:
     return pid
 
 
-async def delete_own_node(kubeconfig: Path, node_name: str) -> bool:
-    """Delete the Node ``node_name`` with the node's own credentials; False if the cluster cannot be reached."""
+async def delete_own_node(kubeconfig: Path, node_name: str) -> str | None:
+    """Delete the Node ``node_name`` with the node's own credentials; None when done, else why it could not."""
     from pinnace.client.config import load_client_config
     from pinnace.client.exceptions import ConfigError
 
     try:
         rest = load_client_config(kubeconfig).rest_client()
-    except (ConfigError, OSError, ValueError):
-        return False
+    except (ConfigError, OSError, ValueError) as exc:
+        return str(exc)
     try:
         await asyncio.wait_for(rest.delete(NODES, node_name), timeout=10)
     except errors.NotFound:
-        return True
-    except (errors.StatusError, OSError, TimeoutError):
-        return False
+        return None
+    except (errors.StatusError, OSError, TimeoutError) as exc:
+        return str(exc) or type(exc).__name__
     finally:
         await rest.close()
-    return True
+    return None
 
 
 def _node_name(data_dir: Path) -> str | None:
@@ -142,19 +142,29 @@ def _node_name(data_dir: Path) -> str | None:
     return str(name) if name else None
 
 
-def cleanup_node(data_dir: Path, announce: Callable[[str], None] = print) -> ResetResult:
-    """kubeadm reset's cleanup-node: delete this node's Node, stop what Pinnace started here, remove its files."""
+def cleanup_node(
+    data_dir: Path, announce: Callable[[str], None] = print, *, kubeconfig: Path | None = None
+) -> ResetResult:
+    """kubeadm reset's cleanup-node: delete this node's Node, stop what Pinnace started here, remove its files.
+
+    The Node is deleted with ``kubeconfig`` when given (an admin's), else with the node's own credentials, which
+    upstream's RBAC does not let delete Nodes: then the warning says to delete it from the control plane.
+    """
     from pinnace.cluster import daemon
 
     result = ResetResult(stopped=[], removed=[])
     name = _node_name(data_dir)
     kubelet_conf = data_dir / "kubelet.conf"
     if name and kubelet_conf.exists():
-        if asyncio.run(delete_own_node(kubelet_conf, name)):
+        failed = asyncio.run(delete_own_node(kubeconfig or kubelet_conf, name))
+        if failed is None:
             result.node_deleted = name
             announce(f'[reset] Deleted the Node "{name}" from the cluster')
         else:
-            announce(f'[reset] WARNING: could not reach the cluster to delete the Node "{name}"; delete it there')
+            announce(
+                f'[reset] WARNING: could not delete the Node "{name}" ({failed}); run `kubectl delete node {name}` '
+                "on the control plane, or reset with an admin's --kubeconfig"
+            )
     pid = stop_node_agent(data_dir)
     if pid is not None:
         result.stopped.append(f"node agent (pid {pid})")

@@ -170,6 +170,9 @@ def reset(
     ctx: typer.Context,
     data_dir: Annotated[Path, typer.Option(help="The data directory init or join used.")] = DEFAULT_DATA_DIR,
     force: Annotated[bool, typer.Option("--force", "-f", help="Reset without asking.")] = False,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="An admin kubeconfig, to delete a node's Node object with.")
+    ] = None,
 ) -> None:
     """Stop what init or join started here and remove the PKI, kubeconfigs, store and node state.
 
@@ -178,10 +181,10 @@ def reset(
     from pinnace.adm.reset import PHASES
 
     words = _phase_words(ctx, PHASES)
-    _reset_phases(data_dir, force, tuple(words[:1]) if words else PHASES)
+    _reset_phases(data_dir, force, tuple(words[:1]) if words else PHASES, kubeconfig)
 
 
-def _reset_phases(data_dir: Path, force: bool, phases: tuple[str, ...]) -> None:
+def _reset_phases(data_dir: Path, force: bool, phases: tuple[str, ...], kubeconfig: Path | None) -> None:
     from pinnace.adm import reset as adm_reset
 
     data = data_dir.expanduser().resolve()
@@ -195,13 +198,15 @@ def _reset_phases(data_dir: Path, force: bool, phases: tuple[str, ...]) -> None:
             if not force and not typer.confirm("[reset] Are you sure you want to proceed?", default=False):
                 raise fail("aborted reset operation")
         elif phase == "remove-etcd-member":
-            if (data / "store.db").exists() or not (data / "kubeadm.yaml").exists():
+            if (data / "store.db").exists():
                 typer.echo("[reset] The store is this host's SQLite file: it goes with cleanup-node")
-            else:
+            elif (data / "kubeadm.yaml").exists():
                 typer.echo("[reset] No local store found: assuming external etcd. Please, manually reset etcd")
+            else:
+                typer.echo("[reset] No control plane on this host: no store to remove")
         elif phase == "cleanup-node":
             try:
-                adm_reset.cleanup_node(data, announce=typer.echo)
+                adm_reset.cleanup_node(data, announce=typer.echo, kubeconfig=kubeconfig)
             except RuntimeError as exc:
                 raise fail(str(exc)) from None
             typer.echo(adm_reset.NOTE)
