@@ -7,8 +7,11 @@
 - :mod:`.simstatus` — the objects a simulated kubelet writes (Node, Lease,
   pod statuses), as plain functions.
 
-The real node agent (pod sync loop, runtimes, CNI, probes, streams) is a
-sibling of these modules. Everything here talks to the API through
+The real node agent: :mod:`.agent` (registration, heartbeats, the pod sync
+loop, volumes, env, termination; ``pinnace node``) drives a runtime through
+:mod:`.cri` — :mod:`.process` (host subprocesses under shims, the default) or
+:mod:`.oci` — with :mod:`.server` (the kubelet API), :mod:`.streams` and
+:mod:`.probes` beside it. Everything here talks to the API through
 :mod:`pinnace.client` and :mod:`pinnace.runtime` only, so it runs against any
 conformant cluster.
 """
