@@ -500,6 +500,7 @@ class Pinnace:
             cmd = [sys.executable, "-m", "cProfile", "-o", self.profile, "-m", "pinnace"]
         cmd += ["up", "--data-dir", str(self.data_dir), "--port", str(self.port), "--no-merge-kubeconfig"]
         cmd += ["--log-level", "WARNING", "--token-auth-file", str(self.token_file)]
+        cmd += ["--nodes", "0"]  # the API alone (a node agent would share the CPU being measured)
         if self.controllers is not None:
             cmd += ["--controllers", self.controllers]
         cmd += self.args

@@ -50,7 +50,7 @@ def free_port() -> int:
 def start(data: Path, port: int, nodes: int, controllers: str) -> subprocess.Popen[bytes]:
     """``pinnace up`` with simulated nodes, its output to a file beside the data."""
     cmd = [sys.executable, "-m", "pinnace", "up", "--data-dir", str(data), "--port", str(port)]
-    cmd += ["--sim-nodes", str(nodes), "--controllers", controllers]
+    cmd += ["--sim-nodes", str(nodes), "--nodes", "0", "--controllers", controllers]
     env = {**os.environ, "HOME": str(data.parent), "KUBECONFIG": str(data.parent / "kubeconfig")}
     out = (data.parent / "pinnace.out").open("wb")
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
