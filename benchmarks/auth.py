@@ -11,7 +11,9 @@ request carrying the same bearer token):
   group ``kubeadm:cluster-admins`` bound to cluster-admin, as ``kubeadm init``
   binds it), and kube-apiserver's default admission plugins;
 - **off**: the same server with no authenticator, no authorizer and no
-  admission plugin (the token is ignored).
+  admission plugin (the token is ignored);
+- and in between, to tell the layers' shares apart: **authn** (authentication
+  only) and **authn+authz** (authentication and RBAC, no admission).
 
 For GET by name and for POST (configmap creates, durable) it measures
 requests/s and the server's CPU microseconds per request, alternating off and
@@ -74,7 +76,11 @@ async def _bind_cluster_admins(server: Any) -> None:
         await server.rest.create(info, None, binding)
 
 
-async def _serve(directory: str, secure: bool, port: int, ready: Connection) -> None:
+#: The servers compared: nothing on, then each layer added in request order.
+MODES = ("off", "authn", "authn+authz", "on")
+
+
+async def _serve(directory: str, mode: str, port: int, ready: Connection) -> None:
     from pinnace.adm.pki import PKIConfig, create_pki
     from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
     from pinnace.apiserver.authn import serving_context
@@ -84,34 +90,36 @@ async def _serve(directory: str, secure: bool, port: int, ready: Connection) -> 
 
     base = Path(directory)
     pki = create_pki(base, PKIConfig(node_name="bench"))
-    store = await SQLiteStore.open(base / ("on.db" if secure else "off.db"))
+    store = await SQLiteStore.open(base / f"{mode}.db")
     crt, key = pki.path("apiserver")
     what = []
-    if secure:
-        server = APIServer(store, service_account_key=pki.sa_key, admission_plugins=DEFAULT_PLUGINS)
-        tls = secure_server(server, pki, SecurityConfig(token_auth_file=base / "tokens.csv"))
-        what.append("authentication (x509, token file, service accounts, bootstrap tokens)")
-        try:
-            from pinnace.apiserver.authz.chain import enable_rbac
-        except ImportError:
-            what.append("no authorizer (RBAC not there yet)")
-        else:
-            await enable_rbac(server)
-            await _bind_cluster_admins(server)
-            what.append("RBAC (system:masters, Node, RBAC chain)")
-        what.append(f"admission: {', '.join(DEFAULT_PLUGINS)}")
-    else:
+    if mode == "off":
         server = APIServer(store, admission_plugins=())
         tls = serving_context(crt, key)
         what.append("no authentication, no authorization, no admission")
+    else:
+        plugins = DEFAULT_PLUGINS if mode == "on" else ()
+        server = APIServer(store, service_account_key=pki.sa_key, admission_plugins=plugins)
+        tls = secure_server(server, pki, SecurityConfig(token_auth_file=base / "tokens.csv"))
+        what.append("authentication (x509, token file, service accounts, bootstrap tokens)")
+        if mode != "authn":
+            try:
+                from pinnace.apiserver.authz.chain import enable_rbac
+            except ImportError:
+                what.append("no authorizer (RBAC not there yet)")
+            else:
+                await enable_rbac(server)
+                await _bind_cluster_admins(server)
+                what.append("RBAC (system:masters, Node, RBAC chain)")
+        what.append(f"admission: {', '.join(plugins) or 'none'}")
     await server.listen(api.HOST, port, ssl=tls)
     ready.send("; ".join(what))
     await asyncio.Event().wait()
 
 
-def _server_process(directory: str, secure: bool, port: int, ready: Connection) -> None:
+def _server_process(directory: str, mode: str, port: int, ready: Connection) -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        api._run(_serve(directory, secure, port, ready))
+        api._run(_serve(directory, mode, port, ready))
 
 
 @dataclass
@@ -121,11 +129,11 @@ class Server:
     what: str
 
 
-def start(directory: Path, secure: bool) -> Server:
+def start(directory: Path, mode: str) -> Server:
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     port = api.free_port()
-    proc = ctx.Process(target=_server_process, args=(str(directory), secure, port, send), daemon=True)
+    proc = ctx.Process(target=_server_process, args=(str(directory), mode, port, send), daemon=True)
     proc.start()
     if not recv.poll(120):
         proc.kill()
@@ -172,14 +180,14 @@ def compare(name: str, servers: dict[str, Server], spec_for: Any, duration: floa
     """Alternate off and on ``rounds`` times with ``spec_for(port, round)``; print and return the rate ratio."""
     best: dict[str, Sample] = {}
     for n in range(rounds):
-        for mode in ("off", "on"):
+        for mode in MODES:
             sample = measure(servers[mode], spec_for(servers[mode].port, n), duration)
             if mode not in best or sample.rate > best[mode].rate:
                 best[mode] = sample
     ratio = best["off"].rate / best["on"].rate
     print(f"{name}:")
-    for mode in ("off", "on"):
-        print(f"    {mode:3} {best[mode].rate:8.0f} req/s   {best[mode].cpu_us:7.0f} µs server CPU per request")
+    for mode in MODES:
+        print(f"    {mode:11} {best[mode].rate:8.0f} req/s   {best[mode].cpu_us:7.0f} µs server CPU per request")
     cpu_ratio = best["on"].cpu_us / best["off"].cpu_us
     print(f"    cost ratio off/on {ratio:.2f}x by rate (target <= {TARGET}x), {cpu_ratio:.2f}x by server CPU")
     return ratio
@@ -200,8 +208,8 @@ def main() -> int:
         create_pki(base, PKIConfig(node_name="bench"))  # once: both servers then only read it
         servers: dict[str, Server] = {}
         try:
-            servers["off"] = start(base, secure=False)
-            servers["on"] = start(base, secure=True)
+            for mode in MODES:
+                servers[mode] = start(base, mode)
             os.environ[api.PKI_ENV], os.environ[api.TOKEN_ENV] = str(base / "pki"), token
             for mode, server in servers.items():
                 print(f"  {mode}: {server.what}")
