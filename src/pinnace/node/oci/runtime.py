@@ -17,24 +17,22 @@ import json
 import os
 import shutil
 import socket
-import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
 from pinnace.node import cri
 from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
-from pinnace.node.oci import cgroups, netns, podns, records, rootfs
+from pinnace.node.oci import cgroups, netns, podns, records, rootfs, shim
 from pinnace.node.oci.sessions import AttachSession, ExecSession
 from pinnace.node.oci.spec import SandboxPaths, build_spec
 
 #: How long a shim may take to report that its container started.
 START_TIMEOUT = 60.0
 _POLL = 0.05
-#: The directory holding the ``pinnace`` package: the shim runs without site-packages (``-S``), for a fast start.
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+RUNTIME_COMMANDS = 8
 #: Attach sockets live here, not in the state directory: a unix socket path must stay under 108 bytes.
 SOCKET_DIR = "/run/pinnace-oci"
 HOSTS_HEADER = """# Kubernetes-managed hosts file.
@@ -80,6 +78,8 @@ class OCIRuntime:
         self.host_ip = host_ip
         self.cgroup_root = cgroup_root.strip("/")
         self._host_checked = False
+        #: At most this many runc/crun commands at once: stopping a hundred pods is no fork storm.
+        self._limit = asyncio.Semaphore(RUNTIME_COMMANDS)
         self._records: dict[str, tuple[dict[str, Any], cri.ContainerConfig]] = {}
         for sub in ("sandboxes", "containers", "runtime"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
@@ -135,10 +135,11 @@ class OCIRuntime:
         return record
 
     async def _run(self, *args: str) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(
-            *self._runtime_argv, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        out, err = await proc.communicate()
+        async with self._limit:
+            proc = await asyncio.create_subprocess_exec(
+                *self._runtime_argv, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            out, err = await proc.communicate()
         return proc.returncode or 0, (err or out).decode(errors="replace").strip()
 
     # ---- RuntimeService ------------------------------------------------------------------------
@@ -239,10 +240,14 @@ class OCIRuntime:
 
     async def remove_all(self) -> None:
         """Kill and remove every container and sandbox under the root (a cluster going away for good)."""
-        for sandbox in await self.list_pod_sandboxes():
-            await self.remove_pod_sandbox(sandbox.id)
-        for container in await self.list_containers():
-            await self.remove_container(container.id)
+        limit = asyncio.Semaphore(RUNTIME_COMMANDS)
+
+        async def bounded(step: Awaitable[None]) -> None:
+            async with limit:
+                await step
+
+        await asyncio.gather(*(bounded(self.remove_pod_sandbox(s.id)) for s in await self.list_pod_sandboxes()))
+        await asyncio.gather(*(bounded(self.remove_container(c.id)) for c in await self.list_containers()))
 
     def _cgroup_parent(self, record: Mapping[str, Any]) -> str:
         config = record["config"]
@@ -330,22 +335,26 @@ class OCIRuntime:
             "tty": config.get("tty", False), "stdin": config.get("stdin", False),
             "stdin_once": config.get("stdin_once", False), "attach_socket": _attach_socket(container_id),
         })  # fmt: skip
-        with open(os.path.join(directory, "shim.log"), "ab") as shim_log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-S", "-m", "pinnace.node.oci.shim", directory,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
-                env={**os.environ, "PYTHONPATH": _PACKAGE_PARENT},
-            )  # fmt: skip
-        assert proc.stdout is not None
+        read_fd, write_fd = os.pipe()
+        log_fd = os.open(os.path.join(directory, "shim.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            first = shim.spawn(directory, write_fd, log_fd)
+        finally:
+            os.close(write_fd)
+            os.close(log_fd)
+        await asyncio.to_thread(os.waitpid, first, 0)  # it only forks the shim proper and exits
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        try:
+            line = await asyncio.wait_for(reader.readline(), START_TIMEOUT)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
             message = f"container {container_id}: the shim did not report within {START_TIMEOUT}s"
             raise cri.RuntimeFailure(message) from None
-        await proc.wait()  # the shim's first process only forks the shim proper and exits
+        finally:
+            transport.close()
         report = json.loads(line) if line.strip() else {"error": "the shim exited without a report"}
         if "error" in report:
             raise cri.RuntimeFailure(report["error"])

@@ -1,8 +1,8 @@
 """The ``oci`` runtime's shim: the parent of one runc/crun container, as containerd-shim-runc-v2 is.
 
-Run as ``python -S -m pinnace.node.oci.shim <container-dir>`` (stdlib and
-this package only, so it starts fast; it outlives the node agent, which adopts
-it on restart). It reads
+The runtime forks it from the agent (:func:`spawn`: no interpreter start);
+``python -m pinnace.node.oci.shim <container-dir>`` runs one by hand. It
+outlives the node agent, which adopts it on restart. It reads
 ``shim.json`` from the container directory and:
 
 - becomes a child subreaper, runs ``<runtime> create`` with the container's
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from typing import Any, BinaryIO
 
 from pinnace.node.oci.attach import RESIZE, STDERR, STDIN, STDOUT, frame, read_frame, set_winsize
@@ -354,24 +356,61 @@ def _started_at(state_path: str) -> float:
 
 def _report(message: dict[str, Any]) -> None:
     """Tell the runtime (our stdout pipe) how the start went, then let go of the pipe."""
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    os.write(1, (json.dumps(message) + "\n").encode())
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
 
 
-def main(argv: list[str]) -> int:
-    """Entry point: ``python -m pinnace.node.oci.shim <container-dir>``."""
-    directory = argv[0]
+def run_in(directory: str) -> int:
+    """Be the shim of the container in ``directory`` (already detached); the shim's exit status."""
     with open(os.path.join(directory, "shim.json")) as handle:
         config = json.load(handle)
-    if os.fork() > 0:  # detach: the runtime's child exits at once, the shim lives on in a session of its own
-        os._exit(0)
-    os.setsid()
     with open(os.path.join(directory, "shim.pid"), "w") as handle:
         handle.write(str(os.getpid()))
     return Shim(directory, config).run()
+
+
+def spawn(directory: str, report_fd: int, log_fd: int) -> int:
+    """Fork a shim from the calling process: no interpreter to start, nothing to import.
+
+    The child leaves the caller's session, signal handlers and files behind
+    (``report_fd`` becomes its stdout, ``log_fd`` its stderr), freezes the
+    inherited heap out of garbage collection (so it stays shared with the
+    parent), and forks again so that the shim is init's child, not the
+    caller's. Returns the first child's pid, for the caller to reap (it exits
+    at once).
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        gc.freeze()
+        os.setsid()
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)
+        for sig in signal.valid_signals():
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                signal.signal(sig, signal.SIG_IGN if sig in (signal.SIGPIPE, signal.SIGXFSZ) else signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(report_fd, 1)
+        os.dup2(log_fd, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        code = run_in(directory) if os.fork() == 0 else 0
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.write(2, traceback.format_exc().encode())
+    os._exit(code)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: ``python -m pinnace.node.oci.shim <container-dir>`` (detaches, then runs the shim)."""
+    if os.fork() > 0:  # detach: the caller's child exits at once, the shim lives on in a session of its own
+        os._exit(0)
+    os.setsid()
+    return run_in(argv[0])
 
 
 if __name__ == "__main__":
