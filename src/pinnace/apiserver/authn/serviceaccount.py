@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -42,7 +43,11 @@ __all__ = ["DELETION_GRACE", "LEGACY_ISSUER", "ServiceAccountTokenAuthenticator"
 
 Obj = dict[str, Any]
 
+log = logging.getLogger(__name__)
+
 LEGACY_ISSUER = "kubernetes/serviceaccount"
+#: What a client hears when a token's pod, secret or node is gone or replaced (the detail is logged).
+INVALIDATED = "service account token has been invalidated"
 #: Seconds after its deletionTimestamp that an object being deleted still validates its tokens.
 DELETION_GRACE = 60.0
 _EXTRA = "authentication.kubernetes.io/"
@@ -95,21 +100,33 @@ class ServiceAccountTokenAuthenticator:
         return cached.obj if cached is not None else None
 
     async def _check_ref(self, plural: str, namespace: str | None, ref: Any, now: float) -> Obj:
-        """The object a claim names, if it still exists with the claimed uid and is not long deleted."""
+        """The object a claim names, if it still exists with the claimed uid and is not long deleted.
+
+        As upstream's validator: the account's absence or new uid is said as it is; a bound or legacy
+        object's is only logged, the client hears "service account token has been invalidated".
+        """
         name, uid = (ref.get("name"), ref.get("uid")) if isinstance(ref, dict) else (None, None)
         what = plural[:-1]
         if not isinstance(name, str) or not name:
             raise TokenRejected(f"token could not be validated: malformed {what} reference")
         obj = await self._get(plural, namespace, name)
         where = f"{namespace}/{name}" if namespace else name
+        actual = (obj.get("metadata") or {}).get("uid") if obj is not None else None
+        if plural == "serviceaccounts":
+            if obj is None:
+                raise TokenRejected(f'serviceaccounts "{name}" not found')
+            if uid and actual != uid:
+                raise TokenRejected(f"service account UID ({actual}) does not match claim ({uid})")
         if obj is None:
-            raise TokenRejected(f"{what} {where} has been deleted")
-        actual = (obj.get("metadata") or {}).get("uid")
-        if uid and actual != uid:
-            raise TokenRejected(f"{what} UID ({actual}) does not match claim ({uid})")
-        if _deleted_too_long_ago(obj, now):
-            raise TokenRejected(f"{what} {where} is being deleted")
-        return obj
+            reason = f"{what} {where} has been deleted"
+        elif uid and actual != uid:
+            reason = f"{what} {where} UID ({actual}) does not match claim ({uid})"
+        elif _deleted_too_long_ago(obj, now):
+            reason = f"{what} {where} is being deleted"
+        else:
+            return obj
+        log.info("service account token refused: %s", reason)
+        raise TokenRejected(INVALIDATED)
 
     async def _bound(self, token: str, audiences: Sequence[str]) -> TokenResult:
         wanted = list(audiences) or list(self.api_audiences)
@@ -170,6 +187,7 @@ class ServiceAccountTokenAuthenticator:
         except (binascii.Error, ValueError):
             stored_token = b""
         if not hmac.compare_digest(stored_token, token.encode()):
-            raise TokenRejected(f"token does not match the one in secret {namespace}/{secret_name}")
+            log.info("legacy token refused: secret %s/%s holds another token", namespace, secret_name)
+            raise TokenRejected(INVALIDATED)
         await self._check_ref("serviceaccounts", namespace, {"name": account_name, "uid": account_uid}, now)
         return TokenResult(_user(namespace, account_name, account_uid), matched)

@@ -135,4 +135,4 @@ class BearerTokenAuthenticator:
                 return result
         if not reasons:
             raise TokenRejected("invalid bearer token")
-        raise TokenRejected(reasons[0] if len(reasons) == 1 else f"[{', '.join(reasons)}]")
+        raise TokenRejected(f"[invalid bearer token, {', '.join(reasons)}]")

@@ -53,7 +53,7 @@ async def test_union_order_first_wins_and_errors_aggregate() -> None:
     union = BearerTokenAuthenticator([first, second], API, success_ttl=0)
     assert (await union.authenticate_token("t2")).user.name == "two"
     assert (first.calls, second.calls) == (1, 1)
-    with pytest.raises(TokenRejected, match=r"^\[one refuses, two refuses\]$"):
+    with pytest.raises(TokenRejected, match=r"^\[invalid bearer token, one refuses, two refuses\]$"):
         await union.authenticate_token("bad")
     with pytest.raises(TokenRejected, match=r"^invalid bearer token$"):
         await union.authenticate_token("unknown")
