@@ -25,6 +25,7 @@ so a later phase (or ``upgrade``) run alone uses the same one.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -161,13 +162,16 @@ def load_plan(data_dir: Path) -> InitPlan | None:
 
 
 # ---- phases on this host -------------------------------------------------------------------------------------------
-def _port_free(host: str, port: int) -> bool:
+def _port_problem(host: str, port: int) -> tuple[str, str] | None:
+    """Why the API server could not listen on host:port, as a preflight check's name and text (None: it can)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return "AdvertiseAddress", f"{host} is not an address of this host"
+            return f"Port-{port}", f"Port {port} is in use"
+    return None
 
 
 def preflight(plan: InitPlan) -> list[str]:
@@ -183,9 +187,9 @@ def preflight(plan: InitPlan) -> list[str]:
     config = plan.data_dir / CONFIG_FILE
     if config.exists():
         problems.append((f"FileAvailable--{config}", f"{config} already exists"))
-    port = plan.init.bind_port
-    if running is None and not _port_free(plan.host, port):
-        problems.append((f"Port-{port}", f"Port {port} is in use"))
+    port_problem = _port_problem(plan.host, plan.init.bind_port) if running is None else None
+    if port_problem is not None:
+        problems.append(port_problem)
     errors_: list[str] = []
     warnings: list[str] = []
     for name, text in problems:
