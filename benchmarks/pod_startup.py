@@ -57,7 +57,9 @@ def pod(name: str, image: str) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": "default", "labels": {"bench": "startup"}},
         "spec": {
             "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "app", "image": image, "command": ["sleep", "3600"]}],
+            "containers": [
+                {"name": "app", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"]}
+            ],
         },
     }
 
@@ -144,10 +146,13 @@ def main() -> int:
     parser.add_argument("--pods", type=int, default=100)
     parser.add_argument("--qps", type=float, default=10.0, help="pods created per second")
     parser.add_argument("--runtime", choices=("process", "oci"), default="process")
-    parser.add_argument("--image", default="busybox", help="the pods' image (for oci: present on the node)")
+    parser.add_argument("--image", default="pinnace.local/busybox:1", help="the pods' image (oci: built first)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pinnace-pod-startup-") as tmp:
         data = Path(tmp) / "data"
+        if args.runtime == "oci":  # the image is present on the node: built from the static busybox, offline
+            build = ["image", "build", "--from-binary", "/bin/busybox", "--tag", args.image, "--data-dir", str(data)]
+            subprocess.run([sys.executable, "-m", "pinnace", *build], check=True, stdout=subprocess.DEVNULL)
         port = free_port()
         proc = start(data, port, args.runtime)
         try:
