@@ -132,6 +132,9 @@ async def http_probe(
         return Outcome(
             Result.FAILURE, f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
         )
+    except aiohttp.ClientConnectorError as exc:
+        reason = (os.strerror(exc.os_error.errno) if exc.os_error.errno else str(exc.os_error)).lower()
+        return Outcome(Result.FAILURE, f'Get "{url}": dial tcp {exc.host}:{exc.port}: connect: {reason}')
     except aiohttp.ClientError as exc:
         return Outcome(Result.FAILURE, f'Get "{url}": {exc}')
 
