@@ -142,6 +142,9 @@ def test_the_printed_join_command_brings_a_worker_in_and_reset_takes_it_out(
     pin = next(ln for ln in control_plane.output.splitlines() if "--discovery-token-ca-cert-hash" in ln).split()[-1]
     args = [*line.rstrip(" \\").split()[3:], "--discovery-token-ca-cert-hash", pin]
     node_dir = tmp_path / "worker"
+    preflight = ["adm", "join", "phase", "preflight", *args, "--data-dir", str(node_dir)]
+    checked = run_pinnace(*preflight)
+    assert checked.returncode == 0 and "this host can join" in checked.stdout, checked.stderr
     command = [sys.executable, "-m", "pinnace", "adm", "join", *args, "--data-dir", str(node_dir),
                "--node-name", "worker-a", "--node-ip", "127.0.0.9", "--kubelet-port", str(free_port())]  # fmt: skip
     with (tmp_path / "worker.out").open("w") as log:
@@ -156,6 +159,8 @@ def test_the_printed_join_command_brings_a_worker_in_and_reset_takes_it_out(
             return conditions.get("Ready") == "True"
 
         eventually(ready, timeout=60)
+        again = run_pinnace(*preflight)
+        assert again.returncode == 1 and "this data directory is already a node's" in again.stderr
         # A node may not delete its Node (upstream's RBAC), so reset deletes it with an admin's kubeconfig.
         own = subprocess.run(["kubectl", "--kubeconfig", str(node_dir / "kubelet.conf"), "delete", "node", "worker-a"],
                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip

@@ -6,7 +6,8 @@ The phases of kubeadm's join for a worker, over a data directory:
 ``kubelet-start`` (the TLS bootstrap: :mod:`pinnace.adm.tlsbootstrap`; the
 node's kubeconfig ``kubelet.conf`` and its flags ``node.yaml`` are written, so
 ``pinnace node --data-dir DIR`` starts the same agent later). The caller then
-runs the node agent in the foreground.
+runs the node agent in the foreground. :data:`PHASES` are what ``adm join
+phase NAME`` runs alone: ``preflight``, or ``kubelet-start`` (the rest, as join).
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from pinnace.adm.tlsbootstrap import request_node_credentials, write_node_kubeco
 __all__ = [
     "NODE_FLAGS",
     "NODE_KUBECONFIG",
+    "PHASES",
     "JoinConfig",
     "JoinError",
     "join",
     "local_address_towards",
+    "preflight",
     "read_node_flags",
 ]
 
+#: join's phases for a worker, in order.
+PHASES = ("preflight", "kubelet-start")
 #: kubeadm's kubelet.conf, and the agent's saved flags (kubeadm's kubeadm-flags.env), in the node's data directory.
 NODE_KUBECONFIG = "kubelet.conf"
 NODE_FLAGS = "node.yaml"
@@ -70,7 +75,8 @@ def local_address_towards(endpoint: str) -> str:
     return address
 
 
-def _preflight(config: JoinConfig) -> None:
+def preflight(config: JoinConfig) -> None:
+    """The preflight phase: JoinError if this data directory is already a node's or the join is underspecified."""
     kubelet_conf = config.data_dir / NODE_KUBECONFIG
     if kubelet_conf.exists():
         raise JoinError(
@@ -95,7 +101,7 @@ async def _discover(config: JoinConfig) -> DiscoveredCluster:
 async def join(config: JoinConfig) -> Path:
     """Run preflight, discovery and the TLS bootstrap; the node's kubeconfig path (DiscoveryError/BootstrapError/
     JoinError on failure, each with a clear message)."""
-    _preflight(config)
+    preflight(config)
     cluster = await _discover(config)
     token = config.tls_bootstrap_token or config.token
     if not token:

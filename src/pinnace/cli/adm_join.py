@@ -30,6 +30,7 @@ Run 'kubectl get nodes' on the control-plane to see this node join the cluster."
 
 
 def adm_join(
+    ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(help="The API server (control-plane endpoint) as host:port.")] = "",
     token: Annotated[str, typer.Option(help="The bootstrap token, for discovery and the TLS bootstrap.")] = "",
     discovery_token_ca_cert_hash: Annotated[
@@ -50,12 +51,27 @@ def adm_join(
     control_plane: Annotated[bool, typer.Option(help="Join as a control-plane node (not supported yet).")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level of the node agent.")] = "INFO",
 ) -> None:
-    """Join this host to a cluster as a node, then run its node agent until SIGINT/SIGTERM."""
+    """Join this host to a cluster as a node, then run its node agent until SIGINT/SIGTERM.
+
+    `pinnace adm join phase NAME [ENDPOINT] [options]` runs one phase: preflight, or kubelet-start (the rest).
+    """
     import socket
 
     from pinnace.adm.discovery import DiscoveryError
-    from pinnace.adm.join import JoinConfig, JoinError, join, local_address_towards
+    from pinnace.adm.join import PHASES, JoinConfig, JoinError, join, local_address_towards, preflight
     from pinnace.adm.tlsbootstrap import BootstrapError
+
+    phase = ""
+    if endpoint == "phase":
+        if not ctx.args or ctx.args[0] not in PHASES or len(ctx.args) > 2:
+            typer.echo(
+                f"error: want `pinnace adm join phase NAME [ENDPOINT]`, NAME one of {', '.join(PHASES)}", err=True
+            )
+            raise typer.Exit(2)
+        phase, endpoint = ctx.args[0], (ctx.args[1] if len(ctx.args) > 1 else "")
+    elif ctx.args:
+        typer.echo(f"error: unexpected arguments: {' '.join(ctx.args)}", err=True)
+        raise typer.Exit(2)
 
     if control_plane:
         typer.echo("error: --control-plane joins are not supported yet: only worker nodes can join", err=True)
@@ -75,6 +91,14 @@ def adm_join(
     )
     if discovery_token_unsafe_skip_ca_verification and not discovery_token_ca_cert_hash:
         typer.echo("WARNING: the cluster CA will not be verified against a pinned hash; this is unsafe", err=True)
+    if phase == "preflight":
+        try:
+            preflight(config)
+        except JoinError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo("[preflight] Running pre-flight checks: this host can join")
+        return
     try:
         kubeconfig = asyncio.run(join(config))
     except (DiscoveryError, BootstrapError, JoinError) as exc:

@@ -283,7 +283,7 @@ adm_app.command("reset", context_settings=adm_init.PASS_THROUGH)(adm_init.reset)
 adm_app.add_typer(adm_certs.certs_app, name="certs")
 adm_app.add_typer(adm_certs.config_app, name="config")
 adm_app.add_typer(adm_upgrade.upgrade_app, name="upgrade")
-adm_app.command("join")(adm_join)
+adm_app.command("join", context_settings=adm_init.PASS_THROUGH)(adm_join)
 
 
 @adm_app.command("migrate-store")
