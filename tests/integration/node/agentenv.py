@@ -17,8 +17,11 @@ PODS = ResourceRef("", "v1", "pods")
 
 
 @contextlib.asynccontextmanager
-async def running_agent(client: RestClient, data_dir: Path, node: str) -> AsyncIterator[NodeAgent]:
-    """An agent for ``node`` (registered when this yields); its containers are stopped afterwards."""
+async def running_agent(
+    client: RestClient, data_dir: Path, node: str, *, stop_containers: bool = True
+) -> AsyncIterator[NodeAgent]:
+    """An agent for ``node`` (registered when this yields); its containers are stopped afterwards unless
+    ``stop_containers`` is False (an agent restart: the next agent adopts them)."""
     runtime = ProcessRuntime(data_dir / "runtime")
     config = AgentConfig(node_name=node, data_dir=data_dir, kubelet_port=0, backoff_base=0.2, relist_period=0.1)
     agent = NodeAgent(client, runtime, config)
@@ -30,7 +33,8 @@ async def running_agent(client: RestClient, data_dir: Path, node: str) -> AsyncI
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await runtime.stop_all()
+        if stop_containers:
+            await runtime.stop_all()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:

@@ -89,3 +89,24 @@ async def test_readiness_gates_the_pods_ready_condition(client: RestClient, agen
     await eventually(ready)
     statuses = (await pod())["status"]["containerStatuses"]
     assert statuses[0]["ready"] is True and statuses[0]["restartCount"] == 0
+
+
+async def test_probes_go_on_after_an_agent_restart(client: RestClient, tmp_path: Path) -> None:
+    flag = tmp_path / "ready"
+    flag.write_text("ok")
+    probe = {"exec": {"command": ["test", "-f", str(flag)]}, "periodSeconds": 1}
+    container = {"name": "main", "image": "busybox", "command": ["sleep", "600"], "readinessProbe": probe}
+
+    async def ready_is(value: str) -> bool:
+        return condition(await client.get(PODS, "steady", "default"), "Ready") == value
+
+    async with running_agent(client, tmp_path / "node", NODE, stop_containers=False):
+        await create(client, "steady", container)
+        await eventually(lambda: ready_is("True"))
+    # A new agent adopts the running container and probes it: readiness still follows the flag.
+    async with running_agent(client, tmp_path / "node", NODE) as agent:
+        await eventually(lambda: ready_is("True"))
+        flag.unlink()
+        await eventually(lambda: ready_is("False"))
+        running = [c for c in await agent.runtime.list_containers() if c.name == "main"]
+        assert len(running) == 1  # the same container, not a new one

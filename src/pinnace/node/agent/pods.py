@@ -181,6 +181,11 @@ class PodSync:
         return max(instances, key=lambda c: (c.attempt, c.created_at)) if instances else None
 
     def _result(self, ctx: PodContext, containers: list[cri.ContainerStatus]) -> SyncResult:
+        # Every running container is probed, those adopted after an agent restart too (add_container is idempotent).
+        specs = {c["name"]: c for c in (ctx.pod.get("spec") or {}).get("containers") or []}
+        for c in containers:
+            if c.state == cri.ContainerState.RUNNING and c.name in specs:
+                self.probes.add_container(ctx.pod, specs[c.name], c.id)
         status = podstatus.pod_status(
             ctx.pod,
             sandbox=ctx.sandbox,
