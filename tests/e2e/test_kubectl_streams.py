@@ -299,3 +299,17 @@ def test_streams_are_authorized_like_any_request(cluster: Cluster, tmp_path: Pat
     cluster.kubectl("create", "rolebinding", "exec", "--role=exec", "--serviceaccount=default:viewer")
     allowed = eventually(lambda: as_viewer("exec", "guarded", "--", "echo", "in").stdout)
     assert allowed == "in\n"
+
+
+def test_kubectl_cp_both_ways(cluster: Cluster, tmp_path: Path) -> None:
+    """``kubectl cp`` is tar over exec (stdout one way, stdin the other)."""
+    run_pod(cluster, "files", [{"name": "main", "image": "busybox", "command": ["sleep", "600"]}])
+    source = tmp_path / "in.txt"
+    source.write_text("copied in\n" * 1000)
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    cluster.kubectl("cp", str(source), f"files:{inside}/in.txt")
+    assert (inside / "in.txt").read_text() == source.read_text()  # the process runtime shares the host's files
+    back = tmp_path / "back.txt"
+    cluster.kubectl("cp", f"files:{inside}/in.txt", str(back))
+    assert back.read_text() == source.read_text()
