@@ -122,6 +122,10 @@ def test_init_marks_the_node_uploads_the_config_and_makes_the_token(control_plan
                                 "--as", "system:node:x", "--as-group", "system:nodes", check=False)  # fmt: skip
     assert can.stdout.strip() == "yes"
 
+    info = json.loads(control_plane.kubectl("-n", "kube-public", "get", "cm", "cluster-info", "-o", "json").stdout)
+    assert yaml.safe_load(info["data"]["kubeconfig"])["clusters"][0]["cluster"]["server"] == (
+        f"https://localhost:{control_plane.port}"
+    )  # the control-plane endpoint, where joining nodes go
     tokens = control_plane.adm("token", "list").stdout
     assert TOKEN in tokens and "from the config file" in tokens
     # The serving certificate names the endpoint and the configured SAN.

@@ -42,8 +42,9 @@ from pinnace.adm.config import (
     load_documents,
     parse_config,
 )
+from pinnace.adm.discovery import cluster_info
 from pinnace.api import errors
-from pinnace.api.bootstraptoken import BootstrapToken, generate_token
+from pinnace.api.bootstraptoken import CLUSTER_INFO, BootstrapToken, generate_token
 from pinnace.client.rest import ResourceRef, RestClient
 
 __all__ = [
@@ -402,6 +403,30 @@ async def bootstrap_tokens(rest: RestClient, init: InitConfiguration) -> list[Bo
     return made
 
 
+async def publish_endpoint(rest: RestClient, endpoint: str, ca_pem: bytes) -> Obj:
+    """``kube-public/cluster-info`` naming ``endpoint`` (kubeadm's bootstrap-token phase writes the control-plane
+    endpoint there, so joining nodes use it rather than this host's address); signatures are re-made by the
+    bootstrap signer when the kubeconfig changes."""
+    wanted = cluster_info("https://" + endpoint, ca_pem)
+    try:
+        current = await rest.get(CONFIGMAPS, CLUSTER_INFO, "kube-public")
+    except errors.NotFound:
+        return await rest.create(CONFIGMAPS, wanted, "kube-public")
+    if (current.get("data") or {}).get("kubeconfig") == wanted["data"]["kubeconfig"]:
+        return current
+    current.setdefault("data", {})["kubeconfig"] = wanted["data"]["kubeconfig"]
+    return await rest.update(CONFIGMAPS, current)
+
+
+def publish_control_plane_endpoint(plan: InitPlan, announce: Callable[[str], None] = print) -> None:
+    """Point cluster-info at ``controlPlaneEndpoint`` when one is configured (``pinnace up`` names its own URL)."""
+    if not plan.cluster.control_plane_endpoint:
+        return
+    ca_pem = (plan.data_dir / "pki" / "ca.crt").read_bytes()
+    asyncio.run(_with_client(plan, lambda rest: publish_endpoint(rest, plan.endpoint, ca_pem)))
+    announce(f'[bootstrap-token] The "cluster-info" ConfigMap in "kube-public" names https://{plan.endpoint}')
+
+
 def join_command(plan: InitPlan, token: str) -> str:
     """The ``pinnace adm join`` line for this cluster and token (the CA pinned by its hash)."""
     ca_pem = (plan.data_dir / "pki" / "ca.crt").read_bytes()
@@ -477,6 +502,7 @@ def run_phase(plan: InitPlan, phase: str, part: str = "all", announce: Callable[
         made = asyncio.run(_with_client(plan, lambda rest: bootstrap_tokens(rest, plan.init)))
         for token in made:
             announce(f"[bootstrap-token] Using token: {token.token}")
+        publish_control_plane_endpoint(plan, announce)
         return made[0].token if made else None
     elif phase == "show-join-command":
         chosen = str(plan.init.bootstrap_tokens[0].get("token") or "") if plan.init.bootstrap_tokens else ""

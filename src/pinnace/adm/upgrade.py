@@ -34,6 +34,7 @@ from pinnace.adm.init import (
     InitPlan,
     control_plane,
     download_config,
+    publish_control_plane_endpoint,
     upload_config,
 )
 from pinnace.client.rest import RestClient
@@ -249,4 +250,6 @@ def restart_control_plane(plan: InitPlan, announce: Callable[[str], None] = prin
     stopped = daemon.stop(plan.data_dir)
     if stopped is not None:
         announce(f"[upgrade/staticpods] Stopped the control plane (pid {stopped.pid})")
-    return control_plane(plan, announce)
+    url = control_plane(plan, announce)
+    publish_control_plane_endpoint(plan, announce)  # the restarted server named itself in cluster-info
+    return url
