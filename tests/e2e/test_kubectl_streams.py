@@ -228,7 +228,13 @@ def _pod(cluster: Cluster, name: str) -> dict[str, Any]:
 
 
 def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster) -> None:
-    probe = {"exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 1, "failureThreshold": 1}
+    # The first attempt comes a second after the start: the container has printed its line by then.
+    probe = {
+        "exec": {"command": ["sh", "-c", "exit 1"]},
+        "initialDelaySeconds": 1,
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+    }
     command = ["sh", "-c", "echo started at $(date +%s%N); exec sleep 600"]
     run_pod(cluster, "sickly", [{"name": "main", "image": "busybox", "command": command, "livenessProbe": probe}])
     eventually(lambda: _pod(cluster, "sickly")["status"]["containerStatuses"][0]["restartCount"] >= 1, 60)
