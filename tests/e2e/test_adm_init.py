@@ -245,3 +245,5 @@ def test_upgrade_plan_diff_apply(control_plane: ControlPlane) -> None:
     assert "kubernetesVersion: v1.32.0" in cm["data"]["ClusterConfiguration"]
     eventually(lambda: "Ready" in control_plane.kubectl("get", "node", "cp-main").stdout.split(), timeout=30)
     assert "up-to-date" in control_plane.adm("upgrade", "plan").stdout
+    preflight = control_plane.adm("upgrade", "node", "phase", "preflight")
+    assert preflight.returncode == 0 and "[upgrade/preflight] Running pre-flight checks" in preflight.stdout

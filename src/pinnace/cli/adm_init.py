@@ -117,7 +117,7 @@ def init(
     from pinnace.adm.config import ConfigError
     from pinnace.adm.init import PHASES, InitError, run_all, run_phase
 
-    words = _phase_words(ctx, PHASES)
+    words = phase_words(ctx, PHASES)
 
     if upload_certs or certificate_key:
         raise fail("--upload-certs/--certificate-key are not supported yet: only worker nodes can join", 2)
@@ -153,7 +153,7 @@ def _warn_unapplied(plan: Any) -> None:
         )
 
 
-def _phase_words(ctx: typer.Context, phases: tuple[str, ...]) -> list[str]:
+def phase_words(ctx: typer.Context, phases: tuple[str, ...]) -> list[str]:
     """``phase NAME [PART]`` from the command's extra arguments ([] for the whole command)."""
     args = list(ctx.args)
     if not args:
@@ -180,7 +180,7 @@ def reset(
     """
     from pinnace.adm.reset import PHASES
 
-    words = _phase_words(ctx, PHASES)
+    words = phase_words(ctx, PHASES)
     _reset_phases(data_dir, force, tuple(words[:1]) if words else PHASES, kubeconfig)
 
 

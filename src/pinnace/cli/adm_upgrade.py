@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pinnace.cli.adm_init import DEFAULT_DATA_DIR, fail, with_cluster
+from pinnace.cli.adm_init import DEFAULT_DATA_DIR, PASS_THROUGH, fail, phase_words, with_cluster
 
 upgrade_app = typer.Typer(help="Upgrade the cluster, node by node (kubeadm upgrade).", no_args_is_help=True)
 
@@ -132,36 +132,67 @@ def _installed() -> str:
     return str(INSTALLED)
 
 
-@upgrade_app.command("node")
+NODE_PHASES = ("preflight", "control-plane", "kubelet-config")
+
+
+@upgrade_app.command("node", context_settings=PASS_THROUGH)
 def upgrade_node(
+    ctx: typer.Context,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
     """Bring this host in line with the cluster's recorded configuration: a control plane is restarted with it;
-    a worker's version is checked against it (its agent runs in the foreground: restart it to finish)."""
-    from pinnace.adm.init import InitError, download_config
-    from pinnace.adm.upgrade import INSTALLED, Version, restart_control_plane
+    a worker's version is checked against it (its agent runs in the foreground: restart it to finish).
 
+    `pinnace adm upgrade node phase NAME` runs one phase: preflight, control-plane, kubelet-config.
+    """
+    from pinnace.adm.init import download_config
+
+    words = phase_words(ctx, NODE_PHASES)
     data = data_dir.expanduser().resolve()
-    if (data / "kubeadm.yaml").exists():
-        plan = _saved_plan(data)
-        plan.cluster = with_cluster(data, kubeconfig, download_config)
-        typer.echo(f"[upgrade] Upgrading the control plane instance to version {plan.cluster.kubernetes_version}")
-        try:
-            restart_control_plane(plan, announce=typer.echo)
-        except InitError as exc:
-            raise fail(str(exc)) from None
-        typer.echo("[upgrade] The control plane instance for this node was successfully upgraded!")
-        return
+    control_plane = (data / "kubeadm.yaml").exists()
     node_conf = data / "kubelet.conf"
-    if not node_conf.exists():
+    if not control_plane and not node_conf.exists():
         raise fail(f"{data} is neither a control plane's (kubeadm.yaml) nor a node's (kubelet.conf) data directory")
-    cluster = with_cluster(data, kubeconfig or node_conf, download_config)
+    cluster = with_cluster(data, kubeconfig or (None if control_plane else node_conf), download_config)
+    for phase in words[:1] or NODE_PHASES:
+        if phase == "preflight":
+            _node_preflight(cluster, control_plane)
+        elif phase == "control-plane" and control_plane:
+            _node_control_plane(data, cluster)
+        elif phase == "control-plane":
+            typer.echo("[upgrade] Skipping phase. Not a control plane node.")
+        elif phase == "kubelet-config":
+            typer.echo("[upgrade] The configuration for this node was successfully updated!")
+            if not control_plane:
+                typer.echo(f"[upgrade] Restart this node's agent (`pinnace node --data-dir {data}`) to finish.")
+        else:
+            raise fail(f"unknown phase {phase!r}; known: {', '.join(NODE_PHASES)}", 2)
+
+
+def _node_preflight(cluster: Any, control_plane: bool) -> None:
+    from pinnace.adm.upgrade import INSTALLED, Version
+
+    typer.echo("[upgrade/preflight] Running pre-flight checks")
     recorded = Version.parse(cluster.kubernetes_version)
-    if recorded < INSTALLED:
+    if recorded < INSTALLED and not control_plane:
         raise fail(
             f'the node version "{INSTALLED}" is newer than the control plane version "{recorded}": '
             "upgrade the control plane first (pinnace adm upgrade apply)"
         )
-    typer.echo("[upgrade] The configuration for this node was successfully updated!")
-    typer.echo(f"[upgrade] This node runs {INSTALLED}; restart its agent (`pinnace node --data-dir {data}`) to finish.")
+    if recorded > INSTALLED:
+        raise fail(f'the cluster is at "{recorded}" but this host runs "{INSTALLED}": install Pinnace {recorded} first')
+
+
+def _node_control_plane(data: Path, cluster: Any) -> None:
+    from pinnace.adm.init import InitError
+    from pinnace.adm.upgrade import restart_control_plane
+
+    plan = _saved_plan(data)
+    plan.cluster = cluster
+    typer.echo(f"[upgrade] Upgrading the control plane instance to version {cluster.kubernetes_version}")
+    try:
+        restart_control_plane(plan, announce=typer.echo)
+    except InitError as exc:
+        raise fail(str(exc)) from None
+    typer.echo("[upgrade] The control plane instance for this node was successfully upgraded!")
