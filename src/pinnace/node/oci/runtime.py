@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 from pinnace.node import cri
 from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
-from pinnace.node.oci import cgroups, netns, podns, records, rootfs, shim
+from pinnace.node.oci import cgroups, netns, podns, records, rootfs
 from pinnace.node.oci.sessions import AttachSession, ExecSession
 from pinnace.node.oci.spec import SandboxPaths, build_spec
 
@@ -33,6 +34,8 @@ from pinnace.node.oci.spec import SandboxPaths, build_spec
 START_TIMEOUT = 60.0
 _POLL = 0.05
 RUNTIME_COMMANDS = 8
+#: The directory holding the ``pinnace`` package: the shim runs without site-packages (``-S``), for a fast start.
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 #: Attach sockets live here, not in the state directory: a unix socket path must stay under 108 bytes.
 SOCKET_DIR = "/run/pinnace-oci"
 HOSTS_HEADER = """# Kubernetes-managed hosts file.
@@ -161,7 +164,7 @@ class OCIRuntime:
             "id": sandbox_id,
             "config": records.sandbox_config_to_dict(config),
             "created_at": time.time(),
-            "state": cri.SandboxState.READY.value,
+            "state": cri.SandboxState.NOTREADY.value,  # READY once it is all there
             "netns": "",
             "ips": [self.host_ip],
             "network_attached": False,
@@ -180,6 +183,7 @@ class OCIRuntime:
             hostname = open(os.path.join(directory, "hostname")).read().strip()  # noqa: SIM115
             shared = await podns.create(sandbox_id, directory, hostname, own_uts=not config.host_network)
             record["shared"] = {"ipc": shared.ipc, "uts": shared.uts, "shm": shared.shm}
+            record["state"] = cri.SandboxState.READY.value
             records.write_record(os.path.join(directory, "sandbox.json"), record)
         except BaseException:
             with contextlib.suppress(cri.CRIError, OSError):
@@ -335,26 +339,23 @@ class OCIRuntime:
             "tty": config.get("tty", False), "stdin": config.get("stdin", False),
             "stdin_once": config.get("stdin_once", False), "attach_socket": _attach_socket(container_id),
         })  # fmt: skip
-        read_fd, write_fd = os.pipe()
-        log_fd = os.open(os.path.join(directory, "shim.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # A new interpreter, not a fork of the agent: gRPC (the agent's grpc probes) aborts a forked child.
+        with open(os.path.join(directory, "shim.log"), "ab") as shim_log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-S", "-m", "pinnace.node.oci.shim", directory,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
+                env={**os.environ, "PYTHONPATH": _PACKAGE_PARENT},
+            )  # fmt: skip
+        assert proc.stdout is not None
         try:
-            first = shim.spawn(directory, write_fd, log_fd)
-        finally:
-            os.close(write_fd)
-            os.close(log_fd)
-        await asyncio.to_thread(os.waitpid, first, 0)  # it only forks the shim proper and exits
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
-        )
-        try:
-            line = await asyncio.wait_for(reader.readline(), START_TIMEOUT)
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
         except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
             message = f"container {container_id}: the shim did not report within {START_TIMEOUT}s"
             raise cri.RuntimeFailure(message) from None
-        finally:
-            transport.close()
+        await proc.wait()  # the shim's first process only forks the shim proper and exits
         report = json.loads(line) if line.strip() else {"error": "the shim exited without a report"}
         if "error" in report:
             raise cri.RuntimeFailure(report["error"])

@@ -1,8 +1,8 @@
 """The ``oci`` runtime's shim: the parent of one runc/crun container, as containerd-shim-runc-v2 is.
 
-The runtime forks it from the agent (:func:`spawn`: no interpreter start);
-``python -m pinnace.node.oci.shim <container-dir>`` runs one by hand. It
-outlives the node agent, which adopts it on restart. It reads
+Run as ``python -S -m pinnace.node.oci.shim <container-dir>`` (stdlib and
+this package only, so it starts fast; not forked from the agent, whose gRPC
+would abort the child). It outlives the node agent, which adopts it on restart. It reads
 ``shim.json`` from the container directory and:
 
 - becomes a child subreaper, runs ``<runtime> create`` with the container's
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import json
 import os
 import signal
@@ -38,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from typing import Any, BinaryIO
 
 from pinnace.node.oci.attach import RESIZE, STDERR, STDIN, STDOUT, frame, read_frame, set_winsize
@@ -369,40 +367,6 @@ def run_in(directory: str) -> int:
     with open(os.path.join(directory, "shim.pid"), "w") as handle:
         handle.write(str(os.getpid()))
     return Shim(directory, config).run()
-
-
-def spawn(directory: str, report_fd: int, log_fd: int) -> int:
-    """Fork a shim from the calling process: no interpreter to start, nothing to import.
-
-    The child leaves the caller's session, signal handlers and files behind
-    (``report_fd`` becomes its stdout, ``log_fd`` its stderr), freezes the
-    inherited heap out of garbage collection (so it stays shared with the
-    parent), and forks again so that the shim is init's child, not the
-    caller's. Returns the first child's pid, for the caller to reap (it exits
-    at once).
-    """
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        gc.freeze()
-        os.setsid()
-        with contextlib.suppress(ValueError, OSError):
-            signal.set_wakeup_fd(-1)
-        for sig in signal.valid_signals():
-            with contextlib.suppress(OSError, ValueError, RuntimeError):
-                signal.signal(sig, signal.SIG_IGN if sig in (signal.SIGPIPE, signal.SIGXFSZ) else signal.SIG_DFL)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(report_fd, 1)
-        os.dup2(log_fd, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        code = run_in(directory) if os.fork() == 0 else 0
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.write(2, traceback.format_exc().encode())
-    os._exit(code)
 
 
 def main(argv: list[str]) -> int:

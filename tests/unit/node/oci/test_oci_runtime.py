@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -294,3 +295,19 @@ async def test_containers_of_a_pod_share_ipc_uts_and_shm(runtime: OCIRuntime, tm
     assert ipc_a != host_ipc
     await runtime.remove_pod_sandbox(sandbox_id)
     assert not [name for name in os.listdir("/run/pinnace-oci/ns") if name.startswith(sandbox_id)]
+
+
+async def test_containers_start_while_grpc_is_busy_in_the_agent(runtime: OCIRuntime, tmp_path: Path) -> None:
+    # The agent's gRPC probes leave gRPC's poller threads running: a shim forked from the agent would abort.
+    import grpc
+
+    channel = grpc.aio.insecure_channel("127.0.0.1:1")
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(channel.channel_ready(), 0.3)
+        sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+        container_id = await _run(runtime, sandbox_id, tmp_path, "echo fine")
+        status = await _wait_exited(runtime, container_id)
+        assert (status.exit_code, status.reason) == (0, "Completed")
+    finally:
+        await channel.close()
