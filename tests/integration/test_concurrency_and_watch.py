@@ -92,6 +92,7 @@ async def _increment(client: RestClient, times: int, log: list[tuple[int, str, s
     return conflicts
 
 
+@pytest.mark.timeout(400)  # a serial CAS chain of 3,200 writes: ~50-90 s on a quiet 2-core machine, more when loaded
 async def test_concurrent_increments_with_conflict_retries_are_exact(server: APIServer) -> None:
     async with RestClient(server.url) as setup:
         created = await setup.create(CONFIGMAPS, {"metadata": {"name": "counter"}, "data": {"n": "0"}}, "default")
