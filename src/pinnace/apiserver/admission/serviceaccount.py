@@ -5,8 +5,8 @@ As upstream's ``ServiceAccount`` plugin, on pod creation:
 - an empty ``spec.serviceAccountName`` becomes ``default``;
 - the account must exist in the pod's namespace, else 403 ``pods "x" is forbidden:
   error looking up service account ns/sa: serviceaccount "sa" not found`` (the
-  ``default`` account is looked up again for up to ~1 s, since the service-account
-  controller may be creating it for a new namespace);
+  ``default`` account is looked up again for up to ~5 s, since the service-account
+  controller may be creating it for a new namespace, or be starting);
 - a pod without ``imagePullSecrets`` gets the account's;
 - unless ``automountServiceAccountToken`` is false (the pod's setting wins over the
   account's), a projected ``kube-api-access-<5 random>`` volume — a bound token
@@ -53,10 +53,12 @@ TOKEN_EXPIRATION_SECONDS = 3607
 #: The ConfigMap the root-CA publisher keeps in every namespace.
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
-#: Lookups of the default account before giving up (upstream: 10, 100 to 200 ms apart; a few more here,
-#: as the controller that creates it shares a small machine with everything else).
-DEFAULT_ACCOUNT_ATTEMPTS = 15
-RETRY_INTERVAL = 0.1
+#: Lookups of the default account before giving up, and their interval: about 5 s in all (upstream: 10, 100 to
+#: 200 ms apart). The controller that creates it runs in the controller manager, a process of its own that
+#: ``pinnace up`` starts after the API server answers: on a loaded machine it may take seconds to sync, and a
+#: pod created in the meantime (by a script that just waited for readyz) should wait for it, not fail.
+DEFAULT_ACCOUNT_ATTEMPTS = 25
+RETRY_INTERVAL = 0.2
 
 
 def api_access_volume(name: str) -> Obj:
