@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from tests.e2e.conftest import Cluster, start_cluster, stop_cluster
+from tests.e2e.conftest import Cluster, run_pinnace, start_cluster, stop_cluster
 from tests.e2e.kubectl import eventually, get_json
 
 pytestmark = pytest.mark.slow
@@ -110,3 +110,9 @@ spec:
     )
     assert pod["spec"]["serviceAccountName"] == "default"
     assert any(v["name"].startswith("kube-api-access-") for v in pod["spec"]["volumes"])
+
+
+def test_up_refuses_an_unknown_admission_plugin() -> None:
+    result = run_pinnace("up", "--disable-admission-plugins", "PodSecurity,NoSuchPlugin")
+    assert result.returncode == 2
+    assert "error: unknown admission plugin(s): NoSuchPlugin; known: LimitRanger," in result.stderr

@@ -110,8 +110,15 @@ def up(
     apiserver_cert_extra_sans: Annotated[
         str, typer.Option(help="Extra names and IP addresses (comma-separated) for the API server's certificate.")
     ] = "",
+    enable_admission_plugins: Annotated[
+        str, typer.Option(help="Admission plugins to run besides the default ones (comma-separated).")
+    ] = "",
+    disable_admission_plugins: Annotated[
+        str, typer.Option(help="Default admission plugins not to run (comma-separated).")
+    ] = "",
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store (or etcd), and the controllers."""
+    from pinnace.apiserver.admission.plugins import resolve_plugins
     from pinnace.client import kubeconfig
     from pinnace.cluster import daemon
     from pinnace.cluster.local import ClusterConfig
@@ -128,6 +135,11 @@ def up(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     store_config = StoreConfig(endpoints, etcd_cafile, etcd_certfile, etcd_keyfile)
+    try:
+        admission_plugins = resolve_plugins(enable_admission_plugins, disable_admission_plugins)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if store_config.is_etcd:
         # Other API servers may share this etcd, each with a controller manager: only one may work at a time.
         cm = dataclasses.replace(cm, leader_elect=True)
@@ -142,6 +154,7 @@ def up(
         nodes=node_config,
         store=store_config,
         encryption_provider_config=encryption_provider_config,
+        admission_plugins=admission_plugins,
         security=SecurityConfig(
             token_auth_file=token_auth_file.expanduser().resolve() if token_auth_file else None,
             cert_sans=tuple(s.strip() for s in apiserver_cert_extra_sans.split(",") if s.strip()),
@@ -156,6 +169,8 @@ def up(
         ("--encryption-provider-config", encryption_provider_config),
         ("--token-auth-file", config.security.token_auth_file),
         ("--apiserver-cert-extra-sans", apiserver_cert_extra_sans or None),
+        ("--enable-admission-plugins", enable_admission_plugins or None),
+        ("--disable-admission-plugins", disable_admission_plugins or None),
     ):
         if value is not None:
             store_args.append(f"{flag}={value}")

@@ -22,7 +22,7 @@ from pinnace.apiserver.admission.chain import AdmissionChain
 if TYPE_CHECKING:
     from pinnace.apiserver.server import APIServer
 
-__all__ = ["ADMISSION_PLUGINS", "DEFAULT_PLUGINS", "MINIMAL_PLUGINS", "PLUGIN_ORDER", "build_chain"]
+__all__ = ["ADMISSION_PLUGINS", "DEFAULT_PLUGINS", "MINIMAL_PLUGINS", "PLUGIN_ORDER", "build_chain", "resolve_plugins"]
 
 #: Every plugin by upstream name: where its factory lives.
 ADMISSION_PLUGINS: dict[str, str] = {
@@ -53,6 +53,28 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(name for name in PLUGIN_ORDER if name i
 
 #: What a bare ``APIServer`` enables: only what the REST store always did (no content in dead namespaces).
 MINIMAL_PLUGINS: tuple[str, ...] = ("NamespaceLifecycle",)
+
+
+def _names(spec: str) -> list[str]:
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ADMISSION_PLUGINS]
+    if unknown:
+        raise ValueError(
+            f"unknown admission plugin(s): {', '.join(unknown)}; known: {', '.join(sorted(ADMISSION_PLUGINS))}"
+        )
+    return names
+
+
+def resolve_plugins(enable: str = "", disable: str = "") -> tuple[str, ...]:
+    """The plugins of kube-apiserver's ``--enable-admission-plugins`` / ``--disable-admission-plugins``: the
+    default set plus the enabled ones, less the disabled ones (comma-separated names), in upstream's order.
+    ValueError for an unknown name, or one both enabled and disabled."""
+    enabled, disabled = _names(enable), _names(disable)
+    both = sorted(set(enabled) & set(disabled))
+    if both:
+        raise ValueError(f"admission plugins both enabled and disabled: {', '.join(both)}")
+    wanted = (set(DEFAULT_PLUGINS) | set(enabled)) - set(disabled)
+    return tuple(n for n in PLUGIN_ORDER if n in wanted)
 
 
 def _factory(name: str) -> Callable[[APIServer], Any]:
