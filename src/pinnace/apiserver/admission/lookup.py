@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pinnace.api import errors
+
 if TYPE_CHECKING:
     from pinnace.apiserver.rest import RestStore
 
-__all__ = ["objects_in"]
+__all__ = ["namespace_named", "objects_in"]
 
 
 async def objects_in(rest: RestStore, group: str, version: str, plural: str, namespace: str) -> list[dict[str, Any]]:
@@ -21,3 +23,18 @@ async def objects_in(rest: RestStore, group: str, version: str, plural: str, nam
     if not cache.objects:
         return []
     return [cached.obj for cached in cache.list(namespace)]
+
+
+async def namespace_named(rest: RestStore, name: str) -> dict[str, Any] | None:
+    """The namespace, from the watch cache, else from a read of the store (one another API server created
+    moments ago may not be in this server's cache yet); None if it does not exist."""
+    info = rest.registry.get("", "v1", "namespaces")
+    if info is None:
+        return None
+    cached = await rest.get_cached(info, None, name)
+    if cached is not None:
+        return cached.obj
+    try:
+        return await rest.get(info, None, name, None)
+    except errors.NotFound:
+        return None

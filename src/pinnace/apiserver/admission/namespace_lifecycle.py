@@ -11,11 +11,12 @@ namespace controller needs them to empty a terminating namespace).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pinnace.api import errors
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import forbidden
+from pinnace.apiserver.admission.lookup import namespace_named
 
 if TYPE_CHECKING:
     from pinnace.apiserver.rest import RestStore
@@ -57,7 +58,7 @@ class NamespaceLifecycle:
             return
         if (request.info.group, request.info.plural) in _ACCESS_REVIEWS:
             return
-        namespace = await self._namespace(request.namespace)
+        namespace = await namespace_named(self.rest, request.namespace)
         if namespace is None:
             raise errors.NotFound(
                 f'namespaces "{request.namespace}" not found', kind="namespaces", name=request.namespace
@@ -72,15 +73,3 @@ class NamespaceLifecycle:
                 f"unable to create new content in namespace {ns} because it is being terminated",
                 [errors.Cause("NamespaceTerminating", f"namespace {ns} is being terminated", "metadata.namespace")],
             )
-
-    async def _namespace(self, name: str) -> dict[str, Any] | None:
-        info = self.rest.registry.get("", "v1", "namespaces")
-        if info is None:
-            return None
-        cached = await self.rest.get_cached(info, None, name)
-        if cached is not None:
-            return cached.obj
-        try:  # a namespace created by another server moments ago may not be in this cache yet
-            return await self.rest.get(info, None, name, None)
-        except errors.NotFound:
-            return None

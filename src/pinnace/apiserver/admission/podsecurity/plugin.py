@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pinnace.api import errors
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import forbidden
-from pinnace.apiserver.admission.lookup import objects_in
+from pinnace.apiserver.admission.lookup import namespace_named, objects_in
 from pinnace.apiserver.admission.podsecurity import checks
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class PodSecurity:
         if request.info.plural == "namespaces" and request.info.group == "":
             await self._namespace(request)
             return
-        namespace = await self._namespace_obj(request.namespace)
+        namespace = await namespace_named(self.rest, request.namespace)
         if namespace is None:
             return
         policy, _ = policy_of(namespace)
@@ -212,13 +212,6 @@ class PodSecurity:
             return
         pods = await objects_in(self.rest, "", "v1", "pods", request.name)
         request.warnings.extend(_existing_pod_warnings(request.name, policy.enforce, pods))
-
-    async def _namespace_obj(self, name: str) -> Obj | None:
-        info = self.rest.registry.get("", "v1", "namespaces")
-        if info is None:
-            return None
-        cached = await self.rest.get_cached(info, None, name)
-        return cached.obj if cached is not None else None
 
 
 def _template(obj: Obj, path: tuple[str, ...]) -> Obj | None:
