@@ -83,9 +83,25 @@ def test_a_second_node_joins_and_runs_pods(control_plane: Cluster, tmp_path: Pat
         # The same data directory cannot join twice.
         again = run_pinnace("adm", "join", *args, "--data-dir", str(tmp_path / "worker-1"), "--node-name", "worker-1")
         assert again.returncode == 1 and "this data directory is already a node's" in again.stderr
+        # Stopped, the node's agent starts again from its data directory alone, as the same node.
+        node.terminate()
+        node.wait(timeout=30)
+        before = lease_renewed(control_plane, "worker-1")
+        log = (tmp_path / "restart.out").open("w")
+        node = subprocess.Popen(
+            [sys.executable, "-m", "pinnace", "node", "--data-dir", str(tmp_path / "worker-1")],
+            stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        eventually(lambda: lease_renewed(control_plane, "worker-1") != before, timeout=30)
+        assert "worker-1" in (tmp_path / "restart.out").read_text()
     finally:
         node.terminate()
         node.wait(timeout=30)
+
+
+def lease_renewed(cluster: Cluster, node: str) -> str:
+    lease = json.loads(cluster.kubectl("get", "lease", node, "-n", "kube-node-lease", "-o", "json").stdout)
+    return str(lease["spec"].get("renewTime"))
 
 
 def test_joins_that_cannot_be_trusted_are_refused(control_plane: Cluster, tmp_path: Path) -> None:

@@ -16,11 +16,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import platformdirs
 import typer
 
-#: As ``pinnace up``'s (cli.main imports this module, so it cannot import them from there).
-DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("pinnace")) / "node"
+from pinnace.cli.node import DEFAULT_NODE_DIR
 
 JOINED = """This node has joined the cluster:
 * Certificate signing request was sent to apiserver and a response was received.
@@ -42,7 +40,7 @@ def adm_join(
     discovery_file: Annotated[str, typer.Option(help="A kubeconfig file or HTTPS URL naming the cluster.")] = "",
     tls_bootstrap_token: Annotated[str, typer.Option(help="A token for the TLS bootstrap only.")] = "",
     node_name: Annotated[str, typer.Option(help="The Node's name (default: the host name).")] = "",
-    data_dir: Annotated[Path, typer.Option(help="The node's data directory.")] = DEFAULT_DATA_DIR,
+    data_dir: Annotated[Path, typer.Option(help="The node's data directory.")] = DEFAULT_NODE_DIR,
     runtime: Annotated[str, typer.Option(help="The container runtime: process or oci.")] = "process",
     node_ip: Annotated[
         str, typer.Option(help="The node's InternalIP (default: this host's address on the route to the endpoint).")

@@ -16,12 +16,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import platformdirs
 import typer
 
 if TYPE_CHECKING:
     from pinnace.cluster.nodes import NodesConfig
 
 __all__ = ["node_app", "nodes_config"]
+
+#: Where a node keeps its state by default (the same as ``pinnace adm join``'s).
+DEFAULT_NODE_DIR = Path(platformdirs.user_data_dir("pinnace")) / "node"
 
 node_app = typer.Typer(
     help="Run a node agent: register a Node and run the pods bound to it.", invoke_without_command=True
@@ -35,12 +39,16 @@ def node(
     ] = None,
     context: Annotated[str | None, typer.Option(help="The kubeconfig context to use.")] = None,
     node_name: Annotated[str, typer.Option(help="The Node's name (default: the host name).")] = "",
-    data_dir: Annotated[Path, typer.Option(help="Where the node keeps its runtime state, volumes and logs.")] = Path(
-        "node-data"
+    data_dir: Annotated[Path, typer.Option(help="Where the node keeps its runtime state, volumes and logs.")] = (
+        DEFAULT_NODE_DIR
     ),
-    runtime: Annotated[str, typer.Option(help="The container runtime: process or oci.")] = "process",
-    node_ip: Annotated[str, typer.Option(help="The node's InternalIP (process pods share it).")] = "127.0.0.1",
-    kubelet_port: Annotated[int, typer.Option(help="Port of the kubelet API on the node's address.")] = 10250,
+    runtime: Annotated[str, typer.Option(help="The container runtime: process or oci [default: process].")] = "",
+    node_ip: Annotated[
+        str, typer.Option(help="The node's InternalIP (process pods share it) [default: 127.0.0.1].")
+    ] = "",
+    kubelet_port: Annotated[
+        int, typer.Option(help="Port of the kubelet API on the node's address [default: 10250].")
+    ] = 0,
     pod_cidr: Annotated[str, typer.Option(help="The node's pod CIDR, set on the Node at registration.")] = "",
     oci_runtime: Annotated[str, typer.Option(help="With --runtime oci: the OCI runtime, runc or crun.")] = "",
     node_labels: Annotated[str, typer.Option(help="Labels to register the Node with: k=v,k2=v2.")] = "",
@@ -52,7 +60,13 @@ def node(
     ] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
-    """Register a Node and run the pods bound to it until SIGINT/SIGTERM."""
+    """Register a Node and run the pods bound to it until SIGINT/SIGTERM.
+
+    A data directory that ``pinnace adm join`` made holds the node's kubeconfig (``kubelet.conf``) and its saved
+    flags (``node.yaml``): they are used for whatever is not given here, so ``pinnace node --data-dir DIR`` starts
+    the joined node's agent again.
+    """
+    from pinnace.adm.join import NODE_KUBECONFIG, read_node_flags
     from pinnace.node.agent.agent import AgentConfig
     from pinnace.node.agent.registration import parse_labels, parse_taints
     from pinnace.node.agent.runtimes import RUNTIMES
@@ -61,6 +75,13 @@ def node(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    saved = read_node_flags(data_dir.expanduser())
+    if kubeconfig is None and (data_dir.expanduser() / NODE_KUBECONFIG).exists():
+        kubeconfig = str(data_dir.expanduser() / NODE_KUBECONFIG)
+    node_name = node_name or str(saved.get("node_name") or "")
+    runtime = runtime or str(saved.get("runtime") or "process")
+    node_ip = node_ip or str(saved.get("node_ip") or "127.0.0.1")
+    kubelet_port = kubelet_port or int(saved.get("kubelet_port") or 10250)
     if runtime not in RUNTIMES:
         typer.echo(f"error: unknown runtime {runtime!r}; known: {', '.join(sorted(RUNTIMES))}", err=True)
         raise typer.Exit(2)
