@@ -249,11 +249,15 @@ def validate_labels(labels: Mapping[str, Any], field: str = "metadata.labels") -
     """Causes for bad label keys and values (``ValidateLabels``)."""
     out: list[Cause] = []
     for key, value in labels.items():
-        out.extend(_invalid(field, key, msg) for msg in _key_problems(key))
+        problems = _key_problems(key)
+        if problems:  # (tested first: building a generator per key costs more than the check)
+            out.extend(_invalid(field, key, msg) for msg in problems)
         if not isinstance(value, str):
             out.append(_invalid(field, value, "label values must be strings"))
             continue
-        out.extend(_invalid(field, value, msg) for msg in _label_value_problems(value))
+        problems = _label_value_problems(value)
+        if problems:
+            out.extend(_invalid(field, value, msg) for msg in problems)
     return out
 
 
@@ -262,7 +266,9 @@ def validate_annotations(annotations: Mapping[str, Any], field: str = "metadata.
     out: list[Cause] = []
     total = 0
     for key, value in annotations.items():
-        out.extend(_invalid(field, key, msg) for msg in is_qualified_name(key.lower()))
+        problems = is_qualified_name(key.lower())
+        if problems:
+            out.extend(_invalid(field, key, msg) for msg in problems)
         total += _utf8_len(key) + (_utf8_len(value) if isinstance(value, str) else 0)
     if total > TOTAL_ANNOTATION_SIZE_LIMIT:
         out.append(
@@ -361,13 +367,17 @@ def validate_object_meta(meta: Mapping[str, Any], *, namespaced: bool, name_rule
     elif not isinstance(name, str):
         out.append(_invalid("metadata.name", name, "name must be a string"))
     else:
-        out.extend(_invalid("metadata.name", name, msg) for msg in rule(name, False))
+        problems = rule(name, False)
+        if problems:
+            out.extend(_invalid("metadata.name", name, msg) for msg in problems)
     namespace = meta.get("namespace")
     if namespaced:
         if not namespace:
             out.append(_required("metadata.namespace"))
         elif isinstance(namespace, str):
-            out.extend(_invalid("metadata.namespace", namespace, m) for m in _namespace_problems(namespace))
+            problems = _namespace_problems(namespace)
+            if problems:
+                out.extend(_invalid("metadata.namespace", namespace, m) for m in problems)
         else:
             out.append(_invalid("metadata.namespace", namespace, "namespace must be a string"))
     elif namespace:

@@ -189,9 +189,14 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
             del value[key]
 
 
+_HEAD = ["kind", "apiVersion", "metadata"]
+
+
 def _order_top_level(obj: Obj) -> None:
     """kind, apiVersion, metadata first and status last, as Go's struct order writes them."""
     keys = list(obj)
+    if keys[:3] == _HEAD and ("status" not in obj or keys[-1] == "status"):
+        return  # the usual case: already in order
     head = [k for k in ("kind", "apiVersion", "metadata") if k in obj]
     wanted = head + [k for k in keys if k not in head and k != "status"] + (["status"] if "status" in obj else [])
     if keys != wanted:

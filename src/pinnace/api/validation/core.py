@@ -142,11 +142,11 @@ def _ports(ports: Any, path: str) -> list[Cause]:
         container_port = port.get("containerPort")
         if not container_port:
             out.append(required(f"{p}.containerPort"))
-        else:
-            out.extend(invalid(f"{p}.containerPort", container_port, m) for m in port_number_problems(container_port))
+        elif problems := port_number_problems(container_port):
+            out.extend(invalid(f"{p}.containerPort", container_port, m) for m in problems)
         host_port = port.get("hostPort")
-        if host_port:
-            out.extend(invalid(f"{p}.hostPort", host_port, m) for m in port_number_problems(host_port))
+        if host_port and (problems := port_number_problems(host_port)):
+            out.extend(invalid(f"{p}.hostPort", host_port, m) for m in problems)
         protocol = port.get("protocol")
         if not protocol:
             out.append(required(f"{p}.protocol"))
@@ -285,8 +285,8 @@ def _container(c: Obj, volumes: set[str], path: str) -> list[Cause]:
     name = str(c.get("name") or "")
     if not name:
         out.append(required(f"{path}.name"))
-    else:
-        out.extend(dns1123_label(f"{path}.name", name))
+    elif problems := _dns1123_label_problems(name):
+        out.extend(invalid(f"{path}.name", name, msg) for msg in problems)
     if not c.get("image"):
         out.append(required(f"{path}.image"))
     policy = c.get("terminationMessagePolicy")
@@ -294,9 +294,14 @@ def _container(c: Obj, volumes: set[str], path: str) -> list[Cause]:
         out.append(required(f"{path}.terminationMessagePolicy"))
     elif policy not in TERMINATION_MESSAGE_POLICIES:
         out.append(not_supported(f"{path}.terminationMessagePolicy", policy, TERMINATION_MESSAGE_POLICIES))
-    out.extend(_ports(c.get("ports"), f"{path}.ports"))
-    out.extend(_env(c.get("env"), f"{path}.env"))
-    out.extend(_volume_mounts(c.get("volumeMounts"), volumes, f"{path}.volumeMounts"))
+    # the lists' paths are built only when there is a list to check
+    ports, env, mounts = c.get("ports"), c.get("env"), c.get("volumeMounts")
+    if ports:
+        out.extend(_ports(ports, f"{path}.ports"))
+    if env:
+        out.extend(_env(env, f"{path}.env"))
+    if mounts:
+        out.extend(_volume_mounts(mounts, volumes, f"{path}.volumeMounts"))
     pull = c.get("imagePullPolicy")
     if not pull:
         out.append(required(f"{path}.imagePullPolicy"))
@@ -328,8 +333,8 @@ def _volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
         name = str(vol.get("name") or "")
         if not name:
             errs.append(required(f"{p}.name"))
-        else:
-            errs.extend(dns1123_label(f"{p}.name", name))
+        elif problems := _dns1123_label_problems(name):
+            errs.extend(invalid(f"{p}.name", name, msg) for msg in problems)
         if name in known:
             errs.append(field.duplicate(f"{p}.name", name))
         if errs:
