@@ -375,9 +375,9 @@ def validate_object_meta(meta: Mapping[str, Any], *, namespaced: bool, name_rule
         if not namespace:
             out.append(_required("metadata.namespace"))
         elif isinstance(namespace, str):
-            problems = _namespace_problems(namespace)
-            if problems:
-                out.extend(_invalid("metadata.namespace", namespace, m) for m in problems)
+            ns_problems = _namespace_problems(namespace)
+            if ns_problems:
+                out.extend(_invalid("metadata.namespace", namespace, m) for m in ns_problems)
         else:
             out.append(_invalid("metadata.namespace", namespace, "namespace must be a string"))
     elif namespace:
