@@ -245,6 +245,11 @@ def _namespace_problems(namespace: str) -> tuple[str, ...]:
     return tuple(_name_is_label(namespace, False))
 
 
+def is_valid_label(key: str, value: str) -> bool:
+    """Whether ``key`` is a qualified name and ``value`` a label value (both remembered per string)."""
+    return not _key_problems(key) and not _label_value_problems(value)
+
+
 def validate_labels(labels: Mapping[str, Any], field: str = "metadata.labels") -> list[Cause]:
     """Causes for bad label keys and values (``ValidateLabels``)."""
     out: list[Cause] = []

@@ -113,6 +113,15 @@ def label_selector(selector: Any, path: str) -> list[Cause]:
 
 def selects(selector: Any, labels: Any) -> bool | None:
     """Whether a LabelSelector matches the labels; None if the selector cannot be converted."""
+    if isinstance(selector, dict) and not selector.get("matchExpressions"):
+        match_labels = selector.get("matchLabels") or {}
+        if type(match_labels) is dict:
+            # The usual selector, matchLabels alone: when every pair is valid (so the conversion below could not
+            # fail), its requirements are equalities: match them without building the selector.
+            pairs = [(str(k), str(v)) for k, v in match_labels.items()]
+            if all(names.is_valid_label(k, v) for k, v in pairs):
+                have = labels if isinstance(labels, Mapping) else {}
+                return all(k in have and have[k] == v for k, v in pairs)
     try:
         sel = from_label_selector(selector if isinstance(selector, Mapping) else None)
     except Exception:
