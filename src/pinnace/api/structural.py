@@ -368,40 +368,61 @@ def prune(obj: Obj, schema: Schema) -> list[str]:
     ObjectMeta's business, not the schema's).
     """
     dropped: list[str] = []
-    _prune_object(obj, _shape(schema), "", dropped, root=True)
+    _prune_object(obj, _shape(schema), None, dropped, root=True)
     return dropped
 
 
-def _prune_object(value: Obj, s: _Shape, path: str, dropped: list[str], *, root: bool) -> None:
+#: Where a walk is: None at the top, else (parent, key) with a string key or an int index (rendered only if needed).
+_Where = tuple[Any, Any] | None
+
+
+def _render(where: _Where, key: str) -> str:
+    steps: list[Any] = [key]
+    while where is not None:
+        where, step = where
+        steps.append(step)
+    out = ""
+    for step in reversed(steps):
+        if type(step) is int:
+            out += f"[{step}]"
+        else:
+            out = f"{out}.{step}" if out else step
+    return out
+
+
+def _prune_object(value: Obj, s: _Shape, where: _Where, dropped: list[str], *, root: bool) -> None:
+    # Hot path (every write of a custom resource): paths are links, rendered only for a dropped field.
     embedded = root or s.embedded
     props, addl, keep_unknown = s.props, s.addl, s.keep_unknown
-    for key in list(value):
+    doomed: list[str] | None = None
+    for key, item in value.items():
         if embedded and key in ("apiVersion", "kind", "metadata"):
-            meta = value[key]
-            if key == "metadata" and not root and isinstance(meta, dict):
-                for mkey in [k for k in meta if k not in _OBJECT_META_FIELDS]:
-                    dropped.append(f"{path}.metadata.{mkey}" if path else f"metadata.{mkey}")
-                    del meta[mkey]
+            if key == "metadata" and not root and isinstance(item, dict):
+                for mkey in [k for k in item if k not in _OBJECT_META_FIELDS]:
+                    dropped.append(_render((where, "metadata"), mkey))
+                    del item[mkey]
             continue
         child = props.get(key) or addl
         if child is None:
             if not keep_unknown:
-                dropped.append(f"{path}.{key}" if path else key)
-                del value[key]
+                dropped.append(_render(where, key))
+                doomed = [key] if doomed is None else [*doomed, key]
             continue
-        item = value[key]
-        if type(item) is dict or type(item) is list:  # scalars have nothing to prune
-            _prune_value(item, child, f"{path}.{key}" if path else key, dropped)
+        if type(item) is dict:  # scalars have nothing to prune
+            _prune_object(item, child, (where, key), dropped, root=False)
+        elif type(item) is list and child.items is not None:
+            _prune_list(item, child.items, (where, key), dropped)
+    if doomed is not None:
+        for key in doomed:
+            del value[key]
 
 
-def _prune_value(value: Any, s: _Shape, path: str, dropped: list[str]) -> None:
-    if type(value) is dict:
-        _prune_object(value, s, path, dropped, root=False)
-    elif type(value) is list and s.items is not None:
-        items = s.items
-        for i, item in enumerate(value):
-            if type(item) is dict or type(item) is list:
-                _prune_value(item, items, f"{path}[{i}]", dropped)
+def _prune_list(value: list[Any], items: _Shape, where: _Where, dropped: list[str]) -> None:
+    for i, item in enumerate(value):
+        if type(item) is dict:
+            _prune_object(item, items, (where, i), dropped, root=False)
+        elif type(item) is list and items.items is not None:
+            _prune_list(item, items.items, (where, i), dropped)
 
 
 def apply_defaults(obj: Any, schema: Schema) -> None:
@@ -413,33 +434,40 @@ def apply_defaults(obj: Any, schema: Schema) -> None:
     _default(obj, _shape(schema))
 
 
+def _copy(default: Any) -> Any:
+    """A default to place in an object: its own copy, unless it is immutable (a scalar)."""
+    return default if default is None or type(default) in (str, int, float, bool) else copy.deepcopy(default)
+
+
 def _default(obj: Any, s: _Shape) -> None:
     if type(obj) is dict:
         for key, has_default, default, nullable in s.defaults:
             if key in obj:
                 if obj[key] is None and not nullable:
                     if has_default:
-                        obj[key] = copy.deepcopy(default)
+                        obj[key] = _copy(default)
                     else:
                         del obj[key]
             elif has_default:
-                obj[key] = copy.deepcopy(default)
+                obj[key] = _copy(default)
         props, addl = s.props, s.addl
-        for key, value in list(obj.items()):
+        for key, value in obj.items():  # (values may be replaced while iterating, keys stay)
             child = props.get(key)
-            if child is None and addl is not None:
-                child = addl
-                if value is None and not s.addl_nullable:
-                    if s.addl_default[0]:
-                        obj[key] = copy.deepcopy(s.addl_default[1])
+            if child is None:
+                if addl is None:
                     continue
-            if child is not None and type(obj.get(key)) in (dict, list):
-                _default(obj[key], child)
+                child = addl
+                if value is None:
+                    if not s.addl_nullable and s.addl_default[0]:
+                        obj[key] = _copy(s.addl_default[1])
+                    continue
+            if type(value) is dict or type(value) is list:
+                _default(value, child)
     elif type(obj) is list and s.items is not None:
         items = s.items
         has_default, default = s.item_default
         for i, item in enumerate(obj):
             if item is None and not items.nullable and has_default:
-                obj[i] = copy.deepcopy(default)
+                obj[i] = _copy(default)
             elif type(item) is dict or type(item) is list:
                 _default(item, items)
