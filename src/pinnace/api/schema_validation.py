@@ -265,6 +265,7 @@ class _Node:
         "required",
         "schema",
         "string_checks",
+        "trivial",
         "type_name",
     )
 
@@ -294,6 +295,17 @@ class _Node:
         self.one_of = [_Node(b) for b in s.get("oneOf") or () if isinstance(b, dict)]
         self.not_ = _child(s.get("not"))
         self.has_junctors = any(k in s for k in ("allOf", "anyOf", "oneOf", "not"))
+        #: The Python types of the scalar values this node has nothing to say about (no call needed for them).
+        self.trivial: frozenset[type] = frozenset()
+        if self.enum is None and not self.has_junctors and self.accepted is not None:
+            plain: set[type] = set()
+            if "string" in self.accepted and not self.string_checks:
+                plain.add(str)
+            if "integer" in self.accepted and not self.number_checks:
+                plain.add(int)
+            if "boolean" in self.accepted:
+                plain.add(bool)
+            self.trivial = frozenset(plain)
 
     # -- any value -------------------------------------------------------------------------------------------
     def check(self, value: Any, path: Path, causes: list[Cause]) -> None:
@@ -320,7 +332,7 @@ class _Node:
             p = _path(path)
             causes.append(_type_invalid(p, actual, f'{p or "."} in body must be of type {self.type_name}: "{actual}"'))
             return
-        before = len(causes)
+        before = len(causes) if self.has_junctors else 0
         if t is dict:
             self.check_object(value, path, causes, root=False)
         elif t is str:
@@ -347,8 +359,10 @@ class _Node:
             _array_size(value, self.schema, path, causes)
         items = self.items
         if items is not None:
+            trivial = items.trivial
             for i, item in enumerate(value):
-                items.check(item, (path, i), causes)
+                if type(item) not in trivial:
+                    items.check(item, (path, i), causes)
         if self.list_type == "set":
             seen: list[Any] = []
             for i, item in enumerate(value):
@@ -382,7 +396,7 @@ class _Node:
                 if root or key != "metadata":
                     continue
             child = props.get(key) or addl
-            if child is not None:
+            if child is not None and type(item) not in child.trivial:
                 child.check(item, (path, key), causes)
 
     # -- allOf, anyOf, oneOf, not ----------------------------------------------------------------------------
