@@ -165,8 +165,11 @@ async def test_token_auth_with_real_jwts(token_registry: RegistryServer, tmp_pat
     assert push_request["service"] == [SERVICE]
 
     store = ImageStore(tmp_path / "node")
-    assert await RegistryClient(store).pull(ref, ALICE) == image_id
+    client = RegistryClient(store)
+    assert await client.pull(ref, ALICE) == image_id
     assert tokens.requests[-1]["scope"] == ["repository:secure/app:pull"]
+    with pytest.raises(RegistryError, match="unauthorized"):  # alice's cached token is hers alone
+        await client.pull(ref)
     with pytest.raises(RegistryError, match="unauthorized") as wrong:
         await RegistryClient(ImageStore(tmp_path / "w")).pull(ref, MALLORY)
     assert wrong.value.code == "UNAUTHORIZED"

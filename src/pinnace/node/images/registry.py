@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import ipaddress
 import ssl
 import time
@@ -108,6 +109,14 @@ def _error(status: int, body: bytes, what: str) -> RegistryError:
     return RegistryError(f"{what}: {reason}" + (f" ({detail})" if detail else ""), code, status)
 
 
+def _identity(auth: RegistryAuth | None) -> str:
+    """A digest naming one set of credentials ("" for anonymous), to key what was obtained with them."""
+    if auth is None:
+        return ""
+    fields = (auth.username, auth.password, auth.auth, auth.identity_token, auth.registry_token)
+    return hashlib.sha256("\0".join(fields).encode()).hexdigest()
+
+
 class _Endpoint:
     """One registry host, with its credentials and cached tokens."""
 
@@ -125,11 +134,13 @@ class _Endpoint:
         self.base = f"{scheme}://{host}"
         self.tls = tls
         self.auth = auth
-        self.tokens = tokens  # (host, scope) -> (header, expiry); shared by the client
+        self.tokens = tokens  # (host, scope, whose) -> (header, expiry); shared by the client
         self.basic = False
+        #: Whose credentials these are: a token obtained with them is never handed to other credentials (or none).
+        self.whose = _identity(auth)
 
     def _authorization(self, scope: str) -> str | None:
-        cached = self.tokens.get((self.host, scope))
+        cached = self.tokens.get((self.host, scope, self.whose))
         if cached and cached[1] > time.monotonic():
             return str(cached[0])
         creds = credentials(self.auth)
@@ -142,7 +153,7 @@ class _Endpoint:
         if not realm:
             raise RegistryError(f"{self.host}: Bearer challenge without a realm", "UNAUTHORIZED", 401)
         if self.auth and self.auth.registry_token:
-            self.tokens[(self.host, scope)] = (f"Bearer {self.auth.registry_token}", time.monotonic() + 60)
+            self.tokens[(self.host, scope, self.whose)] = (f"Bearer {self.auth.registry_token}", time.monotonic() + 60)
             return
         query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}
         creds = credentials(self.auth)
@@ -165,7 +176,7 @@ class _Endpoint:
         if not token:
             raise RegistryError(f"the token server {realm} answered without a token", "UNAUTHORIZED", 401)
         lifetime = float(doc.get("expires_in") or 60)
-        self.tokens[(self.host, scope)] = (f"Bearer {token}", time.monotonic() + max(lifetime - 5, 1))
+        self.tokens[(self.host, scope, self.whose)] = (f"Bearer {token}", time.monotonic() + max(lifetime - 5, 1))
 
     async def _answer(self, challenge_header: str, scope: str) -> bool:
         """Prepare credentials for a 401's challenge; whether a retry may succeed."""

@@ -117,7 +117,7 @@ class LocalImageService:
         self.store = ImageStore(root, clock=clock)
         self.registry = RegistryClient(self.store, insecure=insecure_registries, ca_files=ca_files)
         self.keyring = keyring or Keyring()
-        self._pulls: dict[str, asyncio.Future[str]] = {}
+        self._pulls: dict[tuple[str, RegistryAuth | None], asyncio.Future[str]] = {}
 
     async def pull_image(self, reference: str, auth: RegistryAuth | None = None) -> str:
         """Pull an image; its ID. Concurrent pulls of one reference share one download.
@@ -132,7 +132,7 @@ class LocalImageService:
             present = self.store.resolve(str(ref))
             if present is not None:
                 return present.id
-        key = str(ref)
+        key = (str(ref), auth)  # a pull joins only one made with the same credentials, never another pod's
         pending = self._pulls.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
