@@ -283,20 +283,24 @@ class PodSync:
                     await self.runtime.remove_container(old.id)
 
     async def _pull(self, ctx: PodContext, c: Obj) -> str | None:
-        """Make sure the image is there (by imagePullPolicy); its reference, or None with the waiting reason set."""
+        """Make sure the image is there (by imagePullPolicy); its reference, or None with the waiting reason set.
+
+        Pulls use the pod's imagePullSecrets (each matching credential in turn, then anonymous), as the kubelet.
+        """
         image = str(c.get("image") or "")
         if self.images is None:
             self.recorder.event(ctx.pod, NORMAL, "Pulled", f'Container image "{image}" already present on machine')
             return ""
-        policy = c.get("imagePullPolicy") or (
-            "Always" if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1] else "IfNotPresent"
-        )
+        from pinnace.node.images.service import default_pull_policy, pull_with_secrets, should_pull
+
+        policy = c.get("imagePullPolicy") or default_pull_policy(image)
         try:
             present = await self.images.image_status(image)
-            if present is not None and policy != "Always":
-                self.recorder.event(ctx.pod, NORMAL, "Pulled", f'Container image "{image}" already present on machine')
-                return present.id
-            if policy == "Never":
+            if not should_pull(policy, present is not None):
+                if present is not None:
+                    message = f'Container image "{image}" already present on machine'
+                    self.recorder.event(ctx.pod, NORMAL, "Pulled", message)
+                    return present.id
                 ctx.waiting[c["name"]] = (
                     "ErrImageNeverPull",
                     f'Container image "{image}" is not present with pull policy of Never',
@@ -305,7 +309,7 @@ class PodSync:
                 return None
             self.recorder.event(ctx.pod, NORMAL, "Pulling", f'Pulling image "{image}"')
             started = time.monotonic()
-            ref = await self.images.pull_image(image)
+            ref = await pull_with_secrets(self.images, image, await self._pull_secrets(ctx.pod))
             self.recorder.event(
                 ctx.pod, NORMAL, "Pulled", f'Successfully pulled image "{image}" in {time.monotonic() - started:.3f}s'
             )
@@ -315,6 +319,20 @@ class PodSync:
             self.recorder.event(ctx.pod, WARNING, "Failed", f'Failed to pull image "{image}": {exc}')
             ctx.again(RETRY * 5)
             return None
+
+    async def _pull_secrets(self, pod: Obj) -> list[Obj]:
+        """The pod's imagePullSecrets that exist (a missing one is skipped, as the kubelet does, with a warning)."""
+        namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
+        found: list[Obj] = []
+        for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []:
+            name = str((ref or {}).get("name") or "")
+            secret = await self.lookup("Secret", namespace, name) if name else None
+            if secret is None:
+                message = f'Unable to retrieve some image pull secrets ({name}); attempting to pull the image may fail'
+                self.recorder.event(pod, WARNING, "FailedToRetrieveImagePullSecret", message)
+                continue
+            found.append(secret)
+        return found
 
     def _with_addresses(self, ctx: PodContext) -> Obj:
         """The pod with the IPs it will report (the sandbox's, the node's), for status.podIP(s)/hostIP(s) fieldRefs."""
