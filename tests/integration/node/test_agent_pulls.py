@@ -98,3 +98,58 @@ async def test_pulls_use_the_pods_image_pull_secrets(
 
     waiting = await eventually(refused, timeout=30)
     assert "unauthorized" in waiting.get("message", "").lower()
+
+
+async def test_image_gc_removes_unused_images_and_keeps_those_in_use(client: RestClient, tmp_path: Path) -> None:
+    from pinnace.node.images.gc import ImageGCPolicy
+
+    images = LocalImageService(tmp_path / "gcnode" / "images")
+    ids = {}
+    for name in ("used", "unused"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_text(name)
+        ref = parse_reference(f"example.com/{name}:1")
+        ids[name] = build_from_directory(images.store, tmp_path / name, ImageConfig(cmd=("true",)), [ref])
+
+    def agent(gc: bool) -> NodeAgent:
+        runtime = ProcessRuntime(tmp_path / "gcnode" / "runtime", node_ip="127.0.0.1")
+        policy = ImageGCPolicy(high_threshold_percent=0, low_threshold_percent=0, min_age_seconds=0)
+        config = AgentConfig(
+            node_name=NODE,
+            data_dir=tmp_path / "gcnode",
+            relist_period=0.1,
+            image_gc_period=0.2 if gc else 3600,
+            image_gc_policy=policy,
+        )
+        return NodeAgent(client, runtime, config, images=images)
+
+    async def stop(node: NodeAgent, task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # The pod's container runs first (an agent without GC); a second agent adopts it, and collects.
+    await client.create(PODS, pod("uses", sh("app", "sleep 30", image="example.com/used:1")), "default")
+    first = agent(gc=False)
+    task = asyncio.create_task(first.run())
+
+    async def running() -> bool:
+        got = await client.get(PODS, "uses", "default")
+        return any("running" in s.get("state", {}) for s in got["status"].get("containerStatuses") or [])
+
+    await eventually(running, timeout=30)
+    await stop(first, task)
+    second = agent(gc=True)
+    task = asyncio.create_task(second.run())
+    try:
+
+        async def collected() -> bool:
+            return await images.image_status("example.com/unused:1") is None
+
+        await eventually(collected, timeout=30)
+        assert await images.image_status("example.com/used:1") is not None
+    finally:
+        await stop(second, task)
+        assert isinstance(second.runtime, ProcessRuntime)
+        await second.runtime.stop_all()
+        second.volumes.unmount_all()

@@ -93,6 +93,10 @@ class AgentConfig:
     #: How often each running pod is synced even without events (upstream --sync-frequency, 1 min).
     sync_frequency: float = 60.0
     workers: int = 4
+    #: How often unused images are garbage-collected under disk pressure (upstream's image GC period, 5 min).
+    image_gc_period: float = 300.0
+    #: The image GC thresholds (a ``pinnace.node.images.gc.ImageGCPolicy``; None: upstream's 85%/80%, 2 min age).
+    image_gc_policy: Any = None
 
 
 class NodeAgent:
@@ -292,11 +296,39 @@ class NodeAgent:
         for i in range(cfg.workers):
             self._spawn(self._worker(), f"pod worker {i}")
         self._spawn(self._pleg(), "pleg")
+        if hasattr(self.images, "store"):
+            self._spawn(self._image_gc(), "image gc")
         log.info("node %s: running pods on the %s runtime", cfg.node_name, self.runtime.name)
         try:
             await asyncio.gather(*self._tasks)
         finally:
             await self.stop()
+
+    async def _image_gc(self) -> None:
+        """Every ``image_gc_period``: free disk by removing least recently used images no container uses.
+
+        Upstream's thresholds (start above 85% disk use, stop at 80%); images of containers that still exist
+        (running or not yet removed) are in use and kept.
+        """
+        from pinnace.node.images.gc import collect_garbage
+
+        store = getattr(self.images, "store", None)
+        while store is not None:
+            await self.clock.sleep(self.config.image_gc_period)
+            try:
+                containers = await self.runtime.list_containers()
+                in_use = {c.image_ref or c.image for c in containers if c.image_ref or c.image}
+                result = await collect_garbage(store, in_use, policy=self.config.image_gc_policy)
+            except (cri.CRIError, OSError) as exc:
+                log.warning("node %s: image garbage collection failed: %s", self.config.node_name, exc)
+                continue
+            if result.removed:
+                log.info(
+                    "node %s: image GC removed %d image(s), %d bytes",
+                    self.config.node_name,
+                    len(result.removed),
+                    result.freed,
+                )
 
     async def stop(self) -> None:
         """Stop the agent's loops (the runtime's containers stay, to be adopted by the next agent)."""
