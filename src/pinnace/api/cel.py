@@ -90,6 +90,9 @@ class Rule:
     reason: str = "FieldValueInvalid"
     field_path: str = ""
     transition: bool = False
+    #: The fields of ``self`` the rule can reach, when it reaches them only as ``self.<field>`` (None: it may
+    #: look at ``self`` as a whole). Only these are handed to CEL: converting a whole object costs per field.
+    self_fields: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -156,8 +159,11 @@ class RuleTree:
 
     def _run(self, rule: Rule, value: Any, old: Any, has_old: bool, path: str) -> Cause | None:
         shown = f'"{self.type_name}"'
+        view = value
+        if rule.self_fields is not None and type(value) is dict:
+            view = {k: value[k] for k in rule.self_fields if k in value}
         try:
-            result = evaluate(rule.rule, value, old, has_old=has_old)
+            result = evaluate(rule.rule, view, old, has_old=has_old)
         except EvaluationError as exc:
             return Cause(errors.CAUSE_INVALID, f"Invalid value: {shown}: {exc} evaluating rule: {rule.rule}", path)
         if result is True:
@@ -245,6 +251,7 @@ def _compile(s: Schema, path: str, causes: list[Cause]) -> RuleTree | None:
                 reason=reason,
                 field_path=str(raw.get("fieldPath") or ""),
                 transition=bool(_OLD_SELF.search(text)),
+                self_fields=self_fields(text),
             )
         )
     props = s.get("properties")
@@ -265,6 +272,30 @@ def _compile(s: Schema, path: str, causes: list[Cause]) -> RuleTree | None:
     if not node.rules and not node.properties and node.additional is None and node.items is None:
         return None
     return node
+
+
+_SELF = re.compile(r"\bself\b")
+_FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)\s*(\(?)")
+
+
+def self_fields(expression: str) -> tuple[str, ...] | None:
+    """The fields an expression reads from ``self``, if every use of ``self`` is a plain ``self.<field>``.
+
+    None when ``self`` is used any other way (``self == oldSelf``, ``self.size()``, ``self.all(…)``,
+    ``self[…]``, ``self.?x``, …): then the rule must see the whole value. A ``self`` inside a string literal
+    only adds a field or forces the whole value, never hides one.
+    """
+    fields: list[str] = []
+    for match in _SELF.finditer(expression):
+        start = match.start()
+        if start and expression[start - 1] == ".":  # ``x.self`` is a field of something else
+            return None
+        access = _FIELD.match(expression, match.end())
+        if access is None or access.group(2):
+            return None
+        if access.group(1) not in fields:
+            fields.append(access.group(1))
+    return tuple(fields)
 
 
 def _go_rule(raw: dict[str, Any]) -> str:

@@ -133,3 +133,49 @@ def test_rules_that_do_not_compile_are_reported_on_the_crd() -> None:
     assert "compilation failed: ERROR: <input>:1:" in causes[0].message
     assert "Syntax error" in causes[0].message
     assert tree is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "fields"),
+    [
+        ("self.replicas >= 1 || !self.highAvailability", ("replicas", "highAvailability")),
+        ("has(self.x) && self.y.z == 1", ("x", "y")),
+        ("oldSelf.x == self.x", ("x",)),
+        ('self.name.startsWith("a")', ("name",)),
+        ("self == oldSelf", None),
+        ("self.size() > 1", None),
+        ("size(self) > 0", None),
+        ('self.all(k, k != "")', None),
+        ('self["a"] == 1', None),
+        ("self.?x.orValue(1) == 1", None),
+        ("a.self.b == 1", None),
+    ],
+)
+def test_fields_a_rule_reads_from_self(rule: str, fields: tuple[str, ...] | None) -> None:
+    """Only plain ``self.<field>`` uses narrow what a rule is handed; any other use of ``self`` needs all of it."""
+    assert cel.self_fields(rule) == fields
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "self.x > 1",
+        "has(self.missing)",
+        "self.missing == 1",
+        "self.size() == 3",
+        "self.all(k, k != 'z')",
+        "self.y.startsWith('b')",
+    ],
+)
+def test_a_narrowed_self_gives_the_same_verdicts_and_errors(rule: str) -> None:
+    """The rule sees every field it names (and misses the same ones): results and error messages are unchanged."""
+    spec = {"x": 2, "y": "bee", "z": [1, 2]}
+    tree = _tree([{"rule": rule}], x={"type": "integer"}, y={"type": "string"}, z={"type": "array"})
+    got = [f"{c.field}: {c.message}" for c in tree.validate({"spec": spec})]
+    want: list[str] = []
+    try:
+        if cel.evaluate(rule, spec) is not True:
+            want = [f'spec: Invalid value: "object": failed rule: {rule}']
+    except cel.EvaluationError as exc:
+        want = [f'spec: Invalid value: "object": {exc} evaluating rule: {rule}']
+    assert got == want
