@@ -38,6 +38,8 @@ def _dict(parent: Obj, key: str) -> Obj:
 def _dicts(parent: Obj, key: str) -> list[Obj]:
     """The dict items of the list at ``parent[key]``."""
     value = parent.get(key)
+    if value is None:  # the usual absent list, without a comprehension
+        return []
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
@@ -71,9 +73,11 @@ def _handler(handler: Obj) -> None:
 
 def _env(container: Obj) -> None:
     for env in _dicts(container, "env"):
-        field_ref = (env.get("valueFrom") or {}).get("fieldRef")
-        if isinstance(field_ref, dict):
-            field_ref.setdefault("apiVersion", "v1")
+        source = env.get("valueFrom")
+        if isinstance(source, dict):
+            field_ref = source.get("fieldRef")
+            if isinstance(field_ref, dict):
+                field_ref.setdefault("apiVersion", "v1")
 
 
 def container(c: Obj, *, host_network: bool = False) -> None:
@@ -82,26 +86,33 @@ def container(c: Obj, *, host_network: bool = False) -> None:
         c["imagePullPolicy"] = _image_pull_policy(c.get("image"))
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
-    c.setdefault("resources", {})
+    if "resources" not in c:
+        c["resources"] = {}
     for port in _dicts(c, "ports"):
         port.setdefault("protocol", "TCP")
         if host_network and "containerPort" in port:
             port.setdefault("hostPort", port["containerPort"])
     for name in ("livenessProbe", "readinessProbe", "startupProbe"):
-        _probe(c.get(name))
+        probe = c.get(name)
+        if probe is not None:
+            _probe(probe)
     lifecycle = c.get("lifecycle")
     if isinstance(lifecycle, dict):
         for hook in ("postStart", "preStop"):
             if isinstance(lifecycle.get(hook), dict):
                 _handler(lifecycle[hook])
-    _env(c)
+    if "env" in c:
+        _env(c)
 
 
 def _volume(v: Obj) -> None:
     for source in ("secret", "configMap", "downwardAPI", "projected"):
         if isinstance(v.get(source), dict):
             v[source].setdefault("defaultMode", _DEFAULT_MODE)
-    if not any(isinstance(v.get(k), dict) for k in v if k != "name"):
+    for key, value in v.items():
+        if key != "name" and isinstance(value, dict):
+            break
+    else:
         v["emptyDir"] = {}  # a volume without a source is an emptyDir (SetDefaults_Volume)
     host_path = v.get("hostPath")
     if isinstance(host_path, dict):
@@ -113,7 +124,8 @@ def pod_spec(spec: Obj) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("securityContext", {})
+    if "securityContext" not in spec:
+        spec["securityContext"] = {}
     spec.setdefault("schedulerName", "default-scheduler")
     host_network = bool(spec.get("hostNetwork"))
     for key in ("initContainers", "containers", "ephemeralContainers"):
