@@ -174,6 +174,31 @@ class _Walk:
         if self.saved is None:
             self.saved = self.type_error(what, go, struct, where)
 
+    def struct(self, value: dict[str, Any], node: _Node, where: _Where) -> None:
+        """Check the fields of a JSON object decoded into a Go struct."""
+        props, inner = node.props, node.struct
+        for key, item in value.items():
+            child = props.get(key)
+            if child is None:
+                self.unknown = True
+                continue
+            if item is None:
+                continue
+            ck, t = child.kind, type(item)
+            # the common cases, without a call (or with the direct one, for a nested struct)
+            if ck == _STRING:
+                if t is str:
+                    continue
+            elif ck == _STRUCT:
+                if t is dict:
+                    self.struct(item, child, (where, key))
+                    continue
+            elif ck == _ANY or (ck == _INT and t is int and child.low <= item <= child.high) or (
+                ck == _BOOL and t is bool
+            ):
+                continue
+            self.value(item, child, inner, (where, key))
+
     def value(self, value: Any, node: _Node, struct: str, where: _Where) -> None:
         """Check ``value`` against ``node``; ``where``: the struct field path to it, as (parent, key) links."""
         kind = node.kind
@@ -181,24 +206,7 @@ class _Walk:
             if not isinstance(value, dict):
                 self.save(_json_kind(value), node.go, struct, where)
                 return
-            props, inner = node.props, node.struct
-            for key, item in value.items():
-                child = props.get(key)
-                if child is None:
-                    self.unknown = True
-                    continue
-                if item is None:
-                    continue
-                ck, t = child.kind, type(item)
-                # the common cases, without a call
-                if (
-                    ck == _ANY
-                    or (ck == _STRING and t is str)
-                    or (ck == _INT and t is int and child.low <= item <= child.high)
-                    or (ck == _BOOL and t is bool)
-                ):
-                    continue
-                self.value(item, child, inner, (where, key))
+            self.struct(value, node, where)
         elif kind == _STRING:
             if not isinstance(item := value, str):
                 self.save(_json_kind(item), node.go, struct, where)
@@ -214,6 +222,13 @@ class _Walk:
                 return
             elem = node.elem
             assert elem is not None
+            if elem.kind == _STRUCT:  # a list of structs: straight to their fields
+                for item in value:
+                    if type(item) is dict:
+                        self.struct(item, elem, where)
+                    elif item is not None:
+                        self.value(item, elem, struct, where)
+                return
             scalar = str if elem.kind == _STRING else None
             for item in value:
                 if item is not None and type(item) is not scalar:
