@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from pinnace.api import errors
@@ -111,7 +112,7 @@ async def _ensure(rest: RestStore, info: ResourceInfo, expected: Obj) -> None:
 async def ensure_bootstrap_policy(rest: RestStore) -> None:
     """Create the missing default roles and bindings, and reconcile the auto-updated ones."""
     registry = rest.registry
-    work = []
+    work: list[Coroutine[Any, Any, None]] = []
     for plural, objects in (
         ("clusterroles", policy.CLUSTER_ROLES),
         ("clusterrolebindings", policy.CLUSTER_ROLE_BINDINGS),
