@@ -214,7 +214,7 @@ async def test_groups_service_accounts_resource_names_and_subresources(cluster: 
         "metadata": {"name": "scaler"},
         "rules": [
             {"apiGroups": ["apps"], "resources": ["*/scale"], "verbs": ["get", "update"]},
-            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["settings"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["settings"], "verbs": ["get", "list"]},
         ],
     }
     await cluster.ok("admin-token", "POST", f"{RBAC_V1}/namespaces/team/roles", role)
@@ -236,6 +236,13 @@ async def test_groups_service_accounts_resource_names_and_subresources(cluster: 
         assert not await cluster.can(token, "get", "configmaps", "team", name="other")
         assert not await cluster.can(token, "list", "configmaps", "team")
     assert not await cluster.can("alice-token", "get", "configmaps", "team", name="settings")
+    # A list of the one name (fieldSelector=metadata.name=…) is authorized as a request for that name, as upstream.
+    listing = "/api/v1/namespaces/team/configmaps"
+    status, _ = await cluster.call("bob-token", "GET", listing + "?fieldSelector=metadata.name%3Dsettings")
+    assert status == 200
+    for query in ("", "?fieldSelector=metadata.name%3Dother", "?fieldSelector=metadata.name!%3Dsettings"):
+        status, _ = await cluster.call("bob-token", "GET", listing + query)
+        assert status == 403, query
 
 
 async def test_a_binding_to_a_missing_role_says_so(cluster: Cluster) -> None:

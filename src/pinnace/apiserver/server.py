@@ -25,6 +25,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pinnace.api import errors
+from pinnace.api.field_selectors import parse_field_selector
 from pinnace.api.registry import ResourceRegistry, builtin_registry
 from pinnace.apiserver import health, negotiation
 from pinnace.apiserver.admission.chain import warning_sink
@@ -329,7 +330,7 @@ class APIServer:
                 resource=ri.resource,
                 subresource=ri.subresource or "",
                 namespace=ri.namespace or "",
-                name=ri.name or "",
+                name=ri.name or _selected_name(ri, request),
             )
         decision, reason = await self.authorizer.authorize(attrs)
         if decision is not Decision.ALLOW:
@@ -423,6 +424,18 @@ class APIServer:
                 paths.add(f"/apis/{gi.name}")
                 paths.update(f"/apis/{gi.name}/{v}" for v in gi.versions)
         return sorted(paths)
+
+
+def _selected_name(ri: RequestInfo, request: web.BaseRequest) -> str:
+    """The one name a list or watch selects with ``fieldSelector=metadata.name=x``: upstream authorizes it as a
+    request for that name, so a rule limited to the name allows the single-object list/watch (kubelets, ``-w``)."""
+    selector = request.query.get("fieldSelector") if ri.verb in ("list", "watch") else None
+    if not selector:
+        return ""
+    try:
+        return parse_field_selector(selector).exact_value("metadata.name") or ""
+    except errors.BadRequest:
+        return ""  # the handler refuses it with the reason
 
 
 def forbidden_message(attrs: Attributes, reason: str) -> str:
