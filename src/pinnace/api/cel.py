@@ -71,9 +71,12 @@ def evaluate(expression: str, self_value: Any, old_value: Any = None, *, has_old
         result = program.eval(data=data)
     except RuntimeError as exc:
         raise EvaluationError(str(exc)) from None
+    value = result.plain_value()
+    if value is True or value is False:  # the usual verdict (an error's plain value is its message)
+        return value
     if result.type().name() == "ERROR":
-        raise EvaluationError(str(result.plain_value()))
-    return result.plain_value()
+        raise EvaluationError(str(value))
+    return value
 
 
 class EvaluationError(Exception):

@@ -197,9 +197,10 @@ def _order_top_level(obj: Obj) -> None:
     keys = list(obj)
     if keys[:3] == _HEAD and ("status" not in obj or keys[-1] == "status"):
         return  # the usual case: already in order
-    head = [k for k in ("kind", "apiVersion", "metadata") if k in obj]
-    wanted = head + [k for k in keys if k not in head and k != "status"] + (["status"] if "status" in obj else [])
-    if keys != wanted:
-        items = {k: obj[k] for k in wanted}
+    items = {k: obj[k] for k in _HEAD if k in obj}
+    items.update(obj)  # the others keep their order after the head (the head's keys keep their new places)
+    if "status" in items:
+        items["status"] = items.pop("status")
+    if keys != list(items):
         obj.clear()
         obj.update(items)
