@@ -206,6 +206,12 @@ def sim_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     ]
     c = start_cluster(base / "data", base / "home", extra_args=args)
     try:
+        # The ServiceAccount admission plugin refuses pods until the serviceaccount controller has made the
+        # namespace's "default" account (as upstream): tests start once it exists.
+        deadline = time.monotonic() + 30
+        while c.kubectl("get", "serviceaccount", "default", check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the default ServiceAccount never appeared"
+            time.sleep(0.1)
         yield c
     finally:
         stop_cluster(c)
