@@ -54,9 +54,13 @@ ANONYMOUS_USER = UserInfo(ANONYMOUS, groups=(ALL_UNAUTHENTICATED,))
 current_user: ContextVar[UserInfo | None] = ContextVar("pinnace_current_user", default=None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attributes:
-    """What a request wants to do, for the authorizer (upstream's authorizer.Attributes)."""
+    """What a request wants to do, for the authorizer (upstream's authorizer.Attributes).
+
+    Not frozen: one is built for every request, and a frozen dataclass's construction costs twice as much.
+    Authorizers treat it as read-only.
+    """
 
     user: UserInfo
     verb: str
