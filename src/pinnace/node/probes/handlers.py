@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-import grpc
 
 from pinnace.node.cri import RuntimeService
 
@@ -176,6 +175,8 @@ def _serving_status(message: bytes) -> int:
 
 async def grpc_probe(host: str, port: int, service: str, timeout: float) -> Outcome:
     """Ask ``grpc.health.v1.Health/Check`` for ``service``; SERVING is success."""
+    import grpc  # imported here: its native module adds ~15 MB to every node agent that never runs a gRPC probe
+
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     async with grpc.aio.insecure_channel(target) as channel:
         check = channel.unary_unary(
