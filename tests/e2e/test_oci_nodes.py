@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -184,6 +185,25 @@ def test_a_host_port_reaches_the_pod_at_its_nodes_address(oci_cluster: Cluster) 
             return None
 
     assert eventually(fetch, 20) == b"served-by-hostport\n"
+
+
+def test_kubectl_delete_pod_stops_it_gracefully_and_leaves_nothing(oci_cluster: Cluster) -> None:
+    script = "trap 'echo stopping; exit 0' TERM; echo up; while true; do sleep 0.2; done"
+    _apply(oci_cluster, _pod("doomed", "node-2", script))
+    eventually(lambda: _running_ip(oci_cluster, "doomed"), timeout=60)
+    eventually(lambda: oci_cluster.kubectl("logs", "doomed").stdout == "up\n", timeout=20)
+    container_id = get_json(oci_cluster, "pod", "doomed")["status"]["containerStatuses"][0]["containerID"]
+    container_id = container_id.removeprefix("oci://")
+    runtime_root = oci_cluster.data_dir / "nodes" / "node-2" / "runtime" / "oci" / "runtime"
+    listed = subprocess.run(["runc", "--root", str(runtime_root), "list", "-q"], capture_output=True, text=True)
+    assert container_id in listed.stdout.split()
+    started = time.monotonic()
+    oci_cluster.kubectl("delete", "pod", "doomed", "--grace-period=20", timeout=60)
+    assert time.monotonic() - started < 15  # the TERM handler ends it long before its grace period
+    listed = subprocess.run(["runc", "--root", str(runtime_root), "list", "-q"], capture_output=True, text=True)
+    assert container_id not in listed.stdout.split()
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert container_id not in processes
 
 
 def test_a_memory_hog_is_oom_killed(oci_cluster: Cluster) -> None:
