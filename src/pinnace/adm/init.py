@@ -514,12 +514,32 @@ def run_phase(plan: InitPlan, phase: str, part: str = "all", announce: Callable[
     return None
 
 
+def _parts_to_run(phase: str, skipped: set[str]) -> list[str]:
+    """The parts of ``phase`` to run when ``phase/part`` names are skipped (["all"] when none are)."""
+    if not skipped:
+        return ["all"]
+    parts = [p for p in (CERT_PHASES if phase == "certs" else KUBECONFIG_PHASES) if p != "all"]
+    unknown = skipped - set(parts)
+    if unknown:
+        raise ConfigError(f"unknown {phase} phases to skip: {', '.join(sorted(unknown))}; known: {', '.join(parts)}")
+    if phase == "certs":
+        leafs = {"apiserver", "apiserver-kubelet-client", "front-proxy-client"}
+        if skipped & leafs and leafs - skipped:
+            raise ConfigError("the leaf certificates are made together: skip all of them or none")
+        return [p for p in ("ca", "front-proxy-ca", "sa") if p not in skipped] + ([] if skipped & leafs else ["all"])
+    return [p for p in parts if p not in skipped]
+
+
 def run_all(plan: InitPlan, skip: Sequence[str] = (), announce: Callable[[str], None] = print) -> None:
-    """``init``: every phase in order but those skipped (``certs/ca`` style names skip one part of a phase)."""
-    unknown = [s for s in skip if s.split("/")[0] not in PHASES and s != "all"]
+    """``init``: every phase in order but those skipped; ``certs/ca`` or ``kubeconfig/admin`` skip one part."""
+    unknown = [s for s in skip if s.split("/")[0] not in PHASES]
     if unknown:
         raise ConfigError(f"unknown phases to skip: {', '.join(unknown)}; known: {', '.join(PHASES)}")
     for phase in PHASES:
         if phase in skip:
+            continue
+        if phase in ("certs", "kubeconfig"):
+            for part in _parts_to_run(phase, {s.split("/", 1)[1] for s in skip if s.startswith(phase + "/")}):
+                run_phase(plan, phase, part, announce=announce)
             continue
         run_phase(plan, phase, announce=announce)

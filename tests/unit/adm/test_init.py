@@ -1,0 +1,70 @@
+"""init's plan and its phases on disk: certs and kubeconfig parts, skipped parts, the saved configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from pinnace.adm import init
+from pinnace.adm.config import ClusterConfiguration, ConfigError, InitConfiguration
+
+
+def _plan(tmp_path: Path, **cluster: str) -> init.InitPlan:
+    return init.InitPlan(
+        tmp_path / "cp",
+        InitConfiguration(node_name="cp-1", bind_port=7443, bootstrap_tokens=[{"token": "abcdef.0123456789abcdef"}]),
+        ClusterConfiguration(**cluster),  # type: ignore[arg-type]
+        up_args=("--runtime=process",),
+    )
+
+
+def test_endpoint_url_and_saved_plan(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, control_plane_endpoint="cp.example:443")
+    assert plan.url == "https://127.0.0.1:7443" and plan.endpoint == "cp.example:443"
+    assert plan.cluster.certificates_dir == str(tmp_path / "cp" / "pki")
+    saved = plan.save()
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert "abcdef.0123456789abcdef" not in saved.read_text()  # token secrets stay in the cluster
+    loaded = init.load_plan(plan.data_dir)
+    assert loaded is not None
+    assert loaded.cluster.to_document() == plan.cluster.to_document()
+    assert (loaded.init.node_name, loaded.init.bind_port, loaded.init.advertise_address) == ("cp-1", 7443, "127.0.0.1")
+    assert loaded.up_args == ("--runtime=process",)
+    assert init.load_plan(tmp_path / "elsewhere") is None
+    assert _plan(tmp_path).endpoint == "127.0.0.1:7443"
+
+
+def test_certs_and_kubeconfig_parts(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, control_plane_endpoint="cp.example:443")
+    with pytest.raises(init.InitError, match="run the certs phase first"):
+        init.kubeconfig(plan)
+    assert init.certs(plan, "ca") == ["ca"]
+    assert sorted(p.name for p in (plan.data_dir / "pki").iterdir()) == ["ca.crt", "ca.key"]
+    init.certs(plan, "front-proxy-ca")
+    init.certs(plan, "sa")
+    assert not (plan.data_dir / "pki" / "apiserver.crt").exists()
+    init.certs(plan)
+    cert = x509.load_pem_x509_certificate((plan.data_dir / "pki" / "apiserver.crt").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert {"cp.example", "cp-1", "kubernetes.default.svc.cluster.local"} <= set(names)
+    assert [p.name for p in init.kubeconfig(plan, "scheduler")] == ["scheduler.conf"]
+    assert not (plan.data_dir / "admin.conf").exists()
+    assert len(init.kubeconfig(plan)) == 4
+    with pytest.raises(init.InitError, match="unknown certs phase"):
+        init.certs(plan, "etcd")
+
+
+def test_skipped_parts() -> None:
+    assert init._parts_to_run("certs", set()) == ["all"]
+    assert init._parts_to_run("certs", {"ca"}) == ["front-proxy-ca", "sa", "all"]
+    leafs = {"apiserver", "apiserver-kubelet-client", "front-proxy-client"}
+    assert init._parts_to_run("certs", leafs) == ["ca", "front-proxy-ca", "sa"]
+    with pytest.raises(ConfigError, match="made together"):
+        init._parts_to_run("certs", {"apiserver"})
+    assert init._parts_to_run("kubeconfig", {"admin", "super-admin"}) == ["controller-manager", "scheduler"]
+    with pytest.raises(ConfigError, match="unknown kubeconfig phases to skip: kubelet"):
+        init._parts_to_run("kubeconfig", {"kubelet"})
+    with pytest.raises(ConfigError, match="unknown phases to skip: addon"):
+        init.run_all(init.InitPlan(Path("/nonexistent")), ["addon"])
