@@ -42,15 +42,25 @@ from pinnace.runtime.predicate import (
 )
 from pinnace.runtime.ratelimit import RateLimiter, default_controller_rate_limiter
 from pinnace.runtime.reconcile import Reconciler, ReconcilerFunc, Request, Result, TerminalError
-from pinnace.runtime.typed import CRDInfo, CustomResource, PrinterColumn, ScaleInfo
 from pinnace.runtime.workqueue import ShutDown, WorkQueue
 
 if TYPE_CHECKING:
+    from pinnace.runtime.typed import CRDInfo, CustomResource, PrinterColumn, ScaleInfo
     from pinnace.runtime.webhook import Denied, WebhookServer, mutating, validating
 
-#: Names imported on first use: the webhook server brings aiohttp's server side (~2 MB resident),
-#: which an operator without webhooks (or probes) need not pay for.
-_LAZY = {"Denied": "webhook", "WebhookServer": "webhook", "mutating": "webhook", "validating": "webhook"}
+#: Names imported on first use: the webhook server brings aiohttp's server side (~2 MB resident), and typed
+#: custom resources bring pydantic (~8 MB), which an operator without webhooks, or without typed CRs, and the
+#: controller manager and node agents, need not pay for.
+_LAZY = {
+    "Denied": "webhook",
+    "WebhookServer": "webhook",
+    "mutating": "webhook",
+    "validating": "webhook",
+    "CRDInfo": "typed",
+    "CustomResource": "typed",
+    "PrinterColumn": "typed",
+    "ScaleInfo": "typed",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -18,15 +18,15 @@ reconciler updates without clobbering concurrent writers' fields.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pinnace.api.patch import create_merge_patch
 from pinnace.client.rest import RestClient
 from pinnace.client.restmapper import KindRef, RESTMapper, gvk_of
 from pinnace.runtime.cache.cache import Cache
-from pinnace.runtime.typed import CustomResource, is_typed, to_object
 
 __all__ = [
     "APIReader",
@@ -43,18 +43,41 @@ __all__ = [
 
 Obj = dict[str, Any]
 Kind = KindRef
-#: An object as the client takes it: a wire dict or a typed custom resource.
-AnyObj = Obj | CustomResource
+if TYPE_CHECKING:
+    from pinnace.runtime.typed import CustomResource
+
+    #: An object as the client takes it: a wire dict or a typed custom resource.
+    AnyObj = Obj | CustomResource
+
+
+def _typed_module() -> Any:
+    """:mod:`pinnace.runtime.typed` if anything imported it (a typed kind or object cannot exist before), else None.
+
+    The client does not import it itself: it brings pydantic, which untyped users (the controller manager, node
+    agents) need not pay for.
+    """
+    return sys.modules.get("pinnace.runtime.typed")
 
 
 def _typed(kind: Any, obj: Obj) -> Any:
     """``obj`` as an instance of ``kind`` when ``kind`` is a typed model, else as is."""
-    return kind.model_validate(obj) if is_typed(kind) else obj
+    typed = _typed_module()
+    return kind.model_validate(obj) if typed is not None and typed.is_typed(kind) else obj
+
+
+def to_object(obj: Any) -> Obj:
+    """The wire dict of a typed object (dicts pass through)."""
+    typed = _typed_module()
+    if typed is not None and isinstance(obj, typed.CustomResource):
+        wire: Obj = obj.to_object()
+        return wire
+    return dict(obj)
 
 
 def _like(original: AnyObj, obj: Obj) -> Any:
     """``obj`` in the form ``original`` had: typed in, typed out."""
-    return type(original).model_validate(obj) if isinstance(original, CustomResource) else obj
+    typed = _typed_module()
+    return type(original).model_validate(obj) if typed and isinstance(original, typed.CustomResource) else obj
 
 
 JSON_PATCH = "application/json-patch+json"
