@@ -228,6 +228,9 @@ def run_controller_manager(
         str | None, typer.Option(help="PEM CA certificate that signs approved CertificateSigningRequests.")
     ] = None,
     cluster_signing_key_file: Annotated[str | None, typer.Option(help="The PEM key of that CA.")] = None,
+    root_ca_file: Annotated[
+        str | None, typer.Option(help="PEM CA published as the kube-root-ca.crt ConfigMap in every namespace.")
+    ] = None,
     log_level: LogLevel = "INFO",
 ) -> None:
     """Run the built-in controllers, scheduler and simulated nodes against a cluster (kube-controller-manager's job).
@@ -245,6 +248,7 @@ def run_controller_manager(
         retry_period=leader_elect_retry_period,
         cluster_signing_cert_file=cluster_signing_cert_file,
         cluster_signing_key_file=cluster_signing_key_file,
+        root_ca_file=root_ca_file,
     )
     from pinnace.cluster.runtime_tuning import install_event_loop
 

@@ -50,6 +50,8 @@ class ControllerManagerConfig:
     #: The CA that signs approved CSRs (kube-controller-manager's --cluster-signing-cert-file/-key-file).
     cluster_signing_cert_file: str | None = None
     cluster_signing_key_file: str | None = None
+    #: The CA published as kube-root-ca.crt in every namespace (--root-ca-file).
+    root_ca_file: str | None = None
     #: Extra keyword options per component, by name, for anything without its own field.
     component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -60,6 +62,8 @@ class ControllerManagerConfig:
             options.update(grace_period=self.node_monitor_grace_period, eviction_timeout=self.pod_eviction_timeout)
         if name == "csrsigning":
             options.update(cert_file=self.cluster_signing_cert_file, key_file=self.cluster_signing_key_file)
+        if name == "root-ca-cert-publisher":
+            options.update(root_ca_file=self.root_ca_file)
         options.update(self.component_options.get(name, {}))
         return options
 
@@ -80,6 +84,8 @@ class ControllerManagerConfig:
                 f"--cluster-signing-cert-file={self.cluster_signing_cert_file}",
                 f"--cluster-signing-key-file={self.cluster_signing_key_file}",
             ]
+        if self.root_ca_file:
+            args.append(f"--root-ca-file={self.root_ca_file}")
         if self.leader_elect:
             args += [
                 "--leader-elect",

@@ -41,6 +41,7 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "csrsigning": "pinnace.controllers.csrsigning:add_csr_signing_controller",
     "bootstrapsigner": "pinnace.controllers.bootstrapsigner:add_bootstrap_signer",
     "tokencleaner": "pinnace.controllers.bootstrapsigner:add_token_cleaner",
+    "root-ca-cert-publisher": "pinnace.controllers.rootca:add_root_ca_publisher",
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
 

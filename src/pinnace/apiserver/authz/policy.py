@@ -596,6 +596,7 @@ _CONTROLLERS: dict[str, list[Obj]] = {
         EVENTS,
     ],
     "resourcequota-controller": [r(["list", "watch"], "*", "*"), r("update", "", "resourcequotas/status"), EVENTS],
+    "root-ca-cert-publisher": [r(["create", "update"], "", "configmaps"), EVENTS],
     "service-account-controller": [r("create", "", "serviceaccounts"), EVENTS],
     "statefulset-controller": [
         r(["list", "watch"], "", "pods"),
