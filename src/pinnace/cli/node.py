@@ -104,8 +104,10 @@ def node(
     if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
         chosen = {"PINNACE_OCI_RUNTIME": oci_runtime, "PINNACE_POD_CIDR": pod_cidr}
         os.environ.update({name: value for name, value in chosen.items() if value})
+    from pinnace.adm.reset import write_node_pid
     from pinnace.cluster.runtime_tuning import install_event_loop
 
+    write_node_pid(config.data_dir)  # `pinnace adm reset` stops the agent by it
     install_event_loop()
     code = asyncio.run(
         serve(config, kubeconfig=kubeconfig, context=context, runtime_name=runtime, stop_pods_on_exit=stop_pods_on_exit)

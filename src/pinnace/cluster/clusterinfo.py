@@ -1,4 +1,4 @@
-"""The ``bootstrap-token`` phase's public half: ``cluster-info`` in kube-public, for nodes that join.
+"""What ``pinnace up`` publishes as kubeadm init would: ``cluster-info`` (for joining nodes) and ``kubeadm-config``.
 
 ``pinnace up`` (kubeadm init) publishes the ConfigMap ``kube-public/cluster-info``
 holding a kubeconfig with the control-plane endpoint and the cluster CA, and
@@ -6,19 +6,26 @@ no credentials. Anonymous users may read it (the bootstrap policy's
 ``kubeadm:bootstrap-signer-clusterinfo``); the bootstrap signer adds one
 signature per bootstrap token, by which a joining node trusts it. It is kept
 current when the endpoint changes (a restart on another port).
+
+``kubeadm-config`` in kube-system holds the ClusterConfiguration (the
+upload-config phase), which ``pinnace adm upgrade`` and joins read; it is made
+once and then left to ``adm`` (an upgrade records its version there).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+from typing import Any
 
+from pinnace.adm.config import ClusterConfiguration, dump_documents
 from pinnace.adm.discovery import cluster_info
+from pinnace.adm.init import KUBEADM_CONFIG
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import CLUSTER_INFO
 from pinnace.apiserver.server import APIServer
 
-__all__ = ["publish_cluster_info"]
+__all__ = ["publish_cluster_info", "publish_kubeadm_config"]
 
 
 async def publish_cluster_info(server: APIServer, endpoint: str, ca_pem: bytes) -> None:
@@ -36,3 +43,35 @@ async def publish_cluster_info(server: APIServer, endpoint: str, ca_pem: bytes) 
     updated = copy.deepcopy(current.obj)
     updated.setdefault("data", {})["kubeconfig"] = wanted["data"]["kubeconfig"]
     await server.rest.update(info, "kube-public", CLUSTER_INFO, updated)
+
+
+async def publish_kubeadm_config(server: APIServer, endpoint: str, encryption_algorithm: str) -> None:
+    """Create ``kube-system/kubeadm-config`` with this cluster's ClusterConfiguration, and the Role that lets nodes
+    and joining tokens read it (kubeadm's ``kubeadm:nodes-kubeadm-config``), if they are not there."""
+    host = endpoint.split("://", 1)[-1].rstrip("/")
+    cluster = ClusterConfiguration(control_plane_endpoint=host, encryption_algorithm=encryption_algorithm)
+    role_name = "kubeadm:nodes-kubeadm-config"
+    rbac = "rbac.authorization.k8s.io"
+    objects: list[tuple[tuple[str, str, str], dict[str, Any]]] = [
+        (("", "v1", "configmaps"), {
+            "metadata": {"name": KUBEADM_CONFIG, "namespace": "kube-system"},
+            "data": {"ClusterConfiguration": dump_documents([cluster.to_document()])},
+        }),
+        ((rbac, "v1", "roles"), {
+            "metadata": {"name": role_name, "namespace": "kube-system"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [KUBEADM_CONFIG],
+                       "verbs": ["get"]}],
+        }),
+        ((rbac, "v1", "rolebindings"), {
+            "metadata": {"name": role_name, "namespace": "kube-system"},
+            "roleRef": {"apiGroup": rbac, "kind": "Role", "name": role_name},
+            "subjects": [{"apiGroup": rbac, "kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"},
+                         {"apiGroup": rbac, "kind": "Group", "name": "system:nodes"}],
+        }),
+    ]  # fmt: skip
+    for (group, version, plural), obj in objects:
+        info = server.registry.get(group, version, plural)
+        assert info is not None
+        if await server.rest.get_cached(info, "kube-system", obj["metadata"]["name"]) is None:
+            with contextlib.suppress(errors.AlreadyExists):
+                await server.rest.create(info, "kube-system", obj)

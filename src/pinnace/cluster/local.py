@@ -18,7 +18,7 @@ from pathlib import Path
 from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.authz import enable_rbac
 from pinnace.apiserver.server import APIServer
-from pinnace.cluster.clusterinfo import publish_cluster_info
+from pinnace.cluster.clusterinfo import publish_cluster_info, publish_kubeadm_config
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
 from pinnace.cluster.nodenet import placer_for
@@ -96,12 +96,15 @@ class LocalCluster:
         await self.server.listen(self.config.host, self.config.port, ssl=tls)
         write_kubeconfigs(self.config.data_dir, pki, self.url, self.config.security)
         await publish_cluster_info(self.server, self.url, pki.ca.cert_pem())
+        await publish_kubeadm_config(self.server, self.url, self.config.security.encryption_algorithm)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
         cm = self.config.controller_manager
         if not cm.cluster_signing_cert_file:  # csrsigning issues node certificates from the cluster CA
             ca_cert, ca_key = pki.path("ca")
             cm = dataclasses.replace(cm, cluster_signing_cert_file=str(ca_cert), cluster_signing_key_file=str(ca_key))
+        if not cm.root_ca_file:  # kube-root-ca.crt in every namespace: what in-cluster clients verify the server with
+            cm = dataclasses.replace(cm, root_ca_file=str(pki.path("ca")[0]))
         if cm.controllers or cm.sim_nodes:
             path = self.config.data_dir / CONTROLLER_MANAGER_KUBECONFIG
             self.controller_manager = ControllerManagerProcess(path, cm)
