@@ -827,7 +827,7 @@ def bench_list(run: Run) -> None:
         return times, len(body), len(orjson.loads(body)["items"])
 
     times, size, items = _run(time_lists(4 if run.quick else 8))
-    assert items == LIST_OBJECTS, items
+    assert items in (LIST_OBJECTS, LIST_OBJECTS + 1), items  # + the root CA publisher's kube-root-ca.crt
     med, worst = statistics.median(times) * 1000, max(times) * 1000
     print(f"[3] LIST {items} configmaps ({size / 1e6:.1f} MB JSON), {len(times)} runs:")
     print(f"    median {med:.0f} ms, max {worst:.0f} ms, first {times[0] * 1000:.0f} ms (target <= 300 ms)")
