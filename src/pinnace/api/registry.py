@@ -216,6 +216,17 @@ EXTRA_SUBRESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("certificates.k8s.io", "CertificateSigningRequest"): ("approval",),
 }
 
+#: The verbs each subresource serves (the handler refuses others with 405; discovery lists them).
+SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
+    "status": ("get", "patch", "update"),
+    "scale": ("get", "patch", "update"),
+    "finalize": ("update",),
+    "approval": ("get", "patch", "update"),
+    "binding": ("create",),
+    "eviction": ("create",),
+    "token": ("create",),
+}
+
 #: Kinds whose verbs differ from the standard eight.
 VERBS: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "Namespace"): ("create", "delete", "get", "list", "patch", "update", "watch"),

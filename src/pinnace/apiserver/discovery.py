@@ -18,19 +18,9 @@ import orjson
 
 from pinnace import KUBERNETES_VERSION, __version__
 from pinnace.api import errors
-from pinnace.api.registry import ResourceInfo, ResourceRegistry
+from pinnace.api.registry import SUBRESOURCE_VERBS, ResourceInfo, ResourceRegistry
 
 Obj = dict[str, Any]
-
-_SUBRESOURCE_VERBS: dict[str, list[str]] = {
-    "status": ["get", "patch", "update"],
-    "scale": ["get", "patch", "update"],
-    "finalize": ["update"],
-    "approval": ["get", "patch", "update"],
-    "binding": ["create"],
-    "eviction": ["create"],
-    "token": ["create"],
-}
 
 #: What a subresource answers when it is not its resource's kind (kubectl drain looks for pods/eviction's).
 _SUBRESOURCE_KINDS: dict[str, Obj] = {
@@ -150,7 +140,7 @@ class Discovery:
                         "singularName": "",
                         "namespaced": info.namespaced,
                         "kind": info.kind,
-                        "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"]),
+                        "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",))),
                     }
                     if sub in _SUBRESOURCE_KINDS:
                         other = _SUBRESOURCE_KINDS[sub]
@@ -203,7 +193,7 @@ class Discovery:
         subs = []
         for sub in info.subresources:
             kind = _SUBRESOURCE_KINDS.get(sub) or {"group": info.group, "version": info.version, "kind": info.kind}
-            subs.append({"subresource": sub, "responseKind": kind, "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"])})
+            subs.append({"subresource": sub, "responseKind": kind, "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))})
         if subs:
             out["subresources"] = subs
         return out

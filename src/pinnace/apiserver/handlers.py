@@ -16,7 +16,7 @@ from aiohttp import web
 from pinnace.api import apply, conversion, crd, duplicates, errors, managedfields, patch, strategic, strategy, typed
 from pinnace.api import validation as builtin_validation
 from pinnace.api.definitions import definition_for
-from pinnace.api.registry import ResourceInfo
+from pinnace.api.registry import SUBRESOURCE_VERBS, ResourceInfo
 from pinnace.api.table import build_table
 from pinnace.apiserver import binding, eviction, negotiation, scale
 from pinnace.apiserver.httputil import int_param, read_body, respond
@@ -28,17 +28,6 @@ from pinnace.apiserver.views import object_view, partial_metadata
 from pinnace.apiserver.watch import serve_watch
 
 Obj = dict[str, Any]
-
-_SUBRESOURCE_VERBS = {
-    "status": ("get", "update", "patch"),
-    "scale": ("get", "update", "patch"),
-    "finalize": ("update",),
-    "approval": ("get", "update", "patch"),
-    "binding": ("create",),
-    "eviction": ("create",),
-    "token": ("create",),
-}
-
 
 #: Verbs served only on an object's path; the others (but watch) only on the collection's.
 _NAMED_VERBS = frozenset({"update", "patch", "delete", "get"})
@@ -56,7 +45,7 @@ def resolve(rest: RestStore, ri: RequestInfo) -> ResourceInfo:
     if ri.subresource is None and ri.verb != "watch" and (ri.verb in _NAMED_VERBS) == (ri.name is None):
         # PUT/PATCH on a collection, POST on an object: no such route upstream (go-restful's 405).
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-    if ri.subresource is not None and ri.verb not in _SUBRESOURCE_VERBS.get(ri.subresource, ()):
+    if ri.subresource is not None and ri.verb not in SUBRESOURCE_VERBS.get(ri.subresource, ()):
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
     if info.namespaced and ri.verb == "create" and ri.namespace is None and ri.subresource is None:
         raise errors.NotFound("the server could not find the requested resource")
