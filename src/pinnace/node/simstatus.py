@@ -162,18 +162,38 @@ def node_object(
     }
 
 
-def node_conditions(now: datetime, previous: Iterable[Obj] = ()) -> list[Obj]:
-    """A healthy kubelet's node conditions at ``now`` (transition times kept from ``previous`` if unchanged)."""
+#: The pressure conditions: type, then reason and message when under pressure, then when not.
+_PRESSURES = (
+    ("MemoryPressure", "KubeletHasInsufficientMemory", "kubelet has insufficient memory available",
+     "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "KubeletHasDiskPressure", "kubelet has disk pressure",
+     "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "KubeletHasInsufficientPID", "kubelet has insufficient PID available",
+     "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+)  # fmt: skip
+
+
+def node_conditions(
+    now: datetime,
+    previous: Iterable[Obj] = (),
+    *,
+    memory: bool = False,
+    disk: bool = False,
+    pid: bool = False,
+    routes: bool = True,
+) -> list[Obj]:
+    """A kubelet's node conditions at ``now``: Ready, and the given pressures (transition times kept from
+    ``previous`` when unchanged). ``routes``: also NetworkUnavailable False, as the route controller sets it."""
     stamp = rfc3339(now)
     old = {c.get("type"): c for c in previous}
-    out = []
-    for type_, status, reason, message in (
-        ("NetworkUnavailable", "False", "RouteCreated", "RouteController created a route"),
-        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+    rows = [("NetworkUnavailable", "False", "RouteCreated", "RouteController created a route")] if routes else []
+    for (type_, on_reason, on_message, off_reason, off_message), on in zip(
+        _PRESSURES, (memory, disk, pid), strict=True
     ):
+        rows.append((type_, "True", on_reason, on_message) if on else (type_, "False", off_reason, off_message))
+    rows.append(("Ready", "True", "KubeletReady", "kubelet is posting ready status"))
+    out = []
+    for type_, status, reason, message in rows:
         prev = old.get(type_) or {}
         transition = prev.get("lastTransitionTime") if prev.get("status") == status else None
         out.append(

@@ -21,7 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pinnace.node.simstatus import KUBELET_VERSION, rfc3339
+from pinnace.node import simstatus
+from pinnace.node.simstatus import KUBELET_VERSION
 
 __all__ = ["HostFacts", "measure", "node_conditions", "node_object", "node_status"]
 
@@ -104,54 +105,14 @@ def _resources(facts: HostFacts) -> tuple[dict[str, str], dict[str, str]]:
 
 def node_conditions(facts: HostFacts, now: datetime, previous: Iterable[Obj] = ()) -> list[Obj]:
     """The kubelet's node conditions for ``facts`` (transition times kept from ``previous`` if unchanged)."""
-    stamp = rfc3339(now)
-    old = {c.get("type"): c for c in previous}
-    memory = facts.memory_available < EVICTION_MEMORY
-    disk = facts.disk_total > 0 and facts.disk_available < EVICTION_DISK_FRACTION * facts.disk_total
-    pid = facts.pid_max > 0 and facts.pids > 0.9 * facts.pid_max
-    rows = (
-        (
-            "MemoryPressure",
-            memory,
-            "KubeletHasInsufficientMemory",
-            "KubeletHasSufficientMemory",
-            "kubelet has insufficient memory available",
-            "kubelet has sufficient memory available",
-        ),
-        (
-            "DiskPressure",
-            disk,
-            "KubeletHasDiskPressure",
-            "KubeletHasNoDiskPressure",
-            "kubelet has disk pressure",
-            "kubelet has no disk pressure",
-        ),
-        (
-            "PIDPressure",
-            pid,
-            "KubeletHasInsufficientPID",
-            "KubeletHasSufficientPID",
-            "kubelet has insufficient PID available",
-            "kubelet has sufficient PID available",
-        ),
-        ("Ready", True, "KubeletReady", "KubeletNotReady", "kubelet is posting ready status", ""),
+    return simstatus.node_conditions(
+        now,
+        previous,
+        memory=facts.memory_available < EVICTION_MEMORY,
+        disk=facts.disk_total > 0 and facts.disk_available < EVICTION_DISK_FRACTION * facts.disk_total,
+        pid=facts.pid_max > 0 and facts.pids > 0.9 * facts.pid_max,
+        routes=False,
     )
-    out = []
-    for type_, on, on_reason, off_reason, on_message, off_message in rows:
-        status = "True" if on else "False"
-        prev = old.get(type_) or {}
-        transition = prev.get("lastTransitionTime") if prev.get("status") == status else None
-        out.append(
-            {
-                "type": type_,
-                "status": status,
-                "lastHeartbeatTime": stamp,
-                "lastTransitionTime": transition or stamp,
-                "reason": on_reason if on else off_reason,
-                "message": on_message if on else off_message,
-            }
-        )
-    return out
 
 
 def _node_info(runtime_version: str) -> Obj:
