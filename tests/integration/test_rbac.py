@@ -1,6 +1,6 @@
 """RBAC end to end in process: an API server with a token authenticator, the bootstrap policy and every check.
 
-Users are bearer tokens (a tiny authenticator below). The aggregation controller
+Users are bearer tokens of a token file (the real static-token authenticator). The aggregation controller
 runs as system:kube-controller-manager, so it works with the rights the
 bootstrap policy gives that user; the official Python client is refused and
 allowed as a real cluster would refuse and allow it.
@@ -17,13 +17,12 @@ from typing import Any
 import aiohttp
 import kubernetes.client
 import pytest
-from aiohttp import web
 from kubernetes.client.rest import ApiException
+from tests.integration.tokenusers import authenticate_tokens
 
-from pinnace.api import errors
 from pinnace.apiserver.authz import RBAC, enable_rbac
 from pinnace.apiserver.server import APIServer
-from pinnace.apiserver.user import ALL_AUTHENTICATED, UserInfo
+from pinnace.apiserver.user import UserInfo
 from pinnace.client.rest import RestClient
 from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers.clusterrole_aggregation import aggregate_rules
@@ -43,19 +42,6 @@ USERS = {
         "system:serviceaccount:team:robot", groups=("system:serviceaccounts", "system:serviceaccounts:team")
     ),
 }
-
-
-class TokenUsers:
-    """Bearer token → user, as a token file would say; every user is in system:authenticated."""
-
-    async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            return None
-        user = USERS.get(header[len("Bearer ") :])
-        if user is None:
-            raise errors.Unauthorized("Unauthorized")
-        return UserInfo(user.name, user.uid, (*user.groups, ALL_AUTHENTICATED), user.extra)
 
 
 class Cluster:
@@ -91,7 +77,8 @@ class Cluster:
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
-    server = APIServer(store, authenticator=TokenUsers())
+    server = APIServer(store)
+    authenticate_tokens(server, USERS, tmp_path, anonymous=True)
     rbac = await enable_rbac(server)
     await server.listen("127.0.0.1", 0)
     kcm_rest = RestClient(server.url, token="kcm-token")

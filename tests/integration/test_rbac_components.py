@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from tests.integration.tokenusers import authenticate_tokens
 
 from pinnace.api import errors
 from pinnace.apiserver.authz import enable_rbac
@@ -27,22 +27,12 @@ USERS = {
 }
 
 
-class TokenUsers:
-    async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            return None
-        user = USERS.get(header[len("Bearer ") :])
-        if user is None:
-            raise errors.Unauthorized("Unauthorized")
-        return user
-
-
 @pytest.fixture
 async def envs(tmp_path: Path) -> AsyncIterator[tuple[TestEnv, TestEnv]]:
     """(admin's env, the controller manager's env with every controller and two simulated nodes running)."""
     store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
-    server = APIServer(store, authenticator=TokenUsers(), anonymous=False)
+    server = APIServer(store)
+    authenticate_tokens(server, USERS, tmp_path, anonymous=False)
     rbac = await enable_rbac(server)
     await server.listen("127.0.0.1", 0)
     admin_rest, kcm_rest = RestClient(server.url, token="admin"), RestClient(server.url, token="kcm")
