@@ -323,29 +323,30 @@ async def _create_or_update(rest: RestClient, ref: ResourceRef, obj: Obj, namesp
         return await rest.update(ref, merged)
 
 
-async def upload_config(rest: RestClient, cluster: ClusterConfiguration) -> Obj:
-    """``kubeadm-config`` in kube-system holding the ClusterConfiguration, and kubeadm's Role letting nodes read it."""
-    data = {"ClusterConfiguration": dump_documents([cluster.to_document()])}
-    meta = {"name": KUBEADM_CONFIG, "namespace": "kube-system"}
-    configmap = await _create_or_update(rest, CONFIGMAPS, {"metadata": meta, "data": data}, "kube-system")
+def kubeadm_config_objects(cluster: ClusterConfiguration) -> list[tuple[ResourceRef, Obj]]:
+    """What upload-config writes in kube-system: the ``kubeadm-config`` ConfigMap holding the ClusterConfiguration,
+    and kubeadm's Role and RoleBinding letting nodes and joining tokens read it (the ConfigMap first)."""
     role_name = "kubeadm:nodes-kubeadm-config"
-    role = {
-        "metadata": {"name": role_name, "namespace": "kube-system"},
-        "rules": [
-            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [KUBEADM_CONFIG], "verbs": ["get"]}
-        ],
-    }
-    await _create_or_update(rest, ROLES, role, "kube-system")
+    rbac = "rbac.authorization.k8s.io"
+    data = {"ClusterConfiguration": dump_documents([cluster.to_document()])}
+    configmap = {"metadata": {"name": KUBEADM_CONFIG, "namespace": "kube-system"}, "data": data}
+    rules = [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [KUBEADM_CONFIG], "verbs": ["get"]}]
+    role = {"metadata": {"name": role_name, "namespace": "kube-system"}, "rules": rules}
     binding = {
         "metadata": {"name": role_name, "namespace": "kube-system"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+        "roleRef": {"apiGroup": rbac, "kind": "Role", "name": role_name},
         "subjects": [
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": tokens.DEFAULT_GROUP},
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"},
+            {"apiGroup": rbac, "kind": "Group", "name": tokens.DEFAULT_GROUP},
+            {"apiGroup": rbac, "kind": "Group", "name": "system:nodes"},
         ],
     }
-    await _create_or_update(rest, ROLEBINDINGS, binding, "kube-system")
-    return configmap
+    return [(CONFIGMAPS, configmap), (ROLES, role), (ROLEBINDINGS, binding)]
+
+
+async def upload_config(rest: RestClient, cluster: ClusterConfiguration) -> Obj:
+    """``kubeadm-config`` in kube-system holding the ClusterConfiguration, and kubeadm's Role letting nodes read it."""
+    written = [await _create_or_update(rest, ref, obj, "kube-system") for ref, obj in kubeadm_config_objects(cluster)]
+    return written[0]
 
 
 async def download_config(rest: RestClient) -> ClusterConfiguration:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any
 
-from pinnace.adm.config import ClusterConfiguration, dump_documents
+from pinnace.adm.config import ClusterConfiguration
 from pinnace.adm.discovery import cluster_info
-from pinnace.adm.init import KUBEADM_CONFIG
+from pinnace.adm.init import kubeadm_config_objects
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import CLUSTER_INFO
 from pinnace.apiserver.server import APIServer
@@ -50,27 +49,8 @@ async def publish_kubeadm_config(server: APIServer, endpoint: str, encryption_al
     and joining tokens read it (kubeadm's ``kubeadm:nodes-kubeadm-config``), if they are not there."""
     host = endpoint.split("://", 1)[-1].rstrip("/")
     cluster = ClusterConfiguration(control_plane_endpoint=host, encryption_algorithm=encryption_algorithm)
-    role_name = "kubeadm:nodes-kubeadm-config"
-    rbac = "rbac.authorization.k8s.io"
-    objects: list[tuple[tuple[str, str, str], dict[str, Any]]] = [
-        (("", "v1", "configmaps"), {
-            "metadata": {"name": KUBEADM_CONFIG, "namespace": "kube-system"},
-            "data": {"ClusterConfiguration": dump_documents([cluster.to_document()])},
-        }),
-        ((rbac, "v1", "roles"), {
-            "metadata": {"name": role_name, "namespace": "kube-system"},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [KUBEADM_CONFIG],
-                       "verbs": ["get"]}],
-        }),
-        ((rbac, "v1", "rolebindings"), {
-            "metadata": {"name": role_name, "namespace": "kube-system"},
-            "roleRef": {"apiGroup": rbac, "kind": "Role", "name": role_name},
-            "subjects": [{"apiGroup": rbac, "kind": "Group", "name": "system:bootstrappers:kubeadm:default-node-token"},
-                         {"apiGroup": rbac, "kind": "Group", "name": "system:nodes"}],
-        }),
-    ]  # fmt: skip
-    for (group, version, plural), obj in objects:
-        info = server.registry.get(group, version, plural)
+    for ref, obj in kubeadm_config_objects(cluster):
+        info = server.registry.get(ref.group, ref.version, ref.plural)
         assert info is not None
         if await server.rest.get_cached(info, "kube-system", obj["metadata"]["name"]) is None:
             with contextlib.suppress(errors.AlreadyExists):
