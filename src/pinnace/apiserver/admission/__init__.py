@@ -9,8 +9,10 @@ no by raising a ``StatusError`` (usually ``errors.Forbidden`` or
 (``Warning:`` headers for kubectl) to ``request.warnings``.
 
 Plugins run in upstream's order: NamespaceLifecycle, LimitRanger,
-ServiceAccount, PodSecurity, MutatingAdmissionWebhook,
-ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota.
+ServiceAccount, PodSecurity, CertificateApproval, CertificateSigning,
+CertificateSubjectRestriction, MutatingAdmissionWebhook,
+ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota
+(:mod:`.plugins` holds the table).
 """
 
 from __future__ import annotations

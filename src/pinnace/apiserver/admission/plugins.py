@@ -31,6 +31,11 @@ ADMISSION_PLUGINS: dict[str, str] = {
     "ServiceAccount": "pinnace.apiserver.admission.serviceaccount:ServiceAccountAdmission.for_server",
     "PodSecurity": "pinnace.apiserver.admission.podsecurity.plugin:PodSecurity.for_server",
     "MutatingAdmissionWebhook": "pinnace.apiserver.admission.webhooks.plugin:MutatingWebhooks.for_server",
+    "CertificateApproval": "pinnace.apiserver.admission.certificates:CertificateApproval.for_server",
+    "CertificateSigning": "pinnace.apiserver.admission.certificates:CertificateSigning.for_server",
+    "CertificateSubjectRestriction": (
+        "pinnace.apiserver.admission.certificates:CertificateSubjectRestriction.for_server"
+    ),
     "ValidatingAdmissionPolicy": "pinnace.apiserver.admission.vap:ValidatingAdmissionPolicy.for_server",
     "ValidatingAdmissionWebhook": "pinnace.apiserver.admission.webhooks.plugin:ValidatingWebhooks.for_server",
     "ResourceQuota": "pinnace.apiserver.admission.resourcequota:ResourceQuotaAdmission.for_server",
@@ -42,6 +47,9 @@ PLUGIN_ORDER: tuple[str, ...] = (
     "LimitRanger",
     "ServiceAccount",
     "PodSecurity",
+    "CertificateApproval",
+    "CertificateSigning",
+    "CertificateSubjectRestriction",
     "MutatingAdmissionWebhook",
     "ValidatingAdmissionPolicy",
     "ValidatingAdmissionWebhook",
