@@ -64,7 +64,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Joinable]:
     kcm = RestClient(server.url, token="kcm-token", ssl_context=tls)
     env = TestEnv(server.url, kcm)
     manager = env.manager()
-    for name in ("csrapproving", "bootstrapsigner", "tokencleaner"):
+    for name in ("csrapproving", "bootstrapsigner", "tokencleaner", "gc"):
         await controller_factory(name)(manager)
     await controller_factory("csrsigning")(manager, cert_file=ca_cert, key_file=ca_key)
     await env.start(manager)

@@ -313,7 +313,8 @@ def client(plan: InitPlan, kubeconfig_path: Path | None = None) -> RestClient:
     return load_client_config(path).rest_client()
 
 
-async def _create_or_update(rest: RestClient, ref: ResourceRef, obj: Obj, namespace: str | None) -> Obj:
+async def create_or_update(rest: RestClient, ref: ResourceRef, obj: Obj, namespace: str | None) -> Obj:
+    """Create ``obj``, or replace the one of that name with it (metadata merged): a phase run again converges."""
     try:
         return await rest.create(ref, obj, namespace)
     except errors.AlreadyExists:
@@ -345,7 +346,7 @@ def kubeadm_config_objects(cluster: ClusterConfiguration) -> list[tuple[Resource
 
 async def upload_config(rest: RestClient, cluster: ClusterConfiguration) -> Obj:
     """``kubeadm-config`` in kube-system holding the ClusterConfiguration, and kubeadm's Role letting nodes read it."""
-    written = [await _create_or_update(rest, ref, obj, "kube-system") for ref, obj in kubeadm_config_objects(cluster)]
+    written = [await create_or_update(rest, ref, obj, "kube-system") for ref, obj in kubeadm_config_objects(cluster)]
     return written[0]
 
 

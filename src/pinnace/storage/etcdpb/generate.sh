@@ -5,4 +5,4 @@ set -euo pipefail
 src="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "$src"
 python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. \
-    pinnace/storage/etcdpb/kv.proto pinnace/storage/etcdpb/rpc.proto
+    pinnace/storage/etcdpb/kv.proto pinnace/storage/etcdpb/rpc.proto pinnace/storage/etcdpb/cluster.proto
