@@ -9,6 +9,7 @@
 - :mod:`.rootfs` — an overlay rootfs per container over the image's unpacked one;
 - :mod:`.shim` — the per-container parent process (``runc create``/``start``,
   CRI log file, exit code and OOM, attach socket), which outlives the agent;
+- :mod:`.launcher` — the process that forks the shims (a fork, not a new interpreter, per container);
 - :mod:`.sessions` — exec (``runc exec``, a TTY through a console socket) and attach streams;
 - :mod:`.netns` — named network namespaces and sockets opened inside them (port-forward);
 - :mod:`.records` — the JSON records on disk a restarted agent adopts from.

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
@@ -27,6 +25,7 @@ from pinnace.node import cri
 from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
 from pinnace.node.oci import cgroups, netns, podns, records, rootfs
+from pinnace.node.oci.launcher import LAUNCHER
 from pinnace.node.oci.sessions import AttachSession, ExecSession
 from pinnace.node.oci.spec import SandboxPaths, build_spec
 
@@ -34,8 +33,6 @@ from pinnace.node.oci.spec import SandboxPaths, build_spec
 START_TIMEOUT = 60.0
 _POLL = 0.05
 RUNTIME_COMMANDS = 8
-#: The directory holding the ``pinnace`` package: the shim runs without site-packages (``-S``), for a fast start.
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 #: Attach sockets live here, not in the state directory: a unix socket path must stay under 108 bytes.
 SOCKET_DIR = "/run/pinnace-oci"
 HOSTS_HEADER = """# Kubernetes-managed hosts file.
@@ -339,24 +336,13 @@ class OCIRuntime:
             "tty": config.get("tty", False), "stdin": config.get("stdin", False),
             "stdin_once": config.get("stdin_once", False), "attach_socket": _attach_socket(container_id),
         })  # fmt: skip
-        # A new interpreter, not a fork of the agent: gRPC (the agent's grpc probes) aborts a forked child.
-        with open(os.path.join(directory, "shim.log"), "ab") as shim_log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-S", "-m", "pinnace.node.oci.shim", directory,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
-                env={**os.environ, "PYTHONPATH": _PACKAGE_PARENT},
-            )  # fmt: skip
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+        try:  # forked by the launcher, not by the agent (see pinnace.node.oci.launcher)
+            report = await LAUNCHER.start(directory, START_TIMEOUT)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
             message = f"container {container_id}: the shim did not report within {START_TIMEOUT}s"
             raise cri.RuntimeFailure(message) from None
-        await proc.wait()  # the shim's first process only forks the shim proper and exits
-        report = json.loads(line) if line.strip() else {"error": "the shim exited without a report"}
+        except OSError as exc:
+            raise cri.RuntimeFailure(f"container {container_id}: starting its shim: {exc}") from exc
         if "error" in report:
             raise cri.RuntimeFailure(report["error"])
 

@@ -1,9 +1,10 @@
 """The ``oci`` runtime's shim: the parent of one runc/crun container, as containerd-shim-runc-v2 is.
 
-Run as ``python -S -m pinnace.node.oci.shim <container-dir>`` (stdlib and
-this package only, so it starts fast; not forked from the agent, whose gRPC
-would abort the child). It outlives the node agent, which adopts it on restart. It reads
-``shim.json`` from the container directory and:
+Forked by the agent's shim launcher (:mod:`pinnace.node.oci.launcher`, a
+clean interpreter with this module loaded; never forked from the agent, whose
+gRPC would abort the child), or run as ``python -S -m pinnace.node.oci.shim
+<container-dir>``. It outlives the node agent, which adopts it on restart. It
+reads ``shim.json`` from the container directory and:
 
 - becomes a child subreaper, runs ``<runtime> create`` with the container's
   stdio on pipes (or, for a TTY, a console socket that receives the pty
@@ -296,10 +297,10 @@ class Shim:
         except (OSError, RuntimeError) as exc:
             self._run_runtime("delete", "--force", self.id)
             write_json(state_path, {"error": str(exc), "finished_at": time.time(), "exit_code": 128})
-            _report({"error": str(exc)})
+            report({"error": str(exc)})
             return 1
         write_json(state_path, {"pid": pid, "started_at": time.time()})
-        _report({"pid": pid})
+        report({"pid": pid})
         threading.Thread(target=self._serve_attach, args=(listener,), daemon=True).start()
         status = self._reap(pid)
         finished = time.time()
@@ -352,8 +353,10 @@ def _started_at(state_path: str) -> float:
         return float(json.load(handle).get("started_at", 0.0))
 
 
-def _report(message: dict[str, Any]) -> None:
-    """Tell the runtime (our stdout pipe) how the start went, then let go of the pipe."""
+def report(message: dict[str, Any]) -> None:
+    """Tell the runtime (our stdout: a pipe or the launcher's report socket) how the start went, then let go of it.
+
+    Once only: later calls write to /dev/null."""
     os.write(1, (json.dumps(message) + "\n").encode())
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
