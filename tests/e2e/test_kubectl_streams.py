@@ -17,11 +17,13 @@ import pty
 import select
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import termios
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -319,3 +321,37 @@ def test_kubectl_cp_both_ways(cluster: Cluster, tmp_path: Path) -> None:
     back = tmp_path / "back.txt"
     cluster.kubectl("cp", f"files:{inside}/in.txt", str(back))
     assert back.read_text() == source.read_text()
+
+
+def _kubelet_get(url: str, context: ssl.SSLContext, token: str = "") -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()
+
+
+def test_the_kubelet_api_is_https_and_refuses_strangers(cluster: Cluster) -> None:
+    """Straight to the kubelet port: HTTPS; no credentials 401; a token without nodes/proxy 403; the admin 200."""
+    node = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"][0]
+    address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    url = f"https://{address}:{port}/pods"
+    stranger = ssl.create_default_context()
+    stranger.check_hostname = False
+    stranger.verify_mode = ssl.CERT_NONE  # the serving certificate is self-signed, as kubeadm's kubelets' are
+    assert _kubelet_get(url, stranger) == (401, "Unauthorized")
+    cluster.kubectl("create", "serviceaccount", "kubelet-prober")
+    token = cluster.kubectl("create", "token", "kubelet-prober").stdout.strip()
+    assert _kubelet_get(url, stranger, token) == (
+        403,
+        "Forbidden (user=system:serviceaccount:default:kubelet-prober, verb=get, resource=nodes, subresource=proxy)",
+    )
+    admin = cluster.ssl_context()
+    admin.check_hostname = False
+    admin.verify_mode = ssl.CERT_NONE
+    status, body = _kubelet_get(url, admin)
+    assert status == 200 and json.loads(body)["kind"] == "PodList"
+    # The API server reaches it as kube-apiserver-kubelet-client: nodes/proxy works through it.
+    assert cluster.kubectl("get", "--raw", f"/api/v1/nodes/{node['metadata']['name']}/proxy/healthz").stdout == "ok"

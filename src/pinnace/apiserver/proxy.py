@@ -9,6 +9,15 @@ paired with a WebSocket to the kubelet under the subprotocol the kubelet chose
 SPDY/3.1`` is relayed byte for byte. ``nodes/proxy/{path}`` forwards any
 request to the kubelet's ``/{path}``.
 
+Given the API server's kubelet client certificate (kube-apiserver's
+``--kubelet-client-certificate``/``--kubelet-client-key``: kubeadm's
+``apiserver-kubelet-client``, CN ``kube-apiserver-kubelet-client``), kubelets are
+reached over HTTPS presenting it, and their self-signed serving certificates
+are not verified (kubeadm sets no ``--kubelet-certificate-authority``); the
+kubelet authorizes that user with a SubjectAccessReview (``nodes/proxy`` …).
+Without one (an in-process server with no PKI, whose kubelets serve plain
+HTTP), kubelets are reached over plain HTTP.
+
 Before relaying, the request is checked as upstream does (404 for a missing
 pod, 400 ``container X is not valid for pod Y``, ``a container name must be
 specified …``, ``pod X does not have a host assigned``); what the kubelet
@@ -22,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -98,11 +109,23 @@ def kubelet_address(node: Obj) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def kubelet_client_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """The TLS context the API server dials kubelets with: its client certificate; the kubelet's is not verified."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(str(cert_file), str(key_file))
+    return ctx
+
+
 class KubeletProxy:
     """The handlers of the relayed subresources (see the module docstring), keyed for ``subresource_handlers``."""
 
-    def __init__(self, rest: RestStore) -> None:
+    def __init__(self, rest: RestStore, *, client_cert: tuple[Path, Path] | None = None) -> None:
+        """``client_cert``: (certificate, key) files to reach kubelets over HTTPS with; None: plain HTTP."""
         self.rest = rest
+        self.tls = kubelet_client_context(*client_cert) if client_cert is not None else None
+        self.scheme = "https" if self.tls is not None else "http"
 
     def handlers(self) -> dict[tuple[str, str, str], Any]:
         """(group, resource, subresource) → handler, for :attr:`APIServer.subresource_handlers`."""
@@ -149,7 +172,7 @@ class KubeletProxy:
             return web.Response(body=b"", content_type="text/plain")
         params = [(k, v) for k, v in request.query.items() if k in _LOG_PARAMS]
         path = "/containerLogs/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or "", container))
-        return await _relay_http(request, "GET", f"http://{kubelet}{path}?{urlencode(params)}")
+        return await _relay_http(request, "GET", f"{self.scheme}://{kubelet}{path}?{urlencode(params)}", self.tls)
 
     # ---- exec, attach, port-forward -------------------------------------------------------------
     async def exec(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
@@ -167,7 +190,7 @@ class KubeletProxy:
         params = [(k, v) for k, v in request.query.items() if k != "container"]
         parts = (ri.namespace or "", ri.name or "", container)
         path = f"/{verb}/" + "/".join(quote(p, safe="") for p in parts)
-        return await _relay_upgrade(request, f"{kubelet}", f"{path}?{urlencode(params)}")
+        return await _relay_upgrade(request, f"{kubelet}", f"{path}?{urlencode(params)}", self.tls)
 
     async def port_forward(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
         """GET/POST pods/portforward: relay the upgrade to the kubelet's ``/portForward``."""
@@ -175,7 +198,7 @@ class KubeletProxy:
         _pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
         path = "/portForward/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or ""))
         query = urlencode(list(request.query.items()))
-        return await _relay_upgrade(request, f"{kubelet}", f"{path}?{query}" if query else path)
+        return await _relay_upgrade(request, f"{kubelet}", f"{path}?{query}" if query else path, self.tls)
 
     # ---- nodes/proxy --------------------------------------------------------------------------
     async def node_proxy(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
@@ -186,8 +209,8 @@ class KubeletProxy:
         if request.path.endswith("/") and not path.endswith("/"):
             path += "/"
         query = request.query_string
-        url = f"http://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
-        return await _relay_http(request, request.method, url)
+        url = f"{self.scheme}://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
+        return await _relay_http(request, request.method, url, self.tls)
 
 
 def _check_log_options(query: Any) -> None:
@@ -218,7 +241,13 @@ def _forward_headers(request: web.BaseRequest) -> dict[str, str]:
     return {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
 
 
-async def _relay_http(request: web.BaseRequest, method: str, url: str) -> web.StreamResponse:
+def _ssl_arg(tls: ssl.SSLContext | None) -> ssl.SSLContext | bool:
+    return tls if tls is not None else True
+
+
+async def _relay_http(
+    request: web.BaseRequest, method: str, url: str, tls: ssl.SSLContext | None
+) -> web.StreamResponse:
     """Forward one plain HTTP request and stream the answer back (status, content type and body)."""
     body = await request.read() if request.can_read_body else None
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT)
@@ -226,7 +255,12 @@ async def _relay_http(request: web.BaseRequest, method: str, url: str) -> web.St
         async with (
             aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
             session.request(
-                method, url, data=body, headers=_forward_headers(request), allow_redirects=False
+                method,
+                url,
+                data=body,
+                headers=_forward_headers(request),
+                allow_redirects=False,
+                ssl=_ssl_arg(tls),
             ) as upstream,
         ):
             response = web.StreamResponse(
@@ -242,17 +276,19 @@ async def _relay_http(request: web.BaseRequest, method: str, url: str) -> web.St
         raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
 
 
-async def _relay_upgrade(request: web.BaseRequest, kubelet: str, path_qs: str) -> web.StreamResponse:
+async def _relay_upgrade(
+    request: web.BaseRequest, kubelet: str, path_qs: str, tls: ssl.SSLContext | None
+) -> web.StreamResponse:
     """Relay an exec/attach/port-forward upgrade: WebSocket to WebSocket, or SPDY byte for byte."""
     upgrade = request.headers.get("Upgrade", "").lower()
     if upgrade == "websocket":
-        return await _relay_websocket(request, f"http://{kubelet}{path_qs}")
+        return await _relay_websocket(request, f"{'https' if tls else 'http'}://{kubelet}{path_qs}", tls)
     if upgrade.startswith("spdy/"):
-        return await _relay_spdy(request, kubelet, path_qs)
+        return await _relay_spdy(request, kubelet, path_qs, tls)
     raise errors.BadRequest("Upgrade request required")
 
 
-async def _relay_websocket(request: web.BaseRequest, url: str) -> web.StreamResponse:
+async def _relay_websocket(request: web.BaseRequest, url: str, tls: ssl.SSLContext | None) -> web.StreamResponse:
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     timeout = aiohttp.ClientWSTimeout(ws_close=5.0)
     # No overall timeout: an exec or port-forward lives as long as its client wants.
@@ -266,10 +302,11 @@ async def _relay_websocket(request: web.BaseRequest, url: str) -> web.StreamResp
                 timeout=timeout,
                 max_msg_size=0,
                 autoping=True,
+                ssl=_ssl_arg(tls),
             )
         except aiohttp.WSServerHandshakeError as exc:
             # The kubelet refused (its Status is lost by aiohttp here): ask again plainly to relay its answer.
-            return await _relay_refusal(request, url, exc)
+            return await _relay_refusal(request, url, exc, tls)
         except aiohttp.ClientConnectionError as exc:
             raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
         async with upstream:
@@ -280,10 +317,16 @@ async def _relay_websocket(request: web.BaseRequest, url: str) -> web.StreamResp
             return client
 
 
-async def _relay_refusal(request: web.BaseRequest, url: str, exc: aiohttp.WSServerHandshakeError) -> web.Response:
+async def _relay_refusal(
+    request: web.BaseRequest, url: str, exc: aiohttp.WSServerHandshakeError, tls: ssl.SSLContext | None
+) -> web.Response:
     """The kubelet's answer to a request it would not upgrade (a Status), fetched without the upgrade."""
+    headers = _forward_headers(request)
     try:
-        async with aiohttp.ClientSession() as session, session.get(url, headers=_forward_headers(request)) as again:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers, ssl=_ssl_arg(tls)) as again,
+        ):
             body = await again.read()
             return web.Response(status=again.status, body=body, content_type=again.content_type)
     except aiohttp.ClientError:
@@ -330,11 +373,14 @@ class _Bytes:
         self.queue.put_nowait(b"")
 
 
-async def _relay_spdy(request: web.BaseRequest, kubelet: str, path_qs: str) -> web.StreamResponse:
+async def _relay_spdy(
+    request: web.BaseRequest, kubelet: str, path_qs: str, tls: ssl.SSLContext | None
+) -> web.StreamResponse:
     """Relay a ``Upgrade: SPDY/3.1`` request: the kubelet's 101 and then every byte, both ways."""
     host, _, port = kubelet.rpartition(":")
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), _CONNECT_TIMEOUT)
+        connect = asyncio.open_connection(host.strip("[]"), int(port), ssl=tls)
+        reader, writer = await asyncio.wait_for(connect, _CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
     try:

@@ -3,8 +3,9 @@
 :func:`cluster_pki` runs the certs phase in the data directory (the same
 function ``pinnace adm init`` runs), with the listen address and the host's
 name in the API server's certificate; :func:`secure_server` turns on the
-authenticators on an :class:`~pinnace.apiserver.server.APIServer` and gives
-the TLS context it serves with; :func:`write_kubeconfigs` runs the kubeconfig
+authenticators on an :class:`~pinnace.apiserver.server.APIServer`, gives it
+the kubelet client certificate it reaches kubelets with, and gives the TLS
+context it serves with; :func:`write_kubeconfigs` runs the kubeconfig
 phase once the port is known, and makes ``DATA_DIR/kubeconfig`` — the admin's
 credentials under the context name ``pinnace``, what is merged into the user's
 kubeconfig. :func:`client_ssl_context` is how local tools (``pinnace status``,
@@ -25,6 +26,7 @@ from pathlib import Path
 from pinnace.adm import kubeconfigs
 from pinnace.adm.pki import ECDSA_P256, PKI, PKIConfig, create_pki
 from pinnace.apiserver.authn import AuthenticationConfig, enable_authentication, serving_context
+from pinnace.apiserver.proxy import KubeletProxy
 from pinnace.apiserver.server import APIServer
 from pinnace.client import kubeconfig, load_client_config
 
@@ -80,6 +82,9 @@ def secure_server(server: APIServer, pki: PKI, security: SecurityConfig) -> ssl.
     """Authenticate ``server``'s requests (no credentials: anonymous, unless turned off); its TLS context."""
     config = AuthenticationConfig(token_file=security.token_auth_file, anonymous=security.anonymous)
     enable_authentication(server, config)
+    # --kubelet-client-certificate/-key: kubelets (HTTPS, webhook authn/authz) see kube-apiserver-kubelet-client.
+    kubelets = KubeletProxy(server.rest, client_cert=pki.path("apiserver-kubelet-client"))
+    server.subresource_handlers.update(kubelets.handlers())
     crt, key = pki.path("apiserver")
     return serving_context(crt, key, client_ca_file=pki.path("ca")[0])
 

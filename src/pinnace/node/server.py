@@ -19,10 +19,16 @@ as upstream's kubelet serves them::
 Errors are ``metav1.Status`` JSON, so the API server can pass them on. Exec and
 attach speak the WebSocket channel protocols (``v5.channel.k8s.io`` …
 ``channel.k8s.io``, what kubectl 1.30+ uses) and SPDY/3.1 (``v4.channel.k8s.io``
-… ``channel.k8s.io``: older clients, and kubectl's fallback). The server is plain HTTP on the
-node's address for now (no TLS, no client authentication: anyone who can reach
-the port can exec) — the cluster PKI will give it a serving certificate and
-require the API server's client certificate.
+… ``channel.k8s.io``: older clients, and kubectl's fallback).
+
+Secured as kubeadm's kubelet is (``tls`` and ``auth`` given, what the node
+agent does whenever its cluster has a CA): HTTPS with the node's self-signed
+serving certificate (:mod:`pinnace.node.kubeletcert`), and every request —
+``/healthz`` included — authenticated (client certificate of the cluster CA,
+or a bearer token checked by TokenReview; else 401) and authorized by a
+SubjectAccessReview on ``nodes/<subresource>`` (else 403), see
+:mod:`pinnace.node.kubeletauth`. Without them (in-process tests of a cluster
+with no PKI), plain HTTP and no checks.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -42,6 +49,7 @@ from aiohttp import web
 from pinnace.api import errors
 from pinnace.node import cri
 from pinnace.node.cri import ContainerState, ContainerStatus, RuntimeService, SandboxState, StreamSession
+from pinnace.node.kubeletauth import KubeletAuth
 from pinnace.node.kubeletstats import stats_summary
 from pinnace.node.streams import channels, logs
 from pinnace.node.streams.portforward import PortForwardSession, serve_channels
@@ -93,7 +101,10 @@ class KubeletServer:
         *,
         node_name: str = "",
         log_dir: Path | None = None,
+        tls: ssl.SSLContext | None = None,
+        auth: KubeletAuth | None = None,
     ) -> None:
+        """``tls``: serve HTTPS with this context; ``auth``: authenticate and authorize every request."""
         self.runtime = runtime
         self.pods = pods
         self.host = host
@@ -102,8 +113,11 @@ class KubeletServer:
         #: What ``/logs/`` serves (upstream: /var/log); None serves nothing.
         self.log_dir = log_dir
         self.started_at = time.time()
+        self.tls = tls
+        self.auth = auth
         self._runner: web.AppRunner | None = None
-        self.app = web.Application(middlewares=[self._errors])
+        middlewares: list[Any] = [auth.middleware] if auth is not None else []
+        self.app = web.Application(middlewares=[*middlewares, self._errors])
         get, post = ("GET",), ("GET", "POST")
         routes = [
             (get, "/healthz", self._healthz),
@@ -127,7 +141,7 @@ class KubeletServer:
         """Listen on host:port (port 0 picks a free one, then stored in :attr:`port`)."""
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=self.tls)
         try:
             await site.start()
         except OSError:
@@ -147,7 +161,8 @@ class KubeletServer:
     @property
     def url(self) -> str:
         """The server's base URL."""
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.port}"
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:

@@ -44,6 +44,7 @@ from pinnace.node.agent.pods import PodSync
 from pinnace.node.agent.probes import NoProbes, ProbeManager
 from pinnace.node.agent.registration import NodeRegistration
 from pinnace.node.agent.volumes import VolumeManager
+from pinnace.node.kubeletauth import kubelet_security
 from pinnace.node.probes import NodeProbes
 from pinnace.node.server import KubeletServer
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
@@ -97,6 +98,8 @@ class AgentConfig:
     image_gc_period: float = 300.0
     #: The image GC thresholds (a ``pinnace.node.images.gc.ImageGCPolicy``; None: upstream's 85%/80%, 2 min age).
     image_gc_policy: Any = None
+    #: PEM of ``authentication.x509.clientCAFile`` (the cluster CA): set, the kubelet API is HTTPS with authn/authz.
+    client_ca: bytes | None = None
 
 
 class NodeAgent:
@@ -225,6 +228,11 @@ class NodeAgent:
 
         Port 0 picks a free one; the Node then reports that port in its daemonEndpoints."""
         cfg = self.config
+        tls, auth = (
+            kubelet_security(self.rest, cfg.node_name, cfg.data_dir / "pki", [cfg.node_ip], cfg.client_ca)
+            if cfg.client_ca
+            else (None, None)
+        )
         self.kubelet = KubeletServer(
             self.runtime,
             self.pods,
@@ -232,6 +240,8 @@ class NodeAgent:
             cfg.kubelet_port,
             node_name=cfg.node_name,
             log_dir=cfg.data_dir / "logs",
+            tls=tls,
+            auth=auth,
         )
         try:
             await self.kubelet.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 
@@ -45,7 +46,11 @@ async def serve(
     """Run one node agent until SIGINT/SIGTERM; the process's exit code."""
     from pinnace.client import load_client_config
 
-    rest = load_client_config(kubeconfig, context).rest_client()
+    client_config = load_client_config(kubeconfig, context)
+    if config.client_ca is None and client_config.uses_tls and client_config.tls.ca:
+        # kubeadm's clientCAFile is the cluster CA: the one the node's kubeconfig trusts the API server with.
+        config = dataclasses.replace(config, client_ca=client_config.tls.ca)
+    rest = client_config.rest_client()
     parts = make_runtime(runtime_name, config.data_dir / "runtime", config.node_ip)
     agent = NodeAgent(rest, parts.runtime, config, images=parts.images)
     task = asyncio.create_task(agent.run(), name="node agent")

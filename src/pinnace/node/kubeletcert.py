@@ -1,0 +1,135 @@
+"""The kubelet API's TLS: its self-signed serving certificate and the context that asks callers for theirs.
+
+Without ``serverTLSBootstrap`` (kubeadm's default), upstream's kubelet serves
+with a self-signed certificate it makes itself, ``/var/lib/kubelet/pki/
+kubelet.crt`` and ``kubelet.key``, for the node's host name and addresses,
+valid one year; the API server does not verify it (kubeadm sets no
+``--kubelet-certificate-authority``). :func:`ensure_serving_cert` makes it in
+``DATA_DIR/pki`` when it is missing, unreadable, expired or does not name the
+node (a node that moved to a new address gets a new one) and keeps it across
+restarts otherwise. The key is ECDSA P-256 (upstream uses RSA 2048: a tenth
+of the cost to make, on the node agent's start path).
+
+:func:`serving_context` is the server side of the handshake: TLS ≥ 1.2 with
+that certificate, asking for a client certificate verified against the client
+CA (``authentication.x509.clientCAFile``: the cluster CA) but not requiring
+one — a caller without one may still come with a bearer token.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = ["CERT_FILE", "KEY_FILE", "VALIDITY", "ensure_serving_cert", "serving_context"]
+
+CERT_FILE = "kubelet.crt"
+KEY_FILE = "kubelet.key"
+#: How long a self-signed serving certificate is valid (upstream: one year).
+VALIDITY = datetime.timedelta(days=365)
+
+
+def _names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    return set(sans.get_values_for_type(x509.DNSName)), {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+
+
+def _usable(crt: Path, key: Path, dns: set[str], ips: set[str]) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(crt.read_bytes())
+        serialization.load_pem_private_key(key.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        return False
+    now = datetime.datetime.now(datetime.UTC)
+    if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
+        return False
+    have_dns, have_ips = _names(cert)
+    return dns <= have_dns and ips <= have_ips
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def ensure_serving_cert(pki_dir: Path, node_name: str, addresses: Sequence[str]) -> tuple[Path, Path]:
+    """The kubelet's serving certificate and key files in ``pki_dir``, made self-signed if not usable as they are.
+
+    Subject ``CN=<node>@<unix time>`` (as upstream names it); SANs: the node's name and ``addresses``
+    (IP addresses become IP SANs, anything else a DNS name)."""
+    crt, key_path = pki_dir / CERT_FILE, pki_dir / KEY_FILE
+    dns = {node_name} if node_name else set()
+    ips: set[str] = set()
+    for value in addresses:
+        try:
+            ips.add(str(ipaddress.ip_address(value)))
+        except ValueError:
+            if value:
+                dns.add(value)
+    if _usable(crt, key_path, dns, ips):
+        return crt, key_path
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{node_name or 'kubelet'}@{int(now.timestamp())}")])
+    general: list[x509.GeneralName] = [x509.DNSName(d) for d in sorted(dns)]
+    general += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in sorted(ips)]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
+    if general:
+        builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write(key_path, key_pem, 0o600)
+    _write(crt, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return crt, key_path
+
+
+def serving_context(cert_file: Path, key_file: Path, client_ca: bytes) -> ssl.SSLContext:
+    """The kubelet API's TLS context: its certificate, and client certificates of ``client_ca`` asked for."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert_file), str(key_file))
+    ctx.load_verify_locations(cadata=client_ca.decode("ascii"))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
