@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -213,6 +214,7 @@ class Figures:
     ready_rss_mb: float  # after start-up and the canary
     cpu_seconds: float  # operator CPU during the measured window
     server_cpu_seconds: float  # the API server's CPU in the same window
+    requests: dict[str, float]  # API requests in the window by "VERB resource[/subresource]" (the loader's too)
 
     @property
     def rate(self) -> float:
@@ -258,6 +260,7 @@ async def measure(
         assert status == 201, answer
         await progress.wait_for({CANARY}, 120, alive)
         ready_rss = api.rss_mb(proc.pid)
+        requests0 = await request_counts(port)
         cpu0, server_cpu0 = api.cpu_seconds(proc.pid), api.cpu_seconds(server.pid)
         names = {f"w-{i:05d}" for i in range(objects)}
         loop = asyncio.get_running_loop()
@@ -270,7 +273,9 @@ async def measure(
             raise RuntimeError(f"the loader created {ok} of {objects} widgets: {failed}")
         cpu, server_cpu = api.cpu_seconds(proc.pid) - cpu0, api.cpu_seconds(server.pid) - server_cpu0
         rss = api.rss_mb(proc.pid, "VmHWM")
-        return Figures(framework, objects, end - first, last - first, rss, ready_rss, cpu, server_cpu)
+        requests = await request_counts(port)
+        requests = {k: v - requests0.get(k, 0) for k, v in requests.items() if v - requests0.get(k, 0) > 0}
+        return Figures(framework, objects, end - first, last - first, rss, ready_rss, cpu, server_cpu, requests)
     except BaseException:
         print(f"    {framework} failed; the last lines of {log_path.name}:")
         with contextlib.suppress(OSError):
@@ -280,6 +285,25 @@ async def measure(
     finally:
         await progress.close()
         stop(proc)
+
+
+async def request_counts(port: int) -> dict[str, float]:
+    """The server's ``apiserver_request_total`` summed by "VERB resource[/subresource]" (watches excluded)."""
+    status, body = await api.call(port, "GET", "/metrics")
+    assert status == 200, body
+    counts: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, _, value = line[len("apiserver_request_total{") :].rpartition("} ")
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', labels_text))
+        if labels.get("verb") == "WATCH" or labels.get("resource") in ("", None):
+            continue
+        key = f"{labels['verb']} {labels['resource']}" + (
+            f"/{labels['subresource']}" if labels.get("subresource") else ""
+        )
+        counts[key] = counts.get(key, 0) + float(value)
+    return counts
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -325,6 +349,11 @@ def report(results: dict[str, list[Figures]]) -> list[tuple[str, bool, str]]:
     print("(seconds: first create to all reconciled; creates: the loader's own time to create them all;")
     print(" peak RSS: the operator process's VmHWM; CPU s: the operator's CPU time in the measured window,")
     print(" server CPU s: the API server's in the same window)")
+    print("API requests per object in the window (the loader's creates included; watches not):")
+    for runs in results.values():
+        for i, f in enumerate(runs, 1):
+            per = ", ".join(f"{k} {v / f.objects:.2f}" for k, v in sorted(f.requests.items()))
+            print(f"  {f.framework} #{i}: {per}")
     if "sdk" not in results or "kopf" not in results:
         return []
     sdk, kopf = (min(results[f], key=lambda r: r.seconds) for f in ("sdk", "kopf"))

@@ -1,9 +1,11 @@
 """An async REST client for the Kubernetes API.
 
-A thin layer over aiohttp: paths for any resource, JSON bodies, typed errors
-(a non-2xx answer becomes the matching ``errors.StatusError`` rebuilt from the
-server's ``metav1.Status``), and watch streams as async iterators of events.
-Objects stay plain dicts. The controller SDK (``runtime``) builds on this.
+Paths for any resource, JSON bodies, typed errors (a non-2xx answer becomes
+the matching ``errors.StatusError`` rebuilt from the server's ``metav1.Status``),
+and watch streams as async iterators of events. Objects stay plain dicts. The
+controller SDK (``runtime``) builds on this. Request/response calls go over a
+lean keep-alive transport (:mod:`pinnace.client.transport`: an operator makes
+one or two per reconcile, so their CPU counts); watches go over aiohttp.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import orjson
 
 from pinnace.api import errors
-from pinnace.client.auth import AuthProvider
+from pinnace.client.auth import AuthProvider, Credentials
+from pinnace.client.transport import HTTPTransport, render_headers
 
 Obj = dict[str, Any]
 
@@ -82,11 +85,15 @@ class RestClient:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._request_timeout = timeout
         self._session = session
         self._owns_session = session is None
         self._ssl = ssl_context
         self._server_hostname = server_hostname
         self._auth = auth
+        self._transport: HTTPTransport | None = None
+        # Rendered header blocks by (Accept, Content-Type), with the credentials they were rendered for.
+        self._rendered: dict[tuple[str | None, str | None], tuple[Credentials | None, str]] = {}
 
     async def __aenter__(self) -> RestClient:
         return self
@@ -104,6 +111,9 @@ class RestClient:
         if self._session is not None and self._owns_session:
             await self._session.close()
         self._session = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
     async def _send(
         self,
@@ -151,19 +161,48 @@ class RestClient:
         content_type: str = "application/json",
         accept: str | None = None,
     ) -> Obj:
-        """Send one request and return the decoded JSON answer, or raise the typed error."""
-        headers = dict(self._headers)
-        if accept is not None:
-            headers["Accept"] = accept
+        """Send one request and return the decoded JSON answer, or raise the typed error.
+
+        It goes over the lean keep-alive transport (:mod:`pinnace.client.transport`); a 401 lets the auth
+        provider renew the credentials for one resend, as :meth:`_send` does for watches.
+        """
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
+        else:
+            content_type = ""
+        target = f"{path}?{urlencode(params, quote_via=quote)}" if params else path
+        transport = self._transport
+        if transport is None:
+            transport = self._transport = HTTPTransport(self.base_url, server_hostname=self._server_hostname)
+        auth = self._auth
+        for attempt in (1, 2):
+            creds = await auth.credentials() if auth is not None else None
+            tls = (creds.ssl if creds is not None else None) or self._ssl
+            headers = self._header_block(accept, content_type, creds)
+            status, raw = await transport.request(method, target, headers, data, tls=tls, timeout=self._request_timeout)
+            if status != 401 or attempt == 2 or auth is None or creds is None:
+                break
+            if not await auth.unauthorized(creds):
+                break
+        return _decode(status, raw)
+
+    def _header_block(self, accept: str | None, content_type: str, creds: Credentials | None) -> str:
+        """The request's header lines, rendered once per (Accept, Content-Type, credentials)."""
+        key = (accept, content_type)
+        cached = self._rendered.get(key)
+        if cached is not None and cached[0] is creds:
+            return cached[1]
+        headers = dict(self._headers)
+        if accept is not None:
+            headers["Accept"] = accept
+        if content_type:
             headers["Content-Type"] = content_type
-        async with await self._send(
-            method, self.base_url + path, data=data, params=params, headers=headers, timeout=self._timeout
-        ) as resp:
-            raw = await resp.read()
-            return _decode(resp.status, raw)
+        if creds is not None:
+            headers.update(creds.headers)
+        text = render_headers(headers)
+        self._rendered[key] = (creds, text)
+        return text
 
     async def get(self, ref: ResourceRef, name: str, namespace: str | None = None) -> Obj:
         """One object."""
