@@ -122,3 +122,34 @@ def test_status_reports_ready_over_tls(secure: Cluster) -> None:
     )
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"https://127.0.0.1:{secure.port}: ready" in status.stdout
+
+
+def test_the_reviews_are_in_discovery_so_kubectl_create_f_works(
+    secure: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    listed = secure.kubectl("api-resources", "--api-group=authorization.k8s.io", "-o", "name").stdout.split()
+    assert sorted(listed) == [
+        "localsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectrulesreviews.authorization.k8s.io",
+        "subjectaccessreviews.authorization.k8s.io",
+    ]
+    listed = secure.kubectl("api-resources", "--api-group=authentication.k8s.io", "-o", "name").stdout.split()
+    assert sorted(listed) == ["selfsubjectreviews.authentication.k8s.io", "tokenreviews.authentication.k8s.io"]
+
+    review = tmp_path_factory.mktemp("review") / "sar.yaml"
+    spec = {
+        "user": "alice",
+        "groups": ["devs"],
+        "resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods"},
+    }
+    review.write_text(
+        json.dumps({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
+    )
+    answer = json.loads(secure.kubectl("create", "-f", str(review), "-o", "json").stdout)
+    assert answer["kind"] == "SubjectAccessReview" and answer["status"]["allowed"] is False
+
+    # Like upstream, only create is routed for a review.
+    refused = secure.kubectl("get", "subjectaccessreviews", check=False)
+    assert refused.returncode != 0
+    assert "MethodNotAllowed" in refused.stderr

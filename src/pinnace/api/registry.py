@@ -79,15 +79,10 @@ CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-#: Kinds that are only request/response bodies or subresources, not stored
-#: collections; they are served by dedicated handlers when their issue lands.
-VIRTUAL_KINDS: frozenset[tuple[str, str]] = frozenset(
+#: The virtual kinds that are resources of their own (create-only reviews), served by dedicated handlers and
+#: listed in discovery once a handler is installed (see :meth:`ResourceRegistry.add_virtual`).
+REVIEW_KINDS: frozenset[tuple[str, str]] = frozenset(
     {
-        ("", "ComponentStatus"),
-        ("", "Status"),
-        ("autoscaling", "Scale"),
-        ("policy", "Eviction"),
-        ("authentication.k8s.io", "TokenRequest"),
         ("authentication.k8s.io", "TokenReview"),
         ("authentication.k8s.io", "SelfSubjectReview"),
         ("authorization.k8s.io", "LocalSubjectAccessReview"),
@@ -96,6 +91,22 @@ VIRTUAL_KINDS: frozenset[tuple[str, str]] = frozenset(
         ("authorization.k8s.io", "SubjectAccessReview"),
     }
 )
+
+#: Kinds that are only request/response bodies or subresources, not stored
+#: collections; they are served by dedicated handlers.
+VIRTUAL_KINDS: frozenset[tuple[str, str]] = (
+    frozenset(
+        {
+            ("", "ComponentStatus"),
+            ("", "Status"),
+            ("autoscaling", "Scale"),
+            ("policy", "Eviction"),
+            ("authentication.k8s.io", "TokenRequest"),
+        }
+    )
+    | REVIEW_KINDS
+)
+
 
 #: Versions that exist in the definitions but would need conversion between
 #: stored versions (autoscaling/v1 and v2 HPAs share storage): served later.
@@ -231,6 +242,7 @@ SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
 VERBS: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "Namespace"): ("create", "delete", "get", "list", "patch", "update", "watch"),
     ("", "Binding"): ("create",),  # the legacy way to bind a pod (pods/binding's older twin)
+    **{gk: ("create",) for gk in REVIEW_KINDS},
 }
 
 
@@ -310,7 +322,8 @@ def pluralize(kind: str) -> str:
     return lower + "s"
 
 
-def _builtin_infos() -> Iterator[ResourceInfo]:
+def _builtin_infos(*, reviews: bool = False) -> Iterator[ResourceInfo]:
+    """The stored built-in resources, or (``reviews``) the review resources of :data:`REVIEW_KINDS`."""
     for name, schema in definitions.load_definitions().items():
         gvks = schema.get("x-kubernetes-group-version-kind") or []
         props = schema.get("properties") or {}
@@ -319,9 +332,10 @@ def _builtin_infos() -> Iterator[ResourceInfo]:
         gvk = gvks[0]
         group, version, kind = gvk["group"], gvk["version"], gvk["kind"]
         gk = (group, kind)
-        if gk in VIRTUAL_KINDS or (group, version, kind) in NOT_SERVED or not _served_by_default(version):
+        wanted = gk in REVIEW_KINDS if reviews else gk not in VIRTUAL_KINDS
+        if not wanted or (group, version, kind) in NOT_SERVED or not _served_by_default(version):
             continue
-        subresources = (("status",) if "status" in props else ()) + EXTRA_SUBRESOURCES.get(gk, ())
+        subresources = () if reviews else (("status",) if "status" in props else ()) + EXTRA_SUBRESOURCES.get(gk, ())
         yield ResourceInfo(
             group=group,
             version=version,
@@ -375,6 +389,8 @@ class ResourceRegistry:
     def __init__(self, infos: Iterable[ResourceInfo] = ()) -> None:
         self._by_gvr: dict[tuple[str, str, str], ResourceInfo] = {}
         self._by_gvk: dict[tuple[str, str, str], ResourceInfo] = {}
+        #: Resources served by dedicated handlers only (reviews): in discovery and OpenAPI, never stored.
+        self._virtual: dict[tuple[str, str, str], ResourceInfo] = {}
         self.generation = 0
         for info in infos:
             self.add(info)
@@ -384,6 +400,16 @@ class ResourceRegistry:
         self._by_gvr[(info.group, info.version, info.plural)] = info
         self._by_gvk[(info.group, info.version, info.kind)] = info
         self.generation += 1
+
+    def add_virtual(self, info: ResourceInfo) -> None:
+        """List a resource that a dedicated handler serves (a review) in the discovery views — groups(),
+        in_group_version(), has_group_version() — without making it a stored resource (get() and all() skip it)."""
+        self._virtual[(info.group, info.version, info.plural)] = info
+        self.generation += 1
+
+    def is_virtual(self, group: str, version: str, plural: str) -> bool:
+        """Whether a dedicated handler serves the resource (a review: creates only)."""
+        return (group, version, plural) in self._virtual
 
     def remove(self, group: str, version: str, plural: str) -> None:
         """Stop serving a resource."""
@@ -407,21 +433,25 @@ class ResourceRegistry:
     def in_group_version(self, group: str, version: str) -> list[ResourceInfo]:
         """The resources of one group-version, sorted by plural."""
         return sorted(
-            (i for (g, v, _), i in self._by_gvr.items() if g == group and v == version),
+            (i for (g, v, _), i in self._discoverable() if g == group and v == version),
             key=lambda i: i.plural,
         )
+
+    def _discoverable(self) -> Iterator[tuple[tuple[str, str, str], ResourceInfo]]:
+        yield from self._by_gvr.items()
+        yield from self._virtual.items()
 
     def groups(self) -> list[GroupInfo]:
         """Every group with its versions (preferred first); the core group "" first."""
         versions: dict[str, set[str]] = {}
-        for g, v, _ in self._by_gvr:
+        for (g, v, _), _info in self._discoverable():
             versions.setdefault(g, set()).add(v)
         out = [GroupInfo(g, tuple(sorted(vs, key=version_priority))) for g, vs in versions.items()]
         return sorted(out, key=lambda gi: (gi.name != "", _GROUP_ORDER.get(gi.name, 100), gi.name))
 
     def has_group_version(self, group: str, version: str) -> bool:
         """Whether anything is served at the group-version."""
-        return any(g == group and v == version for g, v, _ in self._by_gvr)
+        return any(g == group and v == version for (g, v, _), _info in self._discoverable())
 
 
 #: kube-apiserver lists its built-in groups in this order in discovery.
@@ -458,6 +488,12 @@ _GROUP_ORDER: dict[str, int] = {
 def builtin_infos() -> tuple[ResourceInfo, ...]:
     """Every built-in resource served by default in v1.32."""
     return tuple(_builtin_infos())
+
+
+@functools.cache
+def review_infos() -> tuple[ResourceInfo, ...]:
+    """The review resources of :data:`REVIEW_KINDS`, at the versions served by default."""
+    return tuple(_builtin_infos(reviews=True))
 
 
 def builtin_registry() -> ResourceRegistry:

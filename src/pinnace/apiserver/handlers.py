@@ -37,6 +37,8 @@ def resolve(rest: RestStore, ri: RequestInfo) -> ResourceInfo:
     """The resource a request names, or the upstream 404."""
     info = rest.registry.get(ri.group, ri.version, ri.resource)
     if info is None:
+        if rest.registry.is_virtual(ri.group, ri.version, ri.resource):  # a review: only its create is routed
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
         raise errors.NotFound("the server could not find the requested resource")
     if ri.subresource is not None and ri.subresource not in info.subresources:
         raise errors.NotFound("the server could not find the requested resource")

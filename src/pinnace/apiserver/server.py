@@ -54,6 +54,7 @@ from pinnace.apiserver.user import (
     UserInfo,
     current_user,
 )
+from pinnace.apiserver.virtual import VirtualResources
 from pinnace.storage import Store
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class APIServer:
         # pods/log, exec, attach, portforward and nodes/proxy are relayed to the node's kubelet.
         self.subresource_handlers.update(KubeletProxy(self.rest).handlers())
         #: (group, resource) → handler, for create-only resources that are never stored (reviews).
-        self.virtual_resources: dict[tuple[str, str], RequestHandler] = {}
+        self.virtual_resources = VirtualResources(self.registry)
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPIServer(self.registry)
         self.crds = CRDController(self.rest, self.registry)

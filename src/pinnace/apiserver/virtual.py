@@ -1,0 +1,37 @@
+"""The table of resources served by dedicated handlers (the reviews), which also lists them in discovery.
+
+TokenReview, SubjectAccessReview and the other reviews are not stored: a
+handler answers each create. Upstream lists them in discovery (so that
+``kubectl create -f review.yaml`` finds its mapping and ``kubectl
+api-resources`` shows them) exactly when the server serves them; so putting a
+handler in this table also adds the resource to the registry's discovery view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from pinnace.api.registry import ResourceRegistry, review_infos
+from pinnace.apiserver.request_info import RequestInfo
+
+__all__ = ["VirtualResources"]
+
+#: A handler of one request: (the aiohttp request, its RequestInfo) → the response.
+Handler = Callable[[web.BaseRequest, RequestInfo], Awaitable[web.StreamResponse]]
+
+
+class VirtualResources(dict[tuple[str, str], Handler]):
+    """(group, plural) → the handler of its creates; setting an entry lists the resource in discovery."""
+
+    def __init__(self, registry: ResourceRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def __setitem__(self, key: tuple[str, str], handler: Handler) -> None:
+        super().__setitem__(key, handler)
+        group, plural = key
+        for info in review_infos():
+            if (info.group, info.plural) == (group, plural):
+                self.registry.add_virtual(info)
