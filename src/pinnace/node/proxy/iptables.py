@@ -1,0 +1,95 @@
+"""The edge to the kernel: ``iptables-save`` to read a network namespace's tables, ``iptables-restore`` to write.
+
+:class:`Iptables` runs the two commands (in the current network namespace, or
+through ``nsenter`` in another one) — two execs per sync, never one per rule:
+:meth:`Iptables.state` reads which chains and jumps of ours exist, and
+:meth:`Iptables.restore` applies a whole transaction with ``--noflush`` (so
+the tables' other chains — CNI's, the host's — are left alone). A failed
+restore changes nothing (the kernel commits the whole input or none of it) and
+raises :class:`IptablesError` with iptables' message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pinnace.node.proxy.rules import BASE_CHAINS, JUMPS, OWNED_PREFIXES
+
+__all__ = ["Iptables", "IptablesError", "TableState"]
+
+
+class IptablesError(RuntimeError):
+    """iptables-save or iptables-restore failed (the message has its stderr)."""
+
+
+@dataclass
+class TableState:
+    """What of ours is in the tables now: chains per table, installed jumps and their saved lines."""
+
+    chains: dict[str, set[str]] = field(default_factory=lambda: {"filter": set(), "nat": set()})
+    jumps: set[tuple[str, str, str]] = field(default_factory=set)
+    jump_lines: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
+
+
+def parse_save(text: str) -> TableState:
+    """Read ``iptables-save`` output: our chains (KUBE-*) and the jumps from built-in chains into them."""
+    state = TableState()
+    table = ""
+    targets = {(t, chain, rule.rsplit("-j ", 1)[1]): (t, chain, rule) for t, chain, rule in JUMPS}
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif table in state.chains and line.startswith(":"):
+            name = line[1:].split(" ", 1)[0]
+            if name in BASE_CHAINS[table] or name.startswith(OWNED_PREFIXES):
+                state.chains[table].add(name)
+        elif table in state.chains and line.startswith("-A ") and " -j " in line:
+            chain = line.split(" ", 2)[1]
+            target = line.rsplit(" -j ", 1)[1].split(" ", 1)[0]
+            jump = targets.get((table, chain, target))
+            if jump is not None:
+                state.jumps.add(jump)
+                state.jump_lines[table].append(line)
+    return state
+
+
+class Iptables:
+    """``iptables-save``/``iptables-restore`` in one network namespace (``netns``: its path; None: this one)."""
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        self.prefix: Sequence[str] = ("nsenter", f"--net={netns}", "--") if netns else ()
+
+    @staticmethod
+    def available() -> bool:
+        """Whether the iptables tools are installed."""
+        return shutil.which("iptables-restore") is not None and shutil.which("iptables-save") is not None
+
+    async def _run(self, *argv: str, stdin: bytes | None = None) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            *self.prefix,
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate(stdin)
+        if proc.returncode != 0:
+            raise IptablesError(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
+        return out.decode(errors="replace")
+
+    async def save(self) -> str:
+        """The ``filter`` and ``nat`` tables as ``iptables-save`` prints them."""
+        return await self._run("iptables-save")
+
+    async def state(self) -> TableState:
+        """Our chains and jumps, as they are now."""
+        return parse_save(await self.save())
+
+    async def restore(self, text: str) -> None:
+        """Apply ``text`` as one ``iptables-restore --noflush`` transaction (waiting for the xtables lock)."""
+        if text:
+            await self._run("iptables-restore", "-w", "5", "--noflush", stdin=text.encode())

@@ -1,0 +1,246 @@
+"""The service proxy a node agent runs: kube-proxy's iptables mode on the runtime SDK.
+
+:class:`ServiceProxy` keeps two informers (Services and EndpointSlices, all
+namespaces, minus those another proxy owns by the
+``service.kubernetes.io/service-proxy-name`` label, as upstream), and on any
+change re-renders the whole ruleset (:mod:`.rules`) and applies it in one
+``iptables-restore --noflush`` transaction (:mod:`.iptables`). Syncs are rate
+limited as upstream's BoundedFrequencyRunner limits them: at most one per
+``min_sync_period`` (1 s), and one at least every ``sync_period`` (30 s) even
+without changes, which also repairs rules someone else flushed.
+
+One network namespace, one proxy: several node agents can share one (the
+``process`` runtime's nodes all live in the host's), so the proxy first takes
+an exclusive lock named after its namespace (``/run/pinnace/proxy-net-<inode>.lock``);
+the others wait for it, and take over if the owner goes. The owner removes its
+chains and jumps when it stops; after a crash the lock is released by the
+kernel, and the next proxy's first sync replaces or deletes what was left.
+
+:func:`service_proxy` is what the agent calls: a proxy, or None (logged: service
+routing is off) where it cannot run — without CAP_NET_ADMIN or the iptables tools.
+Cluster DNS (CoreDNS, ``*.svc.cluster.local`` names) is not part of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import math
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any
+
+from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.node.proxy.iptables import Iptables, IptablesError
+from pinnace.node.proxy.rules import cleanup_input, render
+from pinnace.runtime.cache.informer import EventHandler, Informer
+from pinnace.runtime.cache.reflector import RestListerWatcher
+from pinnace.runtime.clock import Clock, RealClock
+
+__all__ = ["NetnsLock", "ServiceProxy", "SyncRunner", "service_proxy"]
+
+log = logging.getLogger(__name__)
+
+SERVICES = ResourceRef("", "v1", "services")
+ENDPOINT_SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
+#: Upstream's selector: objects another proxy implementation claims, and headless ones, are not ours.
+PROXY_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
+LOCK_DIR = Path("/run/pinnace")
+CAP_NET_ADMIN = 12
+
+
+class SyncRunner:
+    """Runs a sync when asked, at most once per ``min_interval``, and at least once per ``max_interval``.
+
+    ``sync(periodic)`` is told whether it runs only because ``max_interval`` passed. A sync that raises is
+    logged and retried after ``min_interval``.
+    """
+
+    def __init__(self, min_interval: float, max_interval: float, *, clock: Clock | None = None) -> None:
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.clock: Clock = clock or RealClock()
+        self._wanted = asyncio.Event()
+        #: How many syncs ran (ok or not).
+        self.runs = 0
+
+    def request(self) -> None:
+        """Ask for a sync (many requests before it runs make one sync)."""
+        self._wanted.set()
+
+    async def run(self, sync: Callable[[bool], Awaitable[None]]) -> None:
+        """Sync until cancelled; the first sync runs at once."""
+        last = -math.inf
+        self._wanted.set()
+        while True:
+            periodic = not await self._wait_for_request(last + self.max_interval - self.clock.now())
+            wait = last + self.min_interval - self.clock.now()
+            if wait > 0:
+                await self.clock.sleep(wait)
+            self._wanted.clear()
+            last = self.clock.now()
+            self.runs += 1
+            try:
+                await sync(periodic)
+            except Exception:
+                log.exception("service proxy: sync failed; retrying")
+                self._wanted.set()
+
+    async def _wait_for_request(self, timeout: float) -> bool:
+        if self._wanted.is_set():
+            return True
+        requested = asyncio.ensure_future(self._wanted.wait())
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, timeout)))
+        try:
+            await asyncio.wait({requested, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            requested.cancel()
+            timer.cancel()
+        return self._wanted.is_set()
+
+
+class NetnsLock:
+    """An exclusive lock per network namespace (flock: the kernel drops it when its holder dies)."""
+
+    def __init__(self, netns: str | None = None, lock_dir: Path = LOCK_DIR) -> None:
+        inode = os.stat(netns or "/proc/self/ns/net").st_ino
+        self.path = lock_dir / f"proxy-net-{inode}.lock"
+        self._file: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if free; whether this holder has it now."""
+        if self._file is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock is
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        self._file = f
+        return True
+
+    def release(self) -> None:
+        """Let the lock go."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class ServiceProxy:
+    """Service routing for one node (see the module docstring)."""
+
+    def __init__(
+        self,
+        rest: RestClient,
+        node_name: str,
+        *,
+        local_cidr: str = "",
+        iptables: Iptables | None = None,
+        lock: NetnsLock | None = None,
+        clock: Clock | None = None,
+        min_sync_period: float = 1.0,
+        sync_period: float = 30.0,
+        lock_retry: float = 5.0,
+    ) -> None:
+        self.node_name = node_name
+        self.local_cidr = local_cidr
+        self.iptables = iptables or Iptables()
+        self.lock = lock or NetnsLock(self.iptables.netns)
+        self.clock: Clock = clock or RealClock()
+        self.lock_retry = lock_retry
+        self.runner = SyncRunner(min_sync_period, sync_period, clock=self.clock)
+        self.services = Informer(RestListerWatcher(rest, SERVICES, label_selector=PROXY_SELECTOR), clock=self.clock)
+        self.slices = Informer(
+            RestListerWatcher(rest, ENDPOINT_SLICES, label_selector=PROXY_SELECTOR), clock=self.clock
+        )
+        self._applied = ""
+        #: Set once the first ruleset is in place.
+        self.synced = asyncio.Event()
+
+    async def run(self) -> None:
+        """Take the namespace's lock, then keep the rules in step until cancelled; then remove them."""
+        waited = False
+        while not self.lock.try_acquire():
+            if not waited:
+                log.info("node %s: another service proxy owns %s; waiting for it", self.node_name, self.lock.path)
+                waited = True
+            await self.clock.sleep(self.lock_retry)
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            changed = EventHandler(
+                on_add=lambda _obj, _initial: self.runner.request(),
+                on_update=lambda _old, _new: self.runner.request(),
+                on_delete=lambda _obj: self.runner.request(),
+            )
+            for informer in (self.services, self.slices):
+                informer.add_event_handler(changed)
+                tasks.append(asyncio.create_task(informer.run(), name=f"proxy {informer.description}"))
+            await self.services.wait_for_sync()
+            await self.slices.wait_for_sync()
+            log.info("node %s: service proxy (iptables) is routing Services", self.node_name)
+            await self.runner.run(self.sync)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await self.cleanup()
+            except (IptablesError, OSError) as exc:
+                log.warning("node %s: removing the service proxy's rules failed: %s", self.node_name, exc)
+            self.lock.release()
+
+    async def sync(self, periodic: bool = False) -> None:
+        """Render the ruleset from the informers' caches and apply it (unchanged: skipped, unless periodic)."""
+        ruleset = render(
+            self.services.indexer.objects(),
+            self.slices.indexer.objects(),
+            node_name=self.node_name,
+            local_cidr=self.local_cidr,
+        )
+        state = await self.iptables.state()
+        text = ruleset.restore_input(state.chains, state.jumps)
+        if text == self._applied and not periodic:
+            return
+        await self.iptables.restore(text)
+        self._applied = text  # the next identical input (same state, same objects) is skipped
+        self.synced.set()
+
+    async def cleanup(self) -> None:
+        """Remove every chain and jump of ours from the namespace."""
+        state = await self.iptables.state()
+        await self.iptables.restore(cleanup_input(state.chains, state.jump_lines))
+        self._applied = ""
+
+
+def _has_net_admin() -> bool:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except (OSError, ValueError):
+        pass
+    return os.geteuid() == 0
+
+
+def service_proxy(rest: RestClient, node_name: str, *, local_cidr: str = "") -> ServiceProxy | None:
+    """The node's service proxy, or None — logged, service routing is then off — where it cannot run."""
+    if not _has_net_admin():
+        log.warning(
+            "node %s: service routing is off: the service proxy needs CAP_NET_ADMIN (run the node as root); "
+            "ClusterIPs and NodePorts will not reach pods",
+            node_name,
+        )
+        return None
+    if not Iptables.available():
+        log.warning("node %s: service routing is off: iptables-restore/iptables-save are not installed", node_name)
+        return None
+    with contextlib.suppress(OSError):
+        NetnsLock()  # the namespace must be statable
+        return ServiceProxy(rest, node_name, local_cidr=local_cidr)
+    log.warning("node %s: service routing is off: cannot identify the network namespace", node_name)
+    return None

@@ -1,0 +1,242 @@
+"""The service proxy against a real API server and real iptables, in a scratch network namespace.
+
+The namespace has an interface (one end of a veth pair) with the "node" address 10.250.0.2 and two
+"pods" 10.250.0.3 and 10.250.0.4 (HTTP-less TCP servers that answer with their
+name), and a route for the service range. Services and EndpointSlices are made
+through the API; connections are made from inside the namespace to cluster IPs
+and NodePorts, so the kernel's NAT — not a model of it — decides where they go.
+Needs root (CAP_NET_ADMIN), as the proxy does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.node.oci.netns import open_connection_in, socket_in
+from pinnace.node.proxy.iptables import Iptables
+from pinnace.node.proxy.proxier import NetnsLock, ServiceProxy
+
+SERVICES = ResourceRef("", "v1", "services")
+SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
+NODE, POD_A, POD_B = "10.250.0.2", "10.250.0.3", "10.250.0.4"
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    if os.geteuid() != 0:
+        pytest.fail("the service proxy tests need root (CAP_NET_ADMIN), as the proxy itself does")
+    name = f"pnproxy{os.getpid()}"
+    script = f"""
+        ip netns add {name}
+        ip -n {name} link set lo up
+        ip -n {name} link add dummy0 type veth peer name dummy1
+        ip -n {name} link set dummy1 up
+        ip -n {name} addr add {NODE}/24 dev dummy0
+        ip -n {name} addr add {POD_A}/24 dev dummy0
+        ip -n {name} addr add {POD_B}/24 dev dummy0
+        ip -n {name} link set dummy0 up
+        ip -n {name} route add 10.96.0.0/12 dev dummy0 src {NODE}
+    """
+    subprocess.run(["sh", "-ec", script], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture
+async def pods(netns: str) -> AsyncIterator[None]:
+    """A TCP server on each pod address, port 8080, answering its name and the client's address."""
+    servers = []
+    for ip, name in ((POD_A, "a"), (POD_B, "b")):
+        sock = await asyncio.to_thread(socket_in, netns)
+        sock.bind((ip, 8080))
+        sock.listen(16)
+        sock.setblocking(False)
+
+        async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter, name: str = name) -> None:
+            w.write(f"{name} {w.get_extra_info('peername')[0]}".encode())
+            await w.drain()
+            w.close()
+
+        servers.append(await asyncio.start_server(answer, sock=sock))
+    try:
+        yield
+    finally:
+        for server in servers:
+            server.close()
+
+
+async def ask(netns: str, ip: str, port: int) -> str:
+    """Connect from inside the namespace; what the server answered ("" if the connection was refused)."""
+    try:
+        reader, writer = await asyncio.wait_for(open_connection_in(netns, ip, port), 5)
+    except ConnectionRefusedError:
+        return ""
+    try:
+        return (await asyncio.wait_for(reader.read(), 5)).decode()
+    finally:
+        writer.close()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+def service(name: str, cluster_ip: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"clusterIP": cluster_ip, "ports": [{"name": "http", "port": 80, "targetPort": 8080}], **spec},
+    }
+
+
+def endpoint_slice(service_name: str, *endpoints: tuple[str, bool]) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"{service_name}-abcde",
+            "namespace": "default",
+            "labels": {"kubernetes.io/service-name": service_name},
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": [ip], "conditions": {"ready": ready, "serving": ready, "terminating": False}}
+            for ip, ready in endpoints
+        ],
+    }
+
+
+@contextlib.asynccontextmanager
+async def running(proxy: ServiceProxy) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(proxy.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def make_proxy(client: RestClient, netns: str, tmp_path: Path, name: str = "node-a") -> ServiceProxy:
+    return ServiceProxy(
+        client,
+        name,
+        iptables=Iptables(netns),
+        lock=NetnsLock(netns, tmp_path / "locks"),
+        min_sync_period=0.2,
+        lock_retry=0.1,
+    )
+
+
+async def saved(netns: str) -> str:
+    return await Iptables(netns).save()
+
+
+async def test_cluster_ip_and_node_port_reach_ready_endpoints_and_rules_go_at_stop(
+    client: RestClient, netns: str, pods: None, tmp_path: Path
+) -> None:
+    await client.create(SERVICES, service("web", "10.96.10.10", type="NodePort"), "default")
+    await client.create(SERVICES, service("empty", "10.96.10.11"), "default")
+    await client.create(SLICES, endpoint_slice("web", (POD_A, True), (POD_B, True)), "default")
+    created = await client.get(SERVICES, "web", "default")
+    node_port = created["spec"]["ports"][0]["nodePort"]
+    proxy = make_proxy(client, netns, tmp_path)
+    async with running(proxy):
+        await asyncio.wait_for(proxy.synced.wait(), 15)
+        # Both ready endpoints serve the cluster IP (random choice: ask until each has answered).
+        seen: set[str] = set()
+        for _ in range(200):
+            seen.add((await ask(netns, "10.96.10.10", 80)).split(" ")[0])
+            if seen == {"a", "b"}:
+                break
+        assert seen == {"a", "b"}
+        # A Service without endpoints is rejected at once (REJECT), not left to time out.
+        assert await ask(netns, "10.96.10.11", 80) == ""
+        # The NodePort on the node's address reaches an endpoint, masqueraded to the node's address.
+        name, source = (await ask(netns, NODE, node_port)).split(" ")
+        assert name in ("a", "b") and source == NODE
+
+        # b stops being ready: only a gets traffic.
+        changed = endpoint_slice("web", (POD_A, True), (POD_B, False))
+        await client.patch(SLICES, "web-abcde", {"endpoints": changed["endpoints"]}, "default")
+
+        async def only_a() -> bool:
+            return {(await ask(netns, "10.96.10.10", 80)).split(" ")[0] for _ in range(20)} == {"a"}
+
+        await eventually(only_a)
+        # The Service goes: its chains go with it.
+        web_chain = next(line.split()[0][1:] for line in (await saved(netns)).splitlines()
+                         if line.startswith(":KUBE-SVC-"))  # fmt: skip
+        await client.delete(SERVICES, "web", "default")
+
+        async def chain_gone() -> bool:
+            return web_chain not in await saved(netns)
+
+        await eventually(chain_gone)
+    after = await saved(netns)
+    assert "KUBE-" not in after, after
+
+
+async def test_client_ip_affinity_sticks_to_one_endpoint(
+    client: RestClient, netns: str, pods: None, tmp_path: Path
+) -> None:
+    sticky = service("sticky", "10.96.10.12", sessionAffinity="ClientIP")
+    await client.create(SERVICES, sticky, "default")
+    await client.create(SLICES, endpoint_slice("sticky", (POD_A, True), (POD_B, True)), "default")
+    proxy = make_proxy(client, netns, tmp_path)
+    async with running(proxy):
+        await asyncio.wait_for(proxy.synced.wait(), 15)
+        answers = {(await ask(netns, "10.96.10.12", 80)).split(" ")[0] for _ in range(30)}
+        assert len(answers) == 1 and answers <= {"a", "b"}
+        rules = await saved(netns)
+        assert "--rcheck --seconds 10800 --reap" in rules
+
+
+async def test_one_proxy_per_network_namespace_the_second_takes_over(
+    client: RestClient, netns: str, pods: None, tmp_path: Path
+) -> None:
+    await client.create(SERVICES, service("web", "10.96.10.13"), "default")
+    await client.create(SLICES, endpoint_slice("web", (POD_A, True)), "default")
+    first, second = make_proxy(client, netns, tmp_path, "node-a"), make_proxy(client, netns, tmp_path, "node-b")
+    async with running(first) as first_task:
+        await asyncio.wait_for(first.synced.wait(), 15)
+        async with running(second):
+            await asyncio.sleep(0.5)
+            assert not second.synced.is_set()  # it waits for the namespace's lock
+            first_task.cancel()
+            await asyncio.wait_for(second.synced.wait(), 15)
+            assert (await ask(netns, "10.96.10.13", 80)).startswith("a ")
+    assert "KUBE-" not in await saved(netns)
+
+
+async def test_rules_left_by_a_crashed_proxy_are_replaced(
+    client: RestClient, netns: str, pods: None, tmp_path: Path
+) -> None:
+    stale = (
+        "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\n"
+        "-A KUBE-SERVICES -d 10.96.10.14/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-AAAAAAAAAAAAAAAA\n"
+        "-A KUBE-SVC-AAAAAAAAAAAAAAAA -p tcp -j DNAT --to-destination 10.250.0.9:1\nCOMMIT\n"
+    )
+    await Iptables(netns).restore(stale)
+    await client.create(SERVICES, service("web", "10.96.10.14"), "default")
+    await client.create(SLICES, endpoint_slice("web", (POD_B, True)), "default")
+    proxy = make_proxy(client, netns, tmp_path)
+    async with running(proxy):
+        await asyncio.wait_for(proxy.synced.wait(), 15)
+        assert "KUBE-SVC-AAAAAAAAAAAAAAAA" not in await saved(netns)
+        assert (await ask(netns, "10.96.10.14", 80)).startswith("b ")
