@@ -3,8 +3,10 @@
 A node's pods are wired by one network configuration list (a *conflist*) that
 the node agent writes for its node: ``bridge`` (a per-node bridge, the pods'
 gateway, masquerading egress) with ``host-local`` IPAM over the node's podCIDR,
-then ``portmap`` (hostPorts, from the runtimeConfig ``portMappings``) and
-``loopback`` (brings up ``lo`` in the pod, passing the result through).
+then ``portmap`` (hostPorts, from the runtimeConfig ``portMappings``). The
+pod's ``lo`` is brought up by the runtime itself (one ioctl in the pod's
+namespace, :func:`pinnace.node.oci.netns.loopback_up`) rather than by the
+``loopback`` plugin: the same effect without a process per pod.
 
 :class:`CNI` runs a conflist the way libcni does: ADD runs the plugins in
 order, each given the previous one's result as ``prevResult``; DEL runs them in
@@ -13,6 +15,12 @@ plugin is an executable found on ``CNI_PATH``, given the operation in
 ``CNI_*`` environment variables and its configuration on stdin; it answers
 with JSON on stdout — a result, or an error object whose message becomes the
 :class:`~pinnace.node.cri.RuntimeFailure` the agent reports.
+
+Each plugin is a process, so a pod runs only the plugins that have work to do:
+a plugin in :data:`PASS_THROUGH` is skipped when the pod gives it nothing —
+``portmap`` without hostPorts returns its ``prevResult`` untouched on ADD
+(containernetworking/plugins ``portmap``'s cmdAdd), and its DEL is skipped
+when the cached ADD had no port mappings either (there is nothing to remove).
 """
 
 from __future__ import annotations
@@ -34,12 +42,14 @@ CNI_VERSION = "1.0.0"
 DEFAULT_PLUGIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
 #: The interface name a pod's primary network gets (as every Kubernetes runtime uses).
 POD_INTERFACE = "eth0"
+#: Plugins that act only on one runtimeConfig capability and pass ``prevResult`` through without it.
+PASS_THROUGH = {"portmap": "portMappings"}
 
 
 def node_conflist(
     *, network: str, bridge: str, pod_cidr: str, data_dir: str, ip_masq: bool = True
 ) -> dict[str, Any]:
-    """The conflist for one node: its bridge, IPAM over its podCIDR, hostPorts and loopback.
+    """The conflist for one node: its bridge, IPAM over its podCIDR, and hostPorts.
 
     ``data_dir`` keeps host-local's address leases apart per node (several
     nodes may share one host's filesystem).
@@ -62,7 +72,6 @@ def node_conflist(
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-            {"type": "loopback"},
         ],
     }
 
@@ -105,6 +114,12 @@ def _runtime_config(capabilities: Mapping[str, Any], port_mappings: Sequence[Por
             for pm in port_mappings
         ]
     return config
+
+
+def _idle(plugin: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
+    """Whether a chained plugin has nothing to do for this pod (a :data:`PASS_THROUGH` one without its capability)."""
+    capability = PASS_THROUGH.get(str(plugin.get("type")))
+    return capability is not None and capability not in config.get("runtimeConfig", {})
 
 
 class CNI:
@@ -198,6 +213,8 @@ class CNI:
         prev: dict[str, Any] | None = None
         for index, plugin in enumerate(self.conflist["plugins"]):
             config = self._plugin_config(plugin, prev, port_mappings)
+            if prev is not None and _idle(plugin, config):
+                continue
             try:
                 prev = await self._invoke("ADD", plugin["type"], config, container_id, netns, ifname)
             except RuntimeFailure:
@@ -232,7 +249,10 @@ class CNI:
     async def delete(self, container_id: str, netns: str, *, ifname: str = POD_INTERFACE) -> None:
         """Detach a pod: every plugin's DEL in reverse order. Idempotent; ``netns`` may already be gone ("")."""
         result, mappings = self.cached(container_id, ifname)
-        await self._delete_plugins(self.conflist["plugins"], result, container_id, netns, ifname, mappings)
+        plugins = self.conflist["plugins"]
+        if result is not None:  # what ADD skipped has nothing to undo (without a cached ADD, every plugin runs)
+            plugins = [p for p in plugins if not _idle(p, self._plugin_config(p, result, mappings))]
+        await self._delete_plugins(plugins, result, container_id, netns, ifname, mappings)
         self._cache_path(container_id, ifname).unlink(missing_ok=True)
 
     async def _delete_plugins(

@@ -7,20 +7,27 @@ a restarted agent finds it by path) and removed with ``ip netns delete``.
 Python has no ``setns``: :func:`open_connection_in` calls it through ctypes in
 a thread of its own, creates the socket there (a socket belongs to the
 namespace it was created in), switches the thread back, and hands the socket
-to asyncio.
+to asyncio. :func:`loopback_up` uses such a socket for the ``SIOCSIFFLAGS``
+ioctl that sets the namespace's ``lo`` up — what CNI's ``loopback`` plugin
+does, without a process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import os
 import socket
+import struct
 
 from pinnace.node.cri import RuntimeFailure
 
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 
 
 async def _ip(*args: str) -> tuple[int, str]:
@@ -37,7 +44,7 @@ def netns_path(name: str) -> str:
 
 
 async def create(name: str) -> str:
-    """Create a named network namespace (with ``lo`` down, as CNI's loopback expects); its path."""
+    """Create a named network namespace (with ``lo`` down: :func:`loopback_up` brings it up); its path."""
     code, err = await _ip("netns", "add", name)
     if code != 0:
         raise RuntimeFailure(f"creating network namespace {name}: {err}")
@@ -52,8 +59,24 @@ async def delete(name: str) -> None:
             raise RuntimeFailure(f"deleting network namespace {name}: {err}")
 
 
-def socket_in(path: str, family: int = socket.AF_INET) -> socket.socket:
-    """A new TCP socket of the network namespace at ``path`` (blocking: call it in a thread)."""
+def set_loopback_up(path: str) -> None:
+    """Bring up ``lo`` in the network namespace at ``path`` (blocking: call it in a thread)."""
+    with socket_in(path, socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request + bytes(22))[:18])[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP) + bytes(22))
+
+
+async def loopback_up(path: str) -> None:
+    """Bring up ``lo`` in the pod's network namespace at ``path`` (RuntimeFailure if it cannot)."""
+    try:
+        await asyncio.to_thread(set_loopback_up, path)
+    except OSError as exc:
+        raise RuntimeFailure(f"bringing up lo in {path}: {exc}") from exc
+
+
+def socket_in(path: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A new socket (TCP by default) of the network namespace at ``path`` (blocking: call it in a thread)."""
     libc = ctypes.CDLL(None, use_errno=True)
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(path, os.O_RDONLY)
@@ -62,7 +85,7 @@ def socket_in(path: str, family: int = socket.AF_INET) -> socket.socket:
             err = ctypes.get_errno()
             raise OSError(err, f"setns({path}): {os.strerror(err)}")
         try:
-            return socket.socket(family, socket.SOCK_STREAM)
+            return socket.socket(family, kind)
         finally:
             if libc.setns(own, CLONE_NEWNET) != 0:  # pragma: no cover - the thread would be lost
                 err = ctypes.get_errno()

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from pinnace.node import cri
 from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
-from pinnace.node.oci import cgroups, netns, podns, records, rootfs
+from pinnace.node.oci import cgroups, masquerade, netns, podns, records, rootfs
 from pinnace.node.oci.launcher import LAUNCHER
 from pinnace.node.oci.sessions import AttachSession, ExecSession
 from pinnace.node.oci.spec import SandboxPaths, build_spec
@@ -98,10 +98,16 @@ class OCIRuntime:
         """Set the node's pod network (CRI UpdateRuntimeConfig's podCIDR): write its conflist and use it.
 
         The conflist is kept under the root, so a restarted agent's runtime
-        releases (CNI DEL) the addresses its predecessor gave out.
+        releases (CNI DEL) the addresses its predecessor gave out. Egress is
+        masqueraded once for the node (:mod:`.masquerade`), not by the bridge
+        plugin for every pod.
         """
-        conflist = node_conflist(network="pinnace", bridge=bridge, pod_cidr=pod_cidr,
+        conflist = node_conflist(network="pinnace", bridge=bridge, pod_cidr=pod_cidr, ip_masq=False,
                                  data_dir=os.path.join(self.root, "cni", "ipam"))  # fmt: skip
+        try:
+            masquerade.ensure(bridge, pod_cidr)
+        except (OSError, masquerade.MasqueradeError) as exc:
+            raise cri.RuntimeFailure(f"masquerading the pod network {pod_cidr}: {exc}") from exc
         write_conflist(self._conflist_path, conflist)
         self.cni = self._cni_from(conflist)
 
@@ -172,6 +178,7 @@ class OCIRuntime:
                     raise cri.RuntimeFailure("network is not ready: no CNI configuration for this node yet")
                 name = f"pinnace-{sandbox_id[:20]}"
                 record["netns"] = await netns.create(name)
+                await netns.loopback_up(record["netns"])
                 records.write_record(os.path.join(directory, "sandbox.json"), record)
                 attachment = await self.cni.add(sandbox_id, record["netns"], port_mappings=config.port_mappings)
                 record["ips"] = list(attachment.ips)
@@ -240,7 +247,8 @@ class OCIRuntime:
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
 
     async def remove_all(self) -> None:
-        """Kill and remove every container and sandbox under the root (a cluster going away for good)."""
+        """Kill and remove every container and sandbox under the root, and the node's masquerading when this
+        runtime has a network (a cluster going away for good)."""
         limit = asyncio.Semaphore(RUNTIME_COMMANDS)
 
         async def bounded(step: Awaitable[None]) -> None:
@@ -249,6 +257,9 @@ class OCIRuntime:
 
         await asyncio.gather(*(bounded(self.remove_pod_sandbox(s.id)) for s in await self.list_pod_sandboxes()))
         await asyncio.gather(*(bounded(self.remove_container(c.id)) for c in await self.list_containers()))
+        bridge = str(self.cni.conflist["plugins"][0].get("bridge") or "") if self.cni is not None else ""
+        if bridge:
+            await asyncio.to_thread(masquerade.remove, bridge)
 
     def _cgroup_parent(self, record: Mapping[str, Any]) -> str:
         config = record["config"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from pinnace.node.cni import CNI, node_conflist
+from pinnace.node.cni import CNI, DEFAULT_PLUGIN_DIRS, node_conflist
 from pinnace.node.cri import PortMapping, RuntimeFailure
 from pinnace.node.oci import netns
 
@@ -39,7 +40,6 @@ async def test_add_gives_an_address_check_passes_and_del_frees_it(
     inside = subprocess.run(["ip", "netns", "exec", os.path.basename(pod_netns), "ip", "-o", "addr"],
                             capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert f"eth0    inet {ip}/24" in inside
-    assert "lo    inet 127.0.0.1/8" in inside
     await cni.check("pod-a", pod_netns)
     await cni.delete("pod-a", pod_netns)
     assert _leases(network, "pinnace-cni-test") == set()
@@ -69,3 +69,37 @@ async def test_plugin_errors_become_runtime_failures(network: dict[str, str], po
     missing = CNI({"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "nonesuch"}]}, cache_dir="/tmp")
     with pytest.raises(RuntimeFailure, match="failed to find plugin 'nonesuch'"):
         await missing.add("pod-d", pod_netns)
+
+
+@pytest.fixture
+def logged_plugins(tmp_path: Path) -> Path:
+    """A plugin directory whose plugins note each call (``<type> <command>``) and run the real plugin."""
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    for plugin in ("bridge", "host-local", "portmap"):
+        script = directory / plugin
+        real = next(os.path.join(d, plugin) for d in DEFAULT_PLUGIN_DIRS if os.path.exists(os.path.join(d, plugin)))
+        script.write_text(f'#!/bin/sh\necho "{plugin} $CNI_COMMAND" >> {tmp_path}/calls\nexec {real}\n')
+        script.chmod(0o755)
+    return directory
+
+
+async def test_portmap_runs_only_for_pods_with_host_ports(
+    network: dict[str, str], pod_netns: str, logged_plugins: Path
+) -> None:
+    conflist = node_conflist(network="pinnace-cni-chain", bridge=network["bridge"], pod_cidr=network["cidr"],
+                             data_dir=os.path.join(network["data"], "ipam"))  # fmt: skip
+    cni = CNI(conflist, plugin_dirs=[str(logged_plugins)], cache_dir=os.path.join(network["data"], "cache"))
+    calls = logged_plugins.parent / "calls"
+    await cni.add("pod-e", pod_netns)
+    await cni.delete("pod-e", pod_netns)
+    assert calls.read_text().split("\n")[:-1] == ["bridge ADD", "host-local ADD", "bridge DEL", "host-local DEL"]
+    calls.unlink()
+    await cni.add("pod-f", pod_netns, port_mappings=[PortMapping(container_port=80, host_port=18081)])
+    await cni.delete("pod-f", pod_netns)
+    assert calls.read_text().split("\n")[:-1] == [
+        "bridge ADD", "host-local ADD", "portmap ADD", "portmap DEL", "bridge DEL", "host-local DEL",
+    ]  # fmt: skip
+    calls.unlink()
+    await cni.delete("pod-g", pod_netns)  # no cached ADD: every plugin's DEL runs
+    assert "portmap DEL" in calls.read_text()

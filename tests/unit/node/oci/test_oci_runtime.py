@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from pinnace.node import cri
-from pinnace.node.oci import OCIRuntime
+from pinnace.node.oci import OCIRuntime, masquerade
 
 SANDBOX = cri.SandboxConfig(name="web", namespace="default", uid="uid-1", hostname="web")
 
@@ -165,6 +166,16 @@ async def test_memory_hog_is_oom_killed(runtime: OCIRuntime, tmp_path: Path) -> 
     assert (status.exit_code, status.reason) == (137, "OOMKilled")
 
 
+async def test_the_pods_namespace_has_lo_up_and_its_address_on_eth0(runtime: OCIRuntime) -> None:
+    sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    status = await runtime.pod_sandbox_status(sandbox_id)
+    inside = subprocess.run(["ip", "netns", "exec", os.path.basename(status.netns_path), "ip", "-o", "addr"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "lo    inet 127.0.0.1/8" in inside
+    assert f"eth0    inet {status.ips[0]}/24" in inside
+    await runtime.remove_pod_sandbox(sandbox_id)
+
+
 async def test_port_forward_reaches_a_server_in_the_pod(runtime: OCIRuntime, tmp_path: Path) -> None:
     sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
     container_id = await _run(runtime, sandbox_id, tmp_path, "httpd -f -p 127.0.0.1:8080 -h /www")
@@ -242,6 +253,35 @@ async def test_the_node_network_is_written_once_known_and_adopted(
     await restarted.remove_pod_sandbox(sandbox_id)
     leases = os.listdir(tmp_path / "oci" / "cni" / "ipam" / "pinnace")
     assert ip not in leases
+    await restarted.remove_all()
+
+
+def _nat_rules() -> list[str]:
+    listed = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True)
+    return listed.stdout.splitlines()
+
+
+async def test_the_node_masquerades_its_pod_cidr_once_not_per_pod(
+    tmp_path: Path, busybox_rootfs: str, network: dict[str, str]
+) -> None:
+    from .busybox_rootfs import BusyboxImages
+
+    rt = OCIRuntime(tmp_path / "oci", BusyboxImages(busybox_rootfs))
+    rt.write_network(network["cidr"], bridge=network["bridge"])
+    rt.write_network(network["cidr"], bridge=network["bridge"])  # idempotent: one jump, one chain
+    chain = masquerade.chain_name(network["bridge"])
+    before = _nat_rules()
+    assert before.count(f"-A POSTROUTING -s {network['cidr']} -j {chain}") == 1
+    assert [r for r in before if r.startswith(f"-A {chain} ")] == [
+        f"-A {chain} -d {network['cidr']} -j RETURN",
+        f"-A {chain} -d 224.0.0.0/4 -j RETURN",
+        f"-A {chain} -j MASQUERADE",
+    ]
+    sandbox_id = await rt.run_pod_sandbox(SANDBOX)
+    (ip,) = (await rt.pod_sandbox_status(sandbox_id)).ips
+    assert not [r for r in _nat_rules() if f"-s {ip}/32" in r]  # the bridge plugin made no chain for the pod
+    await rt.remove_all()
+    assert not [r for r in _nat_rules() if chain in r]
 
 
 async def test_remove_all_leaves_nothing_running(runtime: OCIRuntime, tmp_path: Path) -> None:
