@@ -227,6 +227,18 @@ EXTRA_SUBRESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("certificates.k8s.io", "CertificateSigningRequest"): ("approval",),
 }
 
+#: Subresources served by relaying to a kubelet (connect-style: streams, not stored objects), with their verbs as
+#: upstream's discovery lists them. They are routed by the API server's subresource handlers, not the REST store.
+CONNECT_SUBRESOURCES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("", "Pod"): {
+        "attach": ("create", "get"),
+        "exec": ("create", "get"),
+        "log": ("get",),
+        "portforward": ("create", "get"),
+    },
+    ("", "Node"): {"proxy": ("create", "delete", "get", "patch", "update")},
+}
+
 #: The verbs each subresource serves (the handler refuses others with 405; discovery lists them).
 SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "status": ("get", "patch", "update"),

@@ -18,7 +18,7 @@ import orjson
 
 from pinnace import KUBERNETES_VERSION, __version__
 from pinnace.api import errors
-from pinnace.api.registry import SUBRESOURCE_VERBS, ResourceInfo, ResourceRegistry
+from pinnace.api.registry import CONNECT_SUBRESOURCES, SUBRESOURCE_VERBS, ResourceInfo, ResourceRegistry
 
 Obj = dict[str, Any]
 
@@ -28,7 +28,20 @@ _SUBRESOURCE_KINDS: dict[str, Obj] = {
     "binding": {"group": "", "version": "v1", "kind": "Binding"},
     "eviction": {"group": "policy", "version": "v1", "kind": "Eviction"},
     "token": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+    "exec": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+    "attach": {"group": "", "version": "v1", "kind": "PodAttachOptions"},
+    "portforward": {"group": "", "version": "v1", "kind": "PodPortForwardOptions"},
+    "proxy": {"group": "", "version": "v1", "kind": "NodeProxyOptions"},  # nodes/proxy: the only proxy served
 }
+
+
+def _subresources(info: ResourceInfo) -> list[tuple[str, tuple[str, ...]]]:
+    """The resource's subresources with their verbs: the stored ones and the relayed ones. Built-ins in name order
+    (kube-apiserver's), a custom resource's as apiextensions lists them (status, then scale)."""
+    subs = [(sub, SUBRESOURCE_VERBS.get(sub, ("get",))) for sub in info.subresources]
+    if info.custom:
+        return subs
+    return sorted(subs + list(CONNECT_SUBRESOURCES.get((info.group, info.kind), {}).items()))
 
 
 def _storage_version_hash(info: ResourceInfo) -> str:
@@ -134,13 +147,13 @@ class Discovery:
                     entry["categories"] = list(info.categories)
                 entry["storageVersionHash"] = _storage_version_hash(info)
                 resources.append(entry)
-                for sub in info.subresources:
+                for sub, verbs in _subresources(info):
                     sub_entry: Obj = {
                         "name": f"{info.plural}/{sub}",
                         "singularName": "",
                         "namespaced": info.namespaced,
                         "kind": info.kind,
-                        "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",))),
+                        "verbs": list(verbs),
                     }
                     if sub in _SUBRESOURCE_KINDS:
                         other = _SUBRESOURCE_KINDS[sub]
@@ -191,9 +204,9 @@ class Discovery:
         if info.categories:
             out["categories"] = list(info.categories)
         subs = []
-        for sub in info.subresources:
+        for sub, verbs in _subresources(info):
             kind = _SUBRESOURCE_KINDS.get(sub) or {"group": info.group, "version": info.version, "kind": info.kind}
-            subs.append({"subresource": sub, "responseKind": kind, "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))})
+            subs.append({"subresource": sub, "responseKind": kind, "verbs": list(verbs)})
         if subs:
             out["subresources"] = subs
         return out
