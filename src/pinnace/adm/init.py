@@ -6,10 +6,13 @@ phase                  what it does here
 preflight              refuses a data directory whose control plane runs or was set up, a busy port
 certs                  the cluster PKI (:mod:`pinnace.adm.pki`); ``certs ca`` etc. one part alone
 kubeconfig             admin/super-admin/controller-manager/scheduler ``.conf`` (:mod:`pinnace.adm.kubeconfigs`)
+etcd                   with stacked etcd, starts this host's etcd member (:mod:`pinnace.cluster.stacked_etcd`)
 control-plane          writes ``kubeadm.yaml`` (the configuration, Pinnace's static-pod manifests in one
                        file) and starts the control plane from it as ``pinnace up --detach`` would, with
                        this host's node agent, then waits until it is ready (kubeadm's wait-control-plane)
 upload-config          ``kube-system/kubeadm-config`` holding the ClusterConfiguration, readable by nodes
+upload-certs           with ``--upload-certs``, the shared keys encrypted in ``kubeadm-certs``
+                       (:mod:`pinnace.adm.uploadcerts`), for ``join --control-plane``
 mark-control-plane     the control-plane label and taints on this host's Node
 bootstrap-token        the InitConfiguration's bootstrap tokens (cluster-info is published by the server)
 show-join-command      the ``pinnace adm join`` line
@@ -46,6 +49,7 @@ from pinnace.adm.discovery import cluster_info
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import CLUSTER_INFO, BootstrapToken, generate_token
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.cluster.stacked_etcd import LocalEtcd, start_local
 
 __all__ = [
     "CONFIG_FILE",
@@ -65,14 +69,18 @@ Obj = dict[str, Any]
 CONFIG_FILE = "kubeadm.yaml"
 #: The ConfigMap in kube-system holding the ClusterConfiguration.
 KUBEADM_CONFIG = "kubeadm-config"
+#: Its key listing the stacked etcd members' client URLs (Pinnace's; kubeadm finds them on the etcd static pods).
+ETCD_ENDPOINTS = "EtcdEndpoints"
 ADMIN_CONF = "admin.conf"
 #: init's phases, in order.
 PHASES = (
     "preflight",
     "certs",
     "kubeconfig",
+    "etcd",
     "control-plane",
     "upload-config",
+    "upload-certs",
     "mark-control-plane",
     "bootstrap-token",
     "show-join-command",
@@ -103,6 +111,12 @@ class InitPlan:
     up_args: tuple[str, ...] = ()
     ignore_preflight_errors: tuple[str, ...] = ()
     timeout: float = 60.0
+    #: "stacked": a local etcd member keeps the objects (:mod:`pinnace.cluster.stacked_etcd`); "": the SQLite file.
+    etcd: str = ""
+    etcd_client_port: int = 2379
+    etcd_peer_port: int = 2380
+    #: ``--upload-certs``: the upload-certs phase stores the shared keys under ``init.certificate_key``.
+    upload_certs: bool = False
 
     def __post_init__(self) -> None:
         if self.cluster.certificates_dir == "/etc/kubernetes/pki":  # kubeadm's default: here, the data directory's
@@ -125,6 +139,15 @@ class InitPlan:
         return self.cluster.control_plane_endpoint or self.url.removeprefix("https://")
 
     @property
+    def stacked_etcd(self) -> bool:
+        """Whether this control plane runs its own etcd member."""
+        return self.etcd == "stacked"
+
+    def local_etcd(self) -> LocalEtcd:
+        """This host's etcd member (stacked etcd)."""
+        return LocalEtcd(self.data_dir, self.init.node_name, self.host, self.etcd_client_port, self.etcd_peer_port)
+
+    @property
     def admin_conf(self) -> Path:
         """The admin kubeconfig the phases after control-plane use."""
         return self.data_dir / ADMIN_CONF
@@ -136,6 +159,8 @@ class InitPlan:
         # Token secrets are not kept on disk: they live in the cluster, as kubeadm keeps them.
         init["bootstrapTokens"] = [{k: v for k, v in t.items() if k != "token"} for t in init["bootstrapTokens"]]
         init["pinnace"] = {"upArgs": list(self.up_args)}  # kept apart from kubeadm's fields
+        if self.stacked_etcd:
+            init["pinnace"]["etcd"] = {"clientPort": self.etcd_client_port, "peerPort": self.etcd_peer_port}
         return [init, self.cluster.to_document()]
 
     def save(self) -> Path:
@@ -154,12 +179,18 @@ def load_plan(data_dir: Path) -> InitPlan | None:
     except FileNotFoundError:
         return None
     up_args: tuple[str, ...] = ()
+    etcd: dict[str, Any] | None = None
     for doc in docs:
         extra = doc.pop("pinnace", None)
         if isinstance(extra, dict):
             up_args = tuple(str(a) for a in extra.get("upArgs") or ())
+            etcd = extra.get("etcd")
     init, cluster = parse_config(docs)
-    return InitPlan(data_dir, init, cluster, up_args)
+    plan = InitPlan(data_dir, init, cluster, up_args)
+    if isinstance(etcd, dict):
+        plan.etcd = "stacked"
+        plan.etcd_client_port, plan.etcd_peer_port = int(etcd["clientPort"]), int(etcd["peerPort"])
+    return plan
 
 
 # ---- phases on this host -------------------------------------------------------------------------------------------
@@ -224,6 +255,7 @@ def pki_config(plan: InitPlan) -> pki.PKIConfig:
         extra_sans=_extra_sans(plan),
         dns_domain=plan.cluster.dns_domain,
         encryption_algorithm=plan.cluster.encryption_algorithm,
+        etcd=plan.stacked_etcd,
     )
 
 
@@ -247,7 +279,7 @@ def certs(plan: InitPlan, which: str = "all") -> list[str]:
         pki.ensure_sa_key(pki_dir, legacy=plan.data_dir / "sa.key")
         return ["sa"]
     pki.create_pki(plan.data_dir, pki_config(plan))
-    return [*pki.STANDARD_CERTS, "sa"]
+    return [*pki.STANDARD_CERTS, "sa", *(pki.ETCD_CERTS if plan.stacked_etcd else ())]
 
 
 def kubeconfig(plan: InitPlan, which: str = "all") -> list[Path]:
@@ -277,7 +309,30 @@ def up_arguments(plan: InitPlan) -> list[str]:
     nodes_file = plan.data_dir / "kubeadm-nodes.yaml"
     nodes_file.write_text(f"nodes:\n- name: {plan.init.node_name}\n  role: worker\n")
     args = [f"--config={nodes_file}", f"--apiserver-cert-extra-sans={','.join(_extra_sans(plan))}"]
+    if plan.cluster.control_plane_endpoint:
+        args.append(f"--control-plane-endpoint={plan.cluster.control_plane_endpoint}")
+    if plan.stacked_etcd:
+        args += plan.local_etcd().store_arguments()
     return [*args, *plan.up_args]
+
+
+def etcd(
+    plan: InitPlan, announce: Callable[[str], None] = print, *, initial_cluster: str = "", state: str = "new"
+) -> None:
+    """The etcd phase: with stacked etcd, start this host's member (TLS, its CA from the certs phase) and wait."""
+    if not plan.stacked_etcd:
+        announce("[etcd] The store is this host's SQLite file (no stacked etcd): nothing to start")
+        return
+    local = plan.local_etcd()
+    if not local.ca_file.exists():
+        raise InitError(f"no etcd CA in {local.ca_file}: run the certs phase first")
+    announce(f"[etcd] Starting the local etcd member {local.name} at {local.client_url} (data in "
+             f"{plan.data_dir / 'etcd'})")  # fmt: skip
+    try:
+        pid = start_local(local, initial_cluster=initial_cluster, state=state, timeout=plan.timeout)
+    except (RuntimeError, OSError) as exc:
+        raise InitError(f"[etcd] the local etcd member did not start: {exc}") from None
+    announce(f"[etcd] The local etcd member is healthy (pid {pid})")
 
 
 def control_plane(plan: InitPlan, announce: Callable[[str], None] = print) -> str:
@@ -324,12 +379,17 @@ async def create_or_update(rest: RestClient, ref: ResourceRef, obj: Obj, namespa
         return await rest.update(ref, merged)
 
 
-def kubeadm_config_objects(cluster: ClusterConfiguration) -> list[tuple[ResourceRef, Obj]]:
-    """What upload-config writes in kube-system: the ``kubeadm-config`` ConfigMap holding the ClusterConfiguration,
-    and kubeadm's Role and RoleBinding letting nodes and joining tokens read it (the ConfigMap first)."""
+def kubeadm_config_objects(
+    cluster: ClusterConfiguration, etcd_endpoints: Sequence[str] = ()
+) -> list[tuple[ResourceRef, Obj]]:
+    """What upload-config writes in kube-system: the ``kubeadm-config`` ConfigMap holding the ClusterConfiguration
+    (and, with stacked etcd, the members' client URLs), and kubeadm's Role and RoleBinding letting nodes and joining
+    tokens read it (the ConfigMap first)."""
     role_name = "kubeadm:nodes-kubeadm-config"
     rbac = "rbac.authorization.k8s.io"
     data = {"ClusterConfiguration": dump_documents([cluster.to_document()])}
+    if etcd_endpoints:
+        data[ETCD_ENDPOINTS] = ",".join(etcd_endpoints)
     configmap = {"metadata": {"name": KUBEADM_CONFIG, "namespace": "kube-system"}, "data": data}
     rules = [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [KUBEADM_CONFIG], "verbs": ["get"]}]
     role = {"metadata": {"name": role_name, "namespace": "kube-system"}, "rules": rules}
@@ -344,10 +404,32 @@ def kubeadm_config_objects(cluster: ClusterConfiguration) -> list[tuple[Resource
     return [(CONFIGMAPS, configmap), (ROLES, role), (ROLEBINDINGS, binding)]
 
 
-async def upload_config(rest: RestClient, cluster: ClusterConfiguration) -> Obj:
+async def upload_config(rest: RestClient, cluster: ClusterConfiguration, etcd_endpoints: Sequence[str] = ()) -> Obj:
     """``kubeadm-config`` in kube-system holding the ClusterConfiguration, and kubeadm's Role letting nodes read it."""
-    written = [await create_or_update(rest, ref, obj, "kube-system") for ref, obj in kubeadm_config_objects(cluster)]
+    objects = kubeadm_config_objects(cluster, etcd_endpoints)
+    written = [await create_or_update(rest, ref, obj, "kube-system") for ref, obj in objects]
     return written[0]
+
+
+async def read_etcd_endpoints(rest: RestClient) -> list[str]:
+    """The stacked etcd members' client URLs recorded in ``kubeadm-config`` ([] when the cluster has none)."""
+    configmap = await rest.get(CONFIGMAPS, KUBEADM_CONFIG, "kube-system")
+    return [e for e in str((configmap.get("data") or {}).get(ETCD_ENDPOINTS) or "").split(",") if e]
+
+
+async def record_etcd_endpoint(rest: RestClient, url: str, *, remove: bool = False) -> list[str]:
+    """Add (or remove) a member's client URL in ``kubeadm-config``; the URLs now recorded."""
+    while True:
+        configmap = await rest.get(CONFIGMAPS, KUBEADM_CONFIG, "kube-system")
+        data = configmap.setdefault("data", {})
+        endpoints = [e for e in str(data.get(ETCD_ENDPOINTS) or "").split(",") if e and e != url]
+        endpoints += [] if remove else [url]
+        data[ETCD_ENDPOINTS] = ",".join(endpoints)
+        try:
+            await rest.update(CONFIGMAPS, configmap)
+        except errors.Conflict:
+            continue
+        return endpoints
 
 
 async def download_config(rest: RestClient) -> ClusterConfiguration:
@@ -425,20 +507,45 @@ def publish_control_plane_endpoint(plan: InitPlan, announce: Callable[[str], Non
     if not plan.cluster.control_plane_endpoint:
         return
     ca_pem = (plan.data_dir / "pki" / "ca.crt").read_bytes()
-    asyncio.run(_with_client(plan, lambda rest: publish_endpoint(rest, plan.endpoint, ca_pem)))
+    asyncio.run(with_admin_client(plan, lambda rest: publish_endpoint(rest, plan.endpoint, ca_pem)))
     announce(f'[bootstrap-token] The "cluster-info" ConfigMap in "kube-public" names https://{plan.endpoint}')
 
 
-def join_command(plan: InitPlan, token: str) -> str:
-    """The ``pinnace adm join`` line for this cluster and token (the CA pinned by its hash)."""
+def join_command(plan: InitPlan, token: str, *, control_plane: bool = False) -> str:
+    """The ``pinnace adm join`` line for this cluster and token (the CA pinned by its hash); ``control_plane``: with
+    ``--control-plane --certificate-key`` (the key upload-certs used)."""
     ca_pem = (plan.data_dir / "pki" / "ca.crt").read_bytes()
-    return tokens.join_command(plan.endpoint, token, [tokens.ca_cert_hash(ca_pem)])
+    return tokens.join_command(
+        plan.endpoint, token, [tokens.ca_cert_hash(ca_pem)], control_plane=control_plane,
+        certificate_key=plan.init.certificate_key or None,
+    )  # fmt: skip
+
+
+def upload_certificates(plan: InitPlan, announce: Callable[[str], None] = print) -> str | None:
+    """The upload-certs phase (only with ``--upload-certs``): the shared keys encrypted in ``kubeadm-certs`` under
+    the certificate key (a new one unless given); the key, or None when skipped."""
+    from pinnace.adm.certs import certificate_key
+    from pinnace.adm.uploadcerts import SECRET_NAME, UploadCertsError, upload_certs
+
+    if not plan.upload_certs:
+        announce("[upload-certs] Skipping phase. Please see --upload-certs")
+        return None
+    key = plan.init.certificate_key or certificate_key()
+    announce(f'[upload-certs] Storing the certificates in Secret "{SECRET_NAME}" in the "kube-system" Namespace')
+    try:
+        asyncio.run(with_admin_client(plan, lambda rest: upload_certs(rest, plan.data_dir / "pki", key)))
+    except UploadCertsError as exc:
+        raise InitError(f"[upload-certs] {exc}") from None
+    plan.init.certificate_key = key
+    announce(f"[upload-certs] Using certificate key:\n{key}")
+    return key
 
 
 def closing_text(plan: InitPlan, token: str) -> str:
     """What kubeadm prints when init has succeeded, with Pinnace's paths and join command."""
     join = join_command(plan, token).replace(" --discovery-token-ca-cert-hash", " \\\n\t--discovery-token-ca-cert-hash")
     admin = plan.admin_conf
+    control_plane = _control_plane_text(plan, token)
     return f"""Your Kubernetes control-plane has initialized successfully!
 
 To start using your cluster, you need to run the following as a regular user:
@@ -453,9 +560,25 @@ Alternatively, you can run:
 Pods have a network already: this host's node agent gives each pod its address
 (the process runtime) or runs the CNI bridge plugin (the oci runtime).
 
-Then you can join any number of worker nodes by running the following on each:
+{control_plane}Then you can join any number of worker nodes by running the following on each:
 
 {join}
+"""
+
+
+def _control_plane_text(plan: InitPlan, token: str) -> str:
+    """kubeadm's paragraph on joining control-plane nodes, when the certificates were uploaded."""
+    if not plan.init.certificate_key:
+        return ""
+    join = join_command(plan, token, control_plane=True).replace(" --", " \\\n\t--")
+    return f"""You can now join any number of control-plane nodes running the following command on each:
+
+{join}
+
+Please note that the certificate-key gives access to cluster sensitive data, keep it secret!
+As a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use
+"pinnace adm init phase upload-certs --upload-certs" to reload certs afterward.
+
 """
 
 
@@ -467,7 +590,8 @@ async def first_join_token(rest: RestClient) -> str:
     raise InitError("no valid bootstrap token: create one with `pinnace adm token create`")
 
 
-async def _with_client(plan: InitPlan, action: Callable[[RestClient], Any]) -> Any:
+async def with_admin_client(plan: InitPlan, action: Callable[[RestClient], Any]) -> Any:
+    """``action(client)`` with a client of the admin kubeconfig, closed after."""
     rest = client(plan)
     try:
         return await action(rest)
@@ -487,11 +611,16 @@ def run_phase(plan: InitPlan, phase: str, part: str = "all", announce: Callable[
     elif phase == "kubeconfig":
         for path in kubeconfig(plan, part):
             announce(f'[kubeconfig] Writing "{path.name}" kubeconfig file')
+    elif phase == "etcd":
+        etcd(plan, announce)
     elif phase == "control-plane":
         control_plane(plan, announce)
     elif phase == "upload-config":
         announce(f'[upload-config] Storing the configuration used in ConfigMap "{KUBEADM_CONFIG}" in "kube-system"')
-        asyncio.run(_with_client(plan, lambda rest: upload_config(rest, plan.cluster)))
+        endpoints = [plan.local_etcd().client_url] if plan.stacked_etcd else []
+        asyncio.run(with_admin_client(plan, lambda rest: upload_config(rest, plan.cluster, endpoints)))
+    elif phase == "upload-certs":
+        upload_certificates(plan, announce)
     elif phase == "mark-control-plane":
         labels = f'[{CONTROL_PLANE_LABEL}="" {EXCLUDE_LB_LABEL}=""]'
         announce(f"[mark-control-plane] Marking the node {plan.init.node_name} as control-plane by adding the labels: "
@@ -499,16 +628,16 @@ def run_phase(plan: InitPlan, phase: str, part: str = "all", announce: Callable[
         taints = ", ".join(f"{t['key']}:{t['effect']}" for t in plan.init.control_plane_taints())
         announce(f"[mark-control-plane] Marking the node {plan.init.node_name} as control-plane by adding the taints "
                  f"[{taints}]")  # fmt: skip
-        asyncio.run(_with_client(plan, lambda rest: mark_control_plane(rest, plan.init, timeout=plan.timeout)))
+        asyncio.run(with_admin_client(plan, lambda rest: mark_control_plane(rest, plan.init, timeout=plan.timeout)))
     elif phase == "bootstrap-token":
-        made = asyncio.run(_with_client(plan, lambda rest: bootstrap_tokens(rest, plan.init)))
+        made = asyncio.run(with_admin_client(plan, lambda rest: bootstrap_tokens(rest, plan.init)))
         for token in made:
             announce(f"[bootstrap-token] Using token: {token.token}")
         publish_control_plane_endpoint(plan, announce)
         return made[0].token if made else None
     elif phase == "show-join-command":
         chosen = str(plan.init.bootstrap_tokens[0].get("token") or "") if plan.init.bootstrap_tokens else ""
-        token = chosen or asyncio.run(_with_client(plan, first_join_token))
+        token = chosen or asyncio.run(with_admin_client(plan, first_join_token))
         announce(closing_text(plan, token))
         return str(token)
     else:

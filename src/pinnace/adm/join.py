@@ -29,6 +29,7 @@ __all__ = [
     "PHASES",
     "JoinConfig",
     "JoinError",
+    "discover",
     "join",
     "local_address_towards",
     "preflight",
@@ -87,7 +88,8 @@ def preflight(config: JoinConfig) -> None:
         raise JoinError("give the API server endpoint and --token, or --discovery-file")
 
 
-async def _discover(config: JoinConfig) -> DiscoveredCluster:
+async def discover(config: JoinConfig) -> DiscoveredCluster:
+    """The discovery phase: the cluster found and trusted by token and CA pins, or by the discovery file."""
     if config.discovery_file:
         return await discover_with_file(config.discovery_file)
     return await discover_with_token(
@@ -102,7 +104,7 @@ async def join(config: JoinConfig) -> Path:
     """Run preflight, discovery and the TLS bootstrap; the node's kubeconfig path (DiscoveryError/BootstrapError/
     JoinError on failure, each with a clear message)."""
     preflight(config)
-    cluster = await _discover(config)
+    cluster = await discover(config)
     token = config.tls_bootstrap_token or config.token
     if not token:
         raise JoinError("the TLS bootstrap needs a token: give --token or --tls-bootstrap-token")

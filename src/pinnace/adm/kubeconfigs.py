@@ -167,12 +167,23 @@ def write_kubeconfig(
     return config
 
 
-def create_kubeconfigs(data_dir: Path, pki: PKI, server: str, algorithm: str = RSA_2048) -> dict[str, Path]:
-    """Run the kubeconfig phase: admin, super-admin, controller-manager and scheduler ``.conf`` files."""
+#: The files that name the control-plane endpoint when there is one (kubeadm: the components' own name this host's
+#: API server, so a control-plane node keeps working while the endpoint's load balancer is down).
+ENDPOINT_KUBECONFIGS = ("admin.conf", "super-admin.conf")
+
+
+def create_kubeconfigs(
+    data_dir: Path, pki: PKI, server: str, algorithm: str = RSA_2048, *, endpoint: str | None = None
+) -> dict[str, Path]:
+    """Run the kubeconfig phase: admin, super-admin, controller-manager and scheduler ``.conf`` files.
+
+    ``endpoint``: the control-plane endpoint's URL, for admin.conf and super-admin.conf (``server`` for the rest).
+    """
     written = {}
     for name, identity in KUBECONFIGS.items():
         path = data_dir / name
-        write_kubeconfig(path, pki, server, identity, algorithm=algorithm)
+        url = endpoint if endpoint and name in ENDPOINT_KUBECONFIGS else server
+        write_kubeconfig(path, pki, url, identity, algorithm=algorithm)
         written[name] = path
     return written
 

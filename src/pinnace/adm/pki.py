@@ -51,6 +51,7 @@ from pinnace.api import sakeys
 __all__ = [
     "CA_VALIDITY",
     "CERT_VALIDITY",
+    "ETCD_CERTS",
     "PKI",
     "STANDARD_CERTS",
     "CertPair",
@@ -81,6 +82,8 @@ ALGORITHMS = (RSA_2048, ECDSA_P256)
 
 #: The certificates the certs phase always makes (etcd's only on request).
 STANDARD_CERTS = ("ca", "apiserver", "apiserver-kubelet-client", "front-proxy-ca", "front-proxy-client")
+#: The stacked-etcd certificates (``PKIConfig.etcd``).
+ETCD_CERTS = ("etcd/ca", "etcd/server", "etcd/peer", "etcd/healthcheck-client", "apiserver-etcd-client")
 
 #: kubeadm ≥ 1.29: the admin's group, bound to cluster-admin by a ClusterRoleBinding (not system:masters).
 CLUSTER_ADMINS_GROUP = "kubeadm:cluster-admins"

@@ -3,12 +3,15 @@
 kubeadm reset's phases, over a data directory:
 
 - ``preflight``: says what will be reset (the prompt itself is the command's);
-- ``remove-etcd-member``: Pinnace's stacked store is the SQLite file in the
-  data directory, removed with the rest; an external etcd is the user's to
-  clean (kubeadm says the same of an external etcd);
+- ``remove-etcd-member``: with stacked etcd (:mod:`pinnace.cluster.stacked_etcd`), this
+  node's member leaves the etcd cluster (MemberRemove; not the last member,
+  which is the cluster) and its URL leaves ``kubeadm-config``; the member is
+  stopped and its data goes with cleanup-node. Without it the store is the
+  SQLite file in the data directory, removed with the rest; an external etcd
+  is the user's to clean (kubeadm says the same of an external etcd);
 - ``cleanup-node``: on a node, delete its Node object (with ``--kubeconfig``,
   an admin's: upstream's RBAC does not let a node delete its Node); stop the processes Pinnace started
-  here — the control plane by ``pinnace.pid`` and a joined node agent by
+  here — the control plane by ``pinnace.pid``, a stacked etcd member by ``etcd.pid`` and a joined node agent by
   ``node.pid`` (SIGTERM to those pids only, nothing found by name); then remove
   the PKI, the kubeconfigs, the store, the node state and init's configuration.
 
@@ -30,9 +33,11 @@ from pathlib import Path
 
 import orjson
 
-from pinnace.adm.init import CONFIG_FILE
+from pinnace.adm.init import CONFIG_FILE, load_plan
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.etcd_member import stop_detached
+from pinnace.cluster.stacked_etcd import PID_FILE as ETCD_PID_FILE
 
 __all__ = [
     "NODE_PID_FILE",
@@ -70,6 +75,7 @@ REMOVED = (
     "encryption-config.yaml",
     CONFIG_FILE,
     "kubeadm-nodes.yaml",
+    "etcd",
 )
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 
@@ -173,6 +179,10 @@ def cleanup_node(
     if running is not None:
         result.stopped.append(f"control plane (pid {running.pid})")
         announce(f"[reset] Stopped the control plane (pid {running.pid}, {running.url})")
+    etcd_pid = stop_detached(data_dir / ETCD_PID_FILE)
+    if etcd_pid is not None:
+        result.stopped.append(f"etcd member (pid {etcd_pid})")
+        announce(f"[reset] Stopped the local etcd member (pid {etcd_pid})")
     for rel in (*REMOVED, NODE_PID_FILE, daemon.PID_FILE):
         path = data_dir / rel
         if path.is_dir() and not path.is_symlink():
@@ -187,6 +197,38 @@ def cleanup_node(
         if data_dir.is_dir() and not any(data_dir.iterdir()):
             data_dir.rmdir()
     return result
+
+
+def remove_etcd_member(data_dir: Path, announce: Callable[[str], None] = print) -> bool:
+    """The remove-etcd-member phase for stacked etcd: this node's member leaves its cluster (unless it is the last)
+    and the kubeadm-config list, then stops. False when this host has no stacked etcd member."""
+    from pinnace.adm.init import record_etcd_endpoint, with_admin_client
+    from pinnace.cluster.stacked_etcd import remove_member, stop_local
+
+    plan = load_plan(data_dir)
+    if plan is None or not plan.stacked_etcd:
+        return False
+    local = plan.local_etcd()
+    if local.running() is None:
+        announce(f"[reset] The local etcd member {local.name} does not run: it cannot be removed from its cluster")
+        return True
+    try:
+        remaining = asyncio.run(remove_member(local))
+    except RuntimeError as exc:
+        announce(f"[reset] WARNING: could not remove the etcd member {local.name}: {exc}")
+        remaining = []
+    if remaining:
+        announce(f"[reset] Removed the etcd member {local.name}; members left: {', '.join(remaining)}")
+        try:
+            asyncio.run(with_admin_client(plan, lambda rest: record_etcd_endpoint(rest, local.client_url, remove=True)))
+        except Exception as exc:  # the cluster may be unreachable from here: say so, the member is gone anyway
+            announce(f"[reset] WARNING: could not update kubeadm-config's etcd endpoints: {exc}")
+    else:
+        announce(f"[reset] {local.name} is the last etcd member: the etcd cluster ends with it")
+    pid = stop_local(local)
+    if pid is not None:
+        announce(f"[reset] Stopped the local etcd member (pid {pid})")
+    return True
 
 
 NOTE = """The reset process does not clean your kubeconfig files: a "pinnace" context merged into

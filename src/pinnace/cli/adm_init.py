@@ -103,8 +103,17 @@ def init(
     token_ttl: Annotated[str | None, typer.Option(help="How long the token lives (default 24h0m0s; 0: ever).")] = None,
     skip_phases: Annotated[str, typer.Option(help="Comma-separated phases to skip.")] = "",
     ignore_preflight_errors: Annotated[str, typer.Option(help="Preflight checks to make warnings ('all').")] = "",
-    upload_certs: Annotated[bool, typer.Option(help="Upload control-plane certificates (not supported yet).")] = False,
-    certificate_key: Annotated[str, typer.Option(help="Key for --upload-certs (not supported yet).")] = "",
+    upload_certs: Annotated[
+        bool, typer.Option(help="Upload the shared control-plane keys to kubeadm-certs, for join --control-plane.")
+    ] = False,
+    certificate_key: Annotated[
+        str, typer.Option(help="The key (32 bytes, hex) that encrypts them (default: a new one, printed).")
+    ] = "",
+    etcd: Annotated[
+        str, typer.Option(help="'stacked': keep the objects in a local etcd member (default: the SQLite file).")
+    ] = "",
+    etcd_client_port: Annotated[int | None, typer.Option(help="The stacked etcd member's client port (2379).")] = None,
+    etcd_peer_port: Annotated[int | None, typer.Option(help="The stacked etcd member's peer port (2380).")] = None,
     up_arg: Annotated[
         list[str] | None, typer.Option(help="An option for `pinnace up` itself (e.g. --runtime=oci); repeatable.")
     ] = None,
@@ -119,11 +128,19 @@ def init(
 
     words = phase_words(ctx, PHASES)
 
-    if upload_certs or certificate_key:
-        raise fail("--upload-certs/--certificate-key are not supported yet: only worker nodes can join", 2)
     plan = _plan(data_dir, config, control_plane_endpoint, pod_network_cidr, service_cidr,
                  apiserver_advertise_address, apiserver_bind_port, node_name, token, token_ttl, skip_phases,
                  ignore_preflight_errors, up_arg)  # fmt: skip
+    _etcd_options(plan, etcd, etcd_client_port, etcd_peer_port, from_file=config is not None)
+    plan.upload_certs = upload_certs
+    if certificate_key:
+        from pinnace.adm.uploadcerts import UploadCertsError, parse_certificate_key
+
+        try:
+            parse_certificate_key(certificate_key)
+        except UploadCertsError as exc:
+            raise fail(str(exc), 2) from None
+        plan.init.certificate_key = certificate_key
     try:
         if words:
             run_phase(plan, words[0], words[1] if len(words) > 1 else "all", announce=typer.echo)
@@ -133,6 +150,24 @@ def init(
         run_all(plan, plan.init.skip_phases, announce=typer.echo)
     except (InitError, ConfigError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
+
+
+def _etcd_options(plan: Any, etcd: str, client_port: int | None, peer_port: int | None, *, from_file: bool) -> None:
+    """``--etcd stacked`` (or ``etcd.local`` given in a ``--config`` ClusterConfiguration) and the member's ports."""
+    if etcd not in ("", "stacked", "sqlite"):
+        raise fail(f"--etcd {etcd!r}: want 'stacked' (a local etcd member) or 'sqlite'", 2)
+    given = plan.cluster.extra.get("etcd")
+    given_local = from_file and isinstance(given, dict) and "local" in given
+    if etcd == "stacked" or (not etcd and given_local):
+        if any(a.startswith("--store") for a in plan.up_args):
+            raise fail("stacked etcd and --up-arg --store (an external store) exclude each other", 2)
+        plan.etcd = "stacked"
+    elif etcd == "sqlite":
+        plan.etcd = ""
+    if client_port is not None:
+        plan.etcd_client_port = client_port
+    if peer_port is not None:
+        plan.etcd_peer_port = peer_port
 
 
 def _warn_unapplied(plan: Any) -> None:
@@ -198,6 +233,8 @@ def _reset_phases(data_dir: Path, force: bool, phases: tuple[str, ...], kubeconf
             if not force and not typer.confirm("[reset] Are you sure you want to proceed?", default=False):
                 raise fail("aborted reset operation")
         elif phase == "remove-etcd-member":
+            if adm_reset.remove_etcd_member(data, announce=typer.echo):
+                continue
             if (data / "store.db").exists():
                 typer.echo("[reset] The store is this host's SQLite file: it goes with cleanup-node")
             elif (data / "kubeadm.yaml").exists():

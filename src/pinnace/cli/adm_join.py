@@ -14,7 +14,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,20 @@ JOINED = """This node has joined the cluster:
 * The node agent was given the new secure connection details ({kubeconfig}).
 
 Run 'kubectl get nodes' on the control-plane to see this node join the cluster."""
+
+JOINED_CONTROL_PLANE = """This node has joined the cluster and a new control plane instance was created:
+
+* The control-plane certificates were downloaded and this node's own were signed with them.
+* Control plane label and taint were applied to the new node.
+* The Kubernetes control plane instances scaled up (API server at {url}).
+* A new etcd member was added to the local/stacked etcd cluster.
+
+To start administering your cluster from this node, you need to run the following as a regular user:
+
+\tmkdir -p $HOME/.kube
+\tcp -i {admin} $HOME/.kube/config
+
+Run 'kubectl get nodes' to see this node join the cluster."""
 
 
 def adm_join(
@@ -46,7 +60,21 @@ def adm_join(
         str, typer.Option(help="The node's InternalIP (default: this host's address on the route to the endpoint).")
     ] = "",
     kubelet_port: Annotated[int, typer.Option(help="Port of the kubelet API on the node's address.")] = 10250,
-    control_plane: Annotated[bool, typer.Option(help="Join as a control-plane node (not supported yet).")] = False,
+    control_plane: Annotated[
+        bool, typer.Option(help="Join as a control-plane node: its own API server, controllers and etcd member.")
+    ] = False,
+    certificate_key: Annotated[
+        str, typer.Option(help="With --control-plane: the key that decrypts the uploaded control-plane certificates.")
+    ] = "",
+    apiserver_advertise_address: Annotated[
+        str, typer.Option(help="With --control-plane: this API server's address (default: as --node-ip).")
+    ] = "",
+    apiserver_bind_port: Annotated[int, typer.Option(help="With --control-plane: this API server's port.")] = 6443,
+    etcd_client_port: Annotated[int, typer.Option(help="With --control-plane: the etcd member's client port.")] = 2379,
+    etcd_peer_port: Annotated[int, typer.Option(help="With --control-plane: the etcd member's peer port.")] = 2380,
+    up_arg: Annotated[
+        list[str] | None, typer.Option(help="With --control-plane: an option for its `pinnace up` (repeatable).")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Logging level of the node agent.")] = "INFO",
 ) -> None:
     """Join this host to a cluster as a node, then run its node agent until SIGINT/SIGTERM.
@@ -71,9 +99,6 @@ def adm_join(
         typer.echo(f"error: unexpected arguments: {' '.join(ctx.args)}", err=True)
         raise typer.Exit(2)
 
-    if control_plane:
-        typer.echo("error: --control-plane joins are not supported yet: only worker nodes can join", err=True)
-        raise typer.Exit(2)
     name = node_name or socket.gethostname().lower()
     address = node_ip or (local_address_towards(endpoint) if endpoint else "127.0.0.1")
     config = JoinConfig(
@@ -89,6 +114,10 @@ def adm_join(
     )
     if discovery_token_unsafe_skip_ca_verification and not discovery_token_ca_cert_hash:
         typer.echo("WARNING: the cluster CA will not be verified against a pinned hash; this is unsafe", err=True)
+    if control_plane and not phase:
+        _join_control_plane(config, certificate_key, apiserver_advertise_address or address, apiserver_bind_port,
+                            etcd_client_port, etcd_peer_port, tuple(up_arg or ()))  # fmt: skip
+        return
     if phase == "preflight":
         try:
             preflight(config)
@@ -118,3 +147,27 @@ def adm_join(
         "--log-level", log_level,
     ]  # fmt: skip
     os.execv(sys.executable, argv)
+
+
+def _join_control_plane(
+    config: Any, key: str, address: str, port: int, client_port: int, peer_port: int, up_args: tuple[str, ...]
+) -> None:
+    """``join --control-plane``: :mod:`pinnace.adm.joincontrolplane`; returns once the control plane is up."""
+    from pinnace.adm.config import ConfigError
+    from pinnace.adm.discovery import DiscoveryError
+    from pinnace.adm.init import InitError
+    from pinnace.adm.join import JoinError
+    from pinnace.adm.joincontrolplane import ControlPlaneJoin, join_control_plane
+    from pinnace.adm.uploadcerts import UploadCertsError
+
+    request = ControlPlaneJoin(
+        config, certificate_key=key, advertise_address=address, bind_port=port, etcd_client_port=client_port,
+        etcd_peer_port=peer_port, up_args=up_args, announce=typer.echo,
+    )  # fmt: skip
+    try:
+        plan = join_control_plane(request)
+    except (DiscoveryError, UploadCertsError, JoinError, InitError, ConfigError, RuntimeError, OSError) as exc:
+        message = str(exc)
+        typer.echo(message if message.startswith("[") else f"error: {message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(JOINED_CONTROL_PLANE.format(url=plan.url, admin=plan.admin_conf))

@@ -110,6 +110,9 @@ def up(
     apiserver_cert_extra_sans: Annotated[
         str, typer.Option(help="Extra names and IP addresses (comma-separated) for the API server's certificate.")
     ] = "",
+    control_plane_endpoint: Annotated[
+        str, typer.Option(help="host:port that admin.conf and cluster-info name (several API servers behind it).")
+    ] = "",
     enable_admission_plugins: Annotated[
         str, typer.Option(help="Admission plugins to run besides the default ones (comma-separated).")
     ] = "",
@@ -158,6 +161,7 @@ def up(
         security=SecurityConfig(
             token_auth_file=token_auth_file.expanduser().resolve() if token_auth_file else None,
             cert_sans=tuple(s.strip() for s in apiserver_cert_extra_sans.split(",") if s.strip()),
+            control_plane_endpoint=control_plane_endpoint,
         ),
     )
     store_args = [f"--store={store}"] if store else []
@@ -169,6 +173,7 @@ def up(
         ("--encryption-provider-config", encryption_provider_config),
         ("--token-auth-file", config.security.token_auth_file),
         ("--apiserver-cert-extra-sans", apiserver_cert_extra_sans or None),
+        ("--control-plane-endpoint", control_plane_endpoint or None),
         ("--enable-admission-plugins", enable_admission_plugins or None),
         ("--disable-admission-plugins", disable_admission_plugins or None),
     ):

@@ -6,7 +6,10 @@ node), the tests' single members and three-member clusters, and
 ``benchmarks/etcd.py``. A member is described by :class:`EtcdMemberSpec`;
 :func:`etcd_command` turns it into argv, :func:`start_member` runs it with its
 output in a log file, and :func:`wait_serving` waits until the member answers a
-linearizable read through the same client the store uses.
+linearizable read through the same client the store uses. A stacked member
+outlives the command that starts it (as kubeadm's etcd static pod outlives
+``kubeadm init``): :func:`start_detached` runs it in its own session and records
+its pid in a file, by which :func:`stop_detached` stops it again.
 """
 
 from __future__ import annotations
@@ -14,13 +17,27 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pinnace.storage.etcd import EtcdStore, EtcdTLS
 
-__all__ = ["EtcdMemberSpec", "ServerTLS", "etcd_binary", "etcd_command", "member_env", "start_member", "wait_serving"]
+__all__ = [
+    "EtcdMemberSpec",
+    "ServerTLS",
+    "etcd_binary",
+    "etcd_command",
+    "member_env",
+    "read_pid",
+    "start_detached",
+    "start_member",
+    "stop_detached",
+    "wait_serving",
+]
 
 
 def etcd_binary() -> str:
@@ -60,6 +77,8 @@ class EtcdMemberSpec:
     heartbeat_ms: int = 100
     election_ms: int = 1000
     tls: ServerTLS | None = None
+    #: The peer certificate (kubeadm's etcd/peer): peers then talk HTTPS and must show certificates of the CA.
+    peer_tls: ServerTLS | None = None
     log_level: str = "warn"
 
     def command(self, binary: str | None = None) -> list[str]:
@@ -91,6 +110,13 @@ def etcd_command(spec: EtcdMemberSpec, binary: str | None = None) -> list[str]:
             "--trusted-ca-file", str(spec.tls.client.ca_file),
             "--client-cert-auth",
         ]  # fmt: skip
+    if spec.peer_tls is not None:
+        args += [
+            "--peer-cert-file", str(spec.peer_tls.cert_file),
+            "--peer-key-file", str(spec.peer_tls.key_file),
+            "--peer-trusted-ca-file", str(spec.peer_tls.client.ca_file),
+            "--peer-client-cert-auth",
+        ]  # fmt: skip
     return args
 
 
@@ -109,6 +135,54 @@ async def start_member(spec: EtcdMemberSpec, log_path: Path) -> asyncio.subproce
             stderr=log,
             env=member_env(),
         )
+
+
+def start_detached(spec: EtcdMemberSpec, log_path: Path, pid_path: Path) -> subprocess.Popen[bytes]:
+    """Start the member in its own session (it outlives this process), output to ``log_path``, pid in ``pid_path``."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            etcd_command(spec), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=member_env(),
+            start_new_session=True,
+        )  # fmt: skip
+    pid_path.write_text(f"{process.pid}\n")
+    return process
+
+
+def read_pid(pid_path: Path) -> int | None:
+    """The pid recorded in ``pid_path`` if that process is alive (None otherwise)."""
+    try:
+        pid = int(pid_path.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def stop_detached(pid_path: Path, timeout: float = 10.0) -> int | None:
+    """Stop the member recorded in ``pid_path`` (SIGTERM, then SIGKILL after ``timeout``); its pid, or None if none
+    ran. The pid file is removed."""
+    pid = read_pid(pid_path)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while read_pid(pid_path) is not None and _not_reaped(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+    pid_path.unlink(missing_ok=True)
+    return pid
+
+
+def _not_reaped(pid: int) -> bool:
+    """Whether ``pid`` still runs; reaps it if it is our exited child (a zombie would look alive to kill 0)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True  # not our child: read_pid's kill 0 tells
+    return done == 0
 
 
 async def wait_serving(

@@ -95,8 +95,9 @@ class LocalCluster:
         await enable_rbac(self.server)  # the default policy is in place before the first request
         await self.server.listen(self.config.host, self.config.port, ssl=tls)
         write_kubeconfigs(self.config.data_dir, pki, self.url, self.config.security)
-        await publish_cluster_info(self.server, self.url, pki.ca.cert_pem())
-        await publish_kubeadm_config(self.server, self.url, self.config.security.encryption_algorithm)
+        endpoint = self.config.security.endpoint_url(self.url)
+        await publish_cluster_info(self.server, endpoint, pki.ca.cert_pem())
+        await publish_kubeadm_config(self.server, endpoint, self.config.security.encryption_algorithm)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
         cm = self.config.controller_manager

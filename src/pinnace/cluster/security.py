@@ -60,6 +60,13 @@ class SecurityConfig:
     #: ``--anonymous-auth``: requests without credentials are system:anonymous (on, as upstream: RBAC limits them to
     #: system:public-info-viewer's paths); off: they get 401.
     anonymous: bool = True
+    #: ``--control-plane-endpoint`` (kubeadm's controlPlaneEndpoint, host:port): what admin.conf, super-admin.conf
+    #: and cluster-info name, so users and joining nodes reach any API server of the cluster through it.
+    control_plane_endpoint: str = ""
+
+    def endpoint_url(self, url: str) -> str:
+        """The URL users and joining nodes reach the cluster at: the control-plane endpoint's, else ``url``."""
+        return f"https://{self.control_plane_endpoint}" if self.control_plane_endpoint else url
 
 
 def client_url(scheme: str, host: str, port: int) -> str:
@@ -91,7 +98,8 @@ def secure_server(server: APIServer, pki: PKI, security: SecurityConfig) -> ssl.
 
 def write_kubeconfigs(data_dir: Path, pki: PKI, url: str, security: SecurityConfig) -> Path:
     """The kubeconfig phase at ``url``, and ``DATA_DIR/kubeconfig`` (the admin's, as context ``pinnace``)."""
-    written = kubeconfigs.create_kubeconfigs(data_dir, pki, url, security.encryption_algorithm)
+    endpoint = security.endpoint_url(url)
+    written = kubeconfigs.create_kubeconfigs(data_dir, pki, url, security.encryption_algorithm, endpoint=endpoint)
     admin = kubeconfig.load(written["admin.conf"])
     own = data_dir / ADMIN_KUBECONFIG
     kubeconfig.write(own, kubeconfigs.renamed(admin, "pinnace"))
