@@ -222,3 +222,38 @@ def _running_ip(cluster: Cluster, name: str) -> str:
 def _finished(cluster: Cluster, name: str) -> str:
     phase = str(get_json(cluster, "pod", name)["status"].get("phase") or "")
     return phase if phase in ("Succeeded", "Failed") else ""
+
+
+def test_a_service_routes_a_pod_on_one_node_to_a_pod_on_another_and_the_host_to_its_node_port(
+    oci_cluster: Cluster,
+) -> None:
+    """Each node's service proxy (iptables) routes the ClusterIP and the NodePort to the ready endpoint."""
+    backend = _pod("backend", "node-2", HTTPD)
+    backend["metadata"]["labels"] = {"app": "backend"}
+    _apply(oci_cluster, backend)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "backend", "namespace": "default"},
+        "spec": {"type": "NodePort", "selector": {"app": "backend"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    _apply(oci_cluster, service)
+    eventually(lambda: _running_ip(oci_cluster, "backend"), timeout=60)
+    spec = get_json(oci_cluster, "service", "backend")["spec"]
+    cluster_ip, node_port = spec["clusterIP"], spec["ports"][0]["nodePort"]
+    client = f"for i in $(seq 1 50); do wget -q -O - http://{cluster_ip}/index.html && exit 0; sleep 0.2; done; exit 1"
+    _apply(oci_cluster, _pod("service-client", "node-0", client))
+    phase = eventually(lambda: _finished(oci_cluster, "service-client"), timeout=60)
+    assert (phase, oci_cluster.kubectl("logs", "service-client").stdout) == ("Succeeded", "served-by-backend\n")
+
+    def fetch() -> bytes | None:  # node-1's address: its proxy forwards to node-2, masqueraded
+        try:
+            with urllib.request.urlopen(f"http://172.18.0.3:{node_port}/index.html", timeout=5) as response:
+                return bytes(response.read())
+        except OSError:
+            return None
+
+    assert eventually(fetch, 20) == b"served-by-backend\n"
+    rules = subprocess.run(["ip", "netns", "exec", "pinnace0-0", "iptables-save", "-t", "nat"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "default/backend cluster IP" in rules and f"{cluster_ip}/32" in rules  # upstream's chains, node-0's netns

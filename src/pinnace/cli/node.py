@@ -58,6 +58,10 @@ def node(
     stop_pods_on_exit: Annotated[
         bool, typer.Option(help="Stop every container when the agent exits (the node goes away for good).")
     ] = False,
+    proxy_mode: Annotated[
+        str,
+        typer.Option(help="Service routing on the node (kube-proxy's mode): iptables (needs root), or none."),
+    ] = "iptables",
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Register a Node and run the pods bound to it until SIGINT/SIGTERM.
@@ -85,6 +89,9 @@ def node(
     if runtime not in RUNTIMES:
         typer.echo(f"error: unknown runtime {runtime!r}; known: {', '.join(sorted(RUNTIMES))}", err=True)
         raise typer.Exit(2)
+    if proxy_mode not in ("iptables", "none"):
+        typer.echo(f"error: unknown proxy mode {proxy_mode!r}; known: iptables, none", err=True)
+        raise typer.Exit(2)
     try:
         labels, taints = parse_labels(node_labels), parse_taints(register_with_taints)
     except ValueError as exc:
@@ -100,6 +107,7 @@ def node(
         taints=tuple(taints),
         backoff_base=backoff_base,
         heartbeat_interval=heartbeat_interval,
+        proxy_mode="" if proxy_mode == "none" else proxy_mode,
     )
     if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
         chosen = {"PINNACE_OCI_RUNTIME": oci_runtime, "PINNACE_POD_CIDR": pod_cidr}

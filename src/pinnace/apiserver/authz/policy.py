@@ -677,6 +677,9 @@ CLUSTER_ROLE_BINDINGS: list[Obj] = [
     ),
     # Pinnace: the controller manager runs the simulated nodes (``--sim-nodes``), which do what kubelets do.
     cluster_binding("pinnace:controller-manager:simulated-nodes", "system:node", [user(KUBE_CONTROLLER_MANAGER)]),
+    # Pinnace: each node agent runs the node's service proxy (kube-proxy) under the node's own identity; kubeadm
+    # binds kube-proxy's service account to the same role (kubeadm:node-proxier).
+    cluster_binding("pinnace:node-proxier", "system:node-proxier", [group("system:nodes")]),
 ]
 
 _LEADER_LOCK = ["get", "update"]

@@ -100,6 +100,8 @@ class AgentConfig:
     image_gc_policy: Any = None
     #: PEM of ``authentication.x509.clientCAFile`` (the cluster CA): set, the kubelet API is HTTPS with authn/authz.
     client_ca: bytes | None = None
+    #: kube-proxy's --proxy-mode: "iptables" runs the node's service proxy (:mod:`pinnace.node.proxy`); "" none.
+    proxy_mode: str = ""
 
 
 class NodeAgent:
@@ -306,6 +308,12 @@ class NodeAgent:
         for i in range(cfg.workers):
             self._spawn(self._worker(), f"pod worker {i}")
         self._spawn(self._pleg(), "pleg")
+        if cfg.proxy_mode == "iptables":
+            from pinnace.node.proxy import service_proxy
+
+            proxy = service_proxy(self.rest, cfg.node_name, local_cidr=cfg.pod_cidr)
+            if proxy is not None:  # else it said why service routing is off
+                self._spawn(proxy.run(), "service proxy")
         if hasattr(self.images, "store"):
             self._spawn(self._image_gc(), "image gc")
         log.info("node %s: running pods on the %s runtime", cfg.node_name, self.runtime.name)
