@@ -18,9 +18,6 @@ import functools
 import re
 from typing import Any
 
-from cel_expr_python import cel
-from cel_expr_python.ext import ext_strings
-
 from pinnace.api.cel import CompileError, EvaluationError
 
 __all__ = ["VARIABLES", "CompileError", "EvaluationError", "compile_expression", "conditions_hold", "evaluate"]
@@ -31,6 +28,10 @@ VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "var
 
 @functools.cache
 def _env() -> Any:
+    # Loaded with the first expression compiled (see pinnace.api.cel._env).
+    from cel_expr_python import cel
+    from cel_expr_python.ext import ext_strings
+
     return cel.NewEnv(variables={v: cel.Type.DYN for v in VARIABLES}, extensions=[ext_strings.ExtStrings()])
 
 
