@@ -11,7 +11,8 @@ group/version/kind, and what a ``$ref`` points to.
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,11 +23,22 @@ SCHEMA_VERSION_DIR = "v1.32.0-local"
 Schema = dict[str, Any]
 
 
+def _schema_dir() -> Path:
+    """Where the package keeps the v1.32 schemas, found without importing it.
+
+    Importing ``kubernetes_validate`` runs its validator module, which pulls in
+    ``jsonschema`` and its dependencies (~2.5 MB resident); only its data is used.
+    """
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("kubernetes-validate is not installed", name="kubernetes_validate")
+    return Path(spec.submodule_search_locations[0]) / "kubernetes-json-schema" / SCHEMA_VERSION_DIR
+
+
 @functools.cache
 def load_definitions() -> dict[str, Schema]:
     """Every definition by its name (``io.k8s.api.core.v1.Pod`` …)."""
-    root = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_VERSION_DIR
-    data = orjson.loads((root / "_definitions.json").read_bytes())
+    data = orjson.loads((_schema_dir() / "_definitions.json").read_bytes())
     defs: dict[str, Schema] = data["$defs"]
     return defs
 
