@@ -129,11 +129,11 @@ def _check_known(name: str) -> None:
 
 async def start(manager: Manager, config: ControllerManagerConfig) -> None:
     """Add every configured component (and the simulated nodes) to ``manager``."""
-    from pinnace.node.simulated import add_simulated_nodes
-
     for name in config.controllers:
         await controller_factory(name)(manager, **config.options_for(name))
     if config.sim_nodes > 0:
+        from pinnace.node.simulated import add_simulated_nodes  # only when asked for: ~1 MB of node code
+
         # Heartbeats renew at a quarter of the grace period, as upstream's 10 s of 40 s.
         heartbeat = min(10.0, config.node_monitor_grace_period / 4)
         await add_simulated_nodes(manager, config.sim_nodes, heartbeat_interval=heartbeat)
