@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:  # cryptography (~8 MB resident) loads with the first request parsed, not with the controllers
+    from cryptography import x509
 
 Obj = dict[str, Any]
 
@@ -29,6 +29,8 @@ _NODE_CLIENT_USAGES = frozenset({"digital signature", "key encipherment", "clien
 
 def request_of(csr: Obj) -> x509.CertificateSigningRequest | None:
     """The parsed request (its signature checked by the API server on create); None if unreadable."""
+    from cryptography import x509
+
     data = (csr.get("spec") or {}).get("request")
     try:
         return x509.load_pem_x509_csr(base64.b64decode(str(data), validate=True))
@@ -51,6 +53,8 @@ def is_pending(csr: Obj) -> bool:
 
 def subject(request: x509.CertificateSigningRequest) -> tuple[str, list[str]]:
     """(common name, organizations) of the request's subject."""
+    from cryptography.x509.oid import NameOID
+
     cn = [str(a.value) for a in request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     orgs = [str(a.value) for a in request.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     return (cn[0] if cn else ""), orgs
@@ -58,6 +62,8 @@ def subject(request: x509.CertificateSigningRequest) -> tuple[str, list[str]]:
 
 def has_sans(request: x509.CertificateSigningRequest) -> bool:
     """Whether the request asks for subject alternative names."""
+    from cryptography import x509
+
     try:
         request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:

@@ -13,6 +13,10 @@ ago (never before the CA) for the cluster signing duration (one year) or
 ``spec.expirationSeconds`` if shorter (never past the CA), and written to
 ``status.certificate``. Without a CA key (``--cluster-signing-cert-file`` /
 ``--cluster-signing-key-file``) the controller does not run, as upstream.
+
+The CA files are read at start-up, but parsed (and ``cryptography``, ~8 MB
+resident, loaded) only when the first request is signed: an idle controller
+manager does not carry it.
 """
 
 from __future__ import annotations
@@ -22,12 +26,7 @@ import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from typing import TYPE_CHECKING, Any
 
 from pinnace.api import errors
 from pinnace.controllers import _csr
@@ -38,6 +37,10 @@ from pinnace.runtime.controllerutil import get_or_none
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.predicate import new_predicate
 from pinnace.runtime.reconcile import Request, Result
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 __all__ = ["CSRSigningReconciler", "ClusterSigner", "add_csr_signing_controller"]
 
@@ -51,15 +54,16 @@ SIGNERS = (_csr.KUBELET_CLIENT_SIGNER, _csr.CLIENT_SIGNER, _csr.KUBELET_SERVING_
 DEFAULT_DURATION = timedelta(days=365)
 BACKDATE = timedelta(minutes=5)
 
+#: Extended key usages by name: the ``ExtendedKeyUsageOID`` attribute each stands for.
 _EXTENDED = {
-    "server auth": ExtendedKeyUsageOID.SERVER_AUTH,
-    "client auth": ExtendedKeyUsageOID.CLIENT_AUTH,
-    "code signing": ExtendedKeyUsageOID.CODE_SIGNING,
-    "email protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
-    "s/mime": ExtendedKeyUsageOID.EMAIL_PROTECTION,
-    "timestamping": ExtendedKeyUsageOID.TIME_STAMPING,
-    "ocsp signing": ExtendedKeyUsageOID.OCSP_SIGNING,
-    "any": ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+    "server auth": "SERVER_AUTH",
+    "client auth": "CLIENT_AUTH",
+    "code signing": "CODE_SIGNING",
+    "email protection": "EMAIL_PROTECTION",
+    "s/mime": "EMAIL_PROTECTION",
+    "timestamping": "TIME_STAMPING",
+    "ocsp signing": "OCSP_SIGNING",
+    "any": "ANY_EXTENDED_KEY_USAGE",
 }
 _KEY_USAGES = {
     "signing": "digital_signature",
@@ -81,15 +85,40 @@ class ClusterSigner:
     """The CA certificate and key that sign, and for how long."""
 
     def __init__(self, cert_file: Path, key_file: Path, duration: timedelta = DEFAULT_DURATION) -> None:
-        self.certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
-        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-            raise ValueError(f"{key_file}: the CA key must be RSA or ECDSA")
-        self.key = key
+        self._cert_pem, self._key_pem = cert_file.read_bytes(), key_file.read_bytes()
+        self._key_file = key_file
+        self._parsed: tuple[x509.Certificate, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] | None = None
         self.duration = duration
+
+    def _load(self) -> tuple[x509.Certificate, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey]:
+        if self._parsed is None:
+            from cryptography import x509
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+            certificate = x509.load_pem_x509_certificate(self._cert_pem)
+            key = serialization.load_pem_private_key(self._key_pem, password=None)
+            if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+                raise ValueError(f"{self._key_file}: the CA key must be RSA or ECDSA")
+            self._parsed = (certificate, key)
+        return self._parsed
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The CA certificate (parsed on first use)."""
+        return self._load()[0]
+
+    @property
+    def key(self) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+        """The CA private key (parsed on first use)."""
+        return self._load()[1]
 
     def sign(self, request: x509.CertificateSigningRequest, usages: list[str], seconds: int | None) -> bytes:
         """A PEM certificate for ``request`` with ``usages``, valid ``seconds`` (capped by the duration and the CA)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
         now = datetime.now(UTC)
         lifetime = self.duration if not seconds else min(self.duration, timedelta(seconds=seconds))
         not_before = max(now - BACKDATE, self.certificate.not_valid_before_utc)
@@ -111,7 +140,7 @@ class ClusterSigner:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(**flags), critical=True)
         )
-        extended = [_EXTENDED[u] for u in usages if u in _EXTENDED]
+        extended = [getattr(ExtendedKeyUsageOID, _EXTENDED[u]) for u in usages if u in _EXTENDED]
         if extended:
             builder = builder.add_extension(x509.ExtendedKeyUsage(list(dict.fromkeys(extended))), critical=False)
         try:
@@ -125,6 +154,8 @@ class ClusterSigner:
 
 def _signer_problem(csr: Obj, request: x509.CertificateSigningRequest) -> str | None:
     """Why the signer must refuse this request (upstream's per-signer checks), or None."""
+    from cryptography import x509
+
     signer = (csr.get("spec") or {}).get("signerName")
     usages = set((csr.get("spec") or {}).get("usages") or [])
     if signer == _csr.KUBELET_CLIENT_SIGNER:
