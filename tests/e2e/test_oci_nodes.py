@@ -1,4 +1,4 @@
-"""``pinnace up --nodes 3 --runtime oci`` as root, with the real kubectl: pods are runc containers on three nodes,
+"""``pinnace up --nodes 3 --runtime oci`` as root, with the real kubectl: pods are crun/runc containers on three nodes,
 each node in a network namespace of its own on a host bridge, and pods reach each other across nodes by pod IP.
 
 One cluster for the module; the image is built offline from the static busybox (``pinnace image build``).
@@ -19,8 +19,12 @@ from tests.e2e.conftest import Cluster, free_port, run_pinnace, start_cluster, s
 from tests.e2e.kubectl import eventually, get_json
 from tests.e2e.test_kubectl_streams import drive_tty
 
+from pinnace.node.oci.factory import default_oci_runtime
+
 pytestmark = pytest.mark.slow
 IMAGE = "pinnace.test/busybox:1"
+#: What ``pinnace up --runtime oci`` runs containers with when not told (crun if installed).
+OCI_RUNTIME = default_oci_runtime()
 HTTPD = "mkdir -p /www && echo served-by-$(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www"
 
 
@@ -83,7 +87,7 @@ def test_nodes_have_their_own_addresses_and_pod_cidrs(oci_cluster: Cluster) -> N
     addresses = sorted(a["address"] for n in nodes for a in n["status"]["addresses"] if a["type"] == "InternalIP")
     assert addresses == ["172.18.0.2", "172.18.0.3", "172.18.0.4"]
     assert sorted(n["spec"]["podCIDR"] for n in nodes) == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
-    assert all(n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("runc://") for n in nodes)
+    assert all(n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith(f"{OCI_RUNTIME}://") for n in nodes)
 
 
 def test_a_deployments_pods_run(oci_cluster: Cluster) -> None:
@@ -195,12 +199,12 @@ def test_kubectl_delete_pod_stops_it_gracefully_and_leaves_nothing(oci_cluster: 
     container_id = get_json(oci_cluster, "pod", "doomed")["status"]["containerStatuses"][0]["containerID"]
     container_id = container_id.removeprefix("oci://")
     runtime_root = oci_cluster.data_dir / "nodes" / "node-2" / "runtime" / "oci" / "runtime"
-    listed = subprocess.run(["runc", "--root", str(runtime_root), "list", "-q"], capture_output=True, text=True)
+    listed = subprocess.run([OCI_RUNTIME, "--root", str(runtime_root), "list", "-q"], capture_output=True, text=True)
     assert container_id in listed.stdout.split()
     started = time.monotonic()
     oci_cluster.kubectl("delete", "pod", "doomed", "--grace-period=20", timeout=60)
     assert time.monotonic() - started < 15  # the TERM handler ends it long before its grace period
-    listed = subprocess.run(["runc", "--root", str(runtime_root), "list", "-q"], capture_output=True, text=True)
+    listed = subprocess.run([OCI_RUNTIME, "--root", str(runtime_root), "list", "-q"], capture_output=True, text=True)
     assert container_id not in listed.stdout.split()
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert container_id not in processes

@@ -226,8 +226,8 @@ class NetnsPlacer:
                  network: ClusterNetwork | None = None, kubelet_port: int = 10250) -> None:  # fmt: skip
         self.data_dir = os.fspath(data_dir)
         self.api_port = api_port
-        #: runc or crun ("" : ``PINNACE_OCI_RUNTIME`` from the environment, else runc).
-        self.oci_runtime = oci_runtime or os.environ.get("PINNACE_OCI_RUNTIME", "runc")
+        #: runc or crun ("" : ``PINNACE_OCI_RUNTIME`` from the environment, else crun if installed, else runc).
+        self.oci_runtime = oci_runtime or os.environ.get("PINNACE_OCI_RUNTIME", "")
         self.network = network or ClusterNetwork()
         self.kubelet_port = kubelet_port
 

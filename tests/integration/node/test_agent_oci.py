@@ -1,4 +1,4 @@
-"""The real node agent on the oci runtime (runc, CNI, an image built from static busybox), against an
+"""The real node agent on the oci runtime (crun or runc, CNI, an image built from static busybox), against an
 in-process API server: pods get an address from the node's podCIDR, log, exit, and a memory hog is OOMKilled.
 
 Needs root (runc, network namespaces, cgroups); CI runs as root.
@@ -25,7 +25,7 @@ from pinnace.node.images.reference import parse_reference
 from pinnace.node.images.registry import RegistryClient
 from pinnace.node.images.store import ImageStore
 from pinnace.node.oci import OCIRuntime
-from pinnace.node.oci.factory import OCIOptions, oci_parts
+from pinnace.node.oci.factory import OCIOptions, default_oci_runtime, oci_parts
 
 from .test_agent_process import NODE, NODES, PODS, eventually, get_pod, log_of, pod, ready
 
@@ -74,7 +74,7 @@ def busybox(name: str, script: str, **extra: object) -> dict[str, object]:
 
 async def test_a_pod_runs_as_a_container_with_a_pod_ip(client: RestClient, oci_node: OCINode) -> None:
     node = await client.get(NODES, NODE)
-    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("runc://")
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith(f"{default_oci_runtime()}://")
     await client.create(PODS, pod("web", busybox("main", "echo started in $(hostname); ip -o -4 addr show eth0; "
                                                 "sleep 600")), "default")  # fmt: skip
     p = await eventually(lambda: _ready(client, "web"), timeout=40)

@@ -25,8 +25,8 @@ DEFAULT_POD_CIDR = "10.244.0.0/24"
 class OCIOptions:
     """The ``oci`` runtime's node options."""
 
-    #: ``runc`` or ``crun`` (or a path to either).
-    oci_runtime: str = "runc"
+    #: ``runc`` or ``crun`` (or a path to either); "" picks :func:`default_oci_runtime`.
+    oci_runtime: str = ""
     #: The image store (default: ``<state_dir>/images``).
     images_root: str = ""
     #: The node's podCIDR ("" keeps the one a previous agent wrote, else :data:`DEFAULT_POD_CIDR`).
@@ -38,7 +38,7 @@ class OCIOptions:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> OCIOptions:
         """The options a launcher put in the environment."""
         return cls(
-            oci_runtime=env.get("PINNACE_OCI_RUNTIME", "runc"),
+            oci_runtime=env.get("PINNACE_OCI_RUNTIME", ""),
             images_root=env.get("PINNACE_IMAGES", ""),
             pod_cidr=env.get("PINNACE_POD_CIDR", ""),
             bridge=env.get("PINNACE_CNI_BRIDGE", "cni0"),
@@ -50,15 +50,27 @@ class OCIOptions:
                 "PINNACE_POD_CIDR": self.pod_cidr, "PINNACE_CNI_BRIDGE": self.bridge}  # fmt: skip
 
 
+def default_oci_runtime() -> str:
+    """crun when it is installed, else runc.
+
+    Both run the same bundles; crun is a small C program where runc is a Go
+    binary that re-executes itself (``runc init``) for every container, so a
+    container start with crun costs about a third less CPU and half the wall
+    time — most of what a pod start costs on a busy node.
+    """
+    return "crun" if shutil.which("crun") is not None else "runc"
+
+
 def oci_parts(state_dir: Path, node_ip: str, options: OCIOptions | None = None) -> RuntimeParts:
     """The ``oci`` runtime on ``state_dir`` with the node's image service and pod network."""
     from pinnace.node.images.service import LocalImageService
 
     chosen = options or OCIOptions.from_env()
-    if shutil.which(chosen.oci_runtime) is None:
-        raise ValueError(f"the OCI runtime {chosen.oci_runtime!r} is not installed (want runc or crun on the PATH)")
+    oci_runtime = chosen.oci_runtime or default_oci_runtime()
+    if shutil.which(oci_runtime) is None:
+        raise ValueError(f"the OCI runtime {oci_runtime!r} is not installed (want runc or crun on the PATH)")
     images = LocalImageService(chosen.images_root or state_dir / "images")
-    runtime = OCIRuntime(state_dir / "oci", images, oci_runtime=chosen.oci_runtime, host_ip=node_ip)
+    runtime = OCIRuntime(state_dir / "oci", images, oci_runtime=oci_runtime, host_ip=node_ip)
     if chosen.pod_cidr or runtime.cni is None:
         runtime.write_network(chosen.pod_cidr or DEFAULT_POD_CIDR, bridge=chosen.bridge)
     return RuntimeParts(runtime, images)
