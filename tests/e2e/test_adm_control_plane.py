@@ -1,0 +1,168 @@
+"""A second control plane joins with ``pinnace adm join --control-plane --certificate-key``, on stacked etcd.
+
+``adm init --etcd stacked --upload-certs`` makes the first control plane: its
+own TLS etcd member (Debian's etcd) under the API server, and the shared keys
+encrypted in ``kubeadm-certs``. The second "host" is a second data directory
+with its own loopback address and ports: it downloads the keys with the
+printed certificate key, adds its etcd member to the cluster and runs its own
+API server on it. A write through either API server (the real kubectl, each
+with its own admin.conf) is read through the other; the etcd cluster has two
+members; a wrong certificate key is refused before anything starts; and ``adm
+reset`` of the second takes its member out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import free_port, run_pinnace
+
+from pinnace.storage.etcd_channel import EtcdTLS
+from pinnace.storage.etcd_cluster import EtcdCluster
+
+pytestmark = pytest.mark.slow
+
+SECOND_HOST = "127.0.0.6"
+
+
+@dataclass
+class ControlPlane:
+    """One control plane: its data directory, API server URL and etcd client URL."""
+
+    data_dir: Path
+    url: str
+    etcd_url: str
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The real kubectl with this control plane's admin.conf, at its own API server."""
+        result = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.data_dir / "admin.conf"), "--server", self.url, *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def etcd_members(self) -> list[str]:
+        """The names of the etcd cluster's members, asked through this control plane's member."""
+        pki = self.data_dir / "pki"
+        tls = EtcdTLS(pki / "etcd/ca.crt", pki / "etcd/healthcheck-client.crt", pki / "etcd/healthcheck-client.key")
+
+        async def names() -> list[str]:
+            cluster = EtcdCluster([self.etcd_url], tls=tls)
+            try:
+                return sorted(m.name for m in await cluster.members())
+            finally:
+                await cluster.close()
+
+        return asyncio.run(names())
+
+
+@dataclass
+class Init:
+    """What ``adm init`` made and printed."""
+
+    first: ControlPlane
+    output: str
+
+    def control_plane_join(self) -> list[str]:
+        """The arguments of the printed ``pinnace adm join … --control-plane --certificate-key K``."""
+        block = self.output.split("join any number of control-plane nodes", 1)[1].split("Please note", 1)[0]
+        words = block.replace("\\\n", " ").split()
+        return words[words.index("join") + 1 :]
+
+
+def _log(data: Path) -> str:
+    found = [p for p in (data / "pinnace.log", data / "etcd.log") if p.exists()]
+    return "\n".join(p.read_text(errors="replace")[-2000:] for p in found)
+
+
+@pytest.fixture(scope="module")
+def init(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Init]:
+    data = tmp_path_factory.mktemp("adm-cp") / "cp-1"
+    port, etcd_client, etcd_peer = free_port(), free_port(), free_port()
+    made = run_pinnace(
+        "adm", "init", "--data-dir", str(data), "--node-name", "cp-1", "--apiserver-bind-port", str(port),
+        "--control-plane-endpoint", f"127.0.0.1:{port}", "--etcd", "stacked", "--etcd-client-port", str(etcd_client),
+        "--etcd-peer-port", str(etcd_peer), "--upload-certs", timeout=120,
+    )  # fmt: skip
+    try:
+        assert made.returncode == 0, made.stdout + made.stderr + _log(data)
+        yield Init(ControlPlane(data, f"https://127.0.0.1:{port}", f"https://127.0.0.1:{etcd_client}"), made.stdout)
+    finally:
+        run_pinnace("adm", "reset", "--force", "--data-dir", str(data), timeout=60)
+
+
+def _join_second(init: Init, data: Path, *, certificate_key: str | None = None) -> subprocess.CompletedProcess[str]:
+    args = init.control_plane_join()
+    if certificate_key is not None:
+        args[args.index("--certificate-key") + 1] = certificate_key
+    return run_pinnace(
+        "adm", "join", *args, "--data-dir", str(data), "--node-name", "cp-2",
+        "--apiserver-advertise-address", SECOND_HOST, "--apiserver-bind-port", str(free_port()),
+        "--etcd-client-port", str(free_port()), "--etcd-peer-port", str(free_port()), timeout=120,
+    )  # fmt: skip
+
+
+def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> None:
+    out = init.output
+    assert "[etcd] The local etcd member is healthy" in out
+    key = re.search(r"\[upload-certs\] Using certificate key:\n([0-9a-f]{64})\n", out)
+    assert key is not None and f"--certificate-key {key.group(1)}" in out.replace("\\\n\t", "")
+    assert "Objects are kept in etcd at 127.0.0.1:" in (init.first.data_dir / "pinnace.log").read_text()
+    secret = json.loads(init.first.kubectl("get", "secret", "kubeadm-certs", "-n", "kube-system", "-o", "json").stdout)
+    assert sorted(secret["data"]) == ["ca.crt", "ca.key", "etcd-ca.crt", "etcd-ca.key", "front-proxy-ca.crt",
+                                      "front-proxy-ca.key", "sa.key", "sa.pub"]  # fmt: skip
+    assert secret["metadata"]["ownerReferences"][0]["name"].startswith("bootstrap-token-")
+    assert init.first.etcd_members() == ["cp-1"]
+
+
+def test_a_wrong_certificate_key_is_refused(init: Init, tmp_path: Path) -> None:
+    refused = _join_second(init, tmp_path / "wrong", certificate_key="ab" * 32)
+    assert refused.returncode == 1
+    assert "error decoding secret data with provided key: cipher: message authentication failed" in refused.stderr
+    assert not (tmp_path / "wrong" / "pki").exists() and not (tmp_path / "wrong" / "etcd").exists()
+    assert init.first.etcd_members() == ["cp-1"]
+
+
+def test_a_second_control_plane_joins_and_shares_the_store(init: Init, tmp_path: Path) -> None:
+    data = tmp_path / "cp-2"
+    joined = _join_second(init, data)
+    try:
+        assert joined.returncode == 0, joined.stdout + joined.stderr + _log(data)
+        assert "a new control plane instance was created" in joined.stdout
+        url = re.search(r"API server at (https://\S+)\)", joined.stdout)
+        assert url is not None
+        etcd_url = re.search(r"local etcd member cp-2 at (https://\S+) ", joined.stdout)
+        assert etcd_url is not None
+        second = ControlPlane(data, url.group(1), etcd_url.group(1))
+        first = init.first
+
+        assert first.etcd_members() == second.etcd_members() == ["cp-1", "cp-2"]
+        # Its own serving certificate and admin credentials, from the cluster's CA: each kubectl trusts each server.
+        first.kubectl("create", "configmap", "via-first", "--from-literal=from=first")
+        assert json.loads(second.kubectl("get", "configmap", "via-first", "-o", "json").stdout)["data"] == {
+            "from": "first"
+        }
+        second.kubectl("create", "configmap", "via-second", "--from-literal=from=second")
+        assert json.loads(first.kubectl("get", "configmap", "via-second", "-o", "json").stdout)["data"] == {
+            "from": "second"
+        }
+        node = json.loads(first.kubectl("get", "node", "cp-2", "-o", "json").stdout)
+        assert node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] == ""
+        assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in node["spec"]["taints"]
+        # Its admin.conf names the control-plane endpoint, as kubeadm writes it.
+        assert f"server: {first.url}" in (data / "admin.conf").read_text()
+    finally:
+        reset = run_pinnace("adm", "reset", "--force", "--data-dir", str(data), timeout=60)
+    assert reset.returncode == 0, reset.stderr
+    assert "Removed the etcd member cp-2; members left: cp-1" in reset.stdout
+    assert init.first.etcd_members() == ["cp-1"]
+    assert init.first.kubectl("get", "configmap", "via-second", "-o", "name").stdout.strip() == "configmap/via-second"
