@@ -63,15 +63,32 @@ def gvk_of(kind: KindRef) -> GVK:
         if isinstance(found, GVK):
             return found
     if isinstance(kind, str):
-        api_version, _, name = kind.rpartition("/")
-        if not api_version or not name:
-            raise ValueError(f"not a kind: {kind!r} (expected e.g. 'apps/v1/Deployment' or 'v1/ConfigMap')")
-        return GVK(*split_api_version(api_version), name)
+        gvk = _PARSED.get(kind)
+        if gvk is None:
+            api_version, _, name = kind.rpartition("/")
+            if not api_version or not name:
+                raise ValueError(f"not a kind: {kind!r} (expected e.g. 'apps/v1/Deployment' or 'v1/ConfigMap')")
+            gvk = _remember(kind, GVK(*split_api_version(api_version), name))
+        return gvk
     obj_api_version = kind.get("apiVersion")
     obj_kind = kind.get("kind")
     if not obj_api_version or not obj_kind:
         raise ValueError("the object has no apiVersion and kind")
-    return GVK(*split_api_version(str(obj_api_version)), str(obj_kind))
+    key = f"{obj_api_version}/{obj_kind}"
+    return _PARSED.get(key) or _remember(key, GVK(*split_api_version(str(obj_api_version)), str(obj_kind)))
+
+
+#: Kind strings (``"v1/ConfigMap"``, an object's ``apiVersion/kind``) already parsed: every cached read and
+#: every write names its kind, and a controller names the same few kinds over and over.
+_PARSED: dict[str, GVK] = {}
+_PARSED_MAX = 4096
+
+
+def _remember(text: str, gvk: GVK) -> GVK:
+    if len(_PARSED) >= _PARSED_MAX:  # a bound against a caller that makes up kinds
+        _PARSED.clear()
+    _PARSED[text] = gvk
+    return gvk
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ The contract:
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import time
 from collections.abc import Mapping
@@ -46,6 +47,8 @@ KEEPALIVE_SECONDS = 15.0
 #: At most this many connections at once (aiohttp's default connector limit).
 MAX_CONNECTIONS = 100
 _MAX_HEAD = 1 << 16
+#: Loops may run a timer a little before its time (asyncio allows its clock resolution): a deadline this close counts.
+_TIMER_SLACK = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.deadline: float | None = None  # the request in flight's, on the loop's clock
         self._buf = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._keep = True
@@ -133,6 +137,12 @@ class _Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         """Whether the last answer left the connection clean for another request."""
         return self._keep and not self.closed and not self._buf
+
+    def expire(self) -> None:
+        """The request in flight ran out of time: it fails with TimeoutError and the connection closes."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
+        self.close()
 
     def close(self) -> None:
         """Close the connection (a pending answer fails)."""
@@ -231,6 +241,9 @@ class HTTPTransport:
         self._idle: dict[ssl.SSLContext | None, list[_Connection]] = {}
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._default_tls: ssl.SSLContext | None = None
+        self._inflight: set[_Connection] = set()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = math.inf
 
     @property
     def prefix(self) -> str:
@@ -258,13 +271,20 @@ class HTTPTransport:
             raw = data.encode("latin-1") + body
         else:
             raw = (data + "\r\n").encode("latin-1")
-        async with self._slots:
-            if timeout is None:
-                return await self._exchange(method, raw, tls)
-            async with asyncio.timeout(timeout):
-                return await self._exchange(method, raw, tls)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        if self._slots.locked():  # every connection busy: waiting for one counts against the timeout
+            await asyncio.wait_for(self._slots.acquire(), None if deadline is None else deadline - loop.time())
+        else:
+            await self._slots.acquire()
+        try:
+            return await self._exchange(method, raw, tls, deadline)
+        finally:
+            self._slots.release()
 
-    async def _exchange(self, method: str, raw: bytes, tls: ssl.SSLContext | None) -> tuple[int, bytes]:
+    async def _exchange(
+        self, method: str, raw: bytes, tls: ssl.SSLContext | None, deadline: float | None
+    ) -> tuple[int, bytes]:
         if self._endpoint.scheme == "https" and tls is None:
             tls = self._default_tls = self._default_tls or ssl.create_default_context()
         elif self._endpoint.scheme == "http":
@@ -272,7 +292,11 @@ class HTTPTransport:
         while True:
             conn, reused = self._pooled(tls), True
             if conn is None:
-                conn, reused = await self._connect(tls), False
+                conn, reused = await self._connect(tls, deadline), False
+            conn.deadline = deadline
+            self._inflight.add(conn)
+            if deadline is not None and deadline < self._watchdog_at:
+                self._arm(deadline)
             try:
                 answer = await conn.send(raw)
             except _Disconnected as exc:
@@ -285,12 +309,37 @@ class HTTPTransport:
             except BaseException:  # a malformed answer, a timeout or a cancellation: the connection is mid-answer
                 conn.close()
                 raise
+            finally:
+                self._inflight.discard(conn)
             if conn.reusable:
                 conn.idle_since = time.monotonic()
                 self._idle.setdefault(tls, []).append(conn)
             else:
                 conn.close()
             return answer
+
+    # ---- timeouts: one timer for all requests in flight, at the earliest deadline -------------------
+    def _arm(self, when: float) -> None:
+        """(Re)schedule the watchdog at ``when`` (cheaper than a timer per request: most never time out)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = asyncio.get_running_loop().call_at(when, self._expire)
+        self._watchdog_at = when
+
+    def _expire(self) -> None:
+        """Fail the requests whose deadline passed; re-arm for the next deadline."""
+        self._watchdog, self._watchdog_at = None, math.inf
+        now = asyncio.get_running_loop().time() + _TIMER_SLACK
+        earliest = math.inf
+        for conn in list(self._inflight):
+            if conn.deadline is None:
+                continue
+            if conn.deadline <= now:
+                conn.expire()
+            else:
+                earliest = min(earliest, conn.deadline)
+        if earliest < math.inf:
+            self._arm(earliest)
 
     def _pooled(self, tls: ssl.SSLContext | None) -> _Connection | None:
         idle = self._idle.get(tls)
@@ -304,12 +353,14 @@ class HTTPTransport:
             conn.close()
         return None
 
-    async def _connect(self, tls: ssl.SSLContext | None) -> _Connection:
+    async def _connect(self, tls: ssl.SSLContext | None, deadline: float | None) -> _Connection:
         ep = self._endpoint
         server_hostname = (self._server_hostname or ep.host) if tls is not None else None
+        loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.get_running_loop().create_connection(
-                _Connection, ep.host, ep.port, ssl=tls, server_hostname=server_hostname
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(_Connection, ep.host, ep.port, ssl=tls, server_hostname=server_hostname),
+                None if deadline is None else deadline - loop.time(),
             )
         except ssl.SSLCertVerificationError as exc:
             raise aiohttp.ClientConnectorCertificateError(self._key(tls), exc) from exc
@@ -325,6 +376,9 @@ class HTTPTransport:
 
     def close(self) -> None:
         """Close every idle connection (those in use close when their request ends)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog, self._watchdog_at = None, math.inf
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()

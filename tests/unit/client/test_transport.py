@@ -156,6 +156,20 @@ async def test_a_timeout_closes_the_connection_mid_answer() -> None:
     assert script.connections == 2
 
 
+async def test_the_earliest_deadline_fires_first_and_the_later_request_still_completes() -> None:
+    async def slow(writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.4)
+        writer.write(ok(b"slow"))
+        await writer.drain()
+
+    async with scripted(slow, slow) as (transport, _):
+        patient = asyncio.create_task(transport.request("GET", "/a", "", None, tls=None, timeout=5))
+        await asyncio.sleep(0.05)  # the patient request's deadline armed the watchdog first
+        with pytest.raises(TimeoutError):
+            await transport.request("GET", "/b", "", None, tls=None, timeout=0.1)
+        assert await patient == (200, b"slow")
+
+
 async def test_malformed_answers_raise_payload_errors() -> None:
     async with scripted(b"SMTP ready\r\n\r\n") as (transport, _):
         with pytest.raises(aiohttp.ClientPayloadError, match="not an HTTP"):
