@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinnace.adm import kubeconfigs, pki, tokens
 from pinnace.adm.config import (
@@ -49,7 +50,9 @@ from pinnace.adm.discovery import cluster_info
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import CLUSTER_INFO, BootstrapToken, generate_token
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.cluster.stacked_etcd import LocalEtcd, start_local
+
+if TYPE_CHECKING:  # the etcd client (gRPC, ~10 MB resident) loads only with stacked etcd, not in every pinnace up
+    from pinnace.cluster.stacked_etcd import LocalEtcd
 
 __all__ = [
     "CONFIG_FILE",
@@ -145,6 +148,8 @@ class InitPlan:
 
     def local_etcd(self) -> LocalEtcd:
         """This host's etcd member (stacked etcd)."""
+        from pinnace.cluster.stacked_etcd import LocalEtcd
+
         return LocalEtcd(self.data_dir, self.init.node_name, self.host, self.etcd_client_port, self.etcd_peer_port)
 
     @property
@@ -253,6 +258,7 @@ def pki_config(plan: InitPlan) -> pki.PKIConfig:
         node_name=plan.init.node_name,
         advertise_address=plan.host,
         extra_sans=_extra_sans(plan),
+        service_ip=str(next(ipaddress.ip_network(plan.cluster.service_subnet, strict=False).hosts())),
         dns_domain=plan.cluster.dns_domain,
         encryption_algorithm=plan.cluster.encryption_algorithm,
         etcd=plan.stacked_etcd,
@@ -311,6 +317,9 @@ def up_arguments(plan: InitPlan) -> list[str]:
     args = [f"--config={nodes_file}", f"--apiserver-cert-extra-sans={','.join(_extra_sans(plan))}"]
     if plan.cluster.control_plane_endpoint:
         args.append(f"--control-plane-endpoint={plan.cluster.control_plane_endpoint}")
+    args.append(f"--service-cluster-ip-range={plan.cluster.service_subnet}")
+    if plan.cluster.pod_subnet:
+        args.append(f"--cluster-cidr={plan.cluster.pod_subnet}")
     if plan.stacked_etcd:
         args += plan.local_etcd().store_arguments()
     return [*args, *plan.up_args]
@@ -328,6 +337,8 @@ def etcd(
         raise InitError(f"no etcd CA in {local.ca_file}: run the certs phase first")
     announce(f"[etcd] Starting the local etcd member {local.name} at {local.client_url} (data in "
              f"{plan.data_dir / 'etcd'})")  # fmt: skip
+    from pinnace.cluster.stacked_etcd import start_local
+
     try:
         pid = start_local(local, initial_cluster=initial_cluster, state=state, timeout=plan.timeout)
     except (RuntimeError, OSError) as exc:
