@@ -137,7 +137,7 @@ def cleanup_input(existing: Mapping[str, Iterable[str]], jump_lines: Mapping[str
     """An ``iptables-restore --noflush`` input removing the jumps (their saved ``-A`` lines) and all our chains."""
     out: list[str] = []
     for table in ("filter", "nat"):
-        chains = [c for c in existing.get(table, ()) if c in BASE_CHAINS[table] or c.startswith(OWNED_PREFIXES)]
+        chains = sorted(c for c in existing.get(table, ()) if c in BASE_CHAINS[table] or c.startswith(OWNED_PREFIXES))
         deletes = ["-D" + line[2:] for line in jump_lines.get(table, ())]
         if not chains and not deletes:
             continue
@@ -226,10 +226,9 @@ def _render_port(rs: Ruleset, sp: ServicePort, endpoints: list[Endpoint], node_n
 
     if uses_cluster:
         rs.chain("nat", svc)
-        for ip in sp.cluster_ips:
-            not_pods = f"! -s {local_cidr}" if local_cidr else ""
+        for ip in sp.cluster_ips if local_cidr else ():  # without a local CIDR, as upstream: no such rule
             dest = f"-d {ip} --dport {sp.port}"
-            rs.add("nat", svc, _comment(f"{sp.key} cluster IP"), match, dest, not_pods, "-j KUBE-MARK-MASQ")
+            rs.add("nat", svc, _comment(f"{sp.key} cluster IP"), match, dest, f"! -s {local_cidr}", "-j KUBE-MARK-MASQ")
         _to_endpoints(rs, sp, svc, targets.cluster)
     if uses_local:
         rs.chain("nat", svl)
