@@ -1,6 +1,6 @@
-"""The real node agent as ``system:node:<name>`` under the Node authorizer and RBAC: it registers, heartbeats,
-runs a pod with the secret, configmap and service-account token its pod uses, and reports status; the secret
-of a pod on another node stays out of its reach."""
+"""The real node agent as ``system:node:<name>`` under the Node authorizer, RBAC and NodeRestriction: it
+registers, heartbeats, runs a pod with the secret, configmap and service-account token its pod uses, and
+reports status; the secret of a pod on another node stays out of its reach."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ SECRETS = ResourceRef("", "v1", "secrets")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps")
 SERVICEACCOUNTS = ResourceRef("", "v1", "serviceaccounts")
 LEASES = ResourceRef("coordination.k8s.io", "v1", "leases")
+NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 NODE = "node-a"
 USERS = {
     "admin": UserInfo("kubernetes-admin", groups=("system:masters", ALL_AUTHENTICATED)),
@@ -39,7 +40,8 @@ Obj = dict[str, Any]
 @pytest.fixture
 async def clients(tmp_path: Path) -> AsyncIterator[tuple[RestClient, RestClient]]:
     store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
-    server = APIServer(store)
+    # NodeRestriction as kubeadm enables it; ServiceAccount gives pods the token volume the agent requests tokens for.
+    server = APIServer(store, admission_plugins=("NamespaceLifecycle", "ServiceAccount", "NodeRestriction"))
     authenticate_tokens(server, USERS, tmp_path, anonymous=False)
     rbac = await enable_rbac(server)
     await server.listen("127.0.0.1", 0)
@@ -59,6 +61,7 @@ async def test_the_agent_runs_its_pods_with_only_node_rights(
 ) -> None:
     caplog.set_level(logging.WARNING)
     admin, node = clients
+    await admin.create(SERVICEACCOUNTS, {"metadata": {"name": "default"}}, namespace="default")
     await admin.create(SERVICEACCOUNTS, {"metadata": {"name": "app"}}, namespace="default")
     secret = {"metadata": {"name": "creds"}, "data": {"password": base64.b64encode(b"s3cret").decode()}}
     await admin.create(SECRETS, secret, namespace="default")
@@ -109,5 +112,20 @@ async def test_the_agent_runs_its_pods_with_only_node_rights(
         assert "no relationship found between node 'node-a' and this object" in refused.value.message
         with pytest.raises(errors.Forbidden):
             await node.get(SECRETS, "creds", "kube-system")
+        with pytest.raises(errors.Forbidden) as refused:  # NodeRestriction: no steering workloads to itself
+            await node.patch(NODES, NODE, {"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}})
+        assert refused.value.message == (
+            'nodes "node-a" is forbidden: is not allowed to modify labels: node-role.kubernetes.io/control-plane'
+        )
+        await admin.delete(PODS, "app", "default")  # the agent's own final delete passes NodeRestriction
+
+        async def gone() -> bool:
+            try:
+                await admin.get(PODS, "app", "default")
+            except errors.NotFound:
+                return True
+            return False
+
+        await eventually(gone)
     refusals = [line for line in caplog.text.splitlines() if "forbidden: User" in line]
     assert refusals == []

@@ -24,6 +24,7 @@ from pinnace.api import errors, sakeys, satoken
 from pinnace.api.satoken import ServiceAccountRef
 from pinnace.api.strategy import now_rfc3339
 from pinnace.apiserver import negotiation
+from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.handlers import resolve
 from pinnace.apiserver.httputil import read_body, respond
 from pinnace.apiserver.request_info import RequestInfo
@@ -105,6 +106,8 @@ class TokenIssuer:
             )
         sa_info = rest.registry.get("", "v1", info_plural)
         assert sa_info is not None
+        # A TokenRequest is a create of serviceaccounts/token: admitted like one (NodeRestriction checks a node's).
+        await rest.admit_subresource(Operation.CREATE, sa_info, namespace, name, "token", token_request)
         account = await rest.get(sa_info, namespace, name)
         spec = dict(token_request.get("spec") or {})
         expiration = spec.get("expirationSeconds")

@@ -13,7 +13,11 @@ cluster stops.
 Node names: ``node-0`` … ``node-{N-1}``; with a config file, a node may be
 named, and a ``control-plane`` role node is ``control-plane`` (then
 ``control-plane-1`` …), labelled ``node-role.kubernetes.io/control-plane`` and,
-when there are workers, tainted ``NoSchedule`` as kind does.
+when there are workers, tainted ``NoSchedule`` as kind does. Labels that
+NodeRestriction keeps a kubelet from setting on itself (that one, and any other
+``kubernetes.io`` label outside the kubelet's set) are not passed to the agent:
+the launcher sets them as the admin once the node has registered, as kubeadm's
+mark-control-plane phase does.
 
 Where a node lives is a :class:`NodePlacer`'s call. :class:`LoopbackPlacer`
 (the default, no root needed) puts node *i* on ``127.0.0.(i+2)`` with a free
@@ -57,6 +61,13 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 RUNTIMES = ("process", "oci")
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+
+
+def forbidden_labels(labels: dict[str, str]) -> list[str]:
+    """The labels NodeRestriction keeps a kubelet from setting on itself (the launcher sets them as the admin)."""
+    from pinnace.apiserver.admission.noderestriction import forbidden_labels as refused
+
+    return refused(labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,8 +302,9 @@ class NodeLauncher:
         ]
         if place.pod_cidr:
             argv += ["--pod-cidr", place.pod_cidr]
-        if spec.labels:
-            argv += ["--node-labels", ",".join(f"{k}={v}" for k, v in spec.labels.items())]
+        own = {k: v for k, v in spec.labels.items() if k not in forbidden_labels(dict(spec.labels))}
+        if own:
+            argv += ["--node-labels", ",".join(f"{k}={v}" for k, v in own.items())]
         if spec.taints:
             argv += [
                 "--register-with-taints",
@@ -319,7 +331,34 @@ class NodeLauncher:
             self.processes[spec.name] = proc
             self.placements[spec.name] = place
             self._tasks.append(asyncio.create_task(proc.supervise(), name=f"node agent {spec.name}"))
+            marked = {k: spec.labels[k] for k in forbidden_labels(dict(spec.labels))}
+            if marked:
+                self._tasks.append(asyncio.create_task(self._mark(spec.name, marked), name=f"mark {spec.name}"))
         log.info("started %d node agent(s): %s", len(self.processes), ", ".join(self.processes))
+
+    async def _mark(self, name: str, labels: dict[str, str]) -> None:
+        """Set, once the node has registered, the labels NodeRestriction keeps a kubelet from setting on itself
+        (``node-role.kubernetes.io/control-plane`` …) — as kubeadm's mark-control-plane phase does, as the admin."""
+        from pinnace.api import errors
+        from pinnace.client import load_client_config
+        from pinnace.client.rest import ResourceRef, RestClient
+
+        nodes = ResourceRef("", "v1", "nodes", namespaced=False)
+        admin = self.data_dir / "admin.conf"
+        rest = load_client_config(str(admin)).rest_client() if admin.exists() else RestClient(self.api_url)
+        try:
+            while True:
+                try:
+                    await rest.patch(nodes, name, {"metadata": {"labels": labels}})
+                    log.info("node %s: labelled %s", name, ", ".join(sorted(labels)))
+                    return
+                except errors.NotFound:
+                    await asyncio.sleep(0.05)  # not registered yet
+                except (errors.StatusError, OSError) as exc:
+                    log.warning("node %s: cannot set its labels %s yet: %s", name, ", ".join(sorted(labels)), exc)
+                    await asyncio.sleep(1.0)
+        finally:
+            await rest.close()
 
     async def stop(self) -> None:
         """Stop every agent (each stops its containers first), then release the placements."""

@@ -18,12 +18,20 @@ PODS = ResourceRef("", "v1", "pods")
 
 @contextlib.asynccontextmanager
 async def running_agent(
-    client: RestClient, data_dir: Path, node: str, *, stop_containers: bool = True
+    client: RestClient, data_dir: Path, node: str, *, stop_containers: bool = True, client_ca: bytes | None = None
 ) -> AsyncIterator[NodeAgent]:
     """An agent for ``node`` (registered when this yields); its containers are stopped afterwards unless
-    ``stop_containers`` is False (an agent restart: the next agent adopts them)."""
+    ``stop_containers`` is False (an agent restart: the next agent adopts them). ``client_ca``: its kubelet API
+    is HTTPS and checks every request (client certificates of that CA, or tokens and access the server reviews)."""
     runtime = ProcessRuntime(data_dir / "runtime")
-    config = AgentConfig(node_name=node, data_dir=data_dir, kubelet_port=0, backoff_base=0.2, relist_period=0.1)
+    config = AgentConfig(
+        node_name=node,
+        data_dir=data_dir,
+        kubelet_port=0,
+        backoff_base=0.2,
+        relist_period=0.1,
+        client_ca=client_ca,
+    )
     agent = NodeAgent(client, runtime, config)
     task = asyncio.create_task(agent.run())
     await asyncio.wait_for(agent.registered.wait(), 20)

@@ -1,4 +1,4 @@
-"""Reads the admission plugins share: the objects of one kind in a namespace, from the watch cache."""
+"""Reads the admission plugins share: objects of the watch cache (the store when the cache lacks one)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pinnace.api import errors
 if TYPE_CHECKING:
     from pinnace.apiserver.rest import RestStore
 
-__all__ = ["namespace_named", "objects_in"]
+__all__ = ["namespace_named", "object_named", "objects_in"]
 
 
 async def objects_in(rest: RestStore, group: str, version: str, plural: str, namespace: str) -> list[dict[str, Any]]:
@@ -25,16 +25,21 @@ async def objects_in(rest: RestStore, group: str, version: str, plural: str, nam
     return [cached.obj for cached in cache.list(namespace)]
 
 
-async def namespace_named(rest: RestStore, name: str) -> dict[str, Any] | None:
-    """The namespace, from the watch cache, else from a read of the store (one another API server created
+async def object_named(rest: RestStore, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    """A core (v1) object, from the watch cache, else from a read of the store (one another API server created
     moments ago may not be in this server's cache yet); None if it does not exist."""
-    info = rest.registry.get("", "v1", "namespaces")
+    info = rest.registry.get("", "v1", plural)
     if info is None:
         return None
-    cached = await rest.get_cached(info, None, name)
+    cached = await rest.get_cached(info, namespace, name)
     if cached is not None:
         return cached.obj
     try:
-        return await rest.get(info, None, name, None)
+        return await rest.get(info, namespace, name, None)
     except errors.NotFound:
         return None
+
+
+async def namespace_named(rest: RestStore, name: str) -> dict[str, Any] | None:
+    """The namespace (see :func:`object_named`); None if it does not exist."""
+    return await object_named(rest, "namespaces", None, name)

@@ -29,6 +29,7 @@ ADMISSION_PLUGINS: dict[str, str] = {
     "NamespaceLifecycle": "pinnace.apiserver.admission.namespace_lifecycle:NamespaceLifecycle.for_server",
     "LimitRanger": "pinnace.apiserver.admission.limitranger:LimitRanger.for_server",
     "ServiceAccount": "pinnace.apiserver.admission.serviceaccount:ServiceAccountAdmission.for_server",
+    "NodeRestriction": "pinnace.apiserver.admission.noderestriction:NodeRestriction.for_server",
     "PodSecurity": "pinnace.apiserver.admission.podsecurity.plugin:PodSecurity.for_server",
     "MutatingAdmissionWebhook": "pinnace.apiserver.admission.webhooks.plugin:MutatingWebhooks.for_server",
     "CertificateApproval": "pinnace.apiserver.admission.certificates:CertificateApproval.for_server",
@@ -46,6 +47,7 @@ PLUGIN_ORDER: tuple[str, ...] = (
     "NamespaceLifecycle",
     "LimitRanger",
     "ServiceAccount",
+    "NodeRestriction",
     "PodSecurity",
     "CertificateApproval",
     "CertificateSigning",
@@ -56,7 +58,8 @@ PLUGIN_ORDER: tuple[str, ...] = (
     "ResourceQuota",
 )
 
-#: What ``pinnace up`` enables (kube-apiserver's default-on set, among the plugins that exist).
+#: What ``pinnace up`` enables: kube-apiserver's default-on set, among the plugins that exist, plus NodeRestriction,
+#: which kubeadm adds (``--enable-admission-plugins=NodeRestriction``).
 DEFAULT_PLUGINS: tuple[str, ...] = tuple(name for name in PLUGIN_ORDER if name in ADMISSION_PLUGINS)
 
 #: What a bare ``APIServer`` enables: only what the REST store always did (no content in dead namespaces).

@@ -1,0 +1,146 @@
+"""The kubelet API secured as kubeadm's kubelet: HTTPS, callers authenticated and authorized through the API server.
+
+A real node agent (process runtime) whose cluster has a CA serves its kubelet
+API over HTTPS; an in-process API server with RBAC answers its TokenReviews
+and SubjectAccessReviews, and reaches it as ``kube-apiserver-kubelet-client``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from tests.integration.node.agentenv import running_agent
+from tests.integration.tokenusers import authenticate_tokens
+
+from pinnace.adm.pki import CLUSTER_ADMINS_GROUP, ECDSA_P256, CertSpec, ensure_ca, ensure_cert
+from pinnace.apiserver.authz import enable_rbac
+from pinnace.apiserver.proxy import KubeletProxy
+from pinnace.apiserver.server import APIServer
+from pinnace.apiserver.user import UserInfo
+from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.storage.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.timeout(60)
+
+NODE = "n1"
+USERS = {
+    "admin": UserInfo("kubernetes-admin", groups=("system:masters",)),
+    "node": UserInfo(f"system:node:{NODE}", groups=("system:nodes",)),
+    "prober": UserInfo("prober"),
+    "viewer": UserInfo("viewer"),
+}
+CLUSTER_ROLES = ResourceRef("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False)
+CLUSTER_ROLE_BINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
+
+
+@dataclass
+class Setup:
+    kubelet_url: str
+    api_url: str
+    pki: Path
+
+
+def client_context(pki: Path, name: str | None = None) -> ssl.SSLContext:
+    """A caller of the kubelet: with the client certificate ``name`` of ``pki`` (if any); not verifying the
+    kubelet's self-signed serving certificate, as the API server does not."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if name:
+        ctx.load_cert_chain(str(pki / f"{name}.crt"), str(pki / f"{name}.key"))
+    return ctx
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+    pki = tmp_path / "pki"
+    ca = ensure_ca(pki, "ca", "kubernetes", ECDSA_P256)
+    kubelet_client = CertSpec("kube-apiserver-kubelet-client", (CLUSTER_ADMINS_GROUP,), client=True)
+    ensure_cert(pki, "apiserver-kubelet-client", kubelet_client, ca, ECDSA_P256)
+    ensure_cert(pki, "jane", CertSpec("jane", ("devs",), client=True), ca, ECDSA_P256)
+    other_ca = ensure_ca(tmp_path / "other", "ca", "someone-else", ECDSA_P256)
+    ensure_cert(
+        pki, "forged", CertSpec("kube-apiserver-kubelet-client", (CLUSTER_ADMINS_GROUP,), client=True), other_ca
+    )
+
+    store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
+    server = APIServer(store, admission_plugins=("NamespaceLifecycle", "NodeRestriction"))
+    authenticate_tokens(server, USERS, tmp_path, anonymous=False)
+    rbac = await enable_rbac(server)
+    server.subresource_handlers.update(
+        KubeletProxy(
+            server.rest, client_cert=(pki / "apiserver-kubelet-client.crt", pki / "apiserver-kubelet-client.key")
+        ).handlers()
+    )
+    await server.listen("127.0.0.1", 0)
+    admin, node = RestClient(server.url, token="admin"), RestClient(server.url, token="node")
+    role = {
+        "metadata": {"name": "kubelet-prober"},
+        "rules": [{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}],
+    }
+    await admin.create(CLUSTER_ROLES, role)
+    binding = {
+        "metadata": {"name": "kubelet-prober"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubelet-prober"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "prober"}],
+    }
+    await admin.create(CLUSTER_ROLE_BINDINGS, binding)
+    try:
+        async with running_agent(node, tmp_path / "node", NODE, client_ca=ca.cert_pem()) as agent:
+            assert agent.kubelet is not None
+            yield Setup(agent.kubelet.url, server.url, pki)
+    finally:
+        await admin.close()
+        await node.close()
+        rbac.stop()
+        await server.stop()
+        await store.close()
+
+
+async def get(url: str, ctx: ssl.SSLContext | None = None, token: str = "") -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as session, session.get(url, ssl=ctx or False, headers=headers) as response:
+        return response.status, await response.text()
+
+
+async def test_callers_are_authenticated_and_authorized(setup: Setup) -> None:
+    url, pki = setup.kubelet_url, setup.pki
+    assert url.startswith("https://")
+    assert await get(f"{url}/pods", client_context(pki)) == (401, "Unauthorized")
+    assert await get(f"{url}/healthz", client_context(pki)) == (401, "Unauthorized")  # no exception for healthz
+    assert await get(f"{url}/pods", client_context(pki, "jane")) == (
+        403,
+        "Forbidden (user=jane, verb=get, resource=nodes, subresource=proxy)",
+    )
+    assert await get(f"{url}/stats/summary", client_context(pki, "jane")) == (
+        403,
+        "Forbidden (user=jane, verb=get, resource=nodes, subresource=stats)",
+    )
+    status, body = await get(f"{url}/pods", client_context(pki, "apiserver-kubelet-client"))
+    assert status == 200 and '"kind":"PodList"' in body
+
+
+async def test_bearer_tokens_are_reviewed_by_the_api_server(setup: Setup) -> None:
+    url, ctx = setup.kubelet_url, client_context(setup.pki)
+    assert await get(f"{url}/healthz", ctx, token="prober") == (200, "ok")
+    assert await get(f"{url}/healthz", ctx, token="viewer") == (
+        403,
+        "Forbidden (user=viewer, verb=get, resource=nodes, subresource=proxy)",
+    )
+    assert await get(f"{url}/healthz", ctx, token="not-a-token") == (401, "Unauthorized")
+
+
+async def test_a_certificate_of_another_ca_fails_the_handshake(setup: Setup) -> None:
+    with pytest.raises(aiohttp.ClientError):
+        await get(f"{setup.kubelet_url}/pods", client_context(setup.pki, "forged"))
+
+
+async def test_the_api_server_reaches_the_kubelet_with_its_client_certificate(setup: Setup) -> None:
+    async with RestClient(setup.api_url, token="admin") as admin:
+        listed = await admin.request("GET", f"/api/v1/nodes/{NODE}/proxy/pods")
+    assert listed["kind"] == "PodList"
