@@ -6,13 +6,14 @@ import json
 import os
 import shutil
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import Cluster, start_cluster, stop_cluster
+from .conftest import Cluster, free_port, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +127,32 @@ def test_delete_pod_is_graceful_and_leaves_no_process(nodes_cluster: Cluster, tm
     c.kubectl("delete", "pod", "stubborn", "--grace-period=2", "--timeout=60s", timeout=70)
     assert not [p for ps in pids.values() for p in ps if _alive(p)]
     assert c.kubectl("get", "pod", "polite", "stubborn", check=False).returncode != 0
+
+
+def test_a_process_pod_reaches_a_service_and_the_host_its_node_port(nodes_cluster: Cluster, tmp_path: Path) -> None:
+    """As root, the nodes' service proxy programs the host (where process pods live): ClusterIP and NodePort work."""
+    if os.geteuid() != 0:
+        pytest.fail("service routing for process pods needs root (the node agents' proxy programs the host)")
+    c = nodes_cluster
+    port, www = free_port(), tmp_path / "www"
+    serve = f"mkdir -p {www} && echo served by $HOSTNAME > {www}/index.html && exec busybox httpd -f -p {port} -h {www}"
+    run = ["run", "backend", "--image=busybox", "--labels=app=backend", "--restart=Never", "--command", "--"]
+    c.kubectl(*run, "sh", "-c", serve)
+    c.kubectl("create", "service", "nodeport", "backend", f"--tcp=80:{port}")
+    c.kubectl("wait", "--for=condition=Ready", "pod/backend", "--timeout=60s", timeout=70)
+    spec = _json(c, "get", "service", "backend")["spec"]
+    url = f"http://{spec['clusterIP']}/"
+    # Until this cluster's rules are in (a proxy waits while another cluster's owns the host's tables).
+    fetch = (
+        f"for i in $(seq 1 150); do out=$(busybox wget -q -O - {url} 2>/dev/null) && "
+        '[ "$out" = "served by backend" ] && echo "$out" && exit 0; sleep 0.2; done; exit 1'
+    )
+    c.kubectl("run", "client", "--image=busybox", "--restart=Never", "--command", "--", "sh", "-c", fetch)
+    deadline = time.monotonic() + 90
+    while (phase := _json(c, "get", "pod", "client")["status"].get("phase")) not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline, "the client pod did not finish"
+        time.sleep(0.3)
+    assert (phase, c.kubectl("logs", "client").stdout) == ("Succeeded", "served by backend\n")
+    node_port = spec["ports"][0]["nodePort"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{node_port}/", timeout=10) as response:
+        assert response.read() == b"served by backend\n"
