@@ -27,7 +27,7 @@ from pinnace.node.proxy.proxier import NetnsLock, ServiceProxy
 
 SERVICES = ResourceRef("", "v1", "services")
 SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
-NODE, POD_A, POD_B = "10.250.0.2", "10.250.0.3", "10.250.0.4"
+NODE, POD_A, POD_B, CLIENT = "10.250.0.2", "10.250.0.3", "10.250.0.4", "10.251.0.2"
 
 
 @pytest.fixture
@@ -54,10 +54,31 @@ def netns() -> Iterator[str]:
 
 
 @pytest.fixture
+def pod_netns(netns: str) -> Iterator[str]:
+    """A "pod": a second namespace routed through the node's (veth, default route via the node), as CNI does."""
+    name, node = f"pnpod{os.getpid()}", os.path.basename(netns)
+    script = f"""
+        ip netns add {name}
+        ip -n {node} link add topod type veth peer name eth0 netns {name}
+        ip -n {node} addr add 10.251.0.1/24 dev topod
+        ip -n {node} link set topod up
+        ip netns exec {node} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+        ip -n {name} addr add {CLIENT}/24 dev eth0
+        ip -n {name} link set eth0 up
+        ip -n {name} route add default via 10.251.0.1
+    """
+    subprocess.run(["sh", "-ec", script], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture
 async def pods(netns: str) -> AsyncIterator[None]:
-    """A TCP server on each pod address, port 8080, answering its name and the client's address."""
+    """A TCP server on each pod address and the node's loopback, port 8080, answering its name and the client's."""
     servers = []
-    for ip, name in ((POD_A, "a"), (POD_B, "b")):
+    for ip, name in ((POD_A, "a"), (POD_B, "b"), ("127.0.0.1", "loopback")):
         sock = await asyncio.to_thread(socket_in, netns)
         sock.bind((ip, 8080))
         sock.listen(16)
@@ -240,3 +261,19 @@ async def test_rules_left_by_a_crashed_proxy_are_replaced(
         await asyncio.wait_for(proxy.synced.wait(), 15)
         assert "KUBE-SVC-AAAAAAAAAAAAAAAA" not in await saved(netns)
         assert (await ask(netns, "10.96.10.14", 80)).startswith("b ")
+
+
+async def test_a_pod_reaches_services_through_the_node_even_on_the_nodes_loopback(
+    client: RestClient, netns: str, pod_netns: str, pods: None, tmp_path: Path
+) -> None:
+    """Pod traffic is routed through the node (PREROUTING, not OUTPUT); an endpoint on 127.0.0.1 — the API server's
+    in ``pinnace up`` — is reached thanks to route_localnet (KUBE-FIREWALL lets only DNAT'ed traffic in)."""
+    await client.create(SERVICES, service("web", "10.96.10.15"), "default")
+    await client.create(SLICES, endpoint_slice("web", (POD_A, True)), "default")
+    await client.create(SERVICES, service("api", "10.96.10.16"), "default")
+    await client.create(SLICES, endpoint_slice("api", ("127.0.0.1", True)), "default")
+    proxy = make_proxy(client, netns, tmp_path)
+    async with running(proxy):
+        await asyncio.wait_for(proxy.synced.wait(), 15)
+        assert await ask(pod_netns, "10.96.10.15", 80) == f"a {CLIENT}"  # the pod's address is kept
+        assert await ask(pod_netns, "10.96.10.16", 80) == f"loopback {CLIENT}"

@@ -1,5 +1,7 @@
 """The edge to the kernel: ``iptables-save`` to read a network namespace's tables, ``iptables-restore`` to write.
 
+(And the one sysctl the rules rely on: ``route_localnet``.)
+
 :class:`Iptables` runs the two commands (in the current network namespace, or
 through ``nsenter`` in another one) — two execs per sync, never one per rule:
 :meth:`Iptables.state` reads which chains and jumps of ours exist, and
@@ -88,6 +90,10 @@ class Iptables:
     async def state(self) -> TableState:
         """Our chains and jumps, as they are now."""
         return parse_save(await self.save())
+
+    async def enable_route_localnet(self) -> None:
+        """Let DNAT send traffic to 127.0.0.0/8 endpoints (``net.ipv4.conf.all.route_localnet=1``), as kube-proxy."""
+        await self._run("sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet")
 
     async def restore(self, text: str) -> None:
         """Apply ``text`` as one ``iptables-restore --noflush`` transaction (waiting for the xtables lock)."""

@@ -180,6 +180,10 @@ class ServiceProxy:
             for informer in (self.services, self.slices):
                 informer.add_event_handler(changed)
                 tasks.append(asyncio.create_task(informer.run(), name=f"proxy {informer.description}"))
+            try:
+                await self.iptables.enable_route_localnet()
+            except IptablesError as exc:
+                log.warning("node %s: service endpoints on 127.0.0.1 will be unreachable: %s", self.node_name, exc)
             await self.services.wait_for_sync()
             await self.slices.wait_for_sync()
             log.info("node %s: service proxy (iptables) is routing Services", self.node_name)

@@ -24,10 +24,11 @@ nat table::
 filter table::
 
     INPUT, FORWARD (ctstate NEW) -> KUBE-EXTERNAL-SERVICES;  FORWARD, OUTPUT (ctstate NEW) -> KUBE-SERVICES
-    FORWARD -> KUBE-FORWARD
+    FORWARD -> KUBE-FORWARD;  INPUT, OUTPUT -> KUBE-FIREWALL
     KUBE-SERVICES           cluster IPs of ports with no endpoints -> REJECT ("has no local endpoints": DROP)
     KUBE-EXTERNAL-SERVICES  their NodePorts, external and load-balancer IPs -> REJECT / DROP
     KUBE-FORWARD            drop INVALID; accept marked and established traffic
+    KUBE-FIREWALL           drop traffic to 127.0.0.0/8 from outside it unless DNAT'ed (route_localnet is on)
 
 Endpoints are the ready ones (:func:`~.endpoints.categorize`); a port whose
 Service has none is rejected, as upstream does, rather than left to time out.
@@ -37,8 +38,7 @@ chains of ports that went away and adds the jumps from the built-in chains
 that are missing; :func:`cleanup_input` removes all of it.
 
 Not rendered (no Pinnace part needs them yet): load-balancer source ranges
-(KUBE-FW-), health-check node ports, localhost NodePorts (route_localnet) and
-topology hints.
+(KUBE-FW-), health-check node ports, the nfacct counters and topology hints.
 """
 
 from __future__ import annotations
@@ -75,13 +75,15 @@ JUMPS: tuple[tuple[str, str, str], ...] = (
     ("filter", "OUTPUT",
      '-m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
     ("filter", "FORWARD", '-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'),
+    ("filter", "INPUT", "-j KUBE-FIREWALL"),
+    ("filter", "OUTPUT", "-j KUBE-FIREWALL"),
     ("nat", "OUTPUT", '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
     ("nat", "PREROUTING", '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
     ("nat", "POSTROUTING", '-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'),
 )  # fmt: skip
 #: The fixed chains of each table (always present while the proxy runs).
 BASE_CHAINS: Mapping[str, tuple[str, ...]] = {
-    "filter": ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD"),
+    "filter": ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-FIREWALL"),
     "nat": ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"),
 }
 #: Prefixes of the per-port chains; a chain with one of these that the new ruleset lacks is stale and deleted.
@@ -262,6 +264,10 @@ def render(services: Iterable[Obj], slices: Iterable[Obj], *, node_name: str, lo
     rs.add("nat", "KUBE-POSTROUTING", f"-m mark ! {marked} -j RETURN")
     rs.add("nat", "KUBE-POSTROUTING", f"-j MARK --xor-mark {MASQ_MARK}")
     rs.add("nat", "KUBE-POSTROUTING", _comment("kubernetes service traffic requiring SNAT"), "-j MASQUERADE")
+    # route_localnet is on (endpoints on 127.0.0.1, like the API server's, are reachable): only DNAT'ed traffic
+    # may reach the loopback from outside it.
+    martian = "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"
+    rs.add("filter", "KUBE-FIREWALL", _comment("block incoming localnet connections"), martian)
     rs.add("filter", "KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
     rs.add("filter", "KUBE-FORWARD", _comment("kubernetes forwarding rules"), f"-m mark {marked} -j ACCEPT")
     established = "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"

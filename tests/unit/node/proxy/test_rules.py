@@ -217,6 +217,7 @@ def test_restore_input_rewrites_our_chains_deletes_stale_ones_and_adds_missing_j
     assert not any(line.startswith("-I ") for line in nat)  # the nat jumps are there already
     assert [line.split(" -j ")[-1] for line in filt if line.startswith("-I ")] == [
         "KUBE-EXTERNAL-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-SERVICES", "KUBE-SERVICES", "KUBE-FORWARD",
+        "KUBE-FIREWALL", "KUBE-FIREWALL",
     ]  # fmt: skip
     assert filt[0] == "*filter" and filt[-1] == "COMMIT"
 
