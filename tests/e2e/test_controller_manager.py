@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 
 def _children(pid: int) -> list[int]:
-    """The pids of ``pid``'s live child processes that run ``pinnace controller-manager``."""
+    """The pids of ``pid``'s live child processes that run the controller manager."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -27,7 +27,7 @@ def _children(pid: int) -> list[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         state = stat.rsplit(")", 1)[1].split()[0]
-        if ppid == pid and state != "Z" and b"controller-manager" in cmdline:
+        if ppid == pid and state != "Z" and b"pinnace.cluster.controller_manager_main" in cmdline:
             found.append(int(entry.name))
     return found
 

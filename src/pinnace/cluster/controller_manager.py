@@ -13,6 +13,8 @@ process body.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -66,6 +68,16 @@ class ControllerManagerConfig:
             options.update(root_ca_file=self.root_ca_file)
         options.update(self.component_options.get(name, {}))
         return options
+
+    def to_json(self) -> str:
+        """This configuration as one JSON document (how ``pinnace up`` hands it to its child process)."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ControllerManagerConfig:
+        """The configuration :meth:`to_json` wrote."""
+        data = json.loads(text)
+        return cls(**{**data, "controllers": tuple(data["controllers"])})
 
     def arguments(self) -> list[str]:
         """This configuration as ``pinnace controller-manager`` command-line flags."""
@@ -162,7 +174,12 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
 
 
 class ControllerManagerProcess(SupervisedProcess):
-    """A ``pinnace controller-manager`` child process, as ``pinnace up`` runs (and supervises) it."""
+    """A controller manager child process, as ``pinnace up`` runs (and supervises) it.
+
+    The child runs :mod:`pinnace.cluster.controller_manager_main` rather than the
+    ``pinnace controller-manager`` command: the same :func:`run`, without the
+    command line's code (typer and the pydantic it coerces options with).
+    """
 
     def __init__(self, kubeconfig: Path, config: ControllerManagerConfig, *, log_level: str | None = None) -> None:
         self.kubeconfig = kubeconfig
@@ -171,12 +188,12 @@ class ControllerManagerProcess(SupervisedProcess):
         argv = [
             sys.executable,
             "-m",
-            "pinnace",
-            "controller-manager",
+            "pinnace.cluster.controller_manager_main",
             "--kubeconfig",
             str(kubeconfig),
             "--log-level",
             self.log_level,
-            *config.arguments(),
+            "--config",
+            config.to_json(),
         ]
         super().__init__("the controller manager", argv)
