@@ -36,8 +36,6 @@ import orjson
 from pinnace.adm.init import CONFIG_FILE, load_plan
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
-from pinnace.cluster.etcd_member import stop_detached
-from pinnace.cluster.stacked_etcd import PID_FILE as ETCD_PID_FILE
 
 __all__ = [
     "NODE_PID_FILE",
@@ -157,6 +155,8 @@ def cleanup_node(
     upstream's RBAC does not let delete Nodes: then the warning says to delete it from the control plane.
     """
     from pinnace.cluster import daemon
+    from pinnace.cluster.etcd_member import stop_detached  # the etcd client (gRPC) only here: not in every node agent
+    from pinnace.cluster.stacked_etcd import PID_FILE as ETCD_PID_FILE
 
     result = ResetResult(stopped=[], removed=[])
     name = _node_name(data_dir)
