@@ -91,7 +91,8 @@ def init(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Init]:
     made = run_pinnace(
         "adm", "init", "--data-dir", str(data), "--node-name", "cp-1", "--apiserver-bind-port", str(port),
         "--control-plane-endpoint", f"127.0.0.1:{port}", "--etcd", "stacked", "--etcd-client-port", str(etcd_client),
-        "--etcd-peer-port", str(etcd_peer), "--upload-certs", timeout=120,
+        "--etcd-peer-port", str(etcd_peer), "--upload-certs", "--service-cidr", "10.112.0.0/16",
+        "--pod-network-cidr", "10.150.0.0/16", timeout=120,
     )  # fmt: skip
     try:
         assert made.returncode == 0, made.stdout + made.stderr + _log(data)
@@ -122,6 +123,19 @@ def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> N
                                       "front-proxy-ca.key", "sa.key", "sa.pub"]  # fmt: skip
     assert secret["metadata"]["ownerReferences"][0]["name"].startswith("bootstrap-token-")
     assert init.first.etcd_members() == ["cp-1"]
+    # The service range is applied: the kubernetes Service and new Services get their IPs from it.
+    first = init.first
+    assert first.kubectl("get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").stdout == "10.112.0.1"
+    first.kubectl("create", "service", "clusterip", "in-range", "--tcp=80:80")
+    assert first.kubectl("get", "service", "in-range", "-o", "jsonpath={.spec.clusterIP}").stdout.startswith("10.112.")
+    # phase upload-certs again, with the same key: new owner token, same key works for the join below.
+    again = run_pinnace("adm", "init", "phase", "upload-certs", "--upload-certs", "--certificate-key", key.group(1),
+                        "--data-dir", str(first.data_dir))  # fmt: skip
+    assert again.returncode == 0 and f"Using certificate key:\n{key.group(1)}" in again.stdout, again.stderr
+    owner = json.loads(first.kubectl("get", "secret", "kubeadm-certs", "-n", "kube-system", "-o", "json").stdout)
+    assert owner["metadata"]["ownerReferences"][0]["name"] != secret["metadata"]["ownerReferences"][0]["name"]
+    skipped = run_pinnace("adm", "init", "phase", "upload-certs", "--data-dir", str(first.data_dir))
+    assert "[upload-certs] Skipping phase. Please see --upload-certs" in skipped.stdout
 
 
 def test_a_wrong_certificate_key_is_refused(init: Init, tmp_path: Path) -> None:

@@ -188,6 +188,20 @@ def _serving_serial(port: int) -> int:
     return x509.load_pem_x509_certificate(der.encode()).serial_number
 
 
+def test_a_control_plane_cannot_join_a_cluster_on_sqlite(control_plane: ControlPlane, tmp_path: Path) -> None:
+    uploaded = control_plane.adm("init", "phase", "upload-certs", "--upload-certs")
+    assert uploaded.returncode == 0, uploaded.stderr
+    key = uploaded.stdout.split("Using certificate key:\n", 1)[1].split()[0]
+    pin = next(ln for ln in control_plane.output.splitlines() if "--discovery-token-ca-cert-hash" in ln).split()[-1]
+    refused = run_pinnace(
+        "adm", "join", f"localhost:{control_plane.port}", "--token", TOKEN, "--discovery-token-ca-cert-hash", pin,
+        "--control-plane", "--certificate-key", key, "--data-dir", str(tmp_path / "cp-2"), "--node-name", "cp-2",
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "the cluster does not run stacked etcd" in refused.stderr, refused.stderr
+    assert not (tmp_path / "cp-2" / "pki").exists()  # the downloaded keys are not left behind
+
+
 def test_certs_check_expiration_and_renew(control_plane: ControlPlane) -> None:
     checked = control_plane.adm("certs", "check-expiration")
     assert checked.returncode == 0, checked.stderr

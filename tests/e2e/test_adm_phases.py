@@ -38,7 +38,7 @@ def test_init_phases_in_order_then_reset_phases(tmp_path: Path) -> None:
         return result.stdout
 
     listed = run_pinnace("adm", "init", "phase")
-    assert "preflight, certs, kubeconfig, control-plane, upload-config" in listed.stdout
+    assert "preflight, certs, kubeconfig, etcd, control-plane, upload-config, upload-certs" in listed.stdout
     try:
         assert "[preflight] Running pre-flight checks" in phase("preflight")
         phase("certs", "ca")
@@ -52,9 +52,11 @@ def test_init_phases_in_order_then_reset_phases(tmp_path: Path) -> None:
         phase("kubeconfig")
         assert all((data / f).exists() for f in ("super-admin.conf", "controller-manager.conf", "scheduler.conf"))
 
+        assert "nothing to start" in phase("etcd")  # no stacked etcd: the store is the SQLite file
         assert "[api-check] The API server is healthy" in phase("control-plane")
         assert kubectl("get", "--raw", "/readyz") == "ok"
         phase("upload-config")
+        assert "[upload-certs] Skipping phase. Please see --upload-certs" in phase("upload-certs")
         phase("mark-control-plane")
         assert f"[bootstrap-token] Using token: {TOKEN}" in phase("bootstrap-token")
         shown = phase("show-join-command")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinnace.adm import init, upgrade
+from pinnace.adm import init, kubeadmconfig, upgrade
 from pinnace.adm.config import ClusterConfiguration, InitConfiguration
 from pinnace.client.rest import ResourceRef, RestClient
 
@@ -21,13 +21,13 @@ async def _node(client: RestClient, name: str, version: str = "v1.32.0") -> None
 
 async def test_upload_and_download_config(client: RestClient) -> None:
     with pytest.raises(init.InitError, match='configmaps "kubeadm-config" not found'):
-        await init.download_config(client)
+        await kubeadmconfig.download_config(client)
     cluster = ClusterConfiguration(control_plane_endpoint="cp:6443", pod_subnet="10.244.0.0/16")
-    await init.upload_config(client, cluster)
-    assert (await init.download_config(client)).to_document() == cluster.to_document()
+    await kubeadmconfig.upload_config(client, cluster)
+    assert (await kubeadmconfig.download_config(client)).to_document() == cluster.to_document()
     cluster.kubernetes_version = "v1.31.2"
-    await init.upload_config(client, cluster)  # an update, not a conflict
-    assert (await init.download_config(client)).kubernetes_version == "v1.31.2"
+    await kubeadmconfig.upload_config(client, cluster)  # an update, not a conflict
+    assert (await kubeadmconfig.download_config(client)).kubernetes_version == "v1.31.2"
     binding = await client.get(ROLEBINDINGS, "kubeadm:nodes-kubeadm-config", "kube-system")
     assert {s["name"] for s in binding["subjects"]} == {
         "system:bootstrappers:kubeadm:default-node-token",
@@ -59,7 +59,7 @@ async def test_bootstrap_tokens(client: RestClient) -> None:
 
 
 async def test_upgrade_reads_and_records_versions(client: RestClient) -> None:
-    await init.upload_config(client, ClusterConfiguration(kubernetes_version="v1.31.4"))
+    await kubeadmconfig.upload_config(client, ClusterConfiguration(kubernetes_version="v1.31.4"))
     await _node(client, "cp-1", "v1.31.4")
     await init.mark_control_plane(client, InitConfiguration(node_name="cp-1"), timeout=5)
     await _node(client, "worker", "v1.30.1")
@@ -68,5 +68,5 @@ async def test_upgrade_reads_and_records_versions(client: RestClient) -> None:
     assert versions.kubelets == {"cp-1": upgrade.Version(1, 31, 4), "worker": upgrade.Version(1, 30, 1)}
     assert versions.control_plane_nodes == ("cp-1",)
     updated = await upgrade.record_version(client, cluster, upgrade.Version(1, 32, 0))
-    assert (await init.download_config(client)).to_document() == updated.to_document()
+    assert (await kubeadmconfig.download_config(client)).to_document() == updated.to_document()
     assert updated.kubernetes_version == "v1.32.0"

@@ -9,5 +9,11 @@ init phase …`` all run the same code:
   key pair (and the etcd ones when asked), in kubeadm's layout under ``pki/``;
 - :mod:`pinnace.adm.kubeconfigs` — the ``kubeconfig`` phase: ``admin.conf``,
   ``super-admin.conf``, ``controller-manager.conf``, ``scheduler.conf``, and a
-  node's kubeconfig, each with a client certificate of the cluster CA.
+  node's kubeconfig, each with a client certificate of the cluster CA;
+- :mod:`pinnace.adm.init`, :mod:`pinnace.adm.join`, :mod:`pinnace.adm.reset`,
+  :mod:`pinnace.adm.upgrade` — the commands' phases; :mod:`pinnace.adm.kubeadmconfig`
+  — the ``kubeadm-config`` ConfigMap they share through the API;
+- :mod:`pinnace.adm.uploadcerts` and :mod:`pinnace.adm.joincontrolplane` — the
+  shared keys encrypted in ``kubeadm-certs``, and a second control plane that
+  joins with them on stacked etcd (:mod:`pinnace.cluster.stacked_etcd`).
 """

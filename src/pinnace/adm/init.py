@@ -47,6 +47,12 @@ from pinnace.adm.config import (
     parse_config,
 )
 from pinnace.adm.discovery import cluster_info
+from pinnace.adm.kubeadmconfig import (
+    CONFIGMAPS,
+    KUBEADM_CONFIG,
+    InitError,
+    upload_config,
+)
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import CLUSTER_INFO, BootstrapToken, generate_token
 from pinnace.client.rest import ResourceRef, RestClient
@@ -70,10 +76,6 @@ Obj = dict[str, Any]
 
 #: The configuration init ran with, in the data directory.
 CONFIG_FILE = "kubeadm.yaml"
-#: The ConfigMap in kube-system holding the ClusterConfiguration.
-KUBEADM_CONFIG = "kubeadm-config"
-#: Its key listing the stacked etcd members' client URLs (Pinnace's; kubeadm finds them on the etcd static pods).
-ETCD_ENDPOINTS = "EtcdEndpoints"
 ADMIN_CONF = "admin.conf"
 #: init's phases, in order.
 PHASES = (
@@ -93,14 +95,7 @@ KUBECONFIG_PHASES = ("all", *(name.removesuffix(".conf") for name in kubeconfigs
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 
-CONFIGMAPS = ResourceRef("", "v1", "configmaps")
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
-ROLES = ResourceRef("rbac.authorization.k8s.io", "v1", "roles")
-ROLEBINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "rolebindings")
-
-
-class InitError(ValueError):
-    """A phase could not do its job; the message says why (kubeadm's wording where it has one)."""
 
 
 @dataclass
@@ -377,83 +372,6 @@ def client(plan: InitPlan, kubeconfig_path: Path | None = None) -> RestClient:
     if not path.exists():
         raise InitError(f"no kubeconfig at {path}: run the kubeconfig and control-plane phases first")
     return load_client_config(path).rest_client()
-
-
-async def create_or_update(rest: RestClient, ref: ResourceRef, obj: Obj, namespace: str | None) -> Obj:
-    """Create ``obj``, or replace the one of that name with it (metadata merged): a phase run again converges."""
-    try:
-        return await rest.create(ref, obj, namespace)
-    except errors.AlreadyExists:
-        current = await rest.get(ref, obj["metadata"]["name"], namespace)
-        merged = {**current, **{k: v for k, v in obj.items() if k != "metadata"}}
-        merged["metadata"] = {**current["metadata"], **obj["metadata"]}
-        return await rest.update(ref, merged)
-
-
-def kubeadm_config_objects(
-    cluster: ClusterConfiguration, etcd_endpoints: Sequence[str] = ()
-) -> list[tuple[ResourceRef, Obj]]:
-    """What upload-config writes in kube-system: the ``kubeadm-config`` ConfigMap holding the ClusterConfiguration
-    (and, with stacked etcd, the members' client URLs), and kubeadm's Role and RoleBinding letting nodes and joining
-    tokens read it (the ConfigMap first)."""
-    role_name = "kubeadm:nodes-kubeadm-config"
-    rbac = "rbac.authorization.k8s.io"
-    data = {"ClusterConfiguration": dump_documents([cluster.to_document()])}
-    if etcd_endpoints:
-        data[ETCD_ENDPOINTS] = ",".join(etcd_endpoints)
-    configmap = {"metadata": {"name": KUBEADM_CONFIG, "namespace": "kube-system"}, "data": data}
-    rules = [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [KUBEADM_CONFIG], "verbs": ["get"]}]
-    role = {"metadata": {"name": role_name, "namespace": "kube-system"}, "rules": rules}
-    binding = {
-        "metadata": {"name": role_name, "namespace": "kube-system"},
-        "roleRef": {"apiGroup": rbac, "kind": "Role", "name": role_name},
-        "subjects": [
-            {"apiGroup": rbac, "kind": "Group", "name": tokens.DEFAULT_GROUP},
-            {"apiGroup": rbac, "kind": "Group", "name": "system:nodes"},
-        ],
-    }
-    return [(CONFIGMAPS, configmap), (ROLES, role), (ROLEBINDINGS, binding)]
-
-
-async def upload_config(rest: RestClient, cluster: ClusterConfiguration, etcd_endpoints: Sequence[str] = ()) -> Obj:
-    """``kubeadm-config`` in kube-system holding the ClusterConfiguration, and kubeadm's Role letting nodes read it."""
-    objects = kubeadm_config_objects(cluster, etcd_endpoints)
-    written = [await create_or_update(rest, ref, obj, "kube-system") for ref, obj in objects]
-    return written[0]
-
-
-async def read_etcd_endpoints(rest: RestClient) -> list[str]:
-    """The stacked etcd members' client URLs recorded in ``kubeadm-config`` ([] when the cluster has none)."""
-    configmap = await rest.get(CONFIGMAPS, KUBEADM_CONFIG, "kube-system")
-    return [e for e in str((configmap.get("data") or {}).get(ETCD_ENDPOINTS) or "").split(",") if e]
-
-
-async def record_etcd_endpoint(rest: RestClient, url: str, *, remove: bool = False) -> list[str]:
-    """Add (or remove) a member's client URL in ``kubeadm-config``; the URLs now recorded."""
-    while True:
-        configmap = await rest.get(CONFIGMAPS, KUBEADM_CONFIG, "kube-system")
-        data = configmap.setdefault("data", {})
-        endpoints = [e for e in str(data.get(ETCD_ENDPOINTS) or "").split(",") if e and e != url]
-        endpoints += [] if remove else [url]
-        data[ETCD_ENDPOINTS] = ",".join(endpoints)
-        try:
-            await rest.update(CONFIGMAPS, configmap)
-        except errors.Conflict:
-            continue
-        return endpoints
-
-
-async def download_config(rest: RestClient) -> ClusterConfiguration:
-    """The ClusterConfiguration in ``kubeadm-config`` (InitError if there is none)."""
-    try:
-        configmap = await rest.get(CONFIGMAPS, KUBEADM_CONFIG, "kube-system")
-    except errors.NotFound:
-        raise InitError(
-            'unable to fetch the kubeadm-config ConfigMap: configmaps "kubeadm-config" not found '
-            "(was the cluster made with `pinnace adm init`?)"
-        ) from None
-    text = (configmap.get("data") or {}).get("ClusterConfiguration") or ""
-    return parse_config(load_documents(text))[1]
 
 
 async def mark_control_plane(rest: RestClient, init: InitConfiguration, *, timeout: float = 30.0) -> Obj:

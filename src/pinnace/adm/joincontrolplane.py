@@ -33,6 +33,7 @@ from pinnace.adm.config import ClusterConfiguration, InitConfiguration
 from pinnace.adm.discovery import DiscoveredCluster
 from pinnace.adm.join import JoinConfig, JoinError, discover
 from pinnace.adm.join import preflight as worker_preflight
+from pinnace.adm.kubeadmconfig import download_config, read_etcd_endpoints, record_etcd_endpoint
 from pinnace.adm.uploadcerts import UploadCertsError, download_certs
 from pinnace.client.rest import RestClient
 from pinnace.client.tls import TLSConfig, build_ssl_context
@@ -85,13 +86,13 @@ async def _fetch(request: ControlPlaneJoin, cluster: DiscoveredCluster) -> tuple
     token = request.join.tls_bootstrap_token or request.join.token
     rest = RestClient(cluster.server, token=token, ssl_context=build_ssl_context(TLSConfig(ca=cluster.ca_pem)))
     try:
-        configuration = await phases.download_config(rest)
+        configuration = await download_config(rest)
         if not configuration.control_plane_endpoint:
             raise JoinError(
                 "unable to add a new control plane instance to a cluster that doesn't have a stable "
                 "controlPlaneEndpoint address: give `pinnace adm init` a --control-plane-endpoint"
             )
-        endpoints = await phases.read_etcd_endpoints(rest)
+        endpoints = await read_etcd_endpoints(rest)
         request.announce('[download-certs] Downloading the certificates in Secret "kubeadm-certs" in "kube-system"')
         written = await download_certs(rest, request.join.data_dir / "pki", request.certificate_key)
     finally:
@@ -129,6 +130,6 @@ def join_control_plane(request: ControlPlaneJoin) -> phases.InitPlan:
     initial_cluster = asyncio.run(add_member(endpoints, local))
     phases.etcd(plan, say, initial_cluster=initial_cluster, state="existing")
     phases.control_plane(plan, say)
-    asyncio.run(phases.with_admin_client(plan, lambda rest: phases.record_etcd_endpoint(rest, local.client_url)))
+    asyncio.run(phases.with_admin_client(plan, lambda rest: record_etcd_endpoint(rest, local.client_url)))
     phases.run_phase(plan, "mark-control-plane", announce=say)
     return plan

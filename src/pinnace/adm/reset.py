@@ -202,7 +202,8 @@ def cleanup_node(
 def remove_etcd_member(data_dir: Path, announce: Callable[[str], None] = print) -> bool:
     """The remove-etcd-member phase for stacked etcd: this node's member leaves its cluster (unless it is the last)
     and the kubeadm-config list, then stops. False when this host has no stacked etcd member."""
-    from pinnace.adm.init import record_etcd_endpoint, with_admin_client
+    from pinnace.adm.init import with_admin_client
+    from pinnace.adm.kubeadmconfig import record_etcd_endpoint
     from pinnace.cluster.stacked_etcd import remove_member, stop_local
 
     plan = load_plan(data_dir)

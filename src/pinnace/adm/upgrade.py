@@ -33,10 +33,9 @@ from pinnace.adm.init import (
     NODES,
     InitPlan,
     control_plane,
-    download_config,
     publish_control_plane_endpoint,
-    upload_config,
 )
+from pinnace.adm.kubeadmconfig import download_config, upload_config
 from pinnace.client.rest import RestClient
 
 __all__ = [

@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pinnace.adm import tokens
-from pinnace.adm.init import create_or_update
+from pinnace.adm.kubeadmconfig import create_or_update
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import BootstrapToken, generate_token
 from pinnace.client.rest import ResourceRef, RestClient

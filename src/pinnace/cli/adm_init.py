@@ -145,7 +145,6 @@ def init(
         if words:
             run_phase(plan, words[0], words[1] if len(words) > 1 else "all", announce=typer.echo)
             return
-        _warn_unapplied(plan)
         typer.echo(f"[init] Using Kubernetes version: {plan.cluster.kubernetes_version}")
         run_all(plan, plan.init.skip_phases, announce=typer.echo)
     except (InitError, ConfigError, ValueError, OSError) as exc:
@@ -168,24 +167,6 @@ def _etcd_options(plan: Any, etcd: str, client_port: int | None, peer_port: int 
         plan.etcd_client_port = client_port
     if peer_port is not None:
         plan.etcd_peer_port = peer_port
-
-
-def _warn_unapplied(plan: Any) -> None:
-    """Say which configured values Pinnace records but does not (yet) apply, rather than pretend."""
-    from pinnace.adm.config import DEFAULT_SERVICE_SUBNET
-
-    if plan.cluster.service_subnet != DEFAULT_SERVICE_SUBNET:
-        typer.echo(
-            f"[init] WARNING: serviceSubnet {plan.cluster.service_subnet} is recorded in kubeadm-config, but the "
-            f"API server allocates Service IPs from {DEFAULT_SERVICE_SUBNET}",
-            err=True,
-        )
-    if plan.cluster.pod_subnet:
-        typer.echo(
-            f"[init] podSubnet {plan.cluster.pod_subnet} is recorded in kubeadm-config; this host's node agent "
-            "keeps its own pod addresses",
-            err=True,
-        )
 
 
 def phase_words(ctx: typer.Context, phases: tuple[str, ...]) -> list[str]:

@@ -6,6 +6,11 @@ Both forms of kubeadm's discovery: ``pinnace adm join HOST:PORT --token T
 ``--discovery-file FILE|URL``. Then the TLS bootstrap gets the node its own
 certificate, ``kubelet.conf`` and the agent's flags go into ``--data-dir``, and
 the node agent starts (``pinnace node --data-dir DIR`` starts it again later).
+
+``--control-plane --certificate-key K`` joins a control plane instead
+(:mod:`pinnace.adm.joincontrolplane`): the shared keys from ``kubeadm-certs``,
+its own etcd member, API server, controllers and node agent, all detached;
+the command returns once they are up.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def upgrade_node(
 
     `pinnace adm upgrade node phase NAME` runs one phase: preflight, control-plane, kubelet-config.
     """
-    from pinnace.adm.init import download_config
+    from pinnace.adm.kubeadmconfig import download_config
 
     words = phase_words(ctx, NODE_PHASES)
     data = data_dir.expanduser().resolve()

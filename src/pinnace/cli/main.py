@@ -113,6 +113,10 @@ def up(
     control_plane_endpoint: Annotated[
         str, typer.Option(help="host:port that admin.conf and cluster-info name (several API servers behind it).")
     ] = "",
+    service_cluster_ip_range: Annotated[str, typer.Option(help="The Services' cluster IP range.")] = "10.96.0.0/12",
+    cluster_cidr: Annotated[str, typer.Option(help="The pods' range; each node's podCIDR is cut from it.")] = (
+        "10.244.0.0/16"
+    ),
     enable_admission_plugins: Annotated[
         str, typer.Option(help="Admission plugins to run besides the default ones (comma-separated).")
     ] = "",
@@ -163,6 +167,8 @@ def up(
             cert_sans=tuple(s.strip() for s in apiserver_cert_extra_sans.split(",") if s.strip()),
             control_plane_endpoint=control_plane_endpoint,
         ),
+        service_cidr=service_cluster_ip_range,
+        cluster_cidr=cluster_cidr,
     )
     store_args = [f"--store={store}"] if store else []
     store_args += node_config.arguments(config_file)
@@ -174,6 +180,8 @@ def up(
         ("--token-auth-file", config.security.token_auth_file),
         ("--apiserver-cert-extra-sans", apiserver_cert_extra_sans or None),
         ("--control-plane-endpoint", control_plane_endpoint or None),
+        ("--service-cluster-ip-range", service_cluster_ip_range),
+        ("--cluster-cidr", cluster_cidr),
         ("--enable-admission-plugins", enable_admission_plugins or None),
         ("--disable-admission-plugins", disable_admission_plugins or None),
     ):

@@ -19,7 +19,7 @@ import copy
 
 from pinnace.adm.config import ClusterConfiguration
 from pinnace.adm.discovery import cluster_info
-from pinnace.adm.init import kubeadm_config_objects
+from pinnace.adm.kubeadmconfig import kubeadm_config_objects
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import CLUSTER_INFO
 from pinnace.apiserver.server import APIServer

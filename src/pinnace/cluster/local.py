@@ -18,6 +18,7 @@ from pathlib import Path
 from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.authz import enable_rbac
 from pinnace.apiserver.server import APIServer
+from pinnace.apiserver.services import DEFAULT_SERVICE_CIDR
 from pinnace.cluster.clusterinfo import publish_cluster_info, publish_kubeadm_config
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
@@ -56,6 +57,10 @@ class ClusterConfig:
     admission_plugins: tuple[str, ...] = DEFAULT_PLUGINS
     #: PKI and authentication options (HTTPS and authentication are always on).
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    #: kube-apiserver's ``--service-cluster-ip-range``: Services' cluster IPs (the first is the ``kubernetes`` one).
+    service_cidr: str = DEFAULT_SERVICE_CIDR
+    #: kube-controller-manager's ``--cluster-cidr``: the pods' range, a podCIDR per node cut from it.
+    cluster_cidr: str = "10.244.0.0/16"
 
 
 def admission_plugins_for(config: ClusterConfig) -> tuple[str, ...]:
@@ -83,13 +88,14 @@ class LocalCluster:
     async def start(self) -> None:
         """Open the store, serve the API, and start the controller manager."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        pki = cluster_pki(self.config.data_dir, self.config.host, self.config.security)
+        pki = cluster_pki(self.config.data_dir, self.config.host, self.config.security, self.config.service_cidr)
         self.store = await self.config.store.open(self.config.data_dir)
         stored = encrypted_store(self.store, self.config.data_dir, self.config.encryption_provider_config)
         self.server = APIServer(
             stored,
             service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE,
             admission_plugins=admission_plugins_for(self.config),
+            service_cidr=self.config.service_cidr,
         )
         tls = secure_server(self.server, pki, self.config.security)
         await enable_rbac(self.server)  # the default policy is in place before the first request
@@ -113,7 +119,7 @@ class LocalCluster:
             self._supervisor = asyncio.create_task(self.controller_manager.supervise(), name="controller-manager")
         if self.config.nodes.nodes:
             runtimes = [spec.runtime for spec in self.config.nodes.nodes]
-            placer = placer_for(runtimes, self.config.data_dir, self.server.port)
+            placer = placer_for(runtimes, self.config.data_dir, self.server.port, cluster_cidr=self.config.cluster_cidr)
             self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url, placer=placer)
             await self.nodes.start()
 

@@ -264,14 +264,17 @@ class NetnsPlacer:
         await self.network.teardown()
 
 
-def placer_for(runtimes: Sequence[str], data_dir: str | os.PathLike[str], api_port: int) -> NetnsPlacer | None:
-    """The placer ``pinnace up`` uses: network namespaces when a node runs ``oci`` (root only), else None."""
+def placer_for(
+    runtimes: Sequence[str], data_dir: str | os.PathLike[str], api_port: int, *, cluster_cidr: str = "10.244.0.0/16"
+) -> NetnsPlacer | None:
+    """The placer ``pinnace up`` uses: network namespaces when a node runs ``oci`` (root only), else None; the nodes'
+    podCIDRs are cut from ``cluster_cidr`` (kube-controller-manager's ``--cluster-cidr``)."""
     if "oci" not in runtimes:
         return None
     if os.geteuid() != 0:
         raise NodeNetworkError("the oci runtime needs root (containers, network namespaces, cgroups); "
                                "without root, use --runtime process")  # fmt: skip
-    return NetnsPlacer(data_dir, api_port)
+    return NetnsPlacer(data_dir, api_port, network=ClusterNetwork(cluster_cidr=cluster_cidr))
 
 
 class _NoImages:

@@ -19,6 +19,7 @@ RBAC lets it read only what ``system:public-info-viewer`` allows.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +76,12 @@ def client_url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
-def cluster_pki(data_dir: Path, host: str, security: SecurityConfig) -> PKI:
-    """The certs phase for a server listening on ``host`` (its address goes into the SANs)."""
+def cluster_pki(data_dir: Path, host: str, security: SecurityConfig, service_cidr: str = "10.96.0.0/12") -> PKI:
+    """The certs phase for a server listening on ``host`` (its address and the service range's first IP go into the
+    SANs)."""
     config = PKIConfig(
         advertise_address="" if host in _WILDCARD else host,
+        service_ip=str(next(ipaddress.ip_network(service_cidr, strict=False).hosts())),
         extra_sans=security.cert_sans,
         encryption_algorithm=security.encryption_algorithm,
     )

@@ -68,3 +68,39 @@ def test_skipped_parts() -> None:
         init._parts_to_run("kubeconfig", {"kubelet"})
     with pytest.raises(ConfigError, match="unknown phases to skip: addon"):
         init.run_all(init.InitPlan(Path("/nonexistent")), ["addon"])
+
+
+def test_stacked_etcd_plan_saves_its_member_and_runs_the_api_server_on_it(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, control_plane_endpoint="cp.example:443", service_subnet="10.112.0.0/16",
+                 pod_subnet="10.150.0.0/16")  # fmt: skip
+    plan.etcd, plan.etcd_client_port, plan.etcd_peer_port = "stacked", 12379, 12380
+    plan.save()
+    loaded = init.load_plan(plan.data_dir)
+    assert loaded is not None and loaded.stacked_etcd
+    assert (loaded.etcd_client_port, loaded.etcd_peer_port) == (12379, 12380)
+    assert loaded.local_etcd().client_url == "https://127.0.0.1:12379"
+    args = init.up_arguments(loaded)
+    assert "--control-plane-endpoint=cp.example:443" in args and "--store=etcd://127.0.0.1:12379" in args
+    assert "--service-cluster-ip-range=10.112.0.0/16" in args and "--cluster-cidr=10.150.0.0/16" in args
+    assert args[-1] == "--runtime=process"  # the user's own options last
+    made = init.certs(loaded)
+    assert "etcd/ca" in made and (plan.data_dir / "pki" / "apiserver-etcd-client.crt").exists()
+    cert = x509.load_pem_x509_certificate((plan.data_dir / "pki" / "apiserver.crt").read_bytes())
+    ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)
+    assert "10.112.0.1" in {str(ip) for ip in ips}  # the kubernetes Service's IP, from the configured range
+    assert not init.load_plan(_plan(tmp_path / "sqlite").data_dir)  # nothing saved there
+    sqlite = _plan(tmp_path / "sqlite")
+    sqlite.save()
+    reloaded = init.load_plan(sqlite.data_dir)
+    assert reloaded is not None and not reloaded.stacked_etcd
+    assert not any(a.startswith("--store") for a in init.up_arguments(reloaded))
+
+
+def test_the_closing_text_shows_the_control_plane_join_with_the_certificate_key(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, control_plane_endpoint="cp.example:443")
+    init.certs(plan, "ca")
+    assert "--control-plane" not in init.closing_text(plan, "abcdef.0123456789abcdef")
+    plan.init.certificate_key = "ab" * 32
+    text = init.closing_text(plan, "abcdef.0123456789abcdef")
+    assert "join any number of control-plane nodes" in text and "uploaded-certs will be deleted in two hours" in text
+    assert f"--control-plane \\\n\t--certificate-key {'ab' * 32}" in text

@@ -81,3 +81,14 @@ def test_node_kubeconfig(cluster: tuple[Path, pki.PKI]) -> None:
     cn, orgs, cert = _identity(config)
     assert (cn, orgs) == (["system:node:worker-1"], ["system:nodes"])
     assert pki.signed_by(cert, p.ca.cert)
+
+
+def test_admin_kubeconfigs_name_the_control_plane_endpoint(tmp_path: Path) -> None:
+    cluster_pki = pki.create_pki(tmp_path, pki.PKIConfig(node_name="cp", encryption_algorithm=pki.ECDSA_P256))
+    written = kubeconfigs.create_kubeconfigs(
+        tmp_path, cluster_pki, "https://127.0.0.6:7443", endpoint="https://cp.example:443"
+    )
+    assert "server: https://cp.example:443" in written["admin.conf"].read_text()
+    assert "server: https://cp.example:443" in written["super-admin.conf"].read_text()
+    assert "server: https://127.0.0.6:7443" in written["controller-manager.conf"].read_text()
+    assert "server: https://127.0.0.6:7443" in written["scheduler.conf"].read_text()
