@@ -10,8 +10,9 @@
 The real node agent: :mod:`.agent` (registration, heartbeats, the pod sync
 loop, volumes, env, termination; ``pinnace node``) drives a runtime through
 :mod:`.cri` — :mod:`.process` (host subprocesses under shims, the default) or
-:mod:`.oci` — with :mod:`.server` (the kubelet API), :mod:`.streams` and
-:mod:`.probes` beside it. Everything here talks to the API through
+:mod:`.oci` — with :mod:`.server` (the kubelet API, over HTTPS with
+:mod:`.kubeletcert`'s self-signed certificate, every caller checked by
+:mod:`.kubeletauth`), :mod:`.streams` and :mod:`.probes` beside it. Everything here talks to the API through
 :mod:`pinnace.client` and :mod:`pinnace.runtime` only, so it runs against any
 conformant cluster.
 """

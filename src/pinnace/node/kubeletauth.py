@@ -59,11 +59,10 @@ log = logging.getLogger(__name__)
 TOKEN_REVIEWS = ResourceRef("authentication.k8s.io", "v1", "tokenreviews", namespaced=False)
 SUBJECT_ACCESS_REVIEWS = ResourceRef("authorization.k8s.io", "v1", "subjectaccessreviews", namespaced=False)
 
-#: HTTP method → API verb (upstream kubelet's GetRequestAttributes; other methods get an empty verb).
+#: HTTP method → API verb (upstream kubelet's GetRequestAttributes; other methods, HEAD too, get an empty verb).
 METHOD_VERBS: Mapping[str, str] = {
     "POST": "create",
     "GET": "get",
-    "HEAD": "get",
     "PUT": "update",
     "PATCH": "patch",
     "DELETE": "delete",
@@ -199,7 +198,7 @@ class KubeletAuth:
         self.authorized_ttl = authorized_ttl
         self.unauthorized_ttl = unauthorized_ttl
         self._tokens: TTLCache[str, KubeletUser] = TTLCache(clock)
-        self._decisions: TTLCache[tuple[KubeletUser, KubeletAttributes], bool] = TTLCache(clock)
+        self._decisions: TTLCache[tuple[KubeletUser, str, str, str, str], bool] = TTLCache(clock)
 
     # ---- authentication -----------------------------------------------------------------------
     async def authenticate(self, request: web.BaseRequest) -> KubeletUser | None:
@@ -231,8 +230,9 @@ class KubeletAuth:
 
     # ---- authorization ------------------------------------------------------------------------
     async def authorize(self, user: KubeletUser, attrs: KubeletAttributes) -> bool:
-        """Whether the API server allows ``user`` to do ``attrs`` (SubjectAccessReview); answers cached."""
-        key = (user, attrs)
+        """Whether the API server allows ``user`` to do ``attrs`` (SubjectAccessReview); answers cached by what the
+        review asks (the path is not part of it: every container's logs are one nodes/proxy question)."""
+        key = (user, attrs.verb, attrs.resource, attrs.subresource, attrs.name)
         cached = self._decisions.get(key)
         if cached is not None:
             return cached

@@ -34,7 +34,7 @@ from pinnace.runtime.clock import FakeClock
         ("PUT", "/x", "update", "proxy"),
         ("PATCH", "/x", "patch", "proxy"),
         ("DELETE", "/x", "delete", "proxy"),
-        ("HEAD", "/pods", "get", "proxy"),
+        ("HEAD", "/pods", "", "proxy"),
     ],
 )
 def test_request_attributes(method: str, path: str, verb: str, subresource: str) -> None:
