@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import free_port, run_pinnace
+from tests.e2e.kubectl import eventually
 
 from pinnace.storage.etcd_channel import EtcdTLS
 from pinnace.storage.etcd_cluster import EtcdCluster
@@ -92,7 +93,7 @@ def init(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Init]:
         "adm", "init", "--data-dir", str(data), "--node-name", "cp-1", "--apiserver-bind-port", str(port),
         "--control-plane-endpoint", f"127.0.0.1:{port}", "--etcd", "stacked", "--etcd-client-port", str(etcd_client),
         "--etcd-peer-port", str(etcd_peer), "--upload-certs", "--service-cidr", "10.112.0.0/16",
-        "--pod-network-cidr", "10.150.0.0/16", timeout=120,
+        "--pod-network-cidr", "10.150.0.0/16", "--up-arg=--sim-nodes=1", timeout=120,
     )  # fmt: skip
     try:
         assert made.returncode == 0, made.stdout + made.stderr + _log(data)
@@ -128,6 +129,10 @@ def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> N
     assert first.kubectl("get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").stdout == "10.112.0.1"
     first.kubectl("create", "service", "clusterip", "in-range", "--tcp=80:80")
     assert first.kubectl("get", "service", "in-range", "-o", "jsonpath={.spec.clusterIP}").stdout.startswith("10.112.")
+    # And the pod range: a (simulated) node's podCIDR is cut from it.
+    eventually(lambda: first.kubectl("get", "node", "sim-node-0", check=False).returncode == 0, timeout=30)
+    pod_cidr = first.kubectl("get", "node", "sim-node-0", "-o", "jsonpath={.spec.podCIDR}").stdout
+    assert pod_cidr.startswith("10.150."), pod_cidr
     # phase upload-certs again, with the same key: new owner token, same key works for the join below.
     again = run_pinnace("adm", "init", "phase", "upload-certs", "--upload-certs", "--certificate-key", key.group(1),
                         "--data-dir", str(first.data_dir))  # fmt: skip

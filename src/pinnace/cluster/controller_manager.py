@@ -54,6 +54,8 @@ class ControllerManagerConfig:
     cluster_signing_key_file: str | None = None
     #: The CA published as kube-root-ca.crt in every namespace (--root-ca-file).
     root_ca_file: str | None = None
+    #: The pods' range (--cluster-cidr): simulated nodes get their podCIDRs from it.
+    cluster_cidr: str = "10.244.0.0/16"
     #: Extra keyword options per component, by name, for anything without its own field.
     component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -148,7 +150,9 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
 
         # Heartbeats renew at a quarter of the grace period, as upstream's 10 s of 40 s.
         heartbeat = min(10.0, config.node_monitor_grace_period / 4)
-        await add_simulated_nodes(manager, config.sim_nodes, heartbeat_interval=heartbeat)
+        await add_simulated_nodes(
+            manager, config.sim_nodes, heartbeat_interval=heartbeat, cluster_cidr=config.cluster_cidr
+        )
 
 
 async def run(kubeconfig: str | None, context: str | None, config: ControllerManagerConfig) -> int:

@@ -110,6 +110,7 @@ class LocalCluster:
         if not cm.cluster_signing_cert_file:  # csrsigning issues node certificates from the cluster CA
             ca_cert, ca_key = pki.path("ca")
             cm = dataclasses.replace(cm, cluster_signing_cert_file=str(ca_cert), cluster_signing_key_file=str(ca_key))
+        cm = dataclasses.replace(cm, cluster_cidr=self.config.cluster_cidr)
         if not cm.root_ca_file:  # kube-root-ca.crt in every namespace: what in-cluster clients verify the server with
             cm = dataclasses.replace(cm, root_ca_file=str(pki.path("ca")[0]))
         if cm.controllers or cm.sim_nodes:
