@@ -37,6 +37,7 @@ from pinnace.node.images.manifest import (
 )
 from pinnace.node.images.reference import Reference, ReferenceError, check_digest, parse_reference, sha256_digest
 from pinnace.node.images.store import ImageStore
+from pinnace.node.images.unpack import unpack_if_root
 
 NAME_ANNOTATION = "io.containerd.image.name"
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
@@ -169,6 +170,8 @@ def import_archive(store: ImageStore, path: Path, references: Sequence[Reference
             raise ArchiveError(f"{path} holds {len(imported)} images; a tag can name only one")
         for ref in references:
             store.tag(imported[0][0], ref)
+    for image_id, _ in imported:
+        unpack_if_root(store, image_id)
     return [image_id for image_id, _ in imported]
 
 

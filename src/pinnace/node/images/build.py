@@ -27,6 +27,7 @@ from pinnace.node.images.config import ImageConfig, config_document
 from pinnace.node.images.manifest import OCI_CONFIG, OCI_LAYER_GZIP, Descriptor, build_manifest, encode
 from pinnace.node.images.reference import Reference
 from pinnace.node.images.store import ImageStore
+from pinnace.node.images.unpack import unpack_if_root
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
@@ -82,7 +83,9 @@ def store_image(
     manifest = build_manifest(
         Descriptor(OCI_CONFIG, config_digest, len(config_blob)), [descriptor for descriptor, _ in layers]
     )
-    return store.add_image(store.write_blob(manifest), references)
+    image_id = store.add_image(store.write_blob(manifest), references)
+    unpack_if_root(store, image_id)
+    return image_id
 
 
 def build_from_directory(

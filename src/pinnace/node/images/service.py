@@ -28,11 +28,13 @@ from pinnace.node.images.config import ImageConfig
 from pinnace.node.images.reference import Reference, ReferenceError, parse_reference
 from pinnace.node.images.registry import RegistryClient, RegistryError
 from pinnace.node.images.store import ImageStore
-from pinnace.node.images.unpack import unpack
+from pinnace.node.images.unpack import rootfs_path, unpack, unpack_if_root
 
 ALWAYS = "Always"
 IF_NOT_PRESENT = "IfNotPresent"
 NEVER = "Never"
+#: How often an image in use is marked used again (the garbage collector removes the least recently used first).
+TOUCH_INTERVAL = 60.0
 
 
 class ImageNeverPullError(ImagePullError):
@@ -118,6 +120,11 @@ class LocalImageService:
         self.registry = RegistryClient(self.store, insecure=insecure_registries, ca_files=ca_files)
         self.keyring = keyring or Keyring()
         self._pulls: dict[tuple[str, RegistryAuth | None], asyncio.Future[str]] = {}
+        self._clock = clock
+        #: Unpacks under way (concurrent container starts of a new image share one), and what is known per image.
+        self._unpacking: dict[str, asyncio.Future[Path]] = {}
+        self._touched: dict[str, float] = {}
+        self._configs: dict[str, ImageConfig] = {}
 
     async def pull_image(self, reference: str, auth: RegistryAuth | None = None) -> str:
         """Pull an image; its ID. Concurrent pulls of one reference share one download.
@@ -140,6 +147,7 @@ class LocalImageService:
         self._pulls[key] = future
         try:
             image_id = await self._pull(ref, auth)
+            await asyncio.to_thread(unpack_if_root, self.store, image_id)
             future.set_result(image_id)
             return image_id
         except BaseException as exc:
@@ -169,10 +177,31 @@ class LocalImageService:
             await asyncio.to_thread(self.store.remove, record.id)
 
     async def unpack(self, image: str) -> Path:
-        """The image's unpacked rootfs (shared and read-only: overlay it or copy it, never write to it)."""
+        """The image's unpacked rootfs (shared and read-only: overlay it or copy it, never write to it).
+
+        Concurrent calls for an image not unpacked yet share one unpacking. The
+        image is marked used (for the image garbage collector) at most every
+        :data:`TOUCH_INTERVAL`, not on every container start.
+        """
         record = self.store.require(image)
-        return await asyncio.to_thread(unpack, self.store, record.id)
+        target = rootfs_path(self.store, record.id)
+        if not target.is_dir():
+            pending = self._unpacking.get(record.id)
+            if pending is None:
+                pending = asyncio.ensure_future(asyncio.to_thread(unpack, self.store, record.id, touch=False))
+                self._unpacking[record.id] = pending
+                pending.add_done_callback(lambda _done: self._unpacking.pop(record.id, None))
+            target = await asyncio.shield(pending)
+        now = self._clock()
+        if now - self._touched.get(record.id, float("-inf")) >= TOUCH_INTERVAL:
+            await asyncio.to_thread(self.store.touch, record.id, now)
+            self._touched[record.id] = now
+        return target
 
     async def image_config(self, image: str) -> ImageConfig:
-        """The image's Entrypoint, Cmd, Env, WorkingDir, User and ExposedPorts."""
-        return ImageConfig.from_document(self.store.config(image))
+        """The image's Entrypoint, Cmd, Env, WorkingDir, User and ExposedPorts (parsed once per image ID)."""
+        image_id = self.store.require(image).id
+        config = self._configs.get(image_id)
+        if config is None:
+            config = self._configs[image_id] = ImageConfig.from_document(self.store.config(image_id))
+        return config

@@ -12,7 +12,8 @@ symlink in the image (``/bin -> usr/bin``) points into the rootfs, never at
 the host's, and ``..`` cannot climb out of it.
 
 :func:`unpack` keeps one unpacked rootfs per image under the store's
-``rootfs/<id-hex>``, made in a temp directory and renamed into place, so a
+``rootfs/<id-hex>`` (made when the image is built, imported or pulled as
+root — :func:`unpack_if_root` — else on first use), made in a temp directory and renamed into place, so a
 half-written one is never seen. It is shared by every container of that
 image and must not be written to: the ``oci`` runtime mounts it as the
 read-only lower layer of an overlay when it is root, and copies it otherwise.
@@ -214,8 +215,8 @@ def rootfs_path(store: ImageStore, image_id: str) -> Path:
     return store.root / "rootfs" / image_id.removeprefix("sha256:")
 
 
-def unpack(store: ImageStore, image_id: str) -> Path:
-    """The image's unpacked rootfs (made on first use, then reused); marks the image used.
+def unpack(store: ImageStore, image_id: str, *, touch: bool = True) -> Path:
+    """The image's unpacked rootfs (made on first use, then reused); marks the image used (``touch``).
 
     Synchronous and CPU/disk heavy: call it in a thread from async code.
     """
@@ -236,5 +237,18 @@ def unpack(store: ImageStore, image_id: str) -> Path:
         finally:
             if work.exists():
                 shutil.rmtree(work)
-    store.touch(record.id)
+    if touch:
+        store.touch(record.id)
     return target
+
+
+def unpack_if_root(store: ImageStore, image_id: str) -> None:
+    """Unpack a new image right away when we are root, as containerd unpacks on import and pull.
+
+    A container's first start then does not pay for it (a pod start's latency
+    excludes image pulls, and unpacking is part of the pull). Without root the
+    owners and device nodes could not be set, so the unpacking is left to the
+    ``oci`` runtime, which is root, on first use.
+    """
+    if os.geteuid() == 0:
+        unpack(store, image_id, touch=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,12 +12,14 @@ import pytest
 from pinnace.node.cri import ImageInfo, ImagePullError, ImageService
 from pinnace.node.images.reference import parse_reference
 from pinnace.node.images.service import (
+    TOUCH_INTERVAL,
     LocalImageService,
     default_pull_policy,
     node_status_images,
     pull_with_secrets,
     should_pull,
 )
+from pinnace.node.images.unpack import rootfs_path
 
 from ._layers import file, store_layers
 
@@ -82,3 +87,28 @@ async def test_a_broken_pull_secret_is_a_pull_error(tmp_path: Path) -> None:
     secret = {"type": "kubernetes.io/dockercfg", "data": {".dockercfg": "bm90IGpzb24="}}
     with pytest.raises(ImagePullError, match="bad imagePullSecret"):
         await pull_with_secrets(LocalImageService(tmp_path), "example.com/app:1", [secret])
+
+
+async def test_concurrent_starts_share_one_unpack_and_use_is_recorded_once_a_minute(tmp_path: Path) -> None:
+    now = [1000.0]
+    service = LocalImageService(tmp_path, clock=lambda: now[0])
+    image_id = store_layers(service.store, [[file("bin/app", b"app")]], name="example.com/app:1")
+    rootfs = rootfs_path(service.store, image_id)
+    shutil.rmtree(rootfs, ignore_errors=True)  # as a non-root build leaves it: unpacked on first use
+    roots = await asyncio.gather(*(service.unpack("example.com/app:1") for _ in range(5)))
+    assert roots == [rootfs] * 5 and (rootfs / "bin/app").read_bytes() == b"app"
+    assert [p.name for p in (tmp_path / "rootfs").iterdir()] == [rootfs.name]  # no second unpack left behind
+    assert service.store.require(image_id).last_used == 1000.0
+    now[0] = 1030.0
+    await service.unpack("example.com/app:1")
+    assert service.store.require(image_id).last_used == 1000.0
+    now[0] = 1000.0 + TOUCH_INTERVAL
+    await service.unpack(image_id)
+    assert service.store.require(image_id).last_used == now[0]
+
+
+def test_an_image_stored_as_root_is_unpacked_at_once(tmp_path: Path) -> None:
+    assert os.geteuid() == 0, "unpacking at import needs root (CI runs as root)"
+    service = LocalImageService(tmp_path)
+    image_id = store_layers(service.store, [[file("bin/app", b"app")]], name="example.com/app:1")
+    assert (rootfs_path(service.store, image_id) / "bin/app").read_bytes() == b"app"
