@@ -93,7 +93,9 @@ class AgentConfig:
     volume_refresh_period: float = 30.0
     #: How often each running pod is synced even without events (upstream --sync-frequency, 1 min).
     sync_frequency: float = 60.0
-    workers: int = 4
+    #: Pods synced at once. The kubelet has a worker per pod; a pod start mostly waits (on the runtime's
+    #: processes, the API server), so a few workers would queue pods created at 10/s behind each other.
+    workers: int = 16
     #: How often unused images are garbage-collected under disk pressure (upstream's image GC period, 5 min).
     image_gc_period: float = 300.0
     #: The image GC thresholds (a ``pinnace.node.images.gc.ImageGCPolicy``; None: upstream's 85%/80%, 2 min age).

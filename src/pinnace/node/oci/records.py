@@ -6,10 +6,11 @@ they hold the whole CRI config each was created from.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from typing import Any
+
+import orjson
 
 from pinnace.node.cri import ContainerConfig, Mount, PortMapping, Resources, SandboxConfig, SecurityContext
 
@@ -55,16 +56,16 @@ def container_config_from_dict(data: dict[str, Any]) -> ContainerConfig:
 def write_record(path: str, data: dict[str, Any]) -> None:
     """Write a record atomically (rename), so a crash never leaves half of one."""
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle)
+    with open(tmp, "wb") as handle:
+        handle.write(orjson.dumps(data))
     os.replace(tmp, path)
 
 
 def read_record(path: str) -> dict[str, Any] | None:
     """A record, or None when it is missing or unreadable."""
     try:
-        with open(path) as handle:
-            data: dict[str, Any] = json.load(handle)
+        with open(path, "rb") as handle:
+            data: dict[str, Any] = orjson.loads(handle.read())
     except (OSError, ValueError):
         return None
     return data
