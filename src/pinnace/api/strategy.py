@@ -93,20 +93,24 @@ def schema_of(info: ResourceInfo) -> Schema | None:
     return load_definitions().get(info.definition)
 
 
-def decode(info: ResourceInfo, obj: Obj) -> None:
-    """What decoding a request into the kind's type does (in place): defaults, no unknown or empty fields."""
+def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False) -> None:
+    """What decoding a request into the kind's type does (in place): defaults, no unknown or empty fields.
+
+    ``normal``: ``obj`` is known to be normal already (:func:`pinnace.api.typed.take_normal`), so only the
+    defaults are added (they are normal values) and the normalising walk is skipped.
+    """
     defaults.apply_defaults(info.group, info.kind, obj)
     custom = crd.custom_version(info)
     if custom is not None:
         custom.decode(obj)
     elif crd.is_crd(info.group, info.kind):
         crd.set_defaults(obj)
-    typed.normalize(obj, schema_of(info))
+    typed.normalize(obj, schema_of(info), proven=normal)
 
 
-def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = None) -> None:
-    """Fill the server-owned fields of a new object (in place)."""
-    decode(info, obj)
+def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = None, normal: bool = False) -> None:
+    """Fill the server-owned fields of a new object (in place); ``normal`` as for :func:`decode`."""
+    decode(info, obj, normal=normal)
     m = meta(obj)
     m["uid"] = new_uid()
     m["creationTimestamp"] = now_rfc3339(now)

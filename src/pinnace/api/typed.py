@@ -19,6 +19,7 @@ JSON) keeps anything. Custom resources have no definition here: only their
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from pinnace.api import errors
@@ -43,8 +44,39 @@ def field_validation(value: str | None) -> str:
     return value
 
 
-def normalize(obj: Obj, schema: Schema | None) -> list[str]:
-    """Make ``obj`` (in place) what a decode/encode round trip yields; the unknown field paths."""
+#: The object the current request's decode check found normal (see :func:`mark_normal`), if any.
+_proven_normal: ContextVar[Obj | None] = ContextVar("pinnace_proven_normal", default=None)
+
+
+def mark_normal(obj: Obj) -> None:
+    """Record that the walk of the decode check found ``obj`` normal: as a round trip leaves it below its top
+    level (no unknown key, nothing an encode omits), so that a create of this very object need not walk it again.
+
+    Only the create path asks (:func:`take_normal`), right where it starts: whatever may change the object in
+    between (admission) must make the create forget the proof (``AdmissionRequest.mutated``).
+    """
+    _proven_normal.set(obj)
+
+
+def take_normal(obj: Obj) -> bool:
+    """Whether ``obj`` is the object the current request's decode check found normal (the record is spent)."""
+    proven = _proven_normal.get()
+    if proven is None:
+        return False
+    _proven_normal.set(None)
+    return proven is obj
+
+
+def normalize(obj: Obj, schema: Schema | None, *, proven: bool = False) -> list[str]:
+    """Make ``obj`` (in place) what a decode/encode round trip yields; the unknown field paths.
+
+    ``proven``: the caller knows ``obj`` is normal below its top level (its decode check found it so and
+    nothing but our own defaulting, which writes only normal values, changed it since): only the top-level
+    order is fixed, without a walk.
+    """
+    if proven:
+        _order_top_level(obj)
+        return []
     unknown: list[str] = []
     if schema is not None:
         _walk(obj, resolve(schema), "", unknown, prune=True)

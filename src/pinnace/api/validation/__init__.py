@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.api import errors
+from pinnace.api import errors, typed
 from pinnace.api.errors import Cause
 from pinnace.api.validation import admissionregistration, certificates, core, events, workloads
 from pinnace.api.validation.decoding import decode_check, decode_error
@@ -101,10 +101,13 @@ def check_decodable(obj: Obj, definition: str, context: str) -> bool:
     cannot be handled as a Deployment: ``), giving a 400; an empty context
     means ``obj`` is the result of a patch, which upstream reports as a 422
     on the ``patch`` field. Returns whether the body has unknown keys (the
-    same walk sees them), so callers skip the unknown-field pass when not.
+    same walk sees them), so callers skip the unknown-field pass when not. A body the walk finds normal is
+    recorded as such (:func:`pinnace.api.typed.mark_normal`), so that its create need not walk it again.
     """
-    message, unknown = decode_check(obj, definition)
+    message, unknown, normal = decode_check(obj, definition)
     if message is None:
+        if normal:
+            typed.mark_normal(obj)
         return unknown
     if context:
         raise errors.BadRequest(context + message)

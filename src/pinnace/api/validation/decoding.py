@@ -154,12 +154,16 @@ _Where = tuple[Any, str] | None
 
 
 class _Walk:
-    __slots__ = ("saved", "unknown")
+    __slots__ = ("omitted", "saved", "unknown")
 
     def __init__(self) -> None:
         self.saved: str | None = None
         #: Whether a key the Go types do not have was seen (its path is left to typed.unknown_fields).
         self.unknown = False
+        #: Whether a struct field held something an encode could omit (null, or an empty list, map or free-form
+        #: value): then the object is not as a decode/encode round trip leaves it. Conservative: ``required``
+        #: fields (which keep their empties) count too.
+        self.omitted = False
 
     @staticmethod
     def type_error(what: str, go: str, struct: str, where: _Where) -> str:
@@ -183,6 +187,7 @@ class _Walk:
                 self.unknown = True
                 continue
             if item is None:
+                self.omitted = True
                 continue
             ck, t = child.kind, type(item)
             # the common cases, without a call (or with the direct one, for a nested struct)
@@ -190,13 +195,17 @@ class _Walk:
                 if t is str:
                     continue
             elif ck == _STRUCT:
-                if t is dict:
+                if t is dict:  # an empty struct is kept: no omitempty on Go structs
                     self.struct(item, child, (where, key))
                     continue
-            elif ck == _ANY or (ck == _INT and t is int and child.low <= item <= child.high) or (
-                ck == _BOOL and t is bool
-            ):
+            elif ck == _ANY:
+                if not item and (t is dict or t is list):
+                    self.omitted = True
                 continue
+            elif (ck == _INT and t is int and child.low <= item <= child.high) or (ck == _BOOL and t is bool):
+                continue
+            if not item and (t is dict or t is list):
+                self.omitted = True
             self.value(item, child, inner, (where, key))
 
     def value(self, value: Any, node: _Node, struct: str, where: _Where) -> None:
@@ -288,14 +297,18 @@ def decode_error(obj: dict[str, Any], definition: str) -> str | None:
     return decode_check(obj, definition)[0]
 
 
-def decode_check(obj: dict[str, Any], definition: str) -> tuple[str | None, bool]:
-    """``decode_error``, and whether ``obj`` has keys the Go types do not (so an unknown-field pass is needed)."""
+def decode_check(obj: dict[str, Any], definition: str) -> tuple[str | None, bool, bool]:
+    """``decode_error``; whether ``obj`` has keys the Go types do not (so an unknown-field pass is needed);
+    and whether it is *normal*: it decodes, and a decode/encode round trip would leave it as it is (no unknown
+    key, no null or empty value an encode omits: :func:`pinnace.api.typed.normalize` would change nothing
+    below the top level)."""
     walk = _Walk()
     try:
         walk.value(obj, _definition(definition), "", None)
     except _Abort as exc:
-        return str(exc), walk.unknown
-    return walk.saved, walk.unknown
+        return str(exc), walk.unknown, False
+    saved = walk.saved
+    return saved, walk.unknown, saved is None and not walk.unknown and not walk.omitted
 
 
 _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")

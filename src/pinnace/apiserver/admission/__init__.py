@@ -56,10 +56,18 @@ class AdmissionRequest:
     options: Obj | None = None
     #: Warnings to return to the client.
     warnings: list[str] = field(default_factory=list)
+    #: Whether a mutating plugin may have changed ``obj`` (set by the chain: every mutating plugin that handled
+    #: the request counts, unless it declares ``mutates = False``). A create whose object is unchanged since
+    #: its decode check found it normal skips the second normalising walk.
+    mutated: bool = False
 
 
 class MutatingPlugin(Protocol):
-    """An admission plugin that may change the object."""
+    """An admission plugin that may change the object.
+
+    One that runs in the mutating phase but never changes the object (NamespaceLifecycle) says so with a class
+    attribute ``mutates = False``; without it the chain assumes any plugin that handled a request changed it.
+    """
 
     name: str
 

@@ -61,9 +61,15 @@ class AdmissionChain:
         return found[0] if found else None
 
     async def admit(self, request: AdmissionRequest) -> None:
-        """Run the mutating plugins that handle the request, in order (each sees the previous one's changes)."""
+        """Run the mutating plugins that handle the request, in order (each sees the previous one's changes).
+
+        ``request.mutated`` tells the caller whether the object may have changed: set when a plugin that may
+        mutate (all but those declaring ``mutates = False``) handled the request.
+        """
         for plugin in self.mutating:
             if plugin.handles(request):
+                if getattr(plugin, "mutates", True):
+                    request.mutated = True
                 await _guarded(plugin.name, plugin.admit(request), request)
         self._flush(request)
 

@@ -34,6 +34,8 @@ class NamespaceLifecycle:
     """The NamespaceLifecycle admission plugin (mutating phase, first in the chain; changes nothing)."""
 
     name = "NamespaceLifecycle"
+    #: It only refuses: the chain need not assume the object changed.
+    mutates = False
 
     def __init__(self, rest: RestStore) -> None:
         """Namespaces are read through ``rest``'s watch cache, then the store when the cache lacks one."""

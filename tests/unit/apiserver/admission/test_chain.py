@@ -81,3 +81,17 @@ async def test_a_plugin_bug_is_a_500_not_a_crash(caplog: pytest.LogCaptureFixtur
 def test_an_empty_chain_is_false() -> None:
     assert not AdmissionChain()
     assert AdmissionChain([Recorder("a", [])])
+
+
+class Quiet(Recorder):
+    """A mutating-phase plugin that declares it never changes the object."""
+
+    mutates = False
+
+
+async def test_the_chain_reports_whether_a_plugin_may_have_changed_the_object() -> None:
+    request = _request()
+    await AdmissionChain([Quiet("q", []), Recorder("off", [], handles=False)]).admit(request)
+    assert request.mutated is False  # only a non-mutating plugin and one that did not handle it
+    await AdmissionChain([Quiet("q", []), Recorder("a", [])]).admit(request)
+    assert request.mutated is True

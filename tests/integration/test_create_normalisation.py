@@ -1,0 +1,81 @@
+"""A create skips its second normalising walk only when nothing could have made the object abnormal.
+
+The decode check of a create body proves it normal (nothing a decode/encode
+round trip changes); a mutating admission plugin that handled the request
+voids that proof, so what it adds is normalised as before: empty maps and
+lists and nulls go, unknown fields are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pinnace.apiserver.admission import AdmissionRequest
+from pinnace.apiserver.server import APIServer
+from pinnace.client.rest import ResourceRef, RestClient
+
+DEPLOYMENTS = ResourceRef("apps", "v1", "deployments")
+CONFIGMAPS = ResourceRef("", "v1", "configmaps")
+
+
+class Sloppy:
+    """Adds what a round trip would drop to every Deployment it admits."""
+
+    name = "Sloppy"
+
+    def handles(self, request: AdmissionRequest) -> bool:
+        return request.info.plural == "deployments"
+
+    async def admit(self, request: AdmissionRequest) -> None:
+        assert request.obj is not None
+        request.obj["metadata"]["annotations"] = {}
+        request.obj["metadata"]["finalizers"] = None
+        request.obj["spec"]["colour"] = "red"
+        request.obj["spec"]["template"]["spec"]["containers"][0]["ports"] = []
+
+
+@pytest.fixture
+def rest(api_server: APIServer, client: RestClient) -> RestClient:
+    """The shared test server's client, with :class:`Sloppy` in the server's mutating phase."""
+    assert api_server.rest.admission is not None
+    api_server.rest.admission.mutating.append(Sloppy())
+    return client
+
+
+def _deployment(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"app": "web"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+
+
+async def test_what_a_mutating_plugin_adds_to_a_normal_body_is_normalised(rest: RestClient) -> None:
+    created = await rest.create(DEPLOYMENTS, _deployment("web"), "default")
+    assert "annotations" not in created["metadata"] and "finalizers" not in created["metadata"]
+    assert "colour" not in created["spec"]
+    container = created["spec"]["template"]["spec"]["containers"][0]
+    assert "ports" not in container
+    assert container["imagePullPolicy"] == "Always" and container["resources"] == {}  # defaults, kept
+    assert list(created)[:3] == ["kind", "apiVersion", "metadata"]
+    assert created == await rest.get(DEPLOYMENTS, "web", "default")
+
+
+async def test_a_normal_body_no_plugin_touched_is_stored_in_order_with_its_defaults(rest: RestClient) -> None:
+    body = {"data": {"a": "b"}, "metadata": {"name": "cm", "labels": {"x": "y"}}}
+    created = await rest.create(CONFIGMAPS, body, "default")
+    assert list(created) == ["kind", "apiVersion", "metadata", "data"]
+    assert created["data"] == {"a": "b"} and created["metadata"]["labels"] == {"x": "y"}
+    odd = {"data": {}, "metadata": {"name": "cm2", "annotations": {}, "finalizers": []}}
+    created = await rest.create(CONFIGMAPS, odd, "default")
+    assert "data" not in created and set(created["metadata"]) == {
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    }

@@ -1,0 +1,193 @@
+"""The proof that lets a create skip its second normalising walk.
+
+A create body's decode check (:mod:`pinnace.api.validation.decoding`) walks
+the whole object; when it finds nothing a decode/encode round trip would
+change (no unknown key, no null or empty value an encode omits), the object
+is *normal* and the create's :func:`pinnace.api.typed.normalize` only fixes
+the top-level order. That holds only if the decode walk sees everything the
+typed walk would change, and if the defaults added in between are normal
+values themselves: both are checked here, over every definition and every
+defaulted kind.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from pinnace.api import defaults, strategy, typed
+from pinnace.api.definitions import definition_for, load_definitions
+from pinnace.api.registry import builtin_registry
+from pinnace.api.validation import check_decodable, decoding
+
+
+def _pairs(name: str) -> list[str]:
+    """Every place (as a path) where the typed walk could change something the decode walk does not see."""
+    problems: list[str] = []
+    seen: set[tuple[int, int]] = set()
+
+    def visit(d: decoding._Node, t: typed._Node, path: str) -> None:
+        if (id(d), id(t)) in seen:
+            return
+        seen.add((id(d), id(t)))
+        if t.props is not None:  # the typed walk checks a struct's keys: the decode walk must, with the same keys
+            if d.kind != decoding._STRUCT or set(d.props) != set(t.props):
+                problems.append(f"{path}: struct")
+                return
+            for key, child in t.props.items():
+                visit(d.props[key], child, f"{path}.{key}")
+        elif t.values is not None:
+            if d.kind != decoding._MAP or d.elem is None:
+                problems.append(f"{path}: map")
+                return
+            visit(d.elem, t.values, f"{path}[*]")
+        elif t.items is not None:
+            if d.kind != decoding._LIST or d.elem is None:
+                problems.append(f"{path}: list")
+                return
+            visit(d.elem, t.items, f"{path}[]")
+        if d.kind == decoding._STRUCT and not t.is_struct:  # the decode walk keeps empty structs: so must typed
+            problems.append(f"{path}: empty struct")
+
+    visit(decoding._definition(name), typed._compile(load_definitions()[name]), name)
+    return problems
+
+
+def test_the_decode_walk_sees_all_that_the_typed_walk_would_change_in_every_definition() -> None:
+    names = sorted(load_definitions())
+    assert len(names) > 500
+    problems = [p for name in names for p in _pairs(name)]
+    assert problems == []
+
+
+def _deployment() -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {}}], "securityContext": {}},
+            },
+        },
+    }
+
+
+def _normal(obj: dict[str, Any]) -> bool:
+    return decoding.decode_check(obj, "io.k8s.api.apps.v1.Deployment")[2]
+
+
+def test_a_normal_body_is_found_normal_and_normalising_it_changes_nothing() -> None:
+    obj = _deployment()
+    assert _normal(obj)
+    same = copy.deepcopy(obj)
+    typed.normalize(same, definition_for("apps", "v1", "Deployment"))
+    assert same == obj
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda o: o["metadata"].__setitem__("annotations", {}),  # an empty map: omitted
+        lambda o: o["metadata"].__setitem__("finalizers", []),  # an empty list: omitted
+        lambda o: o["metadata"].__setitem__("creationTimestamp", None),  # null: omitted
+        lambda o: o["spec"].__setitem__("paused", None),
+        lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("ports", []),
+        lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("colour", "red"),  # unknown
+        lambda o: o["spec"].__setitem__("replicas", "three"),  # does not decode
+    ],
+)
+def test_what_a_round_trip_would_change_makes_a_body_not_normal(change: Any) -> None:
+    obj = _deployment()
+    change(obj)
+    assert not _normal(obj)
+
+
+def test_check_decodable_records_only_a_normal_body_for_its_create() -> None:
+    obj = _deployment()
+    assert check_decodable(obj, "io.k8s.api.apps.v1.Deployment", "ctx: ") is False
+    assert typed.take_normal(copy.deepcopy(obj)) is False  # another object: no proof (and the record is spent)
+    check_decodable(obj, "io.k8s.api.apps.v1.Deployment", "ctx: ")
+    assert typed.take_normal(obj) is True
+    assert typed.take_normal(obj) is False  # spent
+    odd = _deployment()
+    odd["metadata"]["annotations"] = {}
+    check_decodable(odd, "io.k8s.api.apps.v1.Deployment", "ctx: ")
+    assert typed.take_normal(odd) is False
+
+
+_CONTAINERS = [
+    {
+        "name": "c",
+        "image": "nginx:1.27",
+        "ports": [{"containerPort": 80}],
+        "env": [{"name": "P", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "resources": {"limits": {"cpu": "1"}},
+        "livenessProbe": {"httpGet": {"port": 80}},
+        "readinessProbe": {"exec": {"command": ["true"]}},
+        "lifecycle": {"preStop": {"httpGet": {"port": 80}}},
+    }
+]
+_POD_SPEC: dict[str, Any] = {
+    "containers": _CONTAINERS,
+    "initContainers": [{"name": "i", "image": "busybox"}],
+    "volumes": [
+        {"name": "a"},
+        {"name": "b", "secret": {"secretName": "s"}},
+        {"name": "h", "hostPath": {"path": "/x"}},
+        {"name": "p", "projected": {"sources": [{"configMap": {"name": "c"}}]}},
+    ],
+}
+_TEMPLATE = {"metadata": {"labels": {"app": "x"}}, "spec": _POD_SPEC}
+_SAMPLES: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("", "Pod"): [{"metadata": {"name": "p"}, "spec": _POD_SPEC}, {"metadata": {"name": "p"}}],
+    ("", "PodTemplate"): [{"metadata": {"name": "t"}, "template": _TEMPLATE}, {"metadata": {"name": "t"}}],
+    ("", "Secret"): [{"metadata": {"name": "s"}}],
+    ("", "Namespace"): [{"metadata": {"name": "n"}}],
+    ("", "Service"): [
+        {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}},
+        {"metadata": {"name": "s"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+        {"metadata": {"name": "s"}},
+    ],
+    ("", "ReplicationController"): [{"metadata": {"name": "r"}, "spec": {"template": _TEMPLATE}}],
+    ("apps", "Deployment"): [
+        {"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": _TEMPLATE}},
+        {"metadata": {"name": "d"}, "spec": {"strategy": {"type": "Recreate"}, "template": {}}},
+        {"metadata": {"name": "d"}},
+    ],
+    ("apps", "ReplicaSet"): [{"metadata": {"name": "r"}, "spec": {"template": _TEMPLATE}}],
+    ("apps", "StatefulSet"): [{"metadata": {"name": "s"}, "spec": {"template": _TEMPLATE}}, {"metadata": {}}],
+    ("apps", "DaemonSet"): [{"metadata": {"name": "d"}, "spec": {"template": _TEMPLATE}}],
+    ("batch", "Job"): [
+        {"metadata": {"name": "j"}, "spec": {"template": _TEMPLATE}},
+        {"metadata": {"name": "j"}, "spec": {"backoffLimitPerIndex": 1, "template": _TEMPLATE}},
+    ],
+    ("batch", "CronJob"): [
+        {"metadata": {"name": "c"}, "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": _TEMPLATE}}}},
+        {"metadata": {"name": "c"}, "spec": {"schedule": "@daily", "jobTemplate": {}}},
+    ],
+}
+
+
+def test_every_defaulted_kind_has_samples() -> None:
+    assert set(_SAMPLES) == set(defaults._DEFAULTERS)
+
+
+@pytest.mark.parametrize(("gk", "index"), [(gk, i) for gk, samples in _SAMPLES.items() for i in range(len(samples))])
+def test_defaults_added_to_a_normal_object_leave_it_normal(gk: tuple[str, str], index: int) -> None:
+    group, kind = gk
+    info = builtin_registry().by_kind(group, "v1", kind)
+    assert info is not None
+    obj = {"apiVersion": info.api_version, "kind": kind, **copy.deepcopy(_SAMPLES[gk][index])}
+    assert decoding.decode_check(obj, info.definition)[2], "the sample itself must be normal"
+    defaulted = copy.deepcopy(obj)
+    strategy.decode(info, defaulted, normal=True)  # defaults, no walk
+    walked = copy.deepcopy(obj)
+    strategy.decode(info, walked)  # defaults, then the normalising walk
+    assert defaulted != obj or index > 0  # each kind's first sample gets defaults
+    assert list(defaulted.items()) == list(walked.items())  # the walk would have changed nothing
+    assert decoding.decode_check(defaulted, info.definition)[2]
