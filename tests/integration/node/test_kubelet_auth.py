@@ -36,6 +36,7 @@ USERS = {
 }
 CLUSTER_ROLES = ResourceRef("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False)
 CLUSTER_ROLE_BINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
+SERVICE_ACCOUNTS = ResourceRef("", "v1", "serviceaccounts")
 
 
 @dataclass
@@ -84,12 +85,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         "rules": [{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}],
     }
     await admin.create(CLUSTER_ROLES, role)
-    binding = {
-        "metadata": {"name": "kubelet-prober"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubelet-prober"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "prober"}],
-    }
-    await admin.create(CLUSTER_ROLE_BINDINGS, binding)
+    await admin.create(CLUSTER_ROLE_BINDINGS, prober_binding("kubelet-prober", {"kind": "User", "name": "prober"}))
     try:
         async with running_agent(node, tmp_path / "node", NODE, client_ca=ca.cert_pem()) as agent:
             assert agent.kubelet is not None
@@ -100,6 +96,17 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         rbac.stop()
         await server.stop()
         await store.close()
+
+
+def prober_binding(name: str, subject: dict[str, str]) -> dict[str, object]:
+    """A binding of the kubelet-prober role (get nodes/proxy) to ``subject``."""
+    if subject["kind"] == "User":
+        subject = {"apiGroup": "rbac.authorization.k8s.io", **subject}
+    return {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubelet-prober"},
+        "subjects": [subject],
+    }
 
 
 async def get(url: str, ctx: ssl.SSLContext | None = None, token: str = "") -> tuple[int, str]:
@@ -144,3 +151,26 @@ async def test_the_api_server_reaches_the_kubelet_with_its_client_certificate(se
     async with RestClient(setup.api_url, token="admin") as admin:
         listed = await admin.request("GET", f"/api/v1/nodes/{NODE}/proxy/pods")
     assert listed["kind"] == "PodList"
+
+
+async def test_review_answers_are_cached_as_upstreams_kubelet_caches_them(setup: Setup) -> None:
+    """Tokens 2 min, allowed 5 min, denied 30 s: a revoked token or role keeps working that long, as upstream."""
+    url, ctx = setup.kubelet_url, client_context(setup.pki)
+    async with RestClient(setup.api_url, token="admin") as admin:
+        await admin.create(SERVICE_ACCOUNTS, {"metadata": {"name": "probe"}}, "default")
+        subject = {"kind": "ServiceAccount", "name": "probe", "namespace": "default"}
+        await admin.create(CLUSTER_ROLE_BINDINGS, prober_binding("probe", subject))
+        answer = await admin.request("POST", SERVICE_ACCOUNTS.path("default", "probe", "token"), body={"spec": {}})
+        token = answer["status"]["token"]
+        assert await get(f"{url}/healthz", ctx, token=token) == (200, "ok")
+        await admin.delete(SERVICE_ACCOUNTS, "probe", "default")  # the token is dead at the API server now
+        assert await get(f"{url}/healthz", ctx, token=token) == (200, "ok")  # … but cached by the kubelet
+
+        denied = (403, "Forbidden (user=viewer, verb=get, resource=nodes, subresource=proxy)")
+        assert await get(f"{url}/healthz", ctx, token="viewer") == denied
+        await admin.create(CLUSTER_ROLE_BINDINGS, prober_binding("viewer", {"kind": "User", "name": "viewer"}))
+        assert await get(f"{url}/healthz", ctx, token="viewer") == denied  # the denial is cached (30 s)
+
+        assert (await get(f"{url}/pods", ctx, token="prober"))[0] == 200
+        await admin.delete(CLUSTER_ROLE_BINDINGS, "kubelet-prober")
+        assert (await get(f"{url}/healthz", ctx, token="prober"))[0] == 200  # allowed is cached (5 min), any path
