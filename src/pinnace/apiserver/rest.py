@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pinnace.api import conversion, errors, managedfields, names, strategy
+from pinnace.api import conversion, errors, managedfields, names, strategy, typed
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import AdmissionChain, request_for
@@ -160,6 +160,7 @@ class RestStore:
         Takes ownership of ``obj`` (a freshly decoded body): it is changed in place, not copied.
         ``manager``: the field manager the write is recorded for in managedFields (None: not recorded).
         """
+        normal = typed.take_normal(obj)  # its decode check found it normal; what admission changes is not
         self._check_type(info, obj)
         meta = strategy.meta(obj)
         if info.namespaced:
@@ -182,6 +183,7 @@ class RestStore:
             await chain.admit(request)
             obj = self._admitted(info, request)
             meta = obj["metadata"]
+            normal = normal and not request.mutated
         if not meta.get("name"):
             base = meta.get("generateName")
             if not base:
@@ -198,7 +200,7 @@ class RestStore:
                     group=info.group,
                 )
             meta["name"] = names.generate_name(str(base))
-        strategy.prepare_for_create(info, obj)
+        strategy.prepare_for_create(info, obj, normal=normal)
         self._validate(info, obj)
         if chain and request is not None:
             request.name = meta["name"]
