@@ -141,6 +141,12 @@ def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> N
     assert owner["metadata"]["ownerReferences"][0]["name"] != secret["metadata"]["ownerReferences"][0]["name"]
     skipped = run_pinnace("adm", "init", "phase", "upload-certs", "--data-dir", str(first.data_dir))
     assert "[upload-certs] Skipping phase. Please see --upload-certs" in skipped.stdout
+    # A new token's join command for a control plane, as kubeadm's token create --certificate-key prints it.
+    printed = run_pinnace("adm", "token", "create", "--print-join-command", "--certificate-key", key.group(1),
+                          "--data-dir", str(first.data_dir))  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith(f"pinnace adm join {first.url.removeprefix('https://')} --token ")
+    assert printed.stdout.rstrip().endswith(f"--control-plane --certificate-key {key.group(1)}")
 
 
 def test_a_wrong_certificate_key_is_refused(init: Init, tmp_path: Path) -> None:

@@ -342,7 +342,9 @@ def etcd(
 
 
 def control_plane(plan: InitPlan, announce: Callable[[str], None] = print) -> str:
-    """Save the configuration and start the control plane detached (as ``pinnace up -d``); its URL once ready."""
+    """Save the configuration and start the control plane detached (as ``pinnace up -d``); its URL once ready.
+
+    With stacked etcd whose member was set up before but is not running, the member is started first."""
     from pinnace.cluster import daemon
     from pinnace.cluster.local import ClusterConfig
 
@@ -351,6 +353,8 @@ def control_plane(plan: InitPlan, announce: Callable[[str], None] = print) -> st
     if running is not None:
         announce(f"[control-plane] The control plane already runs (pid {running.pid}) at {running.url}")
         return running.url
+    if plan.stacked_etcd and (plan.data_dir / "etcd").is_dir() and plan.local_etcd().running() is None:
+        etcd(plan, announce)  # a restart (upgrade, reboot): the member under the API server first, from its data
     config = ClusterConfig(data_dir=plan.data_dir, host=plan.host, port=plan.init.bind_port)
     announce(f"[control-plane] Starting the control plane from {plan.data_dir / CONFIG_FILE}")
     announce(f"[wait-control-plane] Waiting for the API server to be ready. This can take up to {plan.timeout:.0f}s")

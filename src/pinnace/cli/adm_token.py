@@ -79,6 +79,9 @@ def token_create(
         "system:bootstrappers:kubeadm:default-node-token"
     ),
     print_join_command: Annotated[bool, typer.Option(help="Print the whole join command, not just the token.")] = False,
+    certificate_key: Annotated[
+        str, typer.Option(help="With --print-join-command: print a control-plane join with this certificate key.")
+    ] = "",
     data_dir: DataDir = DEFAULT_DATA_DIR,
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
@@ -102,10 +105,10 @@ def token_create(
     if not print_join_command:
         typer.echo(created.token)
         return
-    typer.echo(_join_command(path, created.token))
+    typer.echo(_join_command(path, created.token, certificate_key))
 
 
-def _join_command(path: Path, token: str) -> str:
+def _join_command(path: Path, token: str, certificate_key: str = "") -> str:
     """The join command for the kubeconfig's cluster: its server, the token, its CA's pin."""
     import base64
 
@@ -115,7 +118,10 @@ def _join_command(path: Path, token: str) -> str:
     cluster = (kc.load(path).get("clusters") or [{}])[0].get("cluster") or {}
     ca = cluster.get("certificate-authority-data")
     pins = [ca_cert_hash(base64.b64decode(ca))] if ca else []
-    return join_command(str(cluster.get("server", "")), token, pins)
+    return join_command(
+        str(cluster.get("server", "")), token, pins, control_plane=bool(certificate_key),
+        certificate_key=certificate_key or None,
+    )  # fmt: skip
 
 
 @token_app.command("list")
