@@ -194,8 +194,9 @@ def load_plan(data_dir: Path) -> InitPlan | None:
 
 
 # ---- phases on this host -------------------------------------------------------------------------------------------
-def _port_problem(host: str, port: int) -> tuple[str, str] | None:
-    """Why the API server could not listen on host:port, as a preflight check's name and text (None: it can)."""
+def port_problem(host: str, port: int) -> tuple[str, str] | None:
+    """Why a server (API server, etcd member) could not listen on host:port, as a preflight check's name and text
+    (None: it can)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
@@ -219,9 +220,10 @@ def preflight(plan: InitPlan) -> list[str]:
     config = plan.data_dir / CONFIG_FILE
     if config.exists():
         problems.append((f"FileAvailable--{config}", f"{config} already exists"))
-    port_problem = _port_problem(plan.host, plan.init.bind_port) if running is None else None
-    if port_problem is not None:
-        problems.append(port_problem)
+    ports = [plan.init.bind_port] if running is None else []
+    if plan.stacked_etcd and (running is None or plan.local_etcd().running() is None):
+        ports += [plan.etcd_client_port, plan.etcd_peer_port]  # kubeadm's Port-2379 and Port-2380 checks
+    problems += [p for p in (port_problem(plan.host, port) for port in ports) if p is not None]
     errors_: list[str] = []
     warnings: list[str] = []
     for name, text in problems:

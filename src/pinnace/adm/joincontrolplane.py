@@ -74,6 +74,10 @@ def _preflight(request: ControlPlaneJoin) -> None:
     worker_preflight(request.join)
     if not request.certificate_key:
         raise JoinError("a control-plane join needs --certificate-key (printed by `pinnace adm init --upload-certs`)")
+    for port in (request.bind_port, request.etcd_client_port, request.etcd_peer_port):
+        problem = phases.port_problem(request.advertise_address, port)
+        if problem is not None:
+            raise JoinError(f"[preflight] Some fatal errors occurred:\n\t[ERROR {problem[0]}]: {problem[1]}")
     if (request.join.data_dir / phases.CONFIG_FILE).exists():
         raise JoinError(
             f"[preflight] {request.join.data_dir / phases.CONFIG_FILE} already exists: this data directory is already "

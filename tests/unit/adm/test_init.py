@@ -104,3 +104,21 @@ def test_the_closing_text_shows_the_control_plane_join_with_the_certificate_key(
     text = init.closing_text(plan, "abcdef.0123456789abcdef")
     assert "join any number of control-plane nodes" in text and "uploaded-certs will be deleted in two hours" in text
     assert f"--control-plane \\\n\t--certificate-key {'ab' * 32}" in text
+
+
+def test_preflight_checks_the_stacked_etcd_ports(tmp_path: Path) -> None:
+    import socket
+
+    plan = _plan(tmp_path)
+    plan.etcd = "stacked"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        plan.etcd_peer_port = busy.getsockname()[1]
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            plan.init.bind_port = plan.etcd_client_port = free.getsockname()[1]
+        with pytest.raises(init.InitError, match=rf"\[ERROR Port-{plan.etcd_peer_port}\]: Port .* is in use"):
+            init.preflight(plan)
+        plan.ignore_preflight_errors = (f"Port-{plan.etcd_peer_port}",)
+        assert init.preflight(plan) == [f"[WARNING Port-{plan.etcd_peer_port}]: Port {plan.etcd_peer_port} is in use"]
