@@ -1,13 +1,15 @@
 """A create skips its second normalising walk only when nothing could have made the object abnormal.
 
 The decode check of a create body proves it normal (nothing a decode/encode
-round trip changes); a mutating admission plugin that handled the request
-voids that proof, so what it adds is normalised as before: empty maps and
-lists and nulls go, unknown fields are dropped.
+round trip changes; for a custom resource: pruned by its schema); a mutating
+admission plugin that handled the request voids that proof, so what it adds
+is normalised as before: empty maps and lists and nulls go, unknown fields
+are dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -18,6 +20,8 @@ from pinnace.client.rest import ResourceRef, RestClient
 
 DEPLOYMENTS = ResourceRef("apps", "v1", "deployments")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps")
+CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+WIDGETS = ResourceRef("example.com", "v1", "widgets")
 
 
 class Sloppy:
@@ -26,10 +30,14 @@ class Sloppy:
     name = "Sloppy"
 
     def handles(self, request: AdmissionRequest) -> bool:
-        return request.info.plural == "deployments"
+        return request.info.plural in ("deployments", "widgets")
 
     async def admit(self, request: AdmissionRequest) -> None:
         assert request.obj is not None
+        if request.info.plural == "widgets":
+            if request.obj["metadata"]["name"] == "sloppy":
+                request.obj["spec"]["colour"] = "red"  # not in the schema
+            return
         request.obj["metadata"]["annotations"] = {}
         request.obj["metadata"]["finalizers"] = None
         request.obj["spec"]["colour"] = "red"
@@ -79,3 +87,37 @@ async def test_a_normal_body_no_plugin_touched_is_stored_in_order_with_its_defau
         "resourceVersion",
         "creationTimestamp",
     }
+
+
+async def test_a_custom_resource_is_pruned_again_only_if_admission_may_have_changed_it(rest: RestClient) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {"size": {"type": "integer", "default": 1}, "shape": {"type": "string"}},
+            }
+        },
+    }
+    crd = {
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema}}],
+        },
+    }
+    await rest.create(CRDS, crd)
+    for _ in range(100):
+        if any(
+            r.get("name") == "widgets" for r in (await rest.request("GET", "/apis/example.com/v1")).get("resources", [])
+        ):
+            break
+        await asyncio.sleep(0.02)
+    body = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"shape": "round", "extra": 1}}
+    tidy = await rest.create(WIDGETS, {**body, "metadata": {"name": "tidy"}}, "default")
+    assert tidy["spec"] == {"shape": "round", "size": 1}  # pruned by the check, then defaulted
+    sloppy = await rest.create(WIDGETS, {**body, "metadata": {"name": "sloppy"}}, "default")
+    assert sloppy["spec"] == {"shape": "round", "size": 1}  # what admission added is pruned too
+    assert sloppy == await rest.get(WIDGETS, "sloppy", "default")

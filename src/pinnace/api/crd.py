@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.api import errors, schema_validation, structural
+from pinnace.api import errors, schema_validation, structural, typed
 from pinnace.api.cel import RuleTree, compile_rules
 from pinnace.api.crd_status import set_condition
 from pinnace.api.errors import Cause
@@ -291,9 +291,13 @@ class CustomVersion:
     read_conversion: bool = False
     terminating: bool = False
 
-    def decode(self, obj: Obj) -> list[str]:
-        """Prune unknown fields and fill defaults (in place); the pruned paths."""
-        dropped = structural.prune(obj, self.schema)
+    def decode(self, obj: Obj, *, pruned: bool = False) -> list[str]:
+        """Prune unknown fields and fill defaults (in place); the pruned paths.
+
+        ``pruned``: the unknown-field check pruned this very object and nothing changed it since (see
+        :func:`check_unknown_fields`): only the defaults are filled.
+        """
+        dropped = [] if pruned else structural.prune(obj, self.schema)
         structural.apply_defaults(obj, self.schema)
         return dropped
 
@@ -354,12 +358,17 @@ def check_unknown_fields(info: ResourceInfo, obj: Obj, directive: str, context: 
     (none under Ignore).
 
     The unknown fields are found by pruning ``obj`` in place — which the decode
-    that follows every such check would do anyway — rather than a copy.
+    that follows every such check would do anyway — rather than a copy; the
+    pruned object is recorded as such (:func:`pinnace.api.typed.mark_normal`), so
+    that its create need not prune it again.
     """
     if directive == "Ignore":
         return []
     cv = custom_version(info)
-    found = structural.prune(obj, cv.schema) if cv is not None else []
+    if cv is None:
+        return []
+    found = structural.prune(obj, cv.schema)
+    typed.mark_normal(obj)
     if not found:
         return []
     messages = [f'unknown field "{path}"' for path in found]

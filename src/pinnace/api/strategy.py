@@ -97,13 +97,16 @@ def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False) -> None:
     """What decoding a request into the kind's type does (in place): defaults, no unknown or empty fields.
 
     ``normal``: ``obj`` is known to be normal already (:func:`pinnace.api.typed.take_normal`), so only the
-    defaults are added (they are normal values) and the normalising walk is skipped.
+    defaults are added (they are normal values): a built-in object skips the normalising walk, a custom
+    resource its pruning (its metadata is still normalised: nothing proved it normal).
     """
     defaults.apply_defaults(info.group, info.kind, obj)
     custom = crd.custom_version(info)
     if custom is not None:
-        custom.decode(obj)
-    elif crd.is_crd(info.group, info.kind):
+        custom.decode(obj, pruned=normal)
+        typed.normalize(obj, None)
+        return
+    if crd.is_crd(info.group, info.kind):
         crd.set_defaults(obj)
     typed.normalize(obj, schema_of(info), proven=normal)
 

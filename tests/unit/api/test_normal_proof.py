@@ -191,3 +191,25 @@ def test_defaults_added_to_a_normal_object_leave_it_normal(gk: tuple[str, str], 
     assert defaulted != obj or index > 0  # each kind's first sample gets defaults
     assert list(defaulted.items()) == list(walked.items())  # the walk would have changed nothing
     assert decoding.decode_check(defaulted, info.definition)[2]
+
+
+def test_crd_defaults_leave_a_normal_crd_normal() -> None:
+    info = builtin_registry().by_kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
+    assert info is not None
+    crd: dict[str, Any] = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": True, "storage": True}],
+        },
+    }
+    assert decoding.decode_check(crd, info.definition)[2]
+    defaulted, walked = copy.deepcopy(crd), copy.deepcopy(crd)
+    strategy.decode(info, defaulted, normal=True)
+    strategy.decode(info, walked)
+    assert defaulted["spec"]["names"]["listKind"] == "WidgetList" and defaulted["spec"]["conversion"]
+    assert list(defaulted.items()) == list(walked.items())
