@@ -56,7 +56,8 @@ class SyncRunner:
     """Runs a sync when asked, at most once per ``min_interval``, and at least once per ``max_interval``.
 
     ``sync(periodic)`` is told whether it runs only because ``max_interval`` passed. A sync that raises is
-    logged and retried after ``min_interval``.
+    logged and retried after ``min_interval``, then after twice as long each time it fails again (up to
+    ``max_interval``).
     """
 
     def __init__(self, min_interval: float, max_interval: float, *, clock: Clock | None = None) -> None:
@@ -74,10 +75,13 @@ class SyncRunner:
     async def run(self, sync: Callable[[bool], Awaitable[None]]) -> None:
         """Sync until cancelled; the first sync runs at once."""
         last = -math.inf
+        failures = 0
         self._wanted.set()
         while True:
             periodic = not await self._wait_for_request(last + self.max_interval - self.clock.now())
-            wait = last + self.min_interval - self.clock.now()
+            # After failures, back off (doubling from min_interval, at most max_interval) instead of hammering.
+            pause = min(self.min_interval * 2 ** max(0, failures - 1), self.max_interval) if failures else 0.0
+            wait = last + max(self.min_interval, pause) - self.clock.now()
             if wait > 0:
                 await self.clock.sleep(wait)
             self._wanted.clear()
@@ -85,8 +89,13 @@ class SyncRunner:
             self.runs += 1
             try:
                 await sync(periodic)
-            except Exception:
-                log.exception("service proxy: sync failed; retrying")
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.exception("service proxy: sync failed; retrying")
+                else:
+                    log.warning("service proxy: sync failed again (%d in a row): %s", failures, exc)
                 self._wanted.set()
 
     async def _wait_for_request(self, timeout: float) -> bool:

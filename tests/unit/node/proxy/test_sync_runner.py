@@ -18,12 +18,13 @@ class Recorder:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.calls: list[tuple[float, bool]] = []
-        self.fail_next = False
+        #: How many of the next syncs fail.
+        self.failures = 0
 
     async def __call__(self, periodic: bool) -> None:
         self.calls.append((self.clock.now(), periodic))
-        if self.fail_next:
-            self.fail_next = False
+        if self.failures:
+            self.failures -= 1
             raise OSError("iptables-restore: resource busy")
 
 
@@ -69,13 +70,17 @@ async def test_without_changes_it_syncs_every_period(running: tuple[SyncRunner, 
     assert recorder.calls[-1] == (60.0, True)
 
 
-async def test_a_failed_sync_is_retried_after_the_minimum_interval(
+async def test_a_failed_sync_is_retried_with_a_growing_pause_until_one_succeeds(
     running: tuple[SyncRunner, Recorder, FakeClock],
 ) -> None:
     runner, recorder, clock = running
-    recorder.fail_next = True
+    recorder.failures = 3
+    runner.request()
+    await clock.advance(1.0)  # fails at 1
+    for _ in range(7):
+        await clock.advance(1.0)
+    # Retried 1 s, then 2 s, then 4 s later; the third retry succeeds and the runner is quiet again.
+    assert [t for t, _ in recorder.calls] == [0.0, 1.0, 2.0, 4.0, 8.0]
     runner.request()
     await clock.advance(1.0)
-    assert recorder.calls[-1] == (1.0, False)
-    await clock.advance(1.0)
-    assert recorder.calls[-1] == (2.0, False) and len(recorder.calls) == 3
+    assert recorder.calls[-1] == (9.0, False)
