@@ -62,6 +62,13 @@ def node(
         str,
         typer.Option(help="Service routing on the node (kube-proxy's mode): iptables (needs root), or none."),
     ] = "iptables",
+    server_tls_bootstrap: Annotated[
+        bool,
+        typer.Option(
+            help="Serve the kubelet API with a certificate of the cluster CA, asked for by a kubelet-serving CSR "
+            "(an admin approves it), instead of a self-signed one."
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Register a Node and run the pods bound to it until SIGINT/SIGTERM.
@@ -108,6 +115,7 @@ def node(
         backoff_base=backoff_base,
         heartbeat_interval=heartbeat_interval,
         proxy_mode="" if proxy_mode == "none" else proxy_mode,
+        server_tls_bootstrap=server_tls_bootstrap,
     )
     if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
         chosen = {"PINNACE_OCI_RUNTIME": oci_runtime, "PINNACE_POD_CIDR": pod_cidr}

@@ -41,12 +41,14 @@ from aiohttp import web
 
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.kubeletcert import ensure_serving_cert, serving_context
+from pinnace.node.servingcsr import ServingCertificateManager
 from pinnace.runtime.clock import Clock, RealClock
 
 __all__ = [
     "METHOD_VERBS",
     "KubeletAttributes",
     "KubeletAuth",
+    "KubeletSecurity",
     "KubeletUser",
     "TTLCache",
     "kubelet_security",
@@ -289,10 +291,33 @@ class KubeletAuth:
         return await handler(request)
 
 
+@dataclass(frozen=True, slots=True)
+class KubeletSecurity:
+    """What secures a node's kubelet API: its TLS context, its request filter, and (``serverTLSBootstrap``) the
+    manager of its CA-issued serving certificate, whose :meth:`~ServingCertificateManager.run` must be running."""
+
+    tls: ssl.SSLContext
+    auth: KubeletAuth
+    certificates: ServingCertificateManager | None = None
+
+
 def kubelet_security(
-    rest: RestClient, node_name: str, pki_dir: Path, addresses: Sequence[str], client_ca: bytes
-) -> tuple[ssl.SSLContext, KubeletAuth]:
-    """The TLS context and the request filter of a node's kubelet API, as kubeadm configures a kubelet:
-    a self-signed serving certificate in ``pki_dir``, client certificates of ``client_ca``, webhook authn/authz."""
+    rest: RestClient,
+    node_name: str,
+    pki_dir: Path,
+    addresses: Sequence[str],
+    client_ca: bytes,
+    *,
+    server_tls_bootstrap: bool = False,
+) -> KubeletSecurity:
+    """The kubelet API secured as kubeadm configures a kubelet: client certificates of ``client_ca``, webhook
+    authn/authz, and a self-signed serving certificate in ``pki_dir`` — or, with ``server_tls_bootstrap``, one
+    the cluster CA issues for a ``kubelet-serving`` CSR (see :mod:`pinnace.node.servingcsr`)."""
+    auth = KubeletAuth(rest, node_name)
+    if server_tls_bootstrap:
+        tls = serving_context(None, None, client_ca)
+        manager = ServingCertificateManager(rest, node_name, addresses, pki_dir, tls)
+        manager.load()  # a certificate issued before a restart serves at once
+        return KubeletSecurity(tls, auth, manager)
     crt, key = ensure_serving_cert(pki_dir, node_name, addresses)
-    return serving_context(crt, key, client_ca), KubeletAuth(rest, node_name)
+    return KubeletSecurity(serving_context(crt, key, client_ca), auth)

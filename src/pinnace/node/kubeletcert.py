@@ -30,7 +30,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CERT_FILE", "KEY_FILE", "VALIDITY", "ensure_serving_cert", "serving_context"]
+__all__ = [
+    "CERT_FILE",
+    "KEY_FILE",
+    "VALIDITY",
+    "ensure_serving_cert",
+    "general_names",
+    "serving_context",
+    "serving_names",
+    "usable_until",
+    "write_private",
+]
 
 CERT_FILE = "kubelet.crt"
 KEY_FILE = "kubelet.key"
@@ -46,20 +56,52 @@ def _names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
     return set(sans.get_values_for_type(x509.DNSName)), {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
 
 
-def _usable(crt: Path, key: Path, dns: set[str], ips: set[str]) -> bool:
+def serving_names(node_name: str, addresses: Sequence[str]) -> tuple[set[str], set[str]]:
+    """The DNS names and IP addresses a node's serving certificate must carry: its name and ``addresses``
+    (IP addresses become IP SANs, anything else a DNS name)."""
+    dns = {node_name} if node_name else set()
+    ips: set[str] = set()
+    for value in addresses:
+        try:
+            ips.add(str(ipaddress.ip_address(value)))
+        except ValueError:
+            if value:
+                dns.add(value)
+    return dns, ips
+
+
+def general_names(dns: set[str], ips: set[str]) -> list[x509.GeneralName]:
+    """Those names as subjectAltName entries, in a stable order."""
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in sorted(dns)]
+    return names + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in sorted(ips)]
+
+
+def usable_until(cert_pem: bytes, key_pem: bytes, dns: set[str], ips: set[str]) -> datetime.datetime | None:
+    """When a certificate (with its key) that names all of ``dns`` and ``ips`` expires; None if it cannot be
+    used now (unreadable, not yet or no longer valid, or missing a name)."""
     try:
-        cert = x509.load_pem_x509_certificate(crt.read_bytes())
-        serialization.load_pem_private_key(key.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError):
-        return False
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return None
     now = datetime.datetime.now(datetime.UTC)
     if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
-        return False
+        return None
     have_dns, have_ips = _names(cert)
-    return dns <= have_dns and ips <= have_ips
+    return cert.not_valid_after_utc if dns <= have_dns and ips <= have_ips else None
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def _usable(crt: Path, key: Path, dns: set[str], ips: set[str]) -> bool:
+    try:
+        cert_pem, key_pem = crt.read_bytes(), key.read_bytes()
+    except OSError:
+        return False
+    return usable_until(cert_pem, key_pem, dns, ips) is not None
+
+
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` at once (a reader never sees half a file), created with ``mode``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
@@ -73,22 +115,13 @@ def ensure_serving_cert(pki_dir: Path, node_name: str, addresses: Sequence[str])
     Subject ``CN=<node>@<unix time>`` (as upstream names it); SANs: the node's name and ``addresses``
     (IP addresses become IP SANs, anything else a DNS name)."""
     crt, key_path = pki_dir / CERT_FILE, pki_dir / KEY_FILE
-    dns = {node_name} if node_name else set()
-    ips: set[str] = set()
-    for value in addresses:
-        try:
-            ips.add(str(ipaddress.ip_address(value)))
-        except ValueError:
-            if value:
-                dns.add(value)
+    dns, ips = serving_names(node_name, addresses)
     if _usable(crt, key_path, dns, ips):
         return crt, key_path
-    pki_dir.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{node_name or 'kubelet'}@{int(now.timestamp())}")])
-    general: list[x509.GeneralName] = [x509.DNSName(d) for d in sorted(dns)]
-    general += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in sorted(ips)]
+    general = general_names(dns, ips)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -120,16 +153,20 @@ def ensure_serving_cert(pki_dir: Path, node_name: str, addresses: Sequence[str])
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    _write(key_path, key_pem, 0o600)
-    _write(crt, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_private(key_path, key_pem)
+    write_private(crt, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return crt, key_path
 
 
-def serving_context(cert_file: Path, key_file: Path, client_ca: bytes) -> ssl.SSLContext:
-    """The kubelet API's TLS context: its certificate, and client certificates of ``client_ca`` asked for."""
+def serving_context(cert_file: Path | None, key_file: Path | None, client_ca: bytes) -> ssl.SSLContext:
+    """The kubelet API's TLS context: its certificate, and client certificates of ``client_ca`` asked for.
+
+    Without a certificate (``serverTLSBootstrap`` before one is issued) handshakes fail until
+    ``load_cert_chain`` gives the context one; a later call replaces it for new connections."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(cert_file), str(key_file))
+    if cert_file is not None:
+        ctx.load_cert_chain(str(cert_file), str(key_file) if key_file is not None else None)
     ctx.load_verify_locations(cadata=client_ca.decode("ascii"))
     ctx.verify_mode = ssl.CERT_OPTIONAL
     return ctx

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pinnace.adm.pki import CLUSTER_ADMINS_GROUP, ECDSA_P256, CertPair, CertSpec, ensure_ca, ensure_cert
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.agent import AgentConfig, NodeAgent
 from pinnace.node.process import ProcessRuntime
@@ -18,11 +19,11 @@ PODS = ResourceRef("", "v1", "pods")
 
 @contextlib.asynccontextmanager
 async def running_agent(
-    client: RestClient, data_dir: Path, node: str, *, stop_containers: bool = True, client_ca: bytes | None = None
+    client: RestClient, data_dir: Path, node: str, *, stop_containers: bool = True, **options: Any
 ) -> AsyncIterator[NodeAgent]:
     """An agent for ``node`` (registered when this yields); its containers are stopped afterwards unless
-    ``stop_containers`` is False (an agent restart: the next agent adopts them). ``client_ca``: its kubelet API
-    is HTTPS and checks every request (client certificates of that CA, or tokens and access the server reviews)."""
+    ``stop_containers`` is False (an agent restart: the next agent adopts them). ``options``: more of its
+    AgentConfig (``client_ca``: its kubelet API is HTTPS and checks every request …)."""
     runtime = ProcessRuntime(data_dir / "runtime")
     config = AgentConfig(
         node_name=node,
@@ -30,7 +31,7 @@ async def running_agent(
         kubelet_port=0,
         backoff_base=0.2,
         relist_period=0.1,
-        client_ca=client_ca,
+        **options,
     )
     agent = NodeAgent(client, runtime, config)
     task = asyncio.create_task(agent.run())
@@ -69,3 +70,12 @@ async def run_pod(client: RestClient, node: str, name: str, *containers: dict[st
 
     result: dict[str, Any] = await eventually(running)
     return result
+
+
+def kubelet_pki(pki: Path) -> CertPair:
+    """A cluster CA in ``pki`` and the API server's kubelet client certificate (``apiserver-kubelet-client``,
+    CN kube-apiserver-kubelet-client, O kubeadm:cluster-admins), as kubeadm makes them; the CA."""
+    ca = ensure_ca(pki, "ca", "kubernetes", ECDSA_P256)
+    spec = CertSpec("kube-apiserver-kubelet-client", (CLUSTER_ADMINS_GROUP,), client=True)
+    ensure_cert(pki, "apiserver-kubelet-client", spec, ca, ECDSA_P256)
+    return ca

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from tests.integration.node.agentenv import running_agent
+from tests.integration.node.agentenv import kubelet_pki, running_agent
 from tests.integration.tokenusers import authenticate_tokens
 
 from pinnace.adm.pki import CLUSTER_ADMINS_GROUP, ECDSA_P256, CertSpec, ensure_ca, ensure_cert
@@ -60,9 +60,7 @@ def client_context(pki: Path, name: str | None = None) -> ssl.SSLContext:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     pki = tmp_path / "pki"
-    ca = ensure_ca(pki, "ca", "kubernetes", ECDSA_P256)
-    kubelet_client = CertSpec("kube-apiserver-kubelet-client", (CLUSTER_ADMINS_GROUP,), client=True)
-    ensure_cert(pki, "apiserver-kubelet-client", kubelet_client, ca, ECDSA_P256)
+    ca = kubelet_pki(pki)
     ensure_cert(pki, "jane", CertSpec("jane", ("devs",), client=True), ca, ECDSA_P256)
     other_ca = ensure_ca(tmp_path / "other", "ca", "someone-else", ECDSA_P256)
     ensure_cert(

@@ -102,6 +102,8 @@ class AgentConfig:
     image_gc_policy: Any = None
     #: PEM of ``authentication.x509.clientCAFile`` (the cluster CA): set, the kubelet API is HTTPS with authn/authz.
     client_ca: bytes | None = None
+    #: serverTLSBootstrap: serve with a certificate the cluster CA issues for a kubelet-serving CSR (not self-signed).
+    server_tls_bootstrap: bool = False
     #: kube-proxy's --proxy-mode: "iptables" runs the node's service proxy (:mod:`pinnace.node.proxy`); "" none.
     proxy_mode: str = ""
 
@@ -232,11 +234,21 @@ class NodeAgent:
 
         Port 0 picks a free one; the Node then reports that port in its daemonEndpoints."""
         cfg = self.config
-        tls, auth = (
-            kubelet_security(self.rest, cfg.node_name, cfg.data_dir / "pki", [cfg.node_ip], cfg.client_ca)
+        security = (
+            kubelet_security(
+                self.rest,
+                cfg.node_name,
+                cfg.data_dir / "pki",
+                [cfg.node_ip],
+                cfg.client_ca,
+                server_tls_bootstrap=cfg.server_tls_bootstrap,
+            )
             if cfg.client_ca
-            else (None, None)
+            else None
         )
+        tls, auth = (security.tls, security.auth) if security is not None else (None, None)
+        if security is not None and security.certificates is not None:
+            self._spawn(security.certificates.run(), "serving certificate")
         self.kubelet = KubeletServer(
             self.runtime,
             self.pods,
