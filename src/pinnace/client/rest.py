@@ -3,9 +3,10 @@
 Paths for any resource, JSON bodies, typed errors (a non-2xx answer becomes
 the matching ``errors.StatusError`` rebuilt from the server's ``metav1.Status``),
 and watch streams as async iterators of events. Objects stay plain dicts. The
-controller SDK (``runtime``) builds on this. Request/response calls go over a
-lean keep-alive transport (:mod:`pinnace.client.transport`: an operator makes
-one or two per reconcile, so their CPU counts); watches go over aiohttp.
+controller SDK (``runtime``) builds on this. Requests and watches go over a
+lean keep-alive HTTP/1.1 transport (:mod:`pinnace.client.transport`: an
+operator makes one or two requests and reads a few watch events per
+reconcile, so their CPU counts); failures keep aiohttp's exception types.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import orjson
 
 from pinnace.api import errors
@@ -75,7 +75,6 @@ class RestClient:
         *,
         token: str | None = None,
         timeout: float = 30.0,
-        session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         auth: AuthProvider | None = None,
@@ -84,10 +83,7 @@ class RestClient:
         self._headers = {"Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._request_timeout = timeout
-        self._session = session
-        self._owns_session = session is None
         self._ssl = ssl_context
         self._server_hostname = server_hostname
         self._auth = auth
@@ -101,55 +97,16 @@ class RestClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _sess(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(json_serialize=lambda v: orjson.dumps(v).decode())
-        return self._session
-
     async def close(self) -> None:
-        """Release connections (only those this client opened)."""
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
+        """Release the idle connections (streams and requests in flight close as they end)."""
         if self._transport is not None:
             self._transport.close()
             self._transport = None
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        timeout: aiohttp.ClientTimeout,
-        data: bytes | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> aiohttp.ClientResponse:
-        """Send with the current credentials; after a 401 the auth provider may renew them for one resend."""
-        auth = self._auth
-        for attempt in (1, 2):
-            creds = await auth.credentials() if auth is not None else None
-            options: dict[str, Any] = {}
-            context = (creds.ssl if creds is not None else None) or self._ssl
-            if context is not None:
-                options["ssl"] = context
-            if self._server_hostname:
-                options["server_hostname"] = self._server_hostname
-            resp = await self._sess().request(
-                method,
-                url,
-                data=data,
-                params=params,
-                headers={**headers, **creds.headers} if creds is not None else headers,
-                timeout=timeout,
-                **options,
-            )
-            if resp.status != 401 or attempt == 2 or auth is None or creds is None:
-                return resp
-            if not await auth.unauthorized(creds):
-                return resp
-            resp.release()
-        raise AssertionError("unreachable")
+    def _http(self) -> HTTPTransport:
+        if self._transport is None:
+            self._transport = HTTPTransport(self.base_url, server_hostname=self._server_hostname)
+        return self._transport
 
     async def request(
         self,
@@ -163,8 +120,7 @@ class RestClient:
     ) -> Obj:
         """Send one request and return the decoded JSON answer, or raise the typed error.
 
-        It goes over the lean keep-alive transport (:mod:`pinnace.client.transport`); a 401 lets the auth
-        provider renew the credentials for one resend, as :meth:`_send` does for watches.
+        The auth provider is asked for credentials before it; after a 401 it may renew them for one resend.
         """
         data = None
         if body is not None:
@@ -172,9 +128,7 @@ class RestClient:
         else:
             content_type = ""
         target = f"{path}?{urlencode(params, quote_via=quote)}" if params else path
-        transport = self._transport
-        if transport is None:
-            transport = self._transport = HTTPTransport(self.base_url, server_hostname=self._server_hostname)
+        transport = self._http()
         auth = self._auth
         for attempt in (1, 2):
             creds = await auth.credentials() if auth is not None else None
@@ -315,21 +269,31 @@ class RestClient:
             query["resourceVersion"] = resource_version
         if timeout_seconds is not None:
             query["timeoutSeconds"] = str(timeout_seconds)
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=idle_timeout)
-        async with await self._send(
-            "GET", self.base_url + ref.path(namespace), params=query, headers=self._headers, timeout=timeout
-        ) as resp:
-            if resp.status >= 300:
-                _decode(resp.status, await resp.read())
-            if on_open is not None:
-                on_open()
-            async for line in resp.content:
-                if not line.strip():
-                    continue
-                event = orjson.loads(line)
-                if event.get("type") == "ERROR":
-                    raise errors.from_status(event.get("object") or {})
-                yield WatchEvent(event["type"], event["object"])
+        target = f"{ref.path(namespace)}?{urlencode(query, quote_via=quote)}"
+        transport = self._http()
+        auth = self._auth
+        for attempt in (1, 2):
+            creds = await auth.credentials() if auth is not None else None
+            tls = (creds.ssl if creds is not None else None) or self._ssl
+            headers = self._header_block(None, "", creds)
+            async with transport.stream("GET", target, headers, tls=tls, idle_timeout=idle_timeout) as (status, body):
+                if status >= 300:
+                    raw = await body.read()
+                    retry = status == 401 and attempt == 1 and auth is not None and creds is not None
+                    if retry and auth is not None and creds is not None and await auth.unauthorized(creds):
+                        continue
+                    _decode(status, raw)
+                if on_open is not None:
+                    on_open()
+                while (lines := await body.lines()) is not None:
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        event = orjson.loads(line)
+                        if event.get("type") == "ERROR":
+                            raise errors.from_status(event.get("object") or {})
+                        yield WatchEvent(event["type"], event["object"])
+                return
 
 
 def _decode(status: int, raw: bytes) -> Obj:

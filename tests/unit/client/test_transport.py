@@ -198,3 +198,84 @@ def test_header_values_with_line_breaks_are_refused() -> None:
     assert render_headers({"Accept": "a", "X": "b"}) == "Accept: a\r\nX: b\r\n"
     with pytest.raises(ValueError, match="line break"):
         render_headers({"Authorization": "Bearer x\r\nX-Evil: 1"})
+
+
+# ---- streams (watches) --------------------------------------------------------------------------
+async def collect(transport: HTTPTransport, idle_timeout: float | None = 5) -> tuple[int, list[bytes]]:
+    async with transport.stream("GET", "/w", "", tls=None, idle_timeout=idle_timeout) as (status, body):
+        got: list[bytes] = []
+        while (lines := await body.lines()) is not None:
+            got.extend(lines)
+        return status, got
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def test_a_stream_yields_lines_across_chunk_boundaries() -> None:
+    async def events(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in (b'{"a":1}\n{"b"', b":2}\n", b"\n", b'{"c":3}'):  # the last line has no newline
+            writer.write(chunk(piece))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with scripted(events) as (transport, _):
+        assert await collect(transport) == (200, [b'{"a":1}', b'{"b":2}', b"", b'{"c":3}'])
+
+
+async def test_a_stream_without_framing_ends_when_the_server_closes() -> None:
+    async def until_close(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\none\ntwo\n")
+        await writer.drain()
+
+    async with scripted(until_close) as (transport, _):
+        assert await collect(transport) == (200, [b"one", b"two"])
+
+
+async def test_a_stream_cut_mid_body_is_a_payload_error() -> None:
+    async def cut(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(b"one\n"))
+        await writer.drain()
+
+    async with scripted(cut) as (transport, _):
+        with pytest.raises(aiohttp.ClientPayloadError, match="cut before its end"):
+            await collect(transport)
+
+
+async def test_a_silent_stream_times_out_after_its_idle_timeout() -> None:
+    async def silent(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(b"first\n"))
+        await writer.drain()
+        await asyncio.sleep(2)
+
+    async with scripted(silent) as (transport, _):
+        with pytest.raises(TimeoutError):
+            await collect(transport, idle_timeout=0.2)
+
+
+async def test_an_error_answer_to_a_stream_is_read_whole() -> None:
+    status = b'{"kind":"Status","code":410}'
+    answer = b"HTTP/1.1 410 Gone\r\nContent-Length: %d\r\n\r\n%s" % (len(status), status)
+    async with scripted(answer) as (t, _), t.stream("GET", "/w", "", tls=None, idle_timeout=5) as (code, body):
+        assert (code, await body.read()) == (410, status)
+
+
+async def test_cancelling_a_stream_consumer_closes_its_connection() -> None:
+    async def endless(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async with scripted(endless) as (transport, script):
+        task = asyncio.create_task(collect(transport, idle_timeout=None))
+        while not script.received:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not transport._inflight
