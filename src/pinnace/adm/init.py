@@ -323,7 +323,12 @@ def up_arguments(plan: InitPlan) -> list[str]:
 
 
 def etcd(
-    plan: InitPlan, announce: Callable[[str], None] = print, *, initial_cluster: str = "", state: str = "new"
+    plan: InitPlan,
+    announce: Callable[[str], None] = print,
+    *,
+    initial_cluster: str = "",
+    state: str = "new",
+    learner_of: Sequence[str] = (),
 ) -> None:
     """The etcd phase: with stacked etcd, start this host's member (TLS, its CA from the certs phase) and wait."""
     if not plan.stacked_etcd:
@@ -337,7 +342,8 @@ def etcd(
     from pinnace.cluster.stacked_etcd import start_local
 
     try:
-        pid = start_local(local, initial_cluster=initial_cluster, state=state, timeout=plan.timeout)
+        pid = start_local(local, initial_cluster=initial_cluster, state=state, timeout=plan.timeout,
+                          learner_of=learner_of)  # fmt: skip
     except (RuntimeError, OSError) as exc:
         raise InitError(f"[etcd] the local etcd member did not start: {exc}") from None
     announce(f"[etcd] The local etcd member is healthy (pid {pid})")

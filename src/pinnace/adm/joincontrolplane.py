@@ -10,8 +10,9 @@ The steps, over the new node's data directory:
    here, before anything is started. The ClusterConfiguration comes from ``kubeadm-config``.
 4. **certs** and **kubeconfig**: this node's own API server serving certificate, etcd certificates and
    kubeconfigs, signed by the downloaded CAs (init's phases, with this node's name and address).
-5. **etcd**: this node's member is added to the stacked etcd cluster (MemberAdd through the members
-   recorded in ``kubeadm-config``) and started with ``--initial-cluster-state existing``.
+5. **etcd**: this node's member is added to the stacked etcd cluster as a learner (MemberAdd through the
+   members recorded in ``kubeadm-config``), started with ``--initial-cluster-state existing``, then promoted
+   to a voting member once in sync (kubeadm's EtcdLearnerMode); if it does not start, it is removed again.
 6. **control-plane**: the API server on the local member, the controller manager and scheduler (leader
    elected: the store is shared) and this host's node agent, as ``pinnace up --detach`` runs them.
 7. **mark-control-plane**: the Node's control-plane label and taint; the member's client URL is
@@ -132,7 +133,7 @@ def join_control_plane(request: ControlPlaneJoin) -> phases.InitPlan:
     local = plan.local_etcd()
     say(f"[etcd] Announced new etcd member {local.name} ({local.peer_url}) to the cluster at {', '.join(endpoints)}")
     initial_cluster = asyncio.run(add_member(endpoints, local))
-    phases.etcd(plan, say, initial_cluster=initial_cluster, state="existing")
+    phases.etcd(plan, say, initial_cluster=initial_cluster, state="existing", learner_of=endpoints)
     phases.control_plane(plan, say)
     asyncio.run(phases.with_admin_client(plan, lambda rest: record_etcd_endpoint(rest, local.client_url)))
     phases.run_phase(plan, "mark-control-plane", announce=say)

@@ -13,9 +13,11 @@ Files in the data directory: the member's data in ``etcd/`` (kubeadm's
 ``/var/lib/etcd``), its log in ``etcd.log`` and its pid in ``etcd.pid``.
 
 A control plane that joins (``adm join --control-plane``) adds its member to
-the running cluster (MemberAdd, with its peer URL) and starts it with
-``--initial-cluster-state existing``; its API server then talks to that local
-member. ``adm reset`` removes the member from the cluster (unless it is the
+the running cluster as a learner (MemberAdd, with its peer URL), starts it with
+``--initial-cluster-state existing`` and promotes it to a voter once it has
+caught up, as kubeadm's EtcdLearnerMode does (a member that fails to start is
+removed again, so the cluster keeps its quorum); its API server then talks to
+that local member. ``adm reset`` removes the member from the cluster (unless it is the
 last) before stopping it and deleting its data. The client URLs of the members
 are kept in the ``kubeadm-config`` ConfigMap (key ``EtcdEndpoints``), where a
 joining control plane, holding only a bootstrap token, can read them.
@@ -24,7 +26,7 @@ joining control plane, holding only a bootstrap token, can read them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,8 @@ __all__ = [
     "PID_FILE",
     "LocalEtcd",
     "add_member",
+    "forget_member",
+    "promote_member",
     "remove_member",
     "start_local",
 ]
@@ -118,36 +122,54 @@ class LocalEtcd:
         return read_pid(self.pid_file)
 
 
-def start_local(local: LocalEtcd, *, initial_cluster: str = "", state: str = "new", timeout: float = 30.0) -> int:
-    """Start the member detached (unless it runs) and wait until it serves; its pid. RuntimeError if it does not."""
+def start_local(
+    local: LocalEtcd,
+    *,
+    initial_cluster: str = "",
+    state: str = "new",
+    timeout: float = 30.0,
+    learner_of: Sequence[str] = (),
+) -> int:
+    """Start the member detached (unless it runs) and wait until it serves; its pid. RuntimeError if it does not.
+
+    ``learner_of``: the member joins as a learner through these endpoints (see :func:`add_member`); it is promoted
+    to a voter once in sync before it is waited for (a learner serves no linearizable reads), and if it fails, it is
+    stopped and removed from the membership again, so the cluster is as it was.
+    """
     running = local.running()
     if running is not None:
         return running
     (local.data_dir / DATA_SUBDIR).mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = local.data_dir / LOG_FILE
     process = start_detached(local.spec(initial_cluster, state), log_path, local.pid_file)
-    try:
+
+    async def ready() -> None:
+        if learner_of:
+            await promote_member(learner_of, local, timeout=timeout, exit_code=process.poll, log_path=log_path)
         health = local.client_tls("etcd/healthcheck-client")
-        serving = wait_serving(local.client_url, timeout=timeout, tls=health, exit_code=process.poll, log_path=log_path)
-        asyncio.run(serving)
+        await wait_serving(local.client_url, timeout=timeout, tls=health, exit_code=process.poll, log_path=log_path)
+
+    try:
+        asyncio.run(ready())
     except BaseException:
         stop_detached(local.pid_file)
+        if learner_of:
+            asyncio.run(forget_member(learner_of, local))
         raise
     return process.pid
 
 
 async def add_member(endpoints: Sequence[str], local: LocalEtcd) -> str:
-    """MemberAdd ``local`` through the members at ``endpoints``; the ``--initial-cluster`` it must start with.
-
-    A member already added with the same peer URL (a join that failed after this step) is not added twice.
-    """
+    """MemberAdd ``local`` as a learner through the members at ``endpoints``; the ``--initial-cluster`` it must
+    start with. A member already added with the same peer URL (a join that failed after this step) is not added
+    twice. After it starts, :func:`promote_member` makes it a voter."""
     from pinnace.storage.etcd_cluster import EtcdCluster
 
     cluster = EtcdCluster(endpoints, tls=local.client_tls())
     try:
         members = await cluster.members()
         if not any(local.peer_url in m.peer_urls for m in members):
-            _, members = await cluster.add([local.peer_url])
+            _, members = await cluster.add([local.peer_url], learner=True)
     finally:
         await cluster.close()
     named = []
@@ -155,6 +177,56 @@ async def add_member(endpoints: Sequence[str], local: LocalEtcd) -> str:
         name = local.name if local.peer_url in member.peer_urls else member.name
         named += [f"{name}={url}" for url in member.peer_urls]
     return ",".join(named)
+
+
+async def promote_member(
+    endpoints: Sequence[str],
+    local: LocalEtcd,
+    *,
+    timeout: float = 30.0,
+    exit_code: Callable[[], int | None] | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Promote ``local``'s learner to a voting member once it has caught up with the leader (etcd refuses before);
+    RuntimeError if its process exits (``exit_code``, as :func:`~pinnace.cluster.etcd_member.wait_serving`) or the
+    time runs out."""
+    from pinnace.storage.etcd_cluster import EtcdCluster
+
+    cluster = EtcdCluster(endpoints, tls=local.client_tls())
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while True:
+            code = exit_code() if exit_code is not None else None
+            if code is not None:
+                where = f"; see {log_path}" if log_path else ""
+                raise RuntimeError(f"etcd member {local.name} exited with {code}{where}")
+            member = next((m for m in await cluster.members() if local.peer_url in m.peer_urls), None)
+            if member is None:
+                raise RuntimeError(f"the etcd member {local.name} ({local.peer_url}) is not in the cluster")
+            if not member.is_learner:
+                return
+            try:
+                await cluster.promote(member.id)
+                return
+            except RuntimeError:  # not yet in sync with the leader
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(0.2)
+    finally:
+        await cluster.close()
+
+
+async def forget_member(endpoints: Sequence[str], local: LocalEtcd) -> None:
+    """Remove ``local``'s member through the other members (a join that added it but could not start it)."""
+    from pinnace.storage.etcd_cluster import EtcdCluster
+
+    cluster = EtcdCluster(endpoints, tls=local.client_tls())
+    try:
+        for member in await cluster.members():
+            if local.peer_url in member.peer_urls:
+                await cluster.remove(member.id)
+    finally:
+        await cluster.close()
 
 
 async def remove_member(local: LocalEtcd) -> list[str]:

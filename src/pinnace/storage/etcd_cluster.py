@@ -1,9 +1,12 @@
 """etcd cluster membership: list, add and remove members (etcd's Cluster service, what ``etcdctl member`` does).
 
 kubeadm's stacked topology grows the etcd cluster one control-plane node at a
-time: ``adm join --control-plane`` adds the new node's member (MemberAdd with
-its peer URL) before starting it with ``--initial-cluster-state=existing``,
-and ``adm reset`` removes it again (MemberRemove). This module makes those calls
+time: ``adm join --control-plane`` adds the new node's member as a learner
+(MemberAdd with its peer URL; a learner does not count in the quorum, so a
+member that never starts does not stop the cluster), starts it with
+``--initial-cluster-state=existing``, and promotes it to a voting member once
+it has caught up (MemberPromote; kubeadm's EtcdLearnerMode). ``adm reset``
+removes it again (MemberRemove). This module makes those calls
 over the same transport as the store (:class:`~pinnace.storage.etcd_channel.Members`:
 one gRPC channel per endpoint, TLS with client certificates, failover to the
 next endpoint while one is unavailable).
@@ -78,13 +81,13 @@ class EtcdCluster:
         response = await self._call("MemberList", request, cluster_pb2.MemberListResponse.FromString)
         return [EtcdMember.from_pb(m) for m in response.members]
 
-    async def add(self, peer_urls: Sequence[str]) -> tuple[EtcdMember, list[EtcdMember]]:
-        """Add a voting member with these peer URLs; the new member and the whole membership after it.
+    async def add(self, peer_urls: Sequence[str], *, learner: bool = False) -> tuple[EtcdMember, list[EtcdMember]]:
+        """Add a member with these peer URLs (a non-voting learner if asked); the new member and the membership.
 
         The new member must then start with ``--initial-cluster`` naming every member and
-        ``--initial-cluster-state existing``; until it does, the cluster counts it in its quorum.
+        ``--initial-cluster-state existing``; until it does, a voting member counts in the quorum (a learner not).
         """
-        request = cluster_pb2.MemberAddRequest(peerURLs=list(peer_urls))
+        request = cluster_pb2.MemberAddRequest(peerURLs=list(peer_urls), isLearner=learner)
         response = await self._call("MemberAdd", request, cluster_pb2.MemberAddResponse.FromString)
         return EtcdMember.from_pb(response.member), [EtcdMember.from_pb(m) for m in response.members]
 
@@ -92,6 +95,12 @@ class EtcdCluster:
         """Remove the member ``member_id``; the members that remain."""
         request = cluster_pb2.MemberRemoveRequest(ID=member_id)
         response = await self._call("MemberRemove", request, cluster_pb2.MemberRemoveResponse.FromString)
+        return [EtcdMember.from_pb(m) for m in response.members]
+
+    async def promote(self, member_id: int) -> list[EtcdMember]:
+        """Make the learner ``member_id`` a voting member; RuntimeError (FAILED_PRECONDITION) while it is behind."""
+        request = cluster_pb2.MemberPromoteRequest(ID=member_id)
+        response = await self._call("MemberPromote", request, cluster_pb2.MemberPromoteResponse.FromString)
         return [EtcdMember.from_pb(m) for m in response.members]
 
     async def close(self) -> None:
