@@ -286,7 +286,7 @@ class KubeletAuth:
             log.warning("kubelet API %s: authorization error (%s): %s", self.node_name, words, exc)
             return _text(500, f"Authorization error ({words})")
         if not allowed:
-            log.info("kubelet API %s: Forbidden (%s)", self.node_name, words)
+            log.debug("kubelet API %s: Forbidden (%s)", self.node_name, words)
             return _text(403, f"Forbidden ({words})")
         return await handler(request)
 

@@ -23,21 +23,15 @@ logged and asked again after a back-off (5 s doubling to 5 min).
 from __future__ import annotations
 
 import base64
-import datetime
 import logging
-import re
 import ssl
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.node.kubeletcert import general_names, serving_names, usable_until, write_private
+from pinnace.node.kubeletcert import general_names, serving_names, usable, write_private
 from pinnace.runtime.clock import Clock, RealClock
 
 __all__ = ["CURRENT_FILE", "SERVING_SIGNER", "ServingCertificateManager", "ServingRequestRefused"]
@@ -49,22 +43,10 @@ CURRENT_FILE = "kubelet-server-current.pem"
 CSRS = ResourceRef("certificates.k8s.io", "v1", "certificatesigningrequests", namespaced=False)
 #: The share of a certificate's lifetime after which a new one is asked for.
 RENEW_AT = 0.8
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----\n?", re.S)
 
 
 class ServingRequestRefused(Exception):
     """The serving certificate request was denied or failed (the message says why)."""
-
-
-def _split(pem: bytes) -> tuple[bytes, bytes]:
-    """The certificate and key blocks of a ``kubelet-server-current.pem``."""
-    cert, key = b"", b""
-    for match in _PEM_BLOCK.finditer(pem):
-        if match.group(1) == b"CERTIFICATE" and not cert:
-            cert = match.group(0)
-        elif match.group(1).endswith(b"PRIVATE KEY"):
-            key = match.group(0)
-    return cert, key
 
 
 class ServingCertificateManager:
@@ -89,22 +71,16 @@ class ServingCertificateManager:
         self.context = context
         self.clock: Clock = clock or RealClock()
         self.poll = poll
-        #: When the loaded certificate is to be renewed (None: none loaded yet).
-        self.renew_at: datetime.datetime | None = None
+        #: When (Unix time) the loaded certificate is to be renewed (None: none loaded yet).
+        self.renew_at: float | None = None
 
     def load(self) -> bool:
         """Load the stored certificate into the context if it names the node and is not due for renewal."""
-        try:
-            pem = self.path.read_bytes()
-        except OSError:
+        facts = usable(self.path, self.path, self.dns, self.ips)
+        if facts is None:
             return False
-        cert_pem, key_pem = _split(pem)
-        expires = usable_until(cert_pem, key_pem, self.dns, self.ips)
-        if expires is None:
-            return False
-        start = x509.load_pem_x509_certificate(cert_pem).not_valid_before_utc
-        renew_at = start + (expires - start) * RENEW_AT
-        if renew_at <= datetime.datetime.now(datetime.UTC):
+        renew_at = facts.not_before + (facts.not_after - facts.not_before) * RENEW_AT
+        if renew_at <= time.time():
             return False
         self.context.load_cert_chain(str(self.path))
         self.renew_at = renew_at
@@ -117,8 +93,7 @@ class ServingCertificateManager:
             if self.load():
                 backoff = 5.0
                 assert self.renew_at is not None
-                wait = (self.renew_at - datetime.datetime.now(datetime.UTC)).total_seconds()
-                await self.clock.sleep(max(wait, 0.0))
+                await self.clock.sleep(max(self.renew_at - time.time(), 0.0))
                 continue
             try:
                 write_private(self.path, await self.request())
@@ -132,6 +107,11 @@ class ServingCertificateManager:
 
     async def request(self) -> bytes:
         """Ask for a serving certificate and wait until it is issued: the certificate, then its key (PEM)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(
             [
