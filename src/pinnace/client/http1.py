@@ -27,6 +27,15 @@ _MAX_HEAD = 1 << 16
 _MAX_BACKLOG = 4096
 
 
+def _header(lower_head: bytes, prefix: bytes) -> bytes | None:
+    """The stripped value of the header line starting with ``prefix`` (``\\r\\nname:``), or None."""
+    at = lower_head.find(prefix)
+    if at < 0:
+        return None
+    end = lower_head.find(b"\r\n", at + 2)
+    return lower_head[at + len(prefix) : end if end >= 0 else len(lower_head)].strip()
+
+
 class Malformed(Exception):
     """The answer is not valid HTTP/1.x (or its framing is broken)."""
 
@@ -137,28 +146,26 @@ class Connection(asyncio.Protocol):
         return True
 
     def _head(self, head: bytes, body_at: int) -> None:
-        lines = head.split(b"\r\n")
-        status_line = lines[0].split(b" ", 2)
+        eol = head.find(b"\r\n")
+        status_line = (head if eol < 0 else head[:eol]).split(b" ", 2)
         if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/1.") or not status_line[1].isdigit():
-            raise Malformed(f"not an HTTP/1.x answer: {lines[0][:80]!r}")
+            raise Malformed(f"not an HTTP/1.x answer: {status_line[0][:80]!r}")
         status = int(status_line[1])
         if 100 <= status < 200:  # an interim answer (100 Continue): skip it
             del self._buf[:body_at]
             return
-        length, chunked, keep = -1, False, status_line[0] != b"HTTP/1.0"
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise Malformed(f"bad Content-Length {value.strip()!r}") from None
-            elif name == b"transfer-encoding":
-                chunked = value.strip().lower().endswith(b"chunked")
-            elif name == b"connection":
-                token = value.strip().lower()
-                keep = token != b"close" and (keep or token == b"keep-alive")
+        # Only three headers matter here: found in the lower-cased head rather than parsing every line.
+        lower = head.lower()
+        length = -1
+        if (value := _header(lower, b"\r\ncontent-length:")) is not None:
+            try:
+                length = int(value)
+            except ValueError:
+                raise Malformed(f"bad Content-Length {value!r}") from None
+        chunked = (_header(lower, b"\r\ntransfer-encoding:") or b"").endswith(b"chunked")
+        keep = status_line[0] != b"HTTP/1.0"
+        if (token := _header(lower, b"\r\nconnection:")) is not None:
+            keep = token != b"close" and (keep or token == b"keep-alive")
         if status in (204, 304):
             length, chunked = 0, False
         self._status, self._body_at, self._chunked, self._keep = status, body_at, chunked, keep

@@ -11,6 +11,7 @@ reconcile, so their CPU counts); failures keep aiohttp's exception types.
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -39,13 +40,21 @@ class ResourceRef:
         """The URL path of a collection or one object."""
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
         if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace, safe='')}"
+            base += f"/namespaces/{_segment(namespace)}"
         base += f"/{self.plural}"
         if name is not None:
-            base += f"/{quote(name, safe='')}"
+            base += f"/{_segment(name)}"
             if subresource:
                 base += f"/{subresource}"
         return base
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
+
+
+def _segment(text: str) -> str:
+    """``text`` percent-encoded as one path segment (Kubernetes names need no encoding: checked first, cheaply)."""
+    return text if _UNRESERVED(text) else quote(text, safe="")
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,21 @@ def _name_ns(obj: Obj) -> tuple[str, str | None]:
     return str(name), meta.get("namespace") or None
 
 
+def _patch_target(obj: AnyObj, patch: Patch) -> tuple[Kind, str, str | None, Any]:
+    """The kind, name and namespace ``obj`` names, and ``patch``'s body for it.
+
+    A literal patch does not look at the object, so a typed object is not serialized for it (a reconciler's
+    status patch is the hot path); a computed one (:class:`MergeFrom`) gets the wire form.
+    """
+    typed = _typed_module()
+    if isinstance(patch, _LiteralPatch) and typed is not None and isinstance(obj, typed.CustomResource):
+        name, namespace = _name_ns({"metadata": obj.metadata})
+        return type(obj), name, namespace, patch.body
+    wire = to_object(obj)
+    name, namespace = _name_ns(wire)
+    return wire, name, namespace, patch.data(wire)
+
+
 class APIReader:
     """Reads straight from the API server (for when the cache will not do)."""
 
@@ -237,11 +252,10 @@ class SubResourceWriter:
 
     async def patch(self, obj: AnyObj, patch: Patch) -> Any:
         """Patch the object's subresource (PATCH .../<subresource>)."""
-        wire = to_object(obj)
-        ref = await self.mapper.ref(wire)
-        name, namespace = _name_ns(wire)
+        kind, name, namespace, body = _patch_target(obj, patch)
+        ref = await self.mapper.ref(kind)
         answer = await self.rest.patch(
-            ref, name, patch.data(wire), namespace, patch_type=patch.patch_type(), subresource=self.subresource
+            ref, name, body, namespace, patch_type=patch.patch_type(), subresource=self.subresource
         )
         return _like(obj, answer)
 
@@ -294,10 +308,9 @@ class Client:
 
     async def patch(self, obj: AnyObj, patch: Patch) -> Any:
         """Patch the object ``obj`` names with ``patch`` computed for it."""
-        wire = to_object(obj)
-        ref = await self.mapper.ref(wire)
-        name, namespace = _name_ns(wire)
-        return _like(obj, await self.rest.patch(ref, name, patch.data(wire), namespace, patch_type=patch.patch_type()))
+        kind, name, namespace, body = _patch_target(obj, patch)
+        ref = await self.mapper.ref(kind)
+        return _like(obj, await self.rest.patch(ref, name, body, namespace, patch_type=patch.patch_type()))
 
     async def apply(self, obj: AnyObj, how: Apply) -> Any:
         """Server-side apply ``obj`` (created if absent); 409 on conflicts with other managers unless forced."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict
@@ -81,9 +82,9 @@ class CRDInfo:
     printer_columns: tuple[PrinterColumn, ...] = ()
     validations: tuple[Mapping[str, Any], ...] = field(default=())
 
-    @property
+    @cached_property
     def gvk(self) -> GVK:
-        """The kind's group, version and kind."""
+        """The kind's group, version and kind (made once: every read and write of the kind names it)."""
         return GVK(self.group, self.version, self.kind)
 
     @property
