@@ -122,3 +122,25 @@ def test_preflight_checks_the_stacked_etcd_ports(tmp_path: Path) -> None:
             init.preflight(plan)
         plan.ignore_preflight_errors = (f"Port-{plan.etcd_peer_port}",)
         assert init.preflight(plan) == [f"[WARNING Port-{plan.etcd_peer_port}]: Port {plan.etcd_peer_port} is in use"]
+
+
+def test_stacked_etcd_from_the_flag_or_a_config_files_etcd_local(tmp_path: Path) -> None:
+    import typer
+
+    from pinnace.adm.config import load_documents, parse_config
+    from pinnace.cli.adm_init import _etcd_options
+
+    docs = load_documents("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  local: {}\n")
+    given = init.InitPlan(tmp_path, *parse_config(docs))
+    _etcd_options(given, "", None, None, from_file=True)
+    assert given.stacked_etcd  # kubeadm's etcd.local, written in the user's file
+    saved = init.InitPlan(tmp_path, *parse_config(docs))
+    _etcd_options(saved, "", None, None, from_file=False)
+    assert not saved.stacked_etcd  # kubeadm.yaml always prints etcd.local: only the saved choice counts
+    flagged = _plan(tmp_path)
+    _etcd_options(flagged, "stacked", 12379, 12380, from_file=False)
+    assert flagged.stacked_etcd and (flagged.etcd_client_port, flagged.etcd_peer_port) == (12379, 12380)
+    external = _plan(tmp_path)
+    external.up_args = ("--store=etcd://10.0.0.1:2379",)
+    with pytest.raises(typer.Exit):
+        _etcd_options(external, "stacked", None, None, from_file=False)
