@@ -314,9 +314,13 @@ class CustomVersion:
         if any(c.type == errors.CAUSE_TYPE_INVALID for c in causes):
             causes.append(Cause(errors.CAUSE_INVALID, f"Invalid value: \"null\": {_RULES_SKIPPED}", "<nil>"))
             return causes
-        causes += self.rules.validate(
-            _rule_view(obj), _rule_view(old) if old is not None else None, has_old=old is not None
-        )
+        rules = self.rules
+        if rules.rules or rules.additional is not None or "metadata" in rules.properties:  # a rule sees metadata
+            causes += rules.validate(
+                _rule_view(obj), _rule_view(old) if old is not None else None, has_old=old is not None
+            )
+        else:  # the rules are all below other root fields: the object as it is
+            causes += rules.validate(obj, old, has_old=old is not None)
         return causes
 
 

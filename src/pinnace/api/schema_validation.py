@@ -249,6 +249,7 @@ class _Node:
         "all_of",
         "any_of",
         "array_checks",
+        "direct",
         "embedded",
         "enum",
         "has_junctors",
@@ -306,6 +307,14 @@ class _Node:
             if "boolean" in self.accepted:
                 plain.add(bool)
             self.trivial = frozenset(plain)
+        #: The container type whose checks :meth:`check` would only pass on (no enum, no junctors): a parent
+        #: calls them directly for a value of that type.
+        self.direct: type | None = None
+        if self.enum is None and not self.has_junctors and self.accepted is not None:
+            if "object" in self.accepted:
+                self.direct = dict
+            elif "array" in self.accepted:
+                self.direct = list
 
     # -- any value -------------------------------------------------------------------------------------------
     def check(self, value: Any, path: Path, causes: list[Cause]) -> None:
@@ -359,9 +368,12 @@ class _Node:
             _array_size(value, self.schema, path, causes)
         items = self.items
         if items is not None:
-            trivial = items.trivial
+            trivial, direct = items.trivial, items.direct
             for i, item in enumerate(value):
-                if type(item) not in trivial:
+                t = type(item)
+                if t is direct and t is dict:
+                    items.check_object(item, (path, i), causes, root=False)
+                elif t not in trivial:
                     items.check(item, (path, i), causes)
         if self.list_type == "set":
             seen: list[Any] = []
@@ -396,7 +408,15 @@ class _Node:
                 if root or key != "metadata":
                     continue
             child = props.get(key) or addl
-            if child is not None and type(item) not in child.trivial:
+            if child is None:
+                continue
+            t = type(item)
+            if t is child.direct:  # an object or an array where one belongs: straight to its checks
+                if t is dict:
+                    child.check_object(item, (path, key), causes, root=False)
+                else:
+                    child._array(item, (path, key), causes)
+            elif t not in child.trivial:
                 child.check(item, (path, key), causes)
 
     # -- allOf, anyOf, oneOf, not ----------------------------------------------------------------------------
@@ -485,13 +505,16 @@ def _array_size(value: list[Any], s: Schema, where: Path, causes: list[Cause]) -
 
 
 def _unique_map_keys(value: list[Any], keys: list[str], path: Path, causes: list[Cause]) -> None:
-    seen_keys: set[bytes] = set()
+    seen_keys: set[Any] = set()
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             continue
-        key_values = {k: item.get(k) for k in keys if k in item}
-        encoded = orjson.dumps(key_values, option=orjson.OPT_SORT_KEYS)
+        if len(keys) == 1 and type(found := item.get(keys[0])) is str:
+            encoded: Any = found  # the usual single string key: equal as JSON exactly when equal as str
+        else:
+            encoded = orjson.dumps({k: item.get(k) for k in keys if k in item}, option=orjson.OPT_SORT_KEYS)
         if encoded in seen_keys:
+            key_values = {k: item.get(k) for k in keys if k in item}
             shown = "map[string]interface {}{" + ", ".join(f'"{k}":{go_value(v)}' for k, v in key_values.items()) + "}"
             causes.append(Cause(errors.CAUSE_DUPLICATE, f"Duplicate value: {shown}", _path((path, i))))
         else:

@@ -161,3 +161,38 @@ def test_names_held_by_another_crd_or_a_builtin_conflict() -> None:
     builtin = [dataclasses.replace(i, group="apps.k8s.io") for i in builtin_infos() if i.kind == "Deployment"]
     _, clash = crd_status.name_conflicts(apps, [], builtin)
     assert clash["reason"] == "ListKindConflict"  # as upstream, the last conflicting name says why
+
+
+def _rules_version(schema: dict[str, Any]) -> crd.CustomVersion:
+    obj = make_crd(versions=[{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema}}])
+    cv = crd.custom_version(crd.resource_infos(obj)[0])
+    assert cv is not None
+    return cv
+
+
+def test_root_rules_see_only_name_and_generate_name_of_the_metadata() -> None:
+    root = _rules_version(
+        {
+            "type": "object",
+            "x-kubernetes-validations": [{"rule": "!has(self.metadata.labels) && self.metadata.name == 'a'"}],
+            "properties": {"spec": {"type": "object"}},
+        }
+    )
+    cr = {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "a", "labels": {"x": "y"}}}
+    assert root.validate(cr, None) == []
+    below = _rules_version(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "x-kubernetes-validations": [{"rule": "self.n < 3", "message": "too many"}],
+                    "properties": {"n": {"type": "integer"}},
+                }
+            },
+        }
+    )
+    assert below.validate({**cr, "spec": {"n": 2}}, None) == []
+    assert [(c.field, c.message) for c in below.validate({**cr, "spec": {"n": 5}}, None)] == [
+        ("spec", 'Invalid value: "object": too many')
+    ]

@@ -126,6 +126,29 @@ def _check(prop: dict[str, Any], value: Any) -> list[str]:
             'spec.f[1]: Duplicate value: map[string]interface {}{"name":"a"}',
         ),
         (
+            {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["port"],
+                "items": {"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": True}}},
+            },
+            [{"port": 80}, {"port": "80"}, {"port": 80}],  # 80 and "80" are different keys
+            'spec.f[2]: Duplicate value: map[string]interface {}{"port":80}',
+        ),
+        (
+            {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["port", "protocol"],
+                "items": {
+                    "type": "object",
+                    "properties": {"port": {"type": "integer"}, "protocol": {"type": "string"}},
+                },
+            },
+            [{"port": 80, "protocol": "TCP"}, {"port": 80, "protocol": "UDP"}, {"protocol": "UDP", "port": 80}],
+            'spec.f[2]: Duplicate value: map[string]interface {}{"port":80, "protocol":"UDP"}',
+        ),
+        (
             {"type": "object", "x-kubernetes-embedded-resource": True, "x-kubernetes-preserve-unknown-fields": True},
             {"metadata": {}},
             None,
