@@ -83,10 +83,18 @@ def normalize(obj: Obj, schema: Schema | None, *, proven: bool = False) -> list[
         _walk(obj, resolve(schema), "", unknown, prune=True)
     else:
         meta = obj.get("metadata")
-        if isinstance(meta, dict):
-            _walk(meta, load_definitions()[_OBJECT_META], "metadata", unknown, prune=True)
+        if type(meta) is dict:
+            _walk_node(meta, _object_meta(), ("metadata",), unknown, True)
     _order_top_level(obj)
     return unknown
+
+
+def _object_meta() -> _Node:
+    """ObjectMeta, compiled (a custom resource's metadata is normalised on every write)."""
+    global _OBJECT_META_NODE
+    if _OBJECT_META_NODE is None:
+        _OBJECT_META_NODE = _compile(load_definitions()[_OBJECT_META])
+    return _OBJECT_META_NODE
 
 
 def unknown_fields(obj: Obj, schema: Schema | None) -> list[str]:
@@ -129,6 +137,7 @@ class _Node:
 
 #: Compiled nodes by the identity of their (resolved, never mutated) definition.
 _compiled: dict[int, _Node] = {}
+_OBJECT_META_NODE: _Node | None = None
 
 
 def _compile(schema: Schema) -> _Node:
@@ -230,7 +239,10 @@ def _order_top_level(obj: Obj) -> None:
     keys = list(obj)
     if keys[:3] == _HEAD and ("status" not in obj or keys[-1] == "status"):
         return  # the usual case: already in order
-    items = {k: obj[k] for k in _HEAD if k in obj}
+    items: Obj = {}
+    for k in _HEAD:  # (a loop, not a comprehension: this runs on almost every write)
+        if k in obj:
+            items[k] = obj[k]
     items.update(obj)  # the others keep their order after the head (the head's keys keep their new places)
     if "status" in items:
         items["status"] = items.pop("status")
