@@ -338,16 +338,18 @@ def report(results: dict[str, list[Figures]]) -> list[tuple[str, bool, str]]:
     print()
     print(
         f"{'run':8} {'objects':>7} {'seconds':>8} {'objects/s':>10} {'creates':>8} {'peak RSS':>9} {'ready RSS':>10} "
-        f"{'CPU s':>6} {'server CPU s':>12}"
+        f"{'CPU s':>6} {'ms/object':>9} {'server CPU s':>12}"
     )
     for runs in results.values():
         for i, f in enumerate(runs, 1):
             print(
                 f"{f'{f.framework} #{i}':8} {f.objects:7d} {f.seconds:8.2f} {f.rate:10.1f} {f.create_seconds:7.2f}s "
-                f"{f.peak_rss_mb:7.1f}MB {f.ready_rss_mb:8.1f}MB {f.cpu_seconds:6.1f} {f.server_cpu_seconds:12.1f}"
+                f"{f.peak_rss_mb:7.1f}MB {f.ready_rss_mb:8.1f}MB {f.cpu_seconds:6.2f} "
+                f"{f.cpu_seconds / f.objects * 1e3:9.2f} {f.server_cpu_seconds:12.2f}"
             )
     print("(seconds: first create to all reconciled; creates: the loader's own time to create them all;")
-    print(" peak RSS: the operator process's VmHWM; CPU s: the operator's CPU time in the measured window,")
+    print(" peak RSS: the operator process's VmHWM; CPU s: the operator's CPU time in the measured window")
+    print(" (ms/object: that per object),")
     print(" server CPU s: the API server's in the same window)")
     print("API requests per object in the window (the loader's creates included; watches not):")
     for runs in results.values():
