@@ -44,6 +44,7 @@ from typing import Any, Protocol
 import yaml
 
 from pinnace.cluster.supervisor import SupervisedProcess
+from pinnace.node.kubeletcert import ensure_serving_cert
 
 __all__ = [
     "LoopbackPlacer",
@@ -326,6 +327,9 @@ class NodeLauncher:
             await asyncio.to_thread(
                 write_node_kubeconfig, kubeconfig_path, self.data_dir, spec.name, place.api_url or self.api_url
             )
+            # The kubelet's self-signed serving certificate, made here where cryptography is loaded anyway: the
+            # agent finds it usable and never loads cryptography itself (~14 MB less per node).
+            await asyncio.to_thread(ensure_serving_cert, node_dir / "pki", spec.name, [place.address])
             proc = SupervisedProcess(f"node agent {spec.name}", self.argv(spec, place, kubeconfig_path))
             proc.start()
             self.processes[spec.name] = proc
