@@ -53,6 +53,7 @@ __all__ = [
     "NodePlacer",
     "NodeSpec",
     "NodesConfig",
+    "forbidden_labels",
     "load_cluster_config",
     "write_node_kubeconfig",
 ]

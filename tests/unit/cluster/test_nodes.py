@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from pinnace.cluster.nodes import LoopbackPlacer, NodesConfig, load_cluster_config
+from pinnace.cluster.nodes import (
+    CONTROL_PLANE_LABEL,
+    LoopbackPlacer,
+    NodeLauncher,
+    NodePlacement,
+    NodesConfig,
+    NodeSpec,
+    forbidden_labels,
+    load_cluster_config,
+)
 
 
 def test_count_makes_worker_nodes() -> None:
@@ -57,3 +66,12 @@ async def test_loopback_placement() -> None:
     places = await LoopbackPlacer().place(NodesConfig.count(2).nodes)
     assert [p.address for p in places] == ["127.0.0.2", "127.0.0.3"]
     assert all(p.kubelet_port > 0 for p in places)
+
+
+def test_labels_a_kubelet_may_not_set_on_itself_are_not_its_flags(tmp_path: Path) -> None:
+    """NodeRestriction would refuse the agent's registration with them: the launcher sets them as the admin."""
+    spec = NodeSpec("control-plane", "control-plane", labels={CONTROL_PLANE_LABEL: "", "tier": "apps"})
+    launcher = NodeLauncher(NodesConfig((spec,)), tmp_path, "https://127.0.0.1:6443")
+    argv = launcher.argv(spec, NodePlacement("127.0.0.2", 10250), tmp_path / "kubelet.conf")
+    assert argv[argv.index("--node-labels") + 1] == "tier=apps"
+    assert forbidden_labels(dict(spec.labels)) == [CONTROL_PLANE_LABEL]
