@@ -323,8 +323,9 @@ class _Shape:
         "addl",
         "addl_default",
         "addl_nullable",
-        "defaults",
+        "default",
         "embedded",
+        "fill",
         "item_default",
         "items",
         "keep_unknown",
@@ -345,11 +346,13 @@ class _Shape:
         items = s.get("items")
         self.items = _Shape(items) if isinstance(items, dict) else None
         self.item_default = _default_of(items)
-        #: (key, has a default, the default, nullable) of every property, in schema order.
-        self.defaults = [
-            (k, "default" in v, v.get("default"), bool(v.get("nullable")))
+        #: (whether this node has a default, the default): what a null in a field of this schema becomes.
+        self.default = _default_of(s)
+        #: (key, default) of the properties with a default, in schema order: what an absent field becomes.
+        self.fill = [
+            (k, v["default"])
             for k, v in (props.items() if isinstance(props, dict) else ())
-            if isinstance(v, dict)
+            if isinstance(v, dict) and "default" in v
         ]
 
 
@@ -441,16 +444,11 @@ def _copy(default: Any) -> Any:
 
 def _default(obj: Any, s: _Shape) -> None:
     if type(obj) is dict:
-        for key, has_default, default, nullable in s.defaults:
-            if key in obj:
-                if obj[key] is None and not nullable:
-                    if has_default:
-                        obj[key] = _copy(default)
-                    else:
-                        del obj[key]
-            elif has_default:
+        for key, default in s.fill:
+            if key not in obj:
                 obj[key] = _copy(default)
         props, addl = s.props, s.addl
+        doomed: list[str] | None = None
         for key, value in obj.items():  # (values may be replaced while iterating, keys stay)
             child = props.get(key)
             if child is None:
@@ -461,8 +459,18 @@ def _default(obj: Any, s: _Shape) -> None:
                     if not s.addl_nullable and s.addl_default[0]:
                         obj[key] = _copy(s.addl_default[1])
                     continue
+            elif value is None:  # a null in a field that is not nullable takes the default, or goes
+                if child.nullable:
+                    continue
+                if not child.default[0]:
+                    doomed = [key] if doomed is None else [*doomed, key]
+                    continue
+                value = obj[key] = _copy(child.default[1])
             if type(value) is dict or type(value) is list:
                 _default(value, child)
+        if doomed is not None:
+            for key in doomed:
+                del obj[key]
     elif type(obj) is list and s.items is not None:
         items = s.items
         has_default, default = s.item_default

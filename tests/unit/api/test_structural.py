@@ -173,3 +173,23 @@ def test_pruning_drops_unknown_fields(obj: dict[str, Any], pruned: dict[str, Any
 def test_defaults_fill_absent_fields_under_existing_parents(obj: dict[str, Any], defaulted: dict[str, Any]) -> None:
     structural.apply_defaults(obj, SCHEMA)
     assert obj == defaulted
+
+
+def test_defaults_keep_key_order_and_default_inside_defaults() -> None:
+    schema = _obj(
+        spec=_obj(
+            b={"type": "integer"},
+            conf={"type": "object", "default": {}, "properties": {"level": {"type": "integer", "default": 3}}},
+            a={"type": "string", "default": "x"},
+            gone={"type": "string"},
+            limits={"type": "object", "additionalProperties": {"type": "string", "default": "u"}},
+        )
+    )
+    obj: dict[str, Any] = {"spec": {"gone": None, "b": 1, "conf": None, "limits": {"m": None, "n": "v"}}}
+    structural.apply_defaults(obj, schema)
+    assert obj == {"spec": {"b": 1, "conf": {"level": 3}, "limits": {"m": "u", "n": "v"}, "a": "x"}}
+    assert list(obj["spec"]) == ["b", "conf", "limits", "a"]  # nulls replaced in place, absent fields appended
+    absent: dict[str, Any] = {"spec": {}}
+    structural.apply_defaults(absent, schema)
+    assert absent == {"spec": {"conf": {"level": 3}, "a": "x"}}
+    assert list(absent["spec"]) == ["conf", "a"]  # in schema order
