@@ -253,9 +253,13 @@ def test_a_service_routes_a_pod_on_one_node_to_a_pod_on_another_and_the_host_to_
         f"for i in $(seq 1 50); do {api} && echo api-reached && exit 0; sleep 0.2; done; exit 1"
     )
     _apply(oci_cluster, _pod("service-client", "node-0", client))
+    # A client beside the backend on node-2: the reply crosses the node's bridge (bridge netfilter un-NATs it).
+    _apply(oci_cluster, _pod("service-neighbour", "node-2", f"for i in $(seq 1 50); do {backend} && exit 0; done"))
     phase = eventually(lambda: _finished(oci_cluster, "service-client"), timeout=60)
     logs = oci_cluster.kubectl("logs", "service-client").stdout
     assert (phase, logs) == ("Succeeded", "served-by-backend\napi-reached\n")
+    phase = eventually(lambda: _finished(oci_cluster, "service-neighbour"), timeout=60)
+    assert (phase, oci_cluster.kubectl("logs", "service-neighbour").stdout) == ("Succeeded", "served-by-backend\n")
 
     def fetch() -> bytes | None:  # node-1's address: its proxy forwards to node-2, masqueraded
         try:
