@@ -271,7 +271,7 @@ def validate_annotations(annotations: Mapping[str, Any], field: str = "metadata.
     out: list[Cause] = []
     total = 0
     for key, value in annotations.items():
-        problems = is_qualified_name(key.lower())
+        problems = _key_problems(key.lower())
         if problems:
             out.extend(_invalid(field, key, msg) for msg in problems)
         total += _utf8_len(key) + (_utf8_len(value) if isinstance(value, str) else 0)
@@ -391,10 +391,10 @@ def validate_object_meta(meta: Mapping[str, Any], *, namespaced: bool, name_rule
     if isinstance(generation, int) and not isinstance(generation, bool) and generation < 0:
         out.append(_invalid("metadata.generation", generation, "must be greater than or equal to 0"))
     labels = meta.get("labels")
-    if isinstance(labels, Mapping):
+    if type(labels) is dict or isinstance(labels, Mapping):  # (the exact type first: no ABC check per write)
         out.extend(validate_labels(labels))
     annotations = meta.get("annotations")
-    if isinstance(annotations, Mapping):
+    if type(annotations) is dict or isinstance(annotations, Mapping):
         out.extend(validate_annotations(annotations))
     owners = meta.get("ownerReferences")
     if isinstance(owners, list):

@@ -368,6 +368,46 @@ INVALID: list[tuple[str, str, str, Obj, list[str]]] = [
         ],
     ),
     (
+        "ports, env sources, mount paths and volume types: each item's own path",
+        "",
+        "Pod",
+        pod(
+            containers=[
+                {
+                    "name": "a",
+                    "image": "b",
+                    "ports": [{"containerPort": 80, "hostPort": 70000}, {"name": "x", "containerPort": 0}],
+                    "env": [
+                        {
+                            "name": "A",
+                            "value": "v",
+                            "valueFrom": {"fieldRef": {"fieldPath": "x"}, "secretKeyRef": {"name": "s", "key": "k"}},
+                        },
+                        {"name": "B", "valueFrom": {}},
+                    ],
+                    "volumeMounts": [{"name": "d", "mountPath": "/m"}, {"name": "d", "mountPath": "/m"}, {"name": "d"}],
+                }
+            ],
+            volumes=[{"name": "d", "emptyDir": {}, "hostPath": {"path": "/x"}}, {"name": "e", "secret": {}}],
+        ),
+        [
+            "spec.volumes[0].hostPath: Forbidden: may not specify more than 1 volume type",
+            "spec.volumes[1].secret.secretName: Required value",
+            "spec.containers[0].ports[0].hostPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            "spec.containers[0].ports[1].containerPort: Required value",
+            'spec.containers[0].env[0].valueFrom: Invalid value: "": may not be specified when `value` is not empty',
+            'spec.containers[0].env[0].valueFrom: Invalid value: "": may not have more than one field specified at a '
+            "time",
+            'spec.containers[0].env[1].valueFrom: Invalid value: "": must specify one of: `fieldRef`, '
+            "`resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            'spec.containers[0].volumeMounts[0].name: Not found: "d"',
+            'spec.containers[0].volumeMounts[1].name: Not found: "d"',
+            'spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/m": must be unique',
+            'spec.containers[0].volumeMounts[2].name: Not found: "d"',
+            "spec.containers[0].volumeMounts[2].mountPath: Required value",
+        ],
+    ),
+    (
         "volumes: names and duplicates",
         "",
         "Pod",

@@ -106,7 +106,7 @@ def label_selector(selector: Any, path: str) -> list[Cause]:
         key = str(expr.get("key") or "")
         out.extend(invalid(f"{p}.key", key, msg) for msg in names.is_qualified_name(key))
     labels = sel.get("matchLabels")
-    if isinstance(labels, Mapping):
+    if type(labels) is dict or isinstance(labels, Mapping):
         out.extend(names.validate_labels(labels, f"{path}.matchLabels"))
     return out
 
@@ -120,7 +120,7 @@ def selects(selector: Any, labels: Any) -> bool | None:
             # fail), its requirements are equalities: match them without building the selector.
             pairs = [(str(k), str(v)) for k, v in match_labels.items()]
             if all(names.is_valid_label(k, v) for k, v in pairs):
-                have = labels if isinstance(labels, Mapping) else {}
+                have = labels if type(labels) is dict or isinstance(labels, Mapping) else {}
                 return all(k in have and have[k] == v for k, v in pairs)
     try:
         sel = from_label_selector(selector if isinstance(selector, Mapping) else None)
@@ -138,43 +138,41 @@ def _ports(ports: Any, path: str) -> list[Cause]:
     out: list[Cause] = []
     seen: set[str] = set()
     for i, port in enumerate(_dicts(ports)):
-        p = f"{path}[{i}]"
         name = port.get("name")
         if name:
             problems = port_name_problems(str(name))
             if problems:
-                out.extend(invalid(f"{p}.name", name, msg) for msg in problems)
+                out.extend(invalid(f"{path}[{i}].name", name, msg) for msg in problems)
             elif name in seen:
-                out.append(field.duplicate(f"{p}.name", name))
+                out.append(field.duplicate(f"{path}[{i}].name", name))
             else:
                 seen.add(str(name))
         container_port = port.get("containerPort")
         if not container_port:
-            out.append(required(f"{p}.containerPort"))
+            out.append(required(f"{path}[{i}].containerPort"))
         elif problems := port_number_problems(container_port):
-            out.extend(invalid(f"{p}.containerPort", container_port, m) for m in problems)
+            out.extend(invalid(f"{path}[{i}].containerPort", container_port, m) for m in problems)
         host_port = port.get("hostPort")
         if host_port and (problems := port_number_problems(host_port)):
-            out.extend(invalid(f"{p}.hostPort", host_port, m) for m in problems)
+            out.extend(invalid(f"{path}[{i}].hostPort", host_port, m) for m in problems)
         protocol = port.get("protocol")
         if not protocol:
-            out.append(required(f"{p}.protocol"))
+            out.append(required(f"{path}[{i}].protocol"))
         elif protocol not in PROTOCOLS:
-            out.append(not_supported(f"{p}.protocol", protocol, PROTOCOLS))
+            out.append(not_supported(f"{path}[{i}].protocol", protocol, PROTOCOLS))
     return out
 
 
 def _env(env: Any, path: str) -> list[Cause]:
     out: list[Cause] = []
     for i, var in enumerate(_dicts(env)):
-        p = f"{path}[{i}]"
         name = str(var.get("name") or "")
         if not name:
-            out.append(required(f"{p}.name"))
+            out.append(required(f"{path}[{i}].name"))
         elif not _printable_env_name(name):
             out.append(
                 invalid(
-                    f"{p}.name",
+                    f"{path}[{i}].name",
                     name,
                     "a valid environment variable name must consist only of printable ASCII characters other than '='",
                 )
@@ -183,17 +181,19 @@ def _env(env: Any, path: str) -> list[Cause]:
         if isinstance(source, dict):
             kinds = [k for k in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef") if source.get(k)]
             if var.get("value"):
-                out.append(invalid(f"{p}.valueFrom", "", "may not be specified when `value` is not empty"))
+                out.append(invalid(f"{path}[{i}].valueFrom", "", "may not be specified when `value` is not empty"))
             if not kinds:
                 out.append(
                     invalid(
-                        f"{p}.valueFrom",
+                        f"{path}[{i}].valueFrom",
                         "",
                         "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
                     )
                 )
             elif len(kinds) > 1:
-                out.append(invalid(f"{p}.valueFrom", "", "may not have more than one field specified at a time"))
+                out.append(
+                    invalid(f"{path}[{i}].valueFrom", "", "may not have more than one field specified at a time")
+                )
     return out
 
 
@@ -206,17 +206,16 @@ def _volume_mounts(mounts: Any, volumes: set[str], path: str) -> list[Cause]:
     out: list[Cause] = []
     seen: set[str] = set()
     for i, mount in enumerate(_dicts(mounts)):
-        p = f"{path}[{i}]"
         name = str(mount.get("name") or "")
         if not name:
-            out.append(required(f"{p}.name"))
+            out.append(required(f"{path}[{i}].name"))
         if name not in volumes:
-            out.append(field.not_found(f"{p}.name", name))
+            out.append(field.not_found(f"{path}[{i}].name", name))
         mount_path = str(mount.get("mountPath") or "")
         if not mount_path:
-            out.append(required(f"{p}.mountPath"))
+            out.append(required(f"{path}[{i}].mountPath"))
         if mount_path in seen:
-            out.append(invalid(f"{p}.mountPath", mount_path, "must be unique"))
+            out.append(invalid(f"{path}[{i}].mountPath", mount_path, "must be unique"))
         seen.add(mount_path)
     return out
 
@@ -316,7 +315,9 @@ def _container(c: Obj, volumes: set[str], path: str) -> list[Cause]:
         out.append(required(f"{path}.imagePullPolicy"))
     elif pull not in PULL_POLICIES:
         out.append(not_supported(f"{path}.imagePullPolicy", pull, PULL_POLICIES))
-    out.extend(resource_requirements(c.get("resources"), f"{path}.resources"))
+    resources = c.get("resources")
+    if resources:  # (the path is built only for a problem)
+        out.extend(resource_requirements(resources, f"{path}.resources"))
     return out
 
 
@@ -324,13 +325,12 @@ def _volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
     out: list[Cause] = []
     known: set[str] = set()
     for i, vol in enumerate(_dicts(volumes)):
-        p = f"{path}[{i}]"
         errs: list[Cause] = []
         sources = [k for k, v in vol.items() if k != "name" and isinstance(v, dict)]
         if not sources:
-            errs.append(required(p, "must specify a volume type"))
+            errs.append(required(f"{path}[{i}]", "must specify a volume type"))
         elif len(sources) > 1:
-            errs.append(field.forbidden(f"{p}.{sources[1]}", "may not specify more than 1 volume type"))
+            errs.append(field.forbidden(f"{path}[{i}].{sources[1]}", "may not specify more than 1 volume type"))
         for source, key in (
             ("secret", "secretName"),
             ("configMap", "name"),
@@ -338,14 +338,14 @@ def _volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
             ("hostPath", "path"),
         ):
             if source in sources and not vol[source].get(key):
-                errs.append(required(f"{p}.{source}.{key}"))
+                errs.append(required(f"{path}[{i}].{source}.{key}"))
         name = str(vol.get("name") or "")
         if not name:
-            errs.append(required(f"{p}.name"))
+            errs.append(required(f"{path}[{i}].name"))
         elif problems := _dns1123_label_problems(name):
-            errs.extend(invalid(f"{p}.name", name, msg) for msg in problems)
+            errs.extend(invalid(f"{path}[{i}].name", name, msg) for msg in problems)
         if name in known:
-            errs.append(field.duplicate(f"{p}.name", name))
+            errs.append(field.duplicate(f"{path}[{i}].name", name))
         if errs:
             out.extend(errs)
         else:
@@ -383,7 +383,7 @@ def pod_spec(spec: Any, path: str, *, extra_volumes: set[str] | None = None) -> 
     elif dns not in DNS_POLICIES:
         out.append(not_supported(f"{path}.dnsPolicy", dns, DNS_POLICIES))
     node_selector = spec.get("nodeSelector")
-    if isinstance(node_selector, Mapping):
+    if node_selector is not None and isinstance(node_selector, Mapping):
         out.extend(names.validate_labels(node_selector, f"{path}.nodeSelector"))
     account = spec.get("serviceAccountName")
     if account:
@@ -404,10 +404,10 @@ def pod_template(template: Any, path: str, **kwargs: Any) -> list[Cause]:
     meta = _dict(template.get("metadata"))
     out: list[Cause] = []
     labels = meta.get("labels")
-    if isinstance(labels, Mapping):
+    if type(labels) is dict or isinstance(labels, Mapping):  # (the exact type first: no ABC check per write)
         out.extend(names.validate_labels(labels, f"{path}.labels"))
     annotations = meta.get("annotations")
-    if isinstance(annotations, Mapping):
+    if type(annotations) is dict or isinstance(annotations, Mapping):
         out.extend(names.validate_annotations(annotations, f"{path}.annotations"))
     out.extend(pod_spec(template.get("spec"), f"{path}.spec", **kwargs))
     return out
