@@ -123,6 +123,9 @@ def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> N
     assert sorted(secret["data"]) == ["ca.crt", "ca.key", "etcd-ca.crt", "etcd-ca.key", "front-proxy-ca.crt",
                                       "front-proxy-ca.key", "sa.key", "sa.pub"]  # fmt: skip
     assert secret["metadata"]["ownerReferences"][0]["name"].startswith("bootstrap-token-")
+    listed = run_pinnace("adm", "token", "list", "--data-dir", str(init.first.data_dir)).stdout
+    proxy = next(ln for ln in listed.splitlines() if "Proxy for managing TTL for the kubeadm-certs secret" in ln)
+    assert proxy.split()[1] in ("1h", "2h") and "<none>" in proxy.split()  # a 2 h TTL, and no usages
     assert init.first.etcd_members() == ["cp-1"]
     # The service range is applied: the kubernetes Service and new Services get their IPs from it.
     first = init.first

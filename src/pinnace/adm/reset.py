@@ -213,19 +213,19 @@ def remove_etcd_member(data_dir: Path, announce: Callable[[str], None] = print) 
     if local.running() is None:
         announce(f"[reset] The local etcd member {local.name} does not run: it cannot be removed from its cluster")
         return True
+    try:  # first, while this member still serves the API server the admin kubeconfig may name
+        asyncio.run(with_admin_client(plan, lambda rest: record_etcd_endpoint(rest, local.client_url, remove=True)))
+    except Exception as exc:  # the cluster may be unreachable from here: say so, and go on removing the member
+        announce(f"[reset] WARNING: could not update kubeadm-config's etcd endpoints: {exc}")
     try:
         remaining = asyncio.run(remove_member(local))
     except RuntimeError as exc:
         announce(f"[reset] WARNING: could not remove the etcd member {local.name}: {exc}")
-        remaining = []
-    if remaining:
-        announce(f"[reset] Removed the etcd member {local.name}; members left: {', '.join(remaining)}")
-        try:
-            asyncio.run(with_admin_client(plan, lambda rest: record_etcd_endpoint(rest, local.client_url, remove=True)))
-        except Exception as exc:  # the cluster may be unreachable from here: say so, the member is gone anyway
-            announce(f"[reset] WARNING: could not update kubeadm-config's etcd endpoints: {exc}")
     else:
-        announce(f"[reset] {local.name} is the last etcd member: the etcd cluster ends with it")
+        if remaining:
+            announce(f"[reset] Removed the etcd member {local.name}; members left: {', '.join(remaining)}")
+        else:
+            announce(f"[reset] {local.name} is the last etcd member: the etcd cluster ends with it")
     pid = stop_local(local)
     if pid is not None:
         announce(f"[reset] Stopped the local etcd member (pid {pid})")

@@ -133,9 +133,8 @@ def token_list(data_dir: DataDir = DEFAULT_DATA_DIR, kubeconfig: KubeconfigOpt =
     rows = [["TOKEN", "TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS"]]
     for t in found:
         expires = t.expiration.strftime("%Y-%m-%dT%H:%M:%SZ") if t.expiration else "<never>"
-        rows.append(
-            [t.token, tokens.format_ttl(t), expires, ",".join(t.usages), t.description or "<none>", ",".join(t.groups)]
-        )
+        usages = ",".join(t.usages) or "<none>"  # the kubeadm-certs TTL token has none
+        rows.append([t.token, tokens.format_ttl(t), expires, usages, t.description or "<none>", ",".join(t.groups)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -43,6 +43,7 @@ __all__ = [
     "promote_member",
     "remove_member",
     "start_local",
+    "stop_local",
 ]
 
 DATA_SUBDIR = "etcd"
