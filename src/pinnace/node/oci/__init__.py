@@ -12,6 +12,9 @@
 - :mod:`.launcher` — the process that forks the shims (a fork, not a new interpreter, per container);
 - :mod:`.sessions` — exec (``runc exec``, a TTY through a console socket) and attach streams;
 - :mod:`.netns` — named network namespaces and sockets opened inside them (port-forward);
+- :mod:`.nsfiles` — namespaces kept by bind mounts, made in-process (no ``ip``/``unshare`` per pod);
+- :mod:`.podns` — the pod's shared IPC and UTS namespaces and /dev/shm;
+- :mod:`.masquerade` — the node's one masquerading rule set for its podCIDR (as flannel's);
 - :mod:`.records` — the JSON records on disk a restarted agent adopts from.
 
 Needs root. The node agent selects it with ``--runtime oci`` and

@@ -1,15 +1,17 @@
 """Network namespaces for pod sandboxes: named ones under /run/netns, and sockets opened inside them.
 
-A sandbox's namespace is made with ``ip netns add`` (a fresh namespace
-bind-mounted at ``/run/netns/<name>``, so it lives without a process in it and
-a restarted agent finds it by path) and removed with ``ip netns delete``.
+A sandbox's namespace is made as ``ip netns add`` makes one — a fresh
+namespace bind-mounted at ``/run/netns/<name>``, so it lives without a process
+in it and a restarted agent finds it by path, with ``/run/netns`` a shared
+mount so the namespace is seen from other mount namespaces — but in-process
+(:mod:`.nsfiles`), and with ``lo`` brought up inside it right away by a
+``SIOCSIFFLAGS`` ioctl (what CNI's ``loopback`` plugin would do, without two
+processes per pod). Deleting it is ``ip netns delete``'s lazy unmount and unlink.
 
 Python has no ``setns``: :func:`open_connection_in` calls it through ctypes in
 a thread of its own, creates the socket there (a socket belongs to the
 namespace it was created in), switches the thread back, and hands the socket
-to asyncio. :func:`loopback_up` uses such a socket for the ``SIOCSIFFLAGS``
-ioctl that sets the namespace's ``lo`` up — what CNI's ``loopback`` plugin
-does, without a process.
+to asyncio.
 """
 
 from __future__ import annotations
@@ -17,25 +19,21 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import fcntl
+import functools
 import os
 import socket
 import struct
 
 from pinnace.node.cri import RuntimeFailure
+from pinnace.node.oci import nsfiles
 
 NETNS_DIR = "/run/netns"
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET = nsfiles.CLONE_NEWNET
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
-
-
-async def _ip(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "ip", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    return proc.returncode or 0, err.decode(errors="replace").strip()
+MS_REC = 0x4000
+MS_SHARED = 1 << 20
 
 
 def netns_path(name: str) -> str:
@@ -43,36 +41,52 @@ def netns_path(name: str) -> str:
     return os.path.join(NETNS_DIR, name)
 
 
-async def create(name: str) -> str:
-    """Create a named network namespace (with ``lo`` down: :func:`loopback_up` brings it up); its path."""
-    code, err = await _ip("netns", "add", name)
-    if code != 0:
-        raise RuntimeFailure(f"creating network namespace {name}: {err}")
-    return netns_path(name)
+@functools.cache
+def _share_netns_dir() -> None:
+    """Make /run/netns a shared mount (a bind mount of itself first, if it is not a mount), as ``ip`` does.
+
+    Once per process (a failure is not cached: the next namespace tries again)."""
+    os.makedirs(NETNS_DIR, mode=0o755, exist_ok=True)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None) != 0:
+        if ctypes.get_errno() != 22:  # EINVAL: not a mount point yet
+            raise OSError(ctypes.get_errno(), f"making {NETNS_DIR} shared: {os.strerror(ctypes.get_errno())}")
+        for flags in (nsfiles.MS_BIND | MS_REC, MS_SHARED | MS_REC):
+            source = NETNS_DIR.encode() if flags & nsfiles.MS_BIND else b""
+            if libc.mount(source, NETNS_DIR.encode(), b"none", flags, None) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"making {NETNS_DIR} a shared mount: {os.strerror(err)}")
 
 
-async def delete(name: str) -> None:
-    """Delete a named network namespace. Idempotent."""
-    if os.path.exists(netns_path(name)):
-        code, err = await _ip("netns", "delete", name)
-        if code != 0 and os.path.exists(netns_path(name)):
-            raise RuntimeFailure(f"deleting network namespace {name}: {err}")
-
-
-def set_loopback_up(path: str) -> None:
-    """Bring up ``lo`` in the network namespace at ``path`` (blocking: call it in a thread)."""
-    with socket_in(path, socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("16sH", b"lo", 0)
-        flags = struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request + bytes(22))[:18])[1]
+def _loopback_up_here() -> None:
+    """Set ``lo`` up in the calling thread's network namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH", b"lo", 0) + bytes(22)
+        flags = struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1]
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP) + bytes(22))
 
 
-async def loopback_up(path: str) -> None:
-    """Bring up ``lo`` in the pod's network namespace at ``path`` (RuntimeFailure if it cannot)."""
+def _create(path: str) -> None:
+    _share_netns_dir()
+    nsfiles.persist({CLONE_NEWNET: path}, setup=_loopback_up_here)
+
+
+async def create(name: str) -> str:
+    """Create a named network namespace with ``lo`` up; its path."""
+    path = netns_path(name)
     try:
-        await asyncio.to_thread(set_loopback_up, path)
+        await nsfiles.in_new_thread(lambda: _create(path))
     except OSError as exc:
-        raise RuntimeFailure(f"bringing up lo in {path}: {exc}") from exc
+        raise RuntimeFailure(f"creating network namespace {name}: {exc}") from exc
+    return path
+
+
+async def delete(name: str) -> None:
+    """Delete a named network namespace (lazily unmounted: a process still in it keeps it). Idempotent."""
+    path = netns_path(name)
+    nsfiles.release([path])
+    if os.path.exists(path):
+        raise RuntimeFailure(f"deleting network namespace {name}: {path} is still there")
 
 
 def socket_in(path: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
@@ -95,9 +109,7 @@ def socket_in(path: str, family: int = socket.AF_INET, kind: int = socket.SOCK_S
         os.close(own)
 
 
-async def open_connection_in(
-    path: str, host: str, port: int
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_connection_in(path: str, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TCP connection to ``host:port`` as seen from inside the network namespace at ``path``."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = await asyncio.to_thread(socket_in, path, family)

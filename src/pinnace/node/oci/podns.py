@@ -2,21 +2,23 @@
 
 In a kubelet with containerd, the pod's pause container holds these; every
 container of the pod joins them. Without a pause process, each is kept alive
-by a bind mount instead (as ``ip netns`` keeps a network namespace):
-``unshare --ipc=FILE --uts=FILE hostname NAME`` makes both and sets the pod's
-hostname in its UTS namespace, and a tmpfs per pod is its shared ``/dev/shm``
-(64 MiB, containerd's default size).
+by a bind mount instead (as ``ip netns`` keeps a network namespace): what
+``unshare --ipc=FILE --uts=FILE hostname NAME`` would do — make both and set
+the pod's hostname in its UTS namespace — is done in-process
+(:mod:`.nsfiles`), and a tmpfs per pod is its shared ``/dev/shm`` (64 MiB,
+containerd's default size).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import os
+import socket
 from dataclasses import dataclass
 
 from pinnace.node.cri import RuntimeFailure
+from pinnace.node.oci import nsfiles
 
 #: Namespace files live on /run (a tmpfs of the host), not in the state directory.
 NS_DIR = "/run/pinnace-oci/ns"
@@ -38,16 +40,13 @@ async def create(sandbox_id: str, sandbox_dir: str, hostname: str, *, own_uts: b
     os.makedirs(NS_DIR, exist_ok=True)
     ipc = os.path.join(NS_DIR, f"{sandbox_id}-ipc")
     uts = os.path.join(NS_DIR, f"{sandbox_id}-uts") if own_uts else ""
-    for path in filter(None, (ipc, uts)):
-        open(path, "a").close()
-    argv = ["unshare", f"--ipc={ipc}", *([f"--uts={uts}", "hostname", hostname] if uts else ["true"])]
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        release(PodNamespaces(ipc, uts))
-        raise RuntimeFailure(f"creating the pod's IPC/UTS namespaces: {err.decode(errors='replace').strip()}")
+    files = {nsfiles.CLONE_NEWIPC: ipc, **({nsfiles.CLONE_NEWUTS: uts} if uts else {})}
+    try:
+        await nsfiles.in_new_thread(
+            lambda: nsfiles.persist(files, (lambda: socket.sethostname(hostname)) if uts else None)
+        )
+    except OSError as exc:
+        raise RuntimeFailure(f"creating the pod's IPC/UTS namespaces: {exc}") from exc
     shm = os.path.join(sandbox_dir, "shm")
     os.makedirs(shm, exist_ok=True)
     libc = ctypes.CDLL(None, use_errno=True)

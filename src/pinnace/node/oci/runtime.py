@@ -178,7 +178,6 @@ class OCIRuntime:
                     raise cri.RuntimeFailure("network is not ready: no CNI configuration for this node yet")
                 name = f"pinnace-{sandbox_id[:20]}"
                 record["netns"] = await netns.create(name)
-                await netns.loopback_up(record["netns"])
                 records.write_record(os.path.join(directory, "sandbox.json"), record)
                 attachment = await self.cni.add(sandbox_id, record["netns"], port_mappings=config.port_mappings)
                 record["ips"] = list(attachment.ips)
