@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -167,7 +168,12 @@ async def test_memory_hog_is_oom_killed(runtime: OCIRuntime, tmp_path: Path) -> 
 
 
 async def test_the_pods_namespace_has_lo_up_and_its_address_on_eth0(runtime: OCIRuntime) -> None:
+    namespaces = {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "ipc", "uts")}
+    hostname = socket.gethostname()
     sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
+    # Made in threads of their own: the agent's threads keep the host's namespaces and hostname.
+    assert {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in namespaces} == namespaces
+    assert socket.gethostname() == hostname
     status = await runtime.pod_sandbox_status(sandbox_id)
     inside = subprocess.run(["ip", "netns", "exec", os.path.basename(status.netns_path), "ip", "-o", "addr"],
                             capture_output=True, text=True, check=True).stdout  # fmt: skip
