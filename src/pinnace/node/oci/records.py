@@ -69,3 +69,40 @@ def read_record(path: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data
+
+
+class RecordCache:
+    """Records read once and read again only when their file changed — another inode, size, mtime or ctime.
+
+    The agent lists every container's state a few times a second (its PLEG)
+    and every sandbox for each new pod; a ``stat`` is much cheaper than an
+    open, a read and a parse. Records are replaced by rename, so a new
+    version is a new inode. The dicts returned are shared: copy before changing one.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {}
+
+    def read(self, path: str) -> dict[str, Any] | None:
+        """The record at ``path`` (None when it is missing or unreadable)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._entries.pop(path, None)
+            return None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        entry = self._entries.get(path)
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        data = read_record(path)
+        if data is None:
+            self._entries.pop(path, None)
+        else:
+            self._entries[path] = (key, data)
+        return data
+
+    def forget_under(self, directory: str) -> None:
+        """Drop the records of a directory that is going away."""
+        prefix = directory.rstrip("/") + "/"
+        for path in [p for p in self._entries if p.startswith(prefix)]:
+            del self._entries[path]

@@ -81,6 +81,10 @@ class OCIRuntime:
         #: At most this many runc/crun commands at once: stopping a hundred pods is no fork storm.
         self._limit = asyncio.Semaphore(RUNTIME_COMMANDS)
         self._records: dict[str, tuple[dict[str, Any], cri.ContainerConfig]] = {}
+        #: Sandbox records and container states, re-read only when their files change.
+        self._files = records.RecordCache()
+        #: Each container's shim, once known (it never changes).
+        self._shim_pids: dict[str, int] = {}
         for sub in ("sandboxes", "containers", "runtime"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
         if self.cni is None and os.path.exists(self._conflist_path):
@@ -123,14 +127,16 @@ class OCIRuntime:
         return os.path.join(self.root, "containers", container_id)
 
     def _sandbox_record(self, sandbox_id: str) -> dict[str, Any]:
-        record = records.read_record(os.path.join(self._sandbox_dir(sandbox_id), "sandbox.json"))
+        """The sandbox's record (shared: copy it to change it)."""
+        record = self._files.read(os.path.join(self._sandbox_dir(sandbox_id), "sandbox.json"))
         if record is None:
             raise cri.NotFoundError(f"pod sandbox {sandbox_id!r} not found")
         return record
 
-    def _container_record(self, container_id: str) -> dict[str, Any]:
+    def _container_record(self, container_id: str, *, listed: bool = False) -> dict[str, Any]:
+        """The container's record; ``listed``: its directory was just listed, so a cached record stands."""
         cached = self._records.get(container_id)
-        if cached is not None and os.path.isdir(self._container_dir(container_id)):
+        if cached is not None and (listed or os.path.isdir(self._container_dir(container_id))):
             return cached[0]
         record = records.read_record(os.path.join(self._container_dir(container_id), "container.json"))
         if record is None:
@@ -216,7 +222,7 @@ class OCIRuntime:
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
         """Kill its containers and release its network (CNI DEL). Idempotent."""
-        record = self._sandbox_record(sandbox_id)
+        record = dict(self._sandbox_record(sandbox_id))
         for container in await self.list_containers(sandbox_id):
             await self.stop_container(container.id, 0)
         if record.get("network_attached") and self.cni is not None:
@@ -244,6 +250,7 @@ class OCIRuntime:
             await netns.delete(os.path.basename(record["netns"]))
         _remove_cgroup(self._cgroup_parent(record))
         shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
+        self._files.forget_under(self._sandbox_dir(sandbox_id))
 
     async def remove_all(self) -> None:
         """Kill and remove every container and sandbox under the root, and the node's masquerading when this
@@ -282,7 +289,7 @@ class OCIRuntime:
         """Every sandbox under the root, including ones an earlier agent made."""
         out = []
         for sandbox_id in sorted(os.listdir(os.path.join(self.root, "sandboxes"))):
-            record = records.read_record(os.path.join(self._sandbox_dir(sandbox_id), "sandbox.json"))
+            record = self._files.read(os.path.join(self._sandbox_dir(sandbox_id), "sandbox.json"))
             if record is not None:
                 out.append(self._sandbox_status(record))
         return out
@@ -378,7 +385,7 @@ class OCIRuntime:
         return True
 
     def _state(self, container_id: str) -> dict[str, Any] | None:
-        return records.read_record(os.path.join(self._container_dir(container_id), "state.json"))
+        return self._files.read(os.path.join(self._container_dir(container_id), "state.json"))
 
     def _running(self, container_id: str) -> bool:
         state = self._state(container_id)
@@ -387,8 +394,10 @@ class OCIRuntime:
     def _alive(self, container_id: str, state: Mapping[str, Any]) -> bool:
         """Whether the container's shim (or, without its shim, its init) still lives."""
         try:
-            with open(os.path.join(self._container_dir(container_id), "shim.pid")) as handle:
-                shim = int(handle.read())
+            shim = self._shim_pids.get(container_id)
+            if shim is None:
+                with open(os.path.join(self._container_dir(container_id), "shim.pid")) as handle:
+                    shim = self._shim_pids[container_id] = int(handle.read())
             os.kill(shim, 0)
             return True
         except (OSError, ValueError):
@@ -407,6 +416,8 @@ class OCIRuntime:
         rootfs.release(os.path.join(directory, "bundle", "rootfs"))
         shutil.rmtree(directory, ignore_errors=True)
         self._records.pop(container_id, None)
+        self._shim_pids.pop(container_id, None)
+        self._files.forget_under(directory)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_attach_socket(container_id))
 
@@ -433,7 +444,7 @@ class OCIRuntime:
         out = []
         for container_id in sorted(os.listdir(os.path.join(self.root, "containers"))):
             try:
-                record = self._container_record(container_id)
+                record = self._container_record(container_id, listed=True)
             except cri.NotFoundError:  # being created or removed
                 continue
             if sandbox_id in (None, record["sandbox_id"]):
