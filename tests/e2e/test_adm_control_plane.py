@@ -25,6 +25,7 @@ import pytest
 from tests.e2e.conftest import free_port, run_pinnace
 from tests.e2e.kubectl import eventually
 
+from pinnace.storage.etcd import EtcdStore
 from pinnace.storage.etcd_channel import EtcdTLS
 from pinnace.storage.etcd_cluster import EtcdCluster
 
@@ -50,6 +51,22 @@ class ControlPlane:
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result
+
+    def raw(self, key: str) -> bytes:
+        """The bytes etcd holds under ``key``, read with this API server's own etcd client certificate."""
+        pki = self.data_dir / "pki"
+        tls = EtcdTLS(pki / "etcd/ca.crt", pki / "apiserver-etcd-client.crt", pki / "apiserver-etcd-client.key")
+
+        async def read() -> bytes:
+            store = await EtcdStore.open([self.etcd_url], tls=tls, watch_window=0)
+            try:
+                found = await store.get(key)
+            finally:
+                await store.close()
+            assert found is not None, key
+            return found.value
+
+        return asyncio.run(read())
 
     def etcd_members(self) -> list[str]:
         """The names of the etcd cluster's members, asked through this control plane's member."""
@@ -120,8 +137,8 @@ def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> N
     assert key is not None and f"--certificate-key {key.group(1)}" in out.replace("\\\n\t", "")
     assert "Objects are kept in etcd at 127.0.0.1:" in (init.first.data_dir / "pinnace.log").read_text()
     secret = json.loads(init.first.kubectl("get", "secret", "kubeadm-certs", "-n", "kube-system", "-o", "json").stdout)
-    assert sorted(secret["data"]) == ["ca.crt", "ca.key", "etcd-ca.crt", "etcd-ca.key", "front-proxy-ca.crt",
-                                      "front-proxy-ca.key", "sa.key", "sa.pub"]  # fmt: skip
+    assert sorted(secret["data"]) == ["ca.crt", "ca.key", "encryption-config.yaml", "etcd-ca.crt", "etcd-ca.key",
+                                      "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub"]  # fmt: skip
     assert secret["metadata"]["ownerReferences"][0]["name"].startswith("bootstrap-token-")
     listed = run_pinnace("adm", "token", "list", "--data-dir", str(init.first.data_dir)).stdout
     proxy = next(ln for ln in listed.splitlines() if "Proxy for managing TTL for the kubeadm-certs secret" in ln)
@@ -183,6 +200,11 @@ def test_a_second_control_plane_joins_and_shares_the_store(init: Init, tmp_path:
         assert json.loads(first.kubectl("get", "configmap", "via-second", "-o", "json").stdout)["data"] == {
             "from": "second"
         }
+        # Secrets are encrypted at rest in the shared etcd, with the keys both API servers were given.
+        second.kubectl("create", "secret", "generic", "shared-secret", "--from-literal=password=hunter2")
+        read = first.kubectl("get", "secret", "shared-secret", "-o", "jsonpath={.data.password}")
+        assert read.stdout == "aHVudGVyMg=="  # hunter2
+        assert second.raw("/registry/core/secrets/default/shared-secret").startswith(b"k8s:enc:aescbc:v1:")
         node = json.loads(first.kubectl("get", "node", "cp-2", "-o", "json").stdout)
         assert node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] == ""
         assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in node["spec"]["taints"]

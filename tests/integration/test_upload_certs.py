@@ -35,8 +35,9 @@ def _as_token(joinable: Joinable, token: BootstrapToken) -> RestClient:
 async def test_a_joining_control_plane_downloads_the_keys(cluster: Joinable, tmp_path: Path) -> None:  # noqa: F811
     create_pki(tmp_path / "cp", PKIConfig(node_name="cp", etcd=True, encryption_algorithm=ECDSA_P256))
     key = certificate_key()
-    secret = await uploadcerts.upload_certs(cluster.admin, tmp_path / "cp" / "pki", key)
-    assert secret["type"] == "Opaque" and len(secret["data"]) == 8
+    (tmp_path / "cp" / "encryption-config.yaml").write_text("kind: EncryptionConfiguration\n")
+    secret = await uploadcerts.upload_certs(cluster.admin, tmp_path / "cp", key)
+    assert secret["type"] == "Opaque" and len(secret["data"]) == 9
     (owner,) = secret["metadata"]["ownerReferences"]
     assert owner["kind"] == "Secret" and owner["controller"] is True
     proxy = next(t for t in await list_tokens(cluster.admin) if t.secret_name == owner["name"])
@@ -47,18 +48,19 @@ async def test_a_joining_control_plane_downloads_the_keys(cluster: Joinable, tmp
     joining = _as_token(cluster, token)
     try:
         with pytest.raises(uploadcerts.UploadCertsError, match="message authentication failed"):
-            await uploadcerts.download_certs(joining, tmp_path / "wrong" / "pki", certificate_key())
+            await uploadcerts.download_certs(joining, tmp_path / "wrong", certificate_key())
         assert not (tmp_path / "wrong").exists()
-        written = await uploadcerts.download_certs(joining, tmp_path / "new" / "pki", key)
+        written = await uploadcerts.download_certs(joining, tmp_path / "new", key)
         assert sorted(written) == sorted(uploadcerts.certs_to_transfer().values())
         for path in written:
-            assert (tmp_path / "new" / "pki" / path).read_bytes() == (tmp_path / "cp" / "pki" / path).read_bytes()
+            assert (tmp_path / "new" / path).read_bytes() == (tmp_path / "cp" / path).read_bytes()
         assert (tmp_path / "new" / "pki" / "ca.key").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "new" / "encryption-config.yaml").stat().st_mode & 0o777 == 0o600
         with pytest.raises(errors.Forbidden):  # the Role names this one Secret
             await joining.get(SECRETS, token.secret_name, "kube-system")
 
         # Uploading again replaces the keys under a new token; when that token is deleted, the Secret goes too.
-        secret = await uploadcerts.upload_certs(cluster.admin, tmp_path / "cp" / "pki", key)
+        secret = await uploadcerts.upload_certs(cluster.admin, tmp_path / "cp", key)
         owner_name = secret["metadata"]["ownerReferences"][0]["name"]
         await cluster.admin.delete(SECRETS, owner_name, "kube-system")
         for _ in range(200):
@@ -68,6 +70,6 @@ async def test_a_joining_control_plane_downloads_the_keys(cluster: Joinable, tmp
                 break
             await asyncio.sleep(0.05)
         with pytest.raises(uploadcerts.UploadCertsError, match=r'Secret "kubeadm-certs" was not found.*expired'):
-            await uploadcerts.download_certs(joining, tmp_path / "late" / "pki", key)
+            await uploadcerts.download_certs(joining, tmp_path / "late", key)
     finally:
         await joining.close()

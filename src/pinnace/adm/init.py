@@ -53,6 +53,7 @@ from pinnace.adm.kubeadmconfig import (
     InitError,
     upload_config,
 )
+from pinnace.adm.uploadcerts import ENCRYPTION_CONFIG
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import CLUSTER_INFO, BootstrapToken, generate_token
 from pinnace.client.rest import ResourceRef, RestClient
@@ -319,6 +320,9 @@ def up_arguments(plan: InitPlan) -> list[str]:
         args.append(f"--cluster-cidr={plan.cluster.pod_subnet}")
     if plan.stacked_etcd:
         args += plan.local_etcd().store_arguments()
+        encryption = plan.data_dir / ENCRYPTION_CONFIG
+        if encryption.exists():  # the same keys on every API server of the shared store
+            args.append(f"--encryption-provider-config={encryption}")
     return [*args, *plan.up_args]
 
 
@@ -330,7 +334,10 @@ def etcd(
     state: str = "new",
     learner_of: Sequence[str] = (),
 ) -> None:
-    """The etcd phase: with stacked etcd, start this host's member (TLS, its CA from the certs phase) and wait."""
+    """The etcd phase: with stacked etcd, start this host's member (TLS, its CA from the certs phase) and wait.
+
+    The EncryptionConfiguration the API servers on it share is made here too, unless one was given or downloaded
+    (``pinnace up`` makes none for a shared store: each server would make its own key)."""
     if not plan.stacked_etcd:
         announce("[etcd] The store is this host's SQLite file (no stacked etcd): nothing to start")
         return
@@ -339,8 +346,10 @@ def etcd(
         raise InitError(f"no etcd CA in {local.ca_file}: run the certs phase first")
     announce(f"[etcd] Starting the local etcd member {local.name} at {local.client_url} (data in "
              f"{plan.data_dir / 'etcd'})")  # fmt: skip
+    from pinnace.cluster.encryption import config_path
     from pinnace.cluster.stacked_etcd import start_local
 
+    config_path(plan.data_dir, None, shared_store=False)  # the data directory's, generated if missing
     try:
         pid = start_local(local, initial_cluster=initial_cluster, state=state, timeout=plan.timeout,
                           learner_of=learner_of)  # fmt: skip
@@ -474,7 +483,7 @@ def upload_certificates(plan: InitPlan, announce: Callable[[str], None] = print)
     key = plan.init.certificate_key or certificate_key()
     announce(f'[upload-certs] Storing the certificates in Secret "{SECRET_NAME}" in the "kube-system" Namespace')
     try:
-        asyncio.run(with_admin_client(plan, lambda rest: upload_certs(rest, plan.data_dir / "pki", key)))
+        asyncio.run(with_admin_client(plan, lambda rest: upload_certs(rest, plan.data_dir, key)))
     except UploadCertsError as exc:
         raise InitError(f"[upload-certs] {exc}") from None
     plan.init.certificate_key = key

@@ -35,7 +35,7 @@ from pinnace.adm.discovery import DiscoveredCluster
 from pinnace.adm.join import JoinConfig, JoinError, discover
 from pinnace.adm.join import preflight as worker_preflight
 from pinnace.adm.kubeadmconfig import download_config, read_etcd_endpoints, record_etcd_endpoint
-from pinnace.adm.uploadcerts import UploadCertsError, download_certs
+from pinnace.adm.uploadcerts import ENCRYPTION_CONFIG, UploadCertsError, download_certs
 from pinnace.client.rest import RestClient
 from pinnace.client.tls import TLSConfig, build_ssl_context
 from pinnace.cluster.stacked_etcd import add_member
@@ -99,10 +99,10 @@ async def _fetch(request: ControlPlaneJoin, cluster: DiscoveredCluster) -> tuple
             )
         endpoints = await read_etcd_endpoints(rest)
         request.announce('[download-certs] Downloading the certificates in Secret "kubeadm-certs" in "kube-system"')
-        written = await download_certs(rest, request.join.data_dir / "pki", request.certificate_key)
+        written = await download_certs(rest, request.join.data_dir, request.certificate_key)
     finally:
         await rest.close()
-    if "etcd/ca.key" not in written or not endpoints:
+    if "pki/etcd/ca.key" not in written or not endpoints:
         raise JoinError(
             "the cluster does not run stacked etcd (its first control plane keeps the objects in its SQLite file), "
             "so no other control plane can share its store: make it with `pinnace adm init --etcd stacked`"
@@ -117,13 +117,14 @@ def join_control_plane(request: ControlPlaneJoin) -> phases.InitPlan:
     _preflight(request)
     say("[preflight] Running pre-flight checks before initializing the new control plane instance")
     cluster = asyncio.run(discover(request.join))
-    pki_dir = request.join.data_dir / "pki"
-    fresh = not pki_dir.exists()
+    pki_dir, encryption = request.join.data_dir / "pki", request.join.data_dir / ENCRYPTION_CONFIG
+    fresh = not pki_dir.exists() and not encryption.exists()
     try:
         configuration, endpoints = asyncio.run(_fetch(request, cluster))
     except (UploadCertsError, JoinError):
         if fresh:  # nothing half-made stays behind
             shutil.rmtree(pki_dir, ignore_errors=True)
+            encryption.unlink(missing_ok=True)
         raise
     plan = request.plan(configuration)
     for name in phases.certs(plan):

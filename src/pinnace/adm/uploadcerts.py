@@ -8,7 +8,10 @@ the Secret ``kube-system/kubeadm-certs``, each file encrypted with AES-256-GCM
 under the *certificate key* (32 random bytes, shown in hex; the nonce precedes
 the ciphertext, as kubeadm's ``EncryptBytes``). Data keys are the file names
 with ``/`` made ``-`` (``etcd/ca.crt`` is ``etcd-ca.crt``); a file absent on the
-uploading host (no stacked etcd) is an empty value.
+uploading host (no stacked etcd) is an empty value. Pinnace adds the
+EncryptionConfiguration (``encryption-config.yaml``), so that every API server
+of a stacked cluster encrypts Secrets at rest with the same keys (kubeadm leaves
+copying it to the user).
 
 The Secret is owned by a bootstrap token with a two-hour TTL and no usages:
 when the token cleaner deletes the expired token, the garbage collector deletes
@@ -41,6 +44,7 @@ from pinnace.client.rest import ResourceRef, RestClient
 
 __all__ = [
     "CERTIFICATE_KEY_SIZE",
+    "ENCRYPTION_CONFIG",
     "ROLE_NAME",
     "SECRET_NAME",
     "TOKEN_TTL",
@@ -65,6 +69,8 @@ TOKEN_DESCRIPTION = "Proxy for managing TTL for the kubeadm-certs secret"
 #: The certificate key is an AES-256 key.
 CERTIFICATE_KEY_SIZE = 32
 NONCE_SIZE = 12
+#: The EncryptionConfiguration a stacked control plane's API servers share (``cluster.encryption``'s default file).
+ENCRYPTION_CONFIG = "encryption-config.yaml"
 
 SECRETS = ResourceRef("", "v1", "secrets")
 ROLES = ResourceRef("rbac.authorization.k8s.io", "v1", "roles")
@@ -103,18 +109,21 @@ def decrypt(data: bytes, key: bytes) -> bytes:
 
 
 def certs_to_transfer() -> dict[str, str]:
-    """Secret data key → path under the PKI directory of each shared CA and key (kubeadm's ``certsToTransfer``)."""
+    """Secret data key → path under the data directory of each shared CA, key and the encryption configuration
+    (kubeadm's ``certsToTransfer``, and Pinnace's ``encryption-config.yaml``)."""
     paths = ["ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.pub", "sa.key",
              "etcd/ca.crt", "etcd/ca.key"]  # fmt: skip
-    return {path.replace("/", "-"): path for path in paths}
+    transfer = {path.replace("/", "-"): f"pki/{path}" for path in paths}
+    transfer[ENCRYPTION_CONFIG] = ENCRYPTION_CONFIG
+    return transfer
 
 
-def secret_data(pki_dir: Path, key: bytes) -> dict[str, str]:
+def secret_data(data_dir: Path, key: bytes) -> dict[str, str]:
     """The Secret's ``data``: each file encrypted and base64-encoded; a missing file (no etcd CA) is empty."""
     data: dict[str, str] = {}
     for name, path in certs_to_transfer().items():
         try:
-            plain = (pki_dir / path).read_bytes()
+            plain = (data_dir / path).read_bytes()
         except FileNotFoundError:
             data[name] = ""
             continue
@@ -134,7 +143,7 @@ def rbac_objects() -> list[tuple[ResourceRef, Obj]]:
     return [(ROLES, role), (ROLEBINDINGS, binding)]
 
 
-async def upload_certs(rest: RestClient, pki_dir: Path, certificate_key: str) -> Obj:
+async def upload_certs(rest: RestClient, data_dir: Path, certificate_key: str) -> Obj:
     """The upload-certs phase: a 2 h token, ``kubeadm-certs`` owned by it holding the encrypted keys, and the RBAC
     letting joining tokens read it. Returns the Secret."""
     key = parse_certificate_key(certificate_key)
@@ -154,7 +163,7 @@ async def upload_certs(rest: RestClient, pki_dir: Path, certificate_key: str) ->
         "kind": "Secret",
         "metadata": {"name": SECRET_NAME, "namespace": "kube-system", "ownerReferences": [reference]},
         "type": "Opaque",
-        "data": secret_data(pki_dir, key),
+        "data": secret_data(data_dir, key),
     }
     written = await create_or_update(rest, SECRETS, secret, "kube-system")
     for ref, obj in rbac_objects():
@@ -178,9 +187,9 @@ def decrypt_secret(data: Mapping[str, str], certificate_key: str) -> dict[str, b
     return files
 
 
-async def download_certs(rest: RestClient, pki_dir: Path, certificate_key: str) -> list[str]:
+async def download_certs(rest: RestClient, data_dir: Path, certificate_key: str) -> list[str]:
     """The download-certs step of a control-plane join: fetch ``kubeadm-certs``, decrypt every file (all or none),
-    write them under ``pki_dir`` (keys 0600). Returns the paths written, relative to ``pki_dir``."""
+    write them under ``data_dir`` (keys 0600). Returns the paths written, relative to ``data_dir``."""
     parse_certificate_key(certificate_key)
     try:
         secret = await rest.get(SECRETS, SECRET_NAME, "kube-system")
@@ -201,9 +210,9 @@ async def download_certs(rest: RestClient, pki_dir: Path, certificate_key: str) 
             )
         if not files[name]:
             continue
-        target = pki_dir / path
+        target = data_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(files[name])
-        target.chmod(0o600 if path.endswith(".key") else 0o644)
+        target.chmod(0o644 if path.endswith((".crt", ".pub")) else 0o600)
         written.append(path)
     return written

@@ -35,23 +35,25 @@ def test_a_certificate_key_is_32_bytes_of_hex(bad: str) -> None:
 
 def test_secret_data_holds_each_shared_file_encrypted(tmp_path: Path) -> None:
     create_pki(tmp_path, PKIConfig(node_name="cp", etcd=True, encryption_algorithm=ECDSA_P256))
+    (tmp_path / "encryption-config.yaml").write_text("kind: EncryptionConfiguration\n")
     key_hex = certificate_key()
-    data = uploadcerts.secret_data(tmp_path / "pki", uploadcerts.parse_certificate_key(key_hex))
+    data = uploadcerts.secret_data(tmp_path, uploadcerts.parse_certificate_key(key_hex))
     assert sorted(data) == sorted(["ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.pub", "sa.key",
-                                   "etcd-ca.crt", "etcd-ca.key"])  # fmt: skip
+                                   "etcd-ca.crt", "etcd-ca.key", "encryption-config.yaml"])  # fmt: skip
     for value in data.values():
         assert b"BEGIN" not in base64.b64decode(value)  # no plaintext PEM in the Secret
     files = uploadcerts.decrypt_secret(data, key_hex)
     assert files["etcd-ca.key"] == (tmp_path / "pki" / "etcd" / "ca.key").read_bytes()
     assert files["sa.pub"] == (tmp_path / "pki" / "sa.pub").read_bytes()
+    assert files["encryption-config.yaml"] == b"kind: EncryptionConfiguration\n"
     with pytest.raises(uploadcerts.UploadCertsError, match="message authentication failed"):
         uploadcerts.decrypt_secret(data, certificate_key())
 
 
 def test_without_stacked_etcd_its_ca_is_empty(tmp_path: Path) -> None:
     create_pki(tmp_path, PKIConfig(node_name="cp", encryption_algorithm=ECDSA_P256))
-    data = uploadcerts.secret_data(tmp_path / "pki", bytes(32))
-    assert data["etcd-ca.crt"] == data["etcd-ca.key"] == ""
+    data = uploadcerts.secret_data(tmp_path, bytes(32))
+    assert data["etcd-ca.crt"] == data["etcd-ca.key"] == data["encryption-config.yaml"] == ""
     assert uploadcerts.decrypt_secret(data, "00" * 32)["etcd-ca.key"] == b""
 
 
