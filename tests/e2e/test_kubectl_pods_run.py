@@ -96,6 +96,19 @@ def test_nodes_register_from_the_config(nodes_cluster: Cluster) -> None:
     assert worker["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("process://")
 
 
+def test_a_node_may_not_steer_workloads_to_itself(nodes_cluster: Cluster) -> None:
+    """NodeRestriction, with the node's own credentials: no new role label, no taint changes on its own Node."""
+    c = nodes_cluster
+    as_node = ["--kubeconfig", str(c.data_dir / "nodes" / "node-0" / "kubelet.conf")]
+    label = c.kubectl(*as_node, "label", "node", "node-0", "node-role.kubernetes.io/gpu=", check=False)
+    assert label.returncode == 1
+    assert 'nodes "node-0" is forbidden: is not allowed to modify labels: node-role.kubernetes.io/gpu' in label.stderr
+    taint = c.kubectl(*as_node, "taint", "node", "node-0", "mine=only:NoSchedule", check=False)
+    assert taint.returncode == 1
+    assert 'nodes "node-0" is forbidden: node "node-0" is not allowed to modify taints' in taint.stderr
+    assert c.kubectl(*as_node, "label", "node", "node-0", "node.kubernetes.io/pool=a").returncode == 0  # its own
+
+
 def test_a_deployments_pods_run_and_go_ready(nodes_cluster: Cluster) -> None:
     c = nodes_cluster
     script = "echo started on $HOSTNAME; trap 'exit 0' TERM; while :; do sleep 0.2; done"
