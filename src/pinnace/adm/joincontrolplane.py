@@ -19,7 +19,9 @@ The steps, over the new node's data directory:
    recorded in ``kubeadm-config`` for the next joins.
 
 Unlike a worker's join, the command returns once the control plane is up: its processes run detached
-(``pinnace down``/``adm reset`` stop them), as kubeadm's static pods outlive kubeadm.
+(``adm reset`` stops them; ``pinnace down`` stops the API server and controllers but leaves the etcd member,
+which the other control planes count in their quorum), as kubeadm's static pods outlive kubeadm. The node's
+``kubeadm.yaml`` is init's, so ``pinnace adm init phase control-plane --data-dir DIR`` starts it all again.
 """
 
 from __future__ import annotations

@@ -120,8 +120,9 @@ def adm_join(
     if discovery_token_unsafe_skip_ca_verification and not discovery_token_ca_cert_hash:
         typer.echo("WARNING: the cluster CA will not be verified against a pinned hash; this is unsafe", err=True)
     if control_plane and not phase:
+        runtime_args = [f"--runtime={runtime}"] if runtime != "process" else []  # this host's node agent's runtime
         _join_control_plane(config, certificate_key, apiserver_advertise_address or address, apiserver_bind_port,
-                            etcd_client_port, etcd_peer_port, tuple(up_arg or ()))  # fmt: skip
+                            etcd_client_port, etcd_peer_port, (*runtime_args, *(up_arg or ())))  # fmt: skip
         return
     if phase == "preflight":
         try:
