@@ -291,15 +291,15 @@ class CustomVersion:
     read_conversion: bool = False
     terminating: bool = False
 
-    def decode(self, obj: Obj, *, pruned: bool = False) -> list[str]:
+    def decode(self, obj: Obj, *, decoded: bool = False) -> list[str]:
         """Prune unknown fields and fill defaults (in place); the pruned paths.
 
-        ``pruned``: the unknown-field check pruned this very object and nothing changed it since (see
-        :func:`check_unknown_fields`): only the defaults are filled.
+        ``decoded``: the unknown-field check did both to this very object and nothing changed it since (see
+        :func:`check_unknown_fields`): nothing left to do.
         """
-        dropped = [] if pruned else structural.prune(obj, self.schema)
-        structural.apply_defaults(obj, self.schema)
-        return dropped
+        if decoded:
+            return []
+        return structural.prune_and_default(obj, self.schema)
 
     def validate(self, obj: Obj, old: Obj | None) -> list[Cause]:
         """Schema and CEL violations of an object (and of the change from ``old``).
@@ -362,16 +362,17 @@ def check_unknown_fields(info: ResourceInfo, obj: Obj, directive: str, context: 
     (none under Ignore).
 
     The unknown fields are found by pruning ``obj`` in place — which the decode
-    that follows every such check would do anyway — rather than a copy; the
-    pruned object is recorded as such (:func:`pinnace.api.typed.mark_normal`), so
-    that its create need not prune it again.
+    that follows every such check would do anyway — rather than a copy, and the
+    same walk fills the schema's defaults, as upstream's decoder does before
+    admission; the object is recorded as decoded (:func:`pinnace.api.typed.mark_normal`),
+    so that its create need not walk it again.
     """
     if directive == "Ignore":
         return []
     cv = custom_version(info)
     if cv is None:
         return []
-    found = structural.prune(obj, cv.schema)
+    found = structural.prune_and_default(obj, cv.schema)
     typed.mark_normal(obj)
     if not found:
         return []

@@ -98,12 +98,13 @@ def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False) -> None:
 
     ``normal``: ``obj`` is known to be normal already (:func:`pinnace.api.typed.take_normal`), so only the
     defaults are added (they are normal values): a built-in object skips the normalising walk, a custom
-    resource its pruning (its metadata is still normalised: nothing proved it normal).
+    resource its pruning and defaulting, done by its check (its metadata is still normalised: nothing proved
+    it normal).
     """
     defaults.apply_defaults(info.group, info.kind, obj)
     custom = crd.custom_version(info)
     if custom is not None:
-        custom.decode(obj, pruned=normal)
+        custom.decode(obj, decoded=normal)
         typed.normalize(obj, None)
         return
     if crd.is_crd(info.group, info.kind):

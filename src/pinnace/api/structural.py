@@ -479,3 +479,90 @@ def _default(obj: Any, s: _Shape) -> None:
                 obj[i] = _copy(default)
             elif type(item) is dict or type(item) is list:
                 _default(item, items)
+
+
+def prune_and_default(obj: Obj, schema: Schema) -> list[str]:
+    """:func:`prune`, then :func:`apply_defaults`, in one walk (the same object, the same dropped paths).
+
+    What decoding a custom resource does to it; one walk instead of two, since every write does it.
+    """
+    dropped: list[str] = []
+    _prune_default_object(obj, _shape(schema), None, dropped, root=True)
+    return dropped
+
+
+def _prune_default_object(value: Obj, s: _Shape, where: _Where, dropped: list[str], *, root: bool) -> None:
+    # _prune_object's walk; each child it walks is pruned and defaulted below, then this node's defaults as
+    # _default fills them, walking only what the pruning did not (new defaults, replaced nulls, the root's own keys).
+    embedded = root or s.embedded
+    props, addl, keep_unknown = s.props, s.addl, s.keep_unknown
+    doomed: list[str] | None = None
+    skipped: list[str] | None = None  # keys the pruning leaves alone (apiVersion, kind, metadata)
+    for key, item in value.items():
+        if embedded and key in ("apiVersion", "kind", "metadata"):
+            if key == "metadata" and not root and isinstance(item, dict):
+                for mkey in [k for k in item if k not in _OBJECT_META_FIELDS]:
+                    dropped.append(_render((where, "metadata"), mkey))
+                    del item[mkey]
+            skipped = [key] if skipped is None else [*skipped, key]
+            continue
+        child = props.get(key) or addl
+        if child is None:
+            if not keep_unknown:
+                dropped.append(_render(where, key))
+                doomed = [key] if doomed is None else [*doomed, key]
+            continue
+        if type(item) is dict:
+            _prune_default_object(item, child, (where, key), dropped, root=False)
+        elif type(item) is list and child.items is not None:
+            _prune_default_list(item, child, (where, key), dropped)
+    if doomed is not None:
+        for key in doomed:
+            del value[key]
+    filled: list[str] | None = None
+    for key, default in s.fill:
+        if key not in value:
+            value[key] = _copy(default)
+            filled = [key] if filled is None else [*filled, key]
+    nulls: list[str] | None = None
+    for key, item in value.items():  # (values may be replaced while iterating, keys stay)
+        child = props.get(key)
+        if child is None:
+            if addl is None:
+                continue
+            child = addl
+            if item is None:
+                if not s.addl_nullable and s.addl_default[0]:
+                    value[key] = _copy(s.addl_default[1])
+                continue
+        elif item is None:
+            if child.nullable:
+                continue
+            if not child.default[0]:
+                nulls = [key] if nulls is None else [*nulls, key]
+                continue
+            item = value[key] = _copy(child.default[1])
+            if type(item) is dict or type(item) is list:
+                _default(item, child)
+            continue
+        if (type(item) is dict or type(item) is list) and (
+            (filled is not None and key in filled) or (skipped is not None and key in skipped)
+        ):
+            _default(item, child)  # not walked by the pruning: a new default, or apiVersion/kind/metadata
+    if nulls is not None:
+        for key in nulls:
+            del value[key]
+
+
+def _prune_default_list(value: list[Any], s: _Shape, where: _Where, dropped: list[str]) -> None:
+    items = s.items
+    assert items is not None
+    has_default, default = s.item_default
+    for i, item in enumerate(value):
+        if type(item) is dict:
+            _prune_default_object(item, items, (where, i), dropped, root=False)
+        elif type(item) is list:
+            if items.items is not None:
+                _prune_default_list(item, items, (where, i), dropped)
+        elif item is None and not items.nullable and has_default:
+            value[i] = _copy(default)

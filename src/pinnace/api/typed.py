@@ -51,7 +51,7 @@ _proven_normal: ContextVar[Obj | None] = ContextVar("pinnace_proven_normal", def
 def mark_normal(obj: Obj) -> None:
     """Record that the decode check of the current request left ``obj`` *normal*, so that a create of this very
     object need not walk it again: for a built-in kind, a round trip changes nothing below its top level (no
-    unknown key, nothing an encode omits); for a custom resource, its schema's pruning is done.
+    unknown key, nothing an encode omits); for a custom resource, its schema's pruning and defaulting are done.
 
     Only the create path asks (:func:`take_normal`), right where it starts: whatever may change the object in
     between (admission) must make the create forget the proof (``AdmissionRequest.mutated``).

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import random
 from typing import Any
 
+import orjson
 import pytest
 
 from pinnace.api import structural
@@ -193,3 +196,90 @@ def test_defaults_keep_key_order_and_default_inside_defaults() -> None:
     structural.apply_defaults(absent, schema)
     assert absent == {"spec": {"conf": {"level": 3}, "a": "x"}}
     assert list(absent["spec"]) == ["conf", "a"]  # in schema order
+
+
+FUSED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "default": {},
+            "properties": {
+                "n": {"type": "integer", "default": 1},
+                "s": {"type": "string"},
+                "z": {"type": "string", "nullable": True, "default": "zz"},
+                "conf": {
+                    "type": "object",
+                    "properties": {"level": {"type": "integer", "default": 3}, "x": {"type": "string"}},
+                },
+                "map": {
+                    "type": "object",
+                    "additionalProperties": {"type": "object", "properties": {"a": {"type": "integer", "default": 7}}},
+                },
+                "strs": {"type": "object", "additionalProperties": {"type": "string", "default": "u"}},
+                "list": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "default": {"k": "d"},
+                        "properties": {"k": {"type": "string"}, "v": {"type": "integer", "default": 0}},
+                    },
+                },
+                "grid": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "default": 5}}},
+                "free": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "properties": {"p": {"type": "integer", "default": 2}},
+                },
+                "res": {
+                    "type": "object",
+                    "x-kubernetes-embedded-resource": True,
+                    "properties": {"spec": {"type": "object", "properties": {"r": {"type": "integer", "default": 9}}}},
+                },
+            },
+        },
+        "status": {"type": "object", "properties": {"phase": {"type": "string", "default": "New"}}},
+    },
+}
+
+
+def _random_value(rng: random.Random, schema: dict[str, Any] | None, depth: int) -> Any:
+    roll = rng.random()
+    if roll < 0.12:
+        return None
+    if schema is None or depth > 4:
+        return rng.choice([1, "x", {"junk": 1}, [1, None], {}])
+    if schema.get("type") == "array":
+        return [_random_value(rng, schema.get("items"), depth + 1) for _ in range(rng.randrange(4))]
+    if schema.get("type") == "object":
+        out: dict[str, Any] = {}
+        keys = list(schema.get("properties") or {})
+        if schema.get("x-kubernetes-embedded-resource"):
+            keys += ["apiVersion", "kind", "metadata"]
+        rng.shuffle(keys)
+        for key in keys:
+            if rng.random() < 0.6:
+                sub = (schema.get("properties") or {}).get(key)
+                out[key] = {"name": "n", "bogus": 1} if key == "metadata" else _random_value(rng, sub, depth + 1)
+        if isinstance(schema.get("additionalProperties"), dict):
+            for key in ("m1", "m2")[: rng.randrange(3)]:
+                out[key] = _random_value(rng, schema["additionalProperties"], depth + 1)
+        if rng.random() < 0.3:
+            out["unknown"] = _random_value(rng, None, depth + 1)
+        return out
+    return rng.choice({"integer": [0, 4], "string": ["", "s"]}.get(str(schema.get("type")), [1]))
+
+
+def test_prune_and_default_is_prune_then_defaults_in_one_walk() -> None:
+    rng = random.Random(1234)
+    for _ in range(3000):
+        obj = _random_value(rng, FUSED_SCHEMA, 0)
+        if not isinstance(obj, dict):
+            continue
+        obj.setdefault("apiVersion", "x/v1")
+        sequential, fused = copy.deepcopy(obj), copy.deepcopy(obj)
+        dropped = structural.prune(sequential, FUSED_SCHEMA)
+        structural.apply_defaults(sequential, FUSED_SCHEMA)
+        assert structural.prune_and_default(fused, FUSED_SCHEMA) == dropped
+        assert orjson.dumps(fused) == orjson.dumps(sequential), obj  # the same values in the same key order
