@@ -23,6 +23,9 @@ from pinnace.apiserver.proxy import KubeletProxy
 from pinnace.apiserver.server import APIServer
 from pinnace.apiserver.user import UserInfo
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.node.kubeletauth import kubelet_security
+from pinnace.node.process import ProcessRuntime
+from pinnace.node.server import KubeletServer
 from pinnace.storage.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.timeout(60)
@@ -172,3 +175,24 @@ async def test_review_answers_are_cached_as_upstreams_kubelet_caches_them(setup:
         assert (await get(f"{url}/pods", ctx, token="prober"))[0] == 200
         await admin.delete(CLUSTER_ROLE_BINDINGS, "kubelet-prober")
         assert (await get(f"{url}/healthz", ctx, token="prober"))[0] == 200  # allowed is cached (5 min), any path
+
+
+async def test_without_the_api_server_nothing_gets_through(tmp_path: Path) -> None:
+    """Reviews that cannot be made let nothing through: a token is 401, a certificate's user an authorization error."""
+    pki = tmp_path / "pki"
+    ca = kubelet_pki(pki)
+    unreachable = RestClient("http://127.0.0.1:9", timeout=2)  # the discard port: nothing answers
+    security = kubelet_security(unreachable, NODE, tmp_path / "kubelet", ["127.0.0.1"], ca.cert_pem())
+    kubelet = KubeletServer(
+        ProcessRuntime(tmp_path / "rt"), list, port=0, node_name=NODE, tls=security.tls, auth=security.auth
+    )
+    await kubelet.start()
+    try:
+        assert await get(f"{kubelet.url}/pods", client_context(pki), token="some-token") == (401, "Unauthorized")
+        assert await get(f"{kubelet.url}/pods", client_context(pki, "apiserver-kubelet-client")) == (
+            500,
+            "Authorization error (user=kube-apiserver-kubelet-client, verb=get, resource=nodes, subresource=proxy)",
+        )
+    finally:
+        await kubelet.stop()
+        await unreachable.close()
