@@ -444,33 +444,7 @@ def _copy(default: Any) -> Any:
 
 def _default(obj: Any, s: _Shape) -> None:
     if type(obj) is dict:
-        for key, default in s.fill:
-            if key not in obj:
-                obj[key] = _copy(default)
-        props, addl = s.props, s.addl
-        doomed: list[str] | None = None
-        for key, value in obj.items():  # (values may be replaced while iterating, keys stay)
-            child = props.get(key)
-            if child is None:
-                if addl is None:
-                    continue
-                child = addl
-                if value is None:
-                    if not s.addl_nullable and s.addl_default[0]:
-                        obj[key] = _copy(s.addl_default[1])
-                    continue
-            elif value is None:  # a null in a field that is not nullable takes the default, or goes
-                if child.nullable:
-                    continue
-                if not child.default[0]:
-                    doomed = [key] if doomed is None else [*doomed, key]
-                    continue
-                value = obj[key] = _copy(child.default[1])
-            if type(value) is dict or type(value) is list:
-                _default(value, child)
-        if doomed is not None:
-            for key in doomed:
-                del obj[key]
+        _default_fields(obj, s, None, walked=False)
     elif type(obj) is list and s.items is not None:
         items = s.items
         has_default, default = s.item_default
@@ -479,6 +453,43 @@ def _default(obj: Any, s: _Shape) -> None:
                 obj[i] = _copy(default)
             elif type(item) is dict or type(item) is list:
                 _default(item, items)
+
+
+def _default_fields(obj: Obj, s: _Shape, skipped: list[str] | None, *, walked: bool) -> None:
+    """One object's defaults and nulls, then its fields' (``walked``: the caller defaulted the fields it pruned,
+    so only new defaults, replaced nulls and the ``skipped`` fields are walked here)."""
+    filled: list[str] | None = None
+    for key, default in s.fill:
+        if key not in obj:
+            obj[key] = _copy(default)
+            if walked:
+                filled = [key] if filled is None else [*filled, key]
+    props, addl = s.props, s.addl
+    nulls: list[str] | None = None
+    for key, value in obj.items():  # (values may be replaced while iterating, keys stay)
+        child = props.get(key)
+        if child is None:
+            if addl is None:
+                continue
+            child = addl
+            if value is None:
+                if not s.addl_nullable and s.addl_default[0]:
+                    obj[key] = _copy(s.addl_default[1])
+                continue
+        elif value is None:  # a null in a field that is not nullable takes the default, or goes
+            if child.nullable:
+                continue
+            if not child.default[0]:
+                nulls = [key] if nulls is None else [*nulls, key]
+                continue
+            value = obj[key] = _copy(child.default[1])
+        elif walked and not ((filled is not None and key in filled) or (skipped is not None and key in skipped)):
+            continue  # pruned and defaulted by the walk that called
+        if type(value) is dict or type(value) is list:
+            _default(value, child)
+    if nulls is not None:
+        for key in nulls:
+            del obj[key]
 
 
 def prune_and_default(obj: Obj, schema: Schema) -> list[str]:
@@ -492,8 +503,7 @@ def prune_and_default(obj: Obj, schema: Schema) -> list[str]:
 
 
 def _prune_default_object(value: Obj, s: _Shape, where: _Where, dropped: list[str], *, root: bool) -> None:
-    # _prune_object's walk; each child it walks is pruned and defaulted below, then this node's defaults as
-    # _default fills them, walking only what the pruning did not (new defaults, replaced nulls, the root's own keys).
+    # _prune_object's walk, each child it walks pruned and defaulted below it; then this object's defaults.
     embedded = root or s.embedded
     props, addl, keep_unknown = s.props, s.addl, s.keep_unknown
     doomed: list[str] | None = None
@@ -519,39 +529,7 @@ def _prune_default_object(value: Obj, s: _Shape, where: _Where, dropped: list[st
     if doomed is not None:
         for key in doomed:
             del value[key]
-    filled: list[str] | None = None
-    for key, default in s.fill:
-        if key not in value:
-            value[key] = _copy(default)
-            filled = [key] if filled is None else [*filled, key]
-    nulls: list[str] | None = None
-    for key, item in value.items():  # (values may be replaced while iterating, keys stay)
-        child = props.get(key)
-        if child is None:
-            if addl is None:
-                continue
-            child = addl
-            if item is None:
-                if not s.addl_nullable and s.addl_default[0]:
-                    value[key] = _copy(s.addl_default[1])
-                continue
-        elif item is None:
-            if child.nullable:
-                continue
-            if not child.default[0]:
-                nulls = [key] if nulls is None else [*nulls, key]
-                continue
-            item = value[key] = _copy(child.default[1])
-            if type(item) is dict or type(item) is list:
-                _default(item, child)
-            continue
-        if (type(item) is dict or type(item) is list) and (
-            (filled is not None and key in filled) or (skipped is not None and key in skipped)
-        ):
-            _default(item, child)  # not walked by the pruning: a new default, or apiVersion/kind/metadata
-    if nulls is not None:
-        for key in nulls:
-            del value[key]
+    _default_fields(value, s, skipped, walked=True)
 
 
 def _prune_default_list(value: list[Any], s: _Shape, where: _Where, dropped: list[str]) -> None:
