@@ -11,6 +11,10 @@ falls back to its own etcd watch. kube-apiserver's watch cache does the same
 one level up; here it makes the Store contract's "history then live, no gap"
 cheap.
 
+Fan-out: subscribers are found through a
+:class:`~pinnace.storage.prefix_index.PrefixIndex`, so the cost per event does
+not grow with the number of resources (and CRDs) the API server watches.
+
 Ordering: the source is one etcd stream, in revision order; each subscriber is
 seeded from the window and registered in the same event-loop step, then fed in
 source order, so it sees no gap and no duplicate. A ``PROGRESS`` event from the
@@ -32,6 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from pinnace.storage.interface import Event, EventType, StorageError
+from pinnace.storage.prefix_index import PrefixIndex
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,7 @@ class EventWindow:
         self._size = size
         self._start = start
         self._subscribers: set[_Subscriber] = set()
+        self._index: PrefixIndex[_Subscriber] = PrefixIndex()
         self._failure: Callable[[], BaseException] | None = None
         #: The revision the window has seen every event up to.
         self.revision = start - 1
@@ -84,6 +90,7 @@ class EventWindow:
             if event.revision >= from_revision and event.kv.key.startswith(prefix):
                 sub.queue.put_nowait(event)
         self._subscribers.add(sub)
+        self._index.add(prefix, sub)
         return self._iterate(sub)
 
     async def _iterate(self, sub: _Subscriber) -> AsyncIterator[Event]:
@@ -95,6 +102,7 @@ class EventWindow:
                 yield item
         finally:
             self._subscribers.discard(sub)
+            self._index.discard(sub.prefix, sub)
 
     async def _run(self, source: AsyncIterator[Event]) -> None:
         try:
@@ -108,8 +116,8 @@ class EventWindow:
                 if len(self._events) >= self._size:
                     self._start = self._events.popleft().revision + 1
                 self._events.append(event)
-                for sub in self._subscribers:
-                    if event.revision >= sub.from_revision and event.kv.key.startswith(sub.prefix):
+                for sub in self._index.matching(event.kv.key):
+                    if event.revision >= sub.from_revision:
                         sub.queue.put_nowait(event)
         except StorageError as e:
             log.info("etcd event window ended: %s", e)

@@ -156,3 +156,35 @@ async def test_tls_with_client_certificates(tmp_path: Path) -> None:
             await EtcdStore.open([server.endpoint], tls=anonymous, retry_timeout=0.5)
     finally:
         await server.stop()
+
+
+async def test_the_event_window_gives_each_watch_exactly_the_keys_under_its_prefix(etcd: EtcdServer) -> None:
+    # Prefixes ending in "/" are looked up by the key's own prefixes; the others ("" and one that stops inside a
+    # name) are tested one by one. Every watch, live or replaying the window, gets exactly the events under its
+    # prefix, in order.
+    store = await EtcdStore.open([etcd.endpoint])
+    try:
+        start = await store.current_revision() + 1
+        prefixes = [P, f"{P}ns1/", f"{P}ns1/a", "", "/registry/other/things/", "/"]
+        keys = [f"{P}ns1/a1", f"{P}ns2/b1", "/registry/other/things/x", f"{P}ns1/b2", f"{P}ns1/a2"]
+        watches = {prefix: aiter(store.watch(prefix, start)) for prefix in prefixes}
+        live = {
+            prefix: asyncio.ensure_future(take(watch, sum(k.startswith(prefix) for k in keys)))
+            for prefix, watch in watches.items()
+        }
+        await asyncio.sleep(0.2)  # every watch is subscribed before the writes
+        written = [await store.create(key, b"v") for key in keys]
+        replayed = {prefix: aiter(store.watch(prefix, start)) for prefix in prefixes}
+        for prefix in prefixes:
+            wanted = [kv for kv in written if kv.key.startswith(prefix)]
+            assert [e.kv for e in await live[prefix]] == wanted, prefix
+            assert [e.kv for e in await take(replayed[prefix], len(wanted))] == wanted, prefix
+
+        # A watch that ended leaves the window; a new one on the same prefix gets only what follows.
+        await watches[f"{P}ns1/"].aclose()  # type: ignore[attr-defined]
+        again = aiter(store.watch(f"{P}ns1/", written[-1].mod_revision + 1))
+        late = await store.create(f"{P}ns1/c", b"v")
+        assert [e.kv for e in await take(again, 1)] == [late]
+        assert [e.kv for e in await take(watches[P], 1)] == [late]
+    finally:
+        await store.close()
