@@ -218,6 +218,46 @@ def test_a_memory_hog_is_oom_killed(oci_cluster: Cluster) -> None:
     assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
 
 
+def test_liveness_restarts_a_container_and_readiness_gates_its_endpoints(oci_cluster: Cluster) -> None:
+    """Probes on the oci runtime: exec (through crun/runc exec) for liveness, httpGet to the pod IP for readiness."""
+    pod = _pod("probed", "node-1", "echo started; " + HTTPD)
+    pod["metadata"]["labels"] = {"app": "probed"}
+    pod["spec"]["restartPolicy"] = "Always"
+    pod["spec"]["containers"][0].update(
+        livenessProbe={"exec": {"command": ["sh", "-c", "test ! -e /tmp/die"]}, "periodSeconds": 1,
+                       "failureThreshold": 1},
+        readinessProbe={"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
+    )  # fmt: skip
+    _apply(oci_cluster, pod)
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "probed", "namespace": "default"},
+               "spec": {"selector": {"app": "probed"}, "ports": [{"port": 80, "targetPort": 8080}]}}  # fmt: skip
+    _apply(oci_cluster, service)
+
+    def subsets(key: str) -> list[dict[str, Any]]:
+        endpoints = get_json(oci_cluster, "endpoints", "probed")
+        return [s for s in endpoints.get("subsets") or [] if s.get(key)]
+
+    ip = eventually(lambda: _running_ip(oci_cluster, "probed"), timeout=60)
+    eventually(lambda: subsets("notReadyAddresses"), timeout=30)  # httpd answers 404 for /ready
+    assert not subsets("addresses") and not _container(oci_cluster, "probed")["ready"]
+    oci_cluster.kubectl("exec", "probed", "--", "touch", "/www/ready")
+    ready = eventually(lambda: subsets("addresses"), timeout=30)
+    assert ready[0]["addresses"][0]["ip"] == ip and _container(oci_cluster, "probed")["ready"]
+
+    oci_cluster.kubectl("exec", "probed", "--", "touch", "/tmp/die")
+    eventually(lambda: _container(oci_cluster, "probed")["restartCount"] >= 1, timeout=60)
+    assert oci_cluster.kubectl("logs", "probed", "--previous").stdout == "started\n"
+    events = oci_cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=probed").stdout
+    assert "Liveness probe failed" in events
+    # The new container has a fresh root filesystem: no /www/ready, so it is not ready until told again.
+    eventually(lambda: subsets("notReadyAddresses") and not subsets("addresses"), timeout=30)
+    oci_cluster.kubectl("delete", "pod,service", "probed", "--grace-period=1", timeout=60)
+
+
+def _container(cluster: Cluster, name: str) -> dict[str, Any]:
+    return dict(get_json(cluster, "pod", name)["status"]["containerStatuses"][0])
+
+
 def _running_ip(cluster: Cluster, name: str) -> str:
     status = get_json(cluster, "pod", name)["status"]
     return str(status.get("podIP") or "") if status.get("phase") == "Running" else ""
