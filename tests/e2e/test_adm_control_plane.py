@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +91,10 @@ class Init:
 
     first: ControlPlane
     output: str
+    #: The control-plane endpoint: ``pinnace lb`` in front of both API servers.
+    endpoint: str
+    #: The second control plane's API server port (the load balancer knows it already).
+    second_port: int
 
     def control_plane_join(self) -> list[str]:
         """The arguments of the printed ``pinnace adm join … --control-plane --certificate-key K``."""
@@ -102,21 +108,42 @@ def _log(data: Path) -> str:
     return "\n".join(p.read_text(errors="replace")[-2000:] for p in found)
 
 
+def _load_balancer(base: Path, port: int, backends: list[str]) -> subprocess.Popen[bytes]:
+    """``pinnace lb`` on 127.0.0.1:port in front of ``backends``, once it accepts connections."""
+    args = [sys.executable, "-m", "pinnace", "lb", "--listen", f"127.0.0.1:{port}"]
+    for backend in backends:
+        args += ["--backend", backend]
+    with (base / "lb.log").open("wb") as log:
+        lb = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+    def listening() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    eventually(listening, timeout=20, interval=0.05)
+    return lb
+
+
 @pytest.fixture(scope="module")
 def init(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Init]:
-    data = tmp_path_factory.mktemp("adm-cp") / "cp-1"
-    port, etcd_client, etcd_peer = free_port(), free_port(), free_port()
+    base = tmp_path_factory.mktemp("adm-cp")
+    data = base / "cp-1"
+    port, second_port, lb_port, etcd_client, etcd_peer = (free_port() for _ in range(5))
+    lb = _load_balancer(base, lb_port, [f"127.0.0.1:{port}", f"{SECOND_HOST}:{second_port}"])
     made = run_pinnace(
         "adm", "init", "--data-dir", str(data), "--node-name", "cp-1", "--apiserver-bind-port", str(port),
-        "--control-plane-endpoint", f"127.0.0.1:{port}", "--etcd", "stacked", "--etcd-client-port", str(etcd_client),
+        "--control-plane-endpoint", f"127.0.0.1:{lb_port}", "--etcd", "stacked", "--etcd-client-port", str(etcd_client),
         "--etcd-peer-port", str(etcd_peer), "--upload-certs", "--service-cidr", "10.112.0.0/16",
         "--pod-network-cidr", "10.150.0.0/16", "--up-arg=--sim-nodes=1", timeout=120,
     )  # fmt: skip
     try:
         assert made.returncode == 0, made.stdout + made.stderr + _log(data)
-        yield Init(ControlPlane(data, f"https://127.0.0.1:{port}", f"https://127.0.0.1:{etcd_client}"), made.stdout)
+        first = ControlPlane(data, f"https://127.0.0.1:{port}", f"https://127.0.0.1:{etcd_client}")
+        yield Init(first, made.stdout, f"127.0.0.1:{lb_port}", second_port)
     finally:
         run_pinnace("adm", "reset", "--force", "--data-dir", str(data), timeout=60)
+        lb.terminate()
+        lb.wait(timeout=10)
 
 
 def _join_second(init: Init, data: Path, *, certificate_key: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -125,7 +152,7 @@ def _join_second(init: Init, data: Path, *, certificate_key: str | None = None) 
         args[args.index("--certificate-key") + 1] = certificate_key
     return run_pinnace(
         "adm", "join", *args, "--data-dir", str(data), "--node-name", "cp-2",
-        "--apiserver-advertise-address", SECOND_HOST, "--apiserver-bind-port", str(free_port()),
+        "--apiserver-advertise-address", SECOND_HOST, "--apiserver-bind-port", str(init.second_port),
         "--etcd-client-port", str(free_port()), "--etcd-peer-port", str(free_port()), timeout=120,
     )  # fmt: skip
 
@@ -165,7 +192,7 @@ def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> N
     printed = run_pinnace("adm", "token", "create", "--print-join-command", "--certificate-key", key.group(1),
                           "--data-dir", str(first.data_dir))  # fmt: skip
     assert printed.returncode == 0, printed.stderr
-    assert printed.stdout.startswith(f"pinnace adm join {first.url.removeprefix('https://')} --token ")
+    assert printed.stdout.startswith(f"pinnace adm join {init.endpoint} --token ")  # admin.conf names the endpoint
     assert printed.stdout.rstrip().endswith(f"--control-plane --certificate-key {key.group(1)}")
 
 
@@ -209,7 +236,20 @@ def test_a_second_control_plane_joins_and_shares_the_store(init: Init, tmp_path:
         assert node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] == ""
         assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in node["spec"]["taints"]
         # Its admin.conf names the control-plane endpoint, as kubeadm writes it.
-        assert f"server: {first.url}" in (data / "admin.conf").read_text()
+        assert f"server: https://{init.endpoint}" in (data / "admin.conf").read_text()
+
+        # The first API server stops: the endpoint's clients carry on through the second (etcd keeps its quorum:
+        # pinnace down leaves the member running), and the first comes back from its data directory.
+        assert run_pinnace("down", "--data-dir", str(first.data_dir)).returncode == 0
+        try:
+            through_lb = subprocess.run(
+                ["kubectl", "--kubeconfig", str(data / "admin.conf"), "get", "configmap", "via-first", "-o", "name"],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert through_lb.stdout.strip() == "configmap/via-first", through_lb.stderr
+        finally:
+            again = run_pinnace("adm", "init", "phase", "control-plane", "--data-dir", str(first.data_dir), timeout=120)
+        assert again.returncode == 0, again.stderr + _log(first.data_dir)
     finally:
         reset = run_pinnace("adm", "reset", "--force", "--data-dir", str(data), timeout=60)
     assert reset.returncode == 0, reset.stderr
