@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pinnace.api import errors
+from pinnace.api.cel_native import Fallback, native_program
 from pinnace.api.errors import Cause
 
 Schema = dict[str, Any]
@@ -63,7 +64,18 @@ def compile_expression(expression: str) -> Any:
 
 
 def evaluate(expression: str, self_value: Any, old_value: Any = None, *, has_old: bool = False) -> Any:
-    """Run one expression; its value, or :class:`EvaluationError`."""
+    """Run one expression; its value, or :class:`EvaluationError`.
+
+    The simplest rules on plain values are answered in Python (:mod:`pinnace.api.cel_native`), the rest by the
+    CEL runtime.
+    """
+    if not has_old:
+        native = native_program(expression)
+        if native is not None:
+            try:
+                return native(self_value)
+            except Fallback:
+                pass
     program = compile_expression(expression)
     data: dict[str, Any] = {"self": self_value}
     if has_old:
