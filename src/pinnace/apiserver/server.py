@@ -268,8 +268,16 @@ class APIServer:
         try:
             path = request.path
             ri = parse_request_info(request.method, path, request.query)
-            if self.authenticator is not None:
-                user = await self._authenticate(request)
+            authenticator = self.authenticator
+            if authenticator is not None:
+                # Fast path: an authenticator that knows the user from its caches (authn.union's) and a request
+                # that impersonates no one need not await anything; the answer is the full path's.
+                cached = getattr(authenticator, "authenticate_cached", None)
+                found = cached(request) if cached is not None else None
+                if isinstance(found, UserInfo) and not self._may_impersonate(request):
+                    user = found
+                else:
+                    user = await self._authenticate(request, found if isinstance(found, UserInfo) else None)
                 token = current_user.set(user)
                 if self.authorizer is not None:
                     await self._authorize(user, ri, request)
@@ -305,9 +313,17 @@ class APIServer:
                 seconds = time.perf_counter() - started if ri.verb != "watch" else None
                 self.metrics.observe_request(labels, code, seconds)
 
-    async def _authenticate(self, request: web.BaseRequest) -> UserInfo:
+    def _may_impersonate(self, request: web.BaseRequest) -> bool:
+        impersonation = self.impersonation
+        if impersonation is None:
+            return False
+        applies = getattr(impersonation, "applies", None)  # authz.impersonation's tells without awaiting
+        return applies is None or bool(applies(request))
+
+    async def _authenticate(self, request: web.BaseRequest, known: UserInfo | None = None) -> UserInfo:
+        """The request's user (``known``: already found by the cached path), after impersonation."""
         assert self.authenticator is not None
-        user = await self.authenticator.authenticate(request)
+        user = known if known is not None else await self.authenticator.authenticate(request)
         if user is None:
             if not self.anonymous:
                 raise errors.Unauthorized("Unauthorized")
@@ -333,7 +349,9 @@ class APIServer:
                 namespace=ri.namespace or "",
                 name=ri.name or _selected_name(ri, request),
             )
-        decision, reason = await self.authorizer.authorize(attrs)
+        cached = getattr(self.authorizer, "authorize_cached", None)  # a remembered decision (authz.chain's)
+        answer = cached(attrs) if cached is not None else None
+        decision, reason = answer if answer is not None else await self.authorizer.authorize(attrs)
         if decision is not Decision.ALLOW:
             raise errors.Forbidden(forbidden_message(attrs, reason))
 

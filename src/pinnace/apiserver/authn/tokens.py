@@ -17,11 +17,12 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from aiohttp import web
 
 from pinnace.api import errors
+from pinnace.apiserver.authn.union import NOT_CACHED, NotCached
 from pinnace.apiserver.user import UserInfo
 
 __all__ = [
@@ -97,6 +98,23 @@ class BearerTokenAuthenticator:
         self.success_ttl = success_ttl
         self.clock = clock
         self._cache: dict[bytes, tuple[float, TokenResult]] = {}
+        # The cache key is sha256(token NUL audience NUL …): the API audiences' part is made once.
+        self._api_suffix = "".join("\x00" + a for a in self.api_audiences).encode()
+
+    def _key(self, token: str, wanted: tuple[str, ...]) -> bytes:
+        suffix = self._api_suffix if wanted is self.api_audiences else "".join("\x00" + a for a in wanted).encode()
+        return hashlib.sha256(token.encode() + suffix).digest()
+
+    def authenticate_cached(self, request: web.BaseRequest) -> UserInfo | Literal[NotCached.NOT_CACHED] | None:
+        """:meth:`authenticate`'s answer while the token's success is cached (None without a token); else
+        NOT_CACHED — a token not known to be good needs the full path, which may refuse it."""
+        token = bearer_token(request)
+        if token is None:
+            return None
+        hit = self._cache.get(self._key(token, self.api_audiences))
+        if hit is not None and hit[0] > self.clock():
+            return hit[1].user
+        return NOT_CACHED
 
     async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
         """The user of the request's bearer token; None without one; 401 for a token no one accepts."""
@@ -111,7 +129,7 @@ class BearerTokenAuthenticator:
     async def authenticate_token(self, token: str, audiences: Sequence[str] = ()) -> TokenResult:
         """The token's user and audiences (``audiences`` default: the API server's); TokenRejected says why not."""
         wanted = tuple(audiences) or self.api_audiences
-        key = hashlib.sha256("\x00".join((token, *wanted)).encode()).digest()
+        key = self._key(token, wanted)
         now = self.clock()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:

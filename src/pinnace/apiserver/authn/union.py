@@ -9,17 +9,76 @@ were offered at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Callable, Sequence
+from typing import Final, Generic, Literal, Protocol, TypeVar
 
 from aiohttp import web
 
 from pinnace.api import errors
 from pinnace.apiserver.user import ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, Authenticator, UserInfo
 
-__all__ = ["UnionAuthenticator", "with_authenticated_group"]
+__all__ = [
+    "NOT_CACHED",
+    "CachedAuthenticator",
+    "IdentityMemo",
+    "NotCached",
+    "UnionAuthenticator",
+    "with_authenticated_group",
+]
 
-#: Users whose group-added form is remembered, at most (then the memo starts over).
+#: Objects an :class:`IdentityMemo` remembers, at most (then it starts over).
 _MEMO_LIMIT = 4096
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class IdentityMemo(Generic[K, V]):
+    """``make(obj)``, worked out once per object (by identity) for objects handed out again and again.
+
+    An entry holds its object, so the id it is filed under stays that object's; past ``limit`` entries the
+    memo starts over.
+    """
+
+    def __init__(self, make: Callable[[K], V], limit: int = _MEMO_LIMIT) -> None:
+        self.make = make
+        self.limit = limit
+        self._memo: dict[int, tuple[K, V]] = {}
+
+    def __call__(self, obj: K) -> V:
+        """What ``make`` gives for ``obj``."""
+        hit = self._memo.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        if len(self._memo) >= self.limit:
+            self._memo.clear()
+        value = self.make(obj)
+        self._memo[id(obj)] = (obj, value)
+        return value
+
+
+class NotCached(enum.Enum):
+    """The type of :data:`NOT_CACHED` (an enum of one, so that type checkers can tell it apart)."""
+
+    NOT_CACHED = "not cached"
+
+
+#: What :meth:`CachedAuthenticator.authenticate_cached` answers when only the full (awaited) path can tell.
+NOT_CACHED: Final = NotCached.NOT_CACHED
+
+
+class CachedAuthenticator(Protocol):
+    """An authenticator that can often answer without awaiting anything (a cache hit, a verified certificate).
+
+    The synchronous answer spares every request of a known client the coroutines of the full path: it is the
+    same user the full path gives, or :data:`NOT_CACHED` when only the full path can tell.
+    """
+
+    async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
+        """The full path (see :class:`~pinnace.apiserver.user.Authenticator`)."""
+
+    def authenticate_cached(self, request: web.BaseRequest) -> UserInfo | Literal[NotCached.NOT_CACHED] | None:
+        """The user, None for no credentials of this kind, or NOT_CACHED; never raises for bad credentials."""
 
 
 def with_authenticated_group(user: UserInfo) -> UserInfo:
@@ -34,19 +93,26 @@ class UnionAuthenticator:
 
     def __init__(self, authenticators: Sequence[Authenticator]) -> None:
         self.authenticators = list(authenticators)
+        # The synchronous fast path exists when every authenticator has one (else every request awaits).
+        cached: list[Callable[[web.BaseRequest], UserInfo | NotCached | None] | None]
+        cached = [getattr(a, "authenticate_cached", None) for a in self.authenticators]
+        self._cached = [c for c in cached if c is not None] if all(c is not None for c in cached) else None
         # The token cache hands out the same UserInfo for every request of a token: its group-added twin is
-        # made once (keyed by identity; the entry holds the original, so the id stays its own).
-        self._grouped: dict[int, tuple[UserInfo, UserInfo]] = {}
+        # made once.
+        self._with_group = IdentityMemo(with_authenticated_group)
 
-    def _with_group(self, user: UserInfo) -> UserInfo:
-        hit = self._grouped.get(id(user))
-        if hit is not None and hit[0] is user:
-            return hit[1]
-        if len(self._grouped) >= _MEMO_LIMIT:
-            self._grouped.clear()
-        grouped = with_authenticated_group(user)
-        self._grouped[id(user)] = (user, grouped)
-        return grouped
+    def authenticate_cached(self, request: web.BaseRequest) -> UserInfo | Literal[NotCached.NOT_CACHED] | None:
+        """What :meth:`authenticate` answers, when each authenticator up to the deciding one knows it without
+        awaiting (the first user found wins, as there); else :data:`NOT_CACHED`."""
+        if self._cached is None:
+            return NOT_CACHED
+        for authenticate in self._cached:
+            user = authenticate(request)
+            if user is NOT_CACHED:
+                return NOT_CACHED
+            if user is not None:
+                return self._with_group(user)
+        return None
 
     async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
         """The request's user; None if it offers no credentials; 401 if it offers only bad ones."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pinnace.apiserver.authn.union import IdentityMemo
 from pinnace.apiserver.user import UserInfo
 
 __all__ = ["ClientCertAuthenticator", "serving_context", "user_from_peercert"]
@@ -53,14 +54,23 @@ def user_from_peercert(peercert: Mapping[str, Any]) -> UserInfo | None:
 
 
 class ClientCertAuthenticator:
-    """The user of a request whose connection presented a client certificate the handshake verified."""
+    """The user of a request whose connection presented a client certificate the handshake verified.
+
+    A connection's certificate is fixed at its handshake, and the transport hands out the same decoded
+    certificate for every request on it, so its user is worked out once per connection.
+    """
+
+    def __init__(self) -> None:
+        self._user_of = IdentityMemo(user_from_peercert)
 
     async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
         """CN and O of the verified client certificate; None without one (or over plain HTTP)."""
+        return self.authenticate_cached(request)
+
+    def authenticate_cached(self, request: web.BaseRequest) -> UserInfo | None:
+        """The same answer, without awaiting: a certificate's user never needs I/O."""
         transport = request.transport
         if transport is None:
             return None
         peercert = transport.get_extra_info("peercert")
-        if not peercert:
-            return None
-        return user_from_peercert(peercert)
+        return self._user_of(peercert) if peercert else None

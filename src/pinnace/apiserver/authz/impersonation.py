@@ -54,6 +54,10 @@ class Impersonator:
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
 
+    def applies(self, request: web.BaseRequest) -> bool:
+        """Whether the request impersonates anyone (without, :meth:`__call__` gives the user back as it is)."""
+        return _impersonating(request.headers)
+
     async def __call__(self, request: web.BaseRequest, user: UserInfo) -> UserInfo:
         """``user`` itself without impersonation headers; else the impersonated user (403 if not allowed)."""
         headers = request.headers

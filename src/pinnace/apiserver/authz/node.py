@@ -145,8 +145,9 @@ class NodeAuthorizer:
         namespace, _, name = rest.partition("/")
         self._bound[node].discard((namespace, name))
 
-    async def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
-        """ALLOW what the node's pods need; NO_OPINION (with upstream's reason) for the rest."""
+    def authorize_cached(self, attributes: Attributes) -> tuple[Decision, str] | None:
+        """:meth:`authorize`'s answer without awaiting; None when the pods followed must be caught up with first
+        (never for users that are not nodes)."""
         user = attributes.user
         if NODES_GROUP not in user.groups or not user.name.startswith(NODE_PREFIX):
             return Decision.NO_OPINION, ""
@@ -156,8 +157,16 @@ class NodeAuthorizer:
         if not attributes.resource_request:
             return Decision.NO_OPINION, ""
         if self._watcher is not None and (self._watcher.pending or self._watcher.closed):
-            await self._catch_up()
+            return None
         return self._decide(node, attributes)
+
+    async def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
+        """ALLOW what the node's pods need; NO_OPINION (with upstream's reason) for the rest."""
+        decision = self.authorize_cached(attributes)
+        if decision is None:
+            await self._catch_up()
+            decision = self._decide(attributes.user.name[len(NODE_PREFIX) :], attributes)
+        return decision
 
     def _related(self, node: str, resource: str, namespace: str, name: str) -> tuple[Decision, str]:
         if (resource, namespace, name) in self._refs.get(node, {}):

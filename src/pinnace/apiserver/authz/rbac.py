@@ -103,6 +103,14 @@ def _user_keys(user: UserInfo) -> list[tuple[str, ...]]:
     return keys
 
 
+def _decision_key(a: Attributes) -> tuple[Any, ...]:
+    user = a.user
+    return (
+        user.name, user.groups, a.verb, a.resource_request, a.api_group, a.resource,
+        a.subresource, a.namespace, a.name, a.path,
+    )  # fmt: skip
+
+
 class RBACAuthorizer:
     """Decides from RBAC objects in the watch caches of ``rest``; call :meth:`start` before use."""
 
@@ -257,15 +265,17 @@ class RBACAuthorizer:
         return False
 
     # ---- decisions -----------------------------------------------------------
+    def authorize_cached(self, attributes: Attributes) -> tuple[Decision, str] | None:
+        """:meth:`authorize`'s answer if it is remembered and the index is up to date; else None (await that)."""
+        if self._behind or self._changed():
+            return None
+        return self._decisions.get(_decision_key(attributes))
+
     async def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
         """ALLOW with the granting binding as reason, or NO_OPINION (with resolution errors, if any)."""
         if self._behind or self._changed():
             await self._refresh()
-        a, user = attributes, attributes.user
-        key = (
-            user.name, user.groups, a.verb, a.resource_request, a.api_group, a.resource,
-            a.subresource, a.namespace, a.name, a.path,
-        )  # fmt: skip
+        key = _decision_key(attributes)
         hit = self._decisions.get(key)
         if hit is not None:
             return hit

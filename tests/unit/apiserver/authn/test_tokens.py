@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
@@ -10,8 +11,8 @@ from aiohttp.test_utils import make_mocked_request
 from pinnace.api import errors
 from pinnace.apiserver.authn.tokenfile import StaticTokenAuthenticator, parse_token_file
 from pinnace.apiserver.authn.tokens import BearerTokenAuthenticator, TokenRejected, TokenResult, bearer_token
-from pinnace.apiserver.authn.union import UnionAuthenticator, with_authenticated_group
-from pinnace.apiserver.authn.x509 import user_from_peercert
+from pinnace.apiserver.authn.union import NOT_CACHED, UnionAuthenticator, with_authenticated_group
+from pinnace.apiserver.authn.x509 import ClientCertAuthenticator, user_from_peercert
 from pinnace.apiserver.user import ANONYMOUS_USER, UserInfo
 
 API = ("https://kubernetes.default.svc.cluster.local",)
@@ -100,3 +101,52 @@ def test_certificate_subject_to_user() -> None:
     }
     assert user_from_peercert(peercert) == UserInfo("n1", groups=("system:nodes", "x"))
     assert user_from_peercert({"subject": ((("organizationName", "x"),),)}) is None
+
+
+class Transport:
+    """A connection as the request sees it: the decoded peer certificate the handshake verified, if any."""
+
+    def __init__(self, peercert: dict[str, object] | None) -> None:
+        self.peercert = peercert
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.peercert if name == "peercert" else default
+
+
+async def test_cached_path_answers_only_what_the_full_path_would() -> None:
+    now = [0.0]
+    inner = Counting("good", "u")
+    tokens = BearerTokenAuthenticator([inner], API, clock=lambda: now[0])
+    union = UnionAuthenticator([ClientCertAuthenticator(), tokens])
+
+    def request(header: str | None, peercert: dict[str, object] | None = None) -> Any:
+        headers = {"Authorization": header} if header else {}
+        return make_mocked_request("GET", "/", headers=headers, transport=Transport(peercert))
+
+    assert union.authenticate_cached(request(None)) is None  # no credentials: as the full path says
+    assert union.authenticate_cached(request("Bearer good")) is NOT_CACHED  # not yet known good
+    full = await union.authenticate(request("Bearer good"))
+    cached = union.authenticate_cached(request("bearer  good "))  # the same token, however written
+    assert cached is full and full is not None and full.groups == ("system:authenticated",)
+    assert union.authenticate_cached(request("Bearer bad")) is NOT_CACHED  # the full path refuses it (401)
+    # a certificate's user wins over the token, as in the full path, and is worked out once per connection
+    peercert: dict[str, object] = {"subject": ((("organizationName", "ops"),), (("commonName", "alice"),))}
+    by_cert = union.authenticate_cached(request("Bearer good", peercert))
+    assert by_cert == UserInfo("alice", groups=("ops", "system:authenticated"))
+    assert union.authenticate_cached(request(None, peercert)) is by_cert
+    assert await union.authenticate(request("Bearer good", peercert)) == by_cert
+    now[0] = 10.5  # the token's success has expired: only the full path may say it again
+    assert union.authenticate_cached(request("Bearer good")) is NOT_CACHED
+    assert inner.calls == 1
+
+
+async def test_cached_path_needs_every_authenticator_to_have_one() -> None:
+    class Plain:
+        async def authenticate(self, request: Any) -> UserInfo | None:
+            return UserInfo("plain")
+
+    union = UnionAuthenticator([Plain()])
+    assert union.authenticate_cached(make_mocked_request("GET", "/")) is NOT_CACHED
+    assert await union.authenticate(make_mocked_request("GET", "/")) == UserInfo(
+        "plain", groups=("system:authenticated",)
+    )
