@@ -1,4 +1,4 @@
-"""Host cgroup layout checks for the OCI runtimes.
+"""Host cgroup layout checks for the OCI runtimes, and reading a memory cgroup's OOM kills.
 
 crun refuses a hybrid cgroup layout (v1 controllers plus a cgroup2 mount)
 when any controller is still attached to the cgroup2 hierarchy ("cgroups in
@@ -11,6 +11,7 @@ which moves it off cgroup2; nothing else on the host changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -40,3 +41,14 @@ def move_v2_controllers_to_v1() -> None:
             raise RuntimeError(f"cannot mount the {controller} cgroup controller for crun: {done.stderr.strip()}")
         log.warning("mounted the %s cgroup controller as a v1 hierarchy at %s (crun needs hybrid without v2 "
                     "controllers)", controller, target)  # fmt: skip
+
+
+def oom_kills(cgroup_dir: str) -> int:
+    """How many processes the kernel OOM-killed in a memory cgroup (0 if unknown)."""
+    for name in ("memory.oom_control", "memory.events"):
+        with contextlib.suppress(OSError), open(os.path.join(cgroup_dir, name)) as handle:
+            for line in handle:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+    return 0

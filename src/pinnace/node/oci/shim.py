@@ -41,6 +41,7 @@ import time
 from typing import Any, BinaryIO
 
 from pinnace.node.oci.attach import RESIZE, STDERR, STDIN, STDOUT, frame, read_frame, set_winsize
+from pinnace.node.oci.cgroups import oom_kills
 
 PR_SET_CHILD_SUBREAPER = 36
 #: Longest partial line kept before it is written as a ``P`` record (containerd's 16 KiB).
@@ -83,17 +84,6 @@ def memory_cgroup(pid: int) -> str:
                 unified = path
     base = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
     return f"{base}{unified}"
-
-
-def oom_kills(cgroup_dir: str) -> int:
-    """How many processes the kernel OOM-killed in a memory cgroup (0 if unknown)."""
-    for name in ("memory.oom_control", "memory.events"):
-        with contextlib.suppress(OSError), open(os.path.join(cgroup_dir, name)) as handle:
-            for line in handle:
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-    return 0
 
 
 class LogWriter:

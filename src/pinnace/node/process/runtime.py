@@ -61,6 +61,7 @@ from pinnace.node.cri import (
     SecurityContext,
     StreamSession,
 )
+from pinnace.node.process import cgroups
 from pinnace.node.process.streams import ShimSession, open_session
 
 __all__ = ["DEFAULT_PATH", "ProcessRuntime", "mount_namespace_mode"]
@@ -292,6 +293,7 @@ class ProcessRuntime:
             "user": config.security.run_as_user if os.geteuid() == 0 else None,
             "group": config.security.run_as_group if os.geteuid() == 0 else None,
         }
+        shim_config.update(cgroups.shim_settings(container_id, config.resources, config.name))
         _write_json(cdir / "config.json", shim_config)
         meta = {
             "id": container_id,
@@ -452,6 +454,7 @@ class ProcessRuntime:
         shim_config = _read_json(cdir / "config.json") or {}
         with contextlib.suppress(OSError):
             os.unlink(str(shim_config.get("socket") or ""))
+        cgroups.remove(list(shim_config.get("cgroups") or []))
         shutil.rmtree(cdir, ignore_errors=True)
         self._locks.pop(container_id, None)
         self._metas.pop(container_id, None)
@@ -478,6 +481,8 @@ class ProcessRuntime:
             phase = ContainerState.CREATED
         elif "exit_code" in state:
             phase = ContainerState.EXITED
+            if state["exit_code"] == 137 and state.get("reason") == "Error" and not state.get("oom_checked"):
+                state = self._oom_checked(container_id, state)
             started, finished = float(state.get("started_at") or 0), float(state.get("finished_at") or 0)
             code, reason, message = (
                 int(state["exit_code"]),
@@ -508,6 +513,17 @@ class ProcessRuntime:
             labels=config.labels,
             annotations=config.annotations,
         )
+
+    def _oom_checked(self, container_id: str, state: Obj) -> Obj:
+        """A SIGKILLed container's state, with reason OOMKilled (recorded) if the kernel OOM-killed in its cgroup."""
+        memory = (_read_json(self._cdir(container_id) / "config.json") or {}).get("cgroup_memory")
+        state = {**state, "oom_checked": True}
+        if memory and cgroups.oom_kills(str(memory)) > 0:
+            state["reason"] = "OOMKilled"
+            with contextlib.suppress(OSError):
+                _write_json(self._cdir(container_id) / "state.json", state)
+        self._final[container_id] = dict(state)
+        return state
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         """Every container recorded (of one sandbox, when given), oldest first."""

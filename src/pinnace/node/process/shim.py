@@ -132,6 +132,18 @@ def _child_setup() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def _join_cgroups(procs_files: list[str], then: Any) -> None:
+    """In the child, before exec: join the container's cgroups (its resource limits), then ``then()``."""
+    pid = str(os.getpid()).encode()
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, pid)
+        finally:
+            os.close(fd)
+    then()
+
+
 def _controlling_tty() -> None:
     """In the child (after setsid): default signals, and stdin, the pty slave, as its controlling terminal."""
     _child_setup()
@@ -192,8 +204,10 @@ class Shim:
 
     # -- starting
     def spawn(self, argv: list[str], stdin: Any, stdout: Any, stderr: Any, *, tty: bool) -> subprocess.Popen[bytes]:
-        """A process of the container: its env, cwd and user (runAsUser/runAsGroup), its own session (a pty's)."""
+        """A process of the container: its env, cwd, user (runAsUser/runAsGroup), cgroups and own session."""
         uid, gid = self.cfg.get("user"), self.cfg.get("group")
+        setup = _controlling_tty if tty else _child_setup
+        procs = list(self.cfg.get("cgroup_procs") or [])
         return subprocess.Popen(
             argv,
             stdin=stdin,
@@ -202,7 +216,7 @@ class Shim:
             env=dict(self.cfg.get("env") or {}),
             cwd=self.cfg.get("cwd") or "/",
             start_new_session=True,
-            preexec_fn=_controlling_tty if tty else _child_setup,
+            preexec_fn=(lambda: _join_cgroups(procs, setup)) if procs else setup,
             user=uid,
             group=gid if gid is not None else (uid if uid is not None else None),
             extra_groups=[] if uid is not None else None,
