@@ -143,6 +143,24 @@ DECODE_CASES: list[tuple[str, str, Obj, str | None]] = [
     ),
     ("base64 with a newline", "io.k8s.api.core.v1.Secret", {"data": {"a": "aGVs\nbG8="}}, None),
     ("base64 short", "io.k8s.api.core.v1.Secret", {"data": {"a": "aGVsbG8"}}, "illegal base64 data at input byte 4"),
+    (
+        "a number in a list of strings",
+        "io.k8s.api.core.v1.Pod",
+        {"spec": {"containers": [{"name": "a", "image": "b", "args": ["x", 1]}]}},
+        "json: cannot unmarshal number into Go struct field Container.spec.containers.args of type string",
+    ),
+    (
+        "an array for a map",
+        "io.k8s.api.core.v1.Pod",
+        {"spec": {"nodeSelector": ["x"]}},
+        "json: cannot unmarshal array into Go struct field PodSpec.spec.nodeSelector of type map[string]string",
+    ),
+    (
+        "a bool for a quantity in a resource list",
+        "io.k8s.api.core.v1.Pod",
+        {"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": True}}}]}},
+        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+    ),
     ("nulls are ignored", DEPLOYMENT, deployment(replicas=None, selector=None), None),
     ("unknown fields are not this check's business", DEPLOYMENT, deployment(bogus={"x": 1}), None),
 ]

@@ -202,11 +202,57 @@ class _Walk:
                 if not item and (t is dict or t is list):
                     self.omitted = True
                 continue
-            elif (ck == _INT and t is int and child.low <= item <= child.high) or (ck == _BOOL and t is bool):
+            elif ck == _LIST:
+                if t is list:
+                    if not item:
+                        self.omitted = True
+                    self.items(item, child, inner, (where, key))
+                    continue
+            elif ck == _MAP:
+                if t is dict:
+                    if not item:
+                        self.omitted = True
+                    self.entries(item, child, inner, (where, key))
+                    continue
+            elif (
+                (ck == _INT and t is int and child.low <= item <= child.high)
+                or (ck == _BOOL and t is bool)
+                or (ck == _INTSTR and t is str)
+            ):
                 continue
             if not item and (t is dict or t is list):
                 self.omitted = True
             self.value(item, child, inner, (where, key))
+
+    def items(self, value: list[Any], node: _Node, struct: str, where: _Where) -> None:
+        """Check the items of a JSON array decoded into a Go slice."""
+        elem = node.elem
+        assert elem is not None
+        if elem.kind == _STRUCT:  # a list of structs: straight to their fields
+            for item in value:
+                if type(item) is dict:
+                    self.struct(item, elem, where)
+                elif item is not None:
+                    self.value(item, elem, struct, where)
+            return
+        scalar = str if elem.kind == _STRING else None
+        for item in value:
+            if item is not None and type(item) is not scalar:
+                self.value(item, elem, struct, where)
+
+    def entries(self, value: dict[str, Any], node: _Node, struct: str, where: _Where) -> None:
+        """Check the values of a JSON object decoded into a Go map."""
+        elem = node.elem
+        assert elem is not None
+        if elem.kind == _QUANTITY:  # resource lists: straight to the quantities
+            for item in value.values():
+                if item is not None:
+                    self.quantity(item)
+            return
+        scalar = str if elem.kind == _STRING else None
+        for item in value.values():
+            if item is not None and type(item) is not scalar:
+                self.value(item, elem, struct, where)
 
     def value(self, value: Any, node: _Node, struct: str, where: _Where) -> None:
         """Check ``value`` against ``node``; ``where``: the struct field path to it, as (parent, key) links."""
@@ -229,29 +275,12 @@ class _Walk:
             if not isinstance(value, list):
                 self.save(_json_kind(value), node.go, struct, where)
                 return
-            elem = node.elem
-            assert elem is not None
-            if elem.kind == _STRUCT:  # a list of structs: straight to their fields
-                for item in value:
-                    if type(item) is dict:
-                        self.struct(item, elem, where)
-                    elif item is not None:
-                        self.value(item, elem, struct, where)
-                return
-            scalar = str if elem.kind == _STRING else None
-            for item in value:
-                if item is not None and type(item) is not scalar:
-                    self.value(item, elem, struct, where)
+            self.items(value, node, struct, where)
         elif kind == _MAP:
             if not isinstance(value, dict):
                 self.save(_json_kind(value), node.go, struct, where)
                 return
-            elem = node.elem
-            assert elem is not None
-            scalar = str if elem.kind == _STRING else None
-            for item in value.values():
-                if item is not None and type(item) is not scalar:
-                    self.value(item, elem, struct, where)
+            self.entries(value, node, struct, where)
         elif kind == _BOOL:
             if not isinstance(value, bool):
                 self.save(_json_kind(value), node.go, struct, where)
