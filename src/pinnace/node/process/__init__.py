@@ -5,7 +5,8 @@
   state on disk so a restarted agent adopts what runs;
 - :mod:`.shim` — the per-container shim process (stdlib only): parent of the
   container process, CRI log writer, exit recorder, exec/attach server;
-- :mod:`.streams` — the client side of the shim's exec/attach socket.
+- :mod:`.streams` — the client side of the shim's exec/attach socket;
+- :mod:`.cgroups` — as root, a cgroup per container with its resource limits (OOMKilled reported).
 """
 
 from pinnace.node.process.runtime import ProcessRuntime
