@@ -171,6 +171,8 @@ def test_init_runs_on_its_own_etcd_and_uploads_the_certificates(init: Init) -> N
     proxy = next(ln for ln in listed.splitlines() if "Proxy for managing TTL for the kubeadm-certs secret" in ln)
     assert proxy.split()[1] in ("1h", "2h") and "<none>" in proxy.split()  # a 2 h TTL, and no usages
     assert init.first.etcd_members() == ["cp-1"]
+    expiring = run_pinnace("adm", "certs", "check-expiration", "--data-dir", str(init.first.data_dir)).stdout
+    assert all(name in expiring for name in ("etcd-server", "etcd-peer", "apiserver-etcd-client", "etcd-ca"))
     # The service range is applied: the kubernetes Service and new Services get their IPs from it.
     first = init.first
     assert first.kubectl("get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").stdout == "10.112.0.1"
