@@ -208,19 +208,20 @@ class ServiceProxy:
             self.lock.release()
 
     async def sync(self, periodic: bool = False) -> None:
-        """Render the ruleset from the informers' caches and apply it (unchanged: skipped, unless periodic)."""
+        """Render the ruleset from the informers' caches and apply it (the same as last time: skipped, unless
+        periodic — the periodic sync repairs rules someone else changed)."""
         ruleset = render(
             self.services.indexer.objects(),
             self.slices.indexer.objects(),
             node_name=self.node_name,
             local_cidr=self.local_cidr,
         )
+        rendered = ruleset.restore_input()
+        if rendered == self._applied and not periodic:
+            return  # nothing routed differently (a change to some other field): not even iptables-save
         state = await self.iptables.state()
-        text = ruleset.restore_input(state.chains, state.jumps)
-        if text == self._applied and not periodic:
-            return
-        await self.iptables.restore(text)
-        self._applied = text  # the next identical input (same state, same objects) is skipped
+        await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps))
+        self._applied = rendered
         self.synced.set()
 
     async def cleanup(self) -> None:
