@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pinnace.api import defaults, errors, validation
+from pinnace.api.validation import core
 
 Obj = dict[str, Any]
 DEPLOYMENT = "io.k8s.api.apps.v1.Deployment"
@@ -711,3 +712,20 @@ def test_a_service_update_without_cluster_ip_keeps_it() -> None:
     new: Obj = {"spec": {"ports": [{"port": 80}]}}
     validation.prepare_update("", "Service", new, old)
     assert new["spec"]["clusterIP"] == "10.0.0.1" and new["spec"]["clusterIPs"] == ["10.0.0.1"]
+
+
+def test_resource_requirements_report_in_name_order_whatever_the_lists_order() -> None:
+    def messages(resources: Obj) -> list[tuple[str, str]]:
+        return [(c.field, c.message) for c in core.resource_requirements(resources, "r")]
+
+    assert messages({"requests": {"memory": "-1", "cpus": "1"}}) == messages(
+        {"requests": {"cpus": "1", "memory": "-1"}}
+    )
+    assert messages({"requests": {"memory": "-1", "cpus": "1"}}) == [
+        ("r.requests[cpus]", 'Invalid value: "cpus": must be a standard resource for containers'),
+        ("r.requests[memory]", 'Invalid value: "-1": must be greater than or equal to 0'),
+    ]
+    # a value that is no quantity (a decode error, reported before validation) is left out, as before
+    assert messages({"limits": {"cpu": "1", "x": {"a": 1}}, "requests": {"cpu": "2"}}) == [
+        ("r.requests", 'Invalid value: "2": must be less than or equal to cpu limit of 1')
+    ]

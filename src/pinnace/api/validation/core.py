@@ -252,6 +252,7 @@ def _quantity_value(name: str, q: quantity.Quantity | None, path: str) -> list[t
 
 
 def _scalar_items(values: Any) -> tuple[tuple[str, Any], ...]:
+    """A resource list's (name, quantity) pairs, in name order (values that are not scalars left out)."""
     if not isinstance(values, dict):
         return ()
     return tuple(sorted((k, v) for k, v in values.items() if isinstance(v, (str, int, float))))
@@ -260,7 +261,16 @@ def _scalar_items(values: Any) -> tuple[tuple[str, Any], ...]:
 def resource_requirements(resources: Any, path: str) -> list[Cause]:
     """``ValidateContainerResourceRequirements``: names, non-negative quantities, requests ≤ limits."""
     res = _dict(resources)
-    problems = _resource_problems(_scalar_items(res.get("limits")), _scalar_items(res.get("requests")))
+    limits, requests = res.get("limits"), res.get("requests")
+    try:  # the lists as given are the key (a value that is not hashable cannot be a quantity anyway)
+        problems = _resource_problems(
+            tuple(limits.items()) if type(limits) is dict else _scalar_items(limits),
+            tuple(requests.items()) if type(requests) is dict else _scalar_items(requests),
+        )
+    except TypeError:
+        problems = _resource_problems(_scalar_items(limits), _scalar_items(requests))
+    if not problems:
+        return []
     return [Cause(type_, message, path + suffix) for suffix, type_, message in problems]
 
 
@@ -269,7 +279,8 @@ def _resource_problems(
     limit_items: tuple[tuple[str, Any], ...], request_items: tuple[tuple[str, Any], ...]
 ) -> tuple[tuple[str, str, str], ...]:
     """(path suffix, cause type, message) of resource requirements; remembered, since they repeat."""
-    limits, requests = _quantities(limit_items), _quantities(request_items)
+    limits = _quantities(_scalar_items(dict(limit_items)))
+    requests = _quantities(_scalar_items(dict(request_items)))
     out: list[tuple[str, str, str]] = []
     for name, q in limits.items():
         out.extend(_quantity_value(name, q, f".limits[{name}]"))
