@@ -72,7 +72,12 @@ def _handler(handler: Obj) -> None:
 
 
 def _env(container: Obj) -> None:
-    for env in _dicts(container, "env"):
+    envs = container.get("env")
+    if not isinstance(envs, list):
+        return
+    for env in envs:  # (a loop over the list itself, here and below: no copy per list on every write)
+        if not isinstance(env, dict):
+            continue
         source = env.get("valueFrom")
         if isinstance(source, dict):
             field_ref = source.get("fieldRef")
@@ -88,10 +93,13 @@ def container(c: Obj, *, host_network: bool = False) -> None:
     c.setdefault("terminationMessagePolicy", "File")
     if "resources" not in c:
         c["resources"] = {}
-    for port in _dicts(c, "ports"):
-        port.setdefault("protocol", "TCP")
-        if host_network and "containerPort" in port:
-            port.setdefault("hostPort", port["containerPort"])
+    ports = c.get("ports")
+    if isinstance(ports, list):
+        for port in ports:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                if host_network and "containerPort" in port:
+                    port.setdefault("hostPort", port["containerPort"])
     for name in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = c.get(name)
         if probe is not None:
@@ -129,10 +137,16 @@ def pod_spec(spec: Obj) -> None:
     spec.setdefault("schedulerName", "default-scheduler")
     host_network = bool(spec.get("hostNetwork"))
     for key in ("initContainers", "containers", "ephemeralContainers"):
-        for c in _dicts(spec, key):
-            container(c, host_network=host_network)
-    for v in _dicts(spec, "volumes"):
-        _volume(v)
+        listed = spec.get(key)
+        if isinstance(listed, list):
+            for c in listed:
+                if isinstance(c, dict):
+                    container(c, host_network=host_network)
+    volumes = spec.get("volumes")
+    if isinstance(volumes, list):
+        for v in volumes:
+            if isinstance(v, dict):
+                _volume(v)
 
 
 def pod_template(template: Any) -> None:

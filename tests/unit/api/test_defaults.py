@@ -138,3 +138,20 @@ def test_job_and_cronjob_defaults() -> None:
     assert cron["spec"]["concurrencyPolicy"] == "Allow"
     assert cron["spec"]["successfulJobsHistoryLimit"] == 3
     assert "backoffLimit" not in cron["spec"]["jobTemplate"]["spec"]
+
+
+def test_items_that_are_not_objects_are_left_alone() -> None:
+    pod: dict[str, Any] = {
+        "spec": {
+            "hostNetwork": True,
+            "containers": [None, 1, {"name": "a", "ports": [None, {"containerPort": 1}], "env": [None, "x"]}],
+            "initContainers": "x",
+            "volumes": [None, {"name": "v"}, 3],
+        }
+    }
+    apply_defaults("", "Pod", pod)
+    spec = pod["spec"]
+    assert spec["containers"][:2] == [None, 1] and spec["initContainers"] == "x"
+    assert spec["containers"][2]["ports"] == [None, {"containerPort": 1, "protocol": "TCP", "hostPort": 1}]
+    assert spec["containers"][2]["env"] == [None, "x"]
+    assert spec["volumes"] == [None, {"name": "v", "emptyDir": {}}, 3]
