@@ -44,6 +44,13 @@ IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
 
 
 def _dicts(value: Any) -> list[Obj]:
+    """The items of a list as objects (one that is not counts as empty), for reading only."""
+    if type(value) is list:
+        for v in value:
+            if type(v) is not dict:
+                break
+        else:
+            return value  # the usual list of objects: itself, no copy
     return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
 
 
