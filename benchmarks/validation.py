@@ -11,9 +11,13 @@ The schema steps are timed in place (thread CPU time, ``time.thread_time``) by w
 strategy hooks here (nothing in ``src/`` is instrumented):
 
 * ``decode checks``: the handler's decode and unknown-field checks
-  (``handlers._unknown_fields``: the Go-decoder type check, fieldValidation);
-* ``defaulting + pruning``: ``strategy.decode`` (defaults, CR pruning and
-  defaulting, typed normalisation);
+  (``handlers._unknown_fields``: the Go-decoder type check, fieldValidation;
+  for a custom resource, its pruning and defaulting, done in one walk there
+  as upstream's decoder does);
+* ``defaulting + pruning``: ``strategy.decode`` (built-in defaults, typed
+  normalisation — skipped when the decode check proved the body normal and
+  no mutating admission plugin may have changed it — and a custom resource's
+  pruning and defaulting when its check did not do them);
 * ``validation``: ``names.validate_object_meta`` and ``strategy.validate``
   (the kind's checks, or the CR's schema and CEL rules).
 
