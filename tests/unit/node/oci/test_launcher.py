@@ -11,7 +11,7 @@ from pinnace.node import cri
 from pinnace.node.oci import OCIRuntime
 from pinnace.node.oci.launcher import LAUNCHER
 
-SANDBOX = cri.SandboxConfig(name="launched", namespace="default", uid="uid-launcher", hostname="launched")
+SANDBOX = cri.SandboxConfig(name="launched", namespace="default", uid=f"uid-l-{os.getpid()}", hostname="launched")
 
 
 async def _start(rt: OCIRuntime, sandbox_id: str, tmp_path: Path, name: str) -> str:

@@ -15,7 +15,8 @@ import pytest
 from pinnace.node import cri
 from pinnace.node.oci import OCIRuntime, masquerade
 
-SANDBOX = cri.SandboxConfig(name="web", namespace="default", uid="uid-1", hostname="web")
+#: The pod UID names the pod's cgroup (pinnace/pod<uid>): unique per test process, as runs may overlap on a host.
+SANDBOX = cri.SandboxConfig(name="web", namespace="default", uid=f"uid-{os.getpid()}", hostname="web")
 
 
 async def _wait_exited(rt: OCIRuntime, container_id: str, timeout: float = 20) -> cri.ContainerStatus:
@@ -233,7 +234,7 @@ async def test_start_failure_is_reported(runtime: OCIRuntime, tmp_path: Path) ->
 
 
 async def test_host_network_sandbox_has_no_namespace(runtime: OCIRuntime, tmp_path: Path) -> None:
-    config = cri.SandboxConfig(name="h", namespace="default", uid="uid-h", host_network=True)
+    config = cri.SandboxConfig(name="h", namespace="default", uid=f"uid-h-{os.getpid()}", host_network=True)
     sandbox_id = await runtime.run_pod_sandbox(config)
     status = await runtime.pod_sandbox_status(sandbox_id)
     assert (status.ips, status.netns_path) == (("127.0.0.1",), "")
