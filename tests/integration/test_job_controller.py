@@ -4,11 +4,14 @@ Indexed mode, suspend, and the TTL-after-finished controller deleting finished J
 from __future__ import annotations
 
 import asyncio
+import datetime
 from typing import Any
 
 import pytest
 
+from pinnace.client.rest import ResourceRef
 from pinnace.cluster.testenv import TestEnv
+from pinnace.controllers._workload_pods import parse_time
 from pinnace.controllers.job import add_job_controller
 from pinnace.runtime.client import MergePatch
 
@@ -191,18 +194,30 @@ async def test_suspend_and_resume(env: TestEnv) -> None:
 
 async def test_ttl_after_finished_deletes_the_job_and_its_pods(env: TestEnv) -> None:
     await env.run_controllers(["gc"])  # the Job is deleted in the foreground: its pods first
-    await env.client.create(job(ttlSecondsAfterFinished=1))
-    (pod,) = await running(env, 1)
-    await finish_pod(env, pod["metadata"]["name"])
+    jobs = ResourceRef("batch", "v1", "jobs")
+    seen: list[dict[str, Any]] = []  # the Job as the watch saw it, each change
 
-    async def complete() -> bool:
-        return condition(await status(env), "Complete") is not None
+    async def record() -> None:
+        async for event in env.rest.watch(jobs, "default", fieldSelector="metadata.name=pi"):
+            if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                seen.append(event.object)
 
-    await env.eventually(complete)
-    await asyncio.sleep(0.2)
-    assert not await gone(env, JOB, "pi"), "the job lives for its TTL"
-    await env.eventually(lambda: gone(env, JOB, "pi"), timeout=15)
-    assert await gone(env, "v1/Pod", pod["metadata"]["name"])
+    watcher = asyncio.create_task(record())
+    try:
+        await env.client.create(job(ttlSecondsAfterFinished=2))
+        (pod,) = await running(env, 1)
+        await finish_pod(env, pod["metadata"]["name"])
+        await env.eventually(lambda: gone(env, JOB, "pi"), timeout=15)
+        assert await gone(env, "v1/Pod", pod["metadata"]["name"])
+        await env.eventually(lambda: any(o["metadata"].get("deletionTimestamp") for o in seen))
+    finally:
+        watcher.cancel()
+    # The server's own clock says when it finished and when the TTL controller deleted it (whole seconds).
+    finished = {parse_time((o.get("status") or {}).get("completionTime")) for o in seen} - {None}
+    deleted = {parse_time(o["metadata"].get("deletionTimestamp")) for o in seen} - {None}
+    assert len(finished) == 1 and deleted
+    (finished_at,) = finished
+    assert min(d for d in deleted if d) - finished_at >= datetime.timedelta(seconds=2), "the job lives for its TTL"
 
 
 async def test_pod_deleted_before_it_finished_counts_as_failed(env: TestEnv) -> None:
