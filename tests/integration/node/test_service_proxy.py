@@ -22,8 +22,8 @@ import pytest
 
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.oci.netns import open_connection_in, socket_in
-from pinnace.node.proxy.iptables import Iptables
-from pinnace.node.proxy.proxier import NetnsLock, ServiceProxy
+from pinnace.proxy.iptables import Iptables
+from pinnace.proxy.proxier import NetnsLock, ServiceProxy
 
 SERVICES = ResourceRef("", "v1", "services")
 SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")

@@ -104,7 +104,7 @@ class AgentConfig:
     client_ca: bytes | None = None
     #: serverTLSBootstrap: serve with a certificate the cluster CA issues for a kubelet-serving CSR (not self-signed).
     server_tls_bootstrap: bool = False
-    #: kube-proxy's --proxy-mode: "iptables" runs the node's service proxy (:mod:`pinnace.node.proxy`); "" none.
+    #: kube-proxy's --proxy-mode: "iptables" runs the node's service proxy (:mod:`pinnace.proxy`); "" none.
     proxy_mode: str = ""
 
 
@@ -323,7 +323,7 @@ class NodeAgent:
             self._spawn(self._worker(), f"pod worker {i}")
         self._spawn(self._pleg(), "pleg")
         if cfg.proxy_mode == "iptables":
-            from pinnace.node.proxy import service_proxy
+            from pinnace.proxy import service_proxy
 
             proxy = service_proxy(self.rest, cfg.node_name, local_cidr=cfg.pod_cidr)
             if proxy is not None:  # else it said why service routing is off

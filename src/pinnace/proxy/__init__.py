@@ -16,7 +16,7 @@ nodes). The pieces, one stage each:
 Cluster DNS is not here: Services are reached by IP.
 """
 
-from pinnace.node.proxy.proxier import ServiceProxy, service_proxy
-from pinnace.node.proxy.rules import Ruleset, render
+from pinnace.proxy.proxier import ServiceProxy, service_proxy
+from pinnace.proxy.rules import Ruleset, render
 
 __all__ = ["Ruleset", "ServiceProxy", "render", "service_proxy"]

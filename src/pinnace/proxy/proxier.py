@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.node.proxy.iptables import Iptables, IptablesError
-from pinnace.node.proxy.rules import cleanup_input, render
+from pinnace.proxy.iptables import Iptables, IptablesError
+from pinnace.proxy.rules import cleanup_input, render
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
 from pinnace.runtime.clock import Clock, RealClock

@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pinnace.node.proxy.endpoints import (
+from pinnace.proxy.endpoints import (
     SERVICE_NAME_LABEL,
     Endpoint,
     ServicePort,

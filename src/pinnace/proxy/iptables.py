@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pinnace.node.proxy.rules import BASE_CHAINS, JUMPS, OWNED_PREFIXES
+from pinnace.proxy.rules import BASE_CHAINS, JUMPS, OWNED_PREFIXES
 
 __all__ = ["Iptables", "IptablesError", "TableState"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pinnace.node.proxy.endpoints import Endpoint, categorize, service_ports, slice_endpoints
-from pinnace.node.proxy.iptables import parse_save
-from pinnace.node.proxy.rules import JUMPS, Ruleset, cleanup_input, render
+from pinnace.proxy.endpoints import Endpoint, categorize, service_ports, slice_endpoints
+from pinnace.proxy.iptables import parse_save
+from pinnace.proxy.rules import JUMPS, Ruleset, cleanup_input, render
 
 NODE = "node-a"
 

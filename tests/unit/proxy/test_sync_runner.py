@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pinnace.node.proxy.proxier import SyncRunner
+from pinnace.proxy.proxier import SyncRunner
 from pinnace.runtime.clock import FakeClock, settle
 
 
