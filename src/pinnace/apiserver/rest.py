@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pinnace.api import conversion, errors, managedfields, names, strategy, typed
-from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo, ResourceRegistry
+from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import AdmissionChain, request_for
 from pinnace.apiserver.cacheset import CacheSet
@@ -588,9 +588,10 @@ class RestStore:
         JSON). Raises the plugins' StatusError to refuse it."""
         if not self.admission:
             return
-        # A CONNECT's options object is its object (upstream passes no operation options for it).
-        request = request_for(operation, info, namespace, name, obj, None, subresource=subresource, dry_run=dry_run)
-        request.kind = SUBRESOURCE_KINDS.get(subresource)
+        options = obj if operation is Operation.CONNECT else None
+        request = request_for(
+            operation, info, namespace, name, obj, None, subresource=subresource, dry_run=dry_run, options=options
+        )
         await self.admission.review(request)
 
     def _admitted(self, info: ResourceInfo, request: AdmissionRequest) -> Obj:
