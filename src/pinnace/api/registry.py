@@ -239,6 +239,19 @@ CONNECT_SUBRESOURCES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
     ("", "Node"): {"proxy": ("create", "delete", "get", "patch", "update")},
 }
 
+#: The kind a subresource takes and answers when it is not its resource's own (discovery's responseKind; the kind
+#: an admission review names for it). kubectl drain looks for pods/eviction's.
+SUBRESOURCE_KINDS: dict[str, dict[str, str]] = {
+    "scale": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+    "binding": {"group": "", "version": "v1", "kind": "Binding"},
+    "eviction": {"group": "policy", "version": "v1", "kind": "Eviction"},
+    "token": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+    "exec": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+    "attach": {"group": "", "version": "v1", "kind": "PodAttachOptions"},
+    "portforward": {"group": "", "version": "v1", "kind": "PodPortForwardOptions"},
+    "proxy": {"group": "", "version": "v1", "kind": "NodeProxyOptions"},  # nodes/proxy: the only proxy served
+}
+
 #: The verbs each subresource serves (the handler refuses others with 405; discovery lists them).
 SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "status": ("get", "patch", "update"),

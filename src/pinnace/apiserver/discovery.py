@@ -18,21 +18,15 @@ import orjson
 
 from pinnace import KUBERNETES_VERSION, __version__
 from pinnace.api import errors
-from pinnace.api.registry import CONNECT_SUBRESOURCES, SUBRESOURCE_VERBS, ResourceInfo, ResourceRegistry
+from pinnace.api.registry import (
+    CONNECT_SUBRESOURCES,
+    SUBRESOURCE_KINDS,
+    SUBRESOURCE_VERBS,
+    ResourceInfo,
+    ResourceRegistry,
+)
 
 Obj = dict[str, Any]
-
-#: What a subresource answers when it is not its resource's kind (kubectl drain looks for pods/eviction's).
-_SUBRESOURCE_KINDS: dict[str, Obj] = {
-    "scale": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
-    "binding": {"group": "", "version": "v1", "kind": "Binding"},
-    "eviction": {"group": "policy", "version": "v1", "kind": "Eviction"},
-    "token": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
-    "exec": {"group": "", "version": "v1", "kind": "PodExecOptions"},
-    "attach": {"group": "", "version": "v1", "kind": "PodAttachOptions"},
-    "portforward": {"group": "", "version": "v1", "kind": "PodPortForwardOptions"},
-    "proxy": {"group": "", "version": "v1", "kind": "NodeProxyOptions"},  # nodes/proxy: the only proxy served
-}
 
 
 def _subresources(info: ResourceInfo) -> list[tuple[str, tuple[str, ...]]]:
@@ -155,8 +149,8 @@ class Discovery:
                         "kind": info.kind,
                         "verbs": list(verbs),
                     }
-                    if sub in _SUBRESOURCE_KINDS:
-                        other = _SUBRESOURCE_KINDS[sub]
+                    if sub in SUBRESOURCE_KINDS:
+                        other = SUBRESOURCE_KINDS[sub]
                         sub_entry.update(other if other["group"] else {"kind": other["kind"]})
                     resources.append(sub_entry)
             gv = f"{group}/{version}" if group else version
@@ -205,7 +199,7 @@ class Discovery:
             out["categories"] = list(info.categories)
         subs = []
         for sub, verbs in _subresources(info):
-            kind = _SUBRESOURCE_KINDS.get(sub) or {"group": info.group, "version": info.version, "kind": info.kind}
+            kind = SUBRESOURCE_KINDS.get(sub) or {"group": info.group, "version": info.version, "kind": info.kind}
             subs.append({"subresource": sub, "responseKind": kind, "verbs": list(verbs)})
         if subs:
             out["subresources"] = subs

@@ -40,6 +40,8 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from pinnace.api import errors
+from pinnace.api.registry import SUBRESOURCE_KINDS
+from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, not_found
 
@@ -183,10 +185,25 @@ class KubeletProxy:
         """GET/POST pods/attach: relay the upgrade to the kubelet's ``/attach``."""
         return await self._remote_command(request, ri, "attach")
 
+    async def _admit_connect(self, resource: str, ri: RequestInfo, options: Obj) -> None:
+        """The CONNECT admission of a relayed subresource (webhooks and policies may refuse it), ``options`` the
+        PodExecOptions-like object of the request's query, before anything reaches the kubelet."""
+        info = self.rest.registry.get("", "v1", resource)
+        assert info is not None and ri.subresource is not None
+        kind = SUBRESOURCE_KINDS[ri.subresource]["kind"]
+        options = {"kind": kind, "apiVersion": "v1", **options}
+        await self.rest.admit_subresource(Operation.CONNECT, info, ri.namespace, ri.name or "", ri.subresource, options)
+
     async def _remote_command(self, request: web.BaseRequest, ri: RequestInfo, verb: str) -> web.StreamResponse:
         self._check_method(request, "GET", "POST")
         pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
         container = validate_container(pod, request.query.get("container", ""))
+        query = request.query
+        options: Obj = {name: _flag(query, name) for name in ("stdin", "stdout", "stderr", "tty")}
+        options["container"] = container
+        if verb == "exec":
+            options["command"] = query.getall("command", [])
+        await self._admit_connect("pods", ri, options)
         params = [(k, v) for k, v in request.query.items() if k != "container"]
         parts = (ri.namespace or "", ri.name or "", container)
         path = f"/{verb}/" + "/".join(quote(p, safe="") for p in parts)
@@ -196,6 +213,8 @@ class KubeletProxy:
         """GET/POST pods/portforward: relay the upgrade to the kubelet's ``/portForward``."""
         self._check_method(request, "GET", "POST")
         _pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
+        ports = [int(p) for p in request.query.getall("ports", []) if p.isdigit()]
+        await self._admit_connect("pods", ri, {"ports": ports} if ports else {})
         path = "/portForward/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or ""))
         query = urlencode(list(request.query.items()))
         return await _relay_upgrade(request, f"{kubelet}", f"{path}?{query}" if query else path, self.tls)
@@ -208,9 +227,15 @@ class KubeletProxy:
         path = "/" + "/".join(quote(p) for p in ri.extra_parts)
         if request.path.endswith("/") and not path.endswith("/"):
             path += "/"
+        await self._admit_connect("nodes", ri, {"path": path})
         query = request.query_string
         url = f"{self.scheme}://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
         return await _relay_http(request, request.method, url, self.tls)
+
+
+def _flag(query: Any, name: str) -> bool:
+    """A boolean query parameter as upstream's query decoding reads it (``1`` and ``true`` are true)."""
+    return str(query.get(name, "")).lower() in ("1", "true")
 
 
 def _check_log_options(query: Any) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pinnace.api import conversion, errors, managedfields, names, strategy, typed
-from pinnace.api.registry import ResourceInfo, ResourceRegistry
+from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo, ResourceRegistry
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import AdmissionChain, request_for
 from pinnace.apiserver.cacheset import CacheSet
@@ -111,12 +111,11 @@ class RestStore:
         ``consistent``: at least the store's current revision, as upstream's consistent reads from the
         cache — a list then carries the latest revision, never an older one its prefix happened to stop at.
         """
-        # Every read and write passes here, mostly with a started cache that is caught up: no await then.
-        cache = self.caches.started(info) or await self.caches.get(info)
+        cache = await self.caches.get(info)
         target = max(self._last_write.get(info.storage_prefix, 0), min_revision)
         if consistent:
             target = max(target, await self.store.current_revision())
-        if target and not cache.caught_up(target) and not await cache.wait_for(target):
+        if target and not await cache.wait_for(target):
             raise errors.Timeout(
                 f"Too large resource version: {target}, current: {cache.revision}",
                 causes=[errors.Cause("ResourceVersionTooLarge", "Too large resource version")],
@@ -588,10 +587,9 @@ class RestStore:
         JSON). Raises the plugins' StatusError to refuse it."""
         if not self.admission:
             return
-        options = obj if operation is Operation.CONNECT else None
-        request = request_for(
-            operation, info, namespace, name, obj, None, subresource=subresource, dry_run=dry_run, options=options
-        )
+        # A CONNECT's options object is its object (upstream passes no operation options for it).
+        request = request_for(operation, info, namespace, name, obj, None, subresource=subresource, dry_run=dry_run)
+        request.kind = SUBRESOURCE_KINDS.get(subresource)
         await self.admission.review(request)
 
     def _admitted(self, info: ResourceInfo, request: AdmissionRequest) -> Obj:

@@ -56,6 +56,9 @@ class AdmissionRequest:
     options: Obj | None = None
     #: Warnings to return to the client.
     warnings: list[str] = field(default_factory=list)
+    #: The group/version/kind of ``obj`` when it is not the resource's own: a subresource's Binding, Eviction or
+    #: PodExecOptions (None: the resource's kind).
+    kind: Obj | None = None
     #: Whether a mutating plugin may have changed ``obj`` (set by the chain: every mutating plugin that handled
     #: the request counts, unless it declares ``mutates = False``). A create whose object is unchanged since
     #: its decode check found it normal skips the second normalising walk.

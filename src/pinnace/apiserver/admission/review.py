@@ -33,7 +33,7 @@ _OPTIONS_KIND = {
 def request_json(request: AdmissionRequest, uid: str) -> Obj:
     """The AdmissionRequest upstream sends for ``request`` (``uid`` identifies this one call)."""
     info = request.info
-    kind = {"group": info.group, "version": info.version, "kind": info.kind}
+    kind = request.kind or {"group": info.group, "version": info.version, "kind": info.kind}
     resource = {"group": info.group, "version": info.version, "resource": info.plural}
     out: Obj = {
         "uid": uid,

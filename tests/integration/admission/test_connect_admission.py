@@ -1,0 +1,128 @@
+"""Admission of the relayed subresources: ``kubectl exec``, ``attach``, ``port-forward`` and ``nodes/proxy`` are
+CONNECT requests that webhooks see (with the PodExecOptions-like object and its kind) and may refuse before
+anything reaches the kubelet; a subresource's own kind (Eviction) is the one its review names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from tests.integration.admission.test_webhooks import VALIDATING, configuration, webhook
+from tests.integration.admission.webhook_server import WebhookServer
+
+from pinnace.apiserver.server import APIServer
+from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.storage.sqlite import SQLiteStore
+
+Obj = dict[str, Any]
+PODS = ResourceRef("", "v1", "pods")
+NODES = ResourceRef("", "v1", "nodes", namespaced=False)
+PLUGINS = ("NamespaceLifecycle", "ValidatingAdmissionWebhook")
+
+
+@pytest.fixture
+async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
+    server = WebhookServer(tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[RestClient]:
+    store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
+    server = APIServer(store, admission_plugins=PLUGINS)
+    await server.listen("127.0.0.1", 0)
+    try:
+        async with RestClient(server.url) as c:
+            yield c
+    finally:
+        await server.stop()
+        await store.close()
+
+
+async def _refuse(request: Obj) -> Obj:
+    return {"allowed": False, "status": {"code": 403, "message": f"no {request['subResource']} here"}}
+
+
+async def _bound_pod(client: RestClient) -> None:
+    """A pod on a node whose kubelet address nobody listens on: a request that got past admission fails there."""
+    node = {"metadata": {"name": "n1"}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}
+    node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": 1}}
+    await client.create(NODES, node)
+    pod = {"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}}
+    await client.create(PODS, pod, "default")
+
+
+async def test_exec_port_forward_and_node_proxy_are_admitted_as_connect(
+    client: RestClient, hooks: WebhookServer
+) -> None:
+    hooks.handlers["/deny"] = _refuse
+    rules = [
+        {
+            "operations": ["CONNECT"],
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "resources": ["pods/exec", "pods/attach", "pods/portforward", "nodes/proxy"],
+        }
+    ]
+    config = webhook("connect.example.com", {"url": hooks.url("/deny"), "caBundle": hooks.ca_bundle}, rules=rules)
+    await client.create(VALIDATING, configuration("no-connect", config))
+    await _bound_pod(client)
+
+    base = f"{client.base_url}/api/v1"
+    cases = {
+        "exec": "/namespaces/default/pods/p/exec?command=ls&command=-l&stdout=true&stderr=1&container=c",
+        "attach": "/namespaces/default/pods/p/attach?stdin=true&tty=true",
+        "portforward": "/namespaces/default/pods/p/portforward?ports=8080",
+        "proxy": "/nodes/n1/proxy/healthz",
+    }
+    async with aiohttp.ClientSession() as raw:
+        for sub, path in cases.items():
+            async with raw.get(base + path) as resp:
+                status = await resp.json()
+            assert resp.status == 403, (sub, status)
+            assert status["message"] == f'admission webhook "connect.example.com" denied the request: no {sub} here'
+
+    reviews = {r["request"]["subResource"]: r["request"] for _, r in hooks.seen}
+    assert set(reviews) == set(cases)
+    exec_review = reviews["exec"]
+    assert (
+        exec_review["operation"] == "CONNECT" and exec_review["name"] == "p" and exec_review["namespace"] == "default"
+    )
+    assert exec_review["kind"] == {"group": "", "version": "v1", "kind": "PodExecOptions"}
+    assert exec_review["resource"] == {"group": "", "version": "v1", "resource": "pods"}
+    assert exec_review["object"] == {
+        "kind": "PodExecOptions",
+        "apiVersion": "v1",
+        "stdin": False,
+        "stdout": True,
+        "stderr": True,
+        "tty": False,
+        "container": "c",
+        "command": ["ls", "-l"],
+    }
+    assert exec_review["options"] is None
+    assert reviews["attach"]["object"]["stdin"] is True and reviews["attach"]["object"]["container"] == "c"
+    assert reviews["portforward"]["object"] == {"kind": "PodPortForwardOptions", "apiVersion": "v1", "ports": [8080]}
+    assert reviews["proxy"]["kind"]["kind"] == "NodeProxyOptions" and reviews["proxy"]["object"]["path"] == "/healthz"
+
+
+async def test_an_eviction_is_reviewed_as_an_eviction(client: RestClient, hooks: WebhookServer) -> None:
+    hooks.handlers["/deny"] = _refuse
+    rules = [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/eviction"]}]
+    config = webhook("evict.example.com", {"url": hooks.url("/deny"), "caBundle": hooks.ca_bundle}, rules=rules)
+    await client.create(VALIDATING, configuration("no-evictions", config))
+    await _bound_pod(client)
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p", "namespace": "default"}}
+    url = f"{client.base_url}/api/v1/namespaces/default/pods/p/eviction"
+    async with aiohttp.ClientSession() as raw, raw.post(url, json=eviction) as resp:
+        assert resp.status == 403
+    ((_, review),) = hooks.seen
+    assert review["request"]["kind"] == {"group": "policy", "version": "v1", "kind": "Eviction"}
+    assert review["request"]["object"]["kind"] == "Eviction"
