@@ -279,8 +279,15 @@ class APIServer:
                 else:
                     user = await self._authenticate(request, found if isinstance(found, UserInfo) else None)
                 token = current_user.set(user)
-                if self.authorizer is not None:
-                    await self._authorize(user, ri, request)
+                authorizer = self.authorizer
+                if authorizer is not None:
+                    attrs = self._attributes(user, ri, request)
+                    # Likewise, a remembered decision (authz.chain's) is given without awaiting.
+                    cached_decision = getattr(authorizer, "authorize_cached", None)
+                    answer = cached_decision(attrs) if cached_decision is not None else None
+                    decision, reason = answer if answer is not None else await authorizer.authorize(attrs)
+                    if decision is not Decision.ALLOW:
+                        raise errors.Forbidden(forbidden_message(attrs, reason))
             if ri is not None:
                 response = await self._resource(request, ri)
             else:
@@ -332,8 +339,8 @@ class APIServer:
             user = await self.impersonation(request, user)
         return user
 
-    async def _authorize(self, user: UserInfo, ri: RequestInfo | None, request: web.BaseRequest) -> None:
-        assert self.authorizer is not None
+    def _attributes(self, user: UserInfo, ri: RequestInfo | None, request: web.BaseRequest) -> Attributes:
+        """What the request asks to do, for the authorizer."""
         if ri is None:
             verb = {"GET": "get", "HEAD": "get", "POST": "post", "PUT": "put", "PATCH": "patch", "DELETE": "delete"}
             attrs = Attributes(user, verb.get(request.method, request.method.lower()), False, path=request.path)
@@ -349,11 +356,7 @@ class APIServer:
                 namespace=ri.namespace or "",
                 name=ri.name or _selected_name(ri, request),
             )
-        cached = getattr(self.authorizer, "authorize_cached", None)  # a remembered decision (authz.chain's)
-        answer = cached(attrs) if cached is not None else None
-        decision, reason = answer if answer is not None else await self.authorizer.authorize(attrs)
-        if decision is not Decision.ALLOW:
-            raise errors.Forbidden(forbidden_message(attrs, reason))
+        return attrs
 
     async def _resource(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
         if ri.verb in ("get", "list", "watch"):
