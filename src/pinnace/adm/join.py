@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pinnace.adm.discovery import DiscoveredCluster, discover_with_file, discover_with_token
+from pinnace.adm.nodefiles import NODE_FLAGS, NODE_KUBECONFIG, write_node_flags
 from pinnace.adm.tlsbootstrap import request_node_credentials, write_node_kubeconfig
 
 __all__ = [
@@ -33,14 +32,10 @@ __all__ = [
     "join",
     "local_address_towards",
     "preflight",
-    "read_node_flags",
 ]
 
 #: join's phases for a worker, in order.
 PHASES = ("preflight", "kubelet-start")
-#: kubeadm's kubelet.conf, and the agent's saved flags (kubeadm's kubeadm-flags.env), in the node's data directory.
-NODE_KUBECONFIG = "kubelet.conf"
-NODE_FLAGS = "node.yaml"
 
 
 class JoinError(Exception):
@@ -112,15 +107,6 @@ async def join(config: JoinConfig) -> Path:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / NODE_KUBECONFIG
     write_node_kubeconfig(path, cluster, config.node_name, creds)
-    flags = {"node_name": config.node_name, **config.node_flags}
-    (config.data_dir / NODE_FLAGS).write_text(yaml.safe_dump(flags, sort_keys=True))
+    write_node_flags(config.data_dir, {"node_name": config.node_name, **config.node_flags})
     return path
 
-
-def read_node_flags(data_dir: Path) -> dict[str, Any]:
-    """The agent options ``adm join`` saved in a node's data directory ({} if none)."""
-    try:
-        loaded = yaml.safe_load((data_dir / NODE_FLAGS).read_text())
-    except FileNotFoundError:
-        return {}
-    return dict(loaded or {})

@@ -31,9 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
 from pinnace.adm.init import CONFIG_FILE, load_plan
+from pinnace.adm.nodefiles import NODE_PID_FILE, read_node_flags, read_node_pid
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
 
@@ -45,13 +44,10 @@ __all__ = [
     "cleanup_node",
     "delete_own_node",
     "stop_node_agent",
-    "write_node_pid",
 ]
 
 #: reset's phases, in order.
 PHASES = ("preflight", "remove-etcd-member", "cleanup-node")
-#: The pid of the node agent ``adm join`` runs (it replaces the join process, so the pid is the agent's).
-NODE_PID_FILE = "node.pid"
 #: What reset removes from the data directory (kubeadm: /etc/kubernetes/{pki,*.conf,manifests}, /var/lib/kubelet,
 #: /var/lib/etcd); the files ``pinnace up`` writes in the same roles.
 REMOVED = (
@@ -87,12 +83,6 @@ class ResetResult:
     node_deleted: str | None = None
 
 
-def write_node_pid(data_dir: Path) -> None:
-    """Record this process as the node agent of ``data_dir`` (``adm join`` calls it before it becomes the agent)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / NODE_PID_FILE).write_bytes(orjson.dumps({"pid": os.getpid()}))
-
-
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie waiting for its parent to reap it has stopped)."""
     try:
@@ -104,11 +94,8 @@ def _alive(pid: int) -> bool:
 
 def stop_node_agent(data_dir: Path, timeout: float = 20.0) -> int | None:
     """SIGTERM the node agent recorded in ``node.pid`` and wait for it; its pid, or None if none ran."""
-    try:
-        pid = int(orjson.loads((data_dir / NODE_PID_FILE).read_bytes())["pid"])
-    except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        return None
-    if not _alive(pid):
+    pid = read_node_pid(data_dir)
+    if pid is None or not _alive(pid):
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -140,8 +127,6 @@ async def delete_own_node(kubeconfig: Path, node_name: str) -> str | None:
 
 
 def _node_name(data_dir: Path) -> str | None:
-    from pinnace.adm.join import read_node_flags
-
     name = read_node_flags(data_dir).get("node_name")
     return str(name) if name else None
 

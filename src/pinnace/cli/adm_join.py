@@ -139,7 +139,7 @@ def adm_join(
         raise typer.Exit(1) from None
     typer.echo(JOINED.format(kubeconfig=kubeconfig))
     sys.stdout.flush()
-    from pinnace.adm.reset import write_node_pid
+    from pinnace.adm.nodefiles import write_node_pid
 
     write_node_pid(config.data_dir)  # exec keeps the pid: `adm reset` stops the agent by it
     argv = [

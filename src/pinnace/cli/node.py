@@ -8,11 +8,6 @@ processes (``process``, no root needed) or OCI containers (``oci``).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import socket
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -77,57 +72,31 @@ def node(
     flags (``node.yaml``): they are used for whatever is not given here, so ``pinnace node --data-dir DIR`` starts
     the joined node's agent again.
     """
-    from pinnace.adm.join import NODE_KUBECONFIG, read_node_flags
-    from pinnace.node.agent.agent import AgentConfig
-    from pinnace.node.agent.registration import parse_labels, parse_taints
-    from pinnace.node.agent.runtimes import RUNTIMES
-    from pinnace.node.agent.serve import serve
+    from pinnace.cluster.child_entry import configure_logging
+    from pinnace.cluster.node_main import NodeOptions, NodeOptionsError, run_node
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    saved = read_node_flags(data_dir.expanduser())
-    if kubeconfig is None and (data_dir.expanduser() / NODE_KUBECONFIG).exists():
-        kubeconfig = str(data_dir.expanduser() / NODE_KUBECONFIG)
-    node_name = node_name or str(saved.get("node_name") or "")
-    runtime = runtime or str(saved.get("runtime") or "process")
-    node_ip = node_ip or str(saved.get("node_ip") or "127.0.0.1")
-    kubelet_port = kubelet_port or int(saved.get("kubelet_port") or 10250)
-    if runtime not in RUNTIMES:
-        typer.echo(f"error: unknown runtime {runtime!r}; known: {', '.join(sorted(RUNTIMES))}", err=True)
-        raise typer.Exit(2)
-    if proxy_mode not in ("iptables", "none"):
-        typer.echo(f"error: unknown proxy mode {proxy_mode!r}; known: iptables, none", err=True)
-        raise typer.Exit(2)
-    try:
-        labels, taints = parse_labels(node_labels), parse_taints(register_with_taints)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    config = AgentConfig(
-        node_name=node_name or socket.gethostname().lower(),
-        data_dir=data_dir.expanduser().resolve(),
+    configure_logging(log_level)
+    options = NodeOptions(
+        data_dir=str(data_dir),
+        node_name=node_name,
+        runtime=runtime,
         node_ip=node_ip,
         kubelet_port=kubelet_port,
         pod_cidr=pod_cidr,
-        labels=labels,
-        taints=tuple(taints),
+        oci_runtime=oci_runtime,
+        node_labels=node_labels,
+        register_with_taints=register_with_taints,
         backoff_base=backoff_base,
         heartbeat_interval=heartbeat_interval,
-        proxy_mode="" if proxy_mode == "none" else proxy_mode,
+        stop_pods_on_exit=stop_pods_on_exit,
+        proxy_mode=proxy_mode,
         server_tls_bootstrap=server_tls_bootstrap,
     )
-    if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
-        chosen = {"PINNACE_OCI_RUNTIME": oci_runtime, "PINNACE_POD_CIDR": pod_cidr}
-        os.environ.update({name: value for name, value in chosen.items() if value})
-    from pinnace.adm.reset import write_node_pid
-    from pinnace.cluster.runtime_tuning import install_event_loop
-
-    write_node_pid(config.data_dir)  # `pinnace adm reset` stops the agent by it
-    install_event_loop()
-    code = asyncio.run(
-        serve(config, kubeconfig=kubeconfig, context=context, runtime_name=runtime, stop_pods_on_exit=stop_pods_on_exit)
-    )
+    try:
+        code = run_node(kubeconfig, context, options)
+    except NodeOptionsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     raise typer.Exit(code)
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pinnace.cluster.child_entry import child_argv
 from pinnace.cluster.supervisor import SupervisedProcess
 from pinnace.controllers import BUILTIN_CONTROLLERS, DEFAULT_CONTROLLERS, controller_factory
 
@@ -189,15 +189,5 @@ class ControllerManagerProcess(SupervisedProcess):
         self.kubeconfig = kubeconfig
         self.config = config
         self.log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        argv = [
-            sys.executable,
-            "-m",
-            "pinnace.cluster.controller_manager_main",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--log-level",
-            self.log_level,
-            "--config",
-            config.to_json(),
-        ]
+        argv = child_argv("pinnace.cluster.controller_manager_main", str(kubeconfig), self.log_level, config.to_json())
         super().__init__("the controller manager", argv)

@@ -2,7 +2,8 @@
 
 :class:`NodesConfig` says which nodes (``pinnace up --nodes N --runtime R``, or
 a kind-like ``--config cluster.yaml``, see :func:`load_cluster_config`);
-:class:`NodeLauncher` starts one ``pinnace node`` process per node, each with
+:class:`NodeLauncher` starts one node agent process per node (``pinnace node``'s
+body, by the lean entry point :mod:`pinnace.cluster.node_main`), each with
 its own data directory (``DATA_DIR/nodes/<name>``), its own kubeconfig
 (``DATA_DIR/nodes/<name>/kubelet.conf``: the node's ``system:node:<name>``
 client certificate when the cluster has a PKI, else a plain one), its own
@@ -35,7 +36,6 @@ import contextlib
 import ipaddress
 import logging
 import socket
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from pinnace.cluster.node_main import NodeOptions, node_argv
 from pinnace.cluster.supervisor import SupervisedProcess
 from pinnace.node.kubeletcert import ensure_serving_cert
 
@@ -274,47 +275,28 @@ class NodeLauncher:
         """A node's data directory."""
         return self.data_dir / "nodes" / name
 
-    def argv(self, spec: NodeSpec, place: NodePlacement, kubeconfig_path: Path) -> list[str]:
-        """The command that runs one node's agent."""
-        argv = [
-            *place.exec_prefix,
-            sys.executable,
-            "-m",
-            "pinnace",
-            "node",
-            "--kubeconfig",
-            str(kubeconfig_path),
-            "--node-name",
-            spec.name,
-            "--data-dir",
-            str(self.node_dir(spec.name)),
-            "--runtime",
-            spec.runtime,
-            "--node-ip",
-            place.address,
-            "--kubelet-port",
-            str(place.kubelet_port or _free_port(place.address)),
-            "--backoff-base",
-            str(self.config.backoff_base),
-            "--heartbeat-interval",
-            str(self.config.heartbeat_interval),
-            "--stop-pods-on-exit",
-            "--log-level",
-            self.log_level,
-        ]
-        if place.pod_cidr:
-            argv += ["--pod-cidr", place.pod_cidr]
+    def options(self, spec: NodeSpec, place: NodePlacement) -> NodeOptions:
+        """One node's agent options (``pinnace node``'s flags)."""
         own = {k: v for k, v in spec.labels.items() if k not in forbidden_labels(dict(spec.labels))}
-        if own:
-            argv += ["--node-labels", ",".join(f"{k}={v}" for k, v in own.items())]
-        if spec.taints:
-            argv += [
-                "--register-with-taints",
-                ",".join(
-                    f"{t['key']}{'=' + str(t['value']) if t.get('value') else ''}:{t['effect']}" for t in spec.taints
-                ),
-            ]
-        return argv
+        return NodeOptions(
+            data_dir=str(self.node_dir(spec.name)),
+            node_name=spec.name,
+            runtime=spec.runtime,
+            node_ip=place.address,
+            kubelet_port=place.kubelet_port or _free_port(place.address),
+            pod_cidr=place.pod_cidr,
+            node_labels=",".join(f"{k}={v}" for k, v in own.items()),
+            register_with_taints=",".join(
+                f"{t['key']}{'=' + str(t['value']) if t.get('value') else ''}:{t['effect']}" for t in spec.taints
+            ),
+            backoff_base=self.config.backoff_base,
+            heartbeat_interval=self.config.heartbeat_interval,
+            stop_pods_on_exit=True,
+        )
+
+    def argv(self, spec: NodeSpec, place: NodePlacement, kubeconfig_path: Path) -> list[str]:
+        """The command that runs one node's agent: :mod:`pinnace.cluster.node_main`, where the node lives."""
+        return [*place.exec_prefix, *node_argv(str(kubeconfig_path), self.log_level, self.options(spec, place))]
 
     async def start(self) -> None:
         """Place the nodes, write their kubeconfigs and start their agents (they register on their own)."""

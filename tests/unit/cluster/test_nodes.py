@@ -72,6 +72,6 @@ def test_labels_a_kubelet_may_not_set_on_itself_are_not_its_flags(tmp_path: Path
     """NodeRestriction would refuse the agent's registration with them: the launcher sets them as the admin."""
     spec = NodeSpec("control-plane", "control-plane", labels={CONTROL_PLANE_LABEL: "", "tier": "apps"})
     launcher = NodeLauncher(NodesConfig((spec,)), tmp_path, "https://127.0.0.1:6443")
-    argv = launcher.argv(spec, NodePlacement("127.0.0.2", 10250), tmp_path / "kubelet.conf")
-    assert argv[argv.index("--node-labels") + 1] == "tier=apps"
+    options = launcher.options(spec, NodePlacement("127.0.0.2", 10250))
+    assert options.node_labels == "tier=apps"
     assert forbidden_labels(dict(spec.labels)) == [CONTROL_PLANE_LABEL]
