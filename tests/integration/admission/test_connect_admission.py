@@ -1,6 +1,7 @@
-"""Admission of the relayed subresources: ``kubectl exec``, ``attach``, ``port-forward`` and ``nodes/proxy`` are
-CONNECT requests that webhooks see (with the PodExecOptions-like object and its kind) and may refuse before
-anything reaches the kubelet; a subresource's own kind (Eviction) is the one its review names."""
+"""Admission beyond plain writes: ``kubectl exec``, ``attach``, ``port-forward`` and ``nodes/proxy`` are CONNECT
+requests that webhooks see (with the PodExecOptions-like object and its kind) and may refuse before anything
+reaches the kubelet; a subresource's own kind (Eviction) is the one its review names; a webhook's patch is
+normalised and defaulted like a decoded body."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.integration.admission.test_webhooks import VALIDATING, configuration, webhook
-from tests.integration.admission.webhook_server import WebhookServer
+from tests.integration.admission.test_webhooks import MUTATING, VALIDATING, configuration, webhook
+from tests.integration.admission.webhook_server import WebhookServer, json_patch
 
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import ResourceRef, RestClient
@@ -126,3 +127,39 @@ async def test_an_eviction_is_reviewed_as_an_eviction(client: RestClient, hooks:
     ((_, review),) = hooks.seen
     assert review["request"]["kind"] == {"group": "policy", "version": "v1", "kind": "Eviction"}
     assert review["request"]["object"]["kind"] == "Eviction"
+
+
+async def test_a_webhooks_patch_is_normalised_and_defaulted_as_a_decoded_body_would_be(
+    tmp_path: Path, hooks: WebhookServer
+) -> None:
+    """The webhook plugin reports its own changes: a create it patched is normalised and defaulted again (an empty
+    map dropped, the added container's defaults filled in), one it left alone keeps its proof of normality."""
+
+    async def add(request: Obj) -> Obj:
+        sidecar = {"name": "sidecar", "image": "busybox:1.36"}
+        return json_patch(
+            [
+                {"op": "add", "path": "/metadata/annotations", "value": {}},
+                {"op": "add", "path": "/spec/containers/-", "value": sidecar},
+            ]
+        )
+
+    hooks.handlers["/add"] = add
+    store = await SQLiteStore.open(tmp_path / "mutating.db", durable=False)
+    server = APIServer(store, admission_plugins=("NamespaceLifecycle", "MutatingAdmissionWebhook"))
+    await server.listen("127.0.0.1", 0)
+    try:
+        async with RestClient(server.url) as c:
+            rules = [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]
+            hook = webhook("sidecar.example.com", {"url": hooks.url("/add"), "caBundle": hooks.ca_bundle}, rules=rules)
+            await c.create(MUTATING, configuration("sidecars", hook))
+            pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+            created = await c.create(PODS, pod, "default")
+            assert "annotations" not in created["metadata"]
+            sidecar = created["spec"]["containers"][1]
+            assert sidecar["imagePullPolicy"] == "IfNotPresent" and sidecar["terminationMessagePath"]
+            plain = await c.create(ResourceRef("", "v1", "configmaps"), {"metadata": {"name": "cm"}}, "default")
+            assert plain["metadata"]["name"] == "cm"
+    finally:
+        await server.stop()
+        await store.close()

@@ -60,8 +60,9 @@ class AdmissionRequest:
     #: PodExecOptions (None: the resource's kind).
     kind: Obj | None = None
     #: Whether a mutating plugin may have changed ``obj`` (set by the chain: every mutating plugin that handled
-    #: the request counts, unless it declares ``mutates = False``). A create whose object is unchanged since
-    #: its decode check found it normal skips the second normalising walk.
+    #: the request counts, unless it declares ``mutates = False``; such a plugin sets it itself when it does change
+    #: the object, as the webhook plugin does for a patch). A create whose object is unchanged since its decode
+    #: check found it normal skips the second normalising walk.
     mutated: bool = False
 
 

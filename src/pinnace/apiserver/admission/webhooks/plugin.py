@@ -161,6 +161,9 @@ class MutatingWebhooks(_Webhooks):
     name = "MutatingAdmissionWebhook"
     plural = "mutatingwebhookconfigurations"
     mutating = True
+    #: It reports its own changes (``request.mutated``, when a patch changed the object): most requests meet no
+    #: webhook, and their objects must not lose the proof that they are normal.
+    mutates = False
 
     @classmethod
     def for_server(cls, server: APIServer) -> MutatingWebhooks:
@@ -206,6 +209,7 @@ class MutatingWebhooks(_Webhooks):
             return False
         request.obj.clear()
         request.obj.update(patched)
+        request.mutated = True
         return True
 
 
