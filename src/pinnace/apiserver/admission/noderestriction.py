@@ -118,6 +118,7 @@ class NodeRestriction:
     """The NodeRestriction admission plugin (mutating phase, after ServiceAccount; changes nothing)."""
 
     name = "NodeRestriction"
+    mutates = False  # it refuses, never changes (upstream runs it in the mutating phase all the same)
 
     def __init__(self, rest: RestStore) -> None:
         """Pods and Nodes the checks need are read through ``rest`` (watch cache first)."""
