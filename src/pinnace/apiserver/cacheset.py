@@ -28,6 +28,10 @@ class CacheSet:
         self._caches: dict[str, ResourceCache] = {}
         self._starting: dict[str, asyncio.Future[ResourceCache]] = {}
 
+    def started(self, info: ResourceInfo) -> ResourceCache | None:
+        """The cache of a resource if it has started (no await: the common case of every read and write)."""
+        return self._caches.get(info.storage_prefix)
+
     async def get(self, info: ResourceInfo) -> ResourceCache:
         """The (started) cache of a resource."""
         prefix = info.storage_prefix

@@ -111,11 +111,12 @@ class RestStore:
         ``consistent``: at least the store's current revision, as upstream's consistent reads from the
         cache — a list then carries the latest revision, never an older one its prefix happened to stop at.
         """
-        cache = await self.caches.get(info)
+        # Every read and write passes here, mostly with a started cache that is caught up: no await then.
+        cache = self.caches.started(info) or await self.caches.get(info)
         target = max(self._last_write.get(info.storage_prefix, 0), min_revision)
         if consistent:
             target = max(target, await self.store.current_revision())
-        if target and not await cache.wait_for(target):
+        if target and not cache.caught_up(target) and not await cache.wait_for(target):
             raise errors.Timeout(
                 f"Too large resource version: {target}, current: {cache.revision}",
                 causes=[errors.Cause("ResourceVersionTooLarge", "Too large resource version")],

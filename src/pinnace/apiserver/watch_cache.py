@@ -383,6 +383,10 @@ class ResourceCache:
         self._waiters = keep
 
     # ---- reads -----------------------------------------------------------
+    def caught_up(self, revision: int) -> bool:
+        """Whether :meth:`wait_for` ``revision`` would return True at once."""
+        return revision <= self.revision and self._ready.is_set()
+
     async def wait_for(self, revision: int, timeout: float = 3.0) -> bool:
         """Wait until the cache has applied ``revision``; False on timeout.
 

@@ -45,3 +45,17 @@ async def test_idle_watchers_get_each_event_once_in_order_from_one_shared_payloa
             task.cancel()
         await cache.stop()
         await store.close()
+
+
+async def test_caught_up_is_what_wait_for_answers_at_once(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    cache = ResourceCache(store, PREFIX, decode_from_storage)
+    assert not cache.caught_up(0)  # not listed yet: a read must wait for it
+    await cache.start()
+    try:
+        kv = await store.create(f"{PREFIX}ns/a", orjson.dumps({"metadata": {"name": "a", "namespace": "ns"}}))
+        assert await cache.wait_for(kv.mod_revision)
+        assert cache.caught_up(kv.mod_revision) and not cache.caught_up(kv.mod_revision + 1)
+    finally:
+        await cache.stop()
+        await store.close()
