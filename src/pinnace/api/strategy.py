@@ -93,15 +93,22 @@ def schema_of(info: ResourceInfo) -> Schema | None:
     return load_definitions().get(info.definition)
 
 
-def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False) -> None:
+def default(info: ResourceInfo, obj: Obj) -> None:
+    """The built-in kind's defaults (in place), as decoding a request body fills them before admission sees it."""
+    defaults.apply_defaults(info.group, info.kind, obj)
+
+
+def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False, defaulted: bool = False) -> None:
     """What decoding a request into the kind's type does (in place): defaults, no unknown or empty fields.
 
     ``normal``: ``obj`` is known to be normal already (:func:`pinnace.api.typed.take_normal`), so only the
     defaults are added (they are normal values): a built-in object skips the normalising walk, a custom
     resource its pruning and defaulting, done by its check (its metadata is still normalised: nothing proved
-    it normal).
+    it normal). ``defaulted``: :func:`default` ran on ``obj`` as it is now (before admission, which left it
+    alone), so it is not run again.
     """
-    defaults.apply_defaults(info.group, info.kind, obj)
+    if not defaulted:
+        defaults.apply_defaults(info.group, info.kind, obj)
     custom = crd.custom_version(info)
     if custom is not None:
         custom.decode(obj, decoded=normal)
@@ -112,9 +119,11 @@ def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False) -> None:
     typed.normalize(obj, schema_of(info), proven=normal)
 
 
-def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = None, normal: bool = False) -> None:
-    """Fill the server-owned fields of a new object (in place); ``normal`` as for :func:`decode`."""
-    decode(info, obj, normal=normal)
+def prepare_for_create(
+    info: ResourceInfo, obj: Obj, *, now: datetime | None = None, normal: bool = False, defaulted: bool = False
+) -> None:
+    """Fill the server-owned fields of a new object (in place); ``normal`` and ``defaulted`` as for :func:`decode`."""
+    decode(info, obj, normal=normal, defaulted=defaulted)
     m = meta(obj)
     m["uid"] = new_uid()
     m["creationTimestamp"] = now_rfc3339(now)
@@ -144,7 +153,9 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, now: datetime | None = N
         obj["status"] = {"phase": "Active"}
 
 
-def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str | None = None) -> None:
+def prepare_for_update(
+    info: ResourceInfo, new: Obj, old: Obj, *, subresource: str | None = None, defaulted: bool = False
+) -> None:
     """Carry over what a client may not change (in place), per subresource.
 
     Main resource: server-owned metadata and (for kinds with a status
@@ -152,7 +163,7 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: s
     spec changed. ``status``: only the status changes. ``finalize``
     (namespaces): only ``spec.finalizers`` changes.
     """
-    decode(info, new)
+    decode(info, new, defaulted=defaulted)
     nm, om = meta(new), old.get("metadata") or {}
     for f in SYSTEM_META_FIELDS:
         if f in om:

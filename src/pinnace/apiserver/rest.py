@@ -177,7 +177,9 @@ class RestStore:
             meta.pop("namespace", None)
         chain = self.admission
         request = None
+        defaulted = False
         if chain:
+            strategy.default(info, obj)  # admission sees the object defaulted, as upstream's decoding leaves it
             request = request_for(
                 Operation.CREATE, info, meta.get("namespace"), meta.get("name") or "", obj, None, dry_run=dry_run
             )
@@ -185,6 +187,7 @@ class RestStore:
             obj = self._admitted(info, request)
             meta = obj["metadata"]
             normal = normal and not request.mutated
+            defaulted = not request.mutated  # a changed object is defaulted again, as upstream does a webhook's
         if not meta.get("name"):
             base = meta.get("generateName")
             if not base:
@@ -201,7 +204,7 @@ class RestStore:
                     group=info.group,
                 )
             meta["name"] = names.generate_name(str(base))
-        strategy.prepare_for_create(info, obj, normal=normal)
+        strategy.prepare_for_create(info, obj, normal=normal, defaulted=defaulted)
         self._validate(info, obj)
         if chain and request is not None:
             request.name = meta["name"]
@@ -388,14 +391,18 @@ class RestStore:
                 dmeta["namespace"] = namespace
             chain = self.admission
             request = None
+            defaulted = False
             if chain:
+                if not prepared:
+                    strategy.default(info, desired)  # as a decoded body or patch result reaches admission upstream
                 request = request_for(
                     Operation.UPDATE, info, namespace, name, desired, current, subresource=subresource, dry_run=dry_run
                 )
                 await chain.admit(request)
                 desired = self._admitted(info, request)
+                defaulted = not prepared and not request.mutated
             if not prepared:
-                strategy.prepare_for_update(info, desired, current, subresource=subresource)
+                strategy.prepare_for_update(info, desired, current, subresource=subresource, defaulted=defaulted)
                 self._validate(info, desired, current)
             if chain and request is not None:
                 await chain.validate(request)

@@ -1,7 +1,7 @@
 """Admission beyond plain writes: ``kubectl exec``, ``attach``, ``port-forward`` and ``nodes/proxy`` are CONNECT
 requests that webhooks see (with the PodExecOptions-like object and its kind) and may refuse before anything
 reaches the kubelet; a subresource's own kind (Eviction) is the one its review names; a webhook's patch is
-normalised and defaulted like a decoded body."""
+normalised and defaulted like a decoded body, and webhooks see objects defaulted as upstream's decoding leaves them."""
 
 from __future__ import annotations
 
@@ -135,7 +135,10 @@ async def test_a_webhooks_patch_is_normalised_and_defaulted_as_a_decoded_body_wo
     """The webhook plugin reports its own changes: a create it patched is normalised and defaulted again (an empty
     map dropped, the added container's defaults filled in), one it left alone keeps its proof of normality."""
 
+    seen: list[Obj] = []
+
     async def add(request: Obj) -> Obj:
+        seen.append(request["object"])
         sidecar = {"name": "sidecar", "image": "busybox:1.36"}
         return json_patch(
             [
@@ -155,6 +158,10 @@ async def test_a_webhooks_patch_is_normalised_and_defaulted_as_a_decoded_body_wo
             await c.create(MUTATING, configuration("sidecars", hook))
             pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
             created = await c.create(PODS, pod, "default")
+            # Like upstream's, the webhook saw the pod as decoding leaves it: defaulted.
+            (sent,) = seen
+            assert sent["spec"]["restartPolicy"] == "Always" and sent["spec"]["dnsPolicy"] == "ClusterFirst"
+            assert sent["spec"]["containers"][0]["imagePullPolicy"] == "Always"  # busybox: the latest tag
             assert "annotations" not in created["metadata"]
             sidecar = created["spec"]["containers"][1]
             assert sidecar["imagePullPolicy"] == "IfNotPresent" and sidecar["terminationMessagePath"]
