@@ -355,3 +355,20 @@ def test_the_kubelet_api_is_https_and_refuses_strangers(cluster: Cluster) -> Non
     assert status == 200 and json.loads(body)["kind"] == "PodList"
     # The API server reaches it as kube-apiserver-kubelet-client: nodes/proxy works through it.
     assert cluster.kubectl("get", "--raw", f"/api/v1/nodes/{node['metadata']['name']}/proxy/healthz").stdout == "ok"
+
+
+def test_the_node_agent_runs_without_the_command_line_or_cryptography(cluster: Cluster) -> None:
+    """``pinnace up`` starts the agent by its lean entry point; its serving certificate was made by the parent."""
+    agents = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == cluster.proc.pid and b"pinnace.cluster.node_main" in cmdline:
+            agents.append(entry)
+    (agent,) = agents
+    mapped = {Path(line.split()[-1]).name for line in (agent / "maps").read_text().splitlines() if ".so" in line}
+    # cryptography's and pydantic's native modules (typer is pure Python: the unit test checks its modules)
+    assert not {name for name in mapped if name.startswith(("_rust.abi3", "_pydantic_core"))}, sorted(mapped)
