@@ -169,3 +169,37 @@ def test_a_process_pod_reaches_a_service_and_the_host_its_node_port(nodes_cluste
     node_port = spec["ports"][0]["nodePort"]
     with urllib.request.urlopen(f"http://127.0.0.1:{node_port}/", timeout=10) as response:
         assert response.read() == b"served by backend\n"
+
+
+def test_a_memory_hog_process_pod_is_oom_killed(nodes_cluster: Cluster, tmp_path: Path) -> None:
+    """As root, a process pod's container runs in a cgroup with its limits: a memory hog over its limit is killed and
+    reported OOMKilled, as on the oci runtime."""
+    if os.geteuid() != 0:
+        pytest.fail("cgroup limits for process pods need root; the e2e suite runs as root (see .ci/run)")
+    c = nodes_cluster
+    hog = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hog"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "command": ["sh", "-c", hog],
+                    "resources": {"limits": {"memory": "16Mi"}},
+                }
+            ],
+        },
+    }
+    c.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    deadline = time.monotonic() + 60
+    terminated: dict[str, Any] = {}
+    while time.monotonic() < deadline and not terminated:
+        statuses = _json(c, "get", "pod", "hog")["status"].get("containerStatuses") or []
+        terminated = (statuses[0].get("state") or {}).get("terminated") or {} if statuses else {}
+        time.sleep(0.3)
+    assert (terminated.get("reason"), terminated.get("exitCode")) == ("OOMKilled", 137), terminated
+    assert "survived" not in c.kubectl("logs", "hog").stdout
