@@ -178,7 +178,8 @@ def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write(tmp_path: 
     try:
         status, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
         assert status == 200
-        found = {o["metadata"]["name"]: o["data"]["v"] for o in listed["items"]}
+        # Only the writers' objects (the root CA publisher's kube-root-ca.crt lives here too).
+        found = {o["metadata"]["name"]: o["data"]["v"] for o in listed["items"] if "v" in (o.get("data") or {})}
         for w in range(writers):
             for name, value in acked[w].items():
                 pending = in_flight[w]
