@@ -3,10 +3,8 @@
 A node's pods are wired by one network configuration list (a *conflist*) that
 the node agent writes for its node: ``bridge`` (a per-node bridge, the pods'
 gateway, masquerading egress) with ``host-local`` IPAM over the node's podCIDR,
-then ``portmap`` (hostPorts, from the runtimeConfig ``portMappings``). The
-pod's ``lo`` is brought up by the runtime itself (one ioctl in the pod's
-namespace, :func:`pinnace.node.oci.netns.loopback_up`) rather than by the
-``loopback`` plugin: the same effect without a process per pod.
+then ``portmap`` (hostPorts, from the runtimeConfig ``portMappings``) and
+``loopback`` (brings up ``lo`` in the pod, passing the result through).
 
 :class:`CNI` runs a conflist the way libcni does: ADD runs the plugins in
 order, each given the previous one's result as ``prevResult``; DEL runs them in
@@ -49,7 +47,7 @@ PASS_THROUGH = {"portmap": "portMappings"}
 def node_conflist(
     *, network: str, bridge: str, pod_cidr: str, data_dir: str, ip_masq: bool = True
 ) -> dict[str, Any]:
-    """The conflist for one node: its bridge, IPAM over its podCIDR, and hostPorts.
+    """The conflist for one node: its bridge, IPAM over its podCIDR, hostPorts and loopback.
 
     ``data_dir`` keeps host-local's address leases apart per node (several
     nodes may share one host's filesystem).
@@ -72,6 +70,7 @@ def node_conflist(
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+            {"type": "loopback"},
         ],
     }
 

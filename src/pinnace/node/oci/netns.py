@@ -4,9 +4,9 @@ A sandbox's namespace is made as ``ip netns add`` makes one — a fresh
 namespace bind-mounted at ``/run/netns/<name>``, so it lives without a process
 in it and a restarted agent finds it by path, with ``/run/netns`` a shared
 mount so the namespace is seen from other mount namespaces — but in-process
-(:mod:`.nsfiles`), and with ``lo`` brought up inside it right away by a
-``SIOCSIFFLAGS`` ioctl (what CNI's ``loopback`` plugin would do, without two
-processes per pod). Deleting it is ``ip netns delete``'s lazy unmount and unlink.
+(:mod:`.nsfiles`), with ``lo`` down as CNI's ``loopback`` plugin expects to find
+it (the node's conflist ends with that plugin). Deleting it is ``ip netns
+delete``'s lazy unmount and unlink.
 
 Python has no ``setns``: :func:`open_connection_in` calls it through ctypes in
 a thread of its own, creates the socket there (a socket belongs to the
@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import fcntl
 import functools
 import os
 import socket
-import struct
 
 from pinnace.node.cri import RuntimeFailure
 from pinnace.node.oci import nsfiles
 
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = nsfiles.CLONE_NEWNET
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
 MS_REC = 0x4000
 MS_SHARED = 1 << 20
 
@@ -58,21 +53,13 @@ def _share_netns_dir() -> None:
                 raise OSError(err, f"making {NETNS_DIR} a shared mount: {os.strerror(err)}")
 
 
-def _loopback_up_here() -> None:
-    """Set ``lo`` up in the calling thread's network namespace."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("16sH", b"lo", 0) + bytes(22)
-        flags = struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1]
-        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP) + bytes(22))
-
-
 def _create(path: str) -> None:
     _share_netns_dir()
-    nsfiles.persist({CLONE_NEWNET: path}, setup=_loopback_up_here)
+    nsfiles.persist({CLONE_NEWNET: path})
 
 
 async def create(name: str) -> str:
-    """Create a named network namespace with ``lo`` up; its path."""
+    """Create a named network namespace (``lo`` down until CNI's loopback plugin brings it up); its path."""
     path = netns_path(name)
     try:
         await nsfiles.in_new_thread(lambda: _create(path))

@@ -76,7 +76,7 @@ def logged_plugins(tmp_path: Path) -> Path:
     """A plugin directory whose plugins note each call (``<type> <command>``) and run the real plugin."""
     directory = tmp_path / "plugins"
     directory.mkdir()
-    for plugin in ("bridge", "host-local", "portmap"):
+    for plugin in ("bridge", "host-local", "portmap", "loopback"):
         script = directory / plugin
         real = next(os.path.join(d, plugin) for d in DEFAULT_PLUGIN_DIRS if os.path.exists(os.path.join(d, plugin)))
         script.write_text(f'#!/bin/sh\necho "{plugin} $CNI_COMMAND" >> {tmp_path}/calls\nexec {real}\n')
@@ -93,12 +93,15 @@ async def test_portmap_runs_only_for_pods_with_host_ports(
     calls = logged_plugins.parent / "calls"
     await cni.add("pod-e", pod_netns)
     await cni.delete("pod-e", pod_netns)
-    assert calls.read_text().split("\n")[:-1] == ["bridge ADD", "host-local ADD", "bridge DEL", "host-local DEL"]
+    assert calls.read_text().split("\n")[:-1] == [
+        "bridge ADD", "host-local ADD", "loopback ADD", "loopback DEL", "bridge DEL", "host-local DEL",
+    ]  # fmt: skip
     calls.unlink()
     await cni.add("pod-f", pod_netns, port_mappings=[PortMapping(container_port=80, host_port=18081)])
     await cni.delete("pod-f", pod_netns)
     assert calls.read_text().split("\n")[:-1] == [
-        "bridge ADD", "host-local ADD", "portmap ADD", "portmap DEL", "bridge DEL", "host-local DEL",
+        "bridge ADD", "host-local ADD", "portmap ADD", "loopback ADD",
+        "loopback DEL", "portmap DEL", "bridge DEL", "host-local DEL",
     ]  # fmt: skip
     calls.unlink()
     await cni.delete("pod-g", pod_netns)  # no cached ADD: every plugin's DEL runs
