@@ -20,13 +20,18 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pinnace.adm.nodefiles import NODE_KUBECONFIG, read_node_flags, write_node_pid
 from pinnace.cluster.child_entry import child_argv, child_main
 from pinnace.cluster.runtime_tuning import install_event_loop
+
+if TYPE_CHECKING:
+    from pinnace.client.rest import RestClient
+    from pinnace.node.agent.agent import AgentConfig
 
 __all__ = ["PROXY_MODES", "NodeOptions", "NodeOptionsError", "main", "node_argv", "run_node"]
 
@@ -104,7 +109,7 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
         taints=tuple(taints),
         backoff_base=options.backoff_base,
         heartbeat_interval=options.heartbeat_interval,
-        proxy_mode="" if options.proxy_mode == "none" else options.proxy_mode,
+        companions=(("service proxy", _service_proxy),) if options.proxy_mode == "iptables" else (),
         server_tls_bootstrap=options.server_tls_bootstrap,
     )
     if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
@@ -121,6 +126,14 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
             stop_pods_on_exit=options.stop_pods_on_exit,
         )
     )
+
+
+def _service_proxy(rest: RestClient, config: AgentConfig) -> Coroutine[Any, Any, None] | None:
+    """kube-proxy's iptables mode beside the agent (:mod:`pinnace.proxy`); None where it cannot run (it says why)."""
+    from pinnace.proxy import service_proxy
+
+    proxy = service_proxy(rest, config.node_name, local_cidr=config.pod_cidr)
+    return proxy.run() if proxy is not None else None
 
 
 def _run(kubeconfig: str, config_json: str) -> int:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,11 @@ Obj = dict[str, Any]
 PODS = ResourceRef("", "v1", "pods")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps")
 SECRETS = ResourceRef("", "v1", "secrets")
+
+
+#: Something a node runs beside its agent (the service proxy): given the agent's API client and configuration once
+#: the node is registered, a coroutine that runs with the agent's loops, or None when it cannot run here.
+Companion = Callable[[RestClient, "AgentConfig"], Coroutine[Any, Any, None] | None]
 
 
 @dataclass(frozen=True)
@@ -104,8 +109,9 @@ class AgentConfig:
     client_ca: bytes | None = None
     #: serverTLSBootstrap: serve with a certificate the cluster CA issues for a kubelet-serving CSR (not self-signed).
     server_tls_bootstrap: bool = False
-    #: kube-proxy's --proxy-mode: "iptables" runs the node's service proxy (:mod:`pinnace.proxy`); "" none.
-    proxy_mode: str = ""
+    #: What the node runs beside the agent once it is registered, by name (the service proxy: composed in by
+    #: :mod:`pinnace.cluster.node_main`, since node/ does not import the layers above it).
+    companions: tuple[tuple[str, Companion], ...] = ()
 
 
 class NodeAgent:
@@ -322,12 +328,10 @@ class NodeAgent:
         for i in range(cfg.workers):
             self._spawn(self._worker(), f"pod worker {i}")
         self._spawn(self._pleg(), "pleg")
-        if cfg.proxy_mode == "iptables":
-            from pinnace.proxy import service_proxy
-
-            proxy = service_proxy(self.rest, cfg.node_name, local_cidr=cfg.pod_cidr)
-            if proxy is not None:  # else it said why service routing is off
-                self._spawn(proxy.run(), "service proxy")
+        for name, companion in cfg.companions:
+            work = companion(self.rest, cfg)
+            if work is not None:  # else it said why it has nothing to do here
+                self._spawn(work, name)
         if hasattr(self.images, "store"):
             self._spawn(self._image_gc(), "image gc")
         log.info("node %s: running pods on the %s runtime", cfg.node_name, self.runtime.name)
