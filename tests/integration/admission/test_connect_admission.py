@@ -11,40 +11,22 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.integration.admission.conftest import serving
 from tests.integration.admission.test_webhooks import MUTATING, VALIDATING, configuration, webhook
 from tests.integration.admission.webhook_server import WebhookServer, json_patch
 
-from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.storage.sqlite import SQLiteStore
 
 Obj = dict[str, Any]
 PODS = ResourceRef("", "v1", "pods")
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
-PLUGINS = ("NamespaceLifecycle", "ValidatingAdmissionWebhook")
-
-
-@pytest.fixture
-async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
-    server = WebhookServer(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+PLUGINS = ("NamespaceLifecycle", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook")
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[RestClient]:
-    store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
-    server = APIServer(store, admission_plugins=PLUGINS)
-    await server.listen("127.0.0.1", 0)
-    try:
-        async with RestClient(server.url) as c:
-            yield c
-    finally:
-        await server.stop()
-        await store.close()
+    async with serving(tmp_path, PLUGINS) as c:
+        yield c
 
 
 async def _refuse(request: Obj) -> Obj:
@@ -130,7 +112,7 @@ async def test_an_eviction_is_reviewed_as_an_eviction(client: RestClient, hooks:
 
 
 async def test_a_webhooks_patch_is_normalised_and_defaulted_as_a_decoded_body_would_be(
-    tmp_path: Path, hooks: WebhookServer
+    client: RestClient, hooks: WebhookServer
 ) -> None:
     """The webhook plugin reports its own changes: a create it patched is normalised and defaulted again (an empty
     map dropped, the added container's defaults filled in), one it left alone keeps its proof of normality."""
@@ -148,25 +130,17 @@ async def test_a_webhooks_patch_is_normalised_and_defaulted_as_a_decoded_body_wo
         )
 
     hooks.handlers["/add"] = add
-    store = await SQLiteStore.open(tmp_path / "mutating.db", durable=False)
-    server = APIServer(store, admission_plugins=("NamespaceLifecycle", "MutatingAdmissionWebhook"))
-    await server.listen("127.0.0.1", 0)
-    try:
-        async with RestClient(server.url) as c:
-            rules = [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]
-            hook = webhook("sidecar.example.com", {"url": hooks.url("/add"), "caBundle": hooks.ca_bundle}, rules=rules)
-            await c.create(MUTATING, configuration("sidecars", hook))
-            pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-            created = await c.create(PODS, pod, "default")
-            # Like upstream's, the webhook saw the pod as decoding leaves it: defaulted.
-            (sent,) = seen
-            assert sent["spec"]["restartPolicy"] == "Always" and sent["spec"]["dnsPolicy"] == "ClusterFirst"
-            assert sent["spec"]["containers"][0]["imagePullPolicy"] == "Always"  # busybox: the latest tag
-            assert "annotations" not in created["metadata"]
-            sidecar = created["spec"]["containers"][1]
-            assert sidecar["imagePullPolicy"] == "IfNotPresent" and sidecar["terminationMessagePath"]
-            plain = await c.create(ResourceRef("", "v1", "configmaps"), {"metadata": {"name": "cm"}}, "default")
-            assert plain["metadata"]["name"] == "cm"
-    finally:
-        await server.stop()
-        await store.close()
+    rules = [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]
+    hook = webhook("sidecar.example.com", {"url": hooks.url("/add"), "caBundle": hooks.ca_bundle}, rules=rules)
+    await client.create(MUTATING, configuration("sidecars", hook))
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    created = await client.create(PODS, pod, "default")
+    # Like upstream's, the webhook saw the pod as decoding leaves it: defaulted.
+    (sent,) = seen
+    assert sent["spec"]["restartPolicy"] == "Always" and sent["spec"]["dnsPolicy"] == "ClusterFirst"
+    assert sent["spec"]["containers"][0]["imagePullPolicy"] == "Always"  # busybox: the latest tag
+    assert "annotations" not in created["metadata"]
+    sidecar = created["spec"]["containers"][1]
+    assert sidecar["imagePullPolicy"] == "IfNotPresent" and sidecar["terminationMessagePath"]
+    plain = await client.create(ResourceRef("", "v1", "configmaps"), {"metadata": {"name": "cm"}}, "default")
+    assert plain["metadata"]["name"] == "cm"

@@ -8,11 +8,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.integration.admission.conftest import serving
 
 from pinnace.api import errors
-from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.storage.sqlite import SQLiteStore
 
 Obj = dict[str, Any]
 POLICIES = ResourceRef("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", namespaced=False)
@@ -24,15 +23,8 @@ RULES = [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[RestClient]:
-    store = await SQLiteStore.open(tmp_path / "store.db")
-    server = APIServer(store, admission_plugins=("NamespaceLifecycle", "ValidatingAdmissionPolicy"))
-    await server.listen("127.0.0.1", 0)
-    try:
-        async with RestClient(server.url) as c:
-            yield c
-    finally:
-        await server.stop()
-        await store.close()
+    async with serving(tmp_path, ("NamespaceLifecycle", "ValidatingAdmissionPolicy")) as c:
+        yield c
 
 
 def policy(name: str, validations: list[Obj], **spec: Any) -> Obj:

@@ -15,12 +15,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.integration.admission.conftest import serving
 from tests.integration.admission.webhook_server import WebhookServer, json_patch, sleep_then_allow
 
 from pinnace.api import errors
-from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.storage.sqlite import SQLiteStore
 
 Obj = dict[str, Any]
 PLUGINS = ("NamespaceLifecycle", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook")
@@ -31,26 +30,9 @@ NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)
 
 
 @pytest.fixture
-async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
-    server = WebhookServer(tmp_path, dns_names=("hooks.default.svc",))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[RestClient]:
-    store = await SQLiteStore.open(tmp_path / "store.db")
-    server = APIServer(store, admission_plugins=PLUGINS)
-    await server.listen("127.0.0.1", 0)
-    try:
-        async with RestClient(server.url) as c:
-            yield c
-    finally:
-        await server.stop()
-        await store.close()
+    async with serving(tmp_path, PLUGINS) as c:
+        yield c
 
 
 def webhook(name: str, client_config: Obj, **fields: Any) -> Obj:
