@@ -30,6 +30,15 @@ SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
 NODE, POD_A, POD_B, CLIENT = "10.250.0.2", "10.250.0.3", "10.250.0.4", "10.251.0.2"
 
 
+def _namespace(name: str, script: str) -> Iterator[str]:
+    """Run ``script`` (which makes the network namespace ``name``), yield its path, then delete it."""
+    subprocess.run(["sh", "-ec", script], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
 @pytest.fixture
 def netns() -> Iterator[str]:
     if os.geteuid() != 0:
@@ -46,11 +55,7 @@ def netns() -> Iterator[str]:
         ip -n {name} link set dummy0 up
         ip -n {name} route add 10.96.0.0/12 dev dummy0 src {NODE}
     """
-    subprocess.run(["sh", "-ec", script], check=True)
-    try:
-        yield f"/run/netns/{name}"
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
+    yield from _namespace(name, script)
 
 
 @pytest.fixture
@@ -67,11 +72,7 @@ def pod_netns(netns: str) -> Iterator[str]:
         ip -n {name} link set eth0 up
         ip -n {name} route add default via 10.251.0.1
     """
-    subprocess.run(["sh", "-ec", script], check=True)
-    try:
-        yield f"/run/netns/{name}"
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
+    yield from _namespace(name, script)
 
 
 @pytest.fixture
