@@ -41,8 +41,16 @@ class Env:
                 **spec,
             },
         }
+        sleepers = self.clock.sleepers
         created: dict[str, Any] = await self.env.client.create(obj)
+        if not spec.get("suspend"):
+            # Wait until the controller has scheduled the next start on the fake clock: a test that advanced the
+            # clock while the first reconcile was still in flight would have its requeue land an hour too late.
+            await self.env.eventually(lambda: self._more_sleepers(sleepers))
         return created
+
+    async def _more_sleepers(self, before: int) -> bool:
+        return self.clock.sleepers > before
 
     async def jobs(self) -> list[str]:
         return sorted(
