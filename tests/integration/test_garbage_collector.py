@@ -107,3 +107,48 @@ async def test_a_cluster_scoped_dependent_of_a_namespaced_kind_is_kept_with_a_wa
 
     await pinnace_env.eventually(warned)
     assert not await gone(pinnace_env, "rbac.authorization.k8s.io/v1/ClusterRole", "odd", None)
+
+
+GADGETS_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gadgets.gc.example.com"},
+    "spec": {
+        "group": "gc.example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
+
+
+async def test_kinds_of_a_crd_installed_after_start_are_collected(pinnace_env: TestEnv) -> None:
+    """The collector follows discovery: a CRD made after it started is watched, its objects collected."""
+    c = pinnace_env.client
+    await pinnace_env.install_crds([GADGETS_CRD])
+    owner = await c.create(cm("owner"))
+    gadget = {
+        "apiVersion": "gc.example.com/v1",
+        "kind": "Gadget",
+        "metadata": {"name": "g", "namespace": "default", "ownerReferences": [ref(owner)]},
+    }
+    made = await c.create(gadget)
+    # A gadget owning a configmap: the owner is answered from the collector's gadget cache once it watches them.
+    await c.create(cm("gadget-child", owners=[ref(made)]))
+    await c.delete(owner, propagation_policy="Background")
+    await pinnace_env.eventually(lambda: gone(pinnace_env, "gc.example.com/v1/Gadget", "g"))
+    await pinnace_env.eventually(lambda: gone(pinnace_env, CM, "gadget-child"))
+    # And once the CRD is gone, the collector stops watching its kind without breaking the others.
+    await c.delete(await c.get("apiextensions.k8s.io/v1/CustomResourceDefinition", "gadgets.gc.example.com"))
+    await c.create(cm("owner-2"))
+    owner2 = await c.get(CM, "owner-2", "default")
+    await c.create(cm("child-2", owners=[ref(owner2)]))
+    await c.delete(owner2, propagation_policy="Background")
+    await pinnace_env.eventually(lambda: gone(pinnace_env, CM, "child-2"))

@@ -19,6 +19,12 @@ one object at a time from a rate-limited queue:
 
 Owner lookups read the cache first and confirm a miss with the API, so a
 lagging cache never gets a live dependent deleted.
+
+The set of watched resources follows discovery, as upstream's monitors do: it
+is read again every :data:`RESYNC_PERIOD` seconds and whenever a
+CustomResourceDefinition changes, so the kinds of CRDs installed after start
+are collected too (and their owners are answered from a cache, not by a GET per
+dependent); a resource no longer served stops being watched.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ FOREGROUND = "foregroundDeletion"
 OWNER_UID_INDEX = "gc:owner-uid"
 #: Resources the collector leaves alone (upstream ignores events too: they are never owned).
 IGNORED = frozenset({("", "events"), ("events.k8s.io", "events")})
+#: How often discovery is read again for resources to watch (kube-controller-manager's garbage collector: 30 s).
+RESYNC_PERIOD = 30.0
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 
 
 @dataclass(frozen=True, order=True)
@@ -84,12 +93,14 @@ class GarbageCollector:
         self.recorder = manager.get_event_recorder(self.name)
         self._informers: dict[GVK, Informer] = {}
         self._mappings: dict[GVK, RESTMapping] = {}
+        self._resync_wanted = asyncio.Event()
 
     # ---- wiring -----------------------------------------------------------------
     async def run(self) -> None:
         """Watch every deletable resource and work the queue until cancelled."""
-        await self._watch_everything()
+        await self._sync_monitors(wait=True)
         tasks = [asyncio.create_task(self._work(), name=f"{self.name} worker {i}") for i in range(self.workers)]
+        tasks.append(asyncio.create_task(self._resync_monitors(), name=f"{self.name} monitors"))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -100,21 +111,53 @@ class GarbageCollector:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _watch_everything(self) -> None:
+    async def _sync_monitors(self, *, wait: bool) -> None:
+        """Watch every deletable resource discovery serves now, and stop watching those it no longer does.
+
+        ``wait``: wait for the informers to sync (at start); later, new ones sync in the background."""
         await self.manager.mapper.refresh()
+        served: dict[GVK, RESTMapping] = {}
         for mapping in self.manager.mapper.known():
             ref = mapping.ref
             if (ref.group, ref.plural) in IGNORED or not {"list", "watch", "delete"} <= mapping.verbs:
                 continue
-            if mapping.gvk in self._mappings or any(m.ref == ref for m in self._mappings.values()):
+            if mapping.gvk in self._mappings or not any(m.ref == ref for m in served.values()):
+                served[mapping.gvk] = mapping
+        for gvk in [g for g in self._mappings if g not in served]:
+            log.info("garbage collector: %s is no longer served; not watching it any more", gvk)
+            del self._mappings[gvk], self._informers[gvk]
+            await self.manager.cache.remove_informer(gvk)
+        for gvk, mapping in served.items():
+            if gvk in self._mappings or any(m.ref == mapping.ref for m in self._mappings.values()):
                 continue
-            self._mappings[mapping.gvk] = mapping
-            informer = await self.manager.cache.informer_for(mapping.gvk, wait=False)
+            informer = await self.manager.cache.informer_for(gvk, wait=False)
             informer.indexer.add_indexers({OWNER_UID_INDEX: _owner_uids})
-            informer.add_event_handler(self._handler(mapping.gvk))
-            self._informers[mapping.gvk] = informer
-        for informer in self._informers.values():
-            await informer.wait_for_sync(60)
+            informer.add_event_handler(self._handler(gvk))
+            if (mapping.ref.group, mapping.ref.plural) == CRDS:
+                informer.add_event_handler(
+                    EventHandler(on_add=self._crds_changed, on_update=self._crds_changed, on_delete=self._crds_changed)
+                )
+            self._mappings[gvk] = mapping
+            self._informers[gvk] = informer
+        if wait:
+            for informer in self._informers.values():
+                await informer.wait_for_sync(60)
+
+    def _crds_changed(self, *_: Any) -> None:
+        self._resync_wanted.set()
+
+    async def _resync_monitors(self) -> None:
+        """Follow discovery: every :data:`RESYNC_PERIOD`, and soon after a CRD changes."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resync_wanted.wait(), RESYNC_PERIOD)
+            self._resync_wanted.clear()
+            try:
+                await self._sync_monitors(wait=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # discovery failed: keep the monitors we have, try again later
+                log.warning("garbage collector: re-reading discovery failed (%s); will retry", exc)
 
     def _handler(self, gvk: GVK) -> EventHandler:
         def item_of(obj: Obj) -> Item:

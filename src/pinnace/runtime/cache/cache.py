@@ -112,6 +112,17 @@ class Cache:
             await self._wait_synced(gvk, informer)
         return informer
 
+    async def remove_informer(self, kind: Kind) -> None:
+        """Stop and forget the informer of ``kind`` (for a resource the server no longer serves)."""
+        gvk = gvk_of(kind)
+        self._informers.pop(gvk, None)
+        self._creating.pop(gvk, None)
+        task = self._tasks.pop(gvk, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def _run(self, gvk: GVK, informer: Informer) -> None:
         self._tasks[gvk] = asyncio.create_task(informer.run(), name=f"informer {gvk}")
 
