@@ -424,12 +424,20 @@ def _minimal_server(port: int) -> None:
 
 @contextlib.contextmanager
 def minimal_server() -> Iterator[int]:
+    with server_process(_minimal_server, (), "minimal server") as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def server_process(target: Callable[..., None], args: tuple[Any, ...], what: str) -> Iterator[tuple[int, int]]:
+    """(port, pid) of ``target(*args, port)`` in a spawned process, once it answers GET / with 200; stopped on exit."""
     port = free_port()
-    proc = mp.get_context("spawn").Process(target=_minimal_server, args=(port,), daemon=True)
+    proc = mp.get_context("spawn").Process(target=target, args=(*args, port), daemon=True)
     proc.start()
     try:
-        wait_until(lambda: _http_ok(port, "/"), 15, "minimal server")
-        yield port
+        wait_until(lambda: _http_ok(port, "/"), 30, what)
+        assert proc.pid is not None
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.join(5)
