@@ -124,6 +124,15 @@ class RestStore:
             )
         return cache
 
+    def fresh_cache_now(self, info: ResourceInfo) -> ResourceCache | None:
+        """:meth:`fresh_cache` without awaiting: the started cache if it already reflects every write this server
+        made, else None (then await that). For synchronous fast paths that must read their own writes."""
+        cache = self.caches.started(info)
+        if cache is None:
+            return None
+        target = self._last_write.get(info.storage_prefix, 0)
+        return cache if not target or cache.caught_up(target) else None
+
     # ---- reads -------------------------------------------------------------
     async def get(
         self, info: ResourceInfo, namespace: str | None, name: str, resource_version: str | None = None

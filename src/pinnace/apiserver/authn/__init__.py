@@ -6,7 +6,8 @@ The pieces, in the order kube-apiserver tries them:
   certificates asked for, verified against the cluster CA, optional) and the
   client-certificate authenticator (CN user, O groups);
 - :mod:`~pinnace.apiserver.authn.tokens` — the ``Authorization: Bearer`` token,
-  offered to the token authenticators in turn, results cached 10 s:
+  offered to the token authenticators in turn, successes cached (10 s at most, and only while
+  the token's objects are unchanged):
   :mod:`~pinnace.apiserver.authn.tokenfile` (``--token-auth-file``),
   :mod:`~pinnace.apiserver.authn.serviceaccount` (legacy and bound JWTs),
   :mod:`~pinnace.apiserver.authn.bootstrap` (bootstrap-token Secrets);
@@ -55,9 +56,10 @@ class AuthenticationConfig:
     service_accounts: bool = True
     #: ``--anonymous-auth``: a request without credentials is system:anonymous (else 401).
     anonymous: bool = False
-    #: Seconds a token's successful authentication is cached (0: never).
+    #: Seconds a token's successful authentication is cached at most (0: never).
     token_cache_ttl: float = SUCCESS_TTL
-    clock: Callable[[], float] = time.monotonic
+    #: Wall time in seconds (token expiries and the token cache; injected by tests).
+    clock: Callable[[], float] = time.time
 
 
 def enable_authentication(server: APIServer, config: AuthenticationConfig | None = None) -> UnionAuthenticator:
@@ -69,12 +71,14 @@ def enable_authentication(server: APIServer, config: AuthenticationConfig | None
         token_authenticators.append(StaticTokenAuthenticator.from_file(config.token_file, audiences))
     if config.service_accounts:
         keys = [server.tokens.key.public_key()]
-        accounts = ServiceAccountTokenAuthenticator(server.rest, keys, server.tokens.issuer, audiences)
+        accounts = ServiceAccountTokenAuthenticator(
+            server.rest, keys, server.tokens.issuer, audiences, clock=config.clock
+        )
         token_authenticators.append(accounts)
     if config.bootstrap_tokens:
-        token_authenticators.append(BootstrapTokenAuthenticator(server.rest, audiences))
+        token_authenticators.append(BootstrapTokenAuthenticator(server.rest, audiences, clock=config.clock))
     tokens = BearerTokenAuthenticator(
-        token_authenticators, audiences, success_ttl=config.token_cache_ttl, clock=config.clock
+        token_authenticators, audiences, rest=server.rest, success_ttl=config.token_cache_ttl, clock=config.clock
     )
     authenticators: list[Authenticator] = [ClientCertAuthenticator()] if config.client_certificates else []
     authenticators.append(tokens)

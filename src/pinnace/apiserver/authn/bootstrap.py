@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Sequence
 
 from pinnace.api.bootstraptoken import (
     BOOTSTRAPPERS_GROUP,
@@ -28,7 +28,7 @@ from pinnace.api.bootstraptoken import (
     parse_expiration,
     secret_text,
 )
-from pinnace.apiserver.authn.tokens import TokenRejected, TokenResult, agnostic_audiences
+from pinnace.apiserver.authn.tokens import Dependency, TokenRejected, TokenResult, agnostic_audiences
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.user import UserInfo
 
@@ -40,9 +40,12 @@ log = logging.getLogger(__name__)
 class BootstrapTokenAuthenticator:
     """Bearer tokens that are bootstrap tokens (see the module docstring)."""
 
-    def __init__(self, rest: RestStore, api_audiences: Sequence[str]) -> None:
+    def __init__(
+        self, rest: RestStore, api_audiences: Sequence[str], *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.rest = rest
         self.api_audiences = tuple(api_audiences)
+        self.clock = clock
         info = rest.registry.get("", "v1", "secrets")
         assert info is not None
         self._secrets = info
@@ -72,7 +75,7 @@ class BootstrapTokenAuthenticator:
             expiration = parse_expiration(secret_text(data, "expiration"))
         except ValueError:
             return self._reject(f"bootstrap token {token_id} has a malformed expiration")
-        if expiration is not None and expiration <= datetime.now(UTC):
+        if expiration is not None and expiration.timestamp() <= self.clock():
             return self._reject(f"bootstrap token {token_id} expired at {expiration.isoformat()}")
         if secret_text(data, "usage-bootstrap-authentication") != "true":
             return self._reject(f"bootstrap token {token_id} is not usable for authentication")
@@ -87,7 +90,10 @@ class BootstrapTokenAuthenticator:
         matched = agnostic_audiences(self.api_audiences, audiences)
         if matched is None:
             return self._reject("token audiences do not match the expected audiences")
-        return TokenResult(UserInfo(f"system:bootstrap:{token_id}", groups=tuple(groups)), matched)
+        user = UserInfo(f"system:bootstrap:{token_id}", groups=tuple(groups))
+        # Remembered while the Secret stays as it is, and not past the expiration.
+        depends_on = (Dependency(self._secrets, cached.key, cached.revision),)
+        return TokenResult(user, matched, depends_on, expiration.timestamp() if expiration is not None else None)
 
     @staticmethod
     def _reject(reason: str) -> TokenResult | None:

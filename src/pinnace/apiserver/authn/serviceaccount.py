@@ -27,17 +27,20 @@ import base64
 import binascii
 import hmac
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pinnace.api import satoken
-from pinnace.apiserver.authn.tokens import TokenRejected, TokenResult
+from pinnace.apiserver.authn.tokens import Dependency, TokenRejected, TokenResult
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.user import UserInfo
+from pinnace.apiserver.watch_cache import CachedObject
 
 __all__ = ["DELETION_GRACE", "LEGACY_ISSUER", "ServiceAccountTokenAuthenticator"]
 
@@ -54,15 +57,30 @@ _EXTRA = "authentication.kubernetes.io/"
 _LEGACY = "kubernetes.io/serviceaccount/"
 
 
-def _deleted_too_long_ago(obj: Obj, now: float) -> bool:
+def _valid_until(obj: Obj) -> float | None:
+    """Until when an object validates its tokens: for ever (None), or the end of its deletion's grace."""
     stamp = (obj.get("metadata") or {}).get("deletionTimestamp")
     if not stamp:
-        return False
+        return None
     try:
-        at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp() + DELETION_GRACE
     except ValueError:
-        return True
-    return at < now - DELETION_GRACE
+        return -math.inf
+
+
+@dataclass(slots=True)
+class _Checked:
+    """What a token's checks rested on: the objects read, and the earliest end of validity seen."""
+
+    depends_on: list[Dependency] = field(default_factory=list)
+    expires_at: float | None = None
+
+    def until(self, end: float | None) -> None:
+        if end is not None and (self.expires_at is None or end < self.expires_at):
+            self.expires_at = end
+
+    def result(self, user: UserInfo, audiences: tuple[str, ...]) -> TokenResult:
+        return TokenResult(user, audiences, tuple(self.depends_on), self.expires_at)
 
 
 def _user(namespace: str, name: str, uid: str, extra: dict[str, tuple[str, ...]] | None = None) -> UserInfo:
@@ -74,12 +92,19 @@ class ServiceAccountTokenAuthenticator:
     """Bearer tokens that are service-account JWTs (see the module docstring)."""
 
     def __init__(
-        self, rest: RestStore, keys: Sequence[rsa.RSAPublicKey], issuer: str, api_audiences: Sequence[str]
+        self,
+        rest: RestStore,
+        keys: Sequence[rsa.RSAPublicKey],
+        issuer: str,
+        api_audiences: Sequence[str],
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.rest = rest
         self.keys = list(keys)
         self.issuer = issuer
         self.api_audiences = tuple(api_audiences)
+        self.clock = clock
 
     async def authenticate_token(self, token: str, audiences: Sequence[str]) -> TokenResult | None:
         """The service account of a valid token; None if the token is not a JWT of ours."""
@@ -93,14 +118,9 @@ class ServiceAccountTokenAuthenticator:
             return await self._legacy(token, audiences)
         return None
 
-    async def _get(self, plural: str, namespace: str | None, name: str) -> Obj | None:
-        info = self.rest.registry.get("", "v1", plural)
-        assert info is not None
-        cached = await self.rest.get_cached(info, namespace, name)
-        return cached.obj if cached is not None else None
-
-    async def _check_ref(self, plural: str, namespace: str | None, ref: Any, now: float) -> Obj:
-        """The object a claim names, if it still exists with the claimed uid and is not long deleted.
+    async def _check_ref(self, plural: str, namespace: str | None, ref: Any, checked: _Checked) -> Obj:
+        """The object a claim names, if it still exists with the claimed uid and is not long deleted
+        (recorded in ``checked``: the token holds while the object stays as it is, and its grace lasts).
 
         As upstream's validator: the account's absence or new uid is said as it is; a bound or legacy
         object's is only logged, the client hears "service account token has been invalidated".
@@ -109,7 +129,10 @@ class ServiceAccountTokenAuthenticator:
         what = plural[:-1]
         if not isinstance(name, str) or not name:
             raise TokenRejected(f"token could not be validated: malformed {what} reference")
-        obj = await self._get(plural, namespace, name)
+        info = self.rest.registry.get("", "v1", plural)
+        assert info is not None
+        cached: CachedObject | None = await self.rest.get_cached(info, namespace, name)
+        obj = cached.obj if cached is not None else None
         where = f"{namespace}/{name}" if namespace else name
         actual = (obj.get("metadata") or {}).get("uid") if obj is not None else None
         if plural == "serviceaccounts":
@@ -121,9 +144,12 @@ class ServiceAccountTokenAuthenticator:
             reason = f"{what} {where} has been deleted"
         elif uid and actual != uid:
             reason = f"{what} {where} UID ({actual}) does not match claim ({uid})"
-        elif _deleted_too_long_ago(obj, now):
+        elif (end := _valid_until(obj)) is not None and end <= self.clock():
             reason = f"{what} {where} is being deleted"
         else:
+            assert cached is not None
+            checked.depends_on.append(Dependency(info, cached.key, cached.revision))
+            checked.until(end)
             return obj
         log.info("service account token refused: %s", reason)
         raise TokenRejected(INVALIDATED)
@@ -131,27 +157,29 @@ class ServiceAccountTokenAuthenticator:
     async def _bound(self, token: str, audiences: Sequence[str]) -> TokenResult:
         wanted = list(audiences) or list(self.api_audiences)
         try:
-            claims = satoken.verify(token, self.keys, issuers=[self.issuer], audiences=wanted)
+            claims = satoken.verify(token, self.keys, issuers=[self.issuer], audiences=wanted, now=self.clock())
         except satoken.InvalidToken as exc:
             raise TokenRejected(str(exc)) from None
         private = claims.get("kubernetes.io")
         if not isinstance(private, dict) or not isinstance(private.get("namespace"), str):
             raise TokenRejected("token could not be validated: no kubernetes.io claims")
         namespace = private["namespace"]
-        now = time.time()
+        checked = _Checked()
+        if isinstance(claims.get("exp"), int | float):
+            checked.until(float(claims["exp"]) + satoken.LEEWAY)
         account = private.get("serviceaccount") or {}
-        await self._check_ref("serviceaccounts", namespace, account, now)
+        await self._check_ref("serviceaccounts", namespace, account, checked)
         extra: dict[str, tuple[str, ...]] = {}
         pod, secret, node = private.get("pod"), private.get("secret"), private.get("node")
         if pod:
-            await self._check_ref("pods", namespace, pod, now)
+            await self._check_ref("pods", namespace, pod, checked)
             extra[_EXTRA + "pod-name"] = (str(pod.get("name")),)
             extra[_EXTRA + "pod-uid"] = (str(pod.get("uid")),)
         if secret:
-            await self._check_ref("secrets", namespace, secret, now)
+            await self._check_ref("secrets", namespace, secret, checked)
         if node:
             if not pod:  # a pod-bound token records its pod's node; only a node-bound one depends on it
-                await self._check_ref("nodes", None, node, now)
+                await self._check_ref("nodes", None, node, checked)
             extra[_EXTRA + "node-name"] = (str(node.get("name")),)
             extra[_EXTRA + "node-uid"] = (str(node.get("uid")),)
         if claims.get("jti"):
@@ -159,7 +187,7 @@ class ServiceAccountTokenAuthenticator:
         aud = claims.get("aud")
         got = aud if isinstance(aud, list) else [aud]
         matched = tuple(a for a in wanted if a in got)
-        return TokenResult(_user(namespace, str(account.get("name")), str(account.get("uid") or ""), extra), matched)
+        return checked.result(_user(namespace, str(account.get("name")), str(account.get("uid") or ""), extra), matched)
 
     async def _legacy(self, token: str, audiences: Sequence[str]) -> TokenResult:
         try:
@@ -179,8 +207,8 @@ class ServiceAccountTokenAuthenticator:
         matched = tuple(a for a in audiences if a in self.api_audiences) if audiences else self.api_audiences
         if not matched:
             raise TokenRejected("token audiences do not match the expected audiences")
-        now = time.time()
-        secret = await self._check_ref("secrets", namespace, {"name": secret_name}, now)
+        checked = _Checked()
+        secret = await self._check_ref("secrets", namespace, {"name": secret_name}, checked)
         stored = (secret.get("data") or {}).get("token")
         try:
             stored_token = base64.b64decode(stored or "", validate=True)
@@ -189,5 +217,5 @@ class ServiceAccountTokenAuthenticator:
         if not hmac.compare_digest(stored_token, token.encode()):
             log.info("legacy token refused: secret %s/%s holds another token", namespace, secret_name)
             raise TokenRejected(INVALIDATED)
-        await self._check_ref("serviceaccounts", namespace, {"name": account_name, "uid": account_uid}, now)
-        return TokenResult(_user(namespace, account_name, account_uid), matched)
+        await self._check_ref("serviceaccounts", namespace, {"name": account_name, "uid": account_uid}, checked)
+        return checked.result(_user(namespace, account_name, account_uid), matched)

@@ -4,20 +4,34 @@ As kube-apiserver's ``bearertoken`` + ``tokenunion`` + ``tokencache``: the
 token of ``Authorization: Bearer <token>`` is offered to each token
 authenticator in turn (static file, service accounts, bootstrap tokens); the
 first to recognise it names the user. A token that none accepts is a 401 —
-never anonymous. Successful results are cached for :data:`SUCCESS_TTL`
-seconds (upstream caches for 10 s too) under a hash
-of the token and the audiences, so a client sending the same token on every
-request pays for the signature check and the lookups once in that window;
-failures are not cached. The cache's clock is injected.
+never anonymous. Failures are not cached.
+
+A success is remembered for :data:`SUCCESS_TTL` seconds (upstream's 10 s), but
+never longer than it holds: not past the token's own end (a JWT's ``exp``, a
+bootstrap token's ``expiration``, the grace of an object being deleted), and
+not past a change of any object it rests on — the token authenticator names
+those (service account, pod, secret, node, bootstrap-token Secret) with their
+revisions (:class:`Dependency`), and a remembered success is used only while
+each is at that revision in this server's watch caches, after this server's
+own writes. So deleting a token's Secret or pod refuses the token on the next
+request, where upstream's cache accepts it for up to 10 s more.
+
+Results are filed under the token and audiences, and for requests also under
+the raw header value, so that a known client's request costs one dict lookup
+and no hashing (:meth:`BearerTokenAuthenticator.authenticate_cached`). The
+tokens are kept as they are, where upstream keeps an HMAC of them: this
+process holds the token file and the service-account signing key anyway, so a
+look into its memory learns nothing more from them. The clock (wall time, as
+token expiries are) is injected.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -25,19 +39,25 @@ from pinnace.api import errors
 from pinnace.apiserver.authn.union import NOT_CACHED, NotCached
 from pinnace.apiserver.user import UserInfo
 
+if TYPE_CHECKING:
+    from pinnace.api.registry import ResourceInfo
+    from pinnace.apiserver.rest import RestStore
+
 __all__ = [
     "SUCCESS_TTL",
     "BearerTokenAuthenticator",
+    "Dependency",
     "TokenAuthenticator",
     "TokenRejected",
     "TokenResult",
     "bearer_token",
 ]
 
-#: Seconds a successful token authentication is remembered.
+#: Seconds a successful token authentication is remembered, at most.
 SUCCESS_TTL = 10.0
-#: Entries beyond which the cache is swept of expired ones.
+#: Entries beyond which a cache is swept of expired ones (and emptied if that is not enough).
 _SWEEP_AT = 4096
+K = TypeVar("K")
 
 
 class TokenRejected(Exception):
@@ -45,11 +65,24 @@ class TokenRejected(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Dependency:
+    """A stored object a token's validity rests on, at the revision it had when the token was checked."""
+
+    info: ResourceInfo
+    key: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
 class TokenResult:
-    """Whom a token authenticates, and for which of the wanted audiences."""
+    """Whom a token authenticates, for which of the wanted audiences, and for how long that may be remembered."""
 
     user: UserInfo
     audiences: tuple[str, ...] = ()
+    #: The objects whose change or deletion may end the token's validity (it is checked again then).
+    depends_on: tuple[Dependency, ...] = ()
+    #: When the token stops being valid of itself, in seconds since the epoch (None: never).
+    expires_at: float | None = None
 
 
 class TokenAuthenticator(Protocol):
@@ -65,8 +98,10 @@ class TokenAuthenticator(Protocol):
 def bearer_token(request: web.BaseRequest) -> str | None:
     """The token of an ``Authorization: Bearer`` header (None without one, or with another scheme)."""
     header = request.headers.get("Authorization")
-    if not header:
-        return None
+    return _token_of(header) if header else None
+
+
+def _token_of(header: str) -> str | None:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -82,64 +117,119 @@ def agnostic_audiences(api_audiences: Sequence[str], wanted: Sequence[str]) -> t
     return both or None
 
 
+class _Remembered:
+    """A success, and the clock reading until which it may be used (its dependencies still to be checked)."""
+
+    __slots__ = ("result", "until")
+
+    def __init__(self, result: TokenResult, until: float) -> None:
+        self.result = result
+        self.until = until
+
+
+def _remember(table: dict[K, _Remembered], key: K, entry: _Remembered, now: float) -> None:
+    if len(table) >= _SWEEP_AT:
+        for stale in [k for k, v in table.items() if v.until <= now]:
+            del table[stale]
+        if len(table) >= _SWEEP_AT:
+            table.clear()
+    table[key] = entry
+
+
 class BearerTokenAuthenticator:
-    """A request's bearer token, tried against each token authenticator in order (with the result cache)."""
+    """A request's bearer token, tried against each token authenticator in order (with the result cache).
+
+    ``rest``: the server whose watch caches hold the objects tokens depend on; without it, a result with
+    dependencies is never remembered.
+    """
 
     def __init__(
         self,
         authenticators: Sequence[TokenAuthenticator],
         api_audiences: Sequence[str],
         *,
+        rest: RestStore | None = None,
         success_ttl: float = SUCCESS_TTL,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.authenticators = list(authenticators)
         self.api_audiences = tuple(api_audiences)
+        self.rest = rest
         self.success_ttl = success_ttl
         self.clock = clock
-        self._cache: dict[bytes, tuple[float, TokenResult]] = {}
-        # The cache key is sha256(token NUL audience NUL …): the API audiences' part is made once.
-        self._api_suffix = "".join("\x00" + a for a in self.api_audiences).encode()
-
-    def _key(self, token: str, wanted: tuple[str, ...]) -> bytes:
-        suffix = self._api_suffix if wanted is self.api_audiences else "".join("\x00" + a for a in wanted).encode()
-        return hashlib.sha256(token.encode() + suffix).digest()
+        #: (token, audiences) → success; raw Authorization header → the same, for the API audiences.
+        self._tokens: dict[tuple[str, tuple[str, ...]], _Remembered] = {}
+        self._headers: dict[str, _Remembered] = {}
 
     def authenticate_cached(self, request: web.BaseRequest) -> UserInfo | Literal[NotCached.NOT_CACHED] | None:
-        """:meth:`authenticate`'s answer while the token's success is cached (None without a token); else
-        NOT_CACHED — a token not known to be good needs the full path, which may refuse it."""
-        token = bearer_token(request)
-        if token is None:
+        """:meth:`authenticate`'s answer while the header's success is remembered and still holds (None without
+        a token); else NOT_CACHED — a token not known to be good needs the full path, which may refuse it."""
+        header = request.headers.get("Authorization")
+        if not header:
             return None
-        hit = self._cache.get(self._key(token, self.api_audiences))
-        if hit is not None and hit[0] > self.clock():
-            return hit[1].user
-        return NOT_CACHED
+        entry = self._headers.get(header)
+        if entry is not None and entry.until > self.clock():
+            result = entry.result
+            if not result.depends_on or self._holds_now(result.depends_on):
+                return result.user
+        return NOT_CACHED if _token_of(header) is not None else None
+
+    def _holds_now(self, dependencies: tuple[Dependency, ...]) -> bool:
+        """Whether every dependency is still at its revision, as far as the caches tell without awaiting."""
+        rest = self.rest
+        if rest is None:
+            return False
+        for dependency in dependencies:
+            cache = rest.fresh_cache_now(dependency.info)
+            if cache is None:
+                return False
+            obj = cache.get(dependency.key)
+            if obj is None or obj.revision != dependency.revision:
+                return False
+        return True
+
+    async def _holds(self, dependencies: tuple[Dependency, ...]) -> bool:
+        rest = self.rest
+        if rest is None:
+            return not dependencies
+        for dependency in dependencies:
+            obj = (await rest.fresh_cache(dependency.info)).get(dependency.key)
+            if obj is None or obj.revision != dependency.revision:
+                return False
+        return True
 
     async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
         """The user of the request's bearer token; None without one; 401 for a token no one accepts."""
-        token = bearer_token(request)
-        if token is None:
+        header = request.headers.get("Authorization")
+        token = _token_of(header) if header else None
+        if header is None or token is None:
             return None
         try:
-            return (await self.authenticate_token(token)).user
+            entry = await self._remembered(token, self.api_audiences)
         except TokenRejected as exc:
+            self._headers.pop(header, None)
             raise errors.Unauthorized("Unauthorized") from exc
+        if self._tokens.get((token, self.api_audiences)) is entry:  # remembered: the header's next request finds it
+            _remember(self._headers, header, entry, self.clock())
+        return entry.result.user
 
     async def authenticate_token(self, token: str, audiences: Sequence[str] = ()) -> TokenResult:
         """The token's user and audiences (``audiences`` default: the API server's); TokenRejected says why not."""
-        wanted = tuple(audiences) or self.api_audiences
-        key = self._key(token, wanted)
-        now = self.clock()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        return (await self._remembered(token, tuple(audiences) or self.api_audiences)).result
+
+    async def _remembered(self, token: str, wanted: tuple[str, ...]) -> _Remembered:
+        key = (token, wanted)
+        entry = self._tokens.get(key)
+        if entry is not None and entry.until > self.clock() and await self._holds(entry.result.depends_on):
+            return entry
+        self._tokens.pop(key, None)
         result = await self._authenticate_uncached(token, wanted)
-        if self.success_ttl > 0:
-            if len(self._cache) >= _SWEEP_AT:
-                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-            self._cache[key] = (now + self.success_ttl, result)
-        return result
+        now = self.clock()
+        expires = result.expires_at if result.expires_at is not None else math.inf
+        entry = _Remembered(result, min(now + self.success_ttl, expires))
+        if self.success_ttl > 0 and entry.until > now and (self.rest is not None or not result.depends_on):
+            _remember(self._tokens, key, entry, now)
+        return entry
 
     async def _authenticate_uncached(self, token: str, wanted: tuple[str, ...]) -> TokenResult:
         reasons: list[str] = []

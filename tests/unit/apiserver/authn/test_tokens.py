@@ -78,6 +78,40 @@ async def test_successes_are_cached_for_ten_seconds_per_audience() -> None:
     assert inner.calls == 5
 
 
+async def test_a_success_is_not_remembered_past_the_tokens_own_end() -> None:
+    now = [100.0]
+
+    class Expiring:
+        calls = 0
+
+        async def authenticate_token(self, token: str, audiences: Sequence[str]) -> TokenResult | None:
+            self.calls += 1
+            if now[0] >= 103.0:
+                raise TokenRejected("token has expired")
+            return TokenResult(UserInfo("u"), tuple(audiences), expires_at=103.0)
+
+    inner = Expiring()
+    tokens = BearerTokenAuthenticator([inner], API, clock=lambda: now[0])
+    request = make_mocked_request("GET", "/", headers={"Authorization": "Bearer t"})
+    assert (await tokens.authenticate(request)) == UserInfo("u")
+    assert tokens.authenticate_cached(request) == UserInfo("u")
+    now[0] = 103.0  # the token's end, 7 s before the cache's
+    assert tokens.authenticate_cached(request) is NOT_CACHED
+    with pytest.raises(errors.Unauthorized):
+        await tokens.authenticate(request)
+    assert inner.calls == 2
+
+
+async def test_nothing_is_remembered_without_a_ttl() -> None:
+    inner = Counting("t", "u")
+    tokens = BearerTokenAuthenticator([inner], API, success_ttl=0)
+    request = make_mocked_request("GET", "/", headers={"Authorization": "Bearer t"})
+    for _ in range(2):
+        assert await tokens.authenticate(request) == UserInfo("u")
+        assert tokens.authenticate_cached(request) is NOT_CACHED
+    assert inner.calls == 2
+
+
 async def test_static_tokens_are_audience_agnostic() -> None:
     static = StaticTokenAuthenticator({"t": UserInfo("u")}, API)
     assert (await static.authenticate_token("t", API)) == TokenResult(UserInfo("u"), API)
@@ -126,8 +160,12 @@ async def test_cached_path_answers_only_what_the_full_path_would() -> None:
     assert union.authenticate_cached(request(None)) is None  # no credentials: as the full path says
     assert union.authenticate_cached(request("Bearer good")) is NOT_CACHED  # not yet known good
     full = await union.authenticate(request("Bearer good"))
-    cached = union.authenticate_cached(request("bearer  good "))  # the same token, however written
-    assert cached is full and full is not None and full.groups == ("system:authenticated",)
+    assert union.authenticate_cached(request("Bearer good")) is full  # the header is known now
+    assert full is not None and full.groups == ("system:authenticated",)
+    # The same token written otherwise: the full path once (the token's success is remembered), then known.
+    assert union.authenticate_cached(request("bearer  good ")) is NOT_CACHED
+    assert await union.authenticate(request("bearer  good ")) is full
+    assert union.authenticate_cached(request("bearer  good ")) is full
     assert union.authenticate_cached(request("Bearer bad")) is NOT_CACHED  # the full path refuses it (401)
     # a certificate's user wins over the token, as in the full path, and is worked out once per connection
     peercert: dict[str, object] = {"subject": ((("organizationName", "ops"),), (("commonName", "alice"),))}
