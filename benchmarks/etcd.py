@@ -168,6 +168,11 @@ class Side:
         for name, spent in cpu.items():
             self.cpu[name] = self.cpu.get(name, 0.0) + spent
 
+    @property
+    def cpu_per_create(self) -> float:
+        """CPU microseconds per create, every process summed."""
+        return sum(self.cpu.values()) * 1e6 / max(self.creates, 1)
+
     def cpu_line(self) -> str:
         """CPU microseconds per create by process, the etcd members summed (and each in parentheses)."""
         per = {name: spent * 1e6 / max(self.creates, 1) for name, spent in self.cpu.items()}
@@ -410,6 +415,12 @@ def main() -> int:
     for side in (bench.pinnace, bench.raw, bench.floor):
         if side is not None:
             print(f"    CPU us per create, {side.name}: {side.cpu_line()}")
+    # On a machine whose cores are all busy with these processes, rates are inversely proportional to the CPU
+    # per create: this ratio is what the rates' ratio tends to on a quiet machine, whatever else runs now.
+    bound = [f"pinnace {bench.raw.cpu_per_create / bench.pinnace.cpu_per_create:.2f}x"]
+    if bench.floor:
+        bound.append(f"floor {bench.raw.cpu_per_create / bench.floor.cpu_per_create:.2f}x")
+    print(f"    CPU-bound ratio (raw CPU per create / its CPU per create): {', '.join(bound)}")
     if gets.errors:
         print(f"warning: {gets.errors} failed GETs {gets.statuses}")
     report(f"GET by name, {CLIENTS} concurrent clients", gets.rate, raw_get, "linearizable Range")
