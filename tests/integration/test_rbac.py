@@ -196,6 +196,26 @@ async def test_a_binding_grants_at_once_and_only_in_its_namespace(cluster: Clust
     assert status == 403
 
 
+async def test_a_remembered_decision_ends_with_the_grant_however_the_change_is_noticed(cluster: Cluster) -> None:
+    await wait_aggregated(cluster, "view")
+    pods = "/api/v1/namespaces/team/pods"
+    binding = f"{RBAC_V1}/namespaces/team/rolebindings"
+    role = {"metadata": {"name": "pod-reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}
+    await cluster.ok("admin-token", "POST", f"{RBAC_V1}/namespaces/team/roles", role)
+    await cluster.ok("admin-token", "POST", binding, role_binding("bob-pods", "pod-reader", BOB, kind="Role"))
+    for _ in range(2):  # the second answer is the remembered one
+        assert (await cluster.call("bob-token", "GET", pods))[0] == 200
+    # The Role loses the rule: the very next request is refused.
+    role["rules"] = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]
+    await cluster.ok("admin-token", "PUT", f"{RBAC_V1}/namespaces/team/roles/pod-reader", role)
+    assert (await cluster.call("bob-token", "GET", pods))[0] == 403
+    assert (await cluster.call("bob-token", "GET", "/api/v1/namespaces/team/configmaps"))[0] == 200
+    # The binding goes, and another request (a review) brings RBAC up to date first: still refused at once.
+    await cluster.ok("admin-token", "DELETE", f"{binding}/bob-pods")
+    assert not await cluster.can("bob-token", "list", "configmaps", "team")
+    assert (await cluster.call("bob-token", "GET", "/api/v1/namespaces/team/configmaps"))[0] == 403
+
+
 async def test_groups_service_accounts_resource_names_and_subresources(cluster: Cluster) -> None:
     role = {
         "metadata": {"name": "scaler"},

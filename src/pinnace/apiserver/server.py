@@ -281,13 +281,18 @@ class APIServer:
                 token = current_user.set(user)
                 authorizer = self.authorizer
                 if authorizer is not None:
-                    attrs = self._attributes(user, ri, request)
-                    # Likewise, a remembered decision (authz.chain's) is given without awaiting.
-                    cached_decision = getattr(authorizer, "authorize_cached", None)
-                    answer = cached_decision(attrs) if cached_decision is not None else None
-                    decision, reason = answer if answer is not None else await authorizer.authorize(attrs)
-                    if decision is not Decision.ALLOW:
-                        raise errors.Forbidden(forbidden_message(attrs, reason))
+                    # Likewise, a decision the authorizer remembers (authz.chain's) is looked up by what fixes the
+                    # request's attributes, without building them or awaiting.
+                    if ri is not None:
+                        key: tuple[object, ...] = (user.name, user.groups, ri, ri.name or _selected_name(ri, request))
+                    else:
+                        key = (user.name, user.groups, request.method, path)
+                    remembered = getattr(authorizer, "remembered", None)
+                    answer = remembered(key) if remembered is not None else None
+                    if answer is None:
+                        answer = await self._authorize(authorizer, user, ri, request, key)
+                    if answer[0] is not Decision.ALLOW:
+                        raise errors.Forbidden(forbidden_message(self._attributes(user, ri, request), answer[1]))
             if ri is not None:
                 response = await self._resource(request, ri)
             else:
@@ -338,6 +343,20 @@ class APIServer:
         if self.impersonation is not None:
             user = await self.impersonation(request, user)
         return user
+
+    async def _authorize(
+        self, authorizer: Authorizer, user: UserInfo, ri: RequestInfo | None, request: web.BaseRequest, key: object
+    ) -> tuple[Decision, str]:
+        """The authorizer's decision on the request, which it may remember under ``key``."""
+        attrs = self._attributes(user, ri, request)
+        cached = getattr(authorizer, "authorize_cached", None)  # authz.chain's answers without awaiting if it can
+        answer = cached(attrs) if cached is not None else None
+        if answer is None:
+            answer = await authorizer.authorize(attrs)
+        remember = getattr(authorizer, "remember", None)
+        if remember is not None:
+            remember(key, attrs, answer)
+        return answer
 
     def _attributes(self, user: UserInfo, ri: RequestInfo | None, request: web.BaseRequest) -> Attributes:
         """What the request asks to do, for the authorizer."""

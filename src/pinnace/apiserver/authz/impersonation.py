@@ -41,11 +41,9 @@ AUTHENTICATION_GROUP = "authentication.k8s.io"
 
 
 def _impersonating(names: Iterable[str]) -> bool:
-    # A plain loop: every request passes here, and any() over a generator costs four times as much.
-    for name in names:  # noqa: SIM110
-        if name[:1] in "Ii" and name[:12].lower() == "impersonate-":
-            return True
-    return False
+    # Every request passes here: a join and a search in C cost half a loop over the names in Python. Each name
+    # follows a newline, which no header name contains: a match is a name that starts so.
+    return "\nimpersonate-" in "\n".join(("", *names)).lower()
 
 
 class Impersonator:

@@ -29,7 +29,7 @@ from typing import Any
 from pinnace.apiserver.authz import policy
 from pinnace.apiserver.authz.rules import Rule, allows, rules_from
 from pinnace.apiserver.rest import RestStore
-from pinnace.apiserver.user import Attributes, Decision
+from pinnace.apiserver.user import Attributes, Decision, UserInfo
 from pinnace.apiserver.watch_cache import Watcher
 
 __all__ = ["NODES_GROUP", "NodeAuthorizer", "pod_references"]
@@ -144,6 +144,10 @@ class NodeAuthorizer:
         _, _, rest = key.rpartition("/pods/")
         namespace, _, name = rest.partition("/")
         self._bound[node].discard((namespace, name))
+
+    def volatile(self, user: UserInfo) -> bool:
+        """Whether decisions for ``user`` follow the pods (a node's): too changeable for a chain to remember."""
+        return NODES_GROUP in user.groups and user.name.startswith(NODE_PREFIX)
 
     def authorize_cached(self, attributes: Attributes) -> tuple[Decision, str] | None:
         """:meth:`authorize`'s answer without awaiting; None when the pods followed must be caught up with first

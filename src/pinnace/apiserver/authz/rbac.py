@@ -122,6 +122,7 @@ class RBACAuthorizer:
         self._behind = False
         self._rules: dict[tuple[Any, ...], tuple[list[ResolvedRule], list[str]]] = {}
         self._decisions: dict[tuple[Any, ...], tuple[Decision, str]] = {}
+        self._generation = 0
 
     async def start(self) -> None:
         """Follow the RBAC caches (started if need be) and build the first index."""
@@ -195,6 +196,7 @@ class RBACAuthorizer:
                 if keyed is not None:
                     target[keyed[0]].append((binding, keyed[1]))
         self._index = index
+        self._generation += 1
         self._rules.clear()
         self._decisions.clear()
 
@@ -265,6 +267,13 @@ class RBACAuthorizer:
         return False
 
     # ---- decisions -----------------------------------------------------------
+    def version(self) -> int | None:
+        """Which index decisions are made from now (it moves with every RBAC change); None while changes are
+        waiting to be applied (or this server's RBAC writes to be seen), when no remembered decision may be used."""
+        if self._behind or self._changed():
+            return None
+        return self._generation
+
     def authorize_cached(self, attributes: Attributes) -> tuple[Decision, str] | None:
         """:meth:`authorize`'s answer if it is remembered and the index is up to date; else None (await that)."""
         if self._behind or self._changed():

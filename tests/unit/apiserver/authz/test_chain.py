@@ -54,3 +54,35 @@ async def test_an_authorizer_that_must_be_awaited_sends_the_request_down_the_awa
     mixed = AuthorizerChain([AwaitOnly()])
     assert mixed.authorize_cached(attrs()) is None
     assert mixed.authorize_cached(attrs(MASTERS)) == (Decision.ALLOW, "")  # system:masters needs no one
+
+
+class Versioned(Fixed):
+    """An authorizer whose state has a version (None: changes not applied yet), and that leaves "n" users alone."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision)
+        self.current: int | None = 1
+
+    def version(self) -> int | None:
+        return self.current
+
+    def volatile(self, user: UserInfo) -> bool:
+        return user.name == "n"
+
+
+async def test_remembered_decisions_hold_only_under_the_version_they_were_made_under() -> None:
+    rbac = Versioned(Decision.ALLOW)
+    chain = AuthorizerChain([rbac])
+    key = ("u", (), "get pods")
+    assert chain.remembered(key) is None
+    chain.remember(key, attrs(), await chain.authorize(attrs()))
+    assert chain.remembered(key) == (Decision.ALLOW, "")
+    rbac.current = None  # a change waits to be applied: nothing is answered, nothing filed
+    assert chain.remembered(key) is None
+    chain.remember(("u", (), "list pods"), attrs(), (Decision.ALLOW, ""))
+    rbac.current = 2  # applied, even if by another request: what was decided before is forgotten
+    assert chain.remembered(key) is None
+    assert chain.remembered(("u", (), "list pods")) is None
+    node_user = Attributes(UserInfo("n"), "get", True, resource="pods", namespace="ns", name="p")
+    chain.remember(("n", (), "get pods"), node_user, (Decision.ALLOW, ""))
+    assert chain.remembered(("n", (), "get pods")) is None  # a volatile user's decisions are never remembered
