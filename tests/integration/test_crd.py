@@ -313,3 +313,41 @@ def test_crds_are_served_again_after_a_restart(tmp_path: Path) -> None:
         assert got["spec"]["replicas"] == 1
     finally:
         second.close()
+
+
+def test_watchers_get_custom_resources_at_their_own_version(
+    apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi],
+) -> None:
+    """Watch events are converted (and defaulted) per served version, whichever version each watcher asked for."""
+    from kubernetes import watch
+
+    _, co = apis
+    co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron("w1"))
+    rv = co.list_namespaced_custom_object(GROUP, "v1", "default", "crontabs")["metadata"]["resourceVersion"]
+    co.create_namespaced_custom_object(GROUP, "v1beta1", "default", "crontabs", cron("w2", version="v1beta1"))
+    co.patch_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "w1", {"spec": {"replicas": 3}})
+
+    def events(version: str) -> list[tuple[str, str, str, Any]]:
+        seen = []
+        stream = watch.Watch().stream(
+            co.list_namespaced_custom_object,
+            GROUP,
+            version,
+            "default",
+            "crontabs",
+            resource_version=rv,
+            timeout_seconds=2,
+        )
+        for event in stream:
+            obj = event["object"]
+            seen.append((event["type"], obj["apiVersion"], obj["metadata"]["name"], obj["spec"].get("replicas")))
+            if len(seen) == 2:
+                break
+        return seen
+
+    for version in ("v1beta1", "v1", "v1beta1"):
+        # w2 was made at v1beta1, whose schema has no default for replicas: only a v1 reader sees v1's default.
+        assert events(version) == [
+            ("ADDED", f"{GROUP}/{version}", "w2", 1 if version == "v1" else None),
+            ("MODIFIED", f"{GROUP}/{version}", "w1", 3),
+        ]

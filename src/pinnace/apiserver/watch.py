@@ -146,7 +146,8 @@ async def serve_watch(
         transport.write(b"%x\r\n%b\r\n" % (len(data), data))
         return True
 
-    if encode is CacheEvent.line:
+    if wanted.output is Output.OBJECT and not wanted.yaml:  # a line per event the cache's flush can write
+        watcher.encode = encode
         watcher.sink = write_chunk
     try:
         while True:
@@ -197,8 +198,18 @@ def _bookmark(info: ResourceInfo, revision: int, *, initial_end: bool = False) -
 
 
 def _encoder(info: ResourceInfo, wanted: Wanted, query: Any) -> Any:
-    if wanted.output is Output.OBJECT and not wanted.yaml and not conversion.needs_read_conversion(info):
-        return CacheEvent.line  # encoded once per event, shared by every watcher
+    if wanted.output is Output.OBJECT and not wanted.yaml:
+        if not conversion.needs_read_conversion(info):
+            return CacheEvent.line  # encoded once per event, shared by every watcher
+        version = info.version
+
+        def convert(obj: Obj) -> Obj:
+            return conversion.to_version(info, obj)
+
+        def converted(ev: CacheEvent) -> bytes:
+            return ev.line_as(version, convert)  # converted and encoded once per event and version
+
+        return converted
 
     def encode(ev: CacheEvent) -> bytes:
         obj = conversion.to_version(info, ev.object.obj)

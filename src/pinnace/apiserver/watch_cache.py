@@ -77,7 +77,7 @@ class CachedObject:
 class CacheEvent:
     """A change to one object as watchers see it (never mutated once offered)."""
 
-    __slots__ = ("_line", "object", "prev", "revision", "type")
+    __slots__ = ("_line", "_lines", "object", "prev", "revision", "type")
 
     def __init__(self, type: str, object: CachedObject, prev: CachedObject | None, revision: int) -> None:
         self.type = type  # ADDED | MODIFIED | DELETED
@@ -85,6 +85,7 @@ class CacheEvent:
         self.prev = prev
         self.revision = revision
         self._line: bytes | None = None
+        self._lines: dict[str, bytes] | None = None
 
     def __repr__(self) -> str:
         return f"CacheEvent({self.type}, {self.object.key!r}, revision={self.revision})"
@@ -94,6 +95,18 @@ class CacheEvent:
         if self._line is None:
             self._line = b'{"type":"' + self.type.encode() + b'","object":' + self.object.json + b"}\n"
         return self._line
+
+    def line_as(self, version: str, convert: Callable[[dict[str, Any]], Any]) -> bytes:
+        """The event's line with the object as served at ``version`` (``convert``: from its stored form),
+        made once per version however many watchers send it."""
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = {}
+        line = lines.get(version)
+        if line is None:
+            obj_json = orjson.dumps(convert(self.object.obj))
+            line = lines[version] = b'{"type":"' + self.type.encode() + b'","object":' + obj_json + b"}\n"
+        return line
 
 
 class Watcher:
@@ -118,6 +131,8 @@ class Watcher:
         self._waiter: asyncio.Future[bool] | None = None
         #: Writes the JSON lines of pending events to the client; False if it cannot now (slow client).
         self.sink: Callable[[bytes], bool] | None = None
+        #: The line of an event for this watcher's sink (the stored form's, or one made per served version).
+        self.encode: Callable[[CacheEvent], bytes] = CacheEvent.line
         self._dirty = False
         # One lazily re-armed timer for the wait timeouts, not one timer per wait.
         self._expires: float | None = None
@@ -177,9 +192,13 @@ class Watcher:
         waiter = self._waiter
         if waiter is not None and not waiter.done() and self.sink is not None:
             events = tuple(self.pending)
-            data = shared.get(events)
-            if data is None:
-                data = shared[events] = b"".join([ev.line() for ev in events])
+            encode = self.encode
+            if encode is CacheEvent.line:
+                data = shared.get(events)
+                if data is None:
+                    data = shared[events] = b"".join([ev.line() for ev in events])
+            else:
+                data = b"".join([encode(ev) for ev in events])
             if self.sink(data):
                 self.pending.clear()
                 return
