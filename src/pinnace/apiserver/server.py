@@ -282,9 +282,13 @@ class APIServer:
                 authorizer = self.authorizer
                 if authorizer is not None:
                     # Likewise, a decision the authorizer remembers (authz.chain's) is looked up by what fixes the
-                    # request's attributes, without building them or awaiting.
+                    # request's attributes, without building them or awaiting (plain fields hash in C).
                     if ri is not None:
-                        key: tuple[object, ...] = (user.name, user.groups, ri, ri.name or _selected_name(ri, request))
+                        name = ri.name or _selected_name(ri, request)
+                        key: tuple[object, ...] = (
+                            user.name, user.groups, ri.verb, ri.group, ri.version, ri.resource, ri.subresource,
+                            ri.namespace, name,
+                        )  # fmt: skip
                     else:
                         key = (user.name, user.groups, request.method, path)
                     remembered = getattr(authorizer, "remembered", None)
