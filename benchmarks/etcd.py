@@ -421,6 +421,13 @@ def main() -> int:
     if bench.floor:
         bound.append(f"floor {bench.raw.cpu_per_create / bench.floor.cpu_per_create:.2f}x")
     print(f"    CPU-bound ratio (raw CPU per create / its CPU per create): {', '.join(bound)}")
+    raw_cpu = bench.raw.cpu_per_create
+    beyond = [f"Pinnace spends {bench.pinnace.cpu_per_create - raw_cpu:.0f}"]
+    if bench.floor:
+        beyond.append(f"the floor server {bench.floor.cpu_per_create - raw_cpu:.0f}")
+    allowed = raw_cpu / TARGET - raw_cpu
+    print(f"    {TARGET}x of raw leaves {allowed:.0f} us of CPU per create beyond raw's {raw_cpu:.0f}:")
+    print(f"    {', '.join(beyond)}")
     if gets.errors:
         print(f"warning: {gets.errors} failed GETs {gets.statuses}")
     report(f"GET by name, {CLIENTS} concurrent clients", gets.rate, raw_get, "linearizable Range")
