@@ -7,9 +7,10 @@ type ``bootstrap.kubernetes.io/token``, holds the same ``token-secret``, has
 ``expiration`` (RFC 3339). The user is ``system:bootstrap:<token-id>``, in
 ``system:bootstrappers`` and the groups of ``auth-extra-groups`` (each of which
 must start with ``system:bootstrappers:``). The Secret is read from the API
-server's watch cache, so a check costs no store round trip. Any failure is
-reported as a plain "invalid bearer token" (with the reason logged), as upstream
-does, so that tokens cannot be probed.
+server's watch cache, so a check costs no store round trip; a success rests on
+that Secret's revision and ends at the expiration (the token cache honours
+both). Any failure is reported as a plain "invalid bearer token" (with the
+reason logged), as upstream does, so that tokens cannot be probed.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ The user is ``system:serviceaccount:<ns>:<name>`` with the account's uid, in
 ``system:serviceaccounts`` and ``system:serviceaccounts:<ns>``; bound tokens
 add the extras ``authentication.kubernetes.io/pod-name``, ``pod-uid``,
 ``node-name``, ``node-uid`` and ``credential-id`` (``JTI=<jti>``). Objects are
-read from the API server's watch caches.
+read from the API server's watch caches; a success names them at the revisions
+read, and ends at the token's ``exp`` (with the leeway) or an object's deletion
+grace, so the token cache keeps it no longer than it holds.
 """
 
 from __future__ import annotations

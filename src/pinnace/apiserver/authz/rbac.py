@@ -5,7 +5,8 @@ from the watch caches the server already keeps, and indexes them once per
 change: bindings by subject (user name, group name, service account), roles by
 name. A user's rules are resolved once (per namespace) and each decision is
 remembered, so a repeated request costs a tuple and a dict lookup; any RBAC
-event drops all of it. Writes of RBAC objects through this server mark the
+event drops all of it, and moves the index's :meth:`~RBACAuthorizer.version`, which
+drops the decisions the authorizer chain remembers as well. Writes of RBAC objects through this server mark the
 authorizer behind (:meth:`RBACAuthorizer.wrote`) so the next decision first
 waits for the caches to have applied them — a binding just created is in force
 for the request after it, as the client expects.
