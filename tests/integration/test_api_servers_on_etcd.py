@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.unit.storage.etcd_server import EtcdServer
 
 from pinnace.apiserver.server import APIServer
 from pinnace.storage.etcd import EtcdStore
+
+Obj = dict[str, Any]
 
 
 async def test_a_get_through_one_server_sees_a_write_just_made_through_another(tmp_path: Path) -> None:
@@ -26,6 +30,47 @@ async def test_a_get_through_one_server_sees_a_write_just_made_through_another(t
             seen = await b.rest.get(configmaps, "default", f"cm-{i}")
             assert seen["data"] == {"i": str(i)}
             assert seen["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+    finally:
+        for server in (a, b):
+            await server.stop()
+        for store in stores:
+            await store.close()
+        await etcd.stop()
+
+
+async def test_patches_through_one_server_right_after_writes_through_another_are_never_stale(tmp_path: Path) -> None:
+    """A patch may start from the watch cache's copy; a copy behind another server's write must not show:
+    a precondition on the newest resourceVersion holds, a patch builds on the newest state, and a patch that
+    changes nothing returns the newest object."""
+    etcd = EtcdServer(tmp_path / "etcd")
+    await etcd.start()
+    stores = [await EtcdStore.open([etcd.endpoint]) for _ in range(2)]
+    a, b = (APIServer(store) for store in stores)
+    try:
+        await a.start()
+        await b.start()
+        configmaps = a.registry.get("", "v1", "configmaps")
+        assert configmaps is not None
+        await b.rest.create(configmaps, "default", {"metadata": {"name": "shared"}, "data": {"n": "0"}})
+
+        def setting(key: str, value: str, rv: str | None = None) -> Callable[[Obj], Obj]:
+            def mutation(current: Obj) -> Obj:
+                current.setdefault("data", {})[key] = value
+                if rv is not None:
+                    current["metadata"]["resourceVersion"] = rv
+                return current
+
+            return mutation
+
+        for i in range(1, 21):
+            # b's cache has the object (b made it); a moves it on, and b patches at once.
+            moved = await a.rest.mutate(configmaps, "default", "shared", setting("n", str(i)))
+            rv = moved["metadata"]["resourceVersion"]
+            patched = await b.rest.mutate(configmaps, "default", "shared", setting(f"b{i}", "x", rv))
+            assert patched["data"]["n"] == str(i) and patched["data"][f"b{i}"] == "x"
+            unchanged = await a.rest.mutate(configmaps, "default", "shared", setting("n", str(i)))
+            assert unchanged["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
+            assert unchanged["data"] == patched["data"]
     finally:
         for server in (a, b):
             await server.stop()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pinnace.api import conversion, errors, managedfields, names, strategy, typed
+from pinnace.api.jsondata import json_copy
 from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo, ResourceRegistry
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import AdmissionChain, request_for
@@ -382,57 +383,99 @@ class RestStore:
     ) -> Obj:
         key = info.key(namespace, name)
         kv = first
+        # The first attempt may start from the watch cache's copy (upstream's cachedExistingObject): no read
+        # of the store. The write is a compare-and-swap on its revision, so a stale copy cannot be written
+        # over the truth; and as upstream, an attempt on a copy that fails or would change nothing is
+        # repeated on the stored object before it is believed.
+        guess = first is None
         for _ in range(_MAX_RETRIES):
+            from_cache = False
             if kv is None:
-                kv = await self.store.get(key)
+                kv = self._cached_current(info, key) if guess else None
+                from_cache = guess = kv is not None
+                if kv is None:
+                    kv = await self.store.get(key)
                 if kv is None:
                     raise not_found(info, name)
-            current = conversion.to_version(info, decode_from_storage(kv))
-            desired = mutation(copy.deepcopy(current))
-            self._check_type(info, desired)
-            dmeta = strategy.meta(desired)
-            if dmeta.get("name", name) != name:
-                raise errors.BadRequest(f"metadata.name: Invalid value: {dmeta.get('name')!r}: field is immutable")
-            dmeta["name"] = name
-            if info.namespaced:
-                if dmeta.get("namespace", namespace) != namespace:
-                    raise errors.BadRequest("metadata.namespace: Invalid value: field is immutable")
-                dmeta["namespace"] = namespace
-            chain = self.admission
-            request = None
-            defaulted = False
-            if chain:
-                if not prepared:
-                    strategy.default(info, desired)  # as a decoded body or patch result reaches admission upstream
-                request = request_for(
-                    Operation.UPDATE, info, namespace, name, desired, current, subresource=subresource, dry_run=dry_run
+            try:
+                outcome = await self._try_update(
+                    info, kv, mutation, namespace, subresource, dry_run, manager, prepared, from_cache
                 )
-                await chain.admit(request)
-                desired = self._admitted(info, request)
-                defaulted = not prepared and not request.mutated
-            if not prepared:
-                strategy.prepare_for_update(info, desired, current, subresource=subresource, defaulted=defaulted)
-                self._validate(info, desired, current)
-            if chain and request is not None:
-                await chain.validate(request)
-            hooks = self.hooks.get((info.group, info.kind)) if subresource is None else None
-            if hooks is None:
-                outcome = await self._write_update(info, kv, current, desired, manager, subresource, dry_run)
-            else:
-                finish = await hooks.begin_update(desired, current, dry_run=dry_run)
-                try:
-                    outcome = await self._write_update(info, kv, current, desired, manager, subresource, dry_run)
-                except BaseException:
-                    await finish(False)
+            except errors.StatusError:
+                if not from_cache:
                     raise
-                await finish(outcome is not None)
-                if outcome is not None and outcome[1]:
-                    await hooks.after_delete(outcome[0])
+                outcome = None
             if outcome is None:
-                kv = None  # lost a race: read the object again
+                kv = None  # lost a race, or worked on a cached copy that must be checked: read the object again
+                guess = False
                 continue
             return outcome[0]
         raise conflict(info, name, "too many concurrent writers; please try again")
+
+    def _cached_current(self, info: ResourceInfo, key: str) -> KeyValue | None:
+        """The watch cache's copy of ``key`` as a KeyValue, if the cache has it and has seen every write this
+        server made to the resource (no waiting: otherwise the store is read)."""
+        cache = self.caches.started(info)
+        if cache is None or not cache.caught_up(self._last_write.get(info.storage_prefix, 0)):
+            return None
+        cached = cache.get(key)
+        return None if cached is None else KeyValue(key, cached.json, 0, cached.revision)
+
+    async def _try_update(
+        self,
+        info: ResourceInfo,
+        kv: KeyValue,
+        mutation: Mutation,
+        namespace: str | None,
+        subresource: str | None,
+        dry_run: bool,
+        manager: str | None,
+        prepared: bool,
+        from_cache: bool,
+    ) -> tuple[Obj, bool] | None:
+        """One attempt of a guaranteed update on ``kv``: the outcome, or None to read the object and try again."""
+        current = conversion.to_version(info, decode_from_storage(kv))
+        name = current["metadata"]["name"]
+        desired = mutation(json_copy(current))
+        self._check_type(info, desired)
+        dmeta = strategy.meta(desired)
+        if dmeta.get("name", name) != name:
+            raise errors.BadRequest(f"metadata.name: Invalid value: {dmeta.get('name')!r}: field is immutable")
+        dmeta["name"] = name
+        if info.namespaced:
+            if dmeta.get("namespace", namespace) != namespace:
+                raise errors.BadRequest("metadata.namespace: Invalid value: field is immutable")
+            dmeta["namespace"] = namespace
+        chain = self.admission
+        request = None
+        defaulted = False
+        if chain:
+            if not prepared:
+                strategy.default(info, desired)  # as a decoded body or patch result reaches admission upstream
+            request = request_for(
+                Operation.UPDATE, info, namespace, name, desired, current, subresource=subresource, dry_run=dry_run
+            )
+            await chain.admit(request)
+            desired = self._admitted(info, request)
+            defaulted = not prepared and not request.mutated
+        if not prepared:
+            strategy.prepare_for_update(info, desired, current, subresource=subresource, defaulted=defaulted)
+            self._validate(info, desired, current)
+        if chain and request is not None:
+            await chain.validate(request)
+        hooks = self.hooks.get((info.group, info.kind)) if subresource is None else None
+        if hooks is None:
+            return await self._write_update(info, kv, current, desired, manager, subresource, dry_run, from_cache)
+        finish = await hooks.begin_update(desired, current, dry_run=dry_run)
+        try:
+            outcome = await self._write_update(info, kv, current, desired, manager, subresource, dry_run, from_cache)
+        except BaseException:
+            await finish(False)
+            raise
+        await finish(outcome is not None)
+        if outcome is not None and outcome[1]:
+            await hooks.after_delete(outcome[0])
+        return outcome
 
     async def _write_update(
         self,
@@ -443,8 +486,11 @@ class RestStore:
         manager: str | None,
         subresource: str | None,
         dry_run: bool,
+        from_cache: bool = False,
     ) -> tuple[Obj, bool] | None:
-        """One attempt to write an update: the result and whether it deleted the object; None if the CAS lost."""
+        """One attempt to write an update: the result and whether it deleted the object; None if the CAS lost
+        (or, ``from_cache``: ``current`` is the watch cache's copy, the update would change nothing, and the
+        store has a newer version)."""
         key, name = kv.key, current["metadata"]["name"]
         if manager is not None:
             managedfields.track_update(
@@ -453,8 +499,13 @@ class RestStore:
         else:
             managedfields.carry_over(current, desired)
         # A stale value (read with an old encryption key) is rewritten even when nothing changed: re-encryption.
-        if strategy.semantically_equal(desired, current) and not getattr(kv, "stale", False):
-            return current, False
+        if strategy.semantically_equal(desired, current):
+            # Nothing to write, if ``current`` is what is stored: a cached copy is checked against the store.
+            latest = await self.store.get(key) if from_cache else kv
+            if latest is not None and latest.mod_revision == kv.mod_revision and not getattr(latest, "stale", False):
+                return current, False
+            if from_cache:
+                return None  # a stale copy, or a value to re-encrypt: try again on the stored object
         if dry_run:
             return desired, False
         dmeta = strategy.meta(desired)

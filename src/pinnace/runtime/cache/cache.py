@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
 from pinnace.api import errors
+from pinnace.api.jsondata import json_copy
 from pinnace.api.selectors import parse_label_selector
 from pinnace.client.rest import RestClient
 from pinnace.client.restmapper import GVK, KindRef, RESTMapper, gvk_of
@@ -245,14 +243,6 @@ def strip_managed_fields(obj: Obj) -> Obj:
     if isinstance(meta, dict) and "managedFields" in meta:
         del meta["managedFields"]
     return obj
-
-
-def json_copy(value: Any) -> Any:
-    """A deep copy of JSON data; what orjson cannot encode (a set, an int over 64 bits) goes through deepcopy."""
-    try:
-        return orjson.loads(orjson.dumps(value))
-    except TypeError:
-        return copy.deepcopy(value)
 
 
 def _key(obj: Obj) -> str:
