@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from pinnace.storage.etcd import EtcdStore
 Obj = dict[str, Any]
 
 
-async def test_a_get_through_one_server_sees_a_write_just_made_through_another(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[APIServer, APIServer]]:
+    """Two started API servers, each with its own store client and watch cache, on one etcd."""
     etcd = EtcdServer(tmp_path / "etcd")
     await etcd.start()
     stores = [await EtcdStore.open([etcd.endpoint]) for _ in range(2)]
@@ -22,14 +25,7 @@ async def test_a_get_through_one_server_sees_a_write_just_made_through_another(t
     try:
         await a.start()
         await b.start()
-        configmaps = a.registry.get("", "v1", "configmaps")
-        assert configmaps is not None
-        for i in range(20):
-            made = await a.rest.create(configmaps, "default", {"metadata": {"name": f"cm-{i}"}, "data": {"i": str(i)}})
-            # No await between them lets b's watch deliver the event first: the GET itself must catch up.
-            seen = await b.rest.get(configmaps, "default", f"cm-{i}")
-            assert seen["data"] == {"i": str(i)}
-            assert seen["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+        yield a, b
     finally:
         for server in (a, b):
             await server.stop()
@@ -38,17 +34,23 @@ async def test_a_get_through_one_server_sees_a_write_just_made_through_another(t
         await etcd.stop()
 
 
+async def test_a_get_through_one_server_sees_a_write_just_made_through_another(tmp_path: Path) -> None:
+    async with two_servers(tmp_path) as (a, b):
+        configmaps = a.registry.get("", "v1", "configmaps")
+        assert configmaps is not None
+        for i in range(20):
+            made = await a.rest.create(configmaps, "default", {"metadata": {"name": f"cm-{i}"}, "data": {"i": str(i)}})
+            # No await between them lets b's watch deliver the event first: the GET itself must catch up.
+            seen = await b.rest.get(configmaps, "default", f"cm-{i}")
+            assert seen["data"] == {"i": str(i)}
+            assert seen["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+
+
 async def test_patches_through_one_server_right_after_writes_through_another_are_never_stale(tmp_path: Path) -> None:
     """A patch may start from the watch cache's copy; a copy behind another server's write must not show:
     a precondition on the newest resourceVersion holds, a patch builds on the newest state, and a patch that
     changes nothing returns the newest object."""
-    etcd = EtcdServer(tmp_path / "etcd")
-    await etcd.start()
-    stores = [await EtcdStore.open([etcd.endpoint]) for _ in range(2)]
-    a, b = (APIServer(store) for store in stores)
-    try:
-        await a.start()
-        await b.start()
+    async with two_servers(tmp_path) as (a, b):
         configmaps = a.registry.get("", "v1", "configmaps")
         assert configmaps is not None
         await b.rest.create(configmaps, "default", {"metadata": {"name": "shared"}, "data": {"n": "0"}})
@@ -71,9 +73,3 @@ async def test_patches_through_one_server_right_after_writes_through_another_are
             unchanged = await a.rest.mutate(configmaps, "default", "shared", setting("n", str(i)))
             assert unchanged["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
             assert unchanged["data"] == patched["data"]
-    finally:
-        for server in (a, b):
-            await server.stop()
-        for store in stores:
-            await store.close()
-        await etcd.stop()
