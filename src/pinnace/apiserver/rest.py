@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -33,6 +34,20 @@ from pinnace.storage import Compacted, KeyExists, KeyNotFound, KeyValue, Revisio
 Obj = dict[str, Any]
 #: Turns the current object into the desired one (may raise StatusError).
 Mutation = Callable[[Obj], Obj]
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionView:
+    """How admission sees an update through a subresource that is a view of its object, as upstream:
+    ``deployments/scale`` is admitted as an ``autoscaling/v1`` Scale (object and oldObject), and what the
+    mutating plugins change in the view is carried back into the object."""
+
+    kind: dict[str, str]
+    #: The view of an object.
+    view: Callable[[Obj], Obj]
+    #: The object with a (mutated) view applied to it.
+    apply: Callable[[Obj, Obj], Obj]
+
 
 #: How often a patch/update loop retries after losing a CAS race.
 _MAX_RETRIES = 20
@@ -347,13 +362,14 @@ class RestStore:
         dry_run: bool = False,
         manager: str | None = None,
         prepared: bool = False,
+        view: AdmissionView | None = None,
     ) -> Obj:
         """Apply ``mutation`` to the current object and write it, retrying lost races (PATCH).
 
         A resourceVersion the patch sets is a precondition: 409 unless it is the current one.
         ``prepared``: the mutation itself enforces every rule of the write (a subresource such as
         ``pods/binding`` that sets fields a plain update may not touch), so the kind's update strategy
-        and validation are skipped.
+        and validation are skipped. ``view``: admission sees the write as this view of the object (scale).
         """
 
         def checked(current: Obj) -> Obj:
@@ -365,7 +381,15 @@ class RestStore:
             return desired
 
         return await self._guaranteed_update(
-            info, namespace, name, checked, subresource=subresource, dry_run=dry_run, manager=manager, prepared=prepared
+            info,
+            namespace,
+            name,
+            checked,
+            subresource=subresource,
+            dry_run=dry_run,
+            manager=manager,
+            prepared=prepared,
+            view=view,
         )
 
     async def _guaranteed_update(
@@ -380,6 +404,7 @@ class RestStore:
         first: KeyValue | None = None,
         manager: str | None = None,
         prepared: bool = False,
+        view: AdmissionView | None = None,
     ) -> Obj:
         key = info.key(namespace, name)
         kv = first
@@ -399,7 +424,7 @@ class RestStore:
                     raise not_found(info, name)
             try:
                 outcome = await self._try_update(
-                    info, kv, mutation, namespace, subresource, dry_run, manager, prepared, from_cache
+                    info, kv, mutation, namespace, subresource, dry_run, manager, prepared, from_cache, view
                 )
             except errors.StatusError:
                 if not from_cache:
@@ -432,6 +457,7 @@ class RestStore:
         manager: str | None,
         prepared: bool,
         from_cache: bool,
+        view: AdmissionView | None = None,
     ) -> tuple[Obj, bool] | None:
         """One attempt of a guaranteed update on ``kv``: the outcome, or None to read the object and try again."""
         current = conversion.to_version(info, decode_from_storage(kv))
@@ -452,11 +478,30 @@ class RestStore:
         if chain:
             if not prepared:
                 strategy.default(info, desired)  # as a decoded body or patch result reaches admission upstream
-            request = request_for(
-                Operation.UPDATE, info, namespace, name, desired, current, subresource=subresource, dry_run=dry_run
-            )
-            await chain.admit(request)
-            desired = self._admitted(info, request)
+            if view is None:
+                request = request_for(
+                    Operation.UPDATE, info, namespace, name, desired, current, subresource=subresource, dry_run=dry_run
+                )
+                await chain.admit(request)
+                desired = self._admitted(info, request)
+            else:
+                old_view, new_view = view.view(current), view.view(desired)
+                request = request_for(
+                    Operation.UPDATE,
+                    info,
+                    namespace,
+                    name,
+                    new_view,
+                    old_view,
+                    subresource=subresource,
+                    dry_run=dry_run,
+                )
+                request.kind = view.kind
+                await chain.admit(request)
+                if request.mutated:
+                    if not isinstance(request.obj, dict):
+                        raise errors.InternalError(f"admission left no valid {view.kind['kind']} object")
+                    desired = view.apply(desired, request.obj)
             defaulted = not prepared and not request.mutated
         if not prepared:
             strategy.prepare_for_update(info, desired, current, subresource=subresource, defaulted=defaulted)

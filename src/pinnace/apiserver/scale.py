@@ -14,12 +14,12 @@ from aiohttp import web
 
 from pinnace.api import crd, errors, patch, selectors
 from pinnace.api.managedfields import manager_from_user_agent
-from pinnace.api.registry import ResourceInfo
+from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo
 from pinnace.apiserver import negotiation
 from pinnace.apiserver.httputil import read_body, respond
 from pinnace.apiserver.negotiation import Wanted
 from pinnace.apiserver.request_info import RequestInfo
-from pinnace.apiserver.rest import RestStore, conflict
+from pinnace.apiserver.rest import AdmissionView, RestStore, conflict
 
 Obj = dict[str, Any]
 
@@ -123,15 +123,20 @@ async def handle_scale(
             desired = patch.apply_merge_patch(current_scale, doc)
         else:
             raise errors.UnsupportedMediaType(f"unsupported patch type for scale: {media}")
-        out = copy.deepcopy(current)
-        replicas = _replicas_from(desired)
+        return apply_scale(current, desired)
+
+    def apply_scale(obj: Obj, scale: Obj) -> Obj:
+        out = copy.deepcopy(obj)
+        replicas = _replicas_from(scale)
         if not crd.set_scale(info, out, replicas):
             out.setdefault("spec", {})["replicas"] = replicas
         return out
 
+    # Admission sees the write as the Scale it is (kind autoscaling/v1 Scale, object and oldObject Scales).
+    view = AdmissionView(SUBRESOURCE_KINDS["scale"], lambda obj: scale_of(obj, info), apply_scale)
     try:
         manager = request.query.get("fieldManager") or manager_from_user_agent(request.headers.get("User-Agent"))
-        updated = await rest.mutate(info, namespace, name, mutate, subresource="scale", manager=manager)
+        updated = await rest.mutate(info, namespace, name, mutate, subresource="scale", manager=manager, view=view)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(f"error decoding patch: {exc}") from None
     return respond(scale_of(updated, info), Wanted(yaml=wanted.yaml))

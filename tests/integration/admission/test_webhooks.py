@@ -285,3 +285,63 @@ async def test_a_webhook_sees_and_may_refuse_deletes(client: RestClient, hooks: 
     assert request["operation"] == "DELETE" and request["object"] is None
     assert request["oldObject"]["metadata"]["name"] == "precious"
     assert request["options"]["kind"] == "DeleteOptions" and request["options"]["propagationPolicy"] == "Background"
+
+
+async def test_a_scale_is_admitted_as_a_scale(client: RestClient, hooks: WebhookServer) -> None:
+    """Upstream's attributes for ``deployments/scale``: kind autoscaling/v1 Scale, object and oldObject Scales;
+    a mutating webhook's change to the Scale reaches the deployment, a validating one may refuse it."""
+    seen: list[Obj] = []
+
+    async def cap_at_five(request: Obj) -> Obj:
+        seen.append(request)
+        replicas = request["object"]["spec"]["replicas"]
+        return json_patch([{"op": "replace", "path": "/spec/replicas", "value": min(replicas, 5)}])
+
+    async def refuse_three(request: Obj) -> Obj:
+        if request["object"]["spec"]["replicas"] == 3:
+            return {"allowed": False, "status": {"code": 403, "message": "three replicas are refused"}}
+        return {}
+
+    hooks.handlers = {"/mutate": cap_at_five, "/validate": refuse_three}
+    ca = hooks.ca_bundle
+    scale_rules = [
+        {"operations": ["UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments/scale"]}
+    ]
+    await client.create(
+        MUTATING,
+        configuration(
+            "cap", webhook("cap.example.com", {"url": hooks.url("/mutate"), "caBundle": ca}, rules=scale_rules)
+        ),
+    )
+    await client.create(
+        VALIDATING,
+        configuration(
+            "three", webhook("three.example.com", {"url": hooks.url("/validate"), "caBundle": ca}, rules=scale_rules)
+        ),
+    )
+    deployments = ResourceRef("apps", "v1", "deployments")
+    labels = {"app": "web"}
+    await client.create(
+        deployments,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            },
+        },
+        "default",
+    )
+    scaled = await client.patch(deployments, "web", {"spec": {"replicas": 9}}, "default", subresource="scale")
+    assert scaled["kind"] == "Scale" and scaled["spec"]["replicas"] == 5
+    assert (await client.get(deployments, "web", "default"))["spec"]["replicas"] == 5
+    request = seen[-1]
+    assert request["kind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+    assert request["resource"] == {"group": "apps", "version": "v1", "resource": "deployments"}
+    assert request["subResource"] == "scale"
+    assert request["object"]["kind"] == "Scale" and request["object"]["spec"]["replicas"] == 9
+    assert request["oldObject"]["kind"] == "Scale" and request["oldObject"]["spec"]["replicas"] == 1
+    with pytest.raises(errors.Forbidden, match="three replicas are refused"):
+        await client.patch(deployments, "web", {"spec": {"replicas": 3}}, "default", subresource="scale")
+    assert (await client.get(deployments, "web", "default"))["spec"]["replicas"] == 5
