@@ -137,9 +137,12 @@ async def test_field_index_lists_without_a_scan(cache: Cache, rt_client: Client)
     await rt_client.create(configmap("c", namespace="kube-system"))
     await rt_client.patch({**b, "data": {"v": "9"}}, MergeFrom(b))
     deadline = time.monotonic() + 5
-    while len(await rt_client.list(CM, fields={"data.v": "0"})) != 2:
+    # The patch is the last write: once the cache has it, it has every earlier one (events arrive in order).
+    # (Waiting for two objects with v=0 could stop early: a and b before c and the patch.)
+    while not await rt_client.list(CM, fields={"data.v": "9"}):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
+    assert len(await rt_client.list(CM, fields={"data.v": "0"})) == 2
     assert [o["metadata"]["name"] for o in await rt_client.list(CM, "default", fields={"data.v": "0"})] == ["a"]
     assert [o["metadata"]["name"] for o in await rt_client.list(CM, fields={"data.v": "9"})] == ["b"]
     with pytest.raises(errors.BadRequest, match="no index for field"):
