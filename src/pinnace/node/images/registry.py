@@ -340,7 +340,15 @@ class RegistryClient:
                 await self._blob(ep, ref, descriptor, scope)
 
         needed = {d.digest: d for d in (manifest.config, *manifest.layers) if not self.store.has_blob(d.digest)}
-        await asyncio.gather(*(fetch(descriptor) for descriptor in needed.values()))
+        fetches = [asyncio.ensure_future(fetch(descriptor)) for descriptor in needed.values()]
+        try:
+            await asyncio.gather(*fetches)
+        except BaseException:
+            # One blob failed: the others stop too, and their temp files are gone before the error is raised.
+            for task in fetches:
+                task.cancel()
+            await asyncio.gather(*fetches, return_exceptions=True)
+            raise
         return manifest_digest, top, extra
 
     async def _manifest(self, ep: _Endpoint, ref: Reference, tag_or_digest: str, scope: str) -> tuple[bytes, str]:
