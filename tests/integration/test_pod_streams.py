@@ -264,6 +264,18 @@ def test_node_proxy_reaches_the_kubelet(node: Node, threaded_server: ThreadedSer
     assert summary["node"]["memory"]["availableBytes"] > 0
     with urllib.request.urlopen(f"{base}/pods", timeout=10) as r:
         assert json.loads(r.read())["kind"] == "PodList"
+    # The five relays went over one pooled connection to the kubelet, kept open for the next.
+    assert _established_to(node.agent.kubelet.port) == 1
+
+
+def _established_to(port: int) -> int:
+    """Open TCP connections (IPv4) from this machine to a local ``port``."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port, state = int(fields[2].split(":")[1], 16), fields[3]
+        count += remote_port == port and state == "01"  # TCP_ESTABLISHED
+    return count
 
 
 def test_log_options_are_validated_before_the_kubelet(

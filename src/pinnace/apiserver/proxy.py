@@ -128,6 +128,24 @@ class KubeletProxy:
         self.rest = rest
         self.tls = kubelet_client_context(*client_cert) if client_cert is not None else None
         self.scheme = "https" if self.tls is not None else "http"
+        self._session: aiohttp.ClientSession | None = None
+
+    def _pool(self) -> aiohttp.ClientSession:
+        """The client of plain relays (logs, node proxy): connections to kubelets (TLS handshakes included) are
+        kept alive and reused, not made anew per request. Upgraded streams (exec, attach, port-forward) keep a
+        connection of their own."""
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT)
+            self._session = aiohttp.ClientSession(
+                timeout=timeout, auto_decompress=False, connector=aiohttp.TCPConnector(limit=0)
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def handlers(self) -> dict[tuple[str, str, str], Any]:
         """(group, resource, subresource) → handler, for :attr:`APIServer.subresource_handlers`."""
@@ -174,7 +192,8 @@ class KubeletProxy:
             return web.Response(body=b"", content_type="text/plain")
         params = [(k, v) for k, v in request.query.items() if k in _LOG_PARAMS]
         path = "/containerLogs/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or "", container))
-        return await _relay_http(request, "GET", f"{self.scheme}://{kubelet}{path}?{urlencode(params)}", self.tls)
+        url = f"{self.scheme}://{kubelet}{path}?{urlencode(params)}"
+        return await _relay_http(self._pool(), request, "GET", url, self.tls)
 
     # ---- exec, attach, port-forward -------------------------------------------------------------
     async def exec(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
@@ -230,7 +249,7 @@ class KubeletProxy:
         await self._admit_connect("nodes", ri, {"path": path})
         query = request.query_string
         url = f"{self.scheme}://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
-        return await _relay_http(request, request.method, url, self.tls)
+        return await _relay_http(self._pool(), request, request.method, url, self.tls)
 
 
 def _flag(query: Any, name: str) -> bool:
@@ -271,23 +290,19 @@ def _ssl_arg(tls: ssl.SSLContext | None) -> ssl.SSLContext | bool:
 
 
 async def _relay_http(
-    request: web.BaseRequest, method: str, url: str, tls: ssl.SSLContext | None
+    session: aiohttp.ClientSession, request: web.BaseRequest, method: str, url: str, tls: ssl.SSLContext | None
 ) -> web.StreamResponse:
     """Forward one plain HTTP request and stream the answer back (status, content type and body)."""
     body = await request.read() if request.can_read_body else None
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT)
     try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
-            session.request(
-                method,
-                url,
-                data=body,
-                headers=_forward_headers(request),
-                allow_redirects=False,
-                ssl=_ssl_arg(tls),
-            ) as upstream,
-        ):
+        async with session.request(
+            method,
+            url,
+            data=body,
+            headers=_forward_headers(request),
+            allow_redirects=False,
+            ssl=_ssl_arg(tls),
+        ) as upstream:
             response = web.StreamResponse(
                 status=upstream.status,
                 headers={k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE},

@@ -121,7 +121,8 @@ class APIServer:
             ("", "serviceaccounts", "token"): lambda request, ri: self.tokens.handle(request, self.rest, ri),
         }
         # pods/log, exec, attach, portforward and nodes/proxy are relayed to the node's kubelet.
-        self.subresource_handlers.update(KubeletProxy(self.rest).handlers())
+        self.kubelets = KubeletProxy(self.rest)
+        self.subresource_handlers.update(self.kubelets.handlers())
         #: (group, resource) → handler, for create-only resources that are never stored (reviews).
         self.virtual_resources = VirtualResources(self.registry)
         self.discovery = Discovery(self.registry)
@@ -231,6 +232,7 @@ class APIServer:
                 close = getattr(plugin, "close", None)
                 if close is not None:
                     await close()
+        await self.kubelets.close()
         await self.rest.caches.stop()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -93,8 +93,8 @@ def secure_server(server: APIServer, pki: PKI, security: SecurityConfig) -> ssl.
     config = AuthenticationConfig(token_file=security.token_auth_file, anonymous=security.anonymous)
     enable_authentication(server, config)
     # --kubelet-client-certificate/-key: kubelets (HTTPS, webhook authn/authz) see kube-apiserver-kubelet-client.
-    kubelets = KubeletProxy(server.rest, client_cert=pki.path("apiserver-kubelet-client"))
-    server.subresource_handlers.update(kubelets.handlers())
+    server.kubelets = KubeletProxy(server.rest, client_cert=pki.path("apiserver-kubelet-client"))
+    server.subresource_handlers.update(server.kubelets.handlers())
     crt, key = pki.path("apiserver")
     return serving_context(crt, key, client_ca_file=pki.path("ca")[0])
 
