@@ -224,14 +224,17 @@ def _apply_one(doc: Any, op: dict[str, Any] | None) -> Any:
     return _add(doc, parts, clone(value), str(path), "copy")
 
 
-def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """Apply an RFC 6902 patch (the decoded body: a list of operations) to ``obj``."""
+def apply_json_patch(obj: dict[str, Any], patch: Any, *, in_place: bool = False) -> dict[str, Any]:
+    """Apply an RFC 6902 patch (the decoded body: a list of operations) to ``obj``.
+
+    ``in_place``: ``obj`` is the caller's own copy, which it drops if the patch fails half-way; changed
+    rather than copied first."""
     ops = _decode_operations(patch)
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
         raise errors.RequestEntityTooLarge(
             f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}"
         )
-    doc: Any = clone(obj)
+    doc: Any = obj if in_place else clone(obj)
     try:
         for op in ops:
             doc = _apply_one(doc, op)
@@ -270,11 +273,13 @@ def _merge(target: Any, patch: Any) -> Any:
     return target
 
 
-def apply_merge_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """Apply an RFC 7386 merge patch: objects merge recursively, ``null`` deletes, the rest replaces."""
+def apply_merge_patch(obj: dict[str, Any], patch: Any, *, in_place: bool = False) -> dict[str, Any]:
+    """Apply an RFC 7386 merge patch: objects merge recursively, ``null`` deletes, the rest replaces.
+
+    ``in_place``: ``obj`` is the caller's own copy, changed rather than copied first."""
     if not isinstance(patch, dict):
         raise errors.BadRequest("Invalid JSON Patch")
-    result: dict[str, Any] = _merge(clone(obj), patch)
+    result: dict[str, Any] = _merge(obj if in_place else clone(obj), patch)
     return result
 
 

@@ -192,13 +192,14 @@ def _success_status(info: ResourceInfo, obj: Obj) -> Obj:
 
 
 def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Obj:
-    """The object after a patch of the given media type."""
+    """The object after a patch of the given media type. ``current`` is the caller's own copy (a guaranteed
+    update's mutation gets one): JSON and merge patches change it in place."""
     if media == negotiation.JSON_PATCH:
         try:
             operations = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise errors.BadRequest(f"error decoding patch: {exc}") from None
-        return patch.apply_json_patch(current, operations)
+        return patch.apply_json_patch(current, operations, in_place=True)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -206,7 +207,7 @@ def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Ob
     if not isinstance(doc, dict):
         raise errors.BadRequest("error decoding patch: the patch must be a JSON object")
     if media == negotiation.MERGE_PATCH:
-        return patch.apply_merge_patch(current, doc)
+        return patch.apply_merge_patch(current, doc, in_place=True)
     if media == negotiation.STRATEGIC_PATCH:
         schema = definition_for(info.group, info.version, info.kind)
         if schema is None or info.custom:

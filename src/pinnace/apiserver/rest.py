@@ -575,7 +575,9 @@ class RestStore:
         except KeyNotFound:
             raise not_found(info, name) from None
         self._wrote(info, new_kv.mod_revision)
-        return conversion.to_version(info, with_resource_version(stored, new_kv.mod_revision)), False
+        written = with_resource_version(stored, new_kv.mod_revision)
+        # Stored at its own version, ``desired`` (decoded and defaulted) is what a read would give back.
+        return (written if stored is desired else conversion.to_version(info, written)), False
 
     # ---- delete ------------------------------------------------------------
     async def delete(
