@@ -10,6 +10,8 @@ nodes). The pieces, one stage each:
 - :mod:`.rules` — the ruleset in upstream's chains (KUBE-SERVICES, KUBE-SVC-*,
   KUBE-SEP-*, KUBE-NODEPORTS, KUBE-MARK-MASQ, KUBE-POSTROUTING, …) (pure);
 - :mod:`.iptables` — ``iptables-save``/``iptables-restore`` (the I/O edge);
+- :mod:`.stale` — which UDP conntrack entries a change leaves stale (pure), and
+  :mod:`.conntrack` — ``conntrack -D`` to delete them (the I/O edge);
 - :mod:`.proxier` — informers, rate-limited syncs, the per-namespace lock and
   cleanup: :class:`ServiceProxy`, and :func:`service_proxy` that the agent calls.
 

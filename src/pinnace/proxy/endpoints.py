@@ -17,11 +17,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Endpoint", "ServicePort", "Targets", "categorize", "chain_hash", "service_ports", "slice_endpoints"]
+__all__ = [
+    "Endpoint",
+    "ServicePort",
+    "Targets",
+    "categorize",
+    "chain_hash",
+    "service_ports",
+    "slice_endpoints",
+    "slices_by_service",
+]
 
 Obj = dict[str, Any]
 
@@ -143,6 +153,17 @@ def service_ports(service: Obj) -> list[ServicePort]:
         for p in spec.get("ports") or []
         if p.get("port")
     ]
+
+
+def slices_by_service(slices: Iterable[Obj]) -> dict[tuple[str, str], list[Obj]]:
+    """EndpointSlices by the (namespace, name) of the Service they belong to (their service-name label)."""
+    out: dict[tuple[str, str], list[Obj]] = defaultdict(list)
+    for eps in slices:
+        meta = eps.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if owner:
+            out[(str(meta.get("namespace") or ""), str(owner))].append(eps)
+    return out
 
 
 def slice_endpoints(port: ServicePort, slices: Iterable[Obj]) -> list[Endpoint]:

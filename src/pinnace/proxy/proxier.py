@@ -7,7 +7,11 @@ change re-renders the whole ruleset (:mod:`.rules`) and applies it in one
 ``iptables-restore --noflush`` transaction (:mod:`.iptables`). Syncs are rate
 limited as upstream's BoundedFrequencyRunner limits them: at most one per
 ``min_sync_period`` (1 s), and one at least every ``sync_period`` (30 s) even
-without changes, which also repairs rules someone else flushed.
+without changes, which also repairs rules someone else flushed. After the
+rules, a sync deletes the UDP conntrack entries the change left stale
+(:mod:`.stale`, :mod:`.conntrack`): flows to endpoints that are gone, and flows
+to service IPs that were never DNAT'ed; a deletion that fails is tried again
+at the next syncs (up to :data:`FLUSH_ATTEMPTS` times in all).
 
 One network namespace, one proxy: several node agents can share one (the
 ``process`` runtime's nodes all live in the host's), so the proxy first takes
@@ -34,8 +38,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.proxy.conntrack import Conntrack
 from pinnace.proxy.iptables import Iptables, IptablesError
 from pinnace.proxy.rules import cleanup_input, render
+from pinnace.proxy.stale import Flush, UdpPort, stale_flushes, udp_ports
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
 from pinnace.runtime.clock import Clock, RealClock
@@ -50,6 +56,8 @@ ENDPOINT_SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
 PROXY_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
 LOCK_DIR = Path("/run/pinnace")
 CAP_NET_ADMIN = 12
+#: How many times in all a failing conntrack deletion is tried (once per sync) before it is given up.
+FLUSH_ATTEMPTS = 3
 
 
 class SyncRunner:
@@ -150,6 +158,7 @@ class ServiceProxy:
         *,
         local_cidr: str = "",
         iptables: Iptables | None = None,
+        conntrack: Conntrack | None = None,
         lock: NetnsLock | None = None,
         clock: Clock | None = None,
         min_sync_period: float = 1.0,
@@ -159,6 +168,7 @@ class ServiceProxy:
         self.node_name = node_name
         self.local_cidr = local_cidr
         self.iptables = iptables or Iptables()
+        self.conntrack = conntrack or Conntrack(self.iptables.netns)
         self.lock = lock or NetnsLock(self.iptables.netns)
         self.clock: Clock = clock or RealClock()
         self.lock_retry = lock_retry
@@ -168,6 +178,10 @@ class ServiceProxy:
             RestListerWatcher(rest, ENDPOINT_SLICES, label_selector=PROXY_SELECTOR), clock=self.clock
         )
         self._applied = ""
+        #: The UDP ports as of the last sync (what conntrack deletions are computed from).
+        self._udp: dict[str, UdpPort] = {}
+        #: Deletions that failed, with how many times they were tried.
+        self._failed_flushes: dict[Flush, int] = {}
         #: Set once the first ruleset is in place.
         self.synced = asyncio.Event()
 
@@ -209,20 +223,38 @@ class ServiceProxy:
 
     async def sync(self, periodic: bool = False) -> None:
         """Render the ruleset from the informers' caches and apply it (the same as last time: skipped, unless
-        periodic — the periodic sync repairs rules someone else changed)."""
-        ruleset = render(
-            self.services.indexer.objects(),
-            self.slices.indexer.objects(),
-            node_name=self.node_name,
-            local_cidr=self.local_cidr,
-        )
+        periodic — the periodic sync repairs rules someone else changed); then delete the conntrack entries
+        the change left stale."""
+        services, slices = self.services.indexer.objects(), self.slices.indexer.objects()
+        ruleset = render(services, slices, node_name=self.node_name, local_cidr=self.local_cidr)
         rendered = ruleset.restore_input()
-        if rendered == self._applied and not periodic:
-            return  # nothing routed differently (a change to some other field): not even iptables-save
-        state = await self.iptables.state()
-        await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps))
-        self._applied = rendered
-        self.synced.set()
+        # Unchanged rules (a change to some other field): not even iptables-save.
+        if rendered != self._applied or periodic:
+            state = await self.iptables.state()
+            await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps))
+            self._applied = rendered
+            self.synced.set()
+        await self._flush_stale(udp_ports(services, slices))
+
+    async def _flush_stale(self, udp: dict[str, UdpPort]) -> None:
+        """Delete the entries going from the last sync's UDP ports to ``udp`` leaves stale, and retry failed ones.
+
+        Runs after the rules are in place, so that the flows' next packets meet the new rules.
+        """
+        flushes = stale_flushes(self._udp, udp) | self._failed_flushes.keys()
+        self._udp = udp
+        if not flushes:
+            return
+        tried = self._failed_flushes
+        self._failed_flushes = {}
+        for flush in await self.conntrack.flush(flushes):
+            attempts = tried.get(flush, 0) + 1
+            if attempts < FLUSH_ATTEMPTS:
+                self._failed_flushes[flush] = attempts
+            else:
+                log.warning(
+                    "node %s: giving up deleting conntrack entries (%s)", self.node_name, " ".join(flush.args())
+                )
 
     async def cleanup(self) -> None:
         """Remove every chain and jump of ours from the namespace."""

@@ -43,18 +43,17 @@ Not rendered (no Pinnace part needs them yet): load-balancer source ranges
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pinnace.proxy.endpoints import (
-    SERVICE_NAME_LABEL,
     Endpoint,
     ServicePort,
     categorize,
     service_ports,
     slice_endpoints,
+    slices_by_service,
 )
 
 __all__ = ["JUMPS", "OWNED_PREFIXES", "Ruleset", "cleanup_input", "render"]
@@ -246,12 +245,7 @@ def render(services: Iterable[Obj], slices: Iterable[Obj], *, node_name: str, lo
     ``local_cidr`` is the node's pod CIDR (upstream's ``--detect-local-mode=NodeCIDR``): traffic to a cluster IP
     from outside it is masqueraded; empty, none is (only hairpin and external traffic are).
     """
-    by_service: dict[tuple[str, str], list[Obj]] = defaultdict(list)
-    for eps in slices:
-        meta = eps.get("metadata") or {}
-        owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-        if owner:
-            by_service[(str(meta.get("namespace") or ""), str(owner))].append(eps)
+    by_service = slices_by_service(slices)
     rs = Ruleset()
     ports = [sp for svc in services for sp in service_ports(svc)]
     for sp in sorted(ports, key=lambda p: (p.key, p.proto)):

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.oci.netns import open_connection_in, socket_in
+from pinnace.proxy.conntrack import Conntrack
 from pinnace.proxy.iptables import Iptables
 from pinnace.proxy.proxier import NetnsLock, ServiceProxy
 
@@ -278,3 +281,148 @@ async def test_a_pod_reaches_services_through_the_node_even_on_the_nodes_loopbac
         await asyncio.wait_for(proxy.synced.wait(), 15)
         assert await ask(pod_netns, "10.96.10.15", 80) == f"a {CLIENT}"  # the pod's address is kept
         assert await ask(pod_netns, "10.96.10.16", 80) == f"loopback {CLIENT}"
+
+
+# Stale UDP flows. A UDP "flow" (same addresses and ports) keeps the NAT its first packet got for as long as
+# packets keep coming; the proxy deletes the conntrack entries a change leaves stale (proxy/stale.py). Both
+# "pods" answer on UDP 8053 with their name; a's server stays up after a leaves the Service, so that a flow
+# still DNAT'ed to it is seen (in a cluster the pod is gone and those datagrams vanish).
+DNS_IP = "10.96.10.20"
+
+
+class _Answer(asyncio.DatagramProtocol):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.name.encode(), addr)
+
+
+@pytest.fixture
+async def udp_pods(netns: str) -> AsyncIterator[None]:
+    transports = []
+    for ip, name in ((POD_A, "a"), (POD_B, "b")):
+        sock = await asyncio.to_thread(socket_in, netns, socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((ip, 8053))
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(functools.partial(_Answer, name), sock=sock)
+        transports.append(transport)
+    try:
+        yield
+    finally:
+        for transport in transports:
+            transport.close()
+
+
+class UdpClient:
+    """One UDP flow from inside the namespace: the same source port for every datagram (a connected socket)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    async def to(cls, netns: str, ip: str, port: int) -> UdpClient:
+        sock = await asyncio.to_thread(socket_in, netns, socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.connect((ip, port))
+        return cls(sock)
+
+    async def ask(self) -> str:
+        """Send one datagram; who answered ("" if nobody did in a second, or the port was unreachable)."""
+        while True:  # forget answers that came after an earlier ask gave up
+            try:
+                self.sock.recv(64)
+            except BlockingIOError:
+                break
+            except ConnectionRefusedError:
+                continue
+        self.sock.send(b"?")
+        try:
+            return (await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self.sock, 64), 1)).decode()
+        except (TimeoutError, ConnectionRefusedError):
+            return ""
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def dns_service() -> dict[str, Any]:
+    ports = [{"name": "dns", "port": 53, "targetPort": 8053, "protocol": "UDP"}]
+    return {"metadata": {"name": "dns", "namespace": "default"}, "spec": {"clusterIP": DNS_IP, "ports": ports}}
+
+
+def dns_slice(*ips: str) -> dict[str, Any]:
+    eps = endpoint_slice("dns", *((ip, True) for ip in ips))
+    eps["ports"] = [{"name": "dns", "port": 8053, "protocol": "UDP"}]
+    return eps
+
+
+@pytest.mark.parametrize("conntrack_tool", ["conntrack", "pinnace-no-such-conntrack"])
+async def test_a_udp_flow_moves_to_the_new_endpoint_when_its_endpoint_is_replaced(
+    client: RestClient, netns: str, udp_pods: None, tmp_path: Path, conntrack_tool: str
+) -> None:
+    """With the conntrack tool, the flow's next datagram after the sync reaches the new endpoint; without it (the
+    proxy still routes new flows) the flow keeps going to the old one — what the deletion is for."""
+    await client.create(SERVICES, dns_service(), "default")
+    await client.create(SLICES, dns_slice(POD_A), "default")
+    proxy = make_proxy(client, netns, tmp_path)
+    proxy.conntrack = Conntrack(netns, tool=conntrack_tool)
+    flow = await UdpClient.to(netns, DNS_IP, 53)
+    try:
+        async with running(proxy):
+            await asyncio.wait_for(proxy.synced.wait(), 15)
+            assert await flow.ask() == "a"
+            await client.patch(SLICES, "dns-abcde", {"endpoints": dns_slice(POD_B)["endpoints"]}, "default")
+
+            async def new_flows_reach_b() -> bool:
+                fresh = await UdpClient.to(netns, DNS_IP, 53)
+                try:
+                    return await fresh.ask() == "b"
+                finally:
+                    fresh.close()
+
+            await eventually(new_flows_reach_b)
+            if conntrack_tool == "conntrack":
+
+                async def flow_reaches_b() -> bool:
+                    return await flow.ask() == "b"
+
+                await eventually(flow_reaches_b)
+            else:
+                assert [await flow.ask() for _ in range(3)] == ["a", "a", "a"]
+    finally:
+        flow.close()
+
+
+async def test_a_udp_flow_started_before_the_service_was_routed_reaches_its_endpoint(
+    client: RestClient, netns: str, udp_pods: None, tmp_path: Path
+) -> None:
+    """Datagrams sent to a service IP before any rule existed were not DNAT'ed, and their flow's entry keeps it so:
+    the proxy's first sync deletes the entries of every UDP service port that now has endpoints."""
+    await client.create(SERVICES, dns_service(), "default")
+    await client.create(SLICES, dns_slice(POD_B), "default")
+    # The namespace tracks connections as soon as some rule needs it (a node's CNI rules do).
+    await Iptables(netns).restore("*filter\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n")
+    flow = await UdpClient.to(netns, DNS_IP, 53)
+    try:
+        assert await flow.ask() == ""  # no rules yet: sent towards the service range's route, unanswered
+        listed = subprocess.run(
+            ["ip", "netns", "exec", os.path.basename(netns), "conntrack", "-L", "-p", "udp", "--orig-dst", DNS_IP],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert f"src={DNS_IP}" in listed.stdout  # the flow's entry, not DNAT'ed: replies would come from DNS_IP
+        proxy = make_proxy(client, netns, tmp_path)
+        async with running(proxy):
+            await asyncio.wait_for(proxy.synced.wait(), 15)
+
+            async def flow_reaches_b() -> bool:
+                return await flow.ask() == "b"
+
+            await eventually(flow_reaches_b)
+    finally:
+        flow.close()
