@@ -48,10 +48,11 @@ def needs_read_conversion(info: ResourceInfo) -> bool:
     return _builtin(info) is not None
 
 
-def to_version(info: ResourceInfo, obj: Obj) -> Obj:
-    """A stored object as served at ``info``'s version."""
+def to_version(info: ResourceInfo, obj: Obj, *, owned: bool = False) -> Obj:
+    """A stored object as served at ``info``'s version (``owned``: the caller's own object, which a custom
+    resource's conversion may change in place instead of copying)."""
     if info.custom:
-        return crd.to_version(info, obj)
+        return crd.to_version(info, obj, owned=owned)
     pair = _builtin(info)
     return obj if pair is None else pair[0](obj)
 

@@ -312,7 +312,7 @@ class CustomVersion:
         if self.rules is None:
             return causes
         if any(c.type == errors.CAUSE_TYPE_INVALID for c in causes):
-            causes.append(Cause(errors.CAUSE_INVALID, f"Invalid value: \"null\": {_RULES_SKIPPED}", "<nil>"))
+            causes.append(Cause(errors.CAUSE_INVALID, f'Invalid value: "null": {_RULES_SKIPPED}', "<nil>"))
             return causes
         rules = self.rules
         if rules.rules or rules.additional is not None or "metadata" in rules.properties:  # a rule sees metadata
@@ -498,15 +498,17 @@ def resource_infos(crd: Obj, *, only_served: bool = True) -> list[ResourceInfo]:
     return out
 
 
-def to_version(info: ResourceInfo, obj: Obj) -> Obj:
-    """A stored custom resource as served at ``info``'s version (a copy if anything changes)."""
+def to_version(info: ResourceInfo, obj: Obj, *, owned: bool = False) -> Obj:
+    """A stored custom resource as served at ``info``'s version (a copy if anything changes, unless ``owned``:
+    the caller's own object, changed in place)."""
     cv = custom_version(info)
     if cv is None or not cv.read_conversion:
         return obj
     if cv.has_defaults:
-        obj = orjson.loads(orjson.dumps(obj))
+        if not owned:
+            obj = orjson.loads(orjson.dumps(obj))
         structural.apply_defaults(obj, cv.schema)
-    else:
+    elif not owned:
         obj = dict(obj)
     obj["apiVersion"] = info.api_version
     return obj

@@ -460,7 +460,7 @@ class RestStore:
         view: AdmissionView | None = None,
     ) -> tuple[Obj, bool] | None:
         """One attempt of a guaranteed update on ``kv``: the outcome, or None to read the object and try again."""
-        current = conversion.to_version(info, decode_from_storage(kv))
+        current = conversion.to_version(info, decode_from_storage(kv), owned=True)
         name = current["metadata"]["name"]
         desired = mutation(json_copy(current))
         self._check_type(info, desired)
@@ -594,7 +594,7 @@ class RestStore:
             kv = await self.store.get(key)
             if kv is None:
                 raise not_found(info, name)
-            current = conversion.to_version(info, decode_from_storage(kv))
+            current = conversion.to_version(info, decode_from_storage(kv), owned=True)
             strategy.check_delete(info, current)
             cmeta = current["metadata"]
             if options.precondition_uid is not None and options.precondition_uid != cmeta.get("uid"):
