@@ -1,0 +1,197 @@
+"""FieldsV1 sets and ``metadata.managedFields`` entries: the wire codec of field ownership.
+
+A set of fields is a Python set of *paths*, each a tuple of FieldsV1 path
+elements (``"f:name"``, ``"k:{...}"``, ``"v:..."``, ``"i:N"``; see
+:mod:`pinnace.api.fieldtypes`). On the wire (upstream's FieldsV1, from
+structured-merge-diff) the set is a tree: ``{"f:spec": {"f:replicas": {}}}``,
+where ``{}`` is a leaf member and a ``"."`` key marks an inner node that is
+itself a member.
+
+- :func:`encode_fields` / :func:`decode_fields` — a path set to FieldsV1 and back;
+- :func:`decode_entries` / :func:`encode_entries` — ``managedFields`` as
+  :class:`Entry` objects and back, sorted as upstream (Apply first, then by time);
+- :func:`path_string` — a path as conflicts print it.
+
+The ownership logic itself (compare, Update tracking) lives in
+:mod:`pinnace.api.managedfields`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "Entry",
+    "Path",
+    "decode_entries",
+    "decode_fields",
+    "encode_entries",
+    "encode_fields",
+    "is_reset",
+    "path_string",
+    "sort_key",
+]
+
+Obj = dict[str, Any]
+Path = tuple[str, ...]
+
+
+# ---- FieldsV1 -----------------------------------------------------------------------------------
+
+_RANK = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
+def sort_key(pe: str) -> tuple[int, str]:
+    """The order of path elements in FieldsV1 (upstream PathElement.Less): fields, keys, values, indexes."""
+    return (_RANK.get(pe[:1], 4), pe)
+
+
+def encode_fields(paths: set[Path]) -> Obj:
+    """A set of paths in the FieldsV1 wire form (children sorted, ``"."`` first)."""
+    root: dict[str, Any] = {}
+    for path in paths:
+        if not path:
+            continue
+        node = root
+        for pe in path:
+            node = node.setdefault(pe, {})
+        node["."] = True
+    return _finish(root)
+
+
+def _finish(node: dict[str, Any]) -> Obj:
+    out: Obj = {}
+    if node.get(".") is True and len(node) > 1:
+        out["."] = {}
+    for key in sorted((k for k in node if k != "."), key=sort_key):
+        child = node[key]
+        out[key] = {} if len(child) == 1 and "." in child else _finish(child)
+    return out
+
+
+def decode_fields(fields: Any, prefix: Path = ()) -> set[Path]:
+    """The set of paths a FieldsV1 value names (ValueError if it is not one)."""
+    out: set[Path] = set()
+    _decode(fields, prefix, out)
+    return out
+
+
+def _decode(fields: Any, prefix: Path, out: set[Path]) -> None:
+    if not isinstance(fields, dict):
+        raise ValueError("FieldsV1 must be an object")
+    for key, child in fields.items():
+        if key == ".":
+            if prefix:
+                out.add(prefix)
+            continue
+        if key[:2] not in ("f:", "k:", "v:", "i:") or not isinstance(child, dict):
+            raise ValueError(f"invalid FieldsV1 key {key!r}")
+        p = (*prefix, key)
+        if child:
+            _decode(child, p, out)
+        else:
+            out.add(p)
+
+
+def path_string(path: Path) -> str:
+    """A path as upstream prints it in conflicts: ``.spec.containers[name="web"].image``."""
+    parts: list[str] = []
+    for pe in path:
+        tag, body = pe[:1], pe[2:]
+        if tag == "f":
+            parts.append("." + body)
+        elif tag == "k":
+            try:
+                key = orjson.loads(body)
+                parts.append("[" + ",".join(f"{k}={orjson.dumps(v).decode()}" for k, v in key.items()) + "]")
+            except (orjson.JSONDecodeError, AttributeError):
+                parts.append(f"[{body}]")
+        elif tag == "v":
+            parts.append(f"[={body}]")
+        else:
+            parts.append(f"[{body}]")
+    return "".join(parts)
+
+
+# ---- managedFields entries --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Entry:
+    """One ``managedFields`` entry: a manager, how it wrote (Apply/Update), and the fields it owns."""
+
+    manager: str
+    operation: str
+    api_version: str
+    fields: set[Path]
+    time: str | None = None
+    subresource: str = ""
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """Who this entry is: appliers are one manager whatever apiVersion they used; updaters are per version."""
+        version = self.api_version if self.operation == "Update" else ""
+        return (self.manager, self.operation, self.subresource, version)
+
+    def describe(self) -> str:
+        """The manager as upstream names it in a conflict: ``"name" using apps/v1``."""
+        out = orjson.dumps(self.manager).decode()
+        if self.subresource:
+            out += f' with subresource "{self.subresource}"'
+        if self.operation == "Update":
+            out += f" using {self.api_version}"
+        return out
+
+
+def is_reset(raw: Any) -> bool:
+    """Whether a written ``managedFields`` asks to clear ownership (``[]`` or ``[{}]``)."""
+    return isinstance(raw, list) and (not raw or (len(raw) == 1 and raw[0] == {}))
+
+
+def decode_entries(raw: Any) -> list[Entry] | None:
+    """The entries of a ``managedFields`` value, or None if it is not a valid one."""
+    if not isinstance(raw, list):
+        return None
+    out: list[Entry] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            return None
+        op = item.get("operation")
+        if op not in ("Apply", "Update") or item.get("fieldsType", "FieldsV1") != "FieldsV1":
+            return None
+        try:
+            fields = decode_fields(item.get("fieldsV1") or {})
+        except ValueError:
+            return None
+        t = item.get("time")
+        out.append(
+            Entry(
+                manager=str(item.get("manager") or ""),
+                operation=str(op),
+                api_version=str(item.get("apiVersion") or ""),
+                fields=fields,
+                time=t if isinstance(t, str) else None,
+                subresource=str(item.get("subresource") or ""),
+            )
+        )
+    return out
+
+
+def encode_entries(entries: list[Entry]) -> list[Obj]:
+    """``managedFields`` as upstream writes it: non-empty entries, Apply first, then oldest first."""
+    kept = [e for e in entries if e.fields]
+    kept.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
+    out: list[Obj] = []
+    for e in kept:
+        entry: Obj = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version}
+        if e.time:
+            entry["time"] = e.time
+        entry["fieldsType"] = "FieldsV1"
+        entry["fieldsV1"] = encode_fields(e.fields)
+        if e.subresource:
+            entry["subresource"] = e.subresource
+        out.append(entry)
+    return out
