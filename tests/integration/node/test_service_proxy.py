@@ -157,11 +157,14 @@ async def running(proxy: ServiceProxy) -> AsyncIterator[asyncio.Task[None]]:
             await task
 
 
-def make_proxy(client: RestClient, netns: str, tmp_path: Path, name: str = "node-a") -> ServiceProxy:
+def make_proxy(
+    client: RestClient, netns: str, tmp_path: Path, name: str = "node-a", conntrack: Conntrack | None = None
+) -> ServiceProxy:
     return ServiceProxy(
         client,
         name,
         iptables=Iptables(netns),
+        conntrack=conntrack,
         lock=NetnsLock(netns, tmp_path / "locks"),
         min_sync_period=0.2,
         lock_retry=0.1,
@@ -351,9 +354,9 @@ class UdpClient:
         self.sock.close()
 
 
-def dns_service() -> dict[str, Any]:
+def dns_service(**spec: Any) -> dict[str, Any]:
     ports = [{"name": "dns", "port": 53, "targetPort": 8053, "protocol": "UDP"}]
-    return {"metadata": {"name": "dns", "namespace": "default"}, "spec": {"clusterIP": DNS_IP, "ports": ports}}
+    return {"metadata": {"name": "dns", "namespace": "default"}, "spec": {"clusterIP": DNS_IP, "ports": ports, **spec}}
 
 
 def dns_slice(*ips: str) -> dict[str, Any]:
@@ -363,40 +366,44 @@ def dns_slice(*ips: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("conntrack_tool", ["conntrack", "pinnace-no-such-conntrack"])
-async def test_a_udp_flow_moves_to_the_new_endpoint_when_its_endpoint_is_replaced(
+async def test_udp_flows_move_to_the_new_endpoint_when_their_endpoint_is_replaced(
     client: RestClient, netns: str, udp_pods: None, tmp_path: Path, conntrack_tool: str
 ) -> None:
-    """With the conntrack tool, the flow's next datagram after the sync reaches the new endpoint; without it (the
-    proxy still routes new flows) the flow keeps going to the old one — what the deletion is for."""
-    await client.create(SERVICES, dns_service(), "default")
+    """With the conntrack tool, a flow's next datagram after the sync reaches the new endpoint, through the cluster
+    IP and the NodePort alike; without it (the proxy still routes new flows) flows keep going to the old one —
+    what the deletion is for."""
+    await client.create(SERVICES, dns_service(type="NodePort"), "default")
     await client.create(SLICES, dns_slice(POD_A), "default")
-    proxy = make_proxy(client, netns, tmp_path)
-    proxy.conntrack = Conntrack(netns, tool=conntrack_tool)
-    flow = await UdpClient.to(netns, DNS_IP, 53)
+    node_port = (await client.get(SERVICES, "dns", "default"))["spec"]["ports"][0]["nodePort"]
+    frontends = ((DNS_IP, 53), (NODE, node_port))
+    proxy = make_proxy(client, netns, tmp_path, conntrack=Conntrack(netns, tool=conntrack_tool))
+    flows = [await UdpClient.to(netns, ip, port) for ip, port in frontends]
     try:
         async with running(proxy):
             await asyncio.wait_for(proxy.synced.wait(), 15)
-            assert await flow.ask() == "a"
+            assert [await flow.ask() for flow in flows] == ["a", "a"]
             await client.patch(SLICES, "dns-abcde", {"endpoints": dns_slice(POD_B)["endpoints"]}, "default")
 
             async def new_flows_reach_b() -> bool:
-                fresh = await UdpClient.to(netns, DNS_IP, 53)
+                fresh = [await UdpClient.to(netns, ip, port) for ip, port in frontends]
                 try:
-                    return await fresh.ask() == "b"
+                    return [await flow.ask() for flow in fresh] == ["b", "b"]
                 finally:
-                    fresh.close()
+                    for flow in fresh:
+                        flow.close()
 
             await eventually(new_flows_reach_b)
             if conntrack_tool == "conntrack":
 
-                async def flow_reaches_b() -> bool:
-                    return await flow.ask() == "b"
+                async def flows_reach_b() -> bool:
+                    return [await flow.ask() for flow in flows] == ["b", "b"]
 
-                await eventually(flow_reaches_b)
+                await eventually(flows_reach_b)
             else:
-                assert [await flow.ask() for _ in range(3)] == ["a", "a", "a"]
+                assert [await flow.ask() for flow in flows for _ in range(2)] == ["a"] * 4
     finally:
-        flow.close()
+        for flow in flows:
+            flow.close()
 
 
 async def test_a_udp_flow_started_before_the_service_was_routed_reaches_its_endpoint(
