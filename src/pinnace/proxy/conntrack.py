@@ -3,7 +3,8 @@
 :class:`Conntrack` deletes the entries each :class:`~.stale.Flush` describes,
 in the current network namespace or, through ``nsenter``, in another one (the
 table is per namespace, as the iptables rules are). ``conntrack`` exits 1 when
-no entry matched; that is not an error. Without the tool installed the proxy
+no entry matched; that is not an error. A deletion that fails is tried again
+with the next call's, up to :data:`ATTEMPTS` times in all. Without the tool installed the proxy
 still routes Services (only stale UDP flows are not cut): it says so once and
 deletes nothing.
 """
@@ -22,6 +23,8 @@ __all__ = ["Conntrack", "ConntrackError"]
 
 log = logging.getLogger(__name__)
 
+#: How many times in all a failing deletion is tried (once per :meth:`Conntrack.flush` call).
+ATTEMPTS = 3
 _DELETED = re.compile(rb"(\d+) flow entries have been deleted")
 
 
@@ -37,6 +40,8 @@ class Conntrack:
         self.tool = tool
         self.prefix: Sequence[str] = ("nsenter", f"--net={netns}", "--") if netns else ()
         self._missing_said = False
+        #: Deletions that failed, with how many times they were tried.
+        self._failed: dict[Flush, int] = {}
 
     def available(self) -> bool:
         """Whether the tool is installed (if not: logged once, as a warning)."""
@@ -70,8 +75,10 @@ class Conntrack:
                              f"{err.decode(errors='replace').strip()}")  # fmt: skip
 
     async def flush(self, flushes: Iterable[Flush]) -> list[Flush]:
-        """Delete the entries of each of ``flushes`` (nothing if the tool is missing); those that failed (logged)."""
-        todo = sorted(flushes)
+        """Delete the entries of each of ``flushes`` and of the earlier calls' failed ones (nothing if the tool is
+        missing); those that failed this time (logged), to be tried again at the next call unless given up."""
+        tried, self._failed = self._failed, {}
+        todo = sorted({*flushes, *tried})
         if not todo or not self.available():
             return []
         failed: list[Flush] = []
@@ -79,8 +86,13 @@ class Conntrack:
             try:
                 deleted = await self.delete(flush)
             except (ConntrackError, OSError) as exc:
-                log.warning("service proxy: deleting stale UDP conntrack entries failed: %s", exc)
                 failed.append(flush)
+                attempts = tried.get(flush, 0) + 1
+                if attempts < ATTEMPTS:
+                    self._failed[flush] = attempts
+                    log.warning("service proxy: deleting stale UDP conntrack entries failed (will retry): %s", exc)
+                else:
+                    log.warning("service proxy: deleting stale UDP conntrack entries failed, giving up: %s", exc)
                 continue
             if deleted:
                 log.info("service proxy: deleted %d stale UDP conntrack entries (%s)", deleted, " ".join(flush.args()))

@@ -10,8 +10,8 @@ limited as upstream's BoundedFrequencyRunner limits them: at most one per
 without changes, which also repairs rules someone else flushed. After the
 rules, a sync deletes the UDP conntrack entries the change left stale
 (:mod:`.stale`, :mod:`.conntrack`): flows to endpoints that are gone, and flows
-to service IPs that were never DNAT'ed; a deletion that fails is tried again
-at the next syncs (up to :data:`FLUSH_ATTEMPTS` times in all).
+to service IPs that were never DNAT'ed (a deletion that fails is tried again
+at the next syncs).
 
 One network namespace, one proxy: several node agents can share one (the
 ``process`` runtime's nodes all live in the host's), so the proxy first takes
@@ -41,7 +41,7 @@ from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.proxy.conntrack import Conntrack
 from pinnace.proxy.iptables import Iptables, IptablesError
 from pinnace.proxy.rules import cleanup_input, render
-from pinnace.proxy.stale import Flush, UdpPort, stale_flushes, udp_ports
+from pinnace.proxy.stale import UdpPort, stale_flushes, udp_ports
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
 from pinnace.runtime.clock import Clock, RealClock
@@ -56,8 +56,6 @@ ENDPOINT_SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
 PROXY_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
 LOCK_DIR = Path("/run/pinnace")
 CAP_NET_ADMIN = 12
-#: How many times in all a failing conntrack deletion is tried (once per sync) before it is given up.
-FLUSH_ATTEMPTS = 3
 
 
 class SyncRunner:
@@ -180,8 +178,6 @@ class ServiceProxy:
         self._applied = ""
         #: The UDP ports as of the last sync (what conntrack deletions are computed from).
         self._udp: dict[str, UdpPort] = {}
-        #: Deletions that failed, with how many times they were tried.
-        self._failed_flushes: dict[Flush, int] = {}
         #: Set once the first ruleset is in place.
         self.synced = asyncio.Event()
 
@@ -234,27 +230,10 @@ class ServiceProxy:
             await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps))
             self._applied = rendered
             self.synced.set()
-        await self._flush_stale(udp_ports(services, slices))
-
-    async def _flush_stale(self, udp: dict[str, UdpPort]) -> None:
-        """Delete the entries going from the last sync's UDP ports to ``udp`` leaves stale, and retry failed ones.
-
-        Runs after the rules are in place, so that the flows' next packets meet the new rules.
-        """
-        flushes = stale_flushes(self._udp, udp) | self._failed_flushes.keys()
+        # After the rules are in place, so that the flows' next packets meet the new rules.
+        udp = udp_ports(services, slices)
+        await self.conntrack.flush(stale_flushes(self._udp, udp))
         self._udp = udp
-        if not flushes:
-            return
-        tried = self._failed_flushes
-        self._failed_flushes = {}
-        for flush in await self.conntrack.flush(flushes):
-            attempts = tried.get(flush, 0) + 1
-            if attempts < FLUSH_ATTEMPTS:
-                self._failed_flushes[flush] = attempts
-            else:
-                log.warning(
-                    "node %s: giving up deleting conntrack entries (%s)", self.node_name, " ".join(flush.args())
-                )
 
     async def cleanup(self) -> None:
         """Remove every chain and jump of ours from the namespace."""

@@ -24,9 +24,10 @@ import pytest
 
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.oci.netns import open_connection_in, socket_in
-from pinnace.proxy.conntrack import Conntrack
+from pinnace.proxy.conntrack import Conntrack, ConntrackError
 from pinnace.proxy.iptables import Iptables
 from pinnace.proxy.proxier import NetnsLock, ServiceProxy
+from pinnace.proxy.stale import Flush
 
 SERVICES = ResourceRef("", "v1", "services")
 SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
@@ -433,3 +434,27 @@ async def test_a_udp_flow_started_before_the_service_was_routed_reaches_its_endp
             await eventually(flow_reaches_b)
     finally:
         flow.close()
+
+
+async def test_conntrack_deletes_what_a_flush_matches_and_reports_failures(
+    netns: str, udp_pods: None, tmp_path: Path
+) -> None:
+    await Iptables(netns).restore("*filter\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n")
+    flow = await UdpClient.to(netns, POD_A, 8053)
+    try:
+        assert await flow.ask() == "a"  # one entry, not NAT'ed
+    finally:
+        flow.close()
+    conntrack = Conntrack(netns)
+    assert await conntrack.delete(Flush(POD_B, 8053)) == 0  # conntrack exits 1 then: not an error
+    assert await conntrack.delete(Flush(POD_A, 8053)) == 1
+    assert await conntrack.delete(Flush(POD_A, 8053)) == 0
+    broken = Conntrack(str(tmp_path / "not-a-netns"))
+    with pytest.raises(ConntrackError, match="not-a-netns"):
+        await broken.delete(Flush(POD_A, 8053))
+    # A failed deletion is tried again with the next call's, three times in all.
+    assert await broken.flush([Flush(POD_A, 8053), Flush("", 30053)]) == [Flush("", 30053), Flush(POD_A, 8053)]
+    assert await broken.flush([Flush(POD_B, 8053)]) == [Flush("", 30053), Flush(POD_A, 8053), Flush(POD_B, 8053)]
+    assert await broken.flush([]) == [Flush("", 30053), Flush(POD_A, 8053), Flush(POD_B, 8053)]
+    assert await broken.flush([]) == [Flush(POD_B, 8053)]
+    assert await broken.flush([]) == []
