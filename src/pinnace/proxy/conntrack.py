@@ -4,9 +4,9 @@
 in the current network namespace or, through ``nsenter``, in another one (the
 table is per namespace, as the iptables rules are). ``conntrack`` exits 1 when
 no entry matched; that is not an error. A deletion that fails is tried again
-with the next call's, up to :data:`ATTEMPTS` times in all. Without the tool installed the proxy
-still routes Services (only stale UDP flows are not cut): it says so once and
-deletes nothing.
+with the next call's, up to :data:`ATTEMPTS` times in all. Without the tool
+installed the proxy still routes Services (only stale UDP flows are not cut):
+it says so once and deletes nothing.
 """
 
 from __future__ import annotations
