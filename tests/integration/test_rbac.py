@@ -200,7 +200,8 @@ async def test_a_remembered_decision_ends_with_the_grant_however_the_change_is_n
     await wait_aggregated(cluster, "view")
     pods = "/api/v1/namespaces/team/pods"
     binding = f"{RBAC_V1}/namespaces/team/rolebindings"
-    role = {"metadata": {"name": "pod-reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+    role: Obj = {"metadata": {"name": "pod-reader"}, "rules": rules}
     await cluster.ok("admin-token", "POST", f"{RBAC_V1}/namespaces/team/roles", role)
     await cluster.ok("admin-token", "POST", binding, role_binding("bob-pods", "pod-reader", BOB, kind="Role"))
     for _ in range(2):  # the second answer is the remembered one
