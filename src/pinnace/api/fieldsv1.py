@@ -18,6 +18,7 @@ The ownership logic itself (compare, Update tracking) lives in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,15 @@ __all__ = [
     "Path",
     "decode_entries",
     "decode_fields",
+    "edit_fields",
+    "edit_trie",
     "encode_entries",
     "encode_fields",
+    "entry_object",
+    "entry_order",
+    "is_canonical",
     "is_reset",
+    "owns",
     "path_string",
     "sort_key",
 ]
@@ -184,14 +191,129 @@ def encode_entries(entries: list[Entry]) -> list[Obj]:
     """``managedFields`` as upstream writes it: non-empty entries, Apply first, then oldest first."""
     kept = [e for e in entries if e.fields]
     kept.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
-    out: list[Obj] = []
-    for e in kept:
-        entry: Obj = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version}
-        if e.time:
-            entry["time"] = e.time
-        entry["fieldsType"] = "FieldsV1"
-        entry["fieldsV1"] = encode_fields(e.fields)
-        if e.subresource:
-            entry["subresource"] = e.subresource
-        out.append(entry)
+    return [entry_object(e, encode_fields(e.fields)) for e in kept]
+
+
+def entry_object(e: Entry, fields_v1: Obj) -> Obj:
+    """One ``managedFields`` item as :func:`encode_entries` writes it, with its FieldsV1 already encoded."""
+    entry: Obj = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version}
+    if e.time:
+        entry["time"] = e.time
+    entry["fieldsType"] = "FieldsV1"
+    entry["fieldsV1"] = fields_v1
+    if e.subresource:
+        entry["subresource"] = e.subresource
+    return entry
+
+
+def entry_order(item: Obj) -> tuple[str, str, str, str, str]:
+    """The sort key of an item :func:`encode_entries` wrote: Apply before Update, then oldest first."""
+    return (item["operation"], item.get("time", ""), item["manager"], item["apiVersion"], item.get("subresource", ""))
+
+
+# ---- raw entries, as stored ---------------------------------------------------------------------
+
+_PREFIXES = ("f:", "k:", "v:", "i:")
+
+
+def is_canonical(item: Any) -> bool:
+    """Whether a stored ``managedFields`` item is exactly what :func:`encode_entries` makes of it (==).
+
+    Such an item can be kept as it is by a write that does not touch its fields;
+    anything else (missing or extra keys, an empty FieldsV1, a ``"."`` that
+    encoding would drop) must go through :func:`decode_entries`.
+    """
+    if type(item) is not dict:
+        return False
+    size = 5
+    for optional in ("time", "subresource"):
+        value = item.get(optional)
+        if value is not None:
+            if type(value) is not str or not value:
+                return False
+            size += 1
+    fields = item.get("fieldsV1")
+    return (
+        len(item) == size
+        and type(item.get("manager")) is str
+        and type(item.get("apiVersion")) is str
+        and item.get("operation") in ("Apply", "Update")
+        and item.get("fieldsType") == "FieldsV1"
+        and type(fields) is dict
+        and bool(fields)
+        and "." not in fields
+        and _canonical_tree(fields)
+    )
+
+
+def _canonical_tree(node: Obj) -> bool:
+    for key, child in node.items():
+        if type(child) is not dict:
+            return False
+        if key == ".":
+            if child or len(node) == 1:
+                return False
+        elif not key.startswith(_PREFIXES) or (child and not _canonical_tree(child)):
+            return False
+    return True
+
+
+def owns(fields_v1: Obj, path: Path) -> bool:
+    """Whether a canonical FieldsV1 (:func:`is_canonical`) has ``path`` as a member."""
+    node: Any = fields_v1
+    for pe in path:
+        node = node.get(pe)
+        if node is None:
+            return False
+    return not node or "." in node
+
+
+def edit_trie(removed: Iterable[Path], added: Iterable[Path] = ()) -> Obj:
+    """Paths as a tree of edits for :func:`edit_fields`: ``"."`` is True where a node becomes a member, False
+    where it stops being one (an added path wins over the same path removed)."""
+    trie: Obj = {}
+    for member, paths in ((False, removed), (True, added)):
+        for path in paths:
+            node = trie
+            for pe in path:
+                node = node.setdefault(pe, {})
+            node["."] = member
+    return trie
+
+
+def edit_fields(fields_v1: Obj, trie: Obj) -> Obj:
+    """``encode_fields((decode_fields(fields_v1) - removed) | added)`` for a canonical FieldsV1 and
+    ``trie = edit_trie(removed, added)``, without decoding: only the nodes along edited paths are copied, the
+    rest is shared with ``fields_v1``. ``{}`` if no member is left."""
+    return _edit(fields_v1, trie, False) or {}
+
+
+def _edit(node: Obj | None, trie: Obj, member: bool) -> Obj | None:
+    """The edited copy of ``node`` (None: absent), itself a member or not; None if nothing in it is a member."""
+    children: Obj = {k: v for k, v in node.items() if k != "."} if node else {}
+    inserted = False
+    for pe, sub in trie.items():
+        if pe == ".":
+            member = sub
+            continue
+        child = children.get(pe)
+        if child is None:
+            if not _adds(sub):
+                continue  # nothing to remove below a node the set does not have
+            inserted = True
+        edited = _edit(child, sub, child is not None and (not child or "." in child))
+        if edited is not None:
+            children[pe] = edited
+        elif child is not None:
+            del children[pe]
+    if not children:
+        return {} if member else None
+    keys: Iterable[str] = sorted(children, key=sort_key) if inserted else children
+    out: Obj = {".": {}} if member else {}
+    for key in keys:
+        out[key] = children[key]
     return out
+
+
+def _adds(trie: Obj) -> bool:
+    return any(sub if pe == "." else _adds(sub) for pe, sub in trie.items())

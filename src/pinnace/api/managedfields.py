@@ -32,9 +32,15 @@ from pinnace.api.fieldsv1 import (
     Path,
     decode_entries,
     decode_fields,
+    edit_fields,
+    edit_trie,
     encode_entries,
     encode_fields,
+    entry_object,
+    entry_order,
+    is_canonical,
     is_reset,
+    owns,
     path_string,
     sort_key,
 )
@@ -138,7 +144,8 @@ def compare(old: Any, new: Any, t: FieldType) -> Comparison:
     typed objects have them already.
     """
     c = Comparison()
-    _cmp(old, new, t, (), c, True)
+    if type(old) is not type(new) or old != new:  # equal values of one type change nothing (as in _cmp's loops)
+        _cmp(old, new, t, (), c, True)
     return c
 
 
@@ -165,7 +172,7 @@ def _cmp(old: Any, new: Any, t: FieldType, path: Path, c: Comparison, member: bo
         if old != new or type(old) is not type(new):
             c.modified.add(path)
         return
-    if old == new:
+    if type(old) is not type(new) and old == new:  # (the caller skips values equal and of one type)
         return
     if t.kind == LIST:
         item_t = t.item
@@ -173,15 +180,20 @@ def _cmp(old: Any, new: Any, t: FieldType, path: Path, c: Comparison, member: bo
         old_items = _index(old, t)
         new_items = _index(new, t)
         for pe, item in new_items.items():
-            _cmp(old_items.get(pe, _MISSING), item, item_t, (*path, pe), c, True)
+            was = old_items.get(pe, _MISSING)
+            if type(was) is not type(item) or was != item:  # an equal item changes nothing: skip the call
+                _cmp(was, item, item_t, (*path, pe), c, True)
         for pe, item in old_items.items():
             if pe not in new_items:
                 _remove_all(item, item_t, (*path, pe), c.removed)
         return
     for key, v in new.items():
+        was = old.get(key, _MISSING)
+        if type(was) is type(v) and was == v:  # an equal field changes nothing: skip the call
+            continue
         ct, declared = t.child(key)
         if ct is not None:
-            _cmp(old.get(key, _MISSING), v, ct, (*path, "f:" + key), c, _member_on_add(t, key, ct, declared))
+            _cmp(was, v, ct, (*path, "f:" + key), c, _member_on_add(t, key, ct, declared))
     for key, v in old.items():
         if key not in new:
             ct, _ = t.child(key)
@@ -245,17 +257,17 @@ def scope(paths: set[Path], info: ResourceInfo, subresource: str | None) -> set[
 # ---- the Update operation -----------------------------------------------------------------------
 
 
-def _base_entries(new_meta: Obj, old_meta: Obj, subresource: str | None) -> tuple[list[Entry], bool]:
-    """The ownership an Update starts from, and whether it is the live object's (upstream decodeLiveOrNew)."""
+def _client_entries(new_meta: Obj, old_meta: Obj, subresource: str | None) -> list[Entry] | None:
+    """The ownership an Update brings along, or None: it starts from the live object's (upstream decodeLiveOrNew)."""
     if subresource is None:
         raw = new_meta.get("managedFields")
         if is_reset(raw):
-            return [], False
+            return []
         if raw is not None and raw != old_meta.get("managedFields"):
             decoded = decode_entries(raw)
             if decoded:
-                return decoded, False
-    return decode_entries(old_meta.get("managedFields") or []) or [], True
+                return decoded
+    return None
 
 
 def track_update(
@@ -264,19 +276,71 @@ def track_update(
     """Record an Update by ``manager`` in ``new``'s managedFields (in place), as upstream's fieldmanager does."""
     new_meta = new.setdefault("metadata", {})
     old_meta = old.get("metadata") or {}
-    entries, from_live = _base_entries(new_meta, old_meta, subresource)
+    entries = _client_entries(new_meta, old_meta, subresource)
     t = root_type(info)
     diff = compare(old, new, t)
     changed = scope(diff.added | diff.modified, info, subresource)
     removed = scope(diff.removed, info, subresource)
-    if from_live and not changed and not removed:
-        if "managedFields" in old_meta:
-            new_meta["managedFields"] = old_meta["managedFields"]
-        else:
-            new_meta.pop("managedFields", None)
-        return
+    if entries is None:
+        live = old_meta.get("managedFields")
+        if not changed and not removed:
+            if live is not None:
+                new_meta["managedFields"] = live
+            else:
+                new_meta.pop("managedFields", None)
+            return
+        me = Entry(manager, "Update", info.api_version, set(), time=now, subresource=subresource or "")
+        stored = _update_stored(live or [], changed, removed, me)
+        if stored is not None:
+            _set_managed(new_meta, stored)
+            return
+        entries = decode_entries(live or []) or []
     apply_update(entries, changed, removed, manager, info.api_version, subresource, now)
-    _store(new_meta, entries)
+    _set_managed(new_meta, encode_entries(entries))
+
+
+def _update_stored(raw: Any, changed: set[Path], removed: set[Path], me: Entry) -> list[Obj] | None:
+    """:func:`apply_update` then :func:`encode_entries` on stored entries, for the updater ``me`` (its time: now).
+
+    Most updates change a few fields that one or two managers own: every other
+    entry is kept as stored (the same dict), and the updater's own entry only
+    gets a new time when it owns every changed field already. None if some
+    entry is not canonical (:func:`~pinnace.api.fieldsv1.is_canonical`): the
+    slow path normalises such entries, or drops ownership that is invalid.
+    """
+    if not isinstance(raw, list):
+        return None
+    out: list[Obj] = []
+    found = False
+    taken: Obj | None = None  # the edit of every other entry: it loses the changed and the removed fields
+    for item in raw:
+        if not is_canonical(item):
+            return None
+        fields = item["fieldsV1"]
+        if (
+            not found
+            and item["manager"] == me.manager
+            and item["operation"] == "Update"
+            and item["apiVersion"] == me.api_version
+            and item.get("subresource", "") == me.subresource
+        ):
+            found = True
+            if any(owns(fields, p) for p in removed) or not all(owns(fields, p) for p in changed):
+                fields = edit_fields(fields, edit_trie(removed, changed))
+            if fields:
+                out.append(entry_object(me, fields) if changed else {**item, "fieldsV1": fields})
+        elif any(owns(fields, p) for p in changed) or any(owns(fields, p) for p in removed):
+            if taken is None:
+                taken = edit_trie(changed | removed)
+            fields = edit_fields(fields, taken)
+            if fields:
+                out.append({**item, "fieldsV1": fields})
+        else:
+            out.append(item)
+    if not found and changed:
+        out.append(entry_object(me, encode_fields(changed)))
+    out.sort(key=entry_order)
+    return out
 
 
 def apply_update(
@@ -320,8 +384,7 @@ def carry_over(old: Obj, new: Obj) -> None:
         del new_meta["managedFields"]
 
 
-def _store(meta: Obj, entries: list[Entry]) -> None:
-    encoded = encode_entries(entries)
+def _set_managed(meta: Obj, encoded: list[Obj]) -> None:
     if encoded:
         meta["managedFields"] = encoded
     else:
@@ -432,7 +495,7 @@ def track_create(info: ResourceInfo, obj: Obj, manager: str, *, now: str) -> Non
     entries = decode_entries(raw) or []  # a creator may bring ownership along (as upstream allows)
     added = decode_fields(_created_fields(info, obj))
     apply_update(entries, added, set(), manager, info.api_version, None, now)
-    _store(meta, entries)
+    _set_managed(meta, encode_entries(entries))
 
 
 # ---- managers -----------------------------------------------------------------------------------
