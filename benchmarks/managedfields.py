@@ -1,0 +1,192 @@
+"""CPU per call of managedFields Update tracking (``managedfields.track_update``) on realistic objects.
+
+Every PATCH/PUT through the API server records ownership; this measures that
+step alone, in process, with ``time.process_time`` over many calls (the
+machine is shared: CPU time, not wall time). Cases:
+
+- ``deployment-status``: a Deployment created by ``kubectl`` (client-side
+  apply), scaled by ``kubectl-scale``, its revision annotation and status
+  written by ``kube-controller-manager``; the controller writes the status
+  again (ready/available replicas, a condition's times);
+- ``deployment-image``: ``kubectl-edit`` changes the container image of that
+  Deployment (it takes the field from the creator);
+- ``widget-status``: the benchmark Widget custom resource (runtime_vs_kopf.py)
+  created by a client, its ``status.configMap`` set by the operator through
+  /status with a merge patch (the operator's first write);
+- ``widget-status-again``: the operator writes that status again (a changed value).
+
+Run: ``python benchmarks/managedfields.py [--calls N]``; prints microseconds of
+CPU per call for each case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pinnace.api import crd, managedfields, strategy
+from pinnace.api.registry import ResourceInfo, builtin_registry
+
+Obj = dict[str, Any]
+HERE = Path(__file__).resolve().parent
+REGISTRY = builtin_registry()
+
+
+def _info(group: str, version: str, plural: str) -> ResourceInfo:
+    info = REGISTRY.get(group, version, plural)
+    assert info is not None
+    return info
+
+
+DEPLOYMENTS = _info("apps", "v1", "deployments")
+
+
+def widget_info() -> ResourceInfo:
+    """The Widget CRD of runtime_vs_kopf.py, generated from the SDK operator's typed model (widgets_sdk.py)."""
+    from pinnace.runtime.crdgen import crd_for
+
+    spec = importlib.util.spec_from_file_location("pinnace_benchmark_widgets_sdk", HERE / "widgets_sdk.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    obj = crd_for(module.Widget)
+    crd.set_defaults(obj)
+    return crd.resource_infos(obj)[0]
+
+
+def _deployment() -> Obj:
+    obj: Obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "web",
+            "namespace": "default",
+            "labels": {"app": "web", "tier": "frontend"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"apiVersion":"apps/v1"}\n'},
+        },
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web", "tier": "frontend"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "nginx:1.25",
+                            "ports": [{"containerPort": 80, "name": "http"}],
+                            "env": [{"name": "MODE", "value": "prod"}, {"name": "LEVEL", "value": "info"}],
+                            "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
+                            "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
+                        },
+                        {"name": "sidecar", "image": "busybox", "args": ["sleep", "infinity"]},
+                    ]
+                },
+            },
+        },
+    }
+    strategy.default(DEPLOYMENTS, obj)
+    return obj
+
+
+def _status(ready: int, at: str) -> Obj:
+    cond = {"lastTransitionTime": "2024-01-01T00:00:00Z", "lastUpdateTime": at, "status": "True"}
+    return {
+        "observedGeneration": 2,
+        "replicas": 3,
+        "updatedReplicas": 3,
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "conditions": [
+            {**cond, "type": "Available", "reason": "MinimumReplicasAvailable", "message": "ok"},
+            {**cond, "type": "Progressing", "reason": "NewReplicaSetAvailable", "message": "done"},
+        ],
+    }
+
+
+def _update(
+    info: ResourceInfo, live: Obj, manager: str, change: Callable[[Obj], None], sub: str | None, at: str
+) -> Obj:
+    new = copy.deepcopy(live)
+    change(new)
+    managedfields.track_update(info, live, new, manager, subresource=sub, now=at)
+    return new
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Callable[[Obj], None]:
+    def change(obj: Obj) -> None:
+        node = obj
+        for key in path[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
+        node[path[-1]] = value
+
+    return change
+
+
+Case = tuple[ResourceInfo, Obj, Obj, str, str | None]
+
+
+def cases() -> dict[str, Case]:
+    """name -> (info, live, new, manager, subresource): one Update to track, from objects built by earlier ones."""
+    d = _deployment()
+    managedfields.track_create(DEPLOYMENTS, d, "kubectl-client-side-apply", now="2024-01-01T00:00:00Z")
+    d = _update(DEPLOYMENTS, d, "kubectl-scale", _set(("spec", "replicas"), 4), "scale", "2024-01-01T00:00:01Z")
+    rev = _set(("metadata", "annotations", "deployment.kubernetes.io/revision"), "1")
+    d = _update(DEPLOYMENTS, d, "kube-controller-manager", rev, None, "2024-01-01T00:00:02Z")
+    status = _set(("status",), _status(2, "2024-01-01T00:00:03Z"))
+    d = _update(DEPLOYMENTS, d, "kube-controller-manager", status, "status", "2024-01-01T00:00:03Z")
+    d_status = copy.deepcopy(d)
+    d_status["status"] = _status(3, "2024-01-01T00:00:04Z")
+    d_image = copy.deepcopy(d)
+    d_image["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.26"
+
+    w_info = widget_info()
+    w: Obj = {
+        "apiVersion": "bench.example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w-00001", "namespace": "bench"},
+        "spec": {"size": 2, "color": "green"},
+    }
+    managedfields.track_create(w_info, w, "Python-urllib", now="2024-01-01T00:00:00Z")
+    w_status = copy.deepcopy(w)
+    w_status["status"] = {"configMap": "w-00001"}
+    w2 = _update(w_info, w, "widget-operator", _set(("status",), {"configMap": "w-00001"}), "status", "T1")
+    w2_status = copy.deepcopy(w2)
+    w2_status["status"] = {"configMap": "w-00001-b"}
+    return {
+        "deployment-status": (DEPLOYMENTS, d, d_status, "kube-controller-manager", "status"),
+        "deployment-image": (DEPLOYMENTS, d, d_image, "kubectl-edit", None),
+        "widget-status": (w_info, w, w_status, "widget-operator", "status"),
+        "widget-status-again": (w_info, w2, w2_status, "widget-operator", "status"),
+    }
+
+
+def cpu_per_call(case: Case, calls: int) -> float:
+    """Microseconds of CPU per track_update call (the new object's metadata copied fresh for each)."""
+    info, live, new, manager, sub = case
+    meta = new["metadata"]
+    news = [{**new, "metadata": dict(meta)} for _ in range(calls)]
+    start = time.process_time()
+    for obj in news:
+        managedfields.track_update(info, live, obj, manager, subresource=sub, now="2024-01-01T00:01:00Z")
+    return (time.process_time() - start) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--calls", type=int, default=20000, help="calls per case and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (the best is printed)")
+    args = parser.parse_args()
+    for name, case in cases().items():
+        best = min(cpu_per_call(case, args.calls) for _ in range(args.rounds))
+        entries = len(case[1]["metadata"].get("managedFields") or [])
+        print(f"{name:22s} {best:7.1f} us CPU/call  ({entries} managedFields entries)")
+
+
+if __name__ == "__main__":
+    main()
