@@ -44,11 +44,7 @@ Filter = Callable[["CachedObject"], bool]
 #: with a thousand under a stream of writes, what arrives meanwhile goes out together, in one write per
 #: watcher instead of one per event (each a TLS record and a syscall), so the fan-out costs a fraction of
 #: the CPU and events wait less behind a saturated loop, not more.
-#: And a flush is followed by at least MIN_FLUSH_INTERVAL before the next: the first event after a quiet
-#: spell goes out at once, but a steady stream (thousands of writes/s) goes out in batches of a few
-#: milliseconds' worth, one write per watcher each, instead of a TLS record and a syscall per event.
 FLUSH_SHARE = 4
-MIN_FLUSH_INTERVAL = 0.002
 MAX_FLUSH_INTERVAL = 0.025
 
 
@@ -491,7 +487,7 @@ class ResourceCache:
         for watcher in dirty:
             watcher._flush(shared)
         end = time.monotonic()
-        self._next_flush = end + min(MAX_FLUSH_INTERVAL, max(MIN_FLUSH_INTERVAL, (FLUSH_SHARE - 1) * (end - start)))
+        self._next_flush = end + min(MAX_FLUSH_INTERVAL, (FLUSH_SHARE - 1) * (end - start))
 
     def _remove_watcher(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
