@@ -452,6 +452,7 @@ def test_is_canonical_is_what_encoding_writes() -> None:
         for item in odd_entries(r, raw):
             decoded = fieldsv1.decode_entries([item])
             normal = fieldsv1.encode_entries(decoded) if decoded else None
+            assert fieldsv1.is_canonical(item) == fieldsv1.is_canonical(copy.deepcopy(item))  # remembered verdicts
             if fieldsv1.is_canonical(item):
                 assert normal == [item]
             else:
