@@ -15,8 +15,9 @@ machine is shared: CPU time, not wall time). Cases:
   /status with a merge patch (the operator's first write);
 - ``widget-status-again``: the operator writes that status again (a changed value).
 
-Run: ``python benchmarks/managedfields.py [--calls N]``; prints microseconds of
-CPU per call for each case.
+Run: ``python benchmarks/managedfields.py [--calls N] [--rounds N] [--against REV]``;
+prints microseconds of CPU per call for each case (the best round), and with
+``--against`` the same for ``managedfields.py`` of a git revision, rounds interleaved.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
+import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,26 +170,47 @@ def cases() -> dict[str, Case]:
     }
 
 
-def cpu_per_call(case: Case, calls: int) -> float:
+def cpu_per_call(case: Case, calls: int, module: Any = managedfields) -> float:
     """Microseconds of CPU per track_update call (the new object's metadata copied fresh for each)."""
     info, live, new, manager, sub = case
     meta = new["metadata"]
     news = [{**new, "metadata": dict(meta)} for _ in range(calls)]
+    track = module.track_update
     start = time.process_time()
     for obj in news:
-        managedfields.track_update(info, live, obj, manager, subresource=sub, now="2024-01-01T00:01:00Z")
+        track(info, live, obj, manager, subresource=sub, now="2024-01-01T00:01:00Z")
     return (time.process_time() - start) / calls * 1e6
+
+
+def module_at(rev: str) -> Any:
+    """``pinnace.api.managedfields`` as it was at git revision ``rev`` (importing the rest from this tree)."""
+    path = "src/pinnace/api/managedfields.py"
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=HERE.parent, capture_output=True, check=True).stdout
+    module = types.ModuleType(f"pinnace.api._managedfields_at_{rev}")
+    module.__file__ = f"{rev}:{path}"
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--calls", type=int, default=20000, help="calls per case and round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (the best is printed)")
+    parser.add_argument("--against", metavar="REV", help="also time managedfields.py of this git revision, A/B")
     args = parser.parse_args()
+    other = module_at(args.against) if args.against else None
     for name, case in cases().items():
-        best = min(cpu_per_call(case, args.calls) for _ in range(args.rounds))
         entries = len(case[1]["metadata"].get("managedFields") or [])
-        print(f"{name:22s} {best:7.1f} us CPU/call  ({entries} managedFields entries)")
+        best = best_other = float("inf")
+        for _ in range(args.rounds):  # interleaved, so a load that comes and goes weighs on both alike
+            best = min(best, cpu_per_call(case, args.calls))
+            if other is not None:
+                best_other = min(best_other, cpu_per_call(case, args.calls, other))
+        line = f"{name:22s} {best:7.1f} us CPU/call  ({entries} managedFields entries)"
+        if other is not None:
+            line += f"  {args.against}: {best_other:7.1f} us  ({best_other / best:.1f}x)"
+        print(line)
 
 
 if __name__ == "__main__":
