@@ -1,6 +1,7 @@
-"""The edge to the kernel's connection tracking table: ``conntrack -D`` (the conntrack-tools CLI).
+"""The edge to the kernel's connection tracking table: ``conntrack -L`` and ``-D`` (the conntrack-tools CLI).
 
-:class:`Conntrack` deletes the entries each :class:`~.stale.Flush` describes,
+:class:`Conntrack` lists the UDP entries (:meth:`Conntrack.entries`, for the
+proxy's first sync) and deletes the entries each :class:`~.stale.Flush` describes,
 in the current network namespace or, through ``nsenter``, in another one (the
 table is per namespace, as the iptables rules are). ``conntrack`` exits 1 when
 no entry matched; that is not an error. A deletion that fails is tried again
@@ -17,9 +18,9 @@ import re
 import shutil
 from collections.abc import Iterable, Sequence
 
-from pinnace.proxy.stale import Flush
+from pinnace.proxy.stale import Entry, Flush
 
-__all__ = ["Conntrack", "ConntrackError"]
+__all__ = ["Conntrack", "ConntrackError", "parse_entries"]
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,23 @@ _DELETED = re.compile(rb"(\d+) flow entries have been deleted")
 
 
 class ConntrackError(RuntimeError):
-    """``conntrack -D`` failed (the message has its stderr)."""
+    """``conntrack`` failed (the message has its stderr)."""
+
+
+def parse_entries(text: str) -> list[Entry]:
+    """Read ``conntrack -L`` output: each line's first ``dst=``/``dport=`` (the original direction) and second
+    ``src=`` (the reply direction); lines without ports (not UDP) are left out."""
+    out: list[Entry] = []
+    for line in text.splitlines():
+        fields: dict[str, list[str]] = {}
+        for word in line.split():
+            key, sep, value = word.partition("=")
+            if sep:
+                fields.setdefault(key, []).append(value)
+        srcs, dsts, dports = fields.get("src", []), fields.get("dst", []), fields.get("dport", [])
+        if len(srcs) >= 2 and dsts and dports:
+            out.append(Entry(dsts[0], int(dports[0]), srcs[1]))
+    return out
 
 
 class Conntrack:
@@ -56,23 +73,38 @@ class Conntrack:
             self._missing_said = True
         return False
 
-    async def delete(self, flush: Flush) -> int:
-        """Delete the entries ``flush`` matches; how many there were."""
+    async def _run(self, *argv: str) -> tuple[int, bytes, bytes]:
         proc = await asyncio.create_subprocess_exec(
             *self.prefix,
             self.tool,
-            "-D",
-            *flush.args(),
+            *argv,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        _, err = await proc.communicate()
+        out, err = await proc.communicate()
+        return proc.returncode or 0, out, err
+
+    @staticmethod
+    def _error(argv: Sequence[str], code: int, err: bytes) -> ConntrackError:
+        return ConntrackError(f"conntrack {' '.join(argv)} failed ({code}): {err.decode(errors='replace').strip()}")
+
+    async def entries(self) -> list[Entry]:
+        """The namespace's IPv4 UDP entries."""
+        argv = ("-L", "-p", "udp", "-f", "ipv4")
+        code, out, err = await self._run(*argv)
+        if code != 0:
+            raise self._error(argv, code, err)
+        return parse_entries(out.decode(errors="replace"))
+
+    async def delete(self, flush: Flush) -> int:
+        """Delete the entries ``flush`` matches; how many there were."""
+        argv = ("-D", *flush.args())
+        code, _, err = await self._run(*argv)
         found = _DELETED.search(err)
-        if proc.returncode == 0 or (proc.returncode == 1 and found is not None):
+        if code == 0 or (code == 1 and found is not None):
             return int(found.group(1)) if found else 0
-        raise ConntrackError(f"conntrack -D {' '.join(flush.args())} failed ({proc.returncode}): "
-                             f"{err.decode(errors='replace').strip()}")  # fmt: skip
+        raise self._error(argv, code, err)
 
     async def flush(self, flushes: Iterable[Flush]) -> list[Flush]:
         """Delete the entries of each of ``flushes`` and of the earlier calls' failed ones (nothing if the tool is

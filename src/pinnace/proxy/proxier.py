@@ -11,7 +11,8 @@ without changes, which also repairs rules someone else flushed. After the
 rules, a sync deletes the UDP conntrack entries the change left stale
 (:mod:`.stale`, :mod:`.conntrack`): flows to endpoints that are gone, and flows
 to service IPs that were never DNAT'ed (a deletion that fails is tried again
-at the next syncs).
+at the next syncs); the first sync, with no earlier state to compare with,
+looks at the table for them.
 
 One network namespace, one proxy: several node agents can share one (the
 ``process`` runtime's nodes all live in the host's), so the proxy first takes
@@ -38,10 +39,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.proxy.conntrack import Conntrack
+from pinnace.proxy.conntrack import Conntrack, ConntrackError
 from pinnace.proxy.iptables import Iptables, IptablesError
 from pinnace.proxy.rules import cleanup_input, render
-from pinnace.proxy.stale import UdpPort, stale_flushes, udp_ports
+from pinnace.proxy.stale import Flush, UdpPort, stale_flushes, udp_ports, unserved_flushes
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
 from pinnace.runtime.clock import Clock, RealClock
@@ -176,9 +177,9 @@ class ServiceProxy:
             RestListerWatcher(rest, ENDPOINT_SLICES, label_selector=PROXY_SELECTOR), clock=self.clock
         )
         self._applied = ""
-        #: The UDP ports as of the last sync (what conntrack deletions are computed from).
-        self._udp: dict[str, UdpPort] = {}
-        #: Set once the first ruleset is in place.
+        #: The UDP ports as of the last sync (what conntrack deletions are computed from); None before the first.
+        self._udp: dict[str, UdpPort] | None = None
+        #: Set once the first sync is done (the first ruleset in place, stale UDP flows cut).
         self.synced = asyncio.Event()
 
     async def run(self) -> None:
@@ -229,11 +230,25 @@ class ServiceProxy:
             state = await self.iptables.state()
             await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps))
             self._applied = rendered
-            self.synced.set()
         # After the rules are in place, so that the flows' next packets meet the new rules.
         udp = udp_ports(services, slices)
-        await self.conntrack.flush(stale_flushes(self._udp, udp))
+        flushes = stale_flushes(self._udp, udp) if self._udp is not None else await self._unserved(udp)
+        await self.conntrack.flush(flushes)
         self._udp = udp
+        self.synced.set()
+
+    async def _unserved(self, udp: dict[str, UdpPort]) -> set[Flush]:
+        """The first sync's deletions: the entries to ``udp``'s frontends not answered by their serving endpoints,
+        or, where the table cannot be read, every entry of a frontend that has endpoints (as upstream's v1.31)."""
+        if not udp or not self.conntrack.available():
+            return set()
+        try:
+            return unserved_flushes(udp, await self.conntrack.entries())
+        except (ConntrackError, OSError) as exc:
+            log.warning(
+                "node %s: cannot list conntrack entries (%s); deleting all UDP service flows", self.node_name, exc
+            )
+            return stale_flushes({}, udp)
 
     async def cleanup(self) -> None:
         """Remove every chain and jump of ours from the namespace."""

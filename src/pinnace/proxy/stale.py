@@ -8,7 +8,8 @@ coming, so a client can go on sending to an endpoint that is gone, or, having
 sent to a service IP before it had endpoints (no DNAT then), never reach one.
 Upstream's kube-proxy deletes such entries after each sync; this module says
 which, from the UDP service ports before and after the sync
-(:func:`udp_ports` of each, :func:`stale_flushes` of the two):
+(:func:`udp_ports` of each, :func:`stale_flushes` of the two), as upstream's
+event-based cleanup (v1.31) did:
 
 - an endpoint that stopped serving a port (removed, or no longer ``serving``):
   the port's entries DNAT'ed to it, per service IP:port and NodePort (also when
@@ -20,10 +21,17 @@ which, from the UDP service ports before and after the sync
 - a frontend that went away (the Service or its port deleted, an IP dropped):
   all its entries (upstream's deleted UDP service ports).
 
+At the first sync there is no "before": :func:`unserved_flushes` looks at the
+table instead, as upstream's v1.32 reconciler does each time, and deletes the
+entries to a UDP frontend whose replies do not come from one of its serving
+endpoints (flows to endpoints that went while no proxy ran, flows never
+DNAT'ed); flows to live endpoints keep them, so a restarted proxy does not
+move them (v1.31 deleted them all then, kubernetes#122740).
+
 Endpoints are the *serving* ones, whatever the traffic policies, as upstream:
-changing a policy does not cut existing flows. Only UDP, as upstream (v1.32
-settled that no other protocol needs it). A :class:`Flush` is one
-``conntrack -D`` filter; :mod:`.conntrack` runs them.
+changing a policy does not cut existing flows. Only UDP, as upstream (its SCTP
+cleanup turned out never to run and was dropped, kubernetes#115299). A
+:class:`Flush` is one ``conntrack -D`` filter; :mod:`.conntrack` runs them.
 """
 
 from __future__ import annotations
@@ -34,19 +42,19 @@ from typing import Any
 
 from pinnace.proxy.endpoints import service_ports, slice_endpoints, slices_by_service
 
-__all__ = ["Flush", "UdpPort", "stale_flushes", "udp_ports"]
+__all__ = ["Entry", "Flush", "UdpPort", "stale_flushes", "udp_ports", "unserved_flushes"]
 
 Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, order=True, slots=True)
 class Flush:
-    """Delete the UDP entries to ``ip:port`` (``ip`` empty: any address, a NodePort) — only those DNAT'ed to
-    ``endpoint`` if it is set."""
+    """Delete the UDP entries to ``ip:port`` (``ip`` empty: any address, a NodePort) — only those whose replies
+    come from ``reply_src`` if it is set (an endpoint they were DNAT'ed to, or ``ip`` itself: not DNAT'ed)."""
 
     ip: str
     port: int
-    endpoint: str = ""
+    reply_src: str = ""
 
     def args(self) -> list[str]:
         """The ``conntrack -D`` filter arguments."""
@@ -54,9 +62,18 @@ class Flush:
         if self.ip:
             out += ["--orig-dst", self.ip]
         out += ["--orig-port-dst", str(self.port)]
-        if self.endpoint:
-            out += ["--dst-nat", self.endpoint]
+        if self.reply_src:
+            out += ["--reply-src", self.reply_src]
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A UDP conntrack entry, as far as staleness goes: where its flow was sent, where its replies come from."""
+
+    dst: str
+    port: int
+    reply_src: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,4 +119,20 @@ def stale_flushes(old: Mapping[str, UdpPort], new: Mapping[str, UdpPort]) -> set
         gone = {ip for ip, _ in was.endpoints - now.endpoints}
         kept = was.frontends & now.frontends
         out.update(Flush(ip, port, endpoint) for endpoint in gone for ip, port in kept)
+    return out
+
+
+def unserved_flushes(ports: Mapping[str, UdpPort], entries: Iterable[Entry]) -> set[Flush]:
+    """The deletions of ``entries`` to a frontend of ``ports`` whose replies come from none of its serving endpoints
+    (none served: all of them)."""
+    served: dict[tuple[str, int], set[str]] = {}
+    for port in ports.values():
+        ips = {ip for ip, _ in port.endpoints}
+        for frontend in port.frontends:
+            served.setdefault(frontend, set()).update(ips)
+    out: set[Flush] = set()
+    for entry in entries:
+        for frontend in ((entry.dst, entry.port), ("", entry.port)):
+            if frontend in served and entry.reply_src not in served[frontend]:
+                out.add(Flush(*frontend, entry.reply_src))
     return out

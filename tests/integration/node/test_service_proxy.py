@@ -355,15 +355,25 @@ class UdpClient:
         self.sock.close()
 
 
-def dns_service(**spec: Any) -> dict[str, Any]:
+def dns_service(name: str = "dns", ip: str = DNS_IP, **spec: Any) -> dict[str, Any]:
     ports = [{"name": "dns", "port": 53, "targetPort": 8053, "protocol": "UDP"}]
-    return {"metadata": {"name": "dns", "namespace": "default"}, "spec": {"clusterIP": DNS_IP, "ports": ports, **spec}}
+    return {"metadata": {"name": name, "namespace": "default"}, "spec": {"clusterIP": ip, "ports": ports, **spec}}
 
 
-def dns_slice(*ips: str) -> dict[str, Any]:
-    eps = endpoint_slice("dns", *((ip, True) for ip in ips))
+def dns_slice(*ips: str, name: str = "dns") -> dict[str, Any]:
+    eps = endpoint_slice(name, *((ip, True) for ip in ips))
     eps["ports"] = [{"name": "dns", "port": 8053, "protocol": "UDP"}]
     return eps
+
+
+async def track_connections(netns: str) -> None:
+    """Make the namespace track connections, as a node's does (conntrack runs once some rule needs it: CNI's do)."""
+    await Iptables(netns).restore("*filter\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n")
+
+
+async def replies_from(netns: str, ip: str) -> list[str]:
+    """Where the replies of the UDP flows to ``ip`` come from (their conntrack entries' reply sources)."""
+    return [entry.reply_src for entry in await Conntrack(netns).entries() if entry.dst == ip]
 
 
 @pytest.mark.parametrize("conntrack_tool", ["conntrack", "pinnace-no-such-conntrack"])
@@ -411,35 +421,56 @@ async def test_a_udp_flow_started_before_the_service_was_routed_reaches_its_endp
     client: RestClient, netns: str, udp_pods: None, tmp_path: Path
 ) -> None:
     """Datagrams sent to a service IP before any rule existed were not DNAT'ed, and their flow's entry keeps it so:
-    the proxy's first sync deletes the entries of every UDP service port that now has endpoints."""
+    the proxy's first sync deletes the entries of UDP frontends that their endpoints do not answer."""
     await client.create(SERVICES, dns_service(), "default")
     await client.create(SLICES, dns_slice(POD_B), "default")
-    # The namespace tracks connections as soon as some rule needs it (a node's CNI rules do).
-    await Iptables(netns).restore("*filter\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n")
+    await track_connections(netns)
     flow = await UdpClient.to(netns, DNS_IP, 53)
     try:
         assert await flow.ask() == ""  # no rules yet: sent towards the service range's route, unanswered
-        listed = subprocess.run(
-            ["ip", "netns", "exec", os.path.basename(netns), "conntrack", "-L", "-p", "udp", "--orig-dst", DNS_IP],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        assert f"src={DNS_IP}" in listed.stdout  # the flow's entry, not DNAT'ed: replies would come from DNS_IP
+        assert await replies_from(netns, DNS_IP) == [DNS_IP]  # not DNAT'ed
         proxy = make_proxy(client, netns, tmp_path)
         async with running(proxy):
             await asyncio.wait_for(proxy.synced.wait(), 15)
-
-            async def flow_reaches_b() -> bool:
-                return await flow.ask() == "b"
-
-            await eventually(flow_reaches_b)
+            assert await flow.ask() == "b"
     finally:
         flow.close()
+
+
+async def test_a_restarted_proxy_cuts_the_udp_flows_to_endpoints_gone_meanwhile_and_keeps_the_others(
+    client: RestClient, netns: str, udp_pods: None, tmp_path: Path
+) -> None:
+    """No earlier state to compare with after a restart: the first sync reads the table (upstream v1.32's
+    reconciler) rather than deleting every flow of every UDP Service (v1.31)."""
+    keep_ip = "10.96.10.21"
+    await client.create(SERVICES, dns_service(), "default")
+    await client.create(SLICES, dns_slice(POD_A), "default")
+    await client.create(SERVICES, dns_service("keep", keep_ip), "default")
+    await client.create(SLICES, dns_slice(POD_A, name="keep"), "default")
+    await track_connections(netns)
+    moved, kept = await UdpClient.to(netns, DNS_IP, 53), await UdpClient.to(netns, keep_ip, 53)
+    try:
+        first = make_proxy(client, netns, tmp_path)
+        async with running(first):
+            await asyncio.wait_for(first.synced.wait(), 15)
+            assert [await moved.ask(), await kept.ask()] == ["a", "a"]
+        # While no proxy runs, dns's endpoint is replaced; keep's stays.
+        await client.patch(SLICES, "dns-abcde", {"endpoints": dns_slice(POD_B)["endpoints"]}, "default")
+        second = make_proxy(client, netns, tmp_path)
+        async with running(second):
+            await asyncio.wait_for(second.synced.wait(), 15)
+            assert await replies_from(netns, DNS_IP) == []  # the flow to the endpoint that went: cut
+            assert await replies_from(netns, keep_ip) == [POD_A]  # the flow to a live endpoint: untouched
+            assert [await moved.ask(), await kept.ask()] == ["b", "a"]
+    finally:
+        moved.close()
+        kept.close()
 
 
 async def test_conntrack_deletes_what_a_flush_matches_and_reports_failures(
     netns: str, udp_pods: None, tmp_path: Path
 ) -> None:
-    await Iptables(netns).restore("*filter\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n")
+    await track_connections(netns)
     flow = await UdpClient.to(netns, POD_A, 8053)
     try:
         assert await flow.ask() == "a"  # one entry, not NAT'ed

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
 
-from pinnace.proxy.conntrack import Conntrack
-from pinnace.proxy.stale import Flush, UdpPort, stale_flushes, udp_ports
+from pinnace.proxy.stale import Entry, Flush, UdpPort, stale_flushes, udp_ports, unserved_flushes
 
 CIP, EXT, LB = "172.30.0.10", "192.0.2.7", "198.51.100.9"
 A, B = "10.1.0.5", "10.1.0.6"
@@ -107,15 +105,26 @@ def test_only_udp_ports_are_considered(proto: str) -> None:
 
 
 def test_a_flush_is_one_conntrack_delete_filter() -> None:
-    assert Flush(CIP, 53, A).args() == ["-p", "udp", "--orig-dst", CIP, "--orig-port-dst", "53", "--dst-nat", A]
+    assert Flush(CIP, 53, A).args() == ["-p", "udp", "--orig-dst", CIP, "--orig-port-dst", "53", "--reply-src", A]
     assert Flush("", 30053).args() == ["-p", "udp", "--orig-port-dst", "30053"]
 
 
-async def test_without_the_conntrack_tool_nothing_is_deleted_and_that_is_said_once(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    conntrack = Conntrack(tool="pinnace-no-such-conntrack")
-    with caplog.at_level(logging.WARNING, logger="pinnace.proxy.conntrack"):
-        assert await conntrack.flush([Flush(CIP, 53, A)]) == []
-        assert await conntrack.flush([Flush(CIP, 53, B)]) == []
-    assert len(caplog.records) == 1 and "not installed" in caplog.records[0].message
+def test_first_sync_deletes_the_entries_to_a_frontend_its_serving_endpoints_do_not_answer() -> None:
+    svc = dns(type="NodePort", port_extra={"nodePort": 30053})
+    now = ports(svc, B)
+    entries = [
+        Entry(CIP, 53, B),  # to a serving endpoint: kept
+        Entry(CIP, 53, A),  # to an endpoint that went while no proxy ran
+        Entry(CIP, 53, CIP),  # never DNAT'ed
+        Entry("10.0.0.1", 30053, A),  # through the NodePort, on any address
+        Entry("10.0.0.1", 30053, B),
+        Entry(CIP, 54, CIP),  # some other port of that IP: not ours
+        Entry("192.0.2.50", 53, "192.0.2.50"),  # not a Service
+    ]
+    assert unserved_flushes(now, entries) == {Flush(CIP, 53, A), Flush(CIP, 53, CIP), Flush("", 30053, A)}
+
+
+def test_first_sync_deletes_every_entry_to_a_frontend_without_endpoints() -> None:
+    entries = [Entry(CIP, 53, A), Entry(CIP, 53, CIP)]
+    assert unserved_flushes(ports(dns()), entries) == {Flush(CIP, 53, A), Flush(CIP, 53, CIP)}
+    assert unserved_flushes(ports(dns("TCP")), entries) == set()  # not a UDP port
