@@ -10,7 +10,10 @@ itself a member.
 - :func:`encode_fields` / :func:`decode_fields` — a path set to FieldsV1 and back;
 - :func:`decode_entries` / :func:`encode_entries` — ``managedFields`` as
   :class:`Entry` objects and back, sorted as upstream (Apply first, then by time);
-- :func:`path_string` — a path as conflicts print it.
+- :func:`path_string` — a path as conflicts print it;
+- :func:`is_canonical`, :func:`owns`, :func:`edit_fields` — stored entries
+  read and edited as they are, without decoding: an Update keeps the entries
+  it does not touch and edits the few it does (see ``managedfields.track_update``).
 
 The ownership logic itself (compare, Update tracking) lives in
 :mod:`pinnace.api.managedfields`, which re-exports these names.

@@ -11,7 +11,9 @@ re-exported here.
 - :func:`compare` — added, modified and removed fields between two objects;
 - :func:`track_update` — the Update operation of create/update/patch: the
   writer takes what it added or changed (from everyone, no conflicts), and
-  removed fields leave every owner.
+  removed fields leave every owner. On the stored managedFields (the common
+  case) only the entries owning a changed or removed field are edited; the
+  rest are kept as stored, with the same result as decoding and re-encoding all.
 
 Server-owned metadata (name, uid, resourceVersion, …) and the half of the
 object a subresource does not write (``status`` for the main resource,
