@@ -15,18 +15,22 @@ machine is shared: CPU time, not wall time). Cases:
   /status with a merge patch (the operator's first write);
 - ``widget-status-again``: the operator writes that status again (a changed value).
 
-Run: ``python benchmarks/managedfields.py [--calls N] [--rounds N] [--against REV]``;
+Run: ``python benchmarks/managedfields.py [--calls N] [--rounds N] [--against REV [--store N]]``;
 prints microseconds of CPU per call for each case (the best round), and with
-``--against`` the same for ``managedfields.py`` of a git revision, rounds interleaved.
+``--against`` the same for ``managedfields.py`` of a git revision, rounds
+interleaved; ``--store N`` adds whole status updates (Deployment, Widget)
+through an in-process REST store, N a round, with either track_update.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import importlib.util
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from collections.abc import Callable
@@ -50,7 +54,7 @@ def _info(group: str, version: str, plural: str) -> ResourceInfo:
 DEPLOYMENTS = _info("apps", "v1", "deployments")
 
 
-def widget_info() -> ResourceInfo:
+def widget_crd() -> Obj:
     """The Widget CRD of runtime_vs_kopf.py, generated from the SDK operator's typed model (widgets_sdk.py)."""
     from pinnace.runtime.crdgen import crd_for
 
@@ -58,7 +62,12 @@ def widget_info() -> ResourceInfo:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    obj = crd_for(module.Widget)
+    return crd_for(module.Widget)
+
+
+def widget_info() -> ResourceInfo:
+    """The Widget resource, as the API server serves it once the CRD is in."""
+    obj = widget_crd()
     crd.set_defaults(obj)
     return crd.resource_infos(obj)[0]
 
@@ -193,11 +202,102 @@ def module_at(rev: str) -> Any:
     return module
 
 
+async def store_cpu(other: Any, rounds: int, calls: int) -> dict[str, tuple[float, float]]:
+    """CPU µs per status update through an in-process REST store (SQLite, not durable), with this tree's
+    track_update and ``other``'s (swapped in where the store calls it), rounds interleaved: case -> (this, other).
+
+    The Deployment of ``deployment-status`` gets its status written again and again; a Widget gets its first
+    status write (one fresh Widget per update, as the benchmark operator does).
+    """
+    from pinnace.apiserver.server import APIServer
+    from pinnace.storage.sqlite import SQLiteStore
+
+    mine = managedfields.track_update
+    with tempfile.TemporaryDirectory() as directory:
+        store = await SQLiteStore.open(Path(directory) / "store.db", durable=False)
+        server = APIServer(store)
+        await server.start()
+        rest, reg = server.rest, server.registry
+        namespaces, crds = (
+            reg.get("", "v1", "namespaces"),
+            reg.get("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+        )
+        assert namespaces is not None and crds is not None
+        await rest.create(namespaces, None, {"metadata": {"name": "bench"}})
+        d = _deployment()
+        d["metadata"]["namespace"] = "bench"
+        await rest.create(DEPLOYMENTS, "bench", d, manager="kubectl-client-side-apply")
+        scale = {"spec": {**d["spec"], "replicas": 4}}
+        await rest.mutate(DEPLOYMENTS, "bench", "web", lambda o: {**o, **scale}, manager="kubectl-scale")
+        await rest.create(crds, None, widget_crd(), manager="kubectl")
+        widgets = None
+        for _ in range(200):
+            widgets = reg.get("bench.example.com", "v1", "widgets")
+            if widgets is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert widgets is not None, "the Widget CRD is not served"
+        total = (rounds * 2 + 1) * calls
+        for i in range(total):
+            body = {"metadata": {"name": f"w-{i}"}, "spec": {"size": i % 5 + 1, "color": "red"}}
+            await rest.create(widgets, "bench", body, manager="Python-urllib")
+        counter = iter(range(10**9))
+
+        async def deployment_status() -> None:
+            i = next(counter)
+            status = _status(2 + i % 2, f"2024-01-02T00:{i // 60 % 60:02d}:{i % 60:02d}Z")
+            await rest.mutate(
+                DEPLOYMENTS,
+                "bench",
+                "web",
+                lambda o: {**o, "status": status},
+                subresource="status",
+                manager="kube-controller-manager",
+            )
+
+        widget_names = iter(range(total))
+
+        async def widget_status() -> None:
+            name = f"w-{next(widget_names)}"
+            status = {"configMap": name}
+            await rest.mutate(
+                widgets,
+                "bench",
+                name,
+                lambda o: {**o, "status": status},
+                subresource="status",
+                manager="widget-operator",
+            )
+
+        out: dict[str, tuple[float, float]] = {}
+        try:
+            for case, update in (("deployment-status", deployment_status), ("widget-status", widget_status)):
+                for _ in range(calls):  # warm up
+                    await update()
+                best = {"this": float("inf"), "other": float("inf")}
+                for _ in range(rounds):
+                    for which, track in (("this", mine), ("other", other.track_update)):
+                        managedfields.track_update = track
+                        start = time.process_time()
+                        for _ in range(calls):
+                            await update()
+                        best[which] = min(best[which], (time.process_time() - start) / calls * 1e6)
+                out[case] = (best["this"], best["other"])
+        finally:
+            managedfields.track_update = mine
+            await server.stop()
+            await store.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--calls", type=int, default=20000, help="calls per case and round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (the best is printed)")
     parser.add_argument("--against", metavar="REV", help="also time managedfields.py of this git revision, A/B")
+    parser.add_argument(
+        "--store", type=int, metavar="N", help="with --against: also N status updates a round through the REST store"
+    )
     args = parser.parse_args()
     other = module_at(args.against) if args.against else None
     for name, case in cases().items():
@@ -211,6 +311,9 @@ def main() -> None:
         if other is not None:
             line += f"  {args.against}: {best_other:7.1f} us  ({best_other / best:.1f}x)"
         print(line)
+    if other is not None and args.store:
+        for name, (this, theirs) in asyncio.run(store_cpu(other, args.rounds, args.store)).items():
+            print(f"{name:22s} {this:7.1f} us CPU/update through the REST store  {args.against}: {theirs:7.1f} us")
 
 
 if __name__ == "__main__":
