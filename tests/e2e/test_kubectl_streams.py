@@ -199,7 +199,13 @@ def test_attach(cluster: Cluster) -> None:
 def test_port_forward_reaches_the_pods_http_server(cluster: Cluster, websocket: str) -> None:
     name = f"web-{websocket}"
     port, local = free_port(), free_port()
-    run_pod(cluster, name, [{"name": "main", "image": "busybox", "command": http_server(port)}])
+    # Ready only once the server listens: kubectl ends a port-forward on the first stream the pod refuses,
+    # so a fetch while the interpreter is still starting (slow on a loaded machine) would end the test's tunnel.
+    listening = f"wget -q -O /dev/null http://127.0.0.1:{port}/"  # the server binds only the pod's loopback
+    ready = {"exec": {"command": ["sh", "-c", listening]}, "periodSeconds": 1}
+    server = {"name": "main", "image": "busybox", "command": http_server(port), "readinessProbe": ready}
+    run_pod(cluster, name, [server])
+    cluster.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=60s")
     forward = subprocess.Popen(
         ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "port-forward", f"pod/{name}", f"{local}:{port}"],
         stdout=subprocess.PIPE,
