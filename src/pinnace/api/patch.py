@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from pinnace.api import errors
+from pinnace.api.jsondata import json_copy
 
 __all__ = [
     "MAX_JSON_PATCH_OPERATIONS",
@@ -46,12 +47,9 @@ class JSONPatchError(Exception):
 
 
 def clone(value: Any) -> Any:
-    """A deep copy of a JSON value (dicts, lists, scalars) — much faster than ``copy.deepcopy``."""
-    if isinstance(value, dict):
-        return {k: clone(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) if isinstance(v, (dict, list)) else v for v in value]
-    return value
+    """A deep copy of a JSON value (dicts, lists, scalars): :func:`~pinnace.api.jsondata.json_copy` for
+    containers, the value itself for scalars (immutable)."""
+    return json_copy(value) if isinstance(value, (dict, list)) else value
 
 
 def json_equal(a: Any, b: Any) -> bool:
