@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import urllib.error
@@ -32,6 +33,17 @@ async def api_server(tmp_path: Path) -> AsyncIterator[APIServer]:
     finally:
         await server.stop()
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def listening(server: APIServer) -> AsyncIterator[RestClient]:
+    """A client of ``server``, listening on a free loopback port until the block ends (then stopped)."""
+    await server.listen("127.0.0.1", 0)
+    try:
+        async with RestClient(server.url) as c:
+            yield c
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.admission.webhook_server import WebhookServer
+from tests.integration.conftest import listening
 
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import RestClient
@@ -29,11 +30,8 @@ async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
 async def serving(directory: Path, plugins: tuple[str, ...]) -> AsyncIterator[RestClient]:
     """A client of an in-process API server (its store in ``directory``) running the admission ``plugins``."""
     store = await SQLiteStore.open(directory / "store.db")
-    server = APIServer(store, admission_plugins=plugins)
-    await server.listen("127.0.0.1", 0)
     try:
-        async with RestClient(server.url) as c:
+        async with listening(APIServer(store, admission_plugins=plugins)) as c:
             yield c
     finally:
-        await server.stop()
         await store.close()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import orjson
+from tests.integration.conftest import listening
 
 from pinnace.api.registry import builtin_registry
 from pinnace.apiserver.encryption import config as enc_config
@@ -37,15 +37,8 @@ def _config(*keys: tuple[str, bytes], provider: str = "aescbc", identity: bool =
     return enc_config.parse(doc)
 
 
-@asynccontextmanager
-async def _serving(store: Store, config: enc_config.EncryptionConfig) -> AsyncIterator[RestClient]:
-    server = APIServer(encrypting_store(store, config, builtin_registry()))
-    await server.listen("127.0.0.1", 0)
-    try:
-        async with RestClient(server.url) as client:
-            yield client
-    finally:
-        await server.stop()
+def _serving(store: Store, config: enc_config.EncryptionConfig) -> AbstractAsyncContextManager[RestClient]:
+    return listening(APIServer(encrypting_store(store, config, builtin_registry())))
 
 
 def _assert_no_plaintext(raw: bytes) -> None:
