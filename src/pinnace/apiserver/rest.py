@@ -14,7 +14,6 @@ write changes nothing.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -299,7 +298,7 @@ class RestStore:
         manager: str | None = None,
     ) -> tuple[Obj, bool]:
         """Replace an object (PUT). Returns the result and whether it was created."""
-        obj = copy.deepcopy(obj)
+        obj = json_copy(obj)
         self._check_type(info, obj)
         meta = strategy.meta(obj)
         if meta.get("name") and meta["name"] != name:
@@ -340,7 +339,8 @@ class RestStore:
         def replace(current: Obj) -> Obj:
             if wanted_rv is not None and current["metadata"]["resourceVersion"] != wanted_rv:
                 raise conflict(info, name, _MODIFIED)
-            return copy.deepcopy(obj)
+            replacement: Obj = json_copy(obj)
+            return replacement
 
         result = await self._guaranteed_update(
             info, namespace, name, replace, subresource=subresource, dry_run=dry_run, first=kv, manager=manager
@@ -626,7 +626,7 @@ class RestStore:
                     options=options.to_json(),
                 )
                 await self.admission.review(request)
-            desired = copy.deepcopy(current)
+            desired = json_copy(current)
             strategy.prepare_for_delete(info, desired)
             dmeta = desired["metadata"]
             finalizers = list(dmeta.get("finalizers") or [])
@@ -744,7 +744,7 @@ class RestStore:
 
 
 def _deleted_view(obj: Obj, revision: int) -> Obj:
-    out = copy.deepcopy(obj)
+    out: Obj = json_copy(obj)
     out.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return out
 
