@@ -113,10 +113,19 @@ def up(
     control_plane_endpoint: Annotated[
         str, typer.Option(help="host:port that admin.conf and cluster-info name (several API servers behind it).")
     ] = "",
-    service_cluster_ip_range: Annotated[str, typer.Option(help="The Services' cluster IP range.")] = "10.96.0.0/12",
-    cluster_cidr: Annotated[str, typer.Option(help="The pods' range; each node's podCIDR is cut from it.")] = (
-        "10.244.0.0/16"
-    ),
+    service_cluster_ip_range: Annotated[
+        str,
+        typer.Option(
+            help="The Services' cluster IP range [default: 10.96.0.0/12; the next free one with another cluster up]."
+        ),
+    ] = "",
+    cluster_cidr: Annotated[
+        str,
+        typer.Option(
+            help="The pods' range; each node's podCIDR is cut from it [default: 10.244.0.0/16; the next free one "
+            "with another cluster up]."
+        ),
+    ] = "",
     enable_admission_plugins: Annotated[
         str, typer.Option(help="Admission plugins to run besides the default ones (comma-separated).")
     ] = "",
@@ -180,8 +189,8 @@ def up(
         ("--token-auth-file", config.security.token_auth_file),
         ("--apiserver-cert-extra-sans", apiserver_cert_extra_sans or None),
         ("--control-plane-endpoint", control_plane_endpoint or None),
-        ("--service-cluster-ip-range", service_cluster_ip_range),
-        ("--cluster-cidr", cluster_cidr),
+        ("--service-cluster-ip-range", service_cluster_ip_range or None),
+        ("--cluster-cidr", cluster_cidr or None),
         ("--enable-admission-plugins", enable_admission_plugins or None),
         ("--disable-admission-plugins", disable_admission_plugins or None),
     ):

@@ -27,6 +27,7 @@ import orjson
 from pinnace.client import kubeconfig
 from pinnace.client.exceptions import ConfigError
 from pinnace.cluster.local import ClusterConfig, LocalCluster
+from pinnace.cluster.netslot import SlotBusyError
 from pinnace.cluster.runtime_tuning import install_event_loop, tune_garbage_collector
 from pinnace.cluster.security import ADMIN_KUBECONFIG, client_ssl_context
 from pinnace.storage.interface import StorageError
@@ -131,6 +132,10 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         return 1
     except OSError as exc:
         announce(f"cannot start the API server on {config.host}:{config.port}: {exc}")
+        await cluster.stop()
+        return 1
+    except SlotBusyError as exc:
+        announce(f"cannot start the cluster: {exc}")
         await cluster.stop()
         return 1
     pid_path = config.data_dir / PID_FILE

@@ -4,6 +4,11 @@ This is what ``pinnace up`` runs. The store, the API server and the compactor
 share this process; the controller manager (built-in controllers, scheduler,
 simulated nodes) is a child process that reaches the API server over HTTP on
 loopback exactly as it would reach a remote one.
+
+A cluster that runs node agents holds a network slot for as long as it runs
+(:mod:`pinnace.cluster.netslot`): its node bridge and subnet, loopback node
+addresses, service proxy chains and — unless given — its Service and pod
+ranges, so that several clusters run side by side on one host.
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from pathlib import Path
 from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.authz import enable_rbac
 from pinnace.apiserver.server import APIServer
-from pinnace.apiserver.services import DEFAULT_SERVICE_CIDR
 from pinnace.cluster.clusterinfo import publish_cluster_info, publish_kubeadm_config
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
+from pinnace.cluster.netslot import NetworkSlot, SlotClaim, claim_slot, network_slot, recorded_slot
 from pinnace.cluster.nodenet import placer_for
 from pinnace.cluster.nodes import NodeLauncher, NodesConfig
 from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
@@ -57,10 +62,12 @@ class ClusterConfig:
     admission_plugins: tuple[str, ...] = DEFAULT_PLUGINS
     #: PKI and authentication options (HTTPS and authentication are always on).
     security: SecurityConfig = field(default_factory=SecurityConfig)
-    #: kube-apiserver's ``--service-cluster-ip-range``: Services' cluster IPs (the first is the ``kubernetes`` one).
-    service_cidr: str = DEFAULT_SERVICE_CIDR
-    #: kube-controller-manager's ``--cluster-cidr``: the pods' range, a podCIDR per node cut from it.
-    cluster_cidr: str = "10.244.0.0/16"
+    #: kube-apiserver's ``--service-cluster-ip-range``: Services' cluster IPs (the first is the ``kubernetes`` one);
+    #: "": the network slot's (10.96.0.0/12 for the first cluster on the host).
+    service_cidr: str = ""
+    #: kube-controller-manager's ``--cluster-cidr``: the pods' range, a podCIDR per node cut from it; "": the network
+    #: slot's (10.244.0.0/16 for the first cluster on the host).
+    cluster_cidr: str = ""
 
 
 def admission_plugins_for(config: ClusterConfig) -> tuple[str, ...]:
@@ -84,18 +91,45 @@ class LocalCluster:
         self.controller_manager: ControllerManagerProcess | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self.nodes: NodeLauncher | None = None
+        #: The network slot held while node agents run (None: no node agents, nothing on the host's network).
+        self.slot_claim: SlotClaim | None = None
+        #: This cluster's network names and ranges (set by :meth:`start`).
+        self.slot: NetworkSlot = network_slot(0)
+
+    @property
+    def service_cidr(self) -> str:
+        """The Services' range in effect: the configured one, else the network slot's."""
+        return self.config.service_cidr or self.slot.service_cidr
+
+    @property
+    def cluster_cidr(self) -> str:
+        """The pods' range in effect: the configured one, else the network slot's."""
+        return self.config.cluster_cidr or self.slot.cluster_cidr
+
+    def _take_network_slot(self) -> None:
+        """Hold a network slot when node agents will run (they use the host's network); else only read the
+        recorded one (its ranges are this data directory's)."""
+        if self.config.nodes.nodes:
+            self.slot_claim = claim_slot(self.config.data_dir)
+            self.slot = self.slot_claim.slot
+        else:
+            self.slot = network_slot(recorded_slot(self.config.data_dir) or 0)
+        if self.slot.index:
+            log.info("network slot %d: bridge %s, Services %s, pods %s", self.slot.index, self.slot.bridge,
+                     self.service_cidr, self.cluster_cidr)  # fmt: skip
 
     async def start(self) -> None:
         """Open the store, serve the API, and start the controller manager."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        pki = cluster_pki(self.config.data_dir, self.config.host, self.config.security, self.config.service_cidr)
+        self._take_network_slot()
+        pki = cluster_pki(self.config.data_dir, self.config.host, self.config.security, self.service_cidr)
         self.store = await self.config.store.open(self.config.data_dir)
         stored = encrypted_store(self.store, self.config.data_dir, self.config.encryption_provider_config)
         self.server = APIServer(
             stored,
             service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE,
             admission_plugins=admission_plugins_for(self.config),
-            service_cidr=self.config.service_cidr,
+            service_cidr=self.service_cidr,
         )
         tls = secure_server(self.server, pki, self.config.security)
         await enable_rbac(self.server)  # the default policy is in place before the first request
@@ -110,7 +144,7 @@ class LocalCluster:
         if not cm.cluster_signing_cert_file:  # csrsigning issues node certificates from the cluster CA
             ca_cert, ca_key = pki.path("ca")
             cm = dataclasses.replace(cm, cluster_signing_cert_file=str(ca_cert), cluster_signing_key_file=str(ca_key))
-        cm = dataclasses.replace(cm, cluster_cidr=self.config.cluster_cidr)
+        cm = dataclasses.replace(cm, cluster_cidr=self.cluster_cidr)
         if not cm.root_ca_file:  # kube-root-ca.crt in every namespace: what in-cluster clients verify the server with
             cm = dataclasses.replace(cm, root_ca_file=str(pki.path("ca")[0]))
         if cm.controllers or cm.sim_nodes:
@@ -120,7 +154,9 @@ class LocalCluster:
             self._supervisor = asyncio.create_task(self.controller_manager.supervise(), name="controller-manager")
         if self.config.nodes.nodes:
             runtimes = [spec.runtime for spec in self.config.nodes.nodes]
-            placer = placer_for(runtimes, self.config.data_dir, self.server.port, cluster_cidr=self.config.cluster_cidr)
+            placer = placer_for(
+                runtimes, self.config.data_dir, self.server.port, cluster_cidr=self.cluster_cidr, slot=self.slot
+            )
             self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url, placer=placer)
             await self.nodes.start()
 
@@ -146,3 +182,5 @@ class LocalCluster:
             await self.server.stop()
         if self.store is not None:
             await self.store.close()
+        if self.slot_claim is not None:  # last: the nodes' network is gone
+            self.slot_claim.release()

@@ -20,7 +20,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +63,9 @@ class NodeOptions:
     stop_pods_on_exit: bool = False
     proxy_mode: str = "iptables"
     server_tls_bootstrap: bool = False
+    #: The service proxy's iptables chain prefix ("": upstream's ``KUBE-``; ``pinnace up`` gives a second cluster on
+    #: the host another, :mod:`pinnace.cluster.netslot`, so clusters sharing the host's namespace keep their chains).
+    proxy_chain_prefix: str = ""
 
     def to_json(self) -> str:
         """These options as one JSON document (how ``pinnace up`` hands them to its child process)."""
@@ -97,6 +100,10 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
         raise NodeOptionsError(f"unknown proxy mode {options.proxy_mode!r}; known: {', '.join(PROXY_MODES)}")
     try:
         labels, taints = parse_labels(options.node_labels), parse_taints(options.register_with_taints)
+        if options.proxy_chain_prefix:
+            from pinnace.proxy.rules import chain_prefix
+
+            chain_prefix(options.proxy_chain_prefix)
     except ValueError as exc:
         raise NodeOptionsError(str(exc)) from None
     config = AgentConfig(
@@ -109,7 +116,9 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
         taints=tuple(taints),
         backoff_base=options.backoff_base,
         heartbeat_interval=options.heartbeat_interval,
-        companions=(("service proxy", _service_proxy),) if options.proxy_mode == "iptables" else (),
+        companions=(("service proxy", _proxy_with(options.proxy_chain_prefix)),)
+        if options.proxy_mode == "iptables"
+        else (),
         server_tls_bootstrap=options.server_tls_bootstrap,
     )
     if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
@@ -128,12 +137,19 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
     )
 
 
-def _service_proxy(rest: RestClient, config: AgentConfig) -> Coroutine[Any, Any, None] | None:
-    """kube-proxy's iptables mode beside the agent (:mod:`pinnace.proxy`); None where it cannot run (it says why)."""
-    from pinnace.proxy import service_proxy
+def _proxy_with(prefix: str) -> Callable[[RestClient, AgentConfig], Coroutine[Any, Any, None] | None]:
+    """The service proxy companion, its chains under ``prefix`` ("": ``KUBE-``)."""
 
-    proxy = service_proxy(rest, config.node_name, local_cidr=config.pod_cidr)
-    return proxy.run() if proxy is not None else None
+    def service_proxy_companion(rest: RestClient, config: AgentConfig) -> Coroutine[Any, Any, None] | None:
+        """kube-proxy's iptables mode beside the agent (:mod:`pinnace.proxy`); None where it cannot run (it says
+        why)."""
+        from pinnace.proxy import service_proxy
+
+        chains = {"prefix": prefix} if prefix else {}
+        proxy = service_proxy(rest, config.node_name, local_cidr=config.pod_cidr, **chains)
+        return proxy.run() if proxy is not None else None
+
+    return service_proxy_companion
 
 
 def _run(kubeconfig: str, config_json: str) -> int:

@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pinnace.cluster.nodes import NodePlacement, NodeSpec
+from pinnace.cluster.netslot import NetworkSlot, network_slot
+from pinnace.cluster.nodes import LoopbackPlacer, NodePlacement, NodePlacer, NodeSpec
 from pinnace.node.oci.netns import socket_in
 
 log = logging.getLogger(__name__)
@@ -265,16 +266,24 @@ class NetnsPlacer:
 
 
 def placer_for(
-    runtimes: Sequence[str], data_dir: str | os.PathLike[str], api_port: int, *, cluster_cidr: str = "10.244.0.0/16"
-) -> NetnsPlacer | None:
-    """The placer ``pinnace up`` uses: network namespaces when a node runs ``oci`` (root only), else None; the nodes'
+    runtimes: Sequence[str],
+    data_dir: str | os.PathLike[str],
+    api_port: int,
+    *,
+    cluster_cidr: str = "10.244.0.0/16",
+    slot: NetworkSlot | None = None,
+) -> NodePlacer:
+    """The placer ``pinnace up`` uses: network namespaces on the slot's bridge and subnet when a node runs ``oci``
+    (root only), else loopback addresses of the slot (:mod:`pinnace.cluster.netslot`; None: slot 0); the nodes'
     podCIDRs are cut from ``cluster_cidr`` (kube-controller-manager's ``--cluster-cidr``)."""
+    slot = slot or network_slot(0)
     if "oci" not in runtimes:
-        return None
+        return LoopbackPlacer(slot.loopback_base, chain_prefix=slot.chain_prefix)
     if os.geteuid() != 0:
         raise NodeNetworkError("the oci runtime needs root (containers, network namespaces, cgroups); "
                                "without root, use --runtime process")  # fmt: skip
-    return NetnsPlacer(data_dir, api_port, network=ClusterNetwork(cluster_cidr=cluster_cidr))
+    network = ClusterNetwork(bridge=slot.bridge, subnet=slot.node_subnet, cluster_cidr=cluster_cidr)
+    return NetnsPlacer(data_dir, api_port, network=network)
 
 
 class _NoImages:

@@ -196,6 +196,9 @@ class NodePlacement:
     api_url: str | None = None
     #: A command prefix that runs the agent where the node lives (``["ip", "netns", "exec", "ns1"]``).
     exec_prefix: tuple[str, ...] = ()
+    #: The service proxy's iptables chain prefix where the node shares its network namespace with other clusters'
+    #: nodes ("": upstream's ``KUBE-``).
+    proxy_chain_prefix: str = ""
 
 
 class NodePlacer(Protocol):
@@ -215,17 +218,21 @@ def _free_port(host: str) -> int:
 
 
 class LoopbackPlacer:
-    """Nodes as processes on loopback: node *i* at ``127.0.0.(i+2)``, each with a free kubelet port."""
+    """Nodes as processes on loopback: node *i* at ``base + 1 + i`` (``127.0.0.(i+2)``), each with a free kubelet
+    port; they share the host's network namespace, so their service proxies use ``chain_prefix``'s chains (another
+    cluster on the host has other addresses and chains, :mod:`pinnace.cluster.netslot`)."""
 
-    def __init__(self, base: str = "127.0.0.1") -> None:
+    def __init__(self, base: str = "127.0.0.1", *, chain_prefix: str = "KUBE-") -> None:
         self.base = ipaddress.ip_address(base)
+        self.chain_prefix = chain_prefix
 
     async def place(self, nodes: Sequence[NodeSpec]) -> list[NodePlacement]:
         """Addresses in order, and a free port on each."""
         out = []
+        prefix = "" if self.chain_prefix == "KUBE-" else self.chain_prefix
         for i in range(len(nodes)):
             address = str(self.base + i + 1)
-            out.append(NodePlacement(address=address, kubelet_port=_free_port(address)))
+            out.append(NodePlacement(address=address, kubelet_port=_free_port(address), proxy_chain_prefix=prefix))
         return out
 
     async def release(self) -> None:
@@ -292,6 +299,7 @@ class NodeLauncher:
             backoff_base=self.config.backoff_base,
             heartbeat_interval=self.config.heartbeat_interval,
             stop_pods_on_exit=True,
+            proxy_chain_prefix=place.proxy_chain_prefix,
         )
 
     def argv(self, spec: NodeSpec, place: NodePlacement, kubeconfig_path: Path) -> list[str]:

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pinnace.proxy.rules import BASE_CHAINS, JUMPS, OWNED_PREFIXES
+from pinnace.proxy.rules import DEFAULT_PREFIX, base_chains, jumps, owned_prefixes
 
 __all__ = ["Iptables", "IptablesError", "TableState"]
 
@@ -36,17 +36,19 @@ class TableState:
     jump_lines: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
 
 
-def parse_save(text: str) -> TableState:
-    """Read ``iptables-save`` output: our chains (KUBE-*) and the jumps from built-in chains into them."""
+def parse_save(text: str, prefix: str = DEFAULT_PREFIX) -> TableState:
+    """Read ``iptables-save`` output: our chains (those of ``prefix``: KUBE-*) and the jumps from built-in chains
+    into them."""
     state = TableState()
     table = ""
-    targets = {(t, chain, rule.rsplit("-j ", 1)[1]): (t, chain, rule) for t, chain, rule in JUMPS}
+    base, owned = base_chains(prefix), owned_prefixes(prefix)
+    targets = {(t, chain, rule.rsplit("-j ", 1)[1]): (t, chain, rule) for t, chain, rule in jumps(prefix)}
     for line in text.splitlines():
         if line.startswith("*"):
             table = line[1:].strip()
         elif table in state.chains and line.startswith(":"):
             name = line[1:].split(" ", 1)[0]
-            if name in BASE_CHAINS[table] or name.startswith(OWNED_PREFIXES):
+            if name in base[table] or name.startswith(owned):
                 state.chains[table].add(name)
         elif table in state.chains and line.startswith("-A ") and " -j " in line:
             chain = line.split(" ", 2)[1]
@@ -87,9 +89,9 @@ class Iptables:
         """The ``filter`` and ``nat`` tables as ``iptables-save`` prints them."""
         return await self._run("iptables-save")
 
-    async def state(self) -> TableState:
-        """Our chains and jumps, as they are now."""
-        return parse_save(await self.save())
+    async def state(self, prefix: str = DEFAULT_PREFIX) -> TableState:
+        """Our chains and jumps (those of the chain ``prefix``), as they are now."""
+        return parse_save(await self.save(), prefix)
 
     async def enable_route_localnet(self) -> None:
         """Let DNAT send traffic to 127.0.0.0/8 endpoints (``net.ipv4.conf.all.route_localnet=1``), as kube-proxy."""

@@ -14,10 +14,13 @@ to service IPs that were never DNAT'ed (a deletion that fails is tried again
 at the next syncs); the first sync, with no earlier state to compare with,
 looks at the table for them.
 
-One network namespace, one proxy: several node agents can share one (the
-``process`` runtime's nodes all live in the host's), so the proxy first takes
-an exclusive lock named after its namespace (``/run/pinnace/proxy-net-<inode>.lock``);
-the others wait for it, and take over if the owner goes. The owner removes its
+One network namespace, one proxy per cluster: several node agents can share
+one (the ``process`` runtime's nodes all live in the host's), so the proxy
+first takes an exclusive lock named after its namespace and its chain prefix
+(``/run/pinnace/proxy-net-<inode>.lock``; ``proxy-net-<inode>-KUBE1.lock`` for
+the chains ``KUBE1-*``); the others wait for it, and take over if the owner
+goes. Two clusters on one host sharing a namespace use two chain prefixes
+(:mod:`.rules`), each its own lock, and their proxies run side by side. The owner removes its
 chains and jumps when it stops; after a crash the lock is released by the
 kernel, and the next proxy's first sync replaces or deletes what was left.
 
@@ -41,7 +44,7 @@ from typing import IO, Any
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.proxy.conntrack import Conntrack, ConntrackError
 from pinnace.proxy.iptables import Iptables, IptablesError
-from pinnace.proxy.rules import cleanup_input, render
+from pinnace.proxy.rules import DEFAULT_PREFIX, chain_prefix, cleanup_input, render
 from pinnace.proxy.stale import Flush, UdpPort, stale_flushes, udp_ports, unserved_flushes
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
@@ -119,11 +122,12 @@ class SyncRunner:
 
 
 class NetnsLock:
-    """An exclusive lock per network namespace (flock: the kernel drops it when its holder dies)."""
+    """An exclusive lock per network namespace and chain prefix (flock: the kernel drops it when its holder dies)."""
 
-    def __init__(self, netns: str | None = None, lock_dir: Path = LOCK_DIR) -> None:
+    def __init__(self, netns: str | None = None, lock_dir: Path = LOCK_DIR, prefix: str = DEFAULT_PREFIX) -> None:
         inode = os.stat(netns or "/proc/self/ns/net").st_ino
-        self.path = lock_dir / f"proxy-net-{inode}.lock"
+        scope = "" if prefix == DEFAULT_PREFIX else f"-{prefix.rstrip('-')}"
+        self.path = lock_dir / f"proxy-net-{inode}{scope}.lock"
         self._file: IO[str] | None = None
 
     def try_acquire(self) -> bool:
@@ -156,6 +160,7 @@ class ServiceProxy:
         node_name: str,
         *,
         local_cidr: str = "",
+        prefix: str = DEFAULT_PREFIX,
         iptables: Iptables | None = None,
         conntrack: Conntrack | None = None,
         lock: NetnsLock | None = None,
@@ -166,9 +171,11 @@ class ServiceProxy:
     ) -> None:
         self.node_name = node_name
         self.local_cidr = local_cidr
+        #: The chain prefix (``KUBE-``; another one for a second cluster sharing the namespace).
+        self.prefix = chain_prefix(prefix)
         self.iptables = iptables or Iptables()
         self.conntrack = conntrack or Conntrack(self.iptables.netns)
-        self.lock = lock or NetnsLock(self.iptables.netns)
+        self.lock = lock or NetnsLock(self.iptables.netns, prefix=self.prefix)
         self.clock: Clock = clock or RealClock()
         self.lock_retry = lock_retry
         self.runner = SyncRunner(min_sync_period, sync_period, clock=self.clock)
@@ -223,11 +230,11 @@ class ServiceProxy:
         periodic — the periodic sync repairs rules someone else changed); then delete the conntrack entries
         the change left stale."""
         services, slices = self.services.indexer.objects(), self.slices.indexer.objects()
-        ruleset = render(services, slices, node_name=self.node_name, local_cidr=self.local_cidr)
+        ruleset = render(services, slices, node_name=self.node_name, local_cidr=self.local_cidr, prefix=self.prefix)
         rendered = ruleset.restore_input()
         # Unchanged rules (a change to some other field): not even iptables-save.
         if rendered != self._applied or periodic:
-            state = await self.iptables.state()
+            state = await self.iptables.state(self.prefix)
             await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps))
             self._applied = rendered
         # After the rules are in place, so that the flows' next packets meet the new rules.
@@ -251,9 +258,9 @@ class ServiceProxy:
             return stale_flushes({}, udp)
 
     async def cleanup(self) -> None:
-        """Remove every chain and jump of ours from the namespace."""
-        state = await self.iptables.state()
-        await self.iptables.restore(cleanup_input(state.chains, state.jump_lines))
+        """Remove every chain and jump of ours (our prefix's) from the namespace."""
+        state = await self.iptables.state(self.prefix)
+        await self.iptables.restore(cleanup_input(state.chains, state.jump_lines, self.prefix))
         self._applied = ""
 
 
@@ -267,7 +274,9 @@ def _has_net_admin() -> bool:
     return os.geteuid() == 0
 
 
-def service_proxy(rest: RestClient, node_name: str, *, local_cidr: str = "") -> ServiceProxy | None:
+def service_proxy(
+    rest: RestClient, node_name: str, *, local_cidr: str = "", prefix: str = DEFAULT_PREFIX
+) -> ServiceProxy | None:
     """The node's service proxy, or None — logged, service routing is then off — where it cannot run."""
     if not _has_net_admin():
         log.warning(
@@ -281,6 +290,6 @@ def service_proxy(rest: RestClient, node_name: str, *, local_cidr: str = "") -> 
         return None
     with contextlib.suppress(OSError):
         NetnsLock()  # the namespace must be statable
-        return ServiceProxy(rest, node_name, local_cidr=local_cidr)
+        return ServiceProxy(rest, node_name, local_cidr=local_cidr, prefix=prefix)
     log.warning("node %s: service routing is off: cannot identify the network namespace", node_name)
     return None

@@ -37,12 +37,21 @@ Service has none is rejected, as upstream does, rather than left to time out.
 chains of ports that went away and adds the jumps from the built-in chains
 that are missing; :func:`cleanup_input` removes all of it.
 
+Several clusters on one host whose nodes share a network namespace (the
+``process`` runtime's nodes all live in the host's) each need chains of their
+own: a ruleset is rendered with a *chain prefix* (``KUBE-`` by default; the
+second cluster on a host, say, ``KUBE1-``, so ``KUBE1-SERVICES``,
+``KUBE1-SVC-<h>``, …; :func:`chain_prefix`). Every name of a ruleset, the
+jumps into it and the chains it treats as its own follow the prefix, so one
+cluster's proxy never rewrites, deletes or cleans up another's chains.
+
 Not rendered (no Pinnace part needs them yet): load-balancer source ranges
 (KUBE-FW-), health-check node ports, the nfacct counters and topology hints.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +65,18 @@ from pinnace.proxy.endpoints import (
     slices_by_service,
 )
 
-__all__ = ["JUMPS", "OWNED_PREFIXES", "Ruleset", "cleanup_input", "render"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "JUMPS",
+    "OWNED_PREFIXES",
+    "Ruleset",
+    "base_chains",
+    "chain_prefix",
+    "cleanup_input",
+    "jumps",
+    "owned_prefixes",
+    "render",
+]
 
 Obj = dict[str, Any]
 
@@ -87,6 +107,38 @@ BASE_CHAINS: Mapping[str, tuple[str, ...]] = {
 }
 #: Prefixes of the per-port chains; a chain with one of these that the new ruleset lacks is stale and deleted.
 OWNED_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-SEP-", "KUBE-FW-")
+#: Upstream's chain prefix; a cluster sharing a network namespace with another uses one of its own.
+DEFAULT_PREFIX = "KUBE-"
+#: A chain name may have 28 characters (XT_EXTENSION_MAXNAMELEN less its NUL); KUBE-SVC-<16> has 25.
+MAX_PREFIX_LENGTH = 8
+_NAME = re.compile(r"(?<![\w-])KUBE-")
+
+
+def chain_prefix(prefix: str) -> str:
+    """``prefix`` checked: upper-case letters and digits ending in ``-``, at most 8 characters (ValueError if not)."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9]*-", prefix) or len(prefix) > MAX_PREFIX_LENGTH:
+        raise ValueError(f"invalid iptables chain prefix {prefix!r}: want e.g. KUBE- or KUBE1- (at most 8 characters)")
+    return prefix
+
+
+def _renamed(text: str, prefix: str) -> str:
+    """``text`` with every ``KUBE-`` chain name under ``prefix`` instead (comments are lower case: untouched)."""
+    return text if prefix == DEFAULT_PREFIX else _NAME.sub(prefix, text)
+
+
+def jumps(prefix: str = DEFAULT_PREFIX) -> tuple[tuple[str, str, str], ...]:
+    """:data:`JUMPS` into the chains of ``prefix``."""
+    return tuple((table, chain, _renamed(rule, prefix)) for table, chain, rule in JUMPS)
+
+
+def base_chains(prefix: str = DEFAULT_PREFIX) -> dict[str, tuple[str, ...]]:
+    """:data:`BASE_CHAINS` under ``prefix``."""
+    return {table: tuple(_renamed(c, prefix) for c in chains) for table, chains in BASE_CHAINS.items()}
+
+
+def owned_prefixes(prefix: str = DEFAULT_PREFIX) -> tuple[str, ...]:
+    """:data:`OWNED_PREFIXES` under ``prefix``."""
+    return tuple(_renamed(p, prefix) for p in OWNED_PREFIXES)
 
 
 def _comment(text: str) -> str:
@@ -99,6 +151,20 @@ class Ruleset:
 
     chains: dict[str, list[str]] = field(default_factory=lambda: {t: list(c) for t, c in BASE_CHAINS.items()})
     rules: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
+    #: The chain prefix of every name here (:func:`chain_prefix`).
+    prefix: str = DEFAULT_PREFIX
+
+    def renamed(self, prefix: str) -> Ruleset:
+        """This ruleset with its chains (and the names rules use: jumps, ``recent`` lists) under ``prefix``."""
+        if prefix == self.prefix:
+            return self
+        if self.prefix != DEFAULT_PREFIX:
+            raise ValueError("only a ruleset under the default prefix can be renamed")
+        return Ruleset(
+            chains={t: [_renamed(c, prefix) for c in cs] for t, cs in self.chains.items()},
+            rules={t: [_renamed(r, prefix) for r in rs] for t, rs in self.rules.items()},
+            prefix=prefix,
+        )
 
     def add(self, table: str, chain: str, *parts: str) -> None:
         """Append ``-A chain <parts>`` (the non-empty ones, space-separated) to ``table``."""
@@ -119,14 +185,16 @@ class Ruleset:
         ``jumps_present`` the :data:`JUMPS` already installed.
         """
         present = set(jumps_present)
+        owned = owned_prefixes(self.prefix)
         out: list[str] = []
         for table in ("filter", "nat"):
             ours = self.chains[table]
             there = (existing or {}).get(table, ())
-            stale = sorted(c for c in there if c.startswith(OWNED_PREFIXES) and c not in ours)
+            stale = sorted(c for c in there if c.startswith(owned) and c not in ours)
             out.append(f"*{table}")
             out.extend(f":{name} - [0:0]" for name in [*ours, *stale])
-            missing = [(chain, rule) for t, chain, rule in JUMPS if t == table and (t, chain, rule) not in present]
+            wanted = jumps(self.prefix)
+            missing = [(chain, rule) for t, chain, rule in wanted if t == table and (t, chain, rule) not in present]
             out.extend(f"-I {chain} {rule}" for chain, rule in missing)
             out.extend(self.rules[table])
             out.extend(f"-X {name}" for name in stale)
@@ -134,11 +202,15 @@ class Ruleset:
         return "\n".join(out) + "\n"
 
 
-def cleanup_input(existing: Mapping[str, Iterable[str]], jump_lines: Mapping[str, Iterable[str]]) -> str:
-    """An ``iptables-restore --noflush`` input removing the jumps (their saved ``-A`` lines) and all our chains."""
+def cleanup_input(
+    existing: Mapping[str, Iterable[str]], jump_lines: Mapping[str, Iterable[str]], prefix: str = DEFAULT_PREFIX
+) -> str:
+    """An ``iptables-restore --noflush`` input removing the jumps (their saved ``-A`` lines) and all our chains
+    (those of ``prefix``: another cluster's chains in the same namespace stay)."""
+    base, owned = base_chains(prefix), owned_prefixes(prefix)
     out: list[str] = []
     for table in ("filter", "nat"):
-        chains = sorted(c for c in existing.get(table, ()) if c in BASE_CHAINS[table] or c.startswith(OWNED_PREFIXES))
+        chains = sorted(c for c in existing.get(table, ()) if c in base[table] or c.startswith(owned))
         deletes = ["-D" + line[2:] for line in jump_lines.get(table, ())]
         if not chains and not deletes:
             continue
@@ -239,8 +311,15 @@ def _render_port(rs: Ruleset, sp: ServicePort, endpoints: list[Endpoint], node_n
         _endpoint_chain(rs, sp, ep)
 
 
-def render(services: Iterable[Obj], slices: Iterable[Obj], *, node_name: str, local_cidr: str = "") -> Ruleset:
-    """The whole ruleset for ``services`` and their EndpointSlices on node ``node_name``.
+def render(
+    services: Iterable[Obj],
+    slices: Iterable[Obj],
+    *,
+    node_name: str,
+    local_cidr: str = "",
+    prefix: str = DEFAULT_PREFIX,
+) -> Ruleset:
+    """The whole ruleset for ``services`` and their EndpointSlices on node ``node_name``, its chains under ``prefix``.
 
     ``local_cidr`` is the node's pod CIDR (upstream's ``--detect-local-mode=NodeCIDR``): traffic to a cluster IP
     from outside it is masqueraded; empty, none is (only hairpin and external traffic are).
@@ -266,4 +345,4 @@ def render(services: Iterable[Obj], slices: Iterable[Obj], *, node_name: str, lo
     rs.add("filter", "KUBE-FORWARD", _comment("kubernetes forwarding rules"), f"-m mark {marked} -j ACCEPT")
     established = "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
     rs.add("filter", "KUBE-FORWARD", _comment("kubernetes forwarding conntrack rule"), established)
-    return rs
+    return rs.renamed(chain_prefix(prefix))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pinnace.proxy.endpoints import Endpoint, categorize, service_ports, slice_endpoints
 from pinnace.proxy.iptables import parse_save
 from pinnace.proxy.rules import JUMPS, Ruleset, cleanup_input, render
@@ -262,3 +264,69 @@ def test_saved_tables_are_read_for_our_chains_and_jumps_and_cleanup_removes_only
         "COMMIT",
     ]
     assert cleanup_input({"filter": set(), "nat": set()}, {}) == ""
+
+
+#: Two clusters' proxies in one namespace: slot 0's chains (KUBE-) and slot 1's (KUBE1-), jumps to both.
+TWO_CLUSTERS = """\
+*filter
+:KUBE-SERVICES - [0:0]
+:KUBE1-SERVICES - [0:0]
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE1-SERVICES
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+COMMIT
+*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+:KUBE1-SERVICES - [0:0]
+:KUBE1-SVC-XPGD46QRK7WJZT7O - [0:0]
+:KUBE1-SVC-OLDOLDOLDOLDOLDO - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE1-SERVICES
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+COMMIT
+"""
+
+
+def test_a_prefixed_ruleset_names_every_chain_jump_and_recent_list_under_its_prefix() -> None:
+    service = svc("svc1", "10.112.0.41", type="NodePort", sessionAffinity="ClientIP",
+                  port_extra={"nodePort": 30080})  # fmt: skip
+    plain = render([service], [eps("svc1", ep("10.245.0.1"))], node_name=NODE, local_cidr="10.245.0.0/24")
+    prefixed = render([service], [eps("svc1", ep("10.245.0.1"))], node_name=NODE, local_cidr="10.245.0.0/24",
+                      prefix="KUBE1-")  # fmt: skip
+    assert prefixed.prefix == "KUBE1-"
+    assert prefixed.chains["nat"] == [c.replace("KUBE-", "KUBE1-", 1) for c in plain.chains["nat"]]
+    text = prefixed.restore_input()
+    assert "KUBE-" not in text.replace("KUBE1-", "")  # not one name of the default prefix is left
+    assert "-m recent --name KUBE1-SEP-" in text and "-j KUBE1-MARK-MASQ" in text
+    jumped = [line.split(" -j ")[-1] for line in text.splitlines() if line.startswith("-I ")]
+    assert jumped and all(j.startswith("KUBE1-") for j in jumped)
+    assert max(len(c) for t in prefixed.chains.values() for c in t) <= 28  # iptables' limit on chain names
+
+
+def test_chain_prefixes_are_checked() -> None:
+    for bad in ("kube-", "KUBE", "KUBE1234-", "1KUBE-", "KU BE-"):
+        with pytest.raises(ValueError, match="chain prefix"):
+            render([], [], node_name=NODE, prefix=bad)
+    assert render([], [], node_name=NODE, prefix="KUBE12-").chains["filter"][0] == "KUBE12-SERVICES"
+
+
+def test_each_prefix_reads_rewrites_and_cleans_up_only_its_own_chains_beside_another_clusters() -> None:
+    ours, theirs = parse_save(TWO_CLUSTERS, "KUBE1-"), parse_save(TWO_CLUSTERS)
+    assert ours.chains == {
+        "filter": {"KUBE1-SERVICES"},
+        "nat": {"KUBE1-SERVICES", "KUBE1-SVC-XPGD46QRK7WJZT7O", "KUBE1-SVC-OLDOLDOLDOLDOLDO"},
+    }
+    assert theirs.chains == {"filter": {"KUBE-SERVICES"}, "nat": {"KUBE-SERVICES", "KUBE-SVC-XPGD46QRK7WJZT7O"}}
+    assert {(t, c, r.rsplit(" ", 1)[1]) for t, c, r in ours.jumps} == {
+        ("filter", "OUTPUT", "KUBE1-SERVICES"), ("nat", "PREROUTING", "KUBE1-SERVICES"),
+    }  # fmt: skip
+    # A sync of the KUBE1- proxy (no Services left) deletes its own stale chains, never the other cluster's.
+    text = render([], [], node_name=NODE, prefix="KUBE1-").restore_input(ours.chains, ours.jumps)
+    assert [line for line in text.splitlines() if line.startswith("-X ")] == [
+        "-X KUBE1-SVC-OLDOLDOLDOLDOLDO", "-X KUBE1-SVC-XPGD46QRK7WJZT7O",
+    ]  # fmt: skip
+    assert not any(" KUBE-" in line or line.startswith(":KUBE-") for line in text.splitlines())
+    # Its cleanup removes its jumps and chains; the KUBE- cluster's stay.
+    cleanup = cleanup_input(ours.chains, ours.jump_lines, "KUBE1-")
+    assert "KUBE-SERVICES" not in cleanup.replace("KUBE1-SERVICES", "")
+    assert "-X KUBE1-SVC-XPGD46QRK7WJZT7O" in cleanup and "-X KUBE1-SERVICES" in cleanup
+    assert cleanup.count("-D ") == 2
