@@ -216,14 +216,22 @@ class ServiceProxy:
             log.info("node %s: service proxy (iptables) is routing Services", self.node_name)
             await self.runner.run(self.sync)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             try:
-                await self.cleanup()
-            except (IptablesError, OSError) as exc:
-                log.warning("node %s: removing the service proxy's rules failed: %s", self.node_name, exc)
-            self.lock.release()
+                # To its end even if cancelled again meanwhile: the agent stopping cancels its companions twice
+                # (its gather, then its stop), and rules left behind would route Services of a cluster that is gone.
+                await _to_the_end(self._stop(tasks))
+            finally:
+                self.lock.release()
+
+    async def _stop(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Stop the informers, then remove the rules."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.cleanup()
+        except (IptablesError, OSError) as exc:
+            log.warning("node %s: removing the service proxy's rules failed: %s", self.node_name, exc)
 
     async def sync(self, periodic: bool = False) -> None:
         """Render the ruleset from the informers' caches and apply it (the same as last time: skipped, unless
@@ -262,6 +270,21 @@ class ServiceProxy:
         state = await self.iptables.state(self.prefix)
         await self.iptables.restore(cleanup_input(state.chains, state.jump_lines, self.prefix))
         self._applied = ""
+
+
+async def _to_the_end(work: Awaitable[None]) -> None:
+    """Await ``work`` until it is done, however often the awaiting task is cancelled meanwhile; then re-raise the
+    cancellation (if any)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _has_net_admin() -> bool:

@@ -253,6 +253,37 @@ async def test_one_proxy_per_network_namespace_the_second_takes_over(
     assert "KUBE-" not in await saved(netns)
 
 
+async def test_two_clusters_proxies_share_a_namespace_under_their_own_chains_and_each_removes_only_its_own(
+    client: RestClient, netns: str, pods: None, tmp_path: Path
+) -> None:
+    """Two clusters' process nodes in one namespace (the host's): proxies with the chain prefixes KUBE- and KUBE1-
+    run at once, and the first one stopping as the node agent stops it (cancelled twice: the agent's gather, then
+    its stop) removes its chains to the end, leaving the other's routing."""
+    await client.create(SERVICES, service("web", "10.96.10.15"), "default")
+    await client.create(SLICES, endpoint_slice("web", (POD_A, True)), "default")
+    first = make_proxy(client, netns, tmp_path, "node-a")
+    second = ServiceProxy(client, "node-b", prefix="KUBE1-", iptables=Iptables(netns),
+                          lock=NetnsLock(netns, tmp_path / "locks", prefix="KUBE1-"), min_sync_period=0.2)  # fmt: skip
+    assert first.lock.path != second.lock.path
+    async with running(second):
+        first_task = asyncio.create_task(first.run())
+        await asyncio.wait_for(first.synced.wait(), 15)
+        await asyncio.wait_for(second.synced.wait(), 15)
+        rules = await saved(netns)
+        assert "-j KUBE-SERVICES" in rules and "-j KUBE1-SERVICES" in rules
+        assert (await ask(netns, "10.96.10.15", 80)).startswith("a ")
+        first_task.cancel()
+        await asyncio.sleep(0)  # its clean-up has begun
+        first_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first_task
+        rules = await saved(netns)
+        assert "KUBE-" not in rules.replace("KUBE1-", ""), rules
+        assert "-A KUBE1-SERVICES -d 10.96.10.15/32" in rules
+        assert (await ask(netns, "10.96.10.15", 80)).startswith("a ")
+    assert "KUBE1-" not in await saved(netns)
+
+
 async def test_rules_left_by_a_crashed_proxy_are_replaced(
     client: RestClient, netns: str, pods: None, tmp_path: Path
 ) -> None:
