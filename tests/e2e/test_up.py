@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import Cluster, free_port, start_cluster, stop_cluster
+from tests.e2e.conftest import Cluster, free_port, read_output, start_cluster, stop_cluster
 from tests.e2e.kubectl import eventually
 
 from pinnace.api import sakeys, satoken
@@ -200,6 +200,30 @@ def _merge_patch(api: Api, name: str) -> tuple[int, Any]:
     )
     resp = api.conn.getresponse()
     return resp.status, json.loads(resp.read() or b"null")
+
+
+def test_up_becomes_a_server_process_without_the_command_line_and_stops_on_sigint(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    cluster = start_cluster(data, home, extra_args=["--controllers", ""])
+    try:
+        # Same pid (start_cluster saw it in the pid file), now the lean entry point: typer is not resident.
+        argv = Path(f"/proc/{cluster.proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[1:3] == [b"-m", b"pinnace.cluster.up_main"]
+        up = [sys.executable, "-m", "pinnace", "up", "--nodes", "0", "--port", str(free_port())]
+        second = subprocess.run(
+            [*up, "--data-dir", str(data)],
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1 and "already running" in second.stdout
+    finally:
+        cluster.proc.send_signal(signal.SIGINT)
+        cluster.proc.wait(timeout=20)
+    assert cluster.proc.returncode == 0
+    assert "Shutting down" in read_output(data)
+    assert not (data / "pinnace.pid").exists()
 
 
 def test_detach_status_down(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import platformdirs
 import typer
 
-#: As ``pinnace up``'s (cli.main imports this module, so it cannot import them from there).
+#: As ``pinnace up``'s (cli.main's; the adm commands do not import the main command module).
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("pinnace"))
 #: The commands take ``phase NAME [PART]`` as extra words (options may come before or after them).
 PASS_THROUGH = {"allow_extra_args": True}

@@ -1,33 +1,43 @@
-"""The ``pinnace`` command: ``up``, ``down``, ``status``, ``controller-manager``, ``builder``, ``plugin``.
+"""The ``pinnace`` command: ``up``, ``down``, ``status``, ``controller-manager``, ``lb``, and the command groups.
 
-Each command imports what it needs when it runs, so that (for one) the
-controller manager process does not carry the API server's code.
+Each command imports what it needs when it runs, and the groups (``adm``,
+``builder``, ``plugin``, ``image``, ``node``) are imported only when used
+(:mod:`pinnace.cli.lazy`): one command does not pay for the others. ``pinnace
+up`` parses its flags here and then becomes the lean server process
+(:mod:`pinnace.cluster.up_main`), which never imported the command line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import signal
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import platformdirs
 import typer
 
-from pinnace.cli import adm_certs, adm_init, adm_upgrade
-from pinnace.cli.adm_encryption import encryption_app
-from pinnace.cli.adm_join import adm_join
-from pinnace.cli.adm_token import token_app
-from pinnace.cli.image import image_app
-from pinnace.cli.node import node_app, nodes_config
-from pinnace.cluster import controller_manager
-from pinnace.plugins.cli import plugin_app
+from pinnace.cli.lazy import LazyGroup
+
+if TYPE_CHECKING:
+    from pinnace.cluster.controller_manager import ControllerManagerConfig
+
+
+class _Commands(LazyGroup):
+    """``pinnace``'s commands: those below, then the groups of other modules."""
+
+    lazy = {
+        "adm": "pinnace.cli.adm:adm_app",
+        "builder": "pinnace.cli.builder:builder_app",
+        "plugin": "pinnace.plugins.cli:plugin_app",
+        "image": "pinnace.cli.image:image_app",
+        "node": "pinnace.cli.node:node_app",
+    }
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Pinnace: a Kubernetes cluster and its tool belt, in one Python package.",
     no_args_is_help=True,
     add_completion=False,
@@ -55,25 +65,21 @@ EvictionTimeout = Annotated[
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from pinnace.cluster.child_entry import configure_logging
+
+    configure_logging(level)
 
 
 def _controller_manager_config(
     controllers: str, sim_nodes: int, grace: float, eviction: float
-) -> controller_manager.ControllerManagerConfig:
+) -> ControllerManagerConfig:
+    from pinnace.cluster.up_main import UpOptionsError, controller_manager_config
+
     try:
-        names = controller_manager.resolve_controllers(controllers)
-    except ValueError as exc:
+        return controller_manager_config(controllers, sim_nodes, grace, eviction)
+    except UpOptionsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    if sim_nodes < 0:
-        typer.echo("error: --sim-nodes must be 0 or more", err=True)
-        raise typer.Exit(2)
-    return controller_manager.ControllerManagerConfig(
-        controllers=names, sim_nodes=sim_nodes, node_monitor_grace_period=grace, pod_eviction_timeout=eviction
-    )
 
 
 @app.command()
@@ -134,104 +140,62 @@ def up(
     ] = "",
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store (or etcd), and the controllers."""
-    from pinnace.apiserver.admission.plugins import resolve_plugins
+    from pinnace.cluster.up_main import UpOptions, UpOptionsError, exec_up
+
+    options = UpOptions(
+        data_dir=str(data_dir),
+        port=port,
+        host=host,
+        merge_kubeconfig=merge_kubeconfig,
+        log_level=log_level,
+        controllers=controllers,
+        sim_nodes=sim_nodes,
+        nodes=nodes,
+        runtime=runtime,
+        config_file=_str(config_file),
+        node_monitor_grace_period=node_monitor_grace_period,
+        pod_eviction_timeout=pod_eviction_timeout,
+        store=store,
+        etcd_cafile=_str(etcd_cafile),
+        etcd_certfile=_str(etcd_certfile),
+        etcd_keyfile=_str(etcd_keyfile),
+        encryption_provider_config=_str(encryption_provider_config),
+        token_auth_file=_str(token_auth_file),
+        apiserver_cert_extra_sans=apiserver_cert_extra_sans,
+        control_plane_endpoint=control_plane_endpoint,
+        service_cluster_ip_range=service_cluster_ip_range,
+        cluster_cidr=cluster_cidr,
+        enable_admission_plugins=enable_admission_plugins,
+        disable_admission_plugins=disable_admission_plugins,
+    )
+    if not detach:
+        exec_up(options)  # the server runs without the command line loaded; same pid, exit code and signals
     from pinnace.client import kubeconfig
     from pinnace.cluster import daemon
-    from pinnace.cluster.local import ClusterConfig
-    from pinnace.cluster.security import SecurityConfig
-    from pinnace.cluster.storeconfig import StoreConfig, parse_store_url
 
     _logging(log_level)
-    cm = _controller_manager_config(controllers, sim_nodes, node_monitor_grace_period, pod_eviction_timeout)
-    config_file = config_file.expanduser().resolve() if config_file is not None else None
-    node_config = nodes_config(nodes, runtime, config_file)
     try:
-        endpoints = parse_store_url(store) if store else ()
-    except ValueError as exc:
+        config = options.config()
+        running = daemon.start_detached(config, merge_user=merge_kubeconfig, extra_args=options.arguments())
+    except UpOptionsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    store_config = StoreConfig(endpoints, etcd_cafile, etcd_certfile, etcd_keyfile)
-    try:
-        admission_plugins = resolve_plugins(enable_admission_plugins, disable_admission_plugins)
-    except ValueError as exc:
+    except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if store_config.is_etcd:
-        # Other API servers may share this etcd, each with a controller manager: only one may work at a time.
-        cm = dataclasses.replace(cm, leader_elect=True)
-    if encryption_provider_config is not None:
-        encryption_provider_config = encryption_provider_config.expanduser().resolve()
-    _check_encryption_config(data_dir.expanduser().resolve(), encryption_provider_config)
-    config = ClusterConfig(
-        data_dir=data_dir.expanduser().resolve(),
-        host=host,
-        port=port,
-        controller_manager=cm,
-        nodes=node_config,
-        store=store_config,
-        encryption_provider_config=encryption_provider_config,
-        admission_plugins=admission_plugins,
-        security=SecurityConfig(
-            token_auth_file=token_auth_file.expanduser().resolve() if token_auth_file else None,
-            cert_sans=tuple(s.strip() for s in apiserver_cert_extra_sans.split(",") if s.strip()),
-            control_plane_endpoint=control_plane_endpoint,
-        ),
-        service_cidr=service_cluster_ip_range,
-        cluster_cidr=cluster_cidr,
-    )
-    store_args = [f"--store={store}"] if store else []
-    store_args += node_config.arguments(config_file)
-    for flag, value in (
-        ("--etcd-cafile", etcd_cafile),
-        ("--etcd-certfile", etcd_certfile),
-        ("--etcd-keyfile", etcd_keyfile),
-        ("--encryption-provider-config", encryption_provider_config),
-        ("--token-auth-file", config.security.token_auth_file),
-        ("--apiserver-cert-extra-sans", apiserver_cert_extra_sans or None),
-        ("--control-plane-endpoint", control_plane_endpoint or None),
-        ("--service-cluster-ip-range", service_cluster_ip_range or None),
-        ("--cluster-cidr", cluster_cidr or None),
-        ("--enable-admission-plugins", enable_admission_plugins or None),
-        ("--disable-admission-plugins", disable_admission_plugins or None),
-    ):
-        if value is not None:
-            store_args.append(f"{flag}={value}")
-    if detach:
-        try:
-            running = daemon.start_detached(
-                config, merge_user=merge_kubeconfig, extra_args=[*cm.arguments(), *store_args]
-            )
-        except RuntimeError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        own = config.data_dir / daemon.KUBECONFIG_FILE
-        merged = kubeconfig.user_kubeconfig_path() if merge_kubeconfig else None
-        typer.echo(
-            daemon.next_steps(running.url, own, merged).replace(
-                "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",
-                "Stop it with `pinnace down`.",
-            )
+        raise typer.Exit(1) from None
+    own = config.data_dir / daemon.KUBECONFIG_FILE
+    merged = kubeconfig.user_kubeconfig_path() if merge_kubeconfig else None
+    typer.echo(
+        daemon.next_steps(running.url, own, merged).replace(
+            "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",
+            "Stop it with `pinnace down`.",
         )
-        typer.echo(f"(pid {running.pid}, log: {config.data_dir / daemon.LOG_FILE})")
-        return
-    raise typer.Exit(
-        daemon.run_foreground(config, merge_user=merge_kubeconfig, announce=lambda s: typer.echo(s, err=False))
     )
+    typer.echo(f"(pid {running.pid}, log: {config.data_dir / daemon.LOG_FILE})")
 
 
-def _check_encryption_config(data_dir: Path, explicit: Path | None) -> None:
-    """Refuse (exit 2) an EncryptionConfiguration file that would stop the server from starting."""
-    from pinnace.apiserver.encryption import ConfigError, load
-    from pinnace.cluster.encryption import DEFAULT_CONFIG_FILE
-
-    path = explicit or data_dir / DEFAULT_CONFIG_FILE
-    if explicit is None and not path.exists():
-        return
-    try:
-        load(path)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
 
 
 @app.command("controller-manager")
@@ -272,6 +236,7 @@ def run_controller_manager(
         cluster_signing_key_file=cluster_signing_key_file,
         root_ca_file=root_ca_file,
     )
+    from pinnace.cluster import controller_manager
     from pinnace.cluster.runtime_tuning import install_event_loop
 
     install_event_loop()
@@ -315,72 +280,6 @@ def load_balancer(
     asyncio.run(run())
 
 
-adm_app = typer.Typer(help="Cluster administration (kubeadm's jobs).", no_args_is_help=True)
-app.add_typer(adm_app, name="adm")
-adm_app.add_typer(encryption_app, name="encryption")
-adm_app.add_typer(token_app, name="token")
-adm_app.command("init", context_settings=adm_init.PASS_THROUGH)(adm_init.init)
-adm_app.command("reset", context_settings=adm_init.PASS_THROUGH)(adm_init.reset)
-adm_app.add_typer(adm_certs.certs_app, name="certs")
-adm_app.add_typer(adm_certs.config_app, name="config")
-adm_app.add_typer(adm_upgrade.upgrade_app, name="upgrade")
-adm_app.command("join", context_settings=adm_init.PASS_THROUGH)(adm_join)
-
-
-@adm_app.command("migrate-store")
-def adm_migrate_store(
-    to: Annotated[str, typer.Option("--to", help="The target store: etcd://host:port[,host:port...].")],
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    etcd_cafile: Annotated[Path | None, typer.Option(help="CA of the etcd members (turns on TLS to etcd).")] = None,
-    etcd_certfile: Annotated[Path | None, typer.Option(help="Client certificate for etcd.")] = None,
-    etcd_keyfile: Annotated[Path | None, typer.Option(help="Client key for etcd.")] = None,
-) -> None:
-    """Copy a stopped cluster's objects from its SQLite store to etcd (uids and data kept); then `up --store`."""
-    from pinnace.cluster import daemon
-    from pinnace.cluster.migrate import MigrationConflict, migrate_store
-    from pinnace.cluster.storeconfig import StoreConfig, parse_store_url
-    from pinnace.storage.interface import StorageError
-
-    data = data_dir.expanduser().resolve()
-    running = daemon.read_pid_file(data)
-    if running is not None:
-        typer.echo(f"error: the cluster is running from {data} (pid {running.pid}); run `pinnace down` first", err=True)
-        raise typer.Exit(1)
-    if not (data / "store.db").exists():
-        typer.echo(f"error: no SQLite store at {data / 'store.db'}", err=True)
-        raise typer.Exit(1)
-    try:
-        target_config = StoreConfig(parse_store_url(to), etcd_cafile, etcd_certfile, etcd_keyfile)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-    async def run() -> int:
-        source = await StoreConfig().open(data)
-        try:
-            target = await target_config.open(data)
-        except (StorageError, OSError) as exc:
-            await source.close()
-            typer.echo(f"error: cannot open {to}: {exc}", err=True)
-            return 1
-        try:
-            report = await migrate_store(source, target)
-        except MigrationConflict as exc:
-            typer.echo(f"error: {exc}; nothing was overwritten", err=True)
-            return 1
-        finally:
-            await target.close()
-            await source.close()
-        typer.echo(
-            f"Copied {report.copied} objects to {to} ({report.already_there} were already there), "
-            f"as of revision {report.source_revision}."
-        )
-        typer.echo(f"Start the cluster on it with: pinnace up --data-dir {data} --store {to}")
-        return 0
-
-    raise typer.Exit(asyncio.run(run()))
-
-
 @app.command()
 def down(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Stop the cluster running from the data directory (its data is kept)."""
@@ -411,106 +310,6 @@ def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     typer.echo(f"kubeconfig: {data_dir / daemon.KUBECONFIG_FILE}")
     if not ready:
         raise typer.Exit(2)
-
-
-builder_app = typer.Typer(
-    help="Scaffold, generate, install and run operators on the Pinnace SDK (kubebuilder's workflow).",
-    no_args_is_help=True,
-)
-create_app = typer.Typer(help="Add to the project.", no_args_is_help=True)
-builder_app.add_typer(create_app, name="create")
-app.add_typer(builder_app, name="builder")
-app.add_typer(plugin_app, name="plugin")
-app.add_typer(image_app, name="image")
-app.add_typer(node_app, name="node")
-
-ProjectDir = Annotated[Path, typer.Option("--dir", help="The project directory.")]
-
-
-def _scaffold_step(step: Callable[[], Any]) -> Any:
-    from pinnace.builder.scaffold import ScaffoldError
-    from pinnace.client.exceptions import ConfigError
-
-    try:
-        return step()
-    except (ScaffoldError, ConfigError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
-def _report(paths: list[Path], root: Path) -> None:
-    for path in paths:
-        typer.echo(f"  wrote {path.relative_to(root) if path.is_relative_to(root) else path}")
-
-
-@builder_app.command("init")
-def builder_init(
-    domain: Annotated[str, typer.Option("--domain", help="The API domain, e.g. example.com.")],
-    repo: Annotated[str | None, typer.Option("--repo", help="Project name (default: the directory's).")] = None,
-    directory: ProjectDir = Path("."),
-) -> None:
-    """Create an operator project: pyproject, manager entry point, packages, README, PROJECT."""
-    from pinnace.builder import scaffold
-
-    root = directory.resolve()
-    _report(_scaffold_step(lambda: scaffold.init_project(root, domain, repo)), root)
-    typer.echo("Next: pinnace builder create api --group GROUP --version v1 --kind KIND")
-
-
-@create_app.command("api")
-def builder_create_api(
-    group: Annotated[str, typer.Option("--group", help="API group (the domain is appended).")],
-    version: Annotated[str, typer.Option("--version", help="API version, e.g. v1alpha1.")],
-    kind: Annotated[str, typer.Option("--kind", help="Kind, CamelCase.")],
-    directory: ProjectDir = Path("."),
-) -> None:
-    """Add a kind: typed model, controller wired into main, generated CRD, and a test."""
-    from pinnace.builder import scaffold
-
-    root = directory.resolve()
-    _report(_scaffold_step(lambda: scaffold.create_api(root, group, version, kind)), root)
-    typer.echo("Next: edit the model and the reconciler, then `python -m pytest`.")
-
-
-@builder_app.command("generate")
-def builder_generate(directory: ProjectDir = Path(".")) -> None:
-    """Regenerate config/crd/ from the project's models."""
-    from pinnace.builder import scaffold
-
-    root = directory.resolve()
-    _report(_scaffold_step(lambda: scaffold.generate(root)), root)
-
-
-@builder_app.command("install")
-def builder_install(
-    directory: ProjectDir = Path("."), kubeconfig: KubeconfigOpt = None, context: ContextOpt = None
-) -> None:
-    """Create or update the project's CRDs in the current cluster."""
-    from pinnace.builder import scaffold
-
-    names = _scaffold_step(lambda: asyncio.run(scaffold.install(directory.resolve(), kubeconfig, context)))
-    for name in names:
-        typer.echo(f"customresourcedefinition.apiextensions.k8s.io/{name} installed")
-
-
-@builder_app.command("uninstall")
-def builder_uninstall(
-    directory: ProjectDir = Path("."), kubeconfig: KubeconfigOpt = None, context: ContextOpt = None
-) -> None:
-    """Delete the project's CRDs (and their objects) from the current cluster."""
-    from pinnace.builder import scaffold
-
-    names = _scaffold_step(lambda: asyncio.run(scaffold.uninstall(directory.resolve(), kubeconfig, context)))
-    for name in names:
-        typer.echo(f"customresourcedefinition.apiextensions.k8s.io/{name} deleted")
-
-
-@builder_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def builder_run(ctx: typer.Context, directory: ProjectDir = Path(".")) -> None:
-    """Run the project's manager against the current kubeconfig (extra arguments go to it)."""
-    from pinnace.builder import scaffold
-
-    raise typer.Exit(_scaffold_step(lambda: scaffold.run(directory.resolve(), list(ctx.args))))
 
 
 def main() -> None:

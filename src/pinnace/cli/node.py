@@ -9,15 +9,12 @@ processes (``process``, no root needed) or OCI containers (``oci``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import platformdirs
 import typer
 
-if TYPE_CHECKING:
-    from pinnace.cluster.nodes import NodesConfig
-
-__all__ = ["node_app", "nodes_config"]
+__all__ = ["node_app"]
 
 #: Where a node keeps its state by default (the same as ``pinnace adm join``'s).
 DEFAULT_NODE_DIR = Path(platformdirs.user_data_dir("pinnace")) / "node"
@@ -99,17 +96,3 @@ def node(
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
-
-def nodes_config(count: int, runtime: str, config_file: Path | None) -> NodesConfig:
-    """``pinnace up``'s --nodes/--runtime/--config as a NodesConfig (exit 2 with a message when wrong)."""
-    from pinnace.cluster.nodes import NodesConfig, load_cluster_config
-
-    try:
-        if config_file is not None:
-            return load_cluster_config(config_file, default_runtime=runtime)
-        if count < 0:
-            raise ValueError("--nodes must be 0 or more")
-        return NodesConfig.count(count, runtime)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None

@@ -1,0 +1,44 @@
+"""Command groups whose subcommands are imported only when they run (or when help lists them).
+
+``pinnace`` has many commands, and some import heavy libraries at the top
+(aiohttp for ``image`` and ``plugin``: ~0.3 s and ~20 MB). Importing all of them
+to run one made every command pay for every other, and ``pinnace up`` start
+slower. A :class:`LazyGroup` subclass names its subcommand groups by
+``"module:attribute"`` (a ``typer.Typer``); a group is imported and built the
+first time click asks for it by name. Help lists them all, so it imports all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, ClassVar
+
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer import _click  # the click typer vendors: its groups' methods take and return its types
+
+__all__ = ["LazyGroup"]
+
+
+class LazyGroup(TyperGroup):
+    """A typer group with subcommand groups imported on first use: subclass it and fill :attr:`lazy`."""
+
+    #: Subcommand name -> ``"module:attribute"`` of its ``typer.Typer``, in the order help lists them (after the
+    #: group's own commands).
+    lazy: ClassVar[dict[str, str]] = {}
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        """The group's own commands, then the lazy ones."""
+        return [*super().list_commands(ctx), *(name for name in self.lazy if name not in self.commands)]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        """The named command, importing and building a lazy group the first time."""
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            sub_app = getattr(importlib.import_module(module), attribute)
+            group = typer.main.get_group(sub_app)
+            group.name = cmd_name  # as ``add_typer(sub_app, name=...)`` names it: help lists it by this name
+            self.commands[cmd_name] = group
+        return super().get_command(ctx, cmd_name)
