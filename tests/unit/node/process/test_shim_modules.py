@@ -1,0 +1,33 @@
+"""The process runtime's shim runs by file path, stdlib only, its parts as sibling modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pinnace.node.process.shim as shim_module
+
+
+def test_the_shim_and_its_parts_load_by_path_with_nothing_of_pinnace() -> None:
+    # As the runtime starts it (python -S shim.py): no site-packages, so nothing but the stdlib and its siblings;
+    # the agent's package (asyncio, aiohttp, ...) would cost every container's shim start-up time and memory.
+    directory = Path(shim_module.__file__).parent
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import shim\n"
+        "assert shim.Shim.__mro__[1].__name__ == 'ShimSessions'\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pinnace', 'shim'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(directory)], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "['shim', 'shim_host', 'shim_io', 'shim_sessions']"
+
+
+def test_as_part_of_the_package_the_shim_uses_the_package_modules() -> None:
+    from pinnace.node.process import shim_io, shim_sessions
+
+    assert issubclass(shim_module.Shim, shim_sessions.ShimSessions)
+    assert issubclass(shim_sessions.ShimSessions, shim_io.ShimIO)
