@@ -9,9 +9,7 @@ up`` parses its flags here and then becomes the lean server process
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -236,6 +234,8 @@ def run_controller_manager(
         cluster_signing_key_file=cluster_signing_key_file,
         root_ca_file=root_ca_file,
     )
+    import asyncio
+
     from pinnace.cluster import controller_manager
     from pinnace.cluster.runtime_tuning import install_event_loop
 
@@ -252,6 +252,9 @@ def load_balancer(
     log_level: LogLevel = "INFO",
 ) -> None:
     """A TCP load balancer in front of several API servers: connections go round-robin to those that answer."""
+    import asyncio
+    import signal
+
     from pinnace.cluster.loadbalancer import LoadBalancer, parse_address
     from pinnace.cluster.runtime_tuning import install_event_loop
 

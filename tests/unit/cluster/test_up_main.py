@@ -162,11 +162,12 @@ def test_the_server_process_does_not_load_the_command_line(tmp_path: Path) -> No
 
 
 def test_the_command_line_imports_a_command_group_only_when_it_runs() -> None:
-    # `pinnace up` starts faster, and `pinnace status` does not load aiohttp for `pinnace image`.
+    # `pinnace up` parses its flags sooner (before it execs the server), and `pinnace status` does not load
+    # aiohttp for `pinnace image`.
     code = (
         "import sys\n"
         "import pinnace.cli.main\n"
-        "print(sorted(m for m in ('aiohttp', 'pinnace.cli.image', 'pinnace.plugins.cli', 'pinnace.cli.adm',"
+        "print(sorted(m for m in ('aiohttp', 'asyncio', 'pinnace.cli.image', 'pinnace.plugins.cli', 'pinnace.cli.adm',"
         " 'pinnace.cluster.controller_manager') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
