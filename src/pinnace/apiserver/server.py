@@ -33,6 +33,7 @@ from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
 from pinnace.apiserver.certificates import CSR, RequesterIdentity
 from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery, version_info
+from pinnace.apiserver.fasthttp import FastFront, FastRequest
 from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
 from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
@@ -123,6 +124,8 @@ class APIServer:
         # pods/log, exec, attach, portforward and nodes/proxy are relayed to the node's kubelet.
         self.kubelets = KubeletProxy(self.rest)
         self.subresource_handlers.update(self.kubelets.handlers())
+        #: Subresources answered with a stream (relayed from a kubelet): served by aiohttp, never the fast front.
+        self._streaming_subresources = frozenset(self.kubelets.handlers())
         #: (group, resource) → handler, for create-only resources that are never stored (reviews).
         self.virtual_resources = VirtualResources(self.registry)
         self.discovery = Discovery(self.registry)
@@ -135,6 +138,8 @@ class APIServer:
         # middlewares and signals would only cost time (the body limit is enforced by read_body).
         self.http = web.Server(self._dispatch, access_log=None)
         self._runner: web.ServerRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._front: FastFront | None = None
         self._system_namespaces_task: asyncio.Task[None] | None = None
         self.address = ""
         self.port = 0
@@ -198,16 +203,24 @@ class APIServer:
             except Exception:
                 log.exception("the service IP and node port repair failed; retrying later")
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 6443, *, ssl: SSLContext | None = None) -> None:
-        """Start serving on host:port (port 0 picks a free one): HTTPS with ``ssl`` (see authn.serving_context)."""
+    async def listen(
+        self, host: str = "127.0.0.1", port: int = 6443, *, ssl: SSLContext | None = None, fast_front: bool = True
+    ) -> None:
+        """Start serving on host:port (port 0 picks a free one): HTTPS with ``ssl`` (see authn.serving_context).
+
+        ``fast_front=False`` serves every request through aiohttp's protocol (benchmarks/http_front.py compares)."""
         if not self.started:
             await self.start()
+        # Connections start on the fast front (fasthttp), which hands to aiohttp's protocol (self.http, whose
+        # runner ends those connections at shutdown) whatever it does not serve itself.
         self._runner = web.ServerRunner(self.http, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         self.scheme = "https" if ssl is not None else "http"
-        site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=ssl)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)
+        self._front = FastFront(self.http, self._fast_routing, self._fast_dispatch)
+        loop = asyncio.get_running_loop()
+        factory: Callable[[], asyncio.BaseProtocol] = self._front if fast_front else self.http
+        self._listener = await loop.create_server(factory, host, port, reuse_address=True, ssl=ssl, backlog=128)
+        sockets = self._listener.sockets
         self.port = int(sockets[0].getsockname()[1]) if sockets else port
         self.address = f"{host}:{self.port}"
         await self.ensure_kubernetes_service()
@@ -234,6 +247,12 @@ class APIServer:
                     await close()
         await self.kubelets.close()
         await self.rest.caches.stop()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self._front is not None:
+            await self._front.shutdown(1.0)
+            self._front = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -262,14 +281,30 @@ class APIServer:
         return "the server is shutting down" if self.shutting_down else None
 
     # ---- dispatch -----------------------------------------------------------
-    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+    def _fast_routing(self, request: FastRequest) -> tuple[RequestInfo | None] | None:
+        """The fast front's question: the request's routing if its answer is a plain response (None: a stream,
+        an upgrade or a relayed subresource, which aiohttp serves)."""
+        ri = parse_request_info(request.method, request.path, request.query)
+        if ri is None:
+            return (None,) if request.method == "GET" else None
+        if ri.verb == "watch" or (ri.group, ri.resource, ri.subresource or "") in self._streaming_subresources:
+            return None
+        return (ri,)
+
+    async def _fast_dispatch(self, request: FastRequest, routing: object) -> web.StreamResponse:
+        # The fast front's request has every attribute of aiohttp's that the handlers of the requests
+        # _fast_routing admits read (see fasthttp.FastRequest).
+        return await self._dispatch(request, routing)  # type: ignore[arg-type]
+
+    async def _dispatch(self, request: web.BaseRequest, routing: object = None) -> web.StreamResponse:
         started = time.perf_counter()
         ri = None
         code = 500
         token = None
         try:
             path = request.path
-            ri = parse_request_info(request.method, path, request.query)
+            # Routed already if it came by the fast front (_fast_routing); else here.
+            ri = routing[0] if isinstance(routing, tuple) else parse_request_info(request.method, path, request.query)
             authenticator = self.authenticator
             if authenticator is not None:
                 # Fast path: an authenticator that knows the user from its caches (authn.union's) and a request

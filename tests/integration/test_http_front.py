@@ -1,0 +1,159 @@
+"""The API server's HTTP front on the wire: plain requests, pipelining, and the hand-over to aiohttp.
+
+Requests the fast front serves and requests it hands to aiohttp must get the same answers; a connection
+handed over keeps working (aiohttp serves the rest of it)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from pinnace.apiserver.server import APIServer
+
+CM = orjson.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "front"}, "data": {"k": "v"}})
+
+
+async def _open(server: APIServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", server.port)
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """One response: status, headers (lower-case names), body (Content-Length or chunked)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    lines = head.split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if headers.get("transfer-encoding") == "chunked":
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+        return status, headers, body
+    return status, headers, await reader.readexactly(int(headers.get("content-length", "0")))
+
+
+def _post(path: str, body: bytes, extra: str = "") -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {len(body)}\r\n{extra}"
+    return head.encode() + b"\r\n" + body
+
+
+def _get(path: str, extra: str = "") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode()
+
+
+async def test_pipelined_requests_are_answered_in_order(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    writer.write(
+        _post("/api/v1/namespaces/default/configmaps", CM)
+        + _get("/api/v1/namespaces/default/configmaps/front")
+        + _get("/api/v1/namespaces/default/configmaps/missing")
+        + _get("/version")
+    )
+    status, headers, body = await _response(reader)
+    assert status == 201 and headers["content-type"] == "application/json" and "date" in headers
+    assert orjson.loads(body)["metadata"]["name"] == "front"
+    status, _, body = await _response(reader)
+    assert status == 200 and orjson.loads(body)["data"] == {"k": "v"}
+    status, _, body = await _response(reader)
+    assert status == 404 and orjson.loads(body)["reason"] == "NotFound"
+    status, _, body = await _response(reader)
+    assert status == 200 and "gitVersion" in orjson.loads(body)
+    writer.close()
+
+
+async def test_a_body_arriving_in_pieces_is_read_whole(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    message = _post("/api/v1/namespaces/default/configmaps", CM)
+    for i in range(0, len(message), 7):
+        writer.write(message[i : i + 7])
+        await writer.drain()
+        await asyncio.sleep(0)
+    status, _, _ = await _response(reader)
+    assert status == 201
+    writer.close()
+
+
+async def test_connection_close_is_honoured(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    writer.write(_get("/version", "Connection: close\r\n"))
+    status, headers, _ = await _response(reader)
+    assert status == 200 and headers["connection"] == "close"
+    assert await reader.read() == b""  # the server closed it
+    writer.close()
+
+
+async def test_chunked_body_goes_to_aiohttp_and_the_connection_stays_usable(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(CM), CM)
+    writer.write(
+        b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + chunked + _get("/api/v1/namespaces/default/configmaps/front")
+    )
+    status, _, body = await _response(reader)
+    assert status == 201, body
+    status, _, body = await _response(reader)
+    assert status == 200 and orjson.loads(body)["metadata"]["name"] == "front"
+    writer.close()
+
+
+async def test_bad_input_gets_the_same_answers_on_both_paths(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    # Malformed JSON on the fast path: a Status 400, and the connection lives on.
+    writer.write(_post("/api/v1/namespaces/default/configmaps", b"{not json"))
+    status, _, body = await _response(reader)
+    assert status == 400 and orjson.loads(body)["kind"] == "Status"
+    # A body over the limit is aiohttp's, which answers the handlers' 413.
+    writer.write(_post("/api/v1/namespaces/default/configmaps", b"x" * (3 * 1024 * 1024 + 1)))
+    status, _, body = await _response(reader)
+    assert status == 413 and orjson.loads(body)["reason"] == "RequestEntityTooLarge"
+    writer.close()
+    # A header aiohttp refuses: its 400, as before the fast front.
+    reader, writer = await _open(api_server)
+    writer.write(b"GET /version HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n")
+    status, _, _ = await _response(reader)
+    assert status == 400
+    writer.close()
+
+
+async def test_percent_encoded_paths_and_http_1_0_are_served_by_aiohttp(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    writer.write(_post("/api/v1/namespaces/default/configmaps", CM))
+    assert (await _response(reader))[0] == 201
+    writer.write(_get("/api/v1/namespaces/default/configmaps/fr%6Fnt"))
+    status, _, body = await _response(reader)
+    assert status == 200 and orjson.loads(body)["metadata"]["name"] == "front"
+    writer.close()
+    reader, writer = await _open(api_server)
+    writer.write(b"GET /version HTTP/1.0\r\n\r\n")
+    status, _, body = await _response(reader)
+    assert status == 200 and "gitVersion" in orjson.loads(body)
+    writer.close()
+
+
+async def test_a_watch_is_handed_over_and_streams(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    writer.write(_get("/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1"))
+    head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+    assert head.startswith("http/1.1 200") and "transfer-encoding: chunked" in head
+    creator_reader, creator = await _open(api_server)
+    creator.write(_post("/api/v1/namespaces/default/configmaps", CM))
+    assert (await _response(creator_reader))[0] == 201
+    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+    event = orjson.loads((await reader.readexactly(size + 2))[:-2])
+    assert event["type"] == "ADDED" and event["object"]["metadata"]["name"] == "front"
+    creator.close()
+    writer.close()
+
+
+async def test_server_stop_closes_idle_fast_connections(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    writer.write(_get("/version"))
+    assert (await _response(reader))[0] == 200
+    await api_server.stop()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
