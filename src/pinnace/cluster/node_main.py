@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import os
 import socket
@@ -66,6 +67,8 @@ class NodeOptions:
     #: The service proxy's iptables chain prefix ("": upstream's ``KUBE-``; ``pinnace up`` gives a second cluster on
     #: the host another, :mod:`pinnace.cluster.netslot`, so clusters sharing the host's namespace keep their chains).
     proxy_chain_prefix: str = ""
+    #: kube-proxy's --nodeport-addresses: comma-separated CIDRs NodePorts answer on ("": every local address).
+    nodeport_addresses: str = ""
 
     def to_json(self) -> str:
         """These options as one JSON document (how ``pinnace up`` hands them to its child process)."""
@@ -104,6 +107,8 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
             from pinnace.proxy.rules import chain_prefix
 
             chain_prefix(options.proxy_chain_prefix)
+        node_port_addresses = [str(ipaddress.ip_network(c.strip())) for c in options.nodeport_addresses.split(",")
+                               if c.strip()]  # fmt: skip
     except ValueError as exc:
         raise NodeOptionsError(str(exc)) from None
     config = AgentConfig(
@@ -116,7 +121,7 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
         taints=tuple(taints),
         backoff_base=options.backoff_base,
         heartbeat_interval=options.heartbeat_interval,
-        companions=(("service proxy", _proxy_with(options.proxy_chain_prefix)),)
+        companions=(("service proxy", _proxy_with(options.proxy_chain_prefix, node_port_addresses)),)
         if options.proxy_mode == "iptables"
         else (),
         server_tls_bootstrap=options.server_tls_bootstrap,
@@ -137,8 +142,11 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
     )
 
 
-def _proxy_with(prefix: str) -> Callable[[RestClient, AgentConfig], Coroutine[Any, Any, None] | None]:
-    """The service proxy companion, its chains under ``prefix`` ("": ``KUBE-``)."""
+def _proxy_with(
+    prefix: str, node_port_addresses: Sequence[str] = ()
+) -> Callable[[RestClient, AgentConfig], Coroutine[Any, Any, None] | None]:
+    """The service proxy companion, its chains under ``prefix`` ("": ``KUBE-``), NodePorts on
+    ``node_port_addresses`` (none: every local address)."""
 
     def service_proxy_companion(rest: RestClient, config: AgentConfig) -> Coroutine[Any, Any, None] | None:
         """kube-proxy's iptables mode beside the agent (:mod:`pinnace.proxy`); None where it cannot run (it says
@@ -146,7 +154,9 @@ def _proxy_with(prefix: str) -> Callable[[RestClient, AgentConfig], Coroutine[An
         from pinnace.proxy import service_proxy
 
         chains = {"prefix": prefix} if prefix else {}
-        proxy = service_proxy(rest, config.node_name, local_cidr=config.pod_cidr, **chains)
+        proxy = service_proxy(
+            rest, config.node_name, local_cidr=config.pod_cidr, node_port_addresses=node_port_addresses, **chains
+        )
         return proxy.run() if proxy is not None else None
 
     return service_proxy_companion

@@ -199,6 +199,9 @@ class NodePlacement:
     #: The service proxy's iptables chain prefix where the node shares its network namespace with other clusters'
     #: nodes ("": upstream's ``KUBE-``).
     proxy_chain_prefix: str = ""
+    #: The CIDRs its NodePorts answer on there (kube-proxy's --nodeport-addresses, comma-separated; "": every local
+    #: address).
+    nodeport_addresses: str = ""
 
 
 class NodePlacer(Protocol):
@@ -229,10 +232,14 @@ class LoopbackPlacer:
     async def place(self, nodes: Sequence[NodeSpec]) -> list[NodePlacement]:
         """Addresses in order, and a free port on each."""
         out = []
+        # A second cluster on the host: chains of its own, and NodePorts on its own loopback addresses only (its nodes'
+        # InternalIPs), not on every local address as the first cluster's.
         prefix = "" if self.chain_prefix == "KUBE-" else self.chain_prefix
+        own = str(ipaddress.ip_network(f"{self.base}/24", strict=False)) if prefix else ""
         for i in range(len(nodes)):
             address = str(self.base + i + 1)
-            out.append(NodePlacement(address=address, kubelet_port=_free_port(address), proxy_chain_prefix=prefix))
+            out.append(NodePlacement(address=address, kubelet_port=_free_port(address), proxy_chain_prefix=prefix,
+                                     nodeport_addresses=own))  # fmt: skip
         return out
 
     async def release(self) -> None:
@@ -300,6 +307,7 @@ class NodeLauncher:
             heartbeat_interval=self.config.heartbeat_interval,
             stop_pods_on_exit=True,
             proxy_chain_prefix=place.proxy_chain_prefix,
+            nodeport_addresses=place.nodeport_addresses,
         )
 
     def argv(self, spec: NodeSpec, place: NodePlacement, kubeconfig_path: Path) -> list[str]:

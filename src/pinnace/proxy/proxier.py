@@ -37,7 +37,7 @@ import fcntl
 import logging
 import math
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -161,6 +161,7 @@ class ServiceProxy:
         *,
         local_cidr: str = "",
         prefix: str = DEFAULT_PREFIX,
+        node_port_addresses: Sequence[str] = (),
         iptables: Iptables | None = None,
         conntrack: Conntrack | None = None,
         lock: NetnsLock | None = None,
@@ -173,6 +174,8 @@ class ServiceProxy:
         self.local_cidr = local_cidr
         #: The chain prefix (``KUBE-``; another one for a second cluster sharing the namespace).
         self.prefix = chain_prefix(prefix)
+        #: The CIDRs NodePorts answer on (kube-proxy's ``--nodeport-addresses``; empty: every local address).
+        self.node_port_addresses = tuple(node_port_addresses)
         self.iptables = iptables or Iptables()
         self.conntrack = conntrack or Conntrack(self.iptables.netns)
         self.lock = lock or NetnsLock(self.iptables.netns, prefix=self.prefix)
@@ -238,7 +241,8 @@ class ServiceProxy:
         periodic — the periodic sync repairs rules someone else changed); then delete the conntrack entries
         the change left stale."""
         services, slices = self.services.indexer.objects(), self.slices.indexer.objects()
-        ruleset = render(services, slices, node_name=self.node_name, local_cidr=self.local_cidr, prefix=self.prefix)
+        ruleset = render(services, slices, node_name=self.node_name, local_cidr=self.local_cidr, prefix=self.prefix,
+                         node_port_addresses=self.node_port_addresses)  # fmt: skip
         rendered = ruleset.restore_input()
         # Unchanged rules (a change to some other field): not even iptables-save.
         if rendered != self._applied or periodic:
@@ -298,7 +302,12 @@ def _has_net_admin() -> bool:
 
 
 def service_proxy(
-    rest: RestClient, node_name: str, *, local_cidr: str = "", prefix: str = DEFAULT_PREFIX
+    rest: RestClient,
+    node_name: str,
+    *,
+    local_cidr: str = "",
+    prefix: str = DEFAULT_PREFIX,
+    node_port_addresses: Sequence[str] = (),
 ) -> ServiceProxy | None:
     """The node's service proxy, or None — logged, service routing is then off — where it cannot run."""
     if not _has_net_admin():
@@ -313,6 +322,8 @@ def service_proxy(
         return None
     with contextlib.suppress(OSError):
         NetnsLock()  # the namespace must be statable
-        return ServiceProxy(rest, node_name, local_cidr=local_cidr, prefix=prefix)
+        return ServiceProxy(
+            rest, node_name, local_cidr=local_cidr, prefix=prefix, node_port_addresses=node_port_addresses
+        )
     log.warning("node %s: service routing is off: cannot identify the network namespace", node_name)
     return None

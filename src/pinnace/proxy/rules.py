@@ -9,7 +9,7 @@ nat table::
     PREROUTING, OUTPUT -> KUBE-SERVICES          POSTROUTING -> KUBE-POSTROUTING
     KUBE-SERVICES   -d <clusterIP> --dport <port>      -> KUBE-SVC-<h> (or KUBE-SVL-<h>, internalTrafficPolicy Local)
                     -d <externalIP|lbIP> --dport <port> -> KUBE-EXT-<h>
-                    (last) --dst-type LOCAL             -> KUBE-NODEPORTS
+                    (last) --dst-type LOCAL (or -d <nodeport address>) -> KUBE-NODEPORTS
     KUBE-NODEPORTS  --dport <nodePort>                  -> KUBE-EXT-<h>
     KUBE-EXT-<h>    mark for masquerade, -> KUBE-SVC-<h>  (externalTrafficPolicy Local: pod and local-source
                     traffic -> KUBE-SVC-<h>, the rest -> KUBE-SVL-<h>, source kept)
@@ -52,7 +52,7 @@ Not rendered (no Pinnace part needs them yet): load-balancer source ranges
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,7 +246,20 @@ def _endpoint_chain(rs: Ruleset, sp: ServicePort, ep: Endpoint) -> None:
     rs.add("nat", sep, _comment(sp.key), recent, _match(sp), f"-j DNAT --to-destination {ep.address}")
 
 
-def _render_port(rs: Ruleset, sp: ServicePort, endpoints: list[Endpoint], node_name: str, local_cidr: str) -> None:
+def _node_destinations(node_port_addresses: Sequence[str]) -> list[str]:
+    """How NodePort traffic is told apart: any local address (upstream's default), or the given CIDRs
+    (kube-proxy's ``--nodeport-addresses``)."""
+    return [f"-d {cidr}" for cidr in node_port_addresses] or ["-m addrtype --dst-type LOCAL"]
+
+
+def _render_port(
+    rs: Ruleset,
+    sp: ServicePort,
+    endpoints: list[Endpoint],
+    node_name: str,
+    local_cidr: str,
+    node_port_addresses: Sequence[str] = (),
+) -> None:
     targets = categorize(endpoints, node_name)
     svc, svl, ext = sp.chain("KUBE-SVC-"), sp.chain("KUBE-SVL-"), sp.chain("KUBE-EXT-")
     internal = targets.local if sp.internal_local else targets.cluster
@@ -268,8 +281,8 @@ def _render_port(rs: Ruleset, sp: ServicePort, endpoints: list[Endpoint], node_n
         if blocked is None:
             rs.add("nat", chain, _comment(comment), match, dest, f"-j {jump}")
         else:
-            local = "-m addrtype --dst-type LOCAL" if chain == "KUBE-NODEPORTS" else ""
-            rs.add("filter", where, _comment(blocked[1]), local, match, dest, f"-j {blocked[0]}")
+            for local in _node_destinations(node_port_addresses) if chain == "KUBE-NODEPORTS" else [""]:
+                rs.add("filter", where, _comment(blocked[1]), local, match, dest, f"-j {blocked[0]}")
 
     internal_block = filter_target(internal)
     for ip in sp.cluster_ips:
@@ -318,20 +331,24 @@ def render(
     node_name: str,
     local_cidr: str = "",
     prefix: str = DEFAULT_PREFIX,
+    node_port_addresses: Sequence[str] = (),
 ) -> Ruleset:
     """The whole ruleset for ``services`` and their EndpointSlices on node ``node_name``, its chains under ``prefix``.
 
     ``local_cidr`` is the node's pod CIDR (upstream's ``--detect-local-mode=NodeCIDR``): traffic to a cluster IP
     from outside it is masqueraded; empty, none is (only hairpin and external traffic are).
+    ``node_port_addresses`` (kube-proxy's ``--nodeport-addresses``): the CIDRs NodePorts answer on; empty, every
+    local address. A second cluster's nodes sharing the host's namespace answer on their own addresses only.
     """
     by_service = slices_by_service(slices)
     rs = Ruleset()
     ports = [sp for svc in services for sp in service_ports(svc)]
     for sp in sorted(ports, key=lambda p: (p.key, p.proto)):
         endpoints = slice_endpoints(sp, by_service.get((sp.namespace, sp.name), []))
-        _render_port(rs, sp, endpoints, node_name, local_cidr)
+        _render_port(rs, sp, endpoints, node_name, local_cidr, node_port_addresses)
     last = _comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
-    rs.add("nat", "KUBE-SERVICES", last, "-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
+    for destination in _node_destinations(node_port_addresses):
+        rs.add("nat", "KUBE-SERVICES", last, destination, "-j KUBE-NODEPORTS")
     marked = f"--mark {MASQ_MARK}/{MASQ_MARK}"
     rs.add("nat", "KUBE-MARK-MASQ", f"-j MARK --or-mark {MASQ_MARK}")
     rs.add("nat", "KUBE-POSTROUTING", f"-m mark ! {marked} -j RETURN")

@@ -123,10 +123,14 @@ async def test_process_nodes_get_the_slots_loopback_addresses_and_chains() -> No
     first = placer_for(["process"], "/tmp/unused", 6443, slot=network_slot(0))
     second = placer_for(["process"], "/tmp/unused", 6443, slot=network_slot(2))
     assert isinstance(first, LoopbackPlacer) and isinstance(second, LoopbackPlacer)
-    placed = await first.place(nodes)
-    assert [(p.address, p.proxy_chain_prefix) for p in placed] == [("127.0.0.2", ""), ("127.0.0.3", "")]
-    placed = await second.place(nodes)
-    assert [(p.address, p.proxy_chain_prefix) for p in placed] == [("127.0.2.2", "KUBE2-"), ("127.0.2.3", "KUBE2-")]
+    placed = await first.place(nodes)  # upstream's chains, NodePorts on every local address
+    assert [(p.address, p.proxy_chain_prefix, p.nodeport_addresses) for p in placed] == [
+        ("127.0.0.2", "", ""), ("127.0.0.3", "", ""),
+    ]  # fmt: skip
+    placed = await second.place(nodes)  # its own chains, NodePorts on its own nodes' addresses
+    assert [(p.address, p.proxy_chain_prefix, p.nodeport_addresses) for p in placed] == [
+        ("127.0.2.2", "KUBE2-", "127.0.2.0/24"), ("127.0.2.3", "KUBE2-", "127.0.2.0/24"),
+    ]  # fmt: skip
 
 
 def test_oci_nodes_get_the_slots_bridge_and_subnet() -> None:

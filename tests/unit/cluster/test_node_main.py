@@ -48,6 +48,10 @@ def test_the_launcher_runs_each_agent_by_the_lean_entry_point_where_the_node_liv
     assert options.register_with_taints == "dedicated=gpu:NoSchedule"
     assert options.backoff_base == 0.5
     assert options.stop_pods_on_exit  # the node goes away with the cluster
+    # A second cluster's node in the host's namespace: its proxy's chains and NodePort addresses reach the agent.
+    shared = NodePlacement("127.0.1.2", 10250, proxy_chain_prefix="KUBE1-", nodeport_addresses="127.0.1.0/24")
+    options = NodeOptions.from_json((argv := launcher.argv(spec, shared, tmp_path / "k"))[argv.index("--config") + 1])
+    assert (options.proxy_chain_prefix, options.nodeport_addresses) == ("KUBE1-", "127.0.1.0/24")
 
 
 @pytest.mark.parametrize(
@@ -56,6 +60,8 @@ def test_the_launcher_runs_each_agent_by_the_lean_entry_point_where_the_node_liv
         ({"runtime": "docker"}, "unknown runtime 'docker'"),
         ({"proxy_mode": "ipvs"}, "unknown proxy mode 'ipvs'"),
         ({"register_with_taints": "dedicated=gpu:Sometimes"}, "Sometimes"),
+        ({"proxy_chain_prefix": "kube1-"}, "invalid iptables chain prefix 'kube1-'"),
+        ({"nodeport_addresses": "127.0.1.0/24,127.0.1.300/24"}, "127.0.1.300/24"),
     ],
 )
 def test_wrong_options_are_refused_before_the_agent_starts(

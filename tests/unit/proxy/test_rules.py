@@ -330,3 +330,21 @@ def test_each_prefix_reads_rewrites_and_cleans_up_only_its_own_chains_beside_ano
     assert "KUBE-SERVICES" not in cleanup.replace("KUBE1-SERVICES", "")
     assert "-X KUBE1-SVC-XPGD46QRK7WJZT7O" in cleanup and "-X KUBE1-SERVICES" in cleanup
     assert cleanup.count("-D ") == 2
+
+
+def test_node_ports_answer_only_on_the_nodeport_addresses_when_given() -> None:
+    """kube-proxy's --nodeport-addresses: the jump to KUBE-NODEPORTS, and the rejection of a NodePort without
+    endpoints, match those destinations instead of every local address."""
+    served = svc("svc7", "10.112.0.47", type="NodePort", port_extra={"nodePort": 30047})
+    empty = svc("svc8", "10.112.0.48", type="NodePort", port_extra={"nodePort": 30048})
+    rs = render([served, empty], [eps("svc7", ep("127.0.1.2"))], node_name=NODE, prefix="KUBE1-",
+                node_port_addresses=["127.0.1.0/24", "192.0.2.0/24"])  # fmt: skip
+    last = 'this chain" -d {} -j KUBE1-NODEPORTS'
+    assert [r.split("NOTE: this must be the last rule in ")[1] for r in chain_rules(rs, "nat", "KUBE1-SERVICES")
+            if "NOTE" in r] == [last.format("127.0.1.0/24"), last.format("192.0.2.0/24")]  # fmt: skip
+    assert "--dst-type LOCAL" not in "\n".join(rs.rules["nat"])
+    assert chain_rules(rs, "filter", "KUBE1-EXTERNAL-SERVICES") == [
+        f'-A KUBE1-EXTERNAL-SERVICES -m comment --comment "ns1/svc8:p80 has no endpoints" -d {cidr} '
+        "-m tcp -p tcp --dport 30048 -j REJECT"
+        for cidr in ("127.0.1.0/24", "192.0.2.0/24")
+    ]
