@@ -21,21 +21,19 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from pinnace.client import kubeconfig
-from pinnace.client.exceptions import ConfigError
-from pinnace.cluster.local import ClusterConfig, LocalCluster
-from pinnace.cluster.netslot import SlotBusyError
-from pinnace.cluster.runtime_tuning import install_event_loop, tune_garbage_collector
-from pinnace.cluster.security import ADMIN_KUBECONFIG, client_ssl_context
-from pinnace.storage.interface import StorageError
+if TYPE_CHECKING:
+    from pinnace.cluster.local import ClusterConfig
 
 CONTEXT_NAME = "pinnace"
 PID_FILE = "pinnace.pid"
 LOG_FILE = "pinnace.log"
-KUBECONFIG_FILE = ADMIN_KUBECONFIG
+#: The admin kubeconfig the cluster writes in its data directory (:data:`pinnace.cluster.security.ADMIN_KUBECONFIG`;
+#: not imported from there: ``pinnace status`` and ``down`` would load the API server's code to find a file).
+KUBECONFIG_FILE = "kubeconfig"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +65,12 @@ def is_ready(url: str, timeout: float = 1.0, *, data_dir: Path | None = None) ->
 
     Over HTTPS, with the CA and admin credentials of ``data_dir``'s kubeconfig (not ready while it is missing).
     """
+    from pinnace.client.exceptions import ConfigError
+
     context = None
     if url.startswith("https:"):
+        from pinnace.cluster.security import client_ssl_context
+
         try:
             context = client_ssl_context(data_dir / KUBECONFIG_FILE) if data_dir is not None else None
         except (OSError, ValueError, ConfigError):
@@ -82,6 +84,8 @@ def is_ready(url: str, timeout: float = 1.0, *, data_dir: Path | None = None) ->
 
 def write_kubeconfigs(data_dir: Path, merge_user: bool = True) -> tuple[Path, Path | None]:
     """Merge ``DIR/kubeconfig`` (the cluster wrote it: admin credentials, context ``pinnace``) into the user's."""
+    from pinnace.client import kubeconfig
+
     own = data_dir / KUBECONFIG_FILE
     merged = kubeconfig.merge_into_user_config(kubeconfig.load(own)) if merge_user else None
     return own, merged
@@ -114,11 +118,18 @@ def run_foreground(config: ClusterConfig, *, merge_user: bool = True, announce: 
             "run `pinnace down` first."
         )
         return 1
+    from pinnace.cluster.runtime_tuning import install_event_loop
+
     install_event_loop()
     return asyncio.run(_serve(config, merge_user, announce))
 
 
 async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[str], None]) -> int:
+    from pinnace.cluster.local import LocalCluster
+    from pinnace.cluster.netslot import SlotBusyError
+    from pinnace.cluster.runtime_tuning import tune_garbage_collector
+    from pinnace.storage.interface import StorageError
+
     cluster = LocalCluster(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
