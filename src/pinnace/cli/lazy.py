@@ -11,13 +11,11 @@ first time click asks for it by name. Help lists them all, so it imports all.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import typer
+from typer import _click  # the click typer vendors: its groups' methods take and return its types
 from typer.core import TyperGroup
-
-if TYPE_CHECKING:
-    from typer import _click  # the click typer vendors: its groups' methods take and return its types
 
 __all__ = ["LazyGroup"]
 
@@ -42,3 +40,16 @@ class LazyGroup(TyperGroup):
             group.name = cmd_name  # as ``add_typer(sub_app, name=...)`` names it: help lists it by this name
             self.commands[cmd_name] = group
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        """The command ``args`` name; on a typo, every group is loaded first so the suggestions cover them all."""
+        try:
+            return super().resolve_command(ctx, args)
+        except _click.exceptions.UsageError:
+            if all(name in self.commands for name in self.lazy):
+                raise
+            for name in self.lazy:
+                self.get_command(ctx, name)
+            return super().resolve_command(ctx, args)  # fails again, now with "Did you mean ...?" among all
