@@ -17,12 +17,13 @@ single-cluster default, each next slot moves every range aside::
 up to slot 8 (ranges past it would run into the pods' 10.244.0.0/14). The
 ``process`` nodes of a cluster past slot 0 answer NodePorts on their own
 addresses only (``127.0.<n>.0/24``, kube-proxy's ``--nodeport-addresses``),
-slot 0's on every local address as upstream's default. What still collides: a
-NodePort number both clusters gave out, asked for at the second cluster's node
-address, reaches the first cluster's Service when the first cluster's proxy
-installed its jumps last (it was restarted after the second started); at
-``127.0.0.1`` it always reaches the first's. (``oci`` nodes live in namespaces
-of their own: their NodePorts, cluster IPs and chains never meet.)
+slot 0's on every local address as upstream's default; their proxies keep
+their jumps above slot 0's (:func:`pinnace.proxy.iptables.parse_save`), so a
+NodePort number two clusters both gave out reaches, at each one's node
+addresses, its own Service — but for up to a sync period (30 s) after slot 0's
+proxy restarts and puts its jumps on top again; at ``127.0.0.1`` it is slot
+0's. (``oci`` nodes live in namespaces of their own: their NodePorts, cluster
+IPs and chains never meet.)
 
 A slot is held by an exclusive lock (``/run/pinnace/clusters/slot-<n>.lock``
 as root; flock, so the kernel drops it when the holder dies however it

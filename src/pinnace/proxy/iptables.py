@@ -34,15 +34,24 @@ class TableState:
     chains: dict[str, set[str]] = field(default_factory=lambda: {"filter": set(), "nat": set()})
     jumps: set[tuple[str, str, str]] = field(default_factory=set)
     jump_lines: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
+    #: Saved lines of our nat jumps to the services chain that come after the default prefix's (see parse_save).
+    misplaced: dict[str, list[str]] = field(default_factory=lambda: {"filter": [], "nat": []})
 
 
 def parse_save(text: str, prefix: str = DEFAULT_PREFIX) -> TableState:
     """Read ``iptables-save`` output: our chains (those of ``prefix``: KUBE-*) and the jumps from built-in chains
-    into them."""
+    into them.
+
+    Under another prefix than ``KUBE-``, a nat jump of ours to our services chain that comes after the jump to
+    ``KUBE-SERVICES`` in the same chain is *misplaced* (not counted as installed): that cluster's NodePorts match
+    every local address, and would take traffic for ours to a node port number both gave out, so ours go first.
+    """
     state = TableState()
     table = ""
     base, owned = base_chains(prefix), owned_prefixes(prefix)
     targets = {(t, chain, rule.rsplit("-j ", 1)[1]): (t, chain, rule) for t, chain, rule in jumps(prefix)}
+    services, default_services = f"{prefix}SERVICES", f"{DEFAULT_PREFIX}SERVICES"
+    after_default: set[str] = set()  # nat chains where the jump to KUBE-SERVICES was seen
     for line in text.splitlines():
         if line.startswith("*"):
             table = line[1:].strip()
@@ -54,7 +63,12 @@ def parse_save(text: str, prefix: str = DEFAULT_PREFIX) -> TableState:
             chain = line.split(" ", 2)[1]
             target = line.rsplit(" -j ", 1)[1].split(" ", 1)[0]
             jump = targets.get((table, chain, target))
-            if jump is not None:
+            if table == "nat" and target == default_services and prefix != DEFAULT_PREFIX:
+                after_default.add(chain)
+            elif jump is not None and table == "nat" and target == services and chain in after_default:
+                state.misplaced[table].append(line)
+                state.jump_lines[table].append(line)
+            elif jump is not None:
                 state.jumps.add(jump)
                 state.jump_lines[table].append(line)
     return state

@@ -247,7 +247,7 @@ class ServiceProxy:
         # Unchanged rules (a change to some other field): not even iptables-save.
         if rendered != self._applied or periodic:
             state = await self.iptables.state(self.prefix)
-            await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps))
+            await self.iptables.restore(ruleset.restore_input(state.chains, state.jumps, state.misplaced))
             self._applied = rendered
         # After the rules are in place, so that the flows' next packets meet the new rules.
         udp = udp_ports(services, slices)

@@ -177,12 +177,16 @@ class Ruleset:
         return name
 
     def restore_input(
-        self, existing: Mapping[str, Iterable[str]] | None = None, jumps_present: Iterable[tuple[str, str, str]] = ()
+        self,
+        existing: Mapping[str, Iterable[str]] | None = None,
+        jumps_present: Iterable[tuple[str, str, str]] = (),
+        misplaced: Mapping[str, Iterable[str]] | None = None,
     ) -> str:
         """One ``iptables-restore --noflush`` input: our chains rewritten whole, stale ones deleted, jumps added.
 
         ``existing`` is, per table, the chains there now (from ``iptables-save``);
-        ``jumps_present`` the :data:`JUMPS` already installed.
+        ``jumps_present`` the :data:`JUMPS` already installed; ``misplaced`` the saved lines of jumps to move to the
+        top (deleted here, and inserted again as missing ones).
         """
         present = set(jumps_present)
         owned = owned_prefixes(self.prefix)
@@ -193,6 +197,7 @@ class Ruleset:
             stale = sorted(c for c in there if c.startswith(owned) and c not in ours)
             out.append(f"*{table}")
             out.extend(f":{name} - [0:0]" for name in [*ours, *stale])
+            out.extend("-D" + line[2:] for line in (misplaced or {}).get(table, ()))
             wanted = jumps(self.prefix)
             missing = [(chain, rule) for t, chain, rule in wanted if t == table and (t, chain, rule) not in present]
             out.extend(f"-I {chain} {rule}" for chain, rule in missing)

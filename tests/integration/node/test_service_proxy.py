@@ -284,6 +284,33 @@ async def test_two_clusters_proxies_share_a_namespace_under_their_own_chains_and
     assert "KUBE1-" not in await saved(netns)
 
 
+async def test_a_second_clusters_proxy_moves_its_jumps_back_above_a_restarted_first_clusters(
+    client: RestClient, netns: str, pods: None, tmp_path: Path
+) -> None:
+    """The KUBE- proxy (re)started after the KUBE1- one inserts its jumps on top; the KUBE1- proxy's next sync puts
+    its own jump to KUBE1-SERVICES back above (the KUBE- NodePorts match any local address)."""
+    await client.create(SERVICES, service("web", "10.96.10.16"), "default")
+    second = ServiceProxy(client, "node-b", prefix="KUBE1-", iptables=Iptables(netns),
+                          lock=NetnsLock(netns, tmp_path / "locks", prefix="KUBE1-"), min_sync_period=0.2)  # fmt: skip
+    first = make_proxy(client, netns, tmp_path, "node-a")
+
+    async def portal_order() -> list[str]:
+        return [line.rsplit(" ", 1)[1] for line in (await saved(netns)).splitlines()
+                if line.startswith("-A OUTPUT") and line.endswith("SERVICES") and "conntrack" not in line]  # fmt: skip
+
+    async with running(second):
+        await asyncio.wait_for(second.synced.wait(), 15)
+        async with running(first):
+            await asyncio.wait_for(first.synced.wait(), 15)
+            assert await portal_order() == ["KUBE-SERVICES", "KUBE1-SERVICES"]
+            await client.create(SERVICES, service("other", "10.96.10.17"), "default")  # a change: both sync
+
+            async def second_first() -> bool:
+                return await portal_order() == ["KUBE1-SERVICES", "KUBE-SERVICES"]
+
+            await eventually(second_first)
+
+
 async def test_rules_left_by_a_crashed_proxy_are_replaced(
     client: RestClient, netns: str, pods: None, tmp_path: Path
 ) -> None:

@@ -348,3 +348,35 @@ def test_node_ports_answer_only_on_the_nodeport_addresses_when_given() -> None:
         "-m tcp -p tcp --dport 30048 -j REJECT"
         for cidr in ("127.0.1.0/24", "192.0.2.0/24")
     ]
+
+
+#: The first cluster's proxy (re)started after the second's: its jumps went in above the second's in OUTPUT.
+REORDERED = """\
+*nat
+:KUBE-SERVICES - [0:0]
+:KUBE1-SERVICES - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE1-SERVICES
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE1-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE1-POSTROUTING
+COMMIT
+"""
+
+
+def test_a_second_clusters_service_jump_below_the_first_clusters_is_moved_back_to_the_top() -> None:
+    """The first cluster's NodePorts match any local address: the second's jumps into its services chain must come
+    first, or the first would take a node port number both gave out at the second's node addresses."""
+    state = parse_save(REORDERED, "KUBE1-")
+    moved = '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE1-SERVICES'
+    assert state.misplaced["nat"] == [moved]
+    assert {(c, r.rsplit(" ", 1)[1]) for t, c, r in state.jumps if t == "nat"} == {
+        ("PREROUTING", "KUBE1-SERVICES"), ("POSTROUTING", "KUBE1-POSTROUTING"),  # postrouting order is no matter
+    }  # fmt: skip
+    text = render([], [], node_name=NODE, prefix="KUBE1-").restore_input(state.chains, state.jumps, state.misplaced)
+    nat = text.splitlines()[text.splitlines().index("*nat") :]
+    changes = [line for line in nat if line.startswith(("-D ", "-I "))]
+    assert changes == ["-D" + moved[2:], "-I" + moved[2:]]  # deleted, then inserted at the top
+    assert parse_save(REORDERED).misplaced == {"filter": [], "nat": []}  # the first cluster's order is never moved
+    assert "-D OUTPUT" in cleanup_input(state.chains, state.jump_lines, "KUBE1-")  # cleanup still finds it
