@@ -120,14 +120,14 @@ def up(
     service_cluster_ip_range: Annotated[
         str,
         typer.Option(
-            help="The Services' cluster IP range [default: 10.96.0.0/12; the next free one with another cluster up]."
+            help="The Services' cluster IP range (default: 10.96.0.0/12; the next free one with another cluster up)."
         ),
     ] = "",
     cluster_cidr: Annotated[
         str,
         typer.Option(
-            help="The pods' range; each node's podCIDR is cut from it [default: 10.244.0.0/16; the next free one "
-            "with another cluster up]."
+            help="The pods' range; each node's podCIDR is cut from it (default: 10.244.0.0/16; the next free one "
+            "with another cluster up)."
         ),
     ] = "",
     enable_admission_plugins: Annotated[
