@@ -99,7 +99,9 @@ def init(
     ] = None,
     apiserver_bind_port: Annotated[int | None, typer.Option(help="The API server's port (default 6443).")] = None,
     node_name: Annotated[str | None, typer.Option(help="This host's Node name (default: the host name).")] = None,
-    token: Annotated[str | None, typer.Option(help="The bootstrap token to create ([a-z0-9]{6}.[a-z0-9]{16}).")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="The bootstrap token to create (\\[a-z0-9]{6}.\\[a-z0-9]{16}).")
+    ] = None,
     token_ttl: Annotated[str | None, typer.Option(help="How long the token lives (default 24h0m0s; 0: ever).")] = None,
     skip_phases: Annotated[str, typer.Option(help="Comma-separated phases to skip.")] = "",
     ignore_preflight_errors: Annotated[str, typer.Option(help="Preflight checks to make warnings ('all').")] = "",
@@ -120,7 +122,7 @@ def init(
 ) -> None:
     """Run kubeadm init's phases on this host: PKI, kubeconfigs, the control plane, then the cluster's setup.
 
-    `pinnace adm init phase NAME [PART] [options]` runs one phase (preflight, certs, kubeconfig, control-plane,
+    `pinnace adm init phase NAME [PART] [OPTIONS]` runs one phase (preflight, certs, kubeconfig, control-plane,
     upload-config, mark-control-plane, bootstrap-token, show-join-command).
     """
     from pinnace.adm.config import ConfigError
@@ -192,7 +194,7 @@ def reset(
 ) -> None:
     """Stop what init or join started here and remove the PKI, kubeconfigs, store and node state.
 
-    `pinnace adm reset phase NAME [options]` runs one phase (preflight, remove-etcd-member, cleanup-node).
+    `pinnace adm reset phase NAME [OPTIONS]` runs one phase (preflight, remove-etcd-member, cleanup-node).
     """
     from pinnace.adm.reset import PHASES
 

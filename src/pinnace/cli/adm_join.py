@@ -84,7 +84,7 @@ def adm_join(
 ) -> None:
     """Join this host to a cluster as a node, then run its node agent until SIGINT/SIGTERM.
 
-    `pinnace adm join phase NAME [ENDPOINT] [options]` runs one phase: preflight, or kubelet-start (the rest).
+    `pinnace adm join phase NAME [ENDPOINT] [OPTIONS]` runs one phase: preflight, or kubelet-start (the rest).
     """
     import socket
 

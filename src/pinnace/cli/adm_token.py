@@ -70,7 +70,7 @@ def token_generate() -> None:
 @token_app.command("create")
 def token_create(
     token: Annotated[
-        str | None, typer.Argument(help="The token to create ([a-z0-9]{6}.[a-z0-9]{16}); random if omitted.")
+        str | None, typer.Argument(help="The token to create (\\[a-z0-9]{6}.\\[a-z0-9]{16}); random if omitted.")
     ] = None,
     ttl: Annotated[str, typer.Option(help="How long the token lives ('0' for ever).")] = "24h0m0s",
     description: Annotated[str, typer.Option(help="A human-readable note on what the token is for.")] = "",

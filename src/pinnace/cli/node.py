@@ -34,12 +34,12 @@ def node(
     data_dir: Annotated[Path, typer.Option(help="Where the node keeps its runtime state, volumes and logs.")] = (
         DEFAULT_NODE_DIR
     ),
-    runtime: Annotated[str, typer.Option(help="The container runtime: process or oci [default: process].")] = "",
+    runtime: Annotated[str, typer.Option(help="The container runtime: process or oci (default: process).")] = "",
     node_ip: Annotated[
-        str, typer.Option(help="The node's InternalIP (process pods share it) [default: 127.0.0.1].")
+        str, typer.Option(help="The node's InternalIP (process pods share it) (default: 127.0.0.1).")
     ] = "",
     kubelet_port: Annotated[
-        int, typer.Option(help="Port of the kubelet API on the node's address [default: 10250].")
+        int, typer.Option(help="Port of the kubelet API on the node's address (default: 10250).")
     ] = 0,
     pod_cidr: Annotated[str, typer.Option(help="The node's pod CIDR, set on the Node at registration.")] = "",
     oci_runtime: Annotated[str, typer.Option(help="With --runtime oci: the OCI runtime, runc or crun.")] = "",
@@ -95,4 +95,3 @@ def node(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
-
