@@ -6,6 +6,7 @@ handed over keeps working (aiohttp serves the rest of it)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 
 import orjson
 
@@ -147,6 +148,17 @@ async def test_a_watch_is_handed_over_and_streams(api_server: APIServer) -> None
     event = orjson.loads((await reader.readexactly(size + 2))[:-2])
     assert event["type"] == "ADDED" and event["object"]["metadata"]["name"] == "front"
     creator.close()
+    writer.close()
+
+
+async def test_openapi_is_served_compressed_by_aiohttp(api_server: APIServer) -> None:
+    reader, writer = await _open(api_server)
+    writer.write(_get("/openapi/v2", "Accept: application/json\r\nAccept-Encoding: gzip\r\n") + _get("/version"))
+    status, headers, body = await _response(reader)
+    assert status == 200 and headers.get("content-encoding") == "gzip"
+    assert orjson.loads(gzip.decompress(body))["swagger"] == "2.0"
+    status, _, body = await _response(reader)  # the connection, now aiohttp's, serves on
+    assert status == 200 and "gitVersion" in orjson.loads(body)
     writer.close()
 
 

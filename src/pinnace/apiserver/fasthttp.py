@@ -216,6 +216,8 @@ def serialize(response: web.StreamResponse, close: bool) -> bytes:
     """The whole HTTP/1.1 message of a plain response (raises ValueError for one it cannot write)."""
     if not isinstance(response, web.Response) or response.prepared or response.chunked:
         raise ValueError(f"the fast path cannot write a {type(response).__name__} that streams")
+    if response.compression:
+        raise ValueError("the fast path does not compress: the request should have gone to aiohttp")
     body = response.body
     if body is None:
         data = b""

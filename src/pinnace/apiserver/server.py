@@ -285,8 +285,8 @@ class APIServer:
         """The fast front's question: the request's routing if its answer is a plain response (None: a stream,
         an upgrade or a relayed subresource, which aiohttp serves)."""
         ri = parse_request_info(request.method, request.path, request.query)
-        if ri is None:
-            return (None,) if request.method == "GET" else None
+        if ri is None:  # the OpenAPI documents are large and sent compressed: aiohttp's writer does that
+            return (None,) if request.method == "GET" and not request.path.startswith("/openapi/") else None
         if ri.verb == "watch" or (ri.group, ri.resource, ri.subresource or "") in self._streaming_subresources:
             return None
         return (ri,)

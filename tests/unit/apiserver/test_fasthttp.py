@@ -91,3 +91,7 @@ def test_refuses_header_injection_and_streams() -> None:
         serialize(web.Response(body=b"x", headers={"Warning": "a\r\nSet-Cookie: b"}), close=False)
     with pytest.raises(ValueError):
         serialize(web.StreamResponse(), close=False)
+    compressed = web.Response(body=b"x" * 10000)
+    compressed.enable_compression()
+    with pytest.raises(ValueError):
+        serialize(compressed, close=False)
