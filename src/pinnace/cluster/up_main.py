@@ -201,10 +201,10 @@ def _check_encryption_config(data_dir: Path, explicit: Path | None) -> None:
 def exec_up(options: UpOptions) -> NoReturn:
     """Become the server process: ``exec`` this entry point with ``options`` (same pid, terminal and signals).
 
-    Under a profiler (``python -m cProfile -m pinnace up``) the server runs in this process instead, so that the
-    profile covers it.
+    Under a profiler or a tracer (``python -m cProfile -m pinnace up``, pdb, coverage) the server runs in this
+    process instead, so that they see it.
     """
-    if sys.getprofile() is not None:
+    if sys.getprofile() is not None or sys.gettrace() is not None:
         raise SystemExit(run(options))
     sys.stdout.flush()
     sys.stderr.flush()

@@ -172,3 +172,28 @@ def test_the_command_line_imports_a_command_group_only_when_it_runs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_pinnace_up_becomes_the_server_process_unless_profiled_or_traced(tmp_path: Path, traced: bool) -> None:
+    options = dataclasses.replace(DEFAULTS, data_dir=str(tmp_path), sim_nodes=-1)  # the server exits 2 at once
+    code = (
+        "import sys\n"
+        "from pinnace.cluster.up_main import UpOptions, exec_up\n"
+        "options = UpOptions.from_json(sys.argv[1])\n"
+        "if sys.argv[2] == 'traced':\n"
+        "    sys.settrace(lambda *args: None)\n"
+        "try:\n"
+        "    exec_up(options)\n"
+        "except SystemExit as exc:\n"
+        "    print('still the same process, exit', exc.code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, options.to_json(), "traced" if traced else "plain"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == (0 if traced else 2)
+    assert "error: --sim-nodes must be 0 or more" in done.stderr
+    assert ("still the same process, exit 2" in done.stdout) is traced  # pdb, coverage or cProfile see the server
