@@ -6,6 +6,7 @@ One cluster for the module; the image is built offline from the static busybox (
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from tests.e2e.conftest import Cluster, free_port, run_pinnace, start_cluster, s
 from tests.e2e.kubectl import eventually, get_json
 from tests.e2e.test_kubectl_streams import drive_tty
 
+from pinnace.cluster.netslot import NetworkSlot, network_slot
 from pinnace.node.oci.factory import default_oci_runtime
 
 pytestmark = pytest.mark.slow
@@ -43,10 +45,27 @@ def oci_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         # Pods whose PID 1 ignores SIGTERM would hold the agents' shutdown for their grace period.
         cluster.kubectl("delete", "deployments,pods", "--all", "--grace-period=1", check=False, timeout=60)
+        bridge = _net(cluster).bridge
         out = stop_cluster(cluster)
         leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
-        assert "pinnace0" not in leftovers and "pinnace0" not in links, out[-3000:]
+        assert bridge not in leftovers and bridge not in links, out[-3000:]
+
+
+def _net(cluster: Cluster) -> NetworkSlot:
+    """The cluster's network slot: pinnace0, 172.18.0.0/16, 10.244.0.0/16 … unless another cluster on the host holds
+    that one (:mod:`pinnace.cluster.netslot`)."""
+    return network_slot(json.loads((cluster.data_dir / "network.json").read_text())["slot"])
+
+
+def _node_address(cluster: Cluster, index: int) -> str:
+    """Node ``index``'s address on its cluster's bridge (172.18.0.2 for node-0 of the first cluster on the host)."""
+    return str(ipaddress.ip_network(_net(cluster).node_subnet).network_address + 2 + index)
+
+
+def _pod_cidr(cluster: Cluster, index: int) -> str:
+    """Node ``index``'s podCIDR (10.244.<index>.0/24 for the first cluster on the host)."""
+    return str(list(ipaddress.ip_network(_net(cluster).cluster_cidr).subnets(new_prefix=24))[index])
 
 
 def _ready_nodes(cluster: Cluster) -> int:
@@ -85,8 +104,8 @@ def _pod(name: str, node: str, script: str, **container: Any) -> dict[str, Any]:
 def test_nodes_have_their_own_addresses_and_pod_cidrs(oci_cluster: Cluster) -> None:
     nodes = get_json(oci_cluster, "nodes")["items"]
     addresses = sorted(a["address"] for n in nodes for a in n["status"]["addresses"] if a["type"] == "InternalIP")
-    assert addresses == ["172.18.0.2", "172.18.0.3", "172.18.0.4"]
-    assert sorted(n["spec"]["podCIDR"] for n in nodes) == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
+    assert addresses == [_node_address(oci_cluster, i) for i in range(3)]  # 172.18.0.2 …
+    assert sorted(n["spec"]["podCIDR"] for n in nodes) == [_pod_cidr(oci_cluster, i) for i in range(3)]
     assert all(n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith(f"{OCI_RUNTIME}://") for n in nodes)
 
 
@@ -121,13 +140,14 @@ def test_a_deployments_pods_run(oci_cluster: Cluster) -> None:
         return ok if len(ok) == 3 else []
 
     pods = eventually(running, timeout=90)
-    assert all(p["status"]["podIP"].startswith("10.244.") for p in pods)
+    pod_range = ipaddress.ip_network(_net(oci_cluster).cluster_cidr)
+    assert all(ipaddress.ip_address(p["status"]["podIP"]) in pod_range for p in pods)
 
 
 def test_http_from_a_pod_on_one_node_to_a_pod_on_another(oci_cluster: Cluster) -> None:
     _apply(oci_cluster, _pod("server", "node-1", HTTPD))
     server = eventually(lambda: _running_ip(oci_cluster, "server"), timeout=60)
-    assert server.startswith("10.244.1.")
+    assert ipaddress.ip_address(server) in ipaddress.ip_network(_pod_cidr(oci_cluster, 1))
     client = f"for i in $(seq 1 50); do wget -q -O - http://{server}:8080/index.html && exit 0; sleep 0.2; done; exit 1"
     _apply(oci_cluster, _pod("client", "node-0", client))
     phase = eventually(lambda: _finished(oci_cluster, "client"), timeout=60)
@@ -182,8 +202,9 @@ def test_a_host_port_reaches_the_pod_at_its_nodes_address(oci_cluster: Cluster) 
     eventually(lambda: _running_ip(oci_cluster, "hostport"), timeout=60)
 
     def fetch() -> bytes | None:
+        url = f"http://{_node_address(oci_cluster, 1)}:18080/index.html"
         try:
-            with urllib.request.urlopen("http://172.18.0.3:18080/index.html", timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return bytes(response.read())
         except OSError:
             return None
@@ -287,7 +308,8 @@ def test_a_service_routes_a_pod_on_one_node_to_a_pod_on_another_and_the_host_to_
     cluster_ip, node_port = spec["clusterIP"], spec["ports"][0]["nodePort"]
     # The backend; then the kubernetes Service, whose endpoint is the API server on the node's 127.0.0.1 (relayed to
     # the host): a TCP connection (busybox's TLS client cannot talk to the API server's TLS) proves the route.
-    backend, api = f"wget -q -O - http://{cluster_ip}/index.html", "nc -w 2 10.96.0.1 443 </dev/null"
+    kubernetes = next(ipaddress.ip_network(_net(oci_cluster).service_cidr).hosts())  # 10.96.0.1
+    backend, api = f"wget -q -O - http://{cluster_ip}/index.html", f"nc -w 2 {kubernetes} 443 </dev/null"
     client = (
         f"for i in $(seq 1 50); do {backend} && break; sleep 0.2; done; "
         f"for i in $(seq 1 50); do {api} && echo api-reached && exit 0; sleep 0.2; done; exit 1"
@@ -303,12 +325,13 @@ def test_a_service_routes_a_pod_on_one_node_to_a_pod_on_another_and_the_host_to_
 
     def fetch() -> bytes | None:  # node-1's address: its proxy forwards to node-2, masqueraded
         try:
-            with urllib.request.urlopen(f"http://172.18.0.3:{node_port}/index.html", timeout=5) as response:
+            with urllib.request.urlopen(f"http://{_node_address(oci_cluster, 1)}:{node_port}/index.html",
+                                        timeout=5) as response:  # fmt: skip
                 return bytes(response.read())
         except OSError:
             return None
 
     assert eventually(fetch, 20) == b"served-by-backend\n"
-    rules = subprocess.run(["ip", "netns", "exec", "pinnace0-0", "iptables-save", "-t", "nat"],
+    rules = subprocess.run(["ip", "netns", "exec", f"{_net(oci_cluster).bridge}-0", "iptables-save", "-t", "nat"],
                            capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "default/backend cluster IP" in rules and f"{cluster_ip}/32" in rules  # upstream's chains, node-0's netns
