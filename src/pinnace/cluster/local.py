@@ -97,14 +97,21 @@ class LocalCluster:
         self.slot: NetworkSlot = network_slot(0)
 
     @property
+    def _ranges(self) -> NetworkSlot:
+        """Where the default Service and pod ranges come from: the network slot, or slot 0 with etcd — the ranges
+        are the cluster's, and every API server on that etcd (each with a data directory, a slot of its own) must
+        use the same."""
+        return network_slot(0) if self.config.store.is_etcd else self.slot
+
+    @property
     def service_cidr(self) -> str:
         """The Services' range in effect: the configured one, else the network slot's."""
-        return self.config.service_cidr or self.slot.service_cidr
+        return self.config.service_cidr or self._ranges.service_cidr
 
     @property
     def cluster_cidr(self) -> str:
         """The pods' range in effect: the configured one, else the network slot's."""
-        return self.config.cluster_cidr or self.slot.cluster_cidr
+        return self.config.cluster_cidr or self._ranges.cluster_cidr
 
     def _take_network_slot(self) -> None:
         """Hold a network slot when node agents will run (they use the host's network); else only read the
@@ -117,6 +124,12 @@ class LocalCluster:
         if self.slot.index:
             log.info("network slot %d: bridge %s, Services %s, pods %s", self.slot.index, self.slot.bridge,
                      self.service_cidr, self.cluster_cidr)  # fmt: skip
+            if self.config.store.is_etcd and not (self.config.service_cidr and self.config.cluster_cidr):
+                log.warning(
+                    "another cluster on this host holds the first network slot, and this one keeps the default "
+                    "Service and pod ranges (its objects are in etcd, shared by its API servers): give it "
+                    "--service-cluster-ip-range and --cluster-cidr of its own if their nodes meet"
+                )
 
     async def start(self) -> None:
         """Open the store, serve the API, and start the controller manager."""

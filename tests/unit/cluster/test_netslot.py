@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pinnace.cluster.local import ClusterConfig, LocalCluster
 from pinnace.cluster.netslot import (
     MAX_SLOTS,
     NETWORK_FILE,
@@ -22,6 +23,7 @@ from pinnace.cluster.netslot import (
 )
 from pinnace.cluster.nodenet import ClusterNetwork, NetnsPlacer, placer_for
 from pinnace.cluster.nodes import LoopbackPlacer, NodeSpec
+from pinnace.cluster.storeconfig import StoreConfig
 
 
 def test_slot_zero_is_the_single_cluster_default_and_the_next_slots_move_every_range_aside() -> None:
@@ -169,3 +171,17 @@ async def test_leftovers_cleanup_takes_only_its_own_slots_bridge_namespaces_and_
             subprocess.run(["ip", "netns", "delete", f"{bridge}-0"], capture_output=True, check=False)
             for link in (f"{bridge}v0", bridge):
                 subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
+
+
+def test_a_clusters_default_ranges_are_its_slots_unless_given_or_shared_through_etcd(tmp_path: Path) -> None:
+    """SQLite: the data directory is the cluster, its slot's ranges are its own. etcd: every API server on it
+    (each with a data directory, a slot of its own) must use the same ranges, so the defaults stay slot 0's."""
+    sqlite = LocalCluster(ClusterConfig(tmp_path))
+    sqlite.slot = network_slot(2)
+    assert (sqlite.service_cidr, sqlite.cluster_cidr) == ("10.128.0.0/12", "10.246.0.0/16")
+    given = LocalCluster(ClusterConfig(tmp_path, service_cidr="10.0.0.0/16", cluster_cidr="192.168.0.0/16"))
+    given.slot = network_slot(2)
+    assert (given.service_cidr, given.cluster_cidr) == ("10.0.0.0/16", "192.168.0.0/16")
+    etcd = LocalCluster(ClusterConfig(tmp_path, store=StoreConfig(("127.0.0.1:2379",))))
+    etcd.slot = network_slot(2)
+    assert (etcd.service_cidr, etcd.cluster_cidr) == ("10.96.0.0/12", "10.244.0.0/16")
