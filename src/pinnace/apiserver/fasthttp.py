@@ -186,8 +186,8 @@ def parse_head(head: bytes) -> _Head | None:
     lengths = headers.getall("Content-Length", ())
     length = 0
     if lengths:
-        if len(lengths) > 1 or not lengths[0].isdigit():
-            return None
+        if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 9:
+            return None  # more than 9 digits is over the body limit anyway
         length = int(lengths[0])
         if length > MAX_FAST_BODY:
             return None
@@ -339,7 +339,11 @@ class FastConnection(asyncio.Protocol):
                 if len(buffer) > MAX_HEAD_BYTES:
                     self._hand_over()
                 return
-            parsed = parse_head(bytes(buffer[:end]))
+            try:
+                parsed = parse_head(bytes(buffer[:end]))
+            except Exception:  # it does not raise (a fuzz test holds it to that); if it ever did, aiohttp answers
+                log.exception("fast front: unexpected error parsing a request head; handing the connection over")
+                parsed = None
             if parsed is None:
                 self._hand_over()
                 return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pinnace.apiserver.fasthttp import FastRequest, parse_head, serialize
 
@@ -43,6 +45,7 @@ def test_reads_content_length_and_connection_close() -> None:
         BASE + "\r\nContent-Length: 12",  # two lengths
         "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: -1",
         "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999",  # over the body limit: aiohttp answers 413
+        "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: " + "9" * 5000,  # past int()'s digit limit
         BASE + "\r\nExpect: 100-continue",
         BASE + "\r\nUpgrade: websocket\r\nConnection: Upgrade",
         BASE + "\r\nConnection: keep-alive, Upgrade",
@@ -54,6 +57,14 @@ def test_reads_content_length_and_connection_close() -> None:
 )
 def test_leaves_anything_unusual_to_aiohttp(raw: str) -> None:
     assert parse_head(raw.encode()) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
+    for head in (raw, BASE.encode() + b"\r\n" + raw, b"GET / HTTP/1.1\r\nHost: h\r\n" + raw):
+        parsed = parse_head(head)
+        assert parsed is None or parsed.method in ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def test_leaves_non_ascii_heads_to_aiohttp() -> None:
