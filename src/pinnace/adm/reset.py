@@ -35,6 +35,7 @@ from pinnace.adm.init import CONFIG_FILE, load_plan
 from pinnace.adm.nodefiles import NODE_PID_FILE, read_node_flags, read_node_pid
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.netslot import NETWORK_FILE
 
 __all__ = [
     "NODE_PID_FILE",
@@ -70,6 +71,7 @@ REMOVED = (
     CONFIG_FILE,
     "kubeadm-nodes.yaml",
     "etcd",
+    NETWORK_FILE,
 )
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 

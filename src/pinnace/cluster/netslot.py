@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from pinnace.cluster.storeconfig import SQLITE_FILE
+
 __all__ = [
     "MAX_SLOTS",
     "NETWORK_FILE",
@@ -126,11 +128,14 @@ def default_lock_dir() -> Path:
 
 
 def recorded_slot(data_dir: Path) -> int | None:
-    """The slot ``data_dir`` recorded; 0 for a data directory that served before slots were recorded; else None."""
+    """The slot ``data_dir`` recorded; 0 for a data directory that served before slots were recorded; else None.
+
+    "Served before" is a SQLite store in it: a PKI alone is no sign (``adm init`` and ``adm join`` write theirs
+    before the cluster first starts, and a second control plane on the host must not take the first's slot)."""
     try:
         return int(json.loads((data_dir / NETWORK_FILE).read_text())["slot"])
     except FileNotFoundError:
-        return 0 if (data_dir / "pki" / "ca.crt").exists() else None
+        return 0 if (data_dir / SQLITE_FILE).exists() else None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"cannot read the network slot from {data_dir / NETWORK_FILE}: {exc}") from exc
 

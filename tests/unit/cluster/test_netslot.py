@@ -92,9 +92,12 @@ def test_every_slot_taken_is_an_error(tmp_path: Path) -> None:
 
 
 def test_a_data_dir_from_before_slots_were_recorded_keeps_slot_zeros_ranges(tmp_path: Path) -> None:
-    (tmp_path / "old" / "pki").mkdir(parents=True)
-    (tmp_path / "old" / "pki" / "ca.crt").write_text("a CA")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "store.db").write_bytes(b"")
+    (tmp_path / "joined" / "pki").mkdir(parents=True)  # adm init/join wrote a PKI; the cluster never ran here
+    (tmp_path / "joined" / "pki" / "ca.crt").write_text("a CA")
     assert recorded_slot(tmp_path / "old") == 0 and recorded_slot(tmp_path / "new") is None
+    assert recorded_slot(tmp_path / "joined") is None
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / NETWORK_FILE).write_text("{")
     with pytest.raises(ValueError, match="cannot read the network slot"):
