@@ -47,7 +47,8 @@ class StoreConfig:
         if not self.is_etcd:
             from pinnace.storage.sqlite import SQLiteStore
 
-            return await SQLiteStore.open(data_dir / SQLITE_FILE)
+            # The writer in a process of its own: it does not compete with the API server's loop for the GIL.
+            return await SQLiteStore.open(data_dir / SQLITE_FILE, writer_process=True)
         from pinnace.storage.etcd import EtcdStore
         from pinnace.storage.etcd_channel import EtcdTLS
 

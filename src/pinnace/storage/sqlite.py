@@ -13,15 +13,20 @@ spills to overflow pages, which made a 10,000-key range 2-3x slower (~45 ms vs
 log row that ``current`` points at (it is the latest row of a live key).
 ``meta`` holds the compacted revision and the schema version.
 
-Writes: one writer thread owns the write connection and a FIFO queue (the loop
-hands it what was submitted in one loop iteration as one item: one wake-up). It takes
-every pending operation, applies them in arrival order in one transaction (each
-does its own existence / compare-and-swap check; a failed check fails only that
-operation), commits once (one fsync with ``synchronous=FULL``), then hands the
-results back to the event loop with one ``call_soon_threadsafe``: the in-memory
-revision advances, watchers get the events in revision order, and only then are
-the callers' futures resolved. A write is therefore acknowledged only once
-durable, and N concurrent writers share far fewer than N fsyncs.
+Writes: one writer (``sqlite_writer``) owns the write connection: a thread of
+this process, or a process of its own (``writer_process=True``, what ``pinnace up``
+runs, so the writer does not compete with the event loop for the GIL). The loop
+hands it what was submitted in one loop iteration as one item (one wake-up, or
+one message). It takes every pending operation, applies them in arrival order in
+one transaction (each does its own existence / compare-and-swap check; a failed
+check fails only that operation), commits once (one fsync with
+``synchronous=FULL``), then hands the results back to the event loop: the
+in-memory revision advances, watchers get the events in revision order, and only
+then are the callers' futures resolved. A write is therefore acknowledged only
+once durable, and N concurrent writers share far fewer than N fsyncs. A writer
+process that dies is replaced: the writes it had not answered fail as of unknown
+outcome (as an etcd client's timed-out request), and the events of what it did
+commit are read back from the file and published, so no watcher misses one.
 
 Reads: ``get``/``count`` and watch history run on the event-loop thread on
 their own read connection (a point lookup costs ~10 µs, cheaper than a thread
@@ -47,8 +52,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -57,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pinnace.storage import sqlite_writer
 from pinnace.storage.interface import (
     Compacted,
     Event,
@@ -69,6 +78,26 @@ from pinnace.storage.interface import (
     RevisionMismatch,
     StorageError,
     StoreClosed,
+)
+from pinnace.storage.sqlite_writer import (
+    COMPACT_BEGIN,
+    COMPACT_STEP,
+    CREATE,
+    DELETE,
+    FAILED,
+    FUTURE_REVISION,
+    KEY_EXISTS,
+    KEY_NOT_FOUND,
+    OK,
+    REVISION_MISMATCH,
+    SQL_CURRENT_GET,
+    SQL_META_GET,
+    UPDATE,
+    Result,
+    Writer,
+    frame,
+    open_connection,
+    unframe,
 )
 
 __all__ = ["CommitStats", "SQLiteStore"]
@@ -97,8 +126,6 @@ CREATE TABLE IF NOT EXISTS current (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', 1), ('compact_rev', 0);
 """
-SQL_META_GET = "SELECT value FROM meta WHERE name = ?"
-SQL_META_SET = "UPDATE meta SET value = ? WHERE name = ?"
 SQL_MAX_REV = """
 SELECT max(coalesce((SELECT max(rev) FROM log), 0),
            coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0))
@@ -108,19 +135,6 @@ SQL_CURRENT_MAX_REV = "SELECT coalesce(max(rev), 0) FROM current"
 SQL_SNAPSHOT = """
 SELECT coalesce((SELECT max(rev) FROM log), 0), (SELECT value FROM meta WHERE name = 'compact_rev')
 """
-
-# --- writes --------------------------------------------------------------------------------------
-SQL_CURRENT_GET = """
-SELECT c.rev, c.create_revision, l.value FROM current AS c JOIN log AS l ON l.rev = c.rev WHERE c.key = ?
-"""
-SQL_LOG_LAST = "SELECT rev, deleted FROM log WHERE key = ? ORDER BY prev_revision DESC LIMIT 1"
-SQL_LOG_INSERT = """
-INSERT INTO log (rev, key, created, deleted, create_revision, prev_revision, value)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-"""
-SQL_CURRENT_INSERT = "INSERT INTO current (key, rev, create_revision) VALUES (?, ?, ?)"
-SQL_CURRENT_UPDATE = "UPDATE current SET rev = ? WHERE key = ?"
-SQL_CURRENT_DELETE = "DELETE FROM current WHERE key = ?"
 
 # --- reads ---------------------------------------------------------------------------------------
 SQL_COUNT = "SELECT count(*) FROM current WHERE key >= ? AND key < ?"
@@ -152,22 +166,8 @@ WHERE l.rev >= ? AND l.rev <= ? AND +l.key >= ? AND +l.key < ?
 ORDER BY l.rev
 """
 
-# --- compaction ----------------------------------------------------------------------------------
-SQL_COMPACT_WINDOW_END = """
-SELECT max(rev) FROM (SELECT rev FROM log WHERE rev > ? AND rev < ? ORDER BY rev LIMIT ?)
-"""
-# A row below the target goes if it is a tombstone or a later row of its key (also below the target)
-# supersedes it: what remains is, per key, the latest live row below the target plus everything newer.
-SQL_COMPACT_DELETE = """
-DELETE FROM log WHERE rev > ? AND rev <= ? AND (
-    deleted = 1 OR EXISTS (SELECT 1 FROM log AS s
-                           WHERE s.key = log.key AND s.prev_revision = log.rev AND s.rev < ?)
-)
-"""
-
-_CREATE, _UPDATE, _DELETE, _COMPACT_BEGIN, _COMPACT_STEP, _STOP = range(6)
+_STOP = -1  # the thread writer's last queue item
 _HISTORY_WINDOW = 2048  # revisions read per history query (bounds loop stalls and memory)
-_COMPACT_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +179,10 @@ class CommitStats:
     largest_batch: int
 
 
-# An operation on the writer queue: (kind, key, value, revision argument, compaction target, future).
+# An operation as submitted: the writer's (kind, key, value, revision argument, compaction target), and the future.
 _Op = tuple[int, str, bytes, "int | None", int, "asyncio.Future[Any] | None"]
+#: The writer process's program (run by path with ``python -S``: stdlib only).
+WRITER_PROGRAM = sqlite_writer.__file__
 
 
 class SQLiteStore:
@@ -202,6 +204,7 @@ class SQLiteStore:
         max_batch: int,
         revision: int,
         compacted: int,
+        writer_process: bool,
     ) -> None:
         """Internal: use :meth:`open`."""
         self._path = path
@@ -210,7 +213,6 @@ class SQLiteStore:
         self._wconn = writer
         self._rconn = self._connect()
         self._rev = revision  # acknowledged revision (event loop)
-        self._wrev = revision  # written revision (writer thread)
         self._compacted = compacted
         self._max_batch = max_batch
         #: Batches of operations for the writer: what the loop submitted in one iteration goes as one item,
@@ -228,12 +230,31 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="pinnace-sqlite-read")
         self._writer_exited: asyncio.Future[None] = self._loop.create_future()
-        self._writer = threading.Thread(target=self._writer_main, name="pinnace-sqlite-writer", daemon=True)
-        self._writer.start()
+        #: The writer process (None: the writer is a thread), what it was sent and has not answered (one
+        #: list per message, in order), and the bytes on the way in and out.
+        self._process: subprocess.Popen[bytes] | None = None
+        self._in_flight: deque[list[_Op]] = deque()
+        self._in_buffer = bytearray()
+        self._out_buffer = bytearray()
+        self._writer: threading.Thread | None = None
+        if writer_process:
+            writer.close()  # this process only reads; the writer process opens its own connection
+            self._start_process(revision)
+        else:
+            self._writer = threading.Thread(
+                target=self._writer_main, args=(revision,), name="pinnace-sqlite-writer", daemon=True
+            )
+            self._writer.start()
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, durable: bool = True, read_threads: int = 2, max_batch: int = 1024
+        cls,
+        path: str | Path,
+        *,
+        durable: bool = True,
+        read_threads: int = 2,
+        max_batch: int = 1024,
+        writer_process: bool = False,
     ) -> SQLiteStore:
         """Open (creating file and schema if needed) or recover the store at ``path``.
 
@@ -242,10 +263,13 @@ class SQLiteStore:
         ``synchronous=NORMAL``: writes survive a process crash but the last ones
         may be lost on power loss (for throwaway and simulated clusters).
         ``max_batch`` caps how many writes share one transaction.
+        ``writer_process=True`` runs the writer in a process of its own (see
+        :mod:`~pinnace.storage.sqlite_writer`): what ``pinnace up`` does, so the
+        writer does not compete with the event loop for the GIL; else a thread.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _open_connection(path, durable)
+        conn = open_connection(str(path), durable)
         try:
             revision, compacted = _prepare(conn)
         except BaseException:
@@ -259,6 +283,7 @@ class SQLiteStore:
             max_batch=max_batch,
             revision=revision,
             compacted=compacted,
+            writer_process=writer_process,
         )
 
     @property
@@ -351,16 +376,16 @@ class SQLiteStore:
     async def create(self, key: str, value: bytes) -> KeyValue:
         """Write a new key; :class:`KeyExists` if it is live already."""
         _check_value(value)
-        return await self._submit(_CREATE, key, value, None)  # type: ignore[no-any-return]
+        return await self._submit(CREATE, key, value, None)  # type: ignore[no-any-return]
 
     async def update(self, key: str, value: bytes, expected_revision: int | None) -> KeyValue:
         """Replace a live key's value, compare-and-swap on ``expected_revision`` if given."""
         _check_value(value)
-        return await self._submit(_UPDATE, key, value, expected_revision)  # type: ignore[no-any-return]
+        return await self._submit(UPDATE, key, value, expected_revision)  # type: ignore[no-any-return]
 
     async def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
         """Delete a live key; returns the deleted value with the deletion's revision."""
-        return await self._submit(_DELETE, key, b"", expected_revision)  # type: ignore[no-any-return]
+        return await self._submit(DELETE, key, b"", expected_revision)  # type: ignore[no-any-return]
 
     async def compact(self, revision: int) -> None:
         """Drop history older than ``revision``, in batches that interleave with writes.
@@ -371,12 +396,12 @@ class SQLiteStore:
         ``prev`` of the events from ``revision`` on).
         """
         async with self._compact_lock:
-            if not await self._submit(_COMPACT_BEGIN, "", b"", revision):
+            if not await self._submit(COMPACT_BEGIN, "", b"", revision):
                 return
             self._compacted = max(self._compacted, revision)
             cursor: int | None = 0
             while cursor is not None:
-                cursor = await self._submit(_COMPACT_STEP, "", b"", cursor, revision)
+                cursor = await self._submit(COMPACT_STEP, "", b"", cursor, revision)
 
     def _submit(self, kind: int, key: str, value: bytes, arg: int | None, target: int = 0) -> asyncio.Future[Any]:
         self._check_open()
@@ -389,8 +414,13 @@ class SQLiteStore:
     def _hand_over(self) -> None:
         """Give the writer everything submitted in this loop iteration, in submission order."""
         ops, self._submitted = self._submitted, []
-        if ops:
+        if not ops:
+            return
+        if self._process is None:
             self._queue.put(ops)
+            return
+        self._in_flight.append(ops)
+        self._send(frame([op[:5] for op in ops]))
 
     # --- watch -----------------------------------------------------------------------------------
     def watch(self, prefix: str, from_revision: int, *, progress: bool = False) -> AsyncIterator[Event]:
@@ -446,7 +476,11 @@ class SQLiteStore:
         self._closing = True
         try:
             self._hand_over()
-            self._queue.put([(_STOP, "", b"", None, 0, None)])
+            proc = self._process
+            if proc is None:
+                self._queue.put([(_STOP, "", b"", None, 0, None)])
+            elif not self._out_buffer and proc.stdin is not None:
+                proc.stdin.close()  # EOF: it answers what it read, then exits (else once the rest is sent)
             await self._writer_exited
             await self._loop.run_in_executor(None, self._shutdown_threads)
             self._rconn.close()
@@ -455,20 +489,21 @@ class SQLiteStore:
             self._closed.set_result(None)
 
     def _shutdown_threads(self) -> None:
-        self._writer.join()
+        if self._writer is not None:
+            self._writer.join()
+            self._wconn.close()
         self._readers.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
-        self._wconn.close()
 
     def _check_open(self) -> None:
         if self._closing:
             raise StoreClosed("store is closed")
 
     def _connect(self) -> sqlite3.Connection:
-        return _open_connection(self._path, self._durable)
+        return open_connection(str(self._path), self._durable)
 
     def _reader_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -478,9 +513,10 @@ class SQLiteStore:
                 self._reader_conns.append(conn)
         return conn
 
-    # --- writer thread ---------------------------------------------------------------------------
-    def _writer_main(self) -> None:
-        """Group-commit loop: one transaction (one fsync) per batch of queued operations."""
+    # --- the writer: a thread of this process, or a process of its own ---------------------------
+    def _writer_main(self, revision: int) -> None:
+        """The writer thread: one transaction (one fsync) per batch of queued operations."""
+        writer = Writer(self._wconn, revision, self._max_batch)
         stop = False
         while not stop:
             batch = self._queue.get()
@@ -492,95 +528,141 @@ class SQLiteStore:
             if batch[-1][0] == _STOP:
                 stop = True
                 batch.pop()
-            for start in range(0, len(batch), self._max_batch):
-                self._run_batch(batch[start : start + self._max_batch])
+            if batch:
+                results, commits, largest = writer.run([op[:5] for op in batch])
+                self._post(self._finish, batch, results, writer.revision, commits, largest)
         self._post(self._writer_exited.set_result, None)
 
-    def _run_batch(self, batch: list[_Op]) -> None:
-        conn, start = self._wconn, self._wrev
-        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+    def _start_process(self, revision: int) -> None:
+        """Start the writer process (see sqlite_writer), writing from ``revision`` on."""
+        proc = subprocess.Popen(
+            [sys.executable, "-S", WRITER_PROGRAM, str(self._path), "1" if self._durable else "0", str(revision),
+             str(self._max_batch)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C at the terminal is the store's to act on (close), not the writer's
+        )  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        self._process = proc
+        self._in_buffer.clear()
+        self._out_buffer.clear()
+        os.set_blocking(proc.stdin.fileno(), False)
+        os.set_blocking(proc.stdout.fileno(), False)
+        self._loop.add_reader(proc.stdout.fileno(), self._on_writer_output)
+
+    def _send(self, data: bytes) -> None:
+        proc = self._process
+        assert proc is not None and proc.stdin is not None
+        if self._out_buffer:
+            self._out_buffer += data
+            return
+        try:
+            sent = os.write(proc.stdin.fileno(), data)
+        except BlockingIOError:
+            sent = 0
+        except (BrokenPipeError, ValueError):  # it died: its output's EOF fails what is in flight
+            return
+        if sent < len(data):
+            self._out_buffer += data[sent:]
+            self._loop.add_writer(proc.stdin.fileno(), self._drain_output)
+
+    def _drain_output(self) -> None:
+        proc = self._process
+        assert proc is not None and proc.stdin is not None
+        try:
+            sent = os.write(proc.stdin.fileno(), self._out_buffer)
+        except BlockingIOError:
+            return
+        except (BrokenPipeError, ValueError):
+            sent = len(self._out_buffer)
+        del self._out_buffer[:sent]
+        if not self._out_buffer:
+            self._loop.remove_writer(proc.stdin.fileno())
+            if self._closing:
+                proc.stdin.close()  # EOF: it answers what it read, then exits
+
+    def _on_writer_output(self) -> None:
+        proc = self._process
+        assert proc is not None and proc.stdout is not None
+        try:
+            data = os.read(proc.stdout.fileno(), 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._writer_process_ended(proc)
+            return
+        self._in_buffer += data
+        for answered, results, revision, commits, largest in unframe(self._in_buffer):
+            ops: list[_Op] = []
+            for _ in range(answered):
+                ops += self._in_flight.popleft()
+            self._finish(ops, results, revision, commits, largest)
+
+    def _writer_process_ended(self, proc: subprocess.Popen[bytes]) -> None:
+        """EOF from the writer process: the end of a close, or it died (then a new one takes over)."""
+        assert proc.stdout is not None and proc.stdin is not None
+        self._loop.remove_reader(proc.stdout.fileno())
+        with contextlib.suppress(ValueError):
+            self._loop.remove_writer(proc.stdin.fileno())
+        self._process = None
+        lost = [op for ops in self._in_flight for op in ops]
+        self._in_flight.clear()
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        self._loop.run_in_executor(None, proc.wait)  # reap it
+        if self._closing and not lost:
+            self._writer_exited.set_result(None)
+            return
+        # It died. What it committed before dying is in the file: publish those events now (watchers must not
+        # miss a revision), and tell the callers it had not answered that their writes' outcome is unknown.
+        revision = int(self._rconn.execute(SQL_MAX_REV).fetchone()[0])
+        log.error(
+            "sqlite store: the writer process exited (code %s) with %d writes unanswered; the file is at revision "
+            "%d; starting a new writer",
+            proc.poll(), len(lost), revision,
+        )  # fmt: skip
+        if revision > self._rev:
+            rows = self._rconn.execute(SQL_HISTORY, (self._rev + 1, revision, "", prefix_end(""))).fetchall()
+            self._broadcaster.publish([_event_from_row(row) for row in rows])
+            self._rev = revision
+        unknown = StorageError("the store's writer process exited: the outcome of this write is unknown")
+        self._complete([(op[5], None, unknown) for op in lost], [], self._rev)
+        if self._closing:
+            self._writer_exited.set_result(None)
+        else:
+            self._start_process(revision)
+
+    def _finish(self, ops: list[_Op], results: list[Result], revision: int, commits: int, largest: int) -> None:
+        """On the loop: turn the writer's plain results into values, errors and events, and complete them."""
+        outcomes: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
         events: list[Event] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op in batch:
-                try:
-                    result, event = self._apply(conn, op)
-                except StorageError as e:
-                    results.append((op[5], None, e))
-                    continue
-                if event is not None:
-                    events.append(event)
-                results.append((op[5], result, None))
-            conn.execute("COMMIT")
-        except Exception as e:  # keep the writer alive whatever happens: fail this batch, loudly
-            log.exception("sqlite store: commit of %d operations failed", len(batch))
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            self._wrev = start
-            err = StorageError(f"commit failed: {e}")
-            results = [(op[5], None, err) for op in batch]
-            events = []
-        self._commits += 1
+        for (kind, key, value, _, _, fut), (status, payload) in zip(ops, results, strict=True):
+            if status != OK:
+                outcomes.append((fut, None, _refusal(status, payload)))
+                continue
+            result: Any
+            if kind == CREATE:
+                result = KeyValue(key, value, payload[0], payload[0])
+                events.append(Event(EventType.PUT, result, None))
+            elif kind in (UPDATE, DELETE):
+                rev, create_revision, mod_revision, prev_value = payload
+                prev = KeyValue(key, prev_value, create_revision, mod_revision)
+                if kind == UPDATE:
+                    result = KeyValue(key, value, create_revision, rev)
+                    events.append(Event(EventType.PUT, result, prev))
+                else:
+                    result = KeyValue(key, prev_value, create_revision, rev)
+                    events.append(Event(EventType.DELETE, KeyValue(key, b"", create_revision, rev), prev))
+            else:
+                result = payload[0]
+            outcomes.append((fut, result, None))
+        self._commits += commits
         self._writes += len(events)
-        self._largest = max(self._largest, len(batch))
-        self._post(self._complete, results, events, self._wrev)
-
-    def _apply(self, conn: sqlite3.Connection, op: _Op) -> tuple[Any, Event | None]:
-        """Run one operation inside the open transaction; StorageError fails only this operation."""
-        kind, key, value, arg, target, _ = op
-        if kind == _COMPACT_BEGIN:
-            return self._compact_begin(conn, arg or 0), None
-        if kind == _COMPACT_STEP:
-            return self._compact_step(conn, target, arg or 0), None
-        rev = self._wrev + 1
-        if kind == _CREATE:
-            # One lookup serves both needs: a key is live iff its last log row is not a tombstone
-            # (the current table mirrors exactly that), and that row is the new row's predecessor.
-            last = conn.execute(SQL_LOG_LAST, (key,)).fetchone()
-            if last is not None and not last[1]:
-                raise KeyExists(key)
-            self._insert_log(conn, (rev, key, 1, 0, rev, 0 if last is None else last[0], value))
-            conn.execute(SQL_CURRENT_INSERT, (key, rev, rev))
-            kv = KeyValue(key, value, rev, rev)
-            return kv, Event(EventType.PUT, kv, None)
-        row = conn.execute(SQL_CURRENT_GET, (key,)).fetchone()
-        if row is None:
-            raise KeyNotFound(key)
-        prev = KeyValue(key, row[2], row[1], row[0])
-        if arg is not None and arg != prev.mod_revision:
-            raise RevisionMismatch(key, arg, prev.mod_revision)
-        if kind == _UPDATE:
-            self._insert_log(conn, (rev, key, 0, 0, prev.create_revision, prev.mod_revision, value))
-            conn.execute(SQL_CURRENT_UPDATE, (rev, key))
-            kv = KeyValue(key, value, prev.create_revision, rev)
-            return kv, Event(EventType.PUT, kv, prev)
-        self._insert_log(conn, (rev, key, 0, 1, prev.create_revision, prev.mod_revision, b""))
-        conn.execute(SQL_CURRENT_DELETE, (key,))
-        tomb = KeyValue(key, b"", prev.create_revision, rev)
-        return KeyValue(key, prev.value, prev.create_revision, rev), Event(EventType.DELETE, tomb, prev)
-
-    def _insert_log(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
-        try:
-            conn.execute(SQL_LOG_INSERT, row)
-        except sqlite3.IntegrityError as e:  # a second writer on the file, or a bug: never overwrite
-            raise StorageError(f"conflicting write to {row[1]} at revision {row[0]}: {e}") from e
-        self._wrev = row[0]
-
-    def _compact_begin(self, conn: sqlite3.Connection, revision: int) -> bool:
-        if revision > self._wrev:
-            raise FutureRevision(revision, self._wrev)
-        if revision <= conn.execute(SQL_META_GET, ("compact_rev",)).fetchone()[0]:
-            return False
-        conn.execute(SQL_META_SET, (revision, "compact_rev"))
-        return True
-
-    def _compact_step(self, conn: sqlite3.Connection, target: int, cursor: int) -> int | None:
-        """Delete superseded rows among the next batch above ``cursor``; the new cursor, None when done."""
-        end = conn.execute(SQL_COMPACT_WINDOW_END, (cursor, target, _COMPACT_BATCH)).fetchone()[0]
-        if end is None:
-            return None
-        conn.execute(SQL_COMPACT_DELETE, (cursor, end, target))
-        return int(end)
+        self._largest = max(self._largest, largest)
+        self._complete(outcomes, events, revision)
 
     def _complete(
         self,
@@ -605,6 +687,20 @@ class SQLiteStore:
             self._loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:  # the loop is gone; nobody is waiting any more
             log.warning("sqlite store: event loop closed before results were delivered")
+
+
+def _refusal(status: int, args: tuple[Any, ...]) -> StorageError:
+    """The store's exception for a writer's refusal."""
+    if status == KEY_EXISTS:
+        return KeyExists(*args)
+    if status == KEY_NOT_FOUND:
+        return KeyNotFound(*args)
+    if status == REVISION_MISMATCH:
+        return RevisionMismatch(*args)
+    if status == FUTURE_REVISION:
+        return FutureRevision(*args)
+    assert status == FAILED, status
+    return StorageError(*args)
 
 
 class _Subscription:
@@ -719,14 +815,6 @@ def prefix_end(prefix: str) -> str | bytes:
             return prefix[:-1] + chr(bumped)
         prefix = prefix[:-1]
     return b"\xff"
-
-
-def _open_connection(path: Path, durable: bool) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=64)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
 
 
 def _prepare(conn: sqlite3.Connection) -> tuple[int, int]:

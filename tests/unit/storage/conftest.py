@@ -22,6 +22,11 @@ async def _open_sqlite(tmp_path: Path, cleanup: contextlib.AsyncExitStack) -> St
     return await SQLiteStore.open(tmp_path / "store.db")
 
 
+async def _open_sqlite_writer_process(tmp_path: Path, cleanup: contextlib.AsyncExitStack) -> Store:
+    """SQLite with its writer in a process of its own (as ``pinnace up`` opens it)."""
+    return await SQLiteStore.open(tmp_path / "store.db", writer_process=True)
+
+
 async def _open_etcd(tmp_path: Path, cleanup: contextlib.AsyncExitStack) -> Store:
     """A fresh single-member etcd (the contract starts from an empty store), killed after the test."""
     server = EtcdServer(tmp_path / "etcd")
@@ -32,6 +37,7 @@ async def _open_etcd(tmp_path: Path, cleanup: contextlib.AsyncExitStack) -> Stor
 
 BACKENDS: dict[str, Callable[[Path, contextlib.AsyncExitStack], Awaitable[Store]]] = {
     "sqlite": _open_sqlite,
+    "sqlite-writer-process": _open_sqlite_writer_process,
     "etcd": _open_etcd,
 }
 

@@ -27,9 +27,10 @@ from pinnace.storage.sqlite import prefix_end
 P = "/registry/test/things/"
 
 
-async def test_reopen_keeps_every_key_and_continues_revisions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer_process", [False, True], ids=["writer-thread", "writer-process"])
+async def test_reopen_keeps_every_key_and_continues_revisions(tmp_path: Path, writer_process: bool) -> None:
     path = tmp_path / "db" / "store.db"
-    store = await SQLiteStore.open(path)
+    store = await SQLiteStore.open(path, writer_process=writer_process)
     kvs = await asyncio.gather(*(store.create(f"{P}{i:03d}", b"v%d" % i) for i in range(100)))
     updated = await store.update(f"{P}000", b"changed", None)
     await store.delete(f"{P}001")
@@ -38,7 +39,7 @@ async def test_reopen_keeps_every_key_and_continues_revisions(tmp_path: Path) ->
     assert last == 102
     await store.close()
 
-    store = await SQLiteStore.open(path)
+    store = await SQLiteStore.open(path, writer_process=writer_process)
     try:
         assert await store.current_revision() == last
         assert await store.compacted_revision() == 50
@@ -64,8 +65,9 @@ async def _take(store: SQLiteStore, from_revision: int, n: int):  # type: ignore
         yield await asyncio.wait_for(anext(it), 5)
 
 
-async def test_group_commit_batches_concurrent_writers(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "store.db")
+@pytest.mark.parametrize("writer_process", [False, True], ids=["writer-thread", "writer-process"])
+async def test_group_commit_batches_concurrent_writers(tmp_path: Path, writer_process: bool) -> None:
+    store = await SQLiteStore.open(tmp_path / "store.db", writer_process=writer_process)
     try:
         await asyncio.gather(*(store.create(f"{P}{i}", b"x") for i in range(200)))
         stats = store.stats()
@@ -76,8 +78,9 @@ async def test_group_commit_batches_concurrent_writers(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_failed_operation_does_not_fail_its_batch(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "store.db")
+@pytest.mark.parametrize("writer_process", [False, True], ids=["writer-thread", "writer-process"])
+async def test_failed_operation_does_not_fail_its_batch(tmp_path: Path, writer_process: bool) -> None:
+    store = await SQLiteStore.open(tmp_path / "store.db", writer_process=writer_process)
     try:
         base = await store.create(P + "a", b"1")
         results = await asyncio.gather(
@@ -98,9 +101,10 @@ async def test_failed_operation_does_not_fail_its_batch(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_batched_compaction_keeps_exactly_the_needed_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer_process", [False, True], ids=["writer-thread", "writer-process"])
+async def test_batched_compaction_keeps_exactly_the_needed_rows(tmp_path: Path, writer_process: bool) -> None:
     path = tmp_path / "store.db"
-    store = await SQLiteStore.open(path, durable=False)
+    store = await SQLiteStore.open(path, durable=False, writer_process=writer_process)
     try:
         keys = [f"{P}{i:02d}" for i in range(40)]
         await asyncio.gather(*(store.create(k, b"0") for k in keys))
@@ -133,7 +137,7 @@ CRASH_SCRIPT = textwrap.dedent(
     from pinnace.storage import SQLiteStore
 
     async def main() -> None:
-        store = await SQLiteStore.open(sys.argv[1])
+        store = await SQLiteStore.open(sys.argv[1], writer_process=sys.argv[2] == "1")
         async def client(n: int) -> None:
             for i in range(1_000_000):
                 key = f"/registry/crash/c{n}/k{i}"
@@ -147,10 +151,14 @@ CRASH_SCRIPT = textwrap.dedent(
 )
 
 
-async def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer_process", [False, True], ids=["writer-thread", "writer-process"])
+async def test_every_acknowledged_write_survives_sigkill(tmp_path: Path, writer_process: bool) -> None:
     path = tmp_path / "crash.db"
     proc = subprocess.Popen(
-        [sys.executable, "-c", CRASH_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True, bufsize=1
+        [sys.executable, "-c", CRASH_SCRIPT, str(path), "1" if writer_process else "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
     )
     acknowledged: list[str] = []
     try:
@@ -218,5 +226,54 @@ async def test_abandoned_watch_unsubscribes(tmp_path: Path) -> None:
         assert len(store._broadcaster._subs) == 1
         await it.aclose()  # type: ignore[attr-defined]
         assert len(store._broadcaster._subs) == 0
+    finally:
+        await store.close()
+
+
+async def test_a_dead_writer_process_is_replaced_and_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    """kill -9 of the writer process under write load: writes it had not answered fail as of unknown outcome, every
+    acknowledged one is there, a watcher sees every committed revision once and in order, and writing goes on."""
+    store = await SQLiteStore.open(tmp_path / "store.db", writer_process=True)
+    acknowledged: dict[str, int] = {}
+    unknown = 0
+    try:
+        seen: list[int] = []
+
+        async def watch() -> None:
+            async for event in store.watch(P, 1):
+                seen.append(event.revision)
+
+        watcher = asyncio.create_task(watch())
+
+        async def client(n: int) -> None:
+            nonlocal unknown
+            for i in range(150):
+                try:
+                    kv = await store.create(f"{P}c{n}-{i}", b"v")
+                except StorageError as exc:
+                    assert "outcome of this write is unknown" in str(exc)
+                    unknown += 1
+                else:
+                    acknowledged[kv.key] = kv.mod_revision
+
+        async def kill_writer() -> None:
+            while len(acknowledged) < 300:
+                await asyncio.sleep(0.001)
+            proc = store._process
+            assert proc is not None
+            proc.kill()
+
+        await asyncio.gather(*(client(n) for n in range(8)), kill_writer())
+        assert store._process is not None and store._process.poll() is None, "a new writer took over"
+        after = await store.create(P + "after", b"x")
+        revision = await store.current_revision()
+        assert after.mod_revision == revision
+        for key, rev in acknowledged.items():
+            kv = await store.get(key)
+            assert kv is not None and kv.mod_revision == rev, key
+        assert len(acknowledged) + unknown == 8 * 150
+        await asyncio.sleep(0.1)
+        assert seen == list(range(1, revision + 1)), "every committed revision, once, in order"
+        watcher.cancel()
     finally:
         await store.close()
