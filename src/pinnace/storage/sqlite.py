@@ -35,37 +35,22 @@ takes ~30 ms of SQLite work that should not stall the loop. WAL readers never
 block the writer. Revisioned reads check the compacted and current revisions
 inside the same read snapshot as the data.
 
-Watch: a subscriber gets an unbounded in-memory queue. Unbounded is deliberate:
-the writer and the other watchers must never wait for a slow consumer, and the
-only consumer upstairs is the API server's watch cache, which drains promptly;
-a bounded queue would force dropping watchers, which the contract has no error
-for.
-
-Length: ~650 lines, over the house ~600, because the backend is one module by
-decision (SQL constants, writer, reads, watch fan-out share private state);
-the watch fan-out (``_Subscription``, ``_Broadcaster``) is the piece to split
-out first if it grows.
+Watch: history is read from the log; live events come from ``sqlite_fanout``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import queue
 import sqlite3
-import subprocess
-import sys
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pinnace.storage import sqlite_writer
 from pinnace.storage.interface import (
     Compacted,
     Event,
@@ -79,6 +64,8 @@ from pinnace.storage.interface import (
     StorageError,
     StoreClosed,
 )
+from pinnace.storage.sqlite_fanout import Broadcaster
+from pinnace.storage.sqlite_process import WriterProcess
 from pinnace.storage.sqlite_writer import (
     COMPACT_BEGIN,
     COMPACT_STEP,
@@ -95,9 +82,7 @@ from pinnace.storage.sqlite_writer import (
     UPDATE,
     Result,
     Writer,
-    frame,
     open_connection,
-    unframe,
 )
 
 __all__ = ["CommitStats", "SQLiteStore"]
@@ -181,8 +166,7 @@ class CommitStats:
 
 # An operation as submitted: the writer's (kind, key, value, revision argument, compaction target), and the future.
 _Op = tuple[int, str, bytes, "int | None", int, "asyncio.Future[Any] | None"]
-#: The writer process's program (run by path with ``python -S``: stdlib only).
-WRITER_PROGRAM = sqlite_writer.__file__
+
 
 
 class SQLiteStore:
@@ -220,7 +204,7 @@ class SQLiteStore:
         #: and a GIL hand-over).
         self._queue: queue.SimpleQueue[list[_Op]] = queue.SimpleQueue()
         self._submitted: list[_Op] = []
-        self._broadcaster = _Broadcaster()
+        self._broadcaster = Broadcaster()
         self._compact_lock = asyncio.Lock()
         self._closing = False
         self._closed: asyncio.Future[None] | None = None
@@ -230,12 +214,8 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="pinnace-sqlite-read")
         self._writer_exited: asyncio.Future[None] = self._loop.create_future()
-        #: The writer process (None: the writer is a thread), what it was sent and has not answered (one
-        #: list per message, in order), and the bytes on the way in and out.
-        self._process: subprocess.Popen[bytes] | None = None
-        self._in_flight: deque[list[_Op]] = deque()
-        self._in_buffer = bytearray()
-        self._out_buffer = bytearray()
+        #: The writer process (None: the writer is a thread).
+        self._process: WriterProcess | None = None
         self._writer: threading.Thread | None = None
         if writer_process:
             writer.close()  # this process only reads; the writer process opens its own connection
@@ -418,9 +398,8 @@ class SQLiteStore:
             return
         if self._process is None:
             self._queue.put(ops)
-            return
-        self._in_flight.append(ops)
-        self._send(frame([op[:5] for op in ops]))
+        else:
+            self._process.send(ops)
 
     # --- watch -----------------------------------------------------------------------------------
     def watch(self, prefix: str, from_revision: int, *, progress: bool = False) -> AsyncIterator[Event]:
@@ -476,11 +455,10 @@ class SQLiteStore:
         self._closing = True
         try:
             self._hand_over()
-            proc = self._process
-            if proc is None:
+            if self._process is None:
                 self._queue.put([(_STOP, "", b"", None, 0, None)])
-            elif not self._out_buffer and proc.stdin is not None:
-                proc.stdin.close()  # EOF: it answers what it read, then exits (else once the rest is sent)
+            else:
+                self._process.close()
             await self._writer_exited
             await self._loop.run_in_executor(None, self._shutdown_threads)
             self._rconn.close()
@@ -534,85 +512,19 @@ class SQLiteStore:
         self._post(self._writer_exited.set_result, None)
 
     def _start_process(self, revision: int) -> None:
-        """Start the writer process (see sqlite_writer), writing from ``revision`` on."""
-        proc = subprocess.Popen(
-            [sys.executable, "-S", WRITER_PROGRAM, str(self._path), "1" if self._durable else "0", str(revision),
-             str(self._max_batch)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,  # a Ctrl-C at the terminal is the store's to act on (close), not the writer's
-        )  # fmt: skip
-        assert proc.stdin is not None and proc.stdout is not None
-        self._process = proc
-        self._in_buffer.clear()
-        self._out_buffer.clear()
-        os.set_blocking(proc.stdin.fileno(), False)
-        os.set_blocking(proc.stdout.fileno(), False)
-        self._loop.add_reader(proc.stdout.fileno(), self._on_writer_output)
+        """Start the writer process (see sqlite_process), writing from ``revision`` on."""
+        self._process = WriterProcess(
+            self._path,
+            durable=self._durable,
+            revision=revision,
+            max_batch=self._max_batch,
+            on_results=self._finish,
+            on_exit=self._writer_process_ended,
+        )
 
-    def _send(self, data: bytes) -> None:
-        proc = self._process
-        assert proc is not None and proc.stdin is not None
-        if self._out_buffer:
-            self._out_buffer += data
-            return
-        try:
-            sent = os.write(proc.stdin.fileno(), data)
-        except BlockingIOError:
-            sent = 0
-        except (BrokenPipeError, ValueError):  # it died: its output's EOF fails what is in flight
-            return
-        if sent < len(data):
-            self._out_buffer += data[sent:]
-            self._loop.add_writer(proc.stdin.fileno(), self._drain_output)
-
-    def _drain_output(self) -> None:
-        proc = self._process
-        assert proc is not None and proc.stdin is not None
-        try:
-            sent = os.write(proc.stdin.fileno(), self._out_buffer)
-        except BlockingIOError:
-            return
-        except (BrokenPipeError, ValueError):
-            sent = len(self._out_buffer)
-        del self._out_buffer[:sent]
-        if not self._out_buffer:
-            self._loop.remove_writer(proc.stdin.fileno())
-            if self._closing:
-                proc.stdin.close()  # EOF: it answers what it read, then exits
-
-    def _on_writer_output(self) -> None:
-        proc = self._process
-        assert proc is not None and proc.stdout is not None
-        try:
-            data = os.read(proc.stdout.fileno(), 1 << 20)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._writer_process_ended(proc)
-            return
-        self._in_buffer += data
-        for answered, results, revision, commits, largest in unframe(self._in_buffer):
-            ops: list[_Op] = []
-            for _ in range(answered):
-                ops += self._in_flight.popleft()
-            self._finish(ops, results, revision, commits, largest)
-
-    def _writer_process_ended(self, proc: subprocess.Popen[bytes]) -> None:
-        """EOF from the writer process: the end of a close, or it died (then a new one takes over)."""
-        assert proc.stdout is not None and proc.stdin is not None
-        self._loop.remove_reader(proc.stdout.fileno())
-        with contextlib.suppress(ValueError):
-            self._loop.remove_writer(proc.stdin.fileno())
-        self._process = None
-        lost = [op for ops in self._in_flight for op in ops]
-        self._in_flight.clear()
-        for stream in (proc.stdin, proc.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
-        self._loop.run_in_executor(None, proc.wait)  # reap it
+    def _writer_process_ended(self, lost: list[_Op]) -> None:
+        """The writer process ended: after a close, or it died (then a new one takes over)."""
+        proc, self._process = self._process, None
         if self._closing and not lost:
             self._writer_exited.set_result(None)
             return
@@ -622,7 +534,7 @@ class SQLiteStore:
         log.error(
             "sqlite store: the writer process exited (code %s) with %d writes unanswered; the file is at revision "
             "%d; starting a new writer",
-            proc.poll(), len(lost), revision,
+            proc.process.poll() if proc is not None else None, len(lost), revision,
         )  # fmt: skip
         if revision > self._rev:
             rows = self._rconn.execute(SQL_HISTORY, (self._rev + 1, revision, "", prefix_end(""))).fetchall()
@@ -701,105 +613,6 @@ def _refusal(status: int, args: tuple[Any, ...]) -> StorageError:
         return FutureRevision(*args)
     assert status == FAILED, status
     return StorageError(*args)
-
-
-class _Subscription:
-    """One watcher's unbounded queue of live events (see the module docstring for why unbounded)."""
-
-    __slots__ = ("_closed", "_events", "_waiter", "prefix", "progress")
-
-    def __init__(self, prefix: str, progress: bool = False) -> None:
-        self.prefix = prefix
-        self.progress = progress
-        self._events: deque[Event] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
-
-    def push(self, event: Event) -> None:
-        self._events.append(event)
-        self._wake()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def get(self) -> Event:
-        """The next event; events queued before the store closed still come first."""
-        while not self._events:
-            if self._closed:
-                raise StoreClosed("store is closed")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._events.popleft()
-
-
-class _Broadcaster:
-    """Fans committed events out to the subscriptions whose prefix matches (event-loop thread only).
-
-    Subscriptions whose prefix ends with "/" (every watch cache's) are found by
-    looking up the key's own "/"-bounded prefixes in a dict — a handful of
-    lookups per event however many resources are watched; any other prefix is
-    tested with ``startswith``.
-    """
-
-    def __init__(self) -> None:
-        self._subs: set[_Subscription] = set()
-        self._by_prefix: dict[str, set[_Subscription]] = {}
-        self._irregular: set[_Subscription] = set()
-
-    def subscribe(self, prefix: str, progress: bool = False) -> _Subscription:
-        sub = _Subscription(prefix, progress)
-        self._subs.add(sub)
-        if prefix.endswith("/"):
-            self._by_prefix.setdefault(prefix, set()).add(sub)
-        else:
-            self._irregular.add(sub)
-        return sub
-
-    def progress(self, revision: int) -> None:
-        marker = Event(EventType.PROGRESS, KeyValue("", b"", 0, revision), None)
-        for sub in self._subs:
-            if sub.progress:
-                sub.push(marker)
-
-    def unsubscribe(self, sub: _Subscription) -> None:
-        self._subs.discard(sub)
-        self._irregular.discard(sub)
-        subs = self._by_prefix.get(sub.prefix)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._by_prefix[sub.prefix]
-
-    def publish(self, events: list[Event]) -> None:
-        by_prefix, irregular = self._by_prefix, self._irregular
-        for event in events:
-            key = event.kv.key
-            if by_prefix:
-                end = key.find("/")
-                while end >= 0:
-                    subs = by_prefix.get(key[: end + 1])
-                    if subs:
-                        for sub in subs:
-                            sub.push(event)
-                    end = key.find("/", end + 1)
-            for sub in irregular:
-                if key.startswith(sub.prefix):
-                    sub.push(event)
-
-    def close(self) -> None:
-        for sub in self._subs:
-            sub.close()
-        self._subs.clear()
-        self._by_prefix.clear()
-        self._irregular.clear()
 
 
 def prefix_end(prefix: str) -> str | bytes:

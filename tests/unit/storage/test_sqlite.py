@@ -259,12 +259,12 @@ async def test_a_dead_writer_process_is_replaced_and_loses_no_acknowledged_write
         async def kill_writer() -> None:
             while len(acknowledged) < 300:
                 await asyncio.sleep(0.001)
-            proc = store._process
-            assert proc is not None
-            proc.kill()
+            writer = store._process
+            assert writer is not None
+            writer.process.kill()
 
         await asyncio.gather(*(client(n) for n in range(8)), kill_writer())
-        assert store._process is not None and store._process.poll() is None, "a new writer took over"
+        assert store._process is not None and store._process.process.poll() is None, "a new writer took over"
         after = await store.create(P + "after", b"x")
         revision = await store.current_revision()
         assert after.mod_revision == revision
