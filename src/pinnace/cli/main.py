@@ -184,7 +184,7 @@ def up(
     own = config.data_dir / daemon.KUBECONFIG_FILE
     merged = kubeconfig.user_kubeconfig_path() if merge_kubeconfig else None
     typer.echo(
-        daemon.next_steps(running.url, own, merged).replace(
+        daemon.next_steps(running.url, own, merged, daemon.context_name(config.data_dir)).replace(
             "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",
             "Stop it with `pinnace down`.",
         )

@@ -82,20 +82,37 @@ def is_ready(url: str, timeout: float = 1.0, *, data_dir: Path | None = None) ->
         return False
 
 
+def context_name(data_dir: Path) -> str:
+    """The context a cluster merges into the user's kubeconfig: ``pinnace`` for the default data directory,
+    ``pinnace-<directory name>`` for another, so that clusters side by side keep one each (kind names its
+    contexts ``kind-<cluster>`` likewise). Two data directories of the same name share one."""
+    import platformdirs
+
+    if data_dir.resolve() == Path(platformdirs.user_data_dir("pinnace")).resolve():
+        return CONTEXT_NAME
+    suffix = "".join(c if c.isalnum() or c in "-_." else "-" for c in data_dir.resolve().name).strip("-.")
+    return f"{CONTEXT_NAME}-{suffix}" if suffix else CONTEXT_NAME
+
+
 def write_kubeconfigs(data_dir: Path, merge_user: bool = True) -> tuple[Path, Path | None]:
-    """Merge ``DIR/kubeconfig`` (the cluster wrote it: admin credentials, context ``pinnace``) into the user's."""
+    """Merge ``DIR/kubeconfig`` (the cluster wrote it: admin credentials, context ``pinnace``) into the user's,
+    as :func:`context_name`."""
+    from pinnace.adm.kubeconfigs import renamed
     from pinnace.client import kubeconfig
 
     own = data_dir / KUBECONFIG_FILE
-    merged = kubeconfig.merge_into_user_config(kubeconfig.load(own)) if merge_user else None
-    return own, merged
+    if not merge_user:
+        return own, None
+    config = kubeconfig.load(own)
+    name = context_name(data_dir)
+    return own, kubeconfig.merge_into_user_config(renamed(config, name) if name != CONTEXT_NAME else config)
 
 
-def next_steps(url: str, own: Path, merged: Path | None) -> str:
+def next_steps(url: str, own: Path, merged: Path | None, context: str = CONTEXT_NAME) -> str:
     """What to tell the user once the cluster is up."""
     lines = [f"Pinnace is up: the API server listens on {url}", f"kubeconfig: {own}"]
     if merged is not None:
-        lines.append(f'The context "{CONTEXT_NAME}" was merged into {merged} and made current.')
+        lines.append(f'The context "{context}" was merged into {merged} and made current.')
     lines += [
         "",
         "Try:",
@@ -152,7 +169,8 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
     pid_path = config.data_dir / PID_FILE
     own, merged = write_kubeconfigs(config.data_dir, merge_user)  # before the pid file says "up"
     pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
-    announce(next_steps(cluster.url, own, merged) + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
+    steps = next_steps(cluster.url, own, merged, context_name(config.data_dir))
+    announce(steps + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
     tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
     try:
         await stop.wait()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import platformdirs
+import pytest
 import yaml
 from cryptography import x509
 
@@ -45,3 +47,30 @@ def test_client_url() -> None:
     assert client_url("https", "::", 6443) == "https://127.0.0.1:6443"
     assert client_url("https", "10.0.0.1", 443) == "https://10.0.0.1:443"
     assert client_url("https", "fd00::1", 6443) == "https://[fd00::1]:6443"
+
+
+def test_clusters_side_by_side_merge_a_context_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default data directory's cluster merges ``pinnace``; another's ``pinnace-<dir>``, so a second cluster on
+    the host does not overwrite the first's context in the user's kubeconfig."""
+    from pinnace.cluster import daemon
+
+    user = tmp_path / "user-kubeconfig"
+    monkeypatch.setenv("KUBECONFIG", str(user))
+    default = tmp_path / "default-data"
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda appname: str(default))
+    urls = {}
+    for data, port in ((default, 6443), (tmp_path / "second cluster", 7443)):
+        pki = cluster_pki(data, "127.0.0.1", SecurityConfig())
+        write_kubeconfigs(data, pki, f"https://127.0.0.1:{port}", SecurityConfig())
+        _, merged = daemon.write_kubeconfigs(data)
+        assert merged == user
+        urls[daemon.context_name(data)] = f"https://127.0.0.1:{port}"
+    assert list(urls) == ["pinnace", "pinnace-second-cluster"]
+    config = yaml.safe_load(user.read_text())
+    assert config["current-context"] == "pinnace-second-cluster"
+    contexts = {c["name"]: c["context"] for c in config["contexts"]}
+    clusters = {c["name"]: c["cluster"]["server"] for c in config["clusters"]}
+    for name, url in urls.items():
+        assert contexts[name] == {"cluster": name, "user": name}
+        assert clusters[name] == url
+    assert {u["name"] for u in config["users"]} == set(urls)
