@@ -183,8 +183,10 @@ def up(
         raise typer.Exit(1) from None
     own = config.data_dir / daemon.KUBECONFIG_FILE
     merged = kubeconfig.user_kubeconfig_path() if merge_kubeconfig else None
+    # The server merged its context and made it current (a second cluster's is pinnace-<dir>).
+    context = str(kubeconfig.load(merged).get("current-context") or daemon.CONTEXT_NAME) if merged else ""
     typer.echo(
-        daemon.next_steps(running.url, own, merged, daemon.context_name(config.data_dir)).replace(
+        daemon.next_steps(running.url, own, merged, context).replace(
             "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",
             "Stop it with `pinnace down`.",
         )

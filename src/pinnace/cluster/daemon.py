@@ -82,30 +82,35 @@ def is_ready(url: str, timeout: float = 1.0, *, data_dir: Path | None = None) ->
         return False
 
 
-def context_name(data_dir: Path) -> str:
-    """The context a cluster merges into the user's kubeconfig: ``pinnace`` for the default data directory,
-    ``pinnace-<directory name>`` for another, so that clusters side by side keep one each (kind names its
-    contexts ``kind-<cluster>`` likewise). Two data directories of the same name share one."""
-    import platformdirs
+def context_name(data_dir: Path, server: str, user_config: dict[str, object]) -> str:
+    """The context a cluster merges into the user's kubeconfig: ``pinnace``, unless that one is another
+    cluster's (its server differs: a second cluster on the host); then ``pinnace-<data directory name>``, so each
+    cluster keeps a context of its own (kind names its contexts ``kind-<cluster>`` likewise)."""
+    from pinnace.client import kubeconfig
 
-    if data_dir.resolve() == Path(platformdirs.user_data_dir("pinnace")).resolve():
+    try:
+        taken = kubeconfig.server_of(user_config, CONTEXT_NAME) != server
+    except ValueError:  # no such context (or a broken one): ours to write
+        taken = False
+    if not taken:
         return CONTEXT_NAME
     suffix = "".join(c if c.isalnum() or c in "-_." else "-" for c in data_dir.resolve().name).strip("-.")
-    return f"{CONTEXT_NAME}-{suffix}" if suffix else CONTEXT_NAME
+    return f"{CONTEXT_NAME}-{suffix or 'cluster'}"
 
 
-def write_kubeconfigs(data_dir: Path, merge_user: bool = True) -> tuple[Path, Path | None]:
+def write_kubeconfigs(data_dir: Path, merge_user: bool = True) -> tuple[Path, Path | None, str]:
     """Merge ``DIR/kubeconfig`` (the cluster wrote it: admin credentials, context ``pinnace``) into the user's,
-    as :func:`context_name`."""
+    under :func:`context_name`; (that file, the user's file or None, the context name)."""
     from pinnace.adm.kubeconfigs import renamed
     from pinnace.client import kubeconfig
 
     own = data_dir / KUBECONFIG_FILE
     if not merge_user:
-        return own, None
+        return own, None, CONTEXT_NAME
     config = kubeconfig.load(own)
-    name = context_name(data_dir)
-    return own, kubeconfig.merge_into_user_config(renamed(config, name) if name != CONTEXT_NAME else config)
+    name = context_name(data_dir, kubeconfig.server_of(config), kubeconfig.load(kubeconfig.user_kubeconfig_path()))
+    merged = kubeconfig.merge_into_user_config(renamed(config, name) if name != CONTEXT_NAME else config)
+    return own, merged, name
 
 
 def next_steps(url: str, own: Path, merged: Path | None, context: str = CONTEXT_NAME) -> str:
@@ -167,9 +172,9 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         await cluster.stop()
         return 1
     pid_path = config.data_dir / PID_FILE
-    own, merged = write_kubeconfigs(config.data_dir, merge_user)  # before the pid file says "up"
+    own, merged, context = write_kubeconfigs(config.data_dir, merge_user)  # before the pid file says "up"
     pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
-    steps = next_steps(cluster.url, own, merged, context_name(config.data_dir))
+    steps = next_steps(cluster.url, own, merged, context)
     announce(steps + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
     tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import platformdirs
 import pytest
 import yaml
 from cryptography import x509
@@ -50,24 +49,22 @@ def test_client_url() -> None:
 
 
 def test_clusters_side_by_side_merge_a_context_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default data directory's cluster merges ``pinnace``; another's ``pinnace-<dir>``, so a second cluster on
-    the host does not overwrite the first's context in the user's kubeconfig."""
+    """The first cluster merges ``pinnace``; a second one (whose server differs) ``pinnace-<dir>``, so it does not
+    overwrite the first's context; the first, restarted, takes ``pinnace`` again."""
     from pinnace.cluster import daemon
 
     user = tmp_path / "user-kubeconfig"
     monkeypatch.setenv("KUBECONFIG", str(user))
-    default = tmp_path / "default-data"
-    monkeypatch.setattr(platformdirs, "user_data_dir", lambda appname: str(default))
     urls = {}
-    for data, port in ((default, 6443), (tmp_path / "second cluster", 7443)):
+    for data, port in ((tmp_path / "first", 6443), (tmp_path / "second cluster", 7443), (tmp_path / "first", 6443)):
         pki = cluster_pki(data, "127.0.0.1", SecurityConfig())
         write_kubeconfigs(data, pki, f"https://127.0.0.1:{port}", SecurityConfig())
-        _, merged = daemon.write_kubeconfigs(data)
+        _, merged, name = daemon.write_kubeconfigs(data)
         assert merged == user
-        urls[daemon.context_name(data)] = f"https://127.0.0.1:{port}"
+        urls[name] = f"https://127.0.0.1:{port}"
+        assert yaml.safe_load(user.read_text())["current-context"] == name
     assert list(urls) == ["pinnace", "pinnace-second-cluster"]
     config = yaml.safe_load(user.read_text())
-    assert config["current-context"] == "pinnace-second-cluster"
     contexts = {c["name"]: c["context"] for c in config["contexts"]}
     clusters = {c["name"]: c["cluster"]["server"] for c in config["clusters"]}
     for name, url in urls.items():
