@@ -30,11 +30,10 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from pinnace.api import errors
+from pinnace.apiserver.httputil import internal_error_response
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ KEEPALIVE_TIMEOUT = 75.0
 _NO_BODY_STATUS = frozenset({204, 304})
 _SKIPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "date"})
 
-#: (method, path, request) → the dispatcher's routing of a request the fast path may serve, or None for aiohttp.
+#: request → the dispatcher's routing of a request the fast path may serve, or None to hand it to aiohttp.
 Eligible = Callable[["FastRequest"], object | None]
 #: (request, routing) → the response, as the dispatcher answers it.
 Dispatch = Callable[["FastRequest", Any], Awaitable[web.StreamResponse]]
@@ -131,11 +130,6 @@ class FastRequest:
     @property
     def can_read_body(self) -> bool:
         return bool(self.body)
-
-    @property
-    def remote(self) -> str | None:
-        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
-        return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
     async def read(self) -> bytes:
         return self.body
@@ -377,7 +371,7 @@ class FastConnection(asyncio.Protocol):
                 message = serialize(response, close)
             except ValueError:
                 log.exception("internal error writing the response to %s %s", request.method, request.path_qs)
-                message = serialize(_internal_error(), close)
+                message = serialize(internal_error_response(), close)
         except web.HTTPException as exc:  # as aiohttp answers one a handler raises
             message = serialize(exc, close)
         except ConnectionResetError:  # the client went away mid-request (a kubelet relay, say)
@@ -415,8 +409,3 @@ class FastConnection(asyncio.Protocol):
         if self.paused:
             with contextlib.suppress(Exception):
                 transport.resume_reading()
-
-
-def _internal_error() -> web.Response:
-    err = errors.InternalError("an internal error occurred in the server; it has been logged")
-    return web.Response(status=500, body=orjson.dumps(err.status()), headers={"Content-Type": "application/json"})

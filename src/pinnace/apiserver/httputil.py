@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from pinnace.api import errors
@@ -40,6 +41,19 @@ def respond(value: Any, wanted: Wanted, status: int = 200) -> web.Response:
         content_type=None,
         headers={"Content-Type": wanted.content_type},
     )
+
+
+def status_response(err: errors.StatusError) -> web.Response:
+    """The ``metav1.Status`` answer of an error (with ``Retry-After`` when it says when to retry)."""
+    headers = {"Content-Type": "application/json"}
+    if err.retry_after_seconds is not None:
+        headers["Retry-After"] = str(err.retry_after_seconds)
+    return web.Response(status=err.code, body=orjson.dumps(err.status()), headers=headers)
+
+
+def internal_error_response() -> web.Response:
+    """The 500 answer to a request that failed for a reason of the server's own (logged where it was caught)."""
+    return status_response(errors.InternalError("an internal error occurred in the server; it has been logged"))
 
 
 def int_param(query: Any, name: str) -> int | None:

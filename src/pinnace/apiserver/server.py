@@ -36,6 +36,7 @@ from pinnace.apiserver.discovery import Discovery, version_info
 from pinnace.apiserver.fasthttp import FastFront, FastRequest
 from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
+from pinnace.apiserver.httputil import internal_error_response, status_response
 from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
@@ -342,16 +343,15 @@ class APIServer:
             return response
         except errors.StatusError as exc:
             code = exc.code
-            return _status_response(exc)
+            return status_response(exc)
         except web.HTTPException:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
             log.exception("internal error serving %s %s", request.method, request.path_qs)
-            err = errors.InternalError("an internal error occurred in the server; it has been logged")
             code = 500
-            return _status_response(err)
+            return internal_error_response()
         finally:
             if token is not None:
                 current_user.reset(token)
@@ -533,10 +533,3 @@ def forbidden_message(attrs: Attributes, reason: str) -> str:
         message += f' in API group "{attrs.api_group}"'
         message += f' in the namespace "{attrs.namespace}"' if attrs.namespace else " at the cluster scope"
     return f"{message}: {reason}" if reason else message
-
-
-def _status_response(err: errors.StatusError) -> web.Response:
-    headers = dict(_JSON)
-    if err.retry_after_seconds is not None:
-        headers["Retry-After"] = str(err.retry_after_seconds)
-    return web.Response(status=err.code, body=orjson.dumps(err.status()), headers=headers)
