@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import typer
+from tests.unit.fresh_interpreter import modules_loaded
 
 from pinnace.cli.main import app
 from pinnace.cluster.up_main import UpOptions, UpOptionsError
@@ -152,13 +153,10 @@ def test_the_server_process_does_not_load_the_command_line(tmp_path: Path) -> No
         "from pinnace.cluster.up_main import UpOptions\n"
         "import pinnace.cluster.daemon\n"
         "UpOptions.from_json(sys.argv[1]).config()\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click', 'rich')"
-        " or m.split('.')[:2] == ['pinnace', 'cli']))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, options.to_json()], check=True, capture_output=True, text=True
-    ).stdout
-    assert out.strip() == "[]"
+    loaded = modules_loaded(code, options.to_json())
+    command_line = [m for m in loaded if m.split(".")[0] in ("typer", "click", "rich") or m.startswith("pinnace.cli.")]
+    assert not command_line and "pinnace.cli" not in loaded
 
 
 def test_the_command_line_imports_a_command_group_only_when_it_runs() -> None:

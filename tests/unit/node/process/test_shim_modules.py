@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.unit.fresh_interpreter import modules_loaded
 
 import pinnace.node.process.shim as shim_module
 
@@ -18,12 +18,10 @@ def test_the_shim_and_its_parts_load_by_path_with_nothing_of_pinnace() -> None:
         "sys.path.insert(0, sys.argv[1])\n"
         "import shim\n"
         "assert shim.Shim.__mro__[1].__name__ == 'ShimSessions'\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('pinnace', 'shim'))))"
     )
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", code, str(directory)], check=True, capture_output=True, text=True
-    ).stdout
-    assert out.strip() == "['shim', 'shim_host', 'shim_io', 'shim_sessions']"
+    loaded = modules_loaded(code, str(directory), python_flags=["-S"])
+    ours = sorted(m for m in loaded if m.startswith(("pinnace", "shim")))
+    assert ours == ["shim", "shim_host", "shim_io", "shim_sessions"]
 
 
 def test_as_part_of_the_package_the_shim_uses_the_package_modules() -> None:
