@@ -297,9 +297,14 @@ class ResourceInfo:
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     #: ``group/version``, or just ``version`` for the core group (derived; every response names it).
     api_version: str = field(init=False, compare=False, hash=False, repr=False, default="")
+    #: The store key prefix of every object of the resource, all namespaces (derived; every read and write
+    #: looks it up, several times).
+    storage_prefix: str = field(init=False, compare=False, hash=False, repr=False, default="")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_version", f"{self.group}/{self.version}" if self.group else self.version)
+        group = self.group if self.storage_group is None else self.storage_group
+        object.__setattr__(self, "storage_prefix", f"/registry/{group or 'core'}/{self.plural}/")
 
     @property
     def group_resource(self) -> str:
@@ -315,12 +320,6 @@ class ResourceInfo:
     def has_status(self) -> bool:
         """Whether the resource has a ``status`` subresource."""
         return "status" in self.subresources
-
-    @property
-    def storage_prefix(self) -> str:
-        """The store key prefix of every object of the resource (all namespaces)."""
-        group = self.group if self.storage_group is None else self.storage_group
-        return f"/registry/{group or 'core'}/{self.plural}/"
 
     def key(self, namespace: str | None, name: str) -> str:
         """The store key of one object."""

@@ -118,6 +118,26 @@ async def test_a_webhook_denies_one_object_and_mutates_another(client: RestClien
     assert update["options"]["kind"] == "UpdateOptions"
 
 
+async def test_writes_that_met_no_configuration_are_followed_at_once_by_a_new_one(
+    client: RestClient, hooks: WebhookServer
+) -> None:
+    # Writes while no configuration exists skip both plugins (their handles() knows it without awaiting) ...
+    for i in range(3):
+        await client.create(CONFIGMAPS, configmap(f"before-{i}", deny="yes"), "default")
+    assert hooks.seen == []
+    # ... and the first write after a configuration is created meets it, as does every later one.
+    hooks.handlers = {"/validate": _deny_labelled}
+    url = {"url": hooks.url("/validate"), "caBundle": hooks.ca_bundle}
+    await client.create(VALIDATING, configuration("deny", webhook("deny.example.com", url)))
+    with pytest.raises(errors.Forbidden):
+        await client.create(CONFIGMAPS, configmap("after", deny="yes"), "default")
+    assert [path for path, _ in hooks.seen] == ["/validate"]
+    # Once it is deleted, writes go through unreviewed again.
+    await client.delete(VALIDATING, "deny")
+    await client.create(CONFIGMAPS, configmap("after", deny="yes"), "default")
+    assert len(hooks.seen) == 1
+
+
 def _dead_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

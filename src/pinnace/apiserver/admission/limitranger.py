@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pinnace.api import defaults, quantity
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import forbidden
-from pinnace.apiserver.admission.lookup import objects_in
+from pinnace.apiserver.admission.lookup import has_none_now, objects_in
 
 if TYPE_CHECKING:
     from pinnace.apiserver.rest import RestStore
@@ -50,15 +50,18 @@ class LimitRanger:
         return cls(server.rest)
 
     def handles(self, request: AdmissionRequest) -> bool:
-        """Pod creations, and PersistentVolumeClaim creations and updates (containers of a pod are immutable)."""
+        """Pod creations, and PersistentVolumeClaim creations and updates (containers of a pod are immutable),
+        unless there is no LimitRange at all (then the object is left as it is, and known unchanged)."""
         if request.subresource or request.info.group != "" or request.obj is None:
             return False
         if request.info.plural == "pods":
-            return request.operation is Operation.CREATE
-        return request.info.plural == "persistentvolumeclaims" and request.operation in (
-            Operation.CREATE,
-            Operation.UPDATE,
-        )
+            wanted = request.operation is Operation.CREATE
+        else:
+            wanted = request.info.plural == "persistentvolumeclaims" and request.operation in (
+                Operation.CREATE,
+                Operation.UPDATE,
+            )
+        return wanted and not has_none_now(self.rest, "", "v1", "limitranges")
 
     async def _items(self, namespace: str) -> list[Obj]:
         ranges = await objects_in(self.rest, "", "v1", "limitranges", namespace)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pinnace.api import errors, quota
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import forbidden
-from pinnace.apiserver.admission.lookup import objects_in
+from pinnace.apiserver.admission.lookup import has_none_now, objects_in
 
 if TYPE_CHECKING:
     from pinnace.apiserver.rest import RestStore
@@ -55,12 +55,13 @@ class ResourceQuotaAdmission:
         return cls(server.rest)
 
     def handles(self, request: AdmissionRequest) -> bool:
-        """Creations and updates of namespaced objects (not subresources)."""
+        """Creations and updates of namespaced objects (not subresources), unless there is no quota at all."""
         return (
             bool(request.namespace)
             and not request.subresource
             and request.obj is not None
             and request.operation in (Operation.CREATE, Operation.UPDATE)
+            and not has_none_now(self.rest, "", "v1", "resourcequotas")
         )
 
     async def validate(self, request: AdmissionRequest) -> None:

@@ -86,7 +86,7 @@ class ConfigSource(Generic[T]):
         if self.info is not None:
             cache = await self.rest.fresh_cache(self.info)
             cached = cache.objects
-            fingerprint = (len(cached), max(c.revision for c in cached.values()) if cached else 0)
+            fingerprint = _fingerprint(cached)
             if fingerprint == self._fingerprint and self._compiled is not None:
                 return self._compiled
             objects = [c.obj for c in sorted(cached.values(), key=lambda c: c.name)]
@@ -95,3 +95,19 @@ class ConfigSource(Generic[T]):
         self._compiled = self.compile_all(objects)
         self._fingerprint = fingerprint
         return self._compiled
+
+    def current(self) -> T | None:
+        """What :meth:`get` would return, if that is known without awaiting or compiling (else None).
+
+        Plugins ask it in ``handles`` to skip the requests no configuration can concern (most of them)."""
+        if self.info is None:
+            return self._compiled
+        cache = self.rest.fresh_cache_now(self.info)
+        if cache is None or _fingerprint(cache.objects) != self._fingerprint:
+            return None
+        return self._compiled
+
+
+def _fingerprint(cached: dict[str, Any]) -> tuple[int, int]:
+    """What changes when the set of cached objects does: how many, and the newest revision among them."""
+    return (len(cached), max(c.revision for c in cached.values()) if cached else 0)

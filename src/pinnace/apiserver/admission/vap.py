@@ -149,8 +149,10 @@ class ValidatingAdmissionPolicy:
         return cls(server.rest)
 
     def handles(self, request: AdmissionRequest) -> bool:
-        """Every request may be bound to a policy: which ones is decided from the cached bindings."""
-        return True
+        """Every request may be bound to a policy: which ones is decided from the cached bindings (none while
+        there is no binding, known without awaiting when the compiled bindings are current)."""
+        bindings = self.bindings.current()
+        return bindings is None or bool(bindings)
 
     def _served(self, group: str, version: str, plural: str) -> bool:
         return self.rest.registry.get(group, version, plural) is not None

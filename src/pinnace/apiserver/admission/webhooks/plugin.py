@@ -84,8 +84,13 @@ class _Webhooks:
         return self.rest.registry.get(group, version, plural) is not None
 
     def handles(self, request: AdmissionRequest) -> bool:
-        """Every request may meet a webhook: which ones is decided from the cached configurations."""
-        return True
+        """Every request may meet a webhook: which ones is decided from the cached configurations.
+
+        None does while there is no configuration: known without awaiting when the empty list this plugin
+        last got is still current (a list it has not seen yet goes through :meth:`_webhooks`, which closes
+        the connection pools of webhooks that are gone)."""
+        current = self.source.current()
+        return current is None or current is not self._last or bool(current)
 
     async def _webhooks(self) -> list[Webhook]:
         webhooks = await self.source.get()
