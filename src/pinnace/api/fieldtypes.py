@@ -55,7 +55,19 @@ _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 class FieldType:
     """One node of an object's type; children are compiled on first use."""
 
-    __slots__ = ("_children", "_elem", "_props", "atomic", "builtin", "item", "keys", "kind", "list_type", "required")
+    __slots__ = (
+        "_children",
+        "_elem",
+        "_props",
+        "atomic",
+        "builtin",
+        "item",
+        "keys",
+        "kind",
+        "list_type",
+        "required",
+        "scalar_map",
+    )
 
     def __init__(self, kind: str, *, builtin: bool) -> None:
         self.kind = kind
@@ -68,6 +80,9 @@ class FieldType:
         self._props: dict[str, Any] = {}
         self._elem: Any = None  # schema node of map values / a struct's extra keys; DEDUCED_TYPE for free-form
         self._children: dict[str, FieldType | None] = {}
+        #: A granular map whose values are all scalars (labels, annotations, a ConfigMap's data): every key
+        #: is a leaf, whatever its value.
+        self.scalar_map = False
 
     def child(self, key: str) -> tuple[FieldType | None, bool]:
         """The type of a struct field or map value, and whether ``key`` is a declared (named) field.
@@ -163,12 +178,14 @@ def _compile(raw: Schema, builtin: bool) -> FieldType:
     elif isinstance(extra, dict):
         out = FieldType(MAP, builtin=builtin)
         out._elem = extra
+        out.scalar_map = compile_type(extra, builtin=builtin) is _SCALAR_TYPE
     elif t == "object" and not preserve and not builtin and extra is None:
         out = FieldType(STRUCT, builtin=builtin)  # a CRD's empty object: only the keys it declares (none)
     else:
         return DEDUCED_TYPE
     map_type = raw.get("x-kubernetes-map-type") or node.get("x-kubernetes-map-type")
     out.atomic = map_type == "atomic"
+    out.scalar_map = out.scalar_map and not out.atomic
     return out
 
 

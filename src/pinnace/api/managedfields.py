@@ -418,6 +418,11 @@ def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
     """
     if _owned_whole(value, t):
         return {}
+    if t.scalar_map:  # every key a leaf (labels, annotations, data): no type to look up per key
+        out: Obj = {".": {}} if member else {}
+        for key in sorted(value) if len(value) > 1 else value:
+            out["f:" + key] = {}
+        return out
     children: dict[str, Obj] = {}
     if t.kind == LIST:
         item_t = t.item
@@ -444,7 +449,7 @@ def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
                 children["f:" + key] = sub
     if not children:
         return {} if member else None
-    out: Obj = {".": {}} if member else {}
+    out = {".": {}} if member else {}
     # Every key of one node has the same kind ("f:" in a struct, one of "k:"/"v:"/"i:" in a list),
     # so plain string order is FieldsV1 order; one key needs no sorting at all.
     for key in sorted(children) if len(children) > 1 else children:
