@@ -6,15 +6,24 @@ Names follow kube-apiserver where one exists: ``apiserver_request_total``
 (open watches), and ``apiserver_storage_request_duration_seconds`` (per
 store operation). Each server has its own registry, so several can run in one
 process (tests).
+
+The request and storage families are updated on every request, on the event
+loop: they keep plain counts (:class:`LoopCounter`, :class:`LoopHistogram`)
+instead of prometheus_client's, whose every update takes a lock (~0.4 us a
+counter, ~0.8 us a histogram, three updates per write), and are exposed through
+the same registry.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from bisect import bisect_left
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from pinnace.storage import Event, KeyValue, RangeResult, Store
 
@@ -38,21 +47,107 @@ _LATENCY_BUCKETS = (
 )
 
 
+class _CounterCell:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class LoopCounter:
+    """A counter family updated from one event loop: ``labels(...).inc()`` adds to a plain float."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self._cells: dict[tuple[str, ...], _CounterCell] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _CounterCell:
+        """The counter of one label combination (made on first use)."""
+        cell = self._cells.get(values)
+        if cell is None:
+            cell = self._cells[values] = _CounterCell()
+        return cell
+
+    def collect(self) -> Iterator[Metric]:
+        """The family as prometheus_client exposes it (``<name>_total`` samples)."""
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, cell in list(self._cells.items()):
+            family.add_metric(list(values), cell.value)
+        yield family
+
+
+class _HistogramCell:
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # per bucket, not cumulative; the last is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bucket whose bound is >= value
+        self.sum += value
+
+
+class LoopHistogram:
+    """A histogram family updated from one event loop: ``labels(...).observe(v)`` counts in a plain list."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self.bounds = tuple(sorted(buckets))
+        self._cells: dict[tuple[str, ...], _HistogramCell] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _HistogramCell:
+        """The histogram of one label combination (made on first use)."""
+        cell = self._cells.get(values)
+        if cell is None:
+            cell = self._cells[values] = _HistogramCell(self.bounds)
+        return cell
+
+    def collect(self) -> Iterator[Metric]:
+        """The family as prometheus_client exposes it (cumulative ``le`` buckets, ``_sum``, ``_count``)."""
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        les = [*map(floatToGoString, self.bounds), "+Inf"]
+        for values, cell in list(self._cells.items()):
+            running, buckets = 0, []
+            for le, count in zip(les, cell.counts, strict=True):
+                running += count
+                buckets.append((le, float(running)))
+            family.add_metric(list(values), buckets, cell.sum)
+        yield family
+
+
 class ServerMetrics:
     """The metric families of one API server."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         labels = ("verb", "group", "version", "resource", "subresource", "code")
-        self.requests = Counter(
+        self.requests = LoopCounter(
             "apiserver_request", "Requests by verb, resource and HTTP code.", labels, registry=self.registry
         )
-        self.latency = Histogram(
+        self.latency = LoopHistogram(
             "apiserver_request_duration_seconds",
             "Request latency by verb and resource.",
             ("verb", "group", "version", "resource", "subresource"),
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            _LATENCY_BUCKETS,
+            self.registry,
         )
         self.longrunning = Gauge(
             "apiserver_longrunning_requests",
@@ -62,12 +157,12 @@ class ServerMetrics:
         )
         self._counters: dict[tuple[str, str, str, str, str, int], Any] = {}
         self._histograms: dict[tuple[str, str, str, str, str], Any] = {}
-        self.storage_latency = Histogram(
+        self.storage_latency = LoopHistogram(
             "apiserver_storage_request_duration_seconds",
             "Storage operation latency.",
             ("operation",),
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            _LATENCY_BUCKETS,
+            self.registry,
         )
 
     def observe_request(self, labels: tuple[str, str, str, str, str], code: int, seconds: float | None) -> None:
