@@ -25,7 +25,6 @@ from pinnace.api.jsondata import json_copy
 from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo
 from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.admission.chain import request_for
-from pinnace.apiserver.codec import decode_from_storage
 from pinnace.apiserver.deleteoptions import DeleteOptions
 from pinnace.apiserver.rest_base import (
     MODIFIED,
@@ -35,10 +34,8 @@ from pinnace.apiserver.rest_base import (
     Obj,
     StorageHooks,
     conflict,
-    is_compacted,
     not_found,
     parse_resource_version,
-    utcnow,
 )
 from pinnace.apiserver.rest_delete import RestDeleter
 from pinnace.apiserver.rest_update import RestUpdater
@@ -54,10 +51,8 @@ __all__ = [
     "RestStore",
     "StorageHooks",
     "conflict",
-    "is_compacted",
     "not_found",
     "parse_resource_version",
-    "utcnow",
 ]
 
 
@@ -85,12 +80,6 @@ class RestStore(RestUpdater, RestDeleter):
         """The cached version of one object after this server's own writes, or None."""
         cache = await self.fresh_cache(info)
         return cache.get(info.key(namespace, name))
-
-    async def _read_current(self, info: ResourceInfo, namespace: str | None, name: str) -> tuple[Obj, int]:
-        kv = await self.store.get(info.key(namespace, name))
-        if kv is None:
-            raise not_found(info, name)
-        return decode_from_storage(kv), kv.mod_revision
 
     # ---- create ------------------------------------------------------------
     async def create(
@@ -224,19 +213,6 @@ class RestStore(RestUpdater, RestDeleter):
             if info.create_on_update and subresource is None:
                 return await self.create(info, namespace, obj, dry_run=dry_run, manager=manager), True
             raise not_found(info, name)
-        if wanted_rv is None and not self._allows_unconditional_update(info):
-            raise errors.invalid(
-                info.kind,
-                name,
-                [
-                    errors.Cause(
-                        errors.CAUSE_INVALID,
-                        "Invalid value: 0x0: must be specified for an update",
-                        "metadata.resourceVersion",
-                    )
-                ],
-                group=info.group,
-            )
 
         def replace(current: Obj) -> Obj:
             if wanted_rv is not None and current["metadata"]["resourceVersion"] != wanted_rv:
@@ -248,10 +224,6 @@ class RestStore(RestUpdater, RestDeleter):
             info, namespace, name, replace, subresource=subresource, dry_run=dry_run, first=kv, manager=manager
         )
         return result, False
-
-    @staticmethod
-    def _allows_unconditional_update(info: ResourceInfo) -> bool:
-        return True
 
     # ---- admission ---------------------------------------------------------
     async def admit_subresource(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pinnace.api import errors, names, strategy
@@ -25,7 +24,7 @@ from pinnace.apiserver.admission.chain import AdmissionChain
 from pinnace.apiserver.cacheset import CacheSet
 from pinnace.apiserver.codec import encode_for_storage
 from pinnace.apiserver.watch_cache import ResourceCache
-from pinnace.storage import Compacted, KeyValue, Store
+from pinnace.storage import KeyValue, Store
 
 Obj = dict[str, Any]
 #: Turns the current object into the desired one (may raise StatusError).
@@ -214,13 +213,3 @@ def parse_resource_version(value: str) -> int:
     if rev < 0:
         raise errors.BadRequest(f"invalid resource version: {value!r}")
     return rev
-
-
-def is_compacted(exc: BaseException) -> bool:
-    """Whether a storage error means the requested revision is gone."""
-    return isinstance(exc, Compacted)
-
-
-def utcnow() -> datetime:
-    """Now, in UTC (one place to inject a clock later)."""
-    return datetime.now(UTC)
