@@ -19,7 +19,6 @@ from tests.e2e.kubectl import eventually, get_json, table
 T = TypeVar("T")
 
 
-
 def pod_manifest(name: str, node: str) -> str:
     return json.dumps(
         {

@@ -15,7 +15,6 @@ from tests.e2e.kubectl import eventually, get_json, table
 T = TypeVar("T")
 
 
-
 #: The sim cluster's node lifecycle runs with a 4 s grace period, and on a loaded machine a simulated node
 #: may miss a heartbeat and flap NotReady: the test pods tolerate that (as DaemonSet pods do), so that taint
 #: eviction and the not-ready NoSchedule taint do not interfere with what is tested here.

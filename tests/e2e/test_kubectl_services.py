@@ -15,7 +15,6 @@ T = TypeVar("T")
 RANGE = ipaddress.ip_network("10.96.0.0/12")
 
 
-
 def set_pod_status(cluster: Cluster, name: str, ip: str, *, ready: bool) -> None:
     status = {
         "status": {

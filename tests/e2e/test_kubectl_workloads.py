@@ -14,7 +14,6 @@ from tests.e2e.kubectl import eventually, get_json
 T = TypeVar("T")
 
 
-
 def ready_since(pod: dict[str, Any]) -> str | None:
     for cond in pod.get("status", {}).get("conditions") or []:
         if cond["type"] == "Ready" and cond["status"] == "True":

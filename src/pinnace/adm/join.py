@@ -109,4 +109,3 @@ async def join(config: JoinConfig) -> Path:
     write_node_kubeconfig(path, cluster, config.node_name, creds)
     write_node_flags(config.data_dir, {"node_name": config.node_name, **config.node_flags})
     return path
-

@@ -56,8 +56,10 @@ _ALPHABET = string.ascii_lowercase + string.digits
 
 def generate_token() -> str:
     """A new random token, ``[a-z0-9]{6}.[a-z0-9]{16}`` (kubeadm token generate)."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(6)) + "." + "".join(
-        secrets.choice(_ALPHABET) for _ in range(16)
+    return (
+        "".join(secrets.choice(_ALPHABET) for _ in range(6))
+        + "."
+        + "".join(secrets.choice(_ALPHABET) for _ in range(16))
     )
 
 

@@ -296,8 +296,7 @@ def swagger_v2(registry: ResourceRegistry) -> Obj:
     builtin = [i for i in infos if not i.custom]
     custom = [i for i in infos if i.custom]
     definitions = {
-        n: convert_definition(n, defs[n], V2_PREFIX, v3=False)
-        for n in _definition_names(builtin, custom=bool(custom))
+        n: convert_definition(n, defs[n], V2_PREFIX, v3=False) for n in _definition_names(builtin, custom=bool(custom))
     }
     for info in custom:
         definitions.update(crd_openapi.definitions(info, V2_PREFIX, v3=False))

@@ -160,6 +160,7 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
     from pinnace.client import load_client_config
     from pinnace.cluster.runtime_tuning import tune_garbage_collector
     from pinnace.runtime.manager import Manager, ManagerOptions
+
     rest = load_client_config(kubeconfig, context).rest_client()
     options = ManagerOptions(
         leader_election=config.leader_elect,

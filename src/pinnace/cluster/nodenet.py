@@ -63,9 +63,7 @@ class NodeNetwork:
 
 
 async def _run(*argv: str, check: bool = True) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     if check and proc.returncode != 0:
         raise NodeNetworkError(f"{' '.join(argv)}: {err.decode(errors='replace').strip()}")
@@ -157,7 +155,7 @@ class ClusterNetwork:
         links = await _run("ip", "-o", "link", "show", check=False)
         for line in links.splitlines():
             name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
-            if name == self.bridge or (name.startswith(f"{self.bridge}v") and name[len(self.bridge) + 1:].isdigit()):
+            if name == self.bridge or (name.startswith(f"{self.bridge}v") and name[len(self.bridge) + 1 :].isdigit()):
                 await _run("ip", "link", "delete", name, check=False)
 
     async def forward_to_host(self, port: int, host: str = "127.0.0.1") -> None:

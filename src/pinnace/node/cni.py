@@ -44,9 +44,7 @@ POD_INTERFACE = "eth0"
 PASS_THROUGH = {"portmap": "portMappings"}
 
 
-def node_conflist(
-    *, network: str, bridge: str, pod_cidr: str, data_dir: str, ip_masq: bool = True
-) -> dict[str, Any]:
+def node_conflist(*, network: str, bridge: str, pod_cidr: str, data_dir: str, ip_masq: bool = True) -> dict[str, Any]:
     """The conflist for one node: its bridge, IPAM over its podCIDR, hostPorts and loopback.
 
     ``data_dir`` keeps host-local's address leases apart per node (several

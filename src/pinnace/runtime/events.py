@@ -133,7 +133,6 @@ class EventRecorder:
         except Exception as exc:
             log.warning("could not record event %s %s about %s/%s: %r", type_, reason, namespace, ref.get("name"), exc)
 
-
     def _forget_expired(self, now: float) -> None:
         """Drop the series whose window has passed (the oldest come first), so the table does not grow forever."""
         seen = self._seen

@@ -168,7 +168,6 @@ class CommitStats:
 _Op = tuple[int, str, bytes, "int | None", int, "asyncio.Future[Any] | None"]
 
 
-
 class SQLiteStore:
     """A :class:`~pinnace.storage.interface.Store` on one SQLite file.
 

@@ -328,7 +328,7 @@ class PodSync:
             name = str((ref or {}).get("name") or "")
             secret = await self.lookup("Secret", namespace, name) if name else None
             if secret is None:
-                message = f'Unable to retrieve some image pull secrets ({name}); attempting to pull the image may fail'
+                message = f"Unable to retrieve some image pull secrets ({name}); attempting to pull the image may fail"
                 self.recorder.event(pod, WARNING, "FailedToRetrieveImagePullSecret", message)
                 continue
             found.append(secret)

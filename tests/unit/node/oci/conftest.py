@@ -47,9 +47,7 @@ def oci_runtime_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def runtime(
-    tmp_path: Path, busybox_rootfs: str, network: dict[str, str]
-) -> AsyncIterator[OCIRuntime]:
+async def runtime(tmp_path: Path, busybox_rootfs: str, network: dict[str, str]) -> AsyncIterator[OCIRuntime]:
     rt = OCIRuntime(tmp_path / "oci", BusyboxImages(busybox_rootfs), cni=make_cni(network), host_ip="127.0.0.1")
     yield rt
     for sandbox in await rt.list_pod_sandboxes():

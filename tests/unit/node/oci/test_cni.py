@@ -29,9 +29,7 @@ def _leases(network: dict[str, str], name: str) -> set[str]:
     return {f for f in os.listdir(directory) if f[0].isdigit()} if os.path.isdir(directory) else set()
 
 
-async def test_add_gives_an_address_check_passes_and_del_frees_it(
-    network: dict[str, str], pod_netns: str
-) -> None:
+async def test_add_gives_an_address_check_passes_and_del_frees_it(network: dict[str, str], pod_netns: str) -> None:
     cni = make_cni(network, "pinnace-cni-test")
     attachment = await cni.add("pod-a", pod_netns)
     (ip,) = attachment.ips

@@ -205,9 +205,7 @@ async def test_port_forward_reaches_a_server_in_the_pod(runtime: OCIRuntime, tmp
     await runtime.stop_container(container_id, 0)
 
 
-async def test_a_new_runtime_object_adopts_running_containers(
-    runtime: OCIRuntime, tmp_path: Path
-) -> None:
+async def test_a_new_runtime_object_adopts_running_containers(runtime: OCIRuntime, tmp_path: Path) -> None:
     sandbox_id = await runtime.run_pod_sandbox(SANDBOX)
     script = "trap 'exit 9' TERM; echo trapping; while true; do sleep 0.1; done"
     container_id = await _run(runtime, sandbox_id, tmp_path, script)
