@@ -511,7 +511,9 @@ def track_create(info: ResourceInfo, obj: Obj, manager: str, *, now: str) -> Non
 def manager_from_user_agent(user_agent: str | None) -> str:
     """The manager of a write that names none: the User-Agent's product (``kubectl/v1.32`` → ``kubectl``)."""
     head = (user_agent or "").split("/", 1)[0]
-    return "".join(ch for ch in head if ch.isprintable())[:MAX_MANAGER_LENGTH]
+    if not head.isprintable():  # (a per-character pass only for the rare agent that needs it)
+        head = "".join(ch for ch in head if ch.isprintable())
+    return head[:MAX_MANAGER_LENGTH]
 
 
 def validate_manager(manager: str | None, options_kind: str, *, apply: bool = False, force: bool = False) -> None:
