@@ -47,6 +47,10 @@ MAX_FAST_BODY = 3 * 1024 * 1024
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 #: Idle keep-alive connections are closed after this long (aiohttp's default keep-alive timeout).
 KEEPALIVE_TIMEOUT = 75.0
+#: Parsed heads are remembered by their bytes: a client repeats its heads (the same path and headers, only
+#: Content-Length varies), so most requests skip the parse. At most this many heads of at most this size.
+HEAD_CACHE_ENTRIES = 512
+HEAD_CACHE_MAX_BYTES = 2048
 _NO_BODY_STATUS = frozenset({204, 304})
 _SKIPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "date"})
 
@@ -136,7 +140,7 @@ class FastRequest:
 
 
 class _Head:
-    """A parsed request head the fast path can serve."""
+    """A parsed request head the fast path can serve (shared by the requests that repeat it: never changed)."""
 
     __slots__ = ("close", "headers", "length", "method", "path", "query_string")
 
@@ -251,6 +255,7 @@ class FastFront:
         self.dispatch = dispatch
         self.connections: set[FastConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self._heads: dict[bytes, _Head] = {}
         self.closing = False
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -258,6 +263,18 @@ class FastFront:
         if self._sweeper is None:
             self._schedule_sweep()
         return FastConnection(self)
+
+    def head(self, raw: bytes) -> _Head | None:
+        """:func:`parse_head` of ``raw``, remembered (a :class:`_Head` is never changed once made)."""
+        known = self._heads.get(raw)
+        if known is not None:
+            return known
+        parsed = parse_head(raw)
+        if parsed is not None and len(raw) <= HEAD_CACHE_MAX_BYTES:
+            if len(self._heads) >= HEAD_CACHE_ENTRIES:
+                self._heads.clear()
+            self._heads[raw] = parsed
+        return parsed
 
     def _schedule_sweep(self) -> None:
         self._sweeper = asyncio.get_running_loop().call_later(KEEPALIVE_TIMEOUT / 5, self._sweep)
@@ -334,7 +351,7 @@ class FastConnection(asyncio.Protocol):
                     self._hand_over()
                 return
             try:
-                parsed = parse_head(bytes(buffer[:end]))
+                parsed = self.front.head(bytes(buffer[:end]))
             except Exception:  # it does not raise (a fuzz test holds it to that); if it ever did, aiohttp answers
                 log.exception("fast front: unexpected error parsing a request head; handing the connection over")
                 parsed = None

@@ -7,7 +7,8 @@ import random
 import pytest
 from aiohttp import web
 
-from pinnace.apiserver.fasthttp import FastRequest, parse_head, serialize
+from pinnace.apiserver import fasthttp
+from pinnace.apiserver.fasthttp import FastFront, FastRequest, parse_head, serialize
 
 BASE = "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: example\r\nContent-Length: 12"
 
@@ -23,6 +24,20 @@ def test_parses_a_plain_request_head() -> None:
     assert head.headers.getall("X-Twice") == ["a", "b"]
     assert head.headers["Authorization"] == "Bearer t"
     assert (head.length, head.close) == (0, False)
+
+
+def test_the_front_remembers_heads_it_parsed_within_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    front = FastFront(None, lambda request: None, None)  # type: ignore[arg-type]  # (head() uses neither)
+    first = front.head(BASE.encode())
+    assert first is not None and front.head(BASE.encode()) is first  # a repeated head is not parsed again
+    other = front.head(BASE.replace("12", "13").encode())
+    assert other is not None and other is not first and other.length == 13
+    assert front.head(b"GET / HTTP/1.0\r\nHost: h") is None  # what aiohttp serves is not remembered either
+    big = (BASE + "\r\nX-Big: " + "x" * fasthttp.HEAD_CACHE_MAX_BYTES).encode()
+    assert front.head(big) is not None and front.head(big) is not front.head(big)  # too big to keep
+    monkeypatch.setattr(fasthttp, "HEAD_CACHE_ENTRIES", 3)
+    heads = [front.head(f"GET /{i} HTTP/1.1\r\nHost: h".encode()) for i in range(10)]
+    assert all(h is not None for h in heads) and len(front._heads) <= 3
 
 
 def test_reads_content_length_and_connection_close() -> None:
