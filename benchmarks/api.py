@@ -5,7 +5,9 @@
    Target: Pinnace >= 0.5x the minimal handler.
 2. Durable creates/s (POST configmaps) from 32 concurrent clients through the
    HTTP API, against raw SQLite with one fsync per insert on the same disk
-   (``benchmarks/storage.py`` measures that). Target >= 1.0x.
+   (``benchmarks/storage.py`` measures that), in alternated rounds, best of each
+   side (every round is printed, with the median of the rounds' own ratios).
+   Target >= 1.0x.
 3. LIST of 10,000 configmaps (one request, JSON): median and max latency of
    several runs. Target <= 300 ms (the max is judged).
 4. Watch fan-out: 1,000 watchers on configmaps of one namespace while 200
@@ -804,22 +806,32 @@ def bench_get(run: Run) -> None:
 
 
 def bench_creates(run: Run) -> None:
-    """2. Durable creates through the API vs raw one-fsync-per-insert SQLite on the same disk."""
-    raw_dir = run.base / "raw"
-    raw_dir.mkdir(exist_ok=True)
-    raw = storage_benchmark().raw_sqlite_inserts_per_second(raw_dir)
-    cpu = cpu_seconds(run.server_pid)
-    creates = run_load(LoadSpec(run.port, 32, run.duration, create_namespace="bench-create"), run.duration + 60)
-    cpu = cpu_seconds(run.server_pid) - cpu
-    if creates.errors:
-        print(f"    warning: {creates.errors} failed creates {creates.statuses}")
-    ratio = creates.rate / raw
-    print("[2] durable creates, 32 concurrent clients, POST configmaps:")
-    per = cpu / max(creates.ok, 1) * 1e6
-    print(f"    pinnace HTTP API {creates.rate:9.0f} creates/s (server CPU {cpu:.1f} s, {per:.0f} us per create)")
-    print(f"    raw SQLite       {raw:9.0f} inserts/s (1 insert = 1 commit = 1 fsync, same disk)")
-    print(f"    ratio {ratio:.2f}x (target >= 1.00x)")
-    run.judge("durable creates", ratio >= 1.0, f"{ratio:.2f}x of raw SQLite (>= 1.0x)")
+    """2. Durable creates through the API vs raw one-fsync-per-insert SQLite on the same disk, alternating,
+    best of the rounds (as GET: on a shared machine a round only ever runs slower than the machine can)."""
+    rounds = 1 if run.quick else 3
+    raws, rates, cpus = [], [], []
+    for i in range(rounds):
+        raw_dir = run.base / f"raw{i}"
+        raw_dir.mkdir(exist_ok=True)
+        raws.append(storage_benchmark().raw_sqlite_inserts_per_second(raw_dir))
+        cpu = cpu_seconds(run.server_pid)
+        spec = LoadSpec(run.port, 32, run.duration, create_namespace="bench-create", create_prefix=f"c{i}-")
+        creates = run_load(spec, run.duration + 60)
+        cpu = cpu_seconds(run.server_pid) - cpu
+        if creates.errors:
+            print(f"    warning: {creates.errors} failed creates {creates.statuses}")
+        rates.append(creates.rate)
+        cpus.append(cpu / max(creates.ok, 1) * 1e6)
+    raw, best = max(raws), max(rates)
+    ratio = best / raw
+    median = statistics.median(r / w for r, w in zip(rates, raws, strict=True))
+    print(f"[2] durable creates, 32 concurrent clients, POST configmaps, best of {rounds} alternated rounds:")
+    print(f"    pinnace HTTP API {best:9.0f} creates/s   runs: {', '.join(f'{r:.0f}' for r in rates)}")
+    print(f"    (server CPU per create: {', '.join(f'{c:.0f}' for c in cpus)} us)")
+    print(f"    raw SQLite       {raw:9.0f} inserts/s  runs: {', '.join(f'{r:.0f}' for r in raws)}")
+    print("    (raw: 1 insert = 1 commit = 1 fsync, same disk)")
+    print(f"    ratio {ratio:.2f}x (target >= 1.00x); median of the rounds' own ratios {median:.2f}x")
+    run.judge("durable creates", ratio >= 1.0, f"{ratio:.2f}x of raw SQLite (>= 1.0x), best of {rounds} rounds")
 
 
 def bench_list(run: Run) -> None:
