@@ -280,6 +280,9 @@ class ResourceCache:
         self.window_size = window
         self.max_pending = max_pending
         self.objects: dict[str, CachedObject] = {}
+        #: The same objects by namespace ("" for cluster-scoped ones): a namespace's list or watch looks at its
+        #: own objects only, not at every object of the resource.
+        self._by_namespace: dict[str, dict[str, CachedObject]] = {}
         self.revision = 0
         #: Oldest revision a watch may start after (events after it are all in the window).
         self.window_start = 0
@@ -320,6 +323,9 @@ class ResourceCache:
                 break
             start_after = page.items[-1].key
         self.objects = objects
+        self._by_namespace = {}
+        for key, obj in objects.items():
+            self._by_namespace.setdefault(self._namespace_of(key), {})[key] = obj
         self.revision = revision or 0
         self.window.clear()
         self.window_start = self.revision
@@ -363,9 +369,20 @@ class ResourceCache:
         if event.type is EventType.PUT:
             obj = CachedObject(key, self.decode(event.kv), event.kv.mod_revision)
             self.objects[key] = obj
+            namespace = self._namespace_of(key)
+            members = self._by_namespace.get(namespace)
+            if members is None:
+                members = self._by_namespace[namespace] = {}
+            members[key] = obj
             ce = CacheEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, event.revision)
         else:
-            self.objects.pop(key, None)
+            if self.objects.pop(key, None) is not None:
+                namespace = self._namespace_of(key)
+                members = self._by_namespace.get(namespace)
+                if members is not None:
+                    members.pop(key, None)
+                    if not members:
+                        del self._by_namespace[namespace]
             if prev is not None and (event.prev is None or event.prev.mod_revision == prev.revision):
                 # The cached object is the deleted version: no need to decode it again.
                 deleted = dict(prev.obj)
@@ -436,8 +453,15 @@ class ResourceCache:
         """Current objects (of one namespace, or all), sorted by key."""
         if namespace is None:
             return [self.objects[k] for k in sorted(self.objects)]
-        prefix = f"{self.prefix}{namespace}/"
-        return [self.objects[k] for k in sorted(k for k in self.objects if k.startswith(prefix))]
+        members = self._by_namespace.get(namespace) if namespace else None
+        if not members:
+            return []
+        return [members[k] for k in sorted(members)]
+
+    def _namespace_of(self, key: str) -> str:
+        """The namespace part of a key under the prefix ("" for a cluster-scoped object's)."""
+        namespace, slash, _ = key[len(self.prefix) :].partition("/")
+        return namespace if slash else ""
 
     # ---- watch -----------------------------------------------------------
     def watch(

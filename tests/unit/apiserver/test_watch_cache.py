@@ -59,3 +59,41 @@ async def test_caught_up_is_what_wait_for_answers_at_once(tmp_path: Path) -> Non
     finally:
         await cache.stop()
         await store.close()
+
+
+def _configmap(namespace: str, name: str) -> bytes:
+    return orjson.dumps({"metadata": {"name": name, "namespace": namespace}})
+
+
+async def test_a_namespace_lists_and_watches_its_own_objects_through_writes_deletes_and_a_relist(
+    tmp_path: Path,
+) -> None:
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    for ns in ("a", "b", "ab"):  # "a" must not take "ab"'s objects (a prefix of another namespace)
+        for name in ("y", "x"):
+            await store.create(f"{PREFIX}{ns}/{name}", _configmap(ns, name))
+    cache = ResourceCache(store, PREFIX, decode_from_storage)
+    await cache.start()  # listed: the index is built from the list
+    try:
+
+        def names(namespace: str | None) -> list[str]:
+            return [c.key.removeprefix(PREFIX) for c in cache.list(namespace)]
+
+        assert names("a") == ["a/x", "a/y"] and names("ab") == ["ab/x", "ab/y"] and names("none") == []
+        assert names(None) == ["a/x", "a/y", "ab/x", "ab/y", "b/x", "b/y"]
+        # Followed writes and deletes keep it; an emptied namespace lists nothing.
+        await store.create(f"{PREFIX}a/z", _configmap("a", "z"))
+        await store.delete(f"{PREFIX}b/x")
+        last = await store.delete(f"{PREFIX}b/y")
+        assert await cache.wait_for(last.mod_revision)
+        assert names("a") == ["a/x", "a/y", "a/z"] and names("b") == []
+        # A watch from now starts with its namespace's objects only.
+        watcher = cache.watch("ab", None, after_revision=None)
+        assert [ev.object.key.removeprefix(PREFIX) for ev in watcher.drain()] == ["ab/x", "ab/y"]
+        watcher.terminate()
+        # A relist (as after compaction) rebuilds it.
+        await cache._relist()
+        assert names("a") == ["a/x", "a/y", "a/z"] and names("b") == [] and names("ab") == ["ab/x", "ab/y"]
+    finally:
+        await cache.stop()
+        await store.close()
