@@ -17,12 +17,14 @@ the same registry.
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from pinnace.storage import Event, KeyValue, RangeResult, Store
@@ -57,31 +59,6 @@ class _CounterCell:
         self.value += amount
 
 
-class LoopCounter:
-    """A counter family updated from one event loop: ``labels(...).inc()`` adds to a plain float."""
-
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
-        self._cells: dict[tuple[str, ...], _CounterCell] = {}
-        registry.register(self)
-
-    def labels(self, *values: str) -> _CounterCell:
-        """The counter of one label combination (made on first use)."""
-        cell = self._cells.get(values)
-        if cell is None:
-            cell = self._cells[values] = _CounterCell()
-        return cell
-
-    def collect(self) -> Iterator[Metric]:
-        """The family as prometheus_client exposes it (``<name>_total`` samples)."""
-        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, cell in list(self._cells.items()):
-            family.add_metric(list(values), cell.value)
-        yield family
-
-
 class _HistogramCell:
     __slots__ = ("bounds", "counts", "sum")
 
@@ -95,8 +72,52 @@ class _HistogramCell:
         self.sum += value
 
 
-class LoopHistogram:
-    """A histogram family updated from one event loop: ``labels(...).observe(v)`` counts in a plain list."""
+Cell = TypeVar("Cell", _CounterCell, _HistogramCell)
+
+
+class _LoopFamily(Collector, Generic[Cell]):
+    """A metric family updated from one event loop: one plain cell per label combination, made on first use.
+
+    Label values may be any value whose ``str`` is the label (an HTTP code as an int, say): they are turned
+    into text only when the family is collected."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self._cells: dict[tuple[object, ...], Cell] = {}
+        registry.register(self)
+
+    @abstractmethod
+    def _new_cell(self) -> Cell: ...
+
+    def labels(self, *values: object) -> Cell:
+        """The cell of one label combination."""
+        cell = self._cells.get(values)
+        if cell is None:
+            cell = self._cells[values] = self._new_cell()
+        return cell
+
+    def _labelled(self) -> list[tuple[list[str], Cell]]:
+        return [([str(v) for v in values], cell) for values, cell in list(self._cells.items())]
+
+
+class LoopCounter(_LoopFamily[_CounterCell]):
+    """A counter family: ``labels(...).inc()`` adds to a plain float."""
+
+    def _new_cell(self) -> _CounterCell:
+        return _CounterCell()
+
+    def collect(self) -> Iterator[Metric]:
+        """The family as prometheus_client exposes it (``<name>_total`` samples)."""
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, cell in self._labelled():
+            family.add_metric(values, cell.value)
+        yield family
+
+
+class LoopHistogram(_LoopFamily[_HistogramCell]):
+    """A histogram family: ``labels(...).observe(v)`` counts in a plain list."""
 
     def __init__(
         self,
@@ -106,30 +127,22 @@ class LoopHistogram:
         buckets: Sequence[float],
         registry: CollectorRegistry,
     ) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
         self.bounds = tuple(sorted(buckets))
-        self._cells: dict[tuple[str, ...], _HistogramCell] = {}
-        registry.register(self)
+        super().__init__(name, documentation, labelnames, registry)
 
-    def labels(self, *values: str) -> _HistogramCell:
-        """The histogram of one label combination (made on first use)."""
-        cell = self._cells.get(values)
-        if cell is None:
-            cell = self._cells[values] = _HistogramCell(self.bounds)
-        return cell
+    def _new_cell(self) -> _HistogramCell:
+        return _HistogramCell(self.bounds)
 
     def collect(self) -> Iterator[Metric]:
         """The family as prometheus_client exposes it (cumulative ``le`` buckets, ``_sum``, ``_count``)."""
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         les = [*map(floatToGoString, self.bounds), "+Inf"]
-        for values, cell in list(self._cells.items()):
+        for values, cell in self._labelled():
             running, buckets = 0, []
             for le, count in zip(les, cell.counts, strict=True):
                 running += count
                 buckets.append((le, float(running)))
-            family.add_metric(list(values), buckets, cell.sum)
+            family.add_metric(values, buckets, cell.sum)
         yield family
 
 
@@ -155,8 +168,8 @@ class ServerMetrics:
             ("verb", "group", "version", "resource"),
             registry=self.registry,
         )
-        self._counters: dict[tuple[str, str, str, str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str, str, str, str], Any] = {}
+        self._counts: dict[tuple[str | int, ...], Callable[[], None]] = {}
+        self._observes: dict[tuple[str, ...], Callable[[float], None]] = {}
         self.storage_latency = LoopHistogram(
             "apiserver_storage_request_duration_seconds",
             "Storage operation latency.",
@@ -166,16 +179,17 @@ class ServerMetrics:
         )
 
     def observe_request(self, labels: tuple[str, str, str, str, str], code: int, seconds: float | None) -> None:
-        """Count one request (and its latency, unless it is long-running), via cached label children."""
+        """Count one request (and its latency, unless it is long-running), through the cells' bound methods
+        (one call per update: 0.45 us a request where going through ``labels()`` each time took 0.75)."""
         key = (*labels, code)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = self.requests.labels(*labels, str(code)).inc
-        counter()
+        count = self._counts.get(key)
+        if count is None:
+            count = self._counts[key] = self.requests.labels(*key).inc
+        count()
         if seconds is not None:
-            observe = self._histograms.get(labels)
+            observe = self._observes.get(labels)
             if observe is None:
-                observe = self._histograms[labels] = self.latency.labels(*labels).observe
+                observe = self._observes[labels] = self.latency.labels(*labels).observe
             observe(seconds)
 
     def exposition(self) -> bytes:
