@@ -325,7 +325,7 @@ class ResourceCache:
         self.objects = objects
         self._by_namespace = {}
         for key, obj in objects.items():
-            self._by_namespace.setdefault(self._namespace_of(key), {})[key] = obj
+            self._index(key, obj)
         self.revision = revision or 0
         self.window.clear()
         self.window_start = self.revision
@@ -369,20 +369,11 @@ class ResourceCache:
         if event.type is EventType.PUT:
             obj = CachedObject(key, self.decode(event.kv), event.kv.mod_revision)
             self.objects[key] = obj
-            namespace = self._namespace_of(key)
-            members = self._by_namespace.get(namespace)
-            if members is None:
-                members = self._by_namespace[namespace] = {}
-            members[key] = obj
+            self._index(key, obj)
             ce = CacheEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, event.revision)
         else:
             if self.objects.pop(key, None) is not None:
-                namespace = self._namespace_of(key)
-                members = self._by_namespace.get(namespace)
-                if members is not None:
-                    members.pop(key, None)
-                    if not members:
-                        del self._by_namespace[namespace]
+                self._unindex(key)
             if prev is not None and (event.prev is None or event.prev.mod_revision == prev.revision):
                 # The cached object is the deleted version: no need to decode it again.
                 deleted = dict(prev.obj)
@@ -457,6 +448,21 @@ class ResourceCache:
         if not members:
             return []
         return [members[k] for k in sorted(members)]
+
+    def _index(self, key: str, obj: CachedObject) -> None:
+        namespace = self._namespace_of(key)
+        members = self._by_namespace.get(namespace)
+        if members is None:
+            members = self._by_namespace[namespace] = {}
+        members[key] = obj
+
+    def _unindex(self, key: str) -> None:
+        namespace = self._namespace_of(key)
+        members = self._by_namespace.get(namespace)
+        if members is not None:
+            members.pop(key, None)
+            if not members:
+                del self._by_namespace[namespace]
 
     def _namespace_of(self, key: str) -> str:
         """The namespace part of a key under the prefix ("" for a cluster-scoped object's)."""
