@@ -10,9 +10,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.runtime import metrics
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client, MergeFrom
 from pinnace.runtime.controllerutil import set_controller_reference
@@ -93,6 +96,7 @@ async def test_builder_operator_reconciles_owned_objects_back(client: RestClient
     manager = Manager(client, options)
     reconciler = MirrorReconciler(manager.client)
     await Builder(manager).for_(CM).owns(SECRET).complete(reconciler)
+    before = _samples(generate_latest(metrics.REGISTRY).decode())
     async with running(manager):
         mirrored = {"name": "m", "namespace": "default", "labels": {"mirror": "yes"}}
         await manager.client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": mirrored, "data": {"k": "v"}})
@@ -111,8 +115,27 @@ async def test_builder_operator_reconciles_owned_objects_back(client: RestClient
             mhost, mport = manager.bound["metrics"]
             async with http.get(f"http://{mhost}:{mport}/metrics") as resp:
                 text = await resp.text()
-        assert 'controller_runtime_reconcile_total{controller="configmap",result="success"}' in text
-        assert 'workqueue_adds_total{name="configmap"}' in text
+        after = _samples(text)
+    assert 'controller_runtime_reconcile_total{controller="configmap",result="success"}' in text
+    grew = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}  # the registry is per process
+    successes = grew['controller_runtime_reconcile_total{controller="configmap",result="success"}']
+    assert successes >= 2  # the create, then the tampering
+    assert grew['controller_runtime_reconcile_time_seconds_count{controller="configmap"}'] >= successes
+    assert grew['workqueue_adds_total{name="configmap"}'] >= successes
+    assert grew['workqueue_queue_duration_seconds_count{name="configmap"}'] >= successes
+    assert grew['workqueue_work_duration_seconds_count{name="configmap"}'] >= successes
+    assert after['workqueue_depth{name="configmap"}'] == 0  # all worked off
+
+
+def _samples(exposition: str) -> dict[str, float]:
+    """Each sample of a Prometheus text exposition, as ``name{label="value",...}`` (labels sorted) -> value."""
+    out = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()) if k != "le")
+            if "le" not in sample.labels:
+                out[f"{sample.name}{{{labels}}}"] = sample.value
+    return out
 
 
 async def _equals(client: RestClient, name: str, data: dict[str, str]) -> bool:
