@@ -302,6 +302,48 @@ def cron_job(obj: Obj) -> None:
         pod_template(_dict(job_template, "spec").get("template"))
 
 
+def _scaling_rules(given: Any, default: Obj) -> Obj:
+    """GenerateHPAScale{Up,Down}Rules: the default rules, with what ``given`` sets in their place."""
+    given = given if isinstance(given, dict) else {}
+    rules: Obj = {}
+    for key in ("stabilizationWindowSeconds", "selectPolicy", "policies"):  # the Go type's order
+        if key in given:
+            rules[key] = given[key]
+        elif key in default:
+            rules[key] = [dict(p) for p in default[key]] if key == "policies" else default[key]
+    return rules
+
+
+_SCALE_UP_RULES: Obj = {
+    "stabilizationWindowSeconds": 0,
+    "selectPolicy": "Max",
+    "policies": [
+        {"type": "Pods", "value": 4, "periodSeconds": 15},
+        {"type": "Percent", "value": 100, "periodSeconds": 15},
+    ],
+}
+#: (No stabilization window: the controller's command-line flag decides it.)
+_SCALE_DOWN_RULES: Obj = {"selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
+
+
+def horizontal_pod_autoscaler(obj: Obj) -> None:
+    """SetDefaults_HorizontalPodAutoscaler: autoscaling/v2's (a CPU target of 80% when no metric is named,
+    and any behavior completed), or v1's (which implies that CPU target in its conversion instead)."""
+    spec = _dict(obj, "spec")
+    spec.setdefault("minReplicas", 1)
+    if obj.get("apiVersion") == "autoscaling/v1":
+        return
+    if not spec.get("metrics"):
+        target = {"type": "Utilization", "averageUtilization": 80}
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        spec["behavior"] = {
+            "scaleUp": _scaling_rules(behavior.get("scaleUp"), _SCALE_UP_RULES),
+            "scaleDown": _scaling_rules(behavior.get("scaleDown"), _SCALE_DOWN_RULES),
+        }
+
+
 _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("", "Pod"): pod,
     ("", "PodTemplate"): lambda obj: pod_template(obj.get("template")),
@@ -315,6 +357,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("apps", "DaemonSet"): daemon_set,
     ("batch", "Job"): job,
     ("batch", "CronJob"): cron_job,
+    ("autoscaling", "HorizontalPodAutoscaler"): horizontal_pod_autoscaler,
 }
 
 

@@ -170,6 +170,9 @@ _SAMPLES: dict[tuple[str, str], list[dict[str, Any]]] = {
         {"metadata": {"name": "c"}, "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": _TEMPLATE}}}},
         {"metadata": {"name": "c"}, "spec": {"schedule": "@daily", "jobTemplate": {}}},
     ],
+    ("autoscaling", "HorizontalPodAutoscaler"): [  # at v1 here; v2's below
+        {"metadata": {"name": "h"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3}},
+    ],
 }
 
 
@@ -190,6 +193,30 @@ def test_defaults_added_to_a_normal_object_leave_it_normal(gk: tuple[str, str], 
     strategy.decode(info, walked)  # defaults, then the normalising walk
     assert defaulted != obj or index > 0  # each kind's first sample gets defaults
     assert list(defaulted.items()) == list(walked.items())  # the walk would have changed nothing
+    assert decoding.decode_check(defaulted, info.definition)[2]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3},
+        {
+            "scaleTargetRef": {"kind": "Deployment", "name": "w"},
+            "maxReplicas": 3,
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}},
+        },
+    ],
+)
+def test_autoscaling_v2_defaults_leave_a_normal_hpa_normal(spec: dict[str, Any]) -> None:
+    info = builtin_registry().get("autoscaling", "v2", "horizontalpodautoscalers")
+    assert info is not None
+    obj = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"}, "spec": spec}
+    assert decoding.decode_check(obj, info.definition)[2]
+    defaulted, walked = copy.deepcopy(obj), copy.deepcopy(obj)
+    strategy.decode(info, defaulted, normal=True)
+    strategy.decode(info, walked)
+    assert defaulted["spec"]["minReplicas"] == 1 and defaulted["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert list(defaulted.items()) == list(walked.items())
     assert decoding.decode_check(defaulted, info.definition)[2]
 
 
