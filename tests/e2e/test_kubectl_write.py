@@ -8,12 +8,13 @@ bodies, so their tests check every field they set came through.
 from __future__ import annotations
 
 import base64
+import json
 import time
 from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import Cluster
-from tests.e2e.kubectl import get_json, names, start_kubectl
+from tests.e2e.kubectl import get_json, names, start_kubectl, table
 
 pytestmark = pytest.mark.slow
 
@@ -255,6 +256,26 @@ def test_patch_strategic_merge_json_and_scale(cluster: Cluster) -> None:
     cond = cluster.kubectl("scale", "deployment", "web", "-n", ns, "--replicas=1", "--current-replicas=4", check=False)
     assert cond.returncode == 1
     assert cond.stderr.strip() == "error: Expected replicas to be 4, was 5"
+
+
+def test_autoscale_writes_an_autoscaling_v1_hpa_that_v2_reads(cluster: Cluster) -> None:
+    ns = namespace(cluster, "autoscale")
+    cluster.kubectl("create", "deployment", "web", "-n", ns, "--image=nginx")
+    out = cluster.kubectl("autoscale", "deployment", "web", "-n", ns, "--min=2", "--max=5", "--cpu-percent=70")
+    assert out.stdout.strip() == "horizontalpodautoscaler.autoscaling/web autoscaled"  # a POST to autoscaling/v1
+    rows = table(cluster.kubectl("get", "hpa", "-n", ns).stdout)
+    assert rows[0] == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
+    assert rows[1][:6] == ["web", "Deployment/web", "cpu:", "<unknown>/70%", "2", "5"]
+    hpa = get_json(cluster, "horizontalpodautoscalers.v2.autoscaling", "web", "-n", ns)
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["metrics"] == [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+    ]
+    raw = json.loads(
+        cluster.kubectl("get", "--raw", f"/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers/web").stdout
+    )
+    assert raw["apiVersion"] == "autoscaling/v1"
+    assert raw["spec"]["targetCPUUtilizationPercentage"] == 70 and raw["spec"]["minReplicas"] == 2
 
 
 def test_edit_with_an_editor_script(cluster: Cluster) -> None:

@@ -4,7 +4,9 @@ One stored object can be served at several API versions: a custom resource at
 each served version of its CRD (stored at the storage version), and a few
 built-in resources that share their storage with another group's (an
 events.k8s.io/v1 Event is stored as the core/v1 Event it also is, see
-:data:`pinnace.api.registry.STORED_WITH`). The REST store, list, watch and
+:data:`pinnace.api.registry.STORED_WITH`) or version's (an autoscaling/v1
+HorizontalPodAutoscaler is stored at v2, see
+:data:`pinnace.api.registry.STORED_AT_VERSION`). The REST store, list, watch and
 table paths call these three functions and nothing kind-specific:
 
 * :func:`to_version` — a stored object as served at a ResourceInfo's version;
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pinnace.api import crd, eventconversion
+from pinnace.api import crd, eventconversion, hpaconversion
 from pinnace.api.registry import ResourceInfo
 
 __all__ = ["needs_read_conversion", "to_storage", "to_version"]
@@ -32,11 +34,12 @@ _Convert = Callable[[Obj], Obj]
 #: Built-in group/version/kinds served from another resource's storage: (stored → served, served → stored).
 _BUILTIN: dict[tuple[str, str, str], tuple[_Convert, _Convert]] = {
     ("events.k8s.io", "v1", "Event"): (eventconversion.to_events, eventconversion.to_core),
+    ("autoscaling", "v1", "HorizontalPodAutoscaler"): (hpaconversion.to_v1, hpaconversion.to_v2),
 }
 
 
 def _builtin(info: ResourceInfo) -> tuple[_Convert, _Convert] | None:
-    if info.custom or info.storage_group is None:
+    if info.custom or (info.storage_group is None and info.storage_version == info.version):
         return None
     return _BUILTIN.get((info.group, info.version, info.kind))
 

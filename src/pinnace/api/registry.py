@@ -108,9 +108,9 @@ VIRTUAL_KINDS: frozenset[tuple[str, str]] = (
 )
 
 
-#: Versions that exist in the definitions but would need conversion between
-#: stored versions (autoscaling/v1 and v2 HPAs share storage): served later.
-NOT_SERVED: frozenset[tuple[str, str, str]] = frozenset({("autoscaling", "v1", "HorizontalPodAutoscaler")})
+#: Built-in versions stored at another version of their group (upstream's storage version), converted on
+#: every read and write: an autoscaling/v1 HPA is stored as the autoscaling/v2 one it also is.
+STORED_AT_VERSION: dict[tuple[str, str, str], str] = {("autoscaling", "v1", "HorizontalPodAutoscaler"): "v2"}
 
 #: Resources stored with another group's resource of the same plural (upstream's cohabiting
 #: resources): events.k8s.io Events live with the core ones, so each API reads the other's writes.
@@ -357,7 +357,7 @@ def _builtin_infos(*, reviews: bool = False) -> Iterator[ResourceInfo]:
         group, version, kind = gvk["group"], gvk["version"], gvk["kind"]
         gk = (group, kind)
         wanted = gk in REVIEW_KINDS if reviews else gk not in VIRTUAL_KINDS
-        if not wanted or (group, version, kind) in NOT_SERVED or not _served_by_default(version):
+        if not wanted or not _served_by_default(version):
             continue
         subresources = () if reviews else (("status",) if "status" in props else ()) + EXTRA_SUBRESOURCES.get(gk, ())
         yield ResourceInfo(
@@ -376,7 +376,7 @@ def _builtin_infos(*, reviews: bool = False) -> Iterator[ResourceInfo]:
             returns_deleted_object=gk in RETURNS_DELETED_OBJECT,
             create_on_update=gk in CREATE_ON_UPDATE,
             name_rule=NAME_RULES.get(gk, "subdomain"),
-            storage_version=version,
+            storage_version=STORED_AT_VERSION.get((group, version, kind), version),
             storage_group=STORED_WITH.get(gk),
         )
 

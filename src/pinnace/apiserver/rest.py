@@ -25,6 +25,7 @@ from pinnace.api.jsondata import json_copy
 from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo
 from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.admission.chain import request_for
+from pinnace.apiserver.codec import with_resource_version
 from pinnace.apiserver.deleteoptions import DeleteOptions
 from pinnace.apiserver.rest_base import (
     MODIFIED,
@@ -156,11 +157,13 @@ class RestStore(RestUpdater, RestDeleter):
         """Write a prepared, valid new object (a fresh generated name if a generated one is taken)."""
         meta = obj["metadata"]
         if dry_run:
-            return obj
+            stored = conversion.to_storage(info, obj)
+            return obj if stored is obj else conversion.to_version(info, stored)
         name = meta["name"]
         for attempt in range(5):
+            stored = conversion.to_storage(info, obj)
             try:
-                kv = await self._put(info.key(meta.get("namespace"), name), conversion.to_storage(info, obj), None)
+                kv = await self._put(info.key(meta.get("namespace"), name), stored, None)
             except KeyExists:
                 if meta.get("generateName") and attempt < 4 and name == meta["name"]:
                     meta["name"] = name = names.generate_name(str(meta["generateName"]))
@@ -172,6 +175,8 @@ class RestStore(RestUpdater, RestDeleter):
                     name=name,
                 ) from None
             self._wrote(info, kv.mod_revision)
+            if stored is not obj:  # stored at another version: what a read gives back is the stored one's view
+                return conversion.to_version(info, with_resource_version(stored, kv.mod_revision))
             meta["resourceVersion"] = str(kv.mod_revision)  # ``obj`` is what was stored: no need to decode it
             return obj
         raise AssertionError("unreachable")

@@ -7,9 +7,11 @@ HPA ``minReplicas`` and its default 80% CPU metric) get that default here.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
+from pinnace.api import errors, hpaconversion
 from pinnace.api.printers._common import (
     NONE,
     UNKNOWN,
@@ -309,27 +311,11 @@ _DEFAULT_CPU_METRIC = {
 
 
 def _hpa_metrics(obj: Obj) -> tuple[list[Any], list[Any]]:
-    """(spec metrics, status metrics) in autoscaling/v2 shape, converting autoscaling/v1."""
-    spec, status = m(obj, "spec"), m(obj, "status")
+    """(spec metrics, status metrics) in autoscaling/v2 shape (an autoscaling/v1 HPA converted, as stored)."""
     if s(obj, "apiVersion") == "autoscaling/v1":
-        target = spec.get("targetCPUUtilizationPercentage")
-        specs = [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {
-                        "type": "Utilization",
-                        "averageUtilization": target if isinstance(target, int) else 80,
-                    },
-                },
-            }
-        ]
-        current = status.get("currentCPUUtilizationPercentage")
-        statuses: list[Any] = []
-        if isinstance(current, int):
-            statuses = [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": current}}}]
-        return specs, statuses
+        with contextlib.suppress(errors.BadRequest):  # (annotations a v1 read made are valid JSON)
+            obj = hpaconversion.to_v2(obj)
+    spec, status = m(obj, "spec"), m(obj, "status")
     return lst(spec, "metrics") or [_DEFAULT_CPU_METRIC], lst(status, "currentMetrics")
 
 
