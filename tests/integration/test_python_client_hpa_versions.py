@@ -169,6 +169,26 @@ def test_what_v1_cannot_say_survives_a_v1_read_and_replace_in_annotations_that_v
     assert now.status.conditions[0].reason == "ReadyForNewScale"
 
 
+def test_a_v2_write_drops_the_annotations_only_v1_may_carry(k8s_client: ApiClient) -> None:
+    v2 = client.AutoscalingV2Api(k8s_client)
+    stale = {METRICS: "[]", CURRENT: "[]", CONDITIONS: "[]", BEHAVIOR: "{}"}
+    created = v2.create_namespaced_horizontal_pod_autoscaler(
+        NS,
+        client.V2HorizontalPodAutoscaler(
+            metadata=client.V1ObjectMeta(name="stale", annotations={**stale, "team": "shop"}),
+            spec=client.V2HorizontalPodAutoscalerSpec(
+                scale_target_ref=client.V2CrossVersionObjectReference(kind="Deployment", name="web"), max_replicas=2
+            ),
+        ),
+    )
+    assert created.metadata.annotations == {"team": "shop"}
+    assert created.spec.min_replicas == 1 and created.spec.metrics[0].resource.target.average_utilization == 80
+    patched = v2.patch_namespaced_horizontal_pod_autoscaler(
+        "stale", NS, {"metadata": {"annotations": {BEHAVIOR: "{}"}}}
+    )
+    assert patched.metadata.annotations == {"team": "shop"}
+
+
 def test_a_broken_round_trip_annotation_is_a_400_that_writes_nothing(k8s_client: ApiClient) -> None:
     v1 = client.AutoscalingV1Api(k8s_client)
     body = client.V1HorizontalPodAutoscaler(

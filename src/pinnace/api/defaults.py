@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pinnace.api import hpaconversion
+
 Obj = dict[str, Any]
 
 #: Label every namespace carries with its own name (upstream since v1.21).
@@ -333,6 +335,15 @@ def horizontal_pod_autoscaler(obj: Obj) -> None:
     spec.setdefault("minReplicas", 1)
     if obj.get("apiVersion") == "autoscaling/v1":
         return
+    # Upstream's v2 conversion drops the annotations only a v1 conversion may write: so does every v2 write.
+    meta = _dict(obj, "metadata")
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict) and any(key in annotations for key in hpaconversion.ROUND_TRIP_ANNOTATIONS):
+        kept = {k: v for k, v in annotations.items() if k not in hpaconversion.ROUND_TRIP_ANNOTATIONS}
+        if kept:
+            meta["annotations"] = kept
+        else:
+            del meta["annotations"]
     if not spec.get("metrics"):
         target = {"type": "Utilization", "averageUtilization": 80}
         spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
