@@ -92,6 +92,10 @@ REVIEW_KINDS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+#: Kinds a dedicated handler serves as a resource of their own, listed in discovery but not stored: the
+#: reviews (creates answered at once) and ComponentStatus (reads that probe the control plane).
+HANDLED_KINDS: frozenset[tuple[str, str]] = REVIEW_KINDS | {("", "ComponentStatus")}
+
 #: Kinds that are only request/response bodies or subresources, not stored
 #: collections; they are served by dedicated handlers.
 VIRTUAL_KINDS: frozenset[tuple[str, str]] = (
@@ -118,6 +122,7 @@ STORED_WITH: dict[tuple[str, str], str] = {("events.k8s.io", "Event"): ""}
 
 #: Upstream short names.
 SHORT_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "ComponentStatus"): ("cs",),
     ("", "ConfigMap"): ("cm",),
     ("", "Endpoints"): ("ep",),
     ("", "Event"): ("ev",),
@@ -268,6 +273,7 @@ VERBS: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "Namespace"): ("create", "delete", "get", "list", "patch", "update", "watch"),
     ("", "Binding"): ("create",),  # the legacy way to bind a pod (pods/binding's older twin)
     **{gk: ("create",) for gk in REVIEW_KINDS},
+    ("", "ComponentStatus"): ("get", "list"),
 }
 
 
@@ -346,8 +352,8 @@ def pluralize(kind: str) -> str:
     return lower + "s"
 
 
-def _builtin_infos(*, reviews: bool = False) -> Iterator[ResourceInfo]:
-    """The stored built-in resources, or (``reviews``) the review resources of :data:`REVIEW_KINDS`."""
+def _builtin_infos(*, handled: bool = False) -> Iterator[ResourceInfo]:
+    """The stored built-in resources, or (``handled``) those of :data:`HANDLED_KINDS`."""
     for name, schema in definitions.load_definitions().items():
         gvks = schema.get("x-kubernetes-group-version-kind") or []
         props = schema.get("properties") or {}
@@ -356,10 +362,10 @@ def _builtin_infos(*, reviews: bool = False) -> Iterator[ResourceInfo]:
         gvk = gvks[0]
         group, version, kind = gvk["group"], gvk["version"], gvk["kind"]
         gk = (group, kind)
-        wanted = gk in REVIEW_KINDS if reviews else gk not in VIRTUAL_KINDS
+        wanted = gk in HANDLED_KINDS if handled else gk not in VIRTUAL_KINDS
         if not wanted or not _served_by_default(version):
             continue
-        subresources = () if reviews else (("status",) if "status" in props else ()) + EXTRA_SUBRESOURCES.get(gk, ())
+        subresources = () if handled else (("status",) if "status" in props else ()) + EXTRA_SUBRESOURCES.get(gk, ())
         yield ResourceInfo(
             group=group,
             version=version,
@@ -515,9 +521,9 @@ def builtin_infos() -> tuple[ResourceInfo, ...]:
 
 
 @functools.cache
-def review_infos() -> tuple[ResourceInfo, ...]:
-    """The review resources of :data:`REVIEW_KINDS`, at the versions served by default."""
-    return tuple(_builtin_infos(reviews=True))
+def handled_infos() -> tuple[ResourceInfo, ...]:
+    """The resources of :data:`HANDLED_KINDS`, at the versions served by default."""
+    return tuple(_builtin_infos(handled=True))
 
 
 def builtin_registry() -> ResourceRegistry:

@@ -32,6 +32,7 @@ from pinnace.apiserver import health, negotiation
 from pinnace.apiserver.admission.chain import warning_sink
 from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
 from pinnace.apiserver.certificates import CSR, RequesterIdentity
+from pinnace.apiserver.componentstatus import ComponentStatuses
 from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery, version_info
 from pinnace.apiserver.fasthttp import Dispatch, FastFront, FastRequest
@@ -130,6 +131,9 @@ class APIServer:
         self._streaming_subresources = frozenset(self.kubelets.handlers())
         #: (group, resource) → handler, for create-only resources that are never stored (reviews).
         self.virtual_resources = VirtualResources(self.registry)
+        #: ``kubectl get componentstatuses``: the embedding registers its components' probes.
+        self.component_statuses = ComponentStatuses()
+        self.virtual_resources[("", "componentstatuses")] = self.component_statuses.handle
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPIServer(self.registry)
         self.crds = CRDController(self.rest, self.registry)
@@ -149,7 +153,7 @@ class APIServer:
         self._checks: dict[str, health.Check] = {
             "ping": self._ok,
             "log": self._ok,
-            "storage": self._check_storage,
+            "storage": self.check_storage,
         }
         self._ready_checks: dict[str, health.Check] = {
             **self._checks,
@@ -270,7 +274,8 @@ class APIServer:
     async def _ok(self) -> str | None:
         return None
 
-    async def _check_storage(self) -> str | None:
+    async def check_storage(self) -> str | None:
+        """The storage health check (None: it answers), for /healthz and the storage's ComponentStatus."""
         try:
             await asyncio.wait_for(self.store.current_revision(), 2.0)
         except Exception as exc:
@@ -442,10 +447,8 @@ class APIServer:
             special = self.subresource_handlers.get((ri.group, ri.resource, ri.subresource))
             if special is not None:
                 return special(request, ri)
-        elif ri.verb == "create":
-            virtual = self.virtual_resources.get((ri.group, ri.resource))
-            if virtual is not None:
-                return virtual(request, ri)
+        elif (virtual := self.virtual_resources.handler_for(ri.group, ri.resource, ri.verb)) is not None:
+            return virtual(request, ri)
         return handle_resource(request, self.rest, ri)
 
     async def _non_resource(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
