@@ -299,3 +299,14 @@ def test_api_resources_versions_version_and_raw(objects: Cluster) -> None:
     assert list(raw)[:3] == ["kind", "apiVersion", "metadata"]
     assert raw["kind"] == "Namespace" and raw["metadata"]["name"] == "default"
     assert raw["status"] == {"phase": "Active"}
+
+
+def test_get_componentstatuses_probes_the_control_plane(objects: Cluster) -> None:
+    result = objects.kubectl("get", "componentstatuses")
+    assert "Warning: v1 ComponentStatus is deprecated in v1.19+" in result.stderr
+    rows = table(result.stdout)
+    assert rows[0] == ["NAME", "STATUS", "MESSAGE", "ERROR"]
+    # (this cluster runs the namespace controller only: no scheduler to report)
+    assert sorted(rows[1:]) == [["controller-manager", "Healthy", "ok"], ["sqlite-0", "Healthy", "ok"]]
+    one = json.loads(objects.kubectl("get", "cs", "sqlite-0", "-o", "json").stdout)
+    assert one["conditions"] == [{"type": "Healthy", "status": "True", "message": "ok"}]

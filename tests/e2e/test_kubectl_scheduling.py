@@ -149,3 +149,8 @@ def test_drain_evicts_through_the_eviction_subresource(sim_cluster: Cluster) -> 
         assert row[1] == "Ready,SchedulingDisabled"
     finally:
         sim_cluster.kubectl("uncordon", "sim-node-2")
+
+
+def test_the_scheduler_reports_itself_in_componentstatuses(sim_cluster: Cluster) -> None:
+    one = json.loads(sim_cluster.kubectl("get", "componentstatuses", "scheduler", "-o", "json").stdout)
+    assert one["conditions"] == [{"type": "Healthy", "status": "True", "message": "ok"}]

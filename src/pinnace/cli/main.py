@@ -217,6 +217,9 @@ def run_controller_manager(
     root_ca_file: Annotated[
         str | None, typer.Option(help="PEM CA published as the kube-root-ca.crt ConfigMap in every namespace.")
     ] = None,
+    health_probe_bind_address: Annotated[
+        str | None, typer.Option(help="host:port serving /healthz and /readyz (none if unset).")
+    ] = None,
     log_level: LogLevel = "INFO",
 ) -> None:
     """Run the built-in controllers, scheduler and simulated nodes against a cluster (kube-controller-manager's job).
@@ -235,6 +238,7 @@ def run_controller_manager(
         cluster_signing_cert_file=cluster_signing_cert_file,
         cluster_signing_key_file=cluster_signing_key_file,
         root_ca_file=root_ca_file,
+        health_probe_bind_address=health_probe_bind_address,
     )
     import asyncio
 

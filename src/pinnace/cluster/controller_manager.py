@@ -56,6 +56,9 @@ class ControllerManagerConfig:
     root_ca_file: str | None = None
     #: The pods' range (--cluster-cidr): simulated nodes get their podCIDRs from it.
     cluster_cidr: str = "10.244.0.0/16"
+    #: host:port where /healthz and /readyz are served (kube-controller-manager's health endpoint; None: not
+    #: served). ``pinnace up`` sets one and probes it for ``kubectl get componentstatuses``.
+    health_probe_bind_address: str | None = None
     #: Extra keyword options per component, by name, for anything without its own field.
     component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -168,6 +171,7 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
         lease_duration=config.lease_duration,
         renew_deadline=config.renew_deadline,
         retry_period=config.retry_period,
+        health_probe_bind_address=config.health_probe_bind_address,
     )
     manager = Manager(rest, options)
     try:

@@ -22,13 +22,14 @@ from pathlib import Path
 
 from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.authz import enable_rbac
+from pinnace.apiserver.componentstatus import http_probe
 from pinnace.apiserver.server import APIServer
 from pinnace.cluster.clusterinfo import publish_cluster_info, publish_kubeadm_config
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
 from pinnace.cluster.netslot import NetworkSlot, SlotClaim, claim_slot, network_slot, recorded_slot
 from pinnace.cluster.nodenet import placer_for
-from pinnace.cluster.nodes import NodeLauncher, NodesConfig
+from pinnace.cluster.nodes import NodeLauncher, NodesConfig, free_port
 from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
 from pinnace.cluster.storeconfig import StoreConfig
 from pinnace.storage.compactor import Compactor
@@ -144,6 +145,8 @@ class LocalCluster:
             admission_plugins=admission_plugins_for(self.config),
             service_cidr=self.service_cidr,
         )
+        backend = "etcd" if self.config.store.is_etcd else "sqlite"  # (kubectl get componentstatuses)
+        self.server.component_statuses.probes[f"{backend}-0"] = self.server.check_storage
         tls = secure_server(self.server, pki, self.config.security)
         await enable_rbac(self.server)  # the default policy is in place before the first request
         await self.server.listen(self.config.host, self.config.port, ssl=tls)
@@ -161,6 +164,12 @@ class LocalCluster:
         if not cm.root_ca_file:  # kube-root-ca.crt in every namespace: what in-cluster clients verify the server with
             cm = dataclasses.replace(cm, root_ca_file=str(pki.path("ca")[0]))
         if cm.controllers or cm.sim_nodes:
+            if cm.health_probe_bind_address is None:
+                cm = dataclasses.replace(cm, health_probe_bind_address=f"127.0.0.1:{free_port('127.0.0.1')}")
+            healthz = http_probe(f"http://{cm.health_probe_bind_address}/healthz")
+            self.server.component_statuses.probes["controller-manager"] = healthz
+            if "scheduler" in cm.controllers:  # the scheduler runs in the controller manager's process
+                self.server.component_statuses.probes["scheduler"] = healthz
             path = self.config.data_dir / CONTROLLER_MANAGER_KUBECONFIG
             self.controller_manager = ControllerManagerProcess(path, cm)
             self.controller_manager.start()

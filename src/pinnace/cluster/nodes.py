@@ -214,7 +214,8 @@ class NodePlacer(Protocol):
         """Undo what :meth:`place` set up (the cluster is stopping)."""
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
+    """A TCP port free on ``host`` now (for a child process to listen on)."""
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
@@ -238,7 +239,7 @@ class LoopbackPlacer:
         own = str(ipaddress.ip_network(f"{self.base}/24", strict=False)) if prefix else ""
         for i in range(len(nodes)):
             address = str(self.base + i + 1)
-            out.append(NodePlacement(address=address, kubelet_port=_free_port(address), proxy_chain_prefix=prefix,
+            out.append(NodePlacement(address=address, kubelet_port=free_port(address), proxy_chain_prefix=prefix,
                                      nodeport_addresses=own))  # fmt: skip
         return out
 
@@ -297,7 +298,7 @@ class NodeLauncher:
             node_name=spec.name,
             runtime=spec.runtime,
             node_ip=place.address,
-            kubelet_port=place.kubelet_port or _free_port(place.address),
+            kubelet_port=place.kubelet_port or free_port(place.address),
             pod_cidr=place.pod_cidr,
             node_labels=",".join(f"{k}={v}" for k, v in own.items()),
             register_with_taints=",".join(
