@@ -84,7 +84,7 @@ class ClientConfig:
             return ExecAuth(self.exec, tls=self.tls, cluster=self.exec_cluster, environ=environ)
         return None
 
-    def rest_client(self, *, timeout: float = 30.0) -> RestClient:
+    def rest_client(self, *, timeout: float = 30.0, user_agent: str | None = None) -> RestClient:
         """A REST client for this server, with this TLS configuration and these credentials."""
         return RestClient(
             self.server,
@@ -92,6 +92,7 @@ class ClientConfig:
             ssl_context=self.ssl_context(),
             server_hostname=self.tls.server_name if self.uses_tls else None,
             auth=self.auth_provider(),
+            user_agent=user_agent,
         )
 
 

@@ -11,8 +11,10 @@ reconcile, so their CPU counts); failures keep aiohttp's exception types.
 
 from __future__ import annotations
 
+import platform
 import re
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +69,26 @@ class WatchEvent:
 
 _PODS = ResourceRef("", "v1", "pods")
 
+#: ``platform.machine()`` as Go names the architecture (client-go's User-Agent says ``linux/amd64``).
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le"}
+
+
+def default_user_agent(program: str | None = None) -> str:
+    """client-go's default User-Agent, ``<program>/<version> (<os>/<arch>) <source>``: the server records a write
+    that names no ``fieldManager`` as the program's (managedFields), so a client never writes anonymously.
+
+    ``program``: the component's name (``kube-controller-manager``); by default the running command's."""
+    if program is None:
+        parts = (sys.argv[0] if sys.argv else "").split("/")
+        name = parts[-1].removesuffix(".py")
+        if name == "__main__" and len(parts) > 1:  # ``python -m package``: the package's name
+            name = parts[-2]
+        program = name if name and name not in ("-c", "-m", "python", "python3") else "pinnace"
+    from pinnace import __version__
+
+    arch = _GOARCH.get(platform.machine(), platform.machine() or "unknown")
+    return f"{program}/v{__version__} ({sys.platform}/{arch}) pinnace"
+
 
 class RestClient:
     """HTTP access to one API server.
@@ -74,6 +96,7 @@ class RestClient:
     ``ssl_context`` and ``server_hostname`` (kubeconfig ``tls-server-name``) set
     how the server is verified; ``auth`` is asked for credentials before each
     request, and after a 401 renews them once and the request is resent.
+    ``user_agent``: the User-Agent header (default: :func:`default_user_agent`).
     ``pinnace.client.config.ClientConfig.rest_client()`` fills these from a
     kubeconfig or the in-cluster environment.
     """
@@ -87,9 +110,10 @@ class RestClient:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         auth: AuthProvider | None = None,
+        user_agent: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Accept": "application/json"}
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent or default_user_agent()}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._request_timeout = timeout

@@ -161,10 +161,12 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
 async def run(kubeconfig: str | None, context: str | None, config: ControllerManagerConfig) -> int:
     """Run a controller manager until SIGINT/SIGTERM; returns the exit code."""
     from pinnace.client import load_client_config
+    from pinnace.client.rest import default_user_agent
     from pinnace.cluster.runtime_tuning import tune_garbage_collector
     from pinnace.runtime.manager import Manager, ManagerOptions
 
-    rest = load_client_config(kubeconfig, context).rest_client()
+    # Named as upstream's, so the objects its controllers write show "kube-controller-manager" in managedFields.
+    rest = load_client_config(kubeconfig, context).rest_client(user_agent=default_user_agent("kube-controller-manager"))
     options = ManagerOptions(
         leader_election=config.leader_elect,
         leader_election_id="kube-controller-manager",

@@ -50,7 +50,9 @@ async def serve(
     if config.client_ca is None and client_config.uses_tls and client_config.tls.ca:
         # kubeadm's clientCAFile is the cluster CA: the one the node's kubeconfig trusts the API server with.
         config = dataclasses.replace(config, client_ca=client_config.tls.ca)
-    rest = client_config.rest_client()
+    from pinnace.client.rest import default_user_agent
+
+    rest = client_config.rest_client(user_agent=default_user_agent("kubelet"))  # upstream's manager name for it
     parts = make_runtime(runtime_name, config.data_dir / "runtime", config.node_ip)
     agent = NodeAgent(rest, parts.runtime, config, images=parts.images)
     task = asyncio.create_task(agent.run(), name="node agent")
