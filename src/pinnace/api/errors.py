@@ -63,6 +63,9 @@ class StatusError(Exception):
 
     code: ClassVar[int] = 500
     reason: ClassVar[str] = "InternalError"
+    #: Whether the Status always carries ``details``, empty or not (upstream's constructors of these reasons
+    #: always set them; kubectl dereferences them, e.g. ``kubectl debug`` on a 404).
+    always_details: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -107,7 +110,7 @@ class StatusError(Exception):
             details["causes"] = [c.to_dict() for c in self.causes]
         if self.retry_after_seconds is not None:
             details["retryAfterSeconds"] = self.retry_after_seconds
-        if details:
+        if details or self.always_details:
             out["details"] = details
         return out
 
@@ -138,6 +141,7 @@ class NotFound(StatusError):
 
     code = 404
     reason = "NotFound"
+    always_details = True
 
 
 class MethodNotAllowed(StatusError):
