@@ -12,6 +12,7 @@ def test_the_core_resource_list_has_the_relayed_subresources(k8s_client: kuberne
     assert listed == {
         "pods/attach": ("PodAttachOptions", ["create", "get"]),
         "pods/binding": ("Binding", ["create"]),
+        "pods/ephemeralcontainers": ("Pod", ["get", "patch", "update"]),
         "pods/eviction": ("Eviction", ["create"]),
         "pods/exec": ("PodExecOptions", ["create", "get"]),
         "pods/log": ("Pod", ["get"]),

@@ -227,7 +227,7 @@ EXTRA_SUBRESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("apps", "ReplicaSet"): ("scale",),
     ("apps", "StatefulSet"): ("scale",),
     ("", "Namespace"): ("finalize",),
-    ("", "Pod"): ("binding", "eviction"),
+    ("", "Pod"): ("binding", "eviction", "ephemeralcontainers"),
     ("", "ServiceAccount"): ("token",),
     ("certificates.k8s.io", "CertificateSigningRequest"): ("approval",),
 }
@@ -263,6 +263,7 @@ SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "scale": ("get", "patch", "update"),
     "finalize": ("update",),
     "approval": ("get", "patch", "update"),
+    "ephemeralcontainers": ("get", "patch", "update"),
     "binding": ("create",),
     "eviction": ("create",),
     "token": ("create",),

@@ -188,6 +188,16 @@ def prepare_for_update(
             if k not in ("apiVersion", "kind", "metadata", "status"):
                 new[k] = copy.deepcopy(v)
         return
+    if subresource == "ephemeralcontainers":  # (pods) only spec.ephemeralContainers changes
+        wanted = (new.get("spec") or {}).get("ephemeralContainers")
+        new.clear()
+        new.update(copy.deepcopy(old))
+        spec = new.setdefault("spec", {})
+        if wanted:
+            spec["ephemeralContainers"] = wanted
+        else:
+            spec.pop("ephemeralContainers", None)
+        return
     if subresource == "finalize":
         finalizers = (new.get("spec") or {}).get("finalizers")
         new.clear()
@@ -257,15 +267,17 @@ def _stamp_conditions(new: Obj, old: Obj) -> None:
             c["lastTransitionTime"] = prior["lastTransitionTime"] if same and prior else now
 
 
-def validate(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> list[errors.Cause]:
-    """Kind-specific validation of a create (``old`` None) or update: CRDs, custom resources by their schema,
-    built-in kinds by upstream's rules (:mod:`pinnace.api.validation`)."""
+def validate(
+    info: ResourceInfo, obj: Obj, old: Obj | None = None, *, subresource: str | None = None
+) -> list[errors.Cause]:
+    """Kind-specific validation of a create (``old`` None) or update (through ``subresource``, if any): CRDs,
+    custom resources by their schema, built-in kinds by upstream's rules (:mod:`pinnace.api.validation`)."""
     custom = crd.custom_version(info)
     if custom is not None:
         return custom.validate(obj, old)
     if crd.is_crd(info.group, info.kind):
         return crd.validate_crd(obj, old)
-    return validation.validate(info.group, info.kind, obj, old)
+    return validation.validate(info.group, info.kind, obj, old, subresource=subresource)
 
 
 def prepare_for_delete(info: ResourceInfo, obj: Obj) -> None:

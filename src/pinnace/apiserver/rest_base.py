@@ -187,12 +187,12 @@ class RestBase:
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
 
     @staticmethod
-    def _validate(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> None:
+    def _validate(info: ResourceInfo, obj: Obj, old: Obj | None = None, subresource: str | None = None) -> None:
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             raise errors.BadRequest("metadata must be an object")
         causes = names.validate_object_meta(meta, namespaced=info.namespaced, name_rule=info.name_rule)
-        causes += strategy.validate(info, obj, old)
+        causes += strategy.validate(info, obj, old, subresource=subresource)
         if causes:
             raise errors.invalid(info.kind, str(meta.get("name") or ""), causes, group=info.group)
 

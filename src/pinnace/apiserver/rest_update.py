@@ -187,7 +187,7 @@ class RestUpdater(RestBase):
             defaulted = not prepared and not request.mutated
         if not prepared:
             strategy.prepare_for_update(info, desired, current, subresource=subresource, defaulted=defaulted)
-            self._validate(info, desired, current)
+            self._validate(info, desired, current, subresource)
         if chain and request is not None:
             await chain.validate(request)
         hooks = self.hooks.get((info.group, info.kind)) if subresource is None else None

@@ -60,13 +60,16 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
 _STATUS_CHECKED = frozenset({("certificates.k8s.io", "CertificateSigningRequest")})
 
 
-def validate(group: str, kind: str, obj: Obj, old: Obj | None = None) -> list[Cause]:
+def validate(group: str, kind: str, obj: Obj, old: Obj | None = None, *, subresource: str | None = None) -> list[Cause]:
     """Every semantic problem of a (defaulted) built-in object; ``old`` set on update.
 
     An update that leaves everything but metadata and status as it was (a
     status write, a label change) has nothing new to check: the stored object
     passed already, and upstream's status strategies check only the status.
+    A pod's ``ephemeralcontainers`` subresource has rules of its own.
     """
+    if subresource == "ephemeralcontainers" and (group, kind) == ("", "Pod") and old is not None:
+        return core.ephemeral_containers_update(obj, old)
     validator = _VALIDATORS.get((group, kind))
     if validator is None:
         return []

@@ -19,6 +19,7 @@ from typing import Any
 
 from pinnace.api import errors, names, quantity
 from pinnace.api.errors import Cause
+from pinnace.api.gofmt import go_quote
 from pinnace.api.selectors import from_label_selector
 from pinnace.api.validation import field
 from pinnace.api.validation.field import invalid, not_supported, required
@@ -437,7 +438,10 @@ def pod_template(template: Any, path: str, **kwargs: Any) -> list[Cause]:
 def pod(obj: Obj, old: Obj | None) -> list[Cause]:
     """A pod: its spec; on update, only images, deadlines, tolerations and grace may change."""
     if old is None:
-        return pod_spec(obj.get("spec"), "spec")
+        out = pod_spec(obj.get("spec"), "spec")
+        if _dict(obj.get("spec")).get("ephemeralContainers"):
+            out.append(field.forbidden("spec.ephemeralContainers", "cannot be set on create"))
+        return out
     out = pod_spec(obj.get("spec"), "spec")
     out.extend(pod_update(_dict(obj.get("spec")), _dict(old.get("spec"))))
     return out
@@ -468,6 +472,47 @@ def pod_update(new: Obj, old: Obj) -> list[Cause]:
         mutable["terminationGracePeriodSeconds"] = grace_old
     if not field.semantic_equal(mutable, old):
         out.append(field.forbidden("spec", POD_UPDATE_FORBIDDEN))
+    return out
+
+
+#: What an ephemeral container may not have (upstream's validateEphemeralContainers): it runs once, to debug.
+_EPHEMERAL_FORBIDDEN = ("ports", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "resizePolicy")
+
+
+def ephemeral_containers_update(new: Obj, old: Obj) -> list[Cause]:
+    """``ValidatePodEphemeralContainersUpdate``: new ephemeral containers are valid, and none that exists changes
+    or goes (they are added through the ``ephemeralcontainers`` subresource, never edited)."""
+    spec, old_spec = _dict(new.get("spec")), _dict(old.get("spec"))
+    ephemeral = _dicts(spec.get("ephemeralContainers"))
+    path = "spec.ephemeralContainers"
+    out: list[Cause] = []
+    volumes = {str(v.get("name")) for v in _dicts(spec.get("volumes"))}
+    targets = {str(c.get("name")) for key in ("containers", "initContainers") for c in _dicts(spec.get(key))}
+    taken = set(targets)
+    for i, c in enumerate(ephemeral):
+        p = f"{path}[{i}]"
+        out.extend(_container(c, volumes, p))
+        name = str(c.get("name") or "")
+        if name in taken:
+            out.append(field.duplicate(f"{p}.name", name))
+        taken.add(name)
+        for key in _EPHEMERAL_FORBIDDEN:
+            if c.get(key):
+                out.append(field.forbidden(f"{p}.{key}", "cannot be set for an Ephemeral Container"))
+        if _dict(c.get("resources")).get("limits") or _dict(c.get("resources")).get("requests"):
+            out.append(field.forbidden(f"{p}.resources", "cannot be set for an Ephemeral Container"))
+        if c.get("restartPolicy"):
+            out.append(field.forbidden(f"{p}.restartPolicy", "cannot be set for an Ephemeral Container"))
+        target = c.get("targetContainerName")
+        if target and target not in targets:
+            out.append(field.not_found(f"{p}.targetContainerName", target))
+    now = {str(c.get("name")): c for c in ephemeral}
+    for existing in _dicts(old_spec.get("ephemeralContainers")):
+        name = str(existing.get("name"))
+        if name not in now:
+            out.append(field.forbidden(path, f"existing ephemeral containers {go_quote(name)} may not be removed\n"))
+        elif not field.semantic_equal(now[name], existing):
+            out.append(field.forbidden(path, f"existing ephemeral containers {go_quote(name)} may not be changed\n"))
     return out
 
 
