@@ -127,6 +127,45 @@ def test_exec_exit_code_and_stdin(cluster: Cluster) -> None:
     assert spdy.returncode == 4
 
 
+def test_debug_runs_an_ephemeral_container_once_beside_the_others(cluster: Cluster) -> None:
+    run_pod(cluster, "debuggee", [{"name": "main", "image": "busybox", "command": ["sleep", "600"]}])
+    piped = cluster.kubectl(
+        "debug",
+        "debuggee",
+        "-i",
+        "--image=busybox",
+        "--profile=general",
+        "--container=dbg",
+        "--",
+        "sh",
+        input="echo from-the-debugger\nexit 0\n",
+        timeout=90,
+    )
+    assert "from-the-debugger" in piped.stdout
+
+    def finished() -> Any:
+        pod = json.loads(cluster.kubectl("get", "pod", "debuggee", "-o", "json").stdout)
+        (status,) = pod["status"].get("ephemeralContainerStatuses") or [{}]
+        return "terminated" in status.get("state", {}) and (pod, status)
+
+    pod, status = eventually(finished, 30)
+    assert status["name"] == "dbg" and status["ready"] is False and status["restartCount"] == 0
+    assert status["state"]["terminated"]["exitCode"] == 0  # and it stays so: an ephemeral container is not restarted
+    assert pod["status"]["phase"] == "Running" and pod["status"]["containerStatuses"][0]["ready"] is True
+    assert cluster.kubectl("logs", "debuggee", "-c", "dbg").stdout == "from-the-debugger\n"
+    removed = cluster.kubectl(
+        "patch",
+        "pod",
+        "debuggee",
+        "--subresource=ephemeralcontainers",
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/spec/ephemeralContainers/0"}]',
+        check=False,
+    )
+    assert removed.returncode == 1 and 'existing ephemeral containers "dbg" may not be removed' in removed.stderr
+
+
 def drive_tty(cluster: Cluster, argv: list[str], lines: list[bytes], wait: float = 2.0) -> tuple[bytes, int]:
     """Run kubectl on a pty of 40x120 (as a terminal would), type ``lines``; its output and exit code."""
     pid, fd = pty.fork()

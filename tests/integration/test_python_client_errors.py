@@ -91,6 +91,14 @@ def test_errors_are_status_objects_and_write_nothing(
     assert _snapshot(seeded) == before
 
 
+def test_a_not_found_status_always_has_details_as_upstreams(seeded: ThreadedServer) -> None:
+    # kubectl dereferences them (kubectl debug tells a missing subresource from a missing pod by details.name).
+    _, unknown = raw_request(seeded.url, "PATCH", "/api/v1/namespaces/default/pods/p/nosuch", b"{}", JSON)
+    assert (unknown["code"], unknown["details"]) == (404, {})
+    _, missing = raw_request(seeded.url, "GET", "/api/v1/namespaces/default/configmaps/absent")
+    assert missing["details"] == {"name": "absent", "kind": "configmaps"}
+
+
 def test_invalid_name_lists_its_causes(seeded: ThreadedServer) -> None:
     _, body = raw_request(seeded.url, "POST", CMS, _cm("Bad_Name"), JSON)
     assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": ')

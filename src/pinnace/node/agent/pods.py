@@ -171,6 +171,11 @@ class PodSync:
             for c in spec.get("containers") or []:
                 instances = by_name.get(c["name"], [])
                 await self._keep_running(ctx, c, instances[-1] if instances else None, policy)
+            # Ephemeral containers (kubectl debug) run once, beside the others: never restarted, never probed.
+            for c in spec.get("ephemeralContainers") or []:
+                instances = by_name.get(c["name"], [])
+                if not instances or instances[-1].state == cri.ContainerState.CREATED:
+                    await self._start(ctx, c, 0, existing=instances[-1] if instances else None)
         containers = await self.runtime.list_containers(ctx.sandbox.id) if ctx.sandbox else []
         return self._result(ctx, containers)
 

@@ -321,4 +321,7 @@ def pod_status(
         out["podIPs"] = [{"ip": ip} for ip in ips]
     if inits:
         out["initContainerStatuses"] = inits
+    ephemeral = statuses(spec.get("ephemeralContainers") or [], init=False, default_waiting="ContainerCreating")
+    if ephemeral:  # (never ready: they serve no traffic, and count for neither the phase nor readiness)
+        out["ephemeralContainerStatuses"] = [{**s, "ready": False} for s in ephemeral]
     return out

@@ -165,3 +165,20 @@ def test_readiness_gates() -> None:
     gated["status"]["conditions"].append({"type": "example.com/lb", "status": "True"})
     s = status(gated, *running)
     assert conditions(s)["Ready"] == "True" and conditions(s)["example.com/lb"] == "True"  # kept, not ours
+
+
+def test_ephemeral_containers_are_reported_apart_never_ready_and_count_for_nothing() -> None:
+    p = pod(policy="Never")
+    p["spec"]["ephemeralContainers"] = [{"name": "dbg", "image": "busybox"}, {"name": "later", "image": "busybox"}]
+    running = [container("a", ContainerState.RUNNING), container("b", ContainerState.RUNNING)]
+    s = status(p, *running, container("dbg", ContainerState.EXITED, code=3))
+    assert s["phase"] == "Running" and conditions(s)["Ready"] == "True"  # a failed debugger fails nothing
+    dbg, later = s["ephemeralContainerStatuses"]
+    assert dbg["name"] == "dbg" and dbg["ready"] is False and dbg["state"]["terminated"]["exitCode"] == 3
+    assert later["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    assert [c["name"] for c in s["containerStatuses"]] == ["a", "b"]
+    s = status(p, *running, container("dbg", ContainerState.RUNNING))
+    assert (
+        s["ephemeralContainerStatuses"][0]["ready"] is False
+        and "running" in s["ephemeralContainerStatuses"][0]["state"]
+    )
