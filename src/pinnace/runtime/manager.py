@@ -14,7 +14,7 @@ start only once this process leads; losing the lease stops them and makes
 exit, as controller-runtime's does, so it never acts without the lease.
 
 Probes: ``/healthz`` and ``/readyz`` (with named checks, ``?verbose``), and
-``/metrics`` with the runtime's Prometheus registry.
+``/metrics`` with the runtime's Prometheus registry, served by :mod:`pinnace.runtime.probeserver`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from prometheus_client import generate_latest
 
@@ -41,9 +41,7 @@ from pinnace.runtime.client import Client
 from pinnace.runtime.clock import Clock, RealClock
 from pinnace.runtime.events import EventRecorder
 from pinnace.runtime.leaderelection import LeaderElectionConfig, LeaderElector
-
-if TYPE_CHECKING:
-    from aiohttp import web
+from pinnace.runtime.probeserver import ProbeServer, Reply, Route
 
 __all__ = ["LeaderElectionLost", "Manager", "ManagerOptions", "Runnable"]
 
@@ -123,7 +121,7 @@ class Manager:
         self._leader_tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._lost = False
-        self._http: list[web.AppRunner] = []
+        self._http: list[ProbeServer] = []
         self.elector: LeaderElector | None = None
         self.bound: dict[str, tuple[str, int]] = {}
 
@@ -215,8 +213,8 @@ class Manager:
         await self._cancel(self._leader_tasks)
         await self._cancel(self._tasks)
         await self.cache.stop()
-        for runner in self._http:
-            await runner.cleanup()
+        for server in self._http:
+            await server.close()
         self._http.clear()
 
     async def _cancel(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -264,42 +262,25 @@ class Manager:
             wanted.setdefault(self.options.health_probe_bind_address, []).append("probes")
         if self.options.metrics_bind_address:
             wanted.setdefault(self.options.metrics_bind_address, []).append("metrics")
-        if not wanted:
-            return
-        # aiohttp's server side is imported only here, when probes or metrics are served: a manager
-        # without them (a CLI tool, a test, a small operator) saves its ~2 MB of resident memory.
-        from aiohttp import web
-
         for address, roles in wanted.items():
-            app = web.Application()
+            routes: dict[str, Route] = {}
             if "probes" in roles:
-                healthz = functools.partial(self._probe, checks=self._healthz, what="healthz")
-                readyz = functools.partial(self._probe, checks=self._readyz, what="readyz")
-                for path, handler in (("/healthz", healthz), ("/readyz", readyz)):
-                    app.router.add_get(path, handler)
-                    app.router.add_get(path + "/{check}", handler)
+                routes["/healthz"] = functools.partial(self._probe, checks=self._healthz, what="healthz")
+                routes["/readyz"] = functools.partial(self._probe, checks=self._readyz, what="readyz")
             if "metrics" in roles:
-                app.router.add_get("/metrics", _serve_metrics)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await runner.setup()
-            host, port = _split_address(address)
-            site = web.TCPSite(runner, host, port, reuse_address=True)
-            await site.start()
-            server: Any = site._server
-            bound = server.sockets[0].getsockname() if server is not None and server.sockets else (host, port)
+                routes["/metrics"] = _serve_metrics
+            server = ProbeServer(routes)
+            bound = await server.start(*_split_address(address))
             for role in roles:
-                self.bound[role] = (str(bound[0]), int(bound[1]))
-            self._http.append(runner)
+                self.bound[role] = bound
+            self._http.append(server)
 
-    async def _probe(self, request: web.Request, checks: dict[str, Check], what: str) -> web.Response:
-        from aiohttp import web
-
-        only = request.match_info.get("check")
-        if only is not None and only not in checks:
-            return web.Response(status=404, text=f"no such check: {only}\n")
+    async def _probe(self, only: str, query: Mapping[str, list[str]], *, checks: dict[str, Check], what: str) -> Reply:
+        if only and only not in checks:
+            return Reply(404, f"no such check: {only}\n".encode())
         lines, ok = [], True
         for name, check in checks.items():
-            if only is not None and name != only:
+            if only and name != only:
                 continue
             try:
                 problem = await check()
@@ -310,20 +291,18 @@ class Manager:
             else:
                 ok = False
                 lines.append(f"[-]{name} failed: {problem}")
-        if ok and "verbose" not in request.query:
-            return web.Response(text="ok")
+        if ok and "verbose" not in query:
+            return Reply(200, b"ok")
         verdict = f"{what} check passed" if ok else f"{what} check failed"
-        return web.Response(status=200 if ok else 500, text="\n".join([*lines, verdict]) + "\n")
+        return Reply(200 if ok else 500, ("\n".join([*lines, verdict]) + "\n").encode())
 
 
 async def _ok() -> str | None:
     return None
 
 
-async def _serve_metrics(request: web.Request) -> web.Response:
-    from aiohttp import web
-
-    return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": "text/plain; version=0.0.4"})
+async def _serve_metrics(_rest: str, _query: Mapping[str, list[str]]) -> Reply:
+    return Reply(200, generate_latest(metrics.REGISTRY), "text/plain; version=0.0.4")
 
 
 def default_identity() -> str:
