@@ -61,11 +61,6 @@ def _put(out: Obj, key: str, value: Any) -> None:
         out[key] = value
 
 
-def _quantity(value: Any) -> Any:
-    """A required Quantity: Go writes its zero value as "0"."""
-    return "0" if value is None else value
-
-
 def _ref(value: Any) -> Obj:
     """A CrossVersionObjectReference (kind, name, apiVersion), the same in both versions."""
     ref = _m(value)
