@@ -472,3 +472,34 @@ async def test_post_start_hook_runs_and_a_failing_one_restarts_the_container(cli
         return int(statuses[0].get("restartCount") or 0) >= 1
 
     await eventually(restarted)
+
+
+async def test_an_ephemeral_container_runs_once_but_not_in_a_finished_pod(client: RestClient, node: Node) -> None:
+    marks = node.data_dir.parent / "ephemeral.txt"
+    await client.create(PODS, pod("target", sh("main", "sleep 60")), "default")
+    await eventually(lambda: _ready_pod(client, "target"))
+    debugger = sh("dbg", f"echo ran >> {marks}")
+    patch = {"spec": {"ephemeralContainers": [debugger]}}
+    await client.patch(PODS, "target", patch, "default", subresource="ephemeralcontainers")
+
+    async def finished(name: str) -> Obj | None:
+        statuses = (await get_pod(client, name))["status"].get("ephemeralContainerStatuses") or []
+        return statuses[0] if statuses and "terminated" in statuses[0]["state"] else None
+
+    status = await eventually(lambda: finished("target"))
+    assert status["state"]["terminated"]["exitCode"] == 0 and status["ready"] is False
+    await asyncio.sleep(1.0)  # the agent syncs the pod again: the exited debugger is not restarted
+    assert marks.read_text() == "ran\n"
+    assert (await get_pod(client, "target"))["status"]["phase"] == "Running"
+
+    await client.create(PODS, pod("done", sh("main", "true"), restartPolicy="Never"), "default")
+
+    async def succeeded() -> bool:
+        return bool((await get_pod(client, "done"))["status"].get("phase") == "Succeeded")
+
+    await eventually(succeeded)
+    await client.patch(PODS, "done", patch, "default", subresource="ephemeralcontainers")
+    await asyncio.sleep(1.5)
+    statuses = (await get_pod(client, "done"))["status"].get("ephemeralContainerStatuses") or []
+    assert all("running" not in s["state"] and "terminated" not in s["state"] for s in statuses)
+    assert marks.read_text() == "ran\n"  # it never ran there
