@@ -196,6 +196,24 @@ def test_kubectl_exec_with_a_terminal(oci_cluster: Cluster) -> None:
     assert code == 7
 
 
+def test_kubectl_debug_with_a_target_sees_the_targets_processes(oci_cluster: Cluster) -> None:
+    _apply(oci_cluster, _pod("debuggee", "node-1", "sleep 600"))
+    eventually(lambda: _running_ip(oci_cluster, "debuggee"), timeout=60)
+    image = [f"--image={IMAGE}", "--image-pull-policy=IfNotPresent", "--profile=general"]
+
+    def debug(name: str, *target: str) -> str:
+        oci_cluster.kubectl("debug", "debuggee", *image, f"--container={name}", *target, "--", "ps", "-o", "args")
+
+        def logged() -> str:
+            return oci_cluster.kubectl("logs", "debuggee", "-c", name, check=False).stdout
+
+        return str(eventually(lambda: "ps -o args" in logged() and logged(), timeout=60))
+
+    # In the target's process namespace, the debugger sees the target's process; in its own, only itself.
+    assert debug("with-target", "--target=main").split("\n")[1:3] == ["sleep 600", "ps -o args"]
+    assert debug("alone").split("\n")[1:2] == ["ps -o args"]
+
+
 def test_a_host_port_reaches_the_pod_at_its_nodes_address(oci_cluster: Cluster) -> None:
     ports = [{"containerPort": 8080, "hostPort": 18080}]
     _apply(oci_cluster, _pod("hostport", "node-1", HTTPD, ports=ports))

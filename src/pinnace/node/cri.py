@@ -131,6 +131,9 @@ class ContainerConfig:
     attempt: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: The ID of a running container of the same sandbox whose process namespace this one joins (an ephemeral
+    #: container's ``targetContainerName``, CRI's NamespaceMode TARGET); "" for the container's own.
+    pid_namespace_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -375,6 +375,15 @@ class PodSync:
         sec = c.get("securityContext") or {}
         caps = sec.get("capabilities") or {}
         meta = pod["metadata"]
+        pid_namespace_of = ""
+        target = c.get("targetContainerName")  # an ephemeral container sees the target's processes
+        if target and ctx.sandbox is not None:
+            running = [
+                i
+                for i in await self.runtime.list_containers(ctx.sandbox.id)
+                if i.name == target and i.state == cri.ContainerState.RUNNING
+            ]
+            pid_namespace_of = running[-1].id if running else ""
         return cri.ContainerConfig(
             name=str(c["name"]),
             image=str(c.get("image") or ""),
@@ -403,6 +412,7 @@ class PodSync:
                 allow_privilege_escalation=sec.get("allowPrivilegeEscalation"),
             ),
             attempt=attempt,
+            pid_namespace_of=pid_namespace_of,
             labels={
                 cri.LABEL_POD_UID: meta["uid"],
                 cri.LABEL_POD_NAME: meta["name"],

@@ -319,7 +319,14 @@ class OCIRuntime:
                 uts_path=sandbox.get("shared", {}).get("uts", ""),
                 shm_dir=sandbox.get("shared", {}).get("shm", ""),
             )
-            spec = build_spec(config, image_config, container_id=container_id, rootfs=target, sandbox=paths)
+            spec = build_spec(
+                config,
+                image_config,
+                container_id=container_id,
+                rootfs=target,
+                sandbox=paths,
+                pid_namespace=self._pid_namespace(config.pid_namespace_of),
+            )
             records.write_record(os.path.join(bundle, "config.json"), spec)
             if config.log_path:
                 os.makedirs(os.path.dirname(config.log_path), exist_ok=True)
@@ -383,6 +390,17 @@ class OCIRuntime:
                 return False
             await asyncio.sleep(_POLL)
         return True
+
+    def _pid_namespace(self, container_id: str) -> str:
+        """The process namespace of a running container, to join ("" for none asked)."""
+        if not container_id:
+            return ""
+        state = self._state(container_id)
+        pid = (state or {}).get("pid")
+        path = f"/proc/{pid}/ns/pid"
+        if not pid or not self._running(container_id) or not os.path.exists(path):
+            raise cri.RuntimeFailure(f"container {container_id}, whose process namespace was asked for, is not running")
+        return path
 
     def _state(self, container_id: str) -> dict[str, Any] | None:
         return self._files.read(os.path.join(self._container_dir(container_id), "state.json"))

@@ -236,8 +236,9 @@ def build_spec(
     container_id: str,
     rootfs: str,
     sandbox: SandboxPaths,
+    pid_namespace: str = "",
 ) -> dict[str, Any]:
-    """The whole ``config.json`` for a container."""
+    """The whole ``config.json`` for a container (``pid_namespace``: the path of a process namespace to join)."""
     security = config.security
     caps = capabilities(config)
     no_new_privs = security.allow_privilege_escalation is False and not security.privileged
@@ -251,7 +252,7 @@ def build_spec(
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
         "noNewPrivileges": no_new_privs,
     }
-    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "mount"}, _namespace("ipc", sandbox.ipc_path)]
+    namespaces = [_namespace("pid", pid_namespace), {"type": "mount"}, _namespace("ipc", sandbox.ipc_path)]
     if sandbox.netns_path:
         namespaces += [{"type": "network", "path": sandbox.netns_path}, _namespace("uts", sandbox.uts_path)]
     linux: dict[str, Any] = {
