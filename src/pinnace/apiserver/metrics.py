@@ -8,7 +8,7 @@ store operation). Each server has its own registry, so several can run in one
 process (tests).
 
 The request and storage families are updated on every request, on the event
-loop: they keep plain counts (:mod:`pinnace.loopmetrics`) instead of
+loop: they keep plain counts (:mod:`pinnace.api.loopmetrics`) instead of
 prometheus_client's, whose every update takes a lock (~0.4 us a counter, ~0.8 us
 a histogram, three updates per write), and are exposed through the same registry.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from pinnace.loopmetrics import LoopCounter, LoopHistogram
+from pinnace.api.loopmetrics import LoopCounter, LoopHistogram
 from pinnace.storage import Event, KeyValue, RangeResult, Store
 
 _LATENCY_BUCKETS = (

@@ -3,7 +3,7 @@
 One registry (:data:`REGISTRY`) holds the workqueue and reconcile metrics of
 every controller in the process, labelled by queue / controller name; the
 manager serves it on its metrics endpoint. The families are
-:mod:`pinnace.loopmetrics`' (plain numbers, no lock per update): a controller
+:mod:`pinnace.api.loopmetrics`' (plain numbers, no lock per update): a controller
 updates about ten per item, always from its event loop.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from pinnace.loopmetrics import LoopCounter, LoopGauge, LoopHistogram
+from pinnace.api.loopmetrics import LoopCounter, LoopGauge, LoopHistogram
 
 __all__ = [
     "RECONCILE_ERRORS",

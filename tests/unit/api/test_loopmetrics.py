@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pinnace.loopmetrics import LoopCounter, LoopGauge, LoopHistogram
+from pinnace.api.loopmetrics import LoopCounter, LoopGauge, LoopHistogram
 
 BUCKETS = (0.001, 0.01, 0.1, 1.0)
 

@@ -9,8 +9,9 @@ instead, and register with a prometheus_client registry like any collector:
 the text exposition is the same, except that counters carry no ``_created``
 sample.
 
-Not for updates from several threads at once (an ``+=`` may then lose one). A
-leaf module: it imports nothing of Pinnace, so every layer may use it.
+Not for updates from several threads at once (an ``+=`` may then lose one).
+It lives in ``api`` (the lowest layer both the API server and the runtime
+import) and imports nothing else of Pinnace; it knows nothing of HTTP.
 """
 
 from __future__ import annotations
