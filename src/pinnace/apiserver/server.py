@@ -129,7 +129,7 @@ class APIServer:
         self.subresource_handlers.update(self.kubelets.handlers())
         #: Subresources answered with a stream (relayed from a kubelet): served by aiohttp, never the fast front.
         self._streaming_subresources = frozenset(self.kubelets.handlers())
-        #: (group, resource) → handler, for create-only resources that are never stored (reviews).
+        #: (group, resource) → handler, for resources that are never stored (reviews, componentstatuses).
         self.virtual_resources = VirtualResources(self.registry)
         #: ``kubectl get componentstatuses``: the embedding registers its components' probes.
         self.component_statuses = ComponentStatuses()
