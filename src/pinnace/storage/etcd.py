@@ -80,7 +80,7 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 
-from pinnace.storage.etcd_channel import EtcdTLS, Members, WatchStream, serialize
+from pinnace.storage.etcd_channel import REQUIRE_LEADER, EtcdTLS, Members, WatchStream, serialize
 from pinnace.storage.etcd_window import EventWindow
 from pinnace.storage.etcdpb import kv_pb2, rpc_pb2
 from pinnace.storage.interface import (
@@ -110,6 +110,10 @@ _ERR_FUTURE = "required revision is a future revision"
 # the leader answers nothing, so its attempt ends at ``request_timeout`` — that is retried on the next
 # member too, while ``retry_timeout`` lasts.
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: The longest wait between attempts while failing over. Short: a member without a leader refuses at once
+#: (require-leader), and a new leader is elected within etcd's election timeout; a long wait would stall
+#: writes well past the election (etcd's own client waits 25 ms between retries).
+MAX_BACKOFF = 0.25
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
@@ -214,7 +218,7 @@ class EtcdStore:
                 response_deserializer=response_type,
             )
             try:
-                response: _Resp = await rpc(request, timeout=self._request_timeout)
+                response: _Resp = await rpc(request, timeout=self._request_timeout, metadata=REQUIRE_LEADER)
                 return response
             except grpc.aio.AioRpcError as e:
                 if self._closed:
@@ -222,13 +226,13 @@ class EtcdStore:
                 if e.code() not in _RETRYABLE or loop.time() >= deadline:
                     raise await self._translate(e, requested) from e
                 log.info("etcd member %s unavailable (%s); failing over", self._members.current, e.details())
-                self._members.fail_over(channel)
+                self._members.fail_over(channel, unanswered=e.code() is grpc.StatusCode.DEADLINE_EXCEEDED)
             except asyncio.CancelledError:
                 if self._closed:
                     raise StoreClosed("store is closed") from None
                 raise
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 1.0)
+            backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _translate(self, error: grpc.aio.AioRpcError, requested: int | None) -> StorageError:
         details = error.details() or ""
@@ -470,7 +474,7 @@ class EtcdStore:
                 self._progress_watches.discard(stream)
                 stream.cancel()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 1.0)
+            backoff = min(backoff * 2, MAX_BACKOFF)
 
     def _event(self, event: kv_pb2.Event) -> Event:
         prev = self._kv(event.prev_kv) if event.HasField("prev_kv") else None

@@ -3,7 +3,11 @@
 ``Members`` turns the configured endpoints (``host:port``, ``http://…`` or
 ``https://…``) into ``grpc.aio`` channels, opened on first use, and knows which
 member is current; ``fail_over`` moves to the next one when a call finds the
-current one unavailable. ``WatchStream`` is one bidirectional etcd Watch call
+current one unavailable, passing over a member that lately did not answer at
+all while another may. Every call carries etcd's require-leader metadata, as
+kube-apiserver's calls do: a member that has lost its leader refuses at once
+(``UNAVAILABLE: etcdserver: no leader``) instead of holding a write until the
+deadline, and ends its watch streams, so the caller moves on. ``WatchStream`` is one bidirectional etcd Watch call
 whose writes are serialized (gRPC allows one pending write per stream). The
 store (``pinnace.storage.etcd``) decides when to retry; nothing here does.
 """
@@ -11,6 +15,7 @@ store (``pinnace.storage.etcd``) decides when to retry; nothing here does.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +38,10 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 0),
 ]
+#: gRPC metadata asking the member to refuse the call when it has no leader (etcd's ``WithRequireLeader``).
+REQUIRE_LEADER: tuple[tuple[str, str], ...] = (("hasleader", "true"),)
+#: Seconds a member that left a call unanswered (paused, cut off) is passed over by failover.
+SUSPECT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,7 @@ class Members:
             self._targets.append((rest, scheme == "https" or tls is not None))
         self._tls = tls
         self._channels: dict[int, grpc.aio.Channel] = {}
+        self._suspect_until: dict[int, float] = {}
         self.index = 0
 
     def channel(self) -> grpc.aio.Channel:
@@ -79,10 +89,21 @@ class Members:
             self._channels[self.index] = channel
         return channel
 
-    def fail_over(self, failed: grpc.aio.Channel) -> None:
-        """Move to the next member, unless another caller already moved away from ``failed``."""
-        if self._channels.get(self.index) is failed:
-            self.index = (self.index + 1) % len(self._targets)
+    def fail_over(self, failed: grpc.aio.Channel, *, unanswered: bool = False) -> None:
+        """Move to the next member, unless another caller already moved away from ``failed``.
+
+        ``unanswered``: the call got no answer before its deadline. Such a member is passed over for
+        :data:`SUSPECT_SECONDS` while a member not suspected is left: going back to it at once would cost
+        another whole deadline."""
+        if self._channels.get(self.index) is not failed:
+            return
+        now = time.monotonic()
+        if unanswered:
+            self._suspect_until[self.index] = now + SUSPECT_SECONDS
+        count = len(self._targets)
+        candidates = [(self.index + step) % count for step in range(1, count + 1)]
+        trusted = [i for i in candidates if self._suspect_until.get(i, 0.0) <= now]
+        self.index = (trusted or candidates)[0]
 
     @property
     def current(self) -> str:
@@ -110,7 +131,7 @@ class WatchStream:
             request_serializer=serialize,
             response_deserializer=rpc_pb2.WatchResponse.FromString,
         )
-        self._call = rpc()
+        self._call = rpc(metadata=REQUIRE_LEADER)
         self._lock = asyncio.Lock()
 
     async def send(self, request: rpc_pb2.WatchRequest) -> None:
