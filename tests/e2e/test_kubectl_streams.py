@@ -330,6 +330,31 @@ def test_readiness_gates_the_service_endpoints(cluster: Cluster, tmp_path: Path)
     assert ready[0]["addresses"][0]["ip"] == _pod(cluster, "gated")["status"]["podIP"]
 
 
+def test_pods_and_services_proxy_reach_the_pods_http_server(cluster: Cluster) -> None:
+    port = free_port()
+    server = {
+        "name": "main",
+        "image": "busybox",
+        "command": [sys.executable, "-m", "http.server", str(port)],  # every address: the pod's IP included
+        "ports": [{"containerPort": port}],
+        "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1},
+    }
+    run_pod(cluster, "proxied", [server])
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "proxied"},
+        "spec": {"selector": {"app": "proxied"}, "ports": [{"port": 80, "targetPort": port}]},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(service))
+    for path in (f"pods/proxied:{port}/proxy/", "pods/proxied/proxy/", "services/proxied:80/proxy/"):
+        raw = f"/api/v1/namespaces/default/{path}"
+        listing = eventually(lambda raw=raw: cluster.kubectl("get", "--raw", raw, check=False).stdout, 30)
+        assert "Directory listing for /" in listing, path
+    refused = cluster.kubectl("get", "--raw", "/api/v1/namespaces/default/services/proxied:81/proxy/", check=False)
+    assert 'Error from server (ServiceUnavailable): no service port 81 found for service "proxied"' in refused.stderr
+
+
 def test_streams_are_authorized_like_any_request(cluster: Cluster, tmp_path: Path) -> None:
     run_pod(cluster, "guarded", [{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo hi; sleep 600"]}])
     cluster.kubectl("create", "serviceaccount", "viewer")

@@ -234,14 +234,17 @@ EXTRA_SUBRESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
 
 #: Subresources served by relaying to a kubelet (connect-style: streams, not stored objects), with their verbs as
 #: upstream's discovery lists them. They are routed by the API server's subresource handlers, not the REST store.
+_PROXY_VERBS = ("create", "delete", "get", "patch", "update")
+_POD_STREAMS: dict[str, tuple[str, ...]] = {
+    "attach": ("create", "get"),
+    "exec": ("create", "get"),
+    "log": ("get",),
+    "portforward": ("create", "get"),
+}
 CONNECT_SUBRESOURCES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
-    ("", "Pod"): {
-        "attach": ("create", "get"),
-        "exec": ("create", "get"),
-        "log": ("get",),
-        "portforward": ("create", "get"),
-    },
-    ("", "Node"): {"proxy": ("create", "delete", "get", "patch", "update")},
+    ("", "Node"): {"proxy": _PROXY_VERBS},
+    ("", "Pod"): {**_POD_STREAMS, "proxy": _PROXY_VERBS},
+    ("", "Service"): {"proxy": _PROXY_VERBS},
 }
 
 #: The kind a subresource takes and answers when it is not its resource's own (discovery's responseKind; the kind
@@ -254,8 +257,19 @@ SUBRESOURCE_KINDS: dict[str, dict[str, str]] = {
     "exec": {"group": "", "version": "v1", "kind": "PodExecOptions"},
     "attach": {"group": "", "version": "v1", "kind": "PodAttachOptions"},
     "portforward": {"group": "", "version": "v1", "kind": "PodPortForwardOptions"},
-    "proxy": {"group": "", "version": "v1", "kind": "NodeProxyOptions"},  # nodes/proxy: the only proxy served
 }
+#: The options kind of each resource's ``proxy`` subresource (the one subresource name whose kind varies).
+PROXY_KINDS: dict[str, dict[str, str]] = {
+    kind: {"group": "", "version": "v1", "kind": f"{kind}ProxyOptions"} for kind in ("Node", "Pod", "Service")
+}
+
+
+def subresource_kind(info: ResourceInfo, subresource: str) -> dict[str, str] | None:
+    """The kind ``subresource`` of ``info`` takes and answers when it is not the resource's own (None then)."""
+    if subresource == "proxy" and not info.group:
+        return PROXY_KINDS.get(info.kind)
+    return SUBRESOURCE_KINDS.get(subresource)
+
 
 #: The verbs each subresource serves (the handler refuses others with 405; discovery lists them).
 SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {

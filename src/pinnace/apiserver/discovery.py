@@ -20,10 +20,10 @@ from pinnace import KUBERNETES_VERSION, __version__
 from pinnace.api import errors
 from pinnace.api.registry import (
     CONNECT_SUBRESOURCES,
-    SUBRESOURCE_KINDS,
     SUBRESOURCE_VERBS,
     ResourceInfo,
     ResourceRegistry,
+    subresource_kind,
 )
 
 Obj = dict[str, Any]
@@ -149,8 +149,8 @@ class Discovery:
                         "kind": info.kind,
                         "verbs": list(verbs),
                     }
-                    if sub in SUBRESOURCE_KINDS:
-                        other = SUBRESOURCE_KINDS[sub]
+                    other = subresource_kind(info, sub)
+                    if other is not None:
                         sub_entry.update(other if other["group"] else {"kind": other["kind"]})
                     resources.append(sub_entry)
             gv = f"{group}/{version}" if group else version
@@ -199,7 +199,7 @@ class Discovery:
             out["categories"] = list(info.categories)
         subs = []
         for sub, verbs in _subresources(info):
-            kind = SUBRESOURCE_KINDS.get(sub) or {"group": info.group, "version": info.version, "kind": info.kind}
+            kind = subresource_kind(info, sub) or {"group": info.group, "version": info.version, "kind": info.kind}
             subs.append({"subresource": sub, "responseKind": kind, "verbs": list(verbs)})
         if subs:
             out["subresources"] = subs

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,12 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from pinnace.api import errors
-from pinnace.api.registry import SUBRESOURCE_KINDS
+from pinnace.api.registry import subresource_kind
 from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, not_found
 
-__all__ = ["KubeletProxy"]
+__all__ = ["KubeletProxy", "RelayPool", "relay_http", "stored_object"]
 
 log = logging.getLogger(__name__)
 
@@ -120,20 +121,15 @@ def kubelet_client_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     return ctx
 
 
-class KubeletProxy:
-    """The handlers of the relayed subresources (see the module docstring), keyed for ``subresource_handlers``."""
+class RelayPool:
+    """The HTTP client of plain relays: connections (TLS handshakes included) kept alive and reused, not made
+    anew per request; opened on first use."""
 
-    def __init__(self, rest: RestStore, *, client_cert: tuple[Path, Path] | None = None) -> None:
-        """``client_cert``: (certificate, key) files to reach kubelets over HTTPS with; None: plain HTTP."""
-        self.rest = rest
-        self.tls = kubelet_client_context(*client_cert) if client_cert is not None else None
-        self.scheme = "https" if self.tls is not None else "http"
+    def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
 
-    def _pool(self) -> aiohttp.ClientSession:
-        """The client of plain relays (logs, node proxy): connections to kubelets (TLS handshakes included) are
-        kept alive and reused, not made anew per request. Upgraded streams (exec, attach, port-forward) keep a
-        connection of their own."""
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled client."""
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT)
             self._session = aiohttp.ClientSession(
@@ -147,6 +143,23 @@ class KubeletProxy:
             await self._session.close()
             self._session = None
 
+
+class KubeletProxy:
+    """The handlers of the relayed subresources (see the module docstring), keyed for ``subresource_handlers``."""
+
+    def __init__(self, rest: RestStore, *, client_cert: tuple[Path, Path] | None = None) -> None:
+        """``client_cert``: (certificate, key) files to reach kubelets over HTTPS with; None: plain HTTP."""
+        self.rest = rest
+        self.tls = kubelet_client_context(*client_cert) if client_cert is not None else None
+        self.scheme = "https" if self.tls is not None else "http"
+        # Plain relays (logs, node proxy) reuse kept-alive connections to kubelets; upgraded streams (exec,
+        # attach, port-forward) keep a connection of their own.
+        self._pool = RelayPool()
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        await self._pool.close()
+
     def handlers(self) -> dict[tuple[str, str, str], Any]:
         """(group, resource, subresource) → handler, for :attr:`APIServer.subresource_handlers`."""
         return {
@@ -159,12 +172,7 @@ class KubeletProxy:
 
     # ---- lookups ------------------------------------------------------------------------------
     async def _object(self, resource: str, namespace: str | None, name: str) -> Obj:
-        info = self.rest.registry.get("", "v1", resource)
-        assert info is not None
-        cached = await self.rest.get_cached(info, namespace, name)
-        if cached is None:
-            raise not_found(info, name)
-        return cached.obj
+        return await stored_object(self.rest, resource, namespace, name)
 
     async def _pod_and_kubelet(self, ri: RequestInfo, *, need_host: bool) -> tuple[Obj, str | None]:
         assert ri.name is not None
@@ -193,7 +201,7 @@ class KubeletProxy:
         params = [(k, v) for k, v in request.query.items() if k in _LOG_PARAMS]
         path = "/containerLogs/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or "", container))
         url = f"{self.scheme}://{kubelet}{path}?{urlencode(params)}"
-        return await _relay_http(self._pool(), request, "GET", url, self.tls)
+        return await relay_http(self._pool.session(), request, "GET", url, self.tls)
 
     # ---- exec, attach, port-forward -------------------------------------------------------------
     async def exec(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
@@ -209,7 +217,7 @@ class KubeletProxy:
         PodExecOptions-like object of the request's query, before anything reaches the kubelet."""
         info = self.rest.registry.get("", "v1", resource)
         assert info is not None and ri.subresource is not None
-        kind = SUBRESOURCE_KINDS[ri.subresource]["kind"]
+        kind = (subresource_kind(info, ri.subresource) or {})["kind"]
         options = {"kind": kind, "apiVersion": "v1", **options}
         await self.rest.admit_subresource(Operation.CONNECT, info, ri.namespace, ri.name or "", ri.subresource, options)
 
@@ -249,7 +257,7 @@ class KubeletProxy:
         await self._admit_connect("nodes", ri, {"path": path})
         query = request.query_string
         url = f"{self.scheme}://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
-        return await _relay_http(self._pool(), request, request.method, url, self.tls)
+        return await relay_http(self._pool.session(), request, request.method, url, self.tls)
 
 
 def _flag(query: Any, name: str) -> bool:
@@ -289,10 +297,28 @@ def _ssl_arg(tls: ssl.SSLContext | None) -> ssl.SSLContext | bool:
     return tls if tls is not None else True
 
 
-async def _relay_http(
-    session: aiohttp.ClientSession, request: web.BaseRequest, method: str, url: str, tls: ssl.SSLContext | None
+async def stored_object(rest: RestStore, resource: str, namespace: str | None, name: str) -> Obj:
+    """The current core/v1 ``resource`` object of that name (from the watch cache); 404 as upstream words it."""
+    info = rest.registry.get("", "v1", resource)
+    assert info is not None
+    cached = await rest.get_cached(info, namespace, name)
+    if cached is None:
+        raise not_found(info, name)
+    return cached.obj
+
+
+async def relay_http(
+    session: aiohttp.ClientSession,
+    request: web.BaseRequest,
+    method: str,
+    url: str,
+    tls: ssl.SSLContext | None,
+    *,
+    target: str = "the kubelet",
 ) -> web.StreamResponse:
-    """Forward one plain HTTP request and stream the answer back (status, content type and body)."""
+    """Forward one plain HTTP request and stream the answer back (status, headers and body).
+
+    ``target`` names what was dialled in the 503 a refused or failed connection gets."""
     body = await request.read() if request.can_read_body else None
     try:
         async with session.request(
@@ -312,8 +338,14 @@ async def _relay_http(
                 await response.write(chunk)
             await response.write_eof()
             return response
+    except aiohttp.ClientConnectorError as exc:  # as Go words a failed dial
+        code = exc.os_error.errno
+        reason = f"connect: {os.strerror(code).lower()}" if code else str(exc.os_error)
+        raise errors.ServiceUnavailable(
+            f"error trying to reach {target}: dial tcp {exc.host}:{exc.port}: {reason}"
+        ) from None
     except aiohttp.ClientConnectionError as exc:
-        raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
+        raise errors.ServiceUnavailable(f"error trying to reach {target}: {exc}") from None
 
 
 async def _relay_upgrade(

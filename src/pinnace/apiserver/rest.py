@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pinnace.api import conversion, errors, managedfields, names, strategy, typed
 from pinnace.api.jsondata import json_copy
-from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo
+from pinnace.api.registry import ResourceInfo, subresource_kind
 from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.admission.chain import request_for
 from pinnace.apiserver.codec import with_resource_version
@@ -250,5 +250,5 @@ class RestStore(RestUpdater, RestDeleter):
             return
         # A CONNECT's options object is its object (upstream passes no operation options for it).
         request = request_for(operation, info, namespace, name, obj, None, subresource=subresource, dry_run=dry_run)
-        request.kind = SUBRESOURCE_KINDS.get(subresource)
+        request.kind = subresource_kind(info, subresource)
         await self.admission.review(request)

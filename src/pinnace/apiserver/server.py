@@ -43,6 +43,7 @@ from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
 from pinnace.apiserver.openapi import OpenAPIServer
+from pinnace.apiserver.podproxy import PodProxy
 from pinnace.apiserver.priority import PodPriority, ensure_system_priority_classes
 from pinnace.apiserver.proxy import KubeletProxy
 from pinnace.apiserver.request_info import RequestInfo, parse_request_info
@@ -127,8 +128,12 @@ class APIServer:
         # pods/log, exec, attach, portforward and nodes/proxy are relayed to the node's kubelet.
         self.kubelets = KubeletProxy(self.rest)
         self.subresource_handlers.update(self.kubelets.handlers())
-        #: Subresources answered with a stream (relayed from a kubelet): served by aiohttp, never the fast front.
-        self._streaming_subresources = frozenset(self.kubelets.handlers())
+        # pods/proxy and services/proxy are relayed to a pod.
+        self.pod_proxy = PodProxy(self.rest)
+        self.subresource_handlers.update(self.pod_proxy.handlers())
+        #: Subresources answered with a stream (relayed from a kubelet or a pod): served by aiohttp, never the fast
+        #: front.
+        self._streaming_subresources = frozenset({**self.kubelets.handlers(), **self.pod_proxy.handlers()})
         #: (group, resource) → handler, for resources that are never stored (reviews, componentstatuses).
         self.virtual_resources = VirtualResources(self.registry)
         #: ``kubectl get componentstatuses``: the embedding registers its components' probes.
@@ -254,6 +259,7 @@ class APIServer:
                 if close is not None:
                     await close()
         await self.kubelets.close()
+        await self.pod_proxy.close()
         await self.rest.caches.stop()
         if self._listener is not None:
             self._listener.close()
