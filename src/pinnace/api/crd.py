@@ -31,6 +31,7 @@ from pinnace.api.cel import RuleTree, compile_rules
 from pinnace.api.crd_status import set_condition
 from pinnace.api.errors import Cause
 from pinnace.api.gofmt import go_quote
+from pinnace.api.names import is_dns1035_label
 from pinnace.api.registry import STANDARD_VERBS, ResourceInfo
 
 Obj = dict[str, Any]
@@ -40,27 +41,12 @@ KIND = "CustomResourceDefinition"
 #: The finalizer that holds a CRD until its custom resources are gone.
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
-_DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
-_DNS1035 = re.compile(_DNS1035_FMT)
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def is_crd(group: str, kind: str) -> bool:
     """Whether group/kind is the CustomResourceDefinition kind itself."""
     return group == GROUP and kind == KIND
-
-
-def _dns1035_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1035.fullmatch(value):
-        errs.append(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
-            "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
-            f"validation is '{_DNS1035_FMT}')"
-        )
-    return errs
 
 
 def _invalid(field: str, value: Any, detail: str) -> Cause:
@@ -176,13 +162,13 @@ def _validate_names(names: Obj) -> list[Cause]:
         value = names.get(key)
         if not value:
             causes.append(_required(f"{path}.{key}"))
-        elif errs := _dns1035_errors(str(value)):
+        elif errs := is_dns1035_label(str(value)):
             causes.append(_invalid(f"{path}.{key}", value, ",".join(errs)))
     for key in ("kind", "listKind"):
         value = names.get(key)
         if not value:
             causes.append(_required(f"{path}.{key}"))
-        elif errs := _dns1035_errors(str(value).lower()):
+        elif errs := is_dns1035_label(str(value).lower()):
             causes.append(
                 _invalid(f"{path}.{key}", value, "may have mixed case, but should otherwise match: " + ",".join(errs))
             )
@@ -190,7 +176,7 @@ def _validate_names(names: Obj) -> list[Cause]:
         causes.append(_invalid(f"{path}.listKind", names["listKind"], "kind and listKind may not be the same"))
     for key in ("shortNames", "categories"):
         for i, value in enumerate(names.get(key) or []):
-            if errs := _dns1035_errors(str(value)):
+            if errs := is_dns1035_label(str(value)):
                 causes.append(_invalid(f"{path}.{key}[{i}]", value, ",".join(errs)))
     return causes
 
@@ -212,7 +198,7 @@ def _validate_versions(spec: Obj) -> list[Cause]:
         vname = str(v.get("name") or "")
         if not vname:
             causes.append(_required(f"{path}.name"))
-        elif errs := _dns1035_errors(vname):
+        elif errs := is_dns1035_label(vname):
             causes.append(_invalid(f"{path}.name", vname, ",".join(errs)))
         if vname in seen:
             unique = False

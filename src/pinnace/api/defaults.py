@@ -355,6 +355,13 @@ def horizontal_pod_autoscaler(obj: Obj) -> None:
         }
 
 
+def api_service(obj: Obj) -> None:
+    """An APIService's service reference goes to port 443 unless it says otherwise."""
+    service = (obj.get("spec") or {}).get("service")
+    if isinstance(service, dict) and service.get("port") is None:
+        service["port"] = 443
+
+
 _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("", "Pod"): pod,
     ("", "PodTemplate"): lambda obj: pod_template(obj.get("template")),
@@ -369,6 +376,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("batch", "Job"): job,
     ("batch", "CronJob"): cron_job,
     ("autoscaling", "HorizontalPodAutoscaler"): horizontal_pod_autoscaler,
+    ("apiregistration.k8s.io", "APIService"): api_service,
 }
 
 

@@ -218,6 +218,7 @@ NAME_RULES: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io", "ClusterRole"): "path",
     ("rbac.authorization.k8s.io", "RoleBinding"): "path",
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): "path",
+    ("apiregistration.k8s.io", "APIService"): "path",  # version.group, checked by its validation ("v1." too)
 }
 
 #: Subresources beyond ``status`` (which every kind with a status field has).

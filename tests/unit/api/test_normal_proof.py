@@ -173,6 +173,10 @@ _SAMPLES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("autoscaling", "HorizontalPodAutoscaler"): [  # at v1 here; v2's below
         {"metadata": {"name": "h"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3}},
     ],
+    ("apiregistration.k8s.io", "APIService"): [
+        {"metadata": {"name": "v1.x"}, "spec": {"group": "x", "version": "v1", "service": {"name": "s"}}},
+        {"metadata": {"name": "v1.x"}, "spec": {"group": "x", "version": "v1"}},
+    ],
 }
 
 

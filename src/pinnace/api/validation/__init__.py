@@ -24,7 +24,7 @@ import orjson
 
 from pinnace.api import errors, typed
 from pinnace.api.errors import Cause
-from pinnace.api.validation import admissionregistration, certificates, core, events, workloads
+from pinnace.api.validation import admissionregistration, apiregistration, certificates, core, events, workloads
 from pinnace.api.validation.decoding import decode_check, decode_error
 from pinnace.api.validation.field import go_value
 
@@ -55,6 +55,7 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admissionregistration.validating_webhooks,
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): admissionregistration.policy,
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.policy_binding,
+    ("apiregistration.k8s.io", "APIService"): apiregistration.api_service,
 }
 #: Kinds whose checks cover the status too: validated on every update, not only when the spec changed.
 _STATUS_CHECKED = frozenset({("certificates.k8s.io", "CertificateSigningRequest")})
