@@ -25,6 +25,7 @@ import contextlib
 import copy
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pinnace.api import crd, crd_status, errors
@@ -55,6 +56,8 @@ class CRDController:
         self._cleanups: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._cache: ResourceCache | None = None
+        #: Called after each batch of CRD changes is handled (the server's APIService sync).
+        self.on_change: Callable[[], Awaitable[None]] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -108,6 +111,8 @@ class CRDController:
             name = other["metadata"]["name"]
             if name not in names and (other.get("spec") or {}).get("group") in groups and name not in self._served:
                 await self.reconcile(name)
+        if self.on_change is not None:
+            await self.on_change()
 
     def _all(self) -> list[Obj]:
         return [o.obj for o in self._cache.list(None)] if self._cache is not None else []
