@@ -301,6 +301,23 @@ def test_api_resources_versions_version_and_raw(objects: Cluster) -> None:
     assert raw["status"] == {"phase": "Active"}
 
 
+def test_get_apiservices_lists_the_local_group_versions(objects: Cluster) -> None:
+    rows = table(objects.kubectl("get", "apiservices").stdout)
+    assert rows[0] == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
+    by_name = {row[0]: row[1:3] for row in rows[1:]}
+    for name in ("v1.", "v1.apps", "v2.autoscaling", "v1.apiextensions.k8s.io"):
+        assert by_name[name] == ["Local", "True"], name
+    spec = {"group": "y", "version": "v1", "groupPriorityMinimum": 1, "versionPriority": 1}
+    wrong = {
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
+        "metadata": {"name": "v1.x"},
+        "spec": spec,
+    }
+    refused = objects.kubectl("create", "-f", "-", input=json.dumps(wrong), check=False)
+    assert 'metadata.name: Invalid value: "v1.x": must be `spec.version+"."+spec.group`: "v1.y"' in refused.stderr
+
+
 def test_get_componentstatuses_probes_the_control_plane(objects: Cluster) -> None:
     result = objects.kubectl("get", "componentstatuses")
     assert "Warning: v1 ComponentStatus is deprecated in v1.19+" in result.stderr
