@@ -89,9 +89,7 @@ def test_a_deleted_apiservice_comes_back(
     api = ApiregistrationV1Api(k8s_client)
     api.delete_api_service("v1.apps")
     assert "v1.apps" not in services(api)
-    server = threaded_server.server
-    server._apiservices_generation = -1  # what the periodic repair does
-    threaded_server.call(server.sync_apiservices())
+    threaded_server.call(threaded_server.server.apiservices.sync(force=True))  # what the periodic repair does
     assert services(api)["v1.apps"].spec.group_priority_minimum == 17800
 
 
@@ -165,3 +163,17 @@ def test_a_valid_external_apiservice_is_stored(k8s_client: kubernetes.client.Api
     }
     created = ApiregistrationV1Api(k8s_client).create_api_service(body)
     assert created.spec.service.port == 443  # defaulted
+    assert created.status is None or not created.status.conditions  # not proxied to: its availability unknown
+
+
+def test_a_users_local_apiservice_is_marked_available(k8s_client: kubernetes.client.ApiClient) -> None:
+    api = ApiregistrationV1Api(k8s_client)
+    spec = {"group": "local.example.com", "version": "v1", "groupPriorityMinimum": 100, "versionPriority": 10}
+    api.create_api_service({"metadata": {"name": "v1.local.example.com"}, "spec": spec})
+
+    def reason() -> str | None:
+        status = api.read_api_service("v1.local.example.com").status
+        conditions = (status.conditions if status else None) or []
+        return next((c.reason for c in conditions if c.type == "Available" and c.status == "True"), None)
+
+    assert eventually(reason) == "Local"

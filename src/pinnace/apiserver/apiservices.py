@@ -10,9 +10,10 @@ service ``Available`` (reason ``Local``). ``kubectl get apiservices`` lists them
 and tools read them to see which group-versions a cluster has.
 
 :func:`sync_local_apiservices` makes the stored APIServices match what the
-registry serves: the API server runs it at start, after every CRD change, and
-periodically (an APIService someone deleted comes back). APIServices a user
-made with a ``spec.service`` are left alone: Pinnace does not proxy to
+registry serves; :class:`LocalAPIServices` runs it at start, after every CRD
+change and periodically (an APIService someone deleted comes back), and marks
+a local APIService a user creates Available as soon as it is stored.
+APIServices with a ``spec.service`` are left alone: Pinnace does not proxy to
 extension API servers, so their availability stays unreported.
 """
 
@@ -30,7 +31,7 @@ from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.deleteoptions import DeleteOptions
 from pinnace.apiserver.rest import RestStore
 
-__all__ = ["AUTOMANAGED", "apiservice_name", "sync_local_apiservices"]
+__all__ = ["AUTOMANAGED", "LocalAPIServices", "apiservice_name", "sync_local_apiservices"]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ async def _mark_local(rest: RestStore, info: ResourceInfo, name: str) -> None:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def set_available(current: Obj) -> Obj:
+        if _is_local(current):  # marked meanwhile (a replayed event, another server): nothing to write
+            return current
         status = current.setdefault("status", {})
         others = [c for c in status.get("conditions") or [] if c.get("type") != "Available"]
         status["conditions"] = [*others, {**_LOCAL, "lastTransitionTime": now}]
@@ -170,3 +173,47 @@ async def _mark_local(rest: RestStore, info: ResourceInfo, name: str) -> None:
 
     with contextlib.suppress(errors.NotFound, errors.Conflict):
         await rest.mutate(info, None, name, set_available, subresource="status")
+
+
+class LocalAPIServices:
+    """The aggregator's autoregistration and availability controllers for local APIServices, in the server."""
+
+    def __init__(self, rest: RestStore) -> None:
+        self.rest = rest
+        self._synced_generation = -1
+        self._task: asyncio.Task[None] | None = None
+
+    async def sync(self, *, force: bool = False) -> None:
+        """:func:`sync_local_apiservices`, when the served resources changed since the last sync (or ``force``)."""
+        generation = self.rest.registry.generation
+        if force or generation != self._synced_generation:
+            await sync_local_apiservices(self.rest)
+            self._synced_generation = generation
+
+    async def start(self) -> None:
+        """Sync, then mark each local APIService that is stored later (a user's) Available."""
+        await self.sync(force=True)
+        self._task = asyncio.create_task(self._follow(), name="local-apiservices")
+
+    async def stop(self) -> None:
+        """Stop following APIServices."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _follow(self) -> None:
+        info = self.rest.registry.get(GROUP, "v1", "apiservices")
+        assert info is not None
+        while True:
+            cache = await self.rest.fresh_cache(info, consistent=True)
+            watcher = cache.watch(None, None, after_revision=cache.revision)
+            while not watcher.closed:
+                await watcher.wait(None)
+                for event in watcher.drain():
+                    obj = event.object.obj
+                    if event.type != "DELETED" and not (obj.get("spec") or {}).get("service") and not _is_local(obj):
+                        await _mark_local(self.rest, info, obj["metadata"]["name"])
+            log.warning("APIService watch ended (%s); watching again", watcher.error)
+            await asyncio.sleep(0.5)

@@ -31,7 +31,7 @@ from pinnace.api.registry import ResourceRegistry, builtin_registry
 from pinnace.apiserver import health, negotiation
 from pinnace.apiserver.admission.chain import warning_sink
 from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
-from pinnace.apiserver.apiservices import sync_local_apiservices
+from pinnace.apiserver.apiservices import LocalAPIServices
 from pinnace.apiserver.certificates import CSR, RequesterIdentity
 from pinnace.apiserver.componentstatus import ComponentStatuses
 from pinnace.apiserver.crd import CRDController
@@ -143,7 +143,8 @@ class APIServer:
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPIServer(self.registry)
         self.crds = CRDController(self.rest, self.registry)
-        self._apiservices_generation = -1
+        #: Every served group-version as a local APIService (kubectl get apiservices).
+        self.apiservices = LocalAPIServices(self.rest)
         self.shutting_down = False
         self.started = False
         self.rest.admission = build_chain(self, MINIMAL_PLUGINS if admission_plugins is None else admission_plugins)
@@ -176,8 +177,9 @@ class APIServer:
         await self.ensure_system_namespaces()
         await ensure_system_priority_classes(self.rest)
         await self.services.repair()
-        self.crds.on_change = self.sync_apiservices
+        self.crds.on_change = self.apiservices.sync
         await self.crds.start()
+        await self.apiservices.start()
         self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(), name="system-namespaces")
         self._service_repair_task = asyncio.create_task(self._repair_services(), name="service-repair")
         self.started = True
@@ -190,13 +192,6 @@ class APIServer:
             if await self.rest.get_cached(ns, None, name) is None:
                 with contextlib.suppress(errors.AlreadyExists):
                     await self.rest.create(ns, None, {"metadata": {"name": name}})
-
-    async def sync_apiservices(self) -> None:
-        """Register the served group-versions as local APIServices (the aggregator's autoregistration)."""
-        if self._apiservices_generation != self.registry.generation:
-            generation = self.registry.generation
-            await sync_local_apiservices(self.rest)
-            self._apiservices_generation = generation
 
     async def ensure_kubernetes_service(self) -> None:
         """Create or correct the ``kubernetes`` Service and its endpoints (once listening)."""
@@ -213,8 +208,7 @@ class APIServer:
                 await self.ensure_system_namespaces()
                 await ensure_system_priority_classes(self.rest)
                 await self.ensure_kubernetes_service()
-                self._apiservices_generation = -1  # look again: someone may have deleted one
-                await self.sync_apiservices()
+                await self.apiservices.sync(force=True)  # someone may have deleted one
             except errors.StatusError as exc:
                 log.warning("could not recreate a system namespace or the kubernetes service: %s", exc)
 
@@ -264,6 +258,7 @@ class APIServer:
                 await self._service_repair_task
             self._service_repair_task = None
         await self.crds.stop()
+        await self.apiservices.stop()
         chain = self.rest.admission
         if chain is not None:  # plugins that hold connections (the webhooks' pools) release them
             for plugin in {id(p): p for p in (*chain.mutating, *chain.validating)}.values():
