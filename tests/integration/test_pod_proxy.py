@@ -8,11 +8,13 @@ forwarded. The Endpoints of the services are written by the test too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import kubernetes.client
 import pytest
 from aiohttp import web
@@ -35,7 +37,13 @@ def free_port(host: str) -> int:
 def backend(threaded_server: ThreadedServer) -> Iterator[int]:
     """An echo server on POD_IP (its port), running on the API server's loop."""
 
-    async def echo(request: web.Request) -> web.Response:
+    async def echo(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            ws = web.WebSocketResponse(protocols=("echo.example",))
+            await ws.prepare(request)
+            async for message in ws:
+                await ws.send_str(f"{request.path}: {message.data}")
+            return ws
         body = await request.read()
         seen = {
             "method": request.method,
@@ -113,6 +121,26 @@ def test_pod_proxy_forwards_method_path_query_and_body(backend: int, k8s_client:
     assert status == 201
     assert answer["method"] == "POST" and answer["path"] == "/submit" and answer["query"] == "q=1"
     assert answer["body"] == "payload" and answer["custom"] == "kept" and answer["authorization"] is None
+
+
+def test_a_websocket_goes_through_pod_and_service_proxy(backend: int, k8s_client: kubernetes.client.ApiClient) -> None:
+    api = CoreV1Api(k8s_client)
+    make_pod(api, "web", POD_IP)
+    make_service(api, "svc", 80, backend, "web", POD_IP)
+    base = k8s_client.configuration.host.replace("http", "ws", 1) + "/api/v1/namespaces/default"
+
+    async def talk(url: str) -> tuple[str | None, list[str]]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(url, protocols=("echo.example",)) as ws:
+            replies = []
+            for text in ("one", "two"):
+                await ws.send_str(text)
+                replies.append((await ws.receive(timeout=10)).data)
+            return ws.protocol, replies
+
+    protocol, replies = asyncio.run(talk(f"{base}/pods/web:{backend}/proxy/chat"))
+    assert protocol == "echo.example"  # the subprotocol the pod chose came back through the relay
+    assert replies == ["/chat: one", "/chat: two"]
+    assert asyncio.run(talk(f"{base}/services/svc:web/proxy/room"))[1] == ["/room: one", "/room: two"]
 
 
 def test_pod_proxy_port_from_the_containers(backend: int, k8s_client: kubernetes.client.ApiClient) -> None:

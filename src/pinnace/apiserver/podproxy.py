@@ -1,4 +1,4 @@
-"""``pods/proxy`` and ``services/proxy``: HTTP requests relayed by the API server to a pod.
+"""``pods/proxy`` and ``services/proxy``: HTTP requests (and upgrades) relayed by the API server to a pod.
 
 ``/api/v1/namespaces/NS/pods/ID/proxy/PATH`` and ``…/services/ID/proxy/PATH``
 forward any method to ``http://POD_IP:PORT/PATH`` (query, body and headers
@@ -18,8 +18,9 @@ As upstream, the address must be one a pod may have: link-local and multicast
 addresses are refused (400), so the proxy cannot be pointed at a node's
 metadata services. Unlike upstream, loopback pod addresses other than the
 host's own (127.0.0.1, ::1) are allowed: Pinnace's process runtime gives its
-pods addresses such as 127.0.0.2. Not done: rewriting links in proxied HTML,
-and upgrades (WebSocket) through the proxy.
+pods addresses such as 127.0.0.2. An upgrade (a WebSocket, say) is relayed
+byte for byte once the pod answers 101. Not done: rewriting links in proxied
+HTML, as upstream's proxy transport does.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from aiohttp import web
 from pinnace.api import errors
 from pinnace.api.registry import subresource_kind
 from pinnace.apiserver.admission import Operation
-from pinnace.apiserver.proxy import RelayPool, relay_http, stored_object
+from pinnace.apiserver.proxy import RelayPool, relay_http, relay_raw_upgrade, stored_object
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore
 
@@ -190,8 +191,16 @@ class PodProxy:
         options.pop("version", None)
         await self.rest.admit_subresource(Operation.CONNECT, info, ri.namespace, ri.name or "", "proxy", options)
         query = request.query_string
-        url = base + path + (f"?{query}" if query else "")
-        return await relay_http(self._pool.session(), request, request.method, url, self._tls, target="service")
+        path_qs = path + (f"?{query}" if query else "")
+        if "upgrade" in request.headers.get("Connection", "").lower() and request.headers.get("Upgrade"):
+            scheme, _, address = base.partition("://")
+            tls = self._tls if scheme == "https" else None
+            return await relay_raw_upgrade(
+                request, address, path_qs, tls, target="service", pass_websocket_headers=True
+            )
+        return await relay_http(
+            self._pool.session(), request, request.method, base + path_qs, self._tls, target="service"
+        )
 
 
 def _containers(pod: Obj) -> list[Obj]:

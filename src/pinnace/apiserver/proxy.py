@@ -46,7 +46,7 @@ from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, not_found
 
-__all__ = ["KubeletProxy", "RelayPool", "relay_http", "stored_object"]
+__all__ = ["KubeletProxy", "RelayPool", "relay_http", "relay_raw_upgrade", "stored_object"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ _DROP_REQUEST = frozenset(
     )
 )
 _DROP_RESPONSE = frozenset(h.lower() for h in ("Connection", "Transfer-Encoding", "Content-Length", "Keep-Alive"))
+#: Headers of an upgrade's 101 answer that are not relayed (the relay frames nothing itself).
+_HOP_BY_HOP = frozenset(("content-length", "transfer-encoding", "keep-alive"))
+_WEBSOCKET_HEADERS = frozenset(h for h in _DROP_REQUEST if h.startswith("sec-websocket-"))
 _CHUNK = 64 * 1024
 _CONNECT_TIMEOUT = 10.0
 
@@ -356,7 +359,7 @@ async def _relay_upgrade(
     if upgrade == "websocket":
         return await _relay_websocket(request, f"{'https' if tls else 'http'}://{kubelet}{path_qs}", tls)
     if upgrade.startswith("spdy/"):
-        return await _relay_spdy(request, kubelet, path_qs, tls)
+        return await relay_raw_upgrade(request, kubelet, path_qs, tls)
     raise errors.BadRequest("Upgrade request required")
 
 
@@ -445,20 +448,31 @@ class _Bytes:
         self.queue.put_nowait(b"")
 
 
-async def _relay_spdy(
-    request: web.BaseRequest, kubelet: str, path_qs: str, tls: ssl.SSLContext | None
+async def relay_raw_upgrade(
+    request: web.BaseRequest,
+    address: str,
+    path_qs: str,
+    tls: ssl.SSLContext | None,
+    *,
+    target: str = "the kubelet",
+    pass_websocket_headers: bool = False,
 ) -> web.StreamResponse:
-    """Relay a ``Upgrade: SPDY/3.1`` request: the kubelet's 101 and then every byte, both ways."""
-    host, _, port = kubelet.rpartition(":")
+    """Relay an upgrade request (``Upgrade: SPDY/3.1``, or any upgrade to a pod) to ``address``: its 101 and
+    headers, then every byte, both ways. Any other answer goes back as it is.
+
+    ``pass_websocket_headers``: the client's ``Sec-WebSocket-*`` headers go along (a WebSocket the far end
+    answers itself); for the kubelet they do not (its WebSockets are relayed message by message)."""
+    host, _, port = address.rpartition(":")
     try:
         connect = asyncio.open_connection(host.strip("[]"), int(port), ssl=tls)
         reader, writer = await asyncio.wait_for(connect, _CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
+        raise errors.ServiceUnavailable(f"error trying to reach {target}: {exc}") from None
+    dropped = _DROP_REQUEST - _WEBSOCKET_HEADERS if pass_websocket_headers else _DROP_REQUEST
     try:
-        head = [f"{request.method} {path_qs} HTTP/1.1", f"Host: {kubelet}", "Connection: Upgrade"]
+        head = [f"{request.method} {path_qs} HTTP/1.1", f"Host: {address}", "Connection: Upgrade"]
         head.append(f"Upgrade: {request.headers['Upgrade']}")
-        head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST]
+        head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in dropped]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         await writer.drain()
         status, headers = _parse_head(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _CONNECT_TIMEOUT))
@@ -473,18 +487,18 @@ async def _relay_spdy(
         protocol.set_parser(incoming)  # type: ignore[arg-type]
         protocol.keep_alive(False)
         response = web.StreamResponse(status=101)
-        for name in ("Connection", "Upgrade", "X-Stream-Protocol-Version"):
-            if name.lower() in headers:
-                response.headers[name] = headers[name.lower()]
+        for name, value in headers.items():
+            if name not in _HOP_BY_HOP:
+                response.headers[name] = value
         await response.prepare(request)
         transport = request.transport
 
-        async def to_kubelet() -> None:
+        async def upstream() -> None:
             while data := await incoming.queue.get():
                 writer.write(data)
                 await writer.drain()
 
-        up = asyncio.create_task(to_kubelet())
+        up = asyncio.create_task(upstream())
         try:
             while data := await reader.read(_CHUNK):
                 if transport.is_closing():
@@ -497,7 +511,7 @@ async def _relay_spdy(
             transport.close()
         return response
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
-        raise errors.ServiceUnavailable(f"error talking to the kubelet: {exc}") from None
+        raise errors.ServiceUnavailable(f"error talking to {target}: {exc}") from None
     finally:
         writer.close()
 
