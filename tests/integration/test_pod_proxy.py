@@ -38,6 +38,10 @@ def backend(threaded_server: ThreadedServer) -> Iterator[int]:
     """An echo server on POD_IP (its port), running on the API server's loop."""
 
     async def echo(request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/redirect"):  # /redirect?to=LOCATION: a 302 there, with CORS headers
+            cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Credentials": "true"}
+            cookies = [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+            return web.Response(status=302, headers=[("Location", request.query["to"]), *cors.items(), *cookies])
         if request.headers.get("Upgrade", "").lower() == "websocket":
             ws = web.WebSocketResponse(protocols=("echo.example",))
             await ws.prepare(request)
@@ -141,6 +145,36 @@ def test_a_websocket_goes_through_pod_and_service_proxy(backend: int, k8s_client
     assert protocol == "echo.example"  # the subprotocol the pod chose came back through the relay
     assert replies == ["/chat: one", "/chat: two"]
     assert asyncio.run(talk(f"{base}/services/svc:web/proxy/room"))[1] == ["/room: one", "/room: two"]
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/login?next=1", "/api/v1/namespaces/default/pods/web:{port}/proxy/login?next=1"),
+        ("http://{pod}/home", "/api/v1/namespaces/default/pods/web:{port}/proxy/home"),
+        ("relative/page", "relative/page"),
+        ("https://elsewhere.example/x", "https://elsewhere.example/x"),
+    ],
+)
+def test_pod_proxy_answers_stay_under_the_proxy(
+    backend: int, k8s_client: kubernetes.client.ApiClient, location: str, expected: str
+) -> None:
+    api = CoreV1Api(k8s_client)
+    make_pod(api, "web", POD_IP)
+    pod = f"{POD_IP}:{backend}"
+    url = f"{k8s_client.configuration.host}/api/v1/namespaces/default/pods/web:{backend}/proxy/redirect"
+
+    async def fetch() -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session:
+            params = {"to": location.format(pod=pod)}
+            async with session.get(url, params=params, allow_redirects=False) as answer:
+                return answer.status, answer.headers
+
+    status, headers = asyncio.run(fetch())
+    assert status == 302
+    assert headers["Location"] == expected.format(port=backend)
+    assert "Access-Control-Allow-Origin" not in headers and "Access-Control-Allow-Credentials" not in headers
+    assert headers.getall("Set-Cookie") == ["a=1", "b=2"]  # repeated headers all reach the client
 
 
 def test_pod_proxy_port_from_the_containers(backend: int, k8s_client: kubernetes.client.ApiClient) -> None:

@@ -19,19 +19,23 @@ addresses are refused (400), so the proxy cannot be pointed at a node's
 metadata services. Unlike upstream, loopback pod addresses other than the
 host's own (127.0.0.1, ::1) are allowed: Pinnace's process runtime gives its
 pods addresses such as 127.0.0.2. An upgrade (a WebSocket, say) is relayed
-byte for byte once the pod answers 101. Not done: rewriting links in proxied
-HTML, as upstream's proxy transport does.
+byte for byte once the pod answers 101. As upstream's proxy transport, the
+answer loses its CORS headers, and a redirect to an absolute path (or to the pod
+itself) is sent back under the proxy's path. Not done: rewriting the links in
+proxied HTML, which upstream's transport also does.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import ssl
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from pinnace.api import errors
 from pinnace.api.registry import subresource_kind
@@ -198,9 +202,38 @@ class PodProxy:
             return await relay_raw_upgrade(
                 request, address, path_qs, tls, target="service", pass_websocket_headers=True
             )
+        prefix = f"/api/v1/namespaces/{ri.namespace}/{resource}/{quote(ri.name or '', safe=':')}/proxy"
         return await relay_http(
-            self._pool.session(), request, request.method, base + path_qs, self._tls, target="service"
+            self._pool.session(),
+            request,
+            request.method,
+            base + path_qs,
+            self._tls,
+            target="service",
+            rewrite_headers=functools.partial(_rewrite_answer, prefix=prefix, pod=base.partition("://")[2]),
         )
+
+
+#: CORS headers a pod's answer loses: the API server's origin must not grant what a pod's server says it may.
+_CORS = ("Access-Control-Allow-Credentials", "Access-Control-Allow-Headers", "Access-Control-Allow-Methods",
+         "Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Access-Control-Max-Age")  # fmt: skip
+
+
+def _rewrite_answer(headers: CIMultiDict[str], *, prefix: str, pod: str) -> None:
+    """A pod's answer as upstream's proxy transport passes it on: its CORS headers dropped, and a redirect to
+    an absolute path (or to the pod itself) sent back under the proxy's own path."""
+    for name in _CORS:
+        headers.popall(name, None)
+    location = headers.get("Location")
+    if not location:
+        return
+    target = urlsplit(location)
+    if target.netloc and target.netloc != pod:
+        return  # elsewhere: as it is
+    if not target.netloc and not location.startswith("/"):
+        return  # relative to the page: already under the proxy path
+    rewritten = prefix + (target.path or "/")
+    headers["Location"] = rewritten + (f"?{target.query}" if target.query else "")
 
 
 def _containers(pod: Obj) -> list[Obj]:

@@ -33,12 +33,14 @@ import contextlib
 import logging
 import os
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
 
 from pinnace.api import errors
 from pinnace.api.registry import subresource_kind
@@ -318,10 +320,12 @@ async def relay_http(
     tls: ssl.SSLContext | None,
     *,
     target: str = "the kubelet",
+    rewrite_headers: Callable[[CIMultiDict[str]], None] | None = None,
 ) -> web.StreamResponse:
     """Forward one plain HTTP request and stream the answer back (status, headers and body).
 
-    ``target`` names what was dialled in the 503 a refused or failed connection gets."""
+    ``target`` names what was dialled in the 503 a refused or failed connection gets;
+    ``rewrite_headers`` may change the answer's headers (in place) before they are sent."""
     body = await request.read() if request.can_read_body else None
     try:
         async with session.request(
@@ -332,10 +336,10 @@ async def relay_http(
             allow_redirects=False,
             ssl=_ssl_arg(tls),
         ) as upstream:
-            response = web.StreamResponse(
-                status=upstream.status,
-                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE},
-            )
+            headers = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE)
+            if rewrite_headers is not None:
+                rewrite_headers(headers)
+            response = web.StreamResponse(status=upstream.status, headers=headers)
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
