@@ -23,10 +23,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import errors
+from pinnace.api import errors, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.deleteoptions import DeleteOptions
 from pinnace.apiserver.rest import RestStore
@@ -161,7 +160,7 @@ def _is_local(obj: Obj) -> bool:
 
 
 async def _mark_local(rest: RestStore, info: ResourceInfo, name: str) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = strategy.now_rfc3339()
 
     def set_available(current: Obj) -> Obj:
         if _is_local(current):  # marked meanwhile (a replayed event, another server): nothing to write
@@ -191,8 +190,9 @@ class LocalAPIServices:
             self._synced_generation = generation
 
     async def start(self) -> None:
-        """Sync, then mark each local APIService that is stored later (a user's) Available."""
-        await self.sync(force=True)
+        """Sync (unless the CRD controller's start did already), then mark each local APIService stored later
+        (a user's) Available."""
+        await self.sync()
         self._task = asyncio.create_task(self._follow(), name="local-apiservices")
 
     async def stop(self) -> None:

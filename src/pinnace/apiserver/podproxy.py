@@ -38,9 +38,14 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from pinnace.api import errors
-from pinnace.api.registry import subresource_kind
-from pinnace.apiserver.admission import Operation
-from pinnace.apiserver.proxy import RelayPool, relay_http, relay_raw_upgrade, stored_object
+from pinnace.apiserver.proxy import (
+    RelayPool,
+    admit_connect,
+    proxied_path,
+    relay_http,
+    relay_raw_upgrade,
+    stored_object,
+)
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore
 
@@ -185,15 +190,8 @@ class PodProxy:
             raise errors.BadRequest(f'invalid {what} request "{ri.name}"') from None
 
     async def _relay(self, request: web.BaseRequest, ri: RequestInfo, resource: str, base: str) -> web.StreamResponse:
-        path = "/" + "/".join(quote(p) for p in ri.extra_parts)
-        if request.path.endswith("/") and not path.endswith("/"):
-            path += "/"
-        info = self.rest.registry.get("", "v1", resource)
-        assert info is not None
-        options = {**(subresource_kind(info, "proxy") or {}), "apiVersion": "v1", "path": path}
-        options.pop("group", None)
-        options.pop("version", None)
-        await self.rest.admit_subresource(Operation.CONNECT, info, ri.namespace, ri.name or "", "proxy", options)
+        path = proxied_path(request, ri)
+        await admit_connect(self.rest, resource, ri, {"path": path})
         query = request.query_string
         path_qs = path + (f"?{query}" if query else "")
         if "upgrade" in request.headers.get("Connection", "").lower() and request.headers.get("Upgrade"):

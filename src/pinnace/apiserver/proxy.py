@@ -48,7 +48,15 @@ from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, not_found
 
-__all__ = ["KubeletProxy", "RelayPool", "relay_http", "relay_raw_upgrade", "stored_object"]
+__all__ = [
+    "KubeletProxy",
+    "RelayPool",
+    "admit_connect",
+    "proxied_path",
+    "relay_http",
+    "relay_raw_upgrade",
+    "stored_object",
+]
 
 log = logging.getLogger(__name__)
 
@@ -217,15 +225,6 @@ class KubeletProxy:
         """GET/POST pods/attach: relay the upgrade to the kubelet's ``/attach``."""
         return await self._remote_command(request, ri, "attach")
 
-    async def _admit_connect(self, resource: str, ri: RequestInfo, options: Obj) -> None:
-        """The CONNECT admission of a relayed subresource (webhooks and policies may refuse it), ``options`` the
-        PodExecOptions-like object of the request's query, before anything reaches the kubelet."""
-        info = self.rest.registry.get("", "v1", resource)
-        assert info is not None and ri.subresource is not None
-        kind = (subresource_kind(info, ri.subresource) or {})["kind"]
-        options = {"kind": kind, "apiVersion": "v1", **options}
-        await self.rest.admit_subresource(Operation.CONNECT, info, ri.namespace, ri.name or "", ri.subresource, options)
-
     async def _remote_command(self, request: web.BaseRequest, ri: RequestInfo, verb: str) -> web.StreamResponse:
         self._check_method(request, "GET", "POST")
         pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
@@ -235,7 +234,7 @@ class KubeletProxy:
         options["container"] = container
         if verb == "exec":
             options["command"] = query.getall("command", [])
-        await self._admit_connect("pods", ri, options)
+        await admit_connect(self.rest, "pods", ri, options)
         params = [(k, v) for k, v in request.query.items() if k != "container"]
         parts = (ri.namespace or "", ri.name or "", container)
         path = f"/{verb}/" + "/".join(quote(p, safe="") for p in parts)
@@ -246,7 +245,7 @@ class KubeletProxy:
         self._check_method(request, "GET", "POST")
         _pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
         ports = [int(p) for p in request.query.getall("ports", []) if p.isdigit()]
-        await self._admit_connect("pods", ri, {"ports": ports} if ports else {})
+        await admit_connect(self.rest, "pods", ri, {"ports": ports} if ports else {})
         path = "/portForward/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or ""))
         query = urlencode(list(request.query.items()))
         return await _relay_upgrade(request, f"{kubelet}", f"{path}?{query}" if query else path, self.tls)
@@ -256,10 +255,8 @@ class KubeletProxy:
         """Any method on nodes/NAME/proxy/PATH: the kubelet's /PATH (its logs, stats, pods, healthz)."""
         assert ri.name is not None
         node = await self._object("nodes", None, ri.name)
-        path = "/" + "/".join(quote(p) for p in ri.extra_parts)
-        if request.path.endswith("/") and not path.endswith("/"):
-            path += "/"
-        await self._admit_connect("nodes", ri, {"path": path})
+        path = proxied_path(request, ri)
+        await admit_connect(self.rest, "nodes", ri, {"path": path})
         query = request.query_string
         url = f"{self.scheme}://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
         return await relay_http(self._pool.session(), request, request.method, url, self.tls)
@@ -300,6 +297,24 @@ def _forward_headers(request: web.BaseRequest) -> dict[str, str]:
 
 def _ssl_arg(tls: ssl.SSLContext | None) -> ssl.SSLContext | bool:
     return tls if tls is not None else True
+
+
+def proxied_path(request: web.BaseRequest, ri: RequestInfo) -> str:
+    """The path a ``…/proxy/PATH`` request asks the far end for (``/`` for none; a trailing slash kept)."""
+    path = "/" + "/".join(quote(p) for p in ri.extra_parts)
+    if request.path.endswith("/") and not path.endswith("/"):
+        path += "/"
+    return path
+
+
+async def admit_connect(rest: RestStore, resource: str, ri: RequestInfo, options: Obj) -> None:
+    """The CONNECT admission of a relayed core/v1 subresource (webhooks and policies may refuse it), before
+    anything is dialled; ``options`` is the PodExecOptions-like object of the request (its kind is added)."""
+    info = rest.registry.get("", "v1", resource)
+    assert info is not None and ri.subresource is not None
+    kind = (subresource_kind(info, ri.subresource) or {})["kind"]
+    connect = {"kind": kind, "apiVersion": "v1", **options}
+    await rest.admit_subresource(Operation.CONNECT, info, ri.namespace, ri.name or "", ri.subresource, connect)
 
 
 async def stored_object(rest: RestStore, resource: str, namespace: str | None, name: str) -> Obj:
