@@ -17,14 +17,32 @@ checks here validate only their metadata (done by the REST store).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from pinnace.api import errors, typed
 from pinnace.api.errors import Cause
-from pinnace.api.validation import admissionregistration, apiregistration, certificates, core, events, workloads
+from pinnace.api.validation import (
+    admissionregistration,
+    apiregistration,
+    autoscaling,
+    certificates,
+    coordination,
+    core,
+    endpoints,
+    events,
+    field,
+    networking,
+    nodeapi,
+    nodes,
+    policy,
+    rbac,
+    resources,
+    scheduling,
+    storage,
+    workloads,
+)
 from pinnace.api.validation.decoding import decode_check, decode_error
 from pinnace.api.validation.field import go_value
 
@@ -33,7 +51,7 @@ __all__ = ["check_decodable", "csr_transition", "decode_error", "prepare_create"
 csr_transition = certificates.csr_transition
 
 Obj = dict[str, Any]
-Validator = Callable[[Obj, "Obj | None"], list[Cause]]
+Validator = field.Validator
 
 _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("", "Pod"): core.pod,
@@ -57,6 +75,21 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): admissionregistration.policy_binding,
     ("apiregistration.k8s.io", "APIService"): apiregistration.api_service,
 }
+#: The kinds of the modules that keep their own table (one module per API area).
+for _module in (
+    autoscaling,
+    coordination,
+    endpoints,
+    networking,
+    nodeapi,
+    nodes,
+    policy,
+    rbac,
+    resources,
+    scheduling,
+    storage,
+):
+    _VALIDATORS.update(_module.VALIDATORS)
 #: Kinds whose checks cover the status too: validated on every update, not only when the spec changed.
 _STATUS_CHECKED = frozenset({("certificates.k8s.io", "CertificateSigningRequest")})
 

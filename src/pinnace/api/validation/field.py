@@ -9,7 +9,7 @@ kube-apiserver.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pinnace.api import errors
@@ -18,6 +18,9 @@ from pinnace.api.gofmt import GoValue as GoValue
 from pinnace.api.gofmt import go_quote
 from pinnace.api.gofmt import go_value as go_value
 from pinnace.api.gofmt import string_map as string_map
+
+#: A kind's semantic checks: the (defaulted) object and, on update, the stored one; every problem found.
+Validator = Callable[[dict[str, Any], "dict[str, Any] | None"], list[Cause]]
 
 #: upstream ``validation.FieldImmutableErrorMsg``.
 IMMUTABLE = "field is immutable"
