@@ -147,6 +147,21 @@ async def test_volume_claim_templates_become_claims_and_volumes(pinnace_env: Tes
     )
 
 
+async def test_a_claim_template_without_a_name_is_a_failed_create_not_a_crash(pinnace_env: TestEnv) -> None:
+    env = pinnace_env
+    claim = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    await env.client.create(sts(replicas=1, volumeClaimTemplates=[claim]))
+
+    async def failed_create() -> bool:
+        return any(
+            reason == "FailedCreate" and "create Claim -web-0 for Pod web-0 in StatefulSet web failed" in note
+            for reason, note in await event_notes(env, "web")
+        )
+
+    await env.eventually(failed_create)
+    assert await live_pods(env, SELECTOR) == []
+
+
 async def test_rolling_update_with_partition_and_revisions(pinnace_env: TestEnv) -> None:
     env = pinnace_env
     obj = await env.client.create(sts(podManagementPolicy="Parallel"))

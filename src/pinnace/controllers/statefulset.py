@@ -218,13 +218,14 @@ class StatefulSetReconciler:
         pod_spec["hostname"] = name
         if sts["spec"].get("serviceName"):
             pod_spec["subdomain"] = sts["spec"]["serviceName"]
-        claims = sts["spec"].get("volumeClaimTemplates") or []
+        claims = [c for c in sts["spec"].get("volumeClaimTemplates") or [] if isinstance(c, dict)]
         if claims:
-            claim_names = {c["metadata"]["name"] for c in claims}
-            volumes = [v for v in pod_spec.get("volumes") or [] if v.get("name") not in claim_names]
-            for claim in claims:
-                claim_name = f"{claim['metadata']['name']}-{name}"
-                volumes.append({"name": claim["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim_name}})
+            # A template without a name gives a claim name the API refuses: a FailedCreate event, as upstream.
+            template_names = [str((c.get("metadata") or {}).get("name") or "") for c in claims]
+            volumes = [v for v in pod_spec.get("volumes") or [] if v.get("name") not in template_names]
+            for claim, template_name in zip(claims, template_names, strict=True):
+                claim_name = f"{template_name}-{name}"
+                volumes.append({"name": template_name, "persistentVolumeClaim": {"claimName": claim_name}})
                 if not await self._create_claim(sts, claim, claim_name, name):
                     return
             pod_spec["volumes"] = volumes
