@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 
+from pinnace.api import errors
 from pinnace.runtime import metrics
 from pinnace.runtime.clock import Clock, RealClock
 from pinnace.runtime.ratelimit import RateLimiter
@@ -136,15 +137,15 @@ class Controller:
             log.error("controller %s: reconcile of %s failed for good: %s", self.name, request, exc)
             self.queue.forget(request)
             return
-        except Exception:
+        except Exception as exc:
             metrics.RECONCILE_ERRORS.labels(self.name).inc()
             metrics.RECONCILE_TOTAL.labels(self.name, "error").inc()
-            log.exception(
-                "controller %s: reconcile of %s failed (retry %d)",
-                self.name,
-                request,
-                self.queue.num_requeues(request) + 1,
-            )
+            retry = self.queue.num_requeues(request) + 1
+            if isinstance(exc, errors.StatusError):
+                # The API refused (a conflict, a quota, a validation): its message says it all; a stack would not.
+                log.error("controller %s: reconcile of %s failed (retry %d): %s", self.name, request, retry, exc)
+            else:
+                log.exception("controller %s: reconcile of %s failed (retry %d)", self.name, request, retry)
             self.queue.add_rate_limited(request)
             return
         finally:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from pinnace.api import errors
 from pinnace.runtime.cache.cache import Cache
 from pinnace.runtime.client import Client, MergeFrom
 from pinnace.runtime.clock import FakeClock, settle
@@ -212,6 +214,38 @@ async def test_stop_drains_reconciles_in_flight(rt_client: Client) -> None:
     release.set()
     await stopping
     assert finished == [Request("ns", "slow")]
+
+
+async def test_an_api_refusal_is_logged_as_one_line_and_a_bug_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures: dict[str, Exception] = {
+        "refused": errors.Conflict(
+            'Operation cannot be fulfilled on configmaps "refused": the object has been modified'
+        ),
+        "bug": KeyError("metadata"),
+    }
+
+    async def reconcile(req: Request) -> Result:
+        raise failures[req.name]
+
+    caplog.set_level(logging.ERROR, logger="pinnace.runtime.controller")
+    channel = Channel(EnqueueRequestForObject())
+    ctrl = Controller("logs", ReconcilerFunc(reconcile))
+    ctrl.watch(channel)
+    async with running(ctrl):
+        for name in failures:
+            channel.push({"metadata": {"name": name, "namespace": "ns"}})
+        await until(lambda: len(caplog.records) >= 2)
+    by_request: dict[str, logging.LogRecord] = {}
+    for record in caplog.records:  # the first failure of each (retries may follow)
+        by_request.setdefault(record.getMessage().split(" failed")[0].rsplit("/", 1)[-1], record)
+    refused, bug = by_request["refused"], by_request["bug"]
+    assert refused.exc_info is None
+    assert refused.getMessage().endswith(
+        '(retry 1): Operation cannot be fulfilled on configmaps "refused": the object has been modified'
+    )
+    assert bug.exc_info is not None and bug.exc_info[0] is KeyError
 
 
 def test_max_concurrent_reconciles_must_be_positive() -> None:
