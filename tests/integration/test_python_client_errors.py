@@ -6,6 +6,7 @@ Raw requests (urllib), so the bodies reach the server exactly as written.
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -73,6 +74,13 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
      JSON, 409, "Conflict"),
     ("bad label selector", "GET", CMS + "?labelSelector=a%20in%20b", None, {}, 400, "BadRequest"),
     ("bad limit", "GET", CMS + "?limit=abc", None, {}, 400, "BadRequest"),
+    ("limit beyond int64", "GET", CMS + "?limit=99999999999999999999", None, {}, 400, "BadRequest"),
+    ("limit with an underscore", "GET", CMS + "?limit=1_0", None, {}, 400, "BadRequest"),
+    ("limit with spaces", "GET", CMS + "?limit=%201", None, {}, 400, "BadRequest"),
+    ("gracePeriodSeconds beyond int64", "DELETE", CMS + "/keep?gracePeriodSeconds=9223372036854775808", None, {},
+     400, "BadRequest"),
+    ("watch timeoutSeconds beyond int64", "GET", CMS + "?watch=1&timeoutSeconds=9223372036854775808", None, {}, 400,
+     "BadRequest"),
 ]  # fmt: skip
 
 
@@ -89,6 +97,20 @@ def test_errors_are_status_objects_and_write_nothing(
     assert status == code, answer
     _assert_status(answer, code, reason)
     assert _snapshot(seeded) == before
+
+
+def test_a_watch_with_the_largest_timeout_streams(seeded: ThreadedServer) -> None:
+    # int64's maximum is a valid timeoutSeconds: the watch opens (and ends here only because the client stops).
+    request = urllib.request.Request(seeded.url + CMS + "?watch=1&timeoutSeconds=9223372036854775807")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        first = json.loads(response.readline())
+        assert raw_request(seeded.url, "POST", CMS, _cm("later"), JSON)[0] == 201
+        second = json.loads(response.readline())  # the stream goes on waiting past its initial events
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in (first, second)] == [
+        ("ADDED", "keep"),
+        ("ADDED", "later"),
+    ]
 
 
 def test_a_not_found_status_always_has_details_as_upstreams(seeded: ThreadedServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import orjson
@@ -56,11 +57,16 @@ def internal_error_response() -> web.Response:
     return status_response(errors.InternalError("an internal error occurred in the server; it has been logged"))
 
 
+_INT64 = re.compile(r"[+-]?[0-9]+")
+_INT64_MAX = 2**63 - 1
+
+
 def int_param(query: Any, name: str) -> int | None:
+    """An integer query parameter as upstream parses one (Go's ``ParseInt`` into an int64): decimal digits with
+    an optional sign, nothing else (no spaces or ``_``), within int64; else 400."""
     raw = query.get(name)
     if raw in (None, ""):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.BadRequest(f'invalid value for {name}: "{raw}"') from None
+    if isinstance(raw, str) and _INT64.fullmatch(raw) and -_INT64_MAX - 1 <= (value := int(raw)) <= _INT64_MAX:
+        return value
+    raise errors.BadRequest(f'invalid value for {name}: "{raw}"')
