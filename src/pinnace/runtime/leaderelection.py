@@ -167,7 +167,7 @@ class LeaderElector:
             return False
         if holder == cfg.identity:
             spec["renewTime"] = now
-            spec["leaseDurationSeconds"] = int(cfg.lease_duration)
+            spec["leaseDurationSeconds"] = self._lease_duration_seconds()
         else:
             spec = self._taken(now, int(spec.get("leaseTransitions") or 0) + (1 if holder else 0))
         return await self._write(self.client.update(LEASES, {**lease, "spec": spec}), errors.Conflict)
@@ -182,11 +182,15 @@ class LeaderElector:
         }
         return await self._write(self.client.create(LEASES, lease, cfg.namespace), errors.AlreadyExists)
 
+    def _lease_duration_seconds(self) -> int:
+        """The duration as the Lease holds it: whole seconds, at least 1 (the API refuses 0)."""
+        return max(1, int(self.config.lease_duration))
+
     def _taken(self, now: str, transitions: int) -> Obj:
         """The lease spec of this candidate taking the lease now."""
         return {
             "holderIdentity": self.config.identity,
-            "leaseDurationSeconds": int(self.config.lease_duration),
+            "leaseDurationSeconds": self._lease_duration_seconds(),
             "acquireTime": now,
             "renewTime": now,
             "leaseTransitions": transitions,

@@ -130,3 +130,16 @@ def test_config_rejects_inconsistent_timings() -> None:
         config("x", renew_deadline=2, retry_period=2)
     with pytest.raises(ValueError):
         config("")
+
+
+async def test_a_sub_second_lease_duration_is_held_as_one_second(client: RestClient) -> None:
+    # A Lease's duration is whole seconds and the API refuses 0: a candidate configured below a second still leads.
+    clock = FakeClock()
+    a = LeaderElector(client, config("a", lease_duration=0.5, renew_deadline=0.3, retry_period=0.1), clock=clock)
+    task = asyncio.create_task(a.run())
+    try:
+        await until(lambda: a.is_leader)
+        lease = await client.get(LEASES, "ctrl-lock", "kube-system")
+        assert lease["spec"]["leaseDurationSeconds"] == 1
+    finally:
+        await stop(task)
