@@ -74,6 +74,10 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
      JSON, 409, "Conflict"),
     ("bad label selector", "GET", CMS + "?labelSelector=a%20in%20b", None, {}, 400, "BadRequest"),
     ("bad limit", "GET", CMS + "?limit=abc", None, {}, 400, "BadRequest"),
+    ("a quantity with a huge exponent", "POST", "/api/v1/namespaces/default/pods", json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "1e9999999999"}}}]},
+    }).encode(), JSON, 400, "BadRequest"),
     ("limit beyond int64", "GET", CMS + "?limit=99999999999999999999", None, {}, 400, "BadRequest"),
     ("limit with an underscore", "GET", CMS + "?limit=1_0", None, {}, 400, "BadRequest"),
     ("limit with spaces", "GET", CMS + "?limit=%201", None, {}, 400, "BadRequest"),

@@ -23,6 +23,10 @@ SPLIT_RE = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 ERR_FORMAT_WRONG = f"quantities must match the regular expression '{SPLIT_RE}'"
 ERR_NUMERIC = "unable to parse numeric part of quantity"
 ERR_SUFFIX = "unable to parse quantity's suffix"
+#: Pinnace's own refusal (upstream would try to hold the number, digit by digit): ``1e9999999999`` and the like.
+ERR_TOO_LARGE = "quantity is too large: its exponent is out of range"
+#: The largest quantity taken is under 10**MAX_DECIMAL_ORDER (upstream's own limit, int64 units, is ~9.2e18).
+MAX_DECIMAL_ORDER = 1000
 
 DECIMAL_SI, BINARY_SI, DECIMAL_EXPONENT = "DecimalSI", "BinarySI", "DecimalExponent"
 
@@ -118,6 +122,15 @@ def parse(text: str) -> Quantity:
         magnitude = Fraction(value.lstrip("+-") or "0")
     except ValueError:
         raise QuantityError(ERR_NUMERIC) from None
+    if base == 10:  # an exponent may be any size (1e-9999999999): never compute 10**exponent for one out of range
+        if not magnitude:
+            exponent = 0
+        else:
+            order = _decimal_order(num, denom) + exponent  # magnitude * 10**exponent < 10**order
+            if order > MAX_DECIMAL_ORDER:
+                raise QuantityError(ERR_TOO_LARGE)
+            if order <= -9:  # under a nano: rounded up to one, as below
+                return Quantity(_NANO if positive else -_NANO, fmt)
     magnitude = magnitude * (Fraction(2) ** exponent if base == 2 else Fraction(10) ** exponent)
     if magnitude and magnitude.denominator != 1 and (magnitude / _NANO).denominator != 1:
         nanos = -(-magnitude.numerator * 10**9 // magnitude.denominator)  # rounded up, away from zero
@@ -126,6 +139,13 @@ def parse(text: str) -> Quantity:
         fmt = DECIMAL_SI
     amount = magnitude if positive else -magnitude
     return Quantity(amount, fmt, text if _is_canonical_input(fmt, exponent, num, denom) else None)
+
+
+def _decimal_order(num: str, denom: str) -> int:
+    """The n with ``num.denom < 10**n`` (the value is nonzero), n as small as the digits allow."""
+    if num.strip("0"):
+        return len(num)
+    return -(len(denom) - len(denom.lstrip("0")))
 
 
 def _is_canonical_input(fmt: str, exponent: int, num: str, denom: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 import pytest
@@ -75,3 +76,25 @@ def test_compare() -> None:
     assert quantity.parse("500m") < quantity.parse("1")
     assert quantity.parse("1Gi") <= quantity.parse("1024Mi")
     assert not quantity.parse("2") <= quantity.parse("1999m")
+
+
+@pytest.mark.parametrize(
+    ("text", "printed"),
+    [
+        ("1e-9999999999", "1e-9"),  # under a nano: rounded up to one, as upstream rounds
+        ("-1e-9999999999", "-1e-9"),
+        ("0e99999999999", "0"),
+        ("0.000e99999999", "0"),
+        ("9.99e999", "9990e996"),
+    ],
+)
+def test_an_exponent_of_any_size_is_read_at_once(text: str, printed: str) -> None:
+    started = time.perf_counter()
+    assert str(quantity.parse(text)) == printed
+    assert time.perf_counter() - started < 0.5  # 10**9999999999 would never finish
+
+
+@pytest.mark.parametrize("text", ["1e9999999999", "1e1001", "-0.5e1002"])
+def test_a_quantity_beyond_ten_to_the_thousand_is_refused(text: str) -> None:
+    with pytest.raises(quantity.QuantityError, match="quantity is too large"):
+        quantity.parse(text)
