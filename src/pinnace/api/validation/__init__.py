@@ -90,8 +90,11 @@ for _module in (
     storage,
 ):
     _VALIDATORS.update(_module.VALIDATORS)
-#: Kinds whose checks cover the status too: validated on every update, not only when the spec changed.
-_STATUS_CHECKED = frozenset({("certificates.k8s.io", "CertificateSigningRequest")})
+#: Kinds validated on every update, not only when the spec changed: a CSR's checks cover its status too, and an
+#: ``autoscaling/v1`` HorizontalPodAutoscaler carries v2's metrics and behavior in annotations.
+_ALWAYS_CHECKED = frozenset(
+    {("certificates.k8s.io", "CertificateSigningRequest"), ("autoscaling", "HorizontalPodAutoscaler")}
+)
 
 
 def validate(group: str, kind: str, obj: Obj, old: Obj | None = None, *, subresource: str | None = None) -> list[Cause]:
@@ -107,7 +110,7 @@ def validate(group: str, kind: str, obj: Obj, old: Obj | None = None, *, subreso
     validator = _VALIDATORS.get((group, kind))
     if validator is None:
         return []
-    if old is not None and _same_spec(obj, old) and (group, kind) not in _STATUS_CHECKED:
+    if old is not None and _same_spec(obj, old) and (group, kind) not in _ALWAYS_CHECKED:
         return []
     return validator(obj, old)
 

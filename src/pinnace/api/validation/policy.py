@@ -1,8 +1,139 @@
-"""Validation of PodDisruptionBudget (policy), as upstream's validation package words it."""
+"""Validation of PodDisruptionBudget (policy), as upstream's validation package words it.
+
+``ValidatePodDisruptionBudgetSpec``: ``minAvailable`` and ``maxUnavailable``
+are mutually exclusive, each a non-negative integer or a percentage up to
+100%; the selector is a valid label selector; ``unhealthyPodEvictionPolicy``
+is ``IfHealthyBudget`` or ``AlwaysAllow``. Also :func:`label_selector`, upstream's
+``ValidateLabelSelector`` (label values of the requirements included), which
+the RBAC checks share.
+"""
 
 from __future__ import annotations
 
-from pinnace.api.validation.field import Validator
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pinnace.api import names
+from pinnace.api.errors import Cause
+from pinnace.api.validation import field
+from pinnace.api.validation.field import Validator, forbidden, invalid, not_supported, required
+
+__all__ = ["VALIDATORS", "has_invalid_label_values", "int_or_percent", "label_selector", "pod_disruption_budget"]
+
+Obj = dict[str, Any]
+
+UNHEALTHY_POD_EVICTION_POLICIES = ("AlwaysAllow", "IfHealthyBudget")  # sorted, as upstream lists them
+PERCENT_MESSAGE = (
+    "a valid percent string must be a numeric string followed by an ending '%' "
+    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
+)
+_PERCENT = re.compile(r"[0-9]+%")
+#: Stand-ins for the pointers Go prints in ``%#v`` of a struct holding them (upstream shows real addresses).
+_POINTER = "0xc000a1e000"
+
+
+def _dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _requirement_values(selector: Any) -> list[tuple[int, int, str]]:
+    """(expression index, value index, value) of every value of the selector's requirements."""
+    return [
+        (i, j, value)
+        for i, expr in enumerate(_list(_dict(selector).get("matchExpressions")))
+        for j, value in enumerate(_list(_dict(expr).get("values")))
+        if isinstance(value, str)
+    ]
+
+
+def has_invalid_label_values(selector: Any) -> bool:
+    """Whether a requirement of the selector has a value that is not a label value (upstream's
+    ``hasInvalidLabelValueInLabelSelector``: such a stored object may keep it on update)."""
+    return any(names.is_valid_label_value(value) for _, _, value in _requirement_values(selector))
+
+
+def label_selector(selector: Any, path: str, *, allow_invalid_values: bool = False) -> list[Cause]:
+    """``ValidateLabelSelector``: matchLabels, then each requirement's operator, values, key and label values."""
+    if not isinstance(selector, dict):
+        return []
+    out: list[Cause] = []
+    labels = selector.get("matchLabels")
+    if isinstance(labels, Mapping):
+        out.extend(names.validate_labels(labels, f"{path}.matchLabels"))
+    for i, expr in enumerate(_list(selector.get("matchExpressions"))):
+        where = f"{path}.matchExpressions[{i}]"
+        expr = _dict(expr)
+        operator, values = expr.get("operator"), _list(expr.get("values"))
+        if operator in ("In", "NotIn"):
+            if not values:
+                out.append(required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                out.append(
+                    forbidden(f"{where}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+                )
+        else:
+            out.append(invalid(f"{where}.operator", str(operator or ""), "not a valid selector operator"))
+        key = expr.get("key")
+        key = key if isinstance(key, str) else ""
+        out.extend(invalid(f"{where}.key", key, msg) for msg in names.is_qualified_name(key))
+        if not allow_invalid_values:
+            for j, value in enumerate(values):
+                if isinstance(value, str):
+                    out.extend(invalid(f"{where}.values[{j}]", value, msg) for msg in names.is_valid_label_value(value))
+    return out
+
+
+def int_or_percent(path: str, value: Any) -> list[Cause]:
+    """``ValidatePositiveIntOrPercent`` and ``IsNotMoreThan100Percent`` of an IntOrString."""
+    if isinstance(value, str):
+        if not _PERCENT.fullmatch(value):
+            return [invalid(path, field.int_or_string(value), PERCENT_MESSAGE)]
+        if int(value[:-1]) > 100:
+            return [invalid(path, field.int_or_string(value), "must not be greater than 100%")]
+        return []
+    return field.nonnegative(path, value)
+
+
+def _pointer(type_name: str, value: Any) -> str:
+    return f"({type_name})({_POINTER if value is not None else 'nil'})"
+
+
+def _spec_value(spec: Obj) -> field.GoValue:
+    """``%#v`` of the internal ``policy.PodDisruptionBudgetSpec`` (pointer fields print as addresses)."""
+    return field.GoValue(
+        "policy.PodDisruptionBudgetSpec{"
+        f"MinAvailable:{_pointer('*intstr.IntOrString', spec.get('minAvailable'))}, "
+        f"Selector:{_pointer('*v1.LabelSelector', spec.get('selector'))}, "
+        f"MaxUnavailable:{_pointer('*intstr.IntOrString', spec.get('maxUnavailable'))}, "
+        "UnhealthyPodEvictionPolicy:"
+        f"{_pointer('*policy.UnhealthyPodEvictionPolicyType', spec.get('unhealthyPodEvictionPolicy'))}}}"
+    )
+
+
+def pod_disruption_budget(obj: Obj, old: Obj | None) -> list[Cause]:
+    """``ValidatePodDisruptionBudget``; on update a selector already holding bad label values may keep them."""
+    spec = _dict(obj.get("spec"))
+    out: list[Cause] = []
+    min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
+    if min_available is not None and max_unavailable is not None:
+        out.append(invalid("spec", _spec_value(spec), "minAvailable and maxUnavailable cannot be both set"))
+    if min_available is not None:
+        out.extend(int_or_percent("spec.minAvailable", min_available))
+    if max_unavailable is not None:
+        out.extend(int_or_percent("spec.maxUnavailable", max_unavailable))
+    ratchet = old is not None and has_invalid_label_values(_dict(old.get("spec")).get("selector"))
+    out.extend(label_selector(spec.get("selector"), "spec.selector", allow_invalid_values=ratchet))
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None and policy not in UNHEALTHY_POD_EVICTION_POLICIES:
+        out.append(not_supported("spec.unhealthyPodEvictionPolicy", policy, UNHEALTHY_POD_EVICTION_POLICIES))
+    return out
+
 
 #: (group, kind) -> the kind's checks; merged into :mod:`pinnace.api.validation`'s table.
-VALIDATORS: dict[tuple[str, str], Validator] = {}
+VALIDATORS: dict[tuple[str, str], Validator] = {("policy", "PodDisruptionBudget"): pod_disruption_budget}
