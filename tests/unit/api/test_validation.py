@@ -664,7 +664,11 @@ UPDATES: list[tuple[str, str, str, Obj, Callable[[Obj], None], list[str]]] = [
         "Secret",
         {"type": "Opaque"},
         _set("type", "kubernetes.io/tls"),
-        ['type: Invalid value: "kubernetes.io/tls": field is immutable'],
+        [  # and the new type's own rules, as upstream checks them on update too
+            'type: Invalid value: "kubernetes.io/tls": field is immutable',
+            "data[tls.crt]: Required value",
+            "data[tls.key]: Required value",
+        ],
     ),
     (
         "claim spec",

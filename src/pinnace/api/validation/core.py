@@ -12,6 +12,8 @@ never get here (they fail decoding first).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import functools
 from collections.abc import Mapping
@@ -634,13 +636,245 @@ def config_map(obj: Obj, old: Obj | None) -> list[Cause]:
     return out
 
 
+#: upstream ``core.MaxSecretSize``: the most a secret's data may hold, decoded.
+MAX_SECRET_SIZE = 1024 * 1024
+_REDACTED = "<secret contents redacted>"
+#: The data keys a secret of a type must have (one of them, for basic-auth).
+_SECRET_TYPE_KEYS = {
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/basic-auth": ("username", "password"),
+    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+}
+
+
+def _decoded_size(encoded: Any) -> int:
+    """The length of base64 data once decoded (counted, not decoded)."""
+    if not isinstance(encoded, str):
+        return 0
+    text = encoded.replace("\r", "").replace("\n", "")
+    return len(text) * 3 // 4 - (len(text) - len(text.rstrip("=")))
+
+
+def _decoded(encoded: Any) -> bytes | None:
+    try:
+        return base64.b64decode(encoded, validate=False) if isinstance(encoded, str) else None
+    except (ValueError, binascii.Error):
+        return None  # (decoding refused it before validation)
+
+
 def secret(obj: Obj, old: Obj | None) -> list[Cause]:
-    """A secret: key names; type immutable; data frozen once immutable."""
-    out = _data_keys(obj, "data")
+    """A secret (``ValidateSecret``, and on update ``ValidateSecretUpdate``): type immutable and the data frozen
+    once immutable; key names, at most 1 MiB of data, and the keys its type needs."""
+    out: list[Cause] = []
     if old is not None:
         out.extend(field.immutable("type", obj.get("type") or "", old.get("type") or ""))
         out.extend(_immutable_data(obj, old, ("data",)))
+    out.extend(_data_keys(obj, "data"))
+    data = _dict(obj.get("data"))
+    if data and sum(_decoded_size(v) for v in data.values()) > MAX_SECRET_SIZE:
+        out.append(Cause(errors.CAUSE_TOO_LONG, f"Too long: must have at most {MAX_SECRET_SIZE} bytes", "data"))
+    out.extend(_secret_type_rules(obj, data))
     return out
+
+
+def _secret_type_rules(obj: Obj, data: Obj) -> list[Cause]:
+    """The type-specific part of ``ValidateSecret``."""
+    type_ = obj.get("type")
+    if type_ == "kubernetes.io/service-account-token":
+        annotations = _dict(_dict(obj.get("metadata")).get("annotations"))
+        if not annotations.get("kubernetes.io/service-account.name"):
+            return [required("metadata.annotations[kubernetes.io/service-account.name]")]
+        return []
+    keys = _SECRET_TYPE_KEYS.get(type_) if isinstance(type_, str) else None
+    if keys is None:
+        return []
+    if type_ == "kubernetes.io/basic-auth":
+        return [] if any(k in data for k in keys) else [required(f"data[{k}]") for k in keys]
+    if type_ == "kubernetes.io/ssh-auth":
+        return [] if data.get(keys[0]) else [required(f"data[{keys[0]}]")]
+    missing = [required(f"data[{k}]") for k in keys if k not in data]
+    if missing or type_ == "kubernetes.io/tls":
+        return missing
+    content = _decoded(data[keys[0]])
+    problem = None if content is None else go_json_map_error(content)
+    return [] if problem is None else [invalid(f"data[{keys[0]}]", _REDACTED, problem)]
+
+
+_JSON_SPACE = b" \t\r\n"
+_JSON_ESCAPES = b'"\\/bfnrtu'
+_JSON_HEX = b"0123456789abcdefABCDEF"
+
+
+class _JSONSyntaxError(Exception):
+    """Go's ``json.SyntaxError``: its message."""
+
+
+def go_json_map_error(text: bytes) -> str | None:
+    """What Go's ``json.Unmarshal`` of ``text`` into a ``map[string]interface{}`` answers (None: it succeeds).
+
+    Syntax errors first, worded as Go's scanner words them (``invalid character 'x' looking for beginning of
+    value``, ``unexpected end of JSON input``), then a top-level value that is not an object (or null).
+    """
+    try:
+        _json_scan(text)
+    except _JSONSyntaxError as exc:
+        return str(exc)
+    first = text[_json_skip(text, 0)]
+    kinds = {ord("["): "array", ord('"'): "string", ord("t"): "bool", ord("f"): "bool"}
+    if first in (ord("{"), ord("n")):
+        return None
+    return f"json: cannot unmarshal {kinds.get(first, 'number')} into Go value of type map[string]interface {{}}"
+
+
+def _go_char(byte: int) -> str:
+    """Go's ``quoteChar``: how a scanner error shows the offending byte."""
+    if byte == ord("'"):
+        return "'\\''"
+    if byte == ord('"'):
+        return "'\"'"
+    return "'" + go_quote(chr(byte))[1:-1] + "'"
+
+
+def _json_skip(text: bytes, i: int) -> int:
+    while i < len(text) and text[i] in _JSON_SPACE:
+        i += 1
+    return i
+
+
+def _json_at(text: bytes, i: int) -> int:
+    if i >= len(text):
+        raise _JSONSyntaxError("unexpected end of JSON input")
+    return text[i]
+
+
+#: Go's ``maxNestingDepth``: how deep objects and arrays may nest.
+_JSON_MAX_DEPTH = 10000
+_OPEN_OBJECT, _OPEN_ARRAY = ord("{"), ord("[")
+
+
+def _json_scan(text: bytes) -> None:
+    """Scan a JSON document as Go's scanner does (iteratively: nesting is bounded by Go's limit, not Python's)."""
+    open_containers: list[int] = []
+    i = _json_skip(text, 0)
+    while True:
+        c = _json_at(text, i)  # a value starts here
+        if c in (_OPEN_OBJECT, _OPEN_ARRAY):
+            if len(open_containers) >= _JSON_MAX_DEPTH:
+                raise _JSONSyntaxError(f"invalid character {_go_char(c)} exceeded max depth")
+            i = _json_skip(text, i + 1)
+            if _json_at(text, i) == (ord("}") if c == _OPEN_OBJECT else ord("]")):
+                i += 1
+            else:
+                open_containers.append(c)
+                if c == _OPEN_OBJECT:
+                    i = _json_key(text, i)
+                continue
+        else:
+            i = _json_scalar(text, i)
+        while True:  # after a value: close what it ends, or go on to the next element
+            i = _json_skip(text, i)
+            if not open_containers:
+                if i < len(text):
+                    raise _JSONSyntaxError(f"invalid character {_go_char(text[i])} after top-level value")
+                return
+            c = _json_at(text, i)
+            in_object = open_containers[-1] == _OPEN_OBJECT
+            if c == (ord("}") if in_object else ord("]")):
+                open_containers.pop()
+                i += 1
+                continue
+            if c != ord(","):
+                where = "after object key:value pair" if in_object else "after array element"
+                raise _JSONSyntaxError(f"invalid character {_go_char(c)} {where}")
+            i = _json_skip(text, i + 1)
+            if in_object:
+                i = _json_key(text, i)
+            break
+
+
+def _json_key(text: bytes, i: int) -> int:
+    """An object key and its colon, from ``i``; where its value starts."""
+    c = _json_at(text, i)
+    if c != ord('"'):
+        raise _JSONSyntaxError(f"invalid character {_go_char(c)} looking for beginning of object key string")
+    i = _json_skip(text, _json_string(text, i + 1))
+    c = _json_at(text, i)
+    if c != ord(":"):
+        raise _JSONSyntaxError(f"invalid character {_go_char(c)} after object key")
+    return _json_skip(text, i + 1)
+
+
+def _json_scalar(text: bytes, i: int) -> int:
+    """Scan a string, number or literal from ``i``; where it ends."""
+    c = text[i]
+    if c == ord('"'):
+        return _json_string(text, i + 1)
+    if c == ord("-") or ord("0") <= c <= ord("9"):
+        return _json_number(text, i)
+    for word in (b"true", b"false", b"null"):
+        if c == word[0]:
+            for j, expected in enumerate(word[1:], start=1):
+                got = _json_at(text, i + j)
+                if got != expected:
+                    literal = word.decode()
+                    raise _JSONSyntaxError(
+                        f"invalid character {_go_char(got)} in literal {literal} (expecting {_go_char(expected)})"
+                    )
+            return i + len(word)
+    raise _JSONSyntaxError(f"invalid character {_go_char(c)} looking for beginning of value")
+
+
+def _json_string(text: bytes, i: int) -> int:
+    """From just after the opening quote to just after the closing one."""
+    while True:
+        c = _json_at(text, i)
+        if c == ord('"'):
+            return i + 1
+        if c < 0x20:
+            raise _JSONSyntaxError(f"invalid character {_go_char(c)} in string literal")
+        if c == ord("\\"):
+            escape = _json_at(text, i + 1)
+            if escape not in _JSON_ESCAPES:
+                raise _JSONSyntaxError(f"invalid character {_go_char(escape)} in string escape code")
+            i += 2
+            if escape == ord("u"):
+                for j in range(4):
+                    h = _json_at(text, i + j)
+                    if h not in _JSON_HEX:
+                        raise _JSONSyntaxError(f"invalid character {_go_char(h)} in \\u hexadecimal character escape")
+                i += 4
+            continue
+        i += 1
+
+
+def _json_number(text: bytes, i: int) -> int:
+    def digits(j: int) -> int:
+        while j < len(text) and ord("0") <= text[j] <= ord("9"):
+            j += 1
+        return j
+
+    if text[i] == ord("-"):
+        i += 1
+        c = _json_at(text, i)
+        if not ord("0") <= c <= ord("9"):
+            raise _JSONSyntaxError(f"invalid character {_go_char(c)} in numeric literal")
+    i = i + 1 if text[i] == ord("0") else digits(i)
+    if i < len(text) and text[i] == ord("."):
+        c = _json_at(text, i + 1)
+        if not ord("0") <= c <= ord("9"):
+            raise _JSONSyntaxError(f"invalid character {_go_char(c)} after decimal point in numeric literal")
+        i = digits(i + 1)
+    if i < len(text) and text[i] in b"eE":
+        i += 1
+        if _json_at(text, i) in b"+-":
+            i += 1
+        c = _json_at(text, i)
+        if not ord("0") <= c <= ord("9"):
+            raise _JSONSyntaxError(f"invalid character {_go_char(c)} in exponent of numeric literal")
+        i = digits(i)
+    return i
 
 
 def persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
