@@ -18,6 +18,7 @@ from typing import Any
 from pinnace.api import admission_cel, errors, selectors
 from pinnace.api.errors import Cause
 from pinnace.api.validation.field import duplicate, forbidden, invalid, not_supported, required
+from pinnace.api.validation.shapes import as_list as _list
 
 __all__ = ["mutating_webhooks", "policy", "policy_binding", "validating_webhooks"]
 
@@ -39,10 +40,6 @@ _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?/)?[A-Z
 def _spec(obj: Obj) -> Obj:
     spec = obj.get("spec")
     return spec if isinstance(spec, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _expression(path: str, text: Any) -> list[Cause]:

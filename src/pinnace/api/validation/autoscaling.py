@@ -27,6 +27,10 @@ from pinnace.api.errors import Cause
 from pinnace.api.gofmt import go_quote
 from pinnace.api.validation import field
 from pinnace.api.validation.field import Validator, forbidden, invalid, not_supported, required
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_int as _int
+from pinnace.api.validation.shapes import as_list as _list
+from pinnace.api.validation.shapes import as_str as _string
 
 __all__ = [
     "MAX_PERIOD_SECONDS",
@@ -67,22 +71,6 @@ _EXPONENT = re.compile(r"[eE][-+]?[0-9]+")
 _INT64_MAX = 2**63 - 1
 #: A stand-in for the pointer Go prints in ``%#v`` of a Quantity held as an inf.Dec (upstream shows an address).
 _POINTER = "0xc000a1e000"
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _string(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _as_stored(obj: Obj) -> Obj:

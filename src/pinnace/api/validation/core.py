@@ -25,6 +25,9 @@ from pinnace.api.gofmt import go_quote
 from pinnace.api.selectors import from_label_selector
 from pinnace.api.validation import field
 from pinnace.api.validation.field import invalid, not_supported, required
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_dicts as _dicts
+from pinnace.api.validation.shapes import as_list, as_str
 
 Obj = dict[str, Any]
 
@@ -44,21 +47,6 @@ POD_UPDATE_FORBIDDEN = (
     "(allow it to be set to 1 if it was previously negative)"
 )
 IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
-
-
-def _dicts(value: Any) -> list[Obj]:
-    """The items of a list as objects (one that is not counts as empty), for reading only."""
-    if type(value) is list:
-        for v in value:
-            if type(v) is not dict:
-                break
-        else:
-            return value  # the usual list of objects: itself, no copy
-    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
 
 
 def dns1123_label(path: str, value: str) -> list[Cause]:
@@ -95,29 +83,36 @@ def port_number_problems(port: Any) -> tuple[str, ...]:
     return ("must be between 1 and 65535, inclusive",)
 
 
-def label_selector(selector: Any, path: str) -> list[Cause]:
-    """``ValidateLabelSelector``: requirement keys, operators and values, then matchLabels."""
+def label_selector(selector: Any, path: str, *, allow_invalid_values: bool = False) -> list[Cause]:
+    """``ValidateLabelSelector``: matchLabels, then each requirement's operator, values, key and (unless
+    ``allow_invalid_values``, upstream's ratchet for a stored selector) the values as label values."""
+    if not isinstance(selector, dict):
+        return []
     out: list[Cause] = []
-    sel = _dict(selector)
-    for i, expr in enumerate(_dicts(sel.get("matchExpressions"))):
-        p = f"{path}.matchExpressions[{i}]"
-        op = expr.get("operator")
-        values = expr.get("values") or []
-        if op in ("In", "NotIn"):
+    labels = selector.get("matchLabels")
+    if isinstance(labels, Mapping):
+        out.extend(names.validate_labels(labels, f"{path}.matchLabels"))
+    for i, expr in enumerate(_dicts(selector.get("matchExpressions"))):
+        where = f"{path}.matchExpressions[{i}]"
+        operator, values = expr.get("operator"), as_list(expr.get("values"))
+        if operator in ("In", "NotIn"):
             if not values:
-                out.append(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
+                out.append(required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif operator in ("Exists", "DoesNotExist"):
             if values:
                 out.append(
-                    field.forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+                    field.forbidden(
+                        f"{where}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                    )
                 )
         else:
-            out.append(invalid(f"{p}.operator", str(op or ""), "not a valid selector operator"))
-        key = str(expr.get("key") or "")
-        out.extend(invalid(f"{p}.key", key, msg) for msg in names.is_qualified_name(key))
-    labels = sel.get("matchLabels")
-    if type(labels) is dict or isinstance(labels, Mapping):
-        out.extend(names.validate_labels(labels, f"{path}.matchLabels"))
+            out.append(invalid(f"{where}.operator", str(operator or ""), "not a valid selector operator"))
+        key = as_str(expr.get("key"))
+        out.extend(invalid(f"{where}.key", key, msg) for msg in names.is_qualified_name(key))
+        if not allow_invalid_values:
+            for j, value in enumerate(values):
+                if isinstance(value, str):
+                    out.extend(invalid(f"{where}.values[{j}]", value, msg) for msg in names.is_valid_label_value(value))
     return out
 
 

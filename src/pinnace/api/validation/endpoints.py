@@ -39,6 +39,9 @@ from pinnace.api.errors import Cause
 from pinnace.api.validation import core, field
 from pinnace.api.validation.field import Validator, invalid, not_supported, required
 from pinnace.api.validation.networking import as_ipv4, parse_ip_sloppy
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_dicts as _dicts
+from pinnace.api.validation.shapes import as_str as _text
 
 __all__ = ["VALIDATORS", "endpoint_ip_problems", "endpoint_slice", "endpoints"]
 
@@ -57,18 +60,6 @@ CAUSE_TOO_MANY = "FieldValueTooMany"
 CAUSE_INTERNAL = "InternalError"
 
 _INVALID_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[Obj]:
-    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _too_many(path: str, count: int, limit: int) -> Cause:

@@ -37,6 +37,9 @@ from pinnace.api import errors, names
 from pinnace.api.errors import Cause
 from pinnace.api.validation import core, field
 from pinnace.api.validation.field import GoValue, Validator, forbidden, invalid, not_supported, required
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_dicts as _dicts
+from pinnace.api.validation.shapes import as_str as _text
 
 __all__ = ["VALIDATORS", "Address", "Network", "as_ipv4", "parse_cidr_sloppy", "parse_ip_sloppy"]
 
@@ -222,18 +225,6 @@ def _go_contains(network: Network, address: Address) -> bool:
 
 
 # ---- shared helpers -------------------------------------------------------------------------------
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[Obj]:
-    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _port_number(value: Any) -> int:

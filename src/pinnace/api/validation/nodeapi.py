@@ -16,6 +16,7 @@ from pinnace.api import names
 from pinnace.api.errors import Cause
 from pinnace.api.validation import core, field
 from pinnace.api.validation.field import GoValue, Validator, invalid, not_supported
+from pinnace.api.validation.shapes import as_str as _text
 
 __all__ = ["VALIDATORS", "runtime_class", "tolerations"]
 
@@ -23,10 +24,6 @@ Obj = dict[str, Any]
 
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _toleration_value(toleration: Obj) -> GoValue:

@@ -24,6 +24,8 @@ from pinnace.api.errors import Cause
 from pinnace.api.gofmt import go_quote
 from pinnace.api.validation import core
 from pinnace.api.validation.field import GoValue, Validator, duplicate, forbidden, invalid, not_supported, required
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_str as _str
 
 __all__ = ["VALIDATORS", "node", "taints"]
 
@@ -33,14 +35,6 @@ _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _CIDR_CHANGED = 'node updates may not change podCIDR except from "" to valid'
 #: Where upstream prints a pointer inside a struct (an address; any one will do).
 _POINTER = "0xc000010000"
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _go_taint(taint: Obj) -> GoValue:

@@ -3,23 +3,22 @@
 ``ValidatePodDisruptionBudgetSpec``: ``minAvailable`` and ``maxUnavailable``
 are mutually exclusive, each a non-negative integer or a percentage up to
 100%; the selector is a valid label selector; ``unhealthyPodEvictionPolicy``
-is ``IfHealthyBudget`` or ``AlwaysAllow``. Also :func:`label_selector`, upstream's
-``ValidateLabelSelector`` (label values of the requirements included), which
-the RBAC checks share.
+is ``IfHealthyBudget`` or ``AlwaysAllow``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from pinnace.api import names
 from pinnace.api.errors import Cause
-from pinnace.api.validation import field
-from pinnace.api.validation.field import Validator, forbidden, invalid, not_supported, required
+from pinnace.api.validation import core, field
+from pinnace.api.validation.field import Validator, invalid, not_supported
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_list as _list
 
-__all__ = ["VALIDATORS", "has_invalid_label_values", "int_or_percent", "label_selector", "pod_disruption_budget"]
+__all__ = ["VALIDATORS", "has_invalid_label_values", "int_or_percent", "pod_disruption_budget"]
 
 Obj = dict[str, Any]
 
@@ -31,14 +30,6 @@ PERCENT_MESSAGE = (
 _PERCENT = re.compile(r"[0-9]+%")
 #: Stand-ins for the pointers Go prints in ``%#v`` of a struct holding them (upstream shows real addresses).
 _POINTER = "0xc000a1e000"
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _requirement_values(selector: Any) -> list[tuple[int, int, str]]:
@@ -55,38 +46,6 @@ def has_invalid_label_values(selector: Any) -> bool:
     """Whether a requirement of the selector has a value that is not a label value (upstream's
     ``hasInvalidLabelValueInLabelSelector``: such a stored object may keep it on update)."""
     return any(names.is_valid_label_value(value) for _, _, value in _requirement_values(selector))
-
-
-def label_selector(selector: Any, path: str, *, allow_invalid_values: bool = False) -> list[Cause]:
-    """``ValidateLabelSelector``: matchLabels, then each requirement's operator, values, key and label values."""
-    if not isinstance(selector, dict):
-        return []
-    out: list[Cause] = []
-    labels = selector.get("matchLabels")
-    if isinstance(labels, Mapping):
-        out.extend(names.validate_labels(labels, f"{path}.matchLabels"))
-    for i, expr in enumerate(_list(selector.get("matchExpressions"))):
-        where = f"{path}.matchExpressions[{i}]"
-        expr = _dict(expr)
-        operator, values = expr.get("operator"), _list(expr.get("values"))
-        if operator in ("In", "NotIn"):
-            if not values:
-                out.append(required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif operator in ("Exists", "DoesNotExist"):
-            if values:
-                out.append(
-                    forbidden(f"{where}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
-                )
-        else:
-            out.append(invalid(f"{where}.operator", str(operator or ""), "not a valid selector operator"))
-        key = expr.get("key")
-        key = key if isinstance(key, str) else ""
-        out.extend(invalid(f"{where}.key", key, msg) for msg in names.is_qualified_name(key))
-        if not allow_invalid_values:
-            for j, value in enumerate(values):
-                if isinstance(value, str):
-                    out.extend(invalid(f"{where}.values[{j}]", value, msg) for msg in names.is_valid_label_value(value))
-    return out
 
 
 def int_or_percent(path: str, value: Any) -> list[Cause]:
@@ -128,7 +87,7 @@ def pod_disruption_budget(obj: Obj, old: Obj | None) -> list[Cause]:
     if max_unavailable is not None:
         out.extend(int_or_percent("spec.maxUnavailable", max_unavailable))
     ratchet = old is not None and has_invalid_label_values(_dict(old.get("spec")).get("selector"))
-    out.extend(label_selector(spec.get("selector"), "spec.selector", allow_invalid_values=ratchet))
+    out.extend(core.label_selector(spec.get("selector"), "spec.selector", allow_invalid_values=ratchet))
     policy = spec.get("unhealthyPodEvictionPolicy")
     if policy is not None and policy not in UNHEALTHY_POD_EVICTION_POLICIES:
         out.append(not_supported("spec.unhealthyPodEvictionPolicy", policy, UNHEALTHY_POD_EVICTION_POLICIES))

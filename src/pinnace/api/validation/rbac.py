@@ -25,8 +25,11 @@ from typing import Any
 from pinnace.api import names
 from pinnace.api.errors import Cause
 from pinnace.api.gofmt import go_quote
-from pinnace.api.validation import field, policy
+from pinnace.api.validation import core, field
 from pinnace.api.validation.field import Validator, invalid, not_supported, required
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_list as _list
+from pinnace.api.validation.shapes import as_str as _string
 
 __all__ = [
     "RBAC_GROUP",
@@ -43,18 +46,6 @@ Obj = dict[str, Any]
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _string(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _path_segment(path: str, value: str) -> list[Cause]:
@@ -113,7 +104,7 @@ def cluster_role(obj: Obj, old: Obj | None) -> list[Cause]:
         if not selectors:
             out.append(required(path, "at least one clusterRoleSelector required if aggregationRule is non-nil"))
         for i, selector in enumerate(selectors):
-            out.extend(policy.label_selector(selector, f"{path}[{i}]"))
+            out.extend(core.label_selector(selector, f"{path}[{i}]"))
     return out
 
 

@@ -27,6 +27,8 @@ from pinnace.api.errors import Cause
 from pinnace.api.gofmt import go_quote
 from pinnace.api.validation import field
 from pinnace.api.validation.field import GoValue, Validator, duplicate, forbidden, invalid, required
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_dicts as _dicts
 
 __all__ = [
     "VALIDATORS",
@@ -93,14 +95,6 @@ _EXISTS_ONLY_MSG = (
 
 #: upstream ``resource.MaxMilliValue``: the largest value whose milli-units fit an int64.
 _MAX_MILLI_VALUE = (2**63 - 1) // 1000
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[Obj]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _strings(value: Any) -> list[str]:

@@ -43,6 +43,10 @@ from pinnace.api.validation.field import (
     required,
 )
 from pinnace.api.validation.resources import parse_quantity, value_of
+from pinnace.api.validation.shapes import as_dict as _dict
+from pinnace.api.validation.shapes import as_dicts as _dicts
+from pinnace.api.validation.shapes import as_list as _list
+from pinnace.api.validation.shapes import as_str as _str
 
 __all__ = [
     "VALIDATORS",
@@ -95,22 +99,6 @@ _POINTER = "0xc000010000"
 _QUANTITY_PARTS = re.compile(r"([+-]?)0*([0-9]*)(?:\.([0-9]*))?(.*)")
 _DECIMAL_EXPONENTS = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _BINARY_EXPONENTS = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[Obj]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _too_long(path: str, limit: int) -> Cause:

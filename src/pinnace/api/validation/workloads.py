@@ -17,6 +17,7 @@ from typing import Any
 from pinnace.api.errors import Cause
 from pinnace.api.validation import core, field
 from pinnace.api.validation.field import invalid, nonnegative, not_supported, required
+from pinnace.api.validation.shapes import as_dict as _dict
 
 Obj = dict[str, Any]
 
@@ -30,10 +31,6 @@ STATEFULSET_UPDATE_FORBIDDEN = (
     "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
     "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
 )
-
-
-def _dict(value: Any) -> Obj:
-    return value if isinstance(value, dict) else {}
 
 
 def _template_labels(spec: Obj) -> Any:
