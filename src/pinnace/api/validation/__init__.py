@@ -8,8 +8,12 @@ Two stages, as upstream:
   ``patch`` field for a patch (:mod:`.decoding`);
 * :func:`validate` — the kind's semantic checks on the defaulted object, and
   on update the immutable fields: a list of causes for one **422 Invalid**
-  (:mod:`.core` for core/v1, :mod:`.workloads` for apps/v1 and batch/v1,
-  :mod:`.events` for both Event APIs).
+  (:mod:`.core` for core/v1's pods, services, config maps and secrets,
+  :mod:`.workloads` for apps/v1 and batch/v1, :mod:`.events` for both Event
+  APIs; one module per further API area — :mod:`.rbac`, :mod:`.policy`,
+  :mod:`.autoscaling`, :mod:`.scheduling`, :mod:`.networking`,
+  :mod:`.endpoints`, :mod:`.coordination`, :mod:`.nodeapi`, :mod:`.nodes`,
+  :mod:`.resources`, :mod:`.storage` — each with its own ``VALIDATORS``).
 
 Error wording and field paths are upstream's (:mod:`.field`). Kinds without
 checks here validate only their metadata (done by the REST store).
