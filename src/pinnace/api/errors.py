@@ -234,8 +234,9 @@ def gone(message: str) -> Gone:
 
 
 def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> Invalid:
-    """A 422 worded as upstream: ``Kind "name" is invalid: field: message, …``."""
-    parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
+    """A 422 worded as upstream: ``Kind "name" is invalid: field: message, …`` (a repeated part once in the
+    message, as upstream's ``ToAggregate`` has it; every cause stays in the details)."""
+    parts = list(dict.fromkeys(f"{c.field}: {c.message}" if c.field else c.message for c in causes))
     noun = f"{kind}.{group}" if group else kind
     message = f'{noun} "{name}" is invalid: ' + ", ".join(parts) if parts else f'{noun} "{name}" is invalid'
     if len(parts) > 1:

@@ -263,3 +263,11 @@ def test_generate_name() -> None:
     assert set(name[4:]) <= set("bcdfghjklmnpqrstvwxz2456789")
     long = names.generate_name("x" * 300)
     assert len(long) == 63 and long.startswith("x" * 58)
+
+
+def test_a_repeated_cause_shows_once_in_the_message_and_twice_in_the_causes() -> None:
+    # upstream's ToAggregate drops a repeated "field: message" from the message, not from the causes
+    twice = [errors.Cause(errors.CAUSE_REQUIRED, "Required value", "spec.attacher")] * 2
+    err = errors.invalid("VolumeAttachment", "va", twice, group="storage.k8s.io")
+    assert err.message == 'VolumeAttachment.storage.k8s.io "va" is invalid: spec.attacher: Required value'
+    assert len(err.causes) == 2
