@@ -157,6 +157,39 @@ async def test_slices_carry_conditions_labels_and_owner(pinnace_env: TestEnv) ->
     await pinnace_env.eventually(not_ready)
 
 
+async def test_a_slice_of_another_address_type_is_replaced_not_updated(pinnace_env: TestEnv) -> None:
+    # addressType is immutable: the controller's own slice of the wrong type (an FQDN one, first by name) goes,
+    # instead of an update to IPv4 that the API refuses on every reconcile.
+    rest = pinnace_env.rest
+    await rest.create(SERVICES, service(), "default")
+    await rest.create(PODS, pod("a"), "default")
+    await run(pinnace_env, "a", "10.0.0.1", ready=True)
+
+    async def served() -> list[Obj] | None:
+        slices = await slices_of(pinnace_env)
+        return slices if len(slices) == 1 and slices[0].get("endpoints") else None
+
+    ipv4 = (await pinnace_env.eventually(served))[0]
+    stray = {
+        "metadata": {
+            "name": "web-0",
+            "labels": ipv4["metadata"]["labels"],
+            "ownerReferences": ipv4["metadata"]["ownerReferences"],
+        },
+        "addressType": "FQDN",
+        "endpoints": [{"addresses": ["a.example.com"]}],
+        "ports": ipv4["ports"],
+    }
+    await rest.create(SLICES, stray, "default")
+
+    async def only_ipv4() -> bool:
+        return [s["metadata"]["name"] for s in await slices_of(pinnace_env)] == [ipv4["metadata"]["name"]]
+
+    await pinnace_env.eventually(only_ipv4)
+    kept = (await slices_of(pinnace_env))[0]
+    assert (kept["addressType"], kept["endpoints"][0]["addresses"]) == ("IPv4", ["10.0.0.1"])
+
+
 async def test_publish_not_ready_addresses(pinnace_env: TestEnv) -> None:
     rest = pinnace_env.rest
     await rest.create(SERVICES, service(publishNotReadyAddresses=True, clusterIP="None"), "default")

@@ -192,7 +192,16 @@ class EndpointSliceReconciler:
         conflict = False
         unused = sorted(existing, key=lambda s: str((s.get("metadata") or {}).get("name") or ""))
         for content in desired_slices(service, pods, self.max_per_slice):
-            match = next((s for s in unused if _ports_key(s.get("ports") or []) == _ports_key(content["ports"])), None)
+            # A slice's addressType never changes (the API refuses it): one of another type is replaced, not updated.
+            match = next(
+                (
+                    s
+                    for s in unused
+                    if s.get("addressType") == address_type
+                    and _ports_key(s.get("ports") or []) == _ports_key(content["ports"])
+                ),
+                None,
+            )
             if match is None:
                 created = await self.client.create(_new_slice(service, labels, address_type, content, trigger))
                 self._wrote(key, created, created["metadata"]["name"])
