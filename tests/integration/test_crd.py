@@ -273,6 +273,46 @@ def test_name_conflicts_and_invalid_crds(apis: tuple[k8s.ApiextensionsV1Api, k8s
     assert body(info.value)["details"]["causes"][0]["message"] == 'Invalid value: "Cluster": field is immutable'
 
 
+def test_patterns_are_gos_regular_expressions(apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]) -> None:
+    ext, objects = apis
+    image_schema = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+
+    lookbehind = copy.deepcopy(CRD)  # Python's re has lookbehind; Go's regexp (RE2) has not
+    lookbehind["metadata"]["name"] = f"gadgets.{GROUP}"
+    lookbehind["spec"]["names"] = {"plural": "gadgets", "kind": "Gadget"}
+    properties = lookbehind["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    properties["image"] = {"type": "string", "pattern": "(?<=a)b"}
+    with pytest.raises(ApiException) as info:
+        ext.create_custom_resource_definition(lookbehind)
+    assert info.value.status == 422
+    assert body(info.value)["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "(?<=a)b": must be a valid regular expression, but isn\'t: '
+            "error parsing regexp: invalid or unsupported Perl syntax: `(?<=`",
+            "field": "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[image].pattern",
+        }
+    ]
+
+    backtracking = copy.deepcopy(CRD)  # a minute per object with a backtracking engine; linear here, as upstream
+    backtracking["metadata"]["name"] = f"gizmos.{GROUP}"
+    backtracking["spec"]["names"] = {"plural": "gizmos", "kind": "Gizmo"}
+    properties = backtracking["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    properties["image"] = {"type": "string", "pattern": "^(a+)+$"}
+    ext.create_custom_resource_definition(backtracking)
+    wait_established(ext, f"gizmos.{GROUP}")
+    gizmo = {**cron("g"), "kind": "Gizmo"}
+    gizmo["spec"]["image"] = "a" * 40 + "b"
+    started = time.monotonic()
+    with pytest.raises(ApiException) as info:
+        objects.create_namespaced_custom_object(GROUP, "v1", "default", "gizmos", gizmo)
+    assert info.value.status == 422 and time.monotonic() - started < 5
+    assert "should match '^(a+)+$'" in body(info.value)["message"]
+    gizmo["spec"]["image"] = "a" * 40
+    objects.create_namespaced_custom_object(GROUP, "v1", "default", "gizmos", gizmo)
+    assert image_schema["image"] == {"type": "string"}  # the shared CRD body was not touched
+
+
 def test_deleting_a_crd_deletes_its_objects(apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]) -> None:
     ext, co = apis
     for name in ("a", "b"):

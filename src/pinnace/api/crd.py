@@ -142,6 +142,12 @@ def validate_crd(crd: Obj, old: Obj | None = None) -> list[Cause]:
         causes.append(_invalid("spec.scope", scope, "field is immutable"))
     causes += _validate_names(names)
     causes += _validate_versions(spec)
+    stored = _stored_patterns(old)
+    versions = spec.get("versions")
+    for i, version in enumerate(versions if isinstance(versions, list) else []):
+        schema = (version.get("schema") or {}).get("openAPIV3Schema") if isinstance(version, dict) else None
+        if isinstance(schema, dict):
+            causes += structural.check_patterns(schema, f"spec.versions[{i}].schema.openAPIV3Schema", stored=stored)
     conversion = spec.get("conversion") or {}
     strategy = conversion.get("strategy") if isinstance(conversion, dict) else None
     if strategy not in (None, "None"):
@@ -153,6 +159,17 @@ def validate_crd(crd: Obj, old: Obj | None = None) -> list[Cause]:
             )
         )
     return causes
+
+
+def _stored_patterns(old: Obj | None) -> set[str]:
+    """The patterns of a stored CRD's schemas (an update may keep one that no longer compiles)."""
+    found: set[str] = set()
+    versions = (old or {}).get("spec", {}).get("versions") if isinstance((old or {}).get("spec"), dict) else None
+    for version in versions if isinstance(versions, list) else ():
+        schema = version.get("schema") if isinstance(version, dict) else None
+        if isinstance(schema, dict):
+            found |= structural.patterns(schema.get("openAPIV3Schema"))
+    return found
 
 
 def _validate_names(names: Obj) -> list[Cause]:

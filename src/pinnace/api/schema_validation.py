@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import ipaddress
 import math
 import re
@@ -29,6 +28,7 @@ import orjson
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
+from pinnace.api.regex import Regex, RegexError, compile_pattern
 from pinnace.api.schemacache import SchemaCache
 
 Schema = dict[str, Any]
@@ -182,11 +182,12 @@ def format_ok(fmt: str, value: str) -> bool:
     return check is None or bool(check(value))
 
 
-@functools.lru_cache(maxsize=1024)
-def _pattern(p: str) -> re.Pattern[str] | None:
+def _pattern(p: str) -> Regex | None:
+    """The schema's pattern compiled as upstream's Go (RE2: linear time); None if it does not compile (the CRD's
+    own validation refuses such a pattern)."""
     try:
-        return re.compile(p)
-    except re.error:
+        return compile_pattern(p)
+    except RegexError:
         return None
 
 

@@ -20,10 +20,12 @@ dropped). Pure functions over plain dicts: no HTTP, no storage.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.errors import Cause
+from pinnace.api.regex import RegexError, compile_pattern
 from pinnace.api.schemacache import SchemaCache
 
 Obj = dict[str, Any]
@@ -99,6 +101,45 @@ def check_schema(schema: Any, path: str) -> list[Cause]:
         return [_required(path, "schemas are required")]
     causes: list[Cause] = []
     _check_node(schema, path, "root", causes)
+    return causes
+
+
+def _schema_nodes(s: Any, path: str) -> Iterator[tuple[Schema, str]]:
+    """Every schema node under ``s`` (itself included) with its field path, as the structural checks print it."""
+    if not isinstance(s, dict):
+        return
+    yield s, path
+    properties = s.get("properties")
+    for key, child in properties.items() if isinstance(properties, dict) else ():
+        yield from _schema_nodes(child, key_path(f"{path}.properties", key))
+    yield from _schema_nodes(s.get("additionalProperties"), f"{path}.additionalProperties")
+    yield from _schema_nodes(s.get("items"), f"{path}.items")
+    for junctor in _JUNCTORS:
+        branches = s.get(junctor)
+        for i, branch in enumerate(branches if isinstance(branches, list) else ()):
+            yield from _schema_nodes(branch, f"{path}.{junctor}[{i}]")
+    yield from _schema_nodes(s.get("not"), f"{path}.not")
+
+
+def patterns(schema: Any) -> set[str]:
+    """Every ``pattern`` a schema holds."""
+    return {n["pattern"] for n, _ in _schema_nodes(schema, "") if isinstance(n.get("pattern"), str)}
+
+
+def check_patterns(schema: Any, path: str, *, stored: frozenset[str] | set[str] = frozenset()) -> list[Cause]:
+    """Every ``pattern`` that Go's regexp (RE2) would not compile, as upstream refuses it; one the stored CRD
+    already had (``stored``) may stay, so that a CRD written before this check can still be updated."""
+    causes: list[Cause] = []
+    for node, where in _schema_nodes(schema, path):
+        pattern = node.get("pattern")
+        if not isinstance(pattern, str) or not pattern or pattern in stored:
+            continue
+        try:
+            compile_pattern(pattern)
+        except RegexError as exc:
+            causes.append(
+                _invalid(f"{where}.pattern", pattern, f"must be a valid regular expression, but isn't: {exc}")
+            )
     return causes
 
 
