@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from tests.integration.conftest import ThreadedServer, raw_request
+
+from pinnace.apiserver.negotiation import MAX_NESTING_DEPTH
 
 GROUP = "stable.example.com"
 NAME = f"crontabs.{GROUP}"
@@ -311,6 +314,52 @@ def test_patterns_are_gos_regular_expressions(apis: tuple[k8s.ApiextensionsV1Api
     gizmo["spec"]["image"] = "a" * 40
     objects.create_namespaced_custom_object(GROUP, "v1", "default", "gizmos", gizmo)
     assert image_schema["image"] == {"type": "string"}  # the shared CRD body was not touched
+
+
+def test_nesting_up_to_the_limit_is_stored_and_served_beyond_it_refused(
+    threaded_server: ThreadedServer, k8s_client: k8s.ApiClient
+) -> None:
+    free = copy.deepcopy(CRD)
+    free["metadata"]["name"] = f"blobs.{GROUP}"
+    free["spec"]["names"] = {"plural": "blobs", "kind": "Blob"}
+    free["spec"]["versions"] = [
+        {
+            "name": "v1",
+            "served": True,
+            "storage": True,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        }
+    ]
+    url, json_body = threaded_server.url, {"Content-Type": "application/json"}
+    k8s.ApiextensionsV1Api(k8s_client).create_custom_resource_definition(free)
+    wait_established(k8s.ApiextensionsV1Api(k8s_client), f"blobs.{GROUP}")
+    blobs = f"/apis/{GROUP}/v1/namespaces/default/blobs"
+
+    def blob(name: str, depth: int) -> bytes:  # the whole body ``depth`` levels deep
+        body = {"apiVersion": f"{GROUP}/v1", "kind": "Blob", "metadata": {"name": name}, "spec": blob_value(depth - 1)}
+        return json.dumps(body).encode()
+
+    assert raw_request(url, "POST", blobs, blob("deep", MAX_NESTING_DEPTH), json_body)[0] == 201
+    assert raw_request(url, "GET", blobs + "/deep")[0] == 200
+    table = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+    assert raw_request(url, "GET", blobs, None, table)[0] == 200
+    merge = {"Content-Type": "application/merge-patch+json"}
+    assert raw_request(url, "PATCH", blobs + "/deep", b'{"metadata": {"labels": {"a": "b"}}}', merge)[0] == 200
+    with urllib.request.urlopen(url + blobs + "?watch=1&timeoutSeconds=1", timeout=10) as response:
+        assert json.loads(response.readline())["object"]["metadata"]["name"] == "deep"
+
+    status, answer = raw_request(url, "POST", blobs, blob("deeper", MAX_NESTING_DEPTH + 1), json_body)
+    assert (status, answer["reason"]) == (400, "BadRequest")
+    assert "nested too deeply" in answer["message"]
+    deeper_patch = json.dumps({"spec": blob_value(MAX_NESTING_DEPTH)}).encode()
+    assert raw_request(url, "PATCH", blobs + "/deep", deeper_patch, merge)[0] == 400
+
+
+def blob_value(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 def test_deleting_a_crd_deletes_its_objects(apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi]) -> None:

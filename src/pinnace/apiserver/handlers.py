@@ -195,13 +195,10 @@ def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Ob
     """The object after a patch of the given media type. ``current`` is the caller's own copy (a guaranteed
     update's mutation gets one): JSON and merge patches change it in place."""
     if media == negotiation.JSON_PATCH:
-        try:
-            operations = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise errors.BadRequest(f"error decoding patch: {exc}") from None
-        return patch.apply_json_patch(current, operations, in_place=True)
+        return patch.apply_json_patch(current, negotiation.decode_patch(body), in_place=True)
     try:
         doc = orjson.loads(body)
+        negotiation.check_nesting(doc, body)
     except orjson.JSONDecodeError:
         doc = negotiation.decode_yaml(body)
     if not isinstance(doc, dict):
@@ -258,6 +255,7 @@ async def _server_side_apply(
     """PATCH with an apply configuration: merge it with ownership, or create the object (201) if it is missing."""
     try:
         config = orjson.loads(body)
+        negotiation.check_nesting(config, body)
     except orjson.JSONDecodeError:
         config = negotiation.decode_yaml(body)
     apply.check_config(info, config)

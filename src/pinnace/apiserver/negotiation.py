@@ -10,6 +10,8 @@ as a fallback, and get 406 only if they list nothing we can produce.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import functools
 from dataclasses import dataclass
@@ -132,15 +134,90 @@ def decode_object(body: bytes, media: str) -> dict[str, Any]:
         )
     if not isinstance(value, dict):
         raise errors.BadRequest("the body of the request must be a JSON object")
+    if media != protobuf.MEDIA_TYPE:
+        check_nesting(value, body if media in ("", JSON, "*/*") else None)
     return value
 
 
-def decode_yaml(body: bytes) -> Any:
-    """Parse YAML (one document) or raise 400."""
+def decode_patch(body: bytes) -> Any:
+    """A JSON patch document, or 400 as upstream answers one it cannot read."""
     try:
-        return yaml.load(body, Loader=_YAML_LOADER)
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise errors.BadRequest(f"error decoding patch: {exc}") from None
+    check_nesting(value, body)
+    return value
+
+
+#: The deepest nesting a request body may have. Upstream's decoder allows 10,000 levels; orjson, which writes
+#: every stored object and answer here, stops at 254, and answers wrap an object a few levels deeper (a list's
+#: items, a watch event, a Table row) while managedFields mirror it a few levels down: 200 leaves room for those.
+MAX_NESTING_DEPTH = 200
+
+
+def check_nesting(value: Any, json_body: bytes | None = None) -> None:
+    """400 for a decoded body nested deeper than :data:`MAX_NESTING_DEPTH` (it could be read but never stored or
+    sent back). ``json_body``: the JSON it came from, whose bracket count rules most bodies out at C speed."""
+    if json_body is not None and json_body.count(b"{") + json_body.count(b"[") <= MAX_NESTING_DEPTH:
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_NESTING_DEPTH:
+                    raise errors.BadRequest(
+                        f"the body of the request is nested too deeply: at most {MAX_NESTING_DEPTH} levels are accepted"
+                    )
+                stack.append((child, depth + 1))
+
+
+def decode_yaml(body: bytes) -> Any:
+    """Parse YAML (one document) into what JSON can hold, as upstream's YAML-to-JSON conversion does, or raise 400:
+    map keys become strings (``1`` → ``"1"``, ``true`` → ``"true"``), ``!!binary`` its decoded text."""
+    try:
+        value = yaml.load(body, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise errors.BadRequest(f"error converting YAML to JSON: {exc}") from None
+    check_nesting(value)
+    return _json_compatible(value)
+
+
+def _json_compatible(value: Any) -> Any:
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value):
+            return {k: _json_compatible(v) for k, v in value.items()}
+        return {_json_key(k, v): _json_compatible(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_compatible(v) for v in value]
+    if isinstance(value, (set, tuple)):
+        raise errors.BadRequest(f"error converting YAML to JSON: unsupported value of type {type(value).__name__}")
+    return value
+
+
+def _json_key(key: Any, value: Any) -> str:
+    """A YAML map key as upstream's conversion writes it (``convertToJSONableObject``)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        return {"inf": ".inf", "-inf": "-.inf", "nan": ".nan"}.get(repr(key), f"{key:.8g}")
+    raise errors.BadRequest(
+        f"error converting YAML to JSON: unsupported map key of type: {type(key).__name__}, key: {key!r}"
+    )
+
+
+def _binary_as_text(loader: Any, node: Any) -> str:
+    """``!!binary``: the bytes it encodes, as text (invalid UTF-8 replaced, as Go's JSON encoder does)."""
+    raw = loader.construct_scalar(node)
+    try:
+        return base64.b64decode("".join(str(raw).split()), validate=True).decode(errors="replace")
+    except (binascii.Error, ValueError):
+        raise yaml.constructor.ConstructorError(None, None, "failed to decode !!binary data", node.start_mark) from None
 
 
 def _loader_without_timestamps() -> Any:
@@ -154,6 +231,7 @@ def _loader_without_timestamps() -> Any:
         ch: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
         for ch, resolvers in base.yaml_implicit_resolvers.items()
     }
+    Loader.add_constructor("tag:yaml.org,2002:binary", _binary_as_text)
     return Loader
 
 

@@ -115,9 +115,9 @@ async def handle_scale(
                     "the object has been modified; please apply your changes to the latest version and try again",
                 )
         elif media == negotiation.JSON_PATCH:
-            desired = patch.apply_json_patch(current_scale, orjson.loads(body))
+            desired = patch.apply_json_patch(current_scale, negotiation.decode_patch(body))
         elif media in (negotiation.MERGE_PATCH, negotiation.STRATEGIC_PATCH):
-            doc = orjson.loads(body)
+            doc = negotiation.decode_patch(body)
             if not isinstance(doc, dict):
                 raise errors.BadRequest("error decoding patch: the patch must be a JSON object")
             desired = patch.apply_merge_patch(current_scale, doc)

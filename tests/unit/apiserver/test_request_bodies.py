@@ -1,0 +1,54 @@
+"""Request bodies Pinnace could read but not store or answer are refused as clear 400s, never a 500 later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pinnace.api import errors
+from pinnace.apiserver import negotiation
+from pinnace.apiserver.negotiation import MAX_NESTING_DEPTH
+
+
+def _nested(depth: int) -> Any:
+    value: Any = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_nesting_is_counted_from_the_body_itself() -> None:
+    negotiation.check_nesting(_nested(MAX_NESTING_DEPTH))
+    with pytest.raises(errors.BadRequest, match="nested too deeply"):
+        negotiation.check_nesting(_nested(MAX_NESTING_DEPTH + 1))
+
+
+def test_a_json_body_with_few_brackets_is_not_walked() -> None:
+    deep = _nested(MAX_NESTING_DEPTH + 1)
+    negotiation.check_nesting(deep, b"{}")  # the bracket count rules it out: no walk at all
+    with pytest.raises(errors.BadRequest):
+        negotiation.check_nesting(deep, b"{" * (MAX_NESTING_DEPTH + 1))
+
+
+def test_yaml_becomes_what_json_can_hold_as_upstream_converts_it() -> None:
+    doc = negotiation.decode_yaml(b"data: !!binary aGVsbG8=\n2: two\n1.5: x\nyes: [1, {k: v}]\n")
+    assert doc == {"data": "hello", "2": "two", "1.5": "x", "true": [1, {"k": "v"}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"null: x\n", "unsupported map key of type: NoneType"),
+        (b"a: !!set {x, y}\n", "unsupported value of type set"),
+        (b"a: !!binary '%%%'\n", "failed to decode !!binary data"),
+    ],
+)
+def test_yaml_json_cannot_hold_is_a_bad_request(body: bytes, message: str) -> None:
+    with pytest.raises(errors.BadRequest, match=message):
+        negotiation.decode_yaml(body)
+
+
+def test_an_unreadable_patch_is_a_bad_request() -> None:
+    with pytest.raises(errors.BadRequest, match="error decoding patch"):
+        negotiation.decode_patch(b"{nope")
