@@ -105,6 +105,24 @@ def threaded_server(tmp_path: Path) -> Iterator[ThreadedServer]:
         ts.close()
 
 
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
+    """One threaded API server for a whole test module: for modules of quick checks whose tests each use object
+    names of their own and need no fresh state."""
+    server = ThreadedServer(tmp_path_factory.mktemp("module"))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def module_k8s_client(module_server: ThreadedServer) -> Iterator[kubernetes.client.ApiClient]:
+    """The official ``kubernetes`` client, configured for the module's server."""
+    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=module_server.url)) as api_client:
+        yield api_client
+
+
 @pytest.fixture
 def k8s_client(threaded_server: ThreadedServer) -> Iterator[kubernetes.client.ApiClient]:
     """The official ``kubernetes`` client, configured for the threaded server."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,19 +20,13 @@ Obj = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
-    """One server for the module (each test uses its own object names)."""
-    threaded = ThreadedServer(tmp_path_factory.mktemp("validation"))
-    try:
-        yield threaded
-    finally:
-        threaded.close()
+def server(module_server: ThreadedServer) -> ThreadedServer:
+    return module_server
 
 
 @pytest.fixture(scope="module")
-def api(server: ThreadedServer) -> Iterator[ApiClient]:
-    with ApiClient(client.Configuration(host=server.url)) as api_client:
-        yield api_client
+def api(module_k8s_client: ApiClient) -> ApiClient:
+    return module_k8s_client
 
 
 def _b64(text: str) -> str:
@@ -66,9 +60,10 @@ def test_limit_ranges(api: ApiClient) -> None:
         "spec": {"limits": [{"type": "Container", "default": {"cpu": "2"}, "max": {"cpu": "1"}}]},
     }
     status = _refused(lambda: core.create_namespaced_limit_range(NS, inverted))
-    assert status["message"] == (
-        'LimitRange "inverted" is invalid: spec.limits[0].default[cpu]: Invalid value: 1: '
-        "default value 2 is greater than max value 1"
+    assert status["message"] == (  # defaultRequest defaults to default, so it is over max too (as upstream)
+        'LimitRange "inverted" is invalid: [spec.limits[0].defaultRequest[cpu]: Invalid value: 2: '
+        "default request value 2 is greater than max value 1, spec.limits[0].default[cpu]: Invalid value: 1: "
+        "default value 2 is greater than max value 1]"
     )
     assert status["details"]["kind"] == "LimitRange" and status["details"]["name"] == "inverted"
     _absent(lambda: core.read_namespaced_limit_range("inverted", NS))
@@ -79,10 +74,15 @@ def test_limit_ranges(api: ApiClient) -> None:
     }
     assert _causes(_refused(lambda: core.create_namespaced_limit_range(NS, negative_default))) == [
         (
+            "spec.limits[0].defaultRequest[cpu]",
+            "FieldValueInvalid",
+            "Invalid value: 100m: default request value 100m is greater than max value -1",
+        ),
+        (
             "spec.limits[0].default[cpu]",
             "FieldValueInvalid",
             "Invalid value: -1: default value 100m is greater than max value -1",
-        )
+        ),
     ]
     _absent(lambda: core.read_namespaced_limit_range("negative", NS))
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
-from tests.integration.conftest import ThreadedServer
 
 NS = "default"
 Obj = dict[str, Any]
@@ -55,14 +53,8 @@ KUBECTL_INGRESS: Obj = {
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiClient]:
-    """One server for the module (each test uses its own object names): the checks are what is under test."""
-    server = ThreadedServer(Path(tmp_path_factory.mktemp("validation")))
-    try:
-        with ApiClient(client.Configuration(host=server.url)) as api_client:
-            yield api_client
-    finally:
-        server.close()
+def api(module_k8s_client: ApiClient) -> ApiClient:
+    return module_k8s_client
 
 
 def _refused(call: Callable[[], object]) -> Obj:

@@ -1,17 +1,38 @@
 """Defaulting: the values kube-apiserver fills in when a client leaves them out.
 
 Upstream runs the generated ``SetDefaults_*`` functions of each API version
-(``pkg/apis/core/v1/defaults.go``, ``pkg/apis/apps/v1/defaults.go``,
-``pkg/apis/batch/v1/defaults.go``) on every object it decodes, before
-validation; so does :func:`apply_defaults`, on create and on every update or
-patch result. Clients rely on these: ``kubectl describe deployment`` prints
-``StrategyType: RollingUpdate``, ``--field-selector type=Opaque`` finds a
-secret created without a type, and a pod template reads back with its
-``restartPolicy`` and ``imagePullPolicy``.
+on every object it decodes, before validation; so does :func:`apply_defaults`,
+on create and on every update or patch result. The sources, all of v1.32:
 
-Only defaults of the v1.32 GA API are here, per kind; admission-time
-additions (service account token volumes, default tolerations, priority)
-are not defaults and are not done.
+* ``pkg/apis/core/v1/defaults.go`` (and the ``+default`` markers of
+  ``k8s.io/api/core/v1``'s types: the legacy RBD, iSCSI, Azure Disk and ScaleIO
+  volume sources);
+* ``pkg/apis/apps/v1``, ``batch/v1`` and ``autoscaling/v1``/``v2``
+  ``defaults.go`` (a StatefulSet's claim templates get the claim defaults);
+* ``pkg/apis/networking/v1``, ``discovery/v1``, ``rbac/v1``, ``scheduling/v1``,
+  ``storage/v1``, ``admissionregistration/v1`` and ``flowcontrol/v1``
+  ``defaults.go``;
+* kube-aggregator's ``apiregistration/v1`` (an APIService's port 443).
+
+Clients rely on these: ``kubectl describe deployment`` prints
+``StrategyType: RollingUpdate``, ``--field-selector type=Opaque`` finds a
+secret created without a type, ``kubectl get storageclass`` shows a
+RECLAIMPOLICY and a VOLUMEBINDINGMODE, and a pod template reads back with its
+``restartPolicy`` and ``imagePullPolicy``. ``policy/v1``, ``certificates/v1``,
+``coordination/v1``, ``node/v1`` and ``events.k8s.io/v1`` have no defaults.
+
+Only defaults of the v1.32 GA API, with the feature gates at their v1.32
+defaults, are here, per kind; admission-time additions (service account token
+volumes, default tolerations, priority) are not defaults and are not done, nor
+is ``SetDefaults_ResourceList``'s rounding of quantities to milli-units.
+
+A defaulter never raises, whatever the object holds (a value of the wrong
+JSON type is left alone or, where an object must be, replaced by an empty one:
+decoding refuses such a body before anyway), and never replaces a value the
+client set: a field is filled when it is absent or null (a Go pointer left
+nil) or, for a field Go has as a plain string or number, also when it is empty
+or zero. (The one removal is upstream's: ``sessionAffinityConfig`` goes from
+a Service without session affinity.)
 """
 
 from __future__ import annotations
@@ -45,6 +66,26 @@ def _dicts(parent: Obj, key: str) -> list[Obj]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _set_if_unset(obj: Obj, key: str, value: Any) -> None:
+    """``obj[key] = value`` unless the client set it: a Go pointer field left nil (absent or null)."""
+    if obj.get(key) is None:
+        obj[key] = value
+
+
+def _set_if_empty(obj: Obj, key: str, value: Any) -> None:
+    """``obj[key] = value`` if absent, null or ``""``: a Go string field left at its zero value."""
+    current = obj.get(key)
+    if current is None or current == "":
+        obj[key] = value
+
+
+def _set_if_zero(obj: Obj, key: str, value: int) -> None:
+    """``obj[key] = value`` if absent, null or 0: a Go integer field left at its zero value."""
+    current = obj.get(key)
+    if current is None or (type(current) is int and current == 0):
+        obj[key] = value
+
+
 # ---- core/v1 ---------------------------------------------------------------
 def _image_pull_policy(image: Any) -> str:
     """Always for ``:latest`` or no tag, IfNotPresent otherwise (a digest counts as a tag)."""
@@ -73,6 +114,13 @@ def _handler(handler: Obj) -> None:
         http.setdefault("scheme", "HTTP")
 
 
+def _field_ref(holder: Obj) -> None:
+    """SetDefaults_ObjectFieldSelector: a ``fieldRef`` is of API version v1 unless it says."""
+    field_ref = holder.get("fieldRef")
+    if isinstance(field_ref, dict):
+        _set_if_empty(field_ref, "apiVersion", "v1")
+
+
 def _env(container: Obj) -> None:
     envs = container.get("env")
     if not isinstance(envs, list):
@@ -82,12 +130,10 @@ def _env(container: Obj) -> None:
             continue
         source = env.get("valueFrom")
         if isinstance(source, dict):
-            field_ref = source.get("fieldRef")
-            if isinstance(field_ref, dict):
-                field_ref.setdefault("apiVersion", "v1")
+            _field_ref(source)
 
 
-def container(c: Obj, *, host_network: bool = False) -> None:
+def container(c: Obj) -> None:
     """SetDefaults_Container (and its ports, probes and lifecycle hooks)."""
     if not c.get("imagePullPolicy"):
         c["imagePullPolicy"] = _image_pull_policy(c.get("image"))
@@ -99,9 +145,7 @@ def container(c: Obj, *, host_network: bool = False) -> None:
     if isinstance(ports, list):
         for port in ports:
             if isinstance(port, dict):
-                port.setdefault("protocol", "TCP")
-                if host_network and "containerPort" in port:
-                    port.setdefault("hostPort", port["containerPort"])
+                _set_if_empty(port, "protocol", "TCP")
     for name in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = c.get(name)
         if probe is not None:
@@ -115,18 +159,115 @@ def container(c: Obj, *, host_network: bool = False) -> None:
         _env(c)
 
 
+def _file_mode(source: Obj) -> None:
+    """Secret, ConfigMap, DownwardAPI and Projected volumes: files are mode 0644 unless said."""
+    _set_if_unset(source, "defaultMode", _DEFAULT_MODE)
+
+
+def _downward_api_items(source: Obj) -> None:
+    """The field references of a downward API volume's (or projection's) items."""
+    for item in _dicts(source, "items"):
+        _field_ref(item)
+
+
+def _downward_api_volume(source: Obj) -> None:
+    """SetDefaults_DownwardAPIVolumeSource, and its items' field references."""
+    _file_mode(source)
+    _downward_api_items(source)
+
+
+def _projected_volume(source: Obj) -> None:
+    """SetDefaults_ProjectedVolumeSource, and its downward API items and service account tokens (one hour)."""
+    _file_mode(source)
+    for projection in _dicts(source, "sources"):
+        downward_api = projection.get("downwardAPI")
+        if isinstance(downward_api, dict):
+            _downward_api_items(downward_api)
+        token = projection.get("serviceAccountToken")
+        if isinstance(token, dict):
+            _set_if_unset(token, "expirationSeconds", 3600)
+
+
+def _host_path(source: Obj) -> None:
+    """SetDefaults_HostPathVolumeSource: the type is unset (``""``: no check) unless said."""
+    _set_if_unset(source, "type", "")
+
+
+def _rbd(source: Obj) -> None:
+    """The ``+default`` values of RBD(Persistent)VolumeSource."""
+    _set_if_empty(source, "pool", "rbd")
+    _set_if_empty(source, "user", "admin")
+    _set_if_empty(source, "keyring", "/etc/ceph/keyring")
+
+
+def _iscsi(source: Obj) -> None:
+    """The ``+default`` value of ISCSI(Persistent)VolumeSource: the ``default`` (TCP) interface."""
+    _set_if_empty(source, "iscsiInterface", "default")
+
+
+def _azure_disk(source: Obj) -> None:
+    """The ``+default`` values of AzureDiskVolumeSource."""
+    _set_if_unset(source, "cachingMode", "ReadWrite")
+    _set_if_unset(source, "fsType", "ext4")
+    _set_if_unset(source, "readOnly", False)
+    _set_if_unset(source, "kind", "Shared")
+
+
+def _scale_io(source: Obj) -> None:
+    """The ``+default`` values of ScaleIO(Persistent)VolumeSource."""
+    _set_if_empty(source, "storageMode", "ThinProvisioned")
+    _set_if_empty(source, "fsType", "xfs")
+
+
+def _claim_spec(spec: Any) -> None:
+    """SetDefaults_PersistentVolumeClaimSpec: a claim asks for a filesystem unless it says."""
+    if isinstance(spec, dict):
+        _set_if_unset(spec, "volumeMode", "Filesystem")
+
+
+def _ephemeral_volume(source: Obj) -> None:
+    """The claim spec defaults of an ephemeral volume's claim template."""
+    template = source.get("volumeClaimTemplate")
+    if isinstance(template, dict):
+        _claim_spec(template.get("spec"))
+
+
+#: The defaults of a pod volume's source, by the source's field name.
+_VOLUME_SOURCE_DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "secret": _file_mode,
+    "configMap": _file_mode,
+    "downwardAPI": _downward_api_volume,
+    "projected": _projected_volume,
+    "hostPath": _host_path,
+    "rbd": _rbd,
+    "iscsi": _iscsi,
+    "azureDisk": _azure_disk,
+    "scaleIO": _scale_io,
+    "ephemeral": _ephemeral_volume,
+}
+
+#: The defaults of a PersistentVolume's source, by the source's field name.
+_PERSISTENT_VOLUME_SOURCE_DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "hostPath": _host_path,
+    "rbd": _rbd,
+    "iscsi": _iscsi,
+    "azureDisk": _azure_disk,
+    "scaleIO": _scale_io,
+}
+
+
 def _volume(v: Obj) -> None:
-    for source in ("secret", "configMap", "downwardAPI", "projected"):
-        if isinstance(v.get(source), dict):
-            v[source].setdefault("defaultMode", _DEFAULT_MODE)
+    """SetDefaults_Volume (a volume without a source is an emptyDir) and the defaults of its source."""
+    has_source = False
     for key, value in v.items():
-        if key != "name" and isinstance(value, dict):
-            break
-    else:
-        v["emptyDir"] = {}  # a volume without a source is an emptyDir (SetDefaults_Volume)
-    host_path = v.get("hostPath")
-    if isinstance(host_path, dict):
-        host_path.setdefault("type", "")
+        if key == "name" or not isinstance(value, dict):
+            continue
+        has_source = True
+        defaulter = _VOLUME_SOURCE_DEFAULTERS.get(key)
+        if defaulter is not None:
+            defaulter(value)
+    if not has_source:
+        v["emptyDir"] = {}
 
 
 def pod_spec(spec: Obj) -> None:
@@ -137,13 +278,12 @@ def pod_spec(spec: Obj) -> None:
     if "securityContext" not in spec:
         spec["securityContext"] = {}
     spec.setdefault("schedulerName", "default-scheduler")
-    host_network = bool(spec.get("hostNetwork"))
     for key in ("initContainers", "containers", "ephemeralContainers"):
         listed = spec.get(key)
         if isinstance(listed, list):
             for c in listed:
                 if isinstance(c, dict):
-                    container(c, host_network=host_network)
+                    container(c)
     volumes = spec.get("volumes")
     if isinstance(volumes, list):
         for v in volumes:
@@ -157,18 +297,31 @@ def pod_template(template: Any) -> None:
         pod_spec(_dict(template, "spec"))
 
 
+def _host_network_ports(containers: list[Obj]) -> None:
+    """With host networking, a container port is also the host port unless one is given."""
+    for c in containers:
+        for port in _dicts(c, "ports"):
+            container_port = port.get("containerPort")
+            if not port.get("hostPort") and type(container_port) is int and container_port:
+                port["hostPort"] = container_port
+
+
 def pod(obj: Obj) -> None:
-    """SetDefaults_Pod: the pod spec, service links, and requests from limits."""
+    """SetDefaults_Pod: the pod spec, service links, requests from limits, and host ports with host networking
+    (since v1.28 only in pods, not in the pod templates of workloads)."""
     spec = _dict(obj, "spec")
     pod_spec(spec)
     spec.setdefault("enableServiceLinks", True)
-    for c in _dicts(spec, "containers") + _dicts(spec, "initContainers"):
+    containers = _dicts(spec, "containers") + _dicts(spec, "initContainers")
+    for c in containers:
         resources = _dict(c, "resources")
         limits = resources.get("limits")
         if isinstance(limits, dict) and limits:
             requests = _dict(resources, "requests")
             for k, v in limits.items():
                 requests.setdefault(k, v)
+    if spec.get("hostNetwork") is True:
+        _host_network_ports(containers)
 
 
 def secret(obj: Obj) -> None:
@@ -178,33 +331,144 @@ def secret(obj: Obj) -> None:
 
 
 def namespace(obj: Obj) -> None:
-    """The name label every namespace carries (always equal to its name)."""
-    name = (obj.get("metadata") or {}).get("name")
+    """SetDefaults_Namespace (the name label, always equal to its name) and SetDefaults_NamespaceStatus."""
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
     if name:
         _dict(_dict(obj, "metadata"), "labels")[NAMESPACE_NAME_LABEL] = name
+    _set_if_empty(_dict(obj, "status"), "phase", "Active")
+
+
+#: DefaultClientIPServiceAffinitySeconds: three hours.
+CLIENT_IP_AFFINITY_SECONDS = 10800
+
+
+def _externally_accessible(spec: Obj, service_type: Any) -> bool:
+    """Upstream's ExternallyAccessible: NodePort, LoadBalancer, or ClusterIP with external IPs."""
+    if service_type in ("NodePort", "LoadBalancer"):
+        return True
+    external_ips = spec.get("externalIPs")
+    return service_type == "ClusterIP" and isinstance(external_ips, list) and bool(external_ips)
+
+
+def _session_affinity(spec: Obj) -> None:
+    """No affinity configuration without affinity; ClientIP affinity lasts three hours unless said."""
+    affinity = spec.get("sessionAffinity")
+    if affinity == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif affinity == "ClientIP":
+        config = spec.get("sessionAffinityConfig")
+        client_ip = config.get("clientIP") if isinstance(config, dict) else None
+        if not isinstance(client_ip, dict) or client_ip.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": CLIENT_IP_AFFINITY_SECONDS}}
+
+
+def _load_balancer_ip_modes(obj: Obj) -> None:
+    """A load balancer's ingress point with an IP is a virtual IP unless said (LoadBalancerIPMode, on in v1.32)."""
+    status = obj.get("status")
+    load_balancer = status.get("loadBalancer") if isinstance(status, dict) else None
+    if isinstance(load_balancer, dict):
+        for ingress in _dicts(load_balancer, "ingress"):
+            if ingress.get("ip"):
+                _set_if_unset(ingress, "ipMode", "VIP")
 
 
 def service(obj: Obj) -> None:
     """SetDefaults_Service (cluster IP allocation is not defaulting and not done here)."""
     spec = _dict(obj, "spec")
-    spec.setdefault("type", "ClusterIP")
-    spec.setdefault("sessionAffinity", "None")
+    _set_if_empty(spec, "sessionAffinity", "None")
+    _session_affinity(spec)
+    _set_if_empty(spec, "type", "ClusterIP")
     for port in _dicts(spec, "ports"):
-        port.setdefault("protocol", "TCP")
-        if "targetPort" not in port and "port" in port:
+        _set_if_empty(port, "protocol", "TCP")
+        target = port.get("targetPort")
+        if (target is None or target == "" or (type(target) is int and target == 0)) and "port" in port:
             port["targetPort"] = port["port"]
-    if spec["type"] in ("ClusterIP", "NodePort", "LoadBalancer"):
-        spec.setdefault("internalTrafficPolicy", "Cluster")
-    if spec["type"] in ("NodePort", "LoadBalancer"):
-        spec.setdefault("externalTrafficPolicy", "Cluster")
-    if spec["type"] == "LoadBalancer":
-        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    service_type = spec["type"]
+    if _externally_accessible(spec, service_type):
+        _set_if_empty(spec, "externalTrafficPolicy", "Cluster")
+    if service_type in ("ClusterIP", "NodePort", "LoadBalancer"):
+        _set_if_unset(spec, "internalTrafficPolicy", "Cluster")
+    if service_type == "LoadBalancer":
+        _set_if_unset(spec, "allocateLoadBalancerNodePorts", True)
+        _load_balancer_ip_modes(obj)
+
+
+def endpoints(obj: Obj) -> None:
+    """SetDefaults_Endpoints: a port's protocol is TCP unless said."""
+    for subset in _dicts(obj, "subsets"):
+        for port in _dicts(subset, "ports"):
+            _set_if_empty(port, "protocol", "TCP")
+
+
+def _persistent_volume_source(spec: Obj) -> None:
+    """The defaults of a PersistentVolume's volume source."""
+    for key, value in spec.items():
+        if isinstance(value, dict):
+            defaulter = _PERSISTENT_VOLUME_SOURCE_DEFAULTERS.get(key)
+            if defaulter is not None:
+                defaulter(value)
+
+
+def persistent_volume(obj: Obj) -> None:
+    """SetDefaults_PersistentVolume: Retain, a filesystem, phase Pending; and its volume source's defaults."""
+    spec = _dict(obj, "spec")
+    _set_if_empty(spec, "persistentVolumeReclaimPolicy", "Retain")
+    _set_if_unset(spec, "volumeMode", "Filesystem")
+    _persistent_volume_source(spec)
+    _set_if_empty(_dict(obj, "status"), "phase", "Pending")
+
+
+def persistent_volume_claim(obj: Obj) -> None:
+    """SetDefaults_PersistentVolumeClaim and SetDefaults_PersistentVolumeClaimSpec: a filesystem, phase Pending
+    (also what a StatefulSet's claim templates get)."""
+    _claim_spec(_dict(obj, "spec"))
+    _set_if_empty(_dict(obj, "status"), "phase", "Pending")
+
+
+def _limit_range_item(item: Obj) -> None:
+    """SetDefaults_LimitRangeItem: for containers, the default limit from the max, then the default request from
+    the default limit and else from the min."""
+    if item.get("type") != "Container":
+        return
+    limits = item.get("default")
+    requests = item.get("defaultRequest")
+    limits = {} if limits is None else limits
+    requests = {} if requests is None else requests
+    if not isinstance(limits, dict) or not isinstance(requests, dict):
+        return
+    for source, target in ((item.get("max"), limits), (limits, requests), (item.get("min"), requests)):
+        if isinstance(source, dict):
+            for resource, value in source.items():
+                target.setdefault(resource, value)
+    if limits:  # (an empty map is omitted: none is added)
+        item["default"] = limits
+    if requests:
+        item["defaultRequest"] = requests
+
+
+def limit_range(obj: Obj) -> None:
+    """A LimitRange's items' defaults."""
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        for item in _dicts(spec, "limits"):
+            _limit_range_item(item)
+
+
+def node(obj: Obj) -> None:
+    """SetDefaults_NodeStatus: what is allocatable is the capacity unless said (cheap: nodes write often)."""
+    status = obj.get("status")
+    if type(status) is dict and status.get("allocatable") is None:
+        capacity = status.get("capacity")
+        if type(capacity) is dict and capacity:
+            status["allocatable"] = dict(capacity)
 
 
 def _template_labels(obj: Obj, spec: Obj) -> dict[str, Any] | None:
     """The pod template's labels, copied to the object's own labels if it has none."""
     template = spec.get("template")
-    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    template_meta = template.get("metadata") if isinstance(template, dict) else None
+    labels = template_meta.get("labels") if isinstance(template_meta, dict) else None
     if not isinstance(labels, dict) or not labels:
         return None
     meta = _dict(obj, "metadata")
@@ -247,7 +511,7 @@ def replica_set(obj: Obj) -> None:
 
 
 def stateful_set(obj: Obj) -> None:
-    """SetDefaults_StatefulSet (apps/v1)."""
+    """SetDefaults_StatefulSet (apps/v1), and the claim defaults of its claim templates."""
     spec = _dict(obj, "spec")
     spec.setdefault("replicas", 1)
     spec.setdefault("podManagementPolicy", "OrderedReady")
@@ -260,6 +524,8 @@ def stateful_set(obj: Obj) -> None:
     retention.setdefault("whenDeleted", "Retain")
     retention.setdefault("whenScaled", "Retain")
     pod_template(spec.get("template"))
+    for claim_template in _dicts(spec, "volumeClaimTemplates"):
+        persistent_volume_claim(claim_template)
 
 
 def daemon_set(obj: Obj) -> None:
@@ -357,9 +623,174 @@ def horizontal_pod_autoscaler(obj: Obj) -> None:
 
 def api_service(obj: Obj) -> None:
     """An APIService's service reference goes to port 443 unless it says otherwise."""
-    service = (obj.get("spec") or {}).get("service")
+    spec = obj.get("spec")
+    service = spec.get("service") if isinstance(spec, dict) else None
     if isinstance(service, dict) and service.get("port") is None:
         service["port"] = 443
+
+
+# ---- networking.k8s.io/v1 -------------------------------------------------
+def network_policy(obj: Obj) -> None:
+    """SetDefaults_NetworkPolicy (an Ingress policy, and an Egress one too if it has egress rules) and
+    SetDefaults_NetworkPolicyPort (TCP)."""
+    spec = _dict(obj, "spec")
+    for direction in ("ingress", "egress"):
+        for rule in _dicts(spec, direction):
+            for port in _dicts(rule, "ports"):
+                _set_if_unset(port, "protocol", "TCP")
+    policy_types = spec.get("policyTypes")
+    if policy_types is None or policy_types == []:
+        egress = spec.get("egress")
+        has_egress = isinstance(egress, list) and bool(egress)
+        spec["policyTypes"] = ["Ingress", "Egress"] if has_egress else ["Ingress"]
+
+
+def ingress_class(obj: Obj) -> None:
+    """SetDefaults_IngressClass: parameters are cluster-scoped unless said."""
+    spec = obj.get("spec")
+    parameters = spec.get("parameters") if isinstance(spec, dict) else None
+    if isinstance(parameters, dict):
+        _set_if_unset(parameters, "scope", "Cluster")
+
+
+# ---- discovery.k8s.io/v1 ---------------------------------------------------
+def endpoint_slice(obj: Obj) -> None:
+    """SetDefaults_EndpointPort: a port's name is ``""`` and its protocol TCP unless said."""
+    for port in _dicts(obj, "ports"):
+        _set_if_unset(port, "name", "")
+        _set_if_unset(port, "protocol", "TCP")
+
+
+# ---- rbac.authorization.k8s.io/v1 ------------------------------------------
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def role_binding(obj: Obj) -> None:
+    """SetDefaults_RoleBinding/ClusterRoleBinding and SetDefaults_Subject: the roleRef, and a User or Group
+    subject, are of the RBAC API group unless said (a ServiceAccount's group is ``""``, which is omitted)."""
+    role_ref = obj.get("roleRef")
+    if role_ref is None:
+        role_ref = obj["roleRef"] = {}
+    if isinstance(role_ref, dict):
+        _set_if_empty(role_ref, "apiGroup", RBAC_GROUP)
+    for subject in _dicts(obj, "subjects"):
+        if subject.get("kind") in ("User", "Group"):
+            _set_if_empty(subject, "apiGroup", RBAC_GROUP)
+
+
+# ---- scheduling.k8s.io/v1 --------------------------------------------------
+def priority_class(obj: Obj) -> None:
+    """SetDefaults_PriorityClass: a class preempts lower priorities unless said."""
+    _set_if_unset(obj, "preemptionPolicy", "PreemptLowerPriority")
+
+
+# ---- storage.k8s.io/v1 -----------------------------------------------------
+def storage_class(obj: Obj) -> None:
+    """SetDefaults_StorageClass: provisioned volumes are deleted with their claim, and bound at once."""
+    _set_if_unset(obj, "reclaimPolicy", "Delete")
+    _set_if_unset(obj, "volumeBindingMode", "Immediate")
+
+
+def csi_driver(obj: Obj) -> None:
+    """SetDefaults_CSIDriver (SELinuxMountReadWriteOncePod, which defaults ``seLinuxMount``, is on in v1.32)."""
+    spec = _dict(obj, "spec")
+    _set_if_unset(spec, "attachRequired", True)
+    _set_if_unset(spec, "podInfoOnMount", False)
+    _set_if_unset(spec, "storageCapacity", False)
+    _set_if_unset(spec, "fsGroupPolicy", "ReadWriteOnceWithFSType")
+    modes = spec.get("volumeLifecycleModes")
+    if modes is None or modes == []:
+        spec["volumeLifecycleModes"] = ["Persistent"]
+    _set_if_unset(spec, "requiresRepublish", False)
+    _set_if_unset(spec, "seLinuxMount", False)
+
+
+# ---- admissionregistration.k8s.io/v1 ---------------------------------------
+def _rules(holder: Obj, key: str) -> None:
+    """SetDefaults_Rule: a rule matches resources of every scope unless said."""
+    for rule in _dicts(holder, key):
+        _set_if_unset(rule, "scope", "*")
+
+
+def _webhook(hook: Obj, *, mutating: bool) -> None:
+    """SetDefaults_ValidatingWebhook/MutatingWebhook, with the webhook's rules and service port (443)."""
+    _set_if_unset(hook, "failurePolicy", "Fail")
+    _set_if_unset(hook, "matchPolicy", "Equivalent")
+    _set_if_unset(hook, "namespaceSelector", {})
+    _set_if_unset(hook, "objectSelector", {})
+    _set_if_unset(hook, "timeoutSeconds", 10)
+    if mutating:
+        _set_if_unset(hook, "reinvocationPolicy", "Never")
+    _rules(hook, "rules")
+    client_config = hook.get("clientConfig")
+    service_ref = client_config.get("service") if isinstance(client_config, dict) else None
+    if isinstance(service_ref, dict):
+        _set_if_unset(service_ref, "port", 443)
+
+
+def validating_webhook_configuration(obj: Obj) -> None:
+    """The defaults of each webhook of a ValidatingWebhookConfiguration."""
+    for hook in _dicts(obj, "webhooks"):
+        _webhook(hook, mutating=False)
+
+
+def mutating_webhook_configuration(obj: Obj) -> None:
+    """The defaults of each webhook of a MutatingWebhookConfiguration."""
+    for hook in _dicts(obj, "webhooks"):
+        _webhook(hook, mutating=True)
+
+
+def _match_resources(match: Any) -> None:
+    """SetDefaults_MatchResources, with its rules' scope."""
+    if not isinstance(match, dict):
+        return
+    _set_if_unset(match, "matchPolicy", "Equivalent")
+    _set_if_unset(match, "namespaceSelector", {})
+    _set_if_unset(match, "objectSelector", {})
+    _rules(match, "resourceRules")
+    _rules(match, "excludeResourceRules")
+
+
+def validating_admission_policy(obj: Obj) -> None:
+    """SetDefaults_ValidatingAdmissionPolicySpec (failurePolicy Fail), and its matchConstraints' defaults."""
+    spec = _dict(obj, "spec")
+    _set_if_unset(spec, "failurePolicy", "Fail")
+    _match_resources(spec.get("matchConstraints"))
+
+
+def validating_admission_policy_binding(obj: Obj) -> None:
+    """A ValidatingAdmissionPolicyBinding's matchResources' defaults (its paramRef has none in v1)."""
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        _match_resources(spec.get("matchResources"))
+
+
+# ---- flowcontrol.apiserver.k8s.io/v1 ---------------------------------------
+def flow_schema(obj: Obj) -> None:
+    """SetDefaults_FlowSchemaSpec: matching precedence 1000 unless said."""
+    _set_if_zero(_dict(obj, "spec"), "matchingPrecedence", 1000)
+
+
+def priority_level_configuration(obj: Obj) -> None:
+    """SetDefaults_LimitedPriorityLevelConfiguration (30 shares, none lendable), SetDefaults_QueuingConfiguration
+    (64 queues, hands of 8, 50 waiting per queue) and SetDefaults_ExemptPriorityLevelConfiguration (0 and 0)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    limited = spec.get("limited")
+    if isinstance(limited, dict):
+        _set_if_unset(limited, "nominalConcurrencyShares", 30)
+        _set_if_unset(limited, "lendablePercent", 0)
+        response = limited.get("limitResponse")
+        queuing = response.get("queuing") if isinstance(response, dict) else None
+        if isinstance(queuing, dict):
+            _set_if_zero(queuing, "handSize", 8)
+            _set_if_zero(queuing, "queues", 64)
+            _set_if_zero(queuing, "queueLengthLimit", 50)
+    exempt = spec.get("exempt")
+    if isinstance(exempt, dict):
+        _set_if_unset(exempt, "nominalConcurrencyShares", 0)
+        _set_if_unset(exempt, "lendablePercent", 0)
 
 
 _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
@@ -369,6 +800,11 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("", "Namespace"): namespace,
     ("", "Service"): service,
     ("", "ReplicationController"): replication_controller,
+    ("", "Endpoints"): endpoints,
+    ("", "PersistentVolume"): persistent_volume,
+    ("", "PersistentVolumeClaim"): persistent_volume_claim,
+    ("", "LimitRange"): limit_range,
+    ("", "Node"): node,
     ("apps", "Deployment"): deployment,
     ("apps", "ReplicaSet"): replica_set,
     ("apps", "StatefulSet"): stateful_set,
@@ -377,6 +813,20 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("batch", "CronJob"): cron_job,
     ("autoscaling", "HorizontalPodAutoscaler"): horizontal_pod_autoscaler,
     ("apiregistration.k8s.io", "APIService"): api_service,
+    ("networking.k8s.io", "NetworkPolicy"): network_policy,
+    ("networking.k8s.io", "IngressClass"): ingress_class,
+    ("discovery.k8s.io", "EndpointSlice"): endpoint_slice,
+    (RBAC_GROUP, "RoleBinding"): role_binding,
+    (RBAC_GROUP, "ClusterRoleBinding"): role_binding,
+    ("scheduling.k8s.io", "PriorityClass"): priority_class,
+    ("storage.k8s.io", "StorageClass"): storage_class,
+    ("storage.k8s.io", "CSIDriver"): csi_driver,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): validating_webhook_configuration,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): mutating_webhook_configuration,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): validating_admission_policy,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): validating_admission_policy_binding,
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"): flow_schema,
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"): priority_level_configuration,
 }
 
 

@@ -143,6 +143,10 @@ def prepare_for_create(
         crd.prepare_for_create(obj)
     if gk == ("", "Pod"):
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+    elif gk == ("", "PersistentVolume"):
+        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339(now)}
+    elif gk == ("", "PersistentVolumeClaim"):
+        obj["status"] = {"phase": "Pending"}
     elif gk == ("", "Namespace"):
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):

@@ -143,6 +143,14 @@ _POD_SPEC: dict[str, Any] = {
     ],
 }
 _TEMPLATE = {"metadata": {"labels": {"app": "x"}}, "spec": _POD_SPEC}
+_HOOK_RULES = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]
+_HOOK = {
+    "name": "a.example.com",
+    "clientConfig": {"service": {"namespace": "n", "name": "s"}},
+    "rules": _HOOK_RULES,
+    "sideEffects": "None",
+    "admissionReviewVersions": ["v1"],
+}
 _SAMPLES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("", "Pod"): [{"metadata": {"name": "p"}, "spec": _POD_SPEC}, {"metadata": {"name": "p"}}],
     ("", "PodTemplate"): [{"metadata": {"name": "t"}, "template": _TEMPLATE}, {"metadata": {"name": "t"}}],
@@ -176,6 +184,55 @@ _SAMPLES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("apiregistration.k8s.io", "APIService"): [
         {"metadata": {"name": "v1.x"}, "spec": {"group": "x", "version": "v1", "service": {"name": "s"}}},
         {"metadata": {"name": "v1.x"}, "spec": {"group": "x", "version": "v1"}},
+    ],
+    ("", "Endpoints"): [{"metadata": {"name": "e"}, "subsets": [{"ports": [{"port": 80}]}]}],
+    ("", "PersistentVolume"): [{"metadata": {"name": "pv"}, "spec": {"hostPath": {"path": "/x"}}}],
+    ("", "PersistentVolumeClaim"): [{"metadata": {"name": "c"}, "spec": {"accessModes": ["ReadWriteOnce"]}}],
+    ("", "LimitRange"): [{"metadata": {"name": "l"}, "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}}]}}],
+    ("", "Node"): [{"metadata": {"name": "n"}, "status": {"capacity": {"cpu": "1"}}}, {"metadata": {"name": "n"}}],
+    ("networking.k8s.io", "NetworkPolicy"): [
+        {"metadata": {"name": "n"}, "spec": {"egress": [{"ports": [{"port": 53}]}]}}
+    ],
+    ("networking.k8s.io", "IngressClass"): [
+        {"metadata": {"name": "i"}, "spec": {"parameters": {"kind": "K", "name": "p"}}}
+    ],
+    ("discovery.k8s.io", "EndpointSlice"): [
+        {"metadata": {"name": "e"}, "addressType": "IPv4", "ports": [{"port": 80}]}
+    ],
+    ("rbac.authorization.k8s.io", "RoleBinding"): [
+        {
+            "metadata": {"name": "b"},
+            "roleRef": {"kind": "Role", "name": "r"},
+            "subjects": [{"kind": "User", "name": "u"}],
+        }
+    ],
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): [
+        {"metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": "r"}},
+        {"metadata": {"name": "b"}},
+    ],
+    ("scheduling.k8s.io", "PriorityClass"): [{"metadata": {"name": "p"}, "value": 1}],
+    ("storage.k8s.io", "StorageClass"): [{"metadata": {"name": "s"}, "provisioner": "p"}],
+    ("storage.k8s.io", "CSIDriver"): [{"metadata": {"name": "d"}, "spec": {}}, {"metadata": {"name": "d"}}],
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): [
+        {"metadata": {"name": "v"}, "webhooks": [_HOOK]}
+    ],
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): [
+        {"metadata": {"name": "m"}, "webhooks": [_HOOK]}
+    ],
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): [
+        {"metadata": {"name": "p"}, "spec": {"matchConstraints": {"resourceRules": _HOOK_RULES}}},
+        {"metadata": {"name": "p"}},
+    ],
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): [
+        {"metadata": {"name": "b"}, "spec": {"policyName": "p", "matchResources": {"resourceRules": _HOOK_RULES}}}
+    ],
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"): [
+        {"metadata": {"name": "f"}, "spec": {}},
+        {"metadata": {"name": "f"}},
+    ],
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"): [
+        {"metadata": {"name": "p"}, "spec": {"limited": {"limitResponse": {"type": "Queue", "queuing": {}}}}},
+        {"metadata": {"name": "p"}, "spec": {"exempt": {}}},
     ],
 }
 
