@@ -117,6 +117,24 @@ def test_a_watch_with_the_largest_timeout_streams(seeded: ThreadedServer) -> Non
     ]
 
 
+def test_a_null_quantity_is_a_zero_as_go_decodes_it(seeded: ThreadedServer) -> None:
+    # a LimitRange holding null stayed null, and every pod create in its namespace was then a 500
+    limits = {"type": "Container", "max": {"cpu": None}}
+    body = json.dumps(
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l"}, "spec": {"limits": [limits]}}
+    )
+    status, stored = raw_request(seeded.url, "POST", "/api/v1/namespaces/default/limitranges", body.encode(), JSON)
+    assert status == 201 and stored["spec"]["limits"][0]["max"] == {"cpu": "0"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
+    status, answer = raw_request(seeded.url, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod).encode(), JSON)
+    assert status == 201, answer  # within the limit range (its defaults of 0 CPU fill the container's resources)
+
+
 def test_a_not_found_status_always_has_details_as_upstreams(seeded: ThreadedServer) -> None:
     # kubectl dereferences them (kubectl debug tells a missing subresource from a missing pod by details.name).
     _, unknown = raw_request(seeded.url, "PATCH", "/api/v1/namespaces/default/pods/p/nosuch", b"{}", JSON)

@@ -125,7 +125,7 @@ def check_unknown_fields(obj: Obj, schema: Schema | None, directive: str, contex
 class _Node:
     """A schema compiled for walking: struct properties, map values or list items, resolved once."""
 
-    __slots__ = ("is_struct", "items", "props", "required", "values")
+    __slots__ = ("is_struct", "items", "props", "quantities", "required", "values")
 
     def __init__(self) -> None:
         self.props: dict[str, _Node] | None = None
@@ -133,6 +133,8 @@ class _Node:
         self.values: _Node | None = None
         self.items: _Node | None = None
         self.is_struct = False
+        #: A map of Quantities (a ResourceList): Go decodes a null value as a zero Quantity, written "0".
+        self.quantities = False
 
 
 #: Compiled nodes by the identity of their (resolved, never mutated) definition.
@@ -158,6 +160,7 @@ def _compile(schema: Schema) -> _Node:
     values = schema.get("additionalProperties")
     if isinstance(values, dict):
         node.values = _compile(values)
+        node.quantities = str(values.get("$ref", "")).endswith(_QUANTITY_DEFINITION)
     elif node.items is None:
         # Free-form (RawExtension, JSON, FieldsV1, an empty struct such as a CRD's ``subresources.status``):
         # a struct or raw JSON in Go, so an empty ``{}`` is kept, not omitted.
@@ -205,6 +208,12 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
     if props is None:
         inner = node.values
         if inner is not None:  # a map: every value has the same schema
+            if node.quantities:
+                if prune:
+                    for k, v in value.items():
+                        if v is None:
+                            value[k] = "0"
+                return
             for k, v in value.items():
                 tv = type(v)
                 if tv is dict or tv is list:
@@ -232,6 +241,7 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
 
 
 _HEAD = ["kind", "apiVersion", "metadata"]
+_QUANTITY_DEFINITION = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 
 
 def _order_top_level(obj: Obj) -> None:

@@ -248,6 +248,8 @@ class _Walk:
             for item in value.values():
                 if item is not None:
                     self.quantity(item)
+                else:
+                    self.omitted = True  # Go decodes null as a zero Quantity: normalising writes "0"
             return
         scalar = str if elem.kind == _STRING else None
         for item in value.values():
