@@ -54,10 +54,15 @@ _OPTIONS = _options()
 _UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
 
 
+#: Strings up to this long have their answers remembered, per pattern (object fields repeat: versions, tags, enums).
+_REMEMBERED_LENGTH = 256
+_REMEMBERED_COUNT = 1024
+
+
 class Regex:
     """A compiled pattern: :meth:`search` says whether it matches anywhere in a string (Go's ``MatchString``)."""
 
-    __slots__ = ("_compiled", "_program", "pattern")
+    __slots__ = ("_answers", "_compiled", "_program", "pattern")
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
@@ -69,13 +74,25 @@ class Regex:
         # The binding's generator-based search costs ~4 µs a call; its compiled program answers in ~1 µs.
         program = getattr(self._compiled, "_regexp", None)
         self._program = program if _UNANCHORED is not None and hasattr(program, "Match") else None
+        # A call into RE2 costs ~0.7 µs (Python's re: ~0.2 µs); a remembered answer ~0.05 µs.
+        self._answers: dict[str, bool] = {}
 
     def search(self, text: str) -> bool:
         """Whether the pattern matches somewhere in ``text``."""
+        answers = self._answers
+        known = answers.get(text)
+        if known is not None:
+            return known
         if self._program is None:
-            return self._compiled.search(text) is not None
-        data = text.encode()
-        return bool(self._program.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0)
+            found = self._compiled.search(text) is not None
+        else:
+            data = text.encode()
+            found = bool(self._program.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0)
+        if len(text) <= _REMEMBERED_LENGTH:
+            if len(answers) >= _REMEMBERED_COUNT:
+                answers.clear()
+            answers[text] = found
+        return found
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import math
 import re
@@ -182,6 +183,7 @@ def format_ok(fmt: str, value: str) -> bool:
     return check is None or bool(check(value))
 
 
+@functools.lru_cache(maxsize=1024)
 def _pattern(p: str) -> Regex | None:
     """The schema's pattern compiled as upstream's Go (RE2: linear time); None if it does not compile (the CRD's
     own validation refuses such a pattern)."""

@@ -71,3 +71,12 @@ def test_a_crd_may_keep_a_pattern_it_already_had_but_not_gain_one() -> None:
     assert pattern_causes(_crd("(?=x)")) == [field]
     assert pattern_causes(_crd("(?=x)"), _crd("(?=x)")) == []  # stored before the check: updates still go
     assert pattern_causes(_crd("(?!x)"), _crd("(?=x)")) == [field]
+
+
+def test_remembered_answers_are_the_same_answers() -> None:
+    version = compile_pattern(r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")
+    for _ in range(2):  # the second round is answered from memory
+        assert [version.search(t) for t in ("1.32", "1.32.0", "v1.32", "1.32.0.1")] == [True, True, False, False]
+    long_text = "a" * 10_000 + "b"  # too long to remember: asked every time, in linear time
+    assert not compile_pattern(r"^(a+)+$").search(long_text)
+    assert not compile_pattern(r"^(a+)+$").search(long_text)
