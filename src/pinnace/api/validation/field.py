@@ -103,6 +103,22 @@ def nonnegative(path: str, value: Any) -> list[Cause]:
     return []
 
 
+PERCENT = (
+    "a valid percent string must be a numeric string followed by an ending '%' "
+    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
+)
+
+
+def int_or_percent(path: str, value: Any) -> list[Cause]:
+    """``ValidatePositiveIntOrPercent`` of an IntOrString: a non-negative integer or ``[0-9]+%``."""
+    if isinstance(value, str):
+        digits = value[:-1]
+        if not (value.endswith("%") and digits.isascii() and digits.isdigit()):
+            return [invalid(path, int_or_string(value), PERCENT)]
+        return []
+    return nonnegative(path, value)
+
+
 def semantic_equal(a: Any, b: Any) -> bool:
     """upstream's ``Semantic.DeepEqual``: like ``==``, but empty and missing maps and lists are the same."""
     if isinstance(a, Mapping) and isinstance(b, Mapping):

@@ -8,7 +8,6 @@ is ``IfHealthyBudget`` or ``AlwaysAllow``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pinnace.api import names
@@ -23,11 +22,6 @@ __all__ = ["VALIDATORS", "has_invalid_label_values", "int_or_percent", "pod_disr
 Obj = dict[str, Any]
 
 UNHEALTHY_POD_EVICTION_POLICIES = ("AlwaysAllow", "IfHealthyBudget")  # sorted, as upstream lists them
-PERCENT_MESSAGE = (
-    "a valid percent string must be a numeric string followed by an ending '%' "
-    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
-)
-_PERCENT = re.compile(r"[0-9]+%")
 #: Stand-ins for the pointers Go prints in ``%#v`` of a struct holding them (upstream shows real addresses).
 _POINTER = "0xc000a1e000"
 
@@ -50,13 +44,10 @@ def has_invalid_label_values(selector: Any) -> bool:
 
 def int_or_percent(path: str, value: Any) -> list[Cause]:
     """``ValidatePositiveIntOrPercent`` and ``IsNotMoreThan100Percent`` of an IntOrString."""
-    if isinstance(value, str):
-        if not _PERCENT.fullmatch(value):
-            return [invalid(path, field.int_or_string(value), PERCENT_MESSAGE)]
-        if int(value[:-1]) > 100:
-            return [invalid(path, field.int_or_string(value), "must not be greater than 100%")]
-        return []
-    return field.nonnegative(path, value)
+    problems = field.int_or_percent(path, value)
+    if not problems and isinstance(value, str) and int(value[:-1]) > 100:
+        return [invalid(path, field.int_or_string(value), "must not be greater than 100%")]
+    return problems
 
 
 def _pointer(type_name: str, value: Any) -> str:

@@ -22,10 +22,6 @@ from pinnace.api.validation.shapes import as_dict as _dict
 Obj = dict[str, Any]
 
 _MISMATCH = "`selector` does not match template `labels`"
-_PERCENT_MSG = (
-    "a valid percent string must be a numeric string followed by an ending '%' "
-    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
-)
 
 STATEFULSET_UPDATE_FORBIDDEN = (
     "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
@@ -89,15 +85,6 @@ def _pod_template_for_replicas(spec: Obj, kind: str) -> list[Cause]:
     return out
 
 
-def _int_or_percent(path: str, value: Any) -> list[Cause]:
-    if isinstance(value, str):
-        digits = value[:-1]
-        if not (value.endswith("%") and digits.isascii() and digits.isdigit()):
-            return [invalid(path, field.int_or_string(value), _PERCENT_MSG)]
-        return []
-    return nonnegative(path, value)
-
-
 def _int_or_percent_value(value: Any) -> int:
     if isinstance(value, str):
         digits = value[:-1]
@@ -126,7 +113,7 @@ def _strategy(strategy: Any) -> list[Cause]:
     rolling = _dict(rolling)
     path = "spec.strategy.rollingUpdate"
     unavailable, surge = rolling.get("maxUnavailable", 0), rolling.get("maxSurge", 0)
-    out = _int_or_percent(f"{path}.maxUnavailable", unavailable) + _int_or_percent(f"{path}.maxSurge", surge)
+    out = field.int_or_percent(f"{path}.maxUnavailable", unavailable) + field.int_or_percent(f"{path}.maxSurge", surge)
     if _int_or_percent_value(unavailable) == 0 and _int_or_percent_value(surge) == 0:
         out.append(
             invalid(f"{path}.maxUnavailable", field.int_or_string(unavailable), "may not be 0 when `maxSurge` is 0")
