@@ -27,10 +27,11 @@ IMMUTABLE = "field is immutable"
 NEGATIVE = "must be greater than or equal to 0"
 
 
-def _string_slice(values: Any) -> str:
-    if values is None:
-        return "[]string(nil)"
-    return "[]string{" + ", ".join(go_quote(str(v)) for v in values) + "}"
+def go_slice(type_name: str, values: Any) -> GoValue:
+    """``%#v`` of a slice of a string type (``[]string{"a"}``, ``[]core.ResourceQuotaScope(nil)``)."""
+    if not isinstance(values, list):
+        return GoValue(f"[]{type_name}(nil)")
+    return GoValue(f"[]{type_name}{{" + ", ".join(go_quote(str(v)) for v in values) + "}")
 
 
 def label_selector(selector: Mapping[str, Any] | None) -> GoValue:
@@ -45,7 +46,7 @@ def label_selector(selector: Mapping[str, Any] | None) -> GoValue:
             + ", Operator:"
             + go_quote(str(e.get("operator") or ""))
             + ", Values:"
-            + _string_slice(e.get("values"))
+            + go_slice("string", e.get("values")).text
             + "}"
             for e in exprs
             if isinstance(e, Mapping)

@@ -314,13 +314,6 @@ def _is_standard_quota(name: str) -> bool:
     return name in _STANDARD_QUOTA_RESOURCES or _is_quota_hugepages(name)
 
 
-def _go_strings(type_name: str, values: Any) -> GoValue:
-    """``%#v`` of a slice of a named string type (``[]core.ResourceQuotaScope{"BestEffort"}``)."""
-    if not isinstance(values, list):
-        return GoValue(f"[]{type_name}(nil)")
-    return GoValue(f"[]{type_name}{{" + ", ".join(go_quote(str(v)) for v in values) + "}")
-
-
 def _go_scope_selector(selector: Obj) -> GoValue:
     """``%#v`` of a ``core.ScopeSelector``."""
     exprs = selector.get("matchExpressions")
@@ -331,7 +324,7 @@ def _go_scope_selector(selector: Obj) -> GoValue:
             + ", Operator:"
             + go_quote(str(e.get("operator") or ""))
             + ", Values:"
-            + _go_strings("string", e.get("values")).text
+            + field.go_slice("string", e.get("values")).text
             + "}"
             for e in _dicts(exprs)
         )
@@ -363,7 +356,7 @@ def _quota_scopes(spec: Obj, hard_names: list[str]) -> list[Cause]:
     scopes = spec.get("scopes")
     if not isinstance(scopes, list) or not scopes:
         return []
-    shown = _go_strings("core.ResourceQuotaScope", scopes)
+    shown = field.go_slice("core.ResourceQuotaScope", scopes)
     out: list[Cause] = []
     for scope in _strings(scopes):
         if scope not in _SCOPES:
@@ -408,7 +401,7 @@ def _quota_scope_selector(spec: Obj, hard_names: list[str]) -> list[Cause]:
                 out.append(
                     invalid(
                         f"{path}.values",
-                        _go_strings("string", values),
+                        field.go_slice("string", values),
                         "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector",
                     )
                 )
@@ -416,7 +409,7 @@ def _quota_scope_selector(spec: Obj, hard_names: list[str]) -> list[Cause]:
             out.append(invalid(f"{path}.operator", operator, "not a valid selector operator"))
         names_used.append(scope)
     if _conflicting(names_used):
-        out.append(invalid(path, _go_strings("core.ResourceQuotaScope", spec.get("scopes")), "conflicting scopes"))
+        out.append(invalid(path, field.go_slice("core.ResourceQuotaScope", spec.get("scopes")), "conflicting scopes"))
     return out
 
 
@@ -430,7 +423,7 @@ def resource_quota(obj: Obj, old: Obj | None) -> list[Cause]:
     if old is not None:
         new_scopes = spec.get("scopes")
         if set(_strings(new_scopes)) != set(_strings(_dict(old.get("spec")).get("scopes"))):
-            out.append(invalid("spec.scopes", _go_strings("core.ResourceQuotaScope", new_scopes), field.IMMUTABLE))
+            out.append(invalid("spec.scopes", field.go_slice("core.ResourceQuotaScope", new_scopes), field.IMMUTABLE))
     return out
 
 

@@ -847,9 +847,7 @@ def volume_attachment(obj: Obj, old: Obj | None) -> list[Cause]:
 
 def _go_csi_node_driver(driver: Obj) -> GoValue:
     keys = driver.get("topologyKeys")
-    keys_text = (
-        "[]string{" + ", ".join(go_quote(str(k)) for k in keys) + "}" if isinstance(keys, list) else "[]string(nil)"
-    )
+    keys_text = field.go_slice("string", keys).text
     return GoValue(
         "storage.CSINodeDriver{Name:"
         + go_quote(_str(driver.get("name")))
