@@ -8,11 +8,12 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import kubernetes.client
+import kubernetes.client.rest
 import pytest
 
 from pinnace.apiserver.server import APIServer
@@ -146,3 +147,19 @@ def raw_request(
     except urllib.error.HTTPError as exc:
         status, data = exc.code, exc.read()
     return status, json.loads(data) if data else None
+
+
+def refused_as_invalid(call: Callable[[], Any]) -> dict[str, Any]:
+    """The Status of a client call that must fail with 422 Invalid (the test fails if it answers anything else)."""
+    with pytest.raises(kubernetes.client.rest.ApiException) as info:
+        call()
+    status: dict[str, Any] = json.loads(info.value.body)
+    assert info.value.status == 422 and status["reason"] == "Invalid", status
+    return status
+
+
+def assert_absent(read: Callable[[], Any]) -> None:
+    """A client read that must answer 404: what a refused create must not have stored."""
+    with pytest.raises(kubernetes.client.rest.ApiException) as info:
+        read()
+    assert info.value.status == 404

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
-from kubernetes.client.rest import ApiException
-from tests.integration.conftest import ThreadedServer, raw_request
+from tests.integration.conftest import ThreadedServer, assert_absent, raw_request, refused_as_invalid
 
 NS = "default"
 Obj = dict[str, Any]
@@ -33,24 +31,8 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _refused(call: Callable[[], Any]) -> Obj:
-    """The Status of a call that must fail with 422 Invalid."""
-    with pytest.raises(ApiException) as info:
-        call()
-    assert info.value.status == 422, info.value.body
-    status: Obj = json.loads(info.value.body)
-    assert status["reason"] == "Invalid"
-    return status
-
-
 def _causes(status: Obj) -> list[tuple[str, str, str]]:
     return [(c["field"], c["reason"], c["message"]) for c in status["details"]["causes"]]
-
-
-def _absent(read: Callable[[], Any]) -> None:
-    with pytest.raises(ApiException) as info:
-        read()
-    assert info.value.status == 404
 
 
 def test_limit_ranges(api: ApiClient) -> None:
@@ -59,20 +41,20 @@ def test_limit_ranges(api: ApiClient) -> None:
         "metadata": {"name": "inverted"},
         "spec": {"limits": [{"type": "Container", "default": {"cpu": "2"}, "max": {"cpu": "1"}}]},
     }
-    status = _refused(lambda: core.create_namespaced_limit_range(NS, inverted))
+    status = refused_as_invalid(lambda: core.create_namespaced_limit_range(NS, inverted))
     assert status["message"] == (  # defaultRequest defaults to default, so it is over max too (as upstream)
         'LimitRange "inverted" is invalid: [spec.limits[0].defaultRequest[cpu]: Invalid value: 2: '
         "default request value 2 is greater than max value 1, spec.limits[0].default[cpu]: Invalid value: 1: "
         "default value 2 is greater than max value 1]"
     )
     assert status["details"]["kind"] == "LimitRange" and status["details"]["name"] == "inverted"
-    _absent(lambda: core.read_namespaced_limit_range("inverted", NS))
+    assert_absent(lambda: core.read_namespaced_limit_range("inverted", NS))
 
     negative_default = {
         "metadata": {"name": "negative"},
         "spec": {"limits": [{"type": "Container", "default": {"cpu": "100m"}, "max": {"cpu": "-1"}}]},
     }
-    assert _causes(_refused(lambda: core.create_namespaced_limit_range(NS, negative_default))) == [
+    assert _causes(refused_as_invalid(lambda: core.create_namespaced_limit_range(NS, negative_default))) == [
         (
             "spec.limits[0].defaultRequest[cpu]",
             "FieldValueInvalid",
@@ -84,7 +66,7 @@ def test_limit_ranges(api: ApiClient) -> None:
             "Invalid value: -1: default value 100m is greater than max value -1",
         ),
     ]
-    _absent(lambda: core.read_namespaced_limit_range("negative", NS))
+    assert_absent(lambda: core.read_namespaced_limit_range("negative", NS))
 
     good = {
         "metadata": {"name": "sized"},
@@ -100,7 +82,7 @@ def test_limit_ranges(api: ApiClient) -> None:
         },
     }
     core.create_namespaced_limit_range(NS, good)
-    status = _refused(
+    status = refused_as_invalid(
         lambda: core.patch_namespaced_limit_range(
             "sized", NS, [{"op": "replace", "path": "/spec/limits/0/default/cpu", "value": "2"}]
         )
@@ -137,14 +119,14 @@ def test_resource_quotas(api: ApiClient) -> None:
     core.create_namespaced_resource_quota(NS, scoped)
 
     negative = {"metadata": {"name": "negative"}, "spec": {"hard": {"pods": "-1", "services": "1.5"}}}
-    status = _refused(lambda: core.create_namespaced_resource_quota(NS, negative))
+    status = refused_as_invalid(lambda: core.create_namespaced_resource_quota(NS, negative))
     assert _causes(status) == [
         ("spec.hard[pods]", "FieldValueInvalid", 'Invalid value: "-1": must be greater than or equal to 0'),
         ("spec.hard[services]", "FieldValueInvalid", "Invalid value: 1500m: must be an integer"),
     ]
-    _absent(lambda: core.read_namespaced_resource_quota("negative", NS))
+    assert_absent(lambda: core.read_namespaced_resource_quota("negative", NS))
 
-    status = _refused(
+    status = refused_as_invalid(
         lambda: core.patch_namespaced_resource_quota("besteffort", NS, {"spec": {"scopes": ["NotBestEffort"]}})
     )
     assert _causes(status) == [
@@ -166,7 +148,7 @@ def _volume(name: str, **spec: Any) -> Obj:
 
 def test_persistent_volumes(api: ApiClient) -> None:
     core = client.CoreV1Api(api)
-    status = _refused(lambda: core.create_persistent_volume(_volume("bare", capacity=None, hostPath=None)))
+    status = refused_as_invalid(lambda: core.create_persistent_volume(_volume("bare", capacity=None, hostPath=None)))
     assert _causes(status) == [
         ("spec.capacity", "FieldValueRequired", "Required value"),
         (
@@ -176,16 +158,18 @@ def test_persistent_volumes(api: ApiClient) -> None:
         ),
         ("spec", "FieldValueRequired", "Required value: must specify a volume type"),
     ]
-    _absent(lambda: core.read_persistent_volume("bare"))
+    assert_absent(lambda: core.read_persistent_volume("bare"))
     two = _volume("two", nfs={"server": "nfs.example.com", "path": "/exports"})
-    assert _causes(_refused(lambda: core.create_persistent_volume(two))) == [
+    assert _causes(refused_as_invalid(lambda: core.create_persistent_volume(two))) == [
         ("spec.nfs", "FieldValueForbidden", "Forbidden: may not specify more than 1 volume type")
     ]
 
     core.create_persistent_volume(_volume("data", persistentVolumeReclaimPolicy="Retain", storageClassName="manual"))
     claimed = {"spec": {"claimRef": {"namespace": NS, "name": "data"}}}
     assert core.patch_persistent_volume("data", claimed).spec.claim_ref.name == "data"
-    status = _refused(lambda: core.patch_persistent_volume("data", {"spec": {"hostPath": {"path": "/srv/other"}}}))
+    status = refused_as_invalid(
+        lambda: core.patch_persistent_volume("data", {"spec": {"hostPath": {"path": "/srv/other"}}})
+    )
     assert status["details"]["causes"][0]["message"].startswith(
         "Forbidden: spec.persistentvolumesource is immutable after creation\n"
     )
@@ -205,12 +189,12 @@ def test_storage_classes(api: ApiClient, server: ThreadedServer) -> None:
     assert code == 422 and status["reason"] == "Invalid"  # (the client itself refuses to send it)
     assert status["message"] == 'StorageClass.storage.k8s.io "orphan" is invalid: provisioner: Required value'
     assert status["details"]["group"] == "storage.k8s.io"
-    _absent(lambda: storage.read_storage_class("orphan"))
+    assert_absent(lambda: storage.read_storage_class("orphan"))
 
     fast = {"metadata": {"name": "fast"}, "provisioner": "ebs.csi.aws.com", "parameters": {"type": "gp3"}}
     storage.create_storage_class(fast)
     storage.patch_storage_class("fast", {"allowVolumeExpansion": True, "metadata": {"labels": {"tier": "fast"}}})
-    status = _refused(
+    status = refused_as_invalid(
         lambda: storage.patch_storage_class("fast", {"parameters": {"type": "io2"}, "reclaimPolicy": "Retain"})
     )
     assert status["message"] == (
@@ -229,7 +213,9 @@ def test_csi_drivers_and_volume_attachments(api: ApiClient) -> None:
     }
     storage.create_csi_driver(driver)
     storage.patch_csi_driver("hostpath.csi.k8s.io", {"spec": {"podInfoOnMount": True}})
-    status = _refused(lambda: storage.patch_csi_driver("hostpath.csi.k8s.io", {"spec": {"attachRequired": True}}))
+    status = refused_as_invalid(
+        lambda: storage.patch_csi_driver("hostpath.csi.k8s.io", {"spec": {"attachRequired": True}})
+    )
     assert _causes(status) == [
         ("spec.attachedRequired", "FieldValueInvalid", "Invalid value: true: field is immutable")
     ]
@@ -239,17 +225,17 @@ def test_csi_drivers_and_volume_attachments(api: ApiClient) -> None:
         "metadata": {"name": "va"},
         "spec": {"attacher": "hostpath.csi.k8s.io", "source": {}, "nodeName": "n1"},
     }
-    assert _causes(_refused(lambda: storage.create_volume_attachment(sourceless))) == [
+    assert _causes(refused_as_invalid(lambda: storage.create_volume_attachment(sourceless))) == [
         (
             "spec.source",
             "FieldValueRequired",
             "Required value: must specify exactly one of inlineVolumeSpec and persistentVolumeName",
         )
     ]
-    _absent(lambda: storage.read_volume_attachment("va"))
+    assert_absent(lambda: storage.read_volume_attachment("va"))
     attachment = {**sourceless, "spec": {**sourceless["spec"], "source": {"persistentVolumeName": "data"}}}
     storage.create_volume_attachment(attachment)
-    status = _refused(lambda: storage.patch_volume_attachment("va", {"spec": {"nodeName": "n2"}}))
+    status = refused_as_invalid(lambda: storage.patch_volume_attachment("va", {"spec": {"nodeName": "n2"}}))
     assert status["details"]["causes"][0]["field"] == "spec"
     assert storage.read_volume_attachment("va").spec.node_name == "n1"
 
@@ -257,12 +243,12 @@ def test_csi_drivers_and_volume_attachments(api: ApiClient) -> None:
 def test_nodes(api: ApiClient) -> None:
     core = client.CoreV1Api(api)
     bogus = {"metadata": {"name": "bogus"}, "spec": {"taints": [{"key": "dedicated", "effect": "Bogus"}]}}
-    status = _refused(lambda: core.create_node(bogus))
+    status = refused_as_invalid(lambda: core.create_node(bogus))
     assert status["message"] == (
         'Node "bogus" is invalid: metadata.taints[0].effect: Unsupported value: "Bogus": supported values: '
         '"NoSchedule", "PreferNoSchedule", "NoExecute"'
     )
-    _absent(lambda: core.read_node("bogus"))
+    assert_absent(lambda: core.read_node("bogus"))
 
     taint = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
     node = {
@@ -272,7 +258,7 @@ def test_nodes(api: ApiClient) -> None:
     core.create_node(node)
     core.patch_node("n1", {"spec": {"unschedulable": True}})
     core.patch_node("n1", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
-    status = _refused(lambda: core.patch_node("n1", {"spec": {"taints": [taint, taint]}}))
+    status = refused_as_invalid(lambda: core.patch_node("n1", {"spec": {"taints": [taint, taint]}}))
     assert _causes(status) == [
         (
             "metadata.taints[1]",
@@ -281,7 +267,7 @@ def test_nodes(api: ApiClient) -> None:
             "TimeAdded:(*v1.Time)(nil)}: taints must be unique by key and effect pair",
         )
     ]
-    status = _refused(
+    status = refused_as_invalid(
         lambda: core.patch_node("n1", {"spec": {"podCIDR": "10.244.2.0/24", "podCIDRs": ["10.244.2.0/24"]}})
     )
     assert _causes(status) == [
@@ -298,15 +284,15 @@ def test_nodes(api: ApiClient) -> None:
 def test_secrets(api: ApiClient) -> None:
     core = client.CoreV1Api(api)
     keyless = {"metadata": {"name": "keyless"}, "type": "kubernetes.io/tls", "data": {"tls.crt": _b64("CERT")}}
-    status = _refused(lambda: core.create_namespaced_secret(NS, keyless))
+    status = refused_as_invalid(lambda: core.create_namespaced_secret(NS, keyless))
     assert status["message"] == 'Secret "keyless" is invalid: data[tls.key]: Required value'
-    _absent(lambda: core.read_namespaced_secret("keyless", NS))
+    assert_absent(lambda: core.read_namespaced_secret("keyless", NS))
     bad_json = {
         "metadata": {"name": "regcred"},
         "type": "kubernetes.io/dockerconfigjson",
         "stringData": {".dockerconfigjson": "{"},
     }
-    assert _causes(_refused(lambda: core.create_namespaced_secret(NS, bad_json))) == [
+    assert _causes(refused_as_invalid(lambda: core.create_namespaced_secret(NS, bad_json))) == [
         (
             "data[.dockerconfigjson]",
             "FieldValueInvalid",
@@ -331,6 +317,6 @@ def test_secrets(api: ApiClient) -> None:
         core.create_namespaced_secret(NS, secret)
     assert core.read_namespaced_secret("generic", NS).type == "Opaque"
 
-    status = _refused(lambda: core.patch_namespaced_secret("tls", NS, {"data": {"tls.key": None}}))
+    status = refused_as_invalid(lambda: core.patch_namespaced_secret("tls", NS, {"data": {"tls.key": None}}))
     assert _causes(status) == [("data[tls.key]", "FieldValueRequired", "Required value")]
     assert set(core.read_namespaced_secret("tls", NS).data) == {"tls.crt", "tls.key"}

@@ -6,14 +6,12 @@ components write) still go in."""
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
-from kubernetes.client.rest import ApiException
+from tests.integration.conftest import assert_absent, refused_as_invalid
 
 NS = "default"
 Obj = dict[str, Any]
@@ -57,24 +55,8 @@ def api(module_k8s_client: ApiClient) -> ApiClient:
     return module_k8s_client
 
 
-def _refused(call: Callable[[], object]) -> Obj:
-    """The Status of a request that must be refused as Invalid."""
-    with pytest.raises(ApiException) as info:
-        call()
-    assert info.value.status == 422
-    status = dict(json.loads(info.value.body))
-    assert status["reason"] == "Invalid"
-    return status
-
-
 def _causes(status: Obj) -> list[tuple[str, str, str]]:
     return [(c["field"], c["reason"], c["message"]) for c in status["details"]["causes"]]
-
-
-def _absent(read: Callable[[], object]) -> None:
-    with pytest.raises(ApiException) as info:
-        read()
-    assert info.value.status == 404
 
 
 def _ingress(name: str, path: str, path_type: str = "Prefix") -> Obj:
@@ -101,7 +83,7 @@ def _ingress(name: str, path: str, path_type: str = "Prefix") -> Obj:
 
 def test_ingresses(api: ApiClient) -> None:
     networking = client.NetworkingV1Api(api)
-    status = _refused(lambda: networking.create_namespaced_ingress(NS, _ingress("relative", "foo")))
+    status = refused_as_invalid(lambda: networking.create_namespaced_ingress(NS, _ingress("relative", "foo")))
     assert status["message"] == (
         'Ingress.networking.k8s.io "relative" is invalid: spec.rules[0].http.paths[0].path: Invalid value: "foo": '
         "must be an absolute path"
@@ -114,13 +96,13 @@ def test_ingresses(api: ApiClient) -> None:
             'Invalid value: "foo": must be an absolute path',
         )
     ]
-    _absent(lambda: networking.read_namespaced_ingress("relative", NS))
+    assert_absent(lambda: networking.read_namespaced_ingress("relative", NS))
 
     created = networking.create_namespaced_ingress(NS, copy.deepcopy(KUBECTL_INGRESS))
     assert created.spec.rules[0].http.paths[1].path_type == "Prefix"
     bad = copy.deepcopy(KUBECTL_INGRESS)
     bad["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {"service": {"name": "svc1"}}
-    status = _refused(lambda: networking.replace_namespaced_ingress("simple", NS, bad))
+    status = refused_as_invalid(lambda: networking.replace_namespaced_ingress("simple", NS, bad))
     assert _causes(status) == [
         (
             "spec.rules[0].http.paths[0].backend",
@@ -135,9 +117,11 @@ def test_ingresses(api: ApiClient) -> None:
 
 def test_ingress_classes(api: ApiClient) -> None:
     networking = client.NetworkingV1Api(api)
-    status = _refused(lambda: networking.create_ingress_class({"metadata": {"name": "no-controller"}, "spec": {}}))
+    status = refused_as_invalid(
+        lambda: networking.create_ingress_class({"metadata": {"name": "no-controller"}, "spec": {}})
+    )
     assert _causes(status) == [("spec.controller", "FieldValueRequired", "Required value")]
-    _absent(lambda: networking.read_ingress_class("no-controller"))
+    assert_absent(lambda: networking.read_ingress_class("no-controller"))
 
     good = {
         "metadata": {"name": "nginx"},
@@ -146,7 +130,7 @@ def test_ingress_classes(api: ApiClient) -> None:
     created = networking.create_ingress_class(good)
     changed = copy.deepcopy(good)
     changed["spec"]["controller"] = "example.com/other"
-    status = _refused(lambda: networking.replace_ingress_class("nginx", changed))
+    status = refused_as_invalid(lambda: networking.replace_ingress_class("nginx", changed))
     assert _causes(status) == [
         ("spec.controller", "FieldValueInvalid", 'Invalid value: "example.com/other": field is immutable')
     ]
@@ -161,7 +145,7 @@ def test_network_policies(api: ApiClient) -> None:
         "metadata": {"name": "bad-cidr"},
         "spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "300.0.0.0/8"}}]}]},
     }
-    status = _refused(lambda: networking.create_namespaced_network_policy(NS, policy))
+    status = refused_as_invalid(lambda: networking.create_namespaced_network_policy(NS, policy))
     assert _causes(status) == [
         (
             "spec.ingress[0].from[0].ipBlock.cidr",
@@ -169,7 +153,7 @@ def test_network_policies(api: ApiClient) -> None:
             'Invalid value: "300.0.0.0/8": not a valid CIDR',
         )
     ]
-    _absent(lambda: networking.read_namespaced_network_policy("bad-cidr", NS))
+    assert_absent(lambda: networking.read_namespaced_network_policy("bad-cidr", NS))
 
     good = copy.deepcopy(policy)
     good["metadata"]["name"] = "allow-web"
@@ -180,7 +164,7 @@ def test_network_policies(api: ApiClient) -> None:
         }
     ]
     created = networking.create_namespaced_network_policy(NS, good)
-    status = _refused(
+    status = refused_as_invalid(
         lambda: networking.patch_namespaced_network_policy("allow-web", NS, {"spec": {"policyTypes": ["Sideways"]}})
     )
     assert _causes(status) == [
@@ -198,7 +182,7 @@ def test_network_policies(api: ApiClient) -> None:
 def test_endpoints(api: ApiClient) -> None:
     core = client.CoreV1Api(api)
     bad = {"metadata": {"name": "bad-ip"}, "subsets": [{"addresses": [{"ip": "not-an-ip"}]}]}
-    status = _refused(lambda: core.create_namespaced_endpoints(NS, bad))
+    status = refused_as_invalid(lambda: core.create_namespaced_endpoints(NS, bad))
     assert _causes(status) == [
         (
             "subsets[0].addresses[0].ip",
@@ -207,14 +191,14 @@ def test_endpoints(api: ApiClient) -> None:
         ),
         ("subsets[0].addresses[0].ip", "FieldValueInvalid", 'Invalid value: "not-an-ip": must be a valid IP address'),
     ]
-    _absent(lambda: core.read_namespaced_endpoints("bad-ip", NS))
+    assert_absent(lambda: core.read_namespaced_endpoints("bad-ip", NS))
 
     loopback = {
         "metadata": {"name": "loopback"},
         "subsets": [{"addresses": [{"ip": "127.0.0.5", "nodeName": "node-1"}], "ports": [{"port": 8080}]}],
     }
     created = core.create_namespaced_endpoints(NS, loopback)
-    status = _refused(
+    status = refused_as_invalid(
         lambda: core.patch_namespaced_endpoints(
             "loopback", NS, {"subsets": [{"addresses": [{"ip": "169.254.169.254"}], "ports": [{"port": 8080}]}]}
         )
@@ -242,15 +226,17 @@ def _slice(name: str, address_type: str, *addresses: str) -> Obj:
 
 def test_endpoint_slices(api: ApiClient) -> None:
     discovery = client.DiscoveryV1Api(api)
-    status = _refused(lambda: discovery.create_namespaced_endpoint_slice(NS, _slice("bad-ip", "IPv4", "not-an-ip")))
+    status = refused_as_invalid(
+        lambda: discovery.create_namespaced_endpoint_slice(NS, _slice("bad-ip", "IPv4", "not-an-ip"))
+    )
     assert _causes(status) == [
         ("endpoints[0].addresses[0]", "FieldValueInvalid", 'Invalid value: "not-an-ip": must be a valid IPv4 address'),
         ("endpoints[0].addresses[0]", "FieldValueInvalid", 'Invalid value: "not-an-ip": must be a valid IP address'),
     ]
-    _absent(lambda: discovery.read_namespaced_endpoint_slice("bad-ip", NS))
+    assert_absent(lambda: discovery.read_namespaced_endpoint_slice("bad-ip", NS))
 
     created = discovery.create_namespaced_endpoint_slice(NS, _slice("web-abc", "IPv4", "127.0.0.7", "10.0.0.7"))
-    status = _refused(
+    status = refused_as_invalid(
         lambda: discovery.replace_namespaced_endpoint_slice("web-abc", NS, _slice("web-abc", "IPv6", "2001:db8::7"))
     )
     assert _causes(status) == [("addressType", "FieldValueInvalid", 'Invalid value: "IPv6": field is immutable')]
@@ -262,11 +248,11 @@ def test_endpoint_slices(api: ApiClient) -> None:
 def test_leases(api: ApiClient) -> None:
     coordination = client.CoordinationV1Api(api)
     bad = {"metadata": {"name": "zero"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 0}}
-    status = _refused(lambda: coordination.create_namespaced_lease(NS, bad))
+    status = refused_as_invalid(lambda: coordination.create_namespaced_lease(NS, bad))
     assert _causes(status) == [
         ("spec.leaseDurationSeconds", "FieldValueInvalid", "Invalid value: 0: must be greater than 0")
     ]
-    _absent(lambda: coordination.read_namespaced_lease("zero", NS))
+    assert_absent(lambda: coordination.read_namespaced_lease("zero", NS))
 
     lease = {
         "metadata": {"name": "node-1"},
@@ -274,7 +260,9 @@ def test_leases(api: ApiClient) -> None:
     }
     coordination.create_namespaced_lease(NS, lease)
     renewed = coordination.patch_namespaced_lease("node-1", NS, {"spec": {"renewTime": "2025-01-01T00:00:10.000000Z"}})
-    status = _refused(lambda: coordination.patch_namespaced_lease("node-1", NS, {"spec": {"leaseTransitions": -1}}))
+    status = refused_as_invalid(
+        lambda: coordination.patch_namespaced_lease("node-1", NS, {"spec": {"leaseTransitions": -1}})
+    )
     assert _causes(status) == [
         ("spec.leaseTransitions", "FieldValueInvalid", "Invalid value: -1: must be greater than or equal to 0")
     ]
@@ -285,13 +273,15 @@ def test_leases(api: ApiClient) -> None:
 
 def test_runtime_classes(api: ApiClient) -> None:
     node = client.NodeV1Api(api)
-    status = _refused(lambda: node.create_runtime_class({"metadata": {"name": "bad-handler"}, "handler": "Run C"}))
+    status = refused_as_invalid(
+        lambda: node.create_runtime_class({"metadata": {"name": "bad-handler"}, "handler": "Run C"})
+    )
     assert status["message"].startswith(
         'RuntimeClass.node.k8s.io "bad-handler" is invalid: handler: Invalid value: "Run C": a lowercase RFC 1123 '
         "label must consist of lower case alphanumeric characters"
     )
     assert [c[:2] for c in _causes(status)] == [("handler", "FieldValueInvalid")]
-    _absent(lambda: node.read_runtime_class("bad-handler"))
+    assert_absent(lambda: node.read_runtime_class("bad-handler"))
 
     good = {
         "metadata": {"name": "kata"},
@@ -302,7 +292,7 @@ def test_runtime_classes(api: ApiClient) -> None:
     created = node.create_runtime_class(good)
     changed = copy.deepcopy(good)
     changed["handler"] = "kata-qemu"
-    status = _refused(lambda: node.replace_runtime_class("kata", changed))
+    status = refused_as_invalid(lambda: node.replace_runtime_class("kata", changed))
     assert _causes(status) == [("handler", "FieldValueInvalid", 'Invalid value: "kata-qemu": field is immutable')]
     stored = node.read_runtime_class("kata")
     assert stored.handler == "kata" and stored.metadata.resource_version == created.metadata.resource_version
