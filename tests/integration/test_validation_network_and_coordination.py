@@ -271,6 +271,24 @@ def test_leases(api: ApiClient) -> None:
     assert stored.spec.lease_transitions is None
 
 
+def test_lease_coordinated_election_fields_dropped(api: ApiClient) -> None:
+    """CoordinatedLeaderElection is off in 1.32: a Lease's ``strategy`` and ``preferredHolder`` are dropped on
+    create and on an update of a Lease that does not have them, bad values included (so nothing to refuse)."""
+    coordination = client.CoordinationV1Api(api)
+    lease = {
+        "metadata": {"name": "coordinated"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "strategy": "Bogus", "preferredHolder": "b"},
+    }
+    created = coordination.create_namespaced_lease(NS, lease)
+    assert created.spec.strategy is None and created.spec.preferred_holder is None
+    assert created.spec.holder_identity == "a"
+    patched = coordination.patch_namespaced_lease(
+        "coordinated", NS, {"spec": {"strategy": "OldestEmulationVersion", "preferredHolder": "b"}}
+    )
+    assert patched.spec.strategy is None and patched.spec.preferred_holder is None
+    assert patched.metadata.resource_version == created.metadata.resource_version  # nothing changed: no write
+
+
 def test_runtime_classes(api: ApiClient) -> None:
     node = client.NodeV1Api(api)
     status = refused_as_invalid(

@@ -127,15 +127,19 @@ _NOT_SPEC = frozenset({"apiVersion", "kind", "metadata", "status"})
 
 
 def prepare_create(group: str, kind: str, obj: Obj) -> None:
-    """What a kind's strategy sets on create before validation (a Job's generated selector)."""
+    """What a kind's strategy sets on create before validation (a Job's selector; a Lease's dropped fields)."""
     if (group, kind) == ("batch", "Job"):
         workloads.generate_job_selector(obj)
+    elif (group, kind) == ("coordination.k8s.io", "Lease"):
+        coordination.drop_disabled_fields(obj, None)
 
 
 def prepare_update(group: str, kind: str, new: Obj, old: Obj) -> None:
-    """What a kind's strategy carries over on update (a Service's allocated cluster IPs)."""
+    """What a kind's strategy carries over on update (a Service's allocated cluster IPs, a Lease's unused fields)."""
     if (group, kind) == ("", "Service"):
         core.keep_cluster_ips(new, old)
+    elif (group, kind) == ("coordination.k8s.io", "Lease"):
+        coordination.drop_disabled_fields(new, old)
 
 
 def check_decodable(obj: Obj, definition: str, context: str) -> bool:

@@ -21,7 +21,7 @@ from pinnace.api import names
 from pinnace.api.errors import Cause
 from pinnace.api.validation.field import NEGATIVE, Validator, forbidden, invalid, not_supported
 
-__all__ = ["VALIDATORS", "lease"]
+__all__ = ["VALIDATORS", "drop_disabled_fields", "lease"]
 
 Obj = dict[str, Any]
 
@@ -68,6 +68,23 @@ def _coordinated_fields(spec: Obj, old_spec: Any) -> list[Cause]:
     if holder and not strategy:
         out.append(forbidden("spec.preferredHolder", "may only be specified if `strategy` is defined"))
     return out
+
+
+def drop_disabled_fields(obj: Obj, old: Obj | None) -> None:
+    """Drop ``strategy`` and ``preferredHolder`` (in place) where upstream's strategy does, with the feature off.
+
+    On create they always go; on update each goes unless the stored Lease
+    already has it (upstream keeps a field that is in use, so turning the
+    feature off loses no data).
+    """
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    old_spec = old.get("spec") if old is not None else None
+    old_spec = old_spec if isinstance(old_spec, dict) else {}
+    for field in ("strategy", "preferredHolder"):
+        if field in spec and old_spec.get(field) is None:
+            del spec[field]
 
 
 #: (group, kind) -> the kind's checks; merged into :mod:`pinnace.api.validation`'s table.
