@@ -10,11 +10,15 @@ items, and PersistentVolumeClaims (create and update) against ``min`` / ``max``
 of the ``PersistentVolumeClaim`` items; a violation is 403 with upstream's
 messages (``maximum cpu usage per Container is 1, but limit is 2``). LimitRange
 items are read with upstream's item defaults (default from max, defaultRequest
-from default, then from min).
+from default, then from min). A stored LimitRange whose quantities do not parse
+(written before validation refused them) is left out with a warning, as
+upstream's informer leaves out an object it cannot decode: a pod create is
+never a 500 for it.
 """
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +31,23 @@ if TYPE_CHECKING:
     from pinnace.apiserver.rest import RestStore
     from pinnace.apiserver.server import APIServer
 
-__all__ = ["LIMIT_RANGER_ANNOTATION", "LimitRanger", "effective_items", "pod_violations", "set_pod_defaults"]
+__all__ = [
+    "LIMIT_RANGER_ANNOTATION",
+    "LimitRanger",
+    "effective_items",
+    "is_readable",
+    "pod_violations",
+    "set_pod_defaults",
+]
 
 Obj = dict[str, Any]
 Resources = dict[str, str]
 
 LIMIT_RANGER_ANNOTATION = "kubernetes.io/limit-ranger"
+#: The fields of a LimitRange item that hold resource lists of quantities.
+_QUANTITY_FIELDS = ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
+
+log = logging.getLogger(__name__)
 
 
 class LimitRanger:
@@ -65,7 +80,7 @@ class LimitRanger:
 
     async def _items(self, namespace: str) -> list[Obj]:
         ranges = await objects_in(self.rest, "", "v1", "limitranges", namespace)
-        return [item for lr in ranges for item in effective_items(lr)]
+        return [item for lr in ranges if is_readable(lr) for item in effective_items(lr)]
 
     async def admit(self, request: AdmissionRequest) -> None:
         """Default the containers' requests and limits of a new pod."""
@@ -88,6 +103,27 @@ class LimitRanger:
             problems = claim_violations(request.obj, items)
         if problems:
             raise forbidden(request, problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]")
+
+
+def is_readable(limit_range: Obj) -> bool:
+    """Whether every quantity of the LimitRange parses (else it is logged and left out)."""
+    for item in (limit_range.get("spec") or {}).get("limits") or []:
+        for name in _QUANTITY_FIELDS:
+            resources = item.get(name) if isinstance(item, dict) else None
+            for value in resources.values() if isinstance(resources, dict) else ():
+                try:
+                    quantity.parse(str(value))
+                except (quantity.QuantityError, TypeError):
+                    meta = limit_range.get("metadata") or {}
+                    log.warning(
+                        "LimitRange %s/%s is left out: its %s %r is not a quantity",
+                        meta.get("namespace"),
+                        meta.get("name"),
+                        name,
+                        value,
+                    )
+                    return False
+    return True
 
 
 def effective_items(limit_range: Obj) -> list[Obj]:

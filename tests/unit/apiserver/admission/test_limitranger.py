@@ -7,6 +7,7 @@ from typing import Any
 from pinnace.apiserver.admission.limitranger import (
     claim_violations,
     effective_items,
+    is_readable,
     pod_violations,
     set_pod_defaults,
 )
@@ -24,6 +25,16 @@ def test_item_defaults_follow_upstream() -> None:
     [item] = items({"type": "Container", "max": {"cpu": "2"}, "min": {"memory": "1Mi"}})
     assert item["default"] == {"cpu": "2"}
     assert item["defaultRequest"] == {"cpu": "2", "memory": "1Mi"}
+
+
+def test_a_range_with_an_unparsable_quantity_is_left_out(caplog: Any) -> None:
+    """Stored before validation refused it (or through the storage layer): it must not break every pod create."""
+    good = {"metadata": {"name": "ok"}, "spec": {"limits": [{"type": "Container", "max": {"cpu": "2"}}]}}
+    bad = {"metadata": {"namespace": "ns", "name": "old"}, "spec": {"limits": [{"type": "Pod", "min": {"cpu": None}}]}}
+    bad_ratio = {"spec": {"limits": [{"type": "Container", "maxLimitRequestRatio": {"cpu": "two"}}]}}
+    assert is_readable(good)
+    assert not is_readable(bad) and not is_readable(bad_ratio)
+    assert "LimitRange ns/old is left out: its min None is not a quantity" in caplog.text
 
 
 def test_defaults_fill_only_what_is_missing_and_say_so() -> None:
