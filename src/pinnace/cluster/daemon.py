@@ -149,7 +149,7 @@ def run_foreground(config: ClusterConfig, *, merge_user: bool = True, announce: 
 async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[str], None]) -> int:
     from pinnace.cluster.local import LocalCluster
     from pinnace.cluster.netslot import SlotBusyError
-    from pinnace.cluster.runtime_tuning import tune_garbage_collector
+    from pinnace.cluster.runtime_tuning import MemoryScavenger, tune_garbage_collector
     from pinnace.storage.interface import StorageError
 
     cluster = LocalCluster(config)
@@ -177,10 +177,12 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
     steps = next_steps(cluster.url, own, merged, context)
     announce(steps + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
     tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
+    scavenger = asyncio.create_task(MemoryScavenger.run_forever(), name="memory-scavenger")
     try:
         await stop.wait()
     finally:
         announce("Shutting down…")
+        scavenger.cancel()
         await cluster.stop()
         with contextlib.suppress(FileNotFoundError):
             pid_path.unlink()

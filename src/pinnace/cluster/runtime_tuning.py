@@ -1,4 +1,5 @@
-"""Process settings for Pinnace's long-running server processes: the event loop and the garbage collector.
+"""Process settings for Pinnace's long-running server processes: the event loop, the garbage collector, and
+returning freed heap memory to the operating system.
 
 The API server and the controller manager keep many long-lived, acyclic
 objects (a watch cache, informer caches: JSON as dicts and lists) and allocate
@@ -19,14 +20,39 @@ the longest was 22 ms (young ones under 5 ms): more frequent, for about the same
 total work (a survivor is scanned once per generation either way), and creates
 cost no more CPU. The oldest generation is collected about as often as before
 (every 100M net allocations; its threshold counts middle collections).
+
+Freed memory: every TLS connection holds OpenSSL buffers (about 33 KB) that
+C's ``malloc`` serves. When many connections are open at once (a burst of
+clients, a thousand watchers) and then close, glibc's allocator keeps the freed
+memory, and the heap is so fragmented that the next burst reuses only part of
+it: an API server that had 21,000 idle connections open once stayed at 1.3 GB,
+and each further burst of 5,000 added 150 MB more, with nothing open. Go's
+runtime (kube-apiserver's) hands freed memory back with its background
+scavenger; :class:`MemoryScavenger` does the same with glibc's
+``malloc_trim``: 330 MB back in 55 ms, and 0.3 ms when nothing is to be had.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import logging
+import os
+from collections.abc import Callable
 
-__all__ = ["GC_THRESHOLDS", "install_event_loop", "tune_garbage_collector"]
+__all__ = [
+    "GC_THRESHOLDS",
+    "SCAVENGE_GROWTH",
+    "SCAVENGE_INTERVAL",
+    "MemoryScavenger",
+    "install_event_loop",
+    "malloc_trim",
+    "resident_bytes",
+    "tune_garbage_collector",
+]
+
+log = logging.getLogger(__name__)
 
 #: Young-generation allocations between collections, then how many young and
 #: middle collections before the next older one (CPython's defaults: 700, 10, 10).
@@ -46,3 +72,68 @@ def install_event_loop() -> None:
         import uvloop
 
         uvloop.install()
+
+
+#: How often the scavenger looks, and how much the resident size must have grown since it last trimmed (or
+#: started) before a trim is worth its pause.
+SCAVENGE_INTERVAL = 30.0
+SCAVENGE_GROWTH = 32 * 1024 * 1024
+
+
+def malloc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)`` (give every free page of the heap back), or None where the C library has
+    none (musl, macOS)."""
+    import ctypes  # here: the processes that only tune their loop do not pay for it
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+def resident_bytes() -> int:
+    """This process's resident set size, in bytes (0 where ``/proc`` does not tell)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class MemoryScavenger:
+    """Hands the heap's freed memory back to the operating system once the process has grown by ``growth``.
+
+    ``trim`` and ``resident`` are :func:`malloc_trim`'s and :func:`resident_bytes` (tests pass their own).
+    """
+
+    def __init__(
+        self, trim: Callable[[], object], resident: Callable[[], int] = resident_bytes, growth: int = SCAVENGE_GROWTH
+    ) -> None:
+        self.trim = trim
+        self.resident = resident
+        self.growth = growth
+        self.baseline = resident()
+
+    def check(self) -> bool:
+        """Trim if the process has grown by ``growth`` since the last trim (or start); whether it trimmed."""
+        before = self.resident()
+        if before - self.baseline < self.growth:
+            return False
+        self.trim()
+        self.baseline = self.resident()
+        log.debug("returned %d MB of freed memory", (before - self.baseline) // 2**20)
+        return True
+
+    @classmethod
+    async def run_forever(cls, interval: float = SCAVENGE_INTERVAL) -> None:
+        """Check every ``interval`` seconds, for the life of the process (nothing to do without glibc)."""
+        trim = malloc_trim()
+        if trim is None:
+            return
+        scavenger = cls(trim)
+        while True:
+            await asyncio.sleep(interval)
+            scavenger.check()
