@@ -169,3 +169,28 @@ async def test_server_stop_closes_idle_fast_connections(api_server: APIServer) -
     await api_server.stop()
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
+
+
+async def test_expect_100_continue_is_answered_before_the_body_is_sent(api_server: APIServer) -> None:
+    """curl sends ``Expect: 100-continue`` for bodies over 1 MB and waits (a second) for the interim response:
+    Go's server sends it when the body is first read, and never for a body it refuses first."""
+    cm = orjson.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "expect"}, "data": {"k": "v"}})
+    reader, writer = await _open(api_server)
+    request = _post("/api/v1/namespaces/default/configmaps", cm, "Expect: 100-continue\r\n")
+    head, body = request[: len(request) - len(cm)], cm
+    writer.write(head)
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(body)
+    status, _, answer = await _response(reader)
+    assert status == 201 and orjson.loads(answer)["metadata"]["name"] == "expect"
+    writer.close()
+
+    reader, writer = await _open(api_server)  # too large: refused at once, no interim response, no body sent
+    writer.write(
+        b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4000000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    status, _, answer = await asyncio.wait_for(_response(reader), 5)
+    assert status == 413 and orjson.loads(answer)["reason"] == "RequestEntityTooLarge"
+    writer.close()
