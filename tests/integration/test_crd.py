@@ -319,21 +319,8 @@ def test_patterns_are_gos_regular_expressions(apis: tuple[k8s.ApiextensionsV1Api
 def test_nesting_up_to_the_limit_is_stored_and_served_beyond_it_refused(
     threaded_server: ThreadedServer, k8s_client: k8s.ApiClient
 ) -> None:
-    free = copy.deepcopy(CRD)
-    free["metadata"]["name"] = f"blobs.{GROUP}"
-    free["spec"]["names"] = {"plural": "blobs", "kind": "Blob"}
-    free["spec"]["versions"] = [
-        {
-            "name": "v1",
-            "served": True,
-            "storage": True,
-            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-        }
-    ]
     url, json_body = threaded_server.url, {"Content-Type": "application/json"}
-    k8s.ApiextensionsV1Api(k8s_client).create_custom_resource_definition(free)
-    wait_established(k8s.ApiextensionsV1Api(k8s_client), f"blobs.{GROUP}")
-    blobs = f"/apis/{GROUP}/v1/namespaces/default/blobs"
+    blobs = free_form_kind(k8s_client, "blobs", "Blob")
 
     def blob(name: str, depth: int) -> bytes:  # the whole body ``depth`` levels deep
         body = {"apiVersion": f"{GROUP}/v1", "kind": "Blob", "metadata": {"name": name}, "spec": blob_value(depth - 1)}
@@ -353,6 +340,37 @@ def test_nesting_up_to_the_limit_is_stored_and_served_beyond_it_refused(
     assert "nested too deeply" in answer["message"]
     deeper_patch = json.dumps({"spec": blob_value(MAX_NESTING_DEPTH)}).encode()
     assert raw_request(url, "PATCH", blobs + "/deep", deeper_patch, merge)[0] == 400
+
+
+def free_form_kind(k8s_client: k8s.ApiClient, plural: str, kind: str) -> str:
+    """Define a kind whose schema keeps every field (established when this returns); its collection's path."""
+    free = copy.deepcopy(CRD)
+    free["metadata"]["name"] = f"{plural}.{GROUP}"
+    free["spec"]["names"] = {"plural": plural, "kind": kind}
+    free["spec"]["versions"] = [
+        {
+            "name": "v1",
+            "served": True,
+            "storage": True,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        }
+    ]
+    k8s.ApiextensionsV1Api(k8s_client).create_custom_resource_definition(free)
+    wait_established(k8s.ApiextensionsV1Api(k8s_client), f"{plural}.{GROUP}")
+    return f"/apis/{GROUP}/v1/namespaces/default/{plural}"
+
+
+def test_a_patch_read_as_yaml_holds_numbers_as_go_reads_them(k8s_client: k8s.ApiClient) -> None:
+    """A merge patch orjson cannot read (an integer beyond a float64) is read as YAML, as Go's YAML reads it: such an
+    integer is its text, a smaller one beyond 64 bits a float (it was a 500 when the object was stored)."""
+    free_form_kind(k8s_client, "numbers", "Number")
+    objects = k8s.CustomObjectsApi(k8s_client)
+    number = {"apiVersion": f"{GROUP}/v1", "kind": "Number", "metadata": {"name": "n"}, "spec": {}}
+    objects.create_namespaced_custom_object(GROUP, "v1", "default", "numbers", number)
+    patch = {"spec": {"huge": 10**400, "big": 10**30, "items": [{"name": 10**400}]}}
+    patched = objects.patch_namespaced_custom_object(GROUP, "v1", "default", "numbers", "n", patch)
+    assert patched["spec"] == {"huge": "1" + "0" * 400, "big": 1e30, "items": [{"name": "1" + "0" * 400}]}
+    assert objects.get_namespaced_custom_object(GROUP, "v1", "default", "numbers", "n")["spec"] == patched["spec"]
 
 
 def blob_value(depth: int) -> Any:

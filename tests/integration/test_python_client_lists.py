@@ -227,3 +227,19 @@ def test_get_resource_version_semantics(threaded_server: ThreadedServer, k8s_cli
     assert status == 504
     assert body["reason"] == "Timeout"
     assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+
+
+def test_a_table_with_an_unknown_include_object_is_400_with_rows_to_apply_it_to(
+    threaded_server: ThreadedServer, k8s_client: ApiClient
+) -> None:
+    client.CoreV1Api(k8s_client).create_namespaced_config_map(NS, _cm("table-include", app="t"))
+    table = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+    for path in (f"/api/v1/namespaces/{NS}/configmaps", f"/api/v1/namespaces/{NS}/configmaps/table-include"):
+        code, body = raw_request(threaded_server.url, "GET", path + "?includeObject=bogus", headers=table)
+        assert code == 400 and body["message"] == 'unrecognized includeObject value: "bogus"', body
+    path = f"/api/v1/namespaces/{NS}/configmaps?includeObject=bogus&labelSelector=app%3Dnone"
+    code, body = raw_request(threaded_server.url, "GET", path, headers=table)  # no row to apply it to: upstream answers
+    assert code == 200 and body["kind"] == "Table" and body["rows"] == []
+    # A watch cannot show its first event in such a Table: as upstream, its stream ends there (it was a 500 mid-stream).
+    path = f"/api/v1/namespaces/{NS}/configmaps?watch=1&includeObject=bogus"
+    assert raw_request(threaded_server.url, "GET", path, headers=table) == (200, None)

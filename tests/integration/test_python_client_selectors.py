@@ -54,6 +54,17 @@ def test_label_selectors(labelled: client.CoreV1Api, selector: str, expected: li
     assert _names(items) == expected
 
 
+def test_a_selector_and_a_header_longer_than_64_kib_are_served(labelled: client.CoreV1Api) -> None:
+    """Go's http.Server reads a head of up to 1 MiB: a selector naming thousands of values, a long header."""
+    values = ",".join(["dev", *(f"value-{i}" for i in range(9000))])  # ~100 KB of request line
+    labelled.api_client.default_headers["X-Long"] = "x" * 70000
+    try:
+        items = labelled.list_namespaced_config_map(NS, label_selector=f"env in ({values})").items
+    finally:
+        del labelled.api_client.default_headers["X-Long"]
+    assert _names(items) == ["c"]
+
+
 def test_label_selector_syntax_error_is_400(labelled: client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as exc:
         labelled.list_namespaced_config_map(NS, label_selector="env in prod")

@@ -144,3 +144,31 @@ def test_scale(k8s_client: ApiClient, kind: str) -> None:
     with pytest.raises(ApiException) as exc:
         read_scale("missing", NS)
     assert exc.value.status == 404
+
+
+def test_scale_bodies_the_go_decoder_cannot_read_are_refused_not_a_500(k8s_client: ApiClient) -> None:
+    core = client.CoreV1Api(k8s_client)
+    rc = client.V1ReplicationController(
+        metadata=client.V1ObjectMeta(name="rc-odd-scale"),
+        spec=client.V1ReplicationControllerSpec(replicas=1, selector={"app": "rc-odd"}, template=_template("rc-odd")),
+    )
+    core.create_namespaced_replication_controller(NS, rc)
+
+    with pytest.raises(ApiException) as exc:  # a patched Scale whose spec is a string: 422 on the patch
+        core.patch_namespaced_replication_controller_scale("rc-odd-scale", NS, {"spec": "1Ki"})
+    body = json.loads(exc.value.body)
+    assert exc.value.status == 422 and body["details"]["causes"][0]["field"] == "patch"
+    assert body["message"].endswith(
+        "json: cannot unmarshal string into Go struct field Scale.spec of type v1.ScaleSpec"
+    )
+
+    with pytest.raises(ApiException) as exc:  # a PUT body beyond int32: the decoder's 400
+        core.replace_namespaced_replication_controller_scale(
+            "rc-odd-scale", NS, {"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 2**31}}
+        )
+    assert exc.value.status == 400
+    assert json.loads(exc.value.body)["message"] == (
+        'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal number 2147483648 '
+        "into Go struct field ScaleSpec.spec.replicas of type int32"
+    )
+    assert core.read_namespaced_replication_controller("rc-odd-scale", NS).spec.replicas == 1

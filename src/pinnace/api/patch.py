@@ -35,6 +35,7 @@ __all__ = [
     "apply_merge_patch",
     "clone",
     "create_merge_patch",
+    "go_json_type",
     "json_equal",
 ]
 
@@ -68,7 +69,8 @@ def json_equal(a: Any, b: Any) -> bool:
 # --- JSON patch ----------------------------------------------------------------------------------
 
 
-def _go_json_type(value: Any) -> str:
+def go_json_type(value: Any) -> str:
+    """The JSON type Go names in an unmarshal error: object, array, string, bool or number."""
     if isinstance(value, dict):
         return "object"
     if isinstance(value, list):
@@ -84,11 +86,11 @@ def _decode_operations(patch: Any) -> list[dict[str, Any] | None]:
     if patch is None:
         return []
     if not isinstance(patch, list):
-        raise errors.BadRequest(f"json: cannot unmarshal {_go_json_type(patch)} into Go value of type jsonpatch.Patch")
+        raise errors.BadRequest(f"json: cannot unmarshal {go_json_type(patch)} into Go value of type jsonpatch.Patch")
     for op in patch:
         if op is not None and not isinstance(op, dict):
             raise errors.BadRequest(
-                f"json: cannot unmarshal {_go_json_type(op)} into Go value of type jsonpatch.Operation"
+                f"json: cannot unmarshal {go_json_type(op)} into Go value of type jsonpatch.Operation"
             )
     return patch
 

@@ -27,6 +27,8 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
+from pinnace.api import errors
+from pinnace.api.gofmt import go_quote
 from pinnace.api.printers import PRINTERS, Printer
 from pinnace.api.printers._common import Column, Obj, RowFn, doc, rfc3339
 from pinnace.api.printers.custom import (
@@ -152,8 +154,10 @@ def build_table(
         mode = 1
     elif include_object == _INCLUDE_NONE:
         mode = 2
+    elif objects:  # upstream refuses the value only when it has a row to apply it to
+        raise errors.BadRequest(f"unrecognized includeObject value: {go_quote(include_object)}")
     else:
-        raise ValueError(f"unknown includeObject {include_object!r}")
+        mode = 2
 
     conditions_fn = None
     row_fn: RowFn

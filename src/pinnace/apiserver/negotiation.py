@@ -14,6 +14,7 @@ import base64
 import binascii
 import enum
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,7 +194,19 @@ def _json_compatible(value: Any) -> Any:
         return [_json_compatible(v) for v in value]
     if isinstance(value, (set, tuple)):
         raise errors.BadRequest(f"error converting YAML to JSON: unsupported value of type {type(value).__name__}")
+    if type(value) is int and not _INT64_MIN <= value <= _UINT64_MAX:
+        # Go's YAML reads an integer beyond 64 bits as a float64, or as a string when no float holds it
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    if type(value) is float and not math.isfinite(value):
+        shown = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+        raise errors.BadRequest(f"error converting YAML to JSON: json: unsupported value: {shown}")
     return value
+
+
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
 
 def _json_key(key: Any, value: Any) -> str:

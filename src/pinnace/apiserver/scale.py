@@ -15,6 +15,8 @@ from aiohttp import web
 from pinnace.api import crd, errors, patch, selectors
 from pinnace.api.managedfields import manager_from_user_agent
 from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo
+from pinnace.api.validation import check_decodable
+from pinnace.api.validation.field import go_value
 from pinnace.apiserver import negotiation
 from pinnace.apiserver.httputil import read_body, respond
 from pinnace.apiserver.negotiation import Wanted
@@ -22,6 +24,10 @@ from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import AdmissionView, RestStore, conflict
 
 Obj = dict[str, Any]
+
+SCALE_DEFINITION = "io.k8s.api.autoscaling.v1.Scale"
+#: What upstream's decoder says before a Scale body that does not fit the Go type (a PUT; a patch is a 422).
+_UPDATE_CONTEXT = 'Scale in version "v1" cannot be handled as a Scale: '
 
 
 def scale_of(obj: Obj, info: ResourceInfo | None = None) -> Obj:
@@ -65,6 +71,20 @@ def _custom_scale(obj: Obj, spec_replicas: int, status_replicas: int, selector: 
     if selector:
         out["status"]["selector"] = selector
     return out
+
+
+def _check_scale(scale: Any, context: str) -> None:
+    """Refuse a Scale body (``context`` set: a PUT, a 400) or patched Scale (a 422 on ``patch``) that upstream's decoder
+    cannot read into its Go type (``spec`` a string, ``spec.replicas`` beyond int32, ...)."""
+    if not isinstance(scale, dict):
+        message = f"json: cannot unmarshal {patch.go_json_type(scale)} into Go value of type v1.Scale"
+        if context:
+            raise errors.BadRequest(context + message)
+        cause = errors.Cause(
+            errors.CAUSE_INVALID, f"Invalid value: {go_value(orjson.dumps(scale).decode())}: {message}", "patch"
+        )
+        raise errors.invalid("", "", [cause])
+    check_decodable(scale, SCALE_DEFINITION, context)
 
 
 def _replicas_from(scale: Obj) -> int:
@@ -123,6 +143,7 @@ async def handle_scale(
             desired = patch.apply_merge_patch(current_scale, doc)
         else:
             raise errors.UnsupportedMediaType(f"unsupported patch type for scale: {media}")
+        _check_scale(desired, _UPDATE_CONTEXT if ri.verb == "update" else "")
         return apply_scale(current, desired)
 
     def apply_scale(obj: Obj, scale: Obj) -> Obj:

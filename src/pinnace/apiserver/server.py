@@ -65,6 +65,9 @@ from pinnace.storage import Store
 
 log = logging.getLogger(__name__)
 
+#: The longest request line or header line served (Go's ``http.DefaultMaxHeaderBytes``, kube-apiserver's limit).
+MAX_HEADER_BYTES = 1 << 20
+
 #: Namespaces kube-apiserver keeps in existence.
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 #: How often missing system namespaces are recreated (upstream: every minute).
@@ -150,7 +153,11 @@ class APIServer:
         self.rest.admission = build_chain(self, MINIMAL_PLUGINS if admission_plugins is None else admission_plugins)
         # aiohttp's low-level server: every request goes to one dispatcher, so the Application's router,
         # middlewares and signals would only cost time (the body limit is enforced by read_body).
-        self.http = web.Server(self._dispatch, access_log=None)
+        # A request line or header may be as long as Go's http.Server allows the whole head (DefaultMaxHeaderBytes,
+        # 1 MiB): a label selector naming many values, a long bearer token (aiohttp's default is 8190 bytes).
+        self.http = web.Server(
+            self._dispatch, access_log=None, max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES
+        )
         self._runner: web.ServerRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._front: FastFront | None = None

@@ -12,6 +12,7 @@ watcher that wakes late catches up with one write.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from typing import Any
@@ -29,6 +30,8 @@ from pinnace.apiserver.rest import RestStore, parse_resource_version
 from pinnace.apiserver.views import object_view
 from pinnace.apiserver.watch_cache import CachedObject, CacheEvent, Watcher
 from pinnace.storage import Compacted
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
@@ -160,7 +163,11 @@ async def serve_watch(
             else:
                 got = True
             events = watcher.drain()
-            chunks = [encode(ev) for ev in events]
+            try:
+                chunks = [encode(ev) for ev in events]
+            except errors.StatusError as exc:  # an event it cannot show (a Table with a bad includeObject)
+                log.info("watch of %s ends: unable to encode a watch object: %s", info.plural, exc)
+                break  # as upstream's watch server: the stream ends
             if not initial_end_sent and not watcher.pending:
                 chunks.append(_bookmark(info, cache.revision, initial_end=True))
                 initial_end_sent = True

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pinnace.api import errors
 from pinnace.api.printers import PRINTERS
 from pinnace.api.printers._common import format_label_selector, human_duration, quantity
 from pinnace.api.table import (
@@ -1237,8 +1238,9 @@ def test_build_table_include_object_modes() -> None:
     assert full["rows"][1]["object"] is pods[1] and full["metadata"] == {}
     bare = build_table("", "Pod", pods, include_object="None", list_meta=None, now=NOW, no_headers=True)
     assert "object" not in bare["rows"][0] and "columnDefinitions" not in bare
-    with pytest.raises(ValueError):
+    with pytest.raises(errors.BadRequest, match='unrecognized includeObject value: "Everything"'):
         build_table("", "Pod", pods, include_object="Everything", list_meta=None)
+    assert build_table("", "Pod", [], include_object="Everything", list_meta=None)["rows"] == []
 
 
 def test_build_table_for_custom_resources_and_flowschema_order() -> None:

@@ -733,3 +733,11 @@ def test_resource_requirements_report_in_name_order_whatever_the_lists_order() -
     assert messages({"limits": {"cpu": "1", "x": {"a": 1}}, "requests": {"cpu": "2"}}) == [
         ("r.requests", 'Invalid value: "2": must be less than or equal to cpu limit of 1')
     ]
+
+
+def test_config_keys_checked_first_by_pattern_get_the_same_answers() -> None:
+    keys = ["a", "A_b-c.d", "-", "_", "9", ".a", "..a", ".", "..", "a" * 253, "a" * 254, "a b", "ü", "", "a..b", "a/b"]
+    for key in keys:
+        got = [c.message for c in core.config_map({"data": {key: "v"}}, None)]
+        problems = core.config_key_problems(key)
+        assert len(got) == len(problems) and all(g.endswith(": " + p) for g, p in zip(got, problems, strict=True))

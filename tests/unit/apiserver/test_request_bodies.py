@@ -34,6 +34,9 @@ def test_a_json_body_with_few_brackets_is_not_walked() -> None:
 def test_yaml_becomes_what_json_can_hold_as_upstream_converts_it() -> None:
     doc = negotiation.decode_yaml(b"data: !!binary aGVsbG8=\n2: two\n1.5: x\nyes: [1, {k: v}]\n")
     assert doc == {"data": "hello", "2": "two", "1.5": "x", "true": [1, {"k": "v"}]}
+    # Integers beyond 64 bits: a float64 as Go's YAML reads them, or the text when no float holds them.
+    big = negotiation.decode_yaml(b"a: 18446744073709551615\nb: 1" + b"0" * 30 + b"\nc: 1" + b"0" * 400 + b"\n")
+    assert big == {"a": 2**64 - 1, "b": 1e30, "c": "1" + "0" * 400}
 
 
 @pytest.mark.parametrize(
@@ -42,6 +45,8 @@ def test_yaml_becomes_what_json_can_hold_as_upstream_converts_it() -> None:
         (b"null: x\n", "unsupported map key of type: NoneType"),
         (b"a: !!set {x, y}\n", "unsupported value of type set"),
         (b"a: !!binary '%%%'\n", "failed to decode !!binary data"),
+        (b"a: .nan\n", "json: unsupported value: NaN"),
+        (b"a: [-.inf]\n", "json: unsupported value: -Inf"),
     ],
 )
 def test_yaml_json_cannot_hold_is_a_bad_request(body: bytes, message: str) -> None:

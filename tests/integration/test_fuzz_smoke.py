@@ -1,0 +1,20 @@
+"""The API fuzzer (``tools/fuzz_api.py``) with a fixed seed and a small budget: no 5xx, hang or odd error body."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+
+from fuzz_api import Fuzzer, in_process_target, report
+
+
+def test_a_short_fuzz_run_finds_nothing() -> None:
+    with in_process_target() as target:
+        fuzzer = Fuzzer(target, seed=20261126, budget=1500, seconds=20)
+        findings = fuzzer.run()
+    lines: list[str] = []
+    report(findings, lines.append)
+    assert not findings, "\n".join(lines)
+    assert fuzzer.sent >= 300, fuzzer.sent  # it did send a fair number of requests
