@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tests.e2e.conftest import Cluster
-from tests.e2e.kubectl import get_json, table
+from tests.e2e.kubectl import eventually, get_json, table
 
 pytestmark = pytest.mark.slow
+
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
+def _workload(kind: str, name: str, cause: str) -> str:
+    spec: dict[str, object] = {
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+        },
+    }
+    if kind == "StatefulSet":
+        spec |= {"replicas": 1, "serviceName": name}
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": name, "annotations": {CHANGE_CAUSE: cause}},
+            "spec": spec,
+        }
+    )
 
 
 def test_get_subresource_scale_prints_desired_and_available(sim_cluster: Cluster) -> None:
@@ -17,3 +41,19 @@ def test_get_subresource_scale_prints_desired_and_available(sim_cluster: Cluster
     assert rows[0] == ["NAME", "DESIRED", "AVAILABLE", "AGE"]
     assert rows[1][:3] == ["scaled", "2", "2"]
     assert get_json(c, "deployment", "scaled", "--subresource=scale")["kind"] == "Scale"
+
+
+@pytest.mark.parametrize(("kind", "name"), [("DaemonSet", "ds-cause"), ("StatefulSet", "sts-cause")])
+def test_rollout_history_shows_the_change_cause(sim_cluster: Cluster, kind: str, name: str) -> None:
+    c = sim_cluster
+    c.kubectl("apply", "-f", "-", input=_workload(kind, name, "first"))
+    ref = f"{kind.lower()}/{name}"
+
+    def history(revisions: int) -> list[list[str]] | None:
+        rows = table(c.kubectl("rollout", "history", ref).stdout)[1:]
+        return rows if len(rows) == revisions + 1 else None
+
+    eventually(lambda: history(1), timeout=30)  # the first revision exists before the annotation changes
+    c.kubectl("annotate", ref, f"{CHANGE_CAUSE}=second", "--overwrite")
+    c.kubectl("set", "image", ref, "c=busybox:1.37")
+    assert eventually(lambda: history(2), timeout=30) == [["REVISION", "CHANGE-CAUSE"], ["1", "first"], ["2", "second"]]
