@@ -57,3 +57,26 @@ def test_rollout_history_shows_the_change_cause(sim_cluster: Cluster, kind: str,
     c.kubectl("annotate", ref, f"{CHANGE_CAUSE}=second", "--overwrite")
     c.kubectl("set", "image", ref, "c=busybox:1.37")
     assert eventually(lambda: history(2), timeout=30) == [["REVISION", "CHANGE-CAUSE"], ["1", "first"], ["2", "second"]]
+
+
+def test_a_job_made_from_a_cronjob_is_not_adopted(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "cronjob", "yearly", "--image=busybox", "--schedule=@yearly", "--", "date")
+    c.kubectl("create", "job", "by-hand", "--from=cronjob/yearly")
+
+    def warned() -> bool:
+        events = get_json(c, "events", "--field-selector", "involvedObject.name=yearly")["items"]
+        return any(e["reason"] == "UnexpectedJob" for e in events)
+
+    eventually(warned, timeout=30)
+    event = next(
+        e
+        for e in get_json(c, "events", "--field-selector", "involvedObject.name=yearly")["items"]
+        if e["reason"] == "UnexpectedJob"
+    )
+    assert (event["type"], event["message"]) == (
+        "Warning",
+        "Saw a job that the controller did not create or forgot: by-hand",
+    )
+    assert not get_json(c, "cronjob", "yearly").get("status", {}).get("active")
+    assert table(c.kubectl("get", "cronjob", "yearly").stdout)[1][4] == "0"  # the ACTIVE column
