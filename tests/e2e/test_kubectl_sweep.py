@@ -13,24 +13,22 @@ pytestmark = pytest.mark.slow
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 
 
-def _workload(kind: str, name: str, cause: str) -> str:
+def _workload(kind: str, name: str, *, replicas: int = 1, cause: str | None = None) -> str:
+    """A StatefulSet, DaemonSet or ReplicationController of busybox pods labelled app=NAME."""
+    legacy = kind == "ReplicationController"
     spec: dict[str, object] = {
-        "selector": {"matchLabels": {"app": name}},
+        "selector": {"app": name} if legacy else {"matchLabels": {"app": name}},
         "template": {
             "metadata": {"labels": {"app": name}},
             "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
         },
     }
+    if kind != "DaemonSet":
+        spec["replicas"] = replicas
     if kind == "StatefulSet":
-        spec |= {"replicas": 1, "serviceName": name}
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": kind,
-            "metadata": {"name": name, "annotations": {CHANGE_CAUSE: cause}},
-            "spec": spec,
-        }
-    )
+        spec["serviceName"] = name
+    meta: dict[str, object] = {"name": name, **({"annotations": {CHANGE_CAUSE: cause}} if cause else {})}
+    return json.dumps({"apiVersion": "v1" if legacy else "apps/v1", "kind": kind, "metadata": meta, "spec": spec})
 
 
 def test_get_subresource_scale_prints_desired_and_available(sim_cluster: Cluster) -> None:
@@ -46,7 +44,7 @@ def test_get_subresource_scale_prints_desired_and_available(sim_cluster: Cluster
 @pytest.mark.parametrize(("kind", "name"), [("DaemonSet", "ds-cause"), ("StatefulSet", "sts-cause")])
 def test_rollout_history_shows_the_change_cause(sim_cluster: Cluster, kind: str, name: str) -> None:
     c = sim_cluster
-    c.kubectl("apply", "-f", "-", input=_workload(kind, name, "first"))
+    c.kubectl("apply", "-f", "-", input=_workload(kind, name, cause="first"))
     ref = f"{kind.lower()}/{name}"
 
     def history(revisions: int) -> list[list[str]] | None:
@@ -80,3 +78,25 @@ def test_a_job_made_from_a_cronjob_is_not_adopted(sim_cluster: Cluster) -> None:
     )
     assert not get_json(c, "cronjob", "yearly").get("status", {}).get("active")
     assert table(c.kubectl("get", "cronjob", "yearly").stdout)[1][4] == "0"  # the ACTIVE column
+
+
+def test_a_replication_controller_keeps_its_replicas(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("apply", "-f", "-", input=_workload("ReplicationController", "legacy", replicas=2))
+
+    def ready(n: int) -> bool:
+        status = get_json(c, "rc", "legacy").get("status", {})
+        return bool(status.get("readyReplicas") == n == status.get("replicas"))
+
+    eventually(lambda: ready(2), timeout=30)
+    c.kubectl("scale", "rc", "legacy", "--replicas=1")
+    eventually(lambda: ready(1), timeout=30)
+    pods = get_json(c, "pods", "-l", "app=legacy")["items"]
+    assert [
+        p["metadata"]["ownerReferences"][0]["kind"] for p in pods if not p["metadata"].get("deletionTimestamp")
+    ] == ["ReplicationController"]
+    events = get_json(c, "events", "--field-selector", "involvedObject.name=legacy")["items"]
+    assert {(e["reason"], e["source"]["component"]) for e in events} == {
+        ("SuccessfulCreate", "replication-controller"),
+        ("SuccessfulDelete", "replication-controller"),
+    }

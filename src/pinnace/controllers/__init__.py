@@ -27,6 +27,7 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "namespace": "pinnace.controllers.namespace:add_namespace_controller",
     "deployment": "pinnace.controllers.deployment:add_deployment_controller",
     "replicaset": "pinnace.controllers.replicaset:add_replicaset_controller",
+    "replicationcontroller": "pinnace.controllers.replicationcontroller:add_replicationcontroller_controller",
     "statefulset": "pinnace.controllers.statefulset:add_statefulset_controller",
     "daemonset": "pinnace.controllers.daemonset:add_daemonset_controller",
     "job": "pinnace.controllers.job:add_job_controller",

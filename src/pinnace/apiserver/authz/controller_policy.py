@@ -124,6 +124,13 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         r(["create", "delete", "list", "patch", "watch"], "", "pods"),
         EVENTS,
     ],
+    "replication-controller": [
+        r(["get", "list", "update", "watch"], "", "replicationcontrollers"),
+        r("update", "", "replicationcontrollers/status"),
+        r("update", "", "replicationcontrollers/finalizers"),
+        r(["create", "delete", "list", "patch", "watch"], "", "pods"),
+        EVENTS,
+    ],
     "resourcequota-controller": [r(["list", "watch"], "*", "*"), r("update", "", "resourcequotas/status"), EVENTS],
     "root-ca-cert-publisher": [r(["create", "update"], "", "configmaps"), EVENTS],
     "service-account-controller": [r("create", "", "serviceaccounts"), EVENTS],
