@@ -100,3 +100,23 @@ def test_a_replication_controller_keeps_its_replicas(sim_cluster: Cluster) -> No
         ("SuccessfulCreate", "replication-controller"),
         ("SuccessfulDelete", "replication-controller"),
     }
+
+
+def test_pod_disruption_budgets_show_the_disruptions_allowed(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "deployment", "guarded", "--image=busybox", "--replicas=3")
+    c.kubectl("rollout", "status", "deployment/guarded", "--timeout=60s", timeout=90)
+    c.kubectl("create", "pdb", "guard", "--selector=app=guarded", "--max-unavailable=1")
+    c.kubectl("create", "pdb", "idle", "--selector=app=nothing", "--min-available=1")
+
+    def rows() -> dict[str, list[str]] | None:
+        got = {r[0]: r[1:4] for r in table(c.kubectl("get", "pdb", "guard", "idle").stdout)[1:]}
+        return got if got.get("guard", [""])[2] == "1" else None
+
+    assert eventually(rows, timeout=30) == {"guard": ["N/A", "1", "1"], "idle": ["1", "N/A", "0"]}
+    status = get_json(c, "pdb", "guard")["status"]
+    assert (status["currentHealthy"], status["desiredHealthy"], status["expectedPods"]) == (3, 2, 3)
+    events = get_json(c, "events", "--field-selector", "involvedObject.name=idle")["items"]
+    assert {(e["reason"], e["message"], e["source"]["component"]) for e in events} == {
+        ("NoPods", "No matching pods found", "controllermanager")
+    }

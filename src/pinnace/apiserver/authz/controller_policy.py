@@ -80,6 +80,17 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         r(["get", "list", "update", "watch"], "", "pods"),
         EVENTS,
     ],
+    "disruption-controller": [
+        r(READ, ["extensions", "apps"], "deployments"),
+        r(READ, ["apps", "extensions"], "replicasets"),
+        r(READ, "", "replicationcontrollers"),
+        r(READ, "policy", "poddisruptionbudgets"),
+        r(READ, "apps", "statefulsets"),
+        r("update", "policy", "poddisruptionbudgets/status"),
+        r("get", "*", "*/scale"),
+        r(["patch", "update"], "", "pods/status"),
+        EVENTS,
+    ],
     "endpoint-controller": [
         r(READ, "", ["pods", "services"]),
         r(["create", "delete", "get", "list", "update"], "", "endpoints"),
