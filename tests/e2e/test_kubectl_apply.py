@@ -295,3 +295,16 @@ def test_duplicate_fields_in_a_raw_body(cluster: Cluster, tmp_path: Path) -> Non
     out = cluster.kubectl("create", "-f", str(yaml_file))
     assert (out.stdout, out.stderr) == ("configmap/twice created\n", "")
     assert get_json(cluster, "configmap", "twice", "-n", ns)["data"] == {"a": "2"}
+
+
+def test_unknown_fields_of_a_patch_are_reported_sorted(cluster: Cluster) -> None:
+    ns = namespace(cluster, "unknown-patch")
+    cluster.kubectl("create", "configmap", "cm", "-n", ns)
+    patch = '{"zz": 1, "metadata": {"foo": 1}, "aa": 2}'
+    for kind in ("merge", "strategic"):
+        res = cluster.kubectl("patch", "configmap", "cm", "-n", ns, f"--type={kind}", "-p", patch)
+        assert res.stderr.splitlines() == [
+            'Warning: unknown field "aa"',
+            'Warning: unknown field "metadata.foo"',
+            'Warning: unknown field "zz"',
+        ]

@@ -109,3 +109,17 @@ def test_diff_shows_the_change_against_a_server_side_applied_object(cluster: Clu
         assert "+      - image: nginx:1.26" in res.stdout
         assert "managedFields" not in res.stdout
     assert get_json(cluster, "deployment", "web", "-n", ns)["spec"]["replicas"] == 2  # diff is a dry run
+
+
+def test_fields_the_schema_does_not_declare_fail_the_apply_whatever_the_validation(cluster: Cluster) -> None:
+    ns = "ssa-undeclared"
+    cluster.kubectl("create", "namespace", ns)
+    typo = manifest(1).replace("        image: nginx:1.25", "        image: nginx:1.25\n        imagePolicy: Always")
+    for validate in ("--validate=strict", "--validate=false"):
+        res = cluster.kubectl("apply", "--server-side", validate, "-n", ns, "-f", "-", input=typo, check=False)
+        assert res.returncode == 1
+        assert res.stderr == (
+            f"Error from server (BadRequest): failed to create typed patch object ({ns}/web; apps/v1, Kind=Deployment):"
+            ' .spec.template.spec.containers[name="web"].imagePolicy: field not declared in schema\n'
+        )
+    assert cluster.kubectl("get", "deployments", "-n", ns, "-o", "name").stdout == ""

@@ -19,9 +19,10 @@ The kubectl upgrade path from client-side apply is kept: for the manager
 ``kubectl``, conflicts on fields still as the last-applied annotation says are
 no conflicts, and that annotation follows the applied configuration.
 
-Errors: 400 for a configuration of the wrong apiVersion/kind or one that sets
-``managedFields``; 409 (reason Conflict, one ``FieldManagerConflict`` cause per
-field) for conflicts.
+Errors: 400 for a configuration of the wrong apiVersion/kind, one that sets
+``managedFields`` or one naming fields the schema does not declare (whatever
+``fieldValidation`` says, as upstream's typed conversion of the patch); 409
+(reason Conflict, one ``FieldManagerConflict`` cause per field) for conflicts.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 import orjson
 
 from pinnace.api import errors
-from pinnace.api.fieldtypes import LIST, STRUCT, FieldType, item_element, root_type
+from pinnace.api.fieldtypes import DEDUCED, LIST, MAP, STRUCT, FieldType, item_element, root_type
 from pinnace.api.managedfields import (
     Entry,
     Path,
@@ -270,7 +271,37 @@ def check_config(info: ResourceInfo, config: Any) -> Obj:
         raise errors.BadRequest("metadata must be an object")
     if isinstance(meta, dict) and meta.get("managedFields") is not None:
         raise errors.BadRequest("metadata.managedFields must be nil")
+    undeclared = sorted(path_string(p) for p in _undeclared(config, root_type(info), ()))
+    if undeclared:
+        # Upstream's typed conversion of the patch, whatever fieldValidation says (a 500 there; a 400 here).
+        meta = meta if isinstance(meta, dict) else {}
+        where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}; {info.group}/{info.version}, Kind={info.kind}"
+        found = [f"{p}: field not declared in schema" for p in undeclared]
+        detail = found[0] if len(found) == 1 else "\n".join(["errors:", *(f"  {f}" for f in found)])
+        raise errors.BadRequest(f"failed to create typed patch object ({where}): {detail}")
     return config
+
+
+#: Keys an embedded resource (``x-kubernetes-embedded-resource``) has without declaring them.
+_EMBEDDED_KEYS = frozenset({"apiVersion", "kind", "metadata"})
+
+
+def _undeclared(value: Any, t: FieldType, path: Path) -> list[Path]:
+    """The paths in an apply configuration that its kind's schema does not declare."""
+    if t.kind == DEDUCED:
+        return []
+    out: list[Path] = []
+    if t.kind == LIST and isinstance(value, list) and t.item is not None:
+        for i, item in enumerate(value):
+            out += _undeclared(item, t.item, (*path, item_element(item, t) or f"i:{i}"))
+    elif t.kind in (STRUCT, MAP) and isinstance(value, dict):
+        for key, v in value.items():
+            ct, _ = t.child(key)
+            if ct is not None:
+                out += _undeclared(v, ct, (*path, "f:" + key))
+            elif t.builtin or key not in _EMBEDDED_KEYS:
+                out.append((*path, "f:" + key))
+    return out
 
 
 def _last_applied_allowed(info: ResourceInfo, live: Obj, t: FieldType) -> set[Path]:

@@ -105,17 +105,23 @@ def unknown_fields(obj: Obj, schema: Schema | None) -> list[str]:
     return unknown
 
 
-def check_unknown_fields(obj: Obj, schema: Schema | None, directive: str, context: str = "") -> list[str]:
+def check_unknown_fields(
+    obj: Obj, schema: Schema | None, directive: str, context: str = "", *, patched: bool = False
+) -> list[str]:
     """Apply ``fieldValidation``: 400 under Strict, else the warnings to send (none under Ignore).
 
     ``context`` starts the Strict error's message (upstream's ``ConfigMap in
     version "v1" cannot be handled as a ConfigMap: `` for a create or update).
+    The fields come in the body's order, or sorted for a ``patched`` object
+    (upstream decodes a patch's result from sorted keys, or sorts what it found).
     """
     if directive == IGNORE:
         return []
     found = unknown_fields(obj, schema)
     if not found:
         return []
+    if patched:
+        found.sort()
     messages = [f'unknown field "{path}"' for path in found]
     if directive == STRICT:
         raise errors.BadRequest(context + "strict decoding error: " + ", ".join(messages))

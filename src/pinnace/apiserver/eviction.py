@@ -16,22 +16,22 @@
 * the pod first gets the ``DisruptionTarget`` condition (reason
   ``EvictionByEvictionAPI``), as upstream since 1.31.
 
-There is no disruption controller yet, so the budget's status is computed
-here, at eviction time, from the pods its selector matches (see
-:func:`budget_status`) and written back with the decrement.
+The budget's status is computed again here, at eviction time, from the pods
+its selector matches (:mod:`pinnace.api.disruption`, which the disruption
+controller uses too) and written back with the decrement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from pinnace.api import errors, selectors, strategy
+from pinnace.api import disruption, errors, selectors, strategy
+from pinnace.api.disruption import Getter
 from pinnace.api.podutil import is_pod_ready, set_pod_condition
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.admission import Operation
@@ -45,8 +45,6 @@ __all__ = ["VIOLATES_BUDGET", "budget_status", "evict", "handle_eviction"]
 Obj = dict[str, Any]
 
 VIOLATES_BUDGET = "Cannot evict pod as it would violate the pod's disruption budget."
-#: How long an evicted pod stays in ``disruptedPods`` without being deleted (upstream DeletionTimeout).
-DELETION_TIMEOUT = 120.0
 _EVICTION_RETRIES = 10
 
 #: Evictions in one namespace are checked one at a time in this server (the CAS guards other servers).
@@ -60,133 +58,32 @@ def _info(rest: RestStore, group: str, version: str, plural: str) -> ResourceInf
     return info
 
 
-def _parse_time(text: str) -> float:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return 0.0
+_KINDS = {
+    ("apps", "ReplicaSet"): ("apps", "v1", "replicasets"),
+    ("apps", "StatefulSet"): ("apps", "v1", "statefulsets"),
+    ("apps", "Deployment"): ("apps", "v1", "deployments"),
+    ("", "ReplicationController"): ("", "v1", "replicationcontrollers"),
+}
 
 
-def _scaled(value: Any, total: int, *, round_up: bool) -> int:
-    """An IntOrString of a budget against ``total`` pods (percentages rounded as upstream)."""
-    if isinstance(value, str) and value.endswith("%"):
+def _getter(rest: RestStore) -> Getter:
+    """Reads a budget's workload controllers straight from the store."""
+
+    async def get(api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        where = _KINDS.get((api_version.rpartition("/")[0], kind))
+        if where is None:
+            return None
         try:
-            percent = int(value[:-1])
-        except ValueError:
-            return 0
-        exact = percent * total / 100
-        return math.ceil(exact) if round_up else math.floor(exact)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+            return await rest.get(_info(rest, *where), namespace, name)
+        except errors.NotFound:
+            return None
 
-
-async def _controller_scale(rest: RestStore, namespace: str, ref: Obj) -> int | None:
-    """The desired replicas of a pod's controller (a ReplicaSet counts as its Deployment), if known."""
-    kinds = {
-        ("apps", "ReplicaSet"): ("apps", "v1", "replicasets"),
-        ("apps", "StatefulSet"): ("apps", "v1", "statefulsets"),
-        ("apps", "Deployment"): ("apps", "v1", "deployments"),
-        ("", "ReplicationController"): ("", "v1", "replicationcontrollers"),
-    }
-    group = str(ref.get("apiVersion") or "").rpartition("/")[0]
-    where = kinds.get((group, str(ref.get("kind") or "")))
-    if where is None:
-        return None
-    try:
-        obj = await rest.get(_info(rest, *where), namespace, str(ref.get("name") or ""))
-    except errors.NotFound:
-        return None
-    if where[2] == "replicasets":
-        for owner in (obj.get("metadata") or {}).get("ownerReferences") or []:
-            if owner.get("controller") and owner.get("kind") == "Deployment":
-                deployment = await _controller_scale(rest, namespace, owner)
-                if deployment is not None:
-                    return deployment
-    replicas = (obj.get("spec") or {}).get("replicas")
-    return 1 if replicas is None else int(replicas)
-
-
-async def _expected_pods(rest: RestStore, namespace: str, pods: list[Obj]) -> int:
-    """How many pods the budget's workloads want: their controllers' scale, else the pods there are."""
-    controllers: dict[str, Obj] = {}
-    uncontrolled = 0
-    for pod in pods:
-        ref = next((o for o in (pod["metadata"].get("ownerReferences") or []) if o.get("controller")), None)
-        if ref is None:
-            uncontrolled += 1
-        else:
-            controllers[str(ref.get("uid") or ref.get("name"))] = ref
-    total = uncontrolled
-    for ref in controllers.values():
-        scale = await _controller_scale(rest, namespace, ref)
-        total += (
-            scale
-            if scale is not None
-            else sum(
-                1
-                for p in pods
-                if any(o.get("uid") == ref.get("uid") for o in p["metadata"].get("ownerReferences") or [])
-            )
-        )
-    return total
+    return get
 
 
 async def budget_status(rest: RestStore, pdb: Obj, pods: list[Obj], now: float) -> Obj:
     """A PodDisruptionBudget's status from the pods it selects, as the disruption controller computes it."""
-    spec = pdb.get("spec") or {}
-    namespace = pdb["metadata"]["namespace"]
-    old = pdb.get("status") or {}
-    names = {p["metadata"]["name"] for p in pods}
-    disrupted = {
-        name: stamp
-        for name, stamp in (old.get("disruptedPods") or {}).items()
-        if name in names and now - _parse_time(stamp) < DELETION_TIMEOUT
-    }
-    healthy = sum(
-        1
-        for p in pods
-        if not p["metadata"].get("deletionTimestamp") and p["metadata"]["name"] not in disrupted and is_pod_ready(p)
-    )
-    if spec.get("maxUnavailable") is not None:
-        expected = await _expected_pods(rest, namespace, pods)
-        desired = max(0, expected - _scaled(spec["maxUnavailable"], expected, round_up=True))
-    elif isinstance(spec.get("minAvailable"), str):
-        expected = await _expected_pods(rest, namespace, pods)
-        desired = _scaled(spec["minAvailable"], expected, round_up=True)
-    else:
-        expected = len(pods)
-        desired = _scaled(spec.get("minAvailable", 1), expected, round_up=True)
-    allowed = max(0, healthy - desired)
-    status: Obj = {
-        "observedGeneration": pdb["metadata"].get("generation", 1),
-        "disruptionsAllowed": allowed,
-        "currentHealthy": healthy,
-        "desiredHealthy": desired,
-        "expectedPods": expected,
-    }
-    if disrupted:
-        status["disruptedPods"] = disrupted
-    status["conditions"] = old.get("conditions") or []
-    _set_allowed_condition(status)
-    return status
-
-
-def _set_allowed_condition(status: Obj) -> None:
-    allowed = status["disruptionsAllowed"] > 0
-    wanted = {
-        "type": "DisruptionAllowed",
-        "status": "True" if allowed else "False",
-        "reason": "SufficientPods" if allowed else "InsufficientPods",
-        "message": "",
-        "observedGeneration": status["observedGeneration"],
-    }
-    holder: Obj = {"status": {"conditions": status["conditions"]}}
-    set_pod_condition(holder, wanted)
-    for c in holder["status"]["conditions"]:
-        c.pop("lastProbeTime", None)
-    status["conditions"] = holder["status"]["conditions"]
+    return await disruption.budget_status(_getter(rest), pdb, pods, now)
 
 
 def _matching_budgets(budgets: list[Obj], pod: Obj) -> list[Obj]:
@@ -232,7 +129,7 @@ async def _spend_disruption(rest: RestStore, pod: Obj, pdb: Obj, pods: list[Obj]
         )
     status["disruptionsAllowed"] -= 1
     status.setdefault("disruptedPods", {})[pod["metadata"]["name"]] = strategy.now_rfc3339()
-    _set_allowed_condition(status)
+    disruption.set_allowed_condition(status)
     await rest.mutate(info, namespace, name, write, subresource="status", dry_run=dry_run)
 
 

@@ -139,13 +139,15 @@ def _undecodable(info: ResourceInfo) -> str:
     return f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
 
 
-def _unknown_fields(info: ResourceInfo, obj: Obj, schema: Any, validation: str, context: str = "") -> list[str]:
+def _unknown_fields(
+    info: ResourceInfo, obj: Obj, schema: Any, validation: str, context: str = "", *, patched: bool = False
+) -> list[str]:
     """Unknown fields by the kind's schema (a custom resource's: its CRD's), per ``fieldValidation``."""
     if info.custom:
         return crd.check_unknown_fields(info, obj, validation, context)
     if info.definition and not builtin_validation.check_decodable(obj, info.definition, context):
         return []  # the decode walk saw no key the type lacks: no unknown-field pass needed
-    return typed.check_unknown_fields(obj, schema, validation, context)
+    return typed.check_unknown_fields(obj, schema, validation, context, patched=patched)
 
 
 def _decode_checked(info: ResourceInfo, body: bytes, media: str, schema: Any, validation: str) -> tuple[Obj, list[str]]:
@@ -355,7 +357,7 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
 
         def patch_and_check(cur: Obj) -> Obj:
             result = apply_patch(info, cur, media, body)
-            warnings[:] = _unknown_fields(info, result, schema, validation)
+            warnings[:] = _unknown_fields(info, result, schema, validation, patched=True)
             return result
 
         patched = await rest.mutate(

@@ -22,12 +22,15 @@ from pinnace.apiserver.httputil import read_body, respond
 from pinnace.apiserver.negotiation import Wanted
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import AdmissionView, RestStore, conflict
+from pinnace.apiserver.views import object_view
 
 Obj = dict[str, Any]
 
 SCALE_DEFINITION = "io.k8s.api.autoscaling.v1.Scale"
 #: What upstream's decoder says before a Scale body that does not fit the Go type (a PUT; a patch is a 422).
 _UPDATE_CONTEXT = 'Scale in version "v1" cannot be handled as a Scale: '
+#: What a Scale is printed as in a Table (upstream's NAME, DESIRED, AVAILABLE, AGE).
+SCALE_KIND = ("autoscaling", "Scale")
 
 
 def scale_of(obj: Obj, info: ResourceInfo | None = None) -> Obj:
@@ -119,7 +122,7 @@ async def handle_scale(
     name = ri.name or ""
     if ri.verb == "get":
         obj = await rest.get(info, namespace, name, request.query.get("resourceVersion"))
-        return respond(scale_of(obj, info), Wanted(yaml=wanted.yaml))
+        return respond(object_view(scale_of(obj, info), info, wanted, request.query, SCALE_KIND), wanted)
     body = await read_body(request)
     media = negotiation.content_type_of(request.headers.get("Content-Type"))
 
@@ -160,4 +163,4 @@ async def handle_scale(
         updated = await rest.mutate(info, namespace, name, mutate, subresource="scale", manager=manager, view=view)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(f"error decoding patch: {exc}") from None
-    return respond(scale_of(updated, info), Wanted(yaml=wanted.yaml))
+    return respond(object_view(scale_of(updated, info), info, wanted, request.query, SCALE_KIND), wanted)

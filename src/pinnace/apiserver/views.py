@@ -12,12 +12,19 @@ from pinnace.apiserver.negotiation import Output, Wanted
 Obj = dict[str, Any]
 
 
-def object_view(obj: Obj, info: ResourceInfo, wanted: Wanted, query: Any) -> Any:
-    """One object in the wanted shape (object, Table or PartialObjectMetadata)."""
+def object_view(
+    obj: Obj, info: ResourceInfo, wanted: Wanted, query: Any, printed_as: tuple[str, str] | None = None
+) -> Any:
+    """One object in the wanted shape (object, Table or PartialObjectMetadata).
+
+    ``printed_as`` is the (group, kind) whose printer makes the Table row when ``obj`` is not
+    of ``info``'s kind: a subresource's view (a Deployment's ``autoscaling`` Scale).
+    """
     if wanted.output is Output.TABLE:
+        group, kind = printed_as or (info.group, info.kind)
         return build_table(
-            info.group,
-            info.kind,
+            group,
+            kind,
             [obj],
             include_object=query.get("includeObject") or "PartialObjectMetadata",
             list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},

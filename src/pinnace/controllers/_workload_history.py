@@ -5,7 +5,9 @@ client. A revision stores, in ``data``, the strategic merge patch that puts
 its pod template back — ``{"spec": {"template": {…, "$patch": "replace"}}}``
 — which is what ``kubectl rollout undo`` applies; revisions are numbered in
 order, named ``<owner>-<hash>`` and labelled with the template's labels plus
-``controller.kubernetes.io/hash``. :func:`sync_revisions` finds or makes the
+``controller.kubernetes.io/hash``, annotated with the owner's annotations
+when made (``kubernetes.io/change-cause`` is what ``kubectl rollout history``
+shows). :func:`sync_revisions` finds or makes the
 revision of the current template and returns the history, and
 :func:`truncate_history` keeps ``revisionHistoryLimit`` of the revisions no
 pod uses any more.
@@ -117,6 +119,8 @@ async def sync_revisions(client: Client, owner: Obj) -> History:
                 "name": f"{meta['name']}-{hash_}",
                 "namespace": meta["namespace"],
                 "labels": {**template_labels, HASH_LABEL: hash_},
+                # The owner's annotations as they are now (kubernetes.io/change-cause for rollout history).
+                **({"annotations": dict(meta["annotations"])} if meta.get("annotations") else {}),
                 "ownerReferences": [controller_ref(owner)],
             },
             "data": data,

@@ -8,7 +8,9 @@ Upstream's ``cronjob_controllerv2`` semantics (v1.32), on the runtime SDK:
   ``startingDeadlineSeconds`` ago, and warns ``TooManyMissedTimes`` past 100;
 - the Job is named ``<cronjob>-<scheduled time in minutes since the epoch>``,
   from ``jobTemplate``, with the ``batch.kubernetes.io/cronjob-scheduled-timestamp``
-  annotation, and is listed in ``status.active``;
+  annotation, and is listed in ``status.active``; an unfinished Job it did not
+  start (``kubectl create job --from=cronjob/…``) is not adopted: it gets an
+  ``UnexpectedJob`` warning;
 - ``concurrencyPolicy``: ``Allow``; ``Forbid`` (skip while one runs —
   the start happens later if still within the deadline); ``Replace`` (delete
   the running ones first); ``suspend`` starts nothing;
@@ -110,7 +112,7 @@ class CronJobReconciler:
             j for j in await self.client.list(JOB_KIND, request.namespace) if controller_uid(j) == cj["metadata"]["uid"]
         ]
         status = dict(cj.get("status") or {})
-        self._sync_active(cj, jobs, status)
+        await self._sync_active(cj, jobs, status)
         await self._prune(cj, jobs)
         requeue = await self._schedule(cj, jobs, status)
         old = cj.get("status") or {}
@@ -120,8 +122,32 @@ class CronJobReconciler:
                 await self.client.status().patch(cj, MergePatch({"status": patch}))
         return Result(requeue_after=requeue) if requeue is not None else Result()
 
-    def _sync_active(self, cj: Obj, jobs: list[Obj], status: Obj) -> None:
+    async def _sync_active(self, cj: Obj, jobs: list[Obj], status: Obj) -> None:
+        """Drop finished and vanished Jobs from ``status.active`` and note the latest success.
+
+        An unfinished Job of ours that the list does not name is not adopted, as upstream: when
+        the CronJob read now names it (the cached copy was older than our own write), that copy's
+        list counts; otherwise it is a Job someone else made (``kubectl create job --from=cronjob/…``)
+        and only gets an ``UnexpectedJob`` warning.
+        """
         by_uid = {j["metadata"]["uid"]: j for j in jobs}
+
+        def unlisted() -> list[Obj]:
+            listed = {ref.get("uid") for ref in status.get("active") or []}
+            return [j for j in jobs if j["metadata"]["uid"] not in listed and _finished(j) is None]
+
+        if unlisted():
+            with contextlib.suppress(errors.NotFound):
+                fresh = await self.client.api_reader.get(KIND, cj["metadata"]["name"], cj["metadata"]["namespace"])
+                status.clear()
+                status.update(fresh.get("status") or {})
+        for stranger in unlisted():
+            self.recorder.event(
+                cj,
+                WARNING,
+                "UnexpectedJob",
+                f"Saw a job that the controller did not create or forgot: {stranger['metadata']['name']}",
+            )
         active: list[Obj] = []
         for ref in status.get("active") or []:
             job = by_uid.get(ref.get("uid"))
@@ -129,7 +155,6 @@ class CronJobReconciler:
                 self.recorder.event(cj, NORMAL, "MissingJob", f"Active job went missing: {ref.get('name')}")
             elif not _finished(job):
                 active.append(ref)
-        listed = {ref.get("uid") for ref in active}
         for job in jobs:
             outcome = _finished(job)
             in_status = any(ref.get("uid") == job["metadata"]["uid"] for ref in status.get("active") or [])
@@ -142,12 +167,6 @@ class CronJobReconciler:
                 last = parse_time(status.get("lastSuccessfulTime"))
                 if done is not None and (last is None or done > last):
                     status["lastSuccessfulTime"] = rfc3339(done)
-            elif (
-                outcome is None
-                and job["metadata"]["uid"] not in listed
-                and not job["metadata"].get("deletionTimestamp")
-            ):
-                active.append(_ref(job))
         status["active"] = active or None
 
     async def _prune(self, cj: Obj, jobs: list[Obj]) -> None:

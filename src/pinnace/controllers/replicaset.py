@@ -60,6 +60,7 @@ from pinnace.runtime.reconcile import Request, Result
 __all__ = [
     "EventSpamFilter",
     "ReplicaSetReconciler",
+    "add_replica_controller",
     "add_replicaset_controller",
     "calculate_status",
     "pods_to_delete",
@@ -80,22 +81,45 @@ async def add_replicaset_controller(
     manager: Manager, *, workers: int = 5, burst_replicas: int = BURST_REPLICAS
 ) -> Controller:
     """Add the ReplicaSet controller to ``manager``."""
+    return await add_replica_controller(
+        manager,
+        ReplicaSetReconciler,
+        "replicaset",
+        "replicaset-controller",
+        workers=workers,
+        burst_replicas=burst_replicas,
+    )
+
+
+async def add_replica_controller(
+    manager: Manager,
+    reconciler_class: type[ReplicaSetReconciler],
+    name: str,
+    component: str,
+    *,
+    workers: int = 5,
+    burst_replicas: int = BURST_REPLICAS,
+) -> Controller:
+    """Add a controller of ``reconciler_class``'s kind (ReplicaSets, or ReplicationControllers) to ``manager``.
+
+    ``name`` names the controller, ``component`` is the source of its events.
+    """
     pods = await manager.cache.informer_for(POD_KIND, wait=False)
-    rss = await manager.cache.informer_for(RS_KIND, wait=False)
+    owners = await manager.cache.informer_for(reconciler_class.kind, wait=False)
     index_by_controller(pods)
-    index_by_controller(rss)
-    reconciler = ReplicaSetReconciler(
+    index_by_controller(owners)
+    reconciler = reconciler_class(
         manager.rest,
         pods,
-        rss,
-        EventRecorder(manager.rest, "replicaset-controller", manager.identity, clock=manager.clock, core=True),
+        owners,
+        EventRecorder(manager.rest, component, manager.identity, clock=manager.clock, core=True),
         manager.clock,
         burst_replicas,
     )
     return await (
         Builder(manager)
-        .named("replicaset")
-        .for_(RS_KIND)
+        .named(name)
+        .for_(reconciler_class.kind)
         .owns(POD_KIND)
         .watches(POD_KIND, EnqueueRequestsFromMapFunc(reconciler.selecting))
         .with_options(max_concurrent_reconciles=workers)
@@ -146,6 +170,10 @@ def _key(obj: Obj) -> str:
 class ReplicaSetReconciler:
     """Keeps each ReplicaSet's pods at ``spec.replicas`` and reports them in its status."""
 
+    #: The kind kept, and its resource (a subclass keeps ReplicationControllers).
+    kind = RS_KIND
+    resource = REPLICASETS
+
     def __init__(
         self,
         rest: RestClient,
@@ -185,11 +213,16 @@ class ReplicaSetReconciler:
             if len(self._selectors) > 4096:
                 self._selectors.clear()
             try:
-                selector = from_label_selector((rs.get("spec") or {}).get("selector"))
+                selector = from_label_selector(self.label_selector(rs))
             except errors.BadRequest:
                 selector = from_label_selector(None)  # selects nothing
             self._selectors[key] = selector
         return selector
+
+    @staticmethod
+    def label_selector(rs: Obj) -> Any:
+        """The owner's selector as a ``LabelSelector`` (a ReplicaSet's is one already)."""
+        return (rs.get("spec") or {}).get("selector")
 
     # ---- reconcile --------------------------------------------------------------
     async def reconcile(self, request: Request) -> Result:
@@ -220,7 +253,7 @@ class ReplicaSetReconciler:
 
     async def _can_adopt(self, rs: Obj) -> bool:
         try:
-            fresh = await self.rest.get(REPLICASETS, _meta(rs)["name"], _meta(rs)["namespace"])
+            fresh = await self.rest.get(self.resource, _meta(rs)["name"], _meta(rs)["namespace"])
         except errors.NotFound:
             return False
         return _meta(fresh).get("uid") == _meta(rs).get("uid") and not _meta(fresh).get("deletionTimestamp")
@@ -295,7 +328,9 @@ class ReplicaSetReconciler:
         diff = create_merge_patch(old, status)
         meta = _meta(rs)
         try:
-            await self.rest.patch(REPLICASETS, meta["name"], {"status": diff}, meta["namespace"], subresource="status")
+            await self.rest.patch(
+                self.resource, meta["name"], {"status": diff}, meta["namespace"], subresource="status"
+            )
         except errors.NotFound:
             return
 

@@ -288,6 +288,20 @@ def _cronjob_row(obj: Obj, now: datetime) -> list[Any]:
 # --- autoscaling ------------------------------------------------------------------
 
 
+def _scale_columns() -> list[Column]:
+    # Upstream's NAME column of a Scale carries no "name" format.
+    return [
+        col("Name", desc=doc("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "name")),
+        col("Desired", "integer", doc("io.k8s.api.autoscaling.v1.ScaleSpec", "replicas")),
+        col("Available", "integer", doc("io.k8s.api.autoscaling.v1.ScaleStatus", "replicas")),
+        age_col(),
+    ]
+
+
+def _scale_row(obj: Obj, now: datetime) -> list[Any]:
+    return [name_of(obj), i(m(obj, "spec"), "replicas"), i(m(obj, "status"), "replicas"), meta_age(obj, now)]
+
+
 def _hpa_columns() -> list[Column]:
     spec, status = (
         "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec",
@@ -418,6 +432,7 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("batch", "Job"): Printer(_job_columns, _job_row),
     ("batch", "CronJob"): Printer(_cronjob_columns, _cronjob_row),
     ("autoscaling", "HorizontalPodAutoscaler"): Printer(_hpa_columns, _hpa_row),
+    ("autoscaling", "Scale"): Printer(_scale_columns, _scale_row),
     ("policy", "PodDisruptionBudget"): Printer(_pdb_columns, _pdb_row),
 }
 """Workload printers by (group, kind)."""

@@ -1,0 +1,106 @@
+"""The disruption controller: every PodDisruptionBudget's status, kept current.
+
+As upstream's ``disruption`` controller: a budget is looked at when it or a
+pod its selector matches changes, its status computed from those pods
+(:mod:`pinnace.api.disruption`: expected pods from their controllers' scale,
+currently and desired healthy, ``disruptionsAllowed``, the
+``DisruptionAllowed`` condition) and written when it differs. That is what
+``kubectl get pdb`` shows as ALLOWED DISRUPTIONS and what ``kubectl drain``'s
+evictions spend; an eviction recorded in ``disruptedPods`` is looked at again
+when it expires. A budget that selects no pod gets a ``NoPods`` event.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pinnace.api import disruption, errors
+from pinnace.api.selectors import from_label_selector
+from pinnace.runtime.builder import Builder
+from pinnace.runtime.cache.indexer import NAMESPACE_INDEX
+from pinnace.runtime.cache.informer import Informer
+from pinnace.runtime.client import Client, MergePatch
+from pinnace.runtime.controller import Controller
+from pinnace.runtime.controllerutil import get_or_none
+from pinnace.runtime.events import NORMAL, EventRecorder
+from pinnace.runtime.handler import EnqueueRequestsFromMapFunc
+from pinnace.runtime.manager import Manager
+from pinnace.runtime.reconcile import Request, Result
+
+__all__ = ["DisruptionReconciler", "add_disruption_controller"]
+
+Obj = dict[str, Any]
+
+PDB_KIND = "policy/v1/PodDisruptionBudget"
+POD_KIND = "v1/Pod"
+
+
+async def add_disruption_controller(manager: Manager, *, workers: int = 2) -> Controller:
+    """Add the disruption controller to ``manager``."""
+    budgets = await manager.cache.informer_for(PDB_KIND, wait=False)
+    # Upstream's disruption controller reports as "controllermanager".
+    recorder = EventRecorder(manager.rest, "controllermanager", manager.identity, clock=manager.clock, core=True)
+    reconciler = DisruptionReconciler(manager.client, budgets, recorder)
+    return await (
+        Builder(manager)
+        .named("disruption")
+        .for_(PDB_KIND)
+        .watches(POD_KIND, EnqueueRequestsFromMapFunc(reconciler.covering))
+        .with_options(max_concurrent_reconciles=workers)
+        .complete(reconciler)
+    )
+
+
+def _selects(pdb: Obj, labels: Any) -> bool:
+    try:
+        return from_label_selector((pdb.get("spec") or {}).get("selector")).matches(labels or {})
+    except errors.BadRequest:
+        return False
+
+
+class DisruptionReconciler:
+    """Computes and writes one PodDisruptionBudget's status."""
+
+    def __init__(self, client: Client, budgets: Informer, recorder: EventRecorder) -> None:
+        self.client = client
+        self.budgets = budgets
+        self.recorder = recorder
+
+    def covering(self, pod: Obj) -> list[Request]:
+        """The budgets whose selector matches a changed pod."""
+        meta = pod.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "")
+        return [
+            Request(namespace, str(pdb["metadata"]["name"]))
+            for pdb in self.budgets.indexer.by_index(NAMESPACE_INDEX, namespace)
+            if _selects(pdb, meta.get("labels"))
+        ]
+
+    async def _get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        found: Obj | None = await get_or_none(self.client, f"{api_version}/{kind}", name, namespace)
+        return found
+
+    async def reconcile(self, request: Request) -> Result:
+        """Write the budget's status if it is not what its pods say."""
+        pdb = await get_or_none(self.client, PDB_KIND, request.name, request.namespace)
+        if pdb is None or pdb["metadata"].get("deletionTimestamp"):
+            return Result()
+        pods = [
+            p
+            for p in await self.client.list(POD_KIND, request.namespace)
+            if _selects(pdb, (p.get("metadata") or {}).get("labels"))
+        ]
+        if not pods:
+            self.recorder.event(pdb, NORMAL, "NoPods", "No matching pods found")
+        status = await disruption.budget_status(self._get, pdb, pods, time.time())
+        old = pdb.get("status") or {}
+        if status != old:
+            patch = {k: status.get(k) for k in set(status) | set(old)}
+            try:
+                await self.client.status().patch(pdb, MergePatch({"status": patch}))
+            except errors.NotFound:
+                return Result()
+        if status.get("disruptedPods"):
+            return Result(requeue_after=disruption.DELETION_TIMEOUT)
+        return Result()

@@ -1,0 +1,122 @@
+"""kubectl commands a compatibility sweep found answered unlike kube-apiserver, on one ``pinnace up --sim-nodes 5``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.e2e.conftest import Cluster
+from tests.e2e.kubectl import eventually, get_json, table
+
+pytestmark = pytest.mark.slow
+
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
+def _workload(kind: str, name: str, *, replicas: int = 1, cause: str | None = None) -> str:
+    """A StatefulSet, DaemonSet or ReplicationController of busybox pods labelled app=NAME."""
+    legacy = kind == "ReplicationController"
+    spec: dict[str, object] = {
+        "selector": {"app": name} if legacy else {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+        },
+    }
+    if kind != "DaemonSet":
+        spec["replicas"] = replicas
+    if kind == "StatefulSet":
+        spec["serviceName"] = name
+    meta: dict[str, object] = {"name": name, **({"annotations": {CHANGE_CAUSE: cause}} if cause else {})}
+    return json.dumps({"apiVersion": "v1" if legacy else "apps/v1", "kind": kind, "metadata": meta, "spec": spec})
+
+
+def test_get_subresource_scale_prints_desired_and_available(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "deployment", "scaled", "--image=busybox", "--replicas=2")
+    c.kubectl("rollout", "status", "deployment/scaled", "--timeout=60s", timeout=90)
+    rows = table(c.kubectl("get", "deployment", "scaled", "--subresource=scale").stdout)
+    assert rows[0] == ["NAME", "DESIRED", "AVAILABLE", "AGE"]
+    assert rows[1][:3] == ["scaled", "2", "2"]
+    assert get_json(c, "deployment", "scaled", "--subresource=scale")["kind"] == "Scale"
+
+
+@pytest.mark.parametrize(("kind", "name"), [("DaemonSet", "ds-cause"), ("StatefulSet", "sts-cause")])
+def test_rollout_history_shows_the_change_cause(sim_cluster: Cluster, kind: str, name: str) -> None:
+    c = sim_cluster
+    c.kubectl("apply", "-f", "-", input=_workload(kind, name, cause="first"))
+    ref = f"{kind.lower()}/{name}"
+
+    def history(revisions: int) -> list[list[str]] | None:
+        rows = table(c.kubectl("rollout", "history", ref).stdout)[1:]
+        return rows if len(rows) == revisions + 1 else None
+
+    eventually(lambda: history(1), timeout=30)  # the first revision exists before the annotation changes
+    c.kubectl("annotate", ref, f"{CHANGE_CAUSE}=second", "--overwrite")
+    c.kubectl("set", "image", ref, "c=busybox:1.37")
+    assert eventually(lambda: history(2), timeout=30) == [["REVISION", "CHANGE-CAUSE"], ["1", "first"], ["2", "second"]]
+
+
+def test_a_job_made_from_a_cronjob_is_not_adopted(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "cronjob", "yearly", "--image=busybox", "--schedule=@yearly", "--", "date")
+    c.kubectl("create", "job", "by-hand", "--from=cronjob/yearly")
+
+    def warned() -> bool:
+        events = get_json(c, "events", "--field-selector", "involvedObject.name=yearly")["items"]
+        return any(e["reason"] == "UnexpectedJob" for e in events)
+
+    eventually(warned, timeout=30)
+    event = next(
+        e
+        for e in get_json(c, "events", "--field-selector", "involvedObject.name=yearly")["items"]
+        if e["reason"] == "UnexpectedJob"
+    )
+    assert (event["type"], event["message"]) == (
+        "Warning",
+        "Saw a job that the controller did not create or forgot: by-hand",
+    )
+    assert not get_json(c, "cronjob", "yearly").get("status", {}).get("active")
+    assert table(c.kubectl("get", "cronjob", "yearly").stdout)[1][4] == "0"  # the ACTIVE column
+
+
+def test_a_replication_controller_keeps_its_replicas(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("apply", "-f", "-", input=_workload("ReplicationController", "legacy", replicas=2))
+
+    def ready(n: int) -> bool:
+        status = get_json(c, "rc", "legacy").get("status", {})
+        return bool(status.get("readyReplicas") == n == status.get("replicas"))
+
+    eventually(lambda: ready(2), timeout=30)
+    c.kubectl("scale", "rc", "legacy", "--replicas=1")
+    eventually(lambda: ready(1), timeout=30)
+    pods = get_json(c, "pods", "-l", "app=legacy")["items"]
+    assert [
+        p["metadata"]["ownerReferences"][0]["kind"] for p in pods if not p["metadata"].get("deletionTimestamp")
+    ] == ["ReplicationController"]
+    events = get_json(c, "events", "--field-selector", "involvedObject.name=legacy")["items"]
+    assert {(e["reason"], e["source"]["component"]) for e in events} == {
+        ("SuccessfulCreate", "replication-controller"),
+        ("SuccessfulDelete", "replication-controller"),
+    }
+
+
+def test_pod_disruption_budgets_show_the_disruptions_allowed(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "deployment", "guarded", "--image=busybox", "--replicas=3")
+    c.kubectl("rollout", "status", "deployment/guarded", "--timeout=60s", timeout=90)
+    c.kubectl("create", "pdb", "guard", "--selector=app=guarded", "--max-unavailable=1")
+    c.kubectl("create", "pdb", "idle", "--selector=app=nothing", "--min-available=1")
+
+    def rows() -> dict[str, list[str]] | None:
+        got = {r[0]: r[1:4] for r in table(c.kubectl("get", "pdb", "guard", "idle").stdout)[1:]}
+        return got if got.get("guard", [""])[2] == "1" else None
+
+    assert eventually(rows, timeout=30) == {"guard": ["N/A", "1", "1"], "idle": ["1", "N/A", "0"]}
+    status = get_json(c, "pdb", "guard")["status"]
+    assert (status["currentHealthy"], status["desiredHealthy"], status["expectedPods"]) == (3, 2, 3)
+    events = get_json(c, "events", "--field-selector", "involvedObject.name=idle")["items"]
+    assert {(e["reason"], e["message"], e["source"]["component"]) for e in events} == {
+        ("NoPods", "No matching pods found", "controllermanager")
+    }
