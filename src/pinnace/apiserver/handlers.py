@@ -113,12 +113,11 @@ def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
     if grace is None:
         grace = int_param(query, "gracePeriodSeconds")
     policy = opts.get("propagationPolicy") or query.get("propagationPolicy")
-    if policy is None:
-        orphan = opts.get("orphanDependents")
-        if orphan is None and query.get("orphanDependents") is not None:
-            orphan = query.get("orphanDependents") in ("true", "1")
-        if orphan is not None:
-            policy = "Orphan" if orphan else "Background"
+    orphan = opts.get("orphanDependents")
+    if orphan is None and query.get("orphanDependents") is not None:
+        orphan = query.get("orphanDependents") in ("true", "1")
+    if policy is None and orphan is not None:
+        policy = "Orphan" if orphan else "Background"
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise errors.BadRequest(
             f'propagationPolicy: Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"'
@@ -131,6 +130,7 @@ def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
         precondition_uid=pre.get("uid"),
         precondition_resource_version=pre.get("resourceVersion"),
         dry_run=bool(dry),
+        orphan_dependents_false=orphan is False,
     )
 
 
@@ -373,7 +373,9 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
         obj, gone = await rest.delete(info, namespace, ri.name or "", options)
         if gone and not info.returns_deleted_object:
             return respond(_success_status(info, obj), Wanted(yaml=wanted.yaml))
-        return respond(object_view(obj, info, wanted, query), wanted, status=200 if gone else 202)
+        # Upstream answers 202 only for a pending deletion that asked for orphanDependents=false (delete.go).
+        accepted = not gone and options.orphan_dependents_false
+        return respond(object_view(obj, info, wanted, query), wanted, status=202 if accepted else 200)
     if verb == "deletecollection":
         options = delete_options(query, body, media)
         result = await list_objects(
