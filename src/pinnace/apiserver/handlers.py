@@ -209,8 +209,7 @@ def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Ob
         schema = definition_for(info.group, info.version, info.kind)
         if schema is None or info.custom:
             raise errors.UnsupportedMediaType(
-                f"the body of the request was in an unknown format - accepted media types include: "
-                f"{negotiation.JSON_PATCH}, {negotiation.MERGE_PATCH}"
+                f"the body of the request was in an unknown format - accepted media types include: {_patch_types(info)}"
             )
         return strategic.apply_strategic_patch(current, doc, schema)
     raise errors.UnsupportedMediaType(
