@@ -134,6 +134,7 @@ class Forbidden(StatusError):
 
     code = 403
     reason = "Forbidden"
+    always_details = True
 
 
 class NotFound(StatusError):
