@@ -199,6 +199,7 @@ class Invalid(StatusError):
 
     code = 422
     reason = "Invalid"
+    always_details = True  # NewInvalid and a 422 NewGenericServerResponse (a patch that cannot apply) both set them
 
 
 class TooManyRequests(StatusError):
