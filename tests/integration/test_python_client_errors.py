@@ -175,6 +175,13 @@ def test_the_client_raises_api_exception_with_the_status(k8s_client: ApiClient) 
         )
     assert exc.value.status == 404
     assert json.loads(exc.value.body)["message"] == 'namespaces "no-such-namespace" not found'
+    core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="b")))
+    with pytest.raises(ApiException) as exc:  # a JSON patch that cannot apply: upstream's bare 422, details and all
+        core.patch_namespaced_config_map(
+            "b", "default", [{"op": "test", "path": "/data", "value": {}}], _content_type="application/json-patch+json"
+        )
+    assert exc.value.status == 422
+    assert json.loads(exc.value.body)["details"] == {}
 
 
 def test_dry_run_writes_nothing(seeded: ThreadedServer) -> None:

@@ -486,7 +486,7 @@ async def test_the_official_client_is_refused_and_allowed(cluster: Cluster) -> N
         "admin-token", "POST", f"{RBAC_V1}/namespaces/team/rolebindings", role_binding("bob-edit", "edit", BOB)
     )
 
-    def as_bob() -> tuple[int, str, str]:
+    def as_bob() -> tuple[int, str, str, list[Obj]]:
         config = kubernetes.client.Configuration(host=cluster.server.url)
         config.api_key = {"authorization": "Bearer bob-token"}
         with kubernetes.client.ApiClient(config) as api:
@@ -494,12 +494,22 @@ async def test_the_official_client_is_refused_and_allowed(cluster: Cluster) -> N
             made = core.create_namespaced_config_map(
                 "team", kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name="cm"))
             )
-            try:
-                core.list_namespaced_config_map("other")
-            except ApiException as exc:
-                body = json.loads(exc.body)
-                return exc.status, body["reason"], made.metadata.name
-            raise AssertionError("bob listed configmaps in other")
+            details = []  # upstream's NewForbidden always names the resource (group, no subresource) and object
+            for call in (
+                lambda: core.list_namespaced_config_map("other"),
+                lambda: core.read_namespaced_pod_log("p", "other"),
+                lambda: kubernetes.client.RbacAuthorizationV1Api(api).read_cluster_role("admin"),
+            ):
+                with pytest.raises(ApiException) as refused:
+                    call()
+                body = json.loads(refused.value.body)
+                details.append(body["details"])
+            return refused.value.status, body["reason"], made.metadata.name, details
 
-    status, reason, made = await asyncio.to_thread(as_bob)
+    status, reason, made, details = await asyncio.to_thread(as_bob)
     assert (status, reason, made) == (403, "Forbidden", "cm")
+    assert details == [
+        {"kind": "configmaps"},
+        {"name": "p", "kind": "pods"},
+        {"name": "admin", "group": "rbac.authorization.k8s.io", "kind": "clusterroles"},
+    ]

@@ -134,6 +134,7 @@ class Forbidden(StatusError):
 
     code = 403
     reason = "Forbidden"
+    always_details = True
 
 
 class NotFound(StatusError):
@@ -198,6 +199,7 @@ class Invalid(StatusError):
 
     code = 422
     reason = "Invalid"
+    always_details = True  # NewInvalid and a 422 NewGenericServerResponse (a patch that cannot apply) both set them
 
 
 class TooManyRequests(StatusError):

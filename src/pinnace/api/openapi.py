@@ -216,7 +216,8 @@ def _operations(info: ResourceInfo, ref_prefix: str, *, v3: bool) -> dict[str, O
             patch=True,
         )
     if "delete" in verbs:
-        it["delete"] = op("delete", "delete", [_param("dryRun", v3=v3)], status_ref)
+        deleted_ref = obj_ref if info.returns_deleted_object else status_ref
+        it["delete"] = op("delete", "delete", [_param("dryRun", v3=v3)], deleted_ref)
     paths = {collection: coll, item: it}
     for sub in info.subresources:
         if sub not in ("status", "scale"):

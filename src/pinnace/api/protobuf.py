@@ -36,7 +36,7 @@ import orjson
 
 from pinnace.api import errors
 
-__all__ = ["MAGIC", "MEDIA_TYPE", "decode_k8s_protobuf", "decode_message", "known_messages"]
+__all__ = ["MAGIC", "MEDIA_TYPE", "decode_k8s_protobuf", "decode_message", "known_messages", "message_rows"]
 
 #: The media type kubectl sends protobuf bodies as.
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -129,6 +129,12 @@ def _fields(message: str) -> dict[int, _Field]:
     if rows is None:
         raise errors.UnsupportedMediaType(f"no protobuf schema for message {message!r}")
     return {number: _Field(name, _parse_kind(kind), flags) for number, name, kind, flags in rows}
+
+
+def message_rows(message: str) -> list[list[Any]] | None:
+    """A message's table rows ``[number, json name, kind, flags]`` (None if the table lacks it): what the Go
+    struct of the type looks like, for code that must know which fields are pointers."""
+    return _table().get(message)
 
 
 def known_messages() -> frozenset[str]:

@@ -196,8 +196,24 @@ GENERATION_KINDS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-#: Kinds whose DELETE answers the deleted object rather than a Status.
-RETURNS_DELETED_OBJECT: frozenset[tuple[str, str]] = frozenset({("", "Pod"), ("", "Service")})
+#: Kinds whose DELETE answers the deleted object rather than a Status (upstream's stores with
+#: ``ReturnDeletedObject``; their OpenAPI delete operation answers the kind, so typed clients expect it).
+RETURNS_DELETED_OBJECT: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("", "Pod"),
+        ("", "Service"),
+        ("", "PodTemplate"),
+        ("", "ServiceAccount"),
+        ("", "PersistentVolume"),
+        ("", "PersistentVolumeClaim"),
+        ("", "ResourceQuota"),
+        ("storage.k8s.io", "StorageClass"),
+        ("storage.k8s.io", "CSIDriver"),
+        ("storage.k8s.io", "CSINode"),
+        ("storage.k8s.io", "VolumeAttachment"),
+        ("storage.k8s.io", "VolumeAttributesClass"),
+    }
+)
 
 #: Kinds an update may create if absent (upstream ``AllowCreateOnUpdate``).
 CREATE_ON_UPDATE: frozenset[tuple[str, str]] = frozenset(

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import crd, defaults, errors, typed, validation
+from pinnace.api import crd, defaults, errors, gozero, typed, validation
 from pinnace.api.definitions import Schema, load_definitions
 from pinnace.api.registry import ResourceInfo
 
@@ -117,6 +117,8 @@ def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False, defaulted: boo
     if crd.is_crd(info.group, info.kind):
         crd.set_defaults(obj)
     typed.normalize(obj, schema_of(info), proven=normal)
+    if info.definition:
+        gozero.fill(obj, info.definition)
 
 
 def prepare_for_create(
@@ -155,6 +157,8 @@ def prepare_for_create(
         if "kubernetes" not in finalizers:
             spec["finalizers"] = [*finalizers, "kubernetes"]
         obj["status"] = {"phase": "Active"}
+    if info.definition and not info.custom:
+        gozero.fill(obj, info.definition, "status")  # the status a create starts from, as Go writes it
 
 
 def prepare_for_update(

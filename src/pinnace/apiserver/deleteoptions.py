@@ -17,6 +17,8 @@ class DeleteOptions:
     precondition_uid: str | None = None
     precondition_resource_version: str | None = None
     dry_run: bool = False
+    #: ``orphanDependents: false`` given explicitly: the one case upstream answers 202 for a pending deletion.
+    orphan_dependents_false: bool = False
 
     def to_json(self) -> Obj:
         """As a meta/v1 DeleteOptions object (what admission plugins and webhooks see)."""

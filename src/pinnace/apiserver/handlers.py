@@ -113,12 +113,11 @@ def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
     if grace is None:
         grace = int_param(query, "gracePeriodSeconds")
     policy = opts.get("propagationPolicy") or query.get("propagationPolicy")
-    if policy is None:
-        orphan = opts.get("orphanDependents")
-        if orphan is None and query.get("orphanDependents") is not None:
-            orphan = query.get("orphanDependents") in ("true", "1")
-        if orphan is not None:
-            policy = "Orphan" if orphan else "Background"
+    orphan = opts.get("orphanDependents")
+    if orphan is None and query.get("orphanDependents") is not None:
+        orphan = query.get("orphanDependents") in ("true", "1")
+    if policy is None and orphan is not None:
+        policy = "Orphan" if orphan else "Background"
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise errors.BadRequest(
             f'propagationPolicy: Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"'
@@ -131,6 +130,7 @@ def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
         precondition_uid=pre.get("uid"),
         precondition_resource_version=pre.get("resourceVersion"),
         dry_run=bool(dry),
+        orphan_dependents_false=orphan is False,
     )
 
 
@@ -211,8 +211,7 @@ def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Ob
         schema = definition_for(info.group, info.version, info.kind)
         if schema is None or info.custom:
             raise errors.UnsupportedMediaType(
-                f"the body of the request was in an unknown format - accepted media types include: "
-                f"{negotiation.JSON_PATCH}, {negotiation.MERGE_PATCH}"
+                f"the body of the request was in an unknown format - accepted media types include: {_patch_types(info)}"
             )
         return strategic.apply_strategic_patch(current, doc, schema)
     raise errors.UnsupportedMediaType(
@@ -375,7 +374,9 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
         obj, gone = await rest.delete(info, namespace, ri.name or "", options)
         if gone and not info.returns_deleted_object:
             return respond(_success_status(info, obj), Wanted(yaml=wanted.yaml))
-        return respond(object_view(obj, info, wanted, query), wanted, status=200 if gone else 202)
+        # Upstream answers 202 only for a pending deletion that asked for orphanDependents=false (delete.go).
+        accepted = not gone and options.orphan_dependents_false
+        return respond(object_view(obj, info, wanted, query), wanted, status=202 if accepted else 200)
     if verb == "deletecollection":
         options = delete_options(query, body, media)
         result = await list_objects(

@@ -357,7 +357,7 @@ class APIServer:
                     if answer is None:
                         answer = await self._authorize(authorizer, user, ri, request, key)
                     if answer[0] is not Decision.ALLOW:
-                        raise errors.Forbidden(forbidden_message(self._attributes(user, ri, request), answer[1]))
+                        raise forbidden(self._attributes(user, ri, request), answer[1])
             if ri is not None:
                 response = await self._resource(request, ri)
             else:
@@ -540,6 +540,14 @@ def _selected_name(ri: RequestInfo, request: web.BaseRequest) -> str:
         return parse_field_selector(selector).exact_value("metadata.name") or ""
     except errors.BadRequest:
         return ""  # the handler refuses it with the reason
+
+
+def forbidden(attrs: Attributes, reason: str) -> errors.Forbidden:
+    """kube-apiserver's 403 for a request its authorizer denied: upstream's message, and the resource (its group,
+    without the subresource) and name in the details."""
+    return errors.Forbidden(
+        forbidden_message(attrs, reason), group=attrs.api_group, kind=attrs.resource, name=attrs.name
+    )
 
 
 def forbidden_message(attrs: Attributes, reason: str) -> str:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from pinnace.api import errors
 from pinnace.apiserver.authz.rbac import service_account_of
-from pinnace.apiserver.server import forbidden_message
+from pinnace.apiserver.server import forbidden
 from pinnace.apiserver.user import (
     ALL_AUTHENTICATED,
     ALL_UNAUTHENTICATED,
@@ -111,4 +111,4 @@ class Impersonator:
         )
         decision, reason = await self.authorizer.authorize(attrs)
         if decision is not Decision.ALLOW:
-            raise errors.Forbidden(forbidden_message(attrs, reason))
+            raise forbidden(attrs, reason)

@@ -1,0 +1,82 @@
+"""Objects read back in the shape Go's encoder gives them, which the official client's models mirror: a struct
+field that is not a pointer is always there (``status: {}``), a field without omitempty is there at its zero."""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from kubernetes import client
+from kubernetes.client import ApiClient
+
+META = client.V1ObjectMeta
+NS = "default"
+SELECTOR = client.V1LabelSelector(match_labels={"app": "shape"})
+TEMPLATE = client.V1PodTemplateSpec(
+    metadata=META(labels={"app": "shape"}),
+    spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]),
+)
+
+
+def _csr_request() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shape-user")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def test_a_csr_is_approved_the_way_python_users_write_it(module_k8s_client: ApiClient) -> None:
+    certs = client.CertificatesV1Api(module_k8s_client)
+    spec = client.V1CertificateSigningRequestSpec(
+        request=_csr_request(), signer_name="example.com/shape", usages=["client auth"]
+    )
+    created = certs.create_certificate_signing_request(
+        client.V1CertificateSigningRequest(metadata=META(name="shape-csr"), spec=spec)
+    )
+    assert created.status is not None and created.status.conditions is None
+    body = certs.read_certificate_signing_request_status("shape-csr")
+    body.status.conditions = [
+        client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason="Shape", message="ok")
+    ]
+    approved = certs.replace_certificate_signing_request_approval("shape-csr", body)
+    assert [(c.type, c.status) for c in approved.status.conditions] == [("Approved", "True")]
+
+
+def test_fresh_objects_have_the_statuses_go_writes(module_k8s_client: ApiClient) -> None:
+    apps, core = client.AppsV1Api(module_k8s_client), client.CoreV1Api(module_k8s_client)
+    policy = client.PolicyV1Api(module_k8s_client)
+    deployment = apps.create_namespaced_deployment(
+        NS,
+        client.V1Deployment(
+            metadata=META(name="shape"), spec=client.V1DeploymentSpec(selector=SELECTOR, template=TEMPLATE)
+        ),
+    )
+    assert deployment.status is not None and deployment.status.conditions is None
+    assert apps.read_namespaced_deployment_status("shape", NS).status.replicas is None  # omitempty: stays absent
+    rs = apps.create_namespaced_replica_set(
+        NS,
+        client.V1ReplicaSet(
+            metadata=META(name="shape"), spec=client.V1ReplicaSetSpec(selector=SELECTOR, template=TEMPLATE)
+        ),
+    )
+    assert rs.status.replicas == 0  # not omitempty: written at zero
+    service = core.create_namespaced_service(
+        NS,
+        client.V1Service(metadata=META(name="shape"), spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])),
+    )
+    assert service.status.load_balancer is not None and service.status.load_balancer.ingress is None
+    node = core.create_node(client.V1Node(metadata=META(name="shape-node")))
+    assert node.spec is not None and node.status.node_info.kubelet_version == ""
+    assert node.status.daemon_endpoints.kubelet_endpoint.port == 0
+    pdb = policy.create_namespaced_pod_disruption_budget(
+        NS,
+        client.V1PodDisruptionBudget(
+            metadata=META(name="shape"), spec=client.V1PodDisruptionBudgetSpec(selector=SELECTOR)
+        ),
+    )
+    assert (pdb.status.current_healthy, pdb.status.desired_healthy, pdb.status.expected_pods) == (0, 0, 0)
+    listed = apps.list_namespaced_deployment(NS, field_selector="metadata.name=shape").items
+    assert listed[0].status is not None
