@@ -80,3 +80,16 @@ def test_fresh_objects_have_the_statuses_go_writes(module_k8s_client: ApiClient)
     assert (pdb.status.current_healthy, pdb.status.desired_healthy, pdb.status.expected_pods) == (0, 0, 0)
     listed = apps.list_namespaced_deployment(NS, field_selector="metadata.name=shape").items
     assert listed[0].status is not None
+    service_ref = client.ApiregistrationV1ServiceReference(namespace=NS, name="shape", port=443)
+    spec = client.V1APIServiceSpec(
+        group="shape.example.com",
+        version="v1",
+        group_priority_minimum=100,
+        version_priority=10,
+        service=service_ref,
+        insecure_skip_tls_verify=True,
+    )
+    api_service = client.ApiregistrationV1Api(module_k8s_client).create_api_service(
+        client.V1APIService(metadata=META(name="v1.shape.example.com"), spec=spec)
+    )
+    assert api_service.status is not None  # a kind the protobuf descriptors lack: its status is a struct too
