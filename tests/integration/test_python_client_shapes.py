@@ -80,3 +80,28 @@ def test_fresh_objects_have_the_statuses_go_writes(module_k8s_client: ApiClient)
     assert (pdb.status.current_healthy, pdb.status.desired_healthy, pdb.status.expected_pods) == (0, 0, 0)
     listed = apps.list_namespaced_deployment(NS, field_selector="metadata.name=shape").items
     assert listed[0].status is not None
+    service_ref = client.ApiregistrationV1ServiceReference(namespace=NS, name="shape", port=443)
+    spec = client.V1APIServiceSpec(
+        group="shape.example.com",
+        version="v1",
+        group_priority_minimum=100,
+        version_priority=10,
+        service=service_ref,
+        insecure_skip_tls_verify=True,
+    )
+    api_service = client.ApiregistrationV1Api(module_k8s_client).create_api_service(
+        client.V1APIService(metadata=META(name="v1.shape.example.com"), spec=spec)
+    )
+    assert api_service.status is not None  # a kind the protobuf descriptors lack: its status is a struct too
+
+
+def test_an_hpa_status_is_written_per_version_as_go_writes_it(module_k8s_client: ApiClient) -> None:
+    v1, v2 = client.AutoscalingV1Api(module_k8s_client), client.AutoscalingV2Api(module_k8s_client)
+    ref = client.V1CrossVersionObjectReference(api_version="apps/v1", kind="Deployment", name="shape")
+    spec = client.V1HorizontalPodAutoscalerSpec(scale_target_ref=ref, max_replicas=3)
+    made = v1.create_namespaced_horizontal_pod_autoscaler(
+        NS, client.V1HorizontalPodAutoscaler(metadata=META(name="shape"), spec=spec)
+    )
+    assert (made.status.current_replicas, made.status.desired_replicas) == (0, 0)  # neither is omitempty in v1
+    at_v2 = v2.read_namespaced_horizontal_pod_autoscaler("shape", NS).status
+    assert (at_v2.current_replicas, at_v2.desired_replicas) == (None, 0)  # currentReplicas is omitempty in v2

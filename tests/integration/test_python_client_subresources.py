@@ -172,3 +172,38 @@ def test_scale_bodies_the_go_decoder_cannot_read_are_refused_not_a_500(k8s_clien
         "into Go struct field ScaleSpec.spec.replicas of type int32"
     )
     assert core.read_namespaced_replication_controller("rc-odd-scale", NS).spec.replicas == 1
+
+
+def test_server_side_apply_of_a_scale_owns_the_replicas_through_the_subresource(k8s_client: ApiClient) -> None:
+    apps = client.AppsV1Api(k8s_client)
+    apps.create_namespaced_deployment(NS, _deployment("applied-scale", replicas=2), field_manager="creator")
+    scale = {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": "applied-scale"},
+        "spec": {"replicas": 5},
+    }
+
+    def apply(**options: object) -> client.V1Scale:
+        return apps.patch_namespaced_deployment_scale(
+            "applied-scale",
+            NS,
+            scale,
+            field_manager="autoscaler",
+            _content_type="application/apply-patch+yaml",
+            **options,
+        )
+
+    with pytest.raises(ApiException) as exc:  # the creator owns spec.replicas
+        apply()
+    assert exc.value.status == 409
+    assert json.loads(exc.value.body)["message"] == (
+        'Apply failed with 1 conflict: conflict with "creator" using apps/v1: .spec.replicas'
+    )
+    assert apply(force=True).spec.replicas == 5
+    owners = apps.read_namespaced_deployment("applied-scale", NS).metadata.managed_fields
+    mine = next(entry for entry in owners if entry.manager == "autoscaler")
+    assert (mine.operation, mine.subresource, mine.fields_v1) == ("Apply", "scale", {"f:spec": {"f:replicas": {}}})
+    scale["spec"] = {"replicas": 3}
+    assert apply().spec.replicas == 3  # its own field now: no conflict
+    assert apps.read_namespaced_deployment("applied-scale", NS).spec.replicas == 3

@@ -11,7 +11,8 @@ such as ``csr.status.conditions = [...]`` works against the one and fails agains
 Which fields are pointers comes from the protobuf descriptors of v1.32 (``protobuf.message_rows``); which are
 written when zero, from the definitions' ``required`` lists. Left alone: times and nil lists (Go writes
 ``null``, which reads back as absent), quantities and int-or-strings (their zero values are not filled in).
-Kinds the descriptors lack (CRDs, APIServices) and custom resources are left as they are.
+Of the kinds the descriptors lack (CRDs, APIServices) only ``spec`` and ``status`` are filled in (every kind's
+are structs); custom resources are left as they are.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class _Plan:
 
 _ONE, _EACH, _VALUES = range(3)
 _plans: dict[str, _Plan] = {}
+_NOTHING = _Plan()  # a struct known only to be one
 
 
 def message_of(definition: str) -> str:
@@ -57,8 +59,14 @@ def _plan(message: str) -> _Plan:
     if plan is not None:
         return plan
     plan = _plans[message] = _Plan()
-    rows = protobuf.message_rows(message) or []
-    required = set(load_definitions().get("io.k8s." + message[len("k8s.io.") :], {}).get("required") or ())
+    definition = load_definitions().get("io.k8s." + message[len("k8s.io.") :], {})
+    rows = protobuf.message_rows(message)
+    if rows is None:  # a kind the descriptors lack: its spec and status are structs, as every kind's are
+        if "x-kubernetes-group-version-kind" in definition:
+            props = definition.get("properties") or {}
+            plan.structs = tuple((name, _NOTHING) for name in ("spec", "status") if name in props)
+        return plan
+    required = set(definition.get("required") or ())
     zeros: list[tuple[str, Any]] = []
     structs: list[tuple[str, _Plan]] = []
     for _number, name, kind, flags in rows:

@@ -347,7 +347,8 @@ def to_v2(obj: Mapping[str, Any]) -> Obj:
     v2_status: Obj = {}
     _put(v2_status, "observedGeneration", status.get("observedGeneration"))
     _put(v2_status, "lastScaleTime", status.get("lastScaleTime"))
-    v2_status["currentReplicas"] = status.get("currentReplicas", 0)
+    if status.get("currentReplicas"):  # omitempty in v2 (and required in v1): a zero is not written
+        v2_status["currentReplicas"] = status["currentReplicas"]
     v2_status["desiredReplicas"] = status.get("desiredReplicas", 0)
     if METRIC_STATUSES in given:  # every status metric, the CPU one included, with more than v1's field has
         current = [_convert_metric(m, _status_source_to_v2) for m in _l(_annotation_json(given, METRIC_STATUSES))]

@@ -198,11 +198,7 @@ def apply_patch(info: ResourceInfo, current: Obj, media: str, body: bytes) -> Ob
     update's mutation gets one): JSON and merge patches change it in place."""
     if media == negotiation.JSON_PATCH:
         return patch.apply_json_patch(current, negotiation.decode_patch(body), in_place=True)
-    try:
-        doc = orjson.loads(body)
-        negotiation.check_nesting(doc, body)
-    except orjson.JSONDecodeError:
-        doc = negotiation.decode_yaml(body)
+    doc = negotiation.decode_json_or_yaml(body)
     if not isinstance(doc, dict):
         raise errors.BadRequest("error decoding patch: the patch must be a JSON object")
     if media == negotiation.MERGE_PATCH:
@@ -254,11 +250,7 @@ async def _server_side_apply(
     check: Any,
 ) -> tuple[Obj, int]:
     """PATCH with an apply configuration: merge it with ownership, or create the object (201) if it is missing."""
-    try:
-        config = orjson.loads(body)
-        negotiation.check_nesting(config, body)
-    except orjson.JSONDecodeError:
-        config = negotiation.decode_yaml(body)
+    config = negotiation.decode_json_or_yaml(body)
     apply.check_config(info, config)
     name = ri.name or ""
 

@@ -174,6 +174,16 @@ def check_nesting(value: Any, json_body: bytes | None = None) -> None:
                 stack.append((child, depth + 1))
 
 
+def decode_json_or_yaml(body: bytes) -> Any:
+    """A patch or apply body: JSON if it parses as JSON, else YAML (one document); 400 if neither, or too deep."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return decode_yaml(body)
+    check_nesting(value, body)
+    return value
+
+
 def decode_yaml(body: bytes) -> Any:
     """Parse YAML (one document) into what JSON can hold, as upstream's YAML-to-JSON conversion does, or raise 400:
     map keys become strings (``1`` → ``"1"``, ``true`` → ``"true"``), ``!!binary`` its decoded text."""

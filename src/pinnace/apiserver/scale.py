@@ -1,7 +1,9 @@
 """The ``scale`` subresource: an ``autoscaling/v1`` Scale view of a workload.
 
 GET answers the Scale (spec.replicas, status.replicas and the selector as a
-string); PUT and PATCH change only the workload's ``spec.replicas``.
+string); PUT and PATCH change only the workload's ``spec.replicas``. A server-side
+apply of a Scale applies its ``spec.replicas`` to the workload, owned (and in
+conflict with other owners) through the ``scale`` subresource.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pinnace.api import crd, errors, patch, selectors
+from pinnace.api import apply, crd, errors, managedfields, patch, selectors, strategy
 from pinnace.api.managedfields import manager_from_user_agent
 from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo
 from pinnace.api.validation import check_decodable
@@ -110,6 +112,23 @@ def _replicas_from(scale: Obj) -> int:
     return replicas
 
 
+def _parent_config(info: ResourceInfo, name: str, body: bytes) -> Obj:
+    """The apply configuration of the workload that an apply configuration of its Scale stands for."""
+    scale = negotiation.decode_json_or_yaml(body)
+    if not isinstance(scale, dict):
+        raise errors.BadRequest("error decoding patch: the patch must be a JSON object")
+    if scale.get("apiVersion") != "autoscaling/v1" or scale.get("kind") != "Scale":
+        raise errors.BadRequest(
+            f"the kind in the data ({scale.get('kind')}) does not match the expected kind (autoscaling/v1 Scale)"
+        )
+    config: Obj = {"apiVersion": info.api_version, "kind": info.kind, "metadata": {"name": name}}
+    if (scale.get("spec") or {}).get("replicas") is not None:
+        replicas = _replicas_from(scale)
+        if not crd.set_scale(info, config, replicas):
+            config["spec"] = {"replicas": replicas}
+    return config
+
+
 async def handle_scale(
     request: web.BaseRequest,
     rest: RestStore,
@@ -125,8 +144,19 @@ async def handle_scale(
         return respond(object_view(scale_of(obj, info), info, wanted, request.query, SCALE_KIND), wanted)
     body = await read_body(request)
     media = negotiation.content_type_of(request.headers.get("Content-Type"))
+    manager = request.query.get("fieldManager") or manager_from_user_agent(request.headers.get("User-Agent"))
+    applying = ri.verb == "patch" and media == negotiation.APPLY_PATCH_YAML
+    if applying:
+        managedfields.validate_manager(
+            request.query.get("fieldManager"), "PatchOptions", apply=True, force="force" in request.query
+        )
+        config = _parent_config(info, name, body)
+        force = request.query.get("force", "").lower() in ("1", "t", "true")
 
     def mutate(current: Obj) -> Obj:
+        if applying:  # the Scale's spec.replicas applied as the workload's, owned through the scale subresource
+            now = strategy.now_rfc3339()
+            return apply.apply(info, current, config, manager, force=force, subresource="scale", now=now)
         current_scale = scale_of(current, info)
         if ri.verb == "update":
             desired = negotiation.decode_object(body, media)
@@ -159,8 +189,8 @@ async def handle_scale(
     # Admission sees the write as the Scale it is (kind autoscaling/v1 Scale, object and oldObject Scales).
     view = AdmissionView(SUBRESOURCE_KINDS["scale"], lambda obj: scale_of(obj, info), apply_scale)
     try:
-        manager = request.query.get("fieldManager") or manager_from_user_agent(request.headers.get("User-Agent"))
-        updated = await rest.mutate(info, namespace, name, mutate, subresource="scale", manager=manager, view=view)
+        tracked = None if applying else manager  # an apply writes its own managedFields entry
+        updated = await rest.mutate(info, namespace, name, mutate, subresource="scale", manager=tracked, view=view)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(f"error decoding patch: {exc}") from None
     return respond(object_view(scale_of(updated, info), info, wanted, request.query, SCALE_KIND), wanted)

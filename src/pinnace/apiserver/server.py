@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pinnace.api import errors
 from pinnace.api.field_selectors import parse_field_selector
 from pinnace.api.registry import ResourceRegistry, builtin_registry
-from pinnace.apiserver import health, negotiation
+from pinnace.apiserver import health, negotiation, oidc
 from pinnace.apiserver.admission.chain import warning_sink
 from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
 from pinnace.apiserver.apiservices import LocalAPIServices
@@ -494,6 +494,8 @@ class APIServer:
             )
         if path == "/version":
             return web.Response(body=orjson.dumps(version_info()), headers=_JSON)
+        if path in oidc.PATHS:
+            return oidc.respond(path, self.tokens.issuer, self.address, [self.tokens.key.public_key()])
         if path == "/":
             return web.Response(body=orjson.dumps({"paths": self._paths()}), headers=_JSON)
         if parts[0] in ("api", "apis"):
@@ -522,7 +524,7 @@ class APIServer:
         raise errors.NotFound("the server could not find the requested resource")
 
     def _paths(self) -> list[str]:
-        paths = {"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/metrics", "/version"}
+        paths = {"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/metrics", "/version", *oidc.PATHS}
         for gi in self.registry.groups():
             if gi.name:
                 paths.add(f"/apis/{gi.name}")
