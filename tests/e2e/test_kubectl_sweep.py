@@ -120,3 +120,39 @@ def test_pod_disruption_budgets_show_the_disruptions_allowed(sim_cluster: Cluste
     assert {(e["reason"], e["message"], e["source"]["component"]) for e in events} == {
         ("NoPods", "No matching pods found", "controllermanager")
     }
+
+
+NO_METRICS = (
+    "failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch metrics from resource "
+    "metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)"
+)
+
+
+def test_autoscale_keeps_the_bounds_and_reports_the_missing_metrics_api(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "deployment", "small", "--image=busybox", "--replicas=1")
+    c.kubectl("create", "deployment", "fine", "--image=busybox", "--replicas=2")
+    c.kubectl("autoscale", "deployment", "small", "--min=2", "--max=4", "--cpu-percent=50")
+    c.kubectl("autoscale", "deployment", "fine", "--min=1", "--max=3")
+
+    def conditions(name: str) -> dict[str, tuple[str, str, str]] | None:
+        found = get_json(c, "hpa", name).get("status", {}).get("conditions") or []
+        return {x["type"]: (x["status"], x["reason"], x["message"]) for x in found} or None
+
+    eventually(lambda: get_json(c, "deployment", "small")["spec"]["replicas"] == 2, timeout=30)
+    assert eventually(lambda: conditions("small"), timeout=30)["AbleToScale"][:2] == ("True", "SucceededRescale")
+    assert get_json(c, "hpa", "small")["status"]["desiredReplicas"] == 2
+    events = get_json(
+        c, "events", "--field-selector", "involvedObject.name=small,involvedObject.kind=HorizontalPodAutoscaler"
+    )
+    assert ("SuccessfulRescale", "New size: 2; reason: Current number of replicas below Spec.MinReplicas") in {
+        (e["reason"], e["message"]) for e in events["items"]
+    }
+
+    assert eventually(lambda: (conditions("fine") or {}).get("ScalingActive"), timeout=30) == (
+        "False",
+        "FailedGetResourceMetric",
+        f"the HPA was unable to compute the replica count: {NO_METRICS}",
+    )
+    assert get_json(c, "deployment", "fine")["spec"]["replicas"] == 2
+    assert get_json(c, "hpa", "fine")["status"]["currentReplicas"] == 2
