@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import Cluster
@@ -156,3 +157,20 @@ def test_autoscale_keeps_the_bounds_and_reports_the_missing_metrics_api(sim_clus
     )
     assert get_json(c, "deployment", "fine")["spec"]["replicas"] == 2
     assert get_json(c, "hpa", "fine")["status"]["currentReplicas"] == 2
+
+
+def test_a_token_request_answers_with_the_requests_own_metadata(sim_cluster: Cluster, tmp_path: Path) -> None:
+    c = sim_cluster
+    answer = json.loads(c.kubectl("create", "token", "default", "-o", "json").stdout)
+    assert answer["metadata"] == {"namespace": "default", "creationTimestamp": None}
+    body = tmp_path / "request.json"
+    body.write_text(
+        json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {"name": "other"}})
+    )
+    refused = c.kubectl(
+        "create", "--raw", "/api/v1/namespaces/default/serviceaccounts/default/token", "-f", str(body), check=False
+    )
+    assert refused.stderr.strip() == (
+        'The TokenRequest "default" is invalid: '  # kubectl's wording of a 422 on --raw
+        'metadata.name: Invalid value: "other": must match the service account name if specified'
+    )
