@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from tests.e2e.conftest import Cluster
 from tests.e2e.kubectl import eventually, get_json, table
 
@@ -174,3 +177,25 @@ def test_a_token_request_answers_with_the_requests_own_metadata(sim_cluster: Clu
         'The TokenRequest "default" is invalid: '  # kubectl's wording of a 422 on --raw
         'metadata.name: Invalid value: "other": must match the service account name if specified'
     )
+
+
+def test_service_account_issuer_discovery(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    config = json.loads(c.kubectl("get", "--raw", "/.well-known/openid-configuration").stdout)
+    assert config == {
+        "issuer": "https://kubernetes.default.svc.cluster.local",
+        "jwks_uri": f"{c.url}/openid/v1/jwks",
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }
+    [key] = json.loads(c.kubectl("get", "--raw", "/openid/v1/jwks").stdout)["keys"]
+    token = c.kubectl("create", "token", "default").stdout.strip()
+    header, payload, signature = token.split(".")
+
+    def decoded(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(decoded(header))["kid"] == key["kid"]
+    public = rsa.RSAPublicNumbers(int.from_bytes(decoded(key["e"])), int.from_bytes(decoded(key["n"]))).public_key()
+    public.verify(decoded(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())

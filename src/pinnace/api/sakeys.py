@@ -21,7 +21,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-__all__ = ["KEY_BITS", "generate", "key_id", "load_or_generate", "private_pem", "public_pem", "write_private_key"]
+__all__ = [
+    "KEY_BITS",
+    "generate",
+    "jwk",
+    "key_id",
+    "load_or_generate",
+    "private_pem",
+    "public_pem",
+    "write_private_key",
+]
 
 #: The size kubeadm gives the service-account key.
 KEY_BITS = 2048
@@ -50,6 +59,24 @@ def key_id(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+def _b64url_uint(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+
+def jwk(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> dict[str, str]:
+    """The public key as the JSON Web Key the API server's ``/openid/v1/jwks`` lists (go-jose's field order)."""
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    numbers = public.public_numbers()
+    return {
+        "use": "sig",
+        "kty": "RSA",
+        "kid": key_id(public),
+        "alg": "RS256",
+        "n": _b64url_uint(numbers.n),
+        "e": _b64url_uint(numbers.e),
+    }
 
 
 def write_private_key(path: Path, key: rsa.RSAPrivateKey) -> None:

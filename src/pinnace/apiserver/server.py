@@ -73,6 +73,8 @@ SYSTEM_NAMESPACES_INTERVAL = 60.0
 SERVICE_REPAIR_INTERVAL = 180.0
 
 _JSON = {"Content-Type": "application/json"}
+#: How long clients may cache the issuer discovery documents (upstream's max-age).
+_DISCOVERY_CACHE = {"Cache-Control": "public, max-age=3600"}
 
 #: Serves one kind of request the generic REST handler does not: a connect subresource
 #: (pods/log, pods/exec, serviceaccounts/token, …) or a virtual resource (TokenReview, SubjectAccessReview, …).
@@ -489,6 +491,12 @@ class APIServer:
             return web.Response(body=orjson.dumps(version_info()), headers=_JSON)
         if path == "/":
             return web.Response(body=orjson.dumps({"paths": self._paths()}), headers=_JSON)
+        if path == "/.well-known/openid-configuration":  # service account issuer discovery, as upstream serves it
+            document = self.tokens.openid_configuration(f"{self.url}/openid/v1/jwks")
+            return web.Response(body=orjson.dumps(document), headers={**_JSON, **_DISCOVERY_CACHE})
+        if path == "/openid/v1/jwks":
+            headers = {"Content-Type": "application/jwk-set+json", **_DISCOVERY_CACHE}
+            return web.Response(body=orjson.dumps(self.tokens.jwks()), headers=headers)
         if parts[0] in ("api", "apis"):
             return self._discovery(request, parts)
         if parts[0] == "openapi":
@@ -516,6 +524,7 @@ class APIServer:
 
     def _paths(self) -> list[str]:
         paths = {"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/metrics", "/version"}
+        paths.update(("/.well-known/openid-configuration", "/openid/v1/jwks"))
         for gi in self.registry.groups():
             if gi.name:
                 paths.add(f"/apis/{gi.name}")

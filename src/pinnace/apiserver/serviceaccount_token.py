@@ -84,6 +84,20 @@ class TokenIssuer:
             self._key = sakeys.generate()
         return self._key
 
+    def openid_configuration(self, jwks_uri: str) -> Obj:
+        """The ``/.well-known/openid-configuration`` document (service account issuer discovery)."""
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": jwks_uri,
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+
+    def jwks(self) -> Obj:
+        """The ``/openid/v1/jwks`` document: the public key tokens are verified with."""
+        return {"keys": [sakeys.jwk(self.key)]}
+
     def verify(self, token: str, *, audiences: list[str] | None = None, now: float | None = None) -> Obj:
         """The claims of a token this issuer made (:class:`~pinnace.api.satoken.InvalidToken` otherwise)."""
         return satoken.verify(
