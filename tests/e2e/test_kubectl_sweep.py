@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from tests.e2e.conftest import Cluster
 from tests.e2e.kubectl import eventually, get_json, table
 
@@ -120,3 +124,78 @@ def test_pod_disruption_budgets_show_the_disruptions_allowed(sim_cluster: Cluste
     assert {(e["reason"], e["message"], e["source"]["component"]) for e in events} == {
         ("NoPods", "No matching pods found", "controllermanager")
     }
+
+
+NO_METRICS = (
+    "failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch metrics from resource "
+    "metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)"
+)
+
+
+def test_autoscale_keeps_the_bounds_and_reports_the_missing_metrics_api(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "deployment", "small", "--image=busybox", "--replicas=1")
+    c.kubectl("create", "deployment", "fine", "--image=busybox", "--replicas=2")
+    c.kubectl("autoscale", "deployment", "small", "--min=2", "--max=4", "--cpu-percent=50")
+    c.kubectl("autoscale", "deployment", "fine", "--min=1", "--max=3")
+
+    def conditions(name: str) -> dict[str, tuple[str, str, str]] | None:
+        found = get_json(c, "hpa", name).get("status", {}).get("conditions") or []
+        return {x["type"]: (x["status"], x["reason"], x["message"]) for x in found} or None
+
+    eventually(lambda: get_json(c, "deployment", "small")["spec"]["replicas"] == 2, timeout=30)
+    assert eventually(lambda: conditions("small"), timeout=30)["AbleToScale"][:2] == ("True", "SucceededRescale")
+    assert get_json(c, "hpa", "small")["status"]["desiredReplicas"] == 2
+    events = get_json(
+        c, "events", "--field-selector", "involvedObject.name=small,involvedObject.kind=HorizontalPodAutoscaler"
+    )
+    assert ("SuccessfulRescale", "New size: 2; reason: Current number of replicas below Spec.MinReplicas") in {
+        (e["reason"], e["message"]) for e in events["items"]
+    }
+
+    assert eventually(lambda: (conditions("fine") or {}).get("ScalingActive"), timeout=30) == (
+        "False",
+        "FailedGetResourceMetric",
+        f"the HPA was unable to compute the replica count: {NO_METRICS}",
+    )
+    assert get_json(c, "deployment", "fine")["spec"]["replicas"] == 2
+    assert get_json(c, "hpa", "fine")["status"]["currentReplicas"] == 2
+
+
+def test_a_token_request_answers_with_the_requests_own_metadata(sim_cluster: Cluster, tmp_path: Path) -> None:
+    c = sim_cluster
+    answer = json.loads(c.kubectl("create", "token", "default", "-o", "json").stdout)
+    assert answer["metadata"] == {"namespace": "default", "creationTimestamp": None}
+    body = tmp_path / "request.json"
+    body.write_text(
+        json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {"name": "other"}})
+    )
+    refused = c.kubectl(
+        "create", "--raw", "/api/v1/namespaces/default/serviceaccounts/default/token", "-f", str(body), check=False
+    )
+    assert refused.stderr.strip() == (
+        'The TokenRequest "default" is invalid: '  # kubectl's wording of a 422 on --raw
+        'metadata.name: Invalid value: "other": must match the service account name if specified'
+    )
+
+
+def test_service_account_issuer_discovery(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    config = json.loads(c.kubectl("get", "--raw", "/.well-known/openid-configuration").stdout)
+    assert config == {
+        "issuer": "https://kubernetes.default.svc.cluster.local",
+        "jwks_uri": f"{c.url}/openid/v1/jwks",
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }
+    [key] = json.loads(c.kubectl("get", "--raw", "/openid/v1/jwks").stdout)["keys"]
+    token = c.kubectl("create", "token", "default").stdout.strip()
+    header, payload, signature = token.split(".")
+
+    def decoded(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(decoded(header))["kid"] == key["kid"]
+    public = rsa.RSAPublicNumbers(int.from_bytes(decoded(key["e"])), int.from_bytes(decoded(key["n"]))).public_key()
+    public.verify(decoded(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())

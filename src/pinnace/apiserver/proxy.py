@@ -496,8 +496,10 @@ async def relay_raw_upgrade(
         await writer.drain()
         status, headers = _parse_head(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _CONNECT_TIMEOUT))
         if status != 101:
-            length = int(headers.get("content-length", "0") or 0)
-            body = await reader.readexactly(length) if length else await reader.read(_CHUNK)
+            if "content-length" in headers:  # (an empty answer must not wait for bytes that never come)
+                body = await reader.readexactly(int(headers["content-length"] or 0))
+            else:
+                body = await asyncio.wait_for(reader.read(_CHUNK), _CONNECT_TIMEOUT)
             content_type = headers.get("content-type", "application/json").split(";")[0]
             return web.Response(status=status, body=body, content_type=content_type)
         incoming = _Bytes()

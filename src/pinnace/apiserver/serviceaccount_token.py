@@ -52,6 +52,10 @@ def _invalid(name: str, path: str, value: Any, message: str) -> errors.StatusErr
     return errors.invalid("TokenRequest", name, [cause], group=GROUP)
 
 
+#: What upstream's create handler wipes from a request's metadata (WipeObjectMetaSystemFields).
+_SYSTEM_FIELDS = frozenset({"creationTimestamp", "uid", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"})
+
+
 class TokenIssuer:
     """Issues service-account tokens with one signing key (see the module docstring).
 
@@ -104,6 +108,14 @@ class TokenIssuer:
             raise errors.BadRequest(
                 f"the kind in the data ({kind}) does not match the expected kind (TokenRequest {API_VERSION})"
             )
+        raw_meta = token_request.get("metadata")
+        request_meta: Obj = raw_meta if isinstance(raw_meta, dict) else {}
+        for key, want in (("name", name), ("namespace", namespace)):
+            given = request_meta.get(key)
+            if given and given != want:
+                raise _invalid(
+                    name, f"metadata.{key}", f'"{given}"', f"must match the service account {key} if specified"
+                )
         sa_info = rest.registry.get("", "v1", info_plural)
         assert sa_info is not None
         # A TokenRequest is a create of serviceaccounts/token: admitted like one (NodeRestriction checks a node's).
@@ -148,7 +160,12 @@ class TokenIssuer:
         return {
             "kind": "TokenRequest",
             "apiVersion": API_VERSION,
-            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": now_rfc3339()},
+            # The request's own metadata, its system fields wiped and its namespace the URL's (upstream's create).
+            "metadata": {
+                **{k: v for k, v in request_meta.items() if k not in _SYSTEM_FIELDS},
+                "namespace": namespace,
+                "creationTimestamp": None,
+            },
             "spec": spec,
             "status": {"token": satoken.sign(claims, self.key), "expirationTimestamp": now_rfc3339(expires)},
         }

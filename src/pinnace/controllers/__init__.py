@@ -33,6 +33,9 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "job": "pinnace.controllers.job:add_job_controller",
     "cronjob": "pinnace.controllers.cronjob:add_cronjob_controller",
     "disruption": "pinnace.controllers.disruption:add_disruption_controller",
+    "horizontalpodautoscaling": (
+        "pinnace.controllers.horizontalpodautoscaler:add_horizontal_pod_autoscaler_controller"
+    ),
     "endpoints": "pinnace.controllers.endpoints:add_endpoints_controller",
     "endpointslice": "pinnace.controllers.endpointslice:add_endpointslice_controller",
     "serviceaccount": "pinnace.controllers.serviceaccount:add_serviceaccount_controller",

@@ -73,6 +73,8 @@ class EventRecorder:
         self.instance = instance or f"{controller}-{secrets.token_hex(4)}"
         self.clock: Clock = clock or RealClock()
         self._seen: dict[tuple[str, ...], _Seen] = {}
+        #: One write at a time per event: a repeat recorded while the first is being created joins its series.
+        self._writing: dict[tuple[str, ...], asyncio.Lock] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
     def event(self, regarding: Obj, type_: str, reason: str, note: str, *, action: str | None = None) -> None:
@@ -93,6 +95,17 @@ class EventRecorder:
         namespace = ref.get("namespace") or "default"
         note = note[:_MAX_NOTE]
         key = (ref.get("uid") or f"{namespace}/{ref.get('name')}", type_, reason, action, note)
+        lock = self._writing.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await self._write_one(ref, namespace, key, type_, reason, note, action)
+        finally:
+            if not lock.locked():
+                self._writing.pop(key, None)
+
+    async def _write_one(
+        self, ref: Obj, namespace: str, key: tuple[str, ...], type_: str, reason: str, note: str, action: str
+    ) -> None:
         now = self.clock.now()
         event_time = self.clock.wall().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         try:

@@ -70,3 +70,13 @@ async def test_series_past_their_window_are_forgotten(client: RestClient) -> Non
         for e in (await client.list(EVENTS, "default"))["items"]
         if e["regarding"]["name"] == "fresh"
     ]
+
+
+async def test_a_repeat_recorded_while_the_first_is_written_joins_its_series(client: RestClient) -> None:
+    cm = await client.create(CONFIGMAPS, {"metadata": {"name": "twice"}}, "default")
+    recorder = EventRecorder(client, "c", clock=FakeClock())
+    recorder.event(cm, NORMAL, "NoPods", "No matching pods found")
+    recorder.event(cm, NORMAL, "NoPods", "No matching pods found")  # before the first is written
+    await recorder.flush()
+    events = [e for e in (await client.list(EVENTS, "default"))["items"] if e["regarding"]["name"] == "twice"]
+    assert [e["series"]["count"] for e in events] == [2]

@@ -104,6 +104,16 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         EVENTS,
     ],
     "generic-garbage-collector": [r(["delete", "get", "list", "patch", "update", "watch"], "*", "*"), EVENTS],
+    "horizontal-pod-autoscaler": [
+        r(READ, "autoscaling", "horizontalpodautoscalers"),
+        r("update", "autoscaling", "horizontalpodautoscalers/status"),
+        r(["get", "update"], "*", "*/scale"),
+        r("list", "", "pods"),
+        r("list", "metrics.k8s.io", "pods"),
+        r(["get", "list"], "custom.metrics.k8s.io", "*"),
+        r(["get", "list"], "external.metrics.k8s.io", "*"),
+        EVENTS,
+    ],
     "job-controller": [
         r(["get", "list", "patch", "update", "watch"], "batch", "jobs"),
         r(["patch", "update"], "batch", "jobs/status"),
