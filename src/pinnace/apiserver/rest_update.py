@@ -56,7 +56,8 @@ class RestUpdater(RestBase):
         def checked(current: Obj) -> Obj:
             current_rv = current["metadata"]["resourceVersion"]
             desired = mutation(current)
-            wanted_rv = (desired.get("metadata") or {}).get("resourceVersion")
+            meta = desired.get("metadata")  # what a patch left there: not always an object
+            wanted_rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
             if wanted_rv and wanted_rv != current_rv:
                 raise conflict(info, name, MODIFIED)
             return desired
