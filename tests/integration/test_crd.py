@@ -501,3 +501,28 @@ def test_a_patch_that_leaves_no_metadata_object_keeps_the_identity(
     status, patched = raw_request(threaded_server.url, "PATCH", plains + "/p", patch, json_patch)
     assert status == 200, patched
     assert (patched["metadata"]["name"], patched["metadata"]["uid"], patched["spec"]) == ("p", uid, {"a": 1})
+
+
+def test_custom_resource_metadata_must_fit_object_meta(
+    threaded_server: ThreadedServer, k8s_client: k8s.ApiClient
+) -> None:
+    """Upstream decodes a custom resource's metadata into ObjectMeta: labels that are no map are refused (they were
+    stored, and a list with a label selector then failed in the watch cache: a 500)."""
+    odds = free_form_kind(k8s_client, "odds", "Odd")
+    odd = {"apiVersion": f"{GROUP}/v1", "kind": "Odd", "metadata": {"name": "o", "labels": 5}}
+    status, answer = raw_request(
+        threaded_server.url, "POST", odds, json.dumps(odd).encode(), {"Content-Type": "application/json"}
+    )
+    assert (status, answer["message"]) == (
+        400,
+        'Odd in version "v1" cannot be handled as a Odd: '
+        "json: cannot unmarshal number into Go struct field ObjectMeta.labels of type map[string]string",
+    )
+    objects = k8s.CustomObjectsApi(k8s_client)
+    odd["metadata"]["labels"] = {"a": "1"}
+    objects.create_namespaced_custom_object(GROUP, "v1", "default", "odds", odd)
+    with pytest.raises(ApiException) as info:
+        objects.patch_namespaced_custom_object(GROUP, "v1", "default", "odds", "o", {"metadata": {"labels": "x"}})
+    assert info.value.status == 422 and json.loads(info.value.body)["details"]["causes"][0]["field"] == "patch"
+    listed = objects.list_namespaced_custom_object(GROUP, "v1", "default", "odds", label_selector="a=1")
+    assert [o["metadata"]["name"] for o in listed["items"]] == ["o"]
