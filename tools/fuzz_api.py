@@ -965,15 +965,16 @@ class Fuzzer:
 
 
 def report(findings: list[Finding], out: Callable[[str], None] = print) -> None:
-    """Print the findings, each with its reproducer (the same finding on the same path once)."""
-    seen: set[tuple[str, str, str]] = set()
+    """Print the findings, the same finding on the same path once (with how often it came), each with a reproducer."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
     for f in findings:
-        key = (f.what, f.request.method, urllib.parse.urlsplit(f.request.path).path[:200])
-        if key in seen:
-            continue
-        seen.add(key)
-        out(f"=== {f.what}: {f.detail[:1500]}\n{f.request.reproducer()}\n")
-    out(f"{len(findings)} findings ({len(seen)} distinct)")
+        kind = "slow" if f.what == "slow" else f.what
+        groups.setdefault((kind, f.request.method, urllib.parse.urlsplit(f.request.path).path[:200]), []).append(f)
+    for same in groups.values():
+        first = same[0]
+        times = f" (x{len(same)})" if len(same) > 1 else ""
+        out(f"=== {first.what}{times}: {first.detail[:1500]}\n{first.request.reproducer()}\n")
+    out(f"{len(findings)} findings ({len(groups)} distinct)")
 
 
 def main(argv: list[str] | None = None) -> int:
