@@ -536,7 +536,7 @@ class Fuzzer:
     """Sends seeded random bad requests to a target and collects the :class:`Finding`s.
 
     ``budget`` caps the requests and ``seconds`` the time (whichever ends first); ``modes`` are among
-    ``types``, ``query``, ``paths``, ``deep``.
+    ``types``, ``query``, ``paths``, ``deep``; a request slower than ``slow`` seconds is a finding.
     """
 
     MODES = ("types", "query", "paths", "deep")
@@ -550,12 +550,14 @@ class Fuzzer:
         seconds: float = 60.0,
         modes: tuple[str, ...] = MODES,
         namespace: str = "fuzz",
+        slow: float = SLOW,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.target = target
         self.rng = random.Random(seed)
         self.budget, self.seconds, self.modes = budget, seconds, modes
         self.ns = namespace
+        self.slow = slow
         self.findings: list[Finding] = []
         self.sent = 0
         self._deadline = 0.0
@@ -593,7 +595,7 @@ class Fuzzer:
     def _judge(self, req: Request, resp: Response) -> None:
         if resp.status >= 500 and not _expected_5xx(req, resp):
             self.findings.append(Finding(f"{resp.status}", req, (resp.body or b"")[:3000].decode(errors="replace")))
-        elif resp.seconds > SLOW and not _expected_wait(resp):
+        elif resp.seconds > self.slow and not _expected_wait(resp):
             self.findings.append(Finding("slow", req, f"{resp.seconds:.1f} s"))
         elif resp.status >= 400 and req.method != "HEAD" and not _is_status(resp.body) and not _plain_ok(req, resp):
             self.findings.append(
@@ -963,15 +965,16 @@ class Fuzzer:
 
 
 def report(findings: list[Finding], out: Callable[[str], None] = print) -> None:
-    """Print the findings, each with its reproducer (the same finding on the same path once)."""
-    seen: set[tuple[str, str, str]] = set()
+    """Print the findings, the same finding on the same path once (with how often it came), each with a reproducer."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
     for f in findings:
-        key = (f.what, f.request.method, urllib.parse.urlsplit(f.request.path).path[:200])
-        if key in seen:
-            continue
-        seen.add(key)
-        out(f"=== {f.what}: {f.detail[:1500]}\n{f.request.reproducer()}\n")
-    out(f"{len(findings)} findings ({len(seen)} distinct)")
+        kind = "slow" if f.what == "slow" else f.what
+        groups.setdefault((kind, f.request.method, urllib.parse.urlsplit(f.request.path).path[:200]), []).append(f)
+    for same in groups.values():
+        first = same[0]
+        times = f" (x{len(same)})" if len(same) > 1 else ""
+        out(f"=== {first.what}{times}: {first.detail[:1500]}\n{first.request.reproducer()}\n")
+    out(f"{len(findings)} findings ({len(groups)} distinct)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -982,6 +985,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="at most this long")
     parser.add_argument("--modes", default=",".join(Fuzzer.MODES), help="comma-separated: types,query,paths,deep")
     parser.add_argument("--kubeconfig", help="fuzz the cluster of this kubeconfig (default: an in-process server)")
+    parser.add_argument("--slow", type=float, default=SLOW, help="a request slower than this (seconds) is a finding")
     parser.add_argument("--namespace", default="fuzz", help="where namespaced objects go (made if missing)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print progress after every batch")
     args = parser.parse_args(argv)
@@ -1000,6 +1004,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds=args.seconds,
             modes=modes,
             namespace=args.namespace,
+            slow=args.slow,
             log=log,
         )
         try:

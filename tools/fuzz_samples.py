@@ -53,7 +53,15 @@ class Sample:
 
 
 def _meta(name: str, **extra: Any) -> Obj:
-    return {"name": name, "labels": {"app": "fuzz"}, **extra}
+    managed = {
+        "manager": "fuzz",
+        "operation": "Update",
+        "apiVersion": "v1",
+        "time": "2026-01-01T00:00:00Z",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}},
+    }
+    return {"name": name, "labels": {"app": "fuzz"}, "annotations": {"a": "b"}, "managedFields": [managed], **extra}
 
 
 def _container(name: str = "c") -> Obj:

@@ -458,3 +458,71 @@ def test_watchers_get_custom_resources_at_their_own_version(
             ("ADDED", f"{GROUP}/{version}", "w2", 1 if version == "v1" else None),
             ("MODIFIED", f"{GROUP}/{version}", "w1", 3),
         ]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        (("items",), {"type": "object", "required": [["name"]]},
+         "json: cannot unmarshal array into Go struct field JSONSchemaProps.required of type string"),
+        (("items",), ["x"], "json: cannot unmarshal string into Go value of type v1.JSONSchemaProps"),
+        (("additionalProperties",), "x", "boolean or JSON schema expected"),
+    ],
+)  # fmt: skip
+def test_a_schema_inside_items_or_additional_properties_is_decoded_as_go_does(
+    threaded_server: ThreadedServer, where: tuple[str, ...], value: Any, message: str
+) -> None:
+    """A CRD schema's items and additionalProperties unmarshal themselves in Go: a wrong type inside them stops the
+    decode with their own error (it reached the structural checks, and a list in ``required`` was a 500)."""
+    bad = copy.deepcopy(CRD)
+    spec_schema = bad["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    spec_schema["list"] = {"type": "array" if where == ("items",) else "object", where[0]: value}
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"  # raw: the client refuses such a body itself
+    status, answer = raw_request(
+        threaded_server.url, "POST", crds, json.dumps(bad).encode(), {"Content-Type": "application/json"}
+    )
+    assert status == 400
+    assert answer["message"] == (
+        f'CustomResourceDefinition in version "v1" cannot be handled as a CustomResourceDefinition: {message}'
+    )
+
+
+def test_a_patch_that_leaves_no_metadata_object_keeps_the_identity(
+    threaded_server: ThreadedServer, k8s_client: k8s.ApiClient
+) -> None:
+    """A JSON patch replacing a custom resource's metadata with a string is read as a PUT with such metadata is: the
+    object keeps its name and uid (it was a 500 while the patch's resourceVersion precondition was read)."""
+    plains = free_form_kind(k8s_client, "plains", "Plain")
+    objects = k8s.CustomObjectsApi(k8s_client)
+    plain = {"apiVersion": f"{GROUP}/v1", "kind": "Plain", "metadata": {"name": "p"}, "spec": {"a": 1}}
+    uid = objects.create_namespaced_custom_object(GROUP, "v1", "default", "plains", plain)["metadata"]["uid"]
+    patch = json.dumps([{"op": "replace", "path": "/metadata", "value": "true"}]).encode()
+    json_patch = {"Content-Type": "application/json-patch+json"}
+    status, patched = raw_request(threaded_server.url, "PATCH", plains + "/p", patch, json_patch)
+    assert status == 200, patched
+    assert (patched["metadata"]["name"], patched["metadata"]["uid"], patched["spec"]) == ("p", uid, {"a": 1})
+
+
+def test_custom_resource_metadata_must_fit_object_meta(
+    threaded_server: ThreadedServer, k8s_client: k8s.ApiClient
+) -> None:
+    """Upstream decodes a custom resource's metadata into ObjectMeta: labels that are no map are refused (they were
+    stored, and a list with a label selector then failed in the watch cache: a 500)."""
+    odds = free_form_kind(k8s_client, "odds", "Odd")
+    odd = {"apiVersion": f"{GROUP}/v1", "kind": "Odd", "metadata": {"name": "o", "labels": 5}}
+    status, answer = raw_request(
+        threaded_server.url, "POST", odds, json.dumps(odd).encode(), {"Content-Type": "application/json"}
+    )
+    assert (status, answer["message"]) == (
+        400,
+        'Odd in version "v1" cannot be handled as a Odd: '
+        "json: cannot unmarshal number into Go struct field ObjectMeta.labels of type map[string]string",
+    )
+    objects = k8s.CustomObjectsApi(k8s_client)
+    odd["metadata"]["labels"] = {"a": "1"}
+    objects.create_namespaced_custom_object(GROUP, "v1", "default", "odds", odd)
+    with pytest.raises(ApiException) as info:
+        objects.patch_namespaced_custom_object(GROUP, "v1", "default", "odds", "o", {"metadata": {"labels": "x"}})
+    assert info.value.status == 422 and json.loads(info.value.body)["details"]["causes"][0]["field"] == "patch"
+    listed = objects.list_namespaced_custom_object(GROUP, "v1", "default", "odds", label_selector="a=1")
+    assert [o["metadata"]["name"] for o in listed["items"]] == ["o"]

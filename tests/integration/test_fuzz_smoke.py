@@ -12,7 +12,8 @@ from fuzz_api import Fuzzer, in_process_target, report
 
 def test_a_short_fuzz_run_finds_nothing() -> None:
     with in_process_target() as target:
-        fuzzer = Fuzzer(target, seed=20261126, budget=1500, seconds=20)
+        # slow=10: a 2 MiB body takes ~0.6 s alone, several seconds on a busy CI machine (the long runs use 2 s)
+        fuzzer = Fuzzer(target, seed=20261126, budget=1500, seconds=20, slow=10)
         findings = fuzzer.run()
     lines: list[str] = []
     report(findings, lines.append)

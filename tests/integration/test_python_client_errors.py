@@ -85,6 +85,8 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
      400, "BadRequest"),
     ("watch timeoutSeconds beyond int64", "GET", CMS + "?watch=1&timeoutSeconds=9223372036854775808", None, {}, 400,
      "BadRequest"),
+    ("a YAML null body", "POST", CMS, b"null", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
+    ("a YAML number body", "PUT", CMS + "/keep", b"3", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
 ]  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
-from tests.integration.conftest import ThreadedServer, raw_request
+from tests.integration.conftest import ThreadedServer, raw_request, refused_as_invalid
 
 NS = "default"
 JSON = {"Content-Type": "application/json"}
@@ -184,3 +184,32 @@ def test_a_job_gets_a_selector(k8s_client: ApiClient) -> None:
     with pytest.raises(ApiException) as info:
         batch.patch_namespaced_job("pi", NS, {"spec": {"template": {"spec": {"activeDeadlineSeconds": 5}}}})
     assert _status(info.value)["details"]["causes"][0]["field"] == "spec.template"
+
+
+@pytest.mark.parametrize(
+    ("zone", "message"),
+    [
+        ("Nowhere/Xyz", "unknown time zone Nowhere/Xyz"),
+        ("x" * 300, "unknown time zone " + "x" * 300),  # it was stored, and the controller failed on it forever
+        ("Local", "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"),
+    ],
+)
+def test_a_cron_job_needs_a_known_explicit_time_zone(k8s_client: ApiClient, zone: str, message: str) -> None:
+    batch = client.BatchV1Api(k8s_client)
+    template = client.V1PodTemplateSpec(
+        spec=client.V1PodSpec(restart_policy="Never", containers=[client.V1Container(name="c", image="busybox")])
+    )
+    cron = client.V1CronJob(
+        metadata=client.V1ObjectMeta(name="tz"),
+        spec=client.V1CronJobSpec(
+            schedule="* * * * *",
+            time_zone=zone,
+            job_template=client.V1JobTemplateSpec(spec=client.V1JobSpec(template=template)),
+        ),
+    )
+    status = refused_as_invalid(lambda: batch.create_namespaced_cron_job("default", cron))
+    assert status["details"]["causes"] == [
+        {"reason": "FieldValueInvalid", "message": f'Invalid value: "{zone}": {message}', "field": "spec.timeZone"}
+    ]
+    cron.spec.time_zone = "Etc/UTC"
+    assert batch.create_namespaced_cron_job("default", cron).spec.time_zone == "Etc/UTC"

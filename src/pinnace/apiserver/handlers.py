@@ -144,6 +144,7 @@ def _unknown_fields(
 ) -> list[str]:
     """Unknown fields by the kind's schema (a custom resource's: its CRD's), per ``fieldValidation``."""
     if info.custom:
+        builtin_validation.check_custom_metadata(obj, context)
         return crd.check_unknown_fields(info, obj, validation, context)
     if info.definition and not builtin_validation.check_decodable(obj, info.definition, context):
         return []  # the decode walk saw no key the type lacks: no unknown-field pass needed

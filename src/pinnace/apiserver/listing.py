@@ -61,7 +61,8 @@ def build_filter(info: ResourceInfo, label_selector: str | None, field_selector:
 
     def matches(obj: Obj) -> bool:
         meta = obj.get("metadata") or {}
-        if not labels.empty and not labels.matches(meta.get("labels") or {}):
+        found = meta.get("labels")  # no map: malformed metadata a custom resource stored before it was refused
+        if not labels.empty and not labels.matches(found if isinstance(found, dict) else {}):
             return False
         if field_sel.empty:
             return True

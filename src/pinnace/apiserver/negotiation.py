@@ -159,6 +159,8 @@ MAX_NESTING_DEPTH = 200
 def check_nesting(value: Any, json_body: bytes | None = None) -> None:
     """400 for a decoded body nested deeper than :data:`MAX_NESTING_DEPTH` (it could be read but never stored or
     sent back). ``json_body``: the JSON it came from, whose bracket count rules most bodies out at C speed."""
+    if not isinstance(value, (dict, list)):
+        return  # a scalar (YAML's null, a number): the caller says what it wanted instead
     if json_body is not None and json_body.count(b"{") + json_body.count(b"[") <= MAX_NESTING_DEPTH:
         return
     stack: list[tuple[Any, int]] = [(value, 1)]

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pinnace.api import errors, names, strategy
-from pinnace.api.jsondata import json_copy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.admission import AdmissionRequest
 from pinnace.apiserver.admission.chain import AdmissionChain
@@ -195,13 +194,6 @@ class RestBase:
         causes += strategy.validate(info, obj, old, subresource=subresource)
         if causes:
             raise errors.invalid(info.kind, str(meta.get("name") or ""), causes, group=info.group)
-
-
-def deleted_view(obj: Obj, revision: int) -> Obj:
-    """A copy of a deleted object as the delete left it: at the revision of its deletion."""
-    out: Obj = json_copy(obj)
-    out.setdefault("metadata", {})["resourceVersion"] = str(revision)
-    return out
 
 
 def parse_resource_version(value: str) -> int:

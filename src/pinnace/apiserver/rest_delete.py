@@ -16,7 +16,7 @@ from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.admission.chain import request_for
 from pinnace.apiserver.codec import decode_from_storage, with_resource_version
 from pinnace.apiserver.deleteoptions import DeleteOptions
-from pinnace.apiserver.rest_base import MAX_RETRIES, Obj, RestBase, conflict, deleted_view, not_found
+from pinnace.apiserver.rest_base import MAX_RETRIES, Obj, RestBase, conflict, not_found
 from pinnace.storage import KeyNotFound, RevisionMismatch
 
 
@@ -107,7 +107,7 @@ class RestDeleter(RestBase):
             hooks = self.hooks.get((info.group, info.kind))
             if hooks is not None:
                 await hooks.after_delete(current)
-            return deleted_view(current, deleted.mod_revision), True
+            return with_resource_version(current, deleted.mod_revision), True  # at its deletion's revision
         raise conflict(info, name, "too many concurrent writers; please try again")
 
     @staticmethod

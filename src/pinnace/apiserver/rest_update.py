@@ -24,7 +24,6 @@ from pinnace.apiserver.rest_base import (
     Obj,
     RestBase,
     conflict,
-    deleted_view,
     not_found,
 )
 from pinnace.storage import KeyNotFound, KeyValue, RevisionMismatch
@@ -57,7 +56,8 @@ class RestUpdater(RestBase):
         def checked(current: Obj) -> Obj:
             current_rv = current["metadata"]["resourceVersion"]
             desired = mutation(current)
-            wanted_rv = (desired.get("metadata") or {}).get("resourceVersion")
+            meta = desired.get("metadata")  # what a patch left there: not always an object
+            wanted_rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
             if wanted_rv and wanted_rv != current_rv:
                 raise conflict(info, name, MODIFIED)
             return desired
@@ -248,7 +248,7 @@ class RestUpdater(RestBase):
             except KeyNotFound:
                 raise not_found(info, name) from None
             self._wrote(info, deleted.mod_revision)
-            return deleted_view(desired, deleted.mod_revision), True
+            return with_resource_version(desired, deleted.mod_revision), True  # at its deletion's revision
         try:
             stored = conversion.to_storage(info, desired)
             new_kv = await self._put(key, stored, kv.mod_revision)

@@ -193,7 +193,7 @@ class CronJobReconciler:
             return None
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             self.recorder.event(cj, WARNING, "UnknownTimeZone", f"invalid timeZone: {name!r}: {exc}")
             raise
 
@@ -206,7 +206,7 @@ class CronJobReconciler:
         except CronError as exc:
             self.recorder.event(cj, WARNING, "InvalidSchedule", f"invalid schedule: {spec.get('schedule')} : {exc}")
             return None
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             return None
         if spec.get("suspend"):
             return None

@@ -21,7 +21,7 @@ checks here validate only their metadata (done by the REST store).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -50,7 +50,16 @@ from pinnace.api.validation import (
 from pinnace.api.validation.decoding import decode_check, decode_error
 from pinnace.api.validation.field import go_value
 
-__all__ = ["check_decodable", "csr_transition", "decode_error", "prepare_create", "prepare_update", "validate"]
+__all__ = [
+    "OBJECT_META",
+    "check_custom_metadata",
+    "check_decodable",
+    "csr_transition",
+    "decode_error",
+    "prepare_create",
+    "prepare_update",
+    "validate",
+]
 
 csr_transition = certificates.csr_transition
 
@@ -157,6 +166,25 @@ def check_decodable(obj: Obj, definition: str, context: str) -> bool:
         if normal:
             typed.mark_normal(obj)
         return unknown
+    _refuse(obj, message, context)
+
+
+#: The Go type a custom resource's metadata is decoded into (alone: the rest is the CRD schema's).
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
+def check_custom_metadata(obj: Obj, context: str) -> None:
+    """Raise what upstream answers for a custom resource whose metadata does not fit ``ObjectMeta`` (labels that
+    are no map of strings, a name that is no string, ...): its decoder reads the metadata alone into that type.
+    ``context`` as for :func:`check_decodable`."""
+    meta = obj.get("metadata")
+    message = decode_error(meta, OBJECT_META) if isinstance(meta, dict) else None
+    if message is not None:
+        _refuse(obj, message, context)
+
+
+def _refuse(obj: Obj, message: str, context: str) -> NoReturn:
+    """A decode error: a 400 after ``context`` for a create or update body, a 422 on ``patch`` for a patch's result."""
     if context:
         raise errors.BadRequest(context + message)
     patched = orjson.dumps(obj).decode()

@@ -27,6 +27,11 @@ from pinnace.api import quantity
 from pinnace.api.definitions import Schema, load_definitions, ref_name
 
 _STRUCT, _MAP, _LIST, _STRING, _BYTES, _INT, _FLOAT, _BOOL, _QUANTITY, _INTSTR, _TIME, _ANY = range(12)
+#: A CRD schema's ``items``, ``additionalProperties`` and ``dependencies`` values: a schema or an array of them, a
+#: schema or a bool, a schema or an array of strings (Go types that unmarshal themselves).
+_OR_ARRAY, _OR_BOOL, _OR_STRINGS = range(12, 15)
+_APIEXT = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
+_SCHEMA_PROPS = _APIEXT + "JSONSchemaProps"
 
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
@@ -38,6 +43,9 @@ _SPECIAL = {
     "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": _TIME,
     "io.k8s.apimachinery.pkg.runtime.RawExtension": _ANY,
     "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1": _ANY,
+    _APIEXT + "JSONSchemaPropsOrArray": _OR_ARRAY,
+    _APIEXT + "JSONSchemaPropsOrBool": _OR_BOOL,
+    _APIEXT + "JSONSchemaPropsOrStringArray": _OR_STRINGS,
 }
 
 
@@ -308,6 +316,33 @@ class _Walk:
                 self.saved = problem
         elif kind == _TIME and not isinstance(value, str):
             raise _Abort(self.type_error(_json_kind(value), "string", struct, where))
+        elif kind in (_OR_ARRAY, _OR_BOOL, _OR_STRINGS):
+            self.schema_or(value, kind)
+
+    def schema_or(self, value: Any, kind: int) -> None:
+        """A CRD schema's schema-or-something value, as its Go type's own unmarshaler reads it: an object is a
+        JSONSchemaProps decoded on its own (its first error stops the whole decode); an array holds schemas
+        (``items``) or strings (``dependencies``); a bool is allowed only for ``additionalProperties``."""
+        if isinstance(value, dict):
+            self.nested(value)
+        elif isinstance(value, list) and kind != _OR_BOOL:
+            for item in value:
+                if kind == _OR_ARRAY and isinstance(item, dict):
+                    self.nested(item)
+                elif item is not None and not (kind == _OR_STRINGS and isinstance(item, str)):
+                    go = "v1.JSONSchemaProps" if kind == _OR_ARRAY else "string"
+                    raise _Abort(f"json: cannot unmarshal {_json_kind(item)} into Go value of type {go}")
+        elif kind == _OR_BOOL and not isinstance(value, bool):
+            raise _Abort("boolean or JSON schema expected")
+
+    def nested(self, value: dict[str, Any]) -> None:
+        """A JSONSchemaProps decoded by a json.Unmarshal of its own: its error is the whole decode's."""
+        walk = _Walk()
+        walk.struct(value, _definition(_SCHEMA_PROPS), None)
+        self.unknown = self.unknown or walk.unknown
+        self.omitted = self.omitted or walk.omitted
+        if walk.saved is not None:
+            raise _Abort(walk.saved)
 
     @staticmethod
     def quantity(value: Any) -> None:

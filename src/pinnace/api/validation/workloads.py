@@ -12,7 +12,9 @@ and a StatefulSet's spec but for a few fields).
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pinnace.api.errors import Cause
 from pinnace.api.validation import core, field
@@ -301,6 +303,8 @@ def cron_job(obj: Obj, old: Obj | None) -> list[Cause]:
         out.append(not_supported("spec.concurrencyPolicy", policy or "", ("Allow", "Forbid", "Replace")))
     for key in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
         out.extend(nonnegative(f"spec.{key}", spec.get(key)))
+    if isinstance(zone := spec.get("timeZone"), str):
+        out.extend(_time_zone(zone))
     job_spec = _dict(_dict(spec.get("jobTemplate")).get("spec"))
     path = "spec.jobTemplate.spec.template"
     out.extend(core.pod_template(job_spec.get("template"), path))
@@ -308,3 +312,30 @@ def cron_job(obj: Obj, old: Obj | None) -> list[Cause]:
     if restart not in ("OnFailure", "Never"):
         out.append(not_supported(f"{path}.spec.restartPolicy", restart or "", ("OnFailure", "Never")))
     return out
+
+
+#: A part of an IANA time zone name, as upstream accepts it before looking the zone up.
+_TIME_ZONE_PART = re.compile(r"[A-Za-z.\-_0-9+]{1,14}")
+
+
+def _time_zone(zone: str) -> list[Cause]:
+    """A cron job's ``timeZone``: an explicit IANA zone this machine knows (upstream: ``time.LoadLocation``)."""
+    if not zone:
+        return [invalid("spec.timeZone", zone, "timeZone must be nil or non-empty string")]
+    unknown = invalid("spec.timeZone", zone, f"unknown time zone {zone}")
+    for part in zone.split("/"):
+        if part in (".", "..") or part.startswith("-") or not _TIME_ZONE_PART.fullmatch(part):
+            return [unknown]
+    if zone.lower() == "local":
+        return [
+            invalid(
+                "spec.timeZone",
+                zone,
+                "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+            )
+        ]
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return [unknown]
+    return []
