@@ -165,13 +165,16 @@ class APIServer:
         self.address = ""
         self.port = 0
         self.scheme = "http"
+        # Upstream's check names: the storage check is "etcd" whatever the store (k3s keeps the name over SQLite
+        # too), so probes written for kube-apiserver (/livez/etcd, /readyz/etcd-readiness) find it.
         self._checks: dict[str, health.Check] = {
             "ping": self._ok,
             "log": self._ok,
-            "storage": self.check_storage,
+            "etcd": self.check_storage,
         }
         self._ready_checks: dict[str, health.Check] = {
             **self._checks,
+            "etcd-readiness": self.check_storage,
             "informer-sync": self._check_caches,
             "shutdown": self._check_shutdown,
         }
