@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pinnace.api.satoken import b64url
+
 __all__ = [
     "BOOTSTRAPPERS_GROUP",
     "CLUSTER_INFO",
@@ -168,16 +170,12 @@ class BootstrapToken:
         return cls(token_id, token_secret, description, expiration, usages, groups, extra)
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def detached_jws(content: str, token_id: str, token_secret: str) -> str:
     """The compact JWS of ``content`` (HS256 keyed by the token secret) without its payload: ``header..signature``."""
-    header = _b64url(b'{"alg":"HS256","kid":"' + token_id.encode() + b'"}')
-    signing_input = f"{header}.{_b64url(content.encode())}".encode()
+    header = b64url(b'{"alg":"HS256","kid":"' + token_id.encode() + b'"}')
+    signing_input = f"{header}.{b64url(content.encode())}".encode()
     signature = hmac.new(token_secret.encode(), signing_input, hashlib.sha256).digest()
-    return f"{header}..{_b64url(signature)}"
+    return f"{header}..{b64url(signature)}"
 
 
 def verify_detached_jws(signature: str, content: str, token_id: str, token_secret: str) -> bool:

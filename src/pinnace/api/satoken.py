@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_ISSUER",
     "InvalidToken",
     "ServiceAccountRef",
+    "b64url",
     "sign",
     "token_claims",
     "unverified_claims",
@@ -102,7 +103,8 @@ def token_claims(
     }
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Unpadded base64url, as JWS and JWK fields are written (RFC 7515)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -116,9 +118,9 @@ def _unb64(text: str) -> bytes:
 def sign(claims: Obj, key: rsa.RSAPrivateKey) -> str:
     """The compact JWS of ``claims`` signed with RS256 (header with the key's ``kid``)."""
     header = {"alg": "RS256", "kid": key_id(key)}
-    signing_input = f"{_b64(orjson.dumps(header))}.{_b64(orjson.dumps(claims))}"
+    signing_input = f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(claims))}"
     signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(signature)}"
+    return f"{signing_input}.{b64url(signature)}"
 
 
 def _decode_part(text: str) -> Obj:

@@ -9,14 +9,13 @@ them only for an ``https`` issuer; both answers may be cached for an hour.
 
 from __future__ import annotations
 
-import base64
-
 import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pinnace.api import errors
 from pinnace.api.sakeys import key_id
+from pinnace.api.satoken import b64url
 
 CONFIGURATION_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/openid/v1/jwks"
@@ -26,7 +25,7 @@ _CACHE = "public, max-age=3600"
 
 
 def _b64_int(value: int) -> str:
-    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
 def configuration(issuer: str, external_address: str) -> bytes:
