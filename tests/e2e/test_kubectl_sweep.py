@@ -199,3 +199,11 @@ def test_service_account_issuer_discovery(sim_cluster: Cluster) -> None:
     assert json.loads(decoded(header))["kid"] == key["kid"]
     public = rsa.RSAPublicNumbers(int.from_bytes(decoded(key["e"])), int.from_bytes(decoded(key["n"]))).public_key()
     public.verify(decoded(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_health_checks_answer_to_upstreams_names(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    assert c.kubectl("get", "--raw", "/livez/etcd").stdout == "ok"
+    assert c.kubectl("get", "--raw", "/readyz/etcd-readiness").stdout == "ok"
+    verbose = c.kubectl("get", "--raw", "/readyz?verbose").stdout.splitlines()
+    assert {"[+]etcd ok", "[+]etcd-readiness ok", "[+]informer-sync ok"} <= set(verbose), verbose
