@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pinnace.api.satoken import b64url
+from pinnace.api import base64url
 
 __all__ = [
     "BOOTSTRAPPERS_GROUP",
@@ -172,10 +172,10 @@ class BootstrapToken:
 
 def detached_jws(content: str, token_id: str, token_secret: str) -> str:
     """The compact JWS of ``content`` (HS256 keyed by the token secret) without its payload: ``header..signature``."""
-    header = b64url(b'{"alg":"HS256","kid":"' + token_id.encode() + b'"}')
-    signing_input = f"{header}.{b64url(content.encode())}".encode()
+    header = base64url.encode(b'{"alg":"HS256","kid":"' + token_id.encode() + b'"}')
+    signing_input = f"{header}.{base64url.encode(content.encode())}".encode()
     signature = hmac.new(token_secret.encode(), signing_input, hashlib.sha256).digest()
-    return f"{header}..{b64url(signature)}"
+    return f"{header}..{base64url.encode(signature)}"
 
 
 def verify_detached_jws(signature: str, content: str, token_id: str, token_secret: str) -> bool:

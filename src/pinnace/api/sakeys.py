@@ -12,7 +12,6 @@ Kubernetes clients expect. The PKI of the security work reuses these helpers.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import tempfile
@@ -20,6 +19,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pinnace.api import base64url
 
 __all__ = ["KEY_BITS", "generate", "key_id", "load_or_generate", "private_pem", "public_pem", "write_private_key"]
 
@@ -49,7 +50,7 @@ def key_id(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> str:
     """Upstream's ``kid``: base64url (no padding) of the SHA-256 of the public key in DER."""
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+    return base64url.encode(hashlib.sha256(der).digest())
 
 
 def write_private_key(path: Path, key: rsa.RSAPrivateKey) -> None:

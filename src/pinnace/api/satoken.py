@@ -13,7 +13,6 @@ authenticator of the security work calls.
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,13 +23,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from pinnace.api import base64url
 from pinnace.api.sakeys import key_id
 
 __all__ = [
     "DEFAULT_ISSUER",
     "InvalidToken",
     "ServiceAccountRef",
-    "b64url",
     "sign",
     "token_claims",
     "unverified_claims",
@@ -103,14 +102,9 @@ def token_claims(
     }
 
 
-def b64url(data: bytes) -> str:
-    """Unpadded base64url, as JWS and JWK fields are written (RFC 7515)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _unb64(text: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64url.decode(text)
     except (ValueError, TypeError) as exc:
         raise InvalidToken("malformed token: bad base64") from exc
 
@@ -118,9 +112,9 @@ def _unb64(text: str) -> bytes:
 def sign(claims: Obj, key: rsa.RSAPrivateKey) -> str:
     """The compact JWS of ``claims`` signed with RS256 (header with the key's ``kid``)."""
     header = {"alg": "RS256", "kid": key_id(key)}
-    signing_input = f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(claims))}"
+    signing_input = f"{base64url.encode(orjson.dumps(header))}.{base64url.encode(orjson.dumps(claims))}"
     signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{b64url(signature)}"
+    return f"{signing_input}.{base64url.encode(signature)}"
 
 
 def _decode_part(text: str) -> Obj:

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.api import conversion, errors, fields, selectors
+from pinnace.api import base64url, conversion, errors, fields, selectors
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.codec import decode_from_storage
 from pinnace.apiserver.rest import RestStore, parse_resource_version
@@ -78,13 +77,13 @@ def encode_continue(revision: int, last_key: str, prefix: str) -> str:
 
 def _encode_token(revision: int, start: str) -> str:
     token = {"v": "meta.k8s.io/v1", "rv": revision, "start": start}
-    return base64.urlsafe_b64encode(orjson.dumps(token)).decode().rstrip("=")
+    return base64url.encode(orjson.dumps(token))
 
 
 def decode_continue(token: str, prefix: str) -> tuple[int | None, str]:
     """The revision (None: the latest) and first key a continue token names, or 400 if it is not one."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        raw = base64url.decode(token)
         data = orjson.loads(raw)
         revision = int(data["rv"])
         start = str(data["start"])

@@ -13,9 +13,8 @@ import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pinnace.api import errors
+from pinnace.api import base64url, errors
 from pinnace.api.sakeys import key_id
-from pinnace.api.satoken import b64url
 
 CONFIGURATION_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/openid/v1/jwks"
@@ -25,7 +24,7 @@ _CACHE = "public, max-age=3600"
 
 
 def _b64_int(value: int) -> str:
-    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+    return base64url.encode(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
 def configuration(issuer: str, external_address: str) -> bytes:

@@ -57,3 +57,14 @@ def test_the_child_entry_point_does_not_load_the_command_line() -> None:
     # typer coerces options through pydantic: together with the other commands, ~12 MB resident the child never uses.
     loaded = modules_loaded("import pinnace.cluster.controller_manager_main")
     assert not loaded & {"typer", "pydantic", "pinnace.cli.main"}
+
+
+def test_the_default_controllers_do_not_load_cryptography() -> None:
+    # cryptography costs the controller manager ~7 MB resident (issue 3's idle RSS figure); the controllers that
+    # need it (the CSR signer) import it when they run.
+    loaded = modules_loaded(
+        "import pinnace.cluster.controller_manager_main\n"
+        "from pinnace.controllers import DEFAULT_CONTROLLERS, controller_factory\n"
+        "for name in DEFAULT_CONTROLLERS:\n    controller_factory(name)\n"
+    )
+    assert "cryptography" not in loaded
