@@ -1,26 +1,45 @@
-"""The races a busy cluster always has log no ERROR in ``pinnace up``'s output (real kubectl, ``--sim-nodes 5``).
+"""The built-in controllers' finer points with the real kubectl, on ``pinnace up --sim-nodes 5``.
 
-Quotas recounted from a cache that lags admission's charges (409s), Deployments and
-aggregated ClusterRoles deleted while being reconciled (404s), controllers creating
-pods, endpoints and events in a namespace being deleted (403 NamespaceTerminating):
-upstream's controllers requeue or drop these quietly, and so must ours.
+- The races a busy cluster always has log no ERROR in ``pinnace up``'s output: quotas
+  recounted from a cache that lags admission's charges (409s), Deployments and aggregated
+  ClusterRoles deleted while being reconciled (404s), controllers creating pods, endpoints
+  and events in a namespace being deleted (403 NamespaceTerminating). Upstream's controllers
+  requeue or drop these quietly, and so must ours. (First in the module: it reads the log of
+  its own run only, and the tests below log warnings on purpose.)
+- PodDisruptionBudgets over pods with no controller, or with a controller that has no scale,
+  as upstream's disruption controller (v1.32) handles them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.e2e.conftest import Cluster, output_path
-from tests.e2e.kubectl import eventually, names
+from tests.e2e.kubectl import eventually, get_json, names
 
 ROUNDS = 3
+POD_SPEC = 'containers: [{name: c, image: busybox, command: ["sleep", "3600"]}]'
 
 
-def _namespace_objects(ns: str) -> str:
-    pod = 'containers: [{name: c, image: busybox, command: ["sleep", "3600"]}]'
-    return f"""
-apiVersion: v1
+def _namespace_with_web(ns: str, replicas: int) -> str:
+    """The namespace ``ns`` and its Deployment "web" (YAML documents)."""
+    return f"""apiVersion: v1
 kind: Namespace
 metadata: {{name: {ns}}}
 ---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template: {{metadata: {{labels: {{app: web}}}}, spec: {{{POD_SPEC}}}}}
+"""
+
+
+def _namespace_objects(ns: str) -> str:
+    pod = POD_SPEC
+    return f"""{_namespace_with_web(ns, 3)}---
 apiVersion: v1
 kind: ResourceQuota
 metadata: {{name: q, namespace: {ns}}}
@@ -30,14 +49,6 @@ apiVersion: v1
 kind: ResourceQuota
 metadata: {{name: q2, namespace: {ns}}}
 spec: {{hard: {{pods: "30"}}}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  replicas: 3
-  selector: {{matchLabels: {{app: web}}}}
-  template: {{metadata: {{labels: {{app: web}}}}, spec: {{{pod}}}}}
 ---
 apiVersion: apps/v1
 kind: DaemonSet
@@ -104,3 +115,81 @@ def test_a_busy_workload_of_expected_races_logs_no_error(sim_cluster: Cluster) -
         written = f.read().decode(errors="replace")
     loud = [line for line in written.splitlines() if " ERROR " in line or " WARNING " in line or "Traceback" in line]
     assert loud == []
+
+
+def _pdb_objects(ns: str) -> str:
+    pod = POD_SPEC
+    return f"""{_namespace_with_web(ns, 2)}---
+apiVersion: v1
+kind: Pod
+metadata: {{name: bare, namespace: {ns}, labels: {{app: web}}}}
+spec: {{{pod}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: lonely, namespace: {ns}, labels: {{app: lonely}}}}
+spec: {{{pod}}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: batch, namespace: {ns}}}
+spec:
+  parallelism: 2
+  template: {{metadata: {{labels: {{app: batch}}}}, spec: {{restartPolicy: Never, {pod}}}}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: web, namespace: {ns}}}
+spec: {{maxUnavailable: 1, selector: {{matchLabels: {{app: web}}}}}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: lonely, namespace: {ns}}}
+spec: {{minAvailable: "50%", selector: {{matchLabels: {{app: lonely}}}}}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: batch, namespace: {ns}}}
+spec: {{maxUnavailable: 1, selector: {{matchLabels: {{app: batch}}}}}}
+"""
+
+
+def test_budgets_leave_out_unmanaged_pods_and_fail_safe_on_unscalable_controllers(sim_cluster: Cluster) -> None:
+    c, ns = sim_cluster, "budgets"
+    c.kubectl("apply", "-f", "-", input=_pdb_objects(ns))
+
+    def status(name: str) -> dict[str, Any]:
+        found: dict[str, Any] = get_json(c, "pdb", name, "-n", ns).get("status") or {}
+        return found
+
+    def allowed_condition(name: str) -> dict[str, Any]:
+        return next((x for x in status(name).get("conditions") or [] if x["type"] == "DisruptionAllowed"), {})
+
+    # The bare pod is healthy but not expected: only the Deployment's 2 replicas are.
+    counts = ("expectedPods", "desiredHealthy", "currentHealthy", "disruptionsAllowed")
+    eventually(lambda: tuple(status("web").get(k) for k in counts) == (2, 1, 3, 2))
+    # Only unmanaged pods: none expected, so no disruption allowed, however many are healthy.
+    eventually(lambda: tuple(status("lonely").get(k) for k in counts) == (0, 0, 1, 0))
+    assert allowed_condition("lonely")["reason"] == "InsufficientPods"
+    # A Job has no scale: the budget cannot be computed and fails safe.
+    cond = eventually(lambda: allowed_condition("batch").get("reason") == "SyncFailed" and allowed_condition("batch"))
+    assert (cond["status"], cond["message"]) == ("False", "jobs.batch does not implement the scale subresource")
+    assert status("batch")["disruptionsAllowed"] == 0
+
+    def events(pdb: str) -> dict[str, str]:
+        listed = get_json(c, "events", "-n", ns, "--field-selector", f"involvedObject.name={pdb}")["items"]
+        return {e["reason"]: e["message"] for e in listed if e["type"] == "Warning"}
+
+    unmanaged = (
+        "Pods selected by this PodDisruptionBudget (selector: &LabelSelector{MatchLabels:map[string]string{app: "
+        "web,},MatchExpressions:[]LabelSelectorRequirement{},}) were found to be unmanaged. As a result, the status "
+        "of the PDB cannot be calculated correctly, which may result in undefined behavior. To account for these "
+        'pods please set ".spec.minAvailable" field of the PDB to an integer value.'
+    )
+    assert eventually(lambda: events("web")).get("UnmanagedPods") == unmanaged
+    assert eventually(lambda: events("batch")).get("CalculateExpectedPodCountFailed") == (
+        "Failed to calculate the number of expected pods: jobs.batch does not implement the scale subresource"
+    )
+    described = c.kubectl("describe", "pdb", "batch", "-n", ns).stdout
+    assert "Allowed disruptions:  0" in described and "CalculateExpectedPodCountFailed" in described
+    c.kubectl("delete", "namespace", ns, "--wait=false")
