@@ -8,6 +8,8 @@
   its own run only, and the tests below log warnings on purpose.)
 - PodDisruptionBudgets over pods with no controller, or with a controller that has no scale,
   as upstream's disruption controller (v1.32) handles them.
+- HorizontalPodAutoscalers on metrics other than Resource, with no metrics APIs: the events,
+  condition and ``kubectl describe`` in upstream's words (pkg/controller/podautoscaler).
 """
 
 from __future__ import annotations
@@ -192,4 +194,102 @@ def test_budgets_leave_out_unmanaged_pods_and_fail_safe_on_unscalable_controller
     )
     described = c.kubectl("describe", "pdb", "batch", "-n", ns).stdout
     assert "Allowed disruptions:  0" in described and "CalculateExpectedPodCountFailed" in described
+    c.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+HPA_METRICS = """
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: metrics, namespace: hpa-metrics}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 5
+  metrics:
+  - type: Pods
+    pods: {metric: {name: packets-per-second}, target: {type: AverageValue, averageValue: 1k}}
+  - type: Object
+    object:
+      metric: {name: requests-per-second}
+      describedObject: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: main-route}
+      target: {type: Value, value: 10k}
+  - type: Object
+    object:
+      metric: {name: rps}
+      describedObject: {apiVersion: v1, kind: Service, name: web}
+      target: {type: AverageValue, averageValue: "2"}
+  - type: External
+    external:
+      metric: {name: queue_messages_ready, selector: {matchLabels: {queue: worker_tasks}}}
+      target: {type: AverageValue, averageValue: "30"}
+  - type: External
+    external:
+      metric: {name: total}
+      target: {type: Value, value: "5"}
+  - type: ContainerResource
+    containerResource: {name: cpu, container: application, target: {type: Utilization, averageUtilization: 60}}
+"""
+NO_CUSTOM = "unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered"
+NO_RESOURCE = (
+    "unable to fetch metrics from resource metrics API: the server could not find the requested resource "
+    "(get pods.metrics.k8s.io)"
+)
+
+
+def _no_external(name: str) -> str:
+    return (
+        "unable to fetch metrics from external metrics API: the server could not find the requested resource "
+        f"(get {name}.external.metrics.k8s.io)"
+    )
+
+
+def test_autoscaler_reports_each_missing_metrics_api_in_upstreams_words(sim_cluster: Cluster) -> None:
+    c, ns = sim_cluster, "hpa-metrics"
+    c.kubectl("apply", "-f", "-", input=_namespace_with_web(ns, 2))
+    c.kubectl("apply", "-f", "-", input=HPA_METRICS)
+
+    def warnings() -> dict[str, set[str]]:
+        listed = get_json(c, "events", "-n", ns, "--field-selector", "involvedObject.kind=HorizontalPodAutoscaler")
+        out: dict[str, set[str]] = {}
+        for e in listed["items"]:
+            out.setdefault(e["reason"], set()).add(e["message"])
+        return out
+
+    selector = (
+        "&LabelSelector{MatchLabels:map[string]string{queue: worker_tasks,},"
+        "MatchExpressions:[]LabelSelectorRequirement{},}"
+    )
+    pods = f"unable to get metric packets-per-second: {NO_CUSTOM}"
+    expected = {
+        "FailedGetPodsMetric": {pods},
+        # Upstream's format string puts the object's kind, namespace and name in this odd order.
+        "FailedGetObjectMetric": {
+            f"unable to get metric requests-per-second: Ingress on {ns} main-route/{NO_CUSTOM}",
+            f"unable to get metric rps: Service on {ns} web/{NO_CUSTOM}",
+        },
+        "FailedGetExternalMetric": {
+            f"unable to get external metric {ns}/queue_messages_ready/{selector}: "
+            + _no_external("queue_messages_ready"),
+            f"unable to get external metric {ns}/total/nil: {_no_external('total')}",
+        },
+        "FailedGetContainerResourceMetric": {
+            f"failed to get cpu utilization: unable to get metrics for resource cpu: {NO_RESOURCE}"
+        },
+        "FailedComputeMetricsReplicas": {
+            f"invalid metrics (6 invalid out of 6), first error is: failed to get pods metric value: {pods}"
+        },
+    }
+    assert eventually(lambda: len(warnings()) == len(expected), timeout=30)
+    assert warnings() == expected
+
+    hpa = get_json(c, "hpa", "metrics", "-n", ns)
+    conditions = {x["type"]: (x["status"], x["reason"], x["message"]) for x in hpa["status"]["conditions"]}
+    assert conditions["ScalingActive"] == (
+        "False",
+        "FailedGetPodsMetric",
+        f"the HPA was unable to compute the replica count: {pods}",
+    )
+    described = c.kubectl("describe", "hpa", "metrics", "-n", ns).stdout
+    assert '"requests-per-second" on Ingress/main-route (target value):' in described
+    assert "Deployment pods:" in described and "2 current / 0 desired" in described
     c.kubectl("delete", "namespace", ns, "--wait=false")
