@@ -10,6 +10,7 @@
   as upstream's disruption controller (v1.32) handles them.
 - HorizontalPodAutoscalers on metrics other than Resource, with no metrics APIs: the events,
   condition and ``kubectl describe`` in upstream's words (pkg/controller/podautoscaler).
+- Jobs with a ``podFailurePolicy`` (simulated pods exit with the code their annotation says).
 """
 
 from __future__ import annotations
@@ -292,4 +293,53 @@ def test_autoscaler_reports_each_missing_metrics_api_in_upstreams_words(sim_clus
     described = c.kubectl("describe", "hpa", "metrics", "-n", ns).stdout
     assert '"requests-per-second" on Ingress/main-route (target value):' in described
     assert "Deployment pods:" in described and "2 current / 0 desired" in described
+    c.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def _failing_job(ns: str, name: str, code: int, action: str) -> str:
+    """A Job whose pods exit with ``code`` after a second, and a podFailurePolicy rule ``action`` for it."""
+    return f"""
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  backoffLimit: 0
+  podFailurePolicy:
+    rules:
+    - action: Count
+      onExitCodes: {{operator: In, values: [1]}}
+    - action: {action}
+      onExitCodes: {{containerName: main, operator: In, values: [{code}]}}
+  template:
+    metadata: {{annotations: {{pinnace.dev/sim-exit-after: 1s, pinnace.dev/sim-exit-code: "{code}"}}}}
+    spec: {{restartPolicy: Never, containers: [{{name: main, image: busybox}}]}}
+"""
+
+
+def test_pod_failure_policy_fails_the_job_or_ignores_the_failure(sim_cluster: Cluster) -> None:
+    c, ns = sim_cluster, "pod-failure-policy"
+    c.kubectl("create", "namespace", ns)
+    c.kubectl("apply", "-f", "-", input=_failing_job(ns, "fatal", 42, "FailJob"))
+    c.kubectl("apply", "-f", "-", input=_failing_job(ns, "flaky", 3, "Ignore"))
+
+    c.kubectl("wait", "--for=condition=failed", "job/fatal", "-n", ns, "--timeout=60s", timeout=70)
+    job = get_json(c, "job", "fatal", "-n", ns)
+    (pod,) = get_json(c, "pods", "-n", ns, "-l", "batch.kubernetes.io/job-name=fatal")["items"]
+    failed = next(x for x in job["status"]["conditions"] if x["type"] == "Failed")
+    message = (
+        f"Container main for pod {ns}/{pod['metadata']['name']} failed with exit code 42 "
+        "matching FailJob rule at index 1"
+    )
+    assert (failed["reason"], failed["message"]) == ("PodFailurePolicy", message)
+    assert job["status"]["failed"] == 1
+
+    # An ignored failure does not count against backoffLimit 0: the pod is replaced (after the backoff).
+    def flaky_pods() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = get_json(c, "pods", "-n", ns, "-l", "batch.kubernetes.io/job-name=flaky")["items"]
+        return found
+
+    eventually(lambda: len(flaky_pods()) >= 2, timeout=60)
+    job = get_json(c, "job", "flaky", "-n", ns)
+    assert job["status"].get("failed", 0) == 0
+    assert not [x for x in job["status"].get("conditions") or [] if x["type"] in ("Failed", "FailureTarget")]
     c.kubectl("delete", "namespace", ns, "--wait=false")

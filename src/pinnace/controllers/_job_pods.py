@@ -5,6 +5,9 @@
   (annotation, label, ``JOB_COMPLETION_INDEX``, hostname ``<job>-<index>``);
 - :func:`is_failed` — upstream's ``isPodFailed``: Failed, or deleted before
   it succeeded (unless ``podReplacementPolicy: Failed`` waits for the phase);
+- :func:`match_pod_failure_policy` — upstream's ``matchPodFailurePolicy``:
+  which ``podFailurePolicy`` rule a failed pod meets, whether its failure
+  counts, and the message that fails the Job for a ``FailJob`` rule;
 - :class:`IndexSet` — ``completedIndexes`` in upstream's interval notation
   (``"1,3-5,7"``).
 """
@@ -22,6 +25,7 @@ __all__ = [
     "IndexSet",
     "completion_index",
     "is_failed",
+    "match_pod_failure_policy",
     "new_job_pod",
     "restarts",
 ]
@@ -83,6 +87,57 @@ def is_failed(pod: Obj, job: Obj) -> bool:
     if job["spec"].get("podReplacementPolicy") == "Failed":
         return False
     return bool(pod["metadata"].get("deletionTimestamp")) and phase != "Succeeded"
+
+
+def _failed_container(pod: Obj, requirement: Obj) -> Obj | None:
+    """The first container (then init container) that ended with a non-zero exit code the requirement names."""
+    status = pod.get("status") or {}
+    wanted = requirement.get("containerName")
+    values = {int(v) for v in requirement.get("values") or []}
+    for container in [*(status.get("containerStatuses") or []), *(status.get("initContainerStatuses") or [])]:
+        if wanted is not None and container.get("name") != wanted:
+            continue
+        code = int(((container.get("state") or {}).get("terminated") or {}).get("exitCode") or 0)
+        if code != 0 and (code in values) == (requirement.get("operator") == "In"):
+            return dict(container)
+    return None
+
+
+def _matching_condition(pod: Obj, patterns: list[Obj]) -> Obj | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        for pattern in patterns:
+            if condition.get("type") == pattern.get("type") and condition.get("status") == pattern.get("status"):
+                return dict(condition)
+    return None
+
+
+def match_pod_failure_policy(job: Obj, pod: Obj) -> tuple[str | None, bool]:
+    """For a failed pod of ``job``: the message that fails the Job (a ``FailJob`` rule matched, worded as
+    upstream), and whether the failure counts towards the backoff limit (not for an ``Ignore`` rule)."""
+    policy = job["spec"].get("podFailurePolicy") or {}
+    namespace, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
+    for index, rule in enumerate(policy.get("rules") or []):
+        action = rule.get("action")
+        if rule.get("onExitCodes") is not None:
+            container = _failed_container(pod, rule["onExitCodes"])
+            if container is None:
+                continue
+            code = container["state"]["terminated"]["exitCode"]
+            what = f"Container {container.get('name')} for pod {namespace}/{name} failed with exit code {code}"
+        elif rule.get("onPodConditions") is not None:
+            condition = _matching_condition(pod, rule["onPodConditions"])
+            if condition is None:
+                continue
+            what = f"Pod {namespace}/{name} has condition {condition.get('type')}"
+        else:
+            continue
+        if action == "Ignore":
+            return None, False
+        if action == "FailJob":
+            return f"{what} matching FailJob rule at index {index}", True
+        if action in ("Count", "FailIndex"):
+            return None, True
+    return None, True
 
 
 def restarts(pod: Obj) -> int:

@@ -20,10 +20,13 @@ Upstream's ``job_controller`` semantics (v1.32), on the runtime SDK:
 - as in v1.32, the terminal condition comes in two steps: ``FailureTarget`` or
   ``SuccessCriteriaMet`` first, while remaining pods are deleted, then
   ``Failed`` or ``Complete`` (with ``completionTime``) once none is left;
+- ``podFailurePolicy``: a failed pod meeting a ``FailJob`` rule fails the Job
+  (reason ``PodFailurePolicy``, upstream's message), one meeting an ``Ignore``
+  rule is replaced without counting towards ``backoffLimit``;
 - ``suspend`` deletes the active pods and sets the ``Suspended`` condition.
 
 Events: SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded,
-DeadlineExceeded. The TTL-after-finished controller
+DeadlineExceeded, PodFailurePolicy. The TTL-after-finished controller
 (:mod:`.ttlafterfinished`) is added with this one.
 """
 
@@ -44,6 +47,7 @@ from pinnace.controllers._job_pods import (
     IndexSet,
     completion_index,
     is_failed,
+    match_pod_failure_policy,
     new_job_pod,
     restarts,
 )
@@ -167,6 +171,7 @@ class JobReconciler:
         indexed = job["spec"].get("completionMode") == "Indexed"
         completions = int(job["spec"].get("completions") or 0)
         new = False
+        ignored: list[Obj] = []
         released = self.released.setdefault(str(job["metadata"]["uid"]), set())
         for pod in pods:
             uid = pod["metadata"]["uid"]
@@ -183,10 +188,17 @@ class JobReconciler:
                     status.completed.add(index)  # recorded with the uncounted pod, as upstream does
                 new = True
             elif is_failed(pod, job):
-                uncounted["failed"].append(uid)
-                new = True
+                if match_pod_failure_policy(job, pod)[1]:
+                    uncounted["failed"].append(uid)
+                    new = True
+                else:  # an Ignore rule: replaced, not counted
+                    ignored.append(pod)
         if new:
             await status.write(self.client, job)
+        if ignored:
+            await self._remove_finalizers(job, ignored)
+            released |= {p["metadata"]["uid"] for p in ignored}
+            self._count_failures(job, len(ignored))
         pending = set(uncounted["succeeded"] + uncounted["failed"])
         if not pending:
             return
@@ -196,13 +208,17 @@ class JobReconciler:
         if job["spec"].get("completionMode") != "Indexed":
             status.succeeded += len(uncounted["succeeded"])
         status.failed += len(uncounted["failed"])
-        record = self.backoffs.setdefault(str(job["metadata"]["uid"]), _Backoff())
         if uncounted["failed"]:
-            record.failures += len(uncounted["failed"])
-            record.last_failure = self.clock.now()
+            self._count_failures(job, len(uncounted["failed"]))
         elif uncounted["succeeded"]:
-            record.failures = 0
+            self.backoffs.setdefault(str(job["metadata"]["uid"]), _Backoff()).failures = 0
         uncounted["succeeded"], uncounted["failed"] = [], []
+
+    def _count_failures(self, job: Obj, failed: int) -> None:
+        """New pod failures delay the next pods (upstream's backoff record counts ignored failures too)."""
+        record = self.backoffs.setdefault(str(job["metadata"]["uid"]), _Backoff())
+        record.failures += failed
+        record.last_failure = self.clock.now()
 
     async def _remove_finalizers(self, job: Obj, pods: list[Obj]) -> None:
         async def remove(pod: Obj) -> None:
@@ -265,6 +281,11 @@ class JobReconciler:
 
     def _failure(self, job: Obj, pods: list[Obj], status: _Status) -> Obj | None:
         spec = job["spec"]
+        if spec.get("podFailurePolicy"):
+            for pod in pods:
+                message = match_pod_failure_policy(job, pod)[0] if is_failed(pod, job) else None
+                if message is not None:
+                    return {"type": "FailureTarget", "reason": "PodFailurePolicy", "message": message}
         limit = int(spec.get("backoffLimit", 6))
         on_failure = (spec.get("template") or {}).get("spec", {}).get("restartPolicy") == "OnFailure"
         past = status.failed > limit
