@@ -167,6 +167,7 @@ class IndexSet(set[int]):
             j = i
             while j + 1 < len(values) and values[j + 1] == values[j] + 1:
                 j += 1
-            parts.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
+            # As upstream's orderedIntervals: a run of two prints as "1,2", a longer one as "1-3".
+            parts.append(str(values[i]) if i == j else f"{values[i]}{',' if j == i + 1 else '-'}{values[j]}")
             i = j + 1
         return ",".join(parts)
