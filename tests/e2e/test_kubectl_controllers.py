@@ -10,7 +10,8 @@
   as upstream's disruption controller (v1.32) handles them.
 - HorizontalPodAutoscalers on metrics other than Resource, with no metrics APIs: the events,
   condition and ``kubectl describe`` in upstream's words (pkg/controller/podautoscaler).
-- Jobs with a ``podFailurePolicy`` (simulated pods exit with the code their annotation says).
+- Jobs with a ``podFailurePolicy`` or a ``successPolicy`` (simulated pods exit, with the code their
+  annotation says, a second after they start).
 """
 
 from __future__ import annotations
@@ -343,3 +344,32 @@ def test_pod_failure_policy_fails_the_job_or_ignores_the_failure(sim_cluster: Cl
     assert job["status"].get("failed", 0) == 0
     assert not [x for x in job["status"].get("conditions") or [] if x["type"] in ("Failed", "FailureTarget")]
     c.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+SUCCESS_POLICY_JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: leader, namespace: default}
+spec:
+  completionMode: Indexed
+  completions: 4
+  parallelism: 2
+  successPolicy:
+    rules:
+    - {succeededIndexes: "3"}
+    - {succeededIndexes: "0-1", succeededCount: 2}
+  template:
+    metadata: {annotations: {pinnace.dev/sim-exit-after: 1s}}
+    spec: {restartPolicy: Never, containers: [{name: main, image: busybox}]}
+"""
+
+
+def test_success_policy_completes_an_indexed_job_early(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("apply", "-f", "-", input=SUCCESS_POLICY_JOB)
+    c.kubectl("wait", "--for=condition=complete", "job/leader", "--timeout=60s", timeout=70)
+    status = get_json(c, "job", "leader")["status"]
+    conditions = {x["type"]: (x["reason"], x["message"]) for x in status["conditions"]}
+    assert conditions["SuccessCriteriaMet"] == conditions["Complete"] == ("SuccessPolicy", "Matched rules at index 1")
+    assert (status["completedIndexes"], status["succeeded"]) == ("0,1", 2)  # indexes 2 and 3 never ran
+    c.kubectl("delete", "job", "leader")

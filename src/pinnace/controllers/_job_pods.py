@@ -8,6 +8,8 @@
 - :func:`match_pod_failure_policy` — upstream's ``matchPodFailurePolicy``:
   which ``podFailurePolicy`` rule a failed pod meets, whether its failure
   counts, and the message that fails the Job for a ``FailJob`` rule;
+- :func:`match_success_policy` — upstream's ``matchSuccessPolicy``: the
+  ``successPolicy`` rule an Indexed job's succeeded indexes meet;
 - :class:`IndexSet` — ``completedIndexes`` in upstream's interval notation
   (``"1,3-5,7"``).
 """
@@ -26,6 +28,7 @@ __all__ = [
     "completion_index",
     "is_failed",
     "match_pod_failure_policy",
+    "match_success_policy",
     "new_job_pod",
     "restarts",
 ]
@@ -138,6 +141,26 @@ def match_pod_failure_policy(job: Obj, pod: Obj) -> tuple[str | None, bool]:
         if action in ("Count", "FailIndex"):
             return None, True
     return None, True
+
+
+def match_success_policy(job: Obj, succeeded: set[int]) -> str | None:
+    """The message of the first ``successPolicy`` rule the succeeded indexes meet (upstream's), if any."""
+    completions = int(job["spec"].get("completions") or 0)
+    for index, rule in enumerate((job["spec"].get("successPolicy") or {}).get("rules") or []):
+        count = rule.get("succeededCount")
+        if rule.get("succeededIndexes") is not None:
+            try:
+                required = {i for i in IndexSet.parse(str(rule["succeededIndexes"])) if i < completions}
+            except ValueError:
+                continue  # not an index list: upstream skips the rule
+            if not required:
+                continue
+            met = len(required & succeeded) >= int(count) if count is not None else required <= succeeded
+        else:
+            met = count is not None and len(succeeded) >= int(count)
+        if met and succeeded:
+            return f"Matched rules at index {index}"
+    return None
 
 
 def restarts(pod: Obj) -> int:

@@ -23,6 +23,9 @@ Upstream's ``job_controller`` semantics (v1.32), on the runtime SDK:
 - ``podFailurePolicy``: a failed pod meeting a ``FailJob`` rule fails the Job
   (reason ``PodFailurePolicy``, upstream's message), one meeting an ``Ignore``
   rule is replaced without counting towards ``backoffLimit``;
+- ``successPolicy`` (Indexed jobs): once the succeeded indexes meet a rule the
+  Job succeeds (reason ``SuccessPolicy``, "Matched rules at index N") and its
+  remaining pods are deleted;
 - ``suspend`` deletes the active pods and sets the ``Suspended`` condition.
 
 Events: SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded,
@@ -48,6 +51,7 @@ from pinnace.controllers._job_pods import (
     completion_index,
     is_failed,
     match_pod_failure_policy,
+    match_success_policy,
     new_job_pod,
     restarts,
 )
@@ -305,6 +309,9 @@ class JobReconciler:
         spec = job["spec"]
         completions = spec.get("completions")
         if spec.get("completionMode") == "Indexed":
+            matched = match_success_policy(job, status.completed)
+            if matched is not None:
+                return {"type": "SuccessCriteriaMet", "reason": "SuccessPolicy", "message": matched}
             done = len(status.completed) >= int(completions or 0)
         elif completions is None:
             done = status.succeeded > 0 and status.active == 0
