@@ -10,8 +10,8 @@
   as upstream's disruption controller (v1.32) handles them.
 - HorizontalPodAutoscalers on metrics other than Resource, with no metrics APIs: the events,
   condition and ``kubectl describe`` in upstream's words (pkg/controller/podautoscaler).
-- Jobs with a ``podFailurePolicy`` or a ``successPolicy`` (simulated pods exit, with the code their
-  annotation says, a second after they start).
+- Jobs with a ``podFailurePolicy``, a ``successPolicy`` or a ``backoffLimitPerIndex`` (simulated pods
+  exit, with the code their annotation says, a second after they start).
 """
 
 from __future__ import annotations
@@ -373,3 +373,53 @@ def test_success_policy_completes_an_indexed_job_early(sim_cluster: Cluster) -> 
     assert conditions["SuccessCriteriaMet"] == conditions["Complete"] == ("SuccessPolicy", "Matched rules at index 1")
     assert (status["completedIndexes"], status["succeeded"]) == ("0,1", 2)  # indexes 2 and 3 never ran
     c.kubectl("delete", "job", "leader")
+
+
+def _per_index_job(name: str, completions: int, limit: int, max_failed: int | None = None) -> str:
+    most = f"maxFailedIndexes: {max_failed}" if max_failed is not None else ""
+    return f"""
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}, namespace: default}}
+spec:
+  completionMode: Indexed
+  completions: {completions}
+  parallelism: 2
+  backoffLimitPerIndex: {limit}
+  {most}
+  template:
+    metadata: {{annotations: {{pinnace.dev/sim-exit-after: 1s, pinnace.dev/sim-exit-code: "1"}}}}
+    spec: {{restartPolicy: Never, containers: [{{name: main, image: busybox}}]}}
+"""
+
+
+def test_backoff_limit_per_index_retries_each_index_then_fails_it(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("apply", "-f", "-", input=_per_index_job("per-index", completions=2, limit=1))
+    c.kubectl("apply", "-f", "-", input=_per_index_job("few-failures", completions=4, limit=0, max_failed=1))
+
+    def failed(name: str) -> tuple[str, str, str] | None:
+        status = get_json(c, "job", name)["status"]
+        cond = next((x for x in status.get("conditions") or [] if x["type"] == "Failed"), None)
+        return (cond["reason"], cond["message"], status["failedIndexes"]) if cond else None
+
+    # Both pods of the first index get a failure each: the retry (after its 10 s backoff) fails the index.
+    assert eventually(lambda: failed("per-index"), timeout=60) == ("FailedIndexes", "Job has failed indexes", "0,1")
+    assert get_json(c, "job", "per-index")["status"]["failed"] == 4
+    pods = get_json(c, "pods", "-l", "batch.kubernetes.io/job-name=per-index")["items"]
+    counts = sorted(
+        (
+            p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"],
+            p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"],
+        )
+        for p in pods
+    )
+    assert counts == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
+
+    # No retry, and two failed indexes are one too many: the Job fails without running indexes 2 and 3.
+    assert eventually(lambda: failed("few-failures"), timeout=30) == (
+        "MaxFailedIndexesExceeded",
+        "Job has exceeded the specified maximal number of failed indexes",
+        "0,1",
+    )
+    c.kubectl("delete", "job", "per-index", "few-failures")

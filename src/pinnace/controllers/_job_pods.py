@@ -8,6 +8,9 @@
 - :func:`match_pod_failure_policy` — upstream's ``matchPodFailurePolicy``:
   which ``podFailurePolicy`` rule a failed pod meets, whether its failure
   counts, and the message that fails the Job for a ``FailJob`` rule;
+- ``backoffLimitPerIndex`` helpers — the failure counts a pod's annotations
+  carry for its index, the ones its replacement gets, whether a pod fails its
+  index for good (:func:`is_index_failed`);
 - :func:`match_success_policy` — upstream's ``matchSuccessPolicy``: the
   ``successPolicy`` rule an Indexed job's succeeded indexes meet;
 - :class:`IndexSet` — ``completedIndexes`` in upstream's interval notation
@@ -26,10 +29,15 @@ __all__ = [
     "TRACKING_FINALIZER",
     "IndexSet",
     "completion_index",
+    "finished_at",
+    "index_failure_counts",
     "is_failed",
+    "is_index_failed",
+    "last_failed_per_index",
     "match_pod_failure_policy",
     "match_success_policy",
     "new_job_pod",
+    "next_index_failure_counts",
     "restarts",
 ]
 
@@ -40,16 +48,24 @@ COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 #: Keeps a finished pod until the Job controller has counted it.
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
+#: The failures of a pod's index before it, counted and ignored by the podFailurePolicy (backoffLimitPerIndex).
+INDEX_FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
+INDEX_IGNORED_FAILURE_COUNT = "batch.kubernetes.io/job-index-ignored-failure-count"
 
 
-def new_job_pod(job: Obj, index: int | None) -> Obj:
-    """A pod for ``job`` (for completion ``index`` of an Indexed job)."""
+def new_job_pod(job: Obj, index: int | None, failures: tuple[int, int] | None = None) -> Obj:
+    """A pod for ``job`` (for completion ``index`` of an Indexed job; with ``backoffLimitPerIndex``, the
+    ``failures`` of the index so far, counted and ignored)."""
     name = job["metadata"]["name"]
     template = copy.deepcopy(job["spec"].get("template") or {})
     generate = f"{name}-"
     if index is not None:
         tmeta = template.setdefault("metadata", {})
         tmeta.setdefault("annotations", {})[COMPLETION_INDEX] = str(index)
+        if failures is not None:
+            tmeta["annotations"][INDEX_FAILURE_COUNT] = str(failures[0])
+            if failures[1]:
+                tmeta["annotations"][INDEX_IGNORED_FAILURE_COUNT] = str(failures[1])
         tmeta.setdefault("labels", {})[COMPLETION_INDEX] = str(index)
         spec = template.setdefault("spec", {})
         if not spec.get("hostname"):
@@ -114,9 +130,10 @@ def _matching_condition(pod: Obj, patterns: list[Obj]) -> Obj | None:
     return None
 
 
-def match_pod_failure_policy(job: Obj, pod: Obj) -> tuple[str | None, bool]:
+def match_pod_failure_policy(job: Obj, pod: Obj) -> tuple[str | None, bool, str | None]:
     """For a failed pod of ``job``: the message that fails the Job (a ``FailJob`` rule matched, worded as
-    upstream), and whether the failure counts towards the backoff limit (not for an ``Ignore`` rule)."""
+    upstream), whether the failure counts towards the backoff limits (not for an ``Ignore`` rule), and the
+    action of the rule matched (None for none)."""
     policy = job["spec"].get("podFailurePolicy") or {}
     namespace, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
     for index, rule in enumerate(policy.get("rules") or []):
@@ -135,12 +152,65 @@ def match_pod_failure_policy(job: Obj, pod: Obj) -> tuple[str | None, bool]:
         else:
             continue
         if action == "Ignore":
-            return None, False
+            return None, False, action
         if action == "FailJob":
-            return f"{what} matching FailJob rule at index {index}", True
+            return f"{what} matching FailJob rule at index {index}", True, action
         if action in ("Count", "FailIndex"):
-            return None, True
-    return None, True
+            return None, True, action
+    return None, True, None
+
+
+def index_failure_counts(pod: Obj) -> tuple[int, int]:
+    """The failures, counted and ignored, of the pod's index before it (its annotations)."""
+    annotations = pod["metadata"].get("annotations") or {}
+    counts = []
+    for key in (INDEX_FAILURE_COUNT, INDEX_IGNORED_FAILURE_COUNT):
+        try:
+            counts.append(max(0, int(str(annotations.get(key) or 0))))
+        except ValueError:
+            counts.append(0)
+    return counts[0], counts[1]
+
+
+def next_index_failure_counts(job: Obj, failed: Obj | None) -> tuple[int, int]:
+    """The failure counts of the pod replacing ``failed`` (upstream's ``getNewIndexFailureCounts``)."""
+    if failed is None:
+        return 0, 0
+    counted, ignored = index_failure_counts(failed)
+    if match_pod_failure_policy(job, failed)[1]:
+        return counted + 1, ignored
+    return counted, ignored + 1
+
+
+def is_index_failed(job: Obj, pod: Obj) -> bool:
+    """Whether the pod fails its index for good (upstream's ``isIndexFailed``): a ``FailIndex`` rule, or a
+    counted failure with ``backoffLimitPerIndex`` failures of the index before it."""
+    if not is_failed(pod, job):
+        return False
+    _, counted, action = match_pod_failure_policy(job, pod)
+    if action == "FailIndex":
+        return True
+    return counted and index_failure_counts(pod)[0] >= int(job["spec"].get("backoffLimitPerIndex") or 0)
+
+
+def last_failed_per_index(job: Obj, pods: list[Obj]) -> dict[int, Obj]:
+    """The latest failed pod of each index (what its replacement counts from)."""
+    out: dict[int, Obj] = {}
+    for pod in sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or "")):
+        index = completion_index(pod)
+        if index is not None and is_failed(pod, job):
+            out[index] = pod
+    return out
+
+
+def finished_at(pod: Obj) -> str:
+    """When the pod's last container ended (upstream's ``getFinishedTime``), as an RFC 3339 string ("" if never)."""
+    status = pod.get("status") or {}
+    ends = [
+        str(((c.get("state") or {}).get("terminated") or {}).get("finishedAt") or "")
+        for c in [*(status.get("containerStatuses") or []), *(status.get("initContainerStatuses") or [])]
+    ]
+    return max([e for e in ends if e] or [str(pod["metadata"].get("deletionTimestamp") or "")])
 
 
 def match_success_policy(job: Obj, succeeded: set[int]) -> str | None:

@@ -23,6 +23,11 @@ Upstream's ``job_controller`` semantics (v1.32), on the runtime SDK:
 - ``podFailurePolicy``: a failed pod meeting a ``FailJob`` rule fails the Job
   (reason ``PodFailurePolicy``, upstream's message), one meeting an ``Ignore``
   rule is replaced without counting towards ``backoffLimit``;
+- ``backoffLimitPerIndex`` (Indexed jobs): each index retries on its own
+  (its failures so far in ``batch.kubernetes.io/job-index-failure-count``, its
+  own backoff) until it has failed past the limit; the index is then in
+  ``failedIndexes``, and the Job fails past ``maxFailedIndexes``
+  (MaxFailedIndexesExceeded) or once every index is done (FailedIndexes);
 - ``successPolicy`` (Indexed jobs): once the succeeded indexes meet a rule the
   Job succeeds (reason ``SuccessPolicy``, "Matched rules at index N") and its
   remaining pods are deleted;
@@ -49,10 +54,14 @@ from pinnace.controllers._job_pods import (
     TRACKING_FINALIZER,
     IndexSet,
     completion_index,
+    finished_at,
     is_failed,
+    is_index_failed,
+    last_failed_per_index,
     match_pod_failure_policy,
     match_success_policy,
     new_job_pod,
+    next_index_failure_counts,
     restarts,
 )
 from pinnace.controllers._pod_control import PodControl
@@ -257,7 +266,8 @@ class JobReconciler:
         status.terminating = len(terminating)
         target = _true(job, "FailureTarget") or _true(job, "SuccessCriteriaMet")
         if target is None:
-            target = self._failure(job, pods, status) or self._success(job, status)
+            target = self._failure(job, pods, status) or self._index_failure(job, pods, status)
+            target = target or self._success(job, status)
             if target is not None:
                 status.set_condition(target["type"], target["reason"], target["message"])
         if target is not None:
@@ -276,7 +286,7 @@ class JobReconciler:
             status.start_time = status.now
         if not self.expectations.satisfied(key, pods, self.clock.now()):
             return 0.0
-        wait = await self._manage(job, active, terminating, status, key)
+        wait = await self._manage(job, pods, active, terminating, status, key)
         deadline = spec.get("activeDeadlineSeconds")
         if deadline is not None:
             left = float(deadline) - (status.now - status.start_time).total_seconds()
@@ -302,6 +312,26 @@ class JobReconciler:
         started = status.start_time
         if deadline is not None and started is not None and (status.now - started).total_seconds() >= float(deadline):
             return {"type": "FailureTarget", "reason": "DeadlineExceeded", "message": DEADLINE_MESSAGE}
+        return None
+
+    @staticmethod
+    def _index_failure(job: Obj, pods: list[Obj], status: _Status) -> Obj | None:
+        """With ``backoffLimitPerIndex``: record the indexes failed for good; fail the Job past
+        ``maxFailedIndexes``, or once every index has succeeded or failed (upstream's messages)."""
+        spec = job["spec"]
+        if spec.get("completionMode") != "Indexed" or spec.get("backoffLimitPerIndex") is None:
+            return None
+        completions = int(spec.get("completions") or 0)
+        for pod in pods:
+            index = completion_index(pod)
+            if index is not None and index < completions and is_index_failed(job, pod):
+                status.failed_indexes.add(index)
+        failed = len(status.failed_indexes)
+        if spec.get("maxFailedIndexes") is not None and failed > int(spec["maxFailedIndexes"]):
+            message = "Job has exceeded the specified maximal number of failed indexes"
+            return {"type": "FailureTarget", "reason": "MaxFailedIndexesExceeded", "message": message}
+        if failed and failed + len(status.completed) >= completions:
+            return {"type": "FailureTarget", "reason": "FailedIndexes", "message": "Job has failed indexes"}
         return None
 
     @staticmethod
@@ -331,7 +361,30 @@ class JobReconciler:
             self.recorder.event(job, WARNING, target["reason"], target["message"])
 
     # ---- pods -------------------------------------------------------------------
-    async def _manage(self, job: Obj, active: list[Obj], terminating: list[Obj], status: _Status, key: str) -> float:
+    async def _create_per_index(self, job: Obj, wanted: list[int], pods: list[Obj], status: _Status, key: str) -> float:
+        """Start the wanted indexes whose own backoff is over (``backoffLimitPerIndex``: each index counts its
+        failures on its pods, and waits 10 s doubling per failure); returns the shortest wait left otherwise."""
+        last_failed = last_failed_per_index(job, pods)
+        now, ready, waits = status.now, [], []
+        for index in wanted:
+            failed = last_failed.get(index)
+            counts = next_index_failure_counts(job, failed)
+            if failed is not None and self.backoff > 0:
+                delay = min(self.backoff * 2 ** (sum(counts) - 1), MAX_BACKOFF)
+                ended = parse_time(finished_at(failed)) or now
+                left = delay - (now - ended).total_seconds()
+                if left > 0:
+                    waits.append(left)
+                    continue
+            ready.append((index, counts))
+        if not ready:
+            return min(waits, default=0.0)
+        await asyncio.gather(*(self.pods.create(job, new_job_pod(job, i, counts), key) for i, counts in ready))
+        return 0.0
+
+    async def _manage(
+        self, job: Obj, pods: list[Obj], active: list[Obj], terminating: list[Obj], status: _Status, key: str
+    ) -> float:
         """Create or delete pods towards what the Job wants running; returns a backoff to wait, if any."""
         spec = job["spec"]
         parallelism = int(spec.get("parallelism", 1))
@@ -343,7 +396,7 @@ class JobReconciler:
             extra = []
             for pod in active:
                 index = completion_index(pod)
-                if index is None or index >= completions or index in status.completed:
+                if index is None or index >= completions or index in status.completed | status.failed_indexes:
                     extra.append(pod)
                 else:
                     by_index.setdefault(index, []).append(pod)
@@ -353,8 +406,11 @@ class JobReconciler:
             busy_indexes = set(by_index) | (
                 {i for p in terminating if (i := completion_index(p)) is not None} if replace_failed_only else set()
             )
-            free = [i for i in range(completions) if i not in status.completed and i not in busy_indexes]
+            done = status.completed | status.failed_indexes
+            free = [i for i in range(completions) if i not in done and i not in busy_indexes]
             wanted: list[int | None] = list(free[: max(0, parallelism - len(by_index))])
+            if spec.get("backoffLimitPerIndex") is not None:
+                return await self._create_per_index(job, [i for i in wanted if i is not None], pods, status, key)
         else:
             completions = spec.get("completions")
             if completions is None:
@@ -410,6 +466,7 @@ class _Status:
         self.succeeded = int(old.get("succeeded") or 0)
         self.failed = int(old.get("failed") or 0)
         self.completed = IndexSet.parse(old.get("completedIndexes") or "")
+        self.failed_indexes = IndexSet.parse(old.get("failedIndexes") or "")
         uncounted = old.get("uncountedTerminatedPods") or {}
         self.uncounted: dict[str, list[str]] = {
             "succeeded": list(uncounted.get("succeeded") or []),
@@ -453,6 +510,8 @@ class _Status:
         if job["spec"].get("completionMode") == "Indexed":
             out["completedIndexes"] = str(self.completed)
             out["succeeded"] = len(self.completed)
+            if job["spec"].get("backoffLimitPerIndex") is not None:
+                out["failedIndexes"] = str(self.failed_indexes)
         if self.start_time is not None:
             out["startTime"] = rfc3339(self.start_time)
         if self.completion_time is not None:
