@@ -10,6 +10,7 @@
   as upstream's disruption controller (v1.32) handles them.
 - HorizontalPodAutoscalers on metrics other than Resource, with no metrics APIs: the events,
   condition and ``kubectl describe`` in upstream's words (pkg/controller/podautoscaler).
+- A StatefulSet's ``persistentVolumeClaimRetentionPolicy`` through scale-down, a policy change and deletion.
 - Jobs with a ``podFailurePolicy``, a ``successPolicy`` or a ``backoffLimitPerIndex`` (simulated pods
   exit, with the code their annotation says, a second after they start).
 """
@@ -423,3 +424,47 @@ def test_backoff_limit_per_index_retries_each_index_then_fails_it(sim_cluster: C
         "0,1",
     )
     c.kubectl("delete", "job", "per-index", "few-failures")
+
+
+RETAINED_SET = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: keeper, namespace: default}
+spec:
+  replicas: 3
+  podManagementPolicy: Parallel
+  serviceName: keeper
+  selector: {matchLabels: {app: keeper}}
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Retain, whenScaled: Delete}
+  template:
+    metadata: {labels: {app: keeper}}
+    spec: {containers: [{name: c, image: busybox}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+
+
+def test_statefulset_claims_follow_the_retention_policy(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+
+    def claims() -> dict[str, list[str]]:
+        listed = get_json(c, "pvc", "-l", "app=keeper")["items"]
+        return {x["metadata"]["name"]: [r["kind"] for r in x["metadata"].get("ownerReferences") or []] for x in listed}
+
+    c.kubectl("apply", "-f", "-", input=RETAINED_SET)
+    assert eventually(lambda: len(claims()) == 3 and claims()) == {f"data-keeper-{i}": [] for i in range(3)}
+    # whenScaled: Delete — the claims of the pods scaled away go with them.
+    c.kubectl("scale", "statefulset", "keeper", "--replicas=1")
+    assert eventually(lambda: list(claims()) == ["data-keeper-0"] and claims()) == {"data-keeper-0": []}
+    # whenDeleted: Delete (changed on a live set) — the remaining claim is now the set's, and goes with it.
+    c.kubectl(
+        "patch",
+        "statefulset",
+        "keeper",
+        "-p",
+        '{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete"}}}',
+    )
+    assert eventually(lambda: claims()["data-keeper-0"] == ["StatefulSet"])
+    c.kubectl("delete", "statefulset", "keeper")
+    eventually(lambda: not claims())
