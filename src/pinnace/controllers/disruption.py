@@ -7,7 +7,11 @@ currently and desired healthy, ``disruptionsAllowed``, the
 ``DisruptionAllowed`` condition) and written when it differs. That is what
 ``kubectl get pdb`` shows as ALLOWED DISRUPTIONS and what ``kubectl drain``'s
 evictions spend; an eviction recorded in ``disruptedPods`` is looked at again
-when it expires. A budget that selects no pod gets a ``NoPods`` event.
+when it expires. A budget that selects no pod gets a ``NoPods`` event; one
+whose pods include some with no controller an ``UnmanagedPods`` warning (they
+are left out of its expected pods); one whose expected pods cannot be counted
+(a pod's controller gone, or without scale) a ``CalculateExpectedPodCountFailed``
+warning, and it fails safe (no disruption allowed, reason ``SyncFailed``).
 """
 
 from __future__ import annotations
