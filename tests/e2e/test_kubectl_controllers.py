@@ -10,9 +10,11 @@
   as upstream's disruption controller (v1.32) handles them.
 - HorizontalPodAutoscalers on metrics other than Resource, with no metrics APIs: the events,
   condition and ``kubectl describe`` in upstream's words (pkg/controller/podautoscaler).
-- A StatefulSet's ``persistentVolumeClaimRetentionPolicy`` through scale-down, a policy change and deletion.
-- Jobs with a ``podFailurePolicy``, a ``successPolicy`` or a ``backoffLimitPerIndex`` (simulated pods
-  exit, with the code their annotation says, a second after they start).
+- A StatefulSet's ``persistentVolumeClaimRetentionPolicy`` through scale-down, a policy change
+  and deletion.
+- Jobs suspended (their pods deleted, not failed), or with a ``podFailurePolicy``, a
+  ``successPolicy`` or a ``backoffLimitPerIndex`` (simulated pods exit, with the code their
+  annotation says, a second after they start).
 """
 
 from __future__ import annotations
@@ -468,3 +470,25 @@ def test_statefulset_claims_follow_the_retention_policy(sim_cluster: Cluster) ->
     assert eventually(lambda: claims()["data-keeper-0"] == ["StatefulSet"])
     c.kubectl("delete", "statefulset", "keeper")
     eventually(lambda: not claims())
+
+
+def test_suspending_a_job_deletes_its_pods_without_counting_failures(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("create", "job", "pausable", "--image=busybox", "--", "sleep", "3600")
+
+    def pods() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = get_json(c, "pods", "-l", "batch.kubernetes.io/job-name=pausable")["items"]
+        return found
+
+    eventually(lambda: [p for p in pods() if p["status"].get("phase") == "Running"])
+    c.kubectl("patch", "job", "pausable", "-p", '{"spec":{"suspend":true}}')
+    eventually(lambda: not pods())
+    status = get_json(c, "job", "pausable")["status"]
+    assert status.get("failed", 0) == 0 and status.get("active", 0) == 0
+    assert [(x["type"], x["status"], x["reason"]) for x in status["conditions"]] == [
+        ("Suspended", "True", "JobSuspended")
+    ]
+    c.kubectl("patch", "job", "pausable", "-p", '{"spec":{"suspend":false}}')
+    eventually(lambda: [p for p in pods() if p["status"].get("phase") == "Running"])
+    assert get_json(c, "job", "pausable")["status"].get("failed", 0) == 0
+    c.kubectl("delete", "job", "pausable")

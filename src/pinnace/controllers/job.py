@@ -276,7 +276,7 @@ class JobReconciler:
                 self._finish(job, target, status)
             return 0.0
         if spec.get("suspend"):
-            await self._delete(job, active, key)
+            await self._delete(job, active, key, uncounted=True)
             status.set_condition("Suspended", "JobSuspended", "Job suspended")
             status.start_time = None
             return 0.0
@@ -402,7 +402,7 @@ class JobReconciler:
                     by_index.setdefault(index, []).append(pod)
             for dupes in by_index.values():
                 extra.extend(sorted(dupes, key=lambda p: p["metadata"]["creationTimestamp"])[1:])
-            await self._delete(job, extra, key)
+            await self._delete(job, extra, key, uncounted=True)
             busy_indexes = set(by_index) | (
                 {i for p in terminating if (i := completion_index(p)) is not None} if replace_failed_only else set()
             )
@@ -419,7 +419,7 @@ class JobReconciler:
                 want = max(0, min(parallelism, int(completions) - status.succeeded))
             if len(active) > want:
                 ranked = sorted(active, key=lambda p: (is_ready(p), p["metadata"]["creationTimestamp"]))
-                await self._delete(job, ranked[: len(active) - want], key)
+                await self._delete(job, ranked[: len(active) - want], key, uncounted=True)
                 return 0.0
             wanted = [None] * max(0, want - busy)
         if not wanted:
@@ -441,7 +441,14 @@ class JobReconciler:
     async def _create(self, job: Obj, index: int | None, key: str) -> None:
         await self.pods.create(job, new_job_pod(job, index), key)
 
-    async def _delete(self, job: Obj, pods: list[Obj], key: str) -> None:
+    async def _delete(self, job: Obj, pods: list[Obj], key: str, *, uncounted: bool = False) -> None:
+        """Delete pods; ``uncounted`` ones (suspended, or more than the Job wants) are first released from the
+        tracking finalizer, so their end is no failure (upstream's ``deleteJobPods``); the pods of a finished
+        Job are not: each counts as failed (``deleteActivePods``)."""
+        if uncounted and pods:
+            holding = [p for p in pods if TRACKING_FINALIZER in _finalizers(p)]
+            await self._remove_finalizers(job, holding)
+            self.released.setdefault(str(job["metadata"]["uid"]), set()).update(p["metadata"]["uid"] for p in holding)
         await self.pods.delete(job, pods, key)
 
 
