@@ -518,7 +518,10 @@ class _Status:
             out["completedIndexes"] = str(self.completed)
             out["succeeded"] = len(self.completed)
             if job["spec"].get("backoffLimitPerIndex") is not None:
-                out["failedIndexes"] = str(self.failed_indexes)
+                out["failedIndexes"] = str(self.failed_indexes)  # a pointer upstream: "" is written
+        for name in ("active", "succeeded", "failed", "completedIndexes"):
+            if not out.get(name, 1):
+                del out[name]  # omitempty upstream (ready and terminating are pointers: their 0 is written)
         if self.start_time is not None:
             out["startTime"] = rfc3339(self.start_time)
         if self.completion_time is not None:
