@@ -121,7 +121,8 @@ def test_a_busy_workload_of_expected_races_logs_no_error(sim_cluster: Cluster) -
         f.seek(start)
         written = f.read().decode(errors="replace")
     loud = [line for line in written.splitlines() if " ERROR " in line or " WARNING " in line or "Traceback" in line]
-    assert loud == []
+    # A slow event handler on a loaded machine is worth its warning, but it is no race.
+    assert [line for line in loud if "handlers must not block" not in line] == []
 
 
 def _pdb_objects(ns: str) -> str:
