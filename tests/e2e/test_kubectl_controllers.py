@@ -289,6 +289,7 @@ def test_autoscaler_reports_each_missing_metrics_api_in_upstreams_words(sim_clus
     assert warnings() == expected
 
     hpa = get_json(c, "hpa", "metrics", "-n", ns)
+    assert hpa["status"]["currentMetrics"] == [{"type": ""}] * 6  # upstream's statuses of failed metrics: empty
     conditions = {x["type"]: (x["status"], x["reason"], x["message"]) for x in hpa["status"]["conditions"]}
     assert conditions["ScalingActive"] == (
         "False",

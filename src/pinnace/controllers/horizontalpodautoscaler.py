@@ -189,8 +189,10 @@ class HorizontalPodAutoscalerReconciler:
         elif current < minimum:
             desired, reason = minimum, "Current number of replicas below Spec.MinReplicas"
         else:
-            self._metrics_fail(hpa, spec, conditions)
+            # As upstream: one (empty, for a metric that failed) status per metric, however many failed.
+            status["currentMetrics"] = [{"type": ""} for _ in self._metrics_fail(hpa, spec, conditions)]
             return
+        status.pop("currentMetrics", None)  # a rescale to the bounds computes no metric
         try:
             await self.rest.request(
                 "PUT", path, body={**scale, "spec": {**(scale.get("spec") or {}), "replicas": desired}}
@@ -218,8 +220,8 @@ class HorizontalPodAutoscalerReconciler:
         status["desiredReplicas"] = desired
         status["lastScaleTime"] = datetime.fromtimestamp(time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def _metrics_fail(self, hpa: Obj, spec: Obj, conditions: list[Obj]) -> None:
-        """Every metric fails (no metrics API): warnings, ScalingActive False, no scaling."""
+    def _metrics_fail(self, hpa: Obj, spec: Obj, conditions: list[Obj]) -> list[Obj]:
+        """Every metric fails (no metrics API): warnings, ScalingActive False, no scaling; returns the metrics."""
         metrics = [m for m in spec.get("metrics") or [] if isinstance(m, dict)] or [DEFAULT_METRIC]
         failures = [metric_failure(m, hpa["metadata"]["namespace"]) for m in metrics]
         for reason, message, _ in failures:
@@ -234,6 +236,7 @@ class HorizontalPodAutoscalerReconciler:
             "FailedComputeMetricsReplicas",
             f"invalid metrics ({len(failures)} invalid out of {len(metrics)}), first error is: {wrapped}",
         )
+        return metrics
 
     async def _write_status(self, hpa: Obj, status: Obj) -> None:
         old = hpa.get("status") or {}
