@@ -11,7 +11,7 @@
 - HorizontalPodAutoscalers on metrics other than Resource, with no metrics APIs: the events,
   condition and ``kubectl describe`` in upstream's words (pkg/controller/podautoscaler).
 - A StatefulSet's ``persistentVolumeClaimRetentionPolicy`` through scale-down, a policy change
-  and deletion.
+  and deletion; the status of an empty StatefulSet and DaemonSet as Go's JSON writes it.
 - Jobs suspended (their pods deleted, not failed), or with a ``podFailurePolicy``, a
   ``successPolicy`` or a ``backoffLimitPerIndex`` (simulated pods exit, with the code their
   annotation says, a second after they start).
@@ -430,23 +430,32 @@ def test_backoff_limit_per_index_retries_each_index_then_fails_it(sim_cluster: C
     c.kubectl("delete", "job", "per-index", "few-failures")
 
 
-RETAINED_SET = """
+def _statefulset(name: str, replicas: int, more_spec: str = "") -> str:
+    """A StatefulSet ``name`` of busybox pods (``more_spec``: further spec fields, indented as such)."""
+    return f"""
 apiVersion: apps/v1
 kind: StatefulSet
-metadata: {name: keeper, namespace: default}
+metadata: {{name: {name}, namespace: default}}
 spec:
-  replicas: 3
-  podManagementPolicy: Parallel
-  serviceName: keeper
-  selector: {matchLabels: {app: keeper}}
-  persistentVolumeClaimRetentionPolicy: {whenDeleted: Retain, whenScaled: Delete}
+  replicas: {replicas}
+  serviceName: {name}
+  selector: {{matchLabels: {{app: {name}}}}}
   template:
-    metadata: {labels: {app: keeper}}
-    spec: {containers: [{name: c, image: busybox}]}
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{containers: [{{name: c, image: busybox}}]}}
+{more_spec}"""
+
+
+RETAINED_SET = _statefulset(
+    "keeper",
+    3,
+    """  podManagementPolicy: Parallel
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Retain, whenScaled: Delete}
   volumeClaimTemplates:
   - metadata: {name: data}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
-"""
+""",
+)
 
 
 def test_statefulset_claims_follow_the_retention_policy(sim_cluster: Cluster) -> None:
@@ -494,3 +503,48 @@ def test_suspending_a_job_deletes_its_pods_without_counting_failures(sim_cluster
     eventually(lambda: [p for p in pods() if p["status"].get("phase") == "Running"])
     assert get_json(c, "job", "pausable")["status"].get("failed", 0) == 0
     c.kubectl("delete", "job", "pausable")
+
+
+EMPTY_WORKLOADS = (
+    _statefulset("idle", 0)
+    + """---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: nowhere, namespace: default}
+spec:
+  selector: {matchLabels: {app: nowhere}}
+  template:
+    metadata: {labels: {app: nowhere}}
+    spec: {nodeSelector: {no-such-label: "x"}, containers: [{name: c, image: busybox}]}
+"""
+)
+
+
+def test_empty_workloads_status_leaves_out_zero_counts(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    c.kubectl("apply", "-f", "-", input=EMPTY_WORKLOADS)
+
+    def status(kind: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = get_json(c, kind, name).get("status") or {}
+        return found
+
+    # omitempty upstream: readyReplicas, currentReplicas and updatedReplicas go at zero; replicas and
+    # availableReplicas stay.
+    eventually(lambda: "updateRevision" in status("statefulset", "idle"))
+    assert sorted(status("statefulset", "idle")) == [
+        "availableReplicas",
+        "collisionCount",
+        "currentRevision",
+        "observedGeneration",
+        "replicas",
+        "updateRevision",
+    ]
+    eventually(lambda: "observedGeneration" in status("daemonset", "nowhere"))
+    assert status("daemonset", "nowhere") == {
+        "currentNumberScheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "numberReady": 0,
+        "observedGeneration": 1,
+    }
+    c.kubectl("delete", "statefulset/idle", "daemonset/nowhere")

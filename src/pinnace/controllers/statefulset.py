@@ -61,6 +61,8 @@ KIND = "apps/v1/StatefulSet"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
+#: The status counts Go's JSON leaves out at zero (``omitempty``).
+_OMITTED_WHEN_ZERO = frozenset({"readyReplicas", "currentReplicas", "updatedReplicas"})
 
 
 async def add_statefulset_controller(manager: Manager, *, workers: int = 2) -> Controller:
@@ -361,6 +363,8 @@ class StatefulSetReconciler:
             status["currentRevision"] = update_rev
         old = sts.get("status") or {}
         if any(old.get(k, 0 if k in counts or k == "collisionCount" else None) != v for k, v in status.items()):
+            # omitempty upstream: these counts are not written when zero (replicas and availableReplicas are).
+            patch = {k: None if k in _OMITTED_WHEN_ZERO and not v else v for k, v in status.items()}
             with contextlib.suppress(errors.NotFound):
-                await self.client.status().patch(sts, MergePatch({"status": status}))
+                await self.client.status().patch(sts, MergePatch({"status": patch}))
         return float(min_ready) if waiting else 0.0
