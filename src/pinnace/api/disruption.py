@@ -6,25 +6,41 @@ time) and the disruption controller (which keeps every budget's status, so
 ``get(api_version, kind, namespace, name)`` reads a pod's controller (None if
 it is gone), so each caller reads objects its own way.
 
-The status: ``expectedPods`` (the scale of the budget's workloads — a
-ReplicaSet counts as its Deployment — or, for an integer ``minAvailable``, the
-pods there are), ``desiredHealthy`` (``minAvailable``, or the expected pods
-less ``maxUnavailable``; percentages round up), ``currentHealthy`` (ready pods
-not being deleted and not recently evicted), ``disruptionsAllowed`` (their
-difference, at least 0), ``disruptedPods`` (evictions not yet seen deleted, for
-two minutes), ``observedGeneration`` and the ``DisruptionAllowed`` condition.
+The status: ``expectedPods`` (the scale of the budget's workloads, each
+counted once — a ReplicaSet counts as its Deployment — or, for an integer
+``minAvailable``, the pods there are), ``desiredHealthy`` (``minAvailable``, or
+the expected pods less ``maxUnavailable``; percentages round up),
+``currentHealthy`` (ready pods not being deleted and not recently evicted),
+``disruptionsAllowed`` (their difference, at least 0, and 0 while no pod is
+expected), ``disruptedPods`` (evictions not yet seen deleted, for two minutes),
+``observedGeneration`` and the ``DisruptionAllowed`` condition.
+
+As upstream since 1.27, pods with no controller are left out of a scaled
+budget's expected pods (the controller warns about them with an
+``UnmanagedPods`` event); a pod whose controller is gone, or has no scale (a
+Job, a DaemonSet), makes the count impossible, and the budget fails safe: no
+disruption allowed, ``DisruptionAllowed`` False with reason ``SyncFailed``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pinnace.api.podutil import is_pod_ready, set_pod_condition
 
-__all__ = ["DELETION_TIMEOUT", "Getter", "budget_status", "set_allowed_condition"]
+__all__ = [
+    "DELETION_TIMEOUT",
+    "Assessment",
+    "ExpectedPodsUnknown",
+    "Getter",
+    "assess",
+    "budget_status",
+    "set_allowed_condition",
+]
 
 Obj = dict[str, Any]
 
@@ -60,51 +76,82 @@ def _scaled(value: Any, total: int, *, round_up: bool) -> int:
         return 0
 
 
-async def _controller_scale(get: Getter, namespace: str, ref: Obj) -> int | None:
-    """The desired replicas of a pod's controller (a ReplicaSet counts as its Deployment), if known."""
+#: Built-in kinds that own pods but have no scale subresource, by (group, kind): their GroupResource, as
+#: upstream names it when it cannot count a budget's pods.
+_UNSCALED = {
+    ("batch", "Job"): "jobs.batch",
+    ("apps", "DaemonSet"): "daemonsets.apps",
+    ("", "Node"): "nodes",
+}
+
+
+class ExpectedPodsUnknown(Exception):
+    """A budget's expected pods cannot be counted: a pod's controller is gone or has no scale (upstream's
+    getExpectedScale error; the budget then fails safe)."""
+
+
+async def _controller_scale(get: Getter, namespace: str, ref: Obj) -> tuple[str, int] | None:
+    """The UID and desired replicas of a pod's controller (a ReplicaSet counts as its Deployment), if found."""
     api_version, kind = str(ref.get("apiVersion") or ""), str(ref.get("kind") or "")
-    if (api_version.rpartition("/")[0], kind) not in _SCALED:
-        return None
     obj = await get(api_version, kind, namespace, str(ref.get("name") or ""))
-    if obj is None:
+    meta = (obj or {}).get("metadata") or {}
+    if obj is None or (ref.get("uid") and meta.get("uid") != ref.get("uid")):
         return None
     if kind == "ReplicaSet":
-        for owner in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        for owner in meta.get("ownerReferences") or []:
             if owner.get("controller") and owner.get("kind") == "Deployment":
                 deployment = await _controller_scale(get, namespace, owner)
                 if deployment is not None:
                     return deployment
     replicas = (obj.get("spec") or {}).get("replicas")
-    return 1 if replicas is None else int(replicas)
+    return str(meta.get("uid") or ref.get("name")), 1 if replicas is None else int(replicas)
 
 
-async def _expected_pods(get: Getter, namespace: str, pods: list[Obj]) -> int:
-    """How many pods the budget's workloads want: their controllers' scale, else the pods there are."""
-    controllers: dict[str, Obj] = {}
-    uncontrolled = 0
+async def _expected_pods(get: Getter, namespace: str, pods: list[Obj]) -> tuple[int, list[str]]:
+    """The sum of the scales of the pods' controllers (each once), and the pods with no controller, which
+    upstream leaves out (``getExpectedScale``). Raises :class:`ExpectedPodsUnknown` for a pod whose
+    controller cannot be found or has no scale."""
+    scales: dict[str, int] = {}
+    unmanaged: list[str] = []
     for pod in pods:
-        ref = next((o for o in (pod["metadata"].get("ownerReferences") or []) if o.get("controller")), None)
+        meta = pod["metadata"]
+        ref = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
         if ref is None:
-            uncontrolled += 1
-        else:
-            controllers[str(ref.get("uid") or ref.get("name"))] = ref
-    total = uncontrolled
-    for ref in controllers.values():
-        scale = await _controller_scale(get, namespace, ref)
-        total += (
-            scale
-            if scale is not None
-            else sum(
-                1
-                for p in pods
-                if any(o.get("uid") == ref.get("uid") for o in p["metadata"].get("ownerReferences") or [])
-            )
-        )
-    return total
+            unmanaged.append(str(meta["name"]))
+            continue
+        group, kind = str(ref.get("apiVersion") or "").rpartition("/")[0], str(ref.get("kind") or "")
+        if (group, kind) in _UNSCALED:
+            raise ExpectedPodsUnknown(f"{_UNSCALED[group, kind]} does not implement the scale subresource")
+        if (group, kind) not in _SCALED:
+            # A custom controller: upstream asks its scale subresource. Not read here: its pods count as they are.
+            key = str(ref.get("uid") or ref.get("name"))
+            scales[key] = scales.get(key, 0) + 1
+            continue
+        found = await _controller_scale(get, namespace, ref)
+        if found is None:
+            raise ExpectedPodsUnknown(f'found no controllers for pod "{meta["name"]}"')
+        scales[found[0]] = found[1]
+    return sum(scales.values()), unmanaged
+
+
+@dataclass
+class Assessment:
+    """What the disruption controller makes of a budget: its status, the pods it cannot account for
+    (no controller: an ``UnmanagedPods`` event), and why the expected pods could not be counted (then
+    the status fails safe: no disruption allowed, ``DisruptionAllowed`` False with reason SyncFailed)."""
+
+    status: Obj
+    unmanaged: list[str] = field(default_factory=list)
+    failure: str | None = None
 
 
 async def budget_status(get: Getter, pdb: Obj, pods: list[Obj], now: float) -> Obj:
     """A PodDisruptionBudget's status from the pods its selector matches (``now`` in epoch seconds)."""
+    return (await assess(get, pdb, pods, now)).status
+
+
+async def assess(get: Getter, pdb: Obj, pods: list[Obj], now: float) -> Assessment:
+    """A PodDisruptionBudget's status and what went wrong computing it (``now`` in epoch seconds)."""
     spec = pdb.get("spec") or {}
     namespace = pdb["metadata"]["namespace"]
     old = pdb.get("status") or {}
@@ -119,16 +166,21 @@ async def budget_status(get: Getter, pdb: Obj, pods: list[Obj], now: float) -> O
         for p in pods
         if not p["metadata"].get("deletionTimestamp") and p["metadata"]["name"] not in disrupted and is_pod_ready(p)
     )
-    if spec.get("maxUnavailable") is not None:
-        expected = await _expected_pods(get, namespace, pods)
-        desired = max(0, expected - _scaled(spec["maxUnavailable"], expected, round_up=True))
-    elif isinstance(spec.get("minAvailable"), str):
-        expected = await _expected_pods(get, namespace, pods)
-        desired = _scaled(spec["minAvailable"], expected, round_up=True)
-    else:
-        expected = len(pods)
-        desired = _scaled(spec.get("minAvailable", 1), expected, round_up=True)
-    allowed = max(0, healthy - desired)
+    unmanaged: list[str] = []
+    try:
+        if spec.get("maxUnavailable") is not None:
+            expected, unmanaged = await _expected_pods(get, namespace, pods)
+            desired = max(0, expected - _scaled(spec["maxUnavailable"], expected, round_up=True))
+        elif isinstance(spec.get("minAvailable"), str):
+            expected, unmanaged = await _expected_pods(get, namespace, pods)
+            desired = _scaled(spec["minAvailable"], expected, round_up=True)
+        else:
+            expected = len(pods)
+            desired = _scaled(spec.get("minAvailable", 1), expected, round_up=True)
+    except ExpectedPodsUnknown as exc:
+        return Assessment(_fail_safe(old, str(exc)), failure=str(exc))
+    # No disruption while no pod is expected: a budget whose first pods just appeared is safe until counted.
+    allowed = max(0, healthy - desired) if expected > 0 else 0
     status: Obj = {
         "observedGeneration": pdb["metadata"].get("generation", 1),
         "disruptionsAllowed": allowed,
@@ -140,6 +192,17 @@ async def budget_status(get: Getter, pdb: Obj, pods: list[Obj], now: float) -> O
         status["disruptedPods"] = disrupted
     status["conditions"] = [dict(c) for c in old.get("conditions") or []]
     set_allowed_condition(status)
+    return Assessment(status, unmanaged)
+
+
+def _fail_safe(old: Obj, message: str) -> Obj:
+    """The status upstream's ``failSafe`` writes: the old one with no disruption allowed and the reason."""
+    status: Obj = {"currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0, **old, "disruptionsAllowed": 0}
+    status["conditions"] = [dict(c) for c in old.get("conditions") or []]
+    cond: Obj = {"type": "DisruptionAllowed", "status": "False", "reason": "SyncFailed", "message": message}
+    if old.get("observedGeneration"):
+        cond["observedGeneration"] = old["observedGeneration"]
+    _set_condition(status, cond)
     return status
 
 
@@ -153,6 +216,11 @@ def set_allowed_condition(status: Obj) -> None:
         "message": "",
         "observedGeneration": status["observedGeneration"],
     }
+    _set_condition(status, wanted)
+
+
+def _set_condition(status: Obj, wanted: Obj) -> None:
+    """Set a metav1.Condition in ``status["conditions"]`` (its transition time kept if its status is unchanged)."""
     holder: Obj = {"status": {"conditions": status["conditions"]}}
     set_pod_condition(holder, wanted)
     for c in holder["status"]["conditions"]:

@@ -56,6 +56,9 @@ CAUSE_FORBIDDEN = "FieldValueForbidden"
 CAUSE_TOO_LONG = "FieldValueTooLong"
 CAUSE_TYPE_INVALID = "FieldValueTypeInvalid"
 CAUSE_UNKNOWN_FIELD = "FieldValueUnknown"
+#: The cause the NamespaceLifecycle admission plugin gives when it refuses new content in a namespace being
+#: deleted (core/v1 ``NamespaceTerminatingCause``).
+CAUSE_NAMESPACE_TERMINATING = "NamespaceTerminating"
 
 
 class StatusError(Exception):
@@ -228,6 +231,12 @@ class Timeout(StatusError):
 
     code = 504
     reason = "Timeout"
+
+
+def namespace_terminating(exc: BaseException) -> bool:
+    """Whether ``exc`` refused to create something because its namespace is being deleted (upstream's
+    ``HasStatusCause(err, NamespaceTerminatingCause)``): a race every controller meets and none can win."""
+    return isinstance(exc, StatusError) and any(c.type == CAUSE_NAMESPACE_TERMINATING for c in exc.causes)
 
 
 def gone(message: str) -> Gone:

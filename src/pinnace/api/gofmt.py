@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["GoValue", "go_quote", "go_value", "string_map"]
+__all__ = ["GoValue", "go_quote", "go_value", "label_selector_text", "string_map"]
 
 
 def go_quote(value: str) -> str:
@@ -72,3 +72,20 @@ def string_map(value: Mapping[str, Any] | None) -> str:
         return "map[string]string(nil)" if value is None else "map[string]string{}"
     items = ", ".join(f"{go_quote(k)}:{go_quote(str(v))}" for k, v in sorted(value.items()))
     return "map[string]string{" + items + "}"
+
+
+def label_selector_text(selector: Mapping[str, Any]) -> str:
+    """The protobuf ``String()`` of a ``*metav1.LabelSelector``: what upstream prints for a ``%v`` of one
+    (``kubectl get validatingadmissionpolicybindings``, the disruption controller's events)."""
+    exprs = "".join(
+        f"LabelSelectorRequirement{{Key:{e.get('key', '')},Operator:{e.get('operator', '')},"
+        f"Values:[{' '.join(str(v) for v in e.get('values') or [])}],}},"
+        for e in selector.get("matchExpressions") or []
+        if isinstance(e, Mapping)
+    )
+    labels = selector.get("matchLabels") or {}
+    pairs = "".join(f"{k}: {labels[k]}," for k in sorted(labels))
+    return (
+        f"&LabelSelector{{MatchLabels:map[string]string{{{pairs}}},"
+        f"MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}"
+    )

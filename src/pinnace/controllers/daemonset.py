@@ -61,6 +61,8 @@ Obj = dict[str, Any]
 KIND = "apps/v1/DaemonSet"
 REVISION_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
+#: The status counts Go's JSON leaves out at zero (``omitempty``).
+_OMITTED_WHEN_ZERO = frozenset({"numberAvailable", "numberUnavailable", "updatedNumberScheduled"})
 
 
 def _node_changed(old: Obj, new: Obj) -> bool:
@@ -308,6 +310,8 @@ class DaemonSetReconciler:
         }
         old = ds.get("status") or {}
         if any(old.get(k, 0) != v for k, v in status.items()):
+            # omitempty upstream: these counts are not written when zero (the other four always are).
+            patch = {k: None if k in _OMITTED_WHEN_ZERO and not v else v for k, v in status.items()}
             with contextlib.suppress(errors.NotFound):
-                await self.client.status().patch(ds, MergePatch({"status": status}))
+                await self.client.status().patch(ds, MergePatch({"status": patch}))
         return float(min_ready) if waiting else 0.0

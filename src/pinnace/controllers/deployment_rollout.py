@@ -156,7 +156,7 @@ class Rollout:
                 await self.write_status(status)
                 raise
         except errors.StatusError as exc:
-            if isinstance(exc, errors.Forbidden) and "being terminated" in str(exc):
+            if errors.namespace_terminating(exc):
                 raise
             message = f'Failed to create new replica set "{rs["metadata"]["name"]}": {exc.message}'
             if du.has_progress_deadline(d):

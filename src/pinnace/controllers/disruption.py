@@ -7,15 +7,21 @@ currently and desired healthy, ``disruptionsAllowed``, the
 ``DisruptionAllowed`` condition) and written when it differs. That is what
 ``kubectl get pdb`` shows as ALLOWED DISRUPTIONS and what ``kubectl drain``'s
 evictions spend; an eviction recorded in ``disruptedPods`` is looked at again
-when it expires. A budget that selects no pod gets a ``NoPods`` event.
+when it expires. A budget that selects no pod gets a ``NoPods`` event; one
+whose pods include some with no controller an ``UnmanagedPods`` warning (they
+are left out of its expected pods); one whose expected pods cannot be counted
+(a pod's controller gone, or without scale) a ``CalculateExpectedPodCountFailed``
+warning, and it fails safe (no disruption allowed, reason ``SyncFailed``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from pinnace.api import disruption, errors
+from pinnace.api.gofmt import label_selector_text
 from pinnace.api.selectors import from_label_selector
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.cache.indexer import NAMESPACE_INDEX
@@ -23,12 +29,14 @@ from pinnace.runtime.cache.informer import Informer
 from pinnace.runtime.client import Client, MergePatch
 from pinnace.runtime.controller import Controller
 from pinnace.runtime.controllerutil import get_or_none
-from pinnace.runtime.events import NORMAL, EventRecorder
+from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
 from pinnace.runtime.handler import EnqueueRequestsFromMapFunc
 from pinnace.runtime.manager import Manager
 from pinnace.runtime.reconcile import Request, Result
 
 __all__ = ["DisruptionReconciler", "add_disruption_controller"]
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
@@ -57,6 +65,16 @@ def _selects(pdb: Obj, labels: Any) -> bool:
         return from_label_selector((pdb.get("spec") or {}).get("selector")).matches(labels or {})
     except errors.BadRequest:
         return False
+
+
+def unmanaged_note(pdb: Obj) -> str:
+    """Upstream's ``UnmanagedPods`` event message (the selector in Go's protobuf text form)."""
+    selector = label_selector_text((pdb.get("spec") or {}).get("selector") or {})
+    return (
+        f"Pods selected by this PodDisruptionBudget (selector: {selector}) were found to be unmanaged. "
+        "As a result, the status of the PDB cannot be calculated correctly, which may result in undefined "
+        'behavior. To account for these pods please set ".spec.minAvailable" field of the PDB to an integer value.'
+    )
 
 
 class DisruptionReconciler:
@@ -93,7 +111,14 @@ class DisruptionReconciler:
         ]
         if not pods:
             self.recorder.event(pdb, NORMAL, "NoPods", "No matching pods found")
-        status = await disruption.budget_status(self._get, pdb, pods, time.time())
+        assessment = await disruption.assess(self._get, pdb, pods, time.time())
+        if assessment.failure is not None:
+            log.warning("budget %s: %s", request, assessment.failure)
+            note = f"Failed to calculate the number of expected pods: {assessment.failure}"
+            self.recorder.event(pdb, WARNING, "CalculateExpectedPodCountFailed", note)
+        elif assessment.unmanaged:
+            self.recorder.event(pdb, WARNING, "UnmanagedPods", unmanaged_note(pdb))
+        status = assessment.status
         old = pdb.get("status") or {}
         if status != old:
             patch = {k: status.get(k) for k in set(status) | set(old)}

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pinnace.api import errors
+from pinnace.api.gofmt import label_selector_text
 from pinnace.client.rest import RestClient
 from pinnace.client.restmapper import RESTMapper
 from pinnace.runtime.builder import Builder
@@ -54,8 +55,10 @@ _NO_RESOURCE_METRICS = (
 _NO_CUSTOM_METRICS = (
     "unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered"
 )
-_NO_EXTERNAL_METRICS = (
-    "unable to fetch metrics from external metrics API: no external metrics API (external.metrics.k8s.io) registered"
+#: What the external metrics client reports when no external.metrics.k8s.io is served: a plain 404 on the metric.
+_NO_EXTERNAL_METRIC = (
+    "unable to fetch metrics from external metrics API: the server could not find the requested resource "
+    "(get {name}.external.metrics.k8s.io)"
 )
 
 
@@ -74,23 +77,51 @@ async def add_horizontal_pod_autoscaler_controller(manager: Manager, *, workers:
     )
 
 
-def metric_failure(metric: Obj) -> tuple[str, str, str]:
-    """How one metric fails without metrics APIs, in upstream's words: (event reason, event message, wrapped error)."""
+def metric_failure(metric: Obj, namespace: str) -> tuple[str, str, str]:
+    """How one metric fails without metrics APIs, in upstream's words (``computeReplicasForMetric``): the event
+    reason, the message of the event and of the ScalingActive condition, and the error
+    FailedComputeMetricsReplicas quotes."""
     kind = str(metric.get("type") or "")
     if kind in ("Resource", "ContainerResource"):
         source = metric.get("resource" if kind == "Resource" else "containerResource") or {}
         name = str(source.get("name") or "")
-        usage = "usage" if (source.get("target") or {}).get("type") == "AverageValue" else "utilization"
+        usage = "usage" if (source.get("target") or {}).get("averageValue") is not None else "utilization"
         message = f"failed to get {name} {usage}: unable to get metrics for resource {name}: {_NO_RESOURCE_METRICS}"
-        what = "resource" if kind == "Resource" else "container resource"
-        return f"FailedGet{kind}Metric", message, f"failed to get {name} {what} metric value: {message}"
+        if kind == "Resource":
+            return "FailedGetResourceMetric", message, f"failed to get {name} resource metric value: {message}"
+        container = str(source.get("container") or "")
+        return (
+            "FailedGetContainerResourceMetric",
+            message,
+            f"failed to get {container} container metric value: {message}",
+        )
     source = metric.get({"Pods": "pods", "Object": "object", "External": "external"}.get(kind, "")) or {}
-    name = str((source.get("metric") or {}).get("name") or "")
-    if kind == "External":
-        message = f"unable to get external metric {name}: {_NO_EXTERNAL_METRICS}"
-    else:
+    identifier = source.get("metric") or {}
+    name = str(identifier.get("name") or "")
+    target = source.get("target") or {}
+    if kind == "Pods":
         message = f"unable to get metric {name}: {_NO_CUSTOM_METRICS}"
-    return f"FailedGet{kind}Metric", message, f"failed to get {kind.lower()} metric value: {message}"
+        return "FailedGetPodsMetric", message, f"failed to get pods metric value: {message}"
+    if kind == "Object":
+        described = source.get("describedObject") or {}
+        # Upstream's format string names the object in this order: "<kind> on <namespace> <name>/<error>".
+        message = (
+            f"unable to get metric {name}: {described.get('kind') or ''} on {namespace} "
+            f"{described.get('name') or ''}/{_NO_CUSTOM_METRICS}"
+        )
+        per_pod = not (target.get("type") == "Value" and target.get("value") is not None)
+        error = f"failed to get {name} object metric: {message}" if per_pod else message
+        return "FailedGetObjectMetric", message, f"failed to get object metric value: {error}"
+    selector = identifier.get("selector")
+    selector_text = label_selector_text(selector) if isinstance(selector, dict) else "nil"
+    message = (
+        f"unable to get external metric {namespace}/{name}/{selector_text}: {_NO_EXTERNAL_METRIC.format(name=name)}"
+    )
+    if target.get("averageValue") is not None:
+        error = f"failed to get {name} external metric: {message}"
+    else:
+        error = f"failed to get external metric {name}: {message}"
+    return "FailedGetExternalMetric", message, f"failed to get {name} external metric value: {error}"
 
 
 class HorizontalPodAutoscalerReconciler:
@@ -158,8 +189,10 @@ class HorizontalPodAutoscalerReconciler:
         elif current < minimum:
             desired, reason = minimum, "Current number of replicas below Spec.MinReplicas"
         else:
-            self._metrics_fail(hpa, spec, conditions)
+            # As upstream: one (empty, for a metric that failed) status per metric, however many failed.
+            status["currentMetrics"] = [{"type": ""} for _ in self._metrics_fail(hpa, spec, conditions)]
             return
+        status.pop("currentMetrics", None)  # a rescale to the bounds computes no metric
         try:
             await self.rest.request(
                 "PUT", path, body={**scale, "spec": {**(scale.get("spec") or {}), "replicas": desired}}
@@ -187,10 +220,10 @@ class HorizontalPodAutoscalerReconciler:
         status["desiredReplicas"] = desired
         status["lastScaleTime"] = datetime.fromtimestamp(time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def _metrics_fail(self, hpa: Obj, spec: Obj, conditions: list[Obj]) -> None:
-        """Every metric fails (no metrics API): warnings, ScalingActive False, no scaling."""
+    def _metrics_fail(self, hpa: Obj, spec: Obj, conditions: list[Obj]) -> list[Obj]:
+        """Every metric fails (no metrics API): warnings, ScalingActive False, no scaling; returns the metrics."""
         metrics = [m for m in spec.get("metrics") or [] if isinstance(m, dict)] or [DEFAULT_METRIC]
-        failures = [metric_failure(m) for m in metrics]
+        failures = [metric_failure(m, hpa["metadata"]["namespace"]) for m in metrics]
         for reason, message, _ in failures:
             self.recorder.event(hpa, WARNING, reason, message)
         reason, message, wrapped = failures[0]
@@ -203,6 +236,7 @@ class HorizontalPodAutoscalerReconciler:
             "FailedComputeMetricsReplicas",
             f"invalid metrics ({len(failures)} invalid out of {len(metrics)}), first error is: {wrapped}",
         )
+        return metrics
 
     async def _write_status(self, hpa: Obj, status: Obj) -> None:
         old = hpa.get("status") or {}

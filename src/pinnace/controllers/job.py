@@ -20,10 +20,21 @@ Upstream's ``job_controller`` semantics (v1.32), on the runtime SDK:
 - as in v1.32, the terminal condition comes in two steps: ``FailureTarget`` or
   ``SuccessCriteriaMet`` first, while remaining pods are deleted, then
   ``Failed`` or ``Complete`` (with ``completionTime``) once none is left;
+- ``podFailurePolicy``: a failed pod meeting a ``FailJob`` rule fails the Job
+  (reason ``PodFailurePolicy``, upstream's message), one meeting an ``Ignore``
+  rule is replaced without counting towards ``backoffLimit``;
+- ``backoffLimitPerIndex`` (Indexed jobs): each index retries on its own
+  (its failures so far in ``batch.kubernetes.io/job-index-failure-count``, its
+  own backoff) until it has failed past the limit; the index is then in
+  ``failedIndexes``, and the Job fails past ``maxFailedIndexes``
+  (MaxFailedIndexesExceeded) or once every index is done (FailedIndexes);
+- ``successPolicy`` (Indexed jobs): once the succeeded indexes meet a rule the
+  Job succeeds (reason ``SuccessPolicy``, "Matched rules at index N") and its
+  remaining pods are deleted;
 - ``suspend`` deletes the active pods and sets the ``Suspended`` condition.
 
 Events: SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded,
-DeadlineExceeded. The TTL-after-finished controller
+DeadlineExceeded, PodFailurePolicy. The TTL-after-finished controller
 (:mod:`.ttlafterfinished`) is added with this one.
 """
 
@@ -43,8 +54,14 @@ from pinnace.controllers._job_pods import (
     TRACKING_FINALIZER,
     IndexSet,
     completion_index,
+    finished_at,
     is_failed,
+    is_index_failed,
+    last_failed_per_index,
+    match_pod_failure_policy,
+    match_success_policy,
     new_job_pod,
+    next_index_failure_counts,
     restarts,
 )
 from pinnace.controllers._pod_control import PodControl
@@ -167,6 +184,7 @@ class JobReconciler:
         indexed = job["spec"].get("completionMode") == "Indexed"
         completions = int(job["spec"].get("completions") or 0)
         new = False
+        ignored: list[Obj] = []
         released = self.released.setdefault(str(job["metadata"]["uid"]), set())
         for pod in pods:
             uid = pod["metadata"]["uid"]
@@ -183,10 +201,17 @@ class JobReconciler:
                     status.completed.add(index)  # recorded with the uncounted pod, as upstream does
                 new = True
             elif is_failed(pod, job):
-                uncounted["failed"].append(uid)
-                new = True
+                if match_pod_failure_policy(job, pod)[1]:
+                    uncounted["failed"].append(uid)
+                    new = True
+                else:  # an Ignore rule: replaced, not counted
+                    ignored.append(pod)
         if new:
             await status.write(self.client, job)
+        if ignored:
+            await self._remove_finalizers(job, ignored)
+            released |= {p["metadata"]["uid"] for p in ignored}
+            self._count_failures(job, len(ignored))
         pending = set(uncounted["succeeded"] + uncounted["failed"])
         if not pending:
             return
@@ -196,13 +221,17 @@ class JobReconciler:
         if job["spec"].get("completionMode") != "Indexed":
             status.succeeded += len(uncounted["succeeded"])
         status.failed += len(uncounted["failed"])
-        record = self.backoffs.setdefault(str(job["metadata"]["uid"]), _Backoff())
         if uncounted["failed"]:
-            record.failures += len(uncounted["failed"])
-            record.last_failure = self.clock.now()
+            self._count_failures(job, len(uncounted["failed"]))
         elif uncounted["succeeded"]:
-            record.failures = 0
+            self.backoffs.setdefault(str(job["metadata"]["uid"]), _Backoff()).failures = 0
         uncounted["succeeded"], uncounted["failed"] = [], []
+
+    def _count_failures(self, job: Obj, failed: int) -> None:
+        """New pod failures delay the next pods (upstream's backoff record counts ignored failures too)."""
+        record = self.backoffs.setdefault(str(job["metadata"]["uid"]), _Backoff())
+        record.failures += failed
+        record.last_failure = self.clock.now()
 
     async def _remove_finalizers(self, job: Obj, pods: list[Obj]) -> None:
         async def remove(pod: Obj) -> None:
@@ -237,7 +266,8 @@ class JobReconciler:
         status.terminating = len(terminating)
         target = _true(job, "FailureTarget") or _true(job, "SuccessCriteriaMet")
         if target is None:
-            target = self._failure(job, pods, status) or self._success(job, status)
+            target = self._failure(job, pods, status) or self._index_failure(job, pods, status)
+            target = target or self._success(job, status)
             if target is not None:
                 status.set_condition(target["type"], target["reason"], target["message"])
         if target is not None:
@@ -246,7 +276,7 @@ class JobReconciler:
                 self._finish(job, target, status)
             return 0.0
         if spec.get("suspend"):
-            await self._delete(job, active, key)
+            await self._delete(job, active, key, uncounted=True)
             status.set_condition("Suspended", "JobSuspended", "Job suspended")
             status.start_time = None
             return 0.0
@@ -256,7 +286,7 @@ class JobReconciler:
             status.start_time = status.now
         if not self.expectations.satisfied(key, pods, self.clock.now()):
             return 0.0
-        wait = await self._manage(job, active, terminating, status, key)
+        wait = await self._manage(job, pods, active, terminating, status, key)
         deadline = spec.get("activeDeadlineSeconds")
         if deadline is not None:
             left = float(deadline) - (status.now - status.start_time).total_seconds()
@@ -265,6 +295,11 @@ class JobReconciler:
 
     def _failure(self, job: Obj, pods: list[Obj], status: _Status) -> Obj | None:
         spec = job["spec"]
+        if spec.get("podFailurePolicy"):
+            for pod in pods:
+                message = match_pod_failure_policy(job, pod)[0] if is_failed(pod, job) else None
+                if message is not None:
+                    return {"type": "FailureTarget", "reason": "PodFailurePolicy", "message": message}
         limit = int(spec.get("backoffLimit", 6))
         on_failure = (spec.get("template") or {}).get("spec", {}).get("restartPolicy") == "OnFailure"
         past = status.failed > limit
@@ -280,10 +315,33 @@ class JobReconciler:
         return None
 
     @staticmethod
+    def _index_failure(job: Obj, pods: list[Obj], status: _Status) -> Obj | None:
+        """With ``backoffLimitPerIndex``: record the indexes failed for good; fail the Job past
+        ``maxFailedIndexes``, or once every index has succeeded or failed (upstream's messages)."""
+        spec = job["spec"]
+        if spec.get("completionMode") != "Indexed" or spec.get("backoffLimitPerIndex") is None:
+            return None
+        completions = int(spec.get("completions") or 0)
+        for pod in pods:
+            index = completion_index(pod)
+            if index is not None and index < completions and is_index_failed(job, pod):
+                status.failed_indexes.add(index)
+        failed = len(status.failed_indexes)
+        if spec.get("maxFailedIndexes") is not None and failed > int(spec["maxFailedIndexes"]):
+            message = "Job has exceeded the specified maximal number of failed indexes"
+            return {"type": "FailureTarget", "reason": "MaxFailedIndexesExceeded", "message": message}
+        if failed and failed + len(status.completed) >= completions:
+            return {"type": "FailureTarget", "reason": "FailedIndexes", "message": "Job has failed indexes"}
+        return None
+
+    @staticmethod
     def _success(job: Obj, status: _Status) -> Obj | None:
         spec = job["spec"]
         completions = spec.get("completions")
         if spec.get("completionMode") == "Indexed":
+            matched = match_success_policy(job, status.completed)
+            if matched is not None:
+                return {"type": "SuccessCriteriaMet", "reason": "SuccessPolicy", "message": matched}
             done = len(status.completed) >= int(completions or 0)
         elif completions is None:
             done = status.succeeded > 0 and status.active == 0
@@ -303,7 +361,30 @@ class JobReconciler:
             self.recorder.event(job, WARNING, target["reason"], target["message"])
 
     # ---- pods -------------------------------------------------------------------
-    async def _manage(self, job: Obj, active: list[Obj], terminating: list[Obj], status: _Status, key: str) -> float:
+    async def _create_per_index(self, job: Obj, wanted: list[int], pods: list[Obj], status: _Status, key: str) -> float:
+        """Start the wanted indexes whose own backoff is over (``backoffLimitPerIndex``: each index counts its
+        failures on its pods, and waits 10 s doubling per failure); returns the shortest wait left otherwise."""
+        last_failed = last_failed_per_index(job, pods)
+        now, ready, waits = status.now, [], []
+        for index in wanted:
+            failed = last_failed.get(index)
+            counts = next_index_failure_counts(job, failed)
+            if failed is not None and self.backoff > 0:
+                delay = min(self.backoff * 2 ** (sum(counts) - 1), MAX_BACKOFF)
+                ended = parse_time(finished_at(failed)) or now
+                left = delay - (now - ended).total_seconds()
+                if left > 0:
+                    waits.append(left)
+                    continue
+            ready.append((index, counts))
+        if not ready:
+            return min(waits, default=0.0)
+        await asyncio.gather(*(self.pods.create(job, new_job_pod(job, i, counts), key) for i, counts in ready))
+        return 0.0
+
+    async def _manage(
+        self, job: Obj, pods: list[Obj], active: list[Obj], terminating: list[Obj], status: _Status, key: str
+    ) -> float:
         """Create or delete pods towards what the Job wants running; returns a backoff to wait, if any."""
         spec = job["spec"]
         parallelism = int(spec.get("parallelism", 1))
@@ -315,18 +396,21 @@ class JobReconciler:
             extra = []
             for pod in active:
                 index = completion_index(pod)
-                if index is None or index >= completions or index in status.completed:
+                if index is None or index >= completions or index in status.completed | status.failed_indexes:
                     extra.append(pod)
                 else:
                     by_index.setdefault(index, []).append(pod)
             for dupes in by_index.values():
                 extra.extend(sorted(dupes, key=lambda p: p["metadata"]["creationTimestamp"])[1:])
-            await self._delete(job, extra, key)
+            await self._delete(job, extra, key, uncounted=True)
             busy_indexes = set(by_index) | (
                 {i for p in terminating if (i := completion_index(p)) is not None} if replace_failed_only else set()
             )
-            free = [i for i in range(completions) if i not in status.completed and i not in busy_indexes]
+            done = status.completed | status.failed_indexes
+            free = [i for i in range(completions) if i not in done and i not in busy_indexes]
             wanted: list[int | None] = list(free[: max(0, parallelism - len(by_index))])
+            if spec.get("backoffLimitPerIndex") is not None:
+                return await self._create_per_index(job, [i for i in wanted if i is not None], pods, status, key)
         else:
             completions = spec.get("completions")
             if completions is None:
@@ -335,7 +419,7 @@ class JobReconciler:
                 want = max(0, min(parallelism, int(completions) - status.succeeded))
             if len(active) > want:
                 ranked = sorted(active, key=lambda p: (is_ready(p), p["metadata"]["creationTimestamp"]))
-                await self._delete(job, ranked[: len(active) - want], key)
+                await self._delete(job, ranked[: len(active) - want], key, uncounted=True)
                 return 0.0
             wanted = [None] * max(0, want - busy)
         if not wanted:
@@ -357,7 +441,14 @@ class JobReconciler:
     async def _create(self, job: Obj, index: int | None, key: str) -> None:
         await self.pods.create(job, new_job_pod(job, index), key)
 
-    async def _delete(self, job: Obj, pods: list[Obj], key: str) -> None:
+    async def _delete(self, job: Obj, pods: list[Obj], key: str, *, uncounted: bool = False) -> None:
+        """Delete pods; ``uncounted`` ones (suspended, or more than the Job wants) are first released from the
+        tracking finalizer, so their end is no failure (upstream's ``deleteJobPods``); the pods of a finished
+        Job are not: each counts as failed (``deleteActivePods``)."""
+        if uncounted and pods:
+            holding = [p for p in pods if TRACKING_FINALIZER in _finalizers(p)]
+            await self._remove_finalizers(job, holding)
+            self.released.setdefault(str(job["metadata"]["uid"]), set()).update(p["metadata"]["uid"] for p in holding)
         await self.pods.delete(job, pods, key)
 
 
@@ -382,6 +473,7 @@ class _Status:
         self.succeeded = int(old.get("succeeded") or 0)
         self.failed = int(old.get("failed") or 0)
         self.completed = IndexSet.parse(old.get("completedIndexes") or "")
+        self.failed_indexes = IndexSet.parse(old.get("failedIndexes") or "")
         uncounted = old.get("uncountedTerminatedPods") or {}
         self.uncounted: dict[str, list[str]] = {
             "succeeded": list(uncounted.get("succeeded") or []),
@@ -425,6 +517,11 @@ class _Status:
         if job["spec"].get("completionMode") == "Indexed":
             out["completedIndexes"] = str(self.completed)
             out["succeeded"] = len(self.completed)
+            if job["spec"].get("backoffLimitPerIndex") is not None:
+                out["failedIndexes"] = str(self.failed_indexes)  # a pointer upstream: "" is written
+        for name in ("active", "succeeded", "failed", "completedIndexes"):
+            if not out.get(name, 1):
+                del out[name]  # omitempty upstream (ready and terminating are pointers: their 0 is written)
         if self.start_time is not None:
             out["startTime"] = rfc3339(self.start_time)
         if self.completion_time is not None:

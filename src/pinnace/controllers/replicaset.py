@@ -286,7 +286,7 @@ class ReplicaSetReconciler:
                 self.expectations.expect_create(key, _meta(result)["name"], self.clock.now())
                 self._event(rs, NORMAL, "SuccessfulCreate", f"Created pod: {_meta(result)['name']}")
             if failure is not None:
-                if _namespace_terminating(failure):
+                if errors.namespace_terminating(failure):
                     return
                 self._event(rs, WARNING, "FailedCreate", f"Error creating: {_message(failure)}")
                 raise failure
@@ -333,10 +333,6 @@ class ReplicaSetReconciler:
             )
         except errors.NotFound:
             return
-
-
-def _namespace_terminating(exc: BaseException) -> bool:
-    return isinstance(exc, errors.Forbidden) and "being terminated" in str(exc)
 
 
 def _message(exc: BaseException) -> str:

@@ -12,6 +12,9 @@ Upstream's ``StatefulSetControl`` semantics (v1.32), on the runtime SDK:
   highest ordinal first, one at a time; ``Parallel`` does both without waiting;
 - the template history is kept as ControllerRevisions
   (:mod:`._workload_history`), so ``kubectl rollout history/undo`` work;
+- ``persistentVolumeClaimRetentionPolicy``: the claims are owned by the set
+  (``whenDeleted: Delete``) or, once their pod is scaled away, by the pod
+  (``whenScaled: Delete``), so the garbage collector deletes them then;
 - ``RollingUpdate`` replaces pods from the highest ordinal down to
   ``partition``, one at a time, each after the previous one is Ready again;
   ``OnDelete`` only gives pods deleted by someone else the new template;
@@ -58,6 +61,8 @@ KIND = "apps/v1/StatefulSet"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
+#: The status counts Go's JSON leaves out at zero (``omitempty``).
+_OMITTED_WHEN_ZERO = frozenset({"readyReplicas", "currentReplicas", "updatedReplicas"})
 
 
 async def add_statefulset_controller(manager: Manager, *, workers: int = 2) -> Controller:
@@ -125,6 +130,8 @@ class StatefulSetReconciler:
         selector = selector_string(spec.get("selector"))
         pods = owned_pods(await self.client.list("v1/Pod", request.namespace, label_selector=selector), sts)
         plan = self._plan(sts, pods)
+        for pod in plan.pods.values():
+            await self._claims_follow_policy(sts, pod, condemned=False)
         current_sts = self._apply_revision(sts, current)
         await self._sync_pods(sts, current_sts, plan, current["metadata"]["name"], history)
         pods = owned_pods(await self.client.list("v1/Pod", request.namespace, label_selector=selector), sts)
@@ -191,6 +198,7 @@ class StatefulSetReconciler:
                 continue
             if monotonic and unhealthy and unhealthy[0] is not pod:
                 return
+            await self._claims_follow_policy(sts, pod, condemned=True)
             await self._delete_pod(sts, pod)
             if monotonic:
                 return
@@ -279,6 +287,38 @@ class StatefulSetReconciler:
         )
         return True
 
+    async def _claims_follow_policy(self, sts: Obj, pod: Obj, *, condemned: bool) -> None:
+        """Give the pod's claims the owners ``persistentVolumeClaimRetentionPolicy`` asks for (upstream's
+        ``updateClaimOwnerRefForSetAndPod``): the set when they go with it (``whenDeleted: Delete``), the pod
+        when it is scaled away and they go with it (``whenScaled: Delete``), so the garbage collector deletes
+        them then."""
+        policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
+        by_pod = condemned and policy.get("whenScaled") == "Delete"
+        by_set = policy.get("whenDeleted") == "Delete" and not by_pod
+        pod_ref = {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}
+        wanted = {
+            sts["metadata"]["uid"]: controller_ref(sts) if by_set else None,
+            pod_ref["uid"]: pod_ref if by_pod else None,
+        }
+        for template in sts["spec"].get("volumeClaimTemplates") or []:
+            name = f"{(template.get('metadata') or {}).get('name')}-{pod['metadata']['name']}"
+            claim = await get_or_none(self.client, "v1/PersistentVolumeClaim", name, sts["metadata"]["namespace"])
+            if claim is None:
+                continue
+            refs = list(claim["metadata"].get("ownerReferences") or [])
+            kept = [r for r in refs if r.get("uid") not in wanted or wanted[r.get("uid")] is not None]
+            have = {r.get("uid") for r in kept}
+            kept += [ref for uid, ref in wanted.items() if ref is not None and uid not in have]
+            if kept != refs:
+                patch = {
+                    "metadata": {
+                        "ownerReferences": kept or None,
+                        "resourceVersion": claim["metadata"]["resourceVersion"],
+                    }
+                }
+                with contextlib.suppress(errors.NotFound):
+                    await self.client.patch(claim, MergePatch(patch))
+
     async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
         name, owner = pod["metadata"]["name"], sts["metadata"]["name"]
         try:
@@ -323,6 +363,8 @@ class StatefulSetReconciler:
             status["currentRevision"] = update_rev
         old = sts.get("status") or {}
         if any(old.get(k, 0 if k in counts or k == "collisionCount" else None) != v for k, v in status.items()):
+            # omitempty upstream: these counts are not written when zero (replicas and availableReplicas are).
+            patch = {k: None if k in _OMITTED_WHEN_ZERO and not v else v for k, v in status.items()}
             with contextlib.suppress(errors.NotFound):
-                await self.client.status().patch(sts, MergePatch({"status": status}))
+                await self.client.status().patch(sts, MergePatch({"status": patch}))
         return float(min_ready) if waiting else 0.0

@@ -96,6 +96,7 @@ class Builder:
             max_concurrent_reconciles=self._max_concurrent,
             rate_limiter=self._rate_limiter,
             clock=mgr.clock,
+            subject=(for_mapping.ref.group, for_mapping.ref.plural),
         )
         for watch in [self._for, *self._owns, *self._watches]:
             await mgr.mapper.mapping(watch.kind)  # fail now, clearly, for a kind the server does not serve

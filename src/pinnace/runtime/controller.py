@@ -7,6 +7,12 @@ once. After each reconcile:
 
 - an exception → requeue with the rate limiter's backoff (logged with its
   traceback and the request; counted as an error);
+- the races every controller meets are not logged as errors: a conflict
+  (409, a write from a stale cache) is requeued with backoff quietly for its
+  first :data:`QUIET_CONFLICTS` retries; a refusal because the object itself
+  was deleted meanwhile (a NotFound naming the request's object, when the
+  controller knows its kind) or because its namespace is being deleted (or
+  is gone) ends the request, as upstream's controllers drop it;
 - :class:`~pinnace.runtime.reconcile.TerminalError` → logged, not requeued;
 - ``Result(requeue_after=s)`` → backoff forgotten, requeued after ``s``;
 - ``Result(requeue=True)`` → requeued with backoff;
@@ -35,6 +41,11 @@ __all__ = ["Controller"]
 
 log = logging.getLogger(__name__)
 
+#: Conflicts in a row on one request that are requeued without an error line: a few are the normal price of
+#: optimistic concurrency on a cache that lags the writes; more (about 5 s of backoff) say something keeps
+#: writing from a stale read, and that is logged as the error it is.
+QUIET_CONFLICTS = 10
+
 
 class Controller:
     """Runs a reconciler over the requests its sources produce."""
@@ -48,6 +59,7 @@ class Controller:
         rate_limiter: RateLimiter | None = None,
         clock: Clock | None = None,
         cache_sync_timeout: float = 120.0,
+        subject: tuple[str, str] | None = None,
     ) -> None:
         if max_concurrent_reconciles < 1:
             raise ValueError("max_concurrent_reconciles must be at least 1")
@@ -57,6 +69,9 @@ class Controller:
         self.clock: Clock = clock or RealClock()
         self.queue: WorkQueue[Request] = WorkQueue(name, rate_limiter=rate_limiter, clock=self.clock)
         self.cache_sync_timeout = cache_sync_timeout
+        #: The (API group, plural resource) of the objects the requests name, when known (the builder's
+        #: for-kind): a NotFound for the request's own object then means it was deleted while reconciled.
+        self.subject = subject
         self.sources: list[Source] = []
         self._workers: list[asyncio.Task[None]] = []
         self._started = False
@@ -141,7 +156,13 @@ class Controller:
             metrics.RECONCILE_ERRORS.labels(self.name).inc()
             metrics.RECONCILE_TOTAL.labels(self.name, "error").inc()
             retry = self.queue.num_requeues(request) + 1
-            if isinstance(exc, errors.StatusError):
+            if self._gone(request, exc):
+                log.debug("controller %s: %s went away while reconciled: %s", self.name, request, exc)
+                self.queue.forget(request)
+                return
+            if isinstance(exc, errors.Conflict) and retry <= QUIET_CONFLICTS:
+                log.debug("controller %s: reconcile of %s conflicted (retry %d): %s", self.name, request, retry, exc)
+            elif isinstance(exc, errors.StatusError):
                 # The API refused (a conflict, a quota, a validation): its message says it all; a stack would not.
                 log.error("controller %s: reconcile of %s failed (retry %d): %s", self.name, request, retry, exc)
             else:
@@ -151,6 +172,16 @@ class Controller:
         finally:
             self._reconcile_time.observe(time.perf_counter() - started)
         self._after(request, result)
+
+    def _gone(self, request: Request, exc: Exception) -> bool:
+        """Whether the API refused because the request's object, or its namespace, is gone or going."""
+        if errors.namespace_terminating(exc):
+            return True
+        if not isinstance(exc, errors.NotFound):
+            return False
+        if request.namespace and (exc.group, exc.kind, exc.name) == ("", "namespaces", request.namespace):
+            return True
+        return self.subject is not None and (exc.group, exc.kind, exc.name) == (*self.subject, request.name)
 
     def _after(self, request: Request, result: Result) -> None:
         if result.requeue_after > 0:

@@ -144,7 +144,11 @@ class EventRecorder:
             self._seen.pop(key, None)  # re-inserted at the end: the table stays ordered by first_seen
             self._seen[key] = _Seen(name, namespace, 1, now)
         except Exception as exc:
-            log.warning("could not record event %s %s about %s/%s: %r", type_, reason, namespace, ref.get("name"), exc)
+            # As client-go's recorder: an event refused because its namespace is being deleted is expected.
+            level = logging.DEBUG if errors.namespace_terminating(exc) else logging.WARNING
+            log.log(
+                level, "could not record event %s %s about %s/%s: %r", type_, reason, namespace, ref.get("name"), exc
+            )
 
     def _forget_expired(self, now: float) -> None:
         """Drop the series whose window has passed (the oldest come first), so the table does not grow forever."""

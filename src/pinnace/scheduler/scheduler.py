@@ -302,7 +302,9 @@ class Scheduler:
                 self.queue.delete(pod.key)
                 return
             except Exception as exc:
-                log.warning("binding %s to %s failed: %r", pod.key, pod.node, exc)
+                # A pod of a namespace being deleted is about to go: its binding failing is no news.
+                level = logging.DEBUG if errors.namespace_terminating(exc) else logging.WARNING
+                log.log(level, "binding %s to %s failed: %r", pod.key, pod.node, exc)
                 self.state.forget(pod.key)
                 self.queue.retry(entry)
                 return

@@ -15,7 +15,7 @@ from pinnace.api import errors
 from pinnace.runtime.cache.cache import Cache
 from pinnace.runtime.client import Client, MergeFrom
 from pinnace.runtime.clock import FakeClock, settle
-from pinnace.runtime.controller import Controller
+from pinnace.runtime.controller import QUIET_CONFLICTS, Controller
 from pinnace.runtime.handler import EnqueueRequestForObject, EnqueueRequestForOwner, EnqueueRequestsFromMapFunc
 from pinnace.runtime.predicate import GENERATION_CHANGED, new_predicate
 from pinnace.runtime.ratelimit import ItemExponentialFailureRateLimiter
@@ -220,9 +220,7 @@ async def test_an_api_refusal_is_logged_as_one_line_and_a_bug_with_its_traceback
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     failures: dict[str, Exception] = {
-        "refused": errors.Conflict(
-            'Operation cannot be fulfilled on configmaps "refused": the object has been modified'
-        ),
+        "refused": errors.Forbidden('configmaps "refused" is forbidden: exceeded quota: q'),
         "bug": KeyError("metadata"),
     }
 
@@ -242,10 +240,63 @@ async def test_an_api_refusal_is_logged_as_one_line_and_a_bug_with_its_traceback
         by_request.setdefault(record.getMessage().split(" failed")[0].rsplit("/", 1)[-1], record)
     refused, bug = by_request["refused"], by_request["bug"]
     assert refused.exc_info is None
-    assert refused.getMessage().endswith(
-        '(retry 1): Operation cannot be fulfilled on configmaps "refused": the object has been modified'
-    )
+    assert refused.getMessage().endswith('(retry 1): configmaps "refused" is forbidden: exceeded quota: q')
     assert bug.exc_info is not None and bug.exc_info[0] is KeyError
+
+
+async def test_expected_races_are_quiet_conflicts_retried_and_deletions_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    attempts: dict[str, int] = {}
+    failures: dict[str, Exception] = {
+        # A write from a stale cache: retried, and an error line only once it keeps happening.
+        "stale": errors.Conflict('Operation cannot be fulfilled on configmaps "stale": the object has been modified'),
+        # The request's own object deleted under the reconcile: nothing left to do.
+        "deleted": errors.NotFound('configmaps "deleted" not found', kind="configmaps", name="deleted"),
+        # Anything created in a namespace being deleted is refused: nothing left to do either.
+        "terminating": errors.Forbidden(
+            "unable to create new content in namespace ns because it is being terminated",
+            causes=[errors.Cause(errors.CAUSE_NAMESPACE_TERMINATING, "namespace ns is being terminated")],
+        ),
+        # Another object missing is a real failure: retried and logged.
+        "missing": errors.NotFound('secrets "missing" not found', kind="secrets", name="missing"),
+    }
+
+    async def reconcile(req: Request) -> Result:
+        attempts[req.name] = attempts.get(req.name, 0) + 1
+        raise failures[req.name]
+
+    caplog.set_level(logging.DEBUG, logger="pinnace.runtime.controller")
+    channel = Channel(EnqueueRequestForObject())
+    ctrl = Controller(
+        "races",
+        ReconcilerFunc(reconcile),
+        clock=clock,
+        rate_limiter=ItemExponentialFailureRateLimiter(1.0, 1.0),  # a retry a second
+        subject=("", "configmaps"),
+    )
+    ctrl.watch(channel)
+    async with running(ctrl):
+        for name in failures:
+            channel.push({"metadata": {"name": name, "namespace": "ns"}})
+        await until(lambda: len(attempts) == len(failures))
+        for retries in range(1, QUIET_CONFLICTS + 2):
+            await clock.advance(1.0)
+            await until(lambda n=retries + 1: attempts["stale"] == attempts["missing"] == n)
+    assert attempts["deleted"] == attempts["terminating"] == 1
+    assert attempts["stale"] == attempts["missing"] == QUIET_CONFLICTS + 2
+
+    def loud(name: str) -> list[int]:
+        return [
+            int(r.getMessage().split("(retry ")[1].split(")")[0])
+            for r in caplog.records
+            if r.levelno >= logging.WARNING and f"ns/{name} " in r.getMessage()
+        ]
+
+    assert loud("deleted") == loud("terminating") == []
+    assert loud("stale") == [QUIET_CONFLICTS + 1, QUIET_CONFLICTS + 2]
+    assert loud("missing") == list(range(1, QUIET_CONFLICTS + 3))
 
 
 def test_max_concurrent_reconciles_must_be_positive() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pinnace.api.gofmt import label_selector_text
 from pinnace.api.printers._common import (
     NONE,
     UNSET,
@@ -362,21 +363,6 @@ def _vapb_columns() -> list[Column]:
     ]
 
 
-def _go_selector_struct(sel: Obj) -> str:
-    """The protobuf ``String()`` of a ``*metav1.LabelSelector`` (what upstream prints here)."""
-    exprs = "".join(
-        f"LabelSelectorRequirement{{Key:{s(e, 'key')},Operator:{s(e, 'operator')},"
-        f"Values:[{' '.join(str(v) for v in lst(e, 'values'))}],}},"
-        for e in lst(sel, "matchExpressions")
-    )
-    labels = m(sel, "matchLabels")
-    pairs = "".join(f"{k}: {labels[k]}," for k in sorted(labels))
-    return (
-        f"&LabelSelector{{MatchLabels:map[string]string{{{pairs}}},"
-        f"MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}"
-    )
-
-
 def _vapb_row(obj: Obj, now: datetime) -> list[Any]:
     spec = m(obj, "spec")
     param = UNSET
@@ -385,7 +371,7 @@ def _vapb_row(obj: Obj, now: datetime) -> list[Any]:
         if s(ref, "name"):
             param = f"{s(ref, 'namespace')}/{s(ref, 'name')}" if s(ref, "namespace") else f"*/{s(ref, 'name')}"
         elif has(ref, "selector"):
-            param = _go_selector_struct(m(ref, "selector"))
+            param = label_selector_text(m(ref, "selector"))
     return [name_of(obj), s(spec, "policyName"), param, meta_age(obj, now)]
 
 

@@ -28,6 +28,8 @@ __all__ = ["IMMORTAL_NAMESPACES", "NamespaceLifecycle"]
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 #: Namespaced reviews that do not need their namespace to exist (upstream's accessReviewResources).
 _ACCESS_REVIEWS = frozenset({("authorization.k8s.io", "localsubjectaccessreviews")})
+#: The field a NamespaceTerminating cause names.
+NS_FIELD = "metadata.namespace"
 
 
 class NamespaceLifecycle:
@@ -73,5 +75,5 @@ class NamespaceLifecycle:
             raise forbidden(
                 request,
                 f"unable to create new content in namespace {ns} because it is being terminated",
-                [errors.Cause("NamespaceTerminating", f"namespace {ns} is being terminated", "metadata.namespace")],
+                [errors.Cause(errors.CAUSE_NAMESPACE_TERMINATING, f"namespace {ns} is being terminated", NS_FIELD)],
             )
