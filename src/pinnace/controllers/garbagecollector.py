@@ -291,7 +291,7 @@ class GarbageCollector:
             )
             return
         if all(s == "absent" for s in states):
-            log.info(
+            log.debug(  # routine work (upstream logs it at V(2)): at INFO, every cascade filled the cluster's log
                 "garbage collector: deleting %s %s/%s: its owners are gone",
                 mapping.gvk.kind,
                 meta.get("namespace", ""),
