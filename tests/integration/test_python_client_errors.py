@@ -105,6 +105,28 @@ def test_errors_are_status_objects_and_write_nothing(
     assert _snapshot(seeded) == before
 
 
+NAMELESS: list[tuple[str, str, Any, str]] = [
+    ("PUT", "application/json", {"metadata": None, "data": {"a": "2"}}, ""),
+    ("PATCH", "application/merge-patch+json", {"metadata": None}, ""),
+    ("PATCH", "application/json-patch+json", [{"op": "remove", "path": "/metadata/name"}], ""),
+    ("PATCH", "application/strategic-merge-patch+json", {"metadata": {"name": "other"}}, "other"),
+]
+
+
+@pytest.mark.parametrize(("method", "media", "body", "found"), NAMELESS, ids=[case[1] for case in NAMELESS])
+def test_an_update_or_patch_must_keep_the_name_of_the_url(
+    seeded: ThreadedServer, method: str, media: str, body: Any, found: str
+) -> None:
+    """Upstream's checkName: a PUT body or a patch's result whose name is not the URL's, a missing one included
+    (null metadata, a removed name), is a 400 naming both (a missing name was filled in and the write done, a
+    renaming patch answered a Python-quoted 'field is immutable')."""
+    before = _snapshot(seeded)
+    status, answer = raw_request(seeded.url, method, CMS + "/keep", json.dumps(body).encode(), {"Content-Type": media})
+    expected = f"the name of the object ({found}) does not match the name on the URL (keep)"
+    assert (status, answer["message"]) == (400, expected)
+    assert _snapshot(seeded) == before
+
+
 def test_a_watch_with_the_largest_timeout_streams(seeded: ThreadedServer) -> None:
     # int64's maximum is a valid timeoutSeconds: the watch opens (and ends here only because the client stops).
     request = urllib.request.Request(seeded.url + CMS + "?watch=1&timeoutSeconds=9223372036854775807")
