@@ -42,9 +42,10 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     """Parse a resource URL; None if the path is not a resource request.
 
     Paths like ``/api``, ``/apis/apps`` or ``/apis/apps/v1`` (discovery) are not
-    resource requests.
+    resource requests. Methods are case-sensitive, as Go's: any other method (``get``, ``BREW``, ``OPTIONS``) has
+    the verb "" (upstream's RequestInfo), which no resource serves.
     """
-    return _parse(method.upper(), path, method.upper() == "GET" and _truthy(query.get("watch")))
+    return _parse(method, path, method == "GET" and _truthy(query.get("watch")))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -97,5 +98,5 @@ def _parse(method: str, path: str, watch_param: bool) -> RequestInfo | None:
     elif method == "DELETE":
         verb = "delete" if name is not None else "deletecollection"
     else:
-        verb = method.lower()
+        verb = ""
     return RequestInfo(verb, group, version, namespace, resource, name, subresource, extra)
