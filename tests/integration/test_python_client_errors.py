@@ -87,6 +87,12 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
      "BadRequest"),
     ("a YAML null body", "POST", CMS, b"null", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
     ("a YAML number body", "PUT", CMS + "/keep", b"3", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
+    # Upstream's muxes take the path as sent (no cleaning, no 301) and go-restful's routes have no empty segment.
+    ("a leading double slash", "GET", "/" + CMS, None, {}, 404, "NotFound"),
+    ("an empty segment", "GET", "/api//v1", None, {}, 404, "NotFound"),
+    ("an empty segment in a resource path", "DELETE", "/api/v1//namespaces/default/configmaps/keep", None, {}, 404,
+     "NotFound"),
+    ("a dot segment", "GET", "/./api", None, {}, 404, "NotFound"),
 ]  # fmt: skip
 
 

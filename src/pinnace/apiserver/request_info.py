@@ -51,6 +51,8 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
 @functools.lru_cache(maxsize=4096)
 def _parse(method: str, path: str, watch_param: bool) -> RequestInfo | None:
     """The request info of a method and path (clients repeat the same few paths: parsed once each)."""
+    if "//" in path.rstrip("/").partition("/proxy/")[0]:
+        return None  # an empty segment matches no route (go-restful trims only the ends; a proxy's tail is its own)
     parts = [p for p in path.split("/") if p]
     if not parts:
         return None

@@ -484,6 +484,10 @@ class APIServer:
 
     async def _non_resource(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         path = path.rstrip("/") or "/"
+        if "//" in path:
+            # Upstream's muxes match paths as sent (no cleaning, no redirect), and go-restful's routes have no
+            # empty segment: //api, /api//v1 and /api/v1//namespaces/… are its 404.
+            raise errors.NotFound("the server could not find the requested resource")
         parts = [p for p in path.split("/") if p]
         if request.method not in ("GET", "HEAD"):
             if parts[:1] in (["api"], ["apis"]):
