@@ -133,6 +133,20 @@ def test_an_update_or_patch_must_keep_the_name_of_the_url(
     assert _snapshot(seeded) == before
 
 
+def test_yaml_keys_that_differ_in_type_are_no_duplicates(seeded: ThreadedServer) -> None:
+    """go-yaml's strict decode compares keys by type and value: ``1:`` and ``"1":`` (or ``true:`` and ``"true":``)
+    are two keys, which become one in JSON (one value kept); upstream's Strict validation accepts the body (it was
+    refused as a duplicate). Two keys of one type still are one."""
+    yaml_body = b'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\ndata:\n  1: x\n  "1": y\n  true: a\n'
+    yaml_body += b'  "true": b\n'
+    as_yaml = {"Content-Type": "application/yaml"}
+    status, created = raw_request(seeded.url, "POST", CMS + "?fieldValidation=Strict", yaml_body, as_yaml)
+    assert (status, sorted(created["data"])) == (201, ["1", "true"])
+    repeated = yaml_body.replace(b'"1": y', b"1: y").replace(b"typed", b"twice")
+    status, answer = raw_request(seeded.url, "POST", CMS + "?fieldValidation=Strict", repeated, as_yaml)
+    assert (status, answer["message"].splitlines()[-1].strip()) == (400, "line 7: key 1 already set in map")
+
+
 def test_a_watch_with_the_largest_timeout_streams(seeded: ThreadedServer) -> None:
     # int64's maximum is a valid timeoutSeconds: the watch opens (and ends here only because the client stops).
     request = urllib.request.Request(seeded.url + CMS + "?watch=1&timeoutSeconds=9223372036854775807")

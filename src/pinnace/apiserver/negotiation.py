@@ -14,6 +14,7 @@ import base64
 import binascii
 import enum
 import functools
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -231,9 +232,26 @@ def _json_key(key: Any, value: Any) -> str:
         return str(key)
     if isinstance(key, float):
         return {"inf": ".inf", "-inf": "-.inf", "nan": ".nan"}.get(repr(key), f"{key:.8g}")
+    # Only a null key is left (go-yaml's keys are strings, numbers, bools or null): Go prints its type as %s of nil.
     raise errors.BadRequest(
-        f"error converting YAML to JSON: unsupported map key of type: {type(key).__name__}, key: {key!r}"
+        f"error converting YAML to JSON: unsupported map key of type: %!s(<nil>), key: <nil>, value: {_go_value(value)}"
     )
+
+
+def _go_value(value: Any) -> str:
+    """A YAML value as Go's ``%+#v`` prints what go-yaml decoded (for an error message)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        items = ", ".join(f"{_go_value(k)}:{_go_value(v)}" for k, v in value.items())
+        return f"map[interface {{}}]interface {{}}{{{items}}}"
+    if isinstance(value, list):
+        return "[]interface {}{" + ", ".join(_go_value(v) for v in value) + "}"
+    return str(value)
 
 
 def _binary_as_text(loader: Any, node: Any) -> str:

@@ -42,7 +42,7 @@ def test_yaml_becomes_what_json_can_hold_as_upstream_converts_it() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"null: x\n", "unsupported map key of type: NoneType"),
+        (b"null: x\n", r'unsupported map key of type: %!s\(<nil>\), key: <nil>, value: "x"$'),
         (b"a: !!set {x, y}\n", "unsupported value of type set"),
         (b"a: !!binary '%%%'\n", "failed to decode !!binary data"),
         (b"a: .nan\n", "json: unsupported value: NaN"),
