@@ -87,6 +87,8 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
      "BadRequest"),
     ("a YAML null body", "POST", CMS, b"null", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
     ("a YAML number body", "PUT", CMS + "/keep", b"3", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
+    ("a YAML y (go-yaml's bool) as a string", "POST", CMS, b"metadata:\n  name: yes-no\ndata:\n  answer: y\n",
+     {"Content-Type": "application/yaml"}, 400, "BadRequest"),
     # Upstream's muxes take the path as sent (no cleaning, no 301) and go-restful's routes have no empty segment.
     ("a leading double slash", "GET", "/" + CMS, None, {}, 404, "NotFound"),
     ("an empty segment", "GET", "/api//v1", None, {}, 404, "NotFound"),
@@ -137,12 +139,12 @@ def test_yaml_keys_that_differ_in_type_are_no_duplicates(seeded: ThreadedServer)
     """go-yaml's strict decode compares keys by type and value: ``1:`` and ``"1":`` (or ``true:`` and ``"true":``)
     are two keys, which become one in JSON (one value kept); upstream's Strict validation accepts the body (it was
     refused as a duplicate). Two keys of one type still are one."""
-    yaml_body = b'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\ndata:\n  1: x\n  "1": y\n  true: a\n'
+    yaml_body = b'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\ndata:\n  1: p\n  "1": q\n  true: a\n'
     yaml_body += b'  "true": b\n'
     as_yaml = {"Content-Type": "application/yaml"}
     status, created = raw_request(seeded.url, "POST", CMS + "?fieldValidation=Strict", yaml_body, as_yaml)
     assert (status, sorted(created["data"])) == (201, ["1", "true"])
-    repeated = yaml_body.replace(b'"1": y', b"1: y").replace(b"typed", b"twice")
+    repeated = yaml_body.replace(b'"1": q', b"1: q").replace(b"typed", b"twice")
     status, answer = raw_request(seeded.url, "POST", CMS + "?fieldValidation=Strict", repeated, as_yaml)
     assert (status, answer["message"].splitlines()[-1].strip()) == (400, "line 7: key 1 already set in map")
 

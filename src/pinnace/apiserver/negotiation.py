@@ -16,6 +16,7 @@ import enum
 import functools
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,16 +265,21 @@ def _binary_as_text(loader: Any, node: Any) -> str:
 
 
 def _loader_without_timestamps() -> Any:
-    """A fast safe YAML loader that keeps timestamps as strings, as the API does."""
+    """A fast safe YAML loader that reads plain scalars as go-yaml v2 (upstream's YAML) does: timestamps stay
+    strings; ``y``/``Y`` and ``n``/``N`` are booleans too; a number with an exponent and no dot (``1e3``, ``2E-1``)
+    or an exponent with no sign (``1.5e3``) is a float (PyYAML's YAML 1.1 rules read those as strings)."""
     base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class Loader(base):  # type: ignore[misc]
-        pass
+        bool_values = {**base.bool_values, "y": True, "n": False}
 
     Loader.yaml_implicit_resolvers = {
         ch: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
         for ch, resolvers in base.yaml_implicit_resolvers.items()
     }
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^[yYnN]$"), list("yYnN"))
+    go_float = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", go_float, list("-+0123456789."))
     Loader.add_constructor("tag:yaml.org,2002:binary", _binary_as_text)
     return Loader
 
