@@ -208,7 +208,8 @@ async def test_methods_aiohttp_does_not_know_get_the_apis_status(api_server: API
         ("BREW", "/api/v1/namespaces/default/pods/p/exec", 405),
         ("BREW", "/api/v1/namespaces/default/widgets", 404),
         ("brew", "/nowhere", 404),
-        ("OPTIONS", cms, 405),  # one aiohttp knows: the same answer
+        ("BREW", "/version", 405),
+        ("OPTIONS", cms, 405),  # one aiohttp knows (the connection is aiohttp's from here on): the same answer
     ]
     reader, writer = await _open(api_server)
     for method, path, code in cases:
@@ -220,6 +221,11 @@ async def test_methods_aiohttp_does_not_know_get_the_apis_status(api_server: API
         assert answer["reason"] == reason
     writer.write(_get(cms))
     assert (await _response(reader))[0] == 200
+    writer.close()
+    reader, writer = await _open(api_server)
+    for method in ("BREW", "POST"):  # upstream's health checks are plain handlers: any method is served
+        writer.write(f"{method} /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n".encode())
+        assert (await _response(reader))[::2] == (200, b"ok")
     writer.close()
     reader, writer = await _open(api_server)
     writer.write(b"BR(EW /api HTTP/1.1\r\nHost: t\r\n\r\n")

@@ -490,9 +490,12 @@ class APIServer:
             raise errors.NotFound("the server could not find the requested resource")
         parts = [p for p in path.split("/") if p]
         if request.method not in ("GET", "HEAD"):
-            if parts[:1] in (["api"], ["apis"]):
+            # go-restful's web services (/api, /apis, /version) route by method: a 405. The health checks and the
+            # metrics are plain handlers of upstream's mux, which serve any method; other paths are its 404.
+            if parts[:1] in (["api"], ["apis"]) or path == "/version":
                 raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-            raise errors.NotFound("the server could not find the requested resource")
+            if not (parts and parts[0] in ("healthz", "livez", "readyz")) and path != "/metrics":
+                raise errors.NotFound("the server could not find the requested resource")
         if parts and parts[0] in ("healthz", "livez", "readyz"):
             checks = self._ready_checks if parts[0] == "readyz" else self._checks
             return await health.run_checks(
