@@ -218,7 +218,7 @@ async def test_methods_aiohttp_does_not_know_get_the_apis_status(api_server: API
         answer = orjson.loads(body)
         assert (status, answer["kind"], answer["code"]) == (code, "Status", code), (method, path)
         reason = "MethodNotAllowed" if code == 405 else "NotFound"
-        assert answer["reason"] == reason
+        assert (answer["reason"], answer["details"]) == (reason, {})
     writer.write(_get(cms))
     assert (await _response(reader))[0] == 200
     writer.close()

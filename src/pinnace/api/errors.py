@@ -152,6 +152,7 @@ class MethodNotAllowed(StatusError):
 
     code = 405
     reason = "MethodNotAllowed"
+    always_details = True  # go-restful's 405 (NewGenericServerResponse) and NewMethodNotSupported both set them
 
 
 class NotAcceptable(StatusError):
