@@ -227,9 +227,9 @@ BAD_BODIES: list[bytes] = [
     b"a: 2026-01-01",
 ]
 
-#: Methods sent in the ``paths`` mode. Tokens the HTTP parser refuses (``get``, ``BREW``) are left out: aiohttp
-#: answers them with a plain-text 400 before Pinnace sees them (upstream's go-restful, a plain-text 405).
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND"]
+#: Methods sent in the ``paths`` mode: any token is a method to Go's server (``get``, ``BREW``), which the API
+#: answers with its 404 or 405 Status.
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "get", "BREW"]
 #: Pod subresources the ``paths`` mode sends odd requests to.
 POD_SUBRESOURCES = ["attach", "portforward", "binding", "eviction", "ephemeralcontainers", "resize", "status", "log"]
 #: Errors of the HTTP layer, before the API: answered in plain text by Go's net/http as by aiohttp.
@@ -855,6 +855,8 @@ class Fuzzer:
                 f"{coll}/{sample.obj['metadata']['name']}/proxy/{segment}",
                 f"{coll}/",
                 f"{coll}//",
+                f"/{coll}",
+                coll.replace("/v1/", "//v1/", 1),
                 f"/apis/{segment}/v1/things",
                 f"/apis/{segment}",
                 f"/apis/apps/{segment}",

@@ -70,6 +70,22 @@ def test_a_pod_bound_to_a_node_runs_and_is_ready(sim_cluster: Cluster) -> None:
     assert sim_cluster.kubectl("get", "pod", "bound", check=False).returncode != 0
 
 
+def test_logs_and_exec_on_a_simulated_node_say_no_kubelet_serves_it(sim_cluster: Cluster) -> None:
+    """No kubelet serves a simulated node: the API server dials none and answers as upstream does for a kubelet it
+    cannot reach (a bare 500: the log stream's failed GET, exec's ``error dialing backend``), the dial error
+    replaced by the reason (it dialled the made-up address, and relayed whatever answered there: a 404, no message)."""
+    sim_cluster.kubectl("apply", "-f", "-", input=pod_manifest("quiet", "sim-node-2"))
+    sim_cluster.kubectl("wait", "--for=condition=Ready", "pod/quiet", "--timeout=30s")
+    kubelet = get_json(sim_cluster, "node", "sim-node-2")["status"]["addresses"][0]["address"] + ":10250"
+    why = f"dial tcp {kubelet}: node sim-node-2 is simulated: no kubelet serves it"
+    logs = sim_cluster.kubectl("logs", "quiet", check=False)
+    url = f"https://{kubelet}/containerLogs/default/quiet/app"
+    assert (logs.returncode, logs.stderr.strip()) == (1, f'Error from server: Get "{url}": {why}')
+    run = sim_cluster.kubectl("exec", "quiet", "--", "true", check=False)
+    assert (run.returncode, run.stderr.strip()) == (1, f"Error from server: error dialing backend: {why}")
+    sim_cluster.kubectl("delete", "pod", "quiet", "--wait=false")
+
+
 def test_a_silent_node_goes_not_ready_and_its_pods_are_evicted(sim_cluster: Cluster) -> None:
     sim_cluster.kubectl("apply", "-f", "-", input=pod_manifest("doomed", "sim-node-4"))
     sim_cluster.kubectl("wait", "--for=condition=Ready", "pod/doomed", "--timeout=30s")

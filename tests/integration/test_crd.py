@@ -487,20 +487,37 @@ def test_a_schema_inside_items_or_additional_properties_is_decoded_as_go_does(
     )
 
 
-def test_a_patch_that_leaves_no_metadata_object_keeps_the_identity(
-    threaded_server: ThreadedServer, k8s_client: k8s.ApiClient
+@pytest.mark.parametrize("metadata", ["true", 5, [1], True])
+def test_custom_resource_metadata_that_is_no_object_is_refused(
+    threaded_server: ThreadedServer, k8s_client: k8s.ApiClient, metadata: Any
 ) -> None:
-    """A JSON patch replacing a custom resource's metadata with a string is read as a PUT with such metadata is: the
-    object keeps its name and uid (it was a 500 while the patch's resourceVersion precondition was read)."""
+    """Upstream decodes a custom resource's metadata into ObjectMeta: metadata that is no object stops the decode of
+    a create or PUT body (400) and of a patch's result (422 on ``patch``), and nothing is written. (It was taken as
+    empty: a PUT or merge patch kept the old metadata and wrote the rest, a create asked for a name.)"""
     plains = free_form_kind(k8s_client, "plains", "Plain")
     objects = k8s.CustomObjectsApi(k8s_client)
     plain = {"apiVersion": f"{GROUP}/v1", "kind": "Plain", "metadata": {"name": "p"}, "spec": {"a": 1}}
-    uid = objects.create_namespaced_custom_object(GROUP, "v1", "default", "plains", plain)["metadata"]["uid"]
-    patch = json.dumps([{"op": "replace", "path": "/metadata", "value": "true"}]).encode()
-    json_patch = {"Content-Type": "application/json-patch+json"}
-    status, patched = raw_request(threaded_server.url, "PATCH", plains + "/p", patch, json_patch)
-    assert status == 200, patched
-    assert (patched["metadata"]["name"], patched["metadata"]["uid"], patched["spec"]) == ("p", uid, {"a": 1})
+    before = objects.create_namespaced_custom_object(GROUP, "v1", "default", "plains", plain)
+    go_type = {str: "string", int: "number", list: "array", bool: "bool"}[type(metadata)]
+    message = f"json: cannot unmarshal {go_type} into Go value of type v1.ObjectMeta"
+    bad = json.dumps({**plain, "metadata": metadata, "spec": {"a": 2}}).encode()
+    as_json = {"Content-Type": "application/json"}
+    for method, path in (("POST", plains), ("PUT", plains + "/p")):
+        status, answer = raw_request(threaded_server.url, method, path, bad, as_json)
+        assert (status, answer["message"]) == (400, f'Plain in version "v1" cannot be handled as a Plain: {message}')
+    patches = [
+        ("application/merge-patch+json", {"metadata": metadata, "spec": {"a": 2}}),
+        ("application/json-patch+json", [{"op": "replace", "path": "/metadata", "value": metadata}]),
+    ]
+    for media, body in patches:
+        status, answer = raw_request(
+            threaded_server.url, "PATCH", plains + "/p", json.dumps(body).encode(), {"Content-Type": media}
+        )
+        assert (status, answer["details"]["causes"][0]["field"]) == (422, "patch"), answer
+        assert answer["message"].endswith(message)
+    after = objects.get_namespaced_custom_object(GROUP, "v1", "default", "plains", "p")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["spec"] == {"a": 1}
 
 
 def test_custom_resource_metadata_must_fit_object_meta(

@@ -194,3 +194,40 @@ async def test_expect_100_continue_is_answered_before_the_body_is_sent(api_serve
     status, _, answer = await asyncio.wait_for(_response(reader), 5)
     assert status == 413 and orjson.loads(answer)["reason"] == "RequestEntityTooLarge"
     writer.close()
+
+
+async def test_methods_aiohttp_does_not_know_get_the_apis_status(api_server: APIServer) -> None:
+    """Go's server takes any token as a method, case kept, and kube-apiserver's routes answer those they lack: 405 on
+    a resource (or a kubelet stream), 404 where no route is, as a Status; the connection lives on (aiohttp's parser
+    refused them with a plain-text 400). A method that is no token is still refused as a bad request."""
+    cms = "/api/v1/namespaces/default/configmaps"
+    cases = [
+        ("get", cms, 405),
+        ("BREW", cms + "/x", 405),
+        ("Get", "/api", 405),
+        ("BREW", "/api/v1/namespaces/default/pods/p/exec", 405),
+        ("BREW", "/api/v1/namespaces/default/widgets", 404),
+        ("brew", "/nowhere", 404),
+        ("BREW", "/version", 405),
+        ("OPTIONS", cms, 405),  # one aiohttp knows (the connection is aiohttp's from here on): the same answer
+    ]
+    reader, writer = await _open(api_server)
+    for method, path, code in cases:
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        status, _, body = await _response(reader)
+        answer = orjson.loads(body)
+        assert (status, answer["kind"], answer["code"]) == (code, "Status", code), (method, path)
+        reason = "MethodNotAllowed" if code == 405 else "NotFound"
+        assert (answer["reason"], answer["details"]) == (reason, {})
+    writer.write(_get(cms))
+    assert (await _response(reader))[0] == 200
+    writer.close()
+    reader, writer = await _open(api_server)
+    for method in ("BREW", "POST"):  # upstream's health checks are plain handlers: any method is served
+        writer.write(f"{method} /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n".encode())
+        assert (await _response(reader))[::2] == (200, b"ok")
+    writer.close()
+    reader, writer = await _open(api_server)
+    writer.write(b"BR(EW /api HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert (await _response(reader))[0] == 400
+    writer.close()

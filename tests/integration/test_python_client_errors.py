@@ -87,6 +87,14 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
      "BadRequest"),
     ("a YAML null body", "POST", CMS, b"null", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
     ("a YAML number body", "PUT", CMS + "/keep", b"3", {"Content-Type": "application/yaml"}, 400, "BadRequest"),
+    ("a YAML y (go-yaml's bool) as a string", "POST", CMS, b"metadata:\n  name: yes-no\ndata:\n  answer: y\n",
+     {"Content-Type": "application/yaml"}, 400, "BadRequest"),
+    # Upstream's muxes take the path as sent (no cleaning, no 301) and go-restful's routes have no empty segment.
+    ("a leading double slash", "GET", "/" + CMS, None, {}, 404, "NotFound"),
+    ("an empty segment", "GET", "/api//v1", None, {}, 404, "NotFound"),
+    ("an empty segment in a resource path", "DELETE", "/api/v1//namespaces/default/configmaps/keep", None, {}, 404,
+     "NotFound"),
+    ("a dot segment", "GET", "/./api", None, {}, 404, "NotFound"),
 ]  # fmt: skip
 
 
@@ -103,6 +111,42 @@ def test_errors_are_status_objects_and_write_nothing(
     assert status == code, answer
     _assert_status(answer, code, reason)
     assert _snapshot(seeded) == before
+
+
+NAMELESS: list[tuple[str, str, Any, str]] = [
+    ("PUT", "application/json", {"metadata": None, "data": {"a": "2"}}, ""),
+    ("PATCH", "application/merge-patch+json", {"metadata": None}, ""),
+    ("PATCH", "application/json-patch+json", [{"op": "remove", "path": "/metadata/name"}], ""),
+    ("PATCH", "application/strategic-merge-patch+json", {"metadata": {"name": "other"}}, "other"),
+]
+
+
+@pytest.mark.parametrize(("method", "media", "body", "found"), NAMELESS, ids=[case[1] for case in NAMELESS])
+def test_an_update_or_patch_must_keep_the_name_of_the_url(
+    seeded: ThreadedServer, method: str, media: str, body: Any, found: str
+) -> None:
+    """Upstream's checkName: a PUT body or a patch's result whose name is not the URL's, a missing one included
+    (null metadata, a removed name), is a 400 naming both (a missing name was filled in and the write done, a
+    renaming patch answered a Python-quoted 'field is immutable')."""
+    before = _snapshot(seeded)
+    status, answer = raw_request(seeded.url, method, CMS + "/keep", json.dumps(body).encode(), {"Content-Type": media})
+    expected = f"the name of the object ({found}) does not match the name on the URL (keep)"
+    assert (status, answer["message"]) == (400, expected)
+    assert _snapshot(seeded) == before
+
+
+def test_yaml_keys_that_differ_in_type_are_no_duplicates(seeded: ThreadedServer) -> None:
+    """go-yaml's strict decode compares keys by type and value: ``1:`` and ``"1":`` (or ``true:`` and ``"true":``)
+    are two keys, which become one in JSON (one value kept); upstream's Strict validation accepts the body (it was
+    refused as a duplicate). Two keys of one type still are one."""
+    yaml_body = b'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\ndata:\n  1: p\n  "1": q\n  true: a\n'
+    yaml_body += b'  "true": b\n'
+    as_yaml = {"Content-Type": "application/yaml"}
+    status, created = raw_request(seeded.url, "POST", CMS + "?fieldValidation=Strict", yaml_body, as_yaml)
+    assert (status, sorted(created["data"])) == (201, ["1", "true"])
+    repeated = yaml_body.replace(b'"1": q', b"1: q").replace(b"typed", b"twice")
+    status, answer = raw_request(seeded.url, "POST", CMS + "?fieldValidation=Strict", repeated, as_yaml)
+    assert (status, answer["message"].splitlines()[-1].strip()) == (400, "line 7: key 1 already set in map")
 
 
 def test_a_watch_with_the_largest_timeout_streams(seeded: ThreadedServer) -> None:

@@ -82,9 +82,9 @@ async def test_apply_options_are_checked(client: RestClient) -> None:
         )
     with pytest.raises(errors.BadRequest, match="Incorrect version specified in apply patch"):
         await apply(client, {**deployment(1), "apiVersion": "apps/v1beta1"})
-    yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: b\n"
+    yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yml\ndata:\n  a: b\n"  # a plain y is a bool
     made = await client.request(
-        "PATCH", CONFIGMAPS.path("default", "y"), body=yaml_body, content_type=APPLY, params={"fieldManager": "m"}
+        "PATCH", CONFIGMAPS.path("default", "yml"), body=yaml_body, content_type=APPLY, params={"fieldManager": "m"}
     )
     assert made["data"] == {"a": "b"}
 

@@ -69,13 +69,16 @@ def yaml_duplicates(body: bytes) -> str | None:
     while stack:
         node = stack.pop()
         if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
+            # A key is its resolved type and value, as go-yaml's strict decode compares them: ``1`` (an int) and
+            # ``"1"`` (a string) are two keys there, though both become "1" in JSON (where one of them is kept).
+            seen: set[tuple[str, str]] = set()
             for key, item in node.value:
                 if isinstance(key, yaml.ScalarNode):
-                    if key.value in seen:
+                    if (key.tag, key.value) in seen:
                         line = key.start_mark.line + 1
-                        lines.append((line, f'line {line}: key "{key.value}" already set in map'))
-                    seen.add(key.value)
+                        shown = f'"{key.value}"' if key.tag == _STR else key.value  # Go's %#v of the key
+                        lines.append((line, f"line {line}: key {shown} already set in map"))
+                    seen.add((key.tag, key.value))
                 stack.append(item)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
@@ -85,3 +88,4 @@ def yaml_duplicates(body: bytes) -> str | None:
 
 
 _COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"

@@ -102,6 +102,8 @@ class StatusError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del out["reason"]  # StatusReasonUnknown: omitted on the wire
         details: dict[str, Any] = {}
         if self.name:
             details["name"] = self.name
@@ -153,6 +155,7 @@ class MethodNotAllowed(StatusError):
 
     code = 405
     reason = "MethodNotAllowed"
+    always_details = True  # go-restful's 405 (NewGenericServerResponse) and NewMethodNotSupported both set them
 
 
 class NotAcceptable(StatusError):
@@ -217,6 +220,14 @@ class InternalError(StatusError):
 
     code = 500
     reason = "InternalError"
+
+
+class Unknown(StatusError):
+    """A failure upstream reports with no reason: an error that is no API status, which its handlers answer as a
+    bare 500 with the error's text (a kubelet that cannot be dialled for a pod's logs or exec, say)."""
+
+    code = 500
+    reason = ""
 
 
 class ServiceUnavailable(StatusError):

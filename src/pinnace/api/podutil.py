@@ -27,6 +27,9 @@ __all__ = [
 Obj = dict[str, Any]
 
 #: The PriorityClasses kube-apiserver creates at start: name -> value.
+#: Marks a Node as simulated (``pinnace up --sim-nodes``; kwok marks its nodes the same way, ``kwok.x-k8s.io/node:
+#: fake``): no kubelet serves it, so the API server dials none for its pods' logs, exec or proxy.
+ANNOTATION_SIMULATED_NODE = "pinnace.dev/simulated"
 SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
@@ -37,8 +38,16 @@ from pinnace.apiserver.httputil import internal_error_response
 
 log = logging.getLogger(__name__)
 
-#: Methods the fast path serves (HEAD, OPTIONS, CONNECT, TRACE … go to aiohttp).
+#: Methods the fast path serves (HEAD, OPTIONS, CONNECT, TRACE … go to aiohttp), besides odd ones (odd_method).
 FAST_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+#: The methods aiohttp's parser (llhttp) knows: it answers any other method with a plain-text 400 of its own.
+PARSER_METHODS = frozenset({
+    "DELETE", "GET", "HEAD", "POST", "PUT", "CONNECT", "OPTIONS", "TRACE", "COPY", "LOCK", "MKCOL", "MOVE",
+    "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND", "ACL", "REPORT", "MKACTIVITY",
+    "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK",
+    "UNLINK", "SOURCE", "QUERY",
+})  # fmt: skip
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: A head this long without its end is left to aiohttp (which answers 431/400 as it does).
 MAX_HEAD_BYTES = 65536
 #: Bodies larger than this go to aiohttp too (the handlers answer 413 there, as before).
@@ -155,6 +164,12 @@ class _Head:
         self.close = close
 
 
+def odd_method(method: str) -> bool:
+    """Whether ``method`` is a method Go's server takes (any token, case kept: ``get``, ``BREW``) and aiohttp's
+    parser refuses: the fast path serves those, so the API answers them as kube-apiserver does (404 or 405)."""
+    return method not in PARSER_METHODS and _TOKEN.fullmatch(method) is not None
+
+
 def parse_head(head: bytes) -> _Head | None:
     """The request head (without its blank line), or None if the fast path should not serve it.
 
@@ -165,7 +180,9 @@ def parse_head(head: bytes) -> _Head | None:
         return None
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
-    if len(parts) != 3 or parts[2] != "HTTP/1.1" or parts[0] not in FAST_METHODS:
+    if len(parts) != 3 or parts[2] != "HTTP/1.1":
+        return None
+    if parts[0] not in FAST_METHODS and not odd_method(parts[0]):
         return None
     target = parts[1]
     if not target.startswith("/") or "#" in target:

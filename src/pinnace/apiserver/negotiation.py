@@ -14,7 +14,9 @@ import base64
 import binascii
 import enum
 import functools
+import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,9 +233,26 @@ def _json_key(key: Any, value: Any) -> str:
         return str(key)
     if isinstance(key, float):
         return {"inf": ".inf", "-inf": "-.inf", "nan": ".nan"}.get(repr(key), f"{key:.8g}")
+    # Only a null key is left (go-yaml's keys are strings, numbers, bools or null): Go prints its type as %s of nil.
     raise errors.BadRequest(
-        f"error converting YAML to JSON: unsupported map key of type: {type(key).__name__}, key: {key!r}"
+        f"error converting YAML to JSON: unsupported map key of type: %!s(<nil>), key: <nil>, value: {_go_value(value)}"
     )
+
+
+def _go_value(value: Any) -> str:
+    """A YAML value as Go's ``%+#v`` prints what go-yaml decoded (for an error message)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        items = ", ".join(f"{_go_value(k)}:{_go_value(v)}" for k, v in value.items())
+        return f"map[interface {{}}]interface {{}}{{{items}}}"
+    if isinstance(value, list):
+        return "[]interface {}{" + ", ".join(_go_value(v) for v in value) + "}"
+    return str(value)
 
 
 def _binary_as_text(loader: Any, node: Any) -> str:
@@ -246,16 +265,21 @@ def _binary_as_text(loader: Any, node: Any) -> str:
 
 
 def _loader_without_timestamps() -> Any:
-    """A fast safe YAML loader that keeps timestamps as strings, as the API does."""
+    """A fast safe YAML loader that reads plain scalars as go-yaml v2 (upstream's YAML) does: timestamps stay
+    strings; ``y``/``Y`` and ``n``/``N`` are booleans too; a number with an exponent and no dot (``1e3``, ``2E-1``)
+    or an exponent with no sign (``1.5e3``) is a float (PyYAML's YAML 1.1 rules read those as strings)."""
     base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class Loader(base):  # type: ignore[misc]
-        pass
+        bool_values = {**base.bool_values, "y": True, "n": False}
 
     Loader.yaml_implicit_resolvers = {
         ch: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
         for ch, resolvers in base.yaml_implicit_resolvers.items()
     }
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^[yYnN]$"), list("yYnN"))
+    go_float = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", go_float, list("-+0123456789."))
     Loader.add_constructor("tag:yaml.org,2002:binary", _binary_as_text)
     return Loader
 

@@ -43,6 +43,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
 from pinnace.api import errors
+from pinnace.api.podutil import ANNOTATION_SIMULATED_NODE
 from pinnace.api.registry import subresource_kind
 from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.request_info import RequestInfo
@@ -125,6 +126,21 @@ def kubelet_address(node: Obj) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def simulated(node: Obj) -> bool:
+    """Whether a Node is one of Pinnace's simulated nodes, which no kubelet serves (its address is made up)."""
+    return ((node.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SIMULATED_NODE) == "true"
+
+
+def _no_kubelet(node: str) -> str:
+    """Why a simulated node's kubelet is not dialled, in place of the dial error a real unreachable one gives."""
+    return f"node {node} is simulated: no kubelet serves it"
+
+
+def _backend_not_dialled(kubelet: str | None, pod: Obj) -> errors.Unknown:
+    """What upstream's exec, attach and port-forward answer when the kubelet cannot be dialled (a bare 500)."""
+    return errors.Unknown(f"error dialing backend: dial tcp {kubelet}: {_no_kubelet(pod['spec']['nodeName'])}")
+
+
 def kubelet_client_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     """The TLS context the API server dials kubelets with: its client certificate; the kubelet's is not verified."""
     ctx = ssl.create_default_context()
@@ -187,15 +203,17 @@ class KubeletProxy:
     async def _object(self, resource: str, namespace: str | None, name: str) -> Obj:
         return await stored_object(self.rest, resource, namespace, name)
 
-    async def _pod_and_kubelet(self, ri: RequestInfo, *, need_host: bool) -> tuple[Obj, str | None]:
+    async def _pod_and_kubelet(self, ri: RequestInfo, *, need_host: bool) -> tuple[Obj, str | None, bool]:
+        """The pod, its kubelet's ``host:port`` (None: no node yet) and whether that node is simulated."""
         assert ri.name is not None
         pod = await self._object("pods", ri.namespace, ri.name)
         node_name = (pod.get("spec") or {}).get("nodeName")
         if not node_name:
             if need_host:
                 raise errors.BadRequest(f"pod {ri.name} does not have a host assigned")
-            return pod, None
-        return pod, kubelet_address(await self._object("nodes", None, node_name))
+            return pod, None, False
+        node = await self._object("nodes", None, node_name)
+        return pod, kubelet_address(node), simulated(node)
 
     @staticmethod
     def _check_method(request: web.BaseRequest, *allowed: str) -> None:
@@ -206,14 +224,16 @@ class KubeletProxy:
     async def log(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
         """GET pods/log: the container's log from its kubelet, streamed (empty for a pod with no node yet)."""
         self._check_method(request, "GET")
-        pod, kubelet = await self._pod_and_kubelet(ri, need_host=False)
+        pod, kubelet, sim = await self._pod_and_kubelet(ri, need_host=False)
         container = validate_container(pod, request.query.get("container", ""))
         _check_log_options(request.query)
         if kubelet is None:
             return web.Response(body=b"", content_type="text/plain")
         params = [(k, v) for k, v in request.query.items() if k in _LOG_PARAMS]
         path = "/containerLogs/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or "", container))
-        url = f"{self.scheme}://{kubelet}{path}?{urlencode(params)}"
+        url = f"{self.scheme}://{kubelet}{path}" + (f"?{urlencode(params)}" if params else "")
+        if sim:  # as upstream's log streamer fails on a kubelet it cannot reach
+            raise errors.Unknown(f'Get "{url}": dial tcp {kubelet}: {_no_kubelet(pod["spec"]["nodeName"])}')
         return await relay_http(self._pool.session(), request, "GET", url, self.tls)
 
     # ---- exec, attach, port-forward -------------------------------------------------------------
@@ -227,7 +247,7 @@ class KubeletProxy:
 
     async def _remote_command(self, request: web.BaseRequest, ri: RequestInfo, verb: str) -> web.StreamResponse:
         self._check_method(request, "GET", "POST")
-        pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
+        pod, kubelet, sim = await self._pod_and_kubelet(ri, need_host=True)
         container = validate_container(pod, request.query.get("container", ""))
         query = request.query
         options: Obj = {name: _flag(query, name) for name in ("stdin", "stdout", "stderr", "tty")}
@@ -235,6 +255,8 @@ class KubeletProxy:
         if verb == "exec":
             options["command"] = query.getall("command", [])
         await admit_connect(self.rest, "pods", ri, options)
+        if sim:
+            raise _backend_not_dialled(kubelet, pod)
         params = [(k, v) for k, v in request.query.items() if k != "container"]
         parts = (ri.namespace or "", ri.name or "", container)
         path = f"/{verb}/" + "/".join(quote(p, safe="") for p in parts)
@@ -243,9 +265,11 @@ class KubeletProxy:
     async def port_forward(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
         """GET/POST pods/portforward: relay the upgrade to the kubelet's ``/portForward``."""
         self._check_method(request, "GET", "POST")
-        _pod, kubelet = await self._pod_and_kubelet(ri, need_host=True)
+        pod, kubelet, sim = await self._pod_and_kubelet(ri, need_host=True)
         ports = [int(p) for p in request.query.getall("ports", []) if p.isdigit()]
         await admit_connect(self.rest, "pods", ri, {"ports": ports} if ports else {})
+        if sim:
+            raise _backend_not_dialled(kubelet, pod)
         path = "/portForward/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or ""))
         query = urlencode(list(request.query.items()))
         return await _relay_upgrade(request, f"{kubelet}", f"{path}?{query}" if query else path, self.tls)
@@ -257,6 +281,11 @@ class KubeletProxy:
         node = await self._object("nodes", None, ri.name)
         path = proxied_path(request, ri)
         await admit_connect(self.rest, "nodes", ri, {"path": path})
+        if simulated(node):
+            why = _no_kubelet(ri.name)
+            raise errors.ServiceUnavailable(
+                f"error trying to reach the kubelet: dial tcp {kubelet_address(node)}: {why}"
+            )
         query = request.query_string
         url = f"{self.scheme}://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
         return await relay_http(self._pool.session(), request, request.method, url, self.tls)

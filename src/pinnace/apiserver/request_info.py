@@ -42,14 +42,17 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     """Parse a resource URL; None if the path is not a resource request.
 
     Paths like ``/api``, ``/apis/apps`` or ``/apis/apps/v1`` (discovery) are not
-    resource requests.
+    resource requests. Methods are case-sensitive, as Go's: any other method (``get``, ``BREW``, ``OPTIONS``) has
+    the verb "" (upstream's RequestInfo), which no resource serves.
     """
-    return _parse(method.upper(), path, method.upper() == "GET" and _truthy(query.get("watch")))
+    return _parse(method, path, method == "GET" and _truthy(query.get("watch")))
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse(method: str, path: str, watch_param: bool) -> RequestInfo | None:
     """The request info of a method and path (clients repeat the same few paths: parsed once each)."""
+    if "//" in path.rstrip("/").partition("/proxy/")[0]:
+        return None  # an empty segment matches no route (go-restful trims only the ends; a proxy's tail is its own)
     parts = [p for p in path.split("/") if p]
     if not parts:
         return None
@@ -97,5 +100,5 @@ def _parse(method: str, path: str, watch_param: bool) -> RequestInfo | None:
     elif method == "DELETE":
         verb = "delete" if name is not None else "deletecollection"
     else:
-        verb = method.lower()
+        verb = ""
     return RequestInfo(verb, group, version, namespace, resource, name, subresource, extra)

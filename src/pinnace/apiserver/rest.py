@@ -34,6 +34,7 @@ from pinnace.apiserver.rest_base import (
     Mutation,
     Obj,
     StorageHooks,
+    check_name,
     conflict,
     not_found,
     parse_resource_version,
@@ -197,16 +198,8 @@ class RestStore(RestUpdater, RestDeleter):
         obj = json_copy(obj)
         self._check_type(info, obj)
         meta = strategy.meta(obj)
-        if meta.get("name") and meta["name"] != name:
-            raise errors.BadRequest(
-                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
-            )
-        meta["name"] = name
+        check_name(meta, name, namespace if info.namespaced else None)
         if info.namespaced:
-            if meta.get("namespace") and meta["namespace"] != namespace:
-                raise errors.BadRequest(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)

@@ -86,6 +86,19 @@ def conflict(info: ResourceInfo, name: str, why: str) -> errors.Conflict:
     )
 
 
+def check_name(meta: dict[str, Any], name: str, namespace: str | None) -> None:
+    """Refuse an update or patch result whose name is not the URL's (a missing one included) or whose namespace,
+    if it has one, is not the request's: upstream's ``checkName``, 400 before anything is written."""
+    found = meta.get("name") or ""
+    if found != name:
+        raise errors.BadRequest(f"the name of the object ({found}) does not match the name on the URL ({name})")
+    found_namespace = meta.get("namespace") or ""
+    if namespace and found_namespace and found_namespace != namespace:
+        raise errors.BadRequest(
+            f"the namespace of the object ({found_namespace}) does not match the namespace on the request ({namespace})"
+        )
+
+
 #: Why an update whose resourceVersion is not the current one is refused (upstream's wording).
 MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 

@@ -23,6 +23,7 @@ from pinnace.apiserver.rest_base import (
     Mutation,
     Obj,
     RestBase,
+    check_name,
     conflict,
     not_found,
 )
@@ -147,12 +148,8 @@ class RestUpdater(RestBase):
         desired = mutation(json_copy(current))
         self._check_type(info, desired)
         dmeta = strategy.meta(desired)
-        if dmeta.get("name", name) != name:
-            raise errors.BadRequest(f"metadata.name: Invalid value: {dmeta.get('name')!r}: field is immutable")
-        dmeta["name"] = name
+        check_name(dmeta, name, namespace if info.namespaced else None)
         if info.namespaced:
-            if dmeta.get("namespace", namespace) != namespace:
-                raise errors.BadRequest("metadata.namespace: Invalid value: field is immutable")
             dmeta["namespace"] = namespace
         chain = self.admission
         request = None

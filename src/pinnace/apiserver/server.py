@@ -36,7 +36,7 @@ from pinnace.apiserver.certificates import CSR, RequesterIdentity
 from pinnace.apiserver.componentstatus import ComponentStatuses
 from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery, version_info
-from pinnace.apiserver.fasthttp import Dispatch, FastFront, FastRequest
+from pinnace.apiserver.fasthttp import FAST_METHODS, Dispatch, FastFront, FastRequest
 from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
 from pinnace.apiserver.httputil import internal_error_response, status_response
@@ -318,7 +318,11 @@ class APIServer:
         an upgrade or a relayed subresource, which aiohttp serves)."""
         ri = parse_request_info(request.method, request.path, request.query)
         if ri is None:  # the OpenAPI documents are large and sent compressed: aiohttp's writer does that
-            return (None,) if request.method == "GET" and not request.path.startswith("/openapi/") else None
+            if request.method == "GET":
+                return None if request.path.startswith("/openapi/") else (None,)
+            return (None,) if request.method not in FAST_METHODS else None  # an odd method's 404 or 405
+        if not ri.verb:
+            return (ri,)  # an odd method: its 404 or 405, never a stream
         if ri.verb == "watch" or (ri.group, ri.resource, ri.subresource or "") in self._streaming_subresources:
             return None
         return (ri,)
@@ -466,6 +470,10 @@ class APIServer:
 
     def _resource_handler(self, request: web.BaseRequest, ri: RequestInfo) -> Awaitable[web.StreamResponse]:
         """The handler call that serves a resource request (not awaited here: one coroutine less per request)."""
+        if not ri.verb:  # a method no route has: its 405 (or resolve's 404 for a path no route has)
+            if ri.subresource is not None and (ri.group, ri.resource, ri.subresource) in self.subresource_handlers:
+                raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+            return handle_resource(request, self.rest, ri)
         if ri.subresource is not None:
             special = self.subresource_handlers.get((ri.group, ri.resource, ri.subresource))
             if special is not None:
@@ -476,11 +484,18 @@ class APIServer:
 
     async def _non_resource(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         path = path.rstrip("/") or "/"
+        if "//" in path:
+            # Upstream's muxes match paths as sent (no cleaning, no redirect), and go-restful's routes have no
+            # empty segment: //api, /api//v1 and /api/v1//namespaces/… are its 404.
+            raise errors.NotFound("the server could not find the requested resource")
         parts = [p for p in path.split("/") if p]
         if request.method not in ("GET", "HEAD"):
-            if parts[:1] in (["api"], ["apis"]):
+            # go-restful's web services (/api, /apis, /version) route by method: a 405. The health checks and the
+            # metrics are plain handlers of upstream's mux, which serve any method; other paths are its 404.
+            if parts[:1] in (["api"], ["apis"]) or path == "/version":
                 raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-            raise errors.NotFound("the server could not find the requested resource")
+            if not (parts and parts[0] in ("healthz", "livez", "readyz")) and path != "/metrics":
+                raise errors.NotFound("the server could not find the requested resource")
         if parts and parts[0] in ("healthz", "livez", "readyz"):
             checks = self._ready_checks if parts[0] == "readyz" else self._checks
             return await health.run_checks(

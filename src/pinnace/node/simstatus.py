@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pinnace.api.podutil import ANNOTATION_SIMULATED_NODE
+
 __all__ = [
     "ANNOTATION_EXIT_AFTER",
     "ANNOTATION_EXIT_CODE",
@@ -54,7 +56,7 @@ KUBELET_VERSION = "v1.32.0"
 #: Where node heartbeats (Leases) live.
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 #: Marks a Node as simulated (kwok marks its nodes the same way, ``kwok.x-k8s.io/node: fake``).
-ANNOTATION_SIMULATED = "pinnace.dev/simulated"
+ANNOTATION_SIMULATED = ANNOTATION_SIMULATED_NODE
 #: On a simulated Node (annotation or label), ``"true"`` stops its heartbeat and pod updates: the node "goes away".
 ANNOTATION_PAUSED = "pinnace.dev/sim-paused"
 #: On a pod: its containers exit this long (Go duration) after they started.

@@ -347,6 +347,10 @@ def test_fields_v1_round_trip() -> None:
         "f:spec": {"f:list": {'k:{"name":"x"}': {".": {}, "f:v": {}}, 'v:"s"': {}}},
     }
     assert managedfields.encode_fields(managedfields.decode_fields(fields)) == fields
+    # Upstream's PathElement order: fields, keys, values, then indexes by number.
+    elements = [("f:s", pe) for pe in ("i:10", "i:2", 'v:"a"', "f:z", 'k:{"a":1}', "f:a")]
+    encoded = list(managedfields.encode_fields(set(elements))["f:s"])
+    assert encoded == ["f:a", "f:z", 'k:{"a":1}', 'v:"a"', "i:2", "i:10"]
     with pytest.raises(ValueError):
         managedfields.decode_fields({"x:bad": {}})
 

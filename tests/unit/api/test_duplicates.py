@@ -53,4 +53,8 @@ def test_yaml_duplicates_name_the_lines_as_yaml_v2() -> None:
         '  line 8: key "x" already set in map'
     )
     assert yaml_duplicates(b"apiVersion: v1\nkind: ConfigMap\n") is None
+    # Keys are typed as go-yaml resolves them: an int and a string of the same text are two keys (one is kept in
+    # JSON), two ints are one.
+    assert yaml_duplicates(b'data:\n  1: x\n  "1": y\n  true: x\n  "true": y\n') is None
+    assert yaml_duplicates(b"data:\n  1: x\n  1: y\n") == "yaml: unmarshal errors:\n  line 3: key 1 already set in map"
     assert yaml_duplicates(b"a: [unclosed\n") is None  # a syntax error is the decoder's to report

@@ -39,10 +39,17 @@ def test_yaml_becomes_what_json_can_hold_as_upstream_converts_it() -> None:
     assert big == {"a": 2**64 - 1, "b": 1e30, "c": "1" + "0" * 400}
 
 
+def test_yaml_plain_scalars_resolve_as_go_yaml_v2s() -> None:
+    """go-yaml v2 reads y/Y/n/N as booleans (keys too) and a number with an exponent as a float even without a dot
+    or an exponent sign; PyYAML's YAML 1.1 rules read them as strings. Quoted, they stay strings."""
+    doc = negotiation.decode_yaml(b'a: y\nb: N\nc: "y"\nd: 1e3\ne: 1.5e3\nf: -2E-1\ng: yy\nh: 1e\ny: 1\n')
+    assert doc == {"a": True, "b": False, "c": "y", "d": 1e3, "e": 1.5e3, "f": -0.2, "g": "yy", "h": "1e", "true": 1}
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"null: x\n", "unsupported map key of type: NoneType"),
+        (b"null: x\n", r'unsupported map key of type: %!s\(<nil>\), key: <nil>, value: "x"$'),
         (b"a: !!set {x, y}\n", "unsupported value of type set"),
         (b"a: !!binary '%%%'\n", "failed to decode !!binary data"),
         (b"a: .nan\n", "json: unsupported value: NaN"),

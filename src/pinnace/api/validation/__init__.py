@@ -47,7 +47,7 @@ from pinnace.api.validation import (
     storage,
     workloads,
 )
-from pinnace.api.validation.decoding import decode_check, decode_error
+from pinnace.api.validation.decoding import decode_check, decode_error, json_kind
 from pinnace.api.validation.field import go_value
 
 __all__ = [
@@ -178,7 +178,12 @@ def check_custom_metadata(obj: Obj, context: str) -> None:
     are no map of strings, a name that is no string, ...): its decoder reads the metadata alone into that type.
     ``context`` as for :func:`check_decodable`."""
     meta = obj.get("metadata")
-    message = decode_error(meta, OBJECT_META) if isinstance(meta, dict) else None
+    if isinstance(meta, dict):
+        message = decode_error(meta, OBJECT_META)
+    elif meta is not None:  # a null is no metadata; anything else is no ObjectMeta
+        message = f"json: cannot unmarshal {json_kind(meta)} into Go value of type v1.ObjectMeta"
+    else:
+        message = None
     if message is not None:
         _refuse(obj, message, context)
 

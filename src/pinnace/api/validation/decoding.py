@@ -137,7 +137,7 @@ def _compile(schema: Schema) -> _Node:
     return _Node(_ANY, "")
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """How Go's decoder names the JSON value it could not store."""
     if isinstance(value, bool):
         return "bool"
@@ -269,53 +269,53 @@ class _Walk:
         kind = node.kind
         if kind == _STRUCT:
             if not isinstance(value, dict):
-                self.save(_json_kind(value), node.go, struct, where)
+                self.save(json_kind(value), node.go, struct, where)
                 return
             self.struct(value, node, where)
         elif kind == _STRING:
             if not isinstance(item := value, str):
-                self.save(_json_kind(item), node.go, struct, where)
+                self.save(json_kind(item), node.go, struct, where)
         elif kind == _INT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.save(_json_kind(value), node.go, struct, where)
+                self.save(json_kind(value), node.go, struct, where)
                 return
             if isinstance(value, float) or not node.low <= value <= node.high:
                 self.save("number " + _number_text(value), node.go, struct, where)
         elif kind == _LIST:
             if not isinstance(value, list):
-                self.save(_json_kind(value), node.go, struct, where)
+                self.save(json_kind(value), node.go, struct, where)
                 return
             self.items(value, node, struct, where)
         elif kind == _MAP:
             if not isinstance(value, dict):
-                self.save(_json_kind(value), node.go, struct, where)
+                self.save(json_kind(value), node.go, struct, where)
                 return
             self.entries(value, node, struct, where)
         elif kind == _BOOL:
             if not isinstance(value, bool):
-                self.save(_json_kind(value), node.go, struct, where)
+                self.save(json_kind(value), node.go, struct, where)
         elif kind == _FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.save(_json_kind(value), node.go, struct, where)
+                self.save(json_kind(value), node.go, struct, where)
         elif kind == _QUANTITY:
             self.quantity(value)
         elif kind == _INTSTR:
             if isinstance(value, str):
                 return
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise _Abort(self.type_error(_json_kind(value), "int32", struct, where))
+                raise _Abort(self.type_error(json_kind(value), "int32", struct, where))
             if isinstance(value, float) or not -(2**31) <= value < 2**31:
                 raise _Abort(self.type_error("number " + _number_text(value), "int32", struct, where))
         elif kind == _BYTES:
             if not isinstance(value, str):
                 if not isinstance(value, list):
-                    self.save(_json_kind(value), node.go, struct, where)
+                    self.save(json_kind(value), node.go, struct, where)
                 return
             problem = base64_error(value)
             if problem is not None and self.saved is None:
                 self.saved = problem
         elif kind == _TIME and not isinstance(value, str):
-            raise _Abort(self.type_error(_json_kind(value), "string", struct, where))
+            raise _Abort(self.type_error(json_kind(value), "string", struct, where))
         elif kind in (_OR_ARRAY, _OR_BOOL, _OR_STRINGS):
             self.schema_or(value, kind)
 
@@ -331,7 +331,7 @@ class _Walk:
                     self.nested(item)
                 elif item is not None and not (kind == _OR_STRINGS and isinstance(item, str)):
                     go = "v1.JSONSchemaProps" if kind == _OR_ARRAY else "string"
-                    raise _Abort(f"json: cannot unmarshal {_json_kind(item)} into Go value of type {go}")
+                    raise _Abort(f"json: cannot unmarshal {json_kind(item)} into Go value of type {go}")
         elif kind == _OR_BOOL and not isinstance(value, bool):
             raise _Abort("boolean or JSON schema expected")
 
