@@ -318,3 +318,36 @@ def test_older_channel_protocols(
         assert json.loads(got[3])["details"]["causes"] == [{"reason": "ExitCode", "message": "2"}]
     else:  # before v4 the error channel carries the message as text
         assert got[3].startswith(b"command terminated with non-zero exit code")
+
+
+def test_a_kubelet_that_cannot_be_dialled_gets_upstreams_bare_500s(k8s_client: kubernetes.client.ApiClient) -> None:
+    """Logs fail with the log GET's dial error, exec/attach/port-forward with ``error dialing backend`` (500s with
+    no reason, as kube-apiserver answers for a node whose kubelet is down)."""
+    api = CoreV1Api(k8s_client)
+    closed = free_port()
+    node = {
+        "metadata": {"name": "dark-node"},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": closed}},
+        },
+    }
+    api.create_node(node)
+    api.patch_node_status("dark-node", {"status": node["status"]})
+    spec = {"nodeName": "dark-node", "containers": [{"name": "c", "image": "i"}]}
+    pod = {"metadata": {"name": "stray"}, "spec": spec}
+    api.create_namespaced_pod("default", pod)
+    dial = f"dial tcp 127.0.0.1:{closed}: connect: connection refused"
+    with pytest.raises(ApiException) as err:
+        api.read_namespaced_pod_log("stray", "default")
+    status = json.loads(err.value.body)
+    url = f"{k8s_client.configuration.host.partition('://')[0]}://127.0.0.1:{closed}/containerLogs/default/stray/c"
+    assert (err.value.status, status["message"], status.get("reason", "")) == (500, f'Get "{url}": {dial}', "")
+    with pytest.raises(ApiException) as err:  # exec over WebSocket: the client reports the refused handshake
+        exec_in(api, "stray", ["true"], stdin=False)
+    assert "500" in str(err.value) and f"error dialing backend: {dial}" in str(err.value)
+    spdy = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1", "X-Stream-Protocol-Version": "v4.channel.k8s.io"}
+    code, answer = raw_request(
+        k8s_client.configuration.host, "POST", "/api/v1/namespaces/default/pods/stray/attach?stdout=true", b"", spdy
+    )
+    assert (code, answer["message"]) == (500, f"error dialing backend: {dial}")

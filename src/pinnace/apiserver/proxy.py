@@ -137,8 +137,24 @@ def _no_kubelet(node: str) -> str:
 
 
 def _backend_not_dialled(kubelet: str | None, pod: Obj) -> errors.Unknown:
+    """The answer for exec, attach and port-forward on a simulated node (no kubelet is dialled)."""
+    return _backend_unreachable(f"dial tcp {kubelet}: {_no_kubelet(pod['spec']['nodeName'])}")
+
+
+def dial_error(address: str, exc: BaseException) -> str:
+    """A failed dial of ``address`` (``host:port``) in Go's words: ``dial tcp ADDRESS: connect: connection refused``,
+    ``… i/o timeout``."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        exc = exc.os_error
+    if isinstance(exc, TimeoutError):
+        return f"dial tcp {address}: i/o timeout"
+    code = exc.errno if isinstance(exc, OSError) else None
+    return f"dial tcp {address}: connect: {os.strerror(code).lower()}" if code else f"dial tcp {address}: {exc}"
+
+
+def _backend_unreachable(dial: str) -> errors.Unknown:
     """What upstream's exec, attach and port-forward answer when the kubelet cannot be dialled (a bare 500)."""
-    return errors.Unknown(f"error dialing backend: dial tcp {kubelet}: {_no_kubelet(pod['spec']['nodeName'])}")
+    return errors.Unknown(f"error dialing backend: {dial}")
 
 
 def kubelet_client_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -234,7 +250,14 @@ class KubeletProxy:
         url = f"{self.scheme}://{kubelet}{path}" + (f"?{urlencode(params)}" if params else "")
         if sim:  # as upstream's log streamer fails on a kubelet it cannot reach
             raise errors.Unknown(f'Get "{url}": dial tcp {kubelet}: {_no_kubelet(pod["spec"]["nodeName"])}')
-        return await relay_http(self._pool.session(), request, "GET", url, self.tls)
+        return await relay_http(
+            self._pool.session(),
+            request,
+            "GET",
+            url,
+            self.tls,
+            dial_failed=lambda dial: errors.Unknown(f'Get "{url}": {dial}'),  # upstream's log streamer: a bare 500
+        )
 
     # ---- exec, attach, port-forward -------------------------------------------------------------
     async def exec(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
@@ -365,10 +388,12 @@ async def relay_http(
     *,
     target: str = "the kubelet",
     rewrite_headers: Callable[[CIMultiDict[str]], None] | None = None,
+    dial_failed: Callable[[str], errors.StatusError] | None = None,
 ) -> web.StreamResponse:
     """Forward one plain HTTP request and stream the answer back (status, headers and body).
 
-    ``target`` names what was dialled in the 503 a refused or failed connection gets;
+    ``target`` names what was dialled in the 503 a refused or failed connection gets, unless ``dial_failed`` makes
+    the refusal of a failed dial (from its Go wording, :func:`dial_error`);
     ``rewrite_headers`` may change the answer's headers (in place) before they are sent."""
     body = await request.read() if request.can_read_body else None
     try:
@@ -390,13 +415,15 @@ async def relay_http(
             await response.write_eof()
             return response
     except aiohttp.ClientConnectorError as exc:  # as Go words a failed dial
-        code = exc.os_error.errno
-        reason = f"connect: {os.strerror(code).lower()}" if code else str(exc.os_error)
-        raise errors.ServiceUnavailable(
-            f"error trying to reach {target}: dial tcp {exc.host}:{exc.port}: {reason}"
-        ) from None
+        dial = dial_error(f"{exc.host}:{exc.port}", exc)
+        raise (dial_failed or _unavailable(target))(dial) from None
     except aiohttp.ClientConnectionError as exc:
         raise errors.ServiceUnavailable(f"error trying to reach {target}: {exc}") from None
+
+
+def _unavailable(target: str) -> Callable[[str], errors.StatusError]:
+    """The 503 of a proxy (pod, service, node) whose target cannot be dialled."""
+    return lambda dial: errors.ServiceUnavailable(f"error trying to reach {target}: {dial}")
 
 
 async def _relay_upgrade(
@@ -405,13 +432,15 @@ async def _relay_upgrade(
     """Relay an exec/attach/port-forward upgrade: WebSocket to WebSocket, or SPDY byte for byte."""
     upgrade = request.headers.get("Upgrade", "").lower()
     if upgrade == "websocket":
-        return await _relay_websocket(request, f"{'https' if tls else 'http'}://{kubelet}{path_qs}", tls)
+        return await _relay_websocket(request, kubelet, f"{'https' if tls else 'http'}://{kubelet}{path_qs}", tls)
     if upgrade.startswith("spdy/"):
-        return await relay_raw_upgrade(request, kubelet, path_qs, tls)
+        return await relay_raw_upgrade(request, kubelet, path_qs, tls, dial_failed=_backend_unreachable)
     raise errors.BadRequest("Upgrade request required")
 
 
-async def _relay_websocket(request: web.BaseRequest, url: str, tls: ssl.SSLContext | None) -> web.StreamResponse:
+async def _relay_websocket(
+    request: web.BaseRequest, kubelet: str, url: str, tls: ssl.SSLContext | None
+) -> web.StreamResponse:
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     timeout = aiohttp.ClientWSTimeout(ws_close=5.0)
     # No overall timeout: an exec or port-forward lives as long as its client wants.
@@ -430,8 +459,10 @@ async def _relay_websocket(request: web.BaseRequest, url: str, tls: ssl.SSLConte
         except aiohttp.WSServerHandshakeError as exc:
             # The kubelet refused (its Status is lost by aiohttp here): ask again plainly to relay its answer.
             return await _relay_refusal(request, url, exc, tls)
+        except aiohttp.ClientConnectorError as exc:
+            raise _backend_unreachable(dial_error(kubelet, exc)) from None
         except aiohttp.ClientConnectionError as exc:
-            raise errors.ServiceUnavailable(f"error trying to reach the kubelet: {exc}") from None
+            raise _backend_unreachable(str(exc)) from None
         async with upstream:
             chosen = upstream.protocol
             client = web.WebSocketResponse(protocols=(chosen,) if chosen else (), max_msg_size=0)
@@ -504,18 +535,20 @@ async def relay_raw_upgrade(
     *,
     target: str = "the kubelet",
     pass_websocket_headers: bool = False,
+    dial_failed: Callable[[str], errors.StatusError] | None = None,
 ) -> web.StreamResponse:
     """Relay an upgrade request (``Upgrade: SPDY/3.1``, or any upgrade to a pod) to ``address``: its 101 and
     headers, then every byte, both ways. Any other answer goes back as it is.
 
     ``pass_websocket_headers``: the client's ``Sec-WebSocket-*`` headers go along (a WebSocket the far end
-    answers itself); for the kubelet they do not (its WebSockets are relayed message by message)."""
+    answers itself); for the kubelet they do not (its WebSockets are relayed message by message).
+    ``target`` and ``dial_failed``: as :func:`relay_http`'s."""
     host, _, port = address.rpartition(":")
     try:
         connect = asyncio.open_connection(host.strip("[]"), int(port), ssl=tls)
         reader, writer = await asyncio.wait_for(connect, _CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        raise errors.ServiceUnavailable(f"error trying to reach {target}: {exc}") from None
+        raise (dial_failed or _unavailable(target))(dial_error(address, exc)) from None
     dropped = _DROP_REQUEST - _WEBSOCKET_HEADERS if pass_websocket_headers else _DROP_REQUEST
     try:
         head = [f"{request.method} {path_qs} HTTP/1.1", f"Host: {address}", "Connection: Upgrade"]
