@@ -43,8 +43,10 @@ def oci_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         eventually(lambda: _ready_nodes(cluster) == 3, timeout=60)
         yield cluster
     finally:
-        # Pods whose PID 1 ignores SIGTERM would hold the agents' shutdown for their grace period.
-        cluster.kubectl("delete", "deployments,pods", "--all", "--grace-period=1", check=False, timeout=60)
+        # Pods whose PID 1 ignores SIGTERM would hold the agents' shutdown for their grace period. The Deployment lets
+        # go of its pods first: a cascade would have the garbage collector delete them with their own 30 s.
+        cluster.kubectl("delete", "deployments,replicasets", "--all", "--cascade=orphan", check=False, timeout=60)
+        cluster.kubectl("delete", "pods", "--all", "--grace-period=1", check=False, timeout=60)
         bridge = _net(cluster).bridge
         out = stop_cluster(cluster)
         leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
