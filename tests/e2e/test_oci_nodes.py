@@ -265,8 +265,9 @@ def test_liveness_restarts_a_container_and_readiness_gates_its_endpoints(oci_clu
     pod["metadata"]["labels"] = {"app": "probed"}
     pod["spec"]["restartPolicy"] = "Always"
     pod["spec"]["containers"][0].update(
+        # httpd is PID 1 and ignores SIGTERM: the kill waits out the probe's grace period (the pod's would be 30 s).
         livenessProbe={"exec": {"command": ["sh", "-c", "test ! -e /tmp/die"]}, "periodSeconds": 1,
-                       "failureThreshold": 1},
+                       "failureThreshold": 1, "terminationGracePeriodSeconds": 1},
         readinessProbe={"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
     )  # fmt: skip
     _apply(oci_cluster, pod)
