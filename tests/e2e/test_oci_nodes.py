@@ -43,8 +43,10 @@ def oci_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         eventually(lambda: _ready_nodes(cluster) == 3, timeout=60)
         yield cluster
     finally:
-        # Pods whose PID 1 ignores SIGTERM would hold the agents' shutdown for their grace period.
-        cluster.kubectl("delete", "deployments,pods", "--all", "--grace-period=1", check=False, timeout=60)
+        # Pods whose PID 1 ignores SIGTERM would hold the agents' shutdown for their grace period. The Deployment lets
+        # go of its pods first: a cascade would have the garbage collector delete them with their own 30 s.
+        cluster.kubectl("delete", "deployments,replicasets", "--all", "--cascade=orphan", check=False, timeout=60)
+        cluster.kubectl("delete", "pods", "--all", "--grace-period=1", check=False, timeout=60)
         bridge = _net(cluster).bridge
         out = stop_cluster(cluster)
         leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
@@ -263,8 +265,9 @@ def test_liveness_restarts_a_container_and_readiness_gates_its_endpoints(oci_clu
     pod["metadata"]["labels"] = {"app": "probed"}
     pod["spec"]["restartPolicy"] = "Always"
     pod["spec"]["containers"][0].update(
+        # httpd is PID 1 and ignores SIGTERM: the kill waits out the probe's grace period (the pod's would be 30 s).
         livenessProbe={"exec": {"command": ["sh", "-c", "test ! -e /tmp/die"]}, "periodSeconds": 1,
-                       "failureThreshold": 1},
+                       "failureThreshold": 1, "terminationGracePeriodSeconds": 1},
         readinessProbe={"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
     )  # fmt: skip
     _apply(oci_cluster, pod)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import random
-import ssl
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -45,6 +44,7 @@ from pinnace.apiserver.proxy import (
     relay_http,
     relay_raw_upgrade,
     stored_object,
+    unverified_client_context,
 )
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore
@@ -102,9 +102,7 @@ class PodProxy:
         self.rest = rest
         self._pool = RelayPool()
         # Pods serve their own certificates, which nothing here can verify (upstream skips verification too).
-        self._tls = ssl.create_default_context()
-        self._tls.check_hostname = False
-        self._tls.verify_mode = ssl.CERT_NONE
+        self._tls = unverified_client_context()
 
     def handlers(self) -> dict[tuple[str, str, str], Any]:
         """(group, resource, subresource) → handler, for :attr:`APIServer.subresource_handlers`."""

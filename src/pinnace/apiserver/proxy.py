@@ -157,11 +157,20 @@ def _backend_unreachable(dial: str) -> errors.Unknown:
     return errors.Unknown(f"error dialing backend: {dial}")
 
 
-def kubelet_client_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """The TLS context the API server dials kubelets with: its client certificate; the kubelet's is not verified."""
-    ctx = ssl.create_default_context()
+def unverified_client_context() -> ssl.SSLContext:
+    """A TLS client context that does not verify the server (a kubelet's or a pod's own certificate, as upstream).
+
+    It loads no CA certificates: nothing would check against them, and loading the system's costs ~40 ms.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def kubelet_client_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """The TLS context the API server dials kubelets with: its client certificate; the kubelet's is not verified."""
+    ctx = unverified_client_context()
     ctx.load_cert_chain(str(cert_file), str(key_file))
     return ctx
 

@@ -60,6 +60,29 @@ async def test_a_failing_liveness_probe_restarts_the_container(client: RestClien
     assert ("Killing", "Container main failed liveness probe, will be restarted") in reasons
 
 
+async def test_a_liveness_kill_uses_the_probes_own_grace_period(client: RestClient, agent: NodeAgent) -> None:
+    """As the kubelet: a liveness probe's ``terminationGracePeriodSeconds`` replaces the pod's for its kill."""
+    probe = {
+        "exec": {"command": ["false"]},
+        "periodSeconds": 1,
+        "failureThreshold": 1,
+        "terminationGracePeriodSeconds": 1,
+    }
+    container = {"name": "main", "image": "busybox", "command": ["sh", "-c", "trap '' TERM; sleep 600"]}
+    spec = {
+        "nodeName": NODE,
+        "terminationGracePeriodSeconds": 60,
+        "containers": [{**container, "livenessProbe": probe}],
+    }
+    await client.create(PODS, {"metadata": {"name": "deaf"}, "spec": spec}, namespace="default")
+
+    async def restarted() -> bool:
+        statuses = (await client.get(PODS, "deaf", "default")).get("status", {}).get("containerStatuses") or []
+        return bool(statuses) and statuses[0]["restartCount"] >= 1
+
+    await eventually(restarted, timeout=30)  # SIGTERM is ignored: killed after the probe's 1 s (2 s at least), not 60 s
+
+
 async def test_readiness_gates_the_pods_ready_condition(client: RestClient, agent: NodeAgent) -> None:
     port = free_port()
     server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]

@@ -216,17 +216,25 @@ class NodeAgent:
             return
         spec = pod.get("spec") or {}
         c = next((c for c in spec.get("containers") or [] if c.get("name") == container_name), None)
-        grace = float(spec.get("terminationGracePeriodSeconds") or 30)
+        grace = self._probe_kill_grace(pod, c, container_id)
 
         async def restart() -> None:
             instance = await self.runtime.container_status(container_id)
-            await self.sync.kill_container(
-                pod, c, instance, grace, f"Container {container_name} failed liveness probe, will be restarted"
-            )
+            await self.sync.kill_container(pod, c, instance, grace, message)
             if key:
                 self.queue.add(key)
 
         self._spawn(restart(), f"liveness restart {container_id[:12]}")
+
+    def _probe_kill_grace(self, pod: Obj, container: Obj | None, container_id: str) -> float:
+        """The grace period of a kill for a failed liveness or startup probe, picked as the kubelet picks it: a
+        pending deletion's, else the failed probe's own ``terminationGracePeriodSeconds``, else the pod's."""
+        if pod["metadata"].get("deletionGracePeriodSeconds") is None and container is not None:
+            failed = "livenessProbe" if self.probes.is_started(container_id) else "startupProbe"
+            own = (container.get(failed) or {}).get("terminationGracePeriodSeconds")
+            if own is not None:
+                return float(own)
+        return self._grace(pod)
 
     def _key_of(self, uid: str) -> str | None:
         for pod in self.informer.indexer.objects():

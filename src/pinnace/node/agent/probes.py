@@ -22,8 +22,9 @@ in :meth:`ProbeManager.bind` (before the first ``add_container``):
 - ``on_liveness_failure(pod_uid, container_name, container_id, message)``
   when a liveness (or startup) probe failed ``failureThreshold`` times: the
   agent records the ``Killing`` event ("Container X failed liveness probe,
-  will be restarted"), stops the container with the pod's grace period, and
-  the restart policy (with CrashLoopBackOff) takes over. The manager records
+  will be restarted"), stops the container with the failed probe's
+  ``terminationGracePeriodSeconds`` (else the pod's grace period), and the
+  restart policy (with CrashLoopBackOff) takes over. The manager records
   the ``Unhealthy`` events itself.
 """
 

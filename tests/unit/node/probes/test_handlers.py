@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from pinnace.node.process import ProcessRuntime
 @pytest.fixture
 async def http_server() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
     seen: list[dict[str, str]] = []
+    released = asyncio.Event()  # set at teardown: the server's cleanup waits for a slow handler still answering
 
     async def ok(request: web.Request) -> web.Response:
         seen.append(dict(request.headers))
@@ -36,7 +38,8 @@ async def http_server() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
         raise web.HTTPFound("http://localhost:1/elsewhere")
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(released.wait(), 5)
         return web.Response(text="late")
 
     app = web.Application()
@@ -48,6 +51,7 @@ async def http_server() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
     await site.start()
     port = runner.addresses[0][1]
     yield f"http://127.0.0.1:{port}", seen
+    released.set()
     await runner.cleanup()
 
 
