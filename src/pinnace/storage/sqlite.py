@@ -65,6 +65,7 @@ from pinnace.storage.interface import (
     StoreClosed,
 )
 from pinnace.storage.sqlite_fanout import Broadcaster
+from pinnace.storage.sqlite_lock import release_store_lock, take_store_lock
 from pinnace.storage.sqlite_process import WriterProcess
 from pinnace.storage.sqlite_writer import (
     COMPACT_BEGIN,
@@ -188,9 +189,12 @@ class SQLiteStore:
         revision: int,
         compacted: int,
         writer_process: bool,
+        lock: int,
     ) -> None:
         """Internal: use :meth:`open`."""
         self._path = path
+        #: The store's lock (sqlite_lock), held until the writer has ended; a writer process shares it.
+        self._lock = lock
         self._durable = durable
         self._loop = asyncio.get_running_loop()
         self._wconn = writer
@@ -248,22 +252,28 @@ class SQLiteStore:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = open_connection(str(path), durable)
+        lock = await take_store_lock(path)  # before the revision is read: no other writer may move it
         try:
-            revision, compacted = _prepare(conn)
+            conn = open_connection(str(path), durable)
+            try:
+                revision, compacted = _prepare(conn)
+            except BaseException:
+                conn.close()
+                raise
+            return cls(
+                path,
+                conn,
+                durable=durable,
+                read_threads=read_threads,
+                max_batch=max_batch,
+                revision=revision,
+                compacted=compacted,
+                writer_process=writer_process,
+                lock=lock,
+            )
         except BaseException:
-            conn.close()
+            release_store_lock(lock)
             raise
-        return cls(
-            path,
-            conn,
-            durable=durable,
-            read_threads=read_threads,
-            max_batch=max_batch,
-            revision=revision,
-            compacted=compacted,
-            writer_process=writer_process,
-        )
 
     @property
     def path(self) -> Path:
@@ -462,6 +472,7 @@ class SQLiteStore:
             await self._loop.run_in_executor(None, self._shutdown_threads)
             self._rconn.close()
             self._broadcaster.close()
+            release_store_lock(self._lock)
         finally:
             self._closed.set_result(None)
 
@@ -519,6 +530,7 @@ class SQLiteStore:
             max_batch=self._max_batch,
             on_results=self._finish,
             on_exit=self._writer_process_ended,
+            inherit_fd=self._lock,
         )
 
     def _writer_process_ended(self, lost: list[_Op]) -> None:

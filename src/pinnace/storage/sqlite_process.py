@@ -47,7 +47,9 @@ class WriterProcess:
         max_batch: int,
         on_results: OnResults,
         on_exit: OnExit,
+        inherit_fd: int | None = None,
     ) -> None:
+        """``inherit_fd``: a descriptor the process keeps open for its lifetime (the store's lock)."""
         self._loop = asyncio.get_running_loop()
         self._on_results = on_results
         self._on_exit = on_exit
@@ -56,6 +58,7 @@ class WriterProcess:
              str(max_batch)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            pass_fds=() if inherit_fd is None else (inherit_fd,),
             start_new_session=True,  # a Ctrl-C at the terminal is the store's to act on (close), not the writer's
         )  # fmt: skip
         assert self.process.stdin is not None and self.process.stdout is not None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,7 @@ from pinnace.storage import (
     RevisionMismatch,
     SQLiteStore,
     StorageError,
+    sqlite_lock,
 )
 from pinnace.storage.sqlite import prefix_end
 
@@ -275,5 +279,61 @@ async def test_a_dead_writer_process_is_replaced_and_loses_no_acknowledged_write
         await asyncio.sleep(0.1)
         assert seen == list(range(1, revision + 1)), "every committed revision, once, in order"
         watcher.cancel()
+    finally:
+        await store.close()
+
+
+HOLD_LOCK_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from pathlib import Path
+    from pinnace.storage.sqlite_lock import take_store_lock
+
+    asyncio.run(take_store_lock(Path(sys.argv[1])))
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def _hold_store_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """A process holding the store's lock for ``seconds`` (as a killed server's writer does while it drains)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK_SCRIPT, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+    return proc
+
+
+async def test_a_store_open_elsewhere_is_waited_for_then_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    path = tmp_path / "store.db"
+    holder = _hold_store_lock(path, 0.5)
+    try:
+        started = time.monotonic()
+        store = await SQLiteStore.open(path)  # waits until the holder has ended
+        assert time.monotonic() - started >= 0.3
+        assert holder.wait(5) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    try:
+        monkeypatch.setattr(sqlite_lock, "LOCK_WAIT", 0.2)
+        with pytest.raises(StorageError, match=r"is open in another process \(it holds .*store\.db\.lock\)"):
+            await SQLiteStore.open(path)  # this process has it open: a second store may not write beside it
+    finally:
+        await store.close()
+    await (await SQLiteStore.open(path)).close()  # closed: the lock is free again
+
+
+async def test_the_writer_process_shares_the_lock(tmp_path: Path) -> None:
+    # The writer process outlives a killed server while it commits what it had read: it holds the lock meanwhile.
+    path = tmp_path / "store.db"
+    store = await SQLiteStore.open(path, writer_process=True)
+    try:
+        await store.create(P + "a", b"1")
+        writer = store._process
+        assert writer is not None
+        fds = Path(f"/proc/{writer.process.pid}/fd")
+        assert str(sqlite_lock.lock_path(path)) in {os.readlink(fd) for fd in fds.iterdir()}
     finally:
         await store.close()
