@@ -349,14 +349,22 @@ def check_delete(info: ResourceInfo, obj: Obj) -> None:
 
 
 def mark_deleting(info: ResourceInfo, obj: Obj, *, grace_seconds: int, now: datetime | None = None) -> None:
-    """Set deletionTimestamp (once) and the grace period, as graceful deletion does."""
+    """Set deletionTimestamp and the grace period, as graceful deletion does. On an object already being deleted,
+    only a shorter grace period changes them (upstream's BeforeDelete): the timestamp moves by the difference."""
     m = meta(obj)
     if not m.get("deletionTimestamp"):
         t = now or datetime.now(UTC)
         m["deletionTimestamp"] = now_rfc3339(datetime.fromtimestamp(t.timestamp() + grace_seconds, UTC))
         if m.get("generation"):
             m["generation"] = int(m["generation"]) + 1
-    m["deletionGracePeriodSeconds"] = grace_seconds
+        m["deletionGracePeriodSeconds"] = grace_seconds
+    else:
+        existing = m.get("deletionGracePeriodSeconds")
+        if isinstance(existing, int) and grace_seconds < existing:
+            when = datetime.fromisoformat(str(m["deletionTimestamp"]).replace("Z", "+00:00"))
+            sooner = when.timestamp() - existing + grace_seconds
+            m["deletionTimestamp"] = now_rfc3339(datetime.fromtimestamp(sooner, UTC))
+            m["deletionGracePeriodSeconds"] = grace_seconds
     if (info.group, info.kind) == ("", "Namespace"):
         obj.setdefault("status", {})["phase"] = "Terminating"
 

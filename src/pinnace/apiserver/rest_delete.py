@@ -83,9 +83,9 @@ class RestDeleter(RestBase):
             grace = self._grace_period(info, current, options)
             pending = strategy.has_finalizers(info, desired) or grace > 0
             if pending:
-                if cmeta.get("deletionTimestamp") and desired == current:
-                    return current, False
                 strategy.mark_deleting(info, desired, grace_seconds=grace)
+                if cmeta.get("deletionTimestamp") and desired == current:
+                    return current, False  # pending already, and this delete changes nothing (no shorter grace)
                 if options.dry_run:
                     return desired, False
                 stored = conversion.to_storage(info, desired)
