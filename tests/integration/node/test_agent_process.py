@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pinnace.api import errors
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.agent import AgentConfig, NodeAgent
 from pinnace.node.process import ProcessRuntime
@@ -349,6 +350,30 @@ async def test_graceful_termination_leaves_no_process(client: RestClient, node: 
     assert not Path(f"/proc/{pid}").exists()
     assert await node.runtime.list_containers() == [] and await node.runtime.list_pod_sandboxes() == []
     assert not (node.data_dir / "pods" / p["metadata"]["uid"]).exists()
+
+
+async def test_a_shorter_grace_period_from_a_second_delete_cuts_the_termination_short(
+    client: RestClient, node: Node
+) -> None:
+    # The container ignores SIGTERM: it ends only at the SIGKILL its grace period allows.
+    spec = pod("stubborn", sh("main", "trap '' TERM; while :; do sleep 0.05; done"), terminationGracePeriodSeconds=60)
+    await client.create(PODS, spec, "default")
+    await eventually(lambda: _ready_pod(client, "stubborn"))
+    await client.delete(PODS, "stubborn", "default")  # 60 s
+    await asyncio.sleep(0.5)
+    started = asyncio.get_running_loop().time()
+    await client.delete(PODS, "stubborn", "default", gracePeriodSeconds=1)  # as the kubelet: kill again, sooner
+
+    async def gone() -> bool:
+        try:
+            await get_pod(client, "stubborn")
+        except errors.NotFound:
+            return True
+        return False
+
+    await eventually(gone, timeout=15)
+    assert asyncio.get_running_loop().time() - started < 10  # the 2 s floor of a kill's grace, not the 60 s
+    assert await node.runtime.list_containers() == []
 
 
 async def test_agent_restart_adopts_running_pods(client: RestClient, node: Node) -> None:

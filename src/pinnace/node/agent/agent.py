@@ -172,6 +172,9 @@ class NodeAgent:
         )
         self.registered = asyncio.Event()
         self._terminating: dict[str, asyncio.Task[None]] = {}
+        #: When each terminating pod's containers are killed at the latest (loop time): a shorter grace period
+        #: set by a later delete moves it closer (see :meth:`_hurry`).
+        self._kill_by: dict[str, float] = {}
         self._written: dict[str, bytes] = {}
         self._seen: dict[str, tuple[str, float]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -432,8 +435,14 @@ class NodeAgent:
         meta = pod["metadata"]
         uid = str(meta["uid"])
         if meta.get("deletionTimestamp"):
+            kill_by = asyncio.get_running_loop().time() + self._grace(pod)
             if uid not in self._terminating:
+                self._kill_by[uid] = kill_by
                 self._terminating[uid] = asyncio.create_task(self._terminate(pod), name=f"terminate {key}")
+            elif kill_by < self._kill_by.get(uid, kill_by):
+                # A second delete shortened the grace period: as the kubelet, kill again with the shorter one.
+                self._kill_by[uid] = kill_by
+                self._spawn(self._hurry(pod, uid), f"stop {key} sooner")
             return
         if uid in self._terminating:  # the old pod of this name is still being released
             self.queue.add_after(key, 0.2)
@@ -467,6 +476,11 @@ class NodeAgent:
             grace = spec.get("terminationGracePeriodSeconds")
         return float(30 if grace is None else grace)
 
+    async def _hurry(self, pod: Obj, uid: str) -> None:
+        """Stop a terminating pod's containers again, with the shorter grace period a later delete set (the
+        termination already under way goes on, and finishes once they have exited)."""
+        await self.sync.stop_all(pod, uid, self._grace(pod))
+
     async def _terminate(self, pod: Obj) -> None:
         meta = pod["metadata"]
         uid = str(meta["uid"])
@@ -484,6 +498,7 @@ class NodeAgent:
             self.queue.add(object_key(pod))
         finally:
             self._terminating.pop(uid, None)
+            self._kill_by.pop(uid, None)
 
     async def _release_orphan(self, pod: Obj, uid: str) -> None:
         try:
