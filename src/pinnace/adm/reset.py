@@ -66,6 +66,7 @@ REMOVED = (
     "store.db",
     "store.db-wal",
     "store.db-shm",
+    "store.db.lock",  # the store's writer lock (storage.sqlite_lock)
     "sa.key",
     "encryption-config.yaml",
     CONFIG_FILE,
