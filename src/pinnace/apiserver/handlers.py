@@ -24,6 +24,7 @@ from pinnace.apiserver.listing import ListResult, list_objects
 from pinnace.apiserver.negotiation import Output, Wanted
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import DeleteOptions, RestStore
+from pinnace.apiserver.rest_base import check_name
 from pinnace.apiserver.views import object_view, partial_metadata
 from pinnace.apiserver.watch import serve_watch
 
@@ -267,8 +268,8 @@ async def _server_side_apply(
         if ri.subresource is not None or exc.name != name or exc.kind != info.plural:
             raise
     meta = config.get("metadata") or {}
-    if meta.get("name") and meta["name"] != name:
-        raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+    if meta.get("name"):  # an apply configuration may leave its name to the URL
+        check_name(meta, name, None)
     obj = apply.apply(info, None, config, manager, force=force, now=strategy.now_rfc3339())
     obj["metadata"]["name"] = name
     check(obj)

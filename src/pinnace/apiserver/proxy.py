@@ -131,14 +131,9 @@ def simulated(node: Obj) -> bool:
     return ((node.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SIMULATED_NODE) == "true"
 
 
-def _no_kubelet(node: str) -> str:
-    """Why a simulated node's kubelet is not dialled, in place of the dial error a real unreachable one gives."""
-    return f"node {node} is simulated: no kubelet serves it"
-
-
-def _backend_not_dialled(kubelet: str | None, pod: Obj) -> errors.Unknown:
-    """The answer for exec, attach and port-forward on a simulated node (no kubelet is dialled)."""
-    return _backend_unreachable(f"dial tcp {kubelet}: {_no_kubelet(pod['spec']['nodeName'])}")
+def _not_dialled(kubelet: str | None, node: str) -> str:
+    """A simulated node's kubelet is not dialled: the dial error a real unreachable one gives, with the reason."""
+    return f"dial tcp {kubelet}: node {node} is simulated: no kubelet serves it"
 
 
 def dial_error(address: str, exc: BaseException) -> str:
@@ -257,16 +252,13 @@ class KubeletProxy:
         params = [(k, v) for k, v in request.query.items() if k in _LOG_PARAMS]
         path = "/containerLogs/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or "", container))
         url = f"{self.scheme}://{kubelet}{path}" + (f"?{urlencode(params)}" if params else "")
-        if sim:  # as upstream's log streamer fails on a kubelet it cannot reach
-            raise errors.Unknown(f'Get "{url}": dial tcp {kubelet}: {_no_kubelet(pod["spec"]["nodeName"])}')
-        return await relay_http(
-            self._pool.session(),
-            request,
-            "GET",
-            url,
-            self.tls,
-            dial_failed=lambda dial: errors.Unknown(f'Get "{url}": {dial}'),  # upstream's log streamer: a bare 500
-        )
+
+        def dial_failed(dial: str) -> errors.StatusError:
+            return errors.Unknown(f'Get "{url}": {dial}')  # upstream's log streamer: a bare 500
+
+        if sim:
+            raise dial_failed(_not_dialled(kubelet, pod["spec"]["nodeName"]))
+        return await relay_http(self._pool.session(), request, "GET", url, self.tls, dial_failed=dial_failed)
 
     # ---- exec, attach, port-forward -------------------------------------------------------------
     async def exec(self, request: web.BaseRequest, ri: RequestInfo) -> web.StreamResponse:
@@ -288,7 +280,7 @@ class KubeletProxy:
             options["command"] = query.getall("command", [])
         await admit_connect(self.rest, "pods", ri, options)
         if sim:
-            raise _backend_not_dialled(kubelet, pod)
+            raise _backend_unreachable(_not_dialled(kubelet, pod["spec"]["nodeName"]))
         params = [(k, v) for k, v in request.query.items() if k != "container"]
         parts = (ri.namespace or "", ri.name or "", container)
         path = f"/{verb}/" + "/".join(quote(p, safe="") for p in parts)
@@ -301,7 +293,7 @@ class KubeletProxy:
         ports = [int(p) for p in request.query.getall("ports", []) if p.isdigit()]
         await admit_connect(self.rest, "pods", ri, {"ports": ports} if ports else {})
         if sim:
-            raise _backend_not_dialled(kubelet, pod)
+            raise _backend_unreachable(_not_dialled(kubelet, pod["spec"]["nodeName"]))
         path = "/portForward/" + "/".join(quote(p, safe="") for p in (ri.namespace or "", ri.name or ""))
         query = urlencode(list(request.query.items()))
         return await _relay_upgrade(request, f"{kubelet}", f"{path}?{query}" if query else path, self.tls)
@@ -314,10 +306,7 @@ class KubeletProxy:
         path = proxied_path(request, ri)
         await admit_connect(self.rest, "nodes", ri, {"path": path})
         if simulated(node):
-            why = _no_kubelet(ri.name)
-            raise errors.ServiceUnavailable(
-                f"error trying to reach the kubelet: dial tcp {kubelet_address(node)}: {why}"
-            )
+            raise _unavailable("the kubelet")(_not_dialled(kubelet_address(node), ri.name))
         query = request.query_string
         url = f"{self.scheme}://{kubelet_address(node)}{path}" + (f"?{query}" if query else "")
         return await relay_http(self._pool.session(), request, request.method, url, self.tls)
