@@ -244,6 +244,9 @@ def test_detach_status_down(tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     assert f"https://127.0.0.1:{port}" in up.stdout
     try:
+        # Up means its node is listed too: the first `kubectl get nodes` must not find none.
+        nodes = subprocess.run(["kubectl", "get", "nodes", "-o", "name"], env=env, capture_output=True, text=True)
+        assert nodes.stdout.split() == ["node/node-0"], nodes.stderr
         status = pinnace("status")
         assert status.returncode == 0, status.stdout
         assert "ready" in status.stdout and "NOT ready" not in status.stdout

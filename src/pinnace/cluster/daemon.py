@@ -34,6 +34,8 @@ LOG_FILE = "pinnace.log"
 #: The admin kubeconfig the cluster writes in its data directory (:data:`pinnace.cluster.security.ADMIN_KUBECONFIG`;
 #: not imported from there: ``pinnace status`` and ``down`` would load the API server's code to find a file).
 KUBECONFIG_FILE = "kubeconfig"
+#: How long `pinnace up` waits for its node agents to register before it says it is up (without them).
+NODE_REGISTRATION_WAIT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,10 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         announce(f"cannot start the cluster: {exc}")
         await cluster.stop()
         return 1
+    # Up means its nodes are listed too: `kubectl get nodes` right after must not find none.
+    missing = await cluster.wait_for_nodes(NODE_REGISTRATION_WAIT)
+    if missing:
+        announce(f"warning: node(s) {', '.join(missing)} had not registered after {NODE_REGISTRATION_WAIT:.0f} s")
     pid_path = config.data_dir / PID_FILE
     own, merged, context = write_kubeconfigs(config.data_dir, merge_user)  # before the pid file says "up"
     pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))

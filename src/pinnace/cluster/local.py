@@ -182,6 +182,10 @@ class LocalCluster:
             self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url, placer=placer)
             await self.nodes.start()
 
+    async def wait_for_nodes(self, timeout: float) -> list[str]:
+        """Wait until the node agents have registered their Nodes; the names still missing after ``timeout``."""
+        return await self.nodes.wait_registered(timeout) if self.nodes is not None else []
+
     @property
     def url(self) -> str:
         """The API server's URL, as clients on this host reach it."""

@@ -36,16 +36,20 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from pinnace.cluster.node_main import NodeOptions, node_argv
 from pinnace.cluster.supervisor import SupervisedProcess
 from pinnace.node.kubeletcert import ensure_serving_cert
+
+if TYPE_CHECKING:
+    from pinnace.client.rest import RestClient
 
 __all__ = [
     "LoopbackPlacer",
@@ -340,16 +344,48 @@ class NodeLauncher:
                 self._tasks.append(asyncio.create_task(self._mark(spec.name, marked), name=f"mark {spec.name}"))
         log.info("started %d node agent(s): %s", len(self.processes), ", ".join(self.processes))
 
+    def _admin_client(self) -> RestClient:
+        """A client of the API as the cluster admin (the agents' own credentials are theirs)."""
+        from pinnace.client import load_client_config
+        from pinnace.client.rest import RestClient
+
+        admin = self.data_dir / "admin.conf"
+        return load_client_config(str(admin)).rest_client() if admin.exists() else RestClient(self.api_url)
+
+    async def wait_registered(self, timeout: float) -> list[str]:
+        """Wait until every agent has registered its Node, so that ``kubectl get nodes`` right after ``pinnace up``
+        lists them (as after ``kind create cluster``); the names still missing when ``timeout`` runs out."""
+        from pinnace.api import errors
+        from pinnace.client.rest import ResourceRef
+
+        missing = list(self.processes)
+        if not missing:
+            return []
+        nodes = ResourceRef("", "v1", "nodes", namespaced=False)
+        rest = self._admin_client()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    listed = await rest.list(nodes)
+                    names = {(item.get("metadata") or {}).get("name") for item in listed.get("items") or []}
+                    missing = [name for name in self.processes if name not in names]
+                except (errors.StatusError, OSError) as exc:
+                    log.debug("waiting for the nodes to register: %s", exc)
+                if not missing or time.monotonic() >= deadline:
+                    return missing
+                await asyncio.sleep(0.05)
+        finally:
+            await rest.close()
+
     async def _mark(self, name: str, labels: dict[str, str]) -> None:
         """Set, once the node has registered, the labels NodeRestriction keeps a kubelet from setting on itself
         (``node-role.kubernetes.io/control-plane`` …) — as kubeadm's mark-control-plane phase does, as the admin."""
         from pinnace.api import errors
-        from pinnace.client import load_client_config
-        from pinnace.client.rest import ResourceRef, RestClient
+        from pinnace.client.rest import ResourceRef
 
         nodes = ResourceRef("", "v1", "nodes", namespaced=False)
-        admin = self.data_dir / "admin.conf"
-        rest = load_client_config(str(admin)).rest_client() if admin.exists() else RestClient(self.api_url)
+        rest = self._admin_client()
         try:
             while True:
                 try:
