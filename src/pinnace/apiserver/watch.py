@@ -150,8 +150,7 @@ async def serve_watch(
         return True
 
     if wanted.output is Output.OBJECT and not wanted.yaml:  # a line per event the cache's flush can write
-        watcher.encode = encode
-        watcher.sink = write_chunk
+        watcher.stream_to(write_chunk, encode)
     try:
         while True:
             if not watcher.pending and not watcher.closed:

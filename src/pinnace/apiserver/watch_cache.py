@@ -133,9 +133,22 @@ class Watcher:
         #: The line of an event for this watcher's sink (the stored form's, or one made per served version).
         self.encode: Callable[[CacheEvent], bytes] = CacheEvent.line
         self._dirty = False
+        #: The lane it is in (see :class:`_Lane`), and the revision up to which it had its events before it joined.
+        self.lane: _Lane | None = None
+        self.floor = 0
         # One lazily re-armed timer for the wait timeouts, not one timer per wait.
         self._expires: float | None = None
         self._timer: asyncio.TimerHandle | None = None
+
+    def stream_to(self, sink: Callable[[bytes], bool], encode: Callable[[CacheEvent], bytes] = CacheEvent.line) -> None:
+        """Have the cache's flush write this watcher's events through ``sink`` while its request is idle.
+
+        ``encode`` makes an event's line; a watcher with no selector that sends the shared lines
+        (:meth:`CacheEvent.line`) joins its namespace's lane from here on."""
+        self.sink = sink
+        self.encode = encode
+        if self.filter is None and encode is CacheEvent.line:
+            self.cache._join_lane(self)
 
     def _matches(self, obj: CachedObject | None) -> bool:
         if obj is None:
@@ -203,6 +216,30 @@ class Watcher:
                 return
         self._wake(True)
 
+    def _deliver(
+        self, events: tuple[CacheEvent, ...], data: bytes, shared: dict[tuple[CacheEvent, ...], bytes]
+    ) -> None:
+        """A lane's flush: send ``events`` (``data``: their joined lines) as :meth:`_flush` would."""
+        if self.closed:
+            return
+        if self.floor:  # its first lane flush may hold events it had before it joined
+            floor, self.floor = self.floor, 0
+            if events[-1].revision <= floor:
+                return
+            if events[0].revision <= floor:
+                events = tuple(ev for ev in events if ev.revision > floor)
+                data = b""
+        pending = self.pending
+        if data and not pending:
+            waiter = self._waiter
+            if waiter is not None and not waiter.done() and self.sink is not None and self.sink(data):
+                return
+        pending.extend(events)
+        if len(pending) > self.max_pending:
+            self.terminate("the watcher fell too far behind and was closed; watch again from the last resourceVersion")
+            return
+        self._flush(shared)
+
     def _wake(self, value: bool) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -265,6 +302,26 @@ class Watcher:
 _PROGRESS_INTERVAL = 0.25
 
 
+class _Lane:
+    """The watchers of one namespace (or of all) with no selector whose streams send the shared JSON lines.
+
+    They all see the same events, so an event is queued once for all of them, not once per watcher, and a
+    flush joins a run of events once and offers the same bytes to each (:meth:`Watcher._deliver`)."""
+
+    __slots__ = ("dirty", "events", "members", "namespace")
+
+    def __init__(self, namespace: str | None) -> None:
+        self.namespace = namespace
+        self.members: dict[Watcher, None] = {}  # insertion-ordered set
+        self.events: list[CacheEvent] = []  # applied since the lane's last flush
+        self.dirty = False
+
+
+#: A flush's unit of work: watchers, and either None (each sends its own pending events) or a lane's
+#: events with their joined lines.
+_FlushJob = tuple[Sequence[Watcher], tuple[CacheEvent, ...] | None, bytes]
+
+
 class ResourceCache:
     """Current state and recent history of one storage prefix, kept by one watch."""
 
@@ -292,6 +349,8 @@ class ResourceCache:
         self.window: collections.deque[CacheEvent] = collections.deque()
         self._watchers: set[Watcher] = set()
         self._dirty: list[Watcher] = []
+        self._lanes: dict[str | None, _Lane] = {}  # by the watchers' namespace (None: all)
+        self._dirty_lanes: list[_Lane] = []
         self._next_flush = 0.0  # time.monotonic() before which no flush starts
         self._flushing = False  # a flush is under way (in slices); watchers marked meanwhile wait for the next
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -311,7 +370,7 @@ class ResourceCache:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, StorageError):
                 await self._task
-        for w in list(self._watchers):
+        for w in self._all_watchers():
             w.terminate()
 
     async def _relist(self) -> None:
@@ -354,7 +413,7 @@ class ResourceCache:
                 log.exception("watch cache %s: store watch failed; relisting", self.prefix)
             # Relist, and end every watcher: they cannot be told what they missed.
             self.healthy = False
-            for w in list(self._watchers):
+            for w in self._all_watchers():
                 w.terminate("the watch cache was reinitialized; watch again")
             await asyncio.sleep(0.1)
             try:
@@ -394,6 +453,13 @@ class ResourceCache:
             self.window_start = self.window.popleft().revision
         for w in list(self._watchers):
             w.offer(ce)
+        if self._lanes:
+            for lane in (self._lanes.get(None), self._lanes.get(obj.namespace)):
+                if lane is not None:
+                    lane.events.append(ce)
+                    if not lane.dirty:
+                        lane.dirty = True
+                        self._mark_dirty_lane(lane)
         self._advance(event.revision)
 
     def _advance(self, revision: int) -> None:
@@ -505,9 +571,34 @@ class ResourceCache:
     def _mark_dirty(self, watcher: Watcher) -> None:
         """Flush ``watcher`` soon: once the events applied in this loop iteration are all queued (and not
         before the pace of :data:`FLUSH_SHARE` allows)."""
-        if not self._dirty and not self._flushing:
+        if not self._dirty and not self._dirty_lanes and not self._flushing:
             self._schedule_flush()
         self._dirty.append(watcher)
+
+    def _mark_dirty_lane(self, lane: _Lane) -> None:
+        """Flush ``lane``'s watchers soon, as :meth:`_mark_dirty` does one watcher."""
+        if not self._dirty and not self._dirty_lanes and not self._flushing:
+            self._schedule_flush()
+        self._dirty_lanes.append(lane)
+
+    def _join_lane(self, watcher: Watcher) -> None:
+        """Move ``watcher`` from the per-watcher fan-out to its namespace's lane. Every event up to the
+        cache's revision has been offered to it one by one; the lane sends it only the later ones."""
+        if watcher.closed or watcher.lane is not None or watcher not in self._watchers:
+            return
+        self._watchers.discard(watcher)
+        lane = self._lanes.get(watcher.namespace)
+        if lane is None:
+            lane = self._lanes[watcher.namespace] = _Lane(watcher.namespace)
+        lane.members[watcher] = None
+        watcher.lane = lane
+        watcher.floor = self.revision
+
+    def _all_watchers(self) -> Sequence[Watcher]:
+        out = list(self._watchers)
+        for lane in self._lanes.values():
+            out.extend(lane.members)
+        return out
 
     def _schedule_flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -519,40 +610,68 @@ class ResourceCache:
 
     def _flush(self) -> None:
         dirty, self._dirty = self._dirty, []
+        lanes, self._dirty_lanes = self._dirty_lanes, []
+        shared: dict[tuple[CacheEvent, ...], bytes] = {}
+        jobs: list[_FlushJob] = [(dirty, None, b"")] if dirty else []
+        for lane in lanes:
+            lane.dirty = False
+            events, lane.events = tuple(lane.events), []
+            if events and lane.members:
+                data = shared[events] = b"".join([ev.line() for ev in events])
+                jobs.append((list(lane.members), events, data))
         self._flushing = True
-        self._flush_slice(dirty, 0, {}, 0.0)
+        self._flush_slice(jobs, 0, 0, shared, 0.0)
 
     def _flush_slice(
-        self, dirty: Sequence[Watcher], first: int, shared: dict[tuple[CacheEvent, ...], bytes], spent: float
+        self, jobs: Sequence[_FlushJob], job: int, first: int, shared: dict[tuple[CacheEvent, ...], bytes], spent: float
     ) -> None:
-        """Flush ``dirty[first:first + FLUSH_SLICE]``, then the rest in a later loop iteration.
+        """Flush the next :data:`FLUSH_SLICE` watchers from ``jobs[job]``'s ``first`` on, then the rest in a
+        later loop iteration.
 
-        ``spent``: the seconds the flush's earlier slices took; the pace counts the flush's own time, not the
-        other work that ran between its slices. A watcher not reached yet takes what arrives meanwhile in the
-        same write; one already written is marked dirty again and waits for the next flush."""
+        A job is a list of watchers, each with its own pending events, or a lane's members with the events the
+        lane queued (and their joined lines). ``spent``: the seconds the flush's earlier slices took; the pace
+        counts the flush's own time, not the other work that ran between its slices. A watcher not reached yet
+        takes what arrives meanwhile in the same write (a lane's: in the next flush); one already written is
+        marked dirty again and waits for the next flush."""
         start = time.monotonic()
-        last = min(len(dirty), first + FLUSH_SLICE)
-        for i in range(first, last):
-            watcher = dirty[i]
-            try:
-                watcher._flush(shared)
-            except Exception:  # one broken stream must not stall the others: it alone ends
-                log.exception("writing to a watcher failed; ending that watch")
-                watcher.terminate("the watch stream failed; watch again from the last resourceVersion")
+        budget = FLUSH_SLICE
+        while job < len(jobs) and budget:
+            watchers, events, data = jobs[job]
+            last = min(len(watchers), first + budget)
+            for i in range(first, last):
+                watcher = watchers[i]
+                try:
+                    if events is None:
+                        watcher._flush(shared)
+                    else:
+                        watcher._deliver(events, data, shared)
+                except Exception:  # one broken stream must not stall the others: it alone ends
+                    log.exception("writing to a watcher failed; ending that watch")
+                    watcher.terminate("the watch stream failed; watch again from the last resourceVersion")
+            budget -= last - first
+            if last < len(watchers):
+                first = last
+            else:
+                job, first = job + 1, 0
         end = time.monotonic()
         spent += end - start
-        if last < len(dirty):
-            asyncio.get_running_loop().call_soon(self._flush_slice, dirty, last, shared, spent)
+        if job < len(jobs):
+            asyncio.get_running_loop().call_soon(self._flush_slice, jobs, job, first, shared, spent)
             return
         self._flushing = False
         self._next_flush = end + min(MAX_FLUSH_INTERVAL, (FLUSH_SHARE - 1) * spent)
-        if self._dirty:
+        if self._dirty or self._dirty_lanes:
             self._schedule_flush()
 
     def _remove_watcher(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
+        lane = watcher.lane
+        if lane is not None:
+            lane.members.pop(watcher, None)
+            if not lane.members and self._lanes.get(lane.namespace) is lane:
+                del self._lanes[lane.namespace]
 
     @property
     def watcher_count(self) -> int:
         """How many watchers are open."""
-        return len(self._watchers)
+        return len(self._watchers) + sum(len(lane.members) for lane in self._lanes.values())

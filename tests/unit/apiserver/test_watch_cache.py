@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import orjson
 
 from pinnace.apiserver.codec import decode_from_storage
 from pinnace.apiserver.watch_cache import FLUSH_SLICE, ResourceCache
+from pinnace.storage import Event, EventType, KeyValue
 from pinnace.storage.sqlite import SQLiteStore
 
 PREFIX = "/registry/configmaps/"
@@ -22,7 +24,7 @@ async def test_idle_watchers_get_each_event_once_in_order_from_one_shared_payloa
     writes: list[list[bytes]] = [[], [], []]
     watchers = [cache.watch(None, None, after_revision=cache.revision) for _ in writes]
     for watcher, sink in zip(watchers, writes, strict=True):
-        watcher.sink = lambda data, sink=sink: sink.append(data) is None  # an idle client, keeping up
+        watcher.stream_to(lambda data, sink=sink: sink.append(data) is None)  # an idle client, keeping up
     idle = [asyncio.create_task(w.wait(None)) for w in watchers]  # their requests wait: the cache writes
     try:
         for i in range(20):
@@ -75,7 +77,7 @@ async def test_a_large_flush_goes_in_slices_that_let_the_loop_run_and_one_broken
         return sink
 
     for i, watcher in enumerate(watchers):
-        watcher.sink = sink_of(i)
+        watcher.stream_to(sink_of(i))
     idle = [asyncio.create_task(w.wait(None)) for w in watchers]
     try:
         for i in range(10):
@@ -150,6 +152,69 @@ async def test_a_namespace_lists_and_watches_its_own_objects_through_writes_dele
         # A relist (as after compaction) rebuilds it.
         await cache._relist()
         assert names("a") == ["a/x", "a/y", "a/z"] and names("b") == [] and names("ab") == ["ab/x", "ab/y"]
+    finally:
+        await cache.stop()
+        await store.close()
+
+
+def _put(key: str, namespace: str, name: str, revision: int, create: bool = True) -> Event:
+    kv = KeyValue(key, _configmap(namespace, name), revision, revision)
+    return Event(EventType.PUT, kv, None if create else kv)
+
+
+def _lines(chunks: list[bytes]) -> list[str]:
+    return [orjson.loads(line)["object"]["metadata"]["name"] for line in b"".join(chunks).splitlines()]
+
+
+async def test_lanes_join_without_a_duplicate_or_a_gap_and_keep_namespaces_and_slow_clients_apart(
+    tmp_path: Path,
+) -> None:
+    """Watchers with no selector share their namespace's lane: an event is queued once for all of them.
+    One that joins while the lane holds events it already had (from its window replay) gets each once."""
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    cache = ResourceCache(store, PREFIX, decode_from_storage)
+    await cache.start()
+    base = cache.revision
+    try:
+        first = cache.watch(None, None, after_revision=base)
+        first_writes: list[bytes] = []
+        first.stream_to(lambda data: first_writes.append(data) is None)
+        in_b = cache.watch("b", None, after_revision=base)
+        b_writes: list[bytes] = []
+        in_b.stream_to(lambda data: b_writes.append(data) is None)
+        assert first.lane is not None and in_b.lane is not None and first.lane is not in_b.lane
+        # A selector keeps a watcher on the per-watcher path (it filters each event itself).
+        selective = cache.watch(None, lambda o: o.name.startswith("x"), after_revision=base)
+        selective.stream_to(lambda data: True)
+        assert selective.lane is None
+
+        # Applied straight (not through the store), with the next flush paced a little later, so that every
+        # request below is idle (waiting) when it runs.
+        cache._next_flush = time.monotonic() + 0.02
+        cache._apply(_put(f"{PREFIX}a/one", "a", "one", base + 1))
+        late = cache.watch(None, None, after_revision=base)  # replays "one" from the window
+        assert [ev.object.name for ev in late.drain()] == ["one"]  # as serve_watch sends it first
+        late_writes: list[bytes] = []
+        late.stream_to(lambda data: late_writes.append(data) is None)
+        assert late.lane is first.lane and cache.watcher_count == 4
+        cache._apply(_put(f"{PREFIX}b/two", "b", "two", base + 2))
+
+        slow = cache.watch(None, None, after_revision=base + 2)
+        slow.stream_to(lambda data: False)  # its socket is full: its request writes instead
+        cache._apply(_put(f"{PREFIX}a/three", "a", "three", base + 3))
+
+        idle = [asyncio.create_task(w.wait(None)) for w in (first, in_b, late, slow)]
+        await asyncio.sleep(0.05)  # the flush runs
+        assert _lines(first_writes) == ["one", "two", "three"]
+        assert _lines(late_writes) == ["two", "three"]  # "one" it had already: not twice
+        assert _lines(b_writes) == ["two"]
+        assert idle[3].done() and [ev.object.name for ev in slow.drain()] == ["three"]
+        assert not any(task.done() for task in idle[:3])
+        for task in idle:
+            task.cancel()
+        for watcher in (first, late, in_b, slow, selective):
+            watcher.terminate()
+        assert cache.watcher_count == 0 and not cache._lanes
     finally:
         await cache.stop()
         await store.close()
