@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from pinnace.client import load_client_config
 from pinnace.client.exceptions import ConfigError
-from pinnace.cluster.security import client_ssl_context
 
 
 def free_port() -> int:
@@ -75,7 +75,7 @@ def run_pinnace(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[
 
 def admin_ssl_context(data_dir: Path) -> ssl.SSLContext:
     """The TLS context of the admin kubeconfig ``pinnace up`` wrote in ``data_dir`` (CA and client certificate)."""
-    context = client_ssl_context(data_dir / "kubeconfig")
+    context = load_client_config(str(data_dir / "kubeconfig")).ssl_context()
     assert context is not None, "pinnace up serves HTTPS"
     return context
 

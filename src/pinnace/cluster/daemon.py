@@ -71,10 +71,11 @@ def is_ready(url: str, timeout: float = 1.0, *, data_dir: Path | None = None) ->
 
     context = None
     if url.startswith("https:"):
-        from pinnace.cluster.security import client_ssl_context
+        from pinnace.client import load_client_config  # not cluster.security: `pinnace status` loads no server code
 
         try:
-            context = client_ssl_context(data_dir / KUBECONFIG_FILE) if data_dir is not None else None
+            if data_dir is not None:
+                context = load_client_config(str(data_dir / KUBECONFIG_FILE)).ssl_context()
         except (OSError, ValueError, ConfigError):
             return False
     try:

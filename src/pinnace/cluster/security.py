@@ -8,8 +8,8 @@ the kubelet client certificate it reaches kubelets with, and gives the TLS
 context it serves with; :func:`write_kubeconfigs` runs the kubeconfig
 phase once the port is known, and makes ``DATA_DIR/kubeconfig`` — the admin's
 credentials under the context name ``pinnace``, what is merged into the user's
-kubeconfig. :func:`client_ssl_context` is how local tools (``pinnace status``,
-readiness polling) reach the server with those credentials.
+kubeconfig; local tools (``pinnace status``, readiness polling) reach the
+server with those credentials through :func:`pinnace.client.load_client_config`.
 
 Authorization is RBAC (switched on by ``LocalCluster`` with
 :func:`~pinnace.apiserver.authz.enable_rbac`); a request without credentials is
@@ -29,12 +29,11 @@ from pinnace.adm.pki import ECDSA_P256, PKI, PKIConfig, create_pki
 from pinnace.apiserver.authn import AuthenticationConfig, enable_authentication, serving_context
 from pinnace.apiserver.proxy import KubeletProxy
 from pinnace.apiserver.server import APIServer
-from pinnace.client import kubeconfig, load_client_config
+from pinnace.client import kubeconfig
 
 __all__ = [
     "ADMIN_KUBECONFIG",
     "SecurityConfig",
-    "client_ssl_context",
     "client_url",
     "cluster_pki",
     "secure_server",
@@ -109,6 +108,3 @@ def write_kubeconfigs(data_dir: Path, pki: PKI, url: str, security: SecurityConf
     return own
 
 
-def client_ssl_context(kubeconfig_path: Path) -> ssl.SSLContext | None:
-    """The TLS context (CA and client certificate) of a kubeconfig's current context; None for plain HTTP."""
-    return load_client_config(str(kubeconfig_path)).ssl_context()
