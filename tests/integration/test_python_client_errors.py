@@ -207,6 +207,28 @@ def test_body_over_3_mib_is_413(seeded: ThreadedServer) -> None:
     assert _snapshot(seeded) == before
 
 
+def test_a_config_map_over_one_mebibyte_of_values_is_invalid_and_not_written(k8s_client: ApiClient) -> None:
+    core = client.CoreV1Api(k8s_client)
+    data = {f"k{i}": "x" * 1024 for i in range(1025)}  # 1 MiB + 1 KiB of values, under the 3 MiB body limit
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map(
+            "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="big"), data=data)
+        )
+    assert exc.value.status == 422
+    status = json.loads(exc.value.body)
+    assert status["message"] == 'ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes'
+    assert status["details"]["causes"] == [
+        {"reason": "FieldValueTooLong", "message": "Too long: may not be more than 1048576 bytes", "field": "[]"}
+    ]
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_config_map("big", "default")
+    assert exc.value.status == 404
+    del data["k0"]  # at most 1 MiB: fine
+    core.create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="big"), data=data)
+    )
+
+
 def test_the_client_raises_api_exception_with_the_status(k8s_client: ApiClient) -> None:
     core = client.CoreV1Api(k8s_client)
     with pytest.raises(ApiException) as exc:

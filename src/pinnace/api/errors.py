@@ -56,6 +56,13 @@ CAUSE_FORBIDDEN = "FieldValueForbidden"
 CAUSE_TOO_LONG = "FieldValueTooLong"
 CAUSE_TYPE_INVALID = "FieldValueTypeInvalid"
 CAUSE_UNKNOWN_FIELD = "FieldValueUnknown"
+
+
+def too_long(field: str, limit: int) -> Cause:
+    """``field.TooLong``: the value is longer than ``limit`` bytes (never shown), worded as since v1.32."""
+    return Cause(CAUSE_TOO_LONG, f"Too long: may not be more than {limit} byte{'' if limit == 1 else 's'}", field)
+
+
 #: The cause the NamespaceLifecycle admission plugin gives when it refuses new content in a namespace being
 #: deleted (core/v1 ``NamespaceTerminatingCause``).
 CAUSE_NAMESPACE_TERMINATING = "NamespaceTerminating"

@@ -530,11 +530,7 @@ def validate_manager(manager: str | None, options_kind: str, *, apply: bool = Fa
             )
     value = manager or ""
     if len(value.encode()) > MAX_MANAGER_LENGTH:
-        causes.append(
-            errors.Cause(
-                errors.CAUSE_TOO_LONG, f"Too long: may not be more than {MAX_MANAGER_LENGTH} bytes", "fieldManager"
-            )
-        )
+        causes.append(errors.too_long("fieldManager", MAX_MANAGER_LENGTH))
     for i, ch in enumerate(value):
         if not ch.isprintable():
             shown = orjson.dumps(value).decode()

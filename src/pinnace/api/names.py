@@ -293,13 +293,7 @@ def validate_annotations(annotations: Mapping[str, Any], field: str = "metadata.
             out.extend(_invalid(field, key, msg) for msg in problems)
         total += _utf8_len(key) + (_utf8_len(value) if isinstance(value, str) else 0)
     if total > TOTAL_ANNOTATION_SIZE_LIMIT:
-        out.append(
-            Cause(
-                errors.CAUSE_TOO_LONG,
-                f"Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes",
-                field,
-            )
-        )
+        out.append(errors.too_long(field, TOTAL_ANNOTATION_SIZE_LIMIT))
     return out
 
 

@@ -463,7 +463,7 @@ def _string(value: str, s: Schema, where: Path, causes: list[Cause]) -> None:
     length = len(value)
     max_len = s.get("maxLength")
     if isinstance(max_len, int) and length > max_len:
-        causes.append(Cause(errors.CAUSE_TOO_LONG, f"Too long: may not be more than {max_len} bytes", _path(where)))
+        causes.append(errors.too_long(_path(where), max_len))
     min_len = s.get("minLength")
     if isinstance(min_len, int) and length < min_len:
         causes.append(_in_body(where, value, f"should be at least {min_len} chars long"))

@@ -218,7 +218,7 @@ def test_annotation_size_limit() -> None:
     assert names.validate_annotations(big) == []
     causes = names.validate_annotations({"a": "x" * (256 * 1024)})
     assert causes == [
-        errors.Cause(errors.CAUSE_TOO_LONG, "Too long: must have at most 262144 bytes", "metadata.annotations")
+        errors.Cause(errors.CAUSE_TOO_LONG, "Too long: may not be more than 262144 bytes", "metadata.annotations")
     ]
 
 

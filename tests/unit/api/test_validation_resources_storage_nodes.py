@@ -435,8 +435,8 @@ def test_a_good_storage_class_passes() -> None:
             ['volumeBindingMode: Unsupported value: "Later": supported values: "Immediate", "WaitForFirstConsumer"'],
         ),
         ({"parameters": {"": "x"}}, ['parameters: Invalid value: "": field can not be empty.']),
-        ({"parameters": {f"k{i}": "v" for i in range(513)}}, ["parameters: Too long: must have at most 512 bytes"]),
-        ({"parameters": {"k": "v" * 262144}}, ["parameters: Too long: must have at most 262144 bytes"]),
+        ({"parameters": {f"k{i}": "v" for i in range(513)}}, ["parameters: Too long: may not be more than 512 bytes"]),
+        ({"parameters": {"k": "v" * 262144}}, ["parameters: Too long: may not be more than 262144 bytes"]),
         (
             {"allowedTopologies": [{"matchLabelExpressions": [{"key": "zone", "values": []}]}]},
             ["allowedTopologies[0].matchLabelExpressions[0].values: Required value"],
@@ -701,7 +701,7 @@ def test_good_secrets_pass() -> None:
         (_secret("kubernetes.io/ssh-auth", {"ssh-privatekey": ""}), ["data[ssh-privatekey]: Required value"]),
         (
             _secret("Opaque", {"big": "x" * (1024 * 1024 + 1)}),
-            ["data: Too long: must have at most 1048576 bytes"],
+            ["data: Too long: may not be more than 1048576 bytes"],
         ),
     ],
 )
@@ -711,6 +711,21 @@ def test_bad_secrets_are_refused(obj: Obj, expected: list[str]) -> None:
 
 def test_a_secret_of_exactly_one_mebibyte_passes() -> None:
     assert _messages("", "Secret", _secret("Opaque", {"a": "x" * (1024 * 1024 - 1), "b": "y"})) == []
+
+
+def _config_map(data: dict[str, str], binary: dict[str, str] | None = None) -> Obj:
+    return {"metadata": {"name": "cm", "namespace": "ns"}, "data": data, "binaryData": binary or {}}
+
+
+def test_a_config_map_holds_at_most_one_mebibyte_of_values_keys_not_counted() -> None:
+    mib = 1024 * 1024
+    too_long = ["[]: Too long: may not be more than 1048576 bytes"]  # upstream's path: the whole object
+    assert _messages("", "ConfigMap", _config_map({"a": "x" * (mib - 1), "long-key-" * 20: "y"})) == []
+    assert _messages("", "ConfigMap", _config_map({"a": "x" * mib, "b": "y"})) == too_long
+    assert _messages("", "ConfigMap", _config_map({"a": "é" * (mib // 2 + 1)})) == too_long  # bytes, not characters
+    # binaryData counts decoded: 3 bytes per 4 characters of base64.
+    assert _messages("", "ConfigMap", _config_map({"a": "x" * (mib - 3)}, {"b": _b64("abc")})) == []
+    assert _messages("", "ConfigMap", _config_map({"a": "x" * (mib - 3)}, {"b": _b64("abcd")})) == too_long
 
 
 @pytest.mark.parametrize(

@@ -630,10 +630,15 @@ def _immutable_data(obj: Obj, old: Obj, keys: tuple[str, ...]) -> list[Cause]:
 
 
 def config_map(obj: Obj, old: Obj | None) -> list[Cause]:
-    """A config map: key names, no key in both data and binaryData; data frozen once immutable."""
+    """A config map: key names, no key in both data and binaryData, at most 1 MiB of values (the keys not
+    counted, binaryData's decoded); data frozen once immutable."""
     out = _data_keys(obj, "data") + _data_keys(obj, "binaryData")
-    for key in sorted(set(_dict(obj.get("data"))) & set(_dict(obj.get("binaryData")))):
+    data, binary = _dict(obj.get("data")), _dict(obj.get("binaryData"))
+    for key in sorted(set(data) & set(binary)):
         out.append(invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
+    size = sum(len(v.encode()) for v in data.values() if isinstance(v, str))
+    if size + sum(_decoded_size(v) for v in binary.values()) > MAX_SECRET_SIZE:
+        out.append(errors.too_long("[]", MAX_SECRET_SIZE))  # upstream's path "": the whole object
     if old is not None:
         out.extend(_immutable_data(obj, old, ("data", "binaryData")))
     return out
@@ -677,7 +682,7 @@ def secret(obj: Obj, old: Obj | None) -> list[Cause]:
     out.extend(_data_keys(obj, "data"))
     data = _dict(obj.get("data"))
     if data and sum(_decoded_size(v) for v in data.values()) > MAX_SECRET_SIZE:
-        out.append(Cause(errors.CAUSE_TOO_LONG, f"Too long: must have at most {MAX_SECRET_SIZE} bytes", "data"))
+        out.append(errors.too_long("data", MAX_SECRET_SIZE))
     out.extend(_secret_type_rules(obj, data))
     return out
 

@@ -468,13 +468,7 @@ def ingress_class(obj: Obj, old: Obj | None) -> list[Cause]:
     if old is not None:
         out.extend(field.immutable("spec.controller", controller, _text(_dict(old.get("spec")).get("controller"))))
     if len(controller.encode()) > MAX_CONTROLLER_LENGTH:
-        out.append(
-            Cause(
-                errors.CAUSE_TOO_LONG,
-                f"Too long: may not be more than {MAX_CONTROLLER_LENGTH} bytes",
-                "spec.controller",
-            )
-        )
+        out.append(errors.too_long("spec.controller", MAX_CONTROLLER_LENGTH))
     out.extend(_domain_prefixed_path("spec.controller", controller))
     params = spec.get("parameters")
     if params is not None:

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pinnace.api import names, quantity
+from pinnace.api import errors, names, quantity
 from pinnace.api.errors import Cause
 from pinnace.api.gofmt import go_quote
 from pinnace.api.validation import field
@@ -101,11 +101,6 @@ _DECIMAL_EXPONENTS = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, 
 _BINARY_EXPONENTS = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 
 
-def _too_long(path: str, limit: int) -> Cause:
-    """``field.TooLong`` (the value is never shown)."""
-    return Cause("FieldValueTooLong", f"Too long: must have at most {limit} bytes", path)
-
-
 def _subdomain(path: str, value: str) -> list[Cause]:
     return [invalid(path, value, msg) for msg in names.is_dns1123_subdomain(value)]
 
@@ -120,7 +115,7 @@ def csi_driver_name(path: str, name: str) -> list[Cause]:
     if not name:
         out.append(required(path))
     if len(name.encode()) > _MAX_CSI_DRIVER_NAME:
-        out.append(_too_long(path, _MAX_CSI_DRIVER_NAME))
+        out.append(errors.too_long(path, _MAX_CSI_DRIVER_NAME))
     out.extend(invalid(path, name, msg) for msg in names.is_dns1123_subdomain(name.lower()))
     return out
 
@@ -642,7 +637,7 @@ def _parameters(parameters: Any) -> list[Cause]:
     """``validateParameters``: at most 512 entries, no empty key, 256 KiB of keys and values in all."""
     params = _dict(parameters)
     if len(params) > _MAX_PARAMETERS:
-        return [_too_long("parameters", _MAX_PARAMETERS)]
+        return [errors.too_long("parameters", _MAX_PARAMETERS)]
     out: list[Cause] = []
     size = 0
     for key in sorted(params):
@@ -651,7 +646,7 @@ def _parameters(parameters: Any) -> list[Cause]:
         value = params[key]
         size += len(key.encode()) + len(value.encode() if isinstance(value, str) else b"")
     if size > _MAX_PARAMETERS_SIZE:
-        out.append(_too_long("parameters", _MAX_PARAMETERS_SIZE))
+        out.append(errors.too_long("parameters", _MAX_PARAMETERS_SIZE))
     return out
 
 
