@@ -106,5 +106,3 @@ def write_kubeconfigs(data_dir: Path, pki: PKI, url: str, security: SecurityConf
     own = data_dir / ADMIN_KUBECONFIG
     kubeconfig.write(own, kubeconfigs.renamed(admin, "pinnace"))
     return own
-
-
