@@ -6,8 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from tests.unit.storage.etcd_server import EtcdServer
 
+from pinnace.api import errors
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.storage.etcd import EtcdStore
@@ -63,3 +65,20 @@ async def test_patches_through_one_server_right_after_writes_through_another_are
             unchanged = await through_a.patch(CONFIGMAPS, "shared", {"data": {"n": str(i)}}, "default")
             assert unchanged["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
             assert unchanged["data"] == patched["data"]
+
+
+async def test_an_object_larger_than_etcd_takes_is_a_413_and_nothing_is_written(tmp_path: Path) -> None:
+    """Under the 3 MiB body limit and valid (1 MiB of values at most), yet stored (with its managedFields) it is
+    over etcd's request limit: the client is told its object is too large, as a Status; the server goes on."""
+    async with two_servers(tmp_path) as (a, _), RestClient(a.url) as rest:
+        data = {f"k{i}": "v" for i in range(150_000)}
+        with pytest.raises(errors.RequestEntityTooLarge) as exc:
+            await rest.create(CONFIGMAPS, {"metadata": {"name": "big"}, "data": data}, "default")
+        assert exc.value.code == 413
+        assert "etcdserver: request is too large" in str(exc.value)
+        with pytest.raises(errors.NotFound):
+            await rest.get(CONFIGMAPS, "big", "default")
+        made = await rest.create(CONFIGMAPS, {"metadata": {"name": "small"}, "data": {"a": "1"}}, "default")
+        with pytest.raises(errors.RequestEntityTooLarge):  # an update too
+            await rest.update(CONFIGMAPS, {**made, "data": data})
+        assert (await rest.get(CONFIGMAPS, "small", "default"))["data"] == {"a": "1"}

@@ -61,7 +61,7 @@ from pinnace.apiserver.user import (
     current_user,
 )
 from pinnace.apiserver.virtual import VirtualResources
-from pinnace.storage import Store
+from pinnace.storage import Store, ValueTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +374,9 @@ class APIServer:
         except errors.StatusError as exc:
             code = exc.code
             return status_response(exc)
+        except ValueTooLarge as exc:  # the store's limit (etcd's): the client's object is too big, no server fault
+            code = 413
+            return status_response(errors.RequestEntityTooLarge(f"{exc}: the object is larger than the store takes"))
         except web.HTTPException:
             raise
         except (ConnectionResetError, asyncio.CancelledError):

@@ -20,6 +20,7 @@ from pinnace.storage.interface import (
     StorageError,
     Store,
     StoreClosed,
+    ValueTooLarge,
 )
 from pinnace.storage.sqlite import CommitStats, SQLiteStore
 
@@ -39,4 +40,5 @@ __all__ = [
     "StorageError",
     "Store",
     "StoreClosed",
+    "ValueTooLarge",
 ]

@@ -95,6 +95,7 @@ from pinnace.storage.interface import (
     RevisionMismatch,
     StorageError,
     StoreClosed,
+    ValueTooLarge,
 )
 
 __all__ = ["REVISION_OFFSET", "EtcdStore", "EtcdTLS"]
@@ -106,6 +107,9 @@ REVISION_OFFSET = 1
 
 _ERR_COMPACTED = "required revision has been compacted"
 _ERR_FUTURE = "required revision is a future revision"
+#: What etcd answers a request over its --max-request-bytes (one a bit larger never reaches it: gRPC's own
+#: receive limit, that plus 512 KiB, refuses it with RESOURCE_EXHAUSTED).
+_ERR_TOO_LARGE = "etcdserver: request is too large"
 # A member that is down answers UNAVAILABLE; one that is paused (SIGSTOP, a stalled disk) or cut off from
 # the leader answers nothing, so its attempt ends at ``request_timeout`` — that is retried on the next
 # member too, while ``retry_timeout`` lasts.
@@ -224,7 +228,7 @@ class EtcdStore:
                 if self._closed:
                     raise StoreClosed("store is closed") from e
                 if e.code() not in _RETRYABLE or loop.time() >= deadline:
-                    raise await self._translate(e, requested) from e
+                    raise await self._translate(e, requested, writing=method == "Txn") from e
                 log.info("etcd member %s unavailable (%s); failing over", self._members.current, e.details())
                 self._members.fail_over(channel, unanswered=e.code() is grpc.StatusCode.DEADLINE_EXCEEDED)
             except asyncio.CancelledError:
@@ -234,8 +238,12 @@ class EtcdStore:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _translate(self, error: grpc.aio.AioRpcError, requested: int | None) -> StorageError:
+    async def _translate(self, error: grpc.aio.AioRpcError, requested: int | None, *, writing: bool) -> StorageError:
         details = error.details() or ""
+        if _ERR_TOO_LARGE in details:
+            return ValueTooLarge(_ERR_TOO_LARGE)
+        if writing and error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+            return ValueTooLarge(f"{_ERR_TOO_LARGE} ({details})")
         if requested is not None and _ERR_COMPACTED in details:
             return Compacted(requested, await self.compacted_revision())
         if requested is not None and _ERR_FUTURE in details:

@@ -87,6 +87,11 @@ class StoreClosed(StorageError):
     """The store was closed while the operation was pending."""
 
 
+class ValueTooLarge(StorageError):
+    """The store refused a write as larger than it takes (etcd's ``--max-request-bytes``, 1.5 MiB by default).
+    The message says what the store answered."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyValue:
     """One version of one key."""

@@ -12,7 +12,7 @@ from tests.integration.client.pki import CA
 from tests.unit.storage.etcd_server import EtcdServer, ServerTLS, free_port
 from tests.unit.storage.test_contract import P, take
 
-from pinnace.storage import Compacted, EventType, KeyValue, StorageError
+from pinnace.storage import Compacted, EventType, KeyValue, StorageError, ValueTooLarge
 from pinnace.storage.etcd import EtcdStore, EtcdTLS
 
 
@@ -186,5 +186,25 @@ async def test_the_event_window_gives_each_watch_exactly_the_keys_under_its_pref
         late = await store.create(f"{P}ns1/c", b"v")
         assert [e.kv for e in await take(again, 1)] == [late]
         assert [e.kv for e in await take(watches[P], 1)] == [late]
+    finally:
+        await store.close()
+
+
+async def test_a_value_over_etcds_request_limit_is_value_too_large_and_nothing_is_written(etcd: EtcdServer) -> None:
+    """etcd takes requests of at most 1.5 MiB (--max-request-bytes); gRPC refuses larger ones (from 2 MiB) before
+    etcd sees them. Both are the caller's object being too big: ``ValueTooLarge``, not a store failure."""
+    store = await EtcdStore.open([etcd.endpoint])
+    try:
+        revision = await store.current_revision()
+        for size in (1_700_000, 3_000_000):
+            with pytest.raises(ValueTooLarge, match="etcdserver: request is too large"):
+                await store.create(f"{P}big", b"x" * size)
+            kept = await store.create(f"{P}small", b"x")  # the store goes on
+            with pytest.raises(ValueTooLarge):
+                await store.update(f"{P}small", b"x" * size, kept.mod_revision)
+            assert await store.get(f"{P}big") is None
+            assert (await store.get(f"{P}small")) == kept
+            await store.delete(f"{P}small")
+        assert await store.current_revision() == revision + 4  # the two creates and deletes of "small" only
     finally:
         await store.close()
