@@ -204,11 +204,16 @@ def decode_entries(raw: Any) -> list[Entry] | None:
     return out
 
 
-def encode_entries(entries: list[Entry]) -> list[Obj]:
-    """``managedFields`` as upstream writes it: non-empty entries, Apply first, then oldest first."""
+def encode_entries(entries: list[Entry], encoded: tuple[Entry, Obj] | None = None) -> list[Obj]:
+    """``managedFields`` as upstream writes it: non-empty entries, Apply first, then oldest first.
+
+    ``encoded``: an entry whose FieldsV1 the caller has already (it is not encoded again)."""
     kept = [e for e in entries if e.fields]
     kept.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
-    return [entry_object(e, encode_fields(e.fields)) for e in kept]
+    return [
+        entry_object(e, encoded[1] if encoded is not None and e is encoded[0] else encode_fields(e.fields))
+        for e in kept
+    ]
 
 
 def entry_object(e: Entry, fields_v1: Obj) -> Obj:

@@ -500,9 +500,13 @@ def track_create(info: ResourceInfo, obj: Obj, manager: str, *, now: str) -> Non
             meta.pop("managedFields", None)
         return
     entries = decode_entries(raw) or []  # a creator may bring ownership along (as upstream allows)
-    added = decode_fields(_created_fields(info, obj))
+    created = _created_fields(info, obj)
+    added = decode_fields(created)
     apply_update(entries, added, set(), manager, info.api_version, None, now)
-    _set_managed(meta, encode_entries(entries))
+    identity = (manager, "Update", "", info.api_version)
+    mine = next((e for e in entries if e.identity == identity), None)
+    # It owns what it created, unless it brought more along: then that tree is its FieldsV1, made already.
+    _set_managed(meta, encode_entries(entries, (mine, created) if mine is not None and mine.fields == added else None))
 
 
 # ---- managers -----------------------------------------------------------------------------------
