@@ -46,10 +46,6 @@ Filter = Callable[["CachedObject"], bool]
 #: the wait that batching adds (benchmarks/api.py's fan-out figure: 10 ms gave a lower p99 than 25 or 40).
 FLUSH_SHARE = 4
 MAX_FLUSH_INTERVAL = 0.010
-#: And at least this long: under a stream of writes even a few watchers (a controller's informers) get a few
-#: events per write rather than one each; the first event after a quiet spell still goes out at once. 5 ms cut
-#: the server's CPU in benchmarks/runtime_vs_kopf.py by ~8 % (one TLS record and syscall per watcher per flush).
-MIN_FLUSH_INTERVAL = 0.005
 #: A flush writes to this many watchers, then lets the loop run (requests, the store's events) before it
 #: goes on: a thousand TLS writes take ~20 ms, which creates and reads should not wait behind whole.
 FLUSH_SLICE = 64
@@ -663,7 +659,7 @@ class ResourceCache:
             asyncio.get_running_loop().call_soon(self._flush_slice, jobs, job, first, shared, spent)
             return
         self._flushing = False
-        self._next_flush = end + max(MIN_FLUSH_INTERVAL, min(MAX_FLUSH_INTERVAL, (FLUSH_SHARE - 1) * spent))
+        self._next_flush = end + min(MAX_FLUSH_INTERVAL, (FLUSH_SHARE - 1) * spent)
         if self._dirty or self._dirty_lanes:
             self._schedule_flush()
 
