@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import platformdirs
 import typer
 
-from pinnace.cli.lazy import LazyGroup
+from pinnace.cli.lazy import Lazy, LazyGroup
 
 if TYPE_CHECKING:
     from pinnace.cluster.controller_manager import ControllerManagerConfig
@@ -26,11 +26,20 @@ class _Commands(LazyGroup):
     """``pinnace``'s commands: those below, then the groups of other modules."""
 
     lazy = {
-        "adm": "pinnace.cli.adm:adm_app",
-        "builder": "pinnace.cli.builder:builder_app",
-        "plugin": "pinnace.plugins.cli:plugin_app",
-        "image": "pinnace.cli.image:image_app",
-        "node": "pinnace.cli.node:node_app",
+        "adm": Lazy("pinnace.cli.adm:adm_app", "Cluster administration (kubeadm's jobs)."),
+        "builder": Lazy(
+            "pinnace.cli.builder:builder_app",
+            "Scaffold, generate, install and run operators on the Pinnace SDK (kubebuilder's workflow).",
+        ),
+        "plugin": Lazy(
+            "pinnace.plugins.cli:plugin_app",
+            "Find, install and upgrade kubectl plugins (krew's manifests and indexes; root: $PINNACE_PLUGIN_ROOT).",
+        ),
+        "image": Lazy(
+            "pinnace.cli.image:image_app",
+            "Build, import, list, remove, pull and push images in the node's image store.",
+        ),
+        "node": Lazy("pinnace.cli.node:node_app", "Run a node agent: register a Node and run the pods bound to it."),
     }
 
 
