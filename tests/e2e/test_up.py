@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,21 @@ def test_detach_status_down(tmp_path: Path) -> None:
     assert "Stopped the cluster" in down.stdout
     after = pinnace("status")
     assert after.returncode == 1 and "No Pinnace cluster is running" in after.stdout
+    # Up again: the Node is in the store already, yet up waits for this start's agent to report (its kubelet
+    # API is listening then), not for the old object.
+    restarted = datetime.now(UTC).replace(microsecond=0)
+    up = pinnace("up", "--detach", "--port", port)
+    assert up.returncode == 0, up.stderr
+    try:
+        node = json.loads(
+            subprocess.run(
+                ["kubectl", "get", "node", "node-0", "-o", "json"], env=env, capture_output=True, text=True
+            ).stdout
+        )
+        (ready,) = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+        assert datetime.fromisoformat(ready["lastHeartbeatTime"]) >= restarted
+    finally:
+        assert pinnace("down").returncode == 0
 
 
 def test_service_account_tokens_are_signed_with_a_key_kept_across_restarts(tmp_path: Path) -> None:

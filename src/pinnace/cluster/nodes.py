@@ -39,6 +39,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -269,6 +270,16 @@ def write_node_kubeconfig(path: Path, data_dir: Path, node: str, api_url: str) -
     kubeconfig.write(path, kubeconfig.build("pinnace", api_url))
 
 
+def _heartbeat(node: Obj) -> datetime:
+    """When the node's agent last reported it (its Ready condition's lastHeartbeatTime; the epoch if never)."""
+    for condition in (node.get("status") or {}).get("conditions") or []:
+        if isinstance(condition, dict) and condition.get("type") == "Ready":
+            with contextlib.suppress(TypeError, ValueError):
+                stamp = datetime.fromisoformat(str(condition.get("lastHeartbeatTime")))
+                return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(0, UTC)
+
+
 class NodeLauncher:
     """Starts, supervises and stops the node agents of a local cluster (see the module docstring)."""
 
@@ -288,6 +299,7 @@ class NodeLauncher:
         self.log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
         self.processes: dict[str, SupervisedProcess] = {}
         self.placements: dict[str, NodePlacement] = {}
+        self._started = datetime.now(UTC)  # set again when the agents start
         self._tasks: list[asyncio.Task[None]] = []
 
     def node_dir(self, name: str) -> Path:
@@ -323,6 +335,7 @@ class NodeLauncher:
         """Place the nodes, write their kubeconfigs and start their agents (they register on their own)."""
         if not self.config.nodes:
             return
+        self._started = datetime.now(UTC).replace(microsecond=0)  # heartbeats are in whole seconds
         placements = await self.placer.place(self.config.nodes)
         for spec, place in zip(self.config.nodes, placements, strict=True):
             node_dir = self.node_dir(spec.name)
@@ -353,8 +366,9 @@ class NodeLauncher:
         return load_client_config(str(admin)).rest_client() if admin.exists() else RestClient(self.api_url)
 
     async def wait_registered(self, timeout: float) -> list[str]:
-        """Wait until every agent has registered its Node, so that ``kubectl get nodes`` right after ``pinnace up``
-        lists them (as after ``kind create cluster``); the names still missing when ``timeout`` runs out."""
+        """Wait until every agent has registered its Node since it started (a heartbeat from this start, not the
+        last one's: its kubelet API listens by then), so that ``kubectl get nodes`` and ``kubectl logs`` right after
+        ``pinnace up`` work (as after ``kind create cluster``); the names still missing when ``timeout`` runs out."""
         from pinnace.api import errors
         from pinnace.client.rest import ResourceRef
 
@@ -368,8 +382,12 @@ class NodeLauncher:
             while True:
                 try:
                     listed = await rest.list(nodes)
-                    names = {(item.get("metadata") or {}).get("name") for item in listed.get("items") or []}
-                    missing = [name for name in self.processes if name not in names]
+                    fresh = {
+                        (item.get("metadata") or {}).get("name")
+                        for item in listed.get("items") or []
+                        if _heartbeat(item) >= self._started
+                    }
+                    missing = [name for name in self.processes if name not in fresh]
                 except (errors.StatusError, OSError) as exc:
                     log.debug("waiting for the nodes to register: %s", exc)
                 if not missing or time.monotonic() >= deadline:
