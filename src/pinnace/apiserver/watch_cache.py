@@ -571,15 +571,18 @@ class ResourceCache:
     def _mark_dirty(self, watcher: Watcher) -> None:
         """Flush ``watcher`` soon: once the events applied in this loop iteration are all queued (and not
         before the pace of :data:`FLUSH_SHARE` allows)."""
-        if not self._dirty and not self._dirty_lanes and not self._flushing:
-            self._schedule_flush()
+        self._flush_soon()
         self._dirty.append(watcher)
 
     def _mark_dirty_lane(self, lane: _Lane) -> None:
         """Flush ``lane``'s watchers soon, as :meth:`_mark_dirty` does one watcher."""
+        self._flush_soon()
+        self._dirty_lanes.append(lane)
+
+    def _flush_soon(self) -> None:
+        """Schedule a flush, unless one is scheduled (something is marked already) or under way."""
         if not self._dirty and not self._dirty_lanes and not self._flushing:
             self._schedule_flush()
-        self._dirty_lanes.append(lane)
 
     def _join_lane(self, watcher: Watcher) -> None:
         """Move ``watcher`` from the per-watcher fan-out to its namespace's lane. Every event up to the

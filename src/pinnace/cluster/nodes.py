@@ -272,12 +272,15 @@ def write_node_kubeconfig(path: Path, data_dir: Path, node: str, api_url: str) -
 
 def _heartbeat(node: Obj) -> datetime:
     """When the node's agent last reported it (its Ready condition's lastHeartbeatTime; the epoch if never)."""
+    from pinnace.api.printers._common import parse_time
+
     for condition in (node.get("status") or {}).get("conditions") or []:
         if isinstance(condition, dict) and condition.get("type") == "Ready":
-            with contextlib.suppress(TypeError, ValueError):
-                stamp = datetime.fromisoformat(str(condition.get("lastHeartbeatTime")))
-                return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(0, UTC)
+            return parse_time(condition.get("lastHeartbeatTime")) or _EPOCH
+    return _EPOCH
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 class NodeLauncher:
