@@ -45,8 +45,19 @@ async def test_size_becomes_an_owned_deployment_and_follows_changes(env: TestEnv
 
     current: Memcached = await c.get(Memcached, "cache", "default")
     assert FINALIZER in current.metadata["finalizers"]
-    current.spec.size = 5
-    await c.update(current)
+
+    async def resize() -> bool:
+        # The operator may write the object (its status) between our read and our update: read again then,
+        # as client-go's RetryOnConflict does.
+        latest: Memcached = await c.get(Memcached, "cache", "default")
+        latest.spec.size = 5
+        try:
+            await c.update(latest)
+        except errors.Conflict:
+            return False
+        return True
+
+    await env.eventually(resize)
 
     async def scaled() -> bool:
         return bool((await c.get(DEPLOYMENT, "cache", "default"))["spec"]["replicas"] == 5)
