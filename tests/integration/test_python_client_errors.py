@@ -135,6 +135,18 @@ def test_an_update_or_patch_must_keep_the_name_of_the_url(
     assert _snapshot(seeded) == before
 
 
+def test_an_apply_that_creates_with_a_name_of_the_wrong_type_is_a_decoding_error(seeded: ThreadedServer) -> None:
+    """An apply configuration whose metadata.name is a list, for an object that does not exist yet: a 400 that
+    says what is wrong, in Go's words (it named the list as Python prints it), and nothing is written."""
+    before = _snapshot(seeded)
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ["x"]}}
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    status, answer = raw_request(seeded.url, "PATCH", CMS + "/fresh?fieldManager=t", json.dumps(body).encode(), headers)
+    expected = "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.name of type string"
+    assert (status, answer["message"]) == (400, expected)
+    assert _snapshot(seeded) == before
+
+
 def test_yaml_keys_that_differ_in_type_are_no_duplicates(seeded: ThreadedServer) -> None:
     """go-yaml's strict decode compares keys by type and value: ``1:`` and ``"1":`` (or ``true:`` and ``"true":``)
     are two keys, which become one in JSON (one value kept); upstream's Strict validation accepts the body (it was

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pinnace.api import errors, names, strategy
+from pinnace.api.patch import go_json_type
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
 from pinnace.apiserver.admission import AdmissionRequest
 from pinnace.apiserver.admission.chain import AdmissionChain
@@ -89,6 +90,13 @@ def conflict(info: ResourceInfo, name: str, why: str) -> errors.Conflict:
 def check_name(meta: dict[str, Any], name: str, namespace: str | None) -> None:
     """Refuse an update or patch result whose name is not the URL's (a missing one included) or whose namespace,
     if it has one, is not the request's: upstream's ``checkName``, 400 before anything is written."""
+    for field in ("name", "namespace"):
+        value = meta.get(field)
+        if value is not None and not isinstance(value, str):  # a patch or apply configuration may make it so
+            raise errors.BadRequest(
+                f"json: cannot unmarshal {go_json_type(value)} into Go struct field ObjectMeta.metadata.{field} "
+                "of type string"
+            )
     found = meta.get("name") or ""
     if found != name:
         raise errors.BadRequest(f"the name of the object ({found}) does not match the name on the URL ({name})")
