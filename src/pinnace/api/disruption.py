@@ -2,9 +2,10 @@
 
 Shared by the ``pods/eviction`` subresource (which checks a budget at eviction
 time) and the disruption controller (which keeps every budget's status, so
-``kubectl get pdb`` shows ALLOWED DISRUPTIONS). Pure but for one callback:
-``get(api_version, kind, namespace, name)`` reads a pod's controller (None if
-it is gone), so each caller reads objects its own way.
+``kubectl get pdb`` shows ALLOWED DISRUPTIONS). Pure but for two callbacks:
+``get(api_version, kind, namespace, name)`` reads a pod's built-in controller
+(None if it is gone), and ``read_scale`` the ``scale`` subresource of any other
+controller (a custom resource's), so each caller reads objects its own way.
 
 The status: ``expectedPods`` (the scale of the budget's workloads, each
 counted once — a ReplicaSet counts as its Deployment — or, for an integer
@@ -18,7 +19,8 @@ expected), ``disruptedPods`` (evictions not yet seen deleted, for two minutes),
 As upstream since 1.27, pods with no controller are left out of a scaled
 budget's expected pods (the controller warns about them with an
 ``UnmanagedPods`` event); a pod whose controller is gone, or has no scale (a
-Job, a DaemonSet), makes the count impossible, and the budget fails safe: no
+Job, a DaemonSet, a custom resource without the scale subresource), makes the
+count impossible, and the budget fails safe: no
 disruption allowed, ``DisruptionAllowed`` False with reason ``SyncFailed``.
 """
 
@@ -37,6 +39,7 @@ __all__ = [
     "Assessment",
     "ExpectedPodsUnknown",
     "Getter",
+    "ScaleReader",
     "assess",
     "budget_status",
     "set_allowed_condition",
@@ -46,6 +49,10 @@ Obj = dict[str, Any]
 
 #: Reads one object by apiVersion, kind, namespace and name; None when it does not exist.
 Getter = Callable[[str, str, str, str], Awaitable[Obj | None]]
+#: Reads the ``scale`` subresource (an autoscaling/v1 Scale) of a pod's controller of any other kind (a custom
+#: resource's), by apiVersion, kind, namespace and name: None when the object does not exist; raises
+#: :class:`ExpectedPodsUnknown` when its kind is not served or has no scale subresource.
+ScaleReader = Callable[[str, str, str, str], Awaitable[Obj | None]]
 
 #: How long an evicted pod stays in ``disruptedPods`` without being deleted (upstream DeletionTimeout).
 DELETION_TIMEOUT = 120.0
@@ -107,7 +114,19 @@ async def _controller_scale(get: Getter, namespace: str, ref: Obj) -> tuple[str,
     return str(meta.get("uid") or ref.get("name")), 1 if replicas is None else int(replicas)
 
 
-async def _expected_pods(get: Getter, namespace: str, pods: list[Obj]) -> tuple[int, list[str]]:
+async def _custom_scale(read_scale: ScaleReader, namespace: str, ref: Obj) -> tuple[str, int] | None:
+    """The UID and ``spec.replicas`` of a custom controller's Scale, if it is the pod's controller."""
+    scale = await read_scale(str(ref.get("apiVersion") or ""), str(ref.get("kind") or ""), namespace, str(ref["name"]))
+    uid = ((scale or {}).get("metadata") or {}).get("uid")
+    if scale is None or (ref.get("uid") and uid != ref.get("uid")):
+        return None
+    replicas = (scale.get("spec") or {}).get("replicas")
+    return str(uid or ref.get("name")), int(replicas or 0)
+
+
+async def _expected_pods(
+    get: Getter, read_scale: ScaleReader, namespace: str, pods: list[Obj]
+) -> tuple[int, list[str]]:
     """The sum of the scales of the pods' controllers (each once), and the pods with no controller, which
     upstream leaves out (``getExpectedScale``). Raises :class:`ExpectedPodsUnknown` for a pod whose
     controller cannot be found or has no scale."""
@@ -122,12 +141,10 @@ async def _expected_pods(get: Getter, namespace: str, pods: list[Obj]) -> tuple[
         group, kind = str(ref.get("apiVersion") or "").rpartition("/")[0], str(ref.get("kind") or "")
         if (group, kind) in _UNSCALED:
             raise ExpectedPodsUnknown(f"{_UNSCALED[group, kind]} does not implement the scale subresource")
-        if (group, kind) not in _SCALED:
-            # A custom controller: upstream asks its scale subresource. Not read here: its pods count as they are.
-            key = str(ref.get("uid") or ref.get("name"))
-            scales[key] = scales.get(key, 0) + 1
-            continue
-        found = await _controller_scale(get, namespace, ref)
+        if (group, kind) in _SCALED:
+            found = await _controller_scale(get, namespace, ref)
+        else:  # any other controller (a custom resource's): its scale subresource, as upstream's getScaleController
+            found = await _custom_scale(read_scale, namespace, ref)
         if found is None:
             raise ExpectedPodsUnknown(f'found no controllers for pod "{meta["name"]}"')
         scales[found[0]] = found[1]
@@ -145,12 +162,12 @@ class Assessment:
     failure: str | None = None
 
 
-async def budget_status(get: Getter, pdb: Obj, pods: list[Obj], now: float) -> Obj:
+async def budget_status(get: Getter, read_scale: ScaleReader, pdb: Obj, pods: list[Obj], now: float) -> Obj:
     """A PodDisruptionBudget's status from the pods its selector matches (``now`` in epoch seconds)."""
-    return (await assess(get, pdb, pods, now)).status
+    return (await assess(get, read_scale, pdb, pods, now)).status
 
 
-async def assess(get: Getter, pdb: Obj, pods: list[Obj], now: float) -> Assessment:
+async def assess(get: Getter, read_scale: ScaleReader, pdb: Obj, pods: list[Obj], now: float) -> Assessment:
     """A PodDisruptionBudget's status and what went wrong computing it (``now`` in epoch seconds)."""
     spec = pdb.get("spec") or {}
     namespace = pdb["metadata"]["namespace"]
@@ -169,10 +186,10 @@ async def assess(get: Getter, pdb: Obj, pods: list[Obj], now: float) -> Assessme
     unmanaged: list[str] = []
     try:
         if spec.get("maxUnavailable") is not None:
-            expected, unmanaged = await _expected_pods(get, namespace, pods)
+            expected, unmanaged = await _expected_pods(get, read_scale, namespace, pods)
             desired = max(0, expected - _scaled(spec["maxUnavailable"], expected, round_up=True))
         elif isinstance(spec.get("minAvailable"), str):
-            expected, unmanaged = await _expected_pods(get, namespace, pods)
+            expected, unmanaged = await _expected_pods(get, read_scale, namespace, pods)
             desired = _scaled(spec["minAvailable"], expected, round_up=True)
         else:
             expected = len(pods)

@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from pinnace.api import disruption, errors, selectors, strategy
-from pinnace.api.disruption import Getter
+from pinnace.api.disruption import Getter, ScaleReader
 from pinnace.api.podutil import is_pod_ready, set_pod_condition
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.admission import Operation
@@ -39,6 +39,7 @@ from pinnace.apiserver.binding import serve_create
 from pinnace.apiserver.negotiation import Wanted
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import DeleteOptions, RestStore
+from pinnace.apiserver.scale import scale_of
 
 __all__ = ["VIOLATES_BUDGET", "budget_status", "evict", "handle_eviction"]
 
@@ -81,9 +82,27 @@ def _getter(rest: RestStore) -> Getter:
     return get
 
 
+def _scale_reader(rest: RestStore) -> ScaleReader:
+    """Reads the scale of a budget's custom workload controllers (their CRD's scale paths) from the store."""
+
+    async def read_scale(api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        group, _, version = api_version.rpartition("/")
+        info = rest.registry.by_kind(group, version, kind)
+        if info is None:
+            raise disruption.ExpectedPodsUnknown(f'no matches for kind "{kind}" in version "{api_version}"')
+        if "scale" not in info.subresources:
+            raise disruption.ExpectedPodsUnknown(f"{info.group_resource} does not implement the scale subresource")
+        try:
+            return scale_of(await rest.get(info, namespace, name), info)
+        except errors.NotFound:
+            return None
+
+    return read_scale
+
+
 async def budget_status(rest: RestStore, pdb: Obj, pods: list[Obj], now: float) -> Obj:
     """A PodDisruptionBudget's status from the pods it selects, as the disruption controller computes it."""
-    return await disruption.budget_status(_getter(rest), pdb, pods, now)
+    return await disruption.budget_status(_getter(rest), _scale_reader(rest), pdb, pods, now)
 
 
 def _matching_budgets(budgets: list[Obj], pod: Obj) -> list[Obj]:

@@ -11,7 +11,8 @@ when it expires. A budget that selects no pod gets a ``NoPods`` event; one
 whose pods include some with no controller an ``UnmanagedPods`` warning (they
 are left out of its expected pods); one whose expected pods cannot be counted
 (a pod's controller gone, or without scale) a ``CalculateExpectedPodCountFailed``
-warning, and it fails safe (no disruption allowed, reason ``SyncFailed``).
+warning, and it fails safe (no disruption allowed, reason ``SyncFailed``). A
+custom resource's scale is read from its ``scale`` subresource.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 from pinnace.api import disruption, errors
 from pinnace.api.gofmt import label_selector_text
 from pinnace.api.selectors import from_label_selector
+from pinnace.client.rest import RestClient
+from pinnace.client.restmapper import RESTMapper
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.cache.indexer import NAMESPACE_INDEX
 from pinnace.runtime.cache.informer import Informer
@@ -49,7 +52,7 @@ async def add_disruption_controller(manager: Manager, *, workers: int = 2) -> Co
     budgets = await manager.cache.informer_for(PDB_KIND, wait=False)
     # Upstream's disruption controller reports as "controllermanager".
     recorder = EventRecorder(manager.rest, "controllermanager", manager.identity, clock=manager.clock, core=True)
-    reconciler = DisruptionReconciler(manager.client, budgets, recorder)
+    reconciler = DisruptionReconciler(manager.client, budgets, recorder, manager.rest, manager.mapper)
     return await (
         Builder(manager)
         .named("disruption")
@@ -80,10 +83,14 @@ def unmanaged_note(pdb: Obj) -> str:
 class DisruptionReconciler:
     """Computes and writes one PodDisruptionBudget's status."""
 
-    def __init__(self, client: Client, budgets: Informer, recorder: EventRecorder) -> None:
+    def __init__(
+        self, client: Client, budgets: Informer, recorder: EventRecorder, rest: RestClient, mapper: RESTMapper
+    ) -> None:
         self.client = client
         self.budgets = budgets
         self.recorder = recorder
+        self.rest = rest
+        self.mapper = mapper
 
     def covering(self, pod: Obj) -> list[Request]:
         """The budgets whose selector matches a changed pod."""
@@ -99,6 +106,27 @@ class DisruptionReconciler:
         found: Obj | None = await get_or_none(self.client, f"{api_version}/{kind}", name, namespace)
         return found
 
+    async def _read_scale(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        """A custom controller's Scale, as upstream's getScaleController reads it: None if it is gone; the budget
+        cannot be counted if its kind is not served or has no scale subresource (discovery read again first, for
+        a CRD that gained one)."""
+        try:
+            mapping = await self.mapper.mapping(f"{api_version}/{kind}")
+            if "scale" not in mapping.subresources:
+                await self.mapper.refresh()
+                mapping = await self.mapper.mapping(f"{api_version}/{kind}")
+        except errors.NotFound as exc:
+            raise disruption.ExpectedPodsUnknown(exc.message) from exc
+        ref = mapping.ref
+        if "scale" not in mapping.subresources:
+            gr = f"{ref.plural}.{ref.group}" if ref.group else ref.plural
+            raise disruption.ExpectedPodsUnknown(f"{gr} does not implement the scale subresource")
+        try:
+            scale: Obj = await self.rest.request("GET", ref.path(namespace, name, "scale"))
+        except errors.NotFound:
+            return None
+        return scale
+
     async def reconcile(self, request: Request) -> Result:
         """Write the budget's status if it is not what its pods say."""
         pdb = await get_or_none(self.client, PDB_KIND, request.name, request.namespace)
@@ -111,7 +139,7 @@ class DisruptionReconciler:
         ]
         if not pods:
             self.recorder.event(pdb, NORMAL, "NoPods", "No matching pods found")
-        assessment = await disruption.assess(self._get, pdb, pods, time.time())
+        assessment = await disruption.assess(self._get, self._read_scale, pdb, pods, time.time())
         if assessment.failure is not None:
             log.warning("budget %s: %s", request, assessment.failure)
             note = f"Failed to calculate the number of expected pods: {assessment.failure}"
