@@ -10,13 +10,10 @@ as a fallback, and get 406 only if they list nothing we can produce.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import functools
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +21,7 @@ import orjson
 import yaml
 
 from pinnace.api import errors, protobuf
+from pinnace.apiserver import goyaml
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -192,7 +190,7 @@ def decode_yaml(body: bytes) -> Any:
     """Parse YAML (one document) into what JSON can hold, as upstream's YAML-to-JSON conversion does, or raise 400:
     map keys become strings (``1`` → ``"1"``, ``true`` → ``"true"``), ``!!binary`` its decoded text."""
     try:
-        value = yaml.load(body, Loader=_YAML_LOADER)
+        value = yaml.load(body, Loader=goyaml.LOADER)
     except yaml.YAMLError as exc:
         raise errors.BadRequest(f"error converting YAML to JSON: {exc}") from None
     check_nesting(value)
@@ -214,9 +212,11 @@ def _json_compatible(value: Any) -> Any:
             return float(value)
         except OverflowError:
             return str(value)
-    if type(value) is float and not math.isfinite(value):
-        shown = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-        raise errors.BadRequest(f"error converting YAML to JSON: json: unsupported value: {shown}")
+    if type(value) is float:
+        if not math.isfinite(value):
+            shown = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+            raise errors.BadRequest(f"error converting YAML to JSON: json: unsupported value: {shown}")
+        return goyaml.json_number(value)  # as the JSON Go writes reads: ``replicas: 3.0`` is 3
     return value
 
 
@@ -255,36 +255,6 @@ def _go_value(value: Any) -> str:
     return str(value)
 
 
-def _binary_as_text(loader: Any, node: Any) -> str:
-    """``!!binary``: the bytes it encodes, as text (invalid UTF-8 replaced, as Go's JSON encoder does)."""
-    raw = loader.construct_scalar(node)
-    try:
-        return base64.b64decode("".join(str(raw).split()), validate=True).decode(errors="replace")
-    except (binascii.Error, ValueError):
-        raise yaml.constructor.ConstructorError(None, None, "failed to decode !!binary data", node.start_mark) from None
-
-
-def _loader_without_timestamps() -> Any:
-    """A fast safe YAML loader that reads plain scalars as go-yaml v2 (upstream's YAML) does: timestamps stay
-    strings; ``y``/``Y`` and ``n``/``N`` are booleans too; a number with an exponent and no dot (``1e3``, ``2E-1``)
-    or an exponent with no sign (``1.5e3``) is a float (PyYAML's YAML 1.1 rules read those as strings)."""
-    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[misc]
-        bool_values = {**base.bool_values, "y": True, "n": False}
-
-    Loader.yaml_implicit_resolvers = {
-        ch: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
-        for ch, resolvers in base.yaml_implicit_resolvers.items()
-    }
-    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^[yYnN]$"), list("yYnN"))
-    go_float = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
-    Loader.add_implicit_resolver("tag:yaml.org,2002:float", go_float, list("-+0123456789."))
-    Loader.add_constructor("tag:yaml.org,2002:binary", _binary_as_text)
-    return Loader
-
-
-_YAML_LOADER: Any = _loader_without_timestamps()
 _YAML_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 

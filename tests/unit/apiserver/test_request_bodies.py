@@ -46,6 +46,32 @@ def test_yaml_plain_scalars_resolve_as_go_yaml_v2s() -> None:
     assert doc == {"a": True, "b": False, "c": "y", "d": 1e3, "e": 1.5e3, "f": -0.2, "g": "yy", "h": "1e", "true": 1}
 
 
+GO_YAML_SCALARS = [
+    # Go's ParseInt with base 0, underscores dropped: prefixed, 0-led octal, signed.
+    ("0o17", 15), ("0O17", 15), ("017", 15), ("0x1F", 31), ("0b101", 5), ("-0b101", -5), ("+12", 12), ("1_000", 1000),
+    ("18446744073709551615", 2**64 - 1),  # beyond int64, an unsigned one
+    ("08", 8),  # no octal, but go-yaml's float syntax: the float 8, a whole number
+    ("3.0", 3), ("1.", 1), ("1e3", 1000), (".5", 0.5), ("+.5", 0.5), ("1.5", 1.5),
+    # No base-60 numbers; no "value" tag; out of float64's range: strings.
+    ("1:30", "1:30"), ("190:20:30", "190:20:30"), ("1:30.5", "1:30.5"), ("=", "="), ("<<", "<<"), ("1e400", "1e400"),
+    ("0x", "0x"), ("12e", "12e"), ("._5", "._5"), ("2001-12-14", "2001-12-14"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), GO_YAML_SCALARS, ids=[case[0] for case in GO_YAML_SCALARS])
+def test_yaml_numbers_and_odd_scalars_resolve_as_go_yaml_v2s(text: str, expected: Any) -> None:
+    """What sigs.k8s.io/yaml makes of a plain scalar, then Go's JSON: ``a: 1:30`` and ``a: =`` are strings
+    (PyYAML read the first as the int 90 and could not construct the second), ``replicas: 3.0`` is the integer 3
+    (it was refused as 3.0 for an int32), ``0o17`` is 15 (it was a string)."""
+    value = negotiation.decode_yaml(f"a: {text}\n".encode())["a"]
+    assert (value, type(value)) == (expected, type(expected))
+
+
+def test_a_merge_key_still_merges() -> None:
+    doc = negotiation.decode_yaml(b"base: &b {k: 1}\nmerged:\n  <<: *b\n  j: 2\n")
+    assert doc["merged"] == {"k": 1, "j": 2}
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
