@@ -7,10 +7,12 @@ formatting: strings with ``%q`` (:func:`go_quote`), and other values as
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["GoValue", "go_quote", "go_value", "label_selector_text", "string_map"]
+__all__ = ["GoValue", "go_float", "go_quote", "go_value", "label_selector_text", "string_map"]
 
 
 def go_quote(value: str) -> str:
@@ -36,6 +38,20 @@ def go_quote(value: str) -> str:
             out.append(ch)
     out.append('"')
     return "".join(out)
+
+
+def go_float(x: float) -> str:
+    """``fmt.Sprint(float64)``: shortest repr, exponent only below 1e-4 or from 1e21."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    r = repr(x)
+    if "e" in r and 1e-4 <= abs(x) < 1e21:
+        r = format(Decimal(r), "f")
+    if r.endswith(".0"):
+        r = r[:-2]
+    return r
 
 
 def go_value(value: Any) -> str:

@@ -23,9 +23,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
+from pinnace.api.gofmt import go_float
 from pinnace.api.printers._common import Column, Obj, age_col, name_col, name_of, parse_time, since
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -219,20 +219,6 @@ def go_text(value: Any) -> str:
     if isinstance(value, float):
         return go_float(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
-def go_float(x: float) -> str:
-    """``fmt.Sprint(float64)``: shortest repr, exponent only below 1e-4 or from 1e21."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    r = repr(x)
-    if "e" in r and 1e-4 <= abs(x) < 1e21:
-        r = format(Decimal(r), "f")
-    if r.endswith(".0"):
-        r = r[:-2]
-    return r
 
 
 def _cell(type_: str, value: Any, now: datetime) -> Any:
