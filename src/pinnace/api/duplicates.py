@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 import yaml
 
+from pinnace.api import goyaml
+
 
 def json_duplicates(body: bytes, parsed: Any) -> list[str]:
     """``duplicate field "<path>"`` for each repeated key in the JSON ``body`` (``parsed`` is its value)."""
@@ -70,15 +72,16 @@ def yaml_duplicates(body: bytes) -> str | None:
         node = stack.pop()
         if isinstance(node, yaml.MappingNode):
             # A key is its resolved type and value, as go-yaml's strict decode compares them: ``1`` (an int) and
-            # ``"1"`` (a string) are two keys there, though both become "1" in JSON (where one of them is kept).
-            seen: set[tuple[str, str]] = set()
+            # ``"1"`` (a string) are two keys there, though both become "1" in JSON (where one of them is kept);
+            # ``y`` and ``Y`` (both true), or ``1`` and ``0x1``, are one.
+            seen: set[tuple[str, Any]] = set()
             for key, item in node.value:
                 if isinstance(key, yaml.ScalarNode):
-                    if (key.tag, key.value) in seen:
+                    kind, value, shown = goyaml.scalar_key(key)
+                    if (kind, value) in seen:
                         line = key.start_mark.line + 1
-                        shown = f'"{key.value}"' if key.tag == _STR else key.value  # Go's %#v of the key
                         lines.append((line, f"line {line}: key {shown} already set in map"))
-                    seen.add((key.tag, key.value))
+                    seen.add((kind, value))
                 stack.append(item)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
@@ -87,5 +90,4 @@ def yaml_duplicates(body: bytes) -> str | None:
     return "yaml: unmarshal errors:\n  " + "\n  ".join(text for _, text in sorted(lines))
 
 
-_COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR = "tag:yaml.org,2002:str"
+_COMPOSER: Any = goyaml.LOADER

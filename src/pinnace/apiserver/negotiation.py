@@ -20,8 +20,7 @@ from typing import Any
 import orjson
 import yaml
 
-from pinnace.api import errors, protobuf
-from pinnace.apiserver import goyaml
+from pinnace.api import errors, goyaml, protobuf
 
 JSON = "application/json"
 YAML = "application/yaml"

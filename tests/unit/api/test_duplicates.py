@@ -58,3 +58,15 @@ def test_yaml_duplicates_name_the_lines_as_yaml_v2() -> None:
     assert yaml_duplicates(b'data:\n  1: x\n  "1": y\n  true: x\n  "true": y\n') is None
     assert yaml_duplicates(b"data:\n  1: x\n  1: y\n") == "yaml: unmarshal errors:\n  line 3: key 1 already set in map"
     assert yaml_duplicates(b"a: [unclosed\n") is None  # a syntax error is the decoder's to report
+
+
+def test_yaml_keys_are_compared_by_the_value_go_yaml_resolves() -> None:
+    """``y`` and ``Y`` are both the bool true, ``1`` and ``0x1`` both the int 1, ``1.5`` and ``1.50`` one float:
+    one key each to go-yaml's strict decode (they were compared as written, and passed)."""
+    body = b"data:\n  y: a\n  Y: b\n  1: p\n  0x1: q\n  1.5: u\n  1.50: v\n"
+    assert yaml_duplicates(body) == (
+        "yaml: unmarshal errors:\n"
+        "  line 3: key true already set in map\n"
+        "  line 5: key 1 already set in map\n"
+        "  line 7: key 1.5 already set in map"
+    )

@@ -29,7 +29,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ["LOADER", "go_number", "json_number"]
+from pinnace.api.gofmt import go_float
+
+__all__ = ["LOADER", "go_number", "json_number", "scalar_key"]
 
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -87,6 +89,25 @@ def go_number(text: str) -> int | float | str:
             return text
     number = float(plain)
     return text if math.isinf(number) else number
+
+
+def scalar_key(node: yaml.ScalarNode) -> tuple[str, Any, str]:
+    """A map key composed by :data:`LOADER`, as go-yaml's strict decode compares keys: its Go type, its value,
+    and how Go's ``%#v`` shows it. ``y`` and ``Y`` are one key (the bool true); ``1`` and ``"1"`` are two."""
+    text = str(node.value)
+    if node.tag == _NUMBER:
+        value = go_number(text)
+        if isinstance(value, str):
+            return "string", value, f'"{value}"'
+        return type(value).__name__, value, str(value) if isinstance(value, int) else go_float(value)
+    if node.tag == "tag:yaml.org,2002:bool":
+        truth = LOADER.bool_values[text.lower()]
+        return "bool", truth, "true" if truth else "false"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "nil", None, "<nil>"
+    if node.tag == _FLOAT:
+        return "float", text, text  # .inf or .nan (NaN is no key twice in Go either; close enough)
+    return "string", text, f'"{text}"'
 
 
 def _construct_number(loader: Any, node: Any) -> int | float | str:
