@@ -9,7 +9,7 @@ import base64
 import json
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 from tests.integration.conftest import ThreadedServer, raw_request
@@ -243,3 +243,29 @@ def test_a_table_with_an_unknown_include_object_is_400_with_rows_to_apply_it_to(
     # A watch cannot show its first event in such a Table: as upstream, its stream ends there (it was a 500 mid-stream).
     path = f"/api/v1/namespaces/{NS}/configmaps?watch=1&includeObject=bogus"
     assert raw_request(threaded_server.url, "GET", path, headers=table) == (200, None)
+
+
+def test_an_empty_namespace_in_the_path_lists_every_namespace(k8s_client: ApiClient) -> None:
+    """``list_namespaced_config_map("")`` formats ``/api/v1/namespaces//configmaps``: go-restful matches the
+    empty {namespace} and upstream lists (and watches) every namespace, as the client's users rely on (it was a
+    404). An object needs a namespace: a read or delete there is a 400, a create is invalid."""
+    v1 = client.CoreV1Api(k8s_client)
+    v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="elsewhere")))
+    v1.create_namespaced_config_map("elsewhere", _cm("far"))
+    v1.create_namespaced_config_map(NS, _cm("near"))
+    listed = v1.list_namespaced_config_map("")
+    assert {("elsewhere", "far"), (NS, "near")} <= {(o.metadata.namespace, o.metadata.name) for o in listed.items}
+    stream = watch.Watch().stream(v1.list_namespaced_config_map, "", timeout_seconds=1)  # the same path, watched
+    seen = {(e["object"].metadata.namespace, e["object"].metadata.name) for e in stream}
+    assert {("elsewhere", "far"), (NS, "near")} <= seen
+    with pytest.raises(ApiException) as caught:
+        v1.read_namespaced_config_map("far", "")
+    assert (caught.value.status, _status(caught.value)["message"]) == (400, "Namespace parameter required.")
+    with pytest.raises(ApiException) as caught:
+        v1.create_namespaced_config_map("", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="x", namespace=NS)))
+    assert (caught.value.status, _status(caught.value)["message"]) == (
+        422,
+        'ConfigMap "x" is invalid: metadata.namespace: Required value',
+    )
+    with pytest.raises(ApiException):
+        v1.read_namespaced_config_map("x", NS)  # nothing was written

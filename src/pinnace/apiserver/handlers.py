@@ -52,6 +52,9 @@ def resolve(rest: RestStore, ri: RequestInfo) -> ResourceInfo:
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
     if info.namespaced and ri.verb == "create" and ri.namespace is None and ri.subresource is None:
         raise errors.NotFound("the server could not find the requested resource")
+    if info.namespaced and ri.namespace == "" and ri.name is not None:
+        # An empty namespace segment lists or watches every namespace; an object needs one (upstream's key func).
+        raise errors.BadRequest("Namespace parameter required.")
     return info
 
 
@@ -280,7 +283,7 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
     """Serve one resource request."""
     info = resolve(rest, ri)
     query = request.query
-    namespace = ri.namespace if info.namespaced else None
+    namespace = (ri.namespace or None) if info.namespaced else None  # an empty one: every namespace's objects
     wanted = negotiation.negotiate(request.headers.get("Accept"))
     verb = ri.verb
 
@@ -320,6 +323,11 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
 
     if verb == "create":
         obj, warnings = _decode_checked(info, body, media, schema, validation)
+        if info.namespaced and ri.namespace == "":
+            # Upstream clears the object's namespace to the request's empty one; it then has none.
+            name = str(strategy.meta(obj).get("name") or "")
+            cause = errors.Cause(errors.CAUSE_REQUIRED, "Required value", "metadata.namespace")
+            raise errors.invalid(info.kind, name, [cause], group=info.group)
         created = await rest.create(info, namespace, obj, dry_run=dry_run, manager=manager)
         return _warn(respond(object_view(created, info, wanted, query), wanted, status=201), warnings)
     if verb == "update":

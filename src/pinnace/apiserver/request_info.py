@@ -8,11 +8,16 @@ whether a name is present (GET → get or list, or watch with ``watch=true``).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: Subresources of a namespace itself, not resources inside it.
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+#: A path whose namespace segment is empty, up to that segment: ``/api/v1/namespaces//``, ``/apis/g/v/watch/…``.
+_EMPTY_NAMESPACE = re.compile(r"/(?:api/[^/]+|apis/[^/]+/[^/]+)/(?:watch/)?namespaces//(?=[^/])")
+#: What stands for the empty segment while the path is split (no real segment can hold it).
+_EMPTY = "\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +56,17 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
 @functools.lru_cache(maxsize=4096)
 def _parse(method: str, path: str, watch_param: bool) -> RequestInfo | None:
     """The request info of a method and path (clients repeat the same few paths: parsed once each)."""
-    if "//" in path.rstrip("/").partition("/proxy/")[0]:
-        return None  # an empty segment matches no route (go-restful trims only the ends; a proxy's tail is its own)
+    head = path.rstrip("/").partition("/proxy/")[0]
+    empty_namespace = False
+    if "//" in head:
+        # An empty segment matches no route (go-restful trims only the ends; a proxy's tail is its own), except
+        # the {namespace} parameter's: go-restful matches it to "", which upstream reads as no namespace (a list
+        # or watch of every namespace's objects, as clients that format an empty namespace into the path get).
+        empty = _EMPTY_NAMESPACE.match(path)
+        if empty is None or "//" in head[empty.end() :]:
+            return None
+        empty_namespace = True
+        path = path[: empty.end() - 1] + _EMPTY + path[empty.end() - 1 :]
     parts = [p for p in path.split("/") if p]
     if not parts:
         return None
@@ -79,6 +93,10 @@ def _parse(method: str, path: str, watch_param: bool) -> RequestInfo | None:
         namespace = rest[1]
         if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
             rest = rest[2:]
+        elif empty_namespace:
+            return None  # the nameless namespace itself
+        if empty_namespace:
+            namespace = ""
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else None
     subresource = rest[2] if len(rest) > 2 else None
