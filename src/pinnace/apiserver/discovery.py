@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import platform
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from pinnace import KUBERNETES_VERSION, __version__
 from pinnace.api import errors
 from pinnace.api.registry import (
     CONNECT_SUBRESOURCES,
@@ -43,27 +41,6 @@ def _storage_version_hash(info: ResourceInfo) -> str:
     group = info.group if info.storage_group is None else info.storage_group
     digest = hashlib.sha256(f"{group}/{info.storage_version or info.version}/{info.kind}".encode()).digest()
     return base64.b64encode(digest[:8]).decode()
-
-
-def version_info() -> Obj:
-    """The ``/version`` document."""
-    major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
-    return {
-        "major": major,
-        "minor": minor,
-        "gitVersion": f"{KUBERNETES_VERSION}+pinnace.{__version__}",
-        "gitCommit": "",
-        "gitTreeState": "clean",
-        "buildDate": "2026-11-25T00:00:00Z",
-        "goVersion": f"python{platform.python_version()}",
-        "compiler": platform.python_implementation().lower(),
-        "platform": f"{platform.system().lower()}/{_arch()}",
-    }
-
-
-def _arch() -> str:
-    machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 class Discovery:

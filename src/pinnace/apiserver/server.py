@@ -35,7 +35,7 @@ from pinnace.apiserver.apiservices import LocalAPIServices
 from pinnace.apiserver.certificates import CSR, RequesterIdentity
 from pinnace.apiserver.componentstatus import ComponentStatuses
 from pinnace.apiserver.crd import CRDController
-from pinnace.apiserver.discovery import Discovery, version_info
+from pinnace.apiserver.discovery import Discovery
 from pinnace.apiserver.fasthttp import FAST_METHODS, Dispatch, FastFront, FastRequest
 from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
@@ -61,6 +61,7 @@ from pinnace.apiserver.user import (
     current_user,
 )
 from pinnace.apiserver.virtual import VirtualResources
+from pinnace.buildinfo import version_info
 from pinnace.storage import Store, ValueTooLarge
 
 log = logging.getLogger(__name__)

@@ -9,13 +9,13 @@ store keeps the original bytes (their digest is the image's identity).
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from pinnace.buildinfo import architecture
 from pinnace.node.images.reference import check_digest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -35,8 +35,6 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 #: What a pull asks the registry for, most specific first (as containerd sends it).
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
-
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
 class ManifestError(ValueError):
@@ -74,8 +72,7 @@ class Manifest:
 
 def host_platform() -> tuple[str, str]:
     """This machine's (os, architecture) in OCI terms, e.g. ("linux", "amd64")."""
-    machine = platform.machine().lower()
-    return "linux", _ARCH.get(machine, machine)
+    return "linux", architecture()
 
 
 def _descriptor(raw: Any, what: str) -> Descriptor:
