@@ -297,3 +297,23 @@ def test_service_account_tokens_are_signed_with_a_key_kept_across_restarts(tmp_p
     for t in (token, again):
         claims = satoken.verify(t, [key.public_key()], audiences=["https://kubernetes.default.svc.cluster.local"])
         assert claims["sub"] == "system:serviceaccount:default:default"
+
+
+def test_version_prints_the_kubernetes_version_served() -> None:
+    """``pinnace version`` (and ``--version``) as ``kind version``: one line; ``-o json`` is the document the API
+    server's /version answers (what ``kubectl version`` shows as the server's)."""
+    from pinnace import KUBERNETES_VERSION, __version__
+    from pinnace.buildinfo import version_info
+
+    def pinnace(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pinnace", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    line = pinnace("version")
+    assert line.returncode == 0, line.stderr
+    assert line.stdout.startswith(f"pinnace v{__version__} (Kubernetes {KUBERNETES_VERSION}) python3.")
+    assert pinnace("--version").stdout == line.stdout
+    assert json.loads(pinnace("version", "-o", "json").stdout) == version_info()
+    assert yaml.safe_load(pinnace("version", "-o", "yaml").stdout) == version_info()
+    wrong = pinnace("version", "-o", "xml")
+    assert (wrong.returncode, wrong.stderr.strip()) == (2, "error: --output must be json or yaml, not 'xml'")

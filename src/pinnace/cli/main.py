@@ -52,6 +52,22 @@ app = typer.Typer(
 
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("pinnace"))
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        version()
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    """Pinnace: a Kubernetes cluster and its tool belt, in one Python package."""
+
+
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the cluster keeps its state and kubeconfig.")]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
@@ -327,6 +343,31 @@ def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     typer.echo(f"Pinnace is running (pid {running.pid}) at {running.url}: {'ready' if ready else 'NOT ready'}")
     typer.echo(f"kubeconfig: {data_dir / daemon.KUBECONFIG_FILE}")
     if not ready:
+        raise typer.Exit(2)
+
+
+@app.command()
+def version(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="'' for one line, or json or yaml for the /version document.")
+    ] = "",
+) -> None:
+    """Print this Pinnace's version and the Kubernetes version it serves (as ``kind version`` does)."""
+    from pinnace import KUBERNETES_VERSION, __version__
+    from pinnace.buildinfo import platform_name, version_info
+
+    if output == "":
+        info = version_info()
+        typer.echo(f"pinnace v{__version__} (Kubernetes {KUBERNETES_VERSION}) {info['goVersion']} {platform_name()}")
+    elif output in ("json", "yaml"):
+        import json
+
+        import yaml
+
+        doc = version_info()
+        typer.echo(json.dumps(doc, indent=2) if output == "json" else yaml.safe_dump(doc, sort_keys=False).rstrip())
+    else:
+        typer.echo(f"error: --output must be json or yaml, not {output!r}", err=True)
         raise typer.Exit(2)
 
 
