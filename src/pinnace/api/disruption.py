@@ -20,8 +20,8 @@ As upstream since 1.27, pods with no controller are left out of a scaled
 budget's expected pods (the controller warns about them with an
 ``UnmanagedPods`` event); a pod whose controller is gone, or has no scale (a
 Job, a DaemonSet, a custom resource without the scale subresource), makes the
-count impossible, and the budget fails safe: no
-disruption allowed, ``DisruptionAllowed`` False with reason ``SyncFailed``.
+count impossible, and the budget fails safe: no disruption allowed,
+``DisruptionAllowed`` False with reason ``SyncFailed``.
 """
 
 from __future__ import annotations
