@@ -105,3 +105,37 @@ def test_an_hpa_status_is_written_per_version_as_go_writes_it(module_k8s_client:
     assert (made.status.current_replicas, made.status.desired_replicas) == (0, 0)  # neither is omitempty in v1
     at_v2 = v2.read_namespaced_horizontal_pod_autoscaler("shape", NS).status
     assert (at_v2.current_replicas, at_v2.desired_replicas) == (None, 0)  # currentReplicas is omitempty in v2
+
+
+def test_omitempty_scalars_at_zero_are_not_written_and_pointers_are(module_k8s_client: ApiClient) -> None:
+    """Go's encoder leaves out an ``omitempty`` field at its zero value unless it is a pointer: ``paused: false``,
+    ``minReadySeconds: 0``, ``stdin: false``, ``workingDir: ""`` and ``hostPort: 0`` read back absent (None in the
+    client's models; they read back as written), while ``replicas: 0`` and ``terminationGracePeriodSeconds: 0``
+    (pointers) stay 0, and ``containerPort`` (no omitempty) is kept."""
+    apps = client.AppsV1Api(module_k8s_client)
+    container = client.V1Container(
+        name="c",
+        image="busybox",
+        stdin=False,
+        working_dir="",
+        ports=[client.V1ContainerPort(container_port=80, host_port=0)],
+    )
+    template = client.V1PodTemplateSpec(
+        metadata=META(labels={"app": "shape"}),
+        spec=client.V1PodSpec(containers=[container], host_network=False, termination_grace_period_seconds=0),
+    )
+    spec = client.V1DeploymentSpec(selector=SELECTOR, template=template, replicas=0, paused=False, min_ready_seconds=0)
+    apps.create_namespaced_deployment(NS, client.V1Deployment(metadata=META(name="zeros"), spec=spec))
+    read = apps.read_namespaced_deployment("zeros", NS).spec
+    pod = read.template.spec
+    assert (read.paused, read.min_ready_seconds, pod.host_network) == (None, None, None)
+    assert (pod.containers[0].stdin, pod.containers[0].working_dir, pod.containers[0].ports[0].host_port) == (
+        None,
+        None,
+        None,
+    )
+    assert (read.replicas, pod.termination_grace_period_seconds, pod.containers[0].ports[0].container_port) == (
+        0,
+        0,
+        80,
+    )

@@ -1,4 +1,5 @@
-"""The fields Go's JSON encoding of a built-in object always writes, filled in where the object lacks them.
+"""The fields Go's JSON encoding of a built-in object always writes, filled in where the object lacks them, and
+the zero scalars it never writes, removed.
 
 kube-apiserver decodes every object into its Go struct and encodes it again, and ``encoding/json`` never omits
 a struct-valued field that is not a pointer (``omitempty`` does not apply to structs), nor a field without
@@ -8,9 +9,14 @@ back with ``status: {}``, a Service with ``status: {loadBalancer: {}}``, a Repli
 official Python client's models turn ``{}`` into an empty status object and a missing key into ``None``: code
 such as ``csr.status.conditions = [...]`` works against the one and fails against the other.
 
+The other way round, ``omitempty`` leaves out a scalar that is no pointer at its zero value: a Deployment created
+with ``paused: false`` or ``minReadySeconds: 0`` reads back without them (``replicas: 0``, a pointer, stays), so
+those are removed.
+
 Which fields are pointers comes from the protobuf descriptors of v1.32 (``protobuf.message_rows``); which are
-written when zero, from the definitions' ``required`` lists. Left alone: times and nil lists (Go writes
-``null``, which reads back as absent), quantities and int-or-strings (their zero values are not filled in).
+written when zero, from the definitions' ``required`` lists (a scalar not in them has ``omitempty``). Left
+alone: times and nil lists (Go writes ``null``, which reads back as absent), quantities and int-or-strings
+(their zero values are not filled in).
 Of the kinds the descriptors lack (CRDs, APIServices) only ``spec`` and ``status`` are filled in (every kind's
 are structs); custom resources are left as they are.
 """
@@ -31,16 +37,18 @@ class _Plan:
     """One message compiled: the scalars written at zero, the structs always written, and the fields worth a
     look when present (a struct behind a pointer, a list or a map of structs)."""
 
-    __slots__ = ("inner", "structs", "zeros")
+    __slots__ = ("inner", "omitted", "structs", "zeros")
 
     def __init__(self) -> None:
         self.zeros: tuple[tuple[str, Any], ...] = ()
         self.structs: tuple[tuple[str, _Plan], ...] = ()
         self.inner: dict[str, tuple[int, _Plan]] = {}
+        #: The ``omitempty`` scalars that are no pointers, with their types: Go does not write them at zero.
+        self.omitted: dict[str, type] = {}
 
     def adds_nothing(self) -> bool:
         """Whether filling an object of this message can change nothing."""
-        return not (self.zeros or self.structs or self.inner)
+        return not (self.zeros or self.structs or self.inner or self.omitted)
 
 
 _ONE, _EACH, _VALUES = range(3)
@@ -86,8 +94,11 @@ def _plan(message: str) -> _Plan:
                 sub = _plan(value[len("message:") :])
                 if sub is plan or not sub.adds_nothing():
                     plan.inner[name] = (_VALUES, sub)
-        elif kind in _ZERO and not repeated and not pointer and name in required:
-            zeros.append((name, _ZERO[kind]))
+        elif kind in _ZERO and not repeated and not pointer:
+            if name in required:
+                zeros.append((name, _ZERO[kind]))
+            else:
+                plan.omitted[name] = type(_ZERO[kind])
     plan.zeros, plan.structs = tuple(zeros), tuple(structs)
     return plan
 
@@ -110,6 +121,12 @@ def fill(obj: Obj, definition: str, field: str | None = None) -> None:
 
 
 def _fill(obj: Obj, plan: _Plan) -> None:
+    omitted = plan.omitted
+    if omitted:
+        for name in omitted.keys() & obj.keys():
+            value = obj[name]
+            if not value and type(value) is omitted[name]:  # "", 0 or false (a zero of its type)
+                del obj[name]
     for name, zero in plan.zeros:
         if obj.get(name) is None:
             obj[name] = zero
