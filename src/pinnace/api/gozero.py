@@ -14,9 +14,10 @@ with ``paused: false`` or ``minReadySeconds: 0`` reads back without them (``repl
 those are removed.
 
 Which fields are pointers comes from the protobuf descriptors of v1.32 (``protobuf.message_rows``); which are
-written when zero, from the definitions' ``required`` lists (a scalar not in them has ``omitempty``). Left
-alone: times and nil lists (Go writes ``null``, which reads back as absent), quantities and int-or-strings
-(their zero values are not filled in).
+written when zero, from the definitions' ``required`` lists (a scalar not in them has ``omitempty``, but for
+the few ``+optional`` fields without it, listed in :data:`_WRITTEN_THOUGH_OPTIONAL`). Left alone: times and
+nil lists (Go writes ``null``, which reads back as absent), quantities and int-or-strings (their zero values
+are not filled in).
 Of the kinds the descriptors lack (CRDs, APIServices) only ``spec`` and ``status`` are filled in (every kind's
 are structs); custom resources are left as they are.
 """
@@ -31,6 +32,11 @@ from pinnace.api.definitions import load_definitions
 Obj = dict[str, Any]
 
 _ZERO: dict[str, Any] = {"string": "", "int": 0, "bool": False}
+#: Scalars marked ``+optional`` (so not ``required`` in the definitions) whose JSON tag has no ``omitempty``:
+#: Go writes them at zero too, so they are not removed (nor added: a controller writes them).
+_WRITTEN_THOUGH_OPTIONAL: dict[str, frozenset[str]] = {
+    "k8s.io.api.apps.v1.StatefulSetStatus": frozenset({"availableReplicas"}),
+}
 
 
 class _Plan:
@@ -75,6 +81,7 @@ def _plan(message: str) -> _Plan:
             plan.structs = tuple((name, _NOTHING) for name in ("spec", "status") if name in props)
         return plan
     required = set(definition.get("required") or ())
+    kept = _WRITTEN_THOUGH_OPTIONAL.get(message, frozenset())
     zeros: list[tuple[str, Any]] = []
     structs: list[tuple[str, _Plan]] = []
     for _number, name, kind, flags in rows:
@@ -97,7 +104,7 @@ def _plan(message: str) -> _Plan:
         elif kind in _ZERO and not repeated and not pointer:
             if name in required:
                 zeros.append((name, _ZERO[kind]))
-            else:
+            elif name not in kept:
                 plan.omitted[name] = type(_ZERO[kind])
     plan.zeros, plan.structs = tuple(zeros), tuple(structs)
     return plan
