@@ -303,7 +303,7 @@ def test_version_prints_the_kubernetes_version_served() -> None:
     """``pinnace version`` (and ``--version``) as ``kind version``: one line; ``-o json`` is the document the API
     server's /version answers (what ``kubectl version`` shows as the server's)."""
     from pinnace import KUBERNETES_VERSION, __version__
-    from pinnace.buildinfo import version_info
+    from pinnace.api.buildinfo import version_info
 
     def pinnace(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "pinnace", *args]

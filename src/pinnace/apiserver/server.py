@@ -26,6 +26,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pinnace.api import errors
+from pinnace.api.buildinfo import version_info
 from pinnace.api.field_selectors import parse_field_selector
 from pinnace.api.registry import ResourceRegistry, builtin_registry
 from pinnace.apiserver import health, negotiation, oidc
@@ -61,7 +62,6 @@ from pinnace.apiserver.user import (
     current_user,
 )
 from pinnace.apiserver.virtual import VirtualResources
-from pinnace.buildinfo import version_info
 from pinnace.storage import Store, ValueTooLarge
 
 log = logging.getLogger(__name__)

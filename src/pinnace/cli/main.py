@@ -354,7 +354,7 @@ def version(
 ) -> None:
     """Print this Pinnace's version and the Kubernetes version it serves (as ``kind version`` does)."""
     from pinnace import KUBERNETES_VERSION, __version__
-    from pinnace.buildinfo import platform_name, version_info
+    from pinnace.api.buildinfo import platform_name, version_info
 
     if output == "":
         info = version_info()

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.buildinfo import architecture
+from pinnace.api.buildinfo import architecture
 from pinnace.node.images.reference import check_digest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
