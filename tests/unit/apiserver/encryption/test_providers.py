@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from tests.unit.apiserver.encryption.sealed import OTHER_SECRET, WRITER_SECRET, aescbc_sealed
 
 from pinnace.apiserver.encryption.providers import (
     AESCBCKey,
@@ -52,11 +53,19 @@ def test_aesgcm_authenticates_the_storage_key() -> None:
         key.decrypt(stored, b"/registry/core/secrets/default/other")
 
 
-@pytest.mark.parametrize("cls", [AESCBCKey, AESGCMKey, SecretboxKey])
-def test_a_wrong_key_does_not_decrypt(cls: type[AESCBCKey]) -> None:
+@pytest.mark.parametrize("cls", [AESGCMKey, SecretboxKey])
+def test_a_wrong_key_does_not_decrypt(cls: type[AESGCMKey]) -> None:
     stored = cls("k", os.urandom(32)).encrypt(PLAINTEXT, CTX)
     with pytest.raises(DecryptError):
         cls("k", os.urandom(32)).decrypt(stored, CTX)
+
+
+def test_a_wrong_aescbc_key_does_not_decrypt() -> None:
+    # unauthenticated: a wrong key fails on its padding, which with a random IV holds ~1 time in 256 (sealed.py)
+    stored = aescbc_sealed("k", WRITER_SECRET, PLAINTEXT)
+    assert AESCBCKey("k", WRITER_SECRET).decrypt(stored, CTX) == PLAINTEXT
+    with pytest.raises(DecryptError, match="invalid PKCS7 data"):
+        AESCBCKey("k", OTHER_SECRET).decrypt(stored, CTX)
 
 
 def test_identity_stores_as_is_and_refuses_ciphertext() -> None:
