@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.storage import KeyValue
+from pinnace.storage import CorruptValue, KeyValue
 
 
 def encode_for_storage(obj: dict[str, Any]) -> bytes:
@@ -23,8 +23,13 @@ def encode_for_storage(obj: dict[str, Any]) -> bytes:
 
 
 def decode_from_storage(kv: KeyValue) -> dict[str, Any]:
-    """The object stored at ``kv``, with resourceVersion = its revision."""
-    obj: dict[str, Any] = orjson.loads(kv.value)
+    """The object stored at ``kv``, with resourceVersion = its revision (:class:`CorruptValue` if it is none)."""
+    try:
+        obj: dict[str, Any] = orjson.loads(kv.value)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptValue(kv.key, f"the stored value of {kv.key} is not an object: {exc}") from None
+    if not isinstance(obj, dict):
+        raise CorruptValue(kv.key, f"the stored value of {kv.key} is not an object")
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}

@@ -62,7 +62,7 @@ from pinnace.apiserver.user import (
     current_user,
 )
 from pinnace.apiserver.virtual import VirtualResources
-from pinnace.storage import Store, ValueTooLarge
+from pinnace.storage import CorruptValue, Store, ValueTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,10 @@ class APIServer:
     async def start(self) -> None:
         """Warm the watch caches and create the system namespaces (and keep them there)."""
         for info in self.registry.all():
-            await self.rest.caches.get(info)
+            try:
+                await self.rest.caches.get(info)
+            except CorruptValue as exc:  # its requests answer the error (a 500) until the value is readable again
+                log.error("the cache of %s did not start: %s", info.plural, exc)
         await self.ensure_system_namespaces()
         await ensure_system_priority_classes(self.rest)
         await self.services.repair()
@@ -378,6 +381,10 @@ class APIServer:
         except ValueTooLarge as exc:  # the store's limit (etcd's): the client's object is too big, no server fault
             code = 413
             return status_response(errors.RequestEntityTooLarge(f"{exc}: the object is larger than the store takes"))
+        except CorruptValue as exc:  # a lost encryption key, say: loud, and every other resource still served
+            log.error("%s %s: %s", request.method, request.path_qs, exc)
+            code = 500
+            return status_response(errors.InternalError(f"Internal error occurred: {exc}"))
         except web.HTTPException:
             raise
         except (ConnectionResetError, asyncio.CancelledError):

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.storage import Compacted, Event, EventType, KeyValue, StorageError, Store, StoreClosed
+from pinnace.storage import Compacted, CorruptValue, Event, EventType, KeyValue, StorageError, Store, StoreClosed
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +300,9 @@ class Watcher:
 
 #: How often a reader waiting for the cache to catch up asks the store for progress.
 _PROGRESS_INTERVAL = 0.25
+#: The wait before a relist after the store's watch failed, doubled on each failure in a row up to the max.
+_RELIST_FIRST_DELAY = 0.1
+_RELIST_MAX_DELAY = 5.0
 
 
 class _Lane:
@@ -397,10 +400,12 @@ class ResourceCache:
         self._release_waiters()
 
     async def _follow(self) -> None:
+        delay = _RELIST_FIRST_DELAY
         while True:
             try:
                 async for event in self.store.watch(self.prefix, self.revision + 1, progress=True):
                     self._apply(event)
+                    delay = _RELIST_FIRST_DELAY
                 return
             except asyncio.CancelledError:
                 raise
@@ -409,17 +414,22 @@ class ResourceCache:
                 return
             except Compacted as exc:
                 log.warning("watch cache %s fell behind compaction (%s); relisting", self.prefix, exc)
+            except CorruptValue as exc:  # no traceback: the message says which key (a lost encryption key, say)
+                log.error("watch cache %s: %s; relisting in %.1f s", self.prefix, exc, delay)
             except Exception:
                 log.exception("watch cache %s: store watch failed; relisting", self.prefix)
             # Relist, and end every watcher: they cannot be told what they missed.
             self.healthy = False
             for w in self._all_watchers():
                 w.terminate("the watch cache was reinitialized; watch again")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RELIST_MAX_DELAY)  # a value that stays unreadable is retried ever more slowly
             try:
                 await self._relist()
             except StoreClosed:
                 return
+            except CorruptValue as exc:
+                log.error("watch cache %s: relist failed: %s; retrying", self.prefix, exc)
             except Exception:
                 log.exception("watch cache %s: relist failed; retrying", self.prefix)
 

@@ -9,6 +9,7 @@ periodically as kube-apiserver does. Nothing here knows about Kubernetes objects
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.interface import (
     Compacted,
+    CorruptValue,
     Event,
     EventType,
     FutureRevision,
@@ -28,6 +29,7 @@ __all__ = [
     "CommitStats",
     "Compacted",
     "Compactor",
+    "CorruptValue",
     "Event",
     "EventType",
     "FutureRevision",

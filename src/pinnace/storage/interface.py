@@ -87,6 +87,17 @@ class StoreClosed(StorageError):
     """The store was closed while the operation was pending."""
 
 
+class CorruptValue(StorageError):
+    """A stored value that cannot be read back: it does not decrypt with any configured key, or it is no object.
+
+    The API server answers a request that needs it with a 500 saying which key it is (as kube-apiserver does:
+    a broken encryption configuration should be loud), and serves every other resource as before."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class ValueTooLarge(StorageError):
     """The store refused a write as larger than it takes (etcd's ``--max-request-bytes``, 1.5 MiB by default).
     The message says what the store answered."""

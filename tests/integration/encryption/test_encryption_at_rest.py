@@ -8,8 +8,10 @@ import os
 from contextlib import AbstractAsyncContextManager
 
 import orjson
+import pytest
 from tests.integration.conftest import listening
 
+from pinnace.api import errors
 from pinnace.api.registry import builtin_registry
 from pinnace.apiserver.encryption import config as enc_config
 from pinnace.apiserver.encryption import encrypting_store
@@ -104,3 +106,32 @@ def _identity_only() -> dict[str, object]:
         "kind": enc_config.KIND,
         "resources": [{"resources": ["secrets"], "providers": [{"identity": {}}]}],
     }
+
+
+async def test_a_secret_no_configured_key_opens_fails_loudly_and_the_rest_is_served(store: Store) -> None:
+    # One Secret written with a key the next configuration does not have (a lost key): as kube-apiserver, the
+    # server starts, every request that must read that value is a 500 naming its key, and the rest still works.
+    lost, current = ("key1", os.urandom(32)), ("key2", os.urandom(32))
+    async with _serving(store, _config(lost, identity=False)) as client:
+        await client.create(SECRETS, {"metadata": {"name": "db"}, "stringData": {"password": "x"}}, "default")
+
+    unreadable = f"Internal error occurred: cannot decrypt the stored value of {KEY}: "
+    configmaps = ResourceRef("", "v1", "configmaps")
+    async with _serving(store, _config(current, identity=False)) as client:
+        for read in (
+            client.get(SECRETS, "db", "default"),
+            client.list(SECRETS, "default"),
+            client.list(SECRETS),
+            client.delete(SECRETS, "db", "default"),
+        ):
+            with pytest.raises(errors.InternalError, match=unreadable):
+                await read
+        await client.create(configmaps, {"metadata": {"name": "still-served"}}, "default")
+        assert (await client.get(configmaps, "still-served", "default"))["metadata"]["name"] == "still-served"
+        await client.create(SECRETS, {"metadata": {"name": "new"}, "stringData": {"password": "y"}}, "default")
+    assert (await store.get(KEY)) is not None  # nothing was lost: the old key brings it back
+
+    async with _serving(store, _config(current, lost, identity=False)) as client:
+        names = [s["metadata"]["name"] for s in (await client.list(SECRETS))["items"]]
+        assert names == ["db", "new"]
+        assert base64.b64decode((await client.get(SECRETS, "db", "default"))["data"]["password"]) == b"x"

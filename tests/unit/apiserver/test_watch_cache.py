@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import pytest
 
 from pinnace.apiserver.codec import decode_from_storage
 from pinnace.apiserver.watch_cache import FLUSH_SLICE, ResourceCache
-from pinnace.storage import Event, EventType, KeyValue
+from pinnace.storage import CorruptValue, Event, EventType, KeyValue
 from pinnace.storage.sqlite import SQLiteStore
 
 PREFIX = "/registry/configmaps/"
@@ -215,6 +216,39 @@ async def test_lanes_join_without_a_duplicate_or_a_gap_and_keep_namespaces_and_s
         for watcher in (first, late, in_b, slow, selective):
             watcher.terminate()
         assert cache.watcher_count == 0 and not cache._lanes
+    finally:
+        await cache.stop()
+        await store.close()
+
+
+def test_a_stored_value_that_is_no_object_is_a_corrupt_value() -> None:
+    for junk in (b"\x8f\x02garbage", b"[1, 2]", b""):
+        with pytest.raises(CorruptValue, match=f"the stored value of {PREFIX}ns/x is not an object"):
+            decode_from_storage(KeyValue(f"{PREFIX}ns/x", junk, 1, 1))
+
+
+async def test_a_corrupt_value_makes_the_cache_relist_with_backoff_and_it_recovers_once_readable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    cache = ResourceCache(store, PREFIX, decode_from_storage)
+    await cache.start()
+    try:
+        bad = await store.create(f"{PREFIX}ns/bad", b"\x8f not json")
+        await asyncio.sleep(1.0)
+        assert not cache.healthy
+        failures = [r for r in caplog.records if "not an object" in r.getMessage()]
+        # the first retry waits 0.1 s, then 0.2, 0.4, 0.8: a handful of tries in a second, not one every 0.1 s
+        assert 2 <= len(failures) <= 8, [r.getMessage() for r in failures]
+        assert all(r.exc_info is None for r in failures)  # the message says it all: no traceback
+
+        await store.update(
+            f"{PREFIX}ns/bad", orjson.dumps({"metadata": {"name": "bad", "namespace": "ns"}}), bad.mod_revision
+        )
+        deadline = time.monotonic() + 10
+        while not (cache.healthy and f"{PREFIX}ns/bad" in cache.objects):
+            assert time.monotonic() < deadline, "the cache did not recover"
+            await asyncio.sleep(0.05)
     finally:
         await cache.stop()
         await store.close()

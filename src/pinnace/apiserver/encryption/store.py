@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from pinnace.apiserver.encryption.providers import DecryptError, Transformer
-from pinnace.storage import Event, KeyValue, RangeResult, StorageError, Store
+from pinnace.storage import CorruptValue, Event, KeyValue, RangeResult, Store
 
 __all__ = ["EncryptingStore", "StaleKeyValue", "UnreadableValue"]
 
@@ -34,12 +34,11 @@ class StaleKeyValue(KeyValue):
         return True
 
 
-class UnreadableValue(StorageError):
+class UnreadableValue(CorruptValue):
     """A stored value that none of the configured providers can decrypt."""
 
     def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"cannot decrypt the stored value of {key}: {reason}")
-        self.key = key
+        super().__init__(key, f"cannot decrypt the stored value of {key}: {reason}")
 
 
 class EncryptingStore:
