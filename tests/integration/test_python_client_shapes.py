@@ -4,6 +4,7 @@ field that is not a pointer is always there (``status: {}``), a field without om
 from __future__ import annotations
 
 import base64
+import json
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -139,3 +140,30 @@ def test_omitempty_scalars_at_zero_are_not_written_and_pointers_are(module_k8s_c
         0,
         80,
     )
+
+
+def test_optional_fields_without_omitempty_are_written_at_zero(module_k8s_client: ApiClient) -> None:
+    """A few ``+optional`` fields have no ``omitempty`` (not ``required`` in the OpenAPI, yet always written): a core
+    Event's ``reportingComponent`` and ``reportingInstance`` read back ``""`` (and stay out of the events.k8s.io
+    view, where they have it), a StatefulSet's ``status.availableReplicas`` and ``spec.ordinals.start`` 0."""
+    core, apps = client.CoreV1Api(module_k8s_client), client.AppsV1Api(module_k8s_client)
+    event = core.create_namespaced_event(
+        NS,
+        client.CoreV1Event(
+            metadata=META(name="shape-event"),
+            involved_object=client.V1ObjectReference(kind="Pod", name="p", namespace=NS),
+            reason="Shape",
+            message="m",
+        ),
+    )
+    assert (event.reporting_component, event.reporting_instance) == ("", "")
+    # (read raw: this client's EventsV1Event model refuses the zero eventTime of an Event made through core/v1)
+    raw = client.EventsV1Api(module_k8s_client).read_namespaced_event("shape-event", NS, _preload_content=False)
+    as_events = json.loads(raw.data)
+    assert as_events["note"] == "m" and "reportingController" not in as_events and "reportingInstance" not in as_events
+
+    spec = client.V1StatefulSetSpec(
+        selector=SELECTOR, service_name="shape", template=TEMPLATE, ordinals=client.V1StatefulSetOrdinals(start=0)
+    )
+    sts = apps.create_namespaced_stateful_set(NS, client.V1StatefulSet(metadata=META(name="shape"), spec=spec))
+    assert (sts.status.available_replicas, sts.status.replicas, sts.spec.ordinals.start) == (0, 0, 0)

@@ -61,11 +61,23 @@ def _convert(obj: Mapping[str, Any], renames: Mapping[str, str], foreign: Mappin
     return out
 
 
+#: Strings core/v1 writes even when empty (no ``omitempty``) that events.k8s.io/v1 leaves out when empty.
+_CORE_WRITES_EMPTY = ("reportingComponent", "reportingInstance")
+
+
 def to_events(obj: Mapping[str, Any]) -> Obj:
     """A core/v1 Event as events.k8s.io/v1 serves it."""
-    return _convert(obj, _CORE_TO_EVENTS, _EVENTS_TO_CORE, EVENTS_API_VERSION)
+    out = _convert(obj, _CORE_TO_EVENTS, _EVENTS_TO_CORE, EVENTS_API_VERSION)
+    for name in _CORE_WRITES_EMPTY:
+        target = _CORE_TO_EVENTS.get(name, name)
+        if out.get(target) == "":
+            del out[target]
+    return out
 
 
 def to_core(obj: Mapping[str, Any]) -> Obj:
     """An events.k8s.io/v1 Event in its core/v1 (stored) form."""
-    return _convert(obj, _EVENTS_TO_CORE, _CORE_TO_EVENTS, CORE_API_VERSION)
+    out = _convert(obj, _EVENTS_TO_CORE, _CORE_TO_EVENTS, CORE_API_VERSION)
+    for name in _CORE_WRITES_EMPTY:
+        out.setdefault(name, "")
+    return out

@@ -15,9 +15,9 @@ those are removed.
 
 Which fields are pointers comes from the protobuf descriptors of v1.32 (``protobuf.message_rows``); which are
 written when zero, from the definitions' ``required`` lists (a scalar not in them has ``omitempty``, but for
-the few ``+optional`` fields without it, listed in :data:`_WRITTEN_THOUGH_OPTIONAL`). Left alone: times and
-nil lists (Go writes ``null``, which reads back as absent), quantities and int-or-strings (their zero values
-are not filled in).
+the few ``+optional`` fields without it, listed in :data:`_WRITTEN_THOUGH_OPTIONAL` and written like the
+required ones). Left alone: times and nil lists (Go writes ``null``, which reads back as absent), quantities and
+int-or-strings (their zero values are not filled in).
 Of the kinds the descriptors lack (CRDs, APIServices) only ``spec`` and ``status`` are filled in (every kind's
 are structs); custom resources are left as they are.
 """
@@ -33,9 +33,17 @@ Obj = dict[str, Any]
 
 _ZERO: dict[str, Any] = {"string": "", "int": 0, "bool": False}
 #: Scalars marked ``+optional`` (so not ``required`` in the definitions) whose JSON tag has no ``omitempty``:
-#: Go writes them at zero too, so they are not removed (nor added: a controller writes them).
+#: Go writes them at zero as it does the required ones (``reportingComponent: ""`` on every core Event,
+#: ``availableReplicas: 0`` in a new StatefulSet's status), so they are filled in likewise. The list is every
+#: such field of the v1 API types (their Go sources read field by field: scheduling, authentication and
+#: authorization mark theirs ``+optional`` only after v1.32, where they are still ``required``).
 _WRITTEN_THOUGH_OPTIONAL: dict[str, frozenset[str]] = {
     "k8s.io.api.apps.v1.StatefulSetStatus": frozenset({"availableReplicas"}),
+    "k8s.io.api.apps.v1.StatefulSetOrdinals": frozenset({"start"}),
+    "k8s.io.api.core.v1.Event": frozenset({"reportingComponent", "reportingInstance"}),
+    "k8s.io.api.core.v1.NodeRuntimeHandler": frozenset({"name"}),
+    "k8s.io.api.flowcontrol.v1.FlowSchemaSpec": frozenset({"matchingPrecedence"}),
+    "k8s.io.api.flowcontrol.v1.QueuingConfiguration": frozenset({"handSize", "queueLengthLimit", "queues"}),
 }
 
 
@@ -102,9 +110,9 @@ def _plan(message: str) -> _Plan:
                 if sub is plan or not sub.adds_nothing():
                     plan.inner[name] = (_VALUES, sub)
         elif kind in _ZERO and not repeated and not pointer:
-            if name in required:
+            if name in required or name in kept:
                 zeros.append((name, _ZERO[kind]))
-            elif name not in kept:
+            else:
                 plan.omitted[name] = type(_ZERO[kind])
     plan.zeros, plan.structs = tuple(zeros), tuple(structs)
     return plan

@@ -71,9 +71,14 @@ def test_inputs_are_not_mutated() -> None:
     assert core == CORE and events == EVENTS
 
 
-def test_absent_fields_stay_absent() -> None:
+def test_absent_fields_stay_absent_but_the_reporting_strings_core_v1_always_writes() -> None:
+    # core/v1's reportingComponent and reportingInstance have no omitempty: Go writes them empty; events.k8s.io's
+    # reportingController and reportingInstance have it, so the empty ones are left out the other way.
     minimal = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": META, "note": "n"}
-    assert eventconversion.to_core(minimal) == {"apiVersion": "v1", "kind": "Event", "metadata": META, "message": "n"}
+    core = {"apiVersion": "v1", "kind": "Event", "metadata": META, "message": "n"}
+    assert eventconversion.to_core(minimal) == {**core, "reportingComponent": "", "reportingInstance": ""}
+    assert eventconversion.to_events({**core, "reportingComponent": "", "reportingInstance": ""}) == minimal
+    assert eventconversion.to_events(core) == minimal
 
 
 def test_the_other_versions_field_names_are_dropped() -> None:
