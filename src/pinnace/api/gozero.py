@@ -137,11 +137,9 @@ def fill(obj: Obj, definition: str, field: str | None = None) -> None:
 
 def _fill(obj: Obj, plan: _Plan) -> None:
     omitted = plan.omitted
-    if omitted:
-        for name in omitted.keys() & obj.keys():
-            value = obj[name]
-            if not value and type(value) is omitted[name]:  # "", 0 or false (a zero of its type)
-                del obj[name]
+    if omitted and not all(obj.values()):  # most objects have no falsy value: one pass in C says so
+        for name in [name for name, value in obj.items() if not value and type(value) is omitted.get(name)]:
+            del obj[name]  # "", 0 or false: a zero of its own type
     for name, zero in plan.zeros:
         if obj.get(name) is None:
             obj[name] = zero
