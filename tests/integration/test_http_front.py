@@ -47,14 +47,17 @@ def _get(path: str, extra: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode()
 
 
+#: Create the ConfigMap, read it, read one that is not there: a 201, a 200 and a 404.
+CREATE_READ_MISS = (
+    _post("/api/v1/namespaces/default/configmaps", CM)
+    + _get("/api/v1/namespaces/default/configmaps/front")
+    + _get("/api/v1/namespaces/default/configmaps/missing")
+)
+
+
 async def test_pipelined_requests_are_answered_in_order(api_server: APIServer) -> None:
     reader, writer = await _open(api_server)
-    writer.write(
-        _post("/api/v1/namespaces/default/configmaps", CM)
-        + _get("/api/v1/namespaces/default/configmaps/front")
-        + _get("/api/v1/namespaces/default/configmaps/missing")
-        + _get("/version")
-    )
+    writer.write(CREATE_READ_MISS + _get("/version"))
     status, headers, body = await _response(reader)
     assert status == 201 and headers["content-type"] == "application/json" and "date" in headers
     assert orjson.loads(body)["metadata"]["name"] == "front"
@@ -231,3 +234,32 @@ async def test_methods_aiohttp_does_not_know_get_the_apis_status(api_server: API
     writer.write(b"BR(EW /api HTTP/1.1\r\nHost: t\r\n\r\n")
     assert (await _response(reader))[0] == 400
     writer.close()
+
+
+async def test_every_answer_says_no_shared_cache_may_keep_it(api_server: APIServer) -> None:
+    # kube-apiserver's WithCacheControl: "no-cache, private" unless the handler set its own (the OpenAPI v3
+    # documents by hash are "public, immutable"). Fast front, aiohttp's side, errors and watches alike.
+    reader, writer = await _open(api_server)
+    writer.write(
+        CREATE_READ_MISS
+        + _get("/api/v1/namespaces/default/configmaps")
+        + _get("/version")
+        + _get("/apis")
+        + _get("/openapi/v2", "Accept-Encoding: gzip\r\n")  # served by aiohttp (compressed)
+        + _get("/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1")
+    )
+    answers = [await _response(reader) for _ in range(8)]
+    writer.close()
+    assert [status for status, _, _ in answers] == [201, 200, 404, 200, 200, 200, 200, 200]
+    assert [headers.get("cache-control") for _, headers, _ in answers] == ["no-cache, private"] * 8
+    _, headers, body = answers[-1]
+    assert headers["transfer-encoding"] == "chunked" and b'"type":"ADDED"' in body
+
+    reader, writer = await _open(api_server)
+    writer.write(_get("/openapi/v3"))
+    _, _, body = await _response(reader)
+    url = orjson.loads(body)["paths"]["api/v1"]["serverRelativeURL"]
+    writer.write(_get(url, "Accept-Encoding: identity\r\n"))
+    status, headers, _ = await _response(reader)
+    writer.close()
+    assert "?hash=" in url and status == 200 and headers["cache-control"] == "public, immutable"

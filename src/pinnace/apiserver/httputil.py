@@ -15,6 +15,9 @@ from pinnace.apiserver.negotiation import Wanted
 
 #: The interim response a client that sent ``Expect: 100-continue`` waits for before it sends the body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: kube-apiserver's ``Cache-Control`` on every answer that does not set its own (its WithCacheControl filter): no
+#: shared cache keeps a Secret, say, that went through ``kubectl proxy`` to a browser.
+NO_CACHE = "no-cache, private"
 
 
 async def read_body(request: web.BaseRequest) -> bytes:
@@ -58,13 +61,13 @@ def respond(value: Any, wanted: Wanted, status: int = 200) -> web.Response:
         body=negotiation.encode(value, wanted),
         status=status,
         content_type=None,
-        headers={"Content-Type": wanted.content_type},
+        headers={"Content-Type": wanted.content_type, "Cache-Control": NO_CACHE},
     )
 
 
 def status_response(err: errors.StatusError) -> web.Response:
     """The ``metav1.Status`` answer of an error (with ``Retry-After`` when it says when to retry)."""
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "Cache-Control": NO_CACHE}
     if err.retry_after_seconds is not None:
         headers["Retry-After"] = str(err.retry_after_seconds)
     return web.Response(status=err.code, body=orjson.dumps(err.status()), headers=headers)

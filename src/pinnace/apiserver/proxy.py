@@ -46,6 +46,7 @@ from pinnace.api import errors
 from pinnace.api.podutil import ANNOTATION_SIMULATED_NODE
 from pinnace.api.registry import subresource_kind
 from pinnace.apiserver.admission import Operation
+from pinnace.apiserver.httputil import NO_CACHE
 from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, not_found
 
@@ -406,6 +407,7 @@ async def relay_http(
             headers = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE)
             if rewrite_headers is not None:
                 rewrite_headers(headers)
+            headers.setdefault("Cache-Control", NO_CACHE)  # set before the relay upstream; the backend's wins
             response = web.StreamResponse(status=upstream.status, headers=headers)
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():

@@ -40,7 +40,7 @@ from pinnace.apiserver.discovery import Discovery
 from pinnace.apiserver.fasthttp import FAST_METHODS, Dispatch, FastFront, FastRequest
 from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
-from pinnace.apiserver.httputil import internal_error_response, status_response
+from pinnace.apiserver.httputil import NO_CACHE, internal_error_response, status_response
 from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
@@ -374,6 +374,8 @@ class APIServer:
             else:
                 response = await self._non_resource(request, path)
             code = response.status
+            if not response.prepared and "Cache-Control" not in response.headers:
+                response.headers["Cache-Control"] = NO_CACHE
             return response
         except errors.StatusError as exc:
             code = exc.code

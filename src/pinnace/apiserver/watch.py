@@ -22,7 +22,7 @@ from aiohttp import web
 
 from pinnace.api import conversion, errors
 from pinnace.api.registry import ResourceInfo
-from pinnace.apiserver.httputil import int_param
+from pinnace.apiserver.httputil import NO_CACHE, int_param
 from pinnace.apiserver.listing import ObjectFilter, build_filter, validate_list_options
 from pinnace.apiserver.negotiation import Output, Wanted
 from pinnace.apiserver.request_info import RequestInfo
@@ -124,7 +124,7 @@ async def serve_watch(
         status=200,
         headers={
             "Content-Type": wanted.content_type,
-            "Cache-Control": "no-cache",
+            "Cache-Control": NO_CACHE,
         },
     )
     response.enable_chunked_encoding()
