@@ -61,17 +61,18 @@ def _convert(obj: Mapping[str, Any], renames: Mapping[str, str], foreign: Mappin
     return out
 
 
-#: Strings core/v1 writes even when empty (no ``omitempty``) that events.k8s.io/v1 leaves out when empty.
+#: Strings core/v1 writes even when empty (no ``omitempty``), and their events.k8s.io/v1 names, which it leaves
+#: out when empty.
 _CORE_WRITES_EMPTY = ("reportingComponent", "reportingInstance")
+_EVENTS_OMITS_EMPTY = ("reportingController", "reportingInstance")
 
 
 def to_events(obj: Mapping[str, Any]) -> Obj:
     """A core/v1 Event as events.k8s.io/v1 serves it."""
     out = _convert(obj, _CORE_TO_EVENTS, _EVENTS_TO_CORE, EVENTS_API_VERSION)
-    for name in _CORE_WRITES_EMPTY:
-        target = _CORE_TO_EVENTS.get(name, name)
-        if out.get(target) == "":
-            del out[target]
+    for name in _EVENTS_OMITS_EMPTY:
+        if out.get(name) == "":
+            del out[name]
     return out
 
 

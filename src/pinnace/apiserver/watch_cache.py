@@ -402,10 +402,10 @@ class ResourceCache:
     async def _follow(self) -> None:
         delay = _RELIST_FIRST_DELAY
         while True:
+            followed_from = self.revision
             try:
                 async for event in self.store.watch(self.prefix, self.revision + 1, progress=True):
                     self._apply(event)
-                    delay = _RELIST_FIRST_DELAY
                 return
             except asyncio.CancelledError:
                 raise
@@ -418,6 +418,8 @@ class ResourceCache:
                 log.error("watch cache %s: %s; relisting in %.1f s", self.prefix, exc, delay)
             except Exception:
                 log.exception("watch cache %s: store watch failed; relisting", self.prefix)
+            if self.revision > followed_from:
+                delay = _RELIST_FIRST_DELAY  # the watch got somewhere before it failed: not the same failure again
             # Relist, and end every watcher: they cannot be told what they missed.
             self.healthy = False
             for w in self._all_watchers():
