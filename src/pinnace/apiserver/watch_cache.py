@@ -19,6 +19,7 @@ without bound, as upstream does with slow watchers.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import logging
@@ -133,9 +134,10 @@ class Watcher:
         #: The line of an event for this watcher's sink (the stored form's, or one made per served version).
         self.encode: Callable[[CacheEvent], bytes] = CacheEvent.line
         self._dirty = False
-        #: The lane it is in (see :class:`_Lane`), and the revision up to which it had its events before it joined.
+        #: The lane it is in (see :class:`_Lane`), and the revision up to which it has had the lane's events
+        #: (on joining: every event up to the cache's revision, offered to it one by one before).
         self.lane: _Lane | None = None
-        self.floor = 0
+        self.sent = 0
         # One lazily re-armed timer for the wait timeouts, not one timer per wait.
         self._expires: float | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -216,29 +218,31 @@ class Watcher:
                 return
         self._wake(True)
 
-    def _deliver(
-        self, events: tuple[CacheEvent, ...], data: bytes, shared: dict[tuple[CacheEvent, ...], bytes]
-    ) -> None:
-        """A lane's flush: send ``events`` (``data``: their joined lines) as :meth:`_flush` would."""
-        if self.closed:
+    def _take(self, lane: _Lane, batches: dict[tuple[int, int], tuple[tuple[CacheEvent, ...], bytes]]) -> None:
+        """A lane's flush: send the lane's events this watcher has not had yet, as :meth:`_flush` would.
+
+        ``batches``: the runs of events already joined in this flush, by (revision had, events queued); the
+        watchers a flush reaches before an event arrives share one run, those after it another."""
+        events = lane.events
+        if self.closed or not events or events[-1].revision <= self.sent:
             return
-        if self.floor:  # its first lane flush may hold events it had before it joined
-            floor, self.floor = self.floor, 0
-            if events[-1].revision <= floor:
-                return
-            if events[0].revision <= floor:
-                events = tuple(ev for ev in events if ev.revision > floor)
-                data = b""
+        key = (self.sent, len(events))
+        batch = batches.get(key)
+        if batch is None:
+            run = tuple(events[bisect.bisect_right(events, self.sent, key=_revision) :])
+            batch = batches[key] = (run, b"".join([ev.line() for ev in run]))
+        run, data = batch
+        self.sent = run[-1].revision
         pending = self.pending
-        if data and not pending:
+        if not pending:
             waiter = self._waiter
             if waiter is not None and not waiter.done() and self.sink is not None and self.sink(data):
                 return
-        pending.extend(events)
+        pending.extend(run)
         if len(pending) > self.max_pending:
             self.terminate("the watcher fell too far behind and was closed; watch again from the last resourceVersion")
             return
-        self._flush(shared)
+        self._flush({})
 
     def _wake(self, value: bool) -> None:
         waiter = self._waiter
@@ -305,24 +309,31 @@ _RELIST_FIRST_DELAY = 0.1
 _RELIST_MAX_DELAY = 5.0
 
 
+def _revision(event: CacheEvent) -> int:
+    return event.revision
+
+
 class _Lane:
     """The watchers of one namespace (or of all) with no selector whose streams send the shared JSON lines.
 
     They all see the same events, so an event is queued once for all of them, not once per watcher, and a
-    flush joins a run of events once and offers the same bytes to each (:meth:`Watcher._deliver`)."""
+    flush joins a run of events once and offers the same bytes to each (:meth:`Watcher._take`). A flush
+    written in slices lets the store's events in between: the members it has not reached yet take those in
+    the same write (each member knows the revision it has had), so an event waits for its watcher's turn in
+    the flush under way, not for the whole flush and then the next one."""
 
     __slots__ = ("dirty", "events", "members", "namespace")
 
     def __init__(self, namespace: str | None) -> None:
         self.namespace = namespace
         self.members: dict[Watcher, None] = {}  # insertion-ordered set
-        self.events: list[CacheEvent] = []  # applied since the lane's last flush
+        self.events: list[CacheEvent] = []  # applied, and not yet had by every member
         self.dirty = False
 
 
-#: A flush's unit of work: watchers, and either None (each sends its own pending events) or a lane's
-#: events with their joined lines.
-_FlushJob = tuple[Sequence[Watcher], tuple[CacheEvent, ...] | None, bytes]
+#: A flush's unit of work: watchers, and either None (each sends its own pending events) or their lane and
+#: how many of its events were queued when the flush began (every member has had those when it ends).
+_FlushJob = tuple[Sequence[Watcher], "_Lane | None", int]
 
 
 class ResourceCache:
@@ -607,7 +618,7 @@ class ResourceCache:
             lane = self._lanes[watcher.namespace] = _Lane(watcher.namespace)
         lane.members[watcher] = None
         watcher.lane = lane
-        watcher.floor = self.revision
+        watcher.sent = self.revision
 
     def _all_watchers(self) -> Sequence[Watcher]:
         out = list(self._watchers)
@@ -626,40 +637,45 @@ class ResourceCache:
     def _flush(self) -> None:
         dirty, self._dirty = self._dirty, []
         lanes, self._dirty_lanes = self._dirty_lanes, []
-        shared: dict[tuple[CacheEvent, ...], bytes] = {}
-        jobs: list[_FlushJob] = [(dirty, None, b"")] if dirty else []
+        jobs: list[_FlushJob] = [(dirty, None, 0)] if dirty else []
         for lane in lanes:
             lane.dirty = False
-            events, lane.events = tuple(lane.events), []
-            if events and lane.members:
-                data = shared[events] = b"".join([ev.line() for ev in events])
-                jobs.append((list(lane.members), events, data))
+            if not lane.members:
+                lane.events.clear()
+            elif lane.events:
+                jobs.append((list(lane.members), lane, len(lane.events)))
         self._flushing = True
-        self._flush_slice(jobs, 0, 0, shared, 0.0)
+        self._flush_slice(jobs, 0, 0, {}, {}, 0.0)
 
     def _flush_slice(
-        self, jobs: Sequence[_FlushJob], job: int, first: int, shared: dict[tuple[CacheEvent, ...], bytes], spent: float
+        self,
+        jobs: Sequence[_FlushJob],
+        job: int,
+        first: int,
+        shared: dict[tuple[CacheEvent, ...], bytes],
+        batches: dict[tuple[int, int], tuple[tuple[CacheEvent, ...], bytes]],
+        spent: float,
     ) -> None:
         """Flush the next :data:`FLUSH_SLICE` watchers from ``jobs[job]``'s ``first`` on, then the rest in a
         later loop iteration.
 
-        A job is a list of watchers, each with its own pending events, or a lane's members with the events the
-        lane queued (and their joined lines). ``spent``: the seconds the flush's earlier slices took; the pace
-        counts the flush's own time, not the other work that ran between its slices. A watcher not reached yet
-        takes what arrives meanwhile in the same write (a lane's: in the next flush); one already written is
-        marked dirty again and waits for the next flush."""
+        A job is a list of watchers, each with its own pending events, or a lane's members, each taking the
+        lane's events it has not had. ``shared``/``batches``: the runs of events joined so far in this flush
+        (per watcher / per lane). ``spent``: the seconds the flush's earlier slices took; the pace counts the
+        flush's own time, not the other work that ran between its slices. A watcher not reached yet takes
+        what arrives meanwhile in the same write; one already written gets it in the next flush."""
         start = time.monotonic()
         budget = FLUSH_SLICE
         while job < len(jobs) and budget:
-            watchers, events, data = jobs[job]
+            watchers, lane, _ = jobs[job]
             last = min(len(watchers), first + budget)
             for i in range(first, last):
                 watcher = watchers[i]
                 try:
-                    if events is None:
+                    if lane is None:
                         watcher._flush(shared)
                     else:
-                        watcher._deliver(events, data, shared)
+                        watcher._take(lane, batches)
                 except Exception:  # one broken stream must not stall the others: it alone ends
                     log.exception("writing to a watcher failed; ending that watch")
                     watcher.terminate("the watch stream failed; watch again from the last resourceVersion")
@@ -671,8 +687,11 @@ class ResourceCache:
         end = time.monotonic()
         spent += end - start
         if job < len(jobs):
-            asyncio.get_running_loop().call_soon(self._flush_slice, jobs, job, first, shared, spent)
+            asyncio.get_running_loop().call_soon(self._flush_slice, jobs, job, first, shared, batches, spent)
             return
+        for _, lane, queued in jobs:
+            if lane is not None:
+                del lane.events[:queued]  # every member has had these (the later ones are for the next flush)
         self._flushing = False
         self._next_flush = end + min(MAX_FLUSH_INTERVAL, (FLUSH_SHARE - 1) * spent)
         if self._dirty or self._dirty_lanes:

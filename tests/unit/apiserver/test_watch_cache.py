@@ -221,6 +221,52 @@ async def test_lanes_join_without_a_duplicate_or_a_gap_and_keep_namespaces_and_s
         await store.close()
 
 
+async def test_a_lane_member_not_reached_yet_takes_an_event_that_arrives_during_the_flush(tmp_path: Path) -> None:
+    """A flush of a lane goes in slices and lets the store's events in between: the members it has not
+    reached take such an event in the same write; those it had written get it in the next flush. Each
+    member gets every event once, in order, and the lane keeps nothing once all have had it."""
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    cache = ResourceCache(store, PREFIX, decode_from_storage)
+    await cache.start()
+    base = cache.revision
+    loop = asyncio.get_running_loop()
+    count = 2 * FLUSH_SLICE + 3
+    writes: list[list[bytes]] = [[] for _ in range(count)]
+    watchers = [cache.watch("a", None, after_revision=base) for _ in range(count)]
+
+    def sink_of(i: int) -> Callable[[bytes], bool]:
+        def sink(data: bytes) -> bool:
+            if i == 0 and not writes[0]:  # the flush has begun: an event arrives before its next slice
+                loop.call_soon(cache._apply, _put(f"{PREFIX}a/two", "a", "two", base + 2))
+            writes[i].append(data)
+            return True
+
+        return sink
+
+    for i, watcher in enumerate(watchers):
+        watcher.stream_to(sink_of(i))
+    lane = watchers[0].lane
+    assert lane is not None and all(w.lane is lane for w in watchers)
+    idle = [asyncio.create_task(w.wait(None)) for w in watchers]
+    try:
+        await asyncio.sleep(0)
+        cache._apply(_put(f"{PREFIX}a/one", "a", "one", base + 1))
+        await asyncio.sleep(0.1)  # both flushes run
+        for i, chunks in enumerate(writes):
+            assert _lines(chunks) == ["one", "two"], i
+        reached_first = writes[:FLUSH_SLICE]
+        assert all(len(chunks) == 2 for chunks in reached_first)  # "one", then "two" in the next flush
+        late = writes[FLUSH_SLICE:]
+        assert all(len(chunks) == 1 for chunks in late)  # "one" and "two" in one write, in the first flush
+        assert all(chunks[0] is late[0][0] for chunks in late)  # joined once for all of them
+        assert not lane.events and not any(task.done() for task in idle)
+    finally:
+        for task in idle:
+            task.cancel()
+        await cache.stop()
+        await store.close()
+
+
 def test_a_stored_value_that_is_no_object_is_a_corrupt_value() -> None:
     for junk in (b"\x8f\x02garbage", b"[1, 2]", b""):
         with pytest.raises(CorruptValue, match=f"the stored value of {PREFIX}ns/x is not an object"):
