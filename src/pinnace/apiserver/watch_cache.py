@@ -218,11 +218,17 @@ class Watcher:
                 return
         self._wake(True)
 
-    def _take(self, lane: _Lane, batches: dict[tuple[int, int], tuple[tuple[CacheEvent, ...], bytes]]) -> None:
+    def _take(
+        self,
+        lane: _Lane,
+        batches: dict[tuple[int, int], tuple[tuple[CacheEvent, ...], bytes]],
+        shared: dict[tuple[CacheEvent, ...], bytes],
+    ) -> None:
         """A lane's flush: send the lane's events this watcher has not had yet, as :meth:`_flush` would.
 
-        ``batches``: the runs of events already joined in this flush, by (revision had, events queued); the
-        watchers a flush reaches before an event arrives share one run, those after it another."""
+        ``batches``: the runs of events found so far in this flush, with their lines, by (revision had, events
+        queued): the watchers a flush reaches before an event arrives share one run, those after it another.
+        ``shared``: the flush's joined lines by run, which :meth:`_flush` uses too (a run is joined once)."""
         events = lane.events
         if self.closed or not events or events[-1].revision <= self.sent:
             return
@@ -230,7 +236,10 @@ class Watcher:
         batch = batches.get(key)
         if batch is None:
             run = tuple(events[bisect.bisect_right(events, self.sent, key=_revision) :])
-            batch = batches[key] = (run, b"".join([ev.line() for ev in run]))
+            data = shared.get(run)
+            if data is None:
+                data = shared[run] = b"".join([ev.line() for ev in run])
+            batch = batches[key] = (run, data)
         run, data = batch
         self.sent = run[-1].revision
         pending = self.pending
@@ -242,7 +251,7 @@ class Watcher:
         if len(pending) > self.max_pending:
             self.terminate("the watcher fell too far behind and was closed; watch again from the last resourceVersion")
             return
-        self._flush({})
+        self._flush(shared)
 
     def _wake(self, value: bool) -> None:
         waiter = self._waiter
@@ -660,10 +669,11 @@ class ResourceCache:
         later loop iteration.
 
         A job is a list of watchers, each with its own pending events, or a lane's members, each taking the
-        lane's events it has not had. ``shared``/``batches``: the runs of events joined so far in this flush
-        (per watcher / per lane). ``spent``: the seconds the flush's earlier slices took; the pace counts the
-        flush's own time, not the other work that ran between its slices. A watcher not reached yet takes
-        what arrives meanwhile in the same write; one already written gets it in the next flush."""
+        lane's events it has not had. ``shared``: the lines of each run of events joined so far in this flush;
+        ``batches``: the runs the lanes' members took (see :meth:`Watcher._take`). ``spent``: the seconds the
+        flush's earlier slices took; the pace counts the flush's own time, not the other work that ran between
+        its slices. A watcher not reached yet takes what arrives meanwhile in the same write; one already
+        written gets it in the next flush."""
         start = time.monotonic()
         budget = FLUSH_SLICE
         while job < len(jobs) and budget:
@@ -675,7 +685,7 @@ class ResourceCache:
                     if lane is None:
                         watcher._flush(shared)
                     else:
-                        watcher._take(lane, batches)
+                        watcher._take(lane, batches, shared)
                 except Exception:  # one broken stream must not stall the others: it alone ends
                     log.exception("writing to a watcher failed; ending that watch")
                     watcher.terminate("the watch stream failed; watch again from the last resourceVersion")
