@@ -8,6 +8,7 @@ import pytest
 
 from pinnace.api import errors
 from pinnace.apiserver.server import APIServer
+from pinnace.apiserver.watch_cache import FLUSH_SLICE
 from pinnace.client.rest import ResourceRef, RestClient
 
 CONFIGMAPS = ResourceRef("", "v1", "configmaps")
@@ -43,3 +44,47 @@ async def test_watchers_and_cached_reads_see_what_was_written(api_server: APISer
     assert await client.request("GET", CONFIGMAPS.path("default", "b"), params={"resourceVersion": "0"}) == other
     # Every hint was taken by the cache (or withdrawn with its failed write): none is left behind.
     assert api_server.rest.caches.hints._objects == {}
+
+
+async def test_many_watchers_get_every_event_once_in_order_while_writes_land_during_their_flushes(
+    client: RestClient,
+) -> None:
+    """More watchers than one flush slice writes, so a flush spans several loop iterations and creates can land
+    between its slices (test_watch_cache.py forces that case): through the SDK's client, each watcher, a plain
+    stream of its own, gets every ADDED once, in revision order."""
+    watchers, creates = 3 * FLUSH_SLICE + 5, 150
+    rv = (await client.list(CONFIGMAPS, "default"))["metadata"]["resourceVersion"]
+    opened = 0
+    all_open = asyncio.Event()
+
+    def on_open() -> None:
+        nonlocal opened
+        opened += 1
+        if opened == watchers:
+            all_open.set()
+
+    async def watch() -> list[tuple[int, str]]:
+        seen: list[tuple[int, str]] = []
+        async for event in client.watch(CONFIGMAPS, "default", resource_version=rv, on_open=on_open):
+            if event.type == "ADDED":
+                meta = event.object["metadata"]
+                seen.append((int(meta["resourceVersion"]), meta["name"]))
+                if len(seen) == creates:
+                    break
+        return seen
+
+    streams = [asyncio.create_task(watch()) for _ in range(watchers)]
+    await asyncio.wait_for(all_open.wait(), 30)
+    names = iter(f"fan-{i}" for i in range(creates))
+
+    async def create_some() -> None:
+        for name in names:
+            await client.create(CONFIGMAPS, {"metadata": {"name": name}}, "default")
+
+    await asyncio.gather(*(create_some() for _ in range(10)))
+    results = await asyncio.wait_for(asyncio.gather(*streams), 60)
+
+    expected = sorted(results[0])
+    assert sorted(name for _, name in expected) == sorted(f"fan-{i}" for i in range(creates))
+    for seen in results:
+        assert seen == expected  # every event once, in revision order, the same for every watcher
