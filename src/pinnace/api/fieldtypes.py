@@ -59,6 +59,7 @@ class FieldType:
         "_children",
         "_elem",
         "_props",
+        "added_fields",
         "atomic",
         "builtin",
         "item",
@@ -80,6 +81,9 @@ class FieldType:
         self._props: dict[str, Any] = {}
         self._elem: Any = None  # schema node of map values / a struct's extra keys; DEDUCED_TYPE for free-form
         self._children: dict[str, FieldType | None] = {}
+        #: What :mod:`pinnace.api.managedfields` derives per key from :meth:`child` for a create's ownership
+        #: tree, kept with the type it is derived from (see ``managedfields._added_entry``).
+        self.added_fields: dict[str, Any] = {}
         #: A granular map whose values are all scalars (labels, annotations, a ConfigMap's data): every key
         #: is a leaf, whatever its value.
         self.scalar_map = False

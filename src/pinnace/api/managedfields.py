@@ -23,6 +23,7 @@ everything else for ``/status``) are never owned. A client may replace
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ from pinnace.api.fieldsv1 import (
     path_string,
     sort_key,
 )
-from pinnace.api.fieldtypes import DEDUCED, LIST, SCALAR, STRUCT, FieldType, item_element, root_type
+from pinnace.api.fieldtypes import DEDUCED, LIST, MAP, SCALAR, STRUCT, FieldType, item_element, root_type
 from pinnace.api.registry import ResourceInfo
 
 __all__ = [
@@ -413,8 +414,9 @@ def _owned_whole(value: Any, t: FieldType) -> bool:
 def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
     """The FieldsV1 of a value new in its parent (None: nothing in it is owned) — compare() from nothing, encoded.
 
-    This runs on every create over the whole object, so leaves are decided here
-    without a call per leaf, and children are only sorted when there are several.
+    This runs on every create over the whole object, so a struct's fields are looked up in a table made once per
+    type (:func:`_added_entry`), a field whose type makes it a leaf is written without a call, and the tree is
+    built in order (sorted keys give FieldsV1 order) rather than built and then sorted.
     """
     if _owned_whole(value, t):
         return {}
@@ -423,44 +425,69 @@ def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
         for key in sorted(value) if len(value) > 1 else value:
             out["f:" + key] = {}
         return out
-    children: dict[str, Obj] = {}
     if t.kind == LIST:
         item_t = t.item
         assert item_t is not None
+        children: dict[str, Obj] = {}
         for item in value:
             pe = item_element(item, t)
             if pe is not None and pe not in children:
                 sub = {} if _owned_whole(item, item_t) else _added_tree(item, item_t, True)
                 if sub is not None:
                     children[pe] = sub
-    else:
-        required = t.required
-        for key, v in value.items():
-            ct, declared = t.child(key)
-            if ct is None:
-                continue
-            if _owned_whole(v, ct):
-                children["f:" + key] = {}
-                continue
-            # _member_on_add, inline: built-in structs (and required fields) are not members themselves.
-            m = not ct.builtin or not declared or (ct.kind != STRUCT and key not in required)
-            sub = _added_tree(v, ct, m)
-            if sub is not None:
-                children["f:" + key] = sub
-    if not children:
-        return {} if member else None
+        if not children:
+            return {} if member else None
+        out = {".": {}} if member else {}
+        # Every key of one list has the same kind (one of "k:"/"v:"/"i:"), so plain string order is FieldsV1
+        # order; one key needs no sorting at all.
+        for key in sorted(children) if len(children) > 1 else children:
+            out[key] = children[key]
+        return out
+    entries = t.added_fields
     out = {".": {}} if member else {}
-    # Every key of one node has the same kind ("f:" in a struct, one of "k:"/"v:"/"i:" in a list),
-    # so plain string order is FieldsV1 order; one key needs no sorting at all.
-    for key in sorted(children) if len(children) > 1 else children:
-        out[key] = children[key]
+    for key in sorted(value) if len(value) > 1 else value:
+        entry = entries.get(key)
+        if entry is None:
+            entry = _added_entry(t, key)
+        if entry is _UNOWNED:
+            continue
+        element, ct, leaf, m = entry
+        if leaf:
+            out[element] = {}
+        else:
+            sub = _added_tree(value[key], ct, m)
+            if sub is not None:
+                out[element] = sub
+    if len(out) == (1 if member else 0):  # nothing but the "." of a member
+        return {} if member else None
     return out
 
 
-def _created_fields(info: ResourceInfo, obj: Obj) -> Obj:
-    """The FieldsV1 an object's creator owns: every field it has but server metadata (and status)."""
+#: The table entry of a key the schema does not know (not owned).
+_UNOWNED: Any = ()
+
+
+def _added_entry(t: FieldType, key: str) -> tuple[str, FieldType, bool, bool]:
+    """What :func:`_added_tree` needs of a struct field or map key of ``t``, derived from :meth:`FieldType.child`
+    once and kept in ``t.added_fields`` (up to as many keys as ``child`` keeps): its path element, its type,
+    whether any value of it is owned whole (a scalar, an atomic list, map or struct), and whether it is a member
+    of its own when added (:func:`_member_on_add`: built-in structs and required fields are not)."""
+    ct, declared = t.child(key)
+    if ct is None:
+        entry: Any = _UNOWNED
+    else:
+        kind = ct.kind
+        leaf = kind == SCALAR or (kind == LIST and ct.list_type == "atomic") or (kind in (STRUCT, MAP) and ct.atomic)
+        entry = ("f:" + key, ct, leaf, _member_on_add(t, key, ct, declared))
+    if t.kind != DEDUCED and len(t.added_fields) < 4096:
+        t.added_fields[key] = entry
+    return entry  # type: ignore[no-any-return]
+
+
+def _created_parts(info: ResourceInfo, obj: Obj) -> Iterator[tuple[str, Any, FieldType, bool]]:
+    """The top-level fields of a new object its creator may own, as (key, value, type, member when added): all
+    but server metadata (and the status, when it has a subresource of its own)."""
     t = root_type(info)
-    children: dict[str, Obj] = {}
     for key, v in obj.items():
         if key in ("apiVersion", "kind") or (key == "status" and info.has_status):
             continue
@@ -469,11 +496,17 @@ def _created_fields(info: ResourceInfo, obj: Obj) -> Obj:
             continue
         if key == "metadata" and isinstance(v, dict):
             v = {k: x for k, x in v.items() if k not in _STRIPPED_META}
-            if not v:
-                continue
-            sub = _added_tree(v, ct, False)
+            if v:
+                yield key, v, ct, False
         else:
-            sub = _added_tree(v, ct, _member_on_add(t, key, ct, declared))
+            yield key, v, ct, _member_on_add(t, key, ct, declared)
+
+
+def _created_fields(info: ResourceInfo, obj: Obj) -> Obj:
+    """The FieldsV1 an object's creator owns: every field it has but server metadata (and status)."""
+    children: dict[str, Obj] = {}
+    for key, v, ct, member in _created_parts(info, obj):
+        sub = _added_tree(v, ct, member)
         if sub is not None:
             children["f:" + key] = sub
     return {key: children[key] for key in sorted(children, key=sort_key)}
