@@ -1,10 +1,10 @@
-"""A create skips its second normalising walk only when nothing could have made the object abnormal.
+"""A create or update skips its second normalising walk only when nothing could have made the object abnormal.
 
-The decode check of a create body proves it normal (nothing a decode/encode
-round trip changes; for a custom resource: pruned by its schema); a mutating
-admission plugin that handled the request voids that proof, so what it adds
-is normalised as before: empty maps and lists and nulls go, unknown fields
-are dropped.
+The decode check of a create body, an update body or a patch's result proves
+it normal (nothing a decode/encode round trip changes; for a custom resource:
+pruned and defaulted by its schema); a mutating admission plugin that handled
+the request voids that proof, so what it adds is normalised as before: empty
+maps and lists and nulls go, unknown fields are dropped.
 """
 
 from __future__ import annotations
@@ -89,6 +89,38 @@ async def test_a_normal_body_no_plugin_touched_is_stored_in_order_with_its_defau
     }
 
 
+async def test_what_a_mutating_plugin_adds_on_update_is_normalised(rest: RestClient) -> None:
+    await rest.create(DEPLOYMENTS, _deployment("web"), "default")
+    patched = await rest.patch(DEPLOYMENTS, "web", {"metadata": {"labels": {"v": "2"}}}, "default")
+    whole = {**_deployment("web"), "metadata": {"name": "web", "namespace": "default"}}
+    replaced = await rest.update(DEPLOYMENTS, whole)
+    for updated in (patched, replaced):
+        assert "annotations" not in updated["metadata"] and "finalizers" not in updated["metadata"]
+        assert "colour" not in updated["spec"]
+        assert "ports" not in updated["spec"]["template"]["spec"]["containers"][0]
+    assert replaced == await rest.get(DEPLOYMENTS, "web", "default")
+
+
+JSON_PATCH = "application/json-patch+json"
+
+
+async def test_an_update_no_plugin_touched_is_normalised_unless_its_check_found_it_normal(rest: RestClient) -> None:
+    await rest.create(CONFIGMAPS, {"metadata": {"name": "cm"}, "data": {"a": "b"}}, "default")
+    tidy = await rest.patch(CONFIGMAPS, "cm", {"metadata": {"labels": {"x": "y"}}}, "default")
+    assert tidy["metadata"]["labels"] == {"x": "y"} and tidy["data"] == {"a": "b"}
+    assert list(tidy) == ["kind", "apiVersion", "metadata", "data"]
+    odd = [
+        {"op": "add", "path": "/metadata/annotations", "value": {}},
+        {"op": "add", "path": "/binaryData", "value": {}},
+    ]
+    patched = await rest.patch(CONFIGMAPS, "cm", odd, "default", patch_type=JSON_PATCH)
+    assert "annotations" not in patched["metadata"] and "binaryData" not in patched
+    body = {"metadata": {"name": "cm", "namespace": "default", "finalizers": [], "labels": {}}, "data": {}}
+    replaced = await rest.update(CONFIGMAPS, body)
+    assert "data" not in replaced and "finalizers" not in replaced["metadata"] and "labels" not in replaced["metadata"]
+    assert replaced == await rest.get(CONFIGMAPS, "cm", "default")
+
+
 async def test_a_custom_resource_is_pruned_again_only_if_admission_may_have_changed_it(rest: RestClient) -> None:
     schema = {
         "type": "object",
@@ -121,3 +153,21 @@ async def test_a_custom_resource_is_pruned_again_only_if_admission_may_have_chan
     sloppy = await rest.create(WIDGETS, {**body, "metadata": {"name": "sloppy"}}, "default")
     assert sloppy["spec"] == {"shape": "round", "size": 1}  # what admission added is pruned too
     assert sloppy == await rest.get(WIDGETS, "sloppy", "default")
+
+    # updates: a patch's result and a replacement, pruned and defaulted by their check (or, under
+    # fieldValidation=Ignore, which skips the check, by the decode), and again after a plugin changed them
+    extra = {"spec": {"extra": 2, "size": None}}
+    assert (await rest.patch(WIDGETS, "tidy", extra, "default"))["spec"] == {"shape": "round", "size": 1}
+    ignored = await rest.request(
+        "PATCH",
+        WIDGETS.path("default", "tidy"),
+        body=extra,
+        params={"fieldValidation": "Ignore"},
+        content_type="application/merge-patch+json",
+    )
+    assert ignored["spec"] == {"shape": "round", "size": 1}
+    replaced = await rest.update(WIDGETS, {**body, "metadata": {"name": "tidy", "namespace": "default"}})
+    assert replaced["spec"] == {"shape": "round", "size": 1}
+    resized = await rest.patch(WIDGETS, "sloppy", {"spec": {"size": 2}}, "default")
+    assert resized["spec"] == {"shape": "round", "size": 2}  # the plugin's colour pruned
+    assert resized == await rest.get(WIDGETS, "sloppy", "default")

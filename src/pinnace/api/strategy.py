@@ -162,16 +162,23 @@ def prepare_for_create(
 
 
 def prepare_for_update(
-    info: ResourceInfo, new: Obj, old: Obj, *, subresource: str | None = None, defaulted: bool = False
+    info: ResourceInfo,
+    new: Obj,
+    old: Obj,
+    *,
+    subresource: str | None = None,
+    normal: bool = False,
+    defaulted: bool = False,
 ) -> None:
-    """Carry over what a client may not change (in place), per subresource.
+    """Decode ``new`` (``normal`` and ``defaulted`` as for :func:`decode`) and carry over what a client may not
+    change (in place), per subresource.
 
     Main resource: server-owned metadata and (for kinds with a status
     subresource) the status stay as they were; ``generation`` moves if the
     spec changed. ``status``: only the status changes. ``finalize``
     (namespaces): only ``spec.finalizers`` changes.
     """
-    decode(info, new, defaulted=defaulted)
+    decode(info, new, normal=normal, defaulted=defaulted)
     nm, om = meta(new), old.get("metadata") or {}
     for f in SYSTEM_META_FIELDS:
         if f in om:

@@ -53,8 +53,9 @@ def mark_normal(obj: Obj) -> None:
     object need not walk it again: for a built-in kind, a round trip changes nothing below its top level (no
     unknown key, nothing an encode omits); for a custom resource, its schema's pruning and defaulting are done.
 
-    Only the create path asks (:func:`take_normal`), right where it starts: whatever may change the object in
-    between (admission) must make the create forget the proof (``AdmissionRequest.mutated``).
+    The create and update paths ask (:func:`take_normal`) right where they start (an update: once its mutation
+    has made the object); whatever may change the object in between (admission) must make them forget the proof
+    (``AdmissionRequest.mutated``).
     """
     _proven_normal.set(obj)
 

@@ -195,6 +195,7 @@ class RestStore(RestUpdater, RestDeleter):
         manager: str | None = None,
     ) -> tuple[Obj, bool]:
         """Replace an object (PUT). Returns the result and whether it was created."""
+        normal = typed.take_normal(obj)  # its decode check found it normal: so are the copies written
         obj = json_copy(obj)
         self._check_type(info, obj)
         meta = strategy.meta(obj)
@@ -209,6 +210,8 @@ class RestStore(RestUpdater, RestDeleter):
         kv = await self.store.get(info.key(namespace, name))
         if kv is None:
             if info.create_on_update and subresource is None:
+                if normal:
+                    typed.mark_normal(obj)
                 return await self.create(info, namespace, obj, dry_run=dry_run, manager=manager), True
             raise not_found(info, name)
 
@@ -216,6 +219,8 @@ class RestStore(RestUpdater, RestDeleter):
             if wanted_rv is not None and current["metadata"]["resourceVersion"] != wanted_rv:
                 raise conflict(info, name, MODIFIED)
             replacement: Obj = json_copy(obj)
+            if normal:
+                typed.mark_normal(replacement)
             return replacement
 
         result = await self._guaranteed_update(

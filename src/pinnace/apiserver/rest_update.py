@@ -10,7 +10,7 @@ of :class:`~pinnace.apiserver.rest.RestStore`.
 
 from __future__ import annotations
 
-from pinnace.api import conversion, errors, managedfields, strategy
+from pinnace.api import conversion, errors, managedfields, strategy, typed
 from pinnace.api.jsondata import json_copy
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.admission import Operation
@@ -146,6 +146,7 @@ class RestUpdater(RestBase):
         current = conversion.to_version(info, decode_from_storage(kv), owned=True)
         name = current["metadata"]["name"]
         desired = mutation(json_copy(current))
+        normal = typed.take_normal(desired)  # the mutation's decode check found it normal (a patch's result)
         self._check_type(info, desired)
         dmeta = strategy.meta(desired)
         check_name(dmeta, name, namespace if info.namespaced else None)
@@ -182,8 +183,11 @@ class RestUpdater(RestBase):
                         raise errors.InternalError(f"admission left no valid {view.kind['kind']} object")
                     desired = view.apply(desired, request.obj)
             defaulted = not prepared and not request.mutated
+            normal = normal and not request.mutated
         if not prepared:
-            strategy.prepare_for_update(info, desired, current, subresource=subresource, defaulted=defaulted)
+            strategy.prepare_for_update(
+                info, desired, current, subresource=subresource, normal=normal, defaulted=defaulted
+            )
             self._validate(info, desired, current, subresource)
         if chain and request is not None:
             await chain.validate(request)
