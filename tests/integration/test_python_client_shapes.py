@@ -142,6 +142,46 @@ def test_omitempty_scalars_at_zero_are_not_written_and_pointers_are(module_k8s_c
     )
 
 
+def test_zero_values_and_nulls_get_the_defaults_go_gives_them(module_k8s_client: ApiClient) -> None:
+    """Go's defaulters see a plain field sent at its zero value as unset, and a pointer sent as null as nil: a
+    chart's ``restartPolicy: ""`` or ``replicas: null`` gets the default, not a 422 or a missing field."""
+    core, apps = client.CoreV1Api(module_k8s_client), client.AppsV1Api(module_k8s_client)
+    container = {"name": "c", "image": "busybox", "terminationMessagePath": "", "terminationMessagePolicy": ""}
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 0, "timeoutSeconds": 0}
+    pod_spec = {
+        "containers": [{**container, "readinessProbe": probe}],
+        "restartPolicy": "",
+        "dnsPolicy": "",
+        "schedulerName": "",
+        "enableServiceLinks": None,
+    }
+    pod = core.create_namespaced_pod(NS, {"metadata": {"name": "zero-defaults"}, "spec": pod_spec}).spec
+    assert (pod.restart_policy, pod.dns_policy, pod.scheduler_name, pod.enable_service_links) == (
+        "Always",
+        "ClusterFirst",
+        "default-scheduler",
+        True,
+    )
+    c = pod.containers[0]
+    assert (c.termination_message_path, c.termination_message_policy) == ("/dev/termination-log", "File")
+    assert (c.readiness_probe.period_seconds, c.readiness_probe.timeout_seconds) == (10, 1)
+    template = {"metadata": {"labels": {"app": "shape"}}, "spec": {"containers": [container]}}
+    body = {
+        "metadata": {"name": "null-defaults"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "shape"}},
+            "template": template,
+            "replicas": None,
+            "revisionHistoryLimit": None,
+            "strategy": {"type": ""},
+        },
+    }
+    apps.create_namespaced_deployment(NS, body)
+    read = apps.read_namespaced_deployment("null-defaults", NS).spec
+    assert (read.replicas, read.revision_history_limit, read.strategy.type) == (1, 10, "RollingUpdate")
+    assert (read.strategy.rolling_update.max_surge, read.strategy.rolling_update.max_unavailable) == ("25%", "25%")
+
+
 def test_optional_fields_without_omitempty_are_written_at_zero(module_k8s_client: ApiClient) -> None:
     """A few ``+optional`` fields have no ``omitempty`` (not ``required`` in the OpenAPI, yet always written): a core
     Event's ``reportingComponent`` and ``reportingInstance`` read back ``""`` (and stay out of the events.k8s.io

@@ -100,18 +100,18 @@ def _image_pull_policy(image: Any) -> str:
 def _probe(probe: Any) -> None:
     if not isinstance(probe, dict):
         return
-    probe.setdefault("timeoutSeconds", 1)
-    probe.setdefault("periodSeconds", 10)
-    probe.setdefault("successThreshold", 1)
-    probe.setdefault("failureThreshold", 3)
+    _set_if_zero(probe, "timeoutSeconds", 1)
+    _set_if_zero(probe, "periodSeconds", 10)
+    _set_if_zero(probe, "successThreshold", 1)
+    _set_if_zero(probe, "failureThreshold", 3)
     _handler(probe)
 
 
 def _handler(handler: Obj) -> None:
     http = handler.get("httpGet")
     if isinstance(http, dict):
-        http.setdefault("path", "/")
-        http.setdefault("scheme", "HTTP")
+        _set_if_empty(http, "path", "/")
+        _set_if_empty(http, "scheme", "HTTP")
 
 
 def _field_ref(holder: Obj) -> None:
@@ -137,8 +137,8 @@ def container(c: Obj) -> None:
     """SetDefaults_Container (and its ports, probes and lifecycle hooks)."""
     if not c.get("imagePullPolicy"):
         c["imagePullPolicy"] = _image_pull_policy(c.get("image"))
-    c.setdefault("terminationMessagePath", "/dev/termination-log")
-    c.setdefault("terminationMessagePolicy", "File")
+    _set_if_empty(c, "terminationMessagePath", "/dev/termination-log")
+    _set_if_empty(c, "terminationMessagePolicy", "File")
     if "resources" not in c:
         c["resources"] = {}
     ports = c.get("ports")
@@ -272,12 +272,12 @@ def _volume(v: Obj) -> None:
 
 def pod_spec(spec: Obj) -> None:
     """SetDefaults_PodSpec: what every pod and pod template gets."""
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    if "securityContext" not in spec:
+    _set_if_empty(spec, "dnsPolicy", "ClusterFirst")
+    _set_if_empty(spec, "restartPolicy", "Always")
+    _set_if_unset(spec, "terminationGracePeriodSeconds", 30)
+    if spec.get("securityContext") is None:
         spec["securityContext"] = {}
-    spec.setdefault("schedulerName", "default-scheduler")
+    _set_if_empty(spec, "schedulerName", "default-scheduler")
     for key in ("initContainers", "containers", "ephemeralContainers"):
         listed = spec.get(key)
         if isinstance(listed, list):
@@ -311,7 +311,7 @@ def pod(obj: Obj) -> None:
     (since v1.28 only in pods, not in the pod templates of workloads)."""
     spec = _dict(obj, "spec")
     pod_spec(spec)
-    spec.setdefault("enableServiceLinks", True)
+    _set_if_unset(spec, "enableServiceLinks", True)
     containers = _dicts(spec, "containers") + _dicts(spec, "initContainers")
     for c in containers:
         resources = _dict(c, "resources")
@@ -483,7 +483,7 @@ def replication_controller(obj: Obj) -> None:
     labels = _template_labels(obj, spec)
     if labels and not spec.get("selector"):
         spec["selector"] = dict(labels)
-    spec.setdefault("replicas", 1)
+    _set_if_unset(spec, "replicas", 1)
     pod_template(spec.get("template"))
 
 
@@ -491,38 +491,38 @@ def replication_controller(obj: Obj) -> None:
 def deployment(obj: Obj) -> None:
     """SetDefaults_Deployment (apps/v1)."""
     spec = _dict(obj, "spec")
-    spec.setdefault("replicas", 1)
+    _set_if_unset(spec, "replicas", 1)
     strategy = _dict(spec, "strategy")
-    strategy.setdefault("type", "RollingUpdate")
+    _set_if_empty(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
         rolling = _dict(strategy, "rollingUpdate")
-        rolling.setdefault("maxUnavailable", "25%")
-        rolling.setdefault("maxSurge", "25%")
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("progressDeadlineSeconds", 600)
+        _set_if_unset(rolling, "maxUnavailable", "25%")
+        _set_if_unset(rolling, "maxSurge", "25%")
+    _set_if_unset(spec, "revisionHistoryLimit", 10)
+    _set_if_unset(spec, "progressDeadlineSeconds", 600)
     pod_template(spec.get("template"))
 
 
 def replica_set(obj: Obj) -> None:
     """SetDefaults_ReplicaSet (apps/v1)."""
     spec = _dict(obj, "spec")
-    spec.setdefault("replicas", 1)
+    _set_if_unset(spec, "replicas", 1)
     pod_template(spec.get("template"))
 
 
 def stateful_set(obj: Obj) -> None:
     """SetDefaults_StatefulSet (apps/v1), and the claim defaults of its claim templates."""
     spec = _dict(obj, "spec")
-    spec.setdefault("replicas", 1)
-    spec.setdefault("podManagementPolicy", "OrderedReady")
+    _set_if_unset(spec, "replicas", 1)
+    _set_if_empty(spec, "podManagementPolicy", "OrderedReady")
     strategy = _dict(spec, "updateStrategy")
-    strategy.setdefault("type", "RollingUpdate")
+    _set_if_empty(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
-        _dict(strategy, "rollingUpdate").setdefault("partition", 0)
-    spec.setdefault("revisionHistoryLimit", 10)
+        _set_if_unset(_dict(strategy, "rollingUpdate"), "partition", 0)
+    _set_if_unset(spec, "revisionHistoryLimit", 10)
     retention = _dict(spec, "persistentVolumeClaimRetentionPolicy")
-    retention.setdefault("whenDeleted", "Retain")
-    retention.setdefault("whenScaled", "Retain")
+    _set_if_empty(retention, "whenDeleted", "Retain")
+    _set_if_empty(retention, "whenScaled", "Retain")
     pod_template(spec.get("template"))
     for claim_template in _dicts(spec, "volumeClaimTemplates"):
         persistent_volume_claim(claim_template)
@@ -532,12 +532,12 @@ def daemon_set(obj: Obj) -> None:
     """SetDefaults_DaemonSet (apps/v1)."""
     spec = _dict(obj, "spec")
     strategy = _dict(spec, "updateStrategy")
-    strategy.setdefault("type", "RollingUpdate")
+    _set_if_empty(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
         rolling = _dict(strategy, "rollingUpdate")
-        rolling.setdefault("maxUnavailable", 1)
-        rolling.setdefault("maxSurge", 0)
-    spec.setdefault("revisionHistoryLimit", 10)
+        _set_if_unset(rolling, "maxUnavailable", 1)
+        _set_if_unset(rolling, "maxSurge", 0)
+    _set_if_unset(spec, "revisionHistoryLimit", 10)
     pod_template(spec.get("template"))
 
 
@@ -548,23 +548,23 @@ def job(obj: Obj) -> None:
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
         spec["parallelism"] = 1
-    spec.setdefault("parallelism", 1)
+    _set_if_unset(spec, "parallelism", 1)
     if spec.get("backoffLimit") is None:
         spec["backoffLimit"] = 2**31 - 1 if spec.get("backoffLimitPerIndex") is not None else 6
     _template_labels(obj, spec)
-    spec.setdefault("completionMode", "NonIndexed")
-    spec.setdefault("suspend", False)
-    spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    _set_if_unset(spec, "completionMode", "NonIndexed")
+    _set_if_unset(spec, "suspend", False)
+    _set_if_unset(spec, "podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
     pod_template(spec.get("template"))
 
 
 def cron_job(obj: Obj) -> None:
     """SetDefaults_CronJob (batch/v1); the job template gets only its pod template's defaults."""
     spec = _dict(obj, "spec")
-    spec.setdefault("concurrencyPolicy", "Allow")
-    spec.setdefault("suspend", False)
-    spec.setdefault("successfulJobsHistoryLimit", 3)
-    spec.setdefault("failedJobsHistoryLimit", 1)
+    _set_if_empty(spec, "concurrencyPolicy", "Allow")
+    _set_if_unset(spec, "suspend", False)
+    _set_if_unset(spec, "successfulJobsHistoryLimit", 3)
+    _set_if_unset(spec, "failedJobsHistoryLimit", 1)
     job_template = spec.get("jobTemplate")
     if isinstance(job_template, dict):
         pod_template(_dict(job_template, "spec").get("template"))
@@ -598,7 +598,7 @@ def horizontal_pod_autoscaler(obj: Obj) -> None:
     """SetDefaults_HorizontalPodAutoscaler: autoscaling/v2's (a CPU target of 80% when no metric is named,
     and any behavior completed), or v1's (which implies that CPU target in its conversion instead)."""
     spec = _dict(obj, "spec")
-    spec.setdefault("minReplicas", 1)
+    _set_if_unset(spec, "minReplicas", 1)
     if obj.get("apiVersion") == "autoscaling/v1":
         return
     # Upstream's v2 conversion drops the annotations only a v1 conversion may write: so does every v2 write.

@@ -756,3 +756,127 @@ def test_defaulting_twice_changes_nothing_more(gk: tuple[str, str]) -> None:
     group, kind = gk
     once = _defaulted(group, kind, copy.deepcopy(_SAMPLES[gk]))
     assert _defaulted(group, kind, copy.deepcopy(once)) == once
+
+
+def _decoded(group: str, kind: str, obj: Obj, version: str = "v1") -> Obj:
+    """``obj`` as a create decodes it: defaulted, then normalised and filled as Go's round trip leaves it."""
+    info = builtin_registry().by_kind(group, version, kind)
+    assert info is not None
+    strategy.decode(info, obj)
+    return obj
+
+
+def test_a_go_zero_value_is_defaulted_as_unset_and_a_null_pointer_too() -> None:
+    """A Go defaulter checks a plain field against its zero value ("", 0) and a pointer field against nil: a body
+    that sends the zero of a plain field, or null for a pointer, gets the default; a pointer's zero is kept."""
+    probe = {"exec": {"command": ["true"]}, "timeoutSeconds": 0, "periodSeconds": 0, "failureThreshold": 0}
+    http = {"httpGet": {"port": 80, "path": "", "scheme": ""}, "successThreshold": 0}
+    container = {"name": "c", "image": "x", "terminationMessagePath": "", "terminationMessagePolicy": ""}
+    pod = _decoded(
+        "",
+        "Pod",
+        {
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{**container, "readinessProbe": probe, "livenessProbe": http}],
+                "restartPolicy": "",
+                "dnsPolicy": "",
+                "schedulerName": "",
+                "terminationGracePeriodSeconds": None,
+                "enableServiceLinks": None,
+                "securityContext": None,
+            },
+        },
+    )
+    spec = pod["spec"]
+    c = spec["containers"][0]
+    assert (c["terminationMessagePath"], c["terminationMessagePolicy"]) == ("/dev/termination-log", "File")
+    assert {k: c["readinessProbe"][k] for k in ("timeoutSeconds", "periodSeconds", "failureThreshold")} == {
+        "timeoutSeconds": 1,
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
+    assert c["livenessProbe"]["httpGet"] == {"port": 80, "path": "/", "scheme": "HTTP"}
+    assert c["livenessProbe"]["successThreshold"] == 1
+    assert (spec["restartPolicy"], spec["dnsPolicy"], spec["schedulerName"]) == (
+        "Always",
+        "ClusterFirst",
+        "default-scheduler",
+    )
+    pointers = (spec["terminationGracePeriodSeconds"], spec["enableServiceLinks"], spec["securityContext"])
+    assert pointers == (30, True, {})
+
+    kept = _decoded("", "Pod", {"metadata": {"name": "p"}, "spec": {"containers": [container]}})
+    kept_spec = _decoded(
+        "", "Pod", {"metadata": {"name": "p"}, "spec": {**kept["spec"], "terminationGracePeriodSeconds": 0}}
+    )["spec"]
+    assert kept_spec["terminationGracePeriodSeconds"] == 0  # a pointer's zero is a value
+
+    deployment = _decoded(
+        "apps",
+        "Deployment",
+        _deployment(
+            replicas=None,
+            strategy={"type": "", "rollingUpdate": {"maxSurge": None}},
+            revisionHistoryLimit=None,
+            progressDeadlineSeconds=None,
+        ),
+    )
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+    }
+    assert (deployment["spec"]["revisionHistoryLimit"], deployment["spec"]["progressDeadlineSeconds"]) == (10, 600)
+    zeros = _decoded("apps", "Deployment", _deployment(replicas=0, revisionHistoryLimit=0))
+    assert (zeros["spec"]["replicas"], zeros["spec"]["revisionHistoryLimit"]) == (0, 0)
+
+    template = _deployment()["spec"]
+    stateful = _decoded(
+        "apps",
+        "StatefulSet",
+        {
+            "metadata": {"name": "s"},
+            "spec": {
+                **template,
+                "serviceName": "s",
+                "podManagementPolicy": "",
+                "updateStrategy": {"type": "", "rollingUpdate": {"partition": None}},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "", "whenScaled": ""},
+            },
+        },
+    )["spec"]
+    assert stateful["podManagementPolicy"] == "OrderedReady"
+    assert stateful["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    assert stateful["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    daemon = _decoded(
+        "apps", "DaemonSet", {"metadata": {"name": "d"}, "spec": {**template, "updateStrategy": {"type": ""}}}
+    )["spec"]
+    assert daemon["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+
+    job_template = {"template": {"spec": {"containers": [container], "restartPolicy": "Never"}}}
+    cron = _decoded(
+        "batch",
+        "CronJob",
+        {
+            "metadata": {"name": "c"},
+            "spec": {
+                "schedule": "* * * * *",
+                "concurrencyPolicy": "",
+                "suspend": None,
+                "successfulJobsHistoryLimit": 0,
+                "failedJobsHistoryLimit": None,
+                "jobTemplate": {"spec": job_template},
+            },
+        },
+    )["spec"]
+    assert (cron["concurrencyPolicy"], cron["suspend"]) == ("Allow", False)
+    assert (cron["successfulJobsHistoryLimit"], cron["failedJobsHistoryLimit"]) == (0, 1)
+    job = _decoded(
+        "batch", "Job", {"metadata": {"name": "j"}, "spec": {**job_template, "suspend": None, "completionMode": None}}
+    )["spec"]
+    assert (job["suspend"], job["completionMode"], job["parallelism"]) == (False, "NonIndexed", 1)
+    hpa = {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3, "minReplicas": None}
+    hpa_body = {"apiVersion": "autoscaling/v2", "metadata": {"name": "h"}, "spec": hpa}
+    autoscaled = _decoded("autoscaling", "HorizontalPodAutoscaler", hpa_body, "v2")
+    assert autoscaled["spec"]["minReplicas"] == 1
