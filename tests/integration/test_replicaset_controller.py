@@ -177,6 +177,34 @@ def test_a_failure_to_manage_pods_is_the_replica_failure_condition() -> None:
     assert "conditions" not in calculate_status(rs, [], None, now)
 
 
+def test_status_counts_fully_labeled_ready_and_available_pods() -> None:
+    """fullyLabeledReplicas counts pods with every template label (extra labels allowed, a missing or different
+    one not); readyReplicas those Ready; availableReplicas those Ready for minReadySeconds. The pods are left as
+    they were."""
+    rs = replicaset("count", 4, {"app": "count"}, minReadySeconds=30)
+    rs["spec"]["template"]["metadata"]["labels"] = {"app": "count", "tier": "web"}
+    now = datetime.now(UTC)
+
+    def pod(labels: dict[str, str], ready_since: timedelta | None) -> Obj:
+        conditions = [{"type": "PodScheduled", "status": "True"}]
+        if ready_since is not None:
+            since = (now - ready_since).strftime("%Y-%m-%dT%H:%M:%SZ")
+            conditions.append({"type": "Ready", "status": "True", "lastTransitionTime": since})
+        return {"metadata": {"labels": labels}, "status": {"phase": "Running", "conditions": conditions}}
+
+    pods = [
+        pod({"app": "count", "tier": "web", "extra": "x"}, timedelta(minutes=5)),  # labeled, ready, available
+        pod({"app": "count", "tier": "web"}, timedelta(seconds=5)),  # labeled, ready, not yet available
+        pod({"app": "count"}, None),  # missing a label, not ready
+        pod({"app": "count", "tier": "db"}, timedelta(minutes=5)),  # a different value: not fully labeled
+    ]
+    before = [dict(p["status"]["conditions"][-1]) for p in pods]
+    status = calculate_status(rs, pods, None, now)
+    assert (status["replicas"], status["fullyLabeledReplicas"]) == (4, 2)
+    assert (status["readyReplicas"], status["availableReplicas"]) == (3, 2)
+    assert [p["status"]["conditions"][-1] for p in pods] == before
+
+
 def test_deletion_order_prefers_unscheduled_pending_unready_and_newer_pods() -> None:
     now = datetime.now(UTC)
 

@@ -63,9 +63,10 @@ def is_active(pod: Obj) -> bool:
 
 
 def _ready_condition(pod: Obj) -> Obj | None:
+    """The pod's Ready condition as stored (callers only read it: no copy per pod on every reconcile)."""
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
-            return dict(cond)
+            return cond  # type: ignore[no-any-return]
     return None
 
 
