@@ -121,6 +121,15 @@ class FieldType:
             return self.list_type == "atomic" or not isinstance(value, list)
         return self.atomic or not isinstance(value, dict)
 
+    def is_leaf_always(self) -> bool:
+        """Whether :meth:`is_leaf_for` holds whatever the value: a scalar, an atomic list, an atomic struct or map."""
+        kind = self.kind
+        if kind == SCALAR:
+            return True
+        if kind == LIST:
+            return self.list_type == "atomic"
+        return kind != DEDUCED and self.atomic
+
 
 DEDUCED_TYPE = FieldType(DEDUCED, builtin=False)
 _SCALAR_TYPE = FieldType(SCALAR, builtin=True)

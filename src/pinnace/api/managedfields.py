@@ -47,7 +47,7 @@ from pinnace.api.fieldsv1 import (
     path_string,
     sort_key,
 )
-from pinnace.api.fieldtypes import DEDUCED, LIST, MAP, SCALAR, STRUCT, FieldType, item_element, root_type
+from pinnace.api.fieldtypes import DEDUCED, LIST, SCALAR, STRUCT, FieldType, item_element, root_type
 from pinnace.api.registry import ResourceInfo
 
 __all__ = [
@@ -476,9 +476,7 @@ def _added_entry(t: FieldType, key: str) -> tuple[str, FieldType, bool, bool]:
     if ct is None:
         entry: Any = _UNOWNED
     else:
-        kind = ct.kind
-        leaf = kind == SCALAR or (kind == LIST and ct.list_type == "atomic") or (kind in (STRUCT, MAP) and ct.atomic)
-        entry = ("f:" + key, ct, leaf, _member_on_add(t, key, ct, declared))
+        entry = ("f:" + key, ct, ct.is_leaf_always(), _member_on_add(t, key, ct, declared))
     if t.kind != DEDUCED and len(t.added_fields) < 4096:
         t.added_fields[key] = entry
     return entry  # type: ignore[no-any-return]
