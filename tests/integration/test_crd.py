@@ -460,6 +460,44 @@ def test_watchers_get_custom_resources_at_their_own_version(
         ]
 
 
+def test_a_default_added_to_the_schema_later_is_served_on_every_read(
+    apis: tuple[k8s.ApiextensionsV1Api, k8s.CustomObjectsApi],
+) -> None:
+    """Upstream defaults custom resources as they are read from storage, so a default added to the schema after
+    an object was stored shows on every read of it (get, list, watch), while the stored object stays as it was
+    (the v1beta1 schema has no defaults: it serves the object as stored)."""
+    from kubernetes import watch
+
+    ext, co = apis
+    co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron("old"))
+    spec_schema = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    patched = copy.deepcopy(spec_schema)
+    patched["properties"]["suspend"] = {"type": "boolean", "default": False}
+    versions = copy.deepcopy(CRD["spec"]["versions"])
+    versions[0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = patched
+    ext.patch_custom_resource_definition(NAME, {"spec": {"versions": versions}})
+    deadline = time.monotonic() + 5
+    while "suspend" not in co.get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "old")["spec"]:
+        assert time.monotonic() < deadline, "the new default is not served"
+        time.sleep(0.02)
+    want = {"cronSpec": "* * * * */5", "image": "img", "replicas": 1, "maxReplicas": 10, "suspend": False}
+    assert co.get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "old")["spec"] == want
+    (listed,) = co.list_namespaced_custom_object(GROUP, "v1", "default", "crontabs")["items"]
+    assert listed["spec"] == want
+    stream = watch.Watch().stream(
+        co.list_namespaced_custom_object, GROUP, "v1", "default", "crontabs", timeout_seconds=2
+    )
+    for event in stream:
+        assert (event["type"], event["object"]["spec"]) == ("ADDED", want)
+        break
+    stored = co.get_namespaced_custom_object(GROUP, "v1beta1", "default", "crontabs", "old")["spec"]
+    assert stored == {"cronSpec": "* * * * */5", "image": "img", "replicas": 1, "maxReplicas": 10}
+    # An object written with every default is served as written, at both versions.
+    co.create_namespaced_custom_object(GROUP, "v1", "default", "crontabs", cron("new", suspend=True))
+    assert co.get_namespaced_custom_object(GROUP, "v1", "default", "crontabs", "new")["spec"]["suspend"] is True
+    assert co.get_namespaced_custom_object(GROUP, "v1beta1", "default", "crontabs", "new")["spec"]["suspend"] is True
+
+
 @pytest.mark.parametrize(
     ("where", "value", "message"),
     [

@@ -503,11 +503,13 @@ def resource_infos(crd: Obj, *, only_served: bool = True) -> list[ResourceInfo]:
 
 def to_version(info: ResourceInfo, obj: Obj, *, owned: bool = False) -> Obj:
     """A stored custom resource as served at ``info``'s version (a copy if anything changes, unless ``owned``:
-    the caller's own object, changed in place)."""
+    the caller's own object, changed in place). The copy is deep only when defaults are added: an object that
+    has them all (most do: they were defaulted when written) shares its parts with the stored one, which the
+    caller only reads, as it does a built-in object from the cache."""
     cv = custom_version(info)
     if cv is None or not cv.read_conversion:
         return obj
-    if cv.has_defaults:
+    if cv.has_defaults and (owned or structural.defaults_needed(obj, cv.schema)):
         if not owned:
             obj = orjson.loads(orjson.dumps(obj))
         structural.apply_defaults(obj, cv.schema)

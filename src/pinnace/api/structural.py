@@ -478,6 +478,48 @@ def apply_defaults(obj: Any, schema: Schema) -> None:
     _default(obj, _shape(schema))
 
 
+def defaults_needed(obj: Any, schema: Schema) -> bool:
+    """Whether :func:`apply_defaults` would change ``obj``: an absent field with a default, or a null it
+    replaces or drops, at any depth it walks. A read-only walk, so that an object served as stored (most are:
+    they were defaulted when written) need not be copied to be defaulted."""
+    return _needs_defaults(obj, _shape(schema))
+
+
+def _needs_defaults(obj: Any, s: _Shape) -> bool:
+    """:func:`_default`'s decisions, made without acting on them."""
+    if type(obj) is dict:
+        for key, _ in s.fill:
+            if key not in obj:
+                return True
+        props, addl = s.props, s.addl
+        for key, value in obj.items():
+            child = props.get(key)
+            if child is None:
+                if addl is None:
+                    continue
+                child = addl
+                if value is None:
+                    if not s.addl_nullable and s.addl_default[0]:
+                        return True
+                    continue
+            elif value is None:
+                if not child.nullable:
+                    return True  # it takes the default, or goes
+                continue
+            if (type(value) is dict or type(value) is list) and _needs_defaults(value, child):
+                return True
+    elif type(obj) is list and s.items is not None:
+        items = s.items
+        replaces_nulls = not items.nullable and s.item_default[0]
+        for item in obj:
+            if item is None:
+                if replaces_nulls:
+                    return True
+            elif (type(item) is dict or type(item) is list) and _needs_defaults(item, items):
+                return True
+    return False
+
+
 def _copy(default: Any) -> Any:
     """A default to place in an object: its own copy, unless it is immutable (a scalar)."""
     return default if default is None or type(default) in (str, int, float, bool) else copy.deepcopy(default)

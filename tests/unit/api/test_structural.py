@@ -283,3 +283,56 @@ def test_prune_and_default_is_prune_then_defaults_in_one_walk() -> None:
         structural.apply_defaults(sequential, FUSED_SCHEMA)
         assert structural.prune_and_default(fused, FUSED_SCHEMA) == dropped
         assert orjson.dumps(fused) == orjson.dumps(sequential), obj  # the same values in the same key order
+
+
+def test_defaults_needed_says_exactly_whether_defaulting_changes_the_object() -> None:
+    rng = random.Random(4321)
+    needed = 0
+    for _ in range(3000):
+        obj = _random_value(rng, FUSED_SCHEMA, 0)
+        if rng.random() < 0.5:  # as most stored objects are: defaulted already
+            structural.apply_defaults(obj, FUSED_SCHEMA)
+        defaulted = copy.deepcopy(obj)
+        structural.apply_defaults(defaulted, FUSED_SCHEMA)
+        changes = orjson.dumps(defaulted) != orjson.dumps(obj)
+        assert structural.defaults_needed(obj, FUSED_SCHEMA) == changes, obj
+        needed += changes
+    assert 500 < needed < 2500  # both answers were put to the test
+
+
+def test_a_custom_resource_is_copied_to_be_served_only_when_it_lacks_a_default() -> None:
+    """Served at its version, a stored custom resource that has every default is not copied whole: the cache's
+    object is not changed, and a nested part is the cache's own (no mutation of the result reaches it either:
+    callers treat served objects as read-only, as they do the built-ins' cached ones)."""
+    from pinnace.api import crd
+
+    definition = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.t.example.com"},
+        "spec": {
+            "group": "t.example.com",
+            "scope": "Namespaced",
+            "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget", "listKind": "GadgetList"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": FUSED_SCHEMA},
+                }
+            ],
+        },
+    }
+    (info,) = crd.resource_infos(definition)
+    full: dict[str, Any] = {"apiVersion": "t.example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    full["spec"] = {"n": 2, "z": None, "conf": {"level": 1}}
+    full["status"] = {"phase": "Ready"}
+    served = crd.to_version(info, full)
+    assert served == full and served is not full
+    assert served["spec"] is full["spec"]  # not copied: nothing to add
+    lacking = copy.deepcopy(full)
+    del lacking["spec"]["conf"]["level"]
+    served = crd.to_version(info, lacking)
+    assert served["spec"]["conf"] == {"level": 3}
+    assert lacking["spec"]["conf"] == {}  # the stored object is left as it was
