@@ -16,7 +16,8 @@ watcher of the loop: a collection of it scans everything that survived the
 young collections since the last one. With 50k young allocations and 20 young
 collections per middle one, ``benchmarks/api.py`` measured a 286 ms middle
 collection in its watch fan-out phase (after its ~60k creates). At 20k and 2,
-the longest was 22 ms (young ones under 5 ms): more frequent, for about the same
+the longest was 22 ms (young ones under 5 ms; on a later, about twice slower machine,
+middle collections in create bursts took 30-62 ms): more frequent, for about the same
 total work (a survivor is scanned once per generation either way), and creates
 cost no more CPU. The oldest generation is collected about as often as before
 (every 100M net allocations; its threshold counts middle collections).
