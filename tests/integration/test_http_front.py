@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 
 import orjson
+import pytest
 
 from pinnace.apiserver.server import APIServer
 
@@ -233,6 +235,40 @@ async def test_methods_aiohttp_does_not_know_get_the_apis_status(api_server: API
     reader, writer = await _open(api_server)
     writer.write(b"BR(EW /api HTTP/1.1\r\nHost: t\r\n\r\n")
     assert (await _response(reader))[0] == 400
+    writer.close()
+
+
+async def test_requests_aiohttp_cannot_parse_are_answered_400_and_not_logged_as_errors(
+    api_server: APIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed requests are the client's errors: a 400, as Go's server answers them, and no ERROR with a
+    traceback in the server's log (aiohttp's protocol logs each so); at DEBUG, one line each. The server goes on."""
+    malformed = [
+        _post("/api/v1/namespaces/default/configmaps", CM, "Transfer-Encoding: chunked\r\n"),  # both framings
+        b"GET /api/v1/namespaces/default/configmaps/a b HTTP/1.1\r\nHost: t\r\n\r\n",  # a space in the URL
+        b"GET /version HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
+    ]
+
+    async def send_all() -> None:
+        for request in malformed:
+            reader, writer = await _open(api_server)
+            writer.write(request)
+            assert (await _response(reader))[0] == 400, request
+            writer.close()
+
+    with caplog.at_level(logging.INFO, logger="aiohttp.server"):
+        await send_all()
+    assert [r for r in caplog.records if r.name == "aiohttp.server"] == []
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        await send_all()
+    lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelno for r in lines] == [logging.DEBUG] * len(malformed), [r.getMessage() for r in lines]
+    assert all(r.exc_info is None and "cannot be parsed" in r.getMessage() for r in lines)
+    assert "can't be present with" in lines[0].getMessage()  # what was wrong, on one line
+    reader, writer = await _open(api_server)
+    writer.write(_get("/version"))
+    assert (await _response(reader))[0] == 200
     writer.close()
 
 

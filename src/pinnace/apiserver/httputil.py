@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from pinnace.api import errors
 from pinnace.apiserver import negotiation
@@ -18,6 +20,33 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: kube-apiserver's ``Cache-Control`` on every answer that does not set its own (its WithCacheControl filter): no
 #: shared cache keeps a Secret, say, that went through ``kubectl proxy`` to a browser.
 NO_CACHE = "no-cache, private"
+
+
+class ClientErrorLogFilter(logging.Filter):
+    """Keeps requests aiohttp's protocol cannot parse out of the error log.
+
+    aiohttp's protocol logs every request it cannot parse at ERROR, with a traceback: a bad method, URL or
+    header, or a body framing it refuses (``Content-Length`` with ``Transfer-Encoding``, say). The client made
+    each of these errors and was answered 400 for it, as Go's server (kube-apiserver's) answers it, and Go's
+    server does not log them. This filter drops those records; with the ``aiohttp.server`` logger at DEBUG, it
+    keeps each as one DEBUG line instead. Every other record, a server error included, passes unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError) or not 400 <= (exc.code or 0) < 500:
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        summary = " ".join(str(exc.message).split())
+        record.msg, record.args = "%s: a request that cannot be parsed: %s", (record.getMessage(), summary)
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+#: The filter on aiohttp's protocol logger (``APIServer`` installs it; installing it again changes nothing).
+CLIENT_ERROR_LOG_FILTER = ClientErrorLogFilter()
 
 
 async def read_body(request: web.BaseRequest) -> bytes:

@@ -40,7 +40,7 @@ from pinnace.apiserver.discovery import Discovery
 from pinnace.apiserver.fasthttp import FAST_METHODS, Dispatch, FastFront, FastRequest
 from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
-from pinnace.apiserver.httputil import NO_CACHE, internal_error_response, status_response
+from pinnace.apiserver.httputil import CLIENT_ERROR_LOG_FILTER, NO_CACHE, internal_error_response, status_response
 from pinnace.apiserver.kubernetes_service import ensure_kubernetes_service
 from pinnace.apiserver.metrics import InstrumentedStore, ServerMetrics
 from pinnace.apiserver.negotiation import Output
@@ -159,6 +159,7 @@ class APIServer:
         self.http = web.Server(
             self._dispatch, access_log=None, max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES
         )
+        logging.getLogger("aiohttp.server").addFilter(CLIENT_ERROR_LOG_FILTER)  # a client's bad request: no ERROR
         self._runner: web.ServerRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._front: FastFront | None = None
