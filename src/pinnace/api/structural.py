@@ -362,12 +362,10 @@ class _Shape:
 
     __slots__ = (
         "addl",
-        "addl_default",
-        "addl_nullable",
         "default",
         "embedded",
         "fill",
-        "item_default",
+        "fills_null",
         "items",
         "keep_unknown",
         "nullable",
@@ -382,13 +380,13 @@ class _Shape:
         addl = s.get("additionalProperties")
         self.addl = _Shape(addl) if isinstance(addl, dict) else None
         self.keep_unknown = addl is True or s.get("x-kubernetes-preserve-unknown-fields") is True
-        self.addl_nullable = isinstance(addl, dict) and bool(addl.get("nullable"))
-        self.addl_default = _default_of(addl)
         items = s.get("items")
         self.items = _Shape(items) if isinstance(items, dict) else None
-        self.item_default = _default_of(items)
-        #: (whether this node has a default, the default): what a null in a field of this schema becomes.
+        #: (whether this node has a default, the default).
         self.default = _default_of(s)
+        #: Whether a null where this schema applies takes its default: it has one and is not nullable. A null
+        #: list item or map value that does not stays; a null property that does not goes, unless nullable.
+        self.fills_null = self.default[0] and not self.nullable
         #: (key, default) of the properties with a default, in schema order: what an absent field becomes.
         self.fill = [
             (k, v["default"])
@@ -499,7 +497,7 @@ def _needs_defaults(obj: Any, s: _Shape) -> bool:
                     continue
                 child = addl
                 if value is None:
-                    if not s.addl_nullable and s.addl_default[0]:
+                    if child.fills_null:
                         return True
                     continue
             elif value is None:
@@ -510,10 +508,9 @@ def _needs_defaults(obj: Any, s: _Shape) -> bool:
                 return True
     elif type(obj) is list and s.items is not None:
         items = s.items
-        replaces_nulls = not items.nullable and s.item_default[0]
         for item in obj:
             if item is None:
-                if replaces_nulls:
+                if items.fills_null:
                     return True
             elif (type(item) is dict or type(item) is list) and _needs_defaults(item, items):
                 return True
@@ -530,10 +527,9 @@ def _default(obj: Any, s: _Shape) -> None:
         _default_fields(obj, s, None, walked=False)
     elif type(obj) is list and s.items is not None:
         items = s.items
-        has_default, default = s.item_default
         for i, item in enumerate(obj):
-            if item is None and not items.nullable and has_default:
-                obj[i] = _copy(default)
+            if item is None and items.fills_null:
+                obj[i] = _copy(items.default[1])
             elif type(item) is dict or type(item) is list:
                 _default(item, items)
 
@@ -556,13 +552,13 @@ def _default_fields(obj: Obj, s: _Shape, skipped: list[str] | None, *, walked: b
                 continue
             child = addl
             if value is None:
-                if not s.addl_nullable and s.addl_default[0]:
-                    obj[key] = _copy(s.addl_default[1])
+                if child.fills_null:
+                    obj[key] = _copy(child.default[1])
                 continue
         elif value is None:  # a null in a field that is not nullable takes the default, or goes
             if child.nullable:
                 continue
-            if not child.default[0]:
+            if not child.fills_null:
                 nulls = [key] if nulls is None else [*nulls, key]
                 continue
             value = obj[key] = _copy(child.default[1])
@@ -618,12 +614,11 @@ def _prune_default_object(value: Obj, s: _Shape, where: _Where, dropped: list[st
 def _prune_default_list(value: list[Any], s: _Shape, where: _Where, dropped: list[str]) -> None:
     items = s.items
     assert items is not None
-    has_default, default = s.item_default
     for i, item in enumerate(value):
         if type(item) is dict:
             _prune_default_object(item, items, (where, i), dropped, root=False)
         elif type(item) is list:
             if items.items is not None:
                 _prune_default_list(item, items, (where, i), dropped)
-        elif item is None and not items.nullable and has_default:
-            value[i] = _copy(default)
+        elif item is None and items.fills_null:
+            value[i] = _copy(items.default[1])
