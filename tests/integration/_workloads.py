@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +107,30 @@ async def event_notes(env: TestEnv, name: str, namespace: str = "default") -> li
         for e in listing.get("items") or []
         if (e.get("involvedObject") or {}).get("name") == name
     ]
+
+
+#: An expected event: its exact (reason, message), or a test of (reason, message).
+EventMatch = tuple[str, str] | Callable[[str, str], bool]
+
+
+async def recorded(env: TestEnv, name: str, *wanted: EventMatch, namespace: str = "default") -> list[tuple[str, str]]:
+    """(reason, message) of the events about ``name``, once every one of ``wanted`` is among them.
+
+    A controller's recorder posts its events in the background, so an event can land after the
+    status that caused it is visible; a test that reads events at once races the recorder.
+    """
+
+    def found(match: EventMatch, notes: list[tuple[str, str]]) -> bool:
+        if isinstance(match, tuple):
+            return match in notes
+        return any(match(reason, message) for reason, message in notes)
+
+    async def all_there() -> list[tuple[str, str]] | None:
+        notes = await event_notes(env, name, namespace)
+        return notes if all(found(match, notes) for match in wanted) else None
+
+    result: list[tuple[str, str]] = await env.eventually(all_there)
+    return result
 
 
 async def gone(env: TestEnv, kind: str, name: str, namespace: str = "default") -> bool:

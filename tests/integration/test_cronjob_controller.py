@@ -14,7 +14,7 @@ from pinnace.controllers.cronschedule import parse
 from pinnace.runtime.client import MergePatch
 from pinnace.runtime.clock import FakeClock
 
-from ._workloads import event_notes, template
+from ._workloads import recorded, template
 
 CJ = "batch/v1/CronJob"
 JOB = "batch/v1/Job"
@@ -138,9 +138,12 @@ async def test_jobs_start_on_schedule_and_finish(cron: Env) -> None:
         return not s.get("active") and bool(s.get("lastSuccessfulTime"))
 
     await cron.env.eventually(done)
-    notes = await event_notes(cron.env, "tick")
-    assert ("SuccessfulCreate", f"Created job {name}") in notes
-    assert ("SawCompletedJob", f"Saw completed job: {name}, condition: Complete") in notes
+    await recorded(
+        cron.env,
+        "tick",
+        ("SuccessfulCreate", f"Created job {name}"),
+        ("SawCompletedJob", f"Saw completed job: {name}, condition: Complete"),
+    )
     second = cron.next_minute(first)
     await cron.advance_to(second)
     await cron.wait_jobs(sorted([name, cron.job_name("tick", second)]))
@@ -152,11 +155,7 @@ async def test_forbid_skips_while_a_job_runs(cron: Env) -> None:
     await cron.advance_to(first)
     await cron.wait_jobs([cron.job_name("tick", first)])
     await cron.advance_to(cron.next_minute(first))
-
-    async def refused() -> bool:
-        return any(reason == "JobAlreadyActive" for reason, _ in await event_notes(cron.env, "tick"))
-
-    await cron.env.eventually(refused)
+    await recorded(cron.env, "tick", lambda reason, _: reason == "JobAlreadyActive")
     assert await cron.jobs() == [cron.job_name("tick", first)]
 
 
@@ -168,7 +167,7 @@ async def test_replace_deletes_the_running_job(cron: Env) -> None:
     second = cron.next_minute(first)
     await cron.advance_to(second)
     await cron.wait_jobs([cron.job_name("tick", second)])
-    assert ("SuccessfulDelete", f"Deleted job {cron.job_name('tick', first)}") in await event_notes(cron.env, "tick")
+    await recorded(cron.env, "tick", ("SuccessfulDelete", f"Deleted job {cron.job_name('tick', first)}"))
 
 
 async def test_suspend_starts_nothing(cron: Env) -> None:
@@ -204,8 +203,8 @@ async def test_too_many_missed_start_times_runs_only_the_latest(cron: Env) -> No
     assert await cron.jobs() == []
     await cron.env.client.patch(obj, MergePatch({"spec": {"suspend": False}}))
     await cron.wait_jobs([cron.job_name("tick", late)])
-    notes = await event_notes(cron.env, "tick")
-    assert any(reason == "TooManyMissedTimes" and "too many missed start times: 151" in note for reason, note in notes)
+    missed = "too many missed start times: 151"
+    await recorded(cron.env, "tick", lambda reason, note: reason == "TooManyMissedTimes" and missed in note)
 
 
 async def test_starting_deadline_bounds_how_late_a_start_may_be(cron: Env) -> None:
@@ -220,11 +219,7 @@ async def test_starting_deadline_bounds_how_late_a_start_may_be(cron: Env) -> No
     await cron.advance_to(second)
     await cron.clock.advance(120)
     await cron.finish(cron.job_name("tick", first))
-
-    async def saw_it() -> bool:
-        return any(reason == "SawCompletedJob" for reason, _ in await event_notes(cron.env, "tick"))
-
-    await cron.env.eventually(saw_it)
+    await recorded(cron.env, "tick", lambda reason, _: reason == "SawCompletedJob")
     await cron.advance_to(second + timedelta(minutes=5))
     assert await cron.jobs() == [cron.job_name("tick", first)]
     third = second + timedelta(hours=1)

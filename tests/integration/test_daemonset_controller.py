@@ -12,7 +12,7 @@ from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers._daemon_nodes import target_node
 from pinnace.runtime.client import MergePatch
 
-from ._workloads import event_notes, finish_pod, live_pods, run_pod, template
+from ._workloads import finish_pod, live_pods, recorded, run_pod, template
 
 pytestmark = pytest.mark.pinnace_env(controllers=["daemonset"])
 
@@ -102,10 +102,8 @@ async def test_one_pod_per_node_following_nodes(pinnace_env: TestEnv) -> None:
     assert (s["desiredNumberScheduled"], s["currentNumberScheduled"], s["updatedNumberScheduled"]) == (2, 2, 2)
     assert (s["numberMisscheduled"], s["observedGeneration"]) == (0, 1)
     assert "numberUnavailable" not in s  # omitempty upstream: not written at zero
-    assert any(
-        reason == "SuccessfulCreate" and note.startswith("Created pod: agent-")
-        for reason, note in await event_notes(env, "agent")
-    )
+    created = "Created pod: agent-"
+    await recorded(env, "agent", lambda reason, note: reason == "SuccessfulCreate" and note.startswith(created))
 
 
 async def test_node_selector_and_label_changes(pinnace_env: TestEnv) -> None:
@@ -157,7 +155,7 @@ async def test_failed_pod_is_replaced(pinnace_env: TestEnv) -> None:
         return bool(where.get("n1")) and where["n1"] != first
 
     await env.eventually(replaced)
-    assert any(reason == "FailedDaemonPod" for reason, _ in await event_notes(env, "agent"))
+    await recorded(env, "agent", lambda reason, _: reason == "FailedDaemonPod")
 
 
 async def _image_by_node(env: TestEnv) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.integration._workloads import live_pods, run_pod, template
+from tests.integration._workloads import EVENTS, live_pods, recorded, run_pod, template
 
 from pinnace.client.rest import ResourceRef
 from pinnace.cluster.testenv import TestEnv
@@ -15,7 +15,6 @@ pytestmark = pytest.mark.pinnace_env(controllers=["deployment", "replicaset"])
 
 DEPLOY = ResourceRef("apps", "v1", "deployments")
 RS = ResourceRef("apps", "v1", "replicasets")
-EVENTS = ResourceRef("", "v1", "events")
 JSON_PATCH = "application/json-patch+json"
 Obj = dict[str, Any]
 
@@ -59,12 +58,6 @@ async def rolled_out(env: TestEnv, name: str) -> Obj | None:
     return d if done else None
 
 
-async def event_notes(env: TestEnv, name: str) -> list[tuple[str, str]]:
-    """(reason, message) of the core/v1 events about ``name`` (what kubectl describe shows)."""
-    listing = await env.rest.list(EVENTS, "default")
-    return [(e["reason"], e["message"]) for e in listing["items"] if e["involvedObject"]["name"] == name]
-
-
 def condition(d: Obj, type_: str) -> Obj:
     return next(c for c in d["status"]["conditions"] if c["type"] == type_)
 
@@ -90,8 +83,7 @@ async def test_create_makes_a_hashed_replicaset_and_completes(pinnace_env: TestE
     assert (progressing["status"], progressing["reason"]) == ("True", "NewReplicaSetAvailable")
     assert progressing["message"] == f'ReplicaSet "web-{hash_}" has successfully progressed.'
     assert d["status"]["readyReplicas"] == 3 and "unavailableReplicas" not in d["status"]
-    notes = await event_notes(env, "web")
-    assert ("ScalingReplicaSet", f"Scaled up replica set web-{hash_} from 0 to 3") in notes
+    await recorded(env, "web", ("ScalingReplicaSet", f"Scaled up replica set web-{hash_} from 0 to 3"))
 
 
 async def test_rolling_update_replaces_every_pod_and_keeps_history(pinnace_env: TestEnv) -> None:
@@ -109,8 +101,8 @@ async def test_rolling_update_replaces_every_pod_and_keeps_history(pinnace_env: 
     pods = await live_pods(env, "app=api")
     assert len(pods) == 4
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:2"}
-    notes = [n for r, n in await event_notes(env, "api") if r == "ScalingReplicaSet"]
-    assert any(n.startswith(f"Scaled down replica set {old['metadata']['name']} from 4 to") for n in notes)
+    scaled_down = f"Scaled down replica set {old['metadata']['name']} from 4 to"
+    await recorded(env, "api", lambda reason, note: reason == "ScalingReplicaSet" and note.startswith(scaled_down))
     # Rollback as kubectl rollout undo does it: a JSON patch of the template from the old ReplicaSet.
     back = old["spec"]["template"]
     del back["metadata"]["labels"][du.HASH_LABEL]
@@ -160,13 +152,12 @@ async def test_recreate_scales_old_to_zero_before_the_new_one_starts(pinnace_env
     await env.eventually(lambda: rolled_out(env, "batch"), timeout=20)
     old, new = await replicasets(env, "batch")
     assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (0, 2)
+    down = f"Scaled down replica set {old['metadata']['name']} from 2 to 0"
+    up = f"Scaled up replica set {new['metadata']['name']} from 0 to 2"
+    await recorded(env, "batch", ("ScalingReplicaSet", down), ("ScalingReplicaSet", up))
     listing = await env.rest.list(EVENTS, "default")
-    events = [e for e in listing["items"] if e["involvedObject"]["name"] == "batch"]
-    notes = [e["message"] for e in events if e["reason"] == "ScalingReplicaSet"]
-    stamps = {e["message"]: e["lastTimestamp"] for e in events}
-    down = notes.index(f"Scaled down replica set {old['metadata']['name']} from 2 to 0")
-    up = notes.index(f"Scaled up replica set {new['metadata']['name']} from 0 to 2")
-    assert stamps[notes[down]] <= stamps[notes[up]]
+    stamps = {e["message"]: e["lastTimestamp"] for e in listing["items"] if e["involvedObject"]["name"] == "batch"}
+    assert stamps[down] <= stamps[up]
 
 
 async def test_paused_deployments_hold_template_changes_until_resumed(pinnace_env: TestEnv) -> None:

@@ -15,7 +15,7 @@ from pinnace.controllers._workload_pods import parse_time
 from pinnace.controllers.job import add_job_controller
 from pinnace.runtime.client import MergePatch
 
-from ._workloads import event_notes, finish_pod, gone, live_pods, pods, run_pod, template
+from ._workloads import finish_pod, gone, live_pods, pods, recorded, run_pod, template
 
 
 @pytest.fixture
@@ -103,8 +103,7 @@ async def test_job_runs_to_completion_with_parallelism(env: TestEnv) -> None:
     assert s["completionTime"] >= s["startTime"]
     finished = await pods(env, "batch.kubernetes.io/job-name=pi")
     assert len(finished) == 3 and all(not p["metadata"].get("finalizers") for p in finished)
-    notes = await event_notes(env, "pi")
-    assert ("Completed", "Job completed") in notes
+    notes = await recorded(env, "pi", ("Completed", "Job completed"))
     assert sum(1 for reason, _ in notes if reason == "SuccessfulCreate") == 3
 
 
@@ -123,7 +122,7 @@ async def test_backoff_limit_exceeded(env: TestEnv) -> None:
     s = await status(env)
     assert s["failed"] == 2 and "succeeded" not in s and "active" not in s
     assert condition(s, "FailureTarget") is not None
-    assert ("BackoffLimitExceeded", "Job has reached the specified backoff limit") in await event_notes(env, "pi")
+    await recorded(env, "pi", ("BackoffLimitExceeded", "Job has reached the specified backoff limit"))
 
 
 async def test_active_deadline_exceeded_deletes_pods(env: TestEnv) -> None:

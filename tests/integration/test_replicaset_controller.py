@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.integration._workloads import live_pods, run_pod, template
+from tests.integration._workloads import event_notes, live_pods, run_pod, template
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
@@ -17,7 +17,6 @@ pytestmark = pytest.mark.pinnace_env(controllers=["replicaset"])
 
 RS = ResourceRef("apps", "v1", "replicasets")
 PODS = ResourceRef("", "v1", "pods")
-CORE_EVENTS = ResourceRef("", "v1", "events")
 Obj = dict[str, Any]
 
 
@@ -67,12 +66,6 @@ async def test_creates_pods_owned_by_the_replicaset_and_reports_status(pinnace_e
     )
     notes = await env.eventually(lambda: _with_reason(env, "web", "SuccessfulCreate", 3))
     assert {n for _, n in notes} == {f"Created pod: {p['metadata']['name']}" for p in pods}
-
-
-async def event_notes(env: TestEnv, name: str) -> list[tuple[str, str]]:
-    """(reason, message) of the core/v1 events about ``name`` (what kubectl describe shows)."""
-    listing = await env.rest.list(CORE_EVENTS, "default")
-    return [(e["reason"], e["message"]) for e in listing["items"] if e["involvedObject"]["name"] == name]
 
 
 async def _status_is(env: TestEnv, name: str, want: dict[str, int]) -> bool:

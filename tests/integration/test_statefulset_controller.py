@@ -11,7 +11,7 @@ import pytest
 from pinnace.cluster.testenv import TestEnv
 from pinnace.runtime.client import MergePatch
 
-from ._workloads import event_notes, finish_pod, live_pods, run_pod, template
+from ._workloads import finish_pod, live_pods, recorded, run_pod, template
 
 pytestmark = pytest.mark.pinnace_env(controllers=["statefulset"])
 
@@ -87,8 +87,7 @@ async def test_ordered_ready_creation_and_identity(pinnace_env: TestEnv) -> None
     assert s["replicas"] == 3 and s["currentReplicas"] == 3 and s["updatedReplicas"] == 3
     assert s["currentRevision"] == s["updateRevision"] == labels["controller-revision-hash"]
     assert s["observedGeneration"] == 1
-    notes = await event_notes(env, "web")
-    assert ("SuccessfulCreate", "create Pod web-0 in StatefulSet web successful") in notes
+    await recorded(env, "web", ("SuccessfulCreate", "create Pod web-0 in StatefulSet web successful"))
 
 
 async def test_scale_down_removes_highest_ordinal_first(pinnace_env: TestEnv) -> None:
@@ -99,8 +98,7 @@ async def test_scale_down_removes_highest_ordinal_first(pinnace_env: TestEnv) ->
         await run_pod(env, n)
     await env.client.patch(obj, MergePatch({"spec": {"replicas": 1}}))
     await wait_names(env, ["web-0"])
-    notes = await event_notes(env, "web")
-    assert ("SuccessfulDelete", "delete Pod web-2 in StatefulSet web successful") in notes
+    await recorded(env, "web", ("SuccessfulDelete", "delete Pod web-2 in StatefulSet web successful"))
 
 
 async def test_ordered_scale_down_goes_one_at_a_time(pinnace_env: TestEnv) -> None:
@@ -142,23 +140,15 @@ async def test_volume_claim_templates_become_claims_and_volumes(pinnace_env: Tes
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
     pod = (await live_pods(env, SELECTOR))[1]
     assert {"name": "www", "persistentVolumeClaim": {"claimName": "www-web-1"}} in pod["spec"]["volumes"]
-    assert ("SuccessfulCreate", "create Claim www-web-0 Pod web-0 in StatefulSet web success") in await event_notes(
-        env, "web"
-    )
+    await recorded(env, "web", ("SuccessfulCreate", "create Claim www-web-0 Pod web-0 in StatefulSet web success"))
 
 
 async def test_a_claim_template_without_a_name_is_a_failed_create_not_a_crash(pinnace_env: TestEnv) -> None:
     env = pinnace_env
     claim = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
     await env.client.create(sts(replicas=1, volumeClaimTemplates=[claim]))
-
-    async def failed_create() -> bool:
-        return any(
-            reason == "FailedCreate" and "create Claim -web-0 for Pod web-0 in StatefulSet web failed" in note
-            for reason, note in await event_notes(env, "web")
-        )
-
-    await env.eventually(failed_create)
+    failed = "create Claim -web-0 for Pod web-0 in StatefulSet web failed"
+    await recorded(env, "web", lambda reason, note: reason == "FailedCreate" and failed in note)
     assert await live_pods(env, SELECTOR) == []
 
 
