@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,13 +19,7 @@ import pytest
 
 from pinnace.client import load_client_config
 from pinnace.client.exceptions import ConfigError
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from pinnace.cluster.ports import free_port
 
 
 @dataclass

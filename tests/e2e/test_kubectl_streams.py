@@ -16,7 +16,6 @@ import os
 import pty
 import select
 import shutil
-import socket
 import ssl
 import struct
 import subprocess
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pinnace.cluster.ports import free_port
 
 from .conftest import Cluster, start_cluster, stop_cluster
 
@@ -58,12 +59,6 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
             return result
         time.sleep(0.2)
     raise AssertionError(f"not true within {timeout}s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_pod(c: Cluster, name: str, containers: list[dict[str, Any]], **spec: Any) -> None:

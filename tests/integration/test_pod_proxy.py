@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,14 +22,9 @@ from kubernetes.client.rest import ApiException
 from tests.integration.conftest import ThreadedServer, raw_request
 
 from pinnace.apiserver.podproxy import split_scheme_name_port
+from pinnace.cluster.ports import free_port
 
 POD_IP = "127.0.0.3"
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

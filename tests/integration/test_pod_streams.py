@@ -30,18 +30,13 @@ from kubernetes.stream import portforward, stream
 from tests.integration.conftest import ThreadedServer, raw_request
 
 from pinnace.client.rest import RestClient
+from pinnace.cluster.ports import free_port
 from pinnace.node.agent import AgentConfig, NodeAgent
 from pinnace.node.process import ProcessRuntime
 
 pytestmark = pytest.mark.timeout(90)
 
 NODE = "node-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

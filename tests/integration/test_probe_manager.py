@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.cluster.ports import free_port
 from pinnace.node.probes import NodeProbes, ProbeSpec, ThresholdCounter
 from pinnace.node.process import ProcessRuntime
 from pinnace.runtime.clock import FakeClock, settle
@@ -46,9 +46,7 @@ class Port:
     """A loopback TCP port that can be opened and closed."""
 
     def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.number = int(s.getsockname()[1])
+        self.number = free_port()
         self.server: asyncio.Server | None = None
 
     async def open(self) -> None:

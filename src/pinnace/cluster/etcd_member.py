@@ -185,6 +185,17 @@ def _not_reaped(pid: int) -> bool:
     return done == 0
 
 
+def _last_line(log_path: Path) -> str:
+    """The last line etcd wrote to its log: on a failed start, why (``... bind: address already in use``)."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+            lines = log.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
 async def wait_serving(
     endpoint: str,
     *,
@@ -196,13 +207,15 @@ async def wait_serving(
     """Wait until the member at ``endpoint`` answers a linearizable read (it is in a cluster with a leader).
 
     ``exit_code``: tells the member process's exit code, None while it runs (``Popen.poll``, or
-    ``lambda: process.returncode``); if it exits meanwhile, fail at once, pointing at ``log_path``.
+    ``lambda: process.returncode``); if it exits meanwhile, fail at once, quoting the last line of
+    ``log_path`` (why it stopped).
     """
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         code = exit_code() if exit_code is not None else None
         if code is not None:
-            where = f"; see {log_path}" if log_path else ""
+            said = _last_line(log_path) if log_path else ""
+            where = (f": {said}" if said else "") + (f" (see {log_path})" if log_path else "")
             raise RuntimeError(f"etcd at {endpoint} exited with {code}{where}")
         try:
             store = await EtcdStore.open([endpoint], tls=tls, retry_timeout=0.2, request_timeout=1.0, watch_window=0)

@@ -29,7 +29,8 @@ from pinnace.cluster.controller_manager import ControllerManagerConfig, Controll
 from pinnace.cluster.encryption import encrypted_store
 from pinnace.cluster.netslot import NetworkSlot, SlotClaim, claim_slot, network_slot, recorded_slot
 from pinnace.cluster.nodenet import placer_for
-from pinnace.cluster.nodes import NodeLauncher, NodesConfig, free_port
+from pinnace.cluster.nodes import NodeLauncher, NodesConfig
+from pinnace.cluster.ports import free_port
 from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
 from pinnace.cluster.storeconfig import StoreConfig
 from pinnace.storage.compactor import Compactor

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from pinnace.cluster.node_main import NodeOptions, node_argv
+from pinnace.cluster.ports import free_port
 from pinnace.cluster.supervisor import SupervisedProcess
 from pinnace.node.kubeletcert import ensure_serving_cert
 
@@ -217,13 +217,6 @@ class NodePlacer(Protocol):
 
     async def release(self) -> None:
         """Undo what :meth:`place` set up (the cluster is stopping)."""
-
-
-def free_port(host: str) -> int:
-    """A TCP port free on ``host`` now (for a child process to listen on)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class LoopbackPlacer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from tests.integration.node.agentenv import eventually, running_agent
 
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.cluster.ports import free_port
 from pinnace.node.agent import NodeAgent
 
 pytestmark = pytest.mark.timeout(90)
@@ -25,12 +25,6 @@ NODE = "probed"
 async def agent(client: RestClient, tmp_path: Path) -> AsyncIterator[NodeAgent]:
     async with running_agent(client, tmp_path, NODE) as a:
         yield a
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def create(client: RestClient, name: str, container: dict[str, Any]) -> None:

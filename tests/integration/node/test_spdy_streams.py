@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.integration.node.agentenv import run_pod, running_agent
 
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import RestClient
+from pinnace.cluster.ports import free_port
 from pinnace.node.agent import NodeAgent
 from pinnace.node.streams import spdy
 from pinnace.node.streams.spdy import Frame, FrameParser, HeaderCompressor, encode_frame
@@ -102,12 +102,6 @@ async def test_an_unknown_protocol_version_is_refused(
     conn, status, _ = await SpdyClient.upgrade(api_server, path, "v9.example")
     assert status == 403
     conn.writer.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _web_pod(client: RestClient) -> int:

@@ -11,20 +11,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 from pathlib import Path
 
 from pinnace.cluster.etcd_member import EtcdMemberSpec, ServerTLS, start_member, wait_serving
+from pinnace.cluster.ports import free_port
 
 __all__ = ["EtcdCluster", "EtcdServer", "ServerTLS", "free_port"]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class EtcdServer:
