@@ -305,9 +305,12 @@ async def test_crash_loop_back_off_and_completion(client: RestClient, node: Node
     assert "back-off" in cs["state"]["waiting"]["message"]
     p = await get_pod(client, "crash")
     assert p["status"]["phase"] == "Running"
-    events = await client.list(EVENTS, "default", fieldSelector="involvedObject.name=crash")
-    reasons = {e["reason"] for e in events["items"]}
-    assert {"Created", "Started", "BackOff"} <= reasons
+
+    async def told() -> bool:  # the agent's recorder posts events in the background
+        events = await client.list(EVENTS, "default", fieldSelector="involvedObject.name=crash")
+        return {"Created", "Started", "BackOff"} <= {e["reason"] for e in events["items"]}
+
+    await eventually(told)
     # OnFailure and Never: a zero exit completes the pod, which keeps its final status.
     await client.create(PODS, pod("job", sh("main", "echo done"), restartPolicy="OnFailure"), "default")
 
