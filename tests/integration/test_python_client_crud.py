@@ -249,3 +249,25 @@ def test_delete_collection_with_label_selector(k8s_client: ApiClient) -> None:
     apps.create_namespaced_deployment(NS, _deployment("c", labels={"tier": "db"}))
     apps.delete_collection_namespaced_deployment(NS, label_selector="tier in (web)")
     assert [d.metadata.name for d in apps.list_namespaced_deployment(NS).items] == ["c"]
+
+
+def test_an_object_larger_than_the_store_takes_is_a_413_and_nothing_is_written(k8s_client: ApiClient) -> None:
+    """Valid, under the 3 MiB body limit, yet stored with its managedFields over 1.5 MiB (etcd's request limit,
+    which the embedded store keeps too): RequestEntityTooLarge as a Status; nothing is written; the server goes on."""
+    core = client.CoreV1Api(k8s_client)
+    data = {f"k{i}": "v" for i in range(100_000)}
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map(NS, _cm("big", **data))
+    body = _status(exc.value)
+    assert (exc.value.status, body["reason"], body["code"]) == (413, "RequestEntityTooLarge", 413)
+    assert "request is too large" in body["message"] and "larger than the store takes" in body["message"]
+    with pytest.raises(ApiException) as missing:
+        core.read_namespaced_config_map("big", NS)
+    assert missing.value.status == 404
+    small = core.create_namespaced_config_map(NS, _cm("small", a="1"))
+    small.data = data
+    with pytest.raises(ApiException) as update:
+        core.replace_namespaced_config_map("small", NS, small)
+    assert update.value.status == 413
+    kept = core.read_namespaced_config_map("small", NS)
+    assert kept.data == {"a": "1"} and kept.metadata.resource_version == small.metadata.resource_version

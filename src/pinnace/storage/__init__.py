@@ -8,6 +8,7 @@ periodically as kube-apiserver does. Nothing here knows about Kubernetes objects
 
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.interface import (
+    MAX_WRITE_BYTES,
     Compacted,
     CorruptValue,
     Event,
@@ -26,6 +27,7 @@ from pinnace.storage.interface import (
 from pinnace.storage.sqlite import CommitStats, SQLiteStore
 
 __all__ = [
+    "MAX_WRITE_BYTES",
     "CommitStats",
     "Compacted",
     "Compactor",

@@ -103,6 +103,12 @@ class ValueTooLarge(StorageError):
     The message says what the store answered."""
 
 
+MAX_WRITE_BYTES = 1536 * 1024
+"""The largest write (key and value) a store takes: etcd's default ``--max-request-bytes``. The embedded
+store holds itself to it too, so an object one backend stores every backend stores (``pinnace migrate`` moves
+any of them), and no object grows the API server's caches without bound."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyValue:
     """One version of one key."""

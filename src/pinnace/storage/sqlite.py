@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from pinnace.storage.interface import (
+    MAX_WRITE_BYTES,
     Compacted,
     Event,
     EventType,
@@ -63,6 +64,7 @@ from pinnace.storage.interface import (
     RevisionMismatch,
     StorageError,
     StoreClosed,
+    ValueTooLarge,
 )
 from pinnace.storage.sqlite_fanout import Broadcaster
 from pinnace.storage.sqlite_lock import release_store_lock, take_store_lock
@@ -364,12 +366,12 @@ class SQLiteStore:
     # --- writes ----------------------------------------------------------------------------------
     async def create(self, key: str, value: bytes) -> KeyValue:
         """Write a new key; :class:`KeyExists` if it is live already."""
-        _check_value(value)
+        _check_write(key, value)
         return await self._submit(CREATE, key, value, None)  # type: ignore[no-any-return]
 
     async def update(self, key: str, value: bytes, expected_revision: int | None) -> KeyValue:
         """Replace a live key's value, compare-and-swap on ``expected_revision`` if given."""
-        _check_value(value)
+        _check_write(key, value)
         return await self._submit(UPDATE, key, value, expected_revision)  # type: ignore[no-any-return]
 
     async def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
@@ -672,9 +674,13 @@ def _check_revision(conn: sqlite3.Connection, revision: int | None) -> int:
     return int(current)
 
 
-def _check_value(value: bytes) -> None:
+def _check_write(key: str, value: bytes) -> None:
+    """Refuse a value that is not bytes, or a write larger than any store takes (:data:`MAX_WRITE_BYTES`)."""
     if not isinstance(value, bytes):  # a str would be stored as TEXT and come back as str
         raise TypeError(f"store values are bytes, got {type(value).__name__}")
+    size = len(value) + len(key)
+    if size > MAX_WRITE_BYTES:
+        raise ValueTooLarge(f"request is too large ({size} bytes; the store takes at most {MAX_WRITE_BYTES})")
 
 
 def _event_from_row(row: tuple[Any, ...]) -> Event:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pinnace.storage import (
+    MAX_WRITE_BYTES,
     Compacted,
     Event,
     EventType,
@@ -20,6 +21,7 @@ from pinnace.storage import (
     RevisionMismatch,
     Store,
     StoreClosed,
+    ValueTooLarge,
 )
 
 P = "/registry/test/things/"
@@ -142,6 +144,22 @@ async def test_create_of_a_live_key_fails_and_recreate_works_after_compaction(st
 
 
 # --- reads at revisions -----------------------------------------------------------------------
+
+
+async def test_a_write_larger_than_a_store_takes_is_value_too_large_and_nothing_is_written(store: Store) -> None:
+    """etcd takes requests of at most 1.5 MiB by default (--max-request-bytes); every backend holds to the same."""
+    fits = await store.create(P + "fits", b"x" * (MAX_WRITE_BYTES - 4096))
+    too_large = b"x" * (MAX_WRITE_BYTES + 1)
+    with pytest.raises(ValueTooLarge, match="request is too large"):
+        await store.create(P + "big", too_large)
+    with pytest.raises(ValueTooLarge, match="request is too large"):
+        await store.update(P + "fits", too_large, fits.mod_revision)
+    with pytest.raises(ValueTooLarge):
+        await store.update(P + "fits", too_large, None)
+    assert await store.get(P + "big") is None
+    assert await store.get(P + "fits") == fits
+    assert await store.current_revision() == fits.mod_revision
+    assert (await store.update(P + "fits", b"small", fits.mod_revision)).value == b"small"  # the store goes on
 
 
 async def test_get_at_old_revision(store: Store) -> None:
