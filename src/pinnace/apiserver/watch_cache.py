@@ -46,6 +46,11 @@ Filter = Callable[["CachedObject"], bool]
 #: a syscall: ~20 us, most of it the kernel's), so the fan-out costs a fraction of the CPU. The cap bounds
 #: the wait that batching adds (benchmarks/api.py's fan-out figure: 10 ms gave a lower p99 than 25 or 40).
 FLUSH_SHARE = 4
+#: How much of its objects' stored size one resource's event window holds at most (besides its count of
+#: events). In memory an object weighs several times its stored JSON (ten times for a map of many small
+#: keys), so without it a stream of large objects written and deleted filled gigabytes; 5000 events of
+#: 13 KiB (a pod with its managedFields) fit.
+WINDOW_BYTES = 64 * 1024 * 1024
 MAX_FLUSH_INTERVAL = 0.010
 #: A flush writes to this many watchers, then lets the loop run (requests, the store's events) before it
 #: goes on: a thousand TLS writes take ~20 ms, which creates and reads should not wait behind whole.
@@ -77,13 +82,17 @@ class CachedObject:
 class CacheEvent:
     """A change to one object as watchers see it (never mutated once offered)."""
 
-    __slots__ = ("_line", "_lines", "object", "prev", "revision", "type")
+    __slots__ = ("_line", "_lines", "object", "prev", "revision", "type", "weight")
 
-    def __init__(self, type: str, object: CachedObject, prev: CachedObject | None, revision: int) -> None:
+    def __init__(
+        self, type: str, object: CachedObject, prev: CachedObject | None, revision: int, weight: int = 0
+    ) -> None:
         self.type = type  # ADDED | MODIFIED | DELETED
         self.object = object
         self.prev = prev
         self.revision = revision
+        #: What the event weighs against the window's byte budget: its object's stored size.
+        self.weight = weight
         self._line: bytes | None = None
         self._lines: dict[str, bytes] | None = None
 
@@ -355,12 +364,15 @@ class ResourceCache:
         decode: Decoder,
         *,
         window: int = 5000,
+        window_bytes: int = WINDOW_BYTES,
         max_pending: int = 100_000,
     ) -> None:
         self.store = store
         self.prefix = prefix
         self.decode = decode
         self.window_size = window
+        self.window_bytes = window_bytes
+        self._window_weight = 0  # the window's events' weights, summed
         self.max_pending = max_pending
         self.objects: dict[str, CachedObject] = {}
         #: The same objects by namespace ("" for cluster-scoped ones): a namespace's list or watch looks at its
@@ -414,6 +426,7 @@ class ResourceCache:
             self._index(key, obj)
         self.revision = revision or 0
         self.window.clear()
+        self._window_weight = 0
         self.window_start = self.revision
         self.healthy = True
         self._ready.set()
@@ -465,7 +478,8 @@ class ResourceCache:
             obj = CachedObject(key, self.decode(event.kv), event.kv.mod_revision)
             self.objects[key] = obj
             self._index(key, obj)
-            ce = CacheEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, event.revision)
+            weight = len(event.kv.value)
+            ce = CacheEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, event.revision, weight)
         else:
             if self.objects.pop(key, None) is not None:
                 self._unindex(key)
@@ -479,10 +493,9 @@ class ResourceCache:
                 self._advance(event.revision)
                 return
             obj = CachedObject(key, deleted, event.revision)
-            ce = CacheEvent("DELETED", obj, prev, event.revision)
-        self.window.append(ce)
-        while len(self.window) > self.window_size:
-            self.window_start = self.window.popleft().revision
+            weight = len(event.prev.value) if event.prev is not None else 0
+            ce = CacheEvent("DELETED", obj, prev, event.revision, weight)
+        self._remember(ce)
         for w in list(self._watchers):
             w.offer(ce)
         if self._lanes:
@@ -493,6 +506,17 @@ class ResourceCache:
                         lane.dirty = True
                         self._mark_dirty_lane(lane)
         self._advance(event.revision)
+
+    def _remember(self, event: CacheEvent) -> None:
+        """Add ``event`` to the window, then drop its oldest events while it holds more than ``window_size``
+        events or more than ``window_bytes`` of objects (the newest event always stays). A watch from before
+        the window is told its revision is gone (410) and lists again, as from a compacted revision."""
+        self.window.append(event)
+        self._window_weight += event.weight
+        while len(self.window) > self.window_size or (self._window_weight > self.window_bytes and len(self.window) > 1):
+            dropped = self.window.popleft()
+            self._window_weight -= dropped.weight
+            self.window_start = dropped.revision
 
     def _advance(self, revision: int) -> None:
         if revision > self.revision:

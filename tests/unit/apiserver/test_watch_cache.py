@@ -12,7 +12,7 @@ import pytest
 
 from pinnace.apiserver.codec import decode_from_storage
 from pinnace.apiserver.watch_cache import FLUSH_SLICE, ResourceCache
-from pinnace.storage import CorruptValue, Event, EventType, KeyValue
+from pinnace.storage import Compacted, CorruptValue, Event, EventType, KeyValue
 from pinnace.storage.sqlite import SQLiteStore
 
 PREFIX = "/registry/configmaps/"
@@ -295,6 +295,50 @@ async def test_a_corrupt_value_makes_the_cache_relist_with_backoff_and_it_recove
         while not (cache.healthy and f"{PREFIX}ns/bad" in cache.objects):
             assert time.monotonic() < deadline, "the cache did not recover"
             await asyncio.sleep(0.05)
+    finally:
+        await cache.stop()
+        await store.close()
+
+
+async def test_the_event_window_holds_a_bounded_size_of_objects_and_a_watch_from_before_it_is_told_so(
+    tmp_path: Path,
+) -> None:
+    """Large objects written and deleted leave the window once it holds more than its byte budget (the count
+    alone let a stream of them fill gigabytes); a watch from a revision the window no longer has is Compacted
+    (410 to a client), one from inside it replays the events after its revision."""
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    cache = ResourceCache(store, PREFIX, decode_from_storage, window=1000, window_bytes=100_000)
+    await cache.start()
+    try:
+
+        def configmap(name: str, size: int) -> bytes:
+            return orjson.dumps({"metadata": {"name": name, "namespace": "ns"}, "data": {"v": "x" * size}})
+
+        start = cache.revision
+        await store.create(f"{PREFIX}ns/big", configmap("big", 60_000))
+        gone = await store.delete(f"{PREFIX}ns/big")
+        await cache.wait_for(gone.mod_revision)
+        assert [(e.type, e.object.name) for e in cache.window] == [("DELETED", "big")]  # both weigh 60 kB: over
+        small = [await store.create(f"{PREFIX}ns/s{i}", configmap(f"s{i}", 100)) for i in range(20)]
+        grown = await store.update(f"{PREFIX}ns/s0", configmap("s0", 60_000), None)
+        await cache.wait_for(grown.mod_revision)
+        assert [e.object.name for e in cache.window] == [f"s{i}" for i in range(20)] + ["s0"]
+        assert cache.window_start == gone.mod_revision
+        with pytest.raises(Compacted):
+            cache.watch(None, None, after_revision=start)
+        replay = cache.watch(None, None, after_revision=small[9].mod_revision)
+        assert [e.object.name for e in replay.pending] == [f"s{i}" for i in range(10, 20)] + ["s0"]
+
+        huge = await store.create(f"{PREFIX}ns/huge", configmap("huge", 150_000))  # alone over the budget
+        await cache.wait_for(huge.mod_revision)
+        assert [e.object.name for e in cache.window] == ["huge"]  # the newest event always stays
+        assert cache.window_start == grown.mod_revision
+        assert [e.object.name for e in cache.watch(None, None, after_revision=grown.mod_revision).pending] == ["huge"]
+        for i in range(5):  # the next event pushes it out
+            await store.update(f"{PREFIX}ns/s{i}", configmap(f"s{i}", 200), None)
+        await cache.wait_for(await store.current_revision())
+        assert [e.object.name for e in cache.window] == [f"s{i}" for i in range(5)]
+        assert cache.window_start == huge.mod_revision
     finally:
         await cache.stop()
         await store.close()
