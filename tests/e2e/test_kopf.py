@@ -133,8 +133,12 @@ def test_a_kopf_operator_reconciles_a_custom_resource(cluster: Cluster, tmp_path
         assert status == 200 and cm["data"] == {"size": "3"}
         [owner] = cm["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("Widget", "w1", uid, True)
-        events = call(cluster, "GET", "/api/v1/namespaces/default/events")[1]["items"]
-        assert any(e["reason"] == "Made" and e["involvedObject"]["uid"] == uid for e in events), events
+
+        def made_event() -> bool | None:  # kopf posts its events from a queue of its own, not with the status patch
+            events = call(cluster, "GET", "/api/v1/namespaces/default/events")[1]["items"]
+            return any(e["reason"] == "Made" and e["involvedObject"]["uid"] == uid for e in events) or None
+
+        eventually(made_event, "the handler's event posted", proc)
 
         # Deleting: the finalizer holds the widget until kopf's delete handler ran and removed it.
         status, answer = call(cluster, "DELETE", f"{WIDGETS}/w1")
