@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from pinnace.cluster.runtime_tuning import MemoryScavenger, malloc_trim, resident_bytes
+from pinnace.cluster.runtime_tuning import SCAVENGE_MAX_SKIP, MemoryScavenger, malloc_trim, resident_bytes
 
 MB = 2**20
 
@@ -22,6 +22,51 @@ def test_it_trims_once_the_process_has_grown_by_the_threshold() -> None:
     assert trims == [1] and scavenger.baseline == 60 * MB
     assert not scavenger.check()  # 80: +20 from the new baseline
     assert scavenger.check()  # 95: +35
+
+
+class Heap:
+    """A process's heap as the scavenger sees it: resident bytes, of which ``live`` are in use; a trim gives
+    back the rest."""
+
+    def __init__(self, resident: int) -> None:
+        self.resident = self.live = resident
+        self.trims = 0
+
+    def trim(self) -> None:
+        self.trims += 1
+        self.resident = self.live
+
+
+def test_memory_freed_without_growth_is_given_back_and_futile_trims_back_off() -> None:
+    heap = Heap(100 * MB)
+    scavenger = MemoryScavenger(heap.trim, lambda: heap.resident, growth=32 * MB)
+    heap.resident = heap.live = 400 * MB  # large objects come in: trimmed for the growth, nothing to give back
+    assert scavenger.check() and heap.resident == 400 * MB
+    heap.live = 110 * MB  # ... and go: the heap keeps their memory, without growing
+    assert scavenger.check() and heap.resident == 110 * MB  # 300 MB above the floor (100): given back
+    assert (heap.trims, scavenger.floor) == (2, 100 * MB)
+    assert not scavenger.check()  # 10 MB above the floor: nothing to do
+
+    heap.resident = heap.live = 300 * MB  # now it is all in use: each look finds nothing, so looks wait longer
+    assert scavenger.check()  # the growth
+    looks_between = []
+    for _ in range(8):
+        before = heap.trims
+        looks = 1
+        while not scavenger.check():
+            looks += 1
+        assert heap.trims == before + 1
+        looks_between.append(looks)
+    assert looks_between == [1, 3, 5, 9, 17, 33, 33, 33]  # after a trim that found nothing: 2, 4, 8, ... skipped
+    assert max(looks_between) == SCAVENGE_MAX_SKIP + 1
+    heap.live = 120 * MB  # freed at last: the next trim gives it back, and the waits start over
+    while not scavenger.check():
+        pass
+    assert heap.resident == 120 * MB
+    heap.resident = heap.live = 200 * MB
+    assert scavenger.check()  # growth: at once
+    heap.live = 100 * MB
+    assert scavenger.check() and heap.resident == 100 * MB  # above the floor, trims not futile lately: at once
 
 
 def test_malloc_trim_returns_freed_heap_memory() -> None:
