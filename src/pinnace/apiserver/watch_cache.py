@@ -47,10 +47,11 @@ Filter = Callable[["CachedObject"], bool]
 #: the wait that batching adds (benchmarks/api.py's fan-out figure: 10 ms gave a lower p99 than 25 or 40).
 FLUSH_SHARE = 4
 #: How much of its objects' stored size one resource's event window holds at most (besides its count of
-#: events). In memory an object weighs several times its stored JSON (ten times for a map of many small
-#: keys), so without it a stream of large objects written and deleted filled gigabytes; 5000 events of
-#: 13 KiB (a pod with its managedFields) fit.
-WINDOW_BYTES = 64 * 1024 * 1024
+#: events). In memory an object weighs several times its stored JSON (more than ten times for a map of many
+#: small keys), so without a bound a stream of large objects written and deleted kept gigabytes reachable;
+#: with it, at most ~250 MB (twelve 1.4 MB ConfigMaps of 50,000 keys). A thousand and more events of 13 KiB
+#: (a pod with its managedFields) fit: seconds of history at hundreds of writes a second.
+WINDOW_BYTES = 16 * 1024 * 1024
 MAX_FLUSH_INTERVAL = 0.010
 #: A flush writes to this many watchers, then lets the loop run (requests, the store's events) before it
 #: goes on: a thousand TLS writes take ~20 ms, which creates and reads should not wait behind whole.
