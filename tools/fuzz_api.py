@@ -41,6 +41,7 @@ import copy
 import http.client
 import json
 import logging
+import os
 import random
 import socket
 import ssl
@@ -65,6 +66,9 @@ SLOW = 2.0
 HANG = 30.0
 #: Requests between two ``/readyz`` checks.
 BATCH = 50
+#: A server resident past this (bytes) after a batch is a finding: 14.6 GB after a run once (objects of many
+#: keys were stored past etcd's size limit, and the watch cache kept 5000 of their events).
+MAX_RESIDENT = 1024 * 2**20
 
 
 class Raw:
@@ -380,6 +384,8 @@ class Target:
         self._conn: http.client.HTTPConnection | None = None
         #: Errors the server logged (in-process targets only), drained by the fuzzer.
         self.server_errors: list[str] = []
+        #: The server's resident memory in bytes, where it can be read (this process's for an in-process one).
+        self.resident: Callable[[], int] | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -457,6 +463,7 @@ def in_process_target() -> Iterator[Target]:
 
     from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
     from pinnace.apiserver.server import APIServer
+    from pinnace.cluster.runtime_tuning import resident_bytes
     from pinnace.storage.sqlite import SQLiteStore
 
     loop = asyncio.new_event_loop()
@@ -472,6 +479,7 @@ def in_process_target() -> Iterator[Target]:
 
         server, store = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
         target = Target(server.url)
+        target.resident = resident_bytes
         handler = _ErrorLog(target.server_errors)
         logging.getLogger().addHandler(handler)
         try:
@@ -486,13 +494,26 @@ def in_process_target() -> Iterator[Target]:
             thread.join(10)
 
 
-def kubeconfig_target(path: str) -> Target:
-    """A target for the cluster a kubeconfig's current context names (client certificate or token)."""
+def kubeconfig_target(path: str, server_pid: int | None = None) -> Target:
+    """A target for the cluster a kubeconfig's current context names (client certificate or token); with
+    ``server_pid``, the API server process whose memory to watch."""
     from pinnace.client.config import load_client_config
 
     config = load_client_config(path)
     headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
-    return Target(config.server, ssl_context=config.ssl_context(), headers=headers)
+    target = Target(config.server, ssl_context=config.ssl_context(), headers=headers)
+    if server_pid is not None:
+        target.resident = lambda: _resident_of(server_pid)
+    return target
+
+
+def _resident_of(pid: int) -> int:
+    """Process ``pid``'s resident set size in bytes (0 once it is gone)."""
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 # ---- the fuzzer ---------------------------------------------------------------------------------------------
@@ -551,9 +572,11 @@ class Fuzzer:
         modes: tuple[str, ...] = MODES,
         namespace: str = "fuzz",
         slow: float = SLOW,
+        max_resident: int = MAX_RESIDENT,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.target = target
+        self.max_resident = max_resident
         self.rng = random.Random(seed)
         self.budget, self.seconds, self.modes = budget, seconds, modes
         self.ns = namespace
@@ -665,8 +688,19 @@ class Fuzzer:
             while self.sent - start < BATCH and self._left():
                 steps[mode]()
             self._check_ready()
+            self._check_memory(mode, start)
             self._log(f"{self.sent} requests, {len(self.findings)} findings")
         return self.findings
+
+    def _check_memory(self, mode: str, first: int) -> None:
+        """A server grown past ``max_resident`` is a finding (once): bad input must not cost it its memory."""
+        if self.target.resident is None or any(f.what == "server memory" for f in self.findings):
+            return
+        resident = self.target.resident()
+        if resident > self.max_resident:
+            batch = Request("-", f"the {mode} batch of requests {first + 1}-{self.sent}")
+            limit = self.max_resident // 2**20
+            self.findings.append(Finding("server memory", batch, f"{resident // 2**20} MB resident (over {limit})"))
 
     # ---- type confusion -----------------------------------------------------------------------------------
 
@@ -989,6 +1023,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", help="fuzz the cluster of this kubeconfig (default: an in-process server)")
     parser.add_argument("--slow", type=float, default=SLOW, help="a request slower than this (seconds) is a finding")
     parser.add_argument("--namespace", default="fuzz", help="where namespaced objects go (made if missing)")
+    parser.add_argument("--server-pid", type=int, help="with --kubeconfig: the API server process, to watch its memory")
+    parser.add_argument(
+        "--max-resident-mb", type=int, default=MAX_RESIDENT // 2**20, help="server memory that is a finding"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print progress after every batch")
     args = parser.parse_args(argv)
     modes = tuple(m for m in args.modes.split(",") if m)
@@ -998,7 +1036,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(logging.ERROR)
     log = (lambda m: print(m, file=sys.stderr)) if args.verbose else None
     with contextlib.ExitStack() as stack:
-        target = kubeconfig_target(args.kubeconfig) if args.kubeconfig else stack.enter_context(in_process_target())
+        target = (
+            kubeconfig_target(args.kubeconfig, args.server_pid)
+            if args.kubeconfig
+            else stack.enter_context(in_process_target())
+        )
         fuzzer = Fuzzer(
             target,
             seed=args.seed,
@@ -1007,6 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
             modes=modes,
             namespace=args.namespace,
             slow=args.slow,
+            max_resident=args.max_resident_mb * 2**20,
             log=log,
         )
         try:

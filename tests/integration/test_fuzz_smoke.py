@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -19,3 +20,13 @@ def test_a_short_fuzz_run_finds_nothing() -> None:
     report(findings, lines.append)
     assert not findings, "\n".join(lines)
     assert fuzzer.sent >= 300, fuzzer.sent  # it did send a fair number of requests
+
+
+def test_a_server_grown_past_the_memory_limit_is_a_finding() -> None:
+    with in_process_target() as target:
+        assert target.resident is not None and 0 < target.resident() < 1 << 40  # this process's own size
+        fuzzer = Fuzzer(target, seed=1, budget=120, seconds=20, slow=10, max_resident=target.resident() // 2)
+        findings = fuzzer.run()
+    memory = [f for f in findings if f.what == "server memory"]
+    assert len(memory) == 1 and "MB resident (over" in memory[0].detail  # once, though every batch is over
+    assert re.fullmatch(r"the \w+ batch of requests \d+-\d+", memory[0].request.path)  # the first batch's
