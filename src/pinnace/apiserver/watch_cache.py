@@ -52,6 +52,11 @@ FLUSH_SHARE = 4
 #: with it, at most ~250 MB (twelve 1.4 MB ConfigMaps of 50,000 keys). A thousand and more events of 13 KiB
 #: (a pod with its managedFields) fit: seconds of history at hundreds of writes a second.
 WINDOW_BYTES = 16 * 1024 * 1024
+#: The most a watcher may have pending, in its events' weight: a replay of the whole window, and as much again
+#: written meanwhile.
+MAX_PENDING_BYTES = 2 * WINDOW_BYTES
+#: Why a watcher whose client does not keep up was closed (see :attr:`Watcher.max_pending`).
+FELL_BEHIND = "the watcher fell too far behind and was closed; watch again from the last resourceVersion"
 MAX_FLUSH_INTERVAL = 0.010
 #: A flush writes to this many watchers, then lets the loop run (requests, the store's events) before it
 #: goes on: a thousand TLS writes take ~20 ms, which creates and reads should not wait behind whole.
@@ -130,12 +135,23 @@ class Watcher:
     others are woken with one future's ``set_result``.
     """
 
-    def __init__(self, cache: ResourceCache, namespace: str | None, filter_: Filter | None, max_pending: int) -> None:
+    def __init__(
+        self,
+        cache: ResourceCache,
+        namespace: str | None,
+        filter_: Filter | None,
+        max_pending: int,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+    ) -> None:
         self.cache = cache
         self.namespace = namespace
         self.filter = filter_
+        #: A watcher with more events than this pending, or events weighing more, is closed (its client does
+        #: not read): what it holds would otherwise stay in memory however far it falls behind.
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         self.pending: collections.deque[CacheEvent] = collections.deque()
+        self._pending_weight = 0
         self.error: str | None = None
         self.closed = False
         self._waiter: asyncio.Future[bool] | None = None
@@ -196,8 +212,9 @@ class Watcher:
             return
         pending = self.pending
         pending.append(event)
-        if len(pending) > self.max_pending:
-            self.terminate("the watcher fell too far behind and was closed; watch again from the last resourceVersion")
+        self._pending_weight += event.weight
+        if len(pending) > self.max_pending or self._pending_weight > self.max_pending_bytes:
+            self.terminate(FELL_BEHIND)
             return
         if self.sink is None:
             self._wake(True)
@@ -225,6 +242,7 @@ class Watcher:
                 data = b"".join([encode(ev) for ev in events])
             if self.sink(data):
                 self.pending.clear()
+                self._pending_weight = 0
                 return
         self._wake(True)
 
@@ -258,8 +276,9 @@ class Watcher:
             if waiter is not None and not waiter.done() and self.sink is not None and self.sink(data):
                 return
         pending.extend(run)
-        if len(pending) > self.max_pending:
-            self.terminate("the watcher fell too far behind and was closed; watch again from the last resourceVersion")
+        self._pending_weight += sum([ev.weight for ev in run])
+        if len(pending) > self.max_pending or self._pending_weight > self.max_pending_bytes:
+            self.terminate(FELL_BEHIND)
             return
         self._flush(shared)
 
@@ -318,6 +337,7 @@ class Watcher:
         """Take every pending event."""
         out = list(self.pending)
         self.pending.clear()
+        self._pending_weight = 0
         return out
 
 
@@ -367,6 +387,7 @@ class ResourceCache:
         window: int = 5000,
         window_bytes: int = WINDOW_BYTES,
         max_pending: int = 100_000,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
     ) -> None:
         self.store = store
         self.prefix = prefix
@@ -375,6 +396,7 @@ class ResourceCache:
         self.window_bytes = window_bytes
         self._window_weight = 0  # the window's events' weights, summed
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         self.objects: dict[str, CachedObject] = {}
         #: The same objects by namespace ("" for cluster-scoped ones): a namespace's list or watch looks at its
         #: own objects only, not at every object of the resource.
@@ -611,7 +633,7 @@ class ResourceCache:
         number replays the window's events after it. Raises :class:`Compacted`
         if that revision is older than the window.
         """
-        watcher = Watcher(self, namespace, filter_, self.max_pending)
+        watcher = Watcher(self, namespace, filter_, self.max_pending, self.max_pending_bytes)
         if after_revision is None:
             for obj in self.list(namespace):
                 if watcher._matches(obj):

@@ -11,11 +11,16 @@ import orjson
 import pytest
 
 from pinnace.apiserver.codec import decode_from_storage
-from pinnace.apiserver.watch_cache import FLUSH_SLICE, ResourceCache
+from pinnace.apiserver.watch_cache import FELL_BEHIND, FLUSH_SLICE, CacheEvent, ResourceCache
 from pinnace.storage import Compacted, CorruptValue, Event, EventType, KeyValue
 from pinnace.storage.sqlite import SQLiteStore
 
 PREFIX = "/registry/configmaps/"
+
+
+def configmap(name: str, size: int) -> bytes:
+    """A stored ConfigMap in namespace "ns" with ``size`` bytes of data."""
+    return orjson.dumps({"metadata": {"name": name, "namespace": "ns"}, "data": {"v": "x" * size}})
 
 
 async def test_idle_watchers_get_each_event_once_in_order_from_one_shared_payload(tmp_path: Path) -> None:
@@ -310,10 +315,6 @@ async def test_the_event_window_holds_a_bounded_size_of_objects_and_a_watch_from
     cache = ResourceCache(store, PREFIX, decode_from_storage, window=1000, window_bytes=100_000)
     await cache.start()
     try:
-
-        def configmap(name: str, size: int) -> bytes:
-            return orjson.dumps({"metadata": {"name": name, "namespace": "ns"}, "data": {"v": "x" * size}})
-
         start = cache.revision
         await store.create(f"{PREFIX}ns/big", configmap("big", 60_000))
         gone = await store.delete(f"{PREFIX}ns/big")
@@ -339,6 +340,39 @@ async def test_the_event_window_holds_a_bounded_size_of_objects_and_a_watch_from
         await cache.wait_for(await store.current_revision())
         assert [e.object.name for e in cache.window] == [f"s{i}" for i in range(5)]
         assert cache.window_start == huge.mod_revision
+    finally:
+        await cache.stop()
+        await store.close()
+
+
+async def test_a_watcher_whose_client_does_not_read_is_closed_before_it_holds_too_much(tmp_path: Path) -> None:
+    """Events pending for a watcher whose request never takes them are bounded in count and in weight: past
+    either, it is closed with an error that says to watch again, and what it held is let go."""
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    cache = ResourceCache(store, PREFIX, decode_from_storage, max_pending=50, max_pending_bytes=100_000)
+    await cache.start()
+    try:
+        by_count = cache.watch(None, None, after_revision=cache.revision)
+        by_count.max_pending_bytes = 10**9  # this one is closed by the count alone
+        by_weight = cache.watch("ns", lambda obj: True, after_revision=cache.revision)  # a selector: its own queue
+        reading = cache.watch(None, None, after_revision=cache.revision)
+        got: list[CacheEvent] = []
+        for i in range(45):
+            await store.create(f"{PREFIX}ns/s{i}", configmap(f"s{i}", 10))
+        await cache.wait_for(await store.current_revision())
+        got += reading.drain()
+        assert not by_count.closed and not by_weight.closed and len(by_count.pending) == 45
+        for i in range(3):  # 3 x 40 kB: past the weight bound, not the count (the reader takes each as it comes)
+            await cache.wait_for((await store.create(f"{PREFIX}ns/big{i}", configmap(f"big{i}", 40_000))).mod_revision)
+            got += reading.drain()
+        assert by_weight.closed and by_weight.error == FELL_BEHIND and not by_count.closed
+        for i in range(5):
+            await store.create(f"{PREFIX}ns/t{i}", configmap(f"t{i}", 10))
+        await cache.wait_for(await store.current_revision())
+        got += reading.drain()
+        assert by_count.closed and by_count.error == FELL_BEHIND
+        assert not reading.closed and len(got) == 53  # a watcher that keeps up is not touched
+        assert by_count not in cache._all_watchers() and by_weight not in cache._all_watchers()
     finally:
         await cache.stop()
         await store.close()
