@@ -46,6 +46,10 @@ Filter = Callable[["CachedObject"], bool]
 #: a syscall: ~20 us, most of it the kernel's), so the fan-out costs a fraction of the CPU. The cap bounds
 #: the wait that batching adds (benchmarks/api.py's fan-out figure: 10 ms gave a lower p99 than 25 or 40).
 FLUSH_SHARE = 4
+MAX_FLUSH_INTERVAL = 0.010
+#: A flush writes to this many watchers, then lets the loop run (requests, the store's events) before it
+#: goes on: a thousand TLS writes take ~20 ms, which creates and reads should not wait behind whole.
+FLUSH_SLICE = 64
 #: How much of its objects' stored size one resource's event window holds at most (besides its count of
 #: events). In memory an object weighs several times its stored JSON (more than ten times for a map of many
 #: small keys), so without a bound a stream of large objects written and deleted kept gigabytes reachable;
@@ -57,10 +61,6 @@ WINDOW_BYTES = 16 * 1024 * 1024
 MAX_PENDING_BYTES = 2 * WINDOW_BYTES
 #: Why a watcher whose client does not keep up was closed (see :attr:`Watcher.max_pending`).
 FELL_BEHIND = "the watcher fell too far behind and was closed; watch again from the last resourceVersion"
-MAX_FLUSH_INTERVAL = 0.010
-#: A flush writes to this many watchers, then lets the loop run (requests, the store's events) before it
-#: goes on: a thousand TLS writes take ~20 ms, which creates and reads should not wait behind whole.
-FLUSH_SLICE = 64
 
 
 class CachedObject:
