@@ -271,3 +271,19 @@ def test_an_object_larger_than_the_store_takes_is_a_413_and_nothing_is_written(k
     assert update.value.status == 413
     kept = core.read_namespaced_config_map("small", NS)
     assert kept.data == {"a": "1"} and kept.metadata.resource_version == small.metadata.resource_version
+
+
+def test_the_oldest_of_more_than_ten_update_managers_merge_into_ancient_changes(k8s_client: ApiClient) -> None:
+    """As upstream (DefaultMaxUpdateManagers): an object that many managers update keeps ten Update entries; the
+    oldest are merged into one "ancient-changes" entry that owns what they owned."""
+    core = client.CoreV1Api(k8s_client)
+    core.create_namespaced_config_map(NS, _cm("shared"), field_manager="creator")
+    for i in range(12):
+        core.patch_namespaced_config_map("shared", NS, {"data": {f"k{i:02d}": "v"}}, field_manager=f"writer-{i:02d}")
+    entries = core.read_namespaced_config_map("shared", NS).metadata.managed_fields
+    assert len(entries) == 10 and all(e.operation == "Update" for e in entries)
+    by_manager = {e.manager: e for e in entries}
+    assert "creator" not in by_manager  # it owned nothing (no data): there was no entry of it
+    ancient = by_manager["ancient-changes"]
+    assert set(ancient.fields_v1["f:data"]) == {".", "f:k00", "f:k01", "f:k02"}  # ".": writer-00 made the map
+    assert sorted(m for m in by_manager if m != "ancient-changes") == [f"writer-{i:02d}" for i in range(3, 12)]

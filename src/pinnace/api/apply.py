@@ -42,6 +42,7 @@ from pinnace.api.managedfields import (
     field_set,
     path_string,
     scope,
+    set_managed,
     track_create,
 )
 from pinnace.api.registry import ResourceInfo
@@ -397,10 +398,6 @@ def apply(
     if manager == "kubectl" and LAST_APPLIED in (live_meta.get("annotations") or {}):
         merged = _sync_last_applied(merged, config)
     meta = dict(merged.get("metadata") or {})
-    encoded = encode_entries(entries)
-    if encoded:
-        meta["managedFields"] = encoded
-    else:
-        meta.pop("managedFields", None)
+    set_managed(meta, encode_entries(entries))
     merged["metadata"] = meta
     return merged

@@ -63,6 +63,7 @@ __all__ = [
     "manager_from_user_agent",
     "path_string",
     "scope",
+    "set_managed",
     "track_create",
     "track_update",
     "validate_manager",
@@ -92,6 +93,10 @@ _STRIPPED: frozenset[Path] = frozenset(
 )
 
 MAX_MANAGER_LENGTH = 128
+#: Update managers an object keeps apart (upstream's DefaultMaxUpdateManagers); older ones are merged, per
+#: apiVersion, into one entry of :data:`ANCIENT_CHANGES`.
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
 
 
 # ---- sets of fields ---------------------------------------------------------------------------
@@ -295,11 +300,11 @@ def track_update(
         me = Entry(manager, "Update", info.api_version, set(), time=now, subresource=subresource or "")
         stored = _update_stored(live or [], changed, removed, me)
         if stored is not None:
-            _set_managed(new_meta, stored)
+            set_managed(new_meta, stored)
             return
         entries = decode_entries(live or []) or []
     apply_update(entries, changed, removed, manager, info.api_version, subresource, now)
-    _set_managed(new_meta, encode_entries(entries))
+    set_managed(new_meta, encode_entries(entries))
 
 
 def _update_stored(raw: Any, changed: set[Path], removed: set[Path], me: Entry) -> list[Obj] | None:
@@ -387,11 +392,60 @@ def carry_over(old: Obj, new: Obj) -> None:
         del new_meta["managedFields"]
 
 
-def _set_managed(meta: Obj, encoded: list[Obj]) -> None:
+def set_managed(meta: Obj, encoded: list[Obj]) -> None:
+    """Write the entries a write left (:func:`cap_update_managers` applied) as ``meta``'s managedFields."""
     if encoded:
-        meta["managedFields"] = encoded
+        meta["managedFields"] = cap_update_managers(encoded)
     else:
         meta.pop("managedFields", None)
+
+
+def cap_update_managers(encoded: list[Obj]) -> list[Obj]:
+    """Upstream's cap on Update managers: past :data:`MAX_UPDATE_MANAGERS`, the oldest are merged into one
+    :data:`ANCIENT_CHANGES` entry per apiVersion (owning the union of their fields, timed as the newest merged),
+    oldest first (by time, then by who they are), until the cap holds. Without it an object that many
+    managers write (a controller per node, say) grows an entry for each, for ever.
+
+    Where upstream, meeting the bucket after an older lone manager of its version, deletes the bucket and
+    with it what it owned, the lone manager is merged into the bucket instead.
+    """
+    if sum(1 for item in encoded if item.get("operation") == "Update") <= MAX_UPDATE_MANAGERS:
+        return encoded
+    entries = decode_entries(encoded)
+    if entries is None:
+        return encoded
+    updaters = sorted((e for e in entries if e.operation == "Update"), key=_age_order)
+    buckets = {e.api_version: e for e in updaters if e.manager == ANCIENT_CHANGES and not e.subresource}
+    first_of_version: dict[str, Entry] = {}
+    count = len(updaters)
+    for e in updaters:
+        if count <= MAX_UPDATE_MANAGERS:
+            break
+        first = first_of_version.get(e.api_version)
+        if first is None:
+            first_of_version[e.api_version] = e
+            continue
+        bucket = buckets.get(e.api_version)
+        if bucket is None:  # the first of the version becomes the bucket
+            first.manager, first.subresource = ANCIENT_CHANGES, ""
+            bucket = buckets[e.api_version] = first
+        merged, into = (first, bucket) if e is bucket else (e, bucket)
+        into.fields |= merged.fields
+        if merged is e:
+            into.time = e.time
+        entries.remove(merged)
+        count -= 1
+        if merged is first:
+            first_of_version[e.api_version] = bucket
+    return encode_entries(entries)
+
+
+def _age_order(e: Entry) -> tuple[str, bytes]:
+    """Oldest first; at the same second, by the manager's identifier (upstream's JSON of who it is)."""
+    who: Obj = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version}
+    if e.subresource:
+        who["subresource"] = e.subresource
+    return (e.time or "", orjson.dumps(who))
 
 
 _STRIPPED_META = frozenset(p[1][2:] for p in _STRIPPED if len(p) == 2)
@@ -537,7 +591,7 @@ def track_create(info: ResourceInfo, obj: Obj, manager: str, *, now: str) -> Non
     identity = (manager, "Update", "", info.api_version)
     mine = next((e for e in entries if e.identity == identity), None)
     # It owns what it created, unless it brought more along: then that tree is its FieldsV1, made already.
-    _set_managed(meta, encode_entries(entries, (mine, created) if mine is not None and mine.fields == added else None))
+    set_managed(meta, encode_entries(entries, (mine, created) if mine is not None and mine.fields == added else None))
 
 
 # ---- managers -----------------------------------------------------------------------------------
