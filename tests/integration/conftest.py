@@ -62,16 +62,17 @@ class ThreadedServer:
     :meth:`call` runs a coroutine on the server's loop (to reach its store).
     """
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **options: Any) -> None:
+        """``options``: the APIServer's keyword arguments."""
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="api-server", daemon=True)
         self._thread.start()
         self.store: SQLiteStore | None = None
-        self.server: APIServer = self.call(self._start(tmp_path))
+        self.server: APIServer = self.call(self._start(tmp_path, options))
 
-    async def _start(self, tmp_path: Path) -> APIServer:
+    async def _start(self, tmp_path: Path, options: dict[str, Any]) -> APIServer:
         self.store = await SQLiteStore.open(tmp_path / "store.db")
-        server = APIServer(self.store)
+        server = APIServer(self.store, **options)
         await server.listen("127.0.0.1", 0)
         return server
 

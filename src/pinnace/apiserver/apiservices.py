@@ -27,6 +27,7 @@ from typing import Any
 
 from pinnace.api import errors, strategy
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
+from pinnace.apiserver.background import cancel
 from pinnace.apiserver.deleteoptions import DeleteOptions
 from pinnace.apiserver.rest import RestStore
 
@@ -197,11 +198,8 @@ class LocalAPIServices:
 
     async def stop(self) -> None:
         """Stop following APIServices."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _follow(self) -> None:
         info = self.rest.registry.get(GROUP, "v1", "apiservices")

@@ -30,6 +30,7 @@ from typing import Any
 
 from pinnace.api import crd, crd_status, errors
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
+from pinnace.apiserver.background import cancel
 from pinnace.apiserver.rest import DeleteOptions, RestStore
 from pinnace.apiserver.watch_cache import ResourceCache, Watcher
 
@@ -70,11 +71,7 @@ class CRDController:
     async def stop(self) -> None:
         """Stop following CRDs (what is served stays)."""
         tasks = [t for t in (self._task, *self._cleanups.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*tasks)
         self._task = None
         self._cleanups.clear()
 

@@ -33,10 +33,12 @@ from pinnace.apiserver import health, negotiation, oidc
 from pinnace.apiserver.admission.chain import warning_sink
 from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
 from pinnace.apiserver.apiservices import LocalAPIServices
+from pinnace.apiserver.background import cancel
 from pinnace.apiserver.certificates import CSR, RequesterIdentity
 from pinnace.apiserver.componentstatus import ComponentStatuses
 from pinnace.apiserver.crd import CRDController
 from pinnace.apiserver.discovery import Discovery
+from pinnace.apiserver.event_ttl import DEFAULT_EVENT_TTL, EventExpiry
 from pinnace.apiserver.fasthttp import FAST_METHODS, Dispatch, FastFront, FastRequest
 from pinnace.apiserver.handlers import _warn as add_warning_headers
 from pinnace.apiserver.handlers import handle_resource
@@ -101,6 +103,7 @@ class APIServer:
         authorizer: Authorizer | None = None,
         anonymous: bool = True,
         admission_plugins: Sequence[str] | None = None,
+        event_ttl: float = DEFAULT_EVENT_TTL,
     ) -> None:
         """``service_account_key``: the token signing key, or its PEM file (made there, 0600, if missing);
         None signs with a key of this process only, so its tokens die with it.
@@ -110,7 +113,10 @@ class APIServer:
         ``authorizer`` None allows every authenticated request.
 
         ``admission_plugins``: the admission plugins every write goes through, by upstream name
-        (:mod:`pinnace.apiserver.admission.plugins`); None enables only NamespaceLifecycle."""
+        (:mod:`pinnace.apiserver.admission.plugins`); None enables only NamespaceLifecycle.
+
+        ``event_ttl``: seconds an Event lives after its last write (:mod:`~pinnace.apiserver.event_ttl`;
+        0 keeps them for ever)."""
         self.metrics = ServerMetrics()
         self.store: Store = InstrumentedStore(store, self.metrics)
         self.registry = registry or builtin_registry()
@@ -121,6 +127,8 @@ class APIServer:
         self.rest.hooks[CSR] = RequesterIdentity()
         self.service_repair_interval = service_repair_interval
         self._service_repair_task: asyncio.Task[None] | None = None
+        self.event_ttl = event_ttl
+        self._event_expiry: EventExpiry | None = None
         self.tokens = TokenIssuer(service_account_key)
         self.authenticator = authenticator
         self.authorizer = authorizer
@@ -197,6 +205,10 @@ class APIServer:
         await self.apiservices.start()
         self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(), name="system-namespaces")
         self._service_repair_task = asyncio.create_task(self._repair_services(), name="service-repair")
+        events = self.registry.get("", "v1", "events")
+        if self.event_ttl > 0 and events is not None:
+            self._event_expiry = EventExpiry(await self.rest.caches.get(events), ttl=self.event_ttl)
+            self._event_expiry.start()
         self.started = True
 
     async def ensure_system_namespaces(self) -> None:
@@ -262,16 +274,11 @@ class APIServer:
     async def stop(self) -> None:
         """Stop serving (ending open watches) and stop the caches; the store stays open."""
         self.shutting_down = True
-        if self._system_namespaces_task is not None:
-            self._system_namespaces_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._system_namespaces_task
-            self._system_namespaces_task = None
-        if self._service_repair_task is not None:
-            self._service_repair_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._service_repair_task
-            self._service_repair_task = None
+        await cancel(self._system_namespaces_task, self._service_repair_task)
+        self._system_namespaces_task = self._service_repair_task = None
+        if self._event_expiry is not None:
+            await self._event_expiry.stop()
+            self._event_expiry = None
         await self.crds.stop()
         await self.apiservices.stop()
         chain = self.rest.admission

@@ -161,6 +161,9 @@ def up(
     disable_admission_plugins: Annotated[
         str, typer.Option(help="Default admission plugins not to run (comma-separated).")
     ] = "",
+    event_ttl: Annotated[
+        float, typer.Option(help="Seconds an Event lives after its last write (kube-apiserver's 1h); 0: for ever.")
+    ] = 3600.0,
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store (or etcd), and the controllers."""
     from pinnace.cluster.up_main import UpOptions, UpOptionsError, exec_up
@@ -190,6 +193,7 @@ def up(
         cluster_cidr=cluster_cidr,
         enable_admission_plugins=enable_admission_plugins,
         disable_admission_plugins=disable_admission_plugins,
+        event_ttl=event_ttl,
     )
     if not detach:
         exec_up(options)  # the server runs without the command line loaded; same pid, exit code and signals

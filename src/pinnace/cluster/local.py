@@ -70,6 +70,8 @@ class ClusterConfig:
     #: kube-controller-manager's ``--cluster-cidr``: the pods' range, a podCIDR per node cut from it; "": the network
     #: slot's (10.244.0.0/16 for the first cluster on the host).
     cluster_cidr: str = ""
+    #: kube-apiserver's ``--event-ttl``: seconds an Event lives after its last write (0: for ever).
+    event_ttl: float = 3600.0
 
 
 def admission_plugins_for(config: ClusterConfig) -> tuple[str, ...]:
@@ -145,6 +147,7 @@ class LocalCluster:
             service_account_key=self.config.data_dir / SERVICE_ACCOUNT_KEY_FILE,
             admission_plugins=admission_plugins_for(self.config),
             service_cidr=self.service_cidr,
+            event_ttl=self.config.event_ttl,
         )
         backend = "etcd" if self.config.store.is_etcd else "sqlite"  # (kubectl get componentstatuses)
         self.server.component_statuses.probes[f"{backend}-0"] = self.server.check_storage

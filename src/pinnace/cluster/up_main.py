@@ -75,6 +75,7 @@ class UpOptions:
     cluster_cidr: str
     enable_admission_plugins: str
     disable_admission_plugins: str
+    event_ttl: float = 3600.0
 
     def to_json(self) -> str:
         """These options as one JSON document (what ``pinnace up`` hands the process it becomes)."""
@@ -109,6 +110,8 @@ class UpOptions:
             admission_plugins = resolve_plugins(self.enable_admission_plugins, self.disable_admission_plugins)
         except ValueError as exc:
             raise UpOptionsError(str(exc)) from None
+        if self.event_ttl < 0:
+            raise UpOptionsError(f"--event-ttl must be 0 (for ever) or more seconds, not {self.event_ttl:g}")
         store = StoreConfig(endpoints, _path(self.etcd_cafile), _path(self.etcd_certfile), _path(self.etcd_keyfile))
         if store.is_etcd:
             # Other API servers may share this etcd, each with a controller manager: only one may work at a time.
@@ -132,6 +135,7 @@ class UpOptions:
             ),
             service_cidr=self.service_cluster_ip_range,
             cluster_cidr=self.cluster_cidr,
+            event_ttl=self.event_ttl,
         )
 
     def _nodes(self) -> NodesConfig:

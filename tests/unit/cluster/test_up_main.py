@@ -69,6 +69,7 @@ def test_the_detached_server_gets_flags_that_pinnace_up_parses_back() -> None:
         token_auth_file="/tokens.csv",
         apiserver_cert_extra_sans="a.example,10.0.0.1",
         disable_admission_plugins="PodSecurity",
+        event_ttl=120.0,
     )
     args = ["--data-dir", options.data_dir, *options.arguments()]  # start_detached adds --data-dir, --port, --host
     params = _parsed_by_pinnace_up(args)
@@ -89,6 +90,7 @@ def test_the_flags_make_the_cluster_config(tmp_path: Path) -> None:
         token_auth_file=str(tokens),
         apiserver_cert_extra_sans=" a.example, ,10.0.0.1",
         service_cluster_ip_range="10.100.0.0/16",
+        event_ttl=600.0,
     )
     config = options.config()
     assert config.data_dir == tmp_path / "data" and config.port == 7443
@@ -98,6 +100,7 @@ def test_the_flags_make_the_cluster_config(tmp_path: Path) -> None:
     assert config.security.token_auth_file == tokens
     assert config.security.cert_sans == ("a.example", "10.0.0.1")
     assert config.service_cidr == "10.100.0.0/16"
+    assert config.event_ttl == 600.0 and DEFAULTS.config().event_ttl == 3600.0  # kube-apiserver's --event-ttl 1h
     assert not config.store.is_etcd
 
 
@@ -126,6 +129,7 @@ def test_relative_paths_are_the_directory_pinnace_up_ran_in(tmp_path: Path, monk
         ({"store": "http://127.0.0.1:2379"}, "unsupported store"),
         ({"enable_admission_plugins": "Nope"}, "unknown admission plugin"),
         ({"config_file": "/nonexistent/cluster.yaml"}, "cannot read"),
+        ({"event_ttl": -1.0}, "--event-ttl must be 0"),
     ],
 )
 def test_wrong_flags_are_refused_with_what_is_wrong(tmp_path: Path, change: dict[str, object], message: str) -> None:
