@@ -58,6 +58,8 @@ from typing import Any
 
 import orjson
 
+from pinnace.cluster.ports import free_port
+
 HOST = "127.0.0.1"
 CONNECTIONS = 32  # load generator connections for GET, and concurrent clients for creates
 WATCHERS = 1000
@@ -114,12 +116,6 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     except ImportError:
         return asyncio.run(coro)
     return uvloop.run(coro)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -443,7 +439,7 @@ def minimal_server() -> Iterator[int]:
 @contextlib.contextmanager
 def server_process(target: Callable[..., None], args: tuple[Any, ...], what: str) -> Iterator[tuple[int, int]]:
     """(port, pid) of ``target(*args, port)`` in a spawned process, once it answers GET / with 200; stopped on exit."""
-    port = free_port()
+    port = free_port(HOST)
     proc = mp.get_context("spawn").Process(target=target, args=(*args, port), daemon=True)
     proc.start()
     try:
@@ -527,7 +523,7 @@ class Pinnace:
     def start(self) -> float:
         """Start it; seconds from process start to /readyz 200."""
         compile_bytecode()
-        self.port = free_port()
+        self.port = free_port(HOST)
         exe = shutil.which("pinnace", path=str(Path(sys.executable).parent))
         cmd = [exe] if exe else [sys.executable, "-m", "pinnace"]
         if self.profile:

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,16 +34,11 @@ from typing import Any
 from pinnace.api import errors
 from pinnace.client import load_client_config
 from pinnace.client.rest import ResourceRef, RestClient
+from pinnace.cluster.ports import free_port
 
 TARGET = 15.0
 DEPLOY = ResourceRef("apps", "v1", "deployments")
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(data: Path, port: int, nodes: int, controllers: str) -> subprocess.Popen[bytes]:
