@@ -13,6 +13,7 @@ process body.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -162,7 +163,7 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
     """Run a controller manager until SIGINT/SIGTERM; returns the exit code."""
     from pinnace.client import load_client_config
     from pinnace.client.rest import default_user_agent
-    from pinnace.cluster.runtime_tuning import tune_garbage_collector
+    from pinnace.cluster.runtime_tuning import MemoryScavenger, tune_garbage_collector
     from pinnace.runtime.manager import Manager, ManagerOptions
 
     # Named as upstream's, so the objects its controllers write show "kube-controller-manager" in managedFields.
@@ -179,7 +180,13 @@ async def run(kubeconfig: str | None, context: str | None, config: ControllerMan
     try:
         await start(manager, config)
         tune_garbage_collector()  # informer caches are long-lived acyclic JSON, like the API server's cache
-        return await manager.run_until_signal()
+        # Objects that pass through the informers leave freed heap behind, as in the API server: 30 ConfigMaps
+        # of 1.4 MB created and deleted left the controller manager at 100 MB resident (37 MB before).
+        scavenger = asyncio.create_task(MemoryScavenger.run_forever(), name="memory-scavenger")
+        try:
+            return await manager.run_until_signal()
+        finally:
+            scavenger.cancel()
     finally:
         await rest.close()
 
