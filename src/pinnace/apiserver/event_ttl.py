@@ -71,7 +71,10 @@ class EventExpiry:
                 await watcher.wait(max(0.0, next_sweep - self.clock()))
                 self.note(watcher.drain())
                 if self.clock() >= next_sweep:
-                    await self.sweep()
+                    try:
+                        await self.sweep()
+                    except Exception:  # a bug here must not end expiry for the life of the server
+                        log.exception("expiring events failed; trying again in %.0f s", self.interval)
                     next_sweep = self.clock() + self.interval
         finally:
             if watcher is not None:
