@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from pinnace.api import errors
 from pinnace.api.bootstraptoken import EXTRA_GROUP_PATTERN, SECRET_PREFIX, TOKEN_PATTERN, USAGES, BootstrapToken
+from pinnace.api.goduration import parse_go_duration
 from pinnace.client.rest import ResourceRef, RestClient
 
 __all__ = [
@@ -40,24 +41,15 @@ SECRETS = ResourceRef("", "v1", "secrets")
 DEFAULT_TTL = timedelta(hours=24)
 DEFAULT_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 _ID = re.compile(r"^[a-z0-9]{6}$")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
 
 
 def parse_duration(text: str) -> timedelta:
-    """A Go duration (``24h0m0s``, ``90m``, ``0`` for none); ValueError if malformed."""
+    """A Go duration (``24h0m0s``, ``90m``, ``0`` or nothing for none); ValueError if malformed or negative."""
     text = text.strip()
-    if text in ("0", ""):
-        return timedelta(0)
-    pos, total = 0, 0.0
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * scale[match.group(2)]
-        pos = match.end()
-    if pos != len(text):
+    seconds = parse_go_duration(text) if text else 0.0
+    if seconds < 0:
         raise ValueError(f'time: invalid duration "{text}"')
-    return timedelta(seconds=total)
+    return timedelta(seconds=seconds)
 
 
 def format_ttl(token: BootstrapToken, now: datetime | None = None) -> str:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pinnace.api.goduration import parse_go_duration
 from pinnace.api.podutil import ANNOTATION_SIMULATED_NODE
 
 __all__ = [
@@ -64,27 +64,10 @@ ANNOTATION_EXIT_AFTER = "pinnace.dev/sim-exit-after"
 #: On a pod: the exit code its containers exit with (default 0).
 ANNOTATION_EXIT_CODE = "pinnace.dev/sim-exit-code"
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def parse_duration(text: str) -> float:
     """Seconds in a Go duration (``"1m30s"``, ``"500ms"``, ``"0"``); ValueError if it is not one."""
-    text = text.strip()
-    if text in ("0", "+0", "-0"):
-        return 0.0
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    pos, total = 0, 0.0
-    while pos < len(body):
-        match = _DURATION_RE.match(body, pos)
-        if match is None:
-            raise ValueError(f"time: invalid duration {text!r}")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not body:
-        raise ValueError(f"time: invalid duration {text!r}")
-    return sign * total
+    return parse_go_duration(text.strip())
 
 
 def rfc3339(t: datetime) -> str:

@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pinnace.api import errors
+from pinnace.api.goduration import parse_go_duration
 from pinnace.client.rest import RestClient
 from pinnace.client.restmapper import RESTMapper, RESTMapping
 from pinnace.plugins.kubeargs import PluginFailure, add_connection_flags, client_config, run
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``10m``, ``1h30m``, ``2d`` → a timedelta (Go's duration syntax, plus days)."""
-    pos, seconds = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        seconds += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not text or pos != len(text):
+    try:
+        seconds = parse_go_duration(text, {"d": 86400.0})
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
         raise PluginFailure(f"invalid duration {text!r} (examples: 30s, 10m, 1h30m, 2d)")
     return timedelta(seconds=seconds)
 
