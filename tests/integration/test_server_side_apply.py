@@ -115,3 +115,12 @@ async def test_plain_writes_record_update_entries(client: RestClient) -> None:
 
     reset = await client.patch(CONFIGMAPS, "c", {"metadata": {"managedFields": [{}]}}, namespace="default")
     assert "managedFields" not in reset["metadata"]
+
+
+async def test_force_is_any_value_but_false_and_0_as_upstream_reads_it(client: RestClient) -> None:
+    await apply(client, deployment(2))
+    for refused in ("false", "0"):
+        with pytest.raises(errors.Conflict):
+            await apply(client, deployment(3), manager="other", force=refused)
+    taken = await apply(client, deployment(3), manager="other", force="yes")  # upstream: true (as "t" and "")
+    assert taken["spec"]["replicas"] == 3 and ("other", "Apply", "") in managers(taken)

@@ -22,7 +22,7 @@ from pinnace.apiserver import binding, eviction, negotiation, scale
 from pinnace.apiserver.httputil import int_param, read_body, respond
 from pinnace.apiserver.listing import ListResult, list_objects
 from pinnace.apiserver.negotiation import Output, Wanted
-from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.request_info import RequestInfo, query_bool
 from pinnace.apiserver.rest import DeleteOptions, RestStore
 from pinnace.apiserver.rest_base import check_name
 from pinnace.apiserver.views import object_view, partial_metadata
@@ -119,7 +119,7 @@ def delete_options(query: Any, body: bytes, media: str = "") -> DeleteOptions:
     policy = opts.get("propagationPolicy") or query.get("propagationPolicy")
     orphan = opts.get("orphanDependents")
     if orphan is None and query.get("orphanDependents") is not None:
-        orphan = query.get("orphanDependents") in ("true", "1")
+        orphan = query_bool(query.get("orphanDependents"))
     if policy is None and orphan is not None:
         policy = "Orphan" if orphan else "Background"
     if policy not in (None, "Orphan", "Background", "Foreground"):
@@ -350,7 +350,7 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
             def check(result: Obj) -> None:
                 warnings[:] = _unknown_fields(info, result, schema, validation)
 
-            force = query.get("force", "").lower() in ("1", "t", "true")
+            force = query_bool(query.get("force"))
             applied, status = await _server_side_apply(
                 rest, info, namespace, ri, body, manager or "", force=force, dry_run=dry_run, check=check
             )

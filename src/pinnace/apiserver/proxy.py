@@ -47,7 +47,7 @@ from pinnace.api.podutil import ANNOTATION_SIMULATED_NODE
 from pinnace.api.registry import subresource_kind
 from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.httputil import NO_CACHE
-from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.request_info import RequestInfo, query_bool
 from pinnace.apiserver.rest import RestStore, not_found
 
 __all__ = [
@@ -314,8 +314,8 @@ class KubeletProxy:
 
 
 def _flag(query: Any, name: str) -> bool:
-    """A boolean query parameter as upstream's query decoding reads it (``1`` and ``true`` are true)."""
-    return str(query.get(name, "")).lower() in ("1", "true")
+    """A boolean query parameter as upstream's query decoding reads it (:func:`query_bool`)."""
+    return query_bool(query.get(name))
 
 
 def _check_log_options(query: Any) -> None:

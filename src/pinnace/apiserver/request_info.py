@@ -39,8 +39,10 @@ class RequestInfo:
         return self.name is None
 
 
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.lower() in ("true", "1")
+def query_bool(value: str | None) -> bool:
+    """A boolean query parameter as upstream decodes one into its options (``Convert_Slice_string_To_bool``):
+    absent, ``0`` and ``false`` (any case) are false; any other value, the empty one included, is true."""
+    return value is not None and value != "0" and value.lower() != "false"
 
 
 def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo | None:
@@ -50,7 +52,7 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     resource requests. Methods are case-sensitive, as Go's: any other method (``get``, ``BREW``, ``OPTIONS``) has
     the verb "" (upstream's RequestInfo), which no resource serves.
     """
-    return _parse(method, path, method == "GET" and _truthy(query.get("watch")))
+    return _parse(method, path, method == "GET" and query_bool(query.get("watch")))
 
 
 @functools.lru_cache(maxsize=4096)

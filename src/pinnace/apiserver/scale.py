@@ -22,7 +22,7 @@ from pinnace.api.validation.field import go_value
 from pinnace.apiserver import negotiation
 from pinnace.apiserver.httputil import read_body, respond
 from pinnace.apiserver.negotiation import Wanted
-from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.request_info import RequestInfo, query_bool
 from pinnace.apiserver.rest import AdmissionView, RestStore, conflict
 from pinnace.apiserver.views import object_view
 
@@ -151,7 +151,7 @@ async def handle_scale(
             request.query.get("fieldManager"), "PatchOptions", apply=True, force="force" in request.query
         )
         config = _parent_config(info, name, body)
-        force = request.query.get("force", "").lower() in ("1", "t", "true")
+        force = query_bool(request.query.get("force"))
 
     def mutate(current: Obj) -> Obj:
         if applying:  # the Scale's spec.replicas applied as the workload's, owned through the scale subresource

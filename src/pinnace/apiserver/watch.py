@@ -25,7 +25,7 @@ from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.httputil import NO_CACHE, int_param
 from pinnace.apiserver.listing import ObjectFilter, build_filter, validate_list_options
 from pinnace.apiserver.negotiation import Output, Wanted
-from pinnace.apiserver.request_info import RequestInfo
+from pinnace.apiserver.request_info import RequestInfo, query_bool
 from pinnace.apiserver.rest import RestStore, parse_resource_version
 from pinnace.apiserver.views import object_view
 from pinnace.apiserver.watch_cache import CachedObject, CacheEvent, Watcher
@@ -72,8 +72,8 @@ async def serve_watch(
         predicate = _only_named(ri.name, predicate)
 
     rv = query.get("resourceVersion") or ""
-    send_initial = (query.get("sendInitialEvents") or "").lower() == "true"
-    bookmarks = (query.get("allowWatchBookmarks") or "").lower() in ("true", "1")
+    send_initial = query_bool(query.get("sendInitialEvents"))
+    bookmarks = query_bool(query.get("allowWatchBookmarks"))
     validate_list_options(
         watch=True,
         resource_version=rv,
