@@ -432,7 +432,7 @@ class Target:
 def _is_watch(req: Request) -> bool:
     """Whether the server answers ``req`` with a stream: a watch or a followed log, the flags read as the server
     reads them (``watch=`` is a watch, ``watch=0`` is not)."""
-    from pinnace.apiserver.request_info import query_bool
+    from pinnace.api.params import query_bool
 
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query, keep_blank_values=True)
     return "/watch/" in req.path or any(query_bool((query.get(flag) or [None])[0]) for flag in ("watch", "follow"))

@@ -114,6 +114,11 @@ def test_logs_with_options_and_errors(node: Node, k8s_client: kubernetes.client.
     assert api.read_namespaced_pod_log("talker", "default", container="main", tail_lines=1) == "three\n"
     stamped = api.read_namespaced_pod_log("talker", "default", timestamps=True, tail_lines=1)
     assert stamped.endswith("Z three\n") and stamped[:4].isdigit()
+    # Flags as upstream decodes them, through to the node: anything but absent, 0 and false is true.
+    for value, on in (("maybe", True), ("", True), ("0", False), ("FALSE", False)):
+        path = f"/api/v1/namespaces/default/pods/talker/log?tailLines=1&timestamps={value}"
+        with urllib.request.urlopen(node.server.url + path, timeout=10) as answer:
+            assert answer.read().decode().endswith("Z three\n") is on, value
     assert api.read_namespaced_pod_log("talker", "default", limit_bytes=2) in ("on", "tw")
     with pytest.raises(ApiException) as err:
         api.read_namespaced_pod_log("talker", "default", container="nope")

@@ -16,13 +16,14 @@ from aiohttp import web
 from pinnace.api import apply, conversion, crd, duplicates, errors, managedfields, patch, strategic, strategy, typed
 from pinnace.api import validation as builtin_validation
 from pinnace.api.definitions import definition_for
+from pinnace.api.params import query_bool
 from pinnace.api.registry import SUBRESOURCE_VERBS, ResourceInfo
 from pinnace.api.table import build_table
 from pinnace.apiserver import binding, eviction, negotiation, scale
 from pinnace.apiserver.httputil import int_param, read_body, respond
 from pinnace.apiserver.listing import ListResult, list_objects
 from pinnace.apiserver.negotiation import Output, Wanted
-from pinnace.apiserver.request_info import RequestInfo, query_bool
+from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import DeleteOptions, RestStore
 from pinnace.apiserver.rest_base import check_name
 from pinnace.apiserver.views import object_view, partial_metadata

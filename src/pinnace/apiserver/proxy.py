@@ -43,11 +43,12 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
 from pinnace.api import errors
+from pinnace.api.params import query_bool
 from pinnace.api.podutil import ANNOTATION_SIMULATED_NODE
 from pinnace.api.registry import subresource_kind
 from pinnace.apiserver.admission import Operation
 from pinnace.apiserver.httputil import NO_CACHE
-from pinnace.apiserver.request_info import RequestInfo, query_bool
+from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, not_found
 
 __all__ = [

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pinnace.api.params import query_bool
+
 #: Subresources of a namespace itself, not resources inside it.
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 #: A path whose namespace segment is empty, up to that segment: ``/api/v1/namespaces//``, ``/apis/g/v/watch/…``.
@@ -37,12 +39,6 @@ class RequestInfo:
     def is_list_like(self) -> bool:
         """True for list, watch and deletecollection (no name in the URL)."""
         return self.name is None
-
-
-def query_bool(value: str | None) -> bool:
-    """A boolean query parameter as upstream decodes one into its options (``Convert_Slice_string_To_bool``):
-    absent, ``0`` and ``false`` (any case) are false; any other value, the empty one included, is true."""
-    return value is not None and value != "0" and value.lower() != "false"
 
 
 def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo | None:

@@ -16,13 +16,14 @@ from aiohttp import web
 
 from pinnace.api import apply, crd, errors, managedfields, patch, selectors, strategy
 from pinnace.api.managedfields import manager_from_user_agent
+from pinnace.api.params import query_bool
 from pinnace.api.registry import SUBRESOURCE_KINDS, ResourceInfo
 from pinnace.api.validation import check_decodable
 from pinnace.api.validation.field import go_value
 from pinnace.apiserver import negotiation
 from pinnace.apiserver.httputil import read_body, respond
 from pinnace.apiserver.negotiation import Wanted
-from pinnace.apiserver.request_info import RequestInfo, query_bool
+from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import AdmissionView, RestStore, conflict
 from pinnace.apiserver.views import object_view
 

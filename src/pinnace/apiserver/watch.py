@@ -21,11 +21,12 @@ import orjson
 from aiohttp import web
 
 from pinnace.api import conversion, errors
+from pinnace.api.params import query_bool
 from pinnace.api.registry import ResourceInfo
 from pinnace.apiserver.httputil import NO_CACHE, int_param
 from pinnace.apiserver.listing import ObjectFilter, build_filter, validate_list_options
 from pinnace.apiserver.negotiation import Output, Wanted
-from pinnace.apiserver.request_info import RequestInfo, query_bool
+from pinnace.apiserver.request_info import RequestInfo
 from pinnace.apiserver.rest import RestStore, parse_resource_version
 from pinnace.apiserver.views import object_view
 from pinnace.apiserver.watch_cache import CachedObject, CacheEvent, Watcher

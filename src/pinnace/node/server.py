@@ -47,6 +47,7 @@ import orjson
 from aiohttp import web
 
 from pinnace.api import errors
+from pinnace.api.params import query_bool
 from pinnace.node import cri
 from pinnace.node.cri import ContainerState, ContainerStatus, RuntimeService, SandboxState, StreamSession
 from pinnace.node.kubeletauth import KubeletAuth
@@ -68,13 +69,6 @@ PodLister = Callable[[], Iterable[Obj]]
 
 _JSON = {"Content-Type": "application/json"}
 _SPDY_PORT_FORWARD = "portforward.k8s.io"
-
-
-def _flag(query: Any, name: str, default: bool = False) -> bool:
-    value = query.get(name)
-    if value is None:
-        return default
-    return str(value).lower() in ("1", "true", "yes", "")
 
 
 def _status(err: errors.StatusError) -> web.Response:
@@ -256,7 +250,7 @@ class KubeletServer:
         name = info["container"]
         found = await self._containers(pod, name)
         options = _log_options(query)
-        if _flag(query, "previous"):
+        if query_bool(query.get("previous")):
             if len(found) < 2:
                 raise errors.BadRequest(f'previous terminated container "{name}" in pod "{info["pod"]}" not found')
             target, live = found[-2], False
@@ -294,11 +288,11 @@ class KubeletServer:
 
     async def _remote_command(self, request: web.Request, command: list[str] | None) -> web.StreamResponse:
         query = request.query
-        tty = _flag(query, "tty")
+        tty = query_bool(query.get("tty"))
         options = StreamOptions(
-            stdin=_flag(query, "stdin") or _flag(query, "input"),
-            stdout=_flag(query, "stdout") or _flag(query, "output"),
-            stderr=_flag(query, "stderr") or _flag(query, "error"),
+            stdin=query_bool(query.get("stdin")) or query_bool(query.get("input")),
+            stdout=query_bool(query.get("stdout")) or query_bool(query.get("output")),
+            stderr=query_bool(query.get("stderr")) or query_bool(query.get("error")),
             tty=tty,
         )
         if not (options.stdin or options.stdout or options.stderr):
@@ -431,9 +425,9 @@ def _log_options(query: Any) -> logs.LogOptions:
         except ValueError:
             raise errors.BadRequest(f"sinceTime: invalid time {query['sinceTime']!r}") from None
     return logs.LogOptions(
-        follow=_flag(query, "follow"),
+        follow=query_bool(query.get("follow")),
         tail_lines=number("tailLines"),
         since=since,
-        timestamps=_flag(query, "timestamps"),
+        timestamps=query_bool(query.get("timestamps")),
         limit_bytes=number("limitBytes"),
     )

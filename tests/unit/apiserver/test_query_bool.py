@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pinnace.apiserver.request_info import parse_request_info, query_bool
+from pinnace.api.params import query_bool
+from pinnace.apiserver.request_info import parse_request_info
 
 
 @pytest.mark.parametrize("value", [None, "0", "false", "False", "FALSE"])
