@@ -433,7 +433,7 @@ def cap_update_managers(encoded: list[Obj]) -> list[Obj]:
         into.fields |= merged.fields
         if merged is e:
             into.time = e.time
-        entries.remove(merged)
+        entries = [x for x in entries if x is not merged]  # by identity: Entry compares by value
         count -= 1
         if merged is first:
             first_of_version[e.api_version] = bucket
