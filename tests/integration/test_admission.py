@@ -32,9 +32,9 @@ Obj = dict[str, Any]
 class AdmissionServer(ThreadedServer):
     """A threaded server with the default admission plugins and the controllers they rely on."""
 
-    async def _start(self, tmp_path: Path) -> APIServer:
+    async def _start(self, tmp_path: Path, options: dict[str, Any]) -> APIServer:
         self.store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
-        server = APIServer(self.store, admission_plugins=DEFAULT_PLUGINS)
+        server = APIServer(self.store, admission_plugins=DEFAULT_PLUGINS, **options)
         await server.listen("127.0.0.1", 0)
         self.rest = RestClient(server.url)
         self.manager = Manager(self.rest)
