@@ -41,7 +41,6 @@ import copy
 import http.client
 import json
 import logging
-import os
 import random
 import socket
 import ssl
@@ -507,17 +506,10 @@ def kubeconfig_target(path: str, server_pid: int | None = None) -> Target:
     headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
     target = Target(config.server, ssl_context=config.ssl_context(), headers=headers)
     if server_pid is not None:
-        target.resident = lambda: _resident_of(server_pid)
+        from pinnace.cluster.runtime_tuning import resident_bytes
+
+        target.resident = lambda: resident_bytes(server_pid)
     return target
-
-
-def _resident_of(pid: int) -> int:
-    """Process ``pid``'s resident set size in bytes (0 once it is gone)."""
-    try:
-        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 # ---- the fuzzer ---------------------------------------------------------------------------------------------

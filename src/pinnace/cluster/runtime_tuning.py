@@ -107,10 +107,11 @@ def malloc_trim() -> Callable[[], object] | None:
     return lambda: trim(0)
 
 
-def resident_bytes() -> int:
-    """This process's resident set size, in bytes (0 where ``/proc`` does not tell)."""
+def resident_bytes(pid: int | None = None) -> int:
+    """The resident set size of this process (or of ``pid``), in bytes (0 where ``/proc`` does not tell, or once
+    the process is gone)."""
     try:
-        with open("/proc/self/statm", "rb") as statm:
+        with open(f"/proc/{pid or 'self'}/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
