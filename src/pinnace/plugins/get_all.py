@@ -28,8 +28,8 @@ def parse_duration(text: str) -> timedelta:
     try:
         seconds = parse_go_duration(text, {"d": 86400.0})
     except ValueError:
-        seconds = -1.0
-    if seconds < 0:
+        seconds = None
+    if seconds is None or seconds < 0:
         raise PluginFailure(f"invalid duration {text!r} (examples: 30s, 10m, 1h30m, 2d)")
     return timedelta(seconds=seconds)
 
