@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import urllib.request
 from typing import Any
 
 import pytest
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 from tests.integration.conftest import ThreadedServer
 
 from pinnace.apiserver.watch import WatchSettings
+from pinnace.apiserver.watch_cache import MAX_PENDING_BYTES
 
 NS = "default"
 
@@ -245,3 +249,57 @@ def test_send_initial_events_false_starts_at_the_most_recent_state(k8s_client: A
         timeout_seconds=1,
     )
     assert events == []
+
+
+def _open_watches(server: ThreadedServer) -> float:
+    """The server's gauge of open configmap watches (from ``/metrics``)."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if line.startswith("apiserver_longrunning_requests{") and 'resource="configmaps"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_watch_whose_client_stops_reading_is_closed_and_cut(
+    threaded_server: ThreadedServer, k8s_client: ApiClient
+) -> None:
+    """A client that stops reading its watch (a suspended ``kubectl get -w``) while large objects are written:
+    once its pending events weigh more than the bound, the server closes the watch, lets go of those events and
+    drops the connection, with everything queued for it; the client finds its stream cut short, and a watch
+    from the last version it read brings the rest."""
+    info = threaded_server.server.registry.get("", "v1", "configmaps")
+    assert info is not None
+    cache = threaded_server.call(threaded_server.server.rest.caches.get(info))
+    cache.max_pending_bytes = 2_000_000  # 32 MiB by default; the kernel's socket buffers take several MB first
+    cache.window_bytes = 100_000_000  # 16 MiB by default: the watch again below finds every event in the window
+    core = client.CoreV1Api(k8s_client)
+    start = core.list_namespaced_config_map(NS).metadata.resource_version
+    stalled = core.list_namespaced_config_map(
+        NS, watch=True, resource_version=start, timeout_seconds=600, _preload_content=False
+    )
+    assert stalled.status == 200 and _open_watches(threaded_server) == 1
+    big = "x" * 1_000_000
+    written = []
+    for i in range(24):  # 24 MB: past the socket buffers and the bound together
+        cm = core.create_namespaced_config_map(NS, client.V1ConfigMap(metadata={"name": f"big-{i}"}, data={"v": big}))
+        written.append(cm.metadata.name)
+    deadline = time.monotonic() + 10
+    while _open_watches(threaded_server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _open_watches(threaded_server) == 0  # the watch request ended: it holds nothing any more
+    assert not any(w.pending for w in cache._all_watchers())
+
+    # The client, reading again: the events that reached it before the cut, then the end of the stream.
+    received: list[tuple[str, str]] = []
+    buffer = b""
+    with contextlib.suppress(urllib3.exceptions.HTTPError):
+        for chunk in stalled.stream(1 << 16):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            received += [(e["type"], e["object"]["metadata"]["resourceVersion"]) for e in map(json.loads, lines)]
+    stalled.release_conn()
+    cache.max_pending_bytes = MAX_PENDING_BYTES  # the watch again replays what was written meanwhile
+    assert 0 < len(received) < len(written) and all(t == "ADDED" for t, _ in received)
+    rest = _collect(core.list_namespaced_config_map, resource_version=received[-1][1], timeout_seconds=1)
+    assert [n for _, n, _ in rest] == written[len(received) :]

@@ -150,6 +150,15 @@ async def serve_watch(
         transport.write(b"%x\r\n%b\r\n" % (len(data), data))
         return True
 
+    waiting_on_client = False  # a write is waiting for the client to read
+
+    def cut_stalled_client() -> None:
+        """The watcher fell too far behind: if its client is not reading at all, drop the connection, and with
+        it the bytes queued for the client (a suspended ``kubectl get -w`` would otherwise hold them for ever)."""
+        if waiting_on_client and transport is not None:
+            transport.abort()
+
+    watcher.on_fell_behind = cut_stalled_client
     if wanted.output is Output.OBJECT and not wanted.yaml:  # a line per event the cache's flush can write
         watcher.stream_to(write_chunk, encode)
     try:
@@ -176,7 +185,11 @@ async def serve_watch(
             if chunks:
                 data = b"".join(chunks)
                 if not write_chunk(data):
-                    await response.write(data)  # raises if the client is gone; waits if it is slow
+                    waiting_on_client = True
+                    try:
+                        await response.write(data)  # raises if the client is gone; waits if it is slow
+                    finally:
+                        waiting_on_client = False
             if watcher.closed and not watcher.pending:
                 if watcher.error:
                     await response.write(_error_line(errors.Gone(watcher.error)))

@@ -159,6 +159,8 @@ class Watcher:
         self.sink: Callable[[bytes], bool] | None = None
         #: The line of an event for this watcher's sink (the stored form's, or one made per served version).
         self.encode: Callable[[CacheEvent], bytes] = CacheEvent.line
+        #: Called when it is closed for falling behind (see :meth:`_fall_behind`).
+        self.on_fell_behind: Callable[[], None] | None = None
         self._dirty = False
         #: The lane it is in (see :class:`_Lane`), and the revision up to which it has had the lane's events
         #: (on joining: every event up to the cache's revision, offered to it one by one before).
@@ -214,7 +216,7 @@ class Watcher:
         pending.append(event)
         self._pending_weight += event.weight
         if len(pending) > self.max_pending or self._pending_weight > self.max_pending_bytes:
-            self.terminate(FELL_BEHIND)
+            self._fall_behind()
             return
         if self.sink is None:
             self._wake(True)
@@ -278,9 +280,22 @@ class Watcher:
         pending.extend(run)
         self._pending_weight += sum([ev.weight for ev in run])
         if len(pending) > self.max_pending or self._pending_weight > self.max_pending_bytes:
-            self.terminate(FELL_BEHIND)
+            self._fall_behind()
             return
         self._flush(shared)
+
+    def _fall_behind(self) -> None:
+        """Close a watcher whose client does not keep up: let go of its pending events at once (its client must
+        watch again anyway) and have its request cut a write the client is not taking (:attr:`on_fell_behind`)."""
+        log.info(
+            "closing a watch of %s whose client does not read: %d events (%d bytes stored) pending",
+            self.cache.prefix, len(self.pending), self._pending_weight,
+        )  # fmt: skip
+        self.pending.clear()
+        self._pending_weight = 0
+        self.terminate(FELL_BEHIND)
+        if self.on_fell_behind is not None:
+            self.on_fell_behind()
 
     def _wake(self, value: bool) -> None:
         waiter = self._waiter

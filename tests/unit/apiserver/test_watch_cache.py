@@ -356,6 +356,10 @@ async def test_a_watcher_whose_client_does_not_read_is_closed_before_it_holds_to
         by_count.max_pending_bytes = 10**9  # this one is closed by the count alone
         by_weight = cache.watch("ns", lambda obj: True, after_revision=cache.revision)  # a selector: its own queue
         reading = cache.watch(None, None, after_revision=cache.revision)
+        told: list[str] = []  # whom the cache told to cut their client (their requests do)
+        by_count.on_fell_behind = lambda: told.append("by_count")
+        by_weight.on_fell_behind = lambda: told.append("by_weight")
+        reading.on_fell_behind = lambda: told.append("reading")
         got: list[CacheEvent] = []
         for i in range(45):
             await store.create(f"{PREFIX}ns/s{i}", configmap(f"s{i}", 10))
@@ -373,6 +377,7 @@ async def test_a_watcher_whose_client_does_not_read_is_closed_before_it_holds_to
         assert by_count.closed and by_count.error == FELL_BEHIND
         assert not reading.closed and len(got) == 53  # a watcher that keeps up is not touched
         assert by_count not in cache._all_watchers() and by_weight not in cache._all_watchers()
+        assert not by_count.pending and not by_weight.pending and told == ["by_weight", "by_count"]
     finally:
         await cache.stop()
         await store.close()
