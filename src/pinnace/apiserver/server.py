@@ -64,7 +64,7 @@ from pinnace.apiserver.user import (
     current_user,
 )
 from pinnace.apiserver.virtual import VirtualResources
-from pinnace.storage import CorruptValue, Store, ValueTooLarge
+from pinnace.storage import CorruptValue, StorageError, Store, ValueTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,9 @@ class APIServer:
         except ValueTooLarge as exc:  # the store's limit (etcd's): the client's object is too big, no server fault
             code = 413
             return status_response(errors.RequestEntityTooLarge(f"{exc}: the object is larger than the store takes"))
-        except CorruptValue as exc:  # a lost encryption key, say: loud, and every other resource still served
+        except StorageError as exc:
+            # The store failed (a full disk, a lost encryption key): as upstream's NewInternalError, a 500 that says
+            # what failed, logged once without a traceback, and every other request still served.
             log.error("%s %s: %s", request.method, request.path_qs, exc)
             code = 500
             return status_response(errors.InternalError(f"Internal error occurred: {exc}"))

@@ -188,7 +188,10 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
     try:
         await stop.wait()
     finally:
-        announce("Shutting down…")
+        # Best effort: with the disk full, printing to the log the output goes to fails, and that must not leave
+        # the controller manager and node agents running (nor this process waiting for them for ever).
+        with contextlib.suppress(OSError):
+            announce("Shutting down…")
         scavenger.cancel()
         await cluster.stop()
         with contextlib.suppress(FileNotFoundError):

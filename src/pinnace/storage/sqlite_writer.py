@@ -117,11 +117,12 @@ class Writer:
                     results.append((refused.status, refused.args))
             conn.execute("COMMIT")
         except Exception as e:  # keep the writer alive whatever happens: fail this batch, loudly
-            print(f"pinnace sqlite writer: commit of {len(batch)} operations failed: {e!r}", file=sys.stderr)
+            with contextlib.suppress(OSError):  # its stderr is the log, maybe on the disk that is full
+                print(f"pinnace sqlite writer: commit of {len(batch)} operations failed: {e!r}", file=sys.stderr)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self.revision = start
-            return [(FAILED, (f"commit failed: {e}",))] * len(batch)
+            return [(FAILED, (f"the store could not commit the write: {e}",))] * len(batch)
         return results
 
     def _apply(self, op: Op) -> tuple[Any, ...]:
