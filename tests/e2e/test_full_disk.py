@@ -8,6 +8,7 @@ the cluster comes back with every write it acknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
-from tests.e2e.conftest import start_cluster, stop_cluster
+from tests.e2e.conftest import free_port, run_pinnace, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +89,14 @@ def test_a_full_disk_refuses_writes_clearly_and_loses_nothing(small_disk: Path, 
     finally:
         stop_cluster(cluster)
     assert cluster.proc.returncode == 0
+
+
+def test_up_on_a_full_disk_says_which_file_it_could_not_write(small_disk: Path) -> None:
+    with open(small_disk / "filler", "wb") as filler, contextlib.suppress(OSError):  # fill it
+        while True:
+            filler.write(b"\0" * (1 << 20))
+    data_dir = small_disk / "data"
+    result = run_pinnace("up", "--data-dir", str(data_dir), "--port", str(free_port()), "--nodes", "0",
+                         "--no-merge-kubeconfig")  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot start the cluster: [Errno 28] No space left on device: '{data_dir}/pki/" in result.stdout

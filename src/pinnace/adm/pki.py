@@ -244,6 +244,9 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, say: say which file (a write's error names none)
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

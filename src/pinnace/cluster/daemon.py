@@ -166,8 +166,9 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         announce(f"cannot open the store ({config.store.describe(config.data_dir)}): {exc}")
         await cluster.stop()
         return 1
-    except OSError as exc:
-        announce(f"cannot start the API server on {config.host}:{config.port}: {exc}")
+    except OSError as exc:  # a file it could not write (a full disk, a read-only directory), or its address
+        where = "the cluster" if exc.filename else f"the API server on {config.host}:{config.port}"
+        announce(f"cannot start {where}: {exc}")
         await cluster.stop()
         return 1
     except SlotBusyError as exc:
