@@ -80,6 +80,8 @@ class EtcdMemberSpec:
     #: The peer certificate (kubeadm's etcd/peer): peers then talk HTTPS and must show certificates of the CA.
     peer_tls: ServerTLS | None = None
     log_level: str = "warn"
+    #: The database size past which it refuses writes (etcd's --quota-backend-bytes; None: etcd's 2 GiB).
+    quota_backend_bytes: int | None = None
 
     def command(self, binary: str | None = None) -> list[str]:
         """This member's argv (see :func:`etcd_command`)."""
@@ -103,6 +105,8 @@ def etcd_command(spec: EtcdMemberSpec, binary: str | None = None) -> list[str]:
         "--election-timeout", str(spec.election_ms),
         "--log-level", spec.log_level,
     ]  # fmt: skip
+    if spec.quota_backend_bytes is not None:
+        args += ["--quota-backend-bytes", str(spec.quota_backend_bytes)]
     if spec.tls is not None:
         args += [
             "--cert-file", str(spec.tls.cert_file),

@@ -110,6 +110,9 @@ _ERR_FUTURE = "required revision is a future revision"
 #: What etcd answers a request over its --max-request-bytes (one a bit larger never reaches it: gRPC's own
 #: receive limit, that plus 512 KiB, refuses it with RESOURCE_EXHAUSTED).
 _ERR_TOO_LARGE = "etcdserver: request is too large"
+#: What etcd answers a write once its database has reached --quota-backend-bytes (the NOSPACE alarm: until an
+#: operator compacts, defragments and disarms it, only reads and deletes are served).
+_ERR_NO_SPACE = "etcdserver: mvcc: database space exceeded"
 # A member that is down answers UNAVAILABLE; one that is paused (SIGSTOP, a stalled disk) or cut off from
 # the leader answers nothing, so its attempt ends at ``request_timeout`` — that is retried on the next
 # member too, while ``retry_timeout`` lasts.
@@ -242,6 +245,8 @@ class EtcdStore:
         details = error.details() or ""
         if _ERR_TOO_LARGE in details:
             return ValueTooLarge(_ERR_TOO_LARGE)
+        if _ERR_NO_SPACE in details:  # RESOURCE_EXHAUSTED too, but the store's quota, not the object, is the matter
+            return StorageError(details)
         if writing and error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
             return ValueTooLarge(f"{_ERR_TOO_LARGE} ({details})")
         if requested is not None and _ERR_COMPACTED in details:

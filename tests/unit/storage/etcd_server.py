@@ -22,8 +22,9 @@ __all__ = ["EtcdCluster", "EtcdServer", "ServerTLS", "free_port"]
 class EtcdServer:
     """One single-member etcd cluster; ``start``/``stop`` can be repeated on the same data dir and ports."""
 
-    def __init__(self, data_dir: Path, *, tls: ServerTLS | None = None) -> None:
+    def __init__(self, data_dir: Path, *, tls: ServerTLS | None = None, quota_backend_bytes: int | None = None) -> None:
         self.data_dir = data_dir
+        self.quota_backend_bytes = quota_backend_bytes
         self.client_port = free_port()
         self.peer_port = free_port()
         self.process: asyncio.subprocess.Process | None = None
@@ -45,6 +46,7 @@ class EtcdServer:
             heartbeat_ms=20,
             election_ms=200,
             tls=self.tls,
+            quota_backend_bytes=self.quota_backend_bytes,
         )
         log = self.data_dir.parent / f"{self.data_dir.name}.log"
         self.process = await start_member(spec, log)

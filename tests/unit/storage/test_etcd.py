@@ -208,3 +208,27 @@ async def test_a_value_over_etcds_request_limit_is_value_too_large_and_nothing_i
         assert await store.current_revision() == revision + 4  # the two creates and deletes of "small" only
     finally:
         await store.close()
+
+
+async def test_a_full_etcd_is_a_store_failure_that_says_so_and_deletes_still_work(tmp_path: Path) -> None:
+    """Past --quota-backend-bytes etcd raises its NOSPACE alarm and refuses writes with RESOURCE_EXHAUSTED, as it
+    does a request over its size limit; but here the store is full, not the object too big: a ``StorageError``
+    with etcd's words (the API server's 500, as upstream's), not ``ValueTooLarge`` (a 413 that would blame the
+    object). Reads go on, and deletes, which etcd still takes, free room."""
+    etcd = EtcdServer(tmp_path / "etcd", quota_backend_bytes=4_000_000)
+    await etcd.start()
+    store = await EtcdStore.open([etcd.endpoint])
+    try:
+        written: list[KeyValue] = []
+        with pytest.raises(StorageError) as full:
+            for i in range(200):  # 20 MB of values: well past the quota
+                written.append(await store.create(f"{P}v{i}", b"x" * 100_000))
+        assert not isinstance(full.value, ValueTooLarge)
+        assert str(full.value) == "etcdserver: mvcc: database space exceeded"
+        assert len(written) > 10
+        assert [kv.key for kv in (await store.range(P)).items] == sorted(kv.key for kv in written)
+        await store.delete(written[0].key)
+        assert await store.get(written[0].key) is None
+    finally:
+        await store.close()
+        await etcd.stop()
