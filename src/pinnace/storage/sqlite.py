@@ -256,9 +256,15 @@ class SQLiteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = await take_store_lock(path)  # before the revision is read: no other writer may move it
         try:
-            conn = open_connection(str(path), durable)
+            try:
+                conn = open_connection(str(path), durable)
+            except sqlite3.DatabaseError as e:  # not a database, unreadable
+                raise StorageError(str(e)) from e
             try:
                 revision, compacted = _prepare(conn)
+            except sqlite3.DatabaseError as e:  # a damaged file ("database disk image is malformed")
+                conn.close()
+                raise StorageError(str(e)) from e
             except BaseException:
                 conn.close()
                 raise

@@ -27,6 +27,7 @@ from pinnace.storage import (
     sqlite_lock,
 )
 from pinnace.storage.sqlite import prefix_end
+from pinnace.storage.sqlite_lock import release_store_lock, take_store_lock
 
 P = "/registry/test/things/"
 
@@ -200,6 +201,27 @@ async def test_refuses_unknown_schema_version(tmp_path: Path) -> None:
         db.execute("UPDATE meta SET value = 99 WHERE name = 'schema_version'")
     with pytest.raises(StorageError, match="schema version 99"):
         await SQLiteStore.open(path)
+
+
+async def test_a_file_that_is_no_database_or_is_damaged_is_a_storage_error(tmp_path: Path) -> None:
+    """What ``pinnace up`` reports as "cannot open the store (...): <SQLite's reason>", not a traceback."""
+    stranger = tmp_path / "stranger.db"
+    stranger.write_bytes(b"not a database at all " * 1000)
+    with pytest.raises(StorageError, match=r"^file is not a database$"):
+        await SQLiteStore.open(stranger)
+
+    damaged = tmp_path / "damaged.db"
+    store = await SQLiteStore.open(damaged)
+    for i in range(200):
+        await store.create(f"/k/{i}", b"v" * 500)
+    await store.close()
+    data = bytearray(damaged.read_bytes())
+    for page in range(4096, len(data), 4096):  # every page but the header's: b-tree pages scrambled
+        data[page : page + 64] = b"\xde\xad" * 32
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(StorageError, match="malformed"):
+        await SQLiteStore.open(damaged)
+    release_store_lock(await take_store_lock(damaged, wait=0))  # the failed open let its lock go
 
 
 def test_prefix_end() -> None:
