@@ -305,6 +305,14 @@ async def test_crash_loop_back_off_and_completion(client: RestClient, node: Node
     assert "back-off" in cs["state"]["waiting"]["message"]
     p = await get_pod(client, "crash")
     assert p["status"]["phase"] == "Running"
+    # The agent keeps the last exited instance (logs --previous) besides the newest; the older go with their logs.
+    logs = node.data_dir / "logs" / "pods" / f"default_crash_{p['metadata']['uid']}" / "main"
+
+    async def logs_pruned() -> list[str] | None:
+        names = sorted(f.name for f in logs.iterdir())
+        return names if len(names) <= 2 and "0.log" not in names else None
+
+    assert len(await eventually(logs_pruned)) == 2
 
     async def told() -> bool:  # the agent's recorder posts events in the background
         events = await client.list(EVENTS, "default", fieldSelector="involvedObject.name=crash")

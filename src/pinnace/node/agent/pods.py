@@ -37,6 +37,7 @@ from pinnace.node.agent.backoff import CrashBackoff
 from pinnace.node.agent.env import ConfigError, SourceLookup, container_env, expand
 from pinnace.node.agent.probes import ProbeManager
 from pinnace.node.agent.volumes import VolumeError, VolumeManager
+from pinnace.node.crilog import remove_log
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
 
@@ -286,6 +287,8 @@ class PodSync:
             if old.state == cri.ContainerState.EXITED:
                 with contextlib.suppress(cri.CRIError):
                     await self.runtime.remove_container(old.id)
+                    if old.log_path:  # and its log, rotated files too: a crash loop must not pile them up
+                        await asyncio.to_thread(remove_log, old.log_path)
 
     async def _pull(self, ctx: PodContext, c: Obj) -> str | None:
         """Make sure the image is there (by imagePullPolicy); its reference, or None with the waiting reason set.

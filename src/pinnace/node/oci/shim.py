@@ -38,20 +38,13 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, BinaryIO
+from typing import Any
 
+from pinnace.node.crilog import MAX_FILES, MAX_SIZE, CRILog
 from pinnace.node.oci.attach import RESIZE, STDERR, STDIN, STDOUT, frame, read_frame, set_winsize
 from pinnace.node.oci.cgroups import oom_kills
 
 PR_SET_CHILD_SUBREAPER = 36
-#: Longest partial line kept before it is written as a ``P`` record (containerd's 16 KiB).
-MAX_LINE = 16 * 1024
-
-
-def rfc3339nano(ns: int) -> str:
-    """A CRI log timestamp: RFC 3339, UTC, nanoseconds (the process runtime's shim writes the same)."""
-    seconds, nanos = divmod(ns, 1_000_000_000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{nanos:09d}Z"
 
 
 def receive_console(listener: socket.socket, proc: subprocess.Popen[bytes]) -> int:
@@ -86,41 +79,6 @@ def memory_cgroup(pid: int) -> str:
     return f"{base}{unified}"
 
 
-class LogWriter:
-    """Writes one stream's output to a CRI log file, line by line (thread-safe across streams)."""
-
-    def __init__(self, path: str, lock: threading.Lock) -> None:
-        self.handle: BinaryIO | None = open(path, "ab", buffering=0) if path else None  # noqa: SIM115
-        self.lock = lock
-
-    def write(self, stream: str, data: bytes, partial: bytearray) -> None:
-        """Append ``data`` of ``stream``; complete lines become F records, over-long ones P records."""
-        partial += data
-        while True:
-            newline = partial.find(b"\n")
-            if newline < 0:
-                if len(partial) >= MAX_LINE:
-                    self._record(stream, "P", bytes(partial[:MAX_LINE]))
-                    del partial[:MAX_LINE]
-                    continue
-                return
-            self._record(stream, "F", bytes(partial[:newline]))
-            del partial[: newline + 1]
-
-    def flush(self, stream: str, partial: bytearray) -> None:
-        """At the end of a stream, what is left is a last full line."""
-        if partial:
-            self._record(stream, "F", bytes(partial))
-            partial.clear()
-
-    def _record(self, stream: str, tag: str, line: bytes) -> None:
-        if self.handle is None:
-            return
-        record = f"{rfc3339nano(time.time_ns())} {stream} {tag} ".encode() + line + b"\n"
-        with self.lock:
-            self.handle.write(record)
-
-
 class Shim:
     """One container's shim: start it, pump its output, serve attach, record how it ends."""
 
@@ -130,7 +88,11 @@ class Shim:
         self.runtime: list[str] = [config["runtime"], "--root", config["root"]]
         self.id: str = config["id"]
         self.lock = threading.Lock()
-        self.log = LogWriter(config.get("log_path", ""), self.lock)
+        self.log = CRILog(
+            config.get("log_path") or "",
+            config.get("log_max_size") or MAX_SIZE,
+            config.get("log_max_files") or MAX_FILES,
+        )
         self.clients: list[socket.socket] = []
         self.stdin_fd: int | None = None
         self.master: int | None = None

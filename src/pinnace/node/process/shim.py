@@ -56,6 +56,8 @@ if TYPE_CHECKING or __package__:
     )
     from pinnace.node.process.shim_sessions import ShimSessions, exec_error
 else:
+    # ... and the modules of the directory above that are stdlib only too (crilog, the CRI log writer).
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from shim_host import IGNORED_SIGNALS, enter_mount_namespace, exit_code, nonblock, start_time, write_json
     from shim_sessions import ShimSessions, exec_error
 

@@ -16,28 +16,21 @@ import os
 import selectors
 import socket
 import subprocess
-import time
 from typing import TYPE_CHECKING, Any
 
 # Run by path (``python -S shim.py``: stdlib only, so it starts fast), the shim's siblings are top-level
 # modules; imported as part of the package (type checking, documentation), they are the package's.
 if TYPE_CHECKING or __package__:
+    from pinnace.node.crilog import MAX_FILES, MAX_SIZE, CRILog
     from pinnace.node.process.shim_host import child_setup, controlling_tty, join_cgroups
 else:
+    from crilog import MAX_FILES, MAX_SIZE, CRILog
     from shim_host import child_setup, controlling_tty, join_cgroups
 
-__all__ = ["MAX_LINE", "MAX_PENDING", "Pump", "Session", "ShimIO", "rfc3339nano"]
+__all__ = ["MAX_PENDING", "Pump", "Session", "ShimIO"]
 
-#: Longest partial line kept before it is written as a ``P`` record (containerd's 16 KiB).
-MAX_LINE = 16 * 1024
 #: Bytes an attach client may lag behind before its copy of the output is dropped.
 MAX_PENDING = 1 << 20
-
-
-def rfc3339nano(ns: int) -> str:
-    """A CRI log timestamp (RFC 3339 with nanoseconds, UTC)."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
 class Pump:
@@ -71,7 +64,9 @@ class ShimIO:
         self.cdir = cdir
         self.cfg = cfg
         self.sel = selectors.DefaultSelector()
-        self.log = open(cfg["log_path"], "ab", buffering=0) if cfg.get("log_path") else None  # noqa: SIM115
+        self.log = CRILog(
+            cfg.get("log_path") or "", cfg.get("log_max_size") or MAX_SIZE, cfg.get("log_max_files") or MAX_FILES
+        )
         self.partial: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self.main: subprocess.Popen[bytes] | None = None
         self.main_stdin: int | None = None
@@ -106,32 +101,12 @@ class ShimIO:
             if session.kind == "attach" and session.out:
                 pump = session.out[0] if stream == "stdout" or len(session.out) == 1 else session.out[1]
                 self.send(pump, data)
-        if self.log is None:
-            return
-        buf = self.partial[stream]
-        buf += data
-        records = []
-        now = rfc3339nano(time.time_ns())
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            records.append(b"%s %s F %s\n" % (now.encode(), stream.encode(), bytes(buf[:nl])))
-            del buf[: nl + 1]
-        while len(buf) >= MAX_LINE:
-            records.append(b"%s %s P %s\n" % (now.encode(), stream.encode(), bytes(buf[:MAX_LINE])))
-            del buf[:MAX_LINE]
-        if records:
-            self.log.write(b"".join(records))
+        self.log.write(stream, data, self.partial[stream])
 
     def flush_partial(self) -> None:
-        if self.log is None:
-            return
-        now = rfc3339nano(time.time_ns()).encode()
+        """The main process's output ended: what is left of each stream's line is a last full line."""
         for stream, buf in self.partial.items():
-            if buf:
-                self.log.write(b"%s %s F %s\n" % (now, stream.encode(), bytes(buf)))
-                buf.clear()
+            self.log.flush(stream, buf)
 
     def send(self, pump: Pump, data: bytes) -> None:
         if pump.fd < 0:

@@ -11,10 +11,12 @@ container runs; stop at its end).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["LogEntry", "LogOptions", "format_timestamp", "parse_line", "parse_timestamp", "read_log"]
 
@@ -98,6 +100,16 @@ def _entries(lines: list[bytes]) -> list[LogEntry]:
     return out
 
 
+def _reopened(path: Path, current: BinaryIO) -> BinaryIO | None:
+    """The file now at ``path`` if it is no longer the one ``current`` reads (rotated away), else None."""
+    try:
+        if os.stat(path).st_ino == os.fstat(current.fileno()).st_ino:
+            return None
+        return path.open("rb")
+    except OSError:  # between the rename and the new file: the next poll finds it
+        return None
+
+
 async def read_log(
     path: Path, options: LogOptions, running: Callable[[], Awaitable[bool]] | None = None
 ) -> AsyncIterator[bytes]:
@@ -116,7 +128,8 @@ async def read_log(
         remaining -= len(data)
         return data
 
-    with path.open("rb") as f:
+    f: BinaryIO = path.open("rb")  # rebound when the file is rotated while followed
+    try:
         content = f.read()
         complete, _, rest = content.rpartition(b"\n")
         entries = _entries(complete.split(b"\n")) if complete or content.endswith(b"\n") else []
@@ -146,6 +159,11 @@ async def read_log(
                 if chunk:
                     yield chunk
                 continue
+            rotated = _reopened(path, f)
+            if rotated is not None:  # the shim rotated the file (crilog): what it wrote since is in a new one
+                f.close()
+                f = rotated
+                continue
             now = loop.time()
             if running is not None and now - last_check >= RUNNING_CHECK:
                 last_check = now
@@ -155,3 +173,5 @@ async def read_log(
                     f.seek(-1, 1)
                     continue
             await asyncio.sleep(FOLLOW_POLL)
+    finally:
+        f.close()

@@ -228,3 +228,17 @@ async def test_run_as_user_and_group(runtime: ProcessRuntime, tmp_path: Path) ->
     while len(log_records(status.log_path)) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert [r[2] for r in log_records(status.log_path)] == ["65534", "65533"]
+
+
+async def test_a_container_printing_without_end_cannot_fill_the_disk(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    """60 MB of output: the shim rotates the log as the kubelet does (10 MiB, five files in all), so at most
+    ~50 MB stay, the newest, and the current file ends with the last line."""
+    sid = await sandbox(runtime, tmp_path)
+    script = "yes \"$(head -c 1000 /dev/zero | tr '\\0' x)\" | head -c 60000000; echo; echo the-end"
+    cid = await run(runtime, sid, tmp_path, "sh", "-c", script, name="chatty")
+    status = await wait_state(runtime, cid, cri.ContainerState.EXITED, timeout=60)
+    assert status.exit_code == 0
+    files = [Path(status.log_path), *Path(status.log_path).parent.glob(Path(status.log_path).name + ".*")]
+    assert len(files) == 5
+    assert 40 * 2**20 < sum(f.stat().st_size for f in files) < 51 * 2**20
+    assert log_records(status.log_path)[-1] == ("stdout", "F", "the-end")

@@ -12,6 +12,7 @@ import pinnace.node.process.shim as shim_module
 def test_the_shim_and_its_parts_load_by_path_with_nothing_of_pinnace() -> None:
     # As the runtime starts it (python -S shim.py): no site-packages, so nothing but the stdlib and its siblings;
     # the agent's package (asyncio, aiohttp, ...) would cost every container's shim start-up time and memory.
+    # (crilog, the CRI log writer the oci shim uses too, lives in the directory above, stdlib only as well.)
     directory = Path(shim_module.__file__).parent
     code = (
         "import sys\n"
@@ -20,8 +21,8 @@ def test_the_shim_and_its_parts_load_by_path_with_nothing_of_pinnace() -> None:
         "assert shim.Shim.__mro__[1].__name__ == 'ShimSessions'\n"
     )
     loaded = modules_loaded(code, str(directory), python_flags=["-S"])
-    ours = sorted(m for m in loaded if m.startswith(("pinnace", "shim")))
-    assert ours == ["shim", "shim_host", "shim_io", "shim_sessions"]
+    ours = sorted(m for m in loaded if m.startswith(("pinnace", "shim", "crilog")))
+    assert ours == ["crilog", "shim", "shim_host", "shim_io", "shim_sessions"]
 
 
 def test_as_part_of_the_package_the_shim_uses_the_package_modules() -> None:

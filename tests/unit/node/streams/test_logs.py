@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pinnace.node.crilog import CRILog
 from pinnace.node.streams import logs
 from pinnace.node.streams.logs import LogOptions, read_log
 
@@ -94,3 +95,40 @@ async def test_follow_streams_new_lines_until_the_container_ends(tmp_path: Path)
     running = False
     await asyncio.wait_for(task, 5)
     assert b"".join(got) == b"one\nlater\nhalfway\n"
+
+
+async def test_follow_goes_on_in_the_new_file_when_the_log_is_rotated(tmp_path: Path) -> None:
+    """The shim rotates a long log (crilog: the file renamed, a new one started); ``logs -f`` reads the rest of
+    the old file, then the new one from its start, as the kubelet's follower does."""
+    path = tmp_path / "0.log"
+    log = CRILog(str(path), max_size=200, max_files=3)
+    partial = bytearray()
+    log.write("stdout", b"first\n", partial)
+
+    async def never_ends() -> bool:
+        return True
+
+    got: list[bytes] = []
+
+    async def follow() -> None:
+        async for chunk in read_log(path, LogOptions(follow=True), never_ends):
+            got.append(chunk)
+
+    async def received(expected: bytes) -> bytes:
+        for _ in range(250):
+            if b"".join(got) == expected:
+                break
+            await asyncio.sleep(0.02)
+        return b"".join(got)
+
+    task = asyncio.create_task(follow())
+    try:
+        expected = b"first\n"
+        for i in range(12):  # ~50 bytes a record: a rotation every 4 or so, each followed in order
+            log.write("stdout", b"line %d\n" % i, partial)
+            expected += b"line %d\n" % i
+            assert await received(expected) == expected
+        assert len(list(tmp_path.glob("0.log.*"))) == 2  # max_files 3: the current file and two rotated
+    finally:
+        task.cancel()
+        log.close()
