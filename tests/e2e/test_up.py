@@ -90,6 +90,47 @@ def test_up_writes_kubeconfig_merges_context_and_kubectl_works(tmp_path: Path) -
     assert "Shutting down" in printed
 
 
+def test_an_unreadable_user_kubeconfig_is_left_alone_with_a_warning(tmp_path: Path) -> None:
+    """A user's kubeconfig that is no YAML: the cluster comes up all the same (its own kubeconfig works), says
+    why it did not merge its context, leaves the file as it was, and stops cleanly. (A failure after start-up
+    skipped the shutdown: its children ran on and it never became ready.)"""
+    home = tmp_path / "home"
+    user_config = home / ".kube" / "config"
+    user_config.parent.mkdir(parents=True)
+    broken = "apiVersion: v1\nclusters: [\n  this is: not yaml: ::\n"
+    user_config.write_text(broken)
+    data_dir = tmp_path / "data"
+    cluster = start_cluster(data_dir, home)
+    try:
+        assert "warning: the cluster's context was not merged into your kubeconfig: " in read_output(data_dir)
+        assert f"{user_config} is not a kubeconfig" in read_output(data_dir)
+        got = cluster.kubectl(
+            "get", "namespace", "default", "-o", "name", env={"KUBECONFIG": str(data_dir / "kubeconfig")}
+        )
+        assert got.stdout.strip() == "namespace/default"
+        assert user_config.read_text() == broken
+    finally:
+        stop_cluster(cluster)
+    assert cluster.proc.returncode == 0
+
+    # Detached, the command that started it says so too, and prints the next steps without the merged context.
+    env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(user_config)}
+    up = subprocess.run(
+        [sys.executable, "-m", "pinnace", "up", "--detach", "--data-dir", str(data_dir), "--port", str(free_port()),
+         "--nodes", "0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stderr
+        assert up.stderr.startswith("warning: the cluster's context was not merged into your kubeconfig: ")
+        assert "Pinnace is up" in up.stdout and "was merged into" not in up.stdout
+    finally:
+        down = subprocess.run(
+            [sys.executable, "-m", "pinnace", "down", "--data-dir", str(data_dir)], env=env, capture_output=True
+        )
+    assert down.returncode == 0
+
+
 def test_restart_on_the_same_data_dir_resumes_with_every_object(tmp_path: Path) -> None:
     data, home = tmp_path / "data", tmp_path / "home"
     cluster = start_cluster(data, home)

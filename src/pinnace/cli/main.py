@@ -212,8 +212,15 @@ def up(
         raise typer.Exit(1) from None
     own = config.data_dir / daemon.KUBECONFIG_FILE
     merged = kubeconfig.user_kubeconfig_path() if merge_kubeconfig else None
-    # The server merged its context and made it current (a second cluster's is pinnace-<dir>).
-    context = str(kubeconfig.load(merged).get("current-context") or daemon.CONTEXT_NAME) if merged else ""
+    context = ""
+    if merged is not None:
+        # The server merged its context and made it current (a second cluster's is pinnace-<dir>), unless the
+        # user's kubeconfig could not be read (it said why in its log; so do we).
+        try:
+            context = str(kubeconfig.load(merged).get("current-context") or daemon.CONTEXT_NAME)
+        except (OSError, ValueError) as exc:
+            typer.echo(daemon.not_merged(exc), err=True)
+            merged = None
     typer.echo(
         daemon.next_steps(running.url, own, merged, context).replace(
             "Stop it with Ctrl-C here, or `pinnace down` from another terminal.",

@@ -49,6 +49,8 @@ def load(path: Path) -> Obj:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         data = {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not a kubeconfig: {' '.join(str(exc).split())}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a kubeconfig (expected a mapping)")
     data.setdefault("apiVersion", "v1")

@@ -116,6 +116,11 @@ def write_kubeconfigs(data_dir: Path, merge_user: bool = True) -> tuple[Path, Pa
     return own, merged, name
 
 
+def not_merged(reason: Exception) -> str:
+    """The warning for a user's kubeconfig that the cluster's context could not be merged into."""
+    return f"warning: the cluster's context was not merged into your kubeconfig: {reason}"
+
+
 def next_steps(url: str, own: Path, merged: Path | None, context: str = CONTEXT_NAME) -> str:
     """What to tell the user once the cluster is up."""
     lines = [f"Pinnace is up: the API server listens on {url}", f"kubeconfig: {own}"]
@@ -175,25 +180,33 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         announce(f"cannot start the cluster: {exc}")
         await cluster.stop()
         return 1
-    # Up means its nodes are listed too: `kubectl get nodes` right after must not find none.
-    missing = await cluster.wait_for_nodes(NODE_REGISTRATION_WAIT)
-    if missing:
-        announce(f"warning: node(s) {', '.join(missing)} had not registered after {NODE_REGISTRATION_WAIT:.0f} s")
+    # From here on, whatever fails stops the cluster: its children would outlive it, and this process would wait
+    # for them for ever as it exits.
     pid_path = config.data_dir / PID_FILE
-    own, merged, context = write_kubeconfigs(config.data_dir, merge_user)  # before the pid file says "up"
-    pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
-    steps = next_steps(cluster.url, own, merged, context)
-    announce(steps + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
-    tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
-    scavenger = asyncio.create_task(MemoryScavenger.run_forever(), name="memory-scavenger")
+    scavenger: asyncio.Task[None] | None = None
     try:
+        # Up means its nodes are listed too: `kubectl get nodes` right after must not find none.
+        missing = await cluster.wait_for_nodes(NODE_REGISTRATION_WAIT)
+        if missing:
+            announce(f"warning: node(s) {', '.join(missing)} had not registered after {NODE_REGISTRATION_WAIT:.0f} s")
+        try:
+            own, merged, context = write_kubeconfigs(config.data_dir, merge_user)  # before the pid file says "up"
+        except (OSError, ValueError) as exc:  # the user's kubeconfig is unreadable or no kubeconfig: theirs to mend
+            announce(not_merged(exc))
+            own, merged, context = write_kubeconfigs(config.data_dir, merge_user=False)
+        pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
+        steps = next_steps(cluster.url, own, merged, context)
+        announce(steps + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
+        tune_garbage_collector()  # after start-up: what exists now is frozen out of collection
+        scavenger = asyncio.create_task(MemoryScavenger.run_forever(), name="memory-scavenger")
         await stop.wait()
     finally:
         # Best effort: with the disk full, printing to the log the output goes to fails, and that must not leave
         # the controller manager and node agents running (nor this process waiting for them for ever).
         with contextlib.suppress(OSError):
             announce("Shutting down…")
-        scavenger.cancel()
+        if scavenger is not None:
+            scavenger.cancel()
         await cluster.stop()
         with contextlib.suppress(FileNotFoundError):
             pid_path.unlink()
