@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
+from pinnace.cluster import pidfile
 
 __all__ = [
     "NODE_FLAGS",
@@ -55,12 +55,11 @@ def read_node_flags(data_dir: Path) -> dict[str, Any]:
 def write_node_pid(data_dir: Path) -> None:
     """Record this process as the node agent of ``data_dir`` (``adm join`` calls it before it becomes the agent)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / NODE_PID_FILE).write_bytes(orjson.dumps({"pid": os.getpid()}))
+    pidfile.write(data_dir / NODE_PID_FILE, os.getpid())
 
 
 def read_node_pid(data_dir: Path) -> int | None:
-    """The pid the node agent of ``data_dir`` recorded (None when there is no readable record)."""
-    try:
-        return int(orjson.loads((data_dir / NODE_PID_FILE).read_bytes())["pid"])
-    except (FileNotFoundError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        return None
+    """The pid the node agent of ``data_dir`` recorded, if that agent still runs (None when there is no readable
+    record, or the pid is now another process's)."""
+    info = pidfile.read(data_dir / NODE_PID_FILE)
+    return None if info is None else int(info["pid"])

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
+from pinnace.cluster import pidfile
 
 if TYPE_CHECKING:
     from pinnace.cluster.local import ClusterConfig
@@ -47,19 +47,11 @@ class RunningCluster:
 
 
 def read_pid_file(data_dir: Path) -> RunningCluster | None:
-    """The cluster recorded in ``data_dir``, if its process is alive."""
-    try:
-        info = orjson.loads((data_dir / PID_FILE).read_bytes())
-        pid, url = int(info["pid"]), str(info["url"])
-    except (FileNotFoundError, ValueError, KeyError, orjson.JSONDecodeError):
+    """The cluster recorded in ``data_dir``, if its process is alive (and is the one that wrote the record)."""
+    info = pidfile.read(data_dir / PID_FILE)
+    if info is None or "url" not in info:
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return RunningCluster(pid, url)
+    return RunningCluster(int(info["pid"]), str(info["url"]))
 
 
 def is_ready(url: str, timeout: float = 1.0, *, data_dir: Path | None = None) -> bool:
@@ -194,7 +186,7 @@ async def _serve(config: ClusterConfig, merge_user: bool, announce: Callable[[st
         except (OSError, ValueError) as exc:  # the user's kubeconfig is unreadable or no kubeconfig: theirs to mend
             announce(not_merged(exc))
             own, merged, context = write_kubeconfigs(config.data_dir, merge_user=False)
-        pid_path.write_bytes(orjson.dumps({"pid": os.getpid(), "url": cluster.url}))
+        pidfile.write(pid_path, os.getpid(), url=cluster.url)
         steps = next_steps(cluster.url, own, merged, context)
         announce(steps + f"\nObjects are kept in {config.store.describe(config.data_dir)}.")
         tune_garbage_collector()  # after start-up: what exists now is frozen out of collection

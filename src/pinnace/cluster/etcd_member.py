@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pinnace.cluster import pidfile
 from pinnace.storage.etcd import EtcdStore, EtcdTLS
 
 __all__ = [
@@ -148,20 +149,14 @@ def start_detached(spec: EtcdMemberSpec, log_path: Path, pid_path: Path) -> subp
             etcd_command(spec), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=member_env(),
             start_new_session=True,
         )  # fmt: skip
-    pid_path.write_text(f"{process.pid}\n")
+    pidfile.write(pid_path, process.pid)
     return process
 
 
 def read_pid(pid_path: Path) -> int | None:
-    """The pid recorded in ``pid_path`` if that process is alive (None otherwise)."""
-    try:
-        pid = int(pid_path.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-    except PermissionError:
-        pass
-    return pid
+    """The pid recorded in ``pid_path`` if that process is alive and is the one recorded (None otherwise)."""
+    info = pidfile.read(pid_path)
+    return None if info is None else int(info["pid"])
 
 
 def stop_detached(pid_path: Path, timeout: float = 10.0) -> int | None:
