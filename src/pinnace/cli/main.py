@@ -279,9 +279,9 @@ def run_controller_manager(
     import asyncio
 
     from pinnace.cluster import controller_manager
-    from pinnace.cluster.runtime_tuning import install_event_loop
+    from pinnace.cluster.runtime_tuning import prepare_server_process
 
-    install_event_loop()
+    prepare_server_process()
     raise typer.Exit(asyncio.run(controller_manager.run(kubeconfig_path, context, cm)))
 
 
@@ -298,7 +298,7 @@ def load_balancer(
     import signal
 
     from pinnace.cluster.loadbalancer import LoadBalancer, parse_address
-    from pinnace.cluster.runtime_tuning import install_event_loop
+    from pinnace.cluster.runtime_tuning import prepare_server_process
 
     _logging(log_level)
     try:
@@ -321,7 +321,7 @@ def load_balancer(
         serving.cancel()
         await lb.close()
 
-    install_event_loop()
+    prepare_server_process()
     asyncio.run(run())
 
 

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 
 from pinnace.cluster.child_entry import child_main
 from pinnace.cluster.controller_manager import ControllerManagerConfig, run
-from pinnace.cluster.runtime_tuning import install_event_loop
+from pinnace.cluster.runtime_tuning import prepare_server_process
 
 __all__ = ["main"]
 
 
 def _run(kubeconfig: str, config_json: str) -> int:
     config = ControllerManagerConfig.from_json(config_json)
-    install_event_loop()
+    prepare_server_process()
     return asyncio.run(run(kubeconfig, None, config))
 
 

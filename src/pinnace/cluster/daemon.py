@@ -140,9 +140,9 @@ def run_foreground(config: ClusterConfig, *, merge_user: bool = True, announce: 
             "run `pinnace down` first."
         )
         return 1
-    from pinnace.cluster.runtime_tuning import install_event_loop
+    from pinnace.cluster.runtime_tuning import prepare_server_process
 
-    install_event_loop()
+    prepare_server_process()
     return asyncio.run(_serve(config, merge_user, announce))
 
 

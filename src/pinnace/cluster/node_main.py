@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinnace.adm.nodefiles import NODE_KUBECONFIG, read_node_flags, write_node_pid
 from pinnace.cluster.child_entry import child_argv, child_main
-from pinnace.cluster.runtime_tuning import install_event_loop
+from pinnace.cluster.runtime_tuning import prepare_server_process
 
 if TYPE_CHECKING:
     from pinnace.client.rest import RestClient
@@ -130,7 +130,7 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
         chosen = {"PINNACE_OCI_RUNTIME": options.oci_runtime, "PINNACE_POD_CIDR": options.pod_cidr}
         os.environ.update({name: value for name, value in chosen.items() if value})
     write_node_pid(config.data_dir)  # `pinnace adm reset` stops the agent by it
-    install_event_loop()
+    prepare_server_process()
     return asyncio.run(
         serve(
             config,

@@ -58,6 +58,8 @@ __all__ = [
     "MemoryScavenger",
     "install_event_loop",
     "malloc_trim",
+    "prepare_server_process",
+    "raise_open_files_limit",
     "resident_bytes",
     "tune_garbage_collector",
 ]
@@ -82,6 +84,29 @@ def install_event_loop() -> None:
         import uvloop
 
         uvloop.install()
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit, as Go's runtime does for kube-apiserver
+    and the kubelet; the soft limit now. Distributions start processes with a soft limit of 1024 (and a hard one
+    of 500,000 or more): an API server with a thousand watchers, or a node agent with many pods, would run out
+    of descriptors and refuse connections."""
+    import resource  # here: not every process of the package needs it
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
+def prepare_server_process() -> None:
+    """What every long-running Pinnace process (API server, controller manager, node agent) sets up first: the
+    event loop, and as many open files as the system allows it."""
+    install_event_loop()
+    raise_open_files_limit()
 
 
 #: How often the scavenger looks, and how much the resident size must have grown since it last trimmed (or
