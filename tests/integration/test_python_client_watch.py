@@ -303,3 +303,28 @@ def test_a_watch_whose_client_stops_reading_is_closed_and_cut(
     assert 0 < len(received) < len(written) and all(t == "ADDED" for t, _ in received)
     rest = _collect(core.list_namespaced_config_map, resource_version=received[-1][1], timeout_seconds=1)
     assert [n for _, n, _ in rest] == written[len(received) :]
+
+
+def test_a_watch_from_before_the_windows_byte_budget_is_410(
+    threaded_server: ThreadedServer, k8s_client: ApiClient
+) -> None:
+    """The event window holds at most ``window_bytes`` of objects (16 MiB by default) besides its count: large
+    objects written since a version push it out, and a watch from it is told 410 as from a compacted one; a
+    version still inside it replays every later event."""
+    info = threaded_server.server.registry.get("", "v1", "configmaps")
+    assert info is not None
+    cache = threaded_server.call(threaded_server.server.rest.caches.get(info))
+    cache.window_bytes = 300_000
+    core = client.CoreV1Api(k8s_client)
+    start = core.list_namespaced_config_map(NS).metadata.resource_version
+    versions = []
+    for i in range(6):  # 6 x 100 kB: the window keeps the last two or three
+        cm = core.create_namespaced_config_map(
+            NS, client.V1ConfigMap(metadata={"name": f"b{i}"}, data={"v": "x" * 100_000})
+        )
+        versions.append(cm.metadata.resource_version)
+    with pytest.raises(ApiException) as gone:
+        list(watch.Watch().stream(core.list_namespaced_config_map, NS, resource_version=start, timeout_seconds=1))
+    assert gone.value.status == 410
+    events = _collect(core.list_namespaced_config_map, resource_version=versions[-2], timeout_seconds=1)
+    assert [(t, n) for t, n, _ in events] == [("ADDED", "b5")]
