@@ -539,3 +539,43 @@ async def test_an_ephemeral_container_runs_once_but_not_in_a_finished_pod(client
     statuses = (await get_pod(client, "done"))["status"].get("ephemeralContainerStatuses") or []
     assert all("running" not in s["state"] and "terminated" not in s["state"] for s in statuses)
     assert marks.read_text() == "ran\n"  # it never ran there
+
+
+async def test_a_full_disk_is_told_in_the_pods_events_and_the_pod_starts_once_there_is_room(
+    client: RestClient, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node's disk fills up (the runtime cannot write its records): as the kubelet, the agent says so in the
+    pod's events (FailedCreatePodSandBox, then Failed for the container) and keeps trying; it was a traceback in
+    the agent's log every retry and nothing on the pod. Once there is room, the pod runs."""
+    runtime = node.runtime
+    full = {"sandbox": 2, "create": 2}
+
+    def failing(what: str, real: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if full[what]:
+                full[what] -= 1
+                raise OSError(28, "No space left on device")
+            return await real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(runtime, "run_pod_sandbox", failing("sandbox", runtime.run_pod_sandbox))
+    monkeypatch.setattr(runtime, "create_container", failing("create", runtime.create_container))
+    await client.create(PODS, pod("squeezed", sh("main", "echo room; sleep 30")), "default")
+
+    async def told() -> set[str] | None:
+        events = await client.list(EVENTS, "default", fieldSelector="involvedObject.name=squeezed")
+        messages = {f"{e['reason']}: {e['message']}" for e in events["items"]}
+        wanted = {
+            "FailedCreatePodSandBox: Failed to create pod sandbox: [Errno 28] No space left on device",
+            "Failed: Error: [Errno 28] No space left on device",
+        }
+        return messages if wanted <= messages else None
+
+    await eventually(told)
+
+    async def running() -> Obj | None:
+        p = await get_pod(client, "squeezed")
+        return p if p["status"].get("phase") == "Running" and log_of(node, p, "main") == "room" else None
+
+    await eventually(running)

@@ -249,7 +249,7 @@ class PodSync:
         )
         try:
             sandbox_id = await self.runtime.run_pod_sandbox(config)
-        except cri.CRIError as exc:
+        except (cri.CRIError, OSError) as exc:  # OSError: the node's disk is full, say (the kubelet's event too)
             self.recorder.event(pod, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
             ctx.again(RETRY)
             return
@@ -443,7 +443,7 @@ class PodSync:
                 return False
             try:
                 container_id = await self.runtime.create_container(ctx.sandbox.id, config)
-            except cri.CRIError as exc:
+            except (cri.CRIError, OSError) as exc:
                 ctx.waiting[name] = ("CreateContainerError", str(exc))
                 self.recorder.event(ctx.pod, WARNING, "Failed", f"Error: {exc}")
                 ctx.again(RETRY)
@@ -451,7 +451,7 @@ class PodSync:
             self.recorder.event(ctx.pod, NORMAL, "Created", f"Created container {name}")
         try:
             await self.runtime.start_container(container_id)
-        except cri.CRIError as exc:
+        except (cri.CRIError, OSError) as exc:
             self.recorder.event(ctx.pod, WARNING, "Failed", f"Error: {exc}")
             ctx.again(0.1)
             return False
