@@ -261,4 +261,8 @@ def stop(data_dir: Path, timeout: float = 20.0) -> RunningCluster | None:
         if read_pid_file(data_dir) is None:
             return running
         time.sleep(0.05)
-    raise RuntimeError(f"the cluster (pid {running.pid}) did not stop within {timeout:.0f}s")
+    raise RuntimeError(
+        f"the cluster (pid {running.pid}) did not stop within {timeout:.0f}s (see {data_dir / LOG_FILE}); "
+        f"`kill -9 {running.pid}` ends it at once: every acknowledged write is on disk, and its controller manager "
+        "and node agents end with it"
+    )

@@ -75,3 +75,21 @@ def test_records_of_older_versions_and_broken_ones(tmp_path: Path) -> None:
     gone.wait()
     pidfile.write(path, gone.pid)
     assert pidfile.read(path) is None
+
+
+def test_down_of_a_cluster_that_does_not_stop_says_how_to_end_it(tmp_path: Path) -> None:
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    )
+    stubborn = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == b"ready\n"
+        pidfile.write(tmp_path / daemon.PID_FILE, stubborn.pid, url="https://127.0.0.1:1")
+        with pytest.raises(RuntimeError) as refused:
+            daemon.stop(tmp_path, timeout=0.3)
+        assert f"did not stop within 0s (see {tmp_path / daemon.LOG_FILE}); `kill -9 {stubborn.pid}`" in str(
+            refused.value
+        )
+    finally:
+        stubborn.kill()
+        stubborn.wait()
