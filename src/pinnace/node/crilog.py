@@ -39,11 +39,15 @@ def rfc3339nano(ns: int) -> str:
 def _rotated(path: str) -> list[str]:
     """The rotated files of the log at ``path``, oldest first."""
     directory, name = os.path.split(path)
+    found = []
     try:
-        entries = [entry for entry in os.scandir(directory or ".") if entry.name.startswith(name + ".")]
+        for entry in os.scandir(directory or "."):
+            if entry.name.startswith(name + "."):
+                with contextlib.suppress(OSError):  # gone meanwhile
+                    found.append((entry.stat().st_mtime_ns, entry.path))
     except OSError:
         return []
-    return [entry.path for entry in sorted(entries, key=lambda entry: entry.stat().st_mtime_ns)]
+    return [rotated for _, rotated in sorted(found)]
 
 
 def remove_log(path: str) -> None:
