@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 
 from pinnace.api.registry import ResourceInfo
+from pinnace.apiserver.background import cancel
 from pinnace.apiserver.codec import DecodeHints
 from pinnace.apiserver.watch_cache import ResourceCache
 from pinnace.storage import Store
 
-__all__ = ["CacheSet"]
+__all__ = ["EXPIRE_INTERVAL", "CacheSet"]
+
+#: How often every cache's window lets go of its old events (:meth:`ResourceCache.expire_window`), written to
+#: or not.
+EXPIRE_INTERVAL = 30.0
 
 
 class CacheSet:
@@ -27,6 +32,7 @@ class CacheSet:
         self.hints = DecodeHints()
         self._caches: dict[str, ResourceCache] = {}
         self._starting: dict[str, asyncio.Future[ResourceCache]] = {}
+        self._expiry: asyncio.Task[None] | None = None
 
     def started(self, info: ResourceInfo) -> ResourceCache | None:
         """The cache of a resource if it has started (no await: the common case of every read and write)."""
@@ -54,7 +60,15 @@ class CacheSet:
             self._starting.pop(prefix, None)
         self._caches[prefix] = cache
         fut.set_result(cache)
+        if self._expiry is None:
+            self._expiry = asyncio.create_task(self._expire_windows(), name="watch-window-expiry")
         return cache
+
+    async def _expire_windows(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRE_INTERVAL)
+            for cache in list(self._caches.values()):
+                cache.expire_window()
 
     def all(self) -> list[ResourceCache]:
         """Every started cache."""
@@ -62,6 +76,8 @@ class CacheSet:
 
     async def stop(self) -> None:
         """Stop every cache."""
+        await cancel(self._expiry)
+        self._expiry = None
         for cache in list(self._caches.values()):
             await cache.stop()
         self._caches.clear()

@@ -56,6 +56,13 @@ FLUSH_SLICE = 64
 #: with it, at most ~250 MB (twelve 1.4 MB ConfigMaps of 50,000 keys). A thousand and more events of 13 KiB
 #: (a pod with its managedFields) fit: seconds of history at hundreds of writes a second.
 WINDOW_BYTES = 16 * 1024 * 1024
+#: Events older than this leave the window (at the next write, and at :meth:`CacheSet`'s regular sweep), all but
+#: the newest :data:`WINDOW_MIN`: kube-apiserver's watch cache keeps its last 75 s of events (eventFreshDuration)
+#: and at least 100, shrinking as they age. Without it an idle cluster kept each resource's last 5,000 events
+#: (a churn of 2 kB ConfigMaps: ~140 MB) for ever. Watchers are told 410 from before the window, and informers
+#: keep a recent version through bookmarks (every minute), well inside it.
+WINDOW_AGE = 150.0
+WINDOW_MIN = 100
 #: The most a watcher may have pending, in its events' weight: a replay of the whole window, and as much again
 #: written meanwhile.
 MAX_PENDING_BYTES = 2 * WINDOW_BYTES
@@ -401,6 +408,8 @@ class ResourceCache:
         *,
         window: int = 5000,
         window_bytes: int = WINDOW_BYTES,
+        window_age: float = WINDOW_AGE,
+        window_min: int = WINDOW_MIN,
         max_pending: int = 100_000,
         max_pending_bytes: int = MAX_PENDING_BYTES,
     ) -> None:
@@ -409,7 +418,10 @@ class ResourceCache:
         self.decode = decode
         self.window_size = window
         self.window_bytes = window_bytes
+        self.window_age = window_age
+        self.window_min = window_min
         self._window_weight = 0  # the window's events' weights, summed
+        self._window_times: collections.deque[float] = collections.deque()  # when each event came (monotonic)
         self.max_pending = max_pending
         self.max_pending_bytes = max_pending_bytes
         self.objects: dict[str, CachedObject] = {}
@@ -464,6 +476,7 @@ class ResourceCache:
             self._index(key, obj)
         self.revision = revision or 0
         self.window.clear()
+        self._window_times.clear()
         self._window_weight = 0
         self.window_start = self.revision
         self.healthy = True
@@ -549,12 +562,28 @@ class ResourceCache:
         """Add ``event`` to the window, then drop its oldest events while it holds more than ``window_size``
         events or more than ``window_bytes`` of objects (the newest event always stays). A watch from before
         the window is told its revision is gone (410) and lists again, as from a compacted revision."""
+        now = time.monotonic()
         self.window.append(event)
+        self._window_times.append(now)
         self._window_weight += event.weight
         while len(self.window) > self.window_size or (self._window_weight > self.window_bytes and len(self.window) > 1):
-            dropped = self.window.popleft()
-            self._window_weight -= dropped.weight
-            self.window_start = dropped.revision
+            self._drop_oldest()
+        self.expire_window(now)
+
+    def expire_window(self, now: float | None = None) -> int:
+        """Drop the window's events older than ``window_age`` but the newest ``window_min``; how many went."""
+        deadline = (time.monotonic() if now is None else now) - self.window_age
+        times, dropped = self._window_times, 0
+        while len(times) > self.window_min and times[0] < deadline:
+            self._drop_oldest()
+            dropped += 1
+        return dropped
+
+    def _drop_oldest(self) -> None:
+        dropped = self.window.popleft()
+        self._window_times.popleft()
+        self._window_weight -= dropped.weight
+        self.window_start = dropped.revision
 
     def _advance(self, revision: int) -> None:
         if revision > self.revision:

@@ -10,6 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pinnace.api.registry import builtin_registry
+from pinnace.apiserver import cacheset
+from pinnace.apiserver.cacheset import CacheSet
 from pinnace.apiserver.codec import decode_from_storage
 from pinnace.apiserver.watch_cache import FELL_BEHIND, FLUSH_SLICE, CacheEvent, ResourceCache
 from pinnace.storage import Compacted, CorruptValue, Event, EventType, KeyValue
@@ -380,4 +383,64 @@ async def test_a_watcher_whose_client_does_not_read_is_closed_before_it_holds_to
         assert not by_count.pending and not by_weight.pending and told == ["by_weight", "by_count"]
     finally:
         await cache.stop()
+        await store.close()
+
+
+async def test_events_past_the_window_age_leave_it_but_the_newest_stay(tmp_path: Path) -> None:
+    """As kube-apiserver's watch cache keeps its recent events (75 s) and at least 100: old events go at the next
+    write, or at the regular sweep of an idle cache (expire_window); a watch from before them is told 410."""
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    cache = ResourceCache(store, PREFIX, decode_from_storage, window_age=0.2, window_min=10)
+    await cache.start()
+    try:
+        start = cache.revision
+        for i in range(30):
+            await store.create(f"{PREFIX}ns/o{i}", configmap(f"o{i}", 10))
+        await cache.wait_for(await store.current_revision())
+        assert len(cache.window) == 30 and cache.expire_window() == 0  # young: all kept
+        cache.watch(None, None, after_revision=start).terminate()
+        assert cache.expire_window(time.monotonic() + 1) == 20  # an idle cache's sweep: the newest 10 stay
+        assert [e.object.name for e in cache.window] == [f"o{i}" for i in range(20, 30)]
+        with pytest.raises(Compacted):
+            cache.watch(None, None, after_revision=start)
+        replay = cache.watch(None, None, after_revision=cache.window_start)
+        assert [e.object.name for e in replay.drain()] == [f"o{i}" for i in range(20, 30)]
+        replay.terminate()
+
+        await asyncio.sleep(0.3)  # the 10 age; a write lets them go, but for the newest 10
+        last = None
+        for i in range(5):
+            last = await store.create(f"{PREFIX}ns/n{i}", configmap(f"n{i}", 10))
+        assert last is not None
+        await cache.wait_for(last.mod_revision)
+        assert [e.object.name for e in cache.window] == [
+            *(f"o{i}" for i in range(25, 30)),
+            *(f"n{i}" for i in range(5)),
+        ]
+    finally:
+        await cache.stop()
+        await store.close()
+
+
+async def test_the_cache_set_sweeps_idle_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle resource gets no write to trim its window at: the server's caches are swept regularly."""
+    monkeypatch.setattr(cacheset, "EXPIRE_INTERVAL", 0.05)
+    store = await SQLiteStore.open(tmp_path / "db", durable=False)
+    caches = CacheSet(store)
+    try:
+        info = builtin_registry().get("", "v1", "configmaps")
+        assert info is not None
+        cache = await caches.get(info)
+        cache.window_age, cache.window_min = 0.1, 3
+        for i in range(8):
+            await store.create(f"{info.storage_prefix}ns/o{i}", configmap(f"o{i}", 10))
+        await cache.wait_for(await store.current_revision())
+        assert len(cache.window) == 8
+        for _ in range(100):
+            if len(cache.window) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert [e.object.name for e in cache.window] == ["o5", "o6", "o7"]
+    finally:
+        await caches.stop()
         await store.close()
