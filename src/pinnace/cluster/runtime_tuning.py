@@ -114,8 +114,9 @@ def prepare_server_process() -> None:
 SCAVENGE_INTERVAL = 30.0
 SCAVENGE_GROWTH = 32 * 1024 * 1024
 #: While trims for staying above the floor give little back, the looks skipped before the next one double up
-#: to this many (30 s each: a quarter of an hour).
-SCAVENGE_MAX_SKIP = 32
+#: to this many (30 s each: four minutes). Memory in use one minute is often freed the next (the watch caches
+#: let old events go after a few minutes): a quarter of an hour kept 130 MB of it resident that long.
+SCAVENGE_MAX_SKIP = 8
 
 
 def malloc_trim() -> Callable[[], object] | None:
