@@ -43,6 +43,10 @@ from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
 
 __all__ = ["PodSync", "SyncResult"]
 
+#: What a runtime call fails with that the pod's events tell and a retry may cure: the runtime's refusals, and
+#: the operating system's (the node's disk full, say), as the kubelet reports both.
+RUNTIME_FAILURES = (cri.CRIError, OSError)
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -249,7 +253,7 @@ class PodSync:
         )
         try:
             sandbox_id = await self.runtime.run_pod_sandbox(config)
-        except (cri.CRIError, OSError) as exc:  # OSError: the node's disk is full, say (the kubelet's event too)
+        except RUNTIME_FAILURES as exc:
             self.recorder.event(pod, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
             ctx.again(RETRY)
             return
@@ -443,7 +447,7 @@ class PodSync:
                 return False
             try:
                 container_id = await self.runtime.create_container(ctx.sandbox.id, config)
-            except (cri.CRIError, OSError) as exc:
+            except RUNTIME_FAILURES as exc:
                 ctx.waiting[name] = ("CreateContainerError", str(exc))
                 self.recorder.event(ctx.pod, WARNING, "Failed", f"Error: {exc}")
                 ctx.again(RETRY)
@@ -451,7 +455,7 @@ class PodSync:
             self.recorder.event(ctx.pod, NORMAL, "Created", f"Created container {name}")
         try:
             await self.runtime.start_container(container_id)
-        except (cri.CRIError, OSError) as exc:
+        except RUNTIME_FAILURES as exc:
             self.recorder.event(ctx.pod, WARNING, "Failed", f"Error: {exc}")
             ctx.again(0.1)
             return False

@@ -40,7 +40,7 @@ import threading
 import time
 from typing import Any
 
-from pinnace.node.crilog import MAX_FILES, MAX_SIZE, CRILog
+from pinnace.node.crilog import CRILog
 from pinnace.node.oci.attach import RESIZE, STDERR, STDIN, STDOUT, frame, read_frame, set_winsize
 from pinnace.node.oci.cgroups import oom_kills
 
@@ -88,11 +88,7 @@ class Shim:
         self.runtime: list[str] = [config["runtime"], "--root", config["root"]]
         self.id: str = config["id"]
         self.lock = threading.Lock()
-        self.log = CRILog(
-            config.get("log_path") or "",
-            config.get("log_max_size") or MAX_SIZE,
-            config.get("log_max_files") or MAX_FILES,
-        )
+        self.log = CRILog(config.get("log_path") or "")
         self.clients: list[socket.socket] = []
         self.stdin_fd: int | None = None
         self.master: int | None = None

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 # Run by path (``python -S shim.py``: stdlib only, so it starts fast), the shim's siblings are top-level
 # modules; imported as part of the package (type checking, documentation), they are the package's.
 if TYPE_CHECKING or __package__:
-    from pinnace.node.crilog import MAX_FILES, MAX_SIZE, CRILog
+    from pinnace.node.crilog import CRILog
     from pinnace.node.process.shim_host import child_setup, controlling_tty, join_cgroups
 else:
-    from crilog import MAX_FILES, MAX_SIZE, CRILog
+    from crilog import CRILog
     from shim_host import child_setup, controlling_tty, join_cgroups
 
 __all__ = ["MAX_PENDING", "Pump", "Session", "ShimIO"]
@@ -64,9 +64,7 @@ class ShimIO:
         self.cdir = cdir
         self.cfg = cfg
         self.sel = selectors.DefaultSelector()
-        self.log = CRILog(
-            cfg.get("log_path") or "", cfg.get("log_max_size") or MAX_SIZE, cfg.get("log_max_files") or MAX_FILES
-        )
+        self.log = CRILog(cfg.get("log_path") or "")
         self.partial: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self.main: subprocess.Popen[bytes] | None = None
         self.main_stdin: int | None = None

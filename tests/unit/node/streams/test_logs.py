@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,17 @@ LINES = [
 
 async def collect(path: Path, options: LogOptions) -> bytes:
     return b"".join([chunk async for chunk in read_log(path, options)])
+
+
+def follow(path: Path, running: Callable[[], Awaitable[bool]]) -> tuple[asyncio.Task[None], list[bytes]]:
+    """``logs -f`` of ``path`` in a task, and the chunks it has read so far."""
+    got: list[bytes] = []
+
+    async def read() -> None:
+        async for chunk in read_log(path, LogOptions(follow=True), running):
+            got.append(chunk)
+
+    return asyncio.create_task(read()), got
 
 
 @pytest.fixture
@@ -70,13 +82,7 @@ async def test_follow_streams_new_lines_until_the_container_ends(tmp_path: Path)
     async def is_running() -> bool:
         return running
 
-    got: list[bytes] = []
-
-    async def follow() -> None:
-        async for chunk in read_log(path, LogOptions(follow=True), is_running):
-            got.append(chunk)
-
-    task = asyncio.create_task(follow())
+    task, got = follow(path, is_running)
     for _ in range(100):
         if got:
             break
@@ -108,11 +114,7 @@ async def test_follow_goes_on_in_the_new_file_when_the_log_is_rotated(tmp_path: 
     async def never_ends() -> bool:
         return True
 
-    got: list[bytes] = []
-
-    async def follow() -> None:
-        async for chunk in read_log(path, LogOptions(follow=True), never_ends):
-            got.append(chunk)
+    task, got = follow(path, never_ends)
 
     async def received(expected: bytes) -> bytes:
         for _ in range(250):
@@ -121,7 +123,6 @@ async def test_follow_goes_on_in_the_new_file_when_the_log_is_rotated(tmp_path: 
             await asyncio.sleep(0.02)
         return b"".join(got)
 
-    task = asyncio.create_task(follow())
     try:
         expected = b"first\n"
         for i in range(12):  # ~50 bytes a record: a rotation every 4 or so, each followed in order
