@@ -328,3 +328,22 @@ def test_a_watch_from_before_the_windows_byte_budget_is_410(
     assert gone.value.status == 410
     events = _collect(core.list_namespaced_config_map, resource_version=versions[-2], timeout_seconds=1)
     assert [(t, n) for t, n, _ in events] == [("ADDED", "b5")]
+
+
+def test_a_watch_from_before_the_windows_age_is_410(threaded_server: ThreadedServer, k8s_client: ApiClient) -> None:
+    """Events older than the window's age leave it (all but its newest few, here 2): a watch from before them is
+    told 410 through the client, one from inside replays what followed."""
+    info = threaded_server.server.registry.get("", "v1", "configmaps")
+    assert info is not None
+    cache = threaded_server.call(threaded_server.server.rest.caches.get(info))
+    cache.window_age, cache.window_min = 0.3, 2
+    core = client.CoreV1Api(k8s_client)
+    start = core.list_namespaced_config_map(NS).metadata.resource_version
+    versions = [core.create_namespaced_config_map(NS, _cm(f"a{i}")).metadata.resource_version for i in range(5)]
+    time.sleep(0.5)  # they age; the next write lets them go, but for the newest two
+    core.create_namespaced_config_map(NS, _cm("late"))
+    with pytest.raises(ApiException) as gone:
+        list(watch.Watch().stream(core.list_namespaced_config_map, NS, resource_version=start, timeout_seconds=1))
+    assert gone.value.status == 410
+    events = _collect(core.list_namespaced_config_map, resource_version=versions[3], timeout_seconds=1)
+    assert [(t, n) for t, n, _ in events] == [("ADDED", "a4"), ("ADDED", "late")]
