@@ -3,6 +3,7 @@ immutable fields — and nothing written when a request is refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -213,3 +214,53 @@ def test_a_cron_job_needs_a_known_explicit_time_zone(k8s_client: ApiClient, zone
     ]
     cron.spec.time_zone = "Etc/UTC"
     assert batch.create_namespaced_cron_job("default", cron).spec.time_zone == "Etc/UTC"
+
+
+def test_a_time_that_does_not_parse_is_a_400_and_leaves_the_kinds_list_readable(k8s_client: ApiClient) -> None:
+    """A stored timestamp that is no time would break every typed client's list of the kind (the official
+    client's own model refuses it): upstream's decoder refuses it first, with Go's parse error."""
+    url = k8s_client.configuration.host
+    coordination = client.CoordinationV1Api(k8s_client)
+    coordination.create_namespaced_lease(NS, {"metadata": {"name": "good"}, "spec": {"holderIdentity": "a"}})
+    for value, layout_message in [
+        ("yesterday", 'cannot parse "yesterday" as "2006"'),
+        ("2026-11-28T04:27:35Z", 'cannot parse "Z" as ".000000"'),  # a MicroTime has exactly six digits
+    ]:
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "bad"}}
+        body["spec"] = {"renewTime": value}
+        status, answer = raw_request(
+            url, "POST", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases", json.dumps(body).encode(), JSON
+        )
+        assert status == 400 and answer["reason"] == "BadRequest"
+        assert answer["message"] == (
+            'Lease in version "v1" cannot be handled as a Lease: parsing time '
+            f'"{value}" as "2006-01-02T15:04:05.000000Z07:00": {layout_message}'
+        )
+    with pytest.raises(ApiException) as info:
+        coordination.patch_namespaced_lease("good", NS, {"spec": {"acquireTime": "noon"}})
+    assert info.value.status == 422 and "parsing time" in _status(info.value)["details"]["causes"][0]["message"]
+    leases = coordination.list_namespaced_lease(NS).items
+    assert [lease.metadata.name for lease in leases] == ["good"]
+    assert leases[0].spec.acquire_time is None
+
+
+def test_times_come_back_in_utc_with_their_types_precision(k8s_client: ApiClient) -> None:
+    """The official client writes datetimes with ``isoformat`` (an offset, microseconds). A Lease's MicroTime
+    keeps the microseconds; a condition's Time keeps whole seconds; both come back in UTC."""
+    url = k8s_client.configuration.host
+    zone = dt.timezone(dt.timedelta(hours=2))
+    moment = dt.datetime(2026, 11, 28, 6, 27, 35, 225962, tzinfo=zone)
+    coordination = client.CoordinationV1Api(k8s_client)
+    spec = client.V1LeaseSpec(holder_identity="a", acquire_time=moment, renew_time=moment)
+    coordination.create_namespaced_lease(NS, client.V1Lease(metadata=client.V1ObjectMeta(name="clock"), spec=spec))
+    _, raw = raw_request(url, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/clock")
+    assert raw["spec"]["renewTime"] == raw["spec"]["acquireTime"] == "2026-11-28T04:27:35.225962Z"
+    assert coordination.read_namespaced_lease("clock", NS).spec.renew_time == moment
+
+    core = client.CoreV1Api(k8s_client)
+    pod = {"metadata": {"name": "clocked"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    core.create_namespaced_pod(NS, pod)
+    condition = {"type": "Ready", "status": "False", "lastTransitionTime": moment.isoformat()}
+    core.patch_namespaced_pod_status("clocked", NS, {"status": {"conditions": [condition]}})
+    _, raw = raw_request(url, "GET", f"/api/v1/namespaces/{NS}/pods/clocked")
+    assert raw["status"]["conditions"][0]["lastTransitionTime"] == "2026-11-28T04:27:35Z"

@@ -254,12 +254,14 @@ def test_leases(api: ApiClient) -> None:
     ]
     assert_absent(lambda: coordination.read_namespaced_lease("zero", NS))
 
+    # (non-zero fractions: the official client re-writes times with isoformat, which drops a zero fraction, and a
+    # MicroTime without its six digits does not parse)
     lease = {
         "metadata": {"name": "node-1"},
-        "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40, "renewTime": "2025-01-01T00:00:00.000000Z"},
+        "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40, "renewTime": "2025-01-01T00:00:00.500000Z"},
     }
     coordination.create_namespaced_lease(NS, lease)
-    renewed = coordination.patch_namespaced_lease("node-1", NS, {"spec": {"renewTime": "2025-01-01T00:00:10.000000Z"}})
+    renewed = coordination.patch_namespaced_lease("node-1", NS, {"spec": {"renewTime": "2025-01-01T00:00:10.500000Z"}})
     status = refused_as_invalid(
         lambda: coordination.patch_namespaced_lease("node-1", NS, {"spec": {"leaseTransitions": -1}})
     )

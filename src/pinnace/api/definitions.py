@@ -71,15 +71,21 @@ def ref_name(schema: Schema) -> str | None:
     return None
 
 
+def target_name(schema: Schema) -> str | None:
+    """The definition a node stands for: its ``$ref``'s, or that of a ``$ref`` wrapped alone in ``allOf``."""
+    name = ref_name(schema)
+    if name is None:
+        all_of = schema.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
+            name = ref_name(all_of[0])
+    return name
+
+
 def resolve(schema: Schema) -> Schema:
     """Follow ``$ref`` (also one wrapped in ``allOf``) to the schema it names."""
     seen = 0
     while True:
-        name = ref_name(schema)
-        if name is None:
-            all_of = schema.get("allOf")
-            if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
-                name = ref_name(all_of[0])
+        name = target_name(schema)
         if name is None:
             return schema
         schema = load_definitions()[name]

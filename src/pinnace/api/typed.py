@@ -22,8 +22,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from pinnace.api import errors
-from pinnace.api.definitions import Schema, load_definitions, resolve
+from pinnace.api import errors, gotime
+from pinnace.api.definitions import Schema, load_definitions, resolve, target_name
 
 Obj = dict[str, Any]
 
@@ -132,7 +132,7 @@ def check_unknown_fields(
 class _Node:
     """A schema compiled for walking: struct properties, map values or list items, resolved once."""
 
-    __slots__ = ("is_struct", "items", "props", "quantities", "required", "values")
+    __slots__ = ("is_struct", "items", "props", "quantities", "required", "time", "values")
 
     def __init__(self) -> None:
         self.props: dict[str, _Node] | None = None
@@ -142,6 +142,8 @@ class _Node:
         self.is_struct = False
         #: A map of Quantities (a ResourceList): Go decodes a null value as a zero Quantity, written "0".
         self.quantities = False
+        #: A metav1.Time (TIME) or MicroTime (MICRO), written back in UTC with the layout's precision; else 0.
+        self.time = 0
 
 
 #: Compiled nodes by the identity of their (resolved, never mutated) definition.
@@ -150,6 +152,9 @@ _OBJECT_META_NODE: _Node | None = None
 
 
 def _compile(schema: Schema) -> _Node:
+    time = _TIME_DEFINITIONS.get(target_name(schema) or "", 0)
+    if time:  # (Time and MicroTime resolve to the same schema: told apart by name, each node shared)
+        return _time_nodes.setdefault(time, _time_node(time))
     schema = resolve(schema)
     node = _compiled.get(id(schema))
     if node is not None:
@@ -172,6 +177,21 @@ def _compile(schema: Schema) -> _Node:
         # Free-form (RawExtension, JSON, FieldsV1, an empty struct such as a CRD's ``subresources.status``):
         # a struct or raw JSON in Go, so an empty ``{}`` is kept, not omitted.
         node.is_struct = True
+    return node
+
+
+#: The kinds of time a field can hold: metav1.Time and metav1.MicroTime (see :mod:`pinnace.api.gotime`).
+TIME, MICRO = 1, 2
+_TIME_DEFINITIONS = {
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Time": TIME,
+    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": MICRO,
+}
+_time_nodes: dict[int, _Node] = {}
+
+
+def _time_node(time: int) -> _Node:
+    node = _Node()
+    node.time = time
     return node
 
 
@@ -240,8 +260,18 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
                 _walk_node(item, child, (where, key), unknown, prune)
             elif prune and key not in node.required and (ti is list or not child.is_struct):
                 doomed = [key] if doomed is None else [*doomed, key]  # Go's omitempty: empty maps and slices go
-        elif item is None and prune and key not in node.required:
-            doomed = [key] if doomed is None else [*doomed, key]
+        elif item is None:
+            if prune and key not in node.required:
+                doomed = [key] if doomed is None else [*doomed, key]
+        elif child.time and prune and ti is str:
+            try:
+                written = gotime.canonical(item, child.time == MICRO)
+            except gotime.GoTimeError:
+                continue  # (the decode check refuses it; a write that skipped the check keeps what it wrote)
+            if written is None and key not in node.required:
+                doomed = [key] if doomed is None else [*doomed, key]  # the zero time: null, which omitempty drops
+            elif written != item:
+                value[key] = written
     if doomed is not None:
         for key in doomed:
             del value[key]

@@ -48,6 +48,9 @@ def _pairs(name: str) -> list[str]:
                 problems.append(f"{path}: list")
                 return
             visit(d.elem, t.items, f"{path}[]")
+        times = {typed.TIME: decoding._TIME, typed.MICRO: decoding._MICROTIME}
+        if t.time and d.kind != times[t.time]:  # the typed walk rewrites a time: the decode walk must parse it
+            problems.append(f"{path}: time")
         if d.kind == decoding._STRUCT and not t.is_struct:  # the decode walk keeps empty structs: so must typed
             problems.append(f"{path}: empty struct")
 
@@ -96,6 +99,8 @@ def test_a_normal_body_is_found_normal_and_normalising_it_changes_nothing() -> N
         lambda o: o["metadata"].__setitem__("finalizers", []),  # an empty list: omitted
         lambda o: o["metadata"].__setitem__("creationTimestamp", None),  # null: omitted
         lambda o: o["spec"].__setitem__("paused", None),
+        lambda o: o["metadata"].__setitem__("creationTimestamp", "2026-11-28T06:27:35+02:00"),  # written in UTC
+        lambda o: o["metadata"].__setitem__("creationTimestamp", "2026-11-28T04:27:35.5Z"),  # in whole seconds
         lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("ports", []),
         lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("colour", "red"),  # unknown
         lambda o: o["spec"].__setitem__("replicas", "three"),  # does not decode

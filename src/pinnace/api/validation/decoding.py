@@ -23,13 +23,15 @@ import base64
 import binascii
 from typing import Any
 
-from pinnace.api import quantity
-from pinnace.api.definitions import Schema, load_definitions, ref_name
+from pinnace.api import gotime, quantity
+from pinnace.api.definitions import Schema, load_definitions, target_name
 
 _STRUCT, _MAP, _LIST, _STRING, _BYTES, _INT, _FLOAT, _BOOL, _QUANTITY, _INTSTR, _TIME, _ANY = range(12)
 #: A CRD schema's ``items``, ``additionalProperties`` and ``dependencies`` values: a schema or an array of them, a
 #: schema or a bool, a schema or an array of strings (Go types that unmarshal themselves).
 _OR_ARRAY, _OR_BOOL, _OR_STRINGS = range(12, 15)
+#: A metav1.MicroTime (``_TIME`` is a metav1.Time): parsed with its own layout.
+_MICROTIME = 15
 _APIEXT = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
 _SCHEMA_PROPS = _APIEXT + "JSONSchemaProps"
 
@@ -40,7 +42,7 @@ _SPECIAL = {
     "io.k8s.apimachinery.pkg.api.resource.Quantity": _QUANTITY,
     "io.k8s.apimachinery.pkg.util.intstr.IntOrString": _INTSTR,
     "io.k8s.apimachinery.pkg.apis.meta.v1.Time": _TIME,
-    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": _TIME,
+    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": _MICROTIME,
     "io.k8s.apimachinery.pkg.runtime.RawExtension": _ANY,
     "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1": _ANY,
     _APIEXT + "JSONSchemaPropsOrArray": _OR_ARRAY,
@@ -89,7 +91,7 @@ def _definition(name: str) -> _Node:
         return node
     special = _SPECIAL.get(name)
     if special is not None:
-        node = _compiled[name] = _Node(special, "string" if special == _TIME else _go_name(name))
+        node = _compiled[name] = _Node(special, "string" if special in (_TIME, _MICROTIME) else _go_name(name))
         return node
     node = _compiled[name] = _Node(_STRUCT, _go_name(name))  # registered first: definitions are recursive
     schema = load_definitions()[name]
@@ -104,11 +106,7 @@ def _definition(name: str) -> _Node:
 
 
 def _compile(schema: Schema) -> _Node:
-    name = ref_name(schema)
-    if name is None:
-        all_of = schema.get("allOf")
-        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
-            name = ref_name(all_of[0])
+    name = target_name(schema)
     if name is not None:
         return _definition(name)
     types = _types(schema)
@@ -169,8 +167,9 @@ class _Walk:
         #: Whether a key the Go types do not have was seen (its path is left to typed.unknown_fields).
         self.unknown = False
         #: Whether a struct field held something an encode could omit (null, or an empty list, map or free-form
-        #: value): then the object is not as a decode/encode round trip leaves it. Conservative: ``required``
-        #: fields (which keep their empties) count too.
+        #: value) or write otherwise (a time not in UTC and the layout's precision): then the object is not as a
+        #: decode/encode round trip leaves it. Conservative: ``required`` fields (which keep their empties) count
+        #: too.
         self.omitted = False
 
     @staticmethod
@@ -314,8 +313,8 @@ class _Walk:
             problem = base64_error(value)
             if problem is not None and self.saved is None:
                 self.saved = problem
-        elif kind == _TIME and not isinstance(value, str):
-            raise _Abort(self.type_error(json_kind(value), "string", struct, where))
+        elif kind in (_TIME, _MICROTIME):
+            self.time(value, kind == _MICROTIME, struct, where)
         elif kind in (_OR_ARRAY, _OR_BOOL, _OR_STRINGS):
             self.schema_or(value, kind)
 
@@ -343,6 +342,16 @@ class _Walk:
         self.omitted = self.omitted or walk.omitted
         if walk.saved is not None:
             raise _Abort(walk.saved)
+
+    def time(self, value: Any, micro: bool, struct: str, where: _Where) -> None:
+        """A Time or MicroTime: its unmarshaler takes a JSON string that ``time.Parse`` reads, or fails at once."""
+        if not isinstance(value, str):
+            raise _Abort(self.type_error(json_kind(value), "string", struct, where))
+        try:
+            if gotime.canonical(value, micro) != value:
+                self.omitted = True
+        except gotime.GoTimeError as exc:
+            raise _Abort(str(exc)) from None
 
     @staticmethod
     def quantity(value: Any) -> None:
