@@ -12,9 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client
 from kubernetes.client import ApiClient
+from tests.integration.conftest import raw_request
 
 META = client.V1ObjectMeta
 NS = "default"
+JSON = {"Content-Type": "application/json"}
 SELECTOR = client.V1LabelSelector(match_labels={"app": "shape"})
 TEMPLATE = client.V1PodTemplateSpec(
     metadata=META(labels={"app": "shape"}),
@@ -207,3 +209,34 @@ def test_optional_fields_without_omitempty_are_written_at_zero(module_k8s_client
     )
     sts = apps.create_namespaced_stateful_set(NS, client.V1StatefulSet(metadata=META(name="shape"), spec=spec))
     assert (sts.status.available_replicas, sts.status.replicas, sts.spec.ordinals.start) == (0, 0, 0)
+
+
+def test_quantities_are_written_in_canonical_form(module_k8s_client: ApiClient) -> None:
+    """Go's Quantity keeps the string it parsed only if it is already canonical: ``1000m`` comes back as ``1``,
+    ``0.5Gi`` as ``512Mi``, a JSON number as a string, as ``kubectl apply`` users see (and GitOps tools diff on)."""
+    core = client.CoreV1Api(module_k8s_client)
+    resources = {
+        "limits": {"cpu": "1000m", "memory": "0.5Gi", "ephemeral-storage": " 2Gi "},
+        "requests": {"cpu": "0.1", "memory": "1048576"},
+    }
+    pod = {
+        "metadata": {"name": "quantities"},
+        "spec": {
+            "containers": [{"name": "c", "image": "busybox", "resources": resources}],
+            "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1024Mi"}}],
+        },
+    }
+    created = core.create_namespaced_pod(NS, pod)
+    assert created.spec.containers[0].resources.limits == {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "2Gi"}
+    stored = core.read_namespaced_pod("quantities", NS)
+    requests = stored.spec.containers[0].resources.requests
+    assert requests == {"cpu": "100m", "memory": "1048576", "ephemeral-storage": "2Gi"}  # (defaulted from limits)
+    assert stored.spec.volumes[0].empty_dir.size_limit == "1Gi"
+    # numbers (which the client's models do not send, but kubectl and others may)
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}}
+    quota["spec"] = {"hard": {"pods": 1000, "cpu": 0.5, "memory": "1e3"}}
+    url = module_k8s_client.configuration.host
+    status, _ = raw_request(url, "POST", f"/api/v1/namespaces/{NS}/resourcequotas", json.dumps(quota).encode(), JSON)
+    assert status == 201
+    hard = core.read_namespaced_resource_quota("q", NS).spec.hard
+    assert hard == {"pods": "1k", "cpu": "500m", "memory": "1e3"}  # (1e3 is canonical: an exponent stays one)

@@ -16,6 +16,7 @@ import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 #: Upstream's ``splitREString``, quoted in the "wrong format" error.
 SPLIT_RE = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
@@ -139,6 +140,23 @@ def parse(text: str) -> Quantity:
         fmt = DECIMAL_SI
     amount = magnitude if positive else -magnitude
     return Quantity(amount, fmt, text if _is_canonical_input(fmt, exponent, num, denom) else None)
+
+
+def number_text(value: float) -> str:
+    """A JSON number as Go's decoder hands it on (``1e+21`` → ``1e21``): what a Quantity's unmarshaler parses."""
+    if isinstance(value, float):
+        return repr(value).replace("e+", "e")
+    return str(value)
+
+
+def from_json(value: Any) -> Quantity:
+    """The Quantity a JSON value decodes to (Quantity.UnmarshalJSON: a string, trimmed, or a number); QuantityError
+    with upstream's message if it is none."""
+    if isinstance(value, str):
+        return parse(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise QuantityError(ERR_FORMAT_WRONG)
+    return parse(number_text(value))
 
 
 def _decimal_order(num: str, denom: str) -> int:

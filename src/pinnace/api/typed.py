@@ -22,7 +22,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from pinnace.api import errors, gotime
+from pinnace.api import errors, gotime, quantity
 from pinnace.api.definitions import Schema, load_definitions, resolve, target_name
 
 Obj = dict[str, Any]
@@ -132,7 +132,7 @@ def check_unknown_fields(
 class _Node:
     """A schema compiled for walking: struct properties, map values or list items, resolved once."""
 
-    __slots__ = ("is_struct", "items", "props", "quantities", "required", "time", "values")
+    __slots__ = ("is_struct", "items", "props", "quantities", "required", "scalar", "values")
 
     def __init__(self) -> None:
         self.props: dict[str, _Node] | None = None
@@ -142,8 +142,8 @@ class _Node:
         self.is_struct = False
         #: A map of Quantities (a ResourceList): Go decodes a null value as a zero Quantity, written "0".
         self.quantities = False
-        #: A metav1.Time (TIME) or MicroTime (MICRO), written back in UTC with the layout's precision; else 0.
-        self.time = 0
+        #: A scalar its Go type writes in a form of its own (TIME, MICRO, QUANTITY: see :func:`written`); else 0.
+        self.scalar = 0
 
 
 #: Compiled nodes by the identity of their (resolved, never mutated) definition.
@@ -152,9 +152,9 @@ _OBJECT_META_NODE: _Node | None = None
 
 
 def _compile(schema: Schema) -> _Node:
-    time = _TIME_DEFINITIONS.get(target_name(schema) or "", 0)
-    if time:  # (Time and MicroTime resolve to the same schema: told apart by name, each node shared)
-        return _time_nodes.setdefault(time, _time_node(time))
+    scalar = _SCALAR_DEFINITIONS.get(target_name(schema) or "", 0)
+    if scalar:  # (Time and MicroTime resolve to the same schema: told apart by name; one node for each)
+        return _scalar_nodes.setdefault(scalar, _scalar_node(scalar))
     schema = resolve(schema)
     node = _compiled.get(id(schema))
     if node is not None:
@@ -172,7 +172,7 @@ def _compile(schema: Schema) -> _Node:
     values = schema.get("additionalProperties")
     if isinstance(values, dict):
         node.values = _compile(values)
-        node.quantities = str(values.get("$ref", "")).endswith(_QUANTITY_DEFINITION)
+        node.quantities = node.values.scalar == QUANTITY
     elif node.items is None:
         # Free-form (RawExtension, JSON, FieldsV1, an empty struct such as a CRD's ``subresources.status``):
         # a struct or raw JSON in Go, so an empty ``{}`` is kept, not omitted.
@@ -180,19 +180,34 @@ def _compile(schema: Schema) -> _Node:
     return node
 
 
-#: The kinds of time a field can hold: metav1.Time and metav1.MicroTime (see :mod:`pinnace.api.gotime`).
-TIME, MICRO = 1, 2
-_TIME_DEFINITIONS = {
+#: Scalars whose Go types write them in a form of their own: metav1.Time, metav1.MicroTime, resource.Quantity.
+TIME, MICRO, QUANTITY = 1, 2, 3
+_SCALAR_DEFINITIONS = {
     "io.k8s.apimachinery.pkg.apis.meta.v1.Time": TIME,
     "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": MICRO,
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": QUANTITY,
 }
-_time_nodes: dict[int, _Node] = {}
+_scalar_nodes: dict[int, _Node] = {}
+#: What :func:`written` gives for a value its type's decoder refuses.
+UNREADABLE = object()
 
 
-def _time_node(time: int) -> _Node:
+def _scalar_node(scalar: int) -> _Node:
     node = _Node()
-    node.time = time
+    node.scalar = scalar
     return node
+
+
+def written(value: Any, scalar: int) -> Any:
+    """``value`` as a decode/encode round trip through its Go type writes it: a time in UTC at its layout's
+    precision (None for the zero time, encoded as null), a quantity in canonical form; :data:`UNREADABLE` if the
+    decoder refuses it (the decode check answers for that; a write that skipped the check keeps what it wrote)."""
+    try:
+        if scalar == QUANTITY:
+            return str(quantity.from_json(value))
+        return gotime.canonical(value, scalar == MICRO) if type(value) is str else UNREADABLE
+    except ValueError:  # GoTimeError, QuantityError
+        return UNREADABLE
 
 
 def _walk(value: Any, schema: Schema, path: str, unknown: list[str], *, prune: bool) -> None:
@@ -239,7 +254,9 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
                 if prune:
                     for k, v in value.items():
                         if v is None:
-                            value[k] = "0"
+                            value[k] = "0"  # Go decodes null as a zero Quantity
+                        elif (w := written(v, QUANTITY)) != v and w is not UNREADABLE:
+                            value[k] = w
                 return
             for k, v in value.items():
                 tv = type(v)
@@ -263,22 +280,18 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
         elif item is None:
             if prune and key not in node.required:
                 doomed = [key] if doomed is None else [*doomed, key]
-        elif child.time and prune and ti is str:
-            try:
-                written = gotime.canonical(item, child.time == MICRO)
-            except gotime.GoTimeError:
-                continue  # (the decode check refuses it; a write that skipped the check keeps what it wrote)
-            if written is None and key not in node.required:
+        elif child.scalar and prune:
+            now = written(item, child.scalar)
+            if now is None and key not in node.required:
                 doomed = [key] if doomed is None else [*doomed, key]  # the zero time: null, which omitempty drops
-            elif written != item:
-                value[key] = written
+            elif now != item and now is not UNREADABLE:
+                value[key] = now
     if doomed is not None:
         for key in doomed:
             del value[key]
 
 
 _HEAD = ["kind", "apiVersion", "metadata"]
-_QUANTITY_DEFINITION = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 
 
 def _order_top_level(obj: Obj) -> None:

@@ -48,9 +48,9 @@ def _pairs(name: str) -> list[str]:
                 problems.append(f"{path}: list")
                 return
             visit(d.elem, t.items, f"{path}[]")
-        times = {typed.TIME: decoding._TIME, typed.MICRO: decoding._MICROTIME}
-        if t.time and d.kind != times[t.time]:  # the typed walk rewrites a time: the decode walk must parse it
-            problems.append(f"{path}: time")
+        scalars = {typed.TIME: decoding._TIME, typed.MICRO: decoding._MICROTIME, typed.QUANTITY: decoding._QUANTITY}
+        if t.scalar and d.kind != scalars[t.scalar]:  # the typed walk rewrites it: the decode walk must read it
+            problems.append(f"{path}: scalar")
         if d.kind == decoding._STRUCT and not t.is_struct:  # the decode walk keeps empty structs: so must typed
             problems.append(f"{path}: empty struct")
 
@@ -101,6 +101,8 @@ def test_a_normal_body_is_found_normal_and_normalising_it_changes_nothing() -> N
         lambda o: o["spec"].__setitem__("paused", None),
         lambda o: o["metadata"].__setitem__("creationTimestamp", "2026-11-28T06:27:35+02:00"),  # written in UTC
         lambda o: o["metadata"].__setitem__("creationTimestamp", "2026-11-28T04:27:35.5Z"),  # in whole seconds
+        lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("resources", {"limits": {"cpu": "0.5"}}),
+        lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("resources", {"limits": {"cpu": 1}}),
         lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("ports", []),
         lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("colour", "red"),  # unknown
         lambda o: o["spec"].__setitem__("replicas", "three"),  # does not decode

@@ -107,3 +107,28 @@ def test_field_validation_directives() -> None:
     assert caught.value.status()["message"] == context + 'strict decoding error: unknown field "bogus"'
     with pytest.raises(errors.BadRequest):
         typed.field_validation("Loud")
+
+
+def test_quantities_are_written_in_canonical_form_and_null_as_zero() -> None:
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "i",
+                    "resources": {"limits": {"cpu": "1000m", "memory": 1048576, "x": None}, "requests": {"cpu": "2"}},
+                }
+            ],
+            "overhead": {"cpu": "0.25"},
+            "volumes": [{"name": "v", "emptyDir": {"sizeLimit": " 2048Mi"}}],
+        },
+    }
+    typed.normalize(pod, _schema("", "v1", "Pod"))
+    resources = pod["spec"]["containers"][0]["resources"]
+    assert resources == {"limits": {"cpu": "1", "memory": "1048576", "x": "0"}, "requests": {"cpu": "2"}}
+    assert pod["spec"]["overhead"] == {"cpu": "250m"}
+    assert pod["spec"]["volumes"][0]["emptyDir"]["sizeLimit"] == "2Gi"
+    odd = {"metadata": {"name": "q"}, "spec": {"hard": {"pods": "lots"}}}  # the decode check refuses it, not this
+    typed.normalize(odd, _schema("", "v1", "ResourceQuota"))
+    assert odd["spec"]["hard"] == {"pods": "lots"}

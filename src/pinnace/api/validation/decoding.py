@@ -148,13 +148,6 @@ def json_kind(value: Any) -> str:
     return "object"
 
 
-def _number_text(value: float) -> str:
-    if isinstance(value, float):
-        text = repr(value)
-        return text.replace("e+", "e")
-    return str(value)
-
-
 #: A struct field path as links (parent, key), None at the top: rendered only for an error.
 _Where = tuple[Any, str] | None
 
@@ -167,9 +160,9 @@ class _Walk:
         #: Whether a key the Go types do not have was seen (its path is left to typed.unknown_fields).
         self.unknown = False
         #: Whether a struct field held something an encode could omit (null, or an empty list, map or free-form
-        #: value) or write otherwise (a time not in UTC and the layout's precision): then the object is not as a
-        #: decode/encode round trip leaves it. Conservative: ``required`` fields (which keep their empties) count
-        #: too.
+        #: value) or write otherwise (a time not in UTC at its layout's precision, a quantity not in canonical
+        #: form): then the object is not as a decode/encode round trip leaves it. Conservative: ``required``
+        #: fields (which keep their empties) count too.
         self.omitted = False
 
     @staticmethod
@@ -279,7 +272,7 @@ class _Walk:
                 self.save(json_kind(value), node.go, struct, where)
                 return
             if isinstance(value, float) or not node.low <= value <= node.high:
-                self.save("number " + _number_text(value), node.go, struct, where)
+                self.save("number " + quantity.number_text(value), node.go, struct, where)
         elif kind == _LIST:
             if not isinstance(value, list):
                 self.save(json_kind(value), node.go, struct, where)
@@ -304,7 +297,7 @@ class _Walk:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise _Abort(self.type_error(json_kind(value), "int32", struct, where))
             if isinstance(value, float) or not -(2**31) <= value < 2**31:
-                raise _Abort(self.type_error("number " + _number_text(value), "int32", struct, where))
+                raise _Abort(self.type_error("number " + quantity.number_text(value), "int32", struct, where))
         elif kind == _BYTES:
             if not isinstance(value, str):
                 if not isinstance(value, list):
@@ -353,16 +346,12 @@ class _Walk:
         except gotime.GoTimeError as exc:
             raise _Abort(str(exc)) from None
 
-    @staticmethod
-    def quantity(value: Any) -> None:
-        if isinstance(value, str):
-            text = value.strip()
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            text = _number_text(value)
-        else:
-            raise _Abort(quantity.ERR_FORMAT_WRONG)
+    def quantity(self, value: Any) -> None:
+        """A Quantity: its unmarshaler takes a string or a number it parses, or fails at once. It is written back
+        in canonical form (``1000m`` → ``1``, ``0.5Gi`` → ``512Mi``), always as a string."""
         try:
-            quantity.parse(text)
+            if str(quantity.from_json(value)) != value:
+                self.omitted = True
         except quantity.QuantityError as exc:
             raise _Abort(str(exc)) from None
 
