@@ -240,3 +240,13 @@ def test_quantities_are_written_in_canonical_form(module_k8s_client: ApiClient) 
     assert status == 201
     hard = core.read_namespaced_resource_quota("q", NS).spec.hard
     assert hard == {"pods": "1k", "cpu": "500m", "memory": "1e3"}  # (1e3 is canonical: an exponent stays one)
+
+
+def test_base64_with_line_breaks_is_taken_and_written_on_one_line(module_k8s_client: ApiClient) -> None:
+    """``base64`` wraps its output at 76 columns; Go's decoder skips the line breaks and its encoder writes none."""
+    data = base64.encodebytes(b"x" * 100).decode()  # wrapped, with a trailing newline
+    assert "\n" in data.rstrip("\n")
+    core = client.CoreV1Api(module_k8s_client)
+    secret = core.create_namespaced_secret(NS, {"metadata": {"name": "wrapped"}, "data": {"blob": data}})
+    assert secret.data == {"blob": base64.b64encode(b"x" * 100).decode()}
+    assert base64.b64decode(core.read_namespaced_secret("wrapped", NS).data["blob"]) == b"x" * 100

@@ -22,7 +22,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from pinnace.api import errors, gotime, quantity
+from pinnace.api import errors, gobytes, gotime, quantity
 from pinnace.api.definitions import Schema, load_definitions, resolve, target_name
 
 Obj = dict[str, Any]
@@ -132,7 +132,7 @@ def check_unknown_fields(
 class _Node:
     """A schema compiled for walking: struct properties, map values or list items, resolved once."""
 
-    __slots__ = ("is_struct", "items", "props", "quantities", "required", "scalar", "values")
+    __slots__ = ("is_struct", "items", "props", "required", "scalar", "values")
 
     def __init__(self) -> None:
         self.props: dict[str, _Node] | None = None
@@ -140,9 +140,7 @@ class _Node:
         self.values: _Node | None = None
         self.items: _Node | None = None
         self.is_struct = False
-        #: A map of Quantities (a ResourceList): Go decodes a null value as a zero Quantity, written "0".
-        self.quantities = False
-        #: A scalar its Go type writes in a form of its own (TIME, MICRO, QUANTITY: see :func:`written`); else 0.
+        #: A scalar its Go type writes in a form of its own (TIME, MICRO, QUANTITY, BYTES: see :func:`written`).
         self.scalar = 0
 
 
@@ -152,7 +150,7 @@ _OBJECT_META_NODE: _Node | None = None
 
 
 def _compile(schema: Schema) -> _Node:
-    scalar = _SCALAR_DEFINITIONS.get(target_name(schema) or "", 0)
+    scalar = _SCALAR_DEFINITIONS.get(target_name(schema) or "", 0) or (BYTES if schema.get("format") == "byte" else 0)
     if scalar:  # (Time and MicroTime resolve to the same schema: told apart by name; one node for each)
         return _scalar_nodes.setdefault(scalar, _scalar_node(scalar))
     schema = resolve(schema)
@@ -172,7 +170,6 @@ def _compile(schema: Schema) -> _Node:
     values = schema.get("additionalProperties")
     if isinstance(values, dict):
         node.values = _compile(values)
-        node.quantities = node.values.scalar == QUANTITY
     elif node.items is None:
         # Free-form (RawExtension, JSON, FieldsV1, an empty struct such as a CRD's ``subresources.status``):
         # a struct or raw JSON in Go, so an empty ``{}`` is kept, not omitted.
@@ -180,8 +177,9 @@ def _compile(schema: Schema) -> _Node:
     return node
 
 
-#: Scalars whose Go types write them in a form of their own: metav1.Time, metav1.MicroTime, resource.Quantity.
-TIME, MICRO, QUANTITY = 1, 2, 3
+#: Scalars whose Go types write them in a form of their own: metav1.Time, metav1.MicroTime, resource.Quantity,
+#: []byte (a ``format: byte`` string).
+TIME, MICRO, QUANTITY, BYTES = 1, 2, 3, 4
 _SCALAR_DEFINITIONS = {
     "io.k8s.apimachinery.pkg.apis.meta.v1.Time": TIME,
     "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": MICRO,
@@ -200,11 +198,17 @@ def _scalar_node(scalar: int) -> _Node:
 
 def written(value: Any, scalar: int) -> Any:
     """``value`` as a decode/encode round trip through its Go type writes it: a time in UTC at its layout's
-    precision (None for the zero time, encoded as null), a quantity in canonical form; :data:`UNREADABLE` if the
-    decoder refuses it (the decode check answers for that; a write that skipped the check keeps what it wrote)."""
+    precision (None for the zero time, encoded as null), a quantity in canonical form (a null in a map: "0"),
+    bytes as base64 on one line; :data:`UNREADABLE` if the decoder refuses it (the decode check answers for that;
+    a write that skipped the check keeps what it wrote). A null stays null but for a quantity."""
+    if value is None:
+        return "0" if scalar == QUANTITY else None
     try:
         if scalar == QUANTITY:
             return str(quantity.from_json(value))
+        if scalar == BYTES:
+            data = gobytes.written(value)
+            return UNREADABLE if data is None else data
         return gotime.canonical(value, scalar == MICRO) if type(value) is str else UNREADABLE
     except ValueError:  # GoTimeError, QuantityError
         return UNREADABLE
@@ -250,13 +254,12 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
     if props is None:
         inner = node.values
         if inner is not None:  # a map: every value has the same schema
-            if node.quantities:
+            scalar = inner.scalar
+            if scalar:  # a ResourceList, Secret data
                 if prune:
                     for k, v in value.items():
-                        if v is None:
-                            value[k] = "0"  # Go decodes null as a zero Quantity
-                        elif (w := written(v, QUANTITY)) != v and w is not UNREADABLE:
-                            value[k] = w
+                        if (now := written(v, scalar)) != v and now is not UNREADABLE:
+                            value[k] = now
                 return
             for k, v in value.items():
                 tv = type(v)
@@ -272,20 +275,22 @@ def _walk_node(value: Any, node: _Node, where: _Where, unknown: list[str], prune
                 doomed = [key] if doomed is None else [*doomed, key]
             continue
         ti = type(item)
-        if ti is dict or ti is list:
+        if child.scalar and item is not None:
+            if prune:
+                now = written(item, child.scalar)
+                if now is UNREADABLE or now == item:
+                    continue
+                if (now is None or now == "") and key not in node.required:  # (a zero time, no bytes: omitempty)
+                    doomed = [key] if doomed is None else [*doomed, key]
+                else:
+                    value[key] = now
+        elif ti is dict or ti is list:
             if item:
                 _walk_node(item, child, (where, key), unknown, prune)
             elif prune and key not in node.required and (ti is list or not child.is_struct):
                 doomed = [key] if doomed is None else [*doomed, key]  # Go's omitempty: empty maps and slices go
-        elif item is None:
-            if prune and key not in node.required:
-                doomed = [key] if doomed is None else [*doomed, key]
-        elif child.scalar and prune:
-            now = written(item, child.scalar)
-            if now is None and key not in node.required:
-                doomed = [key] if doomed is None else [*doomed, key]  # the zero time: null, which omitempty drops
-            elif now != item and now is not UNREADABLE:
-                value[key] = now
+        elif item is None and prune and key not in node.required:
+            doomed = [key] if doomed is None else [*doomed, key]
     if doomed is not None:
         for key in doomed:
             del value[key]

@@ -48,7 +48,12 @@ def _pairs(name: str) -> list[str]:
                 problems.append(f"{path}: list")
                 return
             visit(d.elem, t.items, f"{path}[]")
-        scalars = {typed.TIME: decoding._TIME, typed.MICRO: decoding._MICROTIME, typed.QUANTITY: decoding._QUANTITY}
+        scalars = {
+            typed.TIME: decoding._TIME,
+            typed.MICRO: decoding._MICROTIME,
+            typed.QUANTITY: decoding._QUANTITY,
+            typed.BYTES: decoding._BYTES,
+        }
         if t.scalar and d.kind != scalars[t.scalar]:  # the typed walk rewrites it: the decode walk must read it
             problems.append(f"{path}: scalar")
         if d.kind == decoding._STRUCT and not t.is_struct:  # the decode walk keeps empty structs: so must typed

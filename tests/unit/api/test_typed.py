@@ -132,3 +132,18 @@ def test_quantities_are_written_in_canonical_form_and_null_as_zero() -> None:
     odd = {"metadata": {"name": "q"}, "spec": {"hard": {"pods": "lots"}}}  # the decode check refuses it, not this
     typed.normalize(odd, _schema("", "v1", "ResourceQuota"))
     assert odd["spec"]["hard"] == {"pods": "lots"}
+
+
+def test_bytes_are_written_as_base64_on_one_line() -> None:
+    secret = {
+        "metadata": {"name": "s"},
+        "data": {"wrapped": "aGVs\nbG8=", "crlf": "aGVsbG8=\r\n", "bits": "aGl=", "array": [104, 105], "plain": "aGk="},
+    }
+    typed.normalize(secret, _schema("", "v1", "Secret"))
+    hello, hi = "aGVsbG8=", "aGk="
+    assert secret["data"] == {"wrapped": hello, "crlf": hello, "bits": hi, "array": hi, "plain": hi}
+    csr = {"metadata": {"name": "c"}, "spec": {"request": "aGVs\nbG8=", "signerName": "x"}}
+    csr["status"] = {"certificate": []}
+    typed.normalize(csr, _schema("certificates.k8s.io", "v1", "CertificateSigningRequest"))
+    assert csr["spec"]["request"] == "aGVsbG8="
+    assert csr["status"] == {}  # no bytes: omitempty drops the field

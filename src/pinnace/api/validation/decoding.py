@@ -19,11 +19,9 @@ per definition from the v1.32 schemas. Unknown fields are not its concern
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
-from pinnace.api import gotime, quantity
+from pinnace.api import gobytes, gotime, quantity
 from pinnace.api.definitions import Schema, load_definitions, target_name
 
 _STRUCT, _MAP, _LIST, _STRING, _BYTES, _INT, _FLOAT, _BOOL, _QUANTITY, _INTSTR, _TIME, _ANY = range(12)
@@ -299,13 +297,15 @@ class _Walk:
             if isinstance(value, float) or not -(2**31) <= value < 2**31:
                 raise _Abort(self.type_error("number " + quantity.number_text(value), "int32", struct, where))
         elif kind == _BYTES:
-            if not isinstance(value, str):
-                if not isinstance(value, list):
-                    self.save(json_kind(value), node.go, struct, where)
-                return
-            problem = base64_error(value)
-            if problem is not None and self.saved is None:
-                self.saved = problem
+            if isinstance(value, list):
+                self.omitted = True  # Go also takes an array of byte values; it writes them as base64
+            elif not isinstance(value, str):
+                self.save(json_kind(value), node.go, struct, where)
+            elif (problem := gobytes.decode_error(value)) is not None:
+                if self.saved is None:
+                    self.saved = problem
+            elif not gobytes.is_written_form(value):
+                self.omitted = True
         elif kind in (_TIME, _MICROTIME):
             self.time(value, kind == _MICROTIME, struct, where)
         elif kind in (_OR_ARRAY, _OR_BOOL, _OR_STRINGS):
@@ -373,50 +373,3 @@ def decode_check(obj: dict[str, Any], definition: str) -> tuple[str | None, bool
         return str(exc), walk.unknown, False
     saved = walk.saved
     return saved, walk.unknown, saved is None and not walk.unknown and not walk.omitted
-
-
-_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-
-
-def base64_error(text: str) -> str | None:
-    """Go's ``base64.StdEncoding.Decode`` error for a string (``illegal base64 data at input byte N``), or None."""
-    try:
-        base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        pass
-    else:
-        return None
-    src = text.encode("utf-8", "surrogatepass")
-    si, n = 0, len(src)
-    while si < n:
-        j = 0
-        while j < 4:
-            if si == n:
-                if j == 0:
-                    return None
-                return f"illegal base64 data at input byte {si - j}"
-            ch = src[si]
-            si += 1
-            if ch in _B64:
-                j += 1
-                continue
-            if ch in (10, 13):
-                continue
-            if ch != 61:  # '='
-                return f"illegal base64 data at input byte {si - 1}"
-            if j in (0, 1):
-                return f"illegal base64 data at input byte {si - 1}"
-            if j == 2:
-                while si < n and src[si] in (10, 13):
-                    si += 1
-                if si == n:
-                    return f"illegal base64 data at input byte {n}"
-                if src[si] != 61:
-                    return f"illegal base64 data at input byte {si - 1}"
-                si += 1
-            while si < n and src[si] in (10, 13):
-                si += 1
-            if si < n:
-                return f"illegal base64 data at input byte {si}"
-            return None
-    return None
