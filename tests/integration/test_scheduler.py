@@ -101,6 +101,9 @@ async def test_unschedulable_message_then_scheduled_when_a_node_appears(pinnace_
     )
     warnings = await pinnace_env.eventually(lambda: events_about(pinnace_env, "big", "FailedScheduling"))
     assert warnings[0]["type"] == "Warning" and warnings[0]["message"] == message
+    fields = (await pinnace_env.rest.get(PODS, "big", "default"))["metadata"]["managedFields"]
+    writers = {(f["manager"], f.get("subresource", "")) for f in fields if "f:status" in f["fieldsV1"]}
+    assert writers == {("kube-scheduler", "status")}  # as upstream's, though it runs in the controller manager
     await add_nodes(pinnace_env, node("large", "4"))
     assert await node_of(pinnace_env, "big") == "large"
 

@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
+#: Who the scheduler's writes show in managedFields: kube-scheduler's own name (its user agent's, upstream), not
+#: the controller manager's, whose process and client it shares here.
+FIELD_MANAGER = "kube-scheduler"
 PODS = ResourceRef("", "v1", "pods")
 _STRATEGIC = "application/strategic-merge-patch+json"
 
@@ -347,7 +350,10 @@ class Scheduler:
         if nominated is not None:
             patch["status"]["nominatedNodeName"] = nominated or None  # null removes it
         try:
-            await self.rest.patch(PODS, pod.name, patch, pod.namespace, patch_type=_STRATEGIC, subresource="status")
+            await self.rest.patch(
+                PODS, pod.name, patch, pod.namespace, patch_type=_STRATEGIC, subresource="status",
+                field_manager=FIELD_MANAGER,
+            )  # fmt: skip
         except errors.NotFound:
             pass
         except Exception as exc:
@@ -365,8 +371,9 @@ class Scheduler:
         set_pod_condition(probe, target)
         try:
             await self.rest.patch(
-                PODS, victim.name, probe, victim.namespace, patch_type=_STRATEGIC, subresource="status"
-            )
+                PODS, victim.name, probe, victim.namespace, patch_type=_STRATEGIC, subresource="status",
+                field_manager=FIELD_MANAGER,
+            )  # fmt: skip
             await self.rest.delete(PODS, victim.name, victim.namespace, preconditions={"uid": victim.uid})
         except errors.NotFound:
             return
