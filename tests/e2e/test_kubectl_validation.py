@@ -155,6 +155,48 @@ spec:
     )
 
 
+def test_warnings_for_a_pod_and_a_changed_template(cluster: Cluster, tmp_path: Path) -> None:
+    """Valid, stored, but likely not meant: kubectl prints the server's Warning headers, as upstream's pod
+    warnings word them; a workload warns again only when its template changes."""
+    ns = namespace(cluster, "warnings")
+    pod = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: odd, namespace: {ns}}}
+spec:
+  nodeSelector: {{beta.kubernetes.io/os: linux}}
+  containers:
+  - name: app
+    image: busybox
+    resources: {{limits: {{memory: 500m}}}}
+    env: [{{name: MODE, value: "a"}}, {{name: MODE, value: "b"}}]
+"""
+    out = cluster.kubectl("create", "-f", write(tmp_path, pod))
+    assert out.stderr.splitlines() == [
+        'Warning: spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "kubernetes.io/os" instead',
+        'Warning: spec.containers[0].resources.limits[memory]: fractional byte value "500m" is invalid, must be an '
+        "integer",
+        'Warning: spec.containers[0].resources.requests[memory]: fractional byte value "500m" is invalid, must be '
+        "an integer",
+        'Warning: spec.containers[0].env[1]: hides previous definition of "MODE", which may be dropped when using '
+        "apply",
+    ]
+    assert get_json(cluster, "pod", "odd", "-n", ns)["spec"]["containers"][0]["resources"]["limits"] == {
+        "memory": "500m"
+    }
+    cluster.kubectl("create", "deployment", "web", "--image=busybox", "-n", ns)
+    out = cluster.kubectl("set", "env", "deployment/web", "-n", ns, "A=1", "A=2")
+    assert "Warning:" not in out.stderr  # kubectl keeps the last of a repeated name
+    patch = '[{"op": "add", "path": "/spec/template/spec/containers/0/env/-", "value": {"name": "A", "value": "3"}}]'
+    out = cluster.kubectl("patch", "deployment", "web", "-n", ns, "--type", "json", "-p", patch)
+    assert out.stderr.strip() == (
+        'Warning: spec.template.spec.containers[0].env[1]: hides previous definition of "A", which may be dropped '
+        "when using apply"
+    )
+    out = cluster.kubectl("label", "deployment", "web", "-n", ns, "tier=front")
+    assert out.stderr == ""  # the template did not change
+
+
 # ---- explain: the OpenAPI v3 documents as kubectl reads them ---------------------------------------------
 
 

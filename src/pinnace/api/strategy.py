@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import crd, defaults, errors, gozero, typed, validation
+from pinnace.api import crd, defaults, errors, gozero, podwarnings, typed, validation
 from pinnace.api.definitions import Schema, load_definitions
 from pinnace.api.registry import ResourceInfo
 
@@ -280,6 +280,13 @@ def _stamp_conditions(new: Obj, old: Obj) -> None:
             prior = before.get(c.get("type"))
             same = prior is not None and prior.get("status") == c.get("status") and prior.get("lastTransitionTime")
             c["lastTransitionTime"] = prior["lastTransitionTime"] if same and prior else now
+
+
+def warnings(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> list[str]:
+    """What upstream's strategy warns of on a valid create (``old`` None) or update of the object (its
+    ``WarningsOnCreate``/``WarningsOnUpdate``): for now, a pod's or a changed pod template's
+    (:mod:`pinnace.api.podwarnings`)."""
+    return podwarnings.for_object(info.group, info.kind, obj, old)
 
 
 def validate(

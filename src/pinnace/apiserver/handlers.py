@@ -19,7 +19,7 @@ from pinnace.api.definitions import definition_for
 from pinnace.api.params import query_bool
 from pinnace.api.registry import SUBRESOURCE_VERBS, ResourceInfo
 from pinnace.api.table import build_table
-from pinnace.apiserver import binding, eviction, negotiation, scale
+from pinnace.apiserver import binding, eviction, negotiation, request_warnings, scale
 from pinnace.apiserver.httputil import int_param, read_body, respond
 from pinnace.apiserver.listing import ListResult, list_objects
 from pinnace.apiserver.negotiation import Output, Wanted
@@ -329,15 +329,17 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
             name = str(strategy.meta(obj).get("name") or "")
             cause = errors.Cause(errors.CAUSE_REQUIRED, "Required value", "metadata.namespace")
             raise errors.invalid(info.kind, name, [cause], group=info.group)
-        created = await rest.create(info, namespace, obj, dry_run=dry_run, manager=manager)
-        return _warn(respond(object_view(created, info, wanted, query), wanted, status=201), warnings)
+        with request_warnings.collected() as noted:
+            created = await rest.create(info, namespace, obj, dry_run=dry_run, manager=manager)
+        return _warn(respond(object_view(created, info, wanted, query), wanted, status=201), warnings + noted)
     if verb == "update":
         obj, warnings = _decode_checked(info, body, media, schema, validation)
-        updated, was_created = await rest.update(
-            info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run, manager=manager
-        )
+        with request_warnings.collected() as noted:
+            updated, was_created = await rest.update(
+                info, namespace, ri.name or "", obj, subresource=ri.subresource, dry_run=dry_run, manager=manager
+            )
         status = 201 if was_created else 200
-        return _warn(respond(object_view(updated, info, wanted, query), wanted, status=status), warnings)
+        return _warn(respond(object_view(updated, info, wanted, query), wanted, status=status), warnings + noted)
     if verb == "patch":
         if media not in negotiation.PATCH_TYPES:
             raise errors.UnsupportedMediaType(
@@ -352,26 +354,28 @@ async def handle_resource(request: web.BaseRequest, rest: RestStore, ri: Request
                 warnings[:] = _unknown_fields(info, result, schema, validation)
 
             force = query_bool(query.get("force"))
-            applied, status = await _server_side_apply(
-                rest, info, namespace, ri, body, manager or "", force=force, dry_run=dry_run, check=check
-            )
-            return _warn(respond(object_view(applied, info, wanted, query), wanted, status=status), warnings)
+            with request_warnings.collected() as noted:
+                applied, status = await _server_side_apply(
+                    rest, info, namespace, ri, body, manager or "", force=force, dry_run=dry_run, check=check
+                )
+            return _warn(respond(object_view(applied, info, wanted, query), wanted, status=status), warnings + noted)
 
         def patch_and_check(cur: Obj) -> Obj:
             result = apply_patch(info, cur, media, body)
             warnings[:] = _unknown_fields(info, result, schema, validation, patched=True)
             return result
 
-        patched = await rest.mutate(
-            info,
-            namespace,
-            ri.name or "",
-            patch_and_check,
-            subresource=ri.subresource,
-            dry_run=dry_run,
-            manager=manager,
-        )
-        return _warn(respond(object_view(patched, info, wanted, query), wanted), warnings)
+        with request_warnings.collected() as noted:
+            patched = await rest.mutate(
+                info,
+                namespace,
+                ri.name or "",
+                patch_and_check,
+                subresource=ri.subresource,
+                dry_run=dry_run,
+                manager=manager,
+            )
+        return _warn(respond(object_view(patched, info, wanted, query), wanted), warnings + noted)
     if verb == "delete":
         options = delete_options(query, body, media)
         obj, gone = await rest.delete(info, namespace, ri.name or "", options)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from pinnace.api import errors, names, strategy
 from pinnace.api.patch import go_json_type
 from pinnace.api.registry import ResourceInfo, ResourceRegistry
+from pinnace.apiserver import request_warnings
 from pinnace.apiserver.admission import AdmissionRequest
 from pinnace.apiserver.admission.chain import AdmissionChain
 from pinnace.apiserver.cacheset import CacheSet
@@ -215,6 +216,8 @@ class RestBase:
         causes += strategy.validate(info, obj, old, subresource=subresource)
         if causes:
             raise errors.invalid(info.kind, str(meta.get("name") or ""), causes, group=info.group)
+        if subresource is None:  # (status and other subresources warn of nothing, upstream)
+            request_warnings.add(strategy.warnings(info, obj, old))
 
 
 def parse_resource_version(value: str) -> int:
