@@ -15,11 +15,13 @@ from typing import Any
 from pinnace.api import quantity
 
 __all__ = [
+    "POD_TEMPLATE_PATHS",
     "SYSTEM_PRIORITY_CLASSES",
     "condition",
     "is_pod_ready",
     "milli_value",
     "pod_requests",
+    "pod_template",
     "set_pod_condition",
     "value_of",
 ]
@@ -145,3 +147,25 @@ def pod_requests(spec: Mapping[str, Any]) -> dict[str, int]:
 
 def _dicts(value: Any) -> Iterable[Mapping[str, Any]]:
     return [v for v in value or [] if isinstance(v, dict)]
+
+
+#: Where each workload kind keeps its pod template, by (group, kind).
+POD_TEMPLATE_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "PodTemplate"): ("template",),
+    ("", "ReplicationController"): ("spec", "template"),
+    ("apps", "ReplicaSet"): ("spec", "template"),
+    ("apps", "Deployment"): ("spec", "template"),
+    ("apps", "StatefulSet"): ("spec", "template"),
+    ("apps", "DaemonSet"): ("spec", "template"),
+    ("batch", "Job"): ("spec", "template"),
+    ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+def pod_template(group: str, kind: str, obj: Obj) -> Obj | None:
+    """A workload object's pod template (None for a kind without one, or if it has none)."""
+    path = POD_TEMPLATE_PATHS.get((group, kind))
+    node: Any = obj if path is not None else None
+    for key in path or ():
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None

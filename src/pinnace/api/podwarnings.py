@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pinnace.api import quantity
+from pinnace.api import podutil, quantity
 
 __all__ = ["for_object", "for_pod_spec"]
 
@@ -55,38 +55,18 @@ _SECCOMP_CONTAINER = "container.seccomp.security.alpha.kubernetes.io/"
 _SECCOMP_MESSAGE = 'non-functional in v1.27+; use the "seccompProfile" field instead'
 _NULL_SELECTOR = "a null labelSelector results in matching no pod"
 
-#: Where each workload kind keeps its pod template, by (group, kind).
-_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("", "PodTemplate"): ("template",),
-    ("", "ReplicationController"): ("spec", "template"),
-    ("apps", "ReplicaSet"): ("spec", "template"),
-    ("apps", "Deployment"): ("spec", "template"),
-    ("apps", "StatefulSet"): ("spec", "template"),
-    ("apps", "DaemonSet"): ("spec", "template"),
-    ("batch", "Job"): ("spec", "template"),
-    ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template"),
-}
-
 
 def for_object(group: str, kind: str, obj: Obj, old: Obj | None) -> list[str]:
     """The warnings for a create (``old`` None) or update of an object of any kind (none for most kinds)."""
     if (group, kind) == ("", "Pod"):  # (not on updates: people rarely write pods themselves, kubelets often do)
         return for_pod_spec(obj.get("spec"), obj.get("metadata"), "") if old is None else []
-    path = _TEMPLATES.get((group, kind))
+    path = podutil.POD_TEMPLATE_PATHS.get((group, kind))
     if path is None:
         return []
-    template = _dig(obj, path)
-    if old is not None and template == _dig(old, path):
-        return []
-    if not isinstance(template, dict):
+    template = podutil.pod_template(group, kind, obj)
+    if template is None or (old is not None and template == podutil.pod_template(group, kind, old)):
         return []
     return for_pod_spec(template.get("spec"), template.get("metadata"), ".".join(path))
-
-
-def _dig(obj: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
 
 
 def _dicts(value: Any) -> Iterator[tuple[int, Obj]]:

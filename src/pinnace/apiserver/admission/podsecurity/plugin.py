@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pinnace.api import errors
+from pinnace.api import errors, podutil
 from pinnace.apiserver.admission import AdmissionRequest, Operation
 from pinnace.apiserver.admission.chain import forbidden
 from pinnace.apiserver.admission.lookup import namespace_named, objects_in
@@ -40,18 +40,6 @@ LABEL_PREFIX = "pod-security.kubernetes.io/"
 MODES = ("enforce", "audit", "warn")
 #: How many existing pods a namespace label change checks (upstream's namespaceMaxPodsToCheck).
 MAX_PODS_TO_CHECK = 3000
-
-#: Where each workload kind keeps its pod template.
-_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("", "replicationcontrollers"): ("spec", "template"),
-    ("", "podtemplates"): ("template",),
-    ("apps", "replicasets"): ("spec", "template"),
-    ("apps", "deployments"): ("spec", "template"),
-    ("apps", "statefulsets"): ("spec", "template"),
-    ("apps", "daemonsets"): ("spec", "template"),
-    ("batch", "jobs"): ("spec", "template"),
-    ("batch", "cronjobs"): ("spec", "jobTemplate", "spec", "template"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +143,9 @@ class PodSecurity:
         gr = (request.info.group, request.info.plural)
         if gr == ("", "pods"):
             return request.subresource in ("", "ephemeralcontainers")
-        return not request.subresource and (gr in _TEMPLATES or gr == ("", "namespaces"))
+        return not request.subresource and (
+            (request.info.group, request.info.kind) in podutil.POD_TEMPLATE_PATHS or gr == ("", "namespaces")
+        )
 
     async def validate(self, request: AdmissionRequest) -> None:
         """Apply the namespace's standards to the request."""
@@ -179,13 +169,13 @@ class PodSecurity:
                 return
             self._pod(request, policy, request.obj.get("metadata") or {}, request.obj.get("spec") or {})
             return
-        template = _template(request.obj, _TEMPLATES[(request.info.group, request.info.plural)])
+        group, kind = request.info.group, request.info.kind
+        template = podutil.pod_template(group, kind, request.obj)
         if template is None:
             return
-        if request.operation is Operation.UPDATE and request.old is not None:
-            old_template = _template(request.old, _TEMPLATES[(request.info.group, request.info.plural)])
-            if old_template == template:
-                return
+        old = request.old if request.operation is Operation.UPDATE else None
+        if old is not None and podutil.pod_template(group, kind, old) == template:
+            return
         self._warn(request, policy.warn, template.get("metadata") or {}, template.get("spec") or {})
 
     def _pod(self, request: AdmissionRequest, policy: Policy, meta: Obj, spec: Obj) -> None:
@@ -212,13 +202,6 @@ class PodSecurity:
             return
         pods = await objects_in(self.rest, "", "v1", "pods", request.name)
         request.warnings.extend(_existing_pod_warnings(request.name, policy.enforce, pods))
-
-
-def _template(obj: Obj, path: tuple[str, ...]) -> Obj | None:
-    node: Any = obj
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node if isinstance(node, dict) else None
 
 
 def _existing_pod_warnings(namespace: str, enforce: LevelVersion, pods: list[Obj]) -> list[str]:
