@@ -137,6 +137,13 @@ def test_a_crd_whole_life(cluster: Cluster, tmp_path: Path) -> None:
         in too_many.stderr
     )
 
+    finalizers = '{"metadata": {"finalizers": ["stable.example.com/drain", "cleanup"]}}'
+    out = k("patch", "ct", "my-cron", "--type=merge", "-p", finalizers)
+    assert out.stderr.strip() == (
+        'Warning: metadata.finalizers: "cleanup": prefer a domain-qualified finalizer name to avoid accidental '
+        "conflicts with other finalizer writers"
+    )
+    assert k("patch", "ct", "my-cron", "--type=merge", "-p", '{"metadata": {"finalizers": null}}').stderr == ""
     assert (
         k("scale", "crontab", "my-cron", "--replicas=3").stdout.strip() == "crontab.stable.example.com/my-cron scaled"
     )

@@ -93,6 +93,8 @@ _MAX_GENERATED_BASE = DNS1123_LABEL_MAX_LENGTH - _RANDOM_LENGTH
 
 _FINALIZER_ORPHAN = "orphan"
 _FINALIZER_FOREGROUND = "foregroundDeletion"
+#: The finalizers Kubernetes itself defines: the only ones that need no domain and path.
+_STANDARD_FINALIZERS = frozenset({_FINALIZER_ORPHAN, _FINALIZER_FOREGROUND, "kubernetes"})
 
 
 # --- message helpers (upstream util/validation wording) -----------------------------------------
@@ -314,6 +316,23 @@ def validate_finalizers(finalizers: Sequence[Any], field: str = "metadata.finali
             )
         )
     return out
+
+
+def finalizer_warnings(meta: Any, old_meta: Any = None) -> list[str]:
+    """The warning a custom resource's create (or update: for the finalizers it adds) gets for a finalizer
+    without a domain and path, which another controller might also use (upstream's apiextensions strategy)."""
+
+    def names_in(m: Any) -> set[str]:
+        found = m.get("finalizers") if isinstance(m, dict) else None
+        return {f for f in found if isinstance(f, str)} if isinstance(found, list) else set()
+
+    added = names_in(meta) - names_in(old_meta)
+    return [
+        f'metadata.finalizers: "{name}": prefer a domain-qualified finalizer name to avoid accidental conflicts '
+        "with other finalizer writers"
+        for name in sorted(added)
+        if "/" not in name and name not in _STANDARD_FINALIZERS
+    ]
 
 
 def _split_api_version(api_version: str) -> tuple[str, str] | None:

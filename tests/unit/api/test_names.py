@@ -271,3 +271,16 @@ def test_a_repeated_cause_shows_once_in_the_message_and_twice_in_the_causes() ->
     err = errors.invalid("VolumeAttachment", "va", twice, group="storage.k8s.io")
     assert err.message == 'VolumeAttachment.storage.k8s.io "va" is invalid: spec.attacher: Required value'
     assert len(err.causes) == 2
+
+
+def test_finalizers_without_a_domain_and_path_are_warned_of_once() -> None:
+    meta = {"finalizers": ["ex.com/ok", "cleanup", "kubernetes", "orphan", "z.ex.com"]}
+    message = "prefer a domain-qualified finalizer name to avoid accidental conflicts with other finalizer writers"
+    assert names.finalizer_warnings(meta) == [
+        f'metadata.finalizers: "cleanup": {message}',
+        f'metadata.finalizers: "z.ex.com": {message}',
+    ]
+    assert names.finalizer_warnings({"finalizers": [*meta["finalizers"], "more"]}, meta) == [
+        f'metadata.finalizers: "more": {message}'
+    ]
+    assert names.finalizer_warnings({}, meta) == []
