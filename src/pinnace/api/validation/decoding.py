@@ -159,8 +159,8 @@ class _Walk:
         self.unknown = False
         #: Whether a struct field held something an encode could omit (null, or an empty list, map or free-form
         #: value) or write otherwise (a time not in UTC at its layout's precision, a quantity not in canonical
-        #: form): then the object is not as a decode/encode round trip leaves it. Conservative: ``required``
-        #: fields (which keep their empties) count too.
+        #: form, base64 not on one line): then the object is not as a decode/encode round trip leaves it.
+        #: Conservative: ``required`` fields (which keep their empties) count too.
         self.omitted = False
 
     @staticmethod
