@@ -18,6 +18,7 @@ came, so one timer can serve them all.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 
 __all__ = ["Connection", "Disconnected", "Malformed", "StreamConnection"]
@@ -34,6 +35,24 @@ def _header(lower_head: bytes, prefix: bytes) -> bytes | None:
         return None
     end = lower_head.find(b"\r\n", at + 2)
     return lower_head[at + len(prefix) : end if end >= 0 else len(lower_head)].strip()
+
+
+def server_warnings(head: bytes, lower_head: bytes) -> tuple[str, ...]:
+    """The texts of the head's RFC 7234 ``Warning: 299 - "text"`` headers, as kube-apiserver sends them (client-go
+    heeds only code 299); unescaped."""
+    out: list[str] = []
+    at = lower_head.find(b"\r\nwarning:")
+    while at >= 0:
+        end = lower_head.find(b"\r\n", at + 2)
+        value = head[at + 10 : end if end >= 0 else len(head)].strip().decode("utf-8", "replace")
+        if (match := _WARNING.match(value)) is not None:
+            out.append(_UNESCAPE.sub(r"\1", match.group(1)))
+        at = lower_head.find(b"\r\nwarning:", at + 2)
+    return tuple(out)
+
+
+_WARNING = re.compile(r'299 \S+ "((?:[^"\\]|\\.)*)"')
+_UNESCAPE = re.compile(r"\\(.)")
 
 
 class Malformed(Exception):
@@ -68,6 +87,8 @@ class Connection(asyncio.Protocol):
         self._chunked = False
         self._chunks: list[bytes] = []
         self._pos = 0  # chunked: where the next chunk-size line starts
+        #: The last answer's ``Warning`` texts (see :func:`server_warnings`).
+        self.warnings: tuple[str, ...] = ()
 
     # ---- asyncio.Protocol -----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -163,6 +184,7 @@ class Connection(asyncio.Protocol):
             except ValueError:
                 raise Malformed(f"bad Content-Length {value!r}") from None
         chunked = (_header(lower, b"\r\ntransfer-encoding:") or b"").endswith(b"chunked")
+        self.warnings = server_warnings(head, lower) if b"\r\nwarning:" in lower else ()
         keep = status_line[0] != b"HTTP/1.0"
         if (token := _header(lower, b"\r\nconnection:")) is not None:
             keep = token != b"close" and (keep or token == b"keep-alive")

@@ -11,6 +11,7 @@ reconcile, so their CPU counts); failures keep aiohttp's exception types.
 
 from __future__ import annotations
 
+import logging
 import platform
 import re
 import ssl
@@ -52,6 +53,10 @@ class ResourceRef:
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
+#: Where the server's warnings are logged (client-go: klog's warnings; controller-runtime: KubeAPIWarningLogger).
+warnings_log = logging.getLogger("pinnace.client.warnings")
+#: How many distinct warnings a client remembers having logged (then it forgets them all and starts over).
+_MAX_WARNINGS_KEPT = 1024
 
 
 def _segment(text: str) -> str:
@@ -114,6 +119,7 @@ class RestClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Accept": "application/json", "User-Agent": user_agent or default_user_agent()}
+        self._warned: set[str] = set()
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._request_timeout = timeout
@@ -138,8 +144,20 @@ class RestClient:
 
     def _http(self) -> HTTPTransport:
         if self._transport is None:
-            self._transport = HTTPTransport(self.base_url, server_hostname=self._server_hostname)
+            self._transport = HTTPTransport(
+                self.base_url, server_hostname=self._server_hostname, on_warnings=self._log_warnings
+            )
         return self._transport
+
+    def _log_warnings(self, texts: tuple[str, ...]) -> None:
+        """Log the server's warnings (a deprecated field, a finalizer without a domain), each once per client, as
+        client-go's and controller-runtime's deduplicating warning loggers do."""
+        for text in texts:
+            if text not in self._warned:
+                if len(self._warned) >= _MAX_WARNINGS_KEPT:
+                    self._warned.clear()
+                self._warned.add(text)
+                warnings_log.warning("%s", text)
 
     async def request(
         self,

@@ -96,9 +96,17 @@ def render_headers(headers: Mapping[str, str]) -> str:
 class HTTPTransport:
     """Pooled keep-alive HTTP/1.1 connections to one server (see the module docstring)."""
 
-    def __init__(self, base_url: str, *, server_hostname: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        server_hostname: str | None = None,
+        on_warnings: Callable[[tuple[str, ...]], None] | None = None,
+    ) -> None:
         self._endpoint = _endpoint(base_url)
         self._server_hostname = server_hostname
+        #: Called with an answer's ``Warning`` texts, if it has any (the server's deprecation and pod warnings).
+        self._on_warnings = on_warnings
         # Idle connections by the TLS context they were made with (an exec plugin may rotate client certificates).
         self._idle: dict[ssl.SSLContext | None, list[Connection]] = {}
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
@@ -173,6 +181,8 @@ class HTTPTransport:
                 raise
             finally:
                 self._inflight.discard(conn)
+            if conn.warnings and self._on_warnings is not None:
+                self._on_warnings(conn.warnings)
             if conn.reusable:
                 conn.idle_since = time.monotonic()
                 self._idle.setdefault(tls, []).append(conn)

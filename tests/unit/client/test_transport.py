@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
+from pinnace.client.http1 import server_warnings
 from pinnace.client.transport import HTTPTransport, render_headers
 
 Answer = bytes | Callable[[asyncio.StreamWriter], Awaitable[None]]
@@ -279,3 +280,12 @@ async def test_cancelling_a_stream_consumer_closes_its_connection() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert not transport._inflight
+
+
+def test_server_warnings_are_read_from_the_head_unescaped() -> None:
+    head = (
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        b'Warning: 299 - "a \\"quoted\\" text"\r\nwarning: 299 - "second"\r\nWarning: 199 - "not the API\'s"\r\n'
+        b"Content-Length: 2"
+    )
+    assert server_warnings(head, head.lower()) == ('a "quoted" text', "second")
