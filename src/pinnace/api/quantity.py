@@ -180,8 +180,10 @@ def _is_canonical_input(fmt: str, exponent: int, num: str, denom: str) -> bool:
     return scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0"
 
 
+@functools.lru_cache(maxsize=2048)
 def canonical(value: Fraction, fmt: str = DECIMAL_SI) -> str:
-    """Upstream's ``Quantity.String()`` of a value in a format."""
+    """Upstream's ``Quantity.String()`` of a value in a format (remembered: every write of an object with
+    resources asks again for the same few)."""
     if value == 0:
         return "0"
     sign = "-" if value < 0 else ""
