@@ -17,6 +17,7 @@ only when the generation moved.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,7 +89,7 @@ def for_pod_spec(spec: Any, meta: Any, base: str) -> list[str]:
     out: list[str] = []
 
     def at(*parts: str) -> str:
-        return ".".join(p for p in (base, *parts) if p).replace(".[", "[")
+        return ".".join(p for p in (base, *parts) if p)
 
     for key in _map(spec.get("nodeSelector")):
         if key in DEPRECATED_NODE_LABELS:
@@ -204,8 +205,12 @@ def _duplicates(items: Any, key: str, where: str, what: str) -> list[str]:
 
 def _fractional_bytes(value: Any) -> str | None:
     """The warning for a memory or storage quantity that is not a whole number of bytes (``100m``), if it is one."""
-    if value is None:
-        return None
+    return _fractional_message(value) if isinstance(value, (str, int, float)) else None
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _fractional_message(value: str | float) -> str | None:
+    """(Remembered: every create of a pod or workload asks again about the same few quantities.)"""
     try:
         parsed = quantity.from_json(value)
     except quantity.QuantityError:
