@@ -24,6 +24,8 @@ are structs); custom resources are left as they are.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from pinnace.api import protobuf
@@ -123,48 +125,115 @@ def fill(obj: Obj, definition: str, field: str | None = None) -> None:
     only within that top-level field (``status``)."""
     plan = _plan(message_of(definition))
     if field is None:
-        _fill(obj, plan)
+        _filler(plan)(obj)
     else:
         for name, sub in plan.structs:
             if name == field:
                 value = obj.get(name)
                 if not isinstance(value, dict):
                     value = obj[name] = {}
-                _fill(value, sub)
+                _filler(sub)(value)
     if "status" in obj and next(reversed(obj)) != "status":
         obj["status"] = obj.pop("status")  # an added spec goes before the status, as the encoder writes them
 
 
-def _fill(obj: Obj, plan: _Plan) -> None:
-    omitted = plan.omitted
-    if omitted and not all(obj.values()):  # most objects have no falsy value: one pass in C says so
-        for name in [name for name, value in obj.items() if not value and type(value) is omitted.get(name)]:
-            del obj[name]  # "", 0 or false: a zero of its own type
-    for name, zero in plan.zeros:
-        if obj.get(name) is None:
-            obj[name] = zero
+# ---- the plans compiled to Python ---------------------------------------------------------------------------
+#
+# Filling runs on every write of a built-in object, over its whole tree (25 structs in a typical Deployment), so
+# each plan becomes one generated function: its zeros, structs and fields are written out as straight-line code
+# with their names as constants, a struct added where it was missing is written as its filled literal (``{}`` or
+# ``{"loadBalancer": {}}``) without a call, and a field whose plan adds nothing to what it holds is not visited.
+
+_Filler = Callable[[Obj], None]
+#: The generated functions (each plan's is ``_f<n>``, its ``omitted`` table ``_f<n>_omitted``), sharing one
+#: namespace so that a plan reached from several kinds (ObjectMeta, Container) is compiled once.
+_namespace: dict[str, Any] = {}
+_function_names: dict[int, str] = {}
+_compiling = threading.Lock()
+
+
+def _filler(plan: _Plan) -> _Filler:
+    """The generated function that fills an object of ``plan`` (compiled, with the plans it reaches, on first use)."""
+    name = _function_names.get(id(plan))
+    if name is None:
+        with _compiling:  # a plan's name is known before its function exists: one compiler at a time
+            name = _function_names.get(id(plan)) or _compile(plan)
+    return _namespace[name]  # type: ignore[no-any-return]
+
+
+def _empty_literal(plan: _Plan, seen: frozenset[int] = frozenset()) -> str | None:
+    """Python source of what filling ``{}`` of ``plan`` gives (a fresh object each time it runs); None if the
+    plan refers to itself on the way (then the filler is called)."""
+    if id(plan) in seen:
+        return None
+    seen |= {id(plan)}
+    parts = [f"{name!r}: {zero!r}" for name, zero in plan.zeros]
     for name, sub in plan.structs:
-        value = obj.get(name)
-        if not isinstance(value, dict):
-            value = obj[name] = {}
-        _fill(value, sub)
-    inner = plan.inner
-    if not inner:
-        return
-    for name, value in obj.items():
-        step = inner.get(name)
-        if step is None:
-            continue
-        how, sub = step
+        literal = _empty_literal(sub, seen)
+        if literal is None:
+            return None
+        parts.append(f"{name!r}: {literal}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _compile(plan: _Plan) -> str:
+    """Generate the functions of ``plan`` and of the plans it reaches that have none yet; the name of its own."""
+    new: list[_Plan] = []
+
+    def name_of(sub: _Plan) -> str:
+        name = _function_names.get(id(sub))
+        if name is None:
+            name = _function_names[id(sub)] = f"_f{len(_function_names)}"
+            new.append(sub)
+        return name
+
+    root = name_of(plan)
+    sources: list[str] = []
+    while len(sources) < len(new):
+        current = new[len(sources)]
+        sources.append(_source(current, name_of(current), name_of))
+    exec(compile("\n".join(sources), "<gozero>", "exec"), _namespace)
+    return root
+
+
+def _source(plan: _Plan, name: str, name_of: Callable[[_Plan], str]) -> str:
+    """The Python source of the function ``name`` that fills an object of ``plan``."""
+    lines = [f"def {name}(obj):"]
+    if plan.omitted:
+        _namespace[name + "_omitted"] = plan.omitted
+        lines += [
+            "    if not all(obj.values()):",
+            f"        omitted = {name}_omitted",
+            "        for key in [k for k, v in obj.items() if not v and type(v) is omitted.get(k)]:",
+            "            del obj[key]",
+        ]
+    for field, zero in plan.zeros:
+        lines += [f"    if obj.get({field!r}) is None:", f"        obj[{field!r}] = {zero!r}"]
+    for field, sub in plan.structs:
+        literal = _empty_literal(sub)
+        visit = not sub.adds_nothing()
+        lines.append(f"    value = obj.get({field!r})")
+        if literal is not None:
+            lines += ["    if not isinstance(value, dict):", f"        obj[{field!r}] = {literal}"]
+            if visit:
+                lines += ["    else:", f"        {name_of(sub)}(value)"]
+        else:
+            lines += ["    if not isinstance(value, dict):", f"        value = obj[{field!r}] = {{}}"]
+            lines.append(f"    {name_of(sub)}(value)")
+    for field, (how, sub) in plan.inner.items():
+        call = name_of(sub)
+        lines.append(f"    value = obj.get({field!r})")
         if how == _ONE:
-            if isinstance(value, dict):
-                _fill(value, sub)
-        elif how == _EACH:
-            if isinstance(value, list):
-                for item in value:
-                    if isinstance(item, dict):
-                        _fill(item, sub)
-        elif isinstance(value, dict):
-            for item in value.values():
-                if isinstance(item, dict):
-                    _fill(item, sub)
+            lines += ["    if isinstance(value, dict):", f"        {call}(value)"]
+        else:
+            each = "value" if how == _EACH else "value.values()"
+            kind = "list" if how == _EACH else "dict"
+            lines += [
+                f"    if value and isinstance(value, {kind}):",
+                f"        for item in {each}:",
+                "            if isinstance(item, dict):",
+                f"                {call}(item)",
+            ]
+    if len(lines) == 1:
+        lines.append("    pass")
+    return "\n".join(lines) + "\n"
