@@ -15,7 +15,7 @@ from pinnace.controllers._workload_pods import parse_time
 from pinnace.controllers.job import add_job_controller
 from pinnace.runtime.client import MergePatch
 
-from ._workloads import finish_pod, gone, live_pods, pods, recorded, run_pod, template
+from ._workloads import EVENTS, finish_pod, gone, live_pods, pods, recorded, run_pod, template
 
 
 @pytest.fixture
@@ -231,3 +231,21 @@ async def test_pod_deleted_before_it_finished_counts_as_failed(env: TestEnv) -> 
     await env.eventually(lambda: gone(env, "v1/Pod", pod["metadata"]["name"]))
     (replacement,) = await running(env, 1)
     assert replacement["metadata"]["uid"] != pod["metadata"]["uid"]
+
+
+async def test_a_finished_job_records_its_end_once(env: TestEnv) -> None:
+    """The end is recorded after the status saying so is written: a sync from a stale cached Job (its write
+    refused with a conflict) used to record "Completed" a second time (kubectl events: ``x2``)."""
+    names = [f"once-{i}" for i in range(4)]
+    for name in names:
+        await env.client.create(job(name))
+    for name in names:
+        (pod,) = await running(env, 1, name)
+        await finish_pod(env, pod["metadata"]["name"])
+    for name in names:
+        await recorded(env, name, ("Completed", "Job completed"))
+    await asyncio.sleep(0.5)  # a second record would have been posted by now
+    listing = await env.rest.list(EVENTS, "default")
+    ends = [e for e in listing["items"] if e["reason"] == "Completed" and e["involvedObject"]["name"] in names]
+    assert sorted(e["involvedObject"]["name"] for e in ends) == names
+    assert [e.get("count") for e in ends] == [1] * len(names)

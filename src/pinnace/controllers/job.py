@@ -175,6 +175,8 @@ class JobReconciler:
             await status.write(self.client, job)
         except errors.Conflict:
             return Result(requeue=True)  # the cached Job was stale: again, from a fresher one
+        if status.finished_event is not None:  # once the finished condition is written, as upstream records it
+            self.recorder.event(job, *status.finished_event)
         return Result(requeue_after=requeue) if requeue else Result()
 
     # ---- counting ---------------------------------------------------------------
@@ -355,10 +357,10 @@ class JobReconciler:
         if target["type"] == "SuccessCriteriaMet":
             status.set_condition("Complete", target["reason"], target["message"])
             status.completion_time = status.now
-            self.recorder.event(job, NORMAL, "Completed", "Job completed")
+            status.finished_event = (NORMAL, "Completed", "Job completed")
         else:
             status.set_condition("Failed", target["reason"], target["message"])
-            self.recorder.event(job, WARNING, target["reason"], target["message"])
+            status.finished_event = (WARNING, target["reason"], target["message"])
 
     # ---- pods -------------------------------------------------------------------
     async def _create_per_index(self, job: Obj, wanted: list[int], pods: list[Obj], status: _Status, key: str) -> float:
@@ -482,6 +484,9 @@ class _Status:
         self.start_time = parse_time(old.get("startTime"))
         self.completion_time = parse_time(old.get("completionTime"))
         self.conditions: list[Obj] = [dict(c) for c in old.get("conditions") or []]
+        #: The event of the Job's end (type, reason, message), recorded only after the status saying so is
+        #: written: a sync from a stale cached Job, refused with a conflict, must not record it a second time.
+        self.finished_event: tuple[str, str, str] | None = None
 
     def has_condition(self, type_: str) -> bool:
         return any(c.get("type") == type_ and c.get("status") == "True" for c in self.conditions)
