@@ -122,13 +122,25 @@ def decode(info: ResourceInfo, obj: Obj, *, normal: bool = False, defaulted: boo
 
 
 def prepare_for_create(
-    info: ResourceInfo, obj: Obj, *, now: datetime | None = None, normal: bool = False, defaulted: bool = False
+    info: ResourceInfo,
+    obj: Obj,
+    *,
+    now: datetime | None = None,
+    normal: bool = False,
+    defaulted: bool = False,
+    decoded: bool = False,
+    created: str | None = None,
 ) -> None:
-    """Fill the server-owned fields of a new object (in place); ``normal`` and ``defaulted`` as for :func:`decode`."""
-    decode(info, obj, normal=normal, defaulted=defaulted)
+    """Fill the server-owned fields of a new object (in place); ``normal`` and ``defaulted`` as for :func:`decode`.
+
+    ``decoded``: :func:`decode` ran on ``obj`` as it is now, so it is not run again. ``created``: the
+    creationTimestamp, as :func:`now_rfc3339` wrote it (default: ``now``).
+    """
+    if not decoded:
+        decode(info, obj, normal=normal, defaulted=defaulted)
     m = meta(obj)
     m["uid"] = new_uid()
-    m["creationTimestamp"] = now_rfc3339(now)
+    m["creationTimestamp"] = created or now_rfc3339(now)
     for f in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"):
         m.pop(f, None)
     if info.tracks_generation:
@@ -169,16 +181,18 @@ def prepare_for_update(
     subresource: str | None = None,
     normal: bool = False,
     defaulted: bool = False,
+    decoded: bool = False,
 ) -> None:
-    """Decode ``new`` (``normal`` and ``defaulted`` as for :func:`decode`) and carry over what a client may not
-    change (in place), per subresource.
+    """Decode ``new`` (``normal`` and ``defaulted`` as for :func:`decode`; not at all if ``decoded``: it ran on
+    ``new`` as it is now) and carry over what a client may not change (in place), per subresource.
 
     Main resource: server-owned metadata and (for kinds with a status
     subresource) the status stay as they were; ``generation`` moves if the
     spec changed. ``status``: only the status changes. ``finalize``
     (namespaces): only ``spec.finalizers`` changes.
     """
-    decode(info, new, normal=normal, defaulted=defaulted)
+    if not decoded:
+        decode(info, new, normal=normal, defaulted=defaulted)
     nm, om = meta(new), old.get("metadata") or {}
     for f in SYSTEM_META_FIELDS:
         if f in om:

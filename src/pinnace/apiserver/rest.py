@@ -106,19 +106,24 @@ class RestStore(RestUpdater, RestDeleter):
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
+        # Admission sees the object as upstream's decoder leaves it (defaults, normal form, Go's zero values), and
+        # the creator's fields are recorded now: upstream's field manager runs before mutating admission and the
+        # kind's own preparation, so what those add (a service account's volume, a namespace's finalizer) is nobody's.
+        strategy.decode(info, obj, normal=normal)
+        stamp = strategy.now_rfc3339()  # the creation's time, and its managedFields entry's
+        if manager is not None:
+            managedfields.track_create(info, obj, manager, now=stamp)
         chain = self.admission
         request = None
-        defaulted = False
+        decoded = True
         if chain:
-            strategy.default(info, obj)  # admission sees the object defaulted, as upstream's decoding leaves it
             request = request_for(
                 Operation.CREATE, info, meta.get("namespace"), meta.get("name") or "", obj, None, dry_run=dry_run
             )
             await chain.admit(request)
             obj = self._admitted(info, request)
             meta = obj["metadata"]
-            normal = normal and not request.mutated
-            defaulted = not request.mutated  # a changed object is defaulted again, as upstream does a webhook's
+            decoded = not request.mutated  # a changed object is decoded (defaulted) again, as upstream does a webhook's
         if not meta.get("name"):
             base = meta.get("generateName")
             if not base:
@@ -135,13 +140,11 @@ class RestStore(RestUpdater, RestDeleter):
                     group=info.group,
                 )
             meta["name"] = names.generate_name(str(base))
-        strategy.prepare_for_create(info, obj, normal=normal, defaulted=defaulted)
+        strategy.prepare_for_create(info, obj, decoded=decoded, created=stamp)
         self._validate(info, obj)
         if chain and request is not None:
             request.name = meta["name"]
             await chain.validate(request)
-        if manager is not None:
-            managedfields.track_create(info, obj, manager, now=meta["creationTimestamp"])
         hooks = self.hooks.get((info.group, info.kind))
         if hooks is None:
             return await self._store_new(info, obj, dry_run=dry_run)

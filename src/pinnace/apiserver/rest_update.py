@@ -152,12 +152,18 @@ class RestUpdater(RestBase):
         check_name(dmeta, name, namespace if info.namespaced else None)
         if info.namespaced:
             dmeta["namespace"] = namespace
+        # Admission sees the body or patch result as upstream's decoder leaves it, and the writer's fields are
+        # recorded now: upstream's field manager runs before mutating admission, whose changes are nobody's.
+        if not prepared:
+            strategy.decode(info, desired, normal=normal)
+        if manager is not None:
+            managedfields.track_update(
+                info, current, desired, manager, subresource=subresource, now=strategy.now_rfc3339()
+            )
         chain = self.admission
         request = None
-        defaulted = False
+        decoded = True
         if chain:
-            if not prepared:
-                strategy.default(info, desired)  # as a decoded body or patch result reaches admission upstream
             if view is None:
                 request = request_for(
                     Operation.UPDATE, info, namespace, name, desired, current, subresource=subresource, dry_run=dry_run
@@ -182,12 +188,9 @@ class RestUpdater(RestBase):
                     if not isinstance(request.obj, dict):
                         raise errors.InternalError(f"admission left no valid {view.kind['kind']} object")
                     desired = view.apply(desired, request.obj)
-            defaulted = not prepared and not request.mutated
-            normal = normal and not request.mutated
+            decoded = not request.mutated  # a changed object is decoded (defaulted) again
         if not prepared:
-            strategy.prepare_for_update(
-                info, desired, current, subresource=subresource, normal=normal, defaulted=defaulted
-            )
+            strategy.prepare_for_update(info, desired, current, subresource=subresource, decoded=decoded)
             self._validate(info, desired, current, subresource)
         if chain and request is not None:
             await chain.validate(request)
@@ -218,13 +221,10 @@ class RestUpdater(RestBase):
     ) -> tuple[Obj, bool] | None:
         """One attempt to write an update: the result and whether it deleted the object; None if the CAS lost
         (or, ``from_cache``: ``current`` is the watch cache's copy, the update would change nothing, and the
-        store has a newer version)."""
+        store has a newer version). ``manager``'s write is recorded in ``desired`` already (None: nobody's, and
+        the live managedFields stay)."""
         key, name = kv.key, current["metadata"]["name"]
-        if manager is not None:
-            managedfields.track_update(
-                info, current, desired, manager, subresource=subresource, now=strategy.now_rfc3339()
-            )
-        else:
+        if manager is None:
             managedfields.carry_over(current, desired)
         # A stale value (read with an old encryption key) is rewritten even when nothing changed: re-encryption.
         if strategy.semantically_equal(desired, current):
