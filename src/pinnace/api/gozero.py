@@ -24,6 +24,7 @@ are structs); custom resources are left as they are.
 
 from __future__ import annotations
 
+import ast
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -135,6 +136,19 @@ def fill(obj: Obj, definition: str, field: str | None = None) -> None:
                 _filler(sub)(value)
     if "status" in obj and next(reversed(obj)) != "status":
         obj["status"] = obj.pop("status")  # an added spec goes before the status, as the encoder writes them
+
+
+_zero_values: dict[str, Obj] = {}
+
+
+def zero_value(definition: str) -> Obj:
+    """What Go writes for the zero value of the built-in ``definition`` (its always-written structs, nested, and
+    zero scalars): the object upstream's field manager compares a create with. Shared: do not change it."""
+    found = _zero_values.get(definition)
+    if found is None:
+        literal = _empty_literal(_plan(message_of(definition)))
+        found = _zero_values[definition] = ast.literal_eval(literal) if literal is not None else {}
+    return found
 
 
 # ---- the plans compiled to Python ---------------------------------------------------------------------------

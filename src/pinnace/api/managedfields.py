@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.api import errors
+from pinnace.api import errors, gozero
 from pinnace.api.fieldsv1 import (
     Entry,
     Path,
@@ -47,7 +47,7 @@ from pinnace.api.fieldsv1 import (
     path_string,
     sort_key,
 )
-from pinnace.api.fieldtypes import DEDUCED, LIST, SCALAR, STRUCT, FieldType, item_element, root_type
+from pinnace.api.fieldtypes import DEDUCED, LIST, SCALAR, FieldType, item_element, root_type
 from pinnace.api.registry import ResourceInfo
 
 __all__ = [
@@ -147,9 +147,8 @@ class Comparison:
 def compare(old: Any, new: Any, t: FieldType) -> Comparison:
     """What changed from ``old`` to ``new`` (upstream's Compare of typed values).
 
-    A node new in ``new`` is added; built-in structs (and lists or maps a Go
-    struct always carries) are not themselves members, as upstream's empty
-    typed objects have them already.
+    A node new in ``new`` is added, and a member of its own unless the old Go value had it already
+    (:func:`_member_on_add`); inside a new node every node is a member.
     """
     c = Comparison()
     if type(old) is not type(new) or old != new:  # equal values of one type change nothing (as in _cmp's loops)
@@ -162,11 +161,15 @@ def _empty(v: Any) -> bool:
 
 
 def _member_on_add(parent: FieldType, key: str, ct: FieldType, declared: bool) -> bool:
-    if not ct.builtin or not declared:
-        return True
-    if ct.kind == STRUCT:
-        return False
-    return key not in parent.required
+    """Whether a field new beside its (old) parent's other fields is a member of its own ("." in FieldsV1).
+
+    Upstream's compare makes every map or list node that its old side lacked a member. A built-in kind's old
+    side is its Go value as encoded: a required field is there even when nil (``containers: null``), so it is
+    no member; a struct that is no pointer is always there (at least ``{}``), so it is compared rather than
+    added (a stored object has it, and a create compares with :func:`gozero.zero_value`); everything else
+    (an optional list, map or pointer struct such as ``livenessProbe``) is a member when it appears.
+    """
+    return not (ct.builtin and declared and key in parent.required)
 
 
 def _cmp(old: Any, new: Any, t: FieldType, path: Path, c: Comparison, member: bool) -> None:
@@ -230,10 +233,10 @@ def _add_all(value: Any, t: FieldType, path: Path, out: set[Path], member: bool)
         for pe, item in _index(value, t).items():
             _add_all(item, item_t, (*path, pe), out, True)
         return
-    for key, v in value.items():
-        ct, declared = t.child(key)
+    for key, v in value.items():  # inside a new node the old side has nothing: every node is a member
+        ct, _ = t.child(key)
         if ct is not None:
-            _add_all(v, ct, (*path, "f:" + key), out, _member_on_add(t, key, ct, declared))
+            _add_all(v, ct, (*path, "f:" + key), out, True)
 
 
 def _remove_all(value: Any, t: FieldType, path: Path, out: set[Path]) -> None:
@@ -505,11 +508,11 @@ def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
             entry = _added_entry(t, key)
         if entry is _UNOWNED:
             continue
-        element, ct, leaf, m = entry
+        element, ct, leaf = entry
         if leaf:
             out[element] = {}
-        else:
-            sub = _added_tree(value[key], ct, m)
+        else:  # inside a new node the old side has nothing: every node is a member
+            sub = _added_tree(value[key], ct, True)
             if sub is not None:
                 out[element] = sub
     if len(out) == (1 if member else 0):  # nothing but the "." of a member
@@ -521,16 +524,15 @@ def _added_tree(value: Any, t: FieldType, member: bool) -> Obj | None:
 _UNOWNED: Any = ()
 
 
-def _added_entry(t: FieldType, key: str) -> tuple[str, FieldType, bool, bool]:
+def _added_entry(t: FieldType, key: str) -> tuple[str, FieldType, bool]:
     """What :func:`_added_tree` needs of a struct field or map key of ``t``, derived from :meth:`FieldType.child`
-    once and kept in ``t.added_fields`` (up to as many keys as ``child`` keeps): its path element, its type,
-    whether any value of it is owned whole (a scalar, an atomic list, map or struct), and whether it is a member
-    of its own when added (:func:`_member_on_add`: built-in structs and required fields are not)."""
-    ct, declared = t.child(key)
+    once and kept in ``t.added_fields`` (up to as many keys as ``child`` keeps): its path element, its type, and
+    whether any value of it is owned whole (a scalar, an atomic list, map or struct)."""
+    ct, _ = t.child(key)
     if ct is None:
         entry: Any = _UNOWNED
     else:
-        entry = ("f:" + key, ct, ct.is_leaf_always(), _member_on_add(t, key, ct, declared))
+        entry = ("f:" + key, ct, ct.is_leaf_always())
     if t.kind != DEDUCED and len(t.added_fields) < 4096:
         t.added_fields[key] = entry
     return entry  # type: ignore[no-any-return]
@@ -555,13 +557,43 @@ def _created_parts(info: ResourceInfo, obj: Obj) -> Iterator[tuple[str, Any, Fie
 
 
 def _created_fields(info: ResourceInfo, obj: Obj) -> Obj:
-    """The FieldsV1 an object's creator owns: every field it has but server metadata (and status)."""
+    """The FieldsV1 an object's creator owns: every field it has but server metadata (and status), and, of a
+    built-in kind, but what its Go zero value has as well (upstream compares a create with the zero object, so a
+    Namespace's empty ``spec: {}`` or an Event's ``reportingComponent: ""`` is nobody's)."""
+    zero = gozero.zero_value(info.definition) if info.definition and not info.custom else {}
     children: dict[str, Obj] = {}
     for key, v, ct, member in _created_parts(info, obj):
-        sub = _added_tree(v, ct, member)
+        z = zero.get(key, _MISSING)
+        if z is _MISSING:
+            sub = _added_tree(v, ct, member)
+        elif v == z:
+            continue
+        else:
+            sub = _added_over(v, z, ct) if isinstance(v, dict) and isinstance(z, dict) else _added_tree(v, ct, member)
         if sub is not None:
             children["f:" + key] = sub
     return {key: children[key] for key in sorted(children, key=sort_key)}
+
+
+def _added_over(value: Obj, zero: Obj, t: FieldType) -> Obj | None:
+    """The FieldsV1 a creator owns in a struct its kind's zero object has too (``zero``, as Go writes it): what
+    differs from the zero value. The struct itself is no member (it was there); of its fields, those the zero
+    value lacks are members by :func:`_member_on_add`."""
+    out: Obj = {}
+    for key in sorted(value):
+        v, z = value[key], zero.get(key, _MISSING)
+        if v == z:
+            continue
+        ct, declared = t.child(key)
+        if ct is None:
+            continue
+        if isinstance(v, dict) and isinstance(z, dict):
+            sub = _added_over(v, z, ct)
+        else:
+            sub = _added_tree(v, ct, _member_on_add(t, key, ct, declared))
+        if sub is not None:
+            out["f:" + key] = sub
+    return out or None
 
 
 def track_create(info: ResourceInfo, obj: Obj, manager: str, *, now: str) -> None:

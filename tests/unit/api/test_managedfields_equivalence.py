@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from pinnace.api import apply, crd, errors, fieldsv1, managedfields
+from pinnace.api import apply, crd, errors, fieldsv1, gozero, managedfields
 from pinnace.api.fieldtypes import LIST, FieldType, root_type
-from pinnace.api.managedfields import _add_all, _empty, _index, _member_on_add, _remove_all
+from pinnace.api.managedfields import _add_all, _cmp, _empty, _index, _member_on_add, _remove_all
 from pinnace.api.registry import ResourceInfo, builtin_registry
 
 Obj = dict[str, Any]
@@ -489,11 +489,17 @@ def test_a_create_that_brings_managed_fields_equals_decode_update_encode() -> No
 
 
 def plain_created_fields(info: ResourceInfo, obj: Obj) -> Obj:
-    """The FieldsV1 a creator owns by the plain algorithm: every path compare() adds from nothing to each part a
-    creator may own, encoded."""
+    """The FieldsV1 a creator owns by the plain algorithm: every path compare() adds or modifies from the kind's
+    zero value (nothing, for a custom resource) to each part a creator may own, encoded."""
+    zero = gozero.zero_value(info.definition) if info.definition and not info.custom else {}
     paths: set[Path] = set()
     for key, v, ct, member in managedfields._created_parts(info, obj):
-        _add_all(v, ct, ("f:" + key,), paths, member)
+        old = zero.get(key, managedfields._MISSING)
+        if type(old) is type(v) and old == v:
+            continue
+        c = managedfields.Comparison()
+        _cmp(old, v, ct, ("f:" + key,), c, member)
+        paths |= c.added | c.modified
     return fieldsv1.encode_fields(paths)
 
 
