@@ -197,6 +197,24 @@ spec:
     assert out.stderr == ""  # the template did not change
 
 
+def test_warnings_for_a_service(cluster: Cluster, tmp_path: Path) -> None:
+    """Fields its type ignores, and a deprecated annotation: warned of on create and on every update."""
+    ns = namespace(cluster, "svc-warnings")
+    service = f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: db, namespace: {ns}, annotations: {{service.kubernetes.io/topology-aware-hints: auto}}}}
+spec: {{ports: [{{port: 80}}], externalName: db.example.com}}
+"""
+    warned = [
+        "Warning: annotation service.kubernetes.io/topology-aware-hints is deprecated, please use "
+        "service.kubernetes.io/topology-mode instead",
+        'Warning: spec.externalName is ignored when spec.type is not "ExternalName"',
+    ]
+    assert cluster.kubectl("create", "-f", write(tmp_path, service)).stderr.splitlines() == warned
+    assert cluster.kubectl("label", "service", "db", "-n", ns, "tier=data").stderr.splitlines() == warned
+
+
 # ---- explain: the OpenAPI v3 documents as kubectl reads them ---------------------------------------------
 
 
