@@ -197,8 +197,9 @@ spec:
     assert out.stderr == ""  # the template did not change
 
 
-def test_warnings_for_a_service(cluster: Cluster, tmp_path: Path) -> None:
-    """Fields its type ignores, and a deprecated annotation: warned of on create and on every update."""
+def test_warnings_for_a_service_and_an_ingress(cluster: Cluster, tmp_path: Path) -> None:
+    """A service's fields its type ignores and deprecated annotation, on create and every update; an ingress's
+    deprecated class annotation, on create."""
     ns = namespace(cluster, "svc-warnings")
     service = f"""
 apiVersion: v1
@@ -213,6 +214,16 @@ spec: {{ports: [{{port: 80}}], externalName: db.example.com}}
     ]
     assert cluster.kubectl("create", "-f", write(tmp_path, service)).stderr.splitlines() == warned
     assert cluster.kubectl("label", "service", "db", "-n", ns, "tier=data").stderr.splitlines() == warned
+    ingress = f"""
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web, namespace: {ns}, annotations: {{kubernetes.io/ingress.class: nginx}}}}
+spec: {{defaultBackend: {{service: {{name: db, port: {{number: 80}}}}}}}}
+"""
+    assert cluster.kubectl("create", "-f", write(tmp_path, ingress)).stderr.splitlines() == [
+        "Warning: annotation \"kubernetes.io/ingress.class\" is deprecated, please use 'spec.ingressClassName' instead"
+    ]
+    assert cluster.kubectl("label", "ingress", "web", "-n", ns, "tier=edge").stderr == ""  # on create only
 
 
 # ---- explain: the OpenAPI v3 documents as kubectl reads them ---------------------------------------------

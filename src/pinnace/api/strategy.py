@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pinnace.api import crd, defaults, errors, gozero, names, podwarnings, servicewarnings, typed, validation
+from pinnace.api import crd, defaults, errors, gozero, kindwarnings, names, podwarnings, typed, validation
 from pinnace.api.definitions import Schema, load_definitions
 from pinnace.api.registry import ResourceInfo
 
@@ -299,12 +299,12 @@ def _stamp_conditions(new: Obj, old: Obj) -> None:
 def warnings(info: ResourceInfo, obj: Obj, old: Obj | None = None) -> list[str]:
     """What upstream's strategy warns of on a valid create (``old`` None) or update of the object (its
     ``WarningsOnCreate``/``WarningsOnUpdate``): a pod's or a changed pod template's (:mod:`pinnace.api.podwarnings`),
-    a service's (:mod:`pinnace.api.servicewarnings`), a custom resource's finalizers without a domain."""
+    a service's or an ingress's (:mod:`pinnace.api.kindwarnings`), a custom resource's finalizers without a domain."""
     if crd.custom_version(info) is not None:
         return names.finalizer_warnings(obj.get("metadata"), None if old is None else old.get("metadata"))
-    if (info.group, info.kind) == ("", "Service"):
-        return servicewarnings.for_service(obj)
-    return podwarnings.for_object(info.group, info.kind, obj, old)
+    return podwarnings.for_object(info.group, info.kind, obj, old) or kindwarnings.for_object(
+        info.group, info.kind, obj, old
+    )
 
 
 def validate(

@@ -1,10 +1,10 @@
-"""Upstream's warnings for a Service that is valid but likely not what was meant."""
+"""Upstream's warnings for a Service or an Ingress that is valid but likely not what was meant."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pinnace.api.servicewarnings import for_service
+from pinnace.api.kindwarnings import for_object, for_service
 
 
 def service(spec: dict[str, Any], **annotations: str) -> dict[str, Any]:
@@ -34,3 +34,12 @@ def test_the_deprecated_topology_hints_annotation() -> None:
         "annotation service.kubernetes.io/topology-aware-hints is deprecated, please use "
         "service.kubernetes.io/topology-mode instead"
     ]
+
+
+def test_the_deprecated_ingress_class_annotation_on_create_only() -> None:
+    ingress = {"metadata": {"annotations": {"kubernetes.io/ingress.class": "nginx"}}, "spec": {}}
+    warning = "annotation \"kubernetes.io/ingress.class\" is deprecated, please use 'spec.ingressClassName' instead"
+    assert for_object("networking.k8s.io", "Ingress", ingress, None) == [warning]
+    assert for_object("networking.k8s.io", "Ingress", ingress, ingress) == []
+    assert for_object("networking.k8s.io", "Ingress", {"metadata": {}, "spec": {}}, None) == []
+    assert for_object("", "ConfigMap", ingress, None) == []
