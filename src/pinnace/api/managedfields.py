@@ -568,8 +568,10 @@ def _created_fields(info: ResourceInfo, obj: Obj) -> Obj:
             sub = _added_tree(v, ct, member)
         elif v == z:
             continue
+        elif isinstance(v, dict) and isinstance(z, dict) and not ct.is_leaf_for(v):
+            sub = _added_over(v, z, ct)
         else:
-            sub = _added_over(v, z, ct) if isinstance(v, dict) and isinstance(z, dict) else _added_tree(v, ct, member)
+            sub = _added_tree(v, ct, member)
         if sub is not None:
             children["f:" + key] = sub
     return {key: children[key] for key in sorted(children, key=sort_key)}
@@ -587,7 +589,7 @@ def _added_over(value: Obj, zero: Obj, t: FieldType) -> Obj | None:
         ct, declared = t.child(key)
         if ct is None:
             continue
-        if isinstance(v, dict) and isinstance(z, dict):
+        if isinstance(v, dict) and isinstance(z, dict) and not ct.is_leaf_for(v):  # (an atomic struct is a leaf)
             sub = _added_over(v, z, ct)
         else:
             sub = _added_tree(v, ct, _member_on_add(t, key, ct, declared))
