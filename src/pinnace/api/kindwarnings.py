@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pinnace.api.validation.networking import INGRESS_CLASS_ANNOTATION
+
 __all__ = ["for_ingress", "for_object", "for_service"]
 
 Obj = dict[str, Any]
 
-_INGRESS_CLASS = "kubernetes.io/ingress.class"
 _TOPOLOGY_HINTS = "service.kubernetes.io/topology-aware-hints"
 _TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
 _EXTERNAL_NAME = "ExternalName"
@@ -41,8 +42,8 @@ def _annotations(obj: Obj) -> Obj:
 
 def for_ingress(ingress: Obj) -> list[str]:
     """Upstream's warnings for a new ``ingress``."""
-    if _INGRESS_CLASS in _annotations(ingress):
-        return [f"annotation \"{_INGRESS_CLASS}\" is deprecated, please use 'spec.ingressClassName' instead"]
+    if INGRESS_CLASS_ANNOTATION in _annotations(ingress):
+        return [f"annotation \"{INGRESS_CLASS_ANNOTATION}\" is deprecated, please use 'spec.ingressClassName' instead"]
     return []
 
 

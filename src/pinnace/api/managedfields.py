@@ -563,38 +563,30 @@ def _created_fields(info: ResourceInfo, obj: Obj) -> Obj:
     zero = gozero.zero_value(info.definition) if info.definition and not info.custom else {}
     children: dict[str, Obj] = {}
     for key, v, ct, member in _created_parts(info, obj):
-        z = zero.get(key, _MISSING)
-        if z is _MISSING:
-            sub = _added_tree(v, ct, member)
-        elif v == z:
-            continue
-        elif isinstance(v, dict) and isinstance(z, dict) and not ct.is_leaf_for(v):
-            sub = _added_over(v, z, ct)
-        else:
-            sub = _added_tree(v, ct, member)
+        sub = _added_from_zero(v, zero.get(key, _MISSING), ct, member)
         if sub is not None:
             children["f:" + key] = sub
     return {key: children[key] for key in sorted(children, key=sort_key)}
 
 
-def _added_over(value: Obj, zero: Obj, t: FieldType) -> Obj | None:
-    """The FieldsV1 a creator owns in a struct its kind's zero object has too (``zero``, as Go writes it): what
-    differs from the zero value. The struct itself is no member (it was there); of its fields, those the zero
-    value lacks are members by :func:`_member_on_add`."""
+def _added_from_zero(value: Any, zero: Any, t: FieldType, member: bool) -> Obj | None:
+    """The FieldsV1 a creator owns of one field, compared with what the kind's zero value has there (``zero``,
+    as Go writes it; ``_MISSING`` if nothing): nothing if equal; in a struct both have (not an atomic one, a
+    leaf), what differs, the struct itself no member as it was there; otherwise all of it (:func:`_added_tree`,
+    a member if ``member``)."""
+    if zero is _MISSING:
+        return _added_tree(value, t, member)
+    if value == zero:
+        return None
+    if not (isinstance(value, dict) and isinstance(zero, dict)) or t.is_leaf_for(value):
+        return _added_tree(value, t, member)
     out: Obj = {}
     for key in sorted(value):
-        v, z = value[key], zero.get(key, _MISSING)
-        if v == z:
-            continue
         ct, declared = t.child(key)
-        if ct is None:
-            continue
-        if isinstance(v, dict) and isinstance(z, dict) and not ct.is_leaf_for(v):  # (an atomic struct is a leaf)
-            sub = _added_over(v, z, ct)
-        else:
-            sub = _added_tree(v, ct, _member_on_add(t, key, ct, declared))
-        if sub is not None:
-            out["f:" + key] = sub
+        if ct is not None:
+            sub = _added_from_zero(value[key], zero.get(key, _MISSING), ct, _member_on_add(t, key, ct, declared))
+            if sub is not None:
+                out["f:" + key] = sub
     return out or None
 
 
