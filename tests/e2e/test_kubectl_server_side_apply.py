@@ -123,3 +123,39 @@ def test_fields_the_schema_does_not_declare_fail_the_apply_whatever_the_validati
             ' .spec.template.spec.containers[name="web"].imagePolicy: field not declared in schema\n'
         )
     assert cluster.kubectl("get", "deployments", "-n", ns, "-o", "name").stdout == ""
+
+
+def test_an_update_owner_s_fields_have_the_shapes_kube_apiserver_writes(cluster: Cluster) -> None:
+    """`kubectl create` and `kubectl run` (Update operations): a pointer struct or a node inside a new list item
+    is a member ('.'); what the kind's zero value has already belongs to no manager. (What admission adds is
+    nobody's either: tests/integration/test_admission.py, where the ServiceAccount plugin runs.)"""
+    ns = "ssa-shapes"
+    cluster.kubectl("create", "namespace", ns)
+    probe = "\n        livenessProbe: {httpGet: {path: /, port: 80}}\n        resources: {limits: {cpu: 100m}}"
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=manifest(1) + probe)
+    spec = owners(cluster, ns)["kubectl-create"]["fieldsV1"]["f:spec"]  # type: ignore[index]
+    assert spec["f:strategy"] == {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}}
+    container = spec["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert container["f:livenessProbe"] == {
+        ".": {},
+        "f:failureThreshold": {},
+        "f:httpGet": {".": {}, "f:path": {}, "f:port": {}, "f:scheme": {}},
+        "f:periodSeconds": {},
+        "f:successThreshold": {},
+        "f:timeoutSeconds": {},
+    }
+    assert container["f:resources"] == {".": {}, "f:limits": {".": {}, "f:cpu": {}}}
+    assert "f:metadata" not in spec["f:template"]["f:spec"]
+
+    cluster.kubectl("run", "lone", "-n", ns, "--image=busybox", "--", "sleep", "3600")
+    pod = get_json(cluster, "pod", "lone", "-n", ns, "--show-managed-fields")
+    [run] = [e for e in pod["metadata"]["managedFields"] if e["manager"] == "kubectl-run"]
+    assert set(run["fieldsV1"]["f:spec"]) == {  # as kubectl-run pods read back from kube-apiserver
+        "f:containers",
+        "f:dnsPolicy",
+        "f:enableServiceLinks",
+        "f:restartPolicy",
+        "f:schedulerName",
+        "f:securityContext",
+        "f:terminationGracePeriodSeconds",
+    }

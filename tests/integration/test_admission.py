@@ -166,16 +166,16 @@ def test_a_missing_account_is_refused(core: kubernetes.client.CoreV1Api) -> None
 
 
 def test_the_creator_owns_what_it_sent_and_its_defaults_not_what_admission_added(
-    server: AdmissionServer, core: kubernetes.client.CoreV1Api
+    core: kubernetes.client.CoreV1Api,
 ) -> None:
     """As ``kubectl run`` pods read back upstream: the field manager runs before mutating admission and the
     kind's preparation, so the service account's volume and mount, and a namespace's finalizer, are nobody's."""
     ns = namespace(core)
-    status, created, _ = raw(server, "POST", f"/api/v1/namespaces/{ns}/pods?fieldManager=maker", pod("p"))
-    assert status == 201 and created["spec"]["volumes"] and created["spec"]["serviceAccountName"] == "default"
-    [entry] = created["metadata"]["managedFields"]
-    spec = entry["fieldsV1"]["f:spec"]
-    assert entry["manager"] == "maker" and entry["time"] == created["metadata"]["creationTimestamp"]
+    created = core.create_namespaced_pod(ns, pod("p"), field_manager="maker")
+    assert created.spec.volumes and created.spec.service_account_name == "default"
+    [entry] = created.metadata.managed_fields
+    spec = entry.fields_v1["f:spec"]
+    assert entry.manager == "maker" and entry.time == created.metadata.creation_timestamp
     assert set(spec) == {
         "f:containers",
         "f:dnsPolicy",
@@ -187,9 +187,9 @@ def test_the_creator_owns_what_it_sent_and_its_defaults_not_what_admission_added
     }
     container = spec["f:containers"]['k:{"name":"app"}']
     assert "f:volumeMounts" not in container and "f:imagePullPolicy" in container
-    status, made, _ = raw(server, "POST", "/api/v1/namespaces?fieldManager=maker", {"metadata": {"name": "owned-ns"}})
-    assert status == 201 and made["spec"]["finalizers"] == ["kubernetes"]
-    assert made["metadata"]["managedFields"][0]["fieldsV1"] == {
+    made = core.create_namespace({"metadata": {"name": "owned-ns"}}, field_manager="maker")
+    assert made.spec.finalizers == ["kubernetes"]
+    assert made.metadata.managed_fields[0].fields_v1 == {
         "f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}
     }
 
