@@ -207,7 +207,7 @@ async def wait_serving(
 
     ``exit_code``: tells the member process's exit code, None while it runs (``Popen.poll``, or
     ``lambda: process.returncode``); if it exits meanwhile, fail at once, quoting the last line of
-    ``log_path`` (why it stopped).
+    ``log_path`` (why it stopped). Not serving within ``timeout`` raises RuntimeError too, with that line.
     """
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -218,9 +218,11 @@ async def wait_serving(
             raise RuntimeError(f"etcd at {endpoint} exited with {code}{where}")
         try:
             store = await EtcdStore.open([endpoint], tls=tls, retry_timeout=0.2, request_timeout=1.0, watch_window=0)
-        except Exception:
+        except Exception as exc:
             if asyncio.get_running_loop().time() > deadline:
-                raise
+                said = _last_line(log_path) if log_path else ""
+                where = (f"; its log's last line: {said}" if said else "") + (f" (see {log_path})" if log_path else "")
+                raise RuntimeError(f"etcd at {endpoint} did not serve within {timeout:g} s: {exc}{where}") from exc
             await asyncio.sleep(0.05)
             continue
         await store.close()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pinnace.cluster.etcd_member import etcd_command, read_pid
+import pytest
+
+from pinnace.cluster.etcd_member import etcd_command, read_pid, wait_serving
+from pinnace.cluster.ports import free_port
 from pinnace.cluster.stacked_etcd import LocalEtcd
 
 
@@ -40,3 +43,15 @@ def test_the_api_server_reaches_its_local_member_with_its_etcd_client_certificat
     assert local.running() is None  # no pid file: nothing runs
     (tmp_path / "etcd.pid").write_text("not a pid\n")
     assert read_pid(tmp_path / "etcd.pid") is None
+
+
+async def test_a_member_that_never_serves_fails_the_wait_with_its_last_log_line(tmp_path: Path) -> None:
+    """A member that neither exits nor answers within the timeout: the error says so and quotes its log."""
+    log = tmp_path / "etcd.log"
+    log.write_text('{"level":"info","msg":"starting"}\n{"level":"warn","msg":"waiting for the first leader"}\n')
+    port = free_port()  # nothing listens there
+    with pytest.raises(RuntimeError) as failure:
+        await wait_serving(f"http://127.0.0.1:{port}", timeout=0.3, exit_code=lambda: None, log_path=log)
+    message = str(failure.value)
+    assert f"etcd at http://127.0.0.1:{port} did not serve within 0.3 s" in message
+    assert "waiting for the first leader" in message and str(log) in message
