@@ -117,9 +117,13 @@ class Informer:
         return self.has_synced and self.reflector.healthy
 
     async def wait_for_sync(self, timeout: float | None = None) -> bool:
-        """Wait until synced; False if ``timeout`` seconds passed first."""
+        """Wait until synced; False if ``timeout`` seconds passed first.
+
+        (``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` loses a cancellation that arrives as
+        the sync completes, and a controller stopped while it starts would then never stop.)"""
         try:
-            await asyncio.wait_for(self.fifo.synced.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.fifo.synced.wait()
         except TimeoutError:
             return False
         return True
