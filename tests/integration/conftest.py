@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -16,8 +17,11 @@ import kubernetes.client
 import kubernetes.client.rest
 import pytest
 
+from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.server import APIServer
 from pinnace.client.rest import RestClient
+from pinnace.controllers import add_controllers
+from pinnace.runtime.manager import Manager
 from pinnace.storage.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -97,6 +101,34 @@ class ThreadedServer:
             self.loop.close()
 
 
+class ControllerServer(ThreadedServer):
+    """A threaded server with kube-apiserver's default admission plugins and, beside it on its loop, a manager
+    running the built-in controllers a subclass names in :attr:`controllers`."""
+
+    #: The built-in controllers to run, by name.
+    controllers: tuple[str, ...] = ()
+
+    async def _start(self, tmp_path: Path, options: dict[str, Any]) -> APIServer:
+        self.store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
+        server = APIServer(self.store, admission_plugins=DEFAULT_PLUGINS, **options)
+        await server.listen("127.0.0.1", 0)
+        self.rest = RestClient(server.url)
+        self.manager = Manager(self.rest)
+        await add_controllers(self.manager, self.controllers)
+        self.manager_task = asyncio.create_task(self.manager.run())
+        return server
+
+    async def _stop_manager(self) -> None:
+        self.manager.stop()
+        await self.manager_task
+        await self.rest.close()
+
+    def close(self) -> None:
+        """Stop the manager, then the server."""
+        self.call(self._stop_manager())
+        super().close()
+
+
 @pytest.fixture
 def threaded_server(tmp_path: Path) -> Iterator[ThreadedServer]:
     """An API server on a free loopback port, served from a background thread."""
@@ -131,6 +163,18 @@ def k8s_client(threaded_server: ThreadedServer) -> Iterator[kubernetes.client.Ap
     config = kubernetes.client.Configuration(host=threaded_server.url)
     with kubernetes.client.ApiClient(config) as api_client:
         yield api_client
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 15.0) -> T:
+    """Poll ``check`` (from a test's own thread, e.g. with the official client) until it returns something truthy;
+    fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 def raw_request(

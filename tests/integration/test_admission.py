@@ -3,53 +3,25 @@ and the service-account, namespace and resource-quota controllers beside it."""
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes.client
 import pytest
 from kubernetes.client.rest import ApiException
-from tests.integration.conftest import ThreadedServer
+from tests.integration.conftest import ControllerServer, eventually
 
-from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
-from pinnace.apiserver.server import APIServer
-from pinnace.client.rest import RestClient
-from pinnace.controllers import add_controllers
-from pinnace.runtime.manager import Manager
-from pinnace.storage.sqlite import SQLiteStore
-
-T = TypeVar("T")
 Obj = dict[str, Any]
 
 
-class AdmissionServer(ThreadedServer):
+class AdmissionServer(ControllerServer):
     """A threaded server with the default admission plugins and the controllers they rely on."""
 
-    async def _start(self, tmp_path: Path, options: dict[str, Any]) -> APIServer:
-        self.store = await SQLiteStore.open(tmp_path / "store.db", durable=False)
-        server = APIServer(self.store, admission_plugins=DEFAULT_PLUGINS, **options)
-        await server.listen("127.0.0.1", 0)
-        self.rest = RestClient(server.url)
-        self.manager = Manager(self.rest)
-        await add_controllers(self.manager, ["serviceaccount", "namespace", "resourcequota"])
-        self.manager_task = asyncio.create_task(self.manager.run())
-        return server
-
-    async def _stop_manager(self) -> None:
-        self.manager.stop()
-        await self.manager_task
-        await self.rest.close()
-
-    def close(self) -> None:
-        self.call(self._stop_manager())
-        super().close()
+    controllers = ("serviceaccount", "namespace", "resourcequota")
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdmissionServer
 def core(server: AdmissionServer) -> Iterator[kubernetes.client.CoreV1Api]:
     with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server.url)) as api:
         yield kubernetes.client.CoreV1Api(api)
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 _counter = iter(range(1000))

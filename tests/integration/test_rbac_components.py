@@ -134,3 +134,55 @@ async def test_controllers_scheduler_and_nodes_work_with_their_bootstrap_rights(
 
     await admin.eventually(gone, timeout=30)
     assert _forbidden(caplog) == []
+
+
+async def test_volume_binder_and_local_path_provisioner_work_with_their_bootstrap_rights(
+    envs: tuple[TestEnv, TestEnv], caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.WARNING)
+    admin, _ = envs
+    c = admin.client
+    # a static volume bound to a claim of no class, and released when the claim goes
+    volume = {"metadata": {"name": "static"}, "spec": {"capacity": {"storage": "1Gi"}, "hostPath": {"path": "/tmp/x"}}}
+    volume["spec"]["accessModes"] = ["ReadWriteOnce"]
+    await c.create({"apiVersion": "v1", "kind": "PersistentVolume", **volume})
+    claim_spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    claim = {"metadata": {"name": "static", "namespace": "default"}, "spec": {**claim_spec, "storageClassName": ""}}
+    await c.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim", **claim})
+
+    async def phase(kind: str, name: str, namespace: str | None, wanted: str) -> bool:
+        return bool((await c.get(kind, name, namespace)).get("status", {}).get("phase") == wanted)
+
+    await admin.eventually(lambda: phase("v1/PersistentVolumeClaim", "static", "default", "Bound"), timeout=20)
+    await c.delete(await c.get("v1/PersistentVolumeClaim", "static", "default"))
+    await admin.eventually(lambda: phase("v1/PersistentVolume", "static", None, "Released"), timeout=20)
+
+    # a local-path volume made for a claim on a node that published its root, and deleted with the claim
+    node = await c.get("v1/Node", "sim-node-0")
+    node["metadata"].setdefault("annotations", {})["pinnace.dev/local-path-root"] = str(tmp_path)
+    await c.update(node)
+    storage_class = {"metadata": {"name": "local"}, "provisioner": "pinnace.dev/local-path"}
+    await c.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", **storage_class})
+    annotations = {"volume.kubernetes.io/selected-node": "sim-node-0"}
+    claim = {"metadata": {"name": "local", "namespace": "default", "annotations": annotations}}
+    await c.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            **claim,
+            "spec": {**claim_spec, "storageClassName": "local"},
+        }
+    )
+    await admin.eventually(lambda: phase("v1/PersistentVolumeClaim", "local", "default", "Bound"), timeout=20)
+    name = (await c.get("v1/PersistentVolumeClaim", "local", "default"))["spec"]["volumeName"]
+    await c.delete(await c.get("v1/PersistentVolumeClaim", "local", "default"))
+
+    async def deleted() -> bool:
+        try:
+            await c.get("v1/PersistentVolume", name)
+        except errors.NotFound:
+            return True
+        return False
+
+    await admin.eventually(deleted, timeout=20)
+    assert _forbidden(caplog) == []

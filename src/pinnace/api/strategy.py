@@ -216,6 +216,8 @@ def prepare_for_update(
         for k, v in old.items():
             if k not in ("apiVersion", "kind", "metadata", "status"):
                 new[k] = copy.deepcopy(v)
+        if (info.group, info.kind) == ("", "PersistentVolume"):
+            _volume_phase_transition(new, old)
         return
     if subresource == "ephemeralcontainers":  # (pods) only spec.ephemeralContainers changes
         wanted = (new.get("spec") or {}).get("ephemeralContainers")
@@ -250,6 +252,20 @@ def prepare_for_update(
         spec_changed(new, old) or (status_is_spec and new.get("status") != old.get("status"))
     ):
         nm["generation"] = int(om.get("generation") or 0) + 1
+
+
+def _volume_phase_transition(new: Obj, old: Obj) -> None:
+    """A volume's ``status.lastPhaseTransitionTime``: now when its phase changes (unless the writer set a new one),
+    kept when it does not (upstream's PersistentVolume status strategy)."""
+    status, before = new.get("status"), old.get("status") or {}
+    if not isinstance(status, dict):
+        return
+    previous = before.get("lastPhaseTransitionTime")
+    if status.get("phase") == before.get("phase"):
+        if status.get("lastPhaseTransitionTime") is None and previous is not None:
+            status["lastPhaseTransitionTime"] = previous
+    elif status.get("lastPhaseTransitionTime") in (None, previous):
+        status["lastPhaseTransitionTime"] = now_rfc3339()
 
 
 def _prepare_csr_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str | None) -> None:

@@ -18,10 +18,15 @@ The binding protocol the pieces follow, with upstream's annotations:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from typing import Any
 
+from pinnace.api import quantity
+from pinnace.api.selectors import from_label_selector
+
 __all__ = [
+    "ANN_BETA_DEFAULT_STORAGE_CLASS",
     "ANN_BETA_STORAGE_CLASS",
     "ANN_BETA_STORAGE_PROVISIONER",
     "ANN_BIND_COMPLETED",
@@ -33,9 +38,22 @@ __all__ = [
     "ANN_STORAGE_PROVISIONER",
     "DEFAULT_STORAGE_CLASS_NAME",
     "LOCAL_PATH_PROVISIONER",
+    "access_modes_satisfied",
+    "annotations_of",
     "claim_class",
+    "claim_reference",
+    "claim_request",
+    "default_class",
+    "find_best_match",
     "is_default_class",
+    "is_volume_bound_to_claim",
+    "meta_of",
+    "phase_of",
+    "spec_of",
+    "volume_capacity",
     "volume_class",
+    "volume_mode_mismatch",
+    "volume_unsuitable_for",
 ]
 
 #: The node the scheduler chose for a claim's first consumer (WaitForFirstConsumer classes).
@@ -52,6 +70,8 @@ ANN_BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 ANN_PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 #: On a StorageClass: "true" makes it the class of claims that name none.
 ANN_DEFAULT_STORAGE_CLASS = "storageclass.kubernetes.io/is-default-class"
+#: The same, under its beta name, which upstream still honours.
+ANN_BETA_DEFAULT_STORAGE_CLASS = "storageclass.beta.kubernetes.io/is-default-class"
 #: On a claim: its class, before spec.storageClassName existed (still honoured, and it wins).
 ANN_BETA_STORAGE_CLASS = "volume.beta.kubernetes.io/storage-class"
 
@@ -86,6 +106,168 @@ def volume_class(volume: Mapping[str, Any]) -> str:
 
 
 def is_default_class(storage_class: Mapping[str, Any]) -> bool:
-    """Whether a StorageClass is marked as the default (the annotation's value "true", as upstream)."""
+    """Whether a StorageClass is marked as the default (the annotation's value "true", as upstream; its beta
+    name counts too)."""
     annotations = (storage_class.get("metadata") or {}).get("annotations") or {}
-    return annotations.get(ANN_DEFAULT_STORAGE_CLASS) == "true"
+    return (
+        annotations.get(ANN_DEFAULT_STORAGE_CLASS) == "true"
+        or annotations.get(ANN_BETA_DEFAULT_STORAGE_CLASS) == "true"
+    )
+
+
+def default_class(classes: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The default StorageClass among ``classes``, or None: of several marked default, the newest (by
+    creationTimestamp) wins, then the first by name (upstream's ``GetDefaultClass`` since 1.28)."""
+    marked = [c for c in classes if is_default_class(c)]
+    if not marked:
+        return None
+    marked.sort(key=lambda c: str((c.get("metadata") or {}).get("name") or ""))
+    marked.sort(key=lambda c: str((c.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+    return marked[0]
+
+
+def _storage(resources: Any) -> Fraction:
+    value = resources.get("storage") if isinstance(resources, Mapping) else None
+    if value is None:
+        return Fraction(0)
+    try:
+        return quantity.from_json(value).value
+    except quantity.QuantityError:
+        return Fraction(0)
+
+
+def claim_request(claim: Mapping[str, Any]) -> Fraction:
+    """The storage a claim asks for (``spec.resources.requests.storage``; 0 when absent)."""
+    return _storage(((claim.get("spec") or {}).get("resources") or {}).get("requests"))
+
+
+def volume_capacity(volume: Mapping[str, Any]) -> Fraction:
+    """The storage a volume offers (``spec.capacity.storage``; 0 when absent)."""
+    return _storage((volume.get("spec") or {}).get("capacity"))
+
+
+def volume_mode_mismatch(claim: Mapping[str, Any], volume: Mapping[str, Any]) -> bool:
+    """Whether claim and volume want different volume modes (both Filesystem unless they say)."""
+    wanted = (claim.get("spec") or {}).get("volumeMode") or "Filesystem"
+    offered = (volume.get("spec") or {}).get("volumeMode") or "Filesystem"
+    return bool(wanted != offered)
+
+
+def _modes(obj: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(str(m) for m in (obj.get("spec") or {}).get("accessModes") or [])
+
+
+def access_modes_satisfied(claim: Mapping[str, Any], volume: Mapping[str, Any]) -> bool:
+    """Whether the volume offers every access mode the claim asks for (upstream's ``CheckAccessModes``)."""
+    return _modes(claim) <= _modes(volume)
+
+
+def meta_of(obj: Mapping[str, Any]) -> Obj:
+    """An object's metadata ({} when it has none)."""
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def spec_of(obj: Mapping[str, Any]) -> Obj:
+    """An object's spec ({} when it has none)."""
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def annotations_of(obj: Mapping[str, Any]) -> Obj:
+    """An object's annotations ({} when it has none)."""
+    annotations = meta_of(obj).get("annotations")
+    return annotations if isinstance(annotations, dict) else {}
+
+
+def phase_of(obj: Mapping[str, Any]) -> str:
+    """An object's ``status.phase`` ("" when it has none)."""
+    status = obj.get("status")
+    return str(status.get("phase") or "") if isinstance(status, dict) else ""
+
+
+def is_volume_bound_to_claim(volume: Mapping[str, Any], claim: Mapping[str, Any]) -> bool:
+    """Whether the volume's claimRef names the claim (namespace and name, and its uid when the ref has one)."""
+    ref = (volume.get("spec") or {}).get("claimRef")
+    if not isinstance(ref, Mapping):
+        return False
+    meta = meta_of(claim)
+    if ref.get("name") != meta.get("name") or ref.get("namespace") != meta.get("namespace"):
+        return False
+    return not ref.get("uid") or ref.get("uid") == meta.get("uid")
+
+
+def claim_reference(claim: Mapping[str, Any]) -> Obj:
+    """The object reference a volume's ``spec.claimRef`` holds for a claim it is bound to."""
+    meta = meta_of(claim)
+    ref = {
+        "kind": "PersistentVolumeClaim",
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "apiVersion": "v1",
+        "resourceVersion": meta.get("resourceVersion"),
+    }
+    return {k: v for k, v in ref.items() if v}
+
+
+def volume_unsuitable_for(volume: Mapping[str, Any], claim: Mapping[str, Any]) -> str | None:
+    """Why a volume the claim asked for by name cannot serve it (None: it can); upstream's
+    ``checkVolumeSatisfyClaim`` and its messages."""
+    if meta_of(volume).get("deletionTimestamp"):
+        return f'the volume is marked for deletion "{meta_of(volume).get("name")}"'
+    if volume_capacity(volume) < claim_request(claim):
+        return "requested PV is too small"
+    if volume_class(volume) != (claim_class(claim) or ""):
+        return "storageClassName does not match"
+    if volume_mode_mismatch(claim, volume):
+        return "incompatible volumeMode"
+    if not access_modes_satisfied(claim, volume):
+        return "incompatible accessMode"
+    return None
+
+
+def _fits(volume: Mapping[str, Any], claim: Mapping[str, Any]) -> bool:
+    """The checks every candidate passes, pre-bound or not: size, volume mode, not being deleted."""
+    return (
+        volume_capacity(volume) >= claim_request(claim)
+        and not volume_mode_mismatch(claim, volume)
+        and not meta_of(volume).get("deletionTimestamp")
+    )
+
+
+def find_best_match(
+    claim: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]], *, delay_binding: bool = False
+) -> Mapping[str, Any] | None:
+    """The volume the binder should bind an unbound claim to, or None (upstream's ``findBestMatchForClaim``).
+
+    A volume pre-bound to the claim (its claimRef names it) wins if it is big enough, of the right volume mode and
+    not being deleted. Otherwise, unless binding waits for the first consumer (then the scheduler picks), the
+    smallest Available volume of the claim's class whose labels match the claim's selector and that offers every
+    access mode asked for; volumes offering fewer access modes are preferred, as upstream searches its access-mode
+    index from the smallest matching set up.
+    """
+    candidates = [v for v in volumes if _fits(v, claim)]
+    for volume in candidates:
+        if is_volume_bound_to_claim(volume, claim):
+            return volume
+    if delay_binding:
+        return None
+    selector_spec = (claim.get("spec") or {}).get("selector")
+    selector = from_label_selector(selector_spec) if selector_spec is not None else None
+    wanted_class = claim_class(claim) or ""
+    wanted_modes = _modes(claim)
+    groups: dict[frozenset[str], list[Mapping[str, Any]]] = {}
+    for volume in candidates:
+        spec = volume.get("spec") or {}
+        if spec.get("claimRef") is not None or (volume.get("status") or {}).get("phase") != "Available":
+            continue
+        if selector is not None and not selector.matches(meta_of(volume).get("labels")):
+            continue
+        if volume_class(volume) != wanted_class or not wanted_modes <= _modes(volume):
+            continue
+        groups.setdefault(_modes(volume), []).append(volume)
+    if not groups:
+        return None
+    fewest = min(groups, key=lambda m: (len(m), sorted(m)))
+    return min(groups[fewest], key=volume_capacity)

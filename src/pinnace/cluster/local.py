@@ -32,6 +32,7 @@ from pinnace.cluster.nodenet import placer_for
 from pinnace.cluster.nodes import NodeLauncher, NodesConfig
 from pinnace.cluster.ports import free_port
 from pinnace.cluster.security import SecurityConfig, client_url, cluster_pki, secure_server, write_kubeconfigs
+from pinnace.cluster.storageclass import install_default_storage_class
 from pinnace.cluster.storeconfig import StoreConfig
 from pinnace.storage.compactor import Compactor
 from pinnace.storage.interface import Store
@@ -158,6 +159,7 @@ class LocalCluster:
         endpoint = self.config.security.endpoint_url(self.url)
         await publish_cluster_info(self.server, endpoint, pki.ca.cert_pem())
         await publish_kubeadm_config(self.server, endpoint, self.config.security.encryption_algorithm)
+        await install_default_storage_class(self.server, self.config.data_dir)
         self.compactor = Compactor(self.store, interval=self.config.compaction_interval)
         self.compactor.start()
         cm = self.config.controller_manager

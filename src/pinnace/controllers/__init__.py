@@ -47,6 +47,8 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "bootstrapsigner": "pinnace.controllers.bootstrapsigner:add_bootstrap_signer",
     "tokencleaner": "pinnace.controllers.bootstrapsigner:add_token_cleaner",
     "root-ca-cert-publisher": "pinnace.controllers.rootca:add_root_ca_publisher",
+    "persistentvolume-binder": "pinnace.controllers.persistentvolume:add_persistent_volume_binder",
+    "local-path-provisioner": "pinnace.controllers.localpath:add_local_path_provisioner",
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
 

@@ -29,6 +29,7 @@ from pinnace.api.validation.field import invalid, not_supported, required
 from pinnace.api.validation.shapes import as_dict as _dict
 from pinnace.api.validation.shapes import as_dicts as _dicts
 from pinnace.api.validation.shapes import as_list, as_str
+from pinnace.api.volumes import ANN_BETA_STORAGE_CLASS
 
 Obj = dict[str, Any]
 
@@ -885,6 +886,14 @@ def _json_number(text: bytes, i: int) -> int:
     return i
 
 
+def _carry(new: Obj, old: Obj, key: str) -> None:
+    """Make ``old`` say what ``new`` says at ``key``: a change there is allowed."""
+    if key in new:
+        old[key] = new[key]
+    else:
+        old.pop(key, None)
+
+
 def persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
     """A claim: access modes and a storage request; only the requested size (growing) changes later."""
     spec = _dict(obj.get("spec"))
@@ -901,6 +910,11 @@ def persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
             s.pop("volumeAttributesClassName", None)
         if old_spec.get("volumeName") and not spec.get("volumeName"):
             new_cmp["volumeName"] = old_spec["volumeName"]
+        if not old_spec.get("volumeName"):  # the binder sets it, once
+            _carry(new_cmp, old_cmp, "volumeName")
+        old_annotations = _dict(_dict(old.get("metadata")).get("annotations"))
+        if old_spec.get("storageClassName") is None and ANN_BETA_STORAGE_CLASS not in old_annotations:
+            _carry(new_cmp, old_cmp, "storageClassName")  # a class given once to a claim of none (retroactively)
         if not field.semantic_equal(new_cmp, old_cmp):
             out.append(
                 field.forbidden(

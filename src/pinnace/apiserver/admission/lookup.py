@@ -12,8 +12,11 @@ if TYPE_CHECKING:
 __all__ = ["has_none_now", "namespace_named", "object_named", "objects_in"]
 
 
-async def objects_in(rest: RestStore, group: str, version: str, plural: str, namespace: str) -> list[dict[str, Any]]:
-    """The objects of a resource in a namespace (LimitRanges, ResourceQuotas …), as of this server's own writes.
+async def objects_in(
+    rest: RestStore, group: str, version: str, plural: str, namespace: str | None
+) -> list[dict[str, Any]]:
+    """The objects of a resource in a namespace (LimitRanges, ResourceQuotas …), or all of them for None (a
+    cluster-scoped kind: StorageClasses), as of this server's own writes.
 
     Cheap when the kind has no objects at all, which is what most writes meet."""
     info = rest.registry.get(group, version, plural)

@@ -133,6 +133,17 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         r(["delete", "list"], "", "pods"),
         EVENTS,
     ],
+    "persistent-volume-binder": [
+        r(["create", "delete", "get", "list", "update", "watch"], "", "persistentvolumes"),
+        r("update", "", "persistentvolumes/status"),
+        r(["get", "list", "update", "watch"], "", "persistentvolumeclaims"),
+        r("update", "", "persistentvolumeclaims/status"),
+        r(["create", "delete", "get", "list", "watch"], "", "pods"),
+        r(READ, "storage.k8s.io", "storageclasses"),
+        r(["get", "list"], "", "nodes"),
+        r("watch", "", "events"),
+        EVENTS,
+    ],
     "pod-garbage-collector": [
         r(["delete", "list", "watch"], "", "pods"),
         r(READ, "", "nodes"),
