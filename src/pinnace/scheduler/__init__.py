@@ -10,6 +10,11 @@ How the pieces fit, from the bottom:
   inter-pod affinity and topology spread lookups instead of scans;
 - :mod:`.filters` and :mod:`.scores` — upstream's default filter and score
   plugins, with upstream's messages and weights;
+- :mod:`.volumes` — VolumeBinding's decisions: which nodes a pod's
+  PersistentVolumeClaims allow, from the claims, volumes and StorageClasses
+  the scheduler watches; :mod:`.volumebinder` — prebinding a volume or asking
+  for one to be provisioned on the chosen node, and waiting for the claims to
+  be bound before the pod is;
 - :mod:`.framework` — one decision: sample nodes (percentageOfNodesToScore),
   filter, score, select; "0/N nodes are available: …" when none fits;
 - :mod:`.preemption` — evict lower-priority pods to make room;

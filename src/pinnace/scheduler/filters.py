@@ -10,6 +10,10 @@ UnschedulableAndUnresolvable).
 
 Checks take ``removed``: pods to pretend are gone from the node, which is
 how preemption asks "would it fit without these victims?".
+
+A plugin may also rule the pod out everywhere at once by raising
+:class:`Rejected` (upstream's PreFilter returning Unschedulable): VolumeBinding
+does when a claim is missing or waits for its binder.
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ from typing import Any
 from pinnace.api import selectors
 from pinnace.scheduler.state import ANTI, ClusterState
 from pinnace.scheduler.types import AffinityTerm, NodeInfo, PodInfo, node_selector_matches, tolerates
+from pinnace.scheduler.volumes import ClaimError, find_pod_volumes, pod_claims
 
 __all__ = [
     "DEFAULT_FILTERS",
     "Check",
     "Failure",
     "FilterPlugin",
+    "Rejected",
     "node_affinity_matches",
     "prefilter_all",
+    "volume_binding",
 ]
 
 
@@ -39,6 +46,14 @@ class Failure:
     plugin: str
     reasons: tuple[str, ...]
     resolvable: bool
+
+
+class Rejected(Exception):
+    """A plugin's PreFilter verdict: the pod fits no node, for this reason (the same for every node)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(", ".join(failure.reasons))
+        self.failure = failure
 
 
 Check = Callable[[NodeInfo, Sequence[PodInfo]], Failure | None]
@@ -288,7 +303,37 @@ def inter_pod_affinity(pod: PodInfo, state: ClusterState) -> Check | None:
     return check
 
 
-#: Upstream v1.32's default filters that apply without volumes, in its order.
+_volume_failures: dict[tuple[str, ...], Failure] = {}
+
+
+def volume_binding(pod: PodInfo, state: ClusterState) -> Check | None:
+    """VolumeBinding: the pod's PersistentVolumeClaims — bound ones' node affinity, unbound ones' chances.
+
+    Rejects the pod everywhere when a claim is missing, being deleted, or unbound in an Immediate class
+    (see :mod:`pinnace.scheduler.volumes`); pods without claims skip it."""
+    if not pod.claims:
+        return None
+    volumes = state.volumes
+    try:
+        claims = pod_claims(pod, volumes)
+    except ClaimError as exc:
+        raise Rejected(Failure("VolumeBinding", (str(exc),), False)) from None
+    if not claims.bound and not claims.delayed:
+        return None
+
+    def check(node: NodeInfo, removed: Sequence[PodInfo]) -> Failure | None:
+        _, reasons = find_pod_volumes(claims, volumes, node)
+        if not reasons:
+            return None
+        failure = _volume_failures.get(reasons)
+        if failure is None:
+            failure = _volume_failures[reasons] = Failure("VolumeBinding", reasons, False)
+        return failure
+
+    return check
+
+
+#: Upstream v1.32's default filters (those Pinnace's nodes need), in its order.
 DEFAULT_FILTERS: tuple[FilterPlugin, ...] = (
     node_unschedulable,
     node_name,
@@ -296,13 +341,14 @@ DEFAULT_FILTERS: tuple[FilterPlugin, ...] = (
     node_affinity,
     node_ports,
     node_resources_fit,
+    volume_binding,
     pod_topology_spread,
     inter_pod_affinity,
 )
 
 
 def prefilter_all(pod: PodInfo, state: ClusterState, plugins: Sequence[FilterPlugin] = DEFAULT_FILTERS) -> list[Check]:
-    """The checks that apply to ``pod``, in order."""
+    """The checks that apply to ``pod``, in order; :class:`Rejected` when a plugin rules out every node."""
     checks = []
     for plugin in plugins:
         check = plugin(pod, state)

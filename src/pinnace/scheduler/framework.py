@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pinnace.scheduler.filters import Check, Failure, prefilter_all
+from pinnace.scheduler.filters import Check, Failure, Rejected, prefilter_all
 from pinnace.scheduler.scores import score_nodes
 from pinnace.scheduler.state import ClusterState
 from pinnace.scheduler.types import NodeInfo, PodInfo
@@ -65,11 +65,16 @@ class Diagnosis:
     num_nodes: int
     failures: dict[str, Failure] = field(default_factory=dict)
     post_filter_message: str = ""
+    #: A PreFilter rejection's reason (the same for every node): the message names it instead of counting nodes.
+    pre_filter_message: str = ""
 
     def message(self) -> str:
         """The FailedScheduling message."""
         if self.num_nodes == 0:
             return NO_NODES
+        if self.pre_filter_message:
+            message = f"0/{self.num_nodes} nodes are available: {self.pre_filter_message}."
+            return f"{message} {self.post_filter_message}" if self.post_filter_message else message
         reasons = (r for f in self.failures.values() for r in f.reasons)
         return fit_message(self.num_nodes, reasons, self.post_filter_message)
 
@@ -105,7 +110,11 @@ class Framework:
         total = len(nodes)
         if total == 0:
             raise FitError(pod, Diagnosis(0))
-        checks = prefilter_all(pod, self.state)
+        try:
+            checks = prefilter_all(pod, self.state)
+        except Rejected as exc:
+            rejected = dict.fromkeys((n.name for n in nodes), exc.failure)
+            raise FitError(pod, Diagnosis(total, rejected, pre_filter_message=str(exc))) from None
         nominated = str((pod.pod.get("status") or {}).get("nominatedNodeName") or "")
         if nominated:
             node = self.state.nodes.get(nominated)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pinnace.scheduler.filters import prefilter_all
+from pinnace.scheduler.filters import Rejected, prefilter_all
 from pinnace.scheduler.framework import Diagnosis, first_failure, fit_message
 from pinnace.scheduler.state import ClusterState
 from pinnace.scheduler.types import NodeInfo, PodInfo
@@ -61,7 +61,11 @@ def preempt(pod: PodInfo, state: ClusterState, diagnosis: Diagnosis) -> Preempti
     why = _eligible(pod, state)
     if why:
         return Preemption(message="preemption: " + why, searched=False)
-    checks = prefilter_all(pod, state)
+    try:
+        checks = prefilter_all(pod, state)
+    except Rejected:  # nothing to evict can help a pod ruled out everywhere (its claims)
+        total = len(state.node_list)
+        return Preemption(message="preemption: " + fit_message(total, [NOT_HELPFUL] * total))
     candidates: list[tuple[tuple[int, int, int, str], int, NodeInfo, list[PodInfo]]] = []
     reasons: list[str] = []
     for index, node in enumerate(state.node_list):

@@ -20,6 +20,17 @@ only ever talks to the API through the REST client:
 * a bound pod gets the Normal ``Scheduled`` event "Successfully assigned
   ns/pod to node".
 
+Pods with PersistentVolumeClaims (upstream's VolumeBinding): the scheduler
+also watches claims, volumes and StorageClasses; the filters place a pod only
+where its claims can be (:mod:`.volumes`), and before the binding of a pod
+whose WaitForFirstConsumer claims are unbound, its binding task prebinds a
+volume or asks for one to be provisioned on the chosen node and waits until
+the claims are bound (:mod:`.volumebinder`). A pod waiting for its claims
+holds no binding slot. If the claims cannot be bound, the pod is reported
+(reason SchedulerError, as upstream) and tried again after a backoff. A pod
+unschedulable because of its claims is tried again when claims, volumes or
+classes change.
+
 Priorities: ``spec.priority``, which the API server resolves from the pod's
 PriorityClass at create time (:mod:`pinnace.apiserver.priority`, upstream's
 Priority admission); for a pod without it (created before its class, or on a
@@ -33,12 +44,15 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pinnace.api import errors
 from pinnace.api.podutil import SYSTEM_PRIORITY_CLASSES, condition, set_pod_condition
+from pinnace.api.volumes import ANN_LOCAL_PATH_ROOT
 from pinnace.client.rest import ResourceRef
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
+from pinnace.runtime.cache.indexer import object_key
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.events import NORMAL, WARNING
 from pinnace.runtime.manager import Manager
@@ -47,6 +61,8 @@ from pinnace.scheduler.preemption import preempt
 from pinnace.scheduler.queue import QueuedPod, SchedulingQueue
 from pinnace.scheduler.state import ClusterState
 from pinnace.scheduler.types import PodInfo
+from pinnace.scheduler.volumebinder import BIND_TIMEOUT, VolumeBinder, VolumeBindingError
+from pinnace.scheduler.volumes import PodVolumes
 
 __all__ = ["DEFAULT_SCHEDULER_NAME", "Scheduler", "add_scheduler"]
 
@@ -72,6 +88,7 @@ async def add_scheduler(
     max_backoff: float = 10.0,
     max_unschedulable: float = 300.0,
     record_scheduled_events: bool = True,
+    bind_timeout: float = BIND_TIMEOUT,
 ) -> Scheduler:
     """Add the scheduler to ``manager`` (the registry's ``scheduler`` component)."""
     scheduler = Scheduler(
@@ -86,6 +103,7 @@ async def add_scheduler(
             max_unschedulable=max_unschedulable,
         ),
         record_scheduled_events=record_scheduled_events,
+        bind_timeout=bind_timeout,
     )
     await scheduler.watch()
     manager.add(scheduler)
@@ -96,6 +114,10 @@ def _spec_of_interest(pod: Obj) -> Obj:
     """What a change must touch to make an unschedulable pod worth another try (not its status)."""
     meta = pod.get("metadata") or {}
     return {"spec": pod.get("spec"), "labels": meta.get("labels"), "annotations": meta.get("annotations")}
+
+
+def _local_path_root(node: Obj) -> str | None:
+    return ((node.get("metadata") or {}).get("annotations") or {}).get(ANN_LOCAL_PATH_ROOT)
 
 
 class Scheduler:
@@ -113,6 +135,7 @@ class Scheduler:
         parallel_bindings: int = 64,
         queue: SchedulingQueue | None = None,
         record_scheduled_events: bool = True,
+        bind_timeout: float = BIND_TIMEOUT,
     ) -> None:
         self.manager = manager
         self.rest = manager.rest
@@ -120,6 +143,9 @@ class Scheduler:
         self.state = ClusterState()
         self.queue = queue or SchedulingQueue(clock=manager.clock)
         self.framework = Framework(self.state, percentage_of_nodes_to_score=percentage_of_nodes_to_score)
+        self.volume_binder = VolumeBinder(
+            self.rest, self.state, clock=manager.clock, field_manager=FIELD_MANAGER, timeout=bind_timeout
+        )
         # core/v1 Events, which ``kubectl describe`` lists (upstream's scheduler writes events.k8s.io/v1
         # ones, but kube-apiserver serves both from one store; Pinnace's API server keeps them apart).
         self.recorder = manager.get_event_recorder(scheduler_name)
@@ -137,6 +163,7 @@ class Scheduler:
     async def watch(self) -> None:
         """Register with the manager's informers (they start with the manager's cache)."""
         cache = self.manager.cache
+        volumes = self.state.volumes
         handlers: list[tuple[str, EventHandler]] = [
             (
                 "scheduling.k8s.io/v1/PriorityClass",
@@ -145,6 +172,9 @@ class Scheduler:
             ("v1/Namespace", EventHandler(self._on_namespace, self._on_namespace_update)),
             ("v1/Node", EventHandler(self._on_node, self._on_node_update, self._on_node_delete)),
             ("v1/Pod", EventHandler(self._on_pod, self._on_pod_update, self._on_pod_delete)),
+            ("v1/PersistentVolumeClaim", self._volume_handler(volumes.set_claim, volumes.remove_claim)),
+            ("v1/PersistentVolume", self._volume_handler(volumes.set_volume, volumes.remove_volume)),
+            ("storage.k8s.io/v1/StorageClass", self._volume_handler(volumes.set_class, volumes.remove_class)),
         ]
         for kind, handler in handlers:
             informer = await cache.informer_for(kind, wait=False)
@@ -178,11 +208,34 @@ class Scheduler:
             self.queue.move_all()
 
     def _on_node_update(self, old: Obj, new: Obj) -> None:
-        self._on_node(new)
+        _, changed = self.state.set_node(new)
+        # A node publishing its local-path root may now take pods whose claims that provisioner serves.
+        if changed or _local_path_root(old) != _local_path_root(new):
+            self.queue.move_all()
 
     def _on_node_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
         name = obj.key if isinstance(obj, DeletedFinalStateUnknown) else str(obj["metadata"]["name"])
         self.state.remove_node(name)
+
+    # ---- claims, volumes, classes (VolumeBinding) ----------------------------------------
+    def _volumes_changed(self) -> None:
+        """A claim, volume or class changed: binding tasks look again, pods they ruled out are retried."""
+        self.volume_binder.notify()
+        if self.queue.unschedulable_count:
+            self.queue.move_all()
+
+    def _volume_handler(self, put: Callable[[Obj], None], remove: Callable[[str], None]) -> EventHandler:
+        """Informer handlers feeding one kind of :class:`~.volumes.VolumeState` (claims, volumes or classes)."""
+
+        def on_add(obj: Obj, initial: bool = False) -> None:
+            put(obj)
+            self._volumes_changed()
+
+        def on_delete(obj: Obj | DeletedFinalStateUnknown) -> None:
+            remove(obj.key if isinstance(obj, DeletedFinalStateUnknown) else object_key(obj))
+            self.volume_binder.notify()
+
+        return EventHandler(on_add, lambda old, new: on_add(new), on_delete)
 
     def priority_of(self, pod: Obj) -> int:
         """The pod's priority: ``spec.priority``, else its class's value, else the global default."""
@@ -291,12 +344,15 @@ class Scheduler:
         except FitError as exc:
             self._unschedulable(entry, exc)
             return
+        plan = self.volume_binder.reserve(pod, node) if pod.claims else None
         assumed = dataclasses.replace(pod, node=node.name)
         self.state.assume(assumed, node.name)
         self.state.unnominate(pod.key)
-        self._spawn(self._bind(entry, assumed))
+        self._spawn(self._bind(entry, assumed, plan))
 
-    async def _bind(self, entry: QueuedPod, pod: PodInfo) -> None:
+    async def _bind(self, entry: QueuedPod, pod: PodInfo, plan: PodVolumes | None = None) -> None:
+        if plan is not None and not await self._bind_volumes(entry, pod, plan):
+            return
         async with self._slots:
             try:
                 await self.rest.bind(pod.namespace, pod.name, pod.node, uid=pod.uid or None)
@@ -317,6 +373,23 @@ class Scheduler:
             note = f"Successfully assigned {pod.namespace}/{pod.name} to {pod.node}"
             self.recorder.event(pod.pod, NORMAL, "Scheduled", note, action="Binding")
 
+    async def _bind_volumes(self, entry: QueuedPod, pod: PodInfo, plan: PodVolumes) -> bool:
+        """PreBind: bind the pod's claims on its node first; False (pod reported and requeued) if that fails."""
+        try:
+            await self.volume_binder.bind(pod, pod.node, plan, lambda: pod.key in self.state.pods)
+        except VolumeBindingError as exc:
+            self.volume_binder.unreserve(plan)
+            self.state.forget(pod.key)
+            if pod.key not in self.queue:
+                return False  # deleted meanwhile
+            message = str(exc)
+            log.info("binding the volumes of %s on %s failed: %s", pod.key, pod.node, message)
+            self.queue.retry(entry)
+            self.recorder.event(pod.pod, WARNING, "FailedScheduling", message, action="Scheduling")
+            await self._report_unschedulable(pod, message, None, reason="SchedulerError")
+            return False
+        return True
+
     def _unschedulable(self, entry: QueuedPod, exc: FitError) -> None:
         pod = entry.info
         diagnosis = exc.diagnosis
@@ -336,9 +409,11 @@ class Scheduler:
         self.recorder.event(pod.pod, WARNING, "FailedScheduling", message, action="Scheduling")
         self._spawn(self._report_unschedulable(pod, message, nominated))
 
-    async def _report_unschedulable(self, pod: PodInfo, message: str, nominated: str | None) -> None:
+    async def _report_unschedulable(
+        self, pod: PodInfo, message: str, nominated: str | None, *, reason: str = "Unschedulable"
+    ) -> None:
         """Set PodScheduled=False (and the nominated node) unless the pod already says so."""
-        wanted = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+        wanted = {"type": "PodScheduled", "status": "False", "reason": reason, "message": message}
         current = condition(pod.pod, "PodScheduled") or {}
         status = pod.pod.get("status") or {}
         same = all(current.get(k) == v for k, v in wanted.items())

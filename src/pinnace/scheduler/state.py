@@ -14,6 +14,8 @@ namespaces, topology key), how many placed pods match in each domain; and the
 terms that placed pods carry are grouped the same way (:class:`TermGroup`), so
 "does an existing pod's anti-affinity forbid this domain" is one lookup per
 distinct term. Both are updated incrementally as pods come and go.
+
+Claims, volumes and StorageClasses live beside, in :attr:`ClusterState.volumes`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pinnace.scheduler.types import AffinityTerm, NodeInfo, PodInfo
+from pinnace.scheduler.volumes import VolumeState
 
 __all__ = ["ANTI", "HARD_AFFINITY", "PREFERRED_AFFINITY", "PREFERRED_ANTI", "ClusterState", "TermCounter", "TermGroup"]
 
@@ -88,6 +91,8 @@ class ClusterState:
         #: Pending pods nominated to a node by preemption: node name -> pod key -> pod.
         self.nominated: dict[str, dict[str, PodInfo]] = {}
         self._nominated_on: dict[str, str] = {}
+        #: PersistentVolumeClaims, PersistentVolumes and StorageClasses (for VolumeBinding).
+        self.volumes = VolumeState()
 
     # ---- nodes ------------------------------------------------------------------
     def set_node(self, node: Obj) -> tuple[NodeInfo, bool]:
