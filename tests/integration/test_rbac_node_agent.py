@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from tests.integration.node.agentenv import eventually, running_agent
+from tests.integration.node.test_agent_claims import CLAIMS, bind, claim_pod, make_claim
 from tests.integration.tokenusers import authenticate_tokens
 
 from pinnace.api import errors
+from pinnace.api.volumes import ANN_LOCAL_PATH_ROOT
 from pinnace.apiserver.authz import enable_rbac
 from pinnace.apiserver.server import APIServer
 from pinnace.apiserver.user import ALL_AUTHENTICATED, UserInfo
@@ -129,3 +131,28 @@ async def test_the_agent_runs_its_pods_with_only_node_rights(
         await eventually(gone)
     refusals = [line for line in caplog.text.splitlines() if "forbidden: User" in line]
     assert refusals == []
+
+
+async def test_node_publishes_its_local_path_root_and_mounts_its_pods_claims(
+    clients: tuple[RestClient, RestClient], tmp_path: Path
+) -> None:
+    """NodeRestriction lets a node annotate itself; the Node authorizer lets it read its pods' claims and volumes."""
+    admin, node = clients
+    await admin.create(SERVICEACCOUNTS, {"metadata": {"name": "default"}}, namespace="default")
+    claim = await make_claim(admin, "data")
+    backing = tmp_path / "pv-data"
+    await bind(admin, claim, "pv-data", {"hostPath": {"path": str(backing), "type": "DirectoryOrCreate"}})
+    mount = tmp_path / "mnt"
+    spec = claim_pod("writer", f"echo from-pod > {mount}/file; sleep 60", mount)
+    spec["spec"]["nodeName"] = NODE
+    async with running_agent(node, tmp_path / "node", NODE) as agent:
+        registered = await admin.get(NODES, NODE)
+        assert registered["metadata"]["annotations"][ANN_LOCAL_PATH_ROOT] == str(agent.local_path_root)
+        await admin.create(PODS, spec, namespace="default")
+        await eventually(lambda: _file_is(backing / "file", "from-pod\n"))
+        with pytest.raises(errors.Forbidden):  # a claim no pod of the node uses stays out of reach
+            await node.get(CLAIMS, "unrelated", "default")
+
+
+async def _file_is(path: Path, text: str) -> bool:
+    return path.exists() and path.read_text() == text

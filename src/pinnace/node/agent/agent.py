@@ -2,7 +2,9 @@
 
 :class:`NodeAgent` wires the parts together and runs them until cancelled:
 
-- :class:`~.registration.NodeRegistration` — the Node, its Lease, its status;
+- :class:`~.registration.NodeRegistration` — the Node, its Lease, its status, and
+  the ``pinnace.dev/local-path-root`` annotation: the directory under which the
+  local-path provisioner makes this node's persistent volumes;
 - a pod informer with ``fieldSelector=spec.nodeName=<node>`` (only this node's
   pods reach it), feeding a deduplicating work queue;
 - ``workers`` pod workers running :class:`~.pods.PodSync` per pod (one pod is
@@ -36,6 +38,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from pinnace.api import errors
+from pinnace.api.volumes import ANN_LOCAL_PATH_ROOT
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node import cri
 from pinnace.node.agent.backoff import CrashBackoff
@@ -292,10 +295,16 @@ class NodeAgent:
             self.kubelet.port = 0
             await self.kubelet.start()
 
+    @property
+    def local_path_root(self) -> Path:
+        """Where the local-path provisioner makes this node's volumes (published on its Node): <data-dir>/local-path."""
+        return self.config.data_dir.resolve() / "local-path"
+
     async def run(self) -> None:
         """Register, then run pods until cancelled (containers keep running when the agent stops)."""
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.local_path_root.mkdir(parents=True, exist_ok=True)
         bind = getattr(self.probes, "bind", None)
         if bind is not None:
             bind(self)
@@ -309,6 +318,7 @@ class NodeAgent:
             runtime_version=await self.runtime.version(),
             labels=cfg.labels,
             taints=cfg.taints,
+            annotations={ANN_LOCAL_PATH_ROOT: str(self.local_path_root)},
             pod_cidr=cfg.pod_cidr,
             clock=self.clock,
             heartbeat_interval=cfg.heartbeat_interval,

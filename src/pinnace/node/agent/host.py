@@ -161,8 +161,16 @@ def node_status(
     }
 
 
-def node_object(name: str, status: Obj, *, labels: Mapping[str, str], taints: Sequence[Obj]) -> Obj:
-    """The Node a kubelet registers: well-known labels plus ``labels``, ``taints`` (--register-with-taints)."""
+def node_object(
+    name: str,
+    status: Obj,
+    *,
+    labels: Mapping[str, str],
+    taints: Sequence[Obj],
+    annotations: Mapping[str, str] | None = None,
+) -> Obj:
+    """The Node a kubelet registers: well-known labels plus ``labels``, ``taints`` (--register-with-taints),
+    the kubelet's annotations plus ``annotations`` (what the agent publishes, e.g. its local-path root)."""
     arch = status["nodeInfo"]["architecture"]
     all_labels = {
         "beta.kubernetes.io/arch": arch,
@@ -184,6 +192,7 @@ def node_object(name: str, status: Obj, *, labels: Mapping[str, str], taints: Se
             "annotations": {
                 "node.alpha.kubernetes.io/ttl": "0",
                 "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+                **(annotations or {}),
             },
         },
         "spec": spec,

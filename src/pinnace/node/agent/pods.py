@@ -36,7 +36,7 @@ from pinnace.node.agent import status as podstatus
 from pinnace.node.agent.backoff import CrashBackoff
 from pinnace.node.agent.env import ConfigError, SourceLookup, container_env, expand
 from pinnace.node.agent.probes import ProbeManager
-from pinnace.node.agent.volumes import VolumeError, VolumeManager
+from pinnace.node.agent.volumes import VolumeError, VolumeManager, read_only_volumes
 from pinnace.node.crilog import remove_log
 from pinnace.runtime.clock import Clock
 from pinnace.runtime.events import NORMAL, WARNING, EventRecorder
@@ -359,6 +359,7 @@ class PodSync:
         env = await container_env(pod, c, self.lookup, service_env=self.service_env, allocatable=self.allocatable())
         values = dict(env)
         mounts = []
+        forced = read_only_volumes(pod)
         for m in c.get("volumeMounts") or []:
             base = ctx.volumes.get(str(m.get("name")))
             if base is None:
@@ -373,7 +374,7 @@ class PodSync:
                 cri.Mount(
                     container_path=str(m.get("mountPath")),
                     host_path=str(path),
-                    readonly=bool(m.get("readOnly")),
+                    readonly=bool(m.get("readOnly")) or str(m.get("name")) in forced,
                     is_file=path.is_file(),
                 )
             )

@@ -9,6 +9,10 @@ every ``status_update_frequency`` (10 s) and posts the status when it changed
 ``status_report_frequency`` (5 min, nodeStatusReportFrequency) — or at once
 when someone else changed the conditions (the node lifecycle controller
 marking the node Unknown after a pause).
+
+The agent's own annotations (:attr:`NodeRegistration.annotations`: the
+local-path root the provisioner makes this node's volumes under) go on the
+Node at creation and again whenever an existing Node is taken over.
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ class NodeRegistration:
         labels: Mapping[str, str],
         taints: Sequence[Obj],
         clock: Clock,
+        annotations: Mapping[str, str] | None = None,
         pod_cidr: str = "",
         heartbeat_interval: float = 10.0,
         lease_duration: int = 40,
@@ -101,6 +106,8 @@ class NodeRegistration:
         self.runtime_version = runtime_version
         self.labels = dict(labels)
         self.taints = list(taints)
+        #: Annotations the agent publishes on its Node (set at every registration, kept on re-registration).
+        self.annotations = dict(annotations or {})
         self.wanted_pod_cidr = pod_cidr
         self.clock = clock
         self.heartbeat_interval = heartbeat_interval
@@ -136,7 +143,7 @@ class NodeRegistration:
     async def register(self) -> Obj:
         """Create or update the Node and create its Lease; the Node as the server has it."""
         status = self._status()
-        body = host.node_object(self.name, status, labels=self.labels, taints=self.taints)
+        body = host.node_object(self.name, status, labels=self.labels, taints=self.taints, annotations=self.annotations)
         if self.wanted_pod_cidr:
             body["spec"].update(podCIDR=self.wanted_pod_cidr, podCIDRs=[self.wanted_pod_cidr])
         try:
@@ -145,6 +152,8 @@ class NodeRegistration:
         except errors.AlreadyExists:
             existing = await self.rest.get(NODES, self.name)
             patch: Obj = {"metadata": {"labels": body["metadata"]["labels"]}}
+            if self.annotations:
+                patch["metadata"]["annotations"] = self.annotations
             if self.wanted_pod_cidr and not (existing.get("spec") or {}).get("podCIDR"):
                 patch["spec"] = {"podCIDR": self.wanted_pod_cidr, "podCIDRs": [self.wanted_pod_cidr]}
             await self.rest.patch(NODES, self.name, patch)

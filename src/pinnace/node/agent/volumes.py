@@ -8,6 +8,10 @@
 - ``hostPath`` — the host path itself, checked or created per ``type``;
 - ``configMap``, ``secret`` — the keys (or ``items``) as files with ``defaultMode``/``mode``; ``optional``;
 - ``downwardAPI`` — ``fieldRef`` and ``resourceFieldRef`` items;
+- ``persistentVolumeClaim`` and generic ``ephemeral`` volumes (the claim ``<pod>-<volume>``) — the bound
+  PersistentVolume's ``hostPath`` (checked or created per ``type``) or ``local`` path (which must exist); the
+  claim's ``readOnly`` makes every mount of it read-only (:func:`read_only_volumes`). A claim that is missing,
+  being deleted or not bound yet fails as the kubelet's volume manager words it, and the pod waits;
 - ``projected`` — configMap, secret, downwardAPI and ``serviceAccountToken`` sources in one directory. The
   token comes from the TokenRequest API (``serviceaccounts/<sa>/token``, with the audience, expiry and the
   pod as bound object) and is renewed at 80 % of its life, as the kubelet's token manager does. The
@@ -44,17 +48,46 @@ from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.agent.env import ConfigError, SourceLookup, field_value, resource_value, source_data
 from pinnace.runtime.clock import Clock, RealClock
 
-__all__ = ["AtomicWriter", "VolumeError", "VolumeManager"]
+__all__ = ["AtomicWriter", "VolumeError", "VolumeManager", "read_only_volumes"]
 
 Obj = dict[str, Any]
 SERVICE_ACCOUNTS = ResourceRef("", "v1", "serviceaccounts")
+CLAIMS = ResourceRef("", "v1", "persistentvolumeclaims")
+PERSISTENT_VOLUMES = ResourceRef("", "v1", "persistentvolumes", namespaced=False)
 #: The ConfigMap every namespace gets with the cluster's CA (root-ca-cert-publisher); absent without TLS.
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 _MNT_DETACH = 2
+#: The fields of a PersistentVolume's spec that are not its volume source.
+_PV_FIELDS = frozenset(
+    {
+        "accessModes",
+        "capacity",
+        "claimRef",
+        "mountOptions",
+        "nodeAffinity",
+        "persistentVolumeReclaimPolicy",
+        "storageClassName",
+        "volumeAttributesClassName",
+        "volumeMode",
+    }
+)
 
 
 class VolumeError(Exception):
     """A volume cannot be set up; the message is the FailedMount event's."""
+
+
+class _ClaimError(Exception):
+    """A claim of the pod cannot be turned into a volume yet (upstream's "failed to process volumes")."""
+
+
+def read_only_volumes(pod: Obj) -> frozenset[str]:
+    """The pod's volumes every mount of which is read-only: claims with ``readOnly: true``."""
+    return frozenset(
+        str(v.get("name"))
+        for v in (pod.get("spec") or {}).get("volumes") or []
+        if ((v.get("persistentVolumeClaim") or {}).get("readOnly"))
+    )
 
 
 class AtomicWriter:
@@ -152,14 +185,25 @@ class VolumeManager:
         now = self.clock.now()
         refresh = force or now - self._refreshed.get(uid, -1e18) >= self.refresh_period
         paths: dict[str, str] = {}
+        unprocessed: list[str] = []
+        problems: list[str] = []
         for volume in (pod.get("spec") or {}).get("volumes") or []:
             name = str(volume.get("name"))
             try:
                 paths[name] = await self._volume(pod, volume, refresh)
+            except _ClaimError as exc:
+                unprocessed.append(name)
+                problems.append(str(exc))
             except ConfigError as exc:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {exc}') from exc
             except OSError as exc:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {exc}') from exc
+        if unprocessed:
+            names = " ".join(unprocessed)
+            raise VolumeError(
+                f"Unable to attach or mount volumes: unmounted volumes=[{names}], unattached volumes=[{names}], "
+                f"failed to process volumes=[{names}]: {'; '.join(problems)}"
+            )
         if refresh:
             self._refreshed[uid] = now
         return paths
@@ -174,6 +218,10 @@ class VolumeManager:
             return self._empty_dir(self._dir(uid, "kubernetes.io~empty-dir", name), volume.get("emptyDir") or {})
         if "hostPath" in volume:
             return self._host_path(volume["hostPath"] or {})
+        if "persistentVolumeClaim" in volume:
+            return await self._claim(pod, str((volume["persistentVolumeClaim"] or {}).get("claimName") or ""))
+        if "ephemeral" in volume:
+            return await self._claim(pod, f"{pod['metadata']['name']}-{name}", ephemeral=True)
         for key, plugin in (
             ("configMap", "kubernetes.io~configmap"),
             ("secret", "kubernetes.io~secret"),
@@ -222,6 +270,60 @@ class VolumeManager:
         if kind in checks and not checks[kind]():
             raise VolumeError(f"hostPath type check failed: {path} is not a {kind}")
         return str(path)
+
+    async def _claim(self, pod: Obj, claim_name: str, *, ephemeral: bool = False) -> str:
+        """The host path of the volume a claim of the pod is bound to (the kubelet's getPVCExtractPV/getPVSpec)."""
+        meta = pod["metadata"]
+        namespace = str(meta.get("namespace") or "default")
+        where = f"{namespace}/{claim_name}"
+        try:
+            claim = await self.rest.get(CLAIMS, claim_name, namespace)
+        except (errors.StatusError, OSError) as exc:
+            raise _ClaimError(f"error processing PVC {where}: failed to fetch PVC from API server: {exc}") from exc
+        cmeta = claim.get("metadata") or {}
+        if cmeta.get("deletionTimestamp"):
+            raise _ClaimError(f"error processing PVC {where}: PVC is being deleted")
+        if (claim.get("status") or {}).get("phase") != "Bound":
+            raise _ClaimError(f"error processing PVC {where}: PVC is not bound")
+        pv_name = str((claim.get("spec") or {}).get("volumeName") or "")
+        if not pv_name:
+            raise _ClaimError(f"error processing PVC {where}: PVC has empty pvc.Spec.VolumeName")
+        owners = cmeta.get("ownerReferences") or []
+        if ephemeral and not any(o.get("controller") and o.get("uid") == meta.get("uid") for o in owners):
+            raise _ClaimError(f"PVC {where} was not created for pod {namespace}/{meta['name']} (pod is not owner)")
+        try:
+            pv = await self.rest.get(PERSISTENT_VOLUMES, pv_name)
+        except (errors.StatusError, OSError) as exc:
+            raise _ClaimError(
+                f"error processing PVC {where}: failed to fetch PV {pv_name} from API server: {exc}"
+            ) from exc
+        spec = pv.get("spec") or {}
+        ref = spec.get("claimRef")
+        if not ref:
+            raise _ClaimError(
+                f"error processing PVC {where}: found PV object {pv_name} but it has a nil pv.Spec.ClaimRef "
+                "indicating it is not yet bound to the claim"
+            )
+        if ref.get("uid") != cmeta.get("uid"):
+            raise _ClaimError(
+                f"error processing PVC {where}: found PV object {pv_name} but its pv.Spec.ClaimRef.UID "
+                f"{ref.get('uid')} does not point to claim.UID {cmeta.get('uid')}"
+            )
+        if "hostPath" in spec:
+            try:
+                return self._host_path(spec["hostPath"] or {})
+            except VolumeError as exc:
+                raise VolumeError(f'MountVolume.SetUp failed for volume "{pv_name}" : {exc}') from exc
+        if "local" in spec:
+            path = str((spec["local"] or {}).get("path") or "")
+            if not path or not os.path.exists(path):
+                why = f'path "{path}" does not exist'
+                raise VolumeError(f'MountVolume.NewMounter initialization failed for volume "{pv_name}" : {why}')
+            return path
+        kinds = sorted(k for k in spec if k not in _PV_FIELDS)
+        raise VolumeError(
+            f'volume "{pv_name}" of claim {where}: type {", ".join(kinds) or "(none)"} is not supported on this node'
+        )
 
     # ---- contents ----------------------------------------------------------------------------------
     async def _payload(self, pod: Obj, kind: str, spec: Obj) -> dict[str, tuple[bytes, int]]:
