@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.kubectl import eventually
 
 from .conftest import Cluster, free_port, start_cluster, stop_cluster
 
@@ -206,3 +207,89 @@ def test_a_memory_hog_process_pod_is_oom_killed(nodes_cluster: Cluster, tmp_path
         time.sleep(0.3)
     assert (terminated.get("reason"), terminated.get("exitCode")) == ("OOMKilled", 137), terminated
     assert "survived" not in c.kubectl("logs", "hog").stdout
+
+
+STATEFUL_STORE = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: store
+spec:
+  serviceName: store
+  replicas: 1
+  selector:
+    matchLabels: {app: store}
+  template:
+    metadata:
+      labels: {app: store}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: main
+          image: busybox
+          command: ["sh", "-c", "echo boot >> /mnt/boots; trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+          volumeMounts:
+            - {name: data, mountPath: /mnt}
+  volumeClaimTemplates:
+    - metadata:
+        name: data
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources:
+          requests: {storage: 1Mi}
+"""
+
+
+def test_a_statefulsets_claim_gets_a_local_volume_that_outlives_its_pod(nodes_cluster: Cluster) -> None:
+    """As on kind: the default StorageClass provisions a directory on the pod's node once it is scheduled; the
+    volume survives the pod, and goes with its claim."""
+    c = nodes_cluster
+    (row,) = [line for line in c.kubectl("get", "storageclass").stdout.splitlines() if line.startswith("standard")]
+    assert row.split()[:6] == [
+        "standard",
+        "(default)",
+        "pinnace.dev/local-path",
+        "Delete",
+        "WaitForFirstConsumer",
+        "false",
+    ]
+    c.kubectl("apply", "-f", "-", input=STATEFUL_STORE)
+    c.kubectl("rollout", "status", "statefulset/store", "--timeout=90s", timeout=100)
+
+    claim = _json(c, "get", "pvc", "data-store-0")
+    assert claim["spec"]["storageClassName"] == "standard"  # DefaultStorageClass admission
+    assert claim["status"]["phase"] == "Bound" and claim["status"]["capacity"] == {"storage": "1Mi"}
+    annotations = claim["metadata"]["annotations"]
+    assert annotations["volume.kubernetes.io/selected-node"] == "node-0"  # the scheduler chose the node
+    assert annotations["volume.kubernetes.io/storage-provisioner"] == "pinnace.dev/local-path"
+    assert annotations["pv.kubernetes.io/bind-completed"] == "yes"
+    volume = _json(c, "get", "pv", claim["spec"]["volumeName"])
+    assert volume["metadata"]["name"] == f"pvc-{claim['metadata']['uid']}"
+    assert volume["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+    assert volume["status"]["phase"] == "Bound"
+    (term,) = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-0"]}]
+    root = _json(c, "get", "node", "node-0")["metadata"]["annotations"]["pinnace.dev/local-path-root"]
+    directory = Path(volume["spec"]["hostPath"]["path"])
+    assert directory.parent == Path(root) and directory.is_dir()
+    assert (directory / "boots").read_text() == "boot\n"  # the container wrote into the volume
+
+    first_uid = _json(c, "get", "pod", "store-0")["metadata"]["uid"]
+    c.kubectl("delete", "pod", "store-0", "--timeout=60s", timeout=70)
+    eventually(
+        lambda: (
+            (pod := c.kubectl("get", "pod", "store-0", "-o", "json", check=False)).returncode == 0
+            and json.loads(pod.stdout)["metadata"]["uid"] != first_uid
+            and any(
+                cond["type"] == "Ready" and cond["status"] == "True"
+                for cond in json.loads(pod.stdout)["status"].get("conditions") or []
+            )
+        ),
+        timeout=90,
+    )
+    assert (directory / "boots").read_text() == "boot\nboot\n"  # the same volume, mounted again
+
+    c.kubectl("delete", "statefulset", "store", "--timeout=60s", timeout=70)
+    c.kubectl("delete", "pvc", "data-store-0", "--timeout=60s", timeout=70)
+    eventually(lambda: c.kubectl("get", "pv", volume["metadata"]["name"], check=False).returncode != 0)
+    assert not directory.exists()  # reclaim policy Delete: the directory went with it
