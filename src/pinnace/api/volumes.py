@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from pinnace.api import quantity
 from pinnace.api.selectors import from_label_selector
@@ -38,11 +38,13 @@ __all__ = [
     "ANN_STORAGE_PROVISIONER",
     "DEFAULT_STORAGE_CLASS_NAME",
     "LOCAL_PATH_PROVISIONER",
+    "PodClaim",
     "access_modes_satisfied",
     "annotations_of",
     "claim_class",
     "claim_reference",
     "claim_request",
+    "claims_of_pod",
     "default_class",
     "find_best_match",
     "is_default_class",
@@ -271,3 +273,26 @@ def find_best_match(
         return None
     fewest = min(groups, key=lambda m: (len(m), sorted(m)))
     return min(groups[fewest], key=volume_capacity)
+
+
+class PodClaim(NamedTuple):
+    """A PersistentVolumeClaim a pod's volume uses: a named claim, or a generic ephemeral volume's claim."""
+
+    #: The claim's name in the pod's namespace (``<pod>-<volume>`` for an ephemeral volume).
+    name: str
+    #: Whether the claim is a generic ephemeral volume's (made by the ephemeral volume controller).
+    ephemeral: bool
+
+
+def claims_of_pod(pod_name: str, volumes: Any) -> tuple[PodClaim, ...]:
+    """The claims a pod named ``pod_name`` uses through ``volumes`` (its ``spec.volumes``), in volume order."""
+    out = []
+    for volume in volumes or ():
+        if not isinstance(volume, dict):
+            continue
+        source = volume.get("persistentVolumeClaim")
+        if source is not None:
+            out.append(PodClaim(str((source or {}).get("claimName") or ""), False))
+        elif volume.get("ephemeral") is not None:
+            out.append(PodClaim(f"{pod_name}-{volume.get('name')}", True))
+    return tuple(out)

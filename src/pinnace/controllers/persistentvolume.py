@@ -49,6 +49,7 @@ from pinnace.api.volumes import (
     annotations_of,
     claim_class,
     claim_reference,
+    claims_of_pod,
     default_class,
     find_best_match,
     is_volume_bound_to_claim,
@@ -486,14 +487,5 @@ class PersistentVolumeBinder:
 
 
 def _claims_of_pod(pod: Obj) -> set[str]:
-    """The claims a pod's volumes use: named ones, and its generic ephemeral volumes' ``<pod>-<volume>``."""
-    names: set[str] = set()
-    for volume in spec_of(pod).get("volumes") or []:
-        if not isinstance(volume, dict):
-            continue
-        source = volume.get("persistentVolumeClaim")
-        if isinstance(source, dict) and source.get("claimName"):
-            names.add(str(source["claimName"]))
-        if volume.get("ephemeral") is not None:
-            names.add(f"{meta_of(pod).get('name')}-{volume.get('name')}")
-    return names
+    """The names of the claims a pod's volumes use."""
+    return {claim.name for claim in claims_of_pod(str(meta_of(pod).get("name")), spec_of(pod).get("volumes"))}

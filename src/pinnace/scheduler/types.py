@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from pinnace.api import selectors
 from pinnace.api.podutil import milli_value, pod_requests, value_of
+from pinnace.api.volumes import PodClaim, claims_of_pod
 
 __all__ = [
     "DEFAULT_MEMORY_REQUEST",
     "DEFAULT_MILLI_CPU_REQUEST",
     "AffinityTerm",
     "NodeInfo",
-    "PodClaim",
     "PodInfo",
     "node_selector_matches",
     "node_selector_term_matches",
@@ -145,28 +145,6 @@ def _terms(affinity: Mapping[str, Any], kind: str, namespace: str) -> tuple[list
     return required, preferred
 
 
-class PodClaim(NamedTuple):
-    """A PersistentVolumeClaim a pod's volume uses: a named claim, or a generic ephemeral volume's claim."""
-
-    #: The claim's name in the pod's namespace (``<pod>-<volume>`` for an ephemeral volume).
-    name: str
-    #: Whether the claim is a generic ephemeral volume's (made by the ephemeral volume controller).
-    ephemeral: bool
-
-
-def _claims(name: str, volumes: Any) -> tuple[PodClaim, ...]:
-    out = []
-    for volume in volumes or ():
-        if not isinstance(volume, dict):
-            continue
-        source = volume.get("persistentVolumeClaim")
-        if source is not None:
-            out.append(PodClaim(str(source.get("claimName") or ""), False))
-        elif volume.get("ephemeral") is not None:
-            out.append(PodClaim(f"{name}-{volume.get('name')}", True))
-    return tuple(out)
-
-
 @dataclass(slots=True)
 class PodInfo:
     """A pod as the scheduler sees it (parsed once per version of the pod)."""
@@ -240,7 +218,7 @@ class PodInfo:
             host_ports=ports,
             images=[str(c.get("image") or "") for c in containers],
             start_time=str((pod.get("status") or {}).get("startTime") or meta.get("creationTimestamp") or ""),
-            claims=_claims(name, spec.get("volumes")) if spec.get("volumes") else (),
+            claims=claims_of_pod(name, spec.get("volumes")) if spec.get("volumes") else (),
         )
 
     @property
