@@ -21,9 +21,16 @@ DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 class VolumeServer(ControllerServer):
-    """A threaded server with the default admission plugins, the binder and the provisioner."""
+    """A threaded server with the default admission plugins, the binder, the provisioner and the protection
+    controllers."""
 
-    controllers = ("serviceaccount", "persistentvolume-binder", "local-path-provisioner")
+    controllers = (
+        "serviceaccount",
+        "persistentvolume-binder",
+        "local-path-provisioner",
+        "pvc-protection",
+        "pv-protection",
+    )
 
 
 class Cluster:

@@ -38,6 +38,8 @@ __all__ = [
     "ANN_STORAGE_PROVISIONER",
     "DEFAULT_STORAGE_CLASS_NAME",
     "LOCAL_PATH_PROVISIONER",
+    "PVC_PROTECTION_FINALIZER",
+    "PV_PROTECTION_FINALIZER",
     "PodClaim",
     "access_modes_satisfied",
     "annotations_of",
@@ -81,6 +83,10 @@ ANN_BETA_STORAGE_CLASS = "volume.beta.kubernetes.io/storage-class"
 LOCAL_PATH_PROVISIONER = "pinnace.dev/local-path"
 #: On a Node: the absolute directory under which the local-path provisioner makes that node's volumes.
 ANN_LOCAL_PATH_ROOT = "pinnace.dev/local-path-root"
+#: On a claim: it is not removed while a pod uses it (StorageObjectInUseProtection; the pvc-protection controller).
+PVC_PROTECTION_FINALIZER = "kubernetes.io/pvc-protection"
+#: On a volume: it is not removed while it is bound to a claim (the pv-protection controller).
+PV_PROTECTION_FINALIZER = "kubernetes.io/pv-protection"
 #: The default StorageClass ``pinnace up`` installs (the name kind uses).
 DEFAULT_STORAGE_CLASS_NAME = "standard"
 

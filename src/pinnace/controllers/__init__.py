@@ -49,6 +49,8 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "root-ca-cert-publisher": "pinnace.controllers.rootca:add_root_ca_publisher",
     "persistentvolume-binder": "pinnace.controllers.persistentvolume:add_persistent_volume_binder",
     "local-path-provisioner": "pinnace.controllers.localpath:add_local_path_provisioner",
+    "pvc-protection": "pinnace.controllers.storageprotection:add_pvc_protection_controller",
+    "pv-protection": "pinnace.controllers.storageprotection:add_pv_protection_controller",
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
 

@@ -9,7 +9,8 @@ no by raising a ``StatusError`` (usually ``errors.Forbidden`` or
 (``Warning:`` headers for kubectl) to ``request.warnings``.
 
 Plugins run in upstream's order: NamespaceLifecycle, LimitRanger,
-ServiceAccount, NodeRestriction, PodSecurity, DefaultStorageClass, CertificateApproval, CertificateSigning,
+ServiceAccount, NodeRestriction, PodSecurity, DefaultStorageClass,
+StorageObjectInUseProtection, CertificateApproval, CertificateSigning,
 CertificateSubjectRestriction, MutatingAdmissionWebhook,
 ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota
 (:mod:`.plugins` holds the table).

@@ -32,6 +32,9 @@ ADMISSION_PLUGINS: dict[str, str] = {
     "NodeRestriction": "pinnace.apiserver.admission.noderestriction:NodeRestriction.for_server",
     "PodSecurity": "pinnace.apiserver.admission.podsecurity.plugin:PodSecurity.for_server",
     "DefaultStorageClass": "pinnace.apiserver.admission.defaultstorageclass:DefaultStorageClass.for_server",
+    "StorageObjectInUseProtection": (
+        "pinnace.apiserver.admission.storageprotection:StorageObjectInUseProtection.for_server"
+    ),
     "MutatingAdmissionWebhook": "pinnace.apiserver.admission.webhooks.plugin:MutatingWebhooks.for_server",
     "CertificateApproval": "pinnace.apiserver.admission.certificates:CertificateApproval.for_server",
     "CertificateSigning": "pinnace.apiserver.admission.certificates:CertificateSigning.for_server",
@@ -51,6 +54,7 @@ PLUGIN_ORDER: tuple[str, ...] = (
     "NodeRestriction",
     "PodSecurity",
     "DefaultStorageClass",
+    "StorageObjectInUseProtection",
     "CertificateApproval",
     "CertificateSigning",
     "CertificateSubjectRestriction",

@@ -144,6 +144,15 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         r("watch", "", "events"),
         EVENTS,
     ],
+    "pvc-protection-controller": [
+        r(["get", "list", "update", "watch"], "", "persistentvolumeclaims"),
+        r(["get", "list", "watch"], "", "pods"),
+        EVENTS,
+    ],
+    "pv-protection-controller": [
+        r(["get", "list", "update", "watch"], "", "persistentvolumes"),
+        EVENTS,
+    ],
     "pod-garbage-collector": [
         r(["delete", "list", "watch"], "", "pods"),
         r(READ, "", "nodes"),
