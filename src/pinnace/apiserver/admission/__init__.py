@@ -10,7 +10,7 @@ no by raising a ``StatusError`` (usually ``errors.Forbidden`` or
 
 Plugins run in upstream's order: NamespaceLifecycle, LimitRanger,
 ServiceAccount, NodeRestriction, PodSecurity, DefaultStorageClass,
-StorageObjectInUseProtection, CertificateApproval, CertificateSigning,
+StorageObjectInUseProtection, PersistentVolumeClaimResize, CertificateApproval, CertificateSigning,
 CertificateSubjectRestriction, MutatingAdmissionWebhook,
 ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota
 (:mod:`.plugins` holds the table).

@@ -35,6 +35,7 @@ ADMISSION_PLUGINS: dict[str, str] = {
     "StorageObjectInUseProtection": (
         "pinnace.apiserver.admission.storageprotection:StorageObjectInUseProtection.for_server"
     ),
+    "PersistentVolumeClaimResize": "pinnace.apiserver.admission.pvcresize:PersistentVolumeClaimResize.for_server",
     "MutatingAdmissionWebhook": "pinnace.apiserver.admission.webhooks.plugin:MutatingWebhooks.for_server",
     "CertificateApproval": "pinnace.apiserver.admission.certificates:CertificateApproval.for_server",
     "CertificateSigning": "pinnace.apiserver.admission.certificates:CertificateSigning.for_server",
@@ -55,6 +56,7 @@ PLUGIN_ORDER: tuple[str, ...] = (
     "PodSecurity",
     "DefaultStorageClass",
     "StorageObjectInUseProtection",
+    "PersistentVolumeClaimResize",
     "CertificateApproval",
     "CertificateSigning",
     "CertificateSubjectRestriction",
