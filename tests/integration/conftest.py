@@ -165,6 +165,16 @@ def k8s_client(threaded_server: ThreadedServer) -> Iterator[kubernetes.client.Ap
         yield api_client
 
 
+@contextlib.contextmanager
+def official_client(server: ThreadedServer) -> Iterator[kubernetes.client.ApiClient]:
+    """The official ``kubernetes`` client for ``server``, which is closed afterwards (a fixture's whole life)."""
+    try:
+        with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server.url)) as api:
+            yield api
+    finally:
+        server.close()
+
+
 def eventually(check: Callable[[], T | None], timeout: float = 15.0) -> T:
     """Poll ``check`` (from a test's own thread, e.g. with the official client) until it returns something truthy;
     fail after ``timeout`` seconds."""

@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes.client
 import pytest
 from kubernetes.client.rest import ApiException
-from tests.integration.conftest import ControllerServer, eventually
+from tests.integration.conftest import ControllerServer, eventually, official_client
 
 NS = "default"
 
@@ -24,16 +24,12 @@ class ResizeServer(ControllerServer):
 
 @pytest.fixture
 def core(tmp_path: Path) -> Iterator[kubernetes.client.CoreV1Api]:
-    server = ResizeServer(tmp_path)
-    try:
-        with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server.url)) as api:
-            storage = kubernetes.client.StorageV1Api(api)
-            for name, expands in (("expandable", True), ("fixed", False)):
-                body = {"metadata": {"name": name}, "provisioner": "example.com/none", "allowVolumeExpansion": expands}
-                storage.create_storage_class(body)
-            yield kubernetes.client.CoreV1Api(api)
-    finally:
-        server.close()
+    with official_client(ResizeServer(tmp_path)) as api:
+        storage = kubernetes.client.StorageV1Api(api)
+        for name, expands in (("expandable", True), ("fixed", False)):
+            body = {"metadata": {"name": name}, "provisioner": "example.com/none", "allowVolumeExpansion": expands}
+            storage.create_storage_class(body)
+        yield kubernetes.client.CoreV1Api(api)
 
 
 def _bound_claim(core: kubernetes.client.CoreV1Api, name: str, storage_class: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import kubernetes.client
 import pytest
 from kubernetes.client.rest import ApiException
-from tests.integration.conftest import ControllerServer, eventually
+from tests.integration.conftest import ControllerServer, eventually, official_client
 
 Obj = dict[str, Any]
 NS = "default"
@@ -96,12 +96,8 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    server = VolumeServer(tmp_path)
-    try:
-        with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server.url)) as api:
-            yield Cluster(api)
-    finally:
-        server.close()
+    with official_client(VolumeServer(tmp_path)) as api:
+        yield Cluster(api)
 
 
 # ---- DefaultStorageClass -------------------------------------------------------------------------------------

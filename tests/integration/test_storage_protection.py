@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes.client
 import pytest
 from kubernetes.client.rest import ApiException
-from tests.integration.conftest import ControllerServer, eventually
+from tests.integration.conftest import ControllerServer, eventually, official_client
 
 Obj = dict[str, Any]
 NS = "default"
@@ -28,12 +28,8 @@ class ProtectionServer(ControllerServer):
 
 @pytest.fixture
 def core(tmp_path: Path) -> Iterator[kubernetes.client.CoreV1Api]:
-    server = ProtectionServer(tmp_path)
-    try:
-        with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server.url)) as api:
-            yield kubernetes.client.CoreV1Api(api)
-    finally:
-        server.close()
+    with official_client(ProtectionServer(tmp_path)) as api:
+        yield kubernetes.client.CoreV1Api(api)
 
 
 def _claim(core: kubernetes.client.CoreV1Api, name: str, **spec: Any) -> Any:
