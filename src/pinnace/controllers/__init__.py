@@ -51,6 +51,7 @@ BUILTIN_CONTROLLERS: dict[str, str] = {
     "local-path-provisioner": "pinnace.controllers.localpath:add_local_path_provisioner",
     "pvc-protection": "pinnace.controllers.storageprotection:add_pvc_protection_controller",
     "pv-protection": "pinnace.controllers.storageprotection:add_pv_protection_controller",
+    "ephemeral-volume": "pinnace.controllers.ephemeral:add_ephemeral_volume_controller",
     "scheduler": "pinnace.scheduler.scheduler:add_scheduler",
 }
 

@@ -144,6 +144,12 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         r("watch", "", "events"),
         EVENTS,
     ],
+    "ephemeral-volume-controller": [
+        r(READ, "", "pods"),
+        r("update", "", "pods/finalizers"),
+        r(["create", "get", "list", "watch"], "", "persistentvolumeclaims"),
+        EVENTS,
+    ],
     "pvc-protection-controller": [
         r(["get", "list", "update", "watch"], "", "persistentvolumeclaims"),
         r(["get", "list", "watch"], "", "pods"),
