@@ -250,3 +250,36 @@ async def test_restart_adopts_existing_nodes_and_pods(pinnace_env: TestEnv) -> N
     new = await pinnace_env.eventually(new_running)
     assert new["status"]["podIP"] != before["status"]["podIP"]
     assert "sim-node-0" in again.nodes
+
+
+async def test_a_statefulsets_claims_bind_on_simulated_nodes(pinnace_env: TestEnv) -> None:
+    """Simulated nodes publish a local-path root, so a workload with claims of the default class runs on them."""
+    from pinnace.cluster.storageclass import default_storage_class
+
+    client = pinnace_env.client
+    await client.create(default_storage_class())
+    manager = await pinnace_env.run_controllers(
+        ["statefulset", "scheduler", "persistentvolume-binder", "local-path-provisioner"]
+    )
+    await pinnace_env.run_sim_nodes(1, manager)
+    claim = {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    labels = {"app": "db"}
+    template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "db", "image": "postgres"}]}}
+    spec = {"serviceName": "db", "replicas": 2, "selector": {"matchLabels": labels}, "template": template}
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"}}
+    await client.create({**sts, "spec": {**spec, "volumeClaimTemplates": [claim]}})
+
+    async def running() -> bool:
+        pods = await client.list(POD, "default")
+        return len(pods) == 2 and all(p.get("status", {}).get("phase") == "Running" for p in pods)
+
+    await pinnace_env.eventually(running, timeout=30)
+    for ordinal in (0, 1):
+        bound = await client.get("v1/PersistentVolumeClaim", f"data-db-{ordinal}", "default")
+        assert bound["status"]["phase"] == "Bound"
+        assert bound["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == "sim-node-0"
+    node = await client.get(NODE, "sim-node-0")
+    assert node["metadata"]["annotations"]["pinnace.dev/local-path-root"].endswith("/sim-node-0")

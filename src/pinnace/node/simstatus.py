@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pinnace.api.goduration import parse_go_duration
 from pinnace.api.podutil import ANNOTATION_SIMULATED_NODE
+from pinnace.api.volumes import ANN_LOCAL_PATH_ROOT
 
 __all__ = [
     "ANNOTATION_EXIT_AFTER",
@@ -46,6 +49,7 @@ __all__ = [
     "rfc3339",
     "rfc3339_micro",
     "running_status",
+    "simulated_local_path_root",
     "terminated_status",
 ]
 
@@ -85,6 +89,13 @@ def _digest(*parts: str) -> str:
 
 
 # ---- nodes ---------------------------------------------------------------------
+def simulated_local_path_root(name: str) -> str:
+    """The local-path root a simulated node publishes, so that the default StorageClass's claims bind on it as on
+    a real node: a path under the system's temporary directory that nothing creates (its pods run no container,
+    and the provisioner only removes what exists)."""
+    return str(Path(tempfile.gettempdir()) / "pinnace-simulated-volumes" / name)
+
+
 def node_object(
     name: str,
     *,
@@ -120,6 +131,7 @@ def node_object(
             "labels": all_labels,
             "annotations": {
                 ANNOTATION_SIMULATED: "true",
+                ANN_LOCAL_PATH_ROOT: simulated_local_path_root(name),
                 "node.alpha.kubernetes.io/ttl": "0",
                 "volumes.kubernetes.io/controller-managed-attach-detach": "true",
             },

@@ -5,7 +5,8 @@
 capacity and allocatable, addresses, nodeInfo, labels
 (``kubernetes.io/hostname``, ``kubernetes.io/os``, ``kubernetes.io/arch``,
 ``node.kubernetes.io/instance-type=simulated``, role ``agent``) and the
-annotation ``pinnace.dev/simulated: "true"``. They are not N agents but one
+annotation ``pinnace.dev/simulated: "true"`` (and a local-path root, so claims of
+the default StorageClass bind on them too). They are not N agents but one
 :class:`SimulatedNodes` runnable in the manager:
 
 - **Heartbeats.** Each node's Lease in ``kube-node-lease`` is renewed every
