@@ -36,6 +36,7 @@ from pinnace.adm.nodefiles import NODE_PID_FILE, read_node_flags, read_node_pid
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
 from pinnace.cluster.netslot import NETWORK_FILE
+from pinnace.cluster.storageclass import MARKER as STORAGE_CLASS_MARKER
 
 __all__ = [
     "NODE_PID_FILE",
@@ -73,6 +74,7 @@ REMOVED = (
     "kubeadm-nodes.yaml",
     "etcd",
     NETWORK_FILE,
+    STORAGE_CLASS_MARKER,  # a reset data dir is a new cluster: it gets the default StorageClass again
 )
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinnace.api import errors
 from pinnace.api.volumes import ANN_DEFAULT_STORAGE_CLASS, DEFAULT_STORAGE_CLASS_NAME, LOCAL_PATH_PROVISIONER
-from pinnace.apiserver.server import APIServer
+
+if TYPE_CHECKING:
+    from pinnace.apiserver.server import APIServer
 
 __all__ = ["MARKER", "default_storage_class", "install_default_storage_class"]
 
