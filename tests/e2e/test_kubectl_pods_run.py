@@ -293,3 +293,45 @@ def test_a_statefulsets_claim_gets_a_local_volume_that_outlives_its_pod(nodes_cl
     c.kubectl("delete", "pvc", "data-store-0", "--timeout=60s", timeout=70)
     eventually(lambda: c.kubectl("get", "pv", volume["metadata"]["name"], check=False).returncode != 0)
     assert not directory.exists()  # reclaim policy Delete: the directory went with it
+
+
+SCRATCH_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: scratch
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: main
+      image: busybox
+      command: ["sh", "-c", "echo used > /mnt/mark; trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+      volumeMounts:
+        - {name: work, mountPath: /mnt}
+  volumes:
+    - name: work
+      ephemeral:
+        volumeClaimTemplate:
+          spec:
+            accessModes: [ReadWriteOnce]
+            resources:
+              requests: {storage: 1Mi}
+"""
+
+
+def test_a_pods_generic_ephemeral_volume_lives_and_dies_with_it(nodes_cluster: Cluster) -> None:
+    """The ephemeral volume controller makes the claim, the default class a volume; deleting the pod takes both."""
+    c = nodes_cluster
+    c.kubectl("apply", "-f", "-", input=SCRATCH_POD)
+    c.kubectl("wait", "--for=condition=Ready", "pod/scratch", "--timeout=60s", timeout=70)
+    pod = _json(c, "get", "pod", "scratch")
+    claim = _json(c, "get", "pvc", "scratch-work")
+    assert claim["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
+    assert claim["status"]["phase"] == "Bound" and claim["spec"]["storageClassName"] == "standard"
+    volume = claim["spec"]["volumeName"]
+    directory = Path(_json(c, "get", "pv", volume)["spec"]["hostPath"]["path"])
+    assert (directory / "mark").read_text() == "used\n"
+    c.kubectl("delete", "pod", "scratch", "--timeout=60s", timeout=70)
+    eventually(lambda: c.kubectl("get", "pv", volume, check=False).returncode != 0)  # claim collected, volume deleted
+    assert c.kubectl("get", "pvc", "scratch-work", check=False).returncode != 0
+    assert not directory.exists()
