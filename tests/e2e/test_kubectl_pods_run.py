@@ -113,7 +113,7 @@ def test_a_node_may_not_steer_workloads_to_itself(nodes_cluster: Cluster) -> Non
 
 def test_a_deployments_pods_run_and_go_ready(nodes_cluster: Cluster) -> None:
     c = nodes_cluster
-    script = "echo started on $HOSTNAME; trap 'exit 0' TERM; while :; do sleep 0.2; done"
+    script = "echo started on $HOSTNAME as $(hostname); trap 'exit 0' TERM; while :; do sleep 0.2; done"
     c.kubectl("create", "deployment", "web", "--image=busybox", "--replicas=2", "--", "sh", "-c", script)
     c.kubectl("rollout", "status", "deployment/web", "--timeout=90s", timeout=100)
     pods = _json(c, "get", "pods", "-l", "app=web")["items"]
@@ -123,7 +123,8 @@ def test_a_deployments_pods_run_and_go_ready(nodes_cluster: Cluster) -> None:
         assert pod["status"]["phase"] == "Running"
         assert pod["status"]["podIP"] == pod["status"]["hostIP"]  # process pods share their node's address
         name = pod["metadata"]["name"]
-        assert f"started on {name}" in c.kubectl("logs", name).stdout
+        assert f"started on {name} as {name}" in c.kubectl("logs", name).stdout  # its own UTS namespace
+        assert c.kubectl("exec", name, "--", "hostname").stdout == f"{name}\n"
         assert _container_pids(c.data_dir, name)
 
 

@@ -64,7 +64,7 @@ from pinnace.node.cri import (
 from pinnace.node.process import cgroups
 from pinnace.node.process.streams import ShimSession, open_session
 
-__all__ = ["DEFAULT_PATH", "ProcessRuntime", "mount_namespace_mode"]
+__all__ = ["DEFAULT_PATH", "ProcessRuntime", "mount_namespace_mode", "pod_hostname"]
 
 #: The PATH a container gets when its env has none (what container images set).
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -134,6 +134,12 @@ def _container_config(data: Obj) -> ContainerConfig:
     for key in ("command", "args"):
         data[key] = tuple(data.get(key) or ())
     return ContainerConfig(**data)
+
+
+def pod_hostname(name: str) -> str:
+    """A pod's host name: its ``spec.hostname`` or name, cut to 63 characters without a trailing "-" or "." (the
+    kubelet's truncatePodHostnameIfNeeded)."""
+    return name if len(name) <= 63 else name[:63].rstrip("-.")
 
 
 class ProcessRuntime:
@@ -275,7 +281,8 @@ class ProcessRuntime:
         cdir.mkdir(parents=True)
         env = dict(config.env)
         env.setdefault("PATH", DEFAULT_PATH)
-        env.setdefault("HOSTNAME", sandbox["config"].get("hostname") or sandbox["config"]["name"])
+        hostname = pod_hostname(sandbox["config"].get("hostname") or sandbox["config"]["name"])
+        env.setdefault("HOSTNAME", hostname)
         if config.log_path:
             Path(config.log_path).parent.mkdir(parents=True, exist_ok=True)
         shim_config = {
@@ -289,6 +296,9 @@ class ProcessRuntime:
             "tty": config.tty,
             "socket": self._socket_path(container_id),
             "namespaces": self.namespaces,
+            # The pod's host name in a UTS namespace of its own, where the node can make one; a hostNetwork pod
+            # keeps the node's, as upstream.
+            "hostname": "" if sandbox["config"].get("host_network") or self.namespaces == "none" else hostname,
             # runAsUser/runAsGroup as root; an unprivileged node runs everything as itself.
             "user": config.security.run_as_user if os.geteuid() == 0 else None,
             "group": config.security.run_as_group if os.geteuid() == 0 else None,

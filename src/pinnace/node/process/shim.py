@@ -183,8 +183,8 @@ def main(argv: list[str]) -> int:
     for sig in IGNORED_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)  # the shim outlives its agent; the runtime signals the container
     try:
-        if cfg.get("mounts"):
-            enter_mount_namespace(cfg["mounts"], str(cfg.get("namespaces") or ""))
+        if cfg.get("mounts") or cfg.get("hostname"):
+            enter_mount_namespace(cfg.get("mounts") or [], str(cfg.get("namespaces") or ""), cfg.get("hostname") or "")
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(cfg["socket"])

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
 CLONE_NEWUSER = 0x10000000
 MS_RDONLY = 1
 MS_REMOUNT = 32
@@ -62,24 +63,29 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def enter_mount_namespace(mounts: list[dict[str, Any]], mode: str = "") -> None:
-    """Enter a private mount namespace and bind each volume at its mountPath (OSError if impossible).
+def enter_mount_namespace(mounts: list[dict[str, Any]], mode: str = "", hostname: str = "") -> None:
+    """Enter a private mount namespace and bind each volume at its mountPath (OSError if impossible); with a
+    ``hostname``, a UTS namespace too, in which the host name is the pod's (as a container runtime gives it).
 
     ``mode``: ``"root"`` (a mount namespace), ``"userns"`` (a user namespace mapping our own IDs, and a mount
     namespace in it: no privilege needed where the kernel allows it); by default, whichever our euid allows.
     """
     libc = _libc()
     uid, gid = os.geteuid(), os.getegid()
+    uts = CLONE_NEWUTS if hostname else 0
     if (mode or ("root" if uid == 0 else "userns")) == "root":
-        _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        _check(libc.unshare(CLONE_NEWNS | uts), "unshare(CLONE_NEWNS)")
     else:
-        _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(CLONE_NEWUSER|CLONE_NEWNS)")
+        _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | uts), "unshare(CLONE_NEWUSER|CLONE_NEWNS)")
         with open("/proc/self/setgroups", "w") as f:
             f.write("deny")
         with open("/proc/self/uid_map", "w") as f:
             f.write(f"{uid} {uid} 1")
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"{gid} {gid} 1")
+    if hostname:
+        name = hostname.encode()
+        _check(libc.sethostname(name, len(name)), "sethostname")
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "making / private")
     for m in mounts:
         target, source = m["container_path"], m["host_path"]

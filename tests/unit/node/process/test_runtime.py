@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from pinnace.node import cri
 from pinnace.node.process import ProcessRuntime
-from pinnace.node.process.runtime import mount_namespace_mode
+from pinnace.node.process.runtime import mount_namespace_mode, pod_hostname
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -197,6 +198,37 @@ async def _volumes_are_mounted(runtime: ProcessRuntime, tmp_path: Path) -> None:
     lines = [r[2] for r in log_records(status.log_path)]
     assert lines[:1] == ["from the volumeread-only"]  # cat (no newline in the file), then the failed touch
     assert not (target / "data.txt").exists()  # the host does not see the bind mount
+
+
+@pytest.mark.parametrize("mode", ["root", "userns"])
+async def test_a_pod_has_its_own_host_name_unless_it_uses_the_hosts_network(tmp_path: Path, mode: str) -> None:
+    if (mode == "root" and os.geteuid() != 0) or mount_namespace_mode() == "none":
+        pytest.fail(f"this machine can make no {mode} namespace (the tests need root or user namespaces)")
+    runtime = ProcessRuntime(tmp_path / "runtime", node_ip="127.0.0.1", namespaces=mode)
+    long_name = "a" * 62 + "-b"
+    try:
+        names = {}
+        for pod, host_network in (("web-0", False), ("node-agent", True), (long_name, False)):
+            config = cri.SandboxConfig(
+                name=pod, namespace="default", uid=f"uid-{pod}", host_network=host_network, hostname=pod
+            )
+            sid = await runtime.run_pod_sandbox(config)
+            cid = await run(runtime, sid, tmp_path, "sh", "-c", "hostname; echo $HOSTNAME; sleep 30", name=pod[:20])
+            await asyncio.sleep(0.3)
+            status = await runtime.container_status(cid)
+            names[pod] = [r[2] for r in log_records(status.log_path)][:2]
+            assert (await runtime.exec_sync(cid, ["hostname"], 10)).stdout.decode() == names[pod][0] + "\n"
+    finally:
+        await runtime.stop_all()
+    assert names["web-0"] == ["web-0", "web-0"]
+    assert names["node-agent"][0] == socket.gethostname()  # hostNetwork: the node's name
+    assert names[long_name] == ["a" * 62, "a" * 62]  # cut to 63 characters, without the trailing "-"
+
+
+def test_pod_host_names_are_cut_as_the_kubelet_cuts_them() -> None:
+    assert pod_hostname("web-0") == "web-0"
+    assert pod_hostname("x" * 63) == "x" * 63
+    assert pod_hostname("x" * 61 + ".-y") == "x" * 61
 
 
 async def test_port_forward_reaches_the_pods_address(runtime: ProcessRuntime, tmp_path: Path) -> None:
