@@ -7,6 +7,7 @@ from typing import Any
 from pinnace.api import errors
 from pinnace.cluster.testenv import TestEnv
 from pinnace.node.simstatus import ANNOTATION_EXIT_AFTER, ANNOTATION_EXIT_CODE, ANNOTATION_PAUSED, KUBELET_VERSION
+from pinnace.runtime.client import MergePatch
 
 NODE, POD, LEASE = "v1/Node", "v1/Pod", "coordination.k8s.io/v1/Lease"
 
@@ -238,8 +239,12 @@ async def test_restart_adopts_existing_nodes_and_pods(pinnace_env: TestEnv) -> N
     before = await pinnace_env.eventually(running)
     cidr = (await c.get(NODE, "sim-node-0"))["spec"]["podCIDR"]
     await sim.stop()
+    root = "pinnace.dev/local-path-root"  # as a node registered before simulated nodes published one
+    await c.patch(await c.get(NODE, "sim-node-0"), MergePatch({"metadata": {"annotations": {root: None}}}))
     again = await pinnace_env.run_sim_nodes(2)
-    assert (await c.get(NODE, "sim-node-0"))["spec"]["podCIDR"] == cidr
+    adopted = await c.get(NODE, "sim-node-0")
+    assert adopted["spec"]["podCIDR"] == cidr
+    assert adopted["metadata"]["annotations"][root].endswith("/sim-node-0")  # published on adoption
     assert (await c.get(NODE, "sim-node-1"))["spec"]["podCIDR"] != cidr
     await c.create(pod("new", "sim-node-0"))
 

@@ -59,6 +59,7 @@ from datetime import datetime
 from typing import Any
 
 from pinnace.api import errors
+from pinnace.api.volumes import ANN_LOCAL_PATH_ROOT
 from pinnace.client.rest import ResourceRef
 from pinnace.node import simstatus as st
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
@@ -317,8 +318,12 @@ class SimulatedNodes:
                     node = await self.rest.get(NODES, name)
             else:
                 node = existing
-            if not ((node.get("metadata") or {}).get("annotations") or {}).get(st.ANNOTATION_SIMULATED):
+            annotations = (node.get("metadata") or {}).get("annotations") or {}
+            if not annotations.get(st.ANNOTATION_SIMULATED):
                 raise ValueError(f"node {name!r} exists and is not a simulated node")
+            if ANN_LOCAL_PATH_ROOT not in annotations:  # a node from before simulated nodes published one
+                root = {ANN_LOCAL_PATH_ROOT: st.simulated_local_path_root(name)}
+                node = await self.rest.patch(NODES, name, {"metadata": {"annotations": root}})
             cidr = (node.get("spec") or {}).get("podCIDR") or self._cidr_of(self._free_index())
             found = self._index_of(cidr)
             if found is not None:
