@@ -258,3 +258,23 @@ async def test_claims_not_bound_in_time_send_the_pod_back_with_upstreams_reason(
     chosen = current.metadata.annotations[ANN_SELECTED_NODE]
     await complete_binding(api, "never", "pvc-never", chosen, "slow")
     assert await node_of(env, "stuck", timeout=15.0) == chosen
+
+
+async def test_a_read_write_once_pod_claim_serves_one_pod_at_a_time(world: tuple[TestEnv, Api, Scheduler]) -> None:
+    env, api, _ = world
+    await api(api.storage.create_storage_class, storage_class("single", "Immediate"))
+    only = claim("only", "single")
+    only.spec.access_modes = ["ReadWriteOncePod"]
+    await api(api.core.create_namespaced_persistent_volume_claim, "default", only)
+    await complete_binding(api, "only", "pv-only", "node-a", "single")
+    await api(api.core.create_namespaced_pod, "default", pod("first", "only"))
+    assert await node_of(env, "first") == "node-a"
+    await api(api.core.create_namespaced_pod, "default", pod("second", "only"))
+    message = await env.eventually(lambda: _condition_is(env, "second", "ReadWriteOncePod"))
+    assert message == (
+        "0/3 nodes are available: 3 node has pod using PersistentVolumeClaim with the same name and "
+        "ReadWriteOncePod access mode. preemption: 0/3 nodes are available: 3 No preemption victims found for "
+        "incoming pod."
+    )
+    await api(api.core.delete_namespaced_pod, "first", "default", grace_period_seconds=0)
+    assert await node_of(env, "second") == "node-a"  # the claim is free again

@@ -36,6 +36,7 @@ __all__ = [
     "node_affinity_matches",
     "prefilter_all",
     "volume_binding",
+    "volume_restrictions",
 ]
 
 
@@ -303,6 +304,43 @@ def inter_pod_affinity(pod: PodInfo, state: ClusterState) -> Check | None:
     return check
 
 
+#: VolumeRestrictions' reason when another pod holds a ReadWriteOncePod claim of the pod (preemption may free it).
+_READ_WRITE_ONCE_POD = Failure(
+    "VolumeRestrictions",
+    ("node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode",),
+    True,
+)
+
+
+def volume_restrictions(pod: PodInfo, state: ClusterState) -> Check | None:
+    """VolumeRestrictions, its ReadWriteOncePod part: a claim with that access mode serves one pod in the
+    cluster at a time, so the pod fits nowhere while another placed pod uses one of its such claims."""
+    if not pod.claims:
+        return None
+    claims = state.volumes.claims
+    single = {
+        ref.name
+        for ref in pod.claims
+        if "ReadWriteOncePod"
+        in ((claims.get(f"{pod.namespace}/{ref.name}") or {}).get("spec") or {}).get("accessModes", ())
+    }
+    if not single:
+        return None
+    holders = [
+        other.key
+        for other in state.pods.values()
+        if other.namespace == pod.namespace and other.key != pod.key and any(c.name in single for c in other.claims)
+    ]
+    if not holders:
+        return None
+
+    def check(node: NodeInfo, removed: Sequence[PodInfo]) -> Failure | None:
+        gone = {r.key for r in removed}
+        return _READ_WRITE_ONCE_POD if any(key not in gone for key in holders) else None
+
+    return check
+
+
 _volume_failures: dict[tuple[str, ...], Failure] = {}
 
 
@@ -341,6 +379,7 @@ DEFAULT_FILTERS: tuple[FilterPlugin, ...] = (
     node_affinity,
     node_ports,
     node_resources_fit,
+    volume_restrictions,
     volume_binding,
     pod_topology_spread,
     inter_pod_affinity,
