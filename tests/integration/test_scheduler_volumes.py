@@ -278,3 +278,29 @@ async def test_a_read_write_once_pod_claim_serves_one_pod_at_a_time(world: tuple
     )
     await api(api.core.delete_namespaced_pod, "first", "default", grace_period_seconds=0)
     assert await node_of(env, "second") == "node-a"  # the claim is free again
+
+
+async def test_a_higher_priority_pod_preempts_the_holder_of_its_read_write_once_pod_claim(
+    world: tuple[TestEnv, Api, Scheduler],
+) -> None:
+    env, api, _ = world
+    await api(api.storage.create_storage_class, storage_class("single", "Immediate"))
+    only = claim("only", "single")
+    only.spec.access_modes = ["ReadWriteOncePod"]
+    await api(api.core.create_namespaced_persistent_volume_claim, "default", only)
+    await complete_binding(api, "only", "pv-only", "node-a", "single")
+    await api(api.core.create_namespaced_pod, "default", pod("holder", "only"))
+    assert await node_of(env, "holder") == "node-a"
+    high = k8s.V1PriorityClass(metadata=k8s.V1ObjectMeta(name="high"), value=1000)
+    await api(k8s.SchedulingV1Api(api.client).create_priority_class, high)
+    vip = pod("vip", "only")
+    vip.spec.priority_class_name = "high"
+    await api(api.core.create_namespaced_pod, "default", vip)
+
+    async def holder_deleting() -> bool:
+        current = await api(api.core.read_namespaced_pod, "holder", "default")
+        return current.metadata.deletion_timestamp is not None
+
+    await env.eventually(holder_deleting)
+    await api(api.core.delete_namespaced_pod, "holder", "default", grace_period_seconds=0)  # as its node would
+    assert await node_of(env, "vip") == "node-a"
