@@ -126,7 +126,9 @@ async def test_backoff_limit_exceeded(env: TestEnv) -> None:
 
 
 async def test_active_deadline_exceeded_deletes_pods(env: TestEnv) -> None:
-    await env.client.create(job(parallelism=2, completions=4, activeDeadlineSeconds=1))
+    # A deadline long enough to see the pods running first on a loaded CI machine (with 1 s, they were
+    # sometimes deleted before the test looked).
+    await env.client.create(job(parallelism=2, completions=4, activeDeadlineSeconds=3))
     await running(env, 2)
 
     async def failed() -> dict[str, Any] | None:
