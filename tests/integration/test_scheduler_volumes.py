@@ -260,15 +260,20 @@ async def test_claims_not_bound_in_time_send_the_pod_back_with_upstreams_reason(
     assert await node_of(env, "stuck", timeout=15.0) == chosen
 
 
-async def test_a_read_write_once_pod_claim_serves_one_pod_at_a_time(world: tuple[TestEnv, Api, Scheduler]) -> None:
-    env, api, _ = world
+async def held_read_write_once_pod_claim(env: TestEnv, api: Api, holder: str) -> None:
+    """The ReadWriteOncePod claim "only", bound to a volume on node-a, and the pod ``holder`` placed with it."""
     await api(api.storage.create_storage_class, storage_class("single", "Immediate"))
     only = claim("only", "single")
     only.spec.access_modes = ["ReadWriteOncePod"]
     await api(api.core.create_namespaced_persistent_volume_claim, "default", only)
     await complete_binding(api, "only", "pv-only", "node-a", "single")
-    await api(api.core.create_namespaced_pod, "default", pod("first", "only"))
-    assert await node_of(env, "first") == "node-a"
+    await api(api.core.create_namespaced_pod, "default", pod(holder, "only"))
+    assert await node_of(env, holder) == "node-a"
+
+
+async def test_a_read_write_once_pod_claim_serves_one_pod_at_a_time(world: tuple[TestEnv, Api, Scheduler]) -> None:
+    env, api, _ = world
+    await held_read_write_once_pod_claim(env, api, "first")
     await api(api.core.create_namespaced_pod, "default", pod("second", "only"))
     message = await env.eventually(lambda: _condition_is(env, "second", "ReadWriteOncePod"))
     assert message == (
@@ -284,13 +289,7 @@ async def test_a_higher_priority_pod_preempts_the_holder_of_its_read_write_once_
     world: tuple[TestEnv, Api, Scheduler],
 ) -> None:
     env, api, _ = world
-    await api(api.storage.create_storage_class, storage_class("single", "Immediate"))
-    only = claim("only", "single")
-    only.spec.access_modes = ["ReadWriteOncePod"]
-    await api(api.core.create_namespaced_persistent_volume_claim, "default", only)
-    await complete_binding(api, "only", "pv-only", "node-a", "single")
-    await api(api.core.create_namespaced_pod, "default", pod("holder", "only"))
-    assert await node_of(env, "holder") == "node-a"
+    await held_read_write_once_pod_claim(env, api, "holder")
     high = k8s.V1PriorityClass(metadata=k8s.V1ObjectMeta(name="high"), value=1000)
     await api(k8s.SchedulingV1Api(api.client).create_priority_class, high)
     vip = pod("vip", "only")

@@ -44,10 +44,12 @@ __all__ = [
     "access_modes_satisfied",
     "annotations_of",
     "claim_class",
+    "claim_owned_by_pod",
     "claim_reference",
     "claim_request",
     "claims_of_pod",
     "default_class",
+    "ephemeral_claim_name",
     "find_best_match",
     "is_default_class",
     "is_volume_bound_to_claim",
@@ -300,5 +302,15 @@ def claims_of_pod(pod_name: str, volumes: Any) -> tuple[PodClaim, ...]:
         if source is not None:
             out.append(PodClaim(str((source or {}).get("claimName") or ""), False))
         elif volume.get("ephemeral") is not None:
-            out.append(PodClaim(f"{pod_name}-{volume.get('name')}", True))
+            out.append(PodClaim(ephemeral_claim_name(pod_name, str(volume.get("name"))), True))
     return tuple(out)
+
+
+def ephemeral_claim_name(pod_name: str, volume_name: str) -> str:
+    """The claim of a pod's generic ephemeral volume: ``<pod>-<volume>``."""
+    return f"{pod_name}-{volume_name}"
+
+
+def claim_owned_by_pod(claim: Mapping[str, Any], pod_uid: Any) -> bool:
+    """Whether the pod (by uid) is the claim's controlling owner: an ephemeral volume's claim made for it."""
+    return any(o.get("controller") and o.get("uid") == pod_uid for o in meta_of(claim).get("ownerReferences") or [])

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from pinnace.api import errors
-from pinnace.api.volumes import meta_of, spec_of
+from pinnace.api.volumes import claim_owned_by_pod, ephemeral_claim_name, meta_of, spec_of
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client
 from pinnace.runtime.controller import Controller
@@ -44,7 +44,7 @@ def claim_for(pod: Obj, volume: Obj) -> Obj:
     template_meta = template.get("metadata") or {}
     pod_meta = meta_of(pod)
     metadata: Obj = {
-        "name": f"{pod_meta['name']}-{volume['name']}",
+        "name": ephemeral_claim_name(pod_meta["name"], volume["name"]),
         "namespace": pod_meta.get("namespace"),
         "ownerReferences": [
             {
@@ -61,11 +61,6 @@ def claim_for(pod: Obj, volume: Obj) -> Obj:
         if template_meta.get(key):
             metadata[key] = dict(template_meta[key])
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata, "spec": template.get("spec")}
-
-
-def _owned_by(claim: Obj, pod: Obj) -> bool:
-    uid = meta_of(pod).get("uid")
-    return any(o.get("controller") and o.get("uid") == uid for o in meta_of(claim).get("ownerReferences") or [])
 
 
 async def add_ephemeral_volume_controller(manager: Manager) -> Controller:
@@ -99,7 +94,7 @@ class EphemeralVolumeController:
             name = claim["metadata"]["name"]
             existing = await get_or_none(self.client, CLAIMS, name, request.namespace)
             if existing is not None:
-                if not _owned_by(existing, pod):
+                if not claim_owned_by_pod(existing, meta_of(pod).get("uid")):
                     note = (
                         f"ephemeral volume {volume['name']}: PVC {request.namespace}/{name} was not created for pod "
                         f"{request.namespace}/{request.name} (pod is not owner)"

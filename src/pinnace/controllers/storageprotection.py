@@ -23,7 +23,14 @@ from __future__ import annotations
 from typing import Any
 
 from pinnace.api import errors
-from pinnace.api.volumes import PV_PROTECTION_FINALIZER, PVC_PROTECTION_FINALIZER, claims_of_pod, meta_of, phase_of
+from pinnace.api.volumes import (
+    PV_PROTECTION_FINALIZER,
+    PVC_PROTECTION_FINALIZER,
+    claim_owned_by_pod,
+    claims_of_pod,
+    meta_of,
+    phase_of,
+)
 from pinnace.runtime.builder import Builder
 from pinnace.runtime.client import Client
 from pinnace.runtime.controller import Controller
@@ -69,8 +76,7 @@ def pod_uses_claim(pod: Obj, claim: Obj) -> bool:
             continue
         if not used.ephemeral:
             return True
-        owners = meta_of(claim).get("ownerReferences") or []
-        if not _shut_down(pod) and any(o.get("controller") and o.get("uid") == pod_uid for o in owners):
+        if not _shut_down(pod) and claim_owned_by_pod(claim, pod_uid):
             return True
     return False
 

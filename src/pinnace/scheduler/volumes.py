@@ -36,6 +36,7 @@ from pinnace.api.volumes import (
     ANN_SELECTED_NODE,
     LOCAL_PATH_PROVISIONER,
     claim_class,
+    claim_owned_by_pod,
     volume_class,
 )
 from pinnace.scheduler.types import NodeInfo, PodInfo, node_selector_matches
@@ -331,7 +332,7 @@ def pod_claims(pod: PodInfo, state: VolumeState) -> PodClaims:
             raise ClaimError(f'persistentvolumeclaim "{ref.name}" bound to non-existent persistentvolume "{volume}"')
         if _meta(claim).get("deletionTimestamp"):
             raise ClaimError(f'persistentvolumeclaim "{ref.name}" is being deleted')
-        if ref.ephemeral and not _owned_by(claim, pod.uid):
+        if ref.ephemeral and not claim_owned_by_pod(claim, pod.uid):
             raise ClaimError(
                 f"PVC {pod.namespace}/{ref.name} was not created for pod {pod.namespace}/{pod.name} (pod is not owner)"
             )
@@ -344,10 +345,6 @@ def pod_claims(pod: PodInfo, state: VolumeState) -> PodClaims:
     if immediate:
         raise ClaimError(UNBOUND_IMMEDIATE)
     return out
-
-
-def _owned_by(claim: Mapping[str, Any], uid: str) -> bool:
-    return any(o.get("controller") and o.get("uid") == uid for o in _meta(claim).get("ownerReferences") or [])
 
 
 def find_pod_volumes(claims: PodClaims, state: VolumeState, node: NodeInfo) -> tuple[PodVolumes, tuple[str, ...]]:

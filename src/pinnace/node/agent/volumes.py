@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from pinnace.api import errors, podutil
+from pinnace.api.volumes import claim_owned_by_pod, ephemeral_claim_name
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.agent.env import ConfigError, SourceLookup, field_value, resource_value, source_data
 from pinnace.runtime.clock import Clock, RealClock
@@ -221,7 +222,7 @@ class VolumeManager:
         if "persistentVolumeClaim" in volume:
             return await self._claim(pod, str((volume["persistentVolumeClaim"] or {}).get("claimName") or ""))
         if "ephemeral" in volume:
-            return await self._claim(pod, f"{pod['metadata']['name']}-{name}", ephemeral=True)
+            return await self._claim(pod, ephemeral_claim_name(str(pod["metadata"]["name"]), name), ephemeral=True)
         for key, plugin in (
             ("configMap", "kubernetes.io~configmap"),
             ("secret", "kubernetes.io~secret"),
@@ -288,8 +289,7 @@ class VolumeManager:
         pv_name = str((claim.get("spec") or {}).get("volumeName") or "")
         if not pv_name:
             raise _ClaimError(f"error processing PVC {where}: PVC has empty pvc.Spec.VolumeName")
-        owners = cmeta.get("ownerReferences") or []
-        if ephemeral and not any(o.get("controller") and o.get("uid") == meta.get("uid") for o in owners):
+        if ephemeral and not claim_owned_by_pod(claim, meta.get("uid")):
             raise _ClaimError(f"PVC {where} was not created for pod {namespace}/{meta['name']} (pod is not owner)")
         try:
             pv = await self.rest.get(PERSISTENT_VOLUMES, pv_name)
