@@ -146,6 +146,11 @@ def json_kind(value: Any) -> str:
     return "object"
 
 
+#: Whether a quantity string that parses is in canonical form, by the string: resource lists repeat the same few
+#: ("250m", "256Mi") on every write of a pod or workload. Forgotten all at once past its size.
+_CANONICAL_QUANTITIES: dict[str, bool] = {}
+_CANONICAL_QUANTITIES_KEPT = 4096
+
 #: A struct field path as links (parent, key), None at the top: rendered only for an error.
 _Where = tuple[Any, str] | None
 
@@ -349,11 +354,22 @@ class _Walk:
     def quantity(self, value: Any) -> None:
         """A Quantity: its unmarshaler takes a string or a number it parses, or fails at once. It is written back
         in canonical form (``1000m`` → ``1``, ``0.5Gi`` → ``512Mi``), always as a string."""
+        if type(value) is str:
+            canonical = _CANONICAL_QUANTITIES.get(value)
+            if canonical is not None:
+                if not canonical:
+                    self.omitted = True
+                return
         try:
-            if str(quantity.from_json(value)) != value:
-                self.omitted = True
+            canonical = str(quantity.from_json(value)) == value
         except quantity.QuantityError as exc:
             raise _Abort(str(exc)) from None
+        if not canonical:
+            self.omitted = True
+        if type(value) is str:
+            if len(_CANONICAL_QUANTITIES) >= _CANONICAL_QUANTITIES_KEPT:
+                _CANONICAL_QUANTITIES.clear()
+            _CANONICAL_QUANTITIES[value] = canonical
 
 
 def decode_error(obj: dict[str, Any], definition: str) -> str | None:
