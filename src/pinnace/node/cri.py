@@ -19,7 +19,7 @@ import asyncio
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 #: Labels every sandbox and container carries, so the agent can map runtime state back to pods.
 LABEL_POD_UID = "io.kubernetes.pod.uid"
@@ -70,9 +70,29 @@ class SandboxConfig:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     #: Pod-level sysctls, DNS and cgroup parent are the runtime's to apply where it can.
+    #: The pod's resolver (CRI DNSConfig, as the kubelet's GetPodDNS forms it); no servers: the host's file.
     dns_servers: tuple[str, ...] = ()
     dns_searches: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    #: The pod's dnsPolicy (defaulted: ClusterFirst). A runtime whose pods share the host's files keeps the host's
+    #: resolv.conf for a hostNetwork pod unless this asks for the cluster's (ClusterFirstWithHostNet) or None.
+    dns_policy: str = ""
+    #: The pod's domain, ``<subdomain>.<namespace>.svc.<clusterDomain>`` when spec.subdomain is set ("" otherwise):
+    #: the managed /etc/hosts names the pod's IP by ``<hostname>.<domain>`` first.
+    host_domain: str = ""
+    #: spec.hostAliases: (IP, hostnames) pairs the managed /etc/hosts adds.
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
     cgroup_parent: str = ""
+
+
+def sandbox_config_from_dict(data: Mapping[str, Any]) -> SandboxConfig:
+    """A SandboxConfig from its JSON form (``dataclasses.asdict``): what a runtime recorded on disk, read back."""
+    fields = dict(data)
+    fields["port_mappings"] = tuple(PortMapping(**pm) for pm in data.get("port_mappings") or ())
+    for key in ("dns_servers", "dns_searches", "dns_options"):
+        fields[key] = tuple(data.get(key) or ())
+    fields["host_aliases"] = tuple((str(ip), tuple(names)) for ip, names in data.get("host_aliases") or ())
+    return SandboxConfig(**fields)
 
 
 @dataclass(frozen=True, slots=True)

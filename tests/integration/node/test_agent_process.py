@@ -51,6 +51,7 @@ class Node:
             volume_refresh_period=0.5,
             heartbeat_interval=1.0,
             status_update_frequency=1.0,
+            cluster_dns=("10.96.0.10",),
         )
         self.agent = NodeAgent(self.rest, runtime, config)
         self.task = asyncio.create_task(self.agent.run())
@@ -579,3 +580,53 @@ async def test_a_full_disk_is_told_in_the_pods_events_and_the_pod_starts_once_th
         return p if p["status"].get("phase") == "Running" and log_of(node, p, "main") == "room" else None
 
     await eventually(running)
+
+
+async def test_a_pod_resolves_with_the_cluster_dns_server(client: RestClient, node: Node) -> None:
+    """ClusterFirst: the cluster's nameserver and searches in the container's /etc/resolv.conf (bound over the
+    node's, which stays as it was); nameservers over the limit are cut, with the kubelet's warning."""
+    host = Path("/etc/resolv.conf").read_text()
+    extra = {"nameservers": ["10.0.0.1", "10.0.0.2", "10.0.0.3"], "options": [{"name": "edns0"}]}
+    await client.create(PODS, pod("dns", sh("main", "cat /etc/resolv.conf; sleep 60"), dnsConfig=extra), "default")
+    p = await eventually(lambda: _ready_pod(client, "dns"))
+    out = await eventually(lambda: _log_has(node, p, "main", "options"))
+    lines = out.splitlines()
+    assert lines[0].startswith("search default.svc.cluster.local svc.cluster.local cluster.local")
+    assert lines[1:] == ["nameserver 10.96.0.10", "nameserver 10.0.0.1", "nameserver 10.0.0.2", "options ndots:5 edns0"]
+    assert Path("/etc/resolv.conf").read_text() == host
+
+    async def warned() -> str | None:
+        events = await client.list(EVENTS, "default", fieldSelector="involvedObject.name=dns")
+        return next((e["message"] for e in events["items"] if e["reason"] == "DNSConfigForming"), None)
+
+    assert await eventually(warned) == (
+        "Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: "
+        "10.96.0.10 10.0.0.1 10.0.0.2"
+    )
+
+
+async def test_without_cluster_dns_a_cluster_first_pod_falls_back_to_default(
+    client: RestClient, tmp_path: Path
+) -> None:
+    from .agentenv import running_agent
+
+    async with running_agent(client, tmp_path / "node-b", "node-b"):
+        spec = pod("nodns", sh("main", "cat /etc/resolv.conf; sleep 60"))
+        spec["spec"]["nodeName"] = "node-b"
+        await client.create(PODS, spec, "default")
+        p = await eventually(lambda: _ready_pod(client, "nodns"))
+        message = (
+            'kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. '
+            'Falling back to "Default" policy.'
+        )
+
+        async def warned() -> bool:
+            events = (await client.list(EVENTS, "default"))["items"]
+            told = {(e["involvedObject"]["kind"], e["reason"], e["message"]) for e in events}
+            pod_ref = f"nodns_default({p['metadata']['uid']})"
+            return {
+                ("Pod", "MissingClusterDNS", f'pod: "{pod_ref}". {message}'),
+                ("Node", "MissingClusterDNS", message),
+            } <= told
+
+        await eventually(warned)

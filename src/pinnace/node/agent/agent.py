@@ -41,6 +41,7 @@ from pinnace.api import errors
 from pinnace.api.volumes import ANN_LOCAL_PATH_ROOT
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node import cri
+from pinnace.node.agent import dnsconfig
 from pinnace.node.agent.backoff import CrashBackoff
 from pinnace.node.agent.env import kubernetes_service_env
 from pinnace.node.agent.pods import PodSync
@@ -115,6 +116,13 @@ class AgentConfig:
     #: What the node runs beside the agent once it is registered, by name (the service proxy: composed in by
     #: :mod:`pinnace.cluster.node_main`, since node/ does not import the layers above it).
     companions: tuple[tuple[str, Companion], ...] = ()
+    #: KubeletConfiguration clusterDNS: the cluster DNS server(s) ClusterFirst pods resolve with (none: such pods
+    #: fall back to the Default policy, with a MissingClusterDNS warning).
+    cluster_dns: tuple[str, ...] = ()
+    #: clusterDomain: the domain of Services and pods (``<ns>.svc.<domain>`` searches, pod FQDNs).
+    cluster_domain: str = "cluster.local"
+    #: --resolv-conf: the host resolver file pods start from ("" for none).
+    resolv_conf: str = "/etc/resolv.conf"
 
 
 class NodeAgent:
@@ -172,6 +180,9 @@ class NodeAgent:
             service_env=self.service_env,
             allocatable=self._allocatable,
             images=images,
+            dns=dnsconfig.DNSSettings(
+                tuple(config.cluster_dns), config.cluster_domain, config.resolv_conf, node_name=config.node_name
+            ),
         )
         self.registered = asyncio.Event()
         self._terminating: dict[str, asyncio.Task[None]] = {}

@@ -32,6 +32,7 @@ import aiohttp
 
 from pinnace.api import podutil
 from pinnace.node import cri
+from pinnace.node.agent import dnsconfig
 from pinnace.node.agent import status as podstatus
 from pinnace.node.agent.backoff import CrashBackoff
 from pinnace.node.agent.env import ConfigError, SourceLookup, container_env, expand
@@ -111,6 +112,7 @@ class PodSync:
         service_env: Mapping[str, str],
         allocatable: Callable[[], Mapping[str, str]],
         images: cri.ImageService | None = None,
+        dns: dnsconfig.DNSSettings | None = None,
     ) -> None:
         self.runtime = runtime
         self.volumes = volumes
@@ -124,6 +126,7 @@ class PodSync:
         self.service_env = service_env
         self.allocatable = allocatable
         self.images = images
+        self.dns = dns or dnsconfig.DNSSettings()
         #: The ready sandbox of each pod, as last seen (checked before use; a full listing when it is gone).
         self._sandbox_of: dict[str, str] = {}
 
@@ -235,6 +238,12 @@ class PodSync:
             for p in c.get("ports") or []
             if p.get("hostPort")
         )
+        try:
+            dns = await self._pod_dns(pod)
+        except OSError as exc:  # the kubelet's GetPodDNS fails the sandbox when it cannot read --resolv-conf
+            self.recorder.event(pod, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+            ctx.again(RETRY)
+            return
         config = cri.SandboxConfig(
             name=meta["name"],
             namespace=meta["namespace"],
@@ -250,6 +259,12 @@ class PodSync:
                 cri.LABEL_POD_NAMESPACE: meta["namespace"],
             },
             annotations=dict(meta.get("annotations") or {}),
+            dns_servers=dns.servers,
+            dns_searches=dns.searches,
+            dns_options=dns.options,
+            dns_policy=dnsconfig.pod_dns_policy(pod),
+            host_domain=dnsconfig.host_domain(pod, self.dns.cluster_domain),
+            host_aliases=dnsconfig.host_aliases(pod),
         )
         try:
             sandbox_id = await self.runtime.run_pod_sandbox(config)
@@ -259,6 +274,20 @@ class PodSync:
             return
         ctx.sandbox = await self.runtime.pod_sandbox_status(sandbox_id)
         self._sandbox_of[ctx.uid] = sandbox_id
+
+    async def _pod_dns(self, pod: Obj) -> dnsconfig.PodDNS:
+        """The pod's resolver configuration, its warnings recorded (OSError: --resolv-conf cannot be read)."""
+        settings = self.dns
+        host = await asyncio.to_thread(dnsconfig.read_resolv_conf, settings.resolv_conf)
+        dns = dnsconfig.pod_dns(
+            pod, cluster_dns=settings.cluster_dns, cluster_domain=settings.cluster_domain, host=host,
+            node_ip=self.node_ip,
+        )  # fmt: skip
+        for reason, message in dns.events:
+            self.recorder.event(pod, WARNING, reason, message)
+        for reason, message in dns.node_events if settings.node_name else ():
+            self.recorder.event(dnsconfig.node_ref(settings.node_name), WARNING, reason, message)
+        return dns
 
     async def _keep_running(self, ctx: PodContext, c: Obj, latest: cri.ContainerStatus | None, policy: str) -> None:
         if latest is None or latest.state == cri.ContainerState.CREATED:

@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from pinnace.node.cri import ContainerConfig, Mount, PortMapping, Resources, SandboxConfig, SecurityContext
+from pinnace.node.cri import ContainerConfig, Mount, Resources, SandboxConfig, SecurityContext
+from pinnace.node.cri import sandbox_config_from_dict as cri_sandbox_config_from_dict
 
 
 def sandbox_config_to_dict(config: SandboxConfig) -> dict[str, Any]:
@@ -24,11 +25,7 @@ def sandbox_config_to_dict(config: SandboxConfig) -> dict[str, Any]:
 
 def sandbox_config_from_dict(data: dict[str, Any]) -> SandboxConfig:
     """The SandboxConfig that :func:`sandbox_config_to_dict` wrote."""
-    fields = dict(data)
-    fields["port_mappings"] = tuple(PortMapping(**pm) for pm in data.get("port_mappings", ()))
-    fields["dns_servers"] = tuple(data.get("dns_servers", ()))
-    fields["dns_searches"] = tuple(data.get("dns_searches", ()))
-    return SandboxConfig(**fields)
+    return cri_sandbox_config_from_dict(data)
 
 
 def container_config_to_dict(config: ContainerConfig) -> dict[str, Any]:

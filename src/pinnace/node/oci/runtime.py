@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
-from pinnace.node import cri
+from pinnace.node import cri, podfiles
 from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
 from pinnace.node.oci import cgroups, masquerade, netns, podns, records, rootfs
@@ -35,14 +35,6 @@ _POLL = 0.05
 RUNTIME_COMMANDS = 8
 #: Attach sockets live here, not in the state directory: a unix socket path must stay under 108 bytes.
 SOCKET_DIR = "/run/pinnace-oci"
-HOSTS_HEADER = """# Kubernetes-managed hosts file.
-127.0.0.1\tlocalhost
-::1\tlocalhost ip6-localhost ip6-loopback
-fe00::0\tip6-localnet
-fe00::0\tip6-mcastprefix
-fe00::1\tip6-allnodes
-fe00::2\tip6-allrouters
-"""
 
 
 class ImageSource(Protocol):
@@ -188,7 +180,7 @@ class OCIRuntime:
                 attachment = await self.cni.add(sandbox_id, record["netns"], port_mappings=config.port_mappings)
                 record["ips"] = list(attachment.ips)
                 record["network_attached"] = True
-            self._write_pod_files(directory, config, record["ips"][0] if record["ips"] else "")
+            self._write_pod_files(directory, config, list(record["ips"]))
             hostname = open(os.path.join(directory, "hostname")).read().strip()  # noqa: SIM115
             shared = await podns.create(sandbox_id, directory, hostname, own_uts=not config.host_network)
             record["shared"] = {"ipc": shared.ipc, "uts": shared.uts, "shm": shared.shm}
@@ -200,23 +192,23 @@ class OCIRuntime:
             raise
         return sandbox_id
 
-    def _write_pod_files(self, directory: str, config: cri.SandboxConfig, ip: str) -> None:
+    def _write_pod_files(self, directory: str, config: cri.SandboxConfig, ips: list[str]) -> None:
+        """The pod's ``hostname``, ``hosts`` (the kubelet's managed file) and ``resolv.conf`` (from its DNS config;
+        the host's own file when it has none)."""
         hostname = config.hostname or config.name
+        node_hosts = ""
         if config.host_network:
             hostname = socket.gethostname()
-            shutil.copyfile("/etc/hosts", os.path.join(directory, "hosts"))
-        else:
-            with open(os.path.join(directory, "hosts"), "w") as handle:
-                handle.write(HOSTS_HEADER + (f"{ip}\t{hostname}\n" if ip else ""))
+            with open("/etc/hosts", errors="replace") as handle:
+                node_hosts = handle.read()
+        with open(os.path.join(directory, "hosts"), "w") as handle:
+            handle.write(podfiles.hosts_file(config, ips, hostname, node_hosts))
         with open(os.path.join(directory, "hostname"), "w") as handle:
             handle.write(hostname + "\n")
-        if config.dns_servers:
-            lines = [f"nameserver {server}" for server in config.dns_servers]
-            if config.dns_searches:
-                lines.append("search " + " ".join(config.dns_searches))
-            lines.append("options ndots:5")
+        resolv = podfiles.resolv_conf(config)
+        if resolv:
             with open(os.path.join(directory, "resolv.conf"), "w") as handle:
-                handle.write("\n".join(lines) + "\n")
+                handle.write(resolv)
         else:
             shutil.copyfile("/etc/resolv.conf", os.path.join(directory, "resolv.conf"))
 

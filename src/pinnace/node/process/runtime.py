@@ -8,6 +8,7 @@ process ended. Everything the runtime knows lives as JSON under its state
 directory::
 
     <state>/sandboxes/<id>.json            SandboxConfig, state, created time
+    <state>/sandboxes/<id>/resolv.conf     the pod's resolver file, when it has DNS config of its own
     <state>/containers/<id>/config.json    what the shim runs (argv, env, cwd, mounts, log, stdin/tty)
     <state>/containers/<id>/meta.json      ContainerConfig as the agent gave it, sandbox, created time
     <state>/containers/<id>/state.json     written by the shim: pid, start, exit code and finish time
@@ -23,7 +24,11 @@ an image without an entrypoint. Volumes are bind-mounted at their mountPath in a
 private mount namespace (as root; otherwise a user + mount namespace when the
 kernel allows it); when neither is possible, a container with volumes fails
 to be created with a message that says so. Missing mount points are created on
-the host's filesystem (as a bind mount needs one).
+the host's filesystem (as a bind mount needs one). A pod's resolv.conf (from the
+DNS config the agent forms) is bound read-only over /etc/resolv.conf in that
+namespace; a hostNetwork pod keeps the node's unless its dnsPolicy is
+ClusterFirstWithHostNet (or None). Where that cannot be done the container runs
+on with the node's file, and the runtime logs it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -45,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from pinnace import __version__
+from pinnace.node import podfiles
 from pinnace.node.cri import (
     ContainerConfig,
     ContainerState,
@@ -52,7 +59,6 @@ from pinnace.node.cri import (
     ExecResult,
     Mount,
     NotFoundError,
-    PortMapping,
     Resources,
     RuntimeFailure,
     SandboxConfig,
@@ -60,6 +66,7 @@ from pinnace.node.cri import (
     SandboxStatus,
     SecurityContext,
     StreamSession,
+    sandbox_config_from_dict,
 )
 from pinnace.node.process import cgroups
 from pinnace.node.process.streams import ShimSession, open_session
@@ -72,6 +79,8 @@ _SHIM = str(Path(__file__).with_name("shim.py"))
 #: sun_path is 108 bytes; a socket path longer than this goes under a short private directory.
 _MAX_SOCKET_PATH = 100
 _POLL = 0.02
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
@@ -115,11 +124,7 @@ def _start_time(pid: int) -> int | None:
 
 
 def _sandbox_config(data: Obj) -> SandboxConfig:
-    data = dict(data)
-    data["port_mappings"] = tuple(PortMapping(**p) for p in data.get("port_mappings") or ())
-    for key in ("dns_servers", "dns_searches"):
-        data[key] = tuple(data.get(key) or ())
-    return SandboxConfig(**data)
+    return sandbox_config_from_dict(data)
 
 
 def _container_config(data: Obj) -> ContainerConfig:
@@ -134,6 +139,12 @@ def _container_config(data: Obj) -> ContainerConfig:
     for key in ("command", "args"):
         data[key] = tuple(data.get(key) or ())
     return ContainerConfig(**data)
+
+
+def _own_resolv_conf(config: SandboxConfig) -> bool:
+    """Whether the pod's containers get a resolv.conf of their own: a hostNetwork pod keeps the node's, unless its
+    dnsPolicy asks for the cluster's (ClusterFirstWithHostNet) or only its dnsConfig (None)."""
+    return not config.host_network or config.dns_policy in ("ClusterFirstWithHostNet", "None")
 
 
 def pod_hostname(name: str) -> str:
@@ -203,8 +214,16 @@ class ProcessRuntime:
             "created_at": time.time(),
             "ips": [self.node_ip],
         }
+        resolv = podfiles.resolv_conf(config) if _own_resolv_conf(config) else ""
+        if resolv:
+            self._sandbox_dir(sandbox_id).mkdir(parents=True, exist_ok=True)
+            (self._sandbox_dir(sandbox_id) / "resolv.conf").write_text(resolv)
         _write_json(self._sandbox_path(sandbox_id), record)
         return sandbox_id
+
+    def _sandbox_dir(self, sandbox_id: str) -> Path:
+        """The sandbox's files (its resolv.conf), beside its record."""
+        return self.state_dir / "sandboxes" / sandbox_id
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
         """Kill every container of the sandbox and mark it not ready."""
@@ -221,6 +240,7 @@ class ProcessRuntime:
         for c in await self.list_containers(sandbox_id):
             await self.stop_container(c.id, 0)
             await self.remove_container(c.id)
+        shutil.rmtree(self._sandbox_dir(sandbox_id), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             self._sandbox_path(sandbox_id).unlink()
 
@@ -276,6 +296,16 @@ class ProcessRuntime:
                 f"container {config.name!r} has volumes, and this node can make no mount namespace for them"
                 " (run the node as root, or allow unprivileged user namespaces)"
             )
+        resolv_conf = str(self._sandbox_dir(sandbox_id) / "resolv.conf")
+        if not os.path.exists(resolv_conf):
+            resolv_conf = ""
+        elif self.namespaces == "none":
+            log.warning(
+                "container %s of pod %s/%s sees the node's /etc/resolv.conf, not the pod's: this node can make no"
+                " mount namespace (run the node as root, or allow unprivileged user namespaces)",
+                config.name, sandbox["config"]["namespace"], sandbox["config"]["name"],
+            )  # fmt: skip
+            resolv_conf = ""
         container_id = secrets.token_hex(32)
         cdir = self._cdir(container_id)
         cdir.mkdir(parents=True)
@@ -296,6 +326,8 @@ class ProcessRuntime:
             "tty": config.tty,
             "socket": self._socket_path(container_id),
             "namespaces": self.namespaces,
+            # The pod's resolv.conf, bound read-only over /etc/resolv.conf in the container's mount namespace.
+            "resolv_conf": resolv_conf,
             # The pod's host name in a UTS namespace of its own, where the node can make one; a hostNetwork pod
             # keeps the node's, as upstream.
             "hostname": "" if sandbox["config"].get("host_network") or self.namespaces == "none" else hostname,
@@ -331,6 +363,8 @@ class ProcessRuntime:
         except ValueError:
             answer = {}
         if "pid" in answer:
+            for warning in answer.get("warnings") or ():
+                log.warning("container %s: %s", container_id, warning)
             return
         message = answer.get("error") or self._shim_failure(cdir)
         if not (cdir / "state.json").exists():

@@ -7,7 +7,8 @@ container directory, detaches (forks; the runtime's child exits at once), and:
 
 - enters a private mount namespace (as root; otherwise a user + mount
   namespace) when the container has volumes, and bind-mounts each at its
-  mountPath on top of the host's filesystem;
+  mountPath on top of the host's filesystem, and the pod's resolv.conf
+  (read-only) over /etc/resolv.conf when it has one;
 - starts the container process in its own session and process group, with the
   configured argv, env and cwd, on pipes or a pseudo-terminal;
 - writes the process's output to the CRI log file (``<RFC3339Nano> stdout|stderr
@@ -26,7 +27,8 @@ When the main process exits, the rest of its process group is killed (as a
 container's PID namespace dies with its init), output is drained, the state is
 written and exec sessions are ended. The line it writes on the status pipe
 (file descriptor ``argv[2]``) tells the runtime the container started
-(``{"pid": N}``) or could not (``{"error": …}``).
+(``{"pid": N, "warnings": [...]}``: what it could not do but the container runs without, for the
+runtime to log) or could not (``{"error": …}``).
 """
 
 from __future__ import annotations
@@ -182,9 +184,21 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     for sig in IGNORED_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)  # the shim outlives its agent; the runtime signals the container
+    warnings: list[str] = []
     try:
-        if cfg.get("mounts") or cfg.get("hostname"):
-            enter_mount_namespace(cfg.get("mounts") or [], str(cfg.get("namespaces") or ""), cfg.get("hostname") or "")
+        needed = bool(cfg.get("mounts") or cfg.get("hostname"))
+        if needed or cfg.get("resolv_conf"):
+            try:
+                warnings = enter_mount_namespace(
+                    cfg.get("mounts") or [],
+                    str(cfg.get("namespaces") or ""),
+                    cfg.get("hostname") or "",
+                    cfg.get("resolv_conf") or "",
+                )
+            except OSError as exc:
+                if needed:
+                    raise
+                warnings = [f"the pod's resolv.conf is not mounted (no mount namespace): {exc}"]
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(cfg["socket"])
@@ -219,7 +233,7 @@ def main(argv: list[str]) -> int:
         "started_at": time.time(),
     }
     write_json(state_path, shim.state)
-    os.write(status_fd, json.dumps({"pid": shim.main.pid}).encode() + b"\n")
+    os.write(status_fd, json.dumps({"pid": shim.main.pid, "warnings": warnings}).encode() + b"\n")
     os.close(status_fd)
     shim.run(server, wake_r)
     shim.finish()

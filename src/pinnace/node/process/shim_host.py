@@ -37,6 +37,7 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+RESOLV_CONF = "/etc/resolv.conf"
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:
@@ -63,9 +64,13 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def enter_mount_namespace(mounts: list[dict[str, Any]], mode: str = "", hostname: str = "") -> None:
+def enter_mount_namespace(
+    mounts: list[dict[str, Any]], mode: str = "", hostname: str = "", resolv_conf: str = ""
+) -> list[str]:
     """Enter a private mount namespace and bind each volume at its mountPath (OSError if impossible); with a
-    ``hostname``, a UTS namespace too, in which the host name is the pod's (as a container runtime gives it).
+    ``hostname``, a UTS namespace too, in which the host name is the pod's (as a container runtime gives it);
+    with a ``resolv_conf`` (the pod's file), bind it read-only over /etc/resolv.conf unless a volume is mounted
+    there. What could not be done for the resolv.conf is returned (a warning: the container runs on without it).
 
     ``mode``: ``"root"`` (a mount namespace), ``"userns"`` (a user namespace mapping our own IDs, and a mount
     namespace in it: no privilege needed where the kernel allows it); by default, whichever our euid allows.
@@ -99,6 +104,24 @@ def enter_mount_namespace(mounts: list[dict[str, Any]], mode: str = "", hostname
         if m.get("readonly"):
             flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC
             _check(libc.mount(b"none", target.encode(), None, flags, None), f"read-only {target}")
+    if resolv_conf and not any(m["container_path"] == RESOLV_CONF for m in mounts):
+        try:
+            bind_read_only(libc, resolv_conf, RESOLV_CONF)
+        except OSError as exc:
+            return [f"the pod's resolv.conf is not mounted over {RESOLV_CONF}: {exc}"]
+    return []
+
+
+def bind_read_only(libc: Any, source: str, target: str) -> None:
+    """Bind the file ``source`` over ``target`` (which must exist), read-only.
+
+    The remount keeps the flags of the mount the target is on (nosuid, nodev, noexec): in a user namespace
+    they are locked, and a remount without them is refused.
+    """
+    _check(libc.mount(source.encode(), target.encode(), None, MS_BIND, None), f"mounting {target}")
+    locked = os.statvfs(target).f_flag & (os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC)
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked  # ST_NOSUID/NODEV/NOEXEC have the MS_ flags' values
+    _check(libc.mount(b"none", target.encode(), None, flags, None), f"read-only {target}")
 
 
 #: Signals the shim ignores (it outlives its agent); a container gets them back at their defaults.

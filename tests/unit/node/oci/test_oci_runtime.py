@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -239,6 +240,52 @@ async def test_host_network_sandbox_has_no_namespace(runtime: OCIRuntime, tmp_pa
     container_id = await _run(runtime, sandbox_id, tmp_path, "ip -o link show | grep -q ': lo' && echo host")
     exited = await _wait_exited(runtime, container_id)
     assert exited.exit_code == 0
+
+
+async def test_the_pods_resolv_conf_and_managed_hosts_file(runtime: OCIRuntime, tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        SANDBOX,
+        dns_servers=("10.96.0.10",),
+        dns_searches=("default.svc.cluster.local", "svc.cluster.local", "cluster.local"),
+        dns_options=("ndots:5", "edns0"),
+        host_domain="sub.default.svc.cluster.local",
+        host_aliases=(("10.1.2.3", ("foo.local", "bar.local")),),
+    )
+    sandbox_id = await runtime.run_pod_sandbox(config)
+    ip = (await runtime.pod_sandbox_status(sandbox_id)).ips[0]
+    container_id = await _run(runtime, sandbox_id, tmp_path, "cat /etc/resolv.conf /etc/hosts")
+    assert (await _wait_exited(runtime, container_id)).exit_code == 0
+    lines = [text for stream, _, text in _log_records(tmp_path / "logs" / "c.log") if stream == "stdout"]
+    assert lines[:3] == [
+        "search default.svc.cluster.local svc.cluster.local cluster.local",
+        "nameserver 10.96.0.10",
+        "options ndots:5 edns0",
+    ]
+    assert lines[3:5] == ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost"]
+    assert lines[-4:] == [
+        f"{ip}\tweb.sub.default.svc.cluster.local\tweb",
+        "",
+        "# Entries added by HostAliases.",
+        "10.1.2.3\tfoo.local\tbar.local",
+    ]
+
+
+async def test_without_dns_config_a_pod_gets_the_hosts_resolv_conf(runtime: OCIRuntime) -> None:
+    config = cri.SandboxConfig(
+        name="h",
+        namespace="default",
+        uid=f"uid-h-{os.getpid()}",
+        host_network=True,
+        host_aliases=(("1.2.3.4", ("x",)),),
+    )
+    sandbox_id = await runtime.run_pod_sandbox(config)
+    directory = Path(runtime.root) / "sandboxes" / sandbox_id
+    assert (directory / "resolv.conf").read_bytes() == Path("/etc/resolv.conf").read_bytes()
+    hosts = (directory / "hosts").read_text()
+    node_hosts = Path("/etc/hosts").read_text()
+    aliases = "\n# Entries added by HostAliases.\n1.2.3.4\tx\n"
+    assert hosts == f"# Kubernetes-managed hosts file (host network).\n{node_hosts}{aliases}"
+    await runtime.remove_pod_sandbox(sandbox_id)
 
 
 async def test_the_node_network_is_written_once_known_and_adopted(

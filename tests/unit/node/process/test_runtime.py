@@ -225,6 +225,50 @@ async def test_a_pod_has_its_own_host_name_unless_it_uses_the_hosts_network(tmp_
     assert names[long_name] == ["a" * 62, "a" * 62]  # cut to 63 characters, without the trailing "-"
 
 
+@pytest.mark.parametrize("mode", ["root", "userns"])
+async def test_a_pod_reads_its_own_resolv_conf(tmp_path: Path, mode: str) -> None:
+    if (mode == "root" and os.geteuid() != 0) or mount_namespace_mode() == "none":
+        pytest.fail(f"this machine can make no {mode} namespace (the tests need root or user namespaces)")
+    runtime = ProcessRuntime(tmp_path / "runtime", node_ip="127.0.0.1", namespaces=mode)
+    dns = {"dns_servers": ("10.96.0.10",), "dns_searches": ("default.svc.cluster.local",), "dns_options": ("ndots:5",)}
+    pod_file = "search default.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+    host_file = Path("/etc/resolv.conf").read_text()
+    seen = {}
+    try:
+        for pod, host_network, policy in (
+            ("cluster", False, "ClusterFirst"),
+            ("host-net", True, "Default"),  # a hostNetwork pod keeps the node's file ...
+            ("host-net-cluster", True, "ClusterFirstWithHostNet"),  # ... unless it asks for the cluster's
+        ):
+            config = cri.SandboxConfig(
+                name=pod, namespace="default", uid=f"uid-{pod}", host_network=host_network, dns_policy=policy, **dns
+            )
+            sid = await runtime.run_pod_sandbox(config)
+            cid = await run(runtime, sid, tmp_path, "sleep", "30", name=pod)
+            script = "cat /etc/resolv.conf; [ -w /etc/resolv.conf ] || echo read-only"
+            seen[pod] = (await runtime.exec_sync(cid, ["sh", "-c", script], 10)).stdout.decode()
+    finally:
+        await runtime.stop_all()
+    assert seen["cluster"] == seen["host-net-cluster"] == pod_file + "read-only\n"
+    assert seen["host-net"].startswith(host_file)
+    assert Path("/etc/resolv.conf").read_text() == host_file  # the node's own file is untouched
+
+
+async def test_without_a_mount_namespace_the_pod_runs_with_the_nodes_resolv_conf(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = ProcessRuntime(tmp_path / "runtime", node_ip="127.0.0.1", namespaces="none")
+    try:
+        config = cri.SandboxConfig(name="web", namespace="default", uid="uid-web", dns_servers=("10.96.0.10",))
+        sid = await runtime.run_pod_sandbox(config)
+        cid = await run(runtime, sid, tmp_path, "sleep", "30")
+        result = await runtime.exec_sync(cid, ["cat", "/etc/resolv.conf"], 10)
+    finally:
+        await runtime.stop_all()
+    assert result.stdout.decode() == Path("/etc/resolv.conf").read_text()
+    assert "sees the node's /etc/resolv.conf, not the pod's" in caplog.text
+
+
 def test_pod_host_names_are_cut_as_the_kubelet_cuts_them() -> None:
     assert pod_hostname("web-0") == "web-0"
     assert pod_hostname("x" * 63) == "x" * 63
