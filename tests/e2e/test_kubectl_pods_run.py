@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import urllib.request
@@ -59,6 +60,27 @@ def _wait_nodes(c: Cluster, count: int, timeout: float = 60.0) -> None:
 
 def _json(c: Cluster, *args: str) -> Any:
     return json.loads(c.kubectl(*args, "-o", "json").stdout)
+
+
+def _http_backend(c: Cluster, name: str, text: str, tmp_path: Path, service_type: str) -> Any:
+    """A ready process pod ``name`` (label ``app=<name>``) serving ``text`` over HTTP, behind a Service ``name`` of
+    ``service_type`` on port 80; the Service's spec."""
+    port, www = free_port(), tmp_path / name
+    serve = f"mkdir -p {www} && echo {text} > {www}/index.html && exec busybox httpd -f -p {port} -h {www}"
+    run = ["run", name, "--image=busybox", f"--labels=app={name}", "--restart=Never", "--command", "--"]
+    c.kubectl(*run, "sh", "-c", serve)
+    c.kubectl("create", "service", service_type, name, f"--tcp=80:{port}")
+    c.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=60s", timeout=70)
+    return _json(c, "get", "service", name)["spec"]
+
+
+def _finished_phase(c: Cluster, pod: str, timeout: float = 90.0) -> str:
+    """The phase a pod that runs to completion ends in (Succeeded or Failed)."""
+    deadline = time.monotonic() + timeout
+    while (phase := _json(c, "get", "pod", pod)["status"].get("phase")) not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline, f"pod {pod} did not finish"
+        time.sleep(0.3)
+    return str(phase)
 
 
 def _alive(pid: int) -> bool:
@@ -150,13 +172,7 @@ def test_a_process_pod_reaches_a_service_and_the_host_its_node_port(nodes_cluste
     if os.geteuid() != 0:
         pytest.fail("service routing for process pods needs root (the node agents' proxy programs the host)")
     c = nodes_cluster
-    port, www = free_port(), tmp_path / "www"
-    serve = f"mkdir -p {www} && echo served by $HOSTNAME > {www}/index.html && exec busybox httpd -f -p {port} -h {www}"
-    run = ["run", "backend", "--image=busybox", "--labels=app=backend", "--restart=Never", "--command", "--"]
-    c.kubectl(*run, "sh", "-c", serve)
-    c.kubectl("create", "service", "nodeport", "backend", f"--tcp=80:{port}")
-    c.kubectl("wait", "--for=condition=Ready", "pod/backend", "--timeout=60s", timeout=70)
-    spec = _json(c, "get", "service", "backend")["spec"]
+    spec = _http_backend(c, "backend", "served by $HOSTNAME", tmp_path, "nodeport")
     url = f"http://{spec['clusterIP']}/"
     # Until this cluster's proxy has its rules in.
     fetch = (
@@ -164,16 +180,41 @@ def test_a_process_pod_reaches_a_service_and_the_host_its_node_port(nodes_cluste
         '[ "$out" = "served by backend" ] && echo "$out" && exit 0; sleep 0.2; done; exit 1'
     )
     c.kubectl("run", "client", "--image=busybox", "--restart=Never", "--command", "--", "sh", "-c", fetch)
-    deadline = time.monotonic() + 90
-    while (phase := _json(c, "get", "pod", "client")["status"].get("phase")) not in ("Succeeded", "Failed"):
-        assert time.monotonic() < deadline, "the client pod did not finish"
-        time.sleep(0.3)
+    phase = _finished_phase(c, "client")
     assert (phase, c.kubectl("logs", "client").stdout) == ("Succeeded", "served by backend\n")
     node_port = spec["ports"][0]["nodePort"]
     # At the backend's node's address (127.0.0.x: the first cluster on the host answers on 127.0.0.1 too).
     node_ip = _json(c, "get", "pod", "backend")["status"]["hostIP"]
     with urllib.request.urlopen(f"http://{node_ip}:{node_port}/", timeout=10) as response:
         assert response.read() == b"served by backend\n"
+
+
+def test_a_process_pod_resolves_services_through_the_cluster_dns(nodes_cluster: Cluster, tmp_path: Path) -> None:
+    """As root, ``pinnace up`` serves cluster DNS behind ``kube-system/kube-dns`` and the kubelet points pods at it:
+    a pod's resolv.conf names the Service's address and its namespace's search path, and a Service is reached by
+    its short name."""
+    if os.geteuid() != 0:
+        pytest.fail("cluster DNS needs root (port 53, and the service proxy that routes kube-dns's address)")
+    c = nodes_cluster
+    dns = _json(c, "get", "service", "kube-dns", "-n", "kube-system")["spec"]
+    assert [p["port"] for p in dns["ports"]][:2] == [53, 53]
+    cluster_ip = _http_backend(c, "named", "named by dns", tmp_path, "clusterip")["clusterIP"]
+    # getent resolves through the C library, its search path and ndots (busybox is static: it cannot).
+    lookup = (
+        "cat /etc/resolv.conf; for i in $(seq 1 150); do "
+        "ip=$(getent hosts named | cut -d' ' -f1) && [ -n \"$ip\" ] && "
+        "out=$(busybox wget -q -O - http://$ip/ 2>/dev/null) && "
+        '[ "$out" = "named by dns" ] && getent hosts named && echo "$out" && exit 0; '
+        "sleep 0.2; done; exit 1"
+    )
+    c.kubectl("run", "resolver", "--image=busybox", "--restart=Never", "--command", "--", "sh", "-c", lookup)
+    phase = _finished_phase(c, "resolver")
+    logs = c.kubectl("logs", "resolver").stdout
+    assert phase == "Succeeded", logs
+    assert f"nameserver {dns['clusterIP']}" in logs
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in logs
+    assert re.search(rf"^{re.escape(cluster_ip)}\s+named\.default\.svc\.cluster\.local$", logs, re.MULTILINE), logs
+    assert logs.endswith("named by dns\n"), logs
 
 
 def test_a_memory_hog_process_pod_is_oom_killed(nodes_cluster: Cluster, tmp_path: Path) -> None:

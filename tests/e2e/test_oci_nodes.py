@@ -300,6 +300,16 @@ def _container(cluster: Cluster, name: str) -> dict[str, Any]:
     return dict(get_json(cluster, "pod", name)["status"]["containerStatuses"][0])
 
 
+def _http_service(name: str, **spec: Any) -> dict[str, Any]:
+    """A Service ``name`` on port 80 for the pods labelled ``app: <name>`` that serve HTTPD on 8080."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {**spec, "selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+
+
 def _running_ip(cluster: Cluster, name: str) -> str:
     status = get_json(cluster, "pod", name)["status"]
     return str(status.get("podIP") or "") if status.get("phase") == "Running" else ""
@@ -317,13 +327,7 @@ def test_a_service_routes_a_pod_on_one_node_to_a_pod_on_another_and_the_host_to_
     backend = _pod("backend", "node-2", HTTPD)
     backend["metadata"]["labels"] = {"app": "backend"}
     _apply(oci_cluster, backend)
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "backend", "namespace": "default"},
-        "spec": {"type": "NodePort", "selector": {"app": "backend"}, "ports": [{"port": 80, "targetPort": 8080}]},
-    }
-    _apply(oci_cluster, service)
+    _apply(oci_cluster, _http_service("backend", type="NodePort"))
     eventually(lambda: _running_ip(oci_cluster, "backend"), timeout=60)
     spec = get_json(oci_cluster, "service", "backend")["spec"]
     cluster_ip, node_port = spec["clusterIP"], spec["ports"][0]["nodePort"]
@@ -356,3 +360,29 @@ def test_a_service_routes_a_pod_on_one_node_to_a_pod_on_another_and_the_host_to_
     rules = subprocess.run(["ip", "netns", "exec", f"{_net(oci_cluster).bridge}-0", "iptables-save", "-t", "nat"],
                            capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "default/backend cluster IP" in rules and f"{cluster_ip}/32" in rules  # upstream's chains, node-0's netns
+
+
+def test_a_pod_resolves_a_service_on_another_node_through_the_cluster_dns(oci_cluster: Cluster) -> None:
+    """``kube-system/kube-dns`` at the tenth address of the Service range, served on the host's end of the node bridge:
+    a container's resolv.conf names it with its namespace's search path, and a Service's name resolves to its cluster
+    IP through the node's service proxy."""
+    dns = get_json(oci_cluster, "service", "kube-dns", "-n", "kube-system")["spec"]
+    assert dns["clusterIP"] == str(ipaddress.ip_network(_net(oci_cluster).service_cidr).network_address + 10)
+    backend = _pod("resolvable", "node-2", HTTPD)
+    backend["metadata"]["labels"] = {"app": "resolvable"}
+    _apply(oci_cluster, backend)
+    _apply(oci_cluster, _http_service("resolvable"))
+    cluster_ip = get_json(oci_cluster, "service", "resolvable")["spec"]["clusterIP"]
+    name = "resolvable.default.svc.cluster.local"
+    client = (
+        f"cat /etc/resolv.conf; for i in $(seq 1 100); do nslookup {name} >/tmp/out 2>&1; "
+        f"grep -q 'Address: {cluster_ip}' /tmp/out && wget -q -O - http://{cluster_ip}/index.html && exit 0; "
+        "sleep 0.3; done; cat /tmp/out; exit 1"
+    )
+    _apply(oci_cluster, _pod("resolver", "node-0", client))
+    phase = eventually(lambda: _finished(oci_cluster, "resolver"), timeout=90)
+    logs = oci_cluster.kubectl("logs", "resolver").stdout
+    assert phase == "Succeeded", logs
+    assert f"nameserver {dns['clusterIP']}" in logs
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in logs
+    assert logs.endswith("served-by-resolvable\n")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pinnace.adm.discovery import DiscoveryError, cluster_info, discover_with_file, discover_with_token
+from pinnace.adm.join import cluster_dns_address
 from pinnace.adm.pki import ECDSA_P256, PKIConfig, create_pki
 from pinnace.adm.tlsbootstrap import request_node_credentials, write_node_kubeconfig
 from pinnace.adm.tokens import DEFAULT_GROUP, ca_cert_hash, create_token
@@ -31,11 +32,13 @@ from pinnace.apiserver.server import APIServer
 from pinnace.client.config import load_client_config
 from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.client.tls import TLSConfig, build_ssl_context
+from pinnace.cluster.clusterdns import dns_service
 from pinnace.cluster.testenv import TestEnv
 from pinnace.controllers import controller_factory
 from pinnace.storage.sqlite import SQLiteStore
 
 CONFIGMAPS = ResourceRef("", "v1", "configmaps")
+SERVICES = ResourceRef("", "v1", "services")
 SELF_SUBJECT_REVIEWS = ResourceRef("authentication.k8s.io", "v1", "selfsubjectreviews", namespaced=False)
 
 
@@ -109,6 +112,10 @@ async def test_a_node_discovers_the_cluster_and_bootstraps_its_identity(cluster:
     assert "system:nodes" in user["groups"] and "system:authenticated" in user["groups"]
     # File discovery: the same cluster from a kubeconfig file.
     assert (await discover_with_file(str(kubelet_conf))).server == found.server
+    # The node's clusterDNS, read as the node: none until the cluster has kube-dns, then that Service's address.
+    assert await cluster_dns_address(kubelet_conf) == ""
+    await cluster.admin.create(SERVICES, dns_service("10.96.0.10"), "kube-system")
+    assert await cluster_dns_address(kubelet_conf) == "10.96.0.10"
 
 
 async def test_discovery_refuses_what_it_cannot_trust(cluster: Joinable) -> None:

@@ -107,5 +107,25 @@ async def join(config: JoinConfig) -> Path:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / NODE_KUBECONFIG
     write_node_kubeconfig(path, cluster, config.node_name, creds)
-    write_node_flags(config.data_dir, {"node_name": config.node_name, **config.node_flags})
+    flags = {"node_name": config.node_name, **config.node_flags}
+    if not flags.get("cluster_dns"):
+        flags["cluster_dns"] = await cluster_dns_address(path)
+    write_node_flags(config.data_dir, flags)
     return path
+
+
+async def cluster_dns_address(kubeconfig: Path) -> str:
+    """The cluster DNS the node's pods are to use (its kubelet's clusterDNS): the cluster IP of ``kube-system/kube-dns``
+    as the node reads it, "" if the cluster has none (kubeadm takes it from the cluster's kubelet configuration,
+    which names that address)."""
+    from pinnace.api import errors
+    from pinnace.client import load_client_config
+    from pinnace.client.rest import ResourceRef
+
+    async with load_client_config(str(kubeconfig)).rest_client() as rest:
+        try:
+            service = await rest.get(ResourceRef("", "v1", "services"), "kube-dns", "kube-system")
+        except (errors.NotFound, errors.Forbidden):
+            return ""
+    address = str((service.get("spec") or {}).get("clusterIP") or "")
+    return "" if address == "None" else address

@@ -61,6 +61,11 @@ def node(
             "(an admin approves it), instead of a self-signed one."
         ),
     ] = False,
+    cluster_dns: Annotated[
+        str,
+        typer.Option(help="The cluster DNS server's addresses, comma-separated (none: pods use the node's resolvers)."),
+    ] = "",
+    cluster_domain: Annotated[str, typer.Option(help="The cluster's DNS domain (default: cluster.local).")] = "",
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Register a Node and run the pods bound to it until SIGINT/SIGTERM.
@@ -88,6 +93,8 @@ def node(
         stop_pods_on_exit=stop_pods_on_exit,
         proxy_mode=proxy_mode,
         server_tls_bootstrap=server_tls_bootstrap,
+        cluster_dns=cluster_dns,
+        cluster_domain=cluster_domain,
     )
     try:
         code = run_node(kubeconfig, context, options)

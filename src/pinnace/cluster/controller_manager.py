@@ -60,6 +60,11 @@ class ControllerManagerConfig:
     #: host:port where /healthz and /readyz are served (kube-controller-manager's health endpoint; None: not
     #: served). ``pinnace up`` sets one and probes it for ``kubectl get componentstatuses``.
     health_probe_bind_address: str | None = None
+    #: Where the cluster's DNS server listens (:mod:`pinnace.cluster.clusterdns`; "": no cluster DNS), its port, and
+    #: the zone it serves (the kubelets' clusterDomain).
+    cluster_dns_address: str = ""
+    cluster_dns_port: int = 53
+    cluster_domain: str = "cluster.local"
     #: Extra keyword options per component, by name, for anything without its own field.
     component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -149,6 +154,13 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
     """Add every configured component (and the simulated nodes) to ``manager``."""
     for name in config.controllers:
         await controller_factory(name)(manager, **config.options_for(name))
+    if config.cluster_dns_address:
+        from pinnace.cluster.clusterdns import DNSEndpoint
+
+        manager.add(
+            DNSEndpoint(manager.rest, config.cluster_dns_address, config.cluster_dns_port, config.cluster_domain),
+            needs_leader_election=False,
+        )
     if config.sim_nodes > 0:
         from pinnace.node.simulated import add_simulated_nodes  # only when asked for: ~1 MB of node code
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from pinnace.apiserver.admission.plugins import DEFAULT_PLUGINS
 from pinnace.apiserver.authz import enable_rbac
 from pinnace.apiserver.componentstatus import http_probe
 from pinnace.apiserver.server import APIServer
+from pinnace.cluster.clusterdns import DNS_PORT, dns_bind_address, install_dns_service
 from pinnace.cluster.clusterinfo import publish_cluster_info, publish_kubeadm_config
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
@@ -73,6 +76,10 @@ class ClusterConfig:
     cluster_cidr: str = ""
     #: kube-apiserver's ``--event-ttl``: seconds an Event lives after its last write (0: for ever).
     event_ttl: float = 3600.0
+    #: Serve cluster DNS to the node agents' pods (:mod:`pinnace.cluster.clusterdns`; only as root, with nodes).
+    cluster_dns: bool = True
+    #: The cluster's DNS domain (the kubelets' clusterDomain).
+    cluster_domain: str = "cluster.local"
 
 
 def admission_plugins_for(config: ClusterConfig) -> tuple[str, ...]:
@@ -167,6 +174,17 @@ class LocalCluster:
             ca_cert, ca_key = pki.path("ca")
             cm = dataclasses.replace(cm, cluster_signing_cert_file=str(ca_cert), cluster_signing_key_file=str(ca_key))
         cm = dataclasses.replace(cm, cluster_cidr=self.cluster_cidr)
+        dns_ip = ""
+        if self._serves_dns(cm):
+            dns_ip = await install_dns_service(self.server, self.service_cidr)
+            address = dns_bind_address(
+                [spec.runtime for spec in self.config.nodes.nodes],
+                bridge_host=str(ipaddress.ip_network(self.slot.node_subnet).network_address + 1),
+                loopback=self.slot.loopback_base,
+            )
+            cm = dataclasses.replace(
+                cm, cluster_dns_address=address, cluster_dns_port=DNS_PORT, cluster_domain=self.config.cluster_domain
+            )
         if not cm.root_ca_file:  # kube-root-ca.crt in every namespace: what in-cluster clients verify the server with
             cm = dataclasses.replace(cm, root_ca_file=str(pki.path("ca")[0]))
         if cm.controllers or cm.sim_nodes:
@@ -185,8 +203,25 @@ class LocalCluster:
             placer = placer_for(
                 runtimes, self.config.data_dir, self.server.port, cluster_cidr=self.cluster_cidr, slot=self.slot
             )
-            self.nodes = NodeLauncher(self.config.nodes, self.config.data_dir, self.url, placer=placer)
+            self.nodes = NodeLauncher(
+                self.config.nodes,
+                self.config.data_dir,
+                self.url,
+                placer=placer,
+                cluster_dns=dns_ip,
+                cluster_domain=self.config.cluster_domain,
+            )
             await self.nodes.start()
+
+    def _serves_dns(self, cm: ControllerManagerConfig) -> bool:
+        """Whether this cluster runs its DNS: asked, with node agents (whose pods use it), a controller manager (that
+        runs it) and root (port 53)."""
+        if not (self.config.cluster_dns and self.config.nodes.nodes and (cm.controllers or cm.sim_nodes)):
+            return False
+        if os.geteuid() != 0:
+            log.info("cluster DNS is off: serving on port 53 needs root; pods use the host's resolvers")
+            return False
+        return True
 
     async def wait_for_nodes(self, timeout: float) -> list[str]:
         """Wait until the node agents have registered their Nodes; the names still missing after ``timeout``."""

@@ -69,6 +69,10 @@ class NodeOptions:
     proxy_chain_prefix: str = ""
     #: kube-proxy's --nodeport-addresses: comma-separated CIDRs NodePorts answer on ("": every local address).
     nodeport_addresses: str = ""
+    #: The kubelet's --cluster-dns: comma-separated addresses of the cluster's DNS ("": none, pods use the node's
+    #: resolvers) and --cluster-domain ("": cluster.local).
+    cluster_dns: str = ""
+    cluster_domain: str = ""
 
     def to_json(self) -> str:
         """These options as one JSON document (how ``pinnace up`` hands them to its child process)."""
@@ -109,6 +113,11 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
             chain_prefix(options.proxy_chain_prefix)
         node_port_addresses = [str(ipaddress.ip_network(c.strip())) for c in options.nodeport_addresses.split(",")
                                if c.strip()]  # fmt: skip
+        cluster_dns = tuple(
+            str(ipaddress.ip_address(a.strip()))
+            for a in (options.cluster_dns or str(saved.get("cluster_dns") or "")).split(",")
+            if a.strip()
+        )
     except ValueError as exc:
         raise NodeOptionsError(str(exc)) from None
     config = AgentConfig(
@@ -125,6 +134,8 @@ def run_node(kubeconfig: str | None, context: str | None, options: NodeOptions) 
         if options.proxy_mode == "iptables"
         else (),
         server_tls_bootstrap=options.server_tls_bootstrap,
+        cluster_dns=cluster_dns,
+        cluster_domain=options.cluster_domain or str(saved.get("cluster_domain") or "") or "cluster.local",
     )
     if runtime == "oci":  # the oci runtime's factory takes its options from the environment (OCIOptions)
         chosen = {"PINNACE_OCI_RUNTIME": options.oci_runtime, "PINNACE_POD_CIDR": options.pod_cidr}

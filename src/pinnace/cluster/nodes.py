@@ -287,8 +287,13 @@ class NodeLauncher:
         *,
         placer: NodePlacer | None = None,
         log_level: str | None = None,
+        cluster_dns: str = "",
+        cluster_domain: str = "",
     ) -> None:
         self.config = config
+        #: The kubelets' --cluster-dns and --cluster-domain ("": none, and cluster.local).
+        self.cluster_dns = cluster_dns
+        self.cluster_domain = cluster_domain
         self.data_dir = data_dir
         self.api_url = api_url
         self.placer: NodePlacer = placer or LoopbackPlacer()
@@ -321,6 +326,8 @@ class NodeLauncher:
             stop_pods_on_exit=True,
             proxy_chain_prefix=place.proxy_chain_prefix,
             nodeport_addresses=place.nodeport_addresses,
+            cluster_dns=self.cluster_dns,
+            cluster_domain=self.cluster_domain,
         )
 
     def argv(self, spec: NodeSpec, place: NodePlacement, kubeconfig_path: Path) -> list[str]:
