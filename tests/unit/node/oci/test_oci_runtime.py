@@ -132,13 +132,16 @@ async def test_exec_sync_exec_with_stdin_and_tty(runtime: OCIRuntime, tmp_path: 
     tty = await runtime.exec(container_id, ["sh"], tty=True, stdin=True)
     assert tty.stderr is None and tty.stdin is not None
     tty.resize(100, 30)
-    tty.stdin.write(b"tty; stty size; exit 5\n")
+    # The resize reaches the terminal through the shim, maybe after the shell starts: look until it has.
+    # (The terminal echoes the command: it must not contain the size it looks for.)
+    size = b'for i in $(seq 50); do s=$(stty size 2>/dev/null) && [ "$s" = "$((29 + 1)) $((99 + 1))" ] && break; '
+    tty.stdin.write(size + b'sleep 0.1; done; tty; echo "size=$s"; exit 5\n')
     await tty.stdin.drain()
     output = b""
     while chunk := await asyncio.wait_for(tty.stdout.read(1024), 10):
         output += chunk
     assert b"/dev/pts/" in output
-    assert b"30 100" in output
+    assert b"size=30 100" in output
     assert await tty.wait() == 5
     await tty.close()
     await runtime.stop_container(container_id, 0)
