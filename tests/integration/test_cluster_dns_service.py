@@ -34,7 +34,7 @@ async def test_the_dns_service_and_its_server(tmp_path: Path) -> None:
     admin = RestClient(server.url)
     task: asyncio.Task[None] | None = None
     try:
-        # kubeadm's address, kubeadm's ports; made again at the next start if deleted, a user's own one kept
+        # kubeadm's address, its DNS ports; made again at the next start if deleted, a user's own one kept
         assert dns_service_ip("10.96.0.0/12") == "10.96.0.10"
         assert await install_dns_service(server, "10.96.0.0/12") == "10.96.0.10"
         service = await admin.get(SERVICES, "kube-dns", "kube-system")
@@ -42,7 +42,6 @@ async def test_the_dns_service_and_its_server(tmp_path: Path) -> None:
         assert [(p["name"], p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [
             ("dns", 53, "UDP"),
             ("dns-tcp", 53, "TCP"),
-            ("metrics", 9153, "TCP"),
         ]
         assert "selector" not in service["spec"] and service["metadata"]["labels"]["k8s-app"] == "kube-dns"
         assert await install_dns_service(server, "10.96.0.0/12") == "10.96.0.10"  # already there: unchanged

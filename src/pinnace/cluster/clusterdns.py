@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 DNS_NAMESPACE = "kube-system"
 DNS_SERVICE = "kube-dns"
 DNS_PORT = 53
-#: CoreDNS's Prometheus port, on the Service as kubeadm's manifest has it.
-METRICS_PORT = 9153
 #: The managed-by label of the EndpointSlice the DNS server publishes (the endpointslice controller leaves it alone).
 DNS_MANAGED_BY = "cluster-dns.pinnace.dev"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -71,7 +69,7 @@ def dns_service_ip(service_cidr: str) -> str:
 
 def dns_service(cluster_ip: str) -> dict[str, Any]:
     """``kube-system/kube-dns`` as kubeadm's CoreDNS add-on makes it, without the selector (the DNS server is no pod:
-    it publishes its own EndpointSlice)."""
+    it publishes its own EndpointSlice) and without the metrics port (the server has no Prometheus endpoint)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -79,14 +77,12 @@ def dns_service(cluster_ip: str) -> dict[str, Any]:
             "name": DNS_SERVICE,
             "namespace": DNS_NAMESPACE,
             "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"},
-            "annotations": {"prometheus.io/port": str(METRICS_PORT), "prometheus.io/scrape": "true"},
         },
         "spec": {
             "clusterIP": cluster_ip,
             "ports": [
                 {"name": "dns", "port": DNS_PORT, "protocol": "UDP", "targetPort": DNS_PORT},
                 {"name": "dns-tcp", "port": DNS_PORT, "protocol": "TCP", "targetPort": DNS_PORT},
-                {"name": "metrics", "port": METRICS_PORT, "protocol": "TCP", "targetPort": METRICS_PORT},
             ],
         },
     }
