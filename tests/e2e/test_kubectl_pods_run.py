@@ -216,6 +216,35 @@ def test_a_process_pod_resolves_services_through_the_cluster_dns(nodes_cluster: 
     assert re.search(rf"^{re.escape(cluster_ip)}\s+named\.default\.svc\.cluster\.local$", logs, re.MULTILINE), logs
     assert logs.endswith("named by dns\n"), logs
 
+    # A StatefulSet's pod by its stable name: <pod>.<headless service>, the endpoint's hostname.
+    headless = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ledger"},
+        "spec": {"clusterIP": "None", "selector": {"app": "ledger"}, "ports": [{"port": 80}]},
+    }
+    container = {"name": "main", "image": "busybox", "command": ["sleep", "3600"]}
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "ledger"},
+        "spec": {
+            "serviceName": "ledger",
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "ledger"}},
+            "template": {"metadata": {"labels": {"app": "ledger"}}, "spec": {"containers": [container]}},
+        },
+    }
+    both = {"apiVersion": "v1", "kind": "List", "items": [headless, statefulset]}
+    c.kubectl("apply", "-f", "-", input=json.dumps(both))
+    c.kubectl("rollout", "status", "statefulset/ledger", "--timeout=60s", timeout=70)
+    pod_ip = _json(c, "get", "pod", "ledger-0")["status"]["podIP"]
+    find = "for i in $(seq 1 150); do getent hosts ledger-0.ledger && exit 0; sleep 0.2; done; exit 1"
+    c.kubectl("run", "stable-name", "--image=busybox", "--restart=Never", "--command", "--", "sh", "-c", find)
+    assert _finished_phase(c, "stable-name") == "Succeeded"
+    found = c.kubectl("logs", "stable-name").stdout.split()
+    assert found == [pod_ip, "ledger-0.ledger.default.svc.cluster.local"], found
+
 
 def test_a_memory_hog_process_pod_is_oom_killed(nodes_cluster: Cluster, tmp_path: Path) -> None:
     """As root, a process pod's container runs in a cgroup with its limits: a memory hog over its limit is killed and
