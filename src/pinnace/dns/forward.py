@@ -20,6 +20,8 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
+from pinnace.node.agent.dnsconfig import parse_resolv_conf
+
 __all__ = ["Forwarder", "host_upstreams"]
 
 log = logging.getLogger(__name__)
@@ -40,16 +42,13 @@ def host_upstreams(path: Path = RESOLV_CONF) -> tuple[Upstream, ...]:
         log.warning("cluster DNS: cannot read %s (%s); names outside the zone will fail", path, exc)
         return ()
     found: list[Upstream] = []
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split(";", 1)[0].split()
-        if len(fields) < 2 or fields[0] != "nameserver":
-            continue
+    for server in parse_resolv_conf(text).nameservers:  # the node agent's parser: the file read the same way
         try:
-            ip = ipaddress.ip_address(fields[1].split("%", 1)[0])
+            ip = ipaddress.ip_address(server.split("%", 1)[0])
         except ValueError:
             continue
-        if not ip.is_loopback and (fields[1], DNS_PORT) not in found:
-            found.append((fields[1], DNS_PORT))
+        if not ip.is_loopback and (server, DNS_PORT) not in found:
+            found.append((server, DNS_PORT))
     return tuple(found)
 
 
