@@ -171,17 +171,14 @@ class DNSEndpoint:
     async def _publish(self, port: int) -> None:
         """Point ``kube-dns`` at the server (create or replace its slice), retrying while the API refuses or cannot
         be reached (the server answers meanwhile: it is bound before this runs)."""
+        from pinnace.adm.kubeadmconfig import create_or_update
+
         log.info("cluster DNS serving %s on %s:%d", self.zone, self.address, port)
         body = dns_endpoint_slice(self.slice_name, self.address, port)
         delay = RETRY_FIRST
         while True:
             try:
-                try:
-                    await self.rest.create(ENDPOINT_SLICES, body, DNS_NAMESPACE)
-                except errors.AlreadyExists:
-                    current = await self.rest.get(ENDPOINT_SLICES, self.slice_name, DNS_NAMESPACE)
-                    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                    await self.rest.update(ENDPOINT_SLICES, body)
+                await create_or_update(self.rest, ENDPOINT_SLICES, body, DNS_NAMESPACE)
                 return
             except (errors.StatusError, OSError) as exc:
                 log.warning("cluster DNS: cannot publish %s/%s (%s); retrying", DNS_NAMESPACE, self.slice_name, exc)
