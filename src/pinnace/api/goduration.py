@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Mapping
 
-__all__ = ["GO_UNITS", "parse_go_duration"]
+__all__ = ["GO_UNITS", "go_duration", "parse_go_duration"]
 
 #: Go's units, in seconds (``µs`` and ``μs`` both, as Go).
 GO_UNITS: Mapping[str, float] = {
@@ -52,3 +52,31 @@ def parse_go_duration(text: str, extra_units: Mapping[str, float] | None = None)
     if not body:
         raise ValueError(f'time: invalid duration "{text}"')
     return sign * total
+
+
+def go_duration(nanos: int) -> str:
+    """A duration in nanoseconds as Go's ``time.Duration.String()`` ("1h0m0s", "1.5s", "250ms")."""
+    if nanos == 0:
+        return "0s"
+    sign = "-" if nanos < 0 else ""
+    u = abs(nanos)
+    if u < 1_000_000_000:
+        for unit, digits in (("ns", 0), ("µs", 3), ("ms", 6)):
+            if u < 10 ** (digits + 3):
+                return sign + _decimal(u, digits) + unit
+    seconds, fraction = divmod(u, 1_000_000_000)
+    text = _decimal(seconds % 60 * 1_000_000_000 + fraction, 9) + "s"
+    minutes = seconds // 60
+    if minutes:
+        text = f"{minutes % 60}m{text}"
+        if minutes >= 60:
+            text = f"{minutes // 60}h{text}"
+    return sign + text
+
+
+def _decimal(value: int, digits: int) -> str:
+    """``value / 10**digits`` without trailing zeros ("1.5", "30")."""
+    whole, fraction = divmod(value, 10**digits)
+    if not fraction:
+        return str(whole)
+    return f"{whole}." + f"{fraction:0{digits}d}".rstrip("0")

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from pinnace.api import errors
+from pinnace.api.goduration import go_duration
 
 __all__ = ["MAGIC", "MEDIA_TYPE", "decode_k8s_protobuf", "decode_message", "known_messages", "message_rows"]
 
@@ -477,31 +478,3 @@ def _wrapped_list(buf: bytes, pos: int, end: int, element: Kind) -> list[Any]:
     """A message wrapping a Go slice (``Verbs``, ``ExtraValue``: repeated items=1) as a plain list."""
     items: list[Any] = _message(buf, pos, end, {1: _Field("items", element, 1)}).get("items", [])
     return items
-
-
-def go_duration(nanos: int) -> str:
-    """A duration in nanoseconds as Go's ``time.Duration.String()`` ("1h0m0s", "1.5s", "250ms")."""
-    if nanos == 0:
-        return "0s"
-    sign = "-" if nanos < 0 else ""
-    u = abs(nanos)
-    if u < 1_000_000_000:
-        for unit, digits in (("ns", 0), ("µs", 3), ("ms", 6)):
-            if u < 10 ** (digits + 3):
-                return sign + _decimal(u, digits) + unit
-    seconds, fraction = divmod(u, 1_000_000_000)
-    text = _decimal(seconds % 60 * 1_000_000_000 + fraction, 9) + "s"
-    minutes = seconds // 60
-    if minutes:
-        text = f"{minutes % 60}m{text}"
-        if minutes >= 60:
-            text = f"{minutes // 60}h{text}"
-    return sign + text
-
-
-def _decimal(value: int, digits: int) -> str:
-    """``value / 10**digits`` without trailing zeros ("1.5", "30")."""
-    whole, fraction = divmod(value, 10**digits)
-    if not fraction:
-        return str(whole)
-    return f"{whole}." + f"{fraction:0{digits}d}".rstrip("0")
