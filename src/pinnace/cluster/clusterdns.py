@@ -20,8 +20,6 @@ one does).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import logging
 from collections.abc import Sequence
@@ -29,7 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pinnace.api import errors
-from pinnace.client.rest import ResourceRef
+from pinnace.cluster.selfendpoint import (
+    endpoint_slice,
+    publish_endpoint_slice,
+    serve_with_retries,
+    withdraw_endpoint_slice,
+)
 
 if TYPE_CHECKING:
     from pinnace.apiserver.server import APIServer
@@ -54,12 +57,6 @@ DNS_SERVICE = "kube-dns"
 DNS_PORT = 53
 #: The managed-by label of the EndpointSlice the DNS server publishes (the endpointslice controller leaves it alone).
 DNS_MANAGED_BY = "cluster-dns.pinnace.dev"
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-ENDPOINT_SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
-MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
-#: Seconds between attempts to serve while the address cannot be bound yet (the node bridge comes up after the
-#: controller manager starts), growing to the second figure.
-RETRY_FIRST, RETRY_MAX = 1.0, 30.0
 
 
 def dns_service_ip(service_cidr: str) -> str:
@@ -107,22 +104,8 @@ async def install_dns_service(server: APIServer, service_cidr: str) -> str:
 
 def dns_endpoint_slice(name: str, address: str, port: int = DNS_PORT) -> dict[str, Any]:
     """The EndpointSlice of ``kube-dns`` that points at a DNS server listening on ``address:port``."""
-    family = "IPv6" if ipaddress.ip_address(address).version == 6 else "IPv4"
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": name,
-            "namespace": DNS_NAMESPACE,
-            "labels": {SERVICE_NAME_LABEL: DNS_SERVICE, MANAGED_BY_LABEL: DNS_MANAGED_BY},
-        },
-        "addressType": family,
-        "endpoints": [{"addresses": [address], "conditions": {"ready": True, "serving": True, "terminating": False}}],
-        "ports": [
-            {"name": "dns", "port": port, "protocol": "UDP"},
-            {"name": "dns-tcp", "port": port, "protocol": "TCP"},
-        ],
-    }
+    ports = [{"name": "dns", "port": port, "protocol": "UDP"}, {"name": "dns-tcp", "port": port, "protocol": "TCP"}]
+    return endpoint_slice(name, DNS_NAMESPACE, DNS_SERVICE, DNS_MANAGED_BY, address, ports)
 
 
 @dataclass
@@ -148,47 +131,22 @@ class DNSEndpoint:
         """Serve until cancelled; an address not bindable yet (or taken) is retried with back-off, said once."""
         from pinnace.dns import ClusterDNS, DNSConfig
 
-        delay = RETRY_FIRST
-        said = False
-        try:
-            while True:
-                dns = ClusterDNS(self.rest, DNSConfig(zone=self.zone))
-                try:
-                    await dns.run(self.address, self.port, on_serving=self._publish)
-                    return
-                except OSError as exc:
-                    if not said:
-                        log.warning(
-                            "cluster DNS cannot serve on %s:%d yet (%s); retrying", self.address, self.port, exc
-                        )
-                        said = True
-                await asyncio.sleep(delay)
-                delay = min(RETRY_MAX, delay * 2)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._withdraw())
+        async def serve() -> None:
+            await ClusterDNS(self.rest, DNSConfig(zone=self.zone)).run(
+                self.address, self.port, on_serving=self._publish
+            )
+
+        where = f"cluster DNS on {self.address}:{self.port}"
+        await serve_with_retries(serve, where, (OSError,), self._withdraw)
 
     async def _publish(self, port: int) -> None:
-        """Point ``kube-dns`` at the server (create or replace its slice), retrying while the API refuses or cannot
-        be reached (the server answers meanwhile: it is bound before this runs)."""
-        from pinnace.adm.kubeadmconfig import create_or_update
-
+        """Point ``kube-dns`` at the server (the server answers meanwhile: it is bound before this runs)."""
         log.info("cluster DNS serving %s on %s:%d", self.zone, self.address, port)
-        body = dns_endpoint_slice(self.slice_name, self.address, port)
-        delay = RETRY_FIRST
-        while True:
-            try:
-                await create_or_update(self.rest, ENDPOINT_SLICES, body, DNS_NAMESPACE)
-                return
-            except (errors.StatusError, OSError) as exc:
-                log.warning("cluster DNS: cannot publish %s/%s (%s); retrying", DNS_NAMESPACE, self.slice_name, exc)
-            await asyncio.sleep(delay)
-            delay = min(RETRY_MAX, delay * 2)
+        await publish_endpoint_slice(self.rest, dns_endpoint_slice(self.slice_name, self.address, port), "cluster DNS")
 
     async def _withdraw(self) -> None:
         """Take the slice away (the Service then has no endpoint: queries fail fast instead of timing out)."""
-        with contextlib.suppress(errors.NotFound):
-            await self.rest.delete(ENDPOINT_SLICES, self.slice_name, DNS_NAMESPACE)
+        await withdraw_endpoint_slice(self.rest, self.slice_name, DNS_NAMESPACE)
 
 
 def dns_bind_address(runtimes: Sequence[str], *, bridge_host: str, loopback: str) -> str:
