@@ -13,8 +13,9 @@ and tools read them to see which group-versions a cluster has.
 registry serves; :class:`LocalAPIServices` runs it at start, after every CRD
 change and periodically (an APIService someone deleted comes back), and marks
 a local APIService a user creates Available as soon as it is stored.
-APIServices with a ``spec.service`` are left alone: Pinnace does not proxy to
-extension API servers, so their availability stays unreported.
+APIServices with a ``spec.service`` are not this module's: the aggregation
+layer (:mod:`pinnace.apiserver.aggregator`) relays their group-versions to
+their extension API servers and keeps their ``Available`` condition.
 """
 
 from __future__ import annotations

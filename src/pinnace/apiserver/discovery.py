@@ -3,13 +3,25 @@
 ``/api`` and ``/apis`` (legacy APIVersions / APIGroupList, or the aggregated
 ``apidiscovery.k8s.io/v2`` APIGroupDiscoveryList that kubectl 1.32 asks for
 first), ``/apis/<group>`` and the per-group-version APIResourceLists. Documents
-are rebuilt only when the registry changes (CRDs).
+are rebuilt only when the registry changes (CRDs) or the aggregation layer's
+group-versions do (:meth:`Discovery.set_external`).
+
+The group-versions of extension API servers (APIServices with a
+``spec.service``, :mod:`pinnace.apiserver.aggregator`) are listed beside the
+local ones: ``/apis`` orders every group as kube-aggregator does (by
+``groupPriorityMinimum``, highest first, then by name; the versions of a group
+by ``versionPriority``, then Kubernetes version order), and the aggregated
+document carries the resources each extension last reported, ``Current`` or
+``Stale``. Their ``/apis/<group>/<version>`` documents are the extension's own,
+proxied.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +34,33 @@ from pinnace.api.registry import (
     ResourceInfo,
     ResourceRegistry,
     subresource_kind,
+    version_priority,
 )
+from pinnace.apiserver.apiservices import BUILTIN_PRIORITIES, CRD_PRIORITIES
+
+__all__ = ["Discovery", "ExternalVersion", "started_at"]
 
 Obj = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalVersion:
+    """A group-version an extension API server serves (an APIService with a service), as discovery lists it."""
+
+    group: str
+    version: str
+    #: The APIService's ``groupPriorityMinimum`` and ``versionPriority``.
+    group_priority: int
+    version_priority: int
+    #: Its resources in the aggregated form (APIResourceDiscovery), as last fetched from the extension.
+    resources: tuple[Obj, ...] = ()
+    #: Whether the last fetch failed (or none succeeded yet): the resources are the last known ones, if any.
+    stale: bool = True
+
+
+def _local_priorities(group: str, version: str) -> tuple[int, int]:
+    """(group priority, version priority) of a locally served group-version, as its APIService has them."""
+    return BUILTIN_PRIORITIES.get((group, version), CRD_PRIORITIES)
 
 
 def _subresources(info: ResourceInfo) -> list[tuple[str, tuple[str, ...]]]:
@@ -48,14 +84,51 @@ class Discovery:
 
     def __init__(self, registry: ResourceRegistry) -> None:
         self.registry = registry
-        self._generation = -1
+        self._generation: tuple[int, int] = (-1, -1)
         self._docs: dict[str, bytes] = {}
+        self._external: tuple[ExternalVersion, ...] = ()
+        self._external_generation = 0
 
     def _fresh(self) -> dict[str, bytes]:
-        if self._generation != self.registry.generation:
+        generation = (self.registry.generation, self._external_generation)
+        if self._generation != generation:
             self._docs = {}
-            self._generation = self.registry.generation
+            self._generation = generation
         return self._docs
+
+    # ---- extension API servers --------------------------------------------
+    def set_external(self, versions: Sequence[ExternalVersion]) -> None:
+        """The group-versions extension API servers serve now (every one: those not given are gone); the cached
+        documents are rebuilt if this changes them."""
+        new = tuple(sorted(versions, key=lambda v: (v.group, v.version)))
+        if new != self._external:
+            self._external = new
+            self._external_generation += 1
+
+    @property
+    def external(self) -> tuple[ExternalVersion, ...]:
+        """The extension API servers' group-versions, as last set."""
+        return self._external
+
+    def _ordered_groups(self) -> list[tuple[str, list[tuple[str, ExternalVersion | None]]]]:
+        """Every named group with its versions (None: served here; else the extension's), as kube-aggregator
+        orders them: by group priority (the highest of its versions'), then name; versions by priority, then
+        Kubernetes version order."""
+        groups: dict[str, dict[str, tuple[int, int, ExternalVersion | None]]] = {}
+        for gi in self.registry.groups():
+            for v in gi.versions:
+                groups.setdefault(gi.name, {})[v] = (*_local_priorities(gi.name, v), None)
+        for ext in self._external:
+            known = groups.setdefault(ext.group, {})
+            if ext.version not in known:  # a version served here wins (its request never reaches the proxy)
+                known[ext.version] = (ext.group_priority, ext.version_priority, ext)
+        out = []
+        for name, versions in groups.items():
+            ordered = sorted(versions.items(), key=lambda kv: (-kv[1][1], version_priority(kv[0])))
+            priority = max(p[0] for p in versions.values())
+            out.append((-priority, name, [(v, p[2]) for v, p in ordered]))
+        out.sort(key=lambda g: (g[0], g[1]))
+        return [(name, versions) for _, name, versions in out]
 
     def _cached(self, key: str, build: Any) -> bytes:
         docs = self._fresh()
@@ -75,17 +148,24 @@ class Discovery:
         )
 
     def _group(self, name: str) -> Obj | None:
+        if self._external:
+            for group, gvs in self._ordered_groups():
+                if group == name:
+                    return _api_group(name, [v for v, _ in gvs])
+            return None
         for gi in self.registry.groups():
             if gi.name == name:
-                versions = [{"groupVersion": f"{name}/{v}", "version": v} for v in gi.versions]
-                return {"name": name, "versions": versions, "preferredVersion": versions[0]}
+                return _api_group(name, list(gi.versions))
         return None
 
     def api_group_list(self) -> bytes:
         """``/apis``."""
 
         def build() -> Obj:
-            groups = [self._group(gi.name) for gi in self.registry.groups() if gi.name]
+            if self._external:
+                groups = [_api_group(name, [v for v, _ in gvs]) for name, gvs in self._ordered_groups() if name]
+            else:
+                groups = [_api_group(gi.name, list(gi.versions)) for gi in self.registry.groups() if gi.name]
             return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
         return self._cached("apis", build)
@@ -141,16 +221,27 @@ class Discovery:
 
         def build() -> Obj:
             items = []
-            for gi in self.registry.groups():
-                if (gi.name == "") != core:
+            if self._external and not core:
+                ordered = self._ordered_groups()
+            else:
+                ordered = [(gi.name, [(v, None) for v in gi.versions]) for gi in self.registry.groups()]
+            for name, gvs in ordered:
+                if (name == "") != core:
                     continue
                 versions = []
-                for v in gi.versions:
-                    resources = [self._aggregated_resource(info) for info in self.registry.in_group_version(gi.name, v)]
-                    versions.append({"version": v, "resources": resources, "freshness": "Current"})
+                for v, ext in gvs:
+                    if ext is not None:
+                        resources = [dict(r) for r in ext.resources]
+                        freshness = "Stale" if ext.stale else "Current"
+                    else:
+                        resources = [
+                            self._aggregated_resource(info) for info in self.registry.in_group_version(name, v)
+                        ]
+                        freshness = "Current"
+                    versions.append({"version": v, "resources": resources, "freshness": freshness})
                 meta: Obj = {"creationTimestamp": None}
-                if gi.name:
-                    meta["name"] = gi.name
+                if name:
+                    meta["name"] = name
                 items.append({"metadata": meta, "versions": versions})
             return {
                 "kind": "APIGroupDiscoveryList",
@@ -181,6 +272,12 @@ class Discovery:
         if subs:
             out["subresources"] = subs
         return out
+
+
+def _api_group(name: str, versions: list[str]) -> Obj:
+    """An APIGroup of the legacy discovery documents: its versions, the first preferred."""
+    listed = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": listed, "preferredVersion": listed[0]}
 
 
 def started_at() -> str:

@@ -1,7 +1,9 @@
 """The API server: one aiohttp application over a Store.
 
 :class:`APIServer` wires the pieces: the resource registry, the generic REST
-store with its watch caches, discovery, health and metrics. Every request goes
+store with its watch caches, discovery, health and metrics, and the aggregation
+layer (:mod:`~pinnace.apiserver.aggregator`: group-versions whose APIService
+names a service are relayed to that extension API server). Every request goes
 through one dispatcher; every error becomes a ``metav1.Status`` (a bug in the
 server is logged and answered 500, never a crash). The server creates the
 system namespaces on start, as kube-apiserver does, and the ``kubernetes``
@@ -32,6 +34,7 @@ from pinnace.api.registry import ResourceRegistry, builtin_registry
 from pinnace.apiserver import health, negotiation, oidc
 from pinnace.apiserver.admission.chain import warning_sink
 from pinnace.apiserver.admission.plugins import MINIMAL_PLUGINS, build_chain
+from pinnace.apiserver.aggregator import Aggregator
 from pinnace.apiserver.apiservices import LocalAPIServices
 from pinnace.apiserver.background import cancel
 from pinnace.apiserver.certificates import CSR, RequesterIdentity
@@ -157,6 +160,9 @@ class APIServer:
         self.crds = CRDController(self.rest, self.registry)
         #: Every served group-version as a local APIService (kubectl get apiservices).
         self.apiservices = LocalAPIServices(self.rest)
+        #: The aggregation layer: APIServices with a service, relayed to their extension API servers (secure_server
+        #: replaces it with one that presents the front-proxy client certificate).
+        self.aggregator = Aggregator(self.rest, self.discovery)
         self.shutting_down = False
         self.started = False
         self.rest.admission = build_chain(self, MINIMAL_PLUGINS if admission_plugins is None else admission_plugins)
@@ -203,6 +209,7 @@ class APIServer:
         self.crds.on_change = self.apiservices.sync
         await self.crds.start()
         await self.apiservices.start()
+        await self.aggregator.start()
         self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(), name="system-namespaces")
         self._service_repair_task = asyncio.create_task(self._repair_services(), name="service-repair")
         events = self.registry.get("", "v1", "events")
@@ -281,6 +288,7 @@ class APIServer:
             self._event_expiry = None
         await self.crds.stop()
         await self.apiservices.stop()
+        await self.aggregator.stop()
         chain = self.rest.admission
         if chain is not None:  # plugins that hold connections (the webhooks' pools) release them
             for plugin in {id(p): p for p in (*chain.mutating, *chain.validating)}.values():
@@ -329,10 +337,15 @@ class APIServer:
         """The fast front's question: the request's routing if its answer is a plain response (None: a stream,
         an upgrade or a relayed subresource, which aiohttp serves)."""
         ri = parse_request_info(request.method, request.path, request.query)
+        routes = self.aggregator.routes
         if ri is None:  # the OpenAPI documents are large and sent compressed: aiohttp's writer does that
+            if routes and self.aggregator.routed_path(request.path) is not None:
+                return None  # an extension's discovery document, relayed as a stream
             if request.method == "GET":
                 return None if request.path.startswith("/openapi/") else (None,)
             return (None,) if request.method not in FAST_METHODS else None  # an odd method's 404 or 405
+        if routes and (ri.group, ri.version) in routes:
+            return None  # relayed to an extension API server: streamed
         if not ri.verb:
             return (ri,)  # an odd method: its 404 or 405, never a stream
         if ri.verb == "watch" or (ri.group, ri.resource, ri.subresource or "") in self._streaming_subresources:
@@ -493,6 +506,9 @@ class APIServer:
 
     def _resource_handler(self, request: web.BaseRequest, ri: RequestInfo) -> Awaitable[web.StreamResponse]:
         """The handler call that serves a resource request (not awaited here: one coroutine less per request)."""
+        routes = self.aggregator.routes
+        if routes and (apiservice := routes.get((ri.group, ri.version))) is not None:
+            return self.aggregator.proxy(request, apiservice)
         if not ri.verb:  # a method no route has: its 405 (or resolve's 404 for a path no route has)
             if ri.subresource is not None and (ri.group, ri.resource, ri.subresource) in self.subresource_handlers:
                 raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
@@ -512,6 +528,8 @@ class APIServer:
             # empty segment: //api, /api//v1 and /api/v1//namespaces/… are its 404.
             raise errors.NotFound("the server could not find the requested resource")
         parts = [p for p in path.split("/") if p]
+        if self.aggregator.routes and (apiservice := self.aggregator.routed_path(path)) is not None:
+            return await self.aggregator.proxy(request, apiservice)  # /apis/<group>/<version>: the extension's
         if request.method not in ("GET", "HEAD"):
             # go-restful's web services (/api, /apis, /version) route by method: a 405. The health checks and the
             # metrics are plain handlers of upstream's mux, which serve any method; other paths are its 404.
@@ -570,6 +588,8 @@ class APIServer:
             if gi.name:
                 paths.add(f"/apis/{gi.name}")
                 paths.update(f"/apis/{gi.name}/{v}" for v in gi.versions)
+        for group, version in self.aggregator.routes:
+            paths.update((f"/apis/{group}", f"/apis/{group}/{version}"))
         return sorted(paths)
 
 

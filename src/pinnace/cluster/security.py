@@ -4,8 +4,10 @@
 function ``pinnace adm init`` runs), with the listen address and the host's
 name in the API server's certificate; :func:`secure_server` turns on the
 authenticators on an :class:`~pinnace.apiserver.server.APIServer`, gives it
-the kubelet client certificate it reaches kubelets with, and gives the TLS
-context it serves with; :func:`write_kubeconfigs` runs the kubeconfig
+the kubelet client certificate it reaches kubelets with and the front-proxy
+client certificate its aggregation layer presents to extension API servers
+(with the ``extension-apiserver-authentication`` ConfigMap that tells them to
+trust it), and gives the TLS context it serves with; :func:`write_kubeconfigs` runs the kubeconfig
 phase once the port is known, and makes ``DATA_DIR/kubeconfig`` — the admin's
 credentials under the context name ``pinnace``, what is merged into the user's
 kubeconfig; local tools (``pinnace status``, readiness polling) reach the
@@ -26,7 +28,9 @@ from pathlib import Path
 
 from pinnace.adm import kubeconfigs
 from pinnace.adm.pki import ECDSA_P256, PKI, PKIConfig, create_pki
+from pinnace.apiserver.aggregator import Aggregator
 from pinnace.apiserver.authn import AuthenticationConfig, enable_authentication, serving_context
+from pinnace.apiserver.extension_auth import ExtensionAuthentication
 from pinnace.apiserver.proxy import KubeletProxy
 from pinnace.apiserver.server import APIServer
 from pinnace.client import kubeconfig
@@ -94,6 +98,17 @@ def secure_server(server: APIServer, pki: PKI, security: SecurityConfig) -> ssl.
     # --kubelet-client-certificate/-key: kubelets (HTTPS, webhook authn/authz) see kube-apiserver-kubelet-client.
     server.kubelets = KubeletProxy(server.rest, client_cert=pki.path("apiserver-kubelet-client"))
     server.subresource_handlers.update(server.kubelets.handlers())
+    # --proxy-client-cert-file/-key-file and --requestheader-client-ca-file: extension API servers see the
+    # front-proxy-client certificate, and read whom to trust from kube-system/extension-apiserver-authentication.
+    authentication = ExtensionAuthentication(
+        server.rest, client_ca=pki.path("ca")[0], requestheader_ca=pki.path("front-proxy-ca")[0]
+    )
+    server.aggregator = Aggregator(
+        server.rest,
+        server.discovery,
+        proxy_client_cert=pki.path("front-proxy-client"),
+        authentication=authentication,
+    )
     crt, key = pki.path("apiserver")
     return serving_context(crt, key, client_ca_file=pki.path("ca")[0])
 
