@@ -7,7 +7,8 @@ client whose certificate the TLS handshake verified against the request-header C
 the allowed names — all read from ``kube-system/extension-apiserver-authentication``, which the API server
 publishes. Any other request is 401. The user is then authorized by a SubjectAccessReview (allowed answers
 cached 10 s, denials 10 s, as the generic API server's delegated authorizer); ``system:masters`` is always
-allowed, and the health paths need no user at all.
+allowed, and the health paths need no user at all. Every authenticated user is in ``system:authenticated``, as
+the generic API server's authenticators add it (RBAC's discovery roles are bound to that group).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CONFIGMAPS = ResourceRef("", "v1", "configmaps")
 AUTH_CONFIGMAP_NAMESPACE, AUTH_CONFIGMAP = "kube-system", "extension-apiserver-authentication"
 #: The generic API server's delegated authorizer lets this group through without asking.
 ALWAYS_ALLOWED_GROUP = "system:masters"
+AUTHENTICATED_GROUP = "system:authenticated"
 DECISION_TTL = 10.0
 
 
@@ -136,6 +138,8 @@ class DelegatedAuth:
         if not name:
             raise errors.Unauthorized("Unauthorized")
         groups = tuple(g for h in self.config.group_headers for g in headers.getall(h, ()))
+        if AUTHENTICATED_GROUP not in groups:  # as every authenticator of an extension API server adds it
+            groups += (AUTHENTICATED_GROUP,)
         extra: dict[str, list[str]] = {}
         for header, value in headers.items():
             for prefix in self.config.extra_prefixes:
