@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import logging
 import random
 import ssl
 from collections.abc import Mapping
@@ -46,8 +45,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from pinnace.api import errors
-from pinnace.apiserver.httputil import NO_CACHE
-from pinnace.apiserver.proxy import dial_error
+from pinnace.apiserver.proxy import dial_error, relay_http
 from pinnace.apiserver.rest import RestStore
 from pinnace.apiserver.user import UserInfo
 
@@ -64,7 +62,6 @@ __all__ = [
     "tls_config",
 ]
 
-log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
@@ -84,7 +81,6 @@ _HOP_BY_HOP = frozenset(
 _DROP_REQUEST = _HOP_BY_HOP | {"authorization", "host", "content-length"}
 #: Request header prefixes never forwarded: impersonation (already applied) and any user headers the client sent.
 _DROP_REQUEST_PREFIXES = ("impersonate-", "x-remote-")
-_DROP_RESPONSE = _HOP_BY_HOP | {"content-length"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,38 +313,15 @@ async def relay(
     """Forward ``request`` to ``backend`` as ``user`` and stream the answer back (see the module docstring)."""
     if request.headers.get("Upgrade") and "upgrade" in request.headers.get("Connection", "").lower():
         raise errors.BadRequest("the aggregation layer does not relay upgrade requests (websocket, SPDY) yet")
-    streaming = isinstance(request, web.BaseRequest)
     # The path as the client sent it (its percent-encoding kept): the extension routes it as kube-apiserver would.
-    path_qs = request.raw_path if streaming else request.path_qs
-    url = URL(f"https://{backend.address}{path_qs}", encoded=True)
-    body = await request.read() if request.can_read_body else None
-    session = pool.session(tls)
-    try:
-        async with session.request(
-            request.method,
-            url,
-            data=body,
-            headers=_forwarded_headers(request.headers, user),
-            allow_redirects=False,
-            server_hostname=tls.server_name or None,
-        ) as answer:
-            headers: CIMultiDict[str] = CIMultiDict(
-                (k, v) for k, v in answer.headers.items() if k.lower() not in _DROP_RESPONSE
-            )
-            headers.setdefault("Cache-Control", NO_CACHE)
-            if not streaming:  # the fast front's request (a route that appeared meanwhile): answered whole
-                return web.Response(status=answer.status, headers=headers, body=await answer.read())
-            response = web.StreamResponse(status=answer.status, headers=headers)
-            await response.prepare(request)
-            try:
-                async for chunk in answer.content.iter_any():
-                    await response.write(chunk)
-            except aiohttp.ClientError as exc:  # the answer has begun: it can only end (a watch the backend closed)
-                log.info("%s %s: the extension's answer broke off: %s", request.method, request.path, exc)
-                return response
-            await response.write_eof()
-            return response
-    except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError) as exc:
-        raise unreachable(backend, exc) from None
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-        raise unreachable(backend, exc) from None
+    path_qs = request.raw_path if isinstance(request, web.BaseRequest) else request.path_qs
+    return await relay_http(
+        pool.session(tls),
+        request,
+        request.method,
+        URL(f"https://{backend.address}{path_qs}", encoded=True),
+        None,  # the pooled session's own TLS: the APIService's CA, the front-proxy client certificate
+        headers=_forwarded_headers(request.headers, user),
+        server_hostname=tls.server_name or None,
+        failed=lambda exc: unreachable(backend, exc),
+    )

@@ -41,6 +41,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
+from yarl import URL
 
 from pinnace.api import errors
 from pinnace.api.params import query_bool
@@ -383,43 +384,61 @@ async def relay_http(
     session: aiohttp.ClientSession,
     request: web.BaseRequest,
     method: str,
-    url: str,
+    url: str | URL,
     tls: ssl.SSLContext | None,
     *,
     target: str = "the kubelet",
     rewrite_headers: Callable[[CIMultiDict[str]], None] | None = None,
     dial_failed: Callable[[str], errors.StatusError] | None = None,
+    headers: CIMultiDict[str] | None = None,
+    server_hostname: str | None = None,
+    failed: Callable[[aiohttp.ClientError], errors.StatusError] | None = None,
 ) -> web.StreamResponse:
     """Forward one plain HTTP request and stream the answer back (status, headers and body).
 
     ``target`` names what was dialled in the 503 a refused or failed connection gets, unless ``dial_failed`` makes
-    the refusal of a failed dial (from its Go wording, :func:`dial_error`);
-    ``rewrite_headers`` may change the answer's headers (in place) before they are sent."""
+    the refusal of a failed dial (from its Go wording, :func:`dial_error`), or ``failed`` the refusal of any failure
+    to get an answer; ``rewrite_headers`` may change the answer's headers (in place) before they are sent.
+    ``headers``: the request's headers as sent (default: the client's, less credentials and hop-by-hop ones);
+    ``server_hostname``: the name the far end's certificate is verified for (default: the URL's host); ``tls``
+    None uses the session's own TLS settings. An answer that breaks off once begun just ends (a watch whose far
+    end went away); a request of the fast front (not streamed) gets the answer whole."""
     body = await request.read() if request.can_read_body else None
     try:
         async with session.request(
             method,
             url,
             data=body,
-            headers=_forward_headers(request),
+            headers=headers if headers is not None else _forward_headers(request),
             allow_redirects=False,
             ssl=_ssl_arg(tls),
+            server_hostname=server_hostname,
         ) as upstream:
-            headers = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE)
+            answer = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE)
             if rewrite_headers is not None:
-                rewrite_headers(headers)
-            headers.setdefault("Cache-Control", NO_CACHE)  # set before the relay upstream; the backend's wins
-            response = web.StreamResponse(status=upstream.status, headers=headers)
+                rewrite_headers(answer)
+            answer.setdefault("Cache-Control", NO_CACHE)  # set before the relay upstream; the backend's wins
+            if not isinstance(request, web.BaseRequest):  # the fast front's request: answered whole
+                return web.Response(status=upstream.status, headers=answer, body=await upstream.read())
+            response = web.StreamResponse(status=upstream.status, headers=answer)
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            except aiohttp.ClientError as exc:  # the answer has begun: it can only end
+                log.info("%s %s: the relayed answer broke off: %s", method, request.path, exc)
+                return response
             await response.write_eof()
             return response
-    except aiohttp.ClientConnectorError as exc:  # as Go words a failed dial
-        dial = dial_error(f"{exc.host}:{exc.port}", exc)
-        raise (dial_failed or _unavailable(target))(dial) from None
-    except aiohttp.ClientConnectionError as exc:
-        raise errors.ServiceUnavailable(f"error trying to reach {target}: {exc}") from None
+    except aiohttp.ClientError as exc:
+        if failed is not None:
+            raise failed(exc) from None
+        if isinstance(exc, aiohttp.ClientConnectorError):  # as Go words a failed dial
+            dial = dial_error(f"{exc.host}:{exc.port}", exc)
+            raise (dial_failed or _unavailable(target))(dial) from None
+        if isinstance(exc, aiohttp.ClientConnectionError):
+            raise errors.ServiceUnavailable(f"error trying to reach {target}: {exc}") from None
+        raise
 
 
 def _unavailable(target: str) -> Callable[[str], errors.StatusError]:
