@@ -194,6 +194,28 @@ class ContainerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerStats:
+    """A running container's CPU and memory usage at one moment (CRI ContainerStats, trimmed to CPU and memory).
+
+    What the kubelet's ``/stats/summary`` and ``/metrics/resource`` report per container; the rate of CPU use
+    (usageNanoCores) is the kubelet's to work out from two of these.
+    """
+
+    container_id: str
+    #: When it was measured (UNIX seconds).
+    timestamp: float
+    #: CPU time used by all of the container's processes since it started, in nanoseconds (a counter).
+    cpu_usage_core_nanoseconds: int
+    #: Memory that cannot be reclaimed under pressure: usage less inactive file cache (what eviction and
+    #: ``kubectl top`` look at).
+    memory_working_set_bytes: int
+    #: All memory charged to the container, page cache included.
+    memory_usage_bytes: int
+    #: Anonymous memory (and swap cache): what stays resident without a file behind it.
+    memory_rss_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class ExecResult:
     """The outcome of a synchronous exec (probes)."""
 
@@ -271,6 +293,9 @@ class RuntimeService(Protocol):
 
     async def container_status(self, container_id: str) -> ContainerStatus:
         """One container's state."""
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """The container's CPU and memory usage now; None when it is not running (or not known)."""
 
     async def exec_sync(self, container_id: str, command: Sequence[str], timeout: float) -> ExecResult:
         """Run a command in the container and collect its output (exec probes)."""

@@ -7,7 +7,9 @@ as upstream's kubelet serves them::
 
     GET       /healthz                                     "ok"
     GET       /pods                                        the pods this node runs (a PodList)
-    GET       /stats/summary                               node and pod stats (basic)
+    GET       /stats/summary                               node, pod and container CPU and memory, node fs
+                                                           (only_cpu_and_memory=true: without fs)
+    GET       /metrics/resource                            the same CPU and memory, Prometheus text
     GET       /logs/[path]                                 the node's log directory: listing or file
     GET       /containerLogs/{ns}/{pod}/{container}        follow, previous, tailLines, timestamps,
                                                            sinceSeconds, sinceTime, limitBytes
@@ -51,7 +53,9 @@ from pinnace.api.params import query_bool
 from pinnace.node import cri
 from pinnace.node.cri import ContainerState, ContainerStatus, RuntimeService, SandboxState, StreamSession
 from pinnace.node.kubeletauth import KubeletAuth
-from pinnace.node.kubeletstats import stats_summary
+from pinnace.node.kubeletstats import SummaryProvider
+from pinnace.node.resourcemetrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from pinnace.node.resourcemetrics import resource_metrics
 from pinnace.node.streams import channels, logs
 from pinnace.node.streams.portforward import PortForwardSession, serve_channels
 from pinnace.node.streams.remotecommand import StreamOptions, serve_session
@@ -107,6 +111,8 @@ class KubeletServer:
         #: What ``/logs/`` serves (upstream: /var/log); None serves nothing.
         self.log_dir = log_dir
         self.started_at = time.time()
+        #: The stats of ``/stats/summary`` and ``/metrics/resource``, with the samples their CPU rates come from.
+        self.stats = SummaryProvider(node_name, runtime, self.started_at, log_dir)
         self.tls = tls
         self.auth = auth
         self._runner: web.AppRunner | None = None
@@ -117,6 +123,7 @@ class KubeletServer:
             (get, "/healthz", self._healthz),
             (get, "/pods", self._pods),
             (get, "/stats/summary", self._stats),
+            (get, "/metrics/resource", self._resource_metrics),
             (get, "/logs/{path:.*}", self._logs),
             (get, "/containerLogs/{ns}/{pod}/{container}", self._container_logs),
             (post, "/exec/{ns}/{pod}/{container}", self._exec),
@@ -225,8 +232,12 @@ class KubeletServer:
         return web.Response(body=orjson.dumps(body), headers=_JSON)
 
     async def _stats(self, request: web.Request) -> web.Response:
-        summary = await stats_summary(self.node_name, self.started_at, self.runtime, self.log_dir)
+        summary = await self.stats.summary(only_cpu_and_memory=query_bool(request.query.get("only_cpu_and_memory")))
         return web.Response(body=orjson.dumps(summary), headers=_JSON)
+
+    async def _resource_metrics(self, request: web.Request) -> web.Response:
+        body = await resource_metrics(self.stats)
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         if self.log_dir is None:

@@ -15,7 +15,8 @@
 - :mod:`.nsfiles` — namespaces kept by bind mounts, made in-process (no ``ip``/``unshare`` per pod);
 - :mod:`.podns` — the pod's shared IPC and UTS namespaces and /dev/shm;
 - :mod:`.masquerade` — the node's one masquerading rule set for its podCIDR (as flannel's);
-- :mod:`.records` — the JSON records on disk a restarted agent adopts from.
+- :mod:`.records` — the JSON records on disk a restarted agent adopts from;
+- :mod:`.cgroups` — host cgroup layout checks and OOM kill counts (usage: :mod:`pinnace.node.cgroupstats`).
 
 Needs root. The node agent selects it with ``--runtime oci`` and
 ``--oci-runtime runc|crun``.

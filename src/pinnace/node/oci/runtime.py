@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
-from pinnace.node import cri, podfiles
+from pinnace.node import cgroupstats, cri, podfiles
 from pinnace.node.cni import CNI, node_conflist, write_conflist
 from pinnace.node.images.config import ImageConfig
 from pinnace.node.oci import cgroups, masquerade, netns, podns, records, rootfs
@@ -77,6 +77,8 @@ class OCIRuntime:
         self._files = records.RecordCache()
         #: Each container's shim, once known (it never changes).
         self._shim_pids: dict[str, int] = {}
+        #: Each container's cgroup directories, from the cgroupsPath its bundle gave runc/crun (None: not found).
+        self._cgroups: dict[str, cgroupstats.CgroupPaths | None] = {}
         for sub in ("sandboxes", "containers", "runtime"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
         if self.cni is None and os.path.exists(self._conflist_path):
@@ -427,6 +429,7 @@ class OCIRuntime:
         shutil.rmtree(directory, ignore_errors=True)
         self._records.pop(container_id, None)
         self._shim_pids.pop(container_id, None)
+        self._cgroups.pop(container_id, None)
         self._files.forget_under(directory)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_attach_socket(container_id))
@@ -464,6 +467,23 @@ class OCIRuntime:
     async def container_status(self, container_id: str) -> cri.ContainerStatus:
         """One container's state, exit code and reason (OOMKilled, Completed, Error)."""
         return self._container_status(self._container_record(container_id))
+
+    async def container_stats(self, container_id: str) -> cri.ContainerStats | None:
+        """The container's CPU and memory use now, read from its cgroup (in a worker thread)."""
+        try:
+            self._container_record(container_id)
+        except cri.NotFoundError:
+            return None
+        if not self._running(container_id):
+            return None
+        if container_id not in self._cgroups:
+            spec = records.read_record(os.path.join(self._container_dir(container_id), "bundle", "config.json"))
+            path = str(((spec or {}).get("linux") or {}).get("cgroupsPath") or "")
+            self._cgroups[container_id] = cgroupstats.locate(path) if path else None
+        paths = self._cgroups[container_id]
+        if paths is None:
+            return None
+        return await asyncio.to_thread(cgroupstats.container_stats, container_id, paths)
 
     def _require_running(self, container_id: str) -> None:
         self._container_record(container_id)

@@ -8,7 +8,8 @@
   :mod:`.shim_host` (namespaces, process set-up), :mod:`.shim_io` (processes and output) and
   :mod:`.shim_sessions` (exec and attach);
 - :mod:`.streams` — the client side of the shim's exec/attach socket;
-- :mod:`.cgroups` — as root, a cgroup per container with its resource limits (OOMKilled reported).
+- :mod:`.cgroups` — as root, a cgroup per container, with its resource limits (OOMKilled reported);
+- :mod:`.usage` — a container's CPU and memory use (CRI ContainerStats), from its cgroup or its process tree.
 """
 
 from pinnace.node.process.runtime import ProcessRuntime

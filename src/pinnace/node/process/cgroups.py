@@ -1,8 +1,11 @@
-"""Resource limits for ``process`` containers: a cgroup per container (root only), as runc would make it.
+"""Cgroups for ``process`` containers (root only), as runc would make them: resource limits, and accounting.
 
-A node running as root gives each process container with ``resources``
-(limits or a CPU request) a cgroup of its own, ``pinnace-process/<id>``, in
-the cgroup v2 hierarchy, or in the v1 ``memory`` and ``cpu`` hierarchies:
+A node running as root gives each process container a cgroup of its own,
+``pinnace-process/<id>``, in the cgroup v2 hierarchy, or in the v1 ``memory``
+and ``cpuacct`` hierarchies (and ``cpu``, for a container with resources), so
+that its CPU and memory use can be read as any container runtime's is
+(:mod:`pinnace.node.cgroupstats`). A container with ``resources`` (limits or a
+CPU request) gets them written there:
 
 - memory limit → ``memory.max`` (v2) / ``memory.limit_in_bytes`` (v1), with
   no swap beyond it (``memory.swap.max`` 0 / ``memory.memsw.limit_in_bytes``
@@ -10,6 +13,9 @@ the cgroup v2 hierarchy, or in the v1 ``memory`` and ``cpu`` hierarchies:
 - CPU limit → a CFS quota per 100 ms period (``cpu.max`` / ``cpu.cfs_quota_us``);
 - CPU request → ``cpu.weight`` / ``cpu.shares`` (upstream's shares, and its
   shares-to-weight conversion on v2).
+
+A container without resources has no limit written anywhere (and, on v1, joins
+no ``cpu`` cgroup: it is scheduled as before).
 
 The shim puts the container's processes (the main one and every exec) in it
 before they exec (it is given the ``cgroup.procs`` files; it imports nothing
@@ -38,10 +44,12 @@ CFS_PERIOD_US = 100_000
 
 @dataclass(frozen=True)
 class ContainerCgroup:
-    """One container's cgroup directories (one on v2; one per hierarchy on v1) and its memory one."""
+    """One container's cgroup directories (one on v2; one per hierarchy on v1), its memory and CPU accounting ones."""
 
     dirs: list[str] = field(default_factory=list)
     memory_dir: str = ""
+    #: Where its CPU time is counted: the ``cpuacct`` directory on v1 ("" without that hierarchy), the one on v2.
+    cpuacct_dir: str = ""
 
     @property
     def procs_files(self) -> list[str]:
@@ -73,7 +81,8 @@ def _write(directory: str, name: str, value: str, *, optional: bool = False) -> 
 
 
 def create(container_id: str, *, memory: int | None, cpu_limit: int | None, cpu_request: int | None) -> ContainerCgroup:
-    """Make the container's cgroup with these limits (bytes, millicores); OSError if the host does not let us."""
+    """Make the container's cgroup with these limits (bytes, millicores; None: none); OSError if the host does not
+    let us."""
     quota = None if cpu_limit is None else max(1000, cpu_limit * CFS_PERIOD_US // 1000)
     if unified():
         parent = os.path.join(CGROUP_ROOT, PARENT)
@@ -89,10 +98,20 @@ def create(container_id: str, *, memory: int | None, cpu_limit: int | None, cpu_
             _write(own, "cpu.max", f"{quota} {CFS_PERIOD_US}")
         if cpu_request is not None:
             _write(own, "cpu.weight", str(weight(shares(cpu_request))))
-        return ContainerCgroup([own], own)
+        return ContainerCgroup([own], own, own)
     mem = os.path.join(CGROUP_ROOT, "memory", PARENT, container_id)
     cpu = os.path.join(CGROUP_ROOT, "cpu", PARENT, container_id)
-    for directory in (mem, cpu):
+    limited = (memory, cpu_limit, cpu_request) != (None, None, None)
+    dirs = [mem, cpu] if limited else [mem]  # no cpu cgroup for accounting alone: scheduled as before
+    acct = ""
+    if os.path.isdir(os.path.join(CGROUP_ROOT, "cpuacct")):
+        acct = os.path.join(CGROUP_ROOT, "cpuacct", PARENT, container_id)
+        comounted = os.path.realpath(os.path.join(CGROUP_ROOT, "cpuacct")) == os.path.realpath(
+            os.path.join(CGROUP_ROOT, "cpu")
+        )  # "cpu,cpuacct": joined with cpu already when limited
+        if not (comounted and limited):
+            dirs.append(acct)
+    for directory in dirs:
         os.makedirs(directory, exist_ok=True)
     if memory is not None:
         _write(mem, "memory.limit_in_bytes", str(memory))
@@ -102,7 +121,7 @@ def create(container_id: str, *, memory: int | None, cpu_limit: int | None, cpu_
         _write(cpu, "cpu.cfs_quota_us", str(quota))
     if cpu_request is not None:
         _write(cpu, "cpu.shares", str(shares(cpu_request)))
-    return ContainerCgroup([mem, cpu], mem)
+    return ContainerCgroup(dirs, mem, acct)
 
 
 def remove(dirs: list[str]) -> None:
@@ -113,16 +132,24 @@ def remove(dirs: list[str]) -> None:
 
 
 def shim_settings(container_id: str, resources: Resources, name: str) -> dict[str, object]:
-    """The container's cgroup, made when we are root and it has limits or a CPU request: the shim config's
-    ``cgroups``, ``cgroup_procs`` and ``cgroup_memory`` ({} without; a host that refuses is logged, not fatal)."""
-    wanted = (resources.memory_limit_bytes, resources.cpu_millis_limit, resources.cpu_millis_request)
-    if os.geteuid() != 0 or wanted == (None, None, None):
+    """The container's cgroup, made when we are root (with its limits, if it has any): the shim config's
+    ``cgroups``, ``cgroup_procs``, ``cgroup_memory``, and ``cgroup_cpuacct`` and ``cgroup_unified`` (for reading
+    its usage). {} when not root; a host that refuses is logged, not fatal."""
+    if os.geteuid() != 0:
         return {}
     try:
         cgroup = create(container_id, memory=resources.memory_limit_bytes, cpu_limit=resources.cpu_millis_limit,
                         cpu_request=resources.cpu_millis_request)  # fmt: skip
     except OSError as exc:
-        log.warning("container %s (%s) runs without resource limits: cannot make its cgroup: %s",
-                    name, container_id[:12], exc)  # fmt: skip
+        limited = (resources.memory_limit_bytes, resources.cpu_millis_limit, resources.cpu_millis_request) != (
+            None, None, None)  # fmt: skip
+        log.warning("container %s (%s) runs without %s: cannot make its cgroup: %s", name, container_id[:12],
+                    "resource limits" if limited else "a cgroup (its usage is read from /proc)", exc)  # fmt: skip
         return {}
-    return {"cgroups": cgroup.dirs, "cgroup_procs": cgroup.procs_files, "cgroup_memory": cgroup.memory_dir}
+    return {
+        "cgroups": cgroup.dirs,
+        "cgroup_procs": cgroup.procs_files,
+        "cgroup_memory": cgroup.memory_dir,
+        "cgroup_cpuacct": cgroup.cpuacct_dir,
+        "cgroup_unified": unified(),
+    }

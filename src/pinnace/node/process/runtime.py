@@ -55,6 +55,7 @@ from pinnace.node import podfiles
 from pinnace.node.cri import (
     ContainerConfig,
     ContainerState,
+    ContainerStats,
     ContainerStatus,
     ExecResult,
     Mount,
@@ -70,6 +71,7 @@ from pinnace.node.cri import (
 )
 from pinnace.node.process import cgroups
 from pinnace.node.process.streams import ShimSession, open_session
+from pinnace.node.process.usage import ContainerUsage
 
 __all__ = ["DEFAULT_PATH", "ProcessRuntime", "mount_namespace_mode", "pod_hostname"]
 
@@ -172,6 +174,7 @@ class ProcessRuntime:
         self._final: dict[str, Obj] = {}
         self._sandboxes: dict[str, tuple[int, Obj, SandboxStatus]] = {}
         self._shims: dict[str, int] = {}
+        self._usage = ContainerUsage()
 
     async def version(self) -> str:
         """``process://<pinnace version>``."""
@@ -424,7 +427,17 @@ class ProcessRuntime:
             return dict(final)
         state = _read_json(Path(os.path.join(self.state_dir, "containers", container_id, "state.json")))
         if state is not None and "exit_code" in state:
-            self._final[container_id] = dict(state)
+            state = self._exited(container_id, state)
+        return state
+
+    def _exited(self, container_id: str, state: Obj) -> Obj:
+        """A container's final state, seen for the first time: whether the kernel OOM-killed it is read from its
+        cgroup, which then goes (as runc's goes with its container; a busy one stays until the container is
+        removed)."""
+        if state["exit_code"] == 137 and state.get("reason") == "Error" and not state.get("oom_checked"):
+            state = self._oom_checked(container_id, state)
+        cgroups.remove(list((_read_json(self._cdir(container_id) / "config.json") or {}).get("cgroups") or []))
+        self._final[container_id] = dict(state)
         return state
 
     def _running_pid(self, state: Obj | None) -> int | None:
@@ -503,6 +516,7 @@ class ProcessRuntime:
         self._locks.pop(container_id, None)
         self._metas.pop(container_id, None)
         self._final.pop(container_id, None)
+        self._usage.forget(container_id)
 
     def _meta(self, container_id: str) -> tuple[Obj, ContainerConfig] | None:
         cached = self._metas.get(container_id)
@@ -588,6 +602,13 @@ class ProcessRuntime:
         if status is None:
             raise NotFoundError(f"no container {container_id!r}")
         return status
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """The container's CPU and memory use now, from its cgroup or its process tree (:mod:`.usage`)."""
+        pid = self._running_pid(self._state(container_id))
+        if pid is None:
+            return None
+        return await self._usage.stats(container_id, self._cdir(container_id), pid)
 
     # ---- streams ---------------------------------------------------------------------------------
     def _shim_socket(self, container_id: str) -> str:

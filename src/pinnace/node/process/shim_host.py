@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "IGNORED_SIGNALS",
+    "become",
     "child_setup",
     "controlling_tty",
     "enter_mount_namespace",
@@ -134,8 +135,20 @@ def child_setup() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def become(uid: int | None, gid: int | None) -> None:
+    """In the child, before exec and after joining the cgroups (which takes root): runAsUser and runAsGroup (the
+    user's own id as the group when none is given), without supplementary groups; nothing when neither is set."""
+    group = gid if gid is not None else uid
+    if uid is not None:
+        os.setgroups([])
+    if group is not None:
+        os.setregid(group, group)
+    if uid is not None:
+        os.setreuid(uid, uid)
+
+
 def join_cgroups(procs_files: list[str], then: Any) -> None:
-    """In the child, before exec: join the container's cgroups (its resource limits), then ``then()``."""
+    """In the child, before exec: join the container's cgroups (its limits and accounting), then ``then()``."""
     pid = str(os.getpid()).encode()
     for path in procs_files:
         fd = os.open(path, os.O_WRONLY)

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 # modules; imported as part of the package (type checking, documentation), they are the package's.
 if TYPE_CHECKING or __package__:
     from pinnace.node.crilog import CRILog
-    from pinnace.node.process.shim_host import child_setup, controlling_tty, join_cgroups
+    from pinnace.node.process.shim_host import become, child_setup, controlling_tty, join_cgroups
 else:
     from crilog import CRILog
-    from shim_host import child_setup, controlling_tty, join_cgroups
+    from shim_host import become, child_setup, controlling_tty, join_cgroups
 
 __all__ = ["MAX_PENDING", "Pump", "Session", "ShimIO"]
 
@@ -77,8 +77,13 @@ class ShimIO:
     def spawn(self, argv: list[str], stdin: Any, stdout: Any, stderr: Any, *, tty: bool) -> subprocess.Popen[bytes]:
         """A process of the container: its env, cwd, user (runAsUser/runAsGroup), cgroups and own session."""
         uid, gid = self.cfg.get("user"), self.cfg.get("group")
-        setup = controlling_tty if tty else child_setup
+        terminal = controlling_tty if tty else child_setup
         procs = list(self.cfg.get("cgroup_procs") or [])
+
+        def setup() -> None:  # the user changes after the cgroups are joined: that takes root
+            become(uid, gid)
+            terminal()
+
         return subprocess.Popen(
             argv,
             stdin=stdin,
@@ -88,9 +93,6 @@ class ShimIO:
             cwd=self.cfg.get("cwd") or "/",
             start_new_session=True,
             preexec_fn=(lambda: join_cgroups(procs, setup)) if procs else setup,
-            user=uid,
-            group=gid if gid is not None else (uid if uid is not None else None),
-            extra_groups=[] if uid is not None else None,
         )
 
     def record(self, stream: str, data: bytes) -> None:

@@ -1,4 +1,4 @@
-"""Resource limits for process containers (root): a cgroup per container, limits enforced, OOM reported."""
+"""Cgroups for process containers (root): one per container, limits enforced, OOM reported, none without."""
 
 from __future__ import annotations
 
@@ -70,14 +70,28 @@ async def test_limits_and_the_cpu_request_are_written_and_execs_join(runtime: Pr
     assert (stopped.exit_code, stopped.reason) == (137, "Error")  # killed, not by the OOM killer
 
 
-async def test_no_limits_no_cgroup(runtime: ProcessRuntime, tmp_path: Path) -> None:
+async def test_no_limits_an_accounting_cgroup_only(runtime: ProcessRuntime, tmp_path: Path) -> None:
     sid = await sandbox(runtime, tmp_path)
     cid = await run(runtime, sid, tmp_path, "sleep", "60")
     await wait_state(runtime, cid, cri.ContainerState.RUNNING)
+    exec_result = await runtime.exec_sync(cid, ["cat", "/proc/self/cgroup"], 10)
+    assert f"{cgroups.PARENT}/{cid}" in exec_result.stdout.decode()
+    if cgroups.unified():
+        own = Path(cgroups.CGROUP_ROOT, cgroups.PARENT, cid)
+        assert (own / "memory.max").read_text().strip() == "max"
+        assert (own / "cpu.max").read_text().strip() == "max 100000"
+    else:
+        assert int(Path(_cgroup_dirs(cid)[0], "memory.limit_in_bytes").read_text()) >= 1 << 62  # unlimited
+        # No cpu cgroup: scheduled as before (unless the host mounts cpu and cpuacct together).
+        cpu = Path(cgroups.CGROUP_ROOT, "cpu", cgroups.PARENT, cid)
+        assert not cpu.exists() or cpu.resolve() == Path(_cgroup_dirs(cid)[1]).resolve()
+    await runtime.stop_container(cid, 0)
+    await runtime.remove_container(cid)
     assert not any(os.path.exists(d) for d in _cgroup_dirs(cid))
 
 
 def _cgroup_dirs(container_id: str) -> list[str]:
     if cgroups.unified():
         return [os.path.join(cgroups.CGROUP_ROOT, cgroups.PARENT, container_id)]
-    return [os.path.join(cgroups.CGROUP_ROOT, kind, cgroups.PARENT, container_id) for kind in ("memory", "cpu")]
+    kinds = ("memory", "cpuacct", "cpu")
+    return [os.path.join(cgroups.CGROUP_ROOT, kind, cgroups.PARENT, container_id) for kind in kinds]
