@@ -23,8 +23,8 @@ from aiohttp import web
 
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef, RestClient
-from pinnace.node.kubeletauth import TTLCache
 from pinnace.runtime.clock import Clock, RealClock
+from pinnace.runtime.ttlcache import TTLCache
 
 __all__ = ["ALWAYS_ALLOWED_GROUP", "Attributes", "RequestHeaderConfig", "RequestUser", "load_request_header_config"]
 

@@ -12,7 +12,9 @@ loop, volumes, env, termination; ``pinnace node``) drives a runtime through
 :mod:`.cri` — :mod:`.process` (host subprocesses under shims, the default) or
 :mod:`.oci` — with :mod:`.server` (the kubelet API, over HTTPS with
 :mod:`.kubeletcert`'s self-signed certificate, every caller checked by
-:mod:`.kubeletauth`), :mod:`.streams` and :mod:`.probes` beside it. Everything here talks to the API through
-:mod:`pinnace.client` and :mod:`pinnace.runtime` only, so it runs against any
+:mod:`.kubeletauth`), :mod:`.streams` and :mod:`.probes` beside it. The kubelet API's stats —
+:mod:`.kubeletstats` (``/stats/summary``) and :mod:`.resourcemetrics` (``/metrics/resource``) — read each
+container's usage through the runtime, from its cgroup (:mod:`.cgroupstats`) or its process tree. Everything
+here talks to the API through :mod:`pinnace.client` and :mod:`pinnace.runtime` only, so it runs against any
 conformant cluster.
 """

@@ -32,10 +32,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from aiohttp import web
 
@@ -43,6 +43,7 @@ from pinnace.client.rest import ResourceRef, RestClient
 from pinnace.node.kubeletcert import ensure_serving_cert, serving_context
 from pinnace.node.servingcsr import ServingCertificateManager
 from pinnace.runtime.clock import Clock, RealClock
+from pinnace.runtime.ttlcache import TTLCache
 
 __all__ = [
     "METHOD_VERBS",
@@ -82,9 +83,6 @@ _SUBRESOURCES = (
 TOKEN_CACHE_TTL = 120.0
 AUTHORIZED_TTL = 300.0
 UNAUTHORIZED_TTL = 30.0
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,35 +134,6 @@ def user_from_peercert(peercert: Mapping[str, Any]) -> KubeletUser | None:
             elif attr == "organizationName":
                 groups.append(value)
     return KubeletUser(name, groups=tuple(groups)) if name else None
-
-
-class TTLCache(Generic[K, V]):
-    """Answers kept for a time each (the kubelet's webhook caches), bounded in size; times from an injected clock."""
-
-    def __init__(self, clock: Clock, max_entries: int = 4096) -> None:
-        self.clock = clock
-        self.max_entries = max_entries
-        self._entries: dict[K, tuple[float, V]] = {}
-
-    def get(self, key: K) -> V | None:
-        """The cached answer, or None when there is none or it expired."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self.clock.now():
-            del self._entries[key]
-            return None
-        return entry[1]
-
-    def put(self, key: K, value: V, ttl: float) -> None:
-        """Keep ``value`` for ``ttl`` seconds (when full, expired entries go first, then the oldest)."""
-        if len(self._entries) >= self.max_entries and key not in self._entries:
-            now = self.clock.now()
-            for stale in [k for k, (expires, _) in self._entries.items() if expires <= now]:
-                del self._entries[stale]
-            if len(self._entries) >= self.max_entries:
-                del self._entries[next(iter(self._entries))]
-        self._entries[key] = (self.clock.now() + ttl, value)
 
 
 #: A token the API server did not accept, as the token cache keeps it.
