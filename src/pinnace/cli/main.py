@@ -164,6 +164,12 @@ def up(
     event_ttl: Annotated[
         float, typer.Option(help="Seconds an Event lives after its last write (kube-apiserver's 1h); 0: for ever.")
     ] = 3600.0,
+    metric_resolution: Annotated[
+        float, typer.Option(help="Seconds between the metrics server's scrapes of the nodes (metrics-server's 15 s).")
+    ] = 15.0,
+    horizontal_pod_autoscaler_sync_period: Annotated[
+        float, typer.Option(help="Seconds between the HorizontalPodAutoscaler controller's looks at each autoscaler.")
+    ] = 15.0,
 ) -> None:
     """Start a cluster: the API server on an embedded SQLite store (or etcd), and the controllers."""
     from pinnace.cluster.up_main import UpOptions, UpOptionsError, exec_up
@@ -194,6 +200,8 @@ def up(
         enable_admission_plugins=enable_admission_plugins,
         disable_admission_plugins=disable_admission_plugins,
         event_ttl=event_ttl,
+        metric_resolution=metric_resolution,
+        horizontal_pod_autoscaler_sync_period=horizontal_pod_autoscaler_sync_period,
     )
     if not detach:
         exec_up(options)  # the server runs without the command line loaded; same pid, exit code and signals

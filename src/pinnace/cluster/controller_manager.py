@@ -65,6 +65,13 @@ class ControllerManagerConfig:
     cluster_dns_address: str = ""
     cluster_dns_port: int = 53
     cluster_domain: str = "cluster.local"
+    #: Where the metrics server listens (:mod:`pinnace.cluster.metricsserver`; "": none; any free port), and how
+    #: often it scrapes the kubelets (metrics-server's --metric-resolution). Its certificate is issued by the
+    #: cluster signing CA.
+    metrics_server_address: str = ""
+    metric_resolution: float = 15.0
+    #: kube-controller-manager's --horizontal-pod-autoscaler-sync-period (seconds).
+    hpa_sync_period: float = 15.0
     #: Extra keyword options per component, by name, for anything without its own field.
     component_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -77,6 +84,8 @@ class ControllerManagerConfig:
             options.update(cert_file=self.cluster_signing_cert_file, key_file=self.cluster_signing_key_file)
         if name == "root-ca-cert-publisher":
             options.update(root_ca_file=self.root_ca_file)
+        if name == "horizontalpodautoscaling":
+            options.update(sync_period=self.hpa_sync_period)
         options.update(self.component_options.get(name, {}))
         return options
 
@@ -159,6 +168,19 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
 
         manager.add(
             DNSEndpoint(manager.rest, config.cluster_dns_address, config.cluster_dns_port, config.cluster_domain),
+            needs_leader_election=False,
+        )
+    if config.metrics_server_address and config.cluster_signing_cert_file and config.cluster_signing_key_file:
+        from pinnace.cluster.metricsserver import MetricsServerEndpoint
+
+        manager.add(
+            MetricsServerEndpoint(
+                manager.rest,
+                config.metrics_server_address,
+                config.cluster_signing_cert_file,
+                config.cluster_signing_key_file,
+                config.metric_resolution,
+            ),
             needs_leader_election=False,
         )
     if config.sim_nodes > 0:

@@ -30,6 +30,7 @@ from pinnace.cluster.clusterdns import DNS_PORT, dns_bind_address, install_dns_s
 from pinnace.cluster.clusterinfo import publish_cluster_info, publish_kubeadm_config
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
+from pinnace.cluster.metricsserver import install_metrics_server
 from pinnace.cluster.netslot import NetworkSlot, SlotClaim, claim_slot, network_slot, recorded_slot
 from pinnace.cluster.nodenet import placer_for
 from pinnace.cluster.nodes import NodeLauncher, NodesConfig
@@ -80,6 +81,9 @@ class ClusterConfig:
     cluster_dns: bool = True
     #: The cluster's DNS domain (the kubelets' clusterDomain).
     cluster_domain: str = "cluster.local"
+    #: Serve ``metrics.k8s.io`` (``kubectl top``, the HPA's resource metrics) from the node agents' stats
+    #: (:mod:`pinnace.cluster.metricsserver`; only with nodes and a controller manager).
+    metrics_server: bool = True
 
 
 def admission_plugins_for(config: ClusterConfig) -> tuple[str, ...]:
@@ -185,6 +189,9 @@ class LocalCluster:
             cm = dataclasses.replace(
                 cm, cluster_dns_address=address, cluster_dns_port=DNS_PORT, cluster_domain=self.config.cluster_domain
             )
+        if self._serves_metrics(cm):
+            await install_metrics_server(self.server, pki.ca.cert_pem())
+            cm = dataclasses.replace(cm, metrics_server_address="127.0.0.1")
         if not cm.root_ca_file:  # kube-root-ca.crt in every namespace: what in-cluster clients verify the server with
             cm = dataclasses.replace(cm, root_ca_file=str(pki.path("ca")[0]))
         if cm.controllers or cm.sim_nodes:
@@ -212,6 +219,11 @@ class LocalCluster:
                 cluster_domain=self.config.cluster_domain,
             )
             await self.nodes.start()
+
+    def _serves_metrics(self, cm: ControllerManagerConfig) -> bool:
+        """Whether this cluster runs its metrics server: asked, with node agents (whose stats it reads) and a
+        controller manager (that runs it)."""
+        return bool(self.config.metrics_server and self.config.nodes.nodes and (cm.controllers or cm.sim_nodes))
 
     def _serves_dns(self, cm: ControllerManagerConfig) -> bool:
         """Whether this cluster runs its DNS: asked, with node agents (whose pods use it), a controller manager (that

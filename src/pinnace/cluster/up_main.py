@@ -76,6 +76,8 @@ class UpOptions:
     enable_admission_plugins: str
     disable_admission_plugins: str
     event_ttl: float = 3600.0
+    metric_resolution: float = 15.0
+    horizontal_pod_autoscaler_sync_period: float = 15.0
 
     def to_json(self) -> str:
         """These options as one JSON document (what ``pinnace up`` hands the process it becomes)."""
@@ -112,6 +114,11 @@ class UpOptions:
             raise UpOptionsError(str(exc)) from None
         if self.event_ttl < 0:
             raise UpOptionsError(f"--event-ttl must be 0 (for ever) or more seconds, not {self.event_ttl:g}")
+        if self.metric_resolution < 1:
+            raise UpOptionsError(f"--metric-resolution must be 1 second or more, not {self.metric_resolution:g}")
+        if (hpa_sync := self.horizontal_pod_autoscaler_sync_period) <= 0:
+            raise UpOptionsError(f"--horizontal-pod-autoscaler-sync-period must be positive, not {hpa_sync:g}")
+        cm = dataclasses.replace(cm, metric_resolution=self.metric_resolution, hpa_sync_period=hpa_sync)
         store = StoreConfig(endpoints, _path(self.etcd_cafile), _path(self.etcd_certfile), _path(self.etcd_keyfile))
         if store.is_etcd:
             # Other API servers may share this etcd, each with a controller manager: only one may work at a time.

@@ -113,7 +113,7 @@ class MetricsServer:
             self.auth = DelegatedAuth(self.rest, header_config)
             context = self.auth.tls_context(self.config.cert_file, self.config.key_file)
             self._tasks.append(asyncio.create_task(self.scraper.run(), name="metrics scraper"))
-            self._runner = web.ServerRunner(web.Server(self._handle), access_log=None)
+            self._runner = web.ServerRunner(web.Server(self._handle, access_log=None))
             await self._runner.setup()
             family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
