@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cluster, free_port, run_pinnace, start_cluster, stop_cluster
-from tests.e2e.kubectl import eventually, get_json
+from tests.e2e.kubectl import eventually, get_json, table
 from tests.e2e.test_kubectl_streams import drive_tty
 
 from pinnace.cluster.netslot import NetworkSlot, network_slot
@@ -38,7 +38,8 @@ def oci_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data = base / "data"
     built = run_pinnace("image", "build", "--from-binary", "/bin/busybox", "--tag", IMAGE, "--data-dir", str(data))
     assert built.returncode == 0, built.stderr
-    cluster = start_cluster(data, base / "home", extra_args=["--nodes", "3", "--runtime", "oci"])
+    args = ["--nodes", "3", "--runtime", "oci", "--metric-resolution", "3"]
+    cluster = start_cluster(data, base / "home", extra_args=args)
     try:
         eventually(lambda: _ready_nodes(cluster) == 3, timeout=60)
         yield cluster
@@ -386,3 +387,24 @@ def test_a_pod_resolves_a_service_on_another_node_through_the_cluster_dns(oci_cl
     assert f"nameserver {dns['clusterIP']}" in logs
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in logs
     assert logs.endswith("served-by-resolvable\n")
+
+
+def test_kubectl_top_shows_a_containers_cpu_within_its_limit(oci_cluster: Cluster) -> None:
+    # A busy loop capped at 300m by its cgroup (runc applies the limit): the metrics pipeline (the kubelet's stats
+    # from the container's cgroup, the metrics server, the aggregation layer) shows what the cap allows.
+    limits = {"limits": {"cpu": "300m", "memory": "32Mi"}}
+    _apply(oci_cluster, _pod("burner", "node-2", "while :; do :; done", resources=limits))
+    eventually(lambda: _running_ip(oci_cluster, "burner"), timeout=60)
+
+    def top() -> list[str]:
+        done = oci_cluster.kubectl("top", "pod", "burner", "--containers", check=False)
+        rows = table(done.stdout) if done.returncode == 0 else []
+        return rows[1] if len(rows) > 1 and rows[1][2] != "0m" else []
+
+    pod, container, cpu, memory = eventually(top, timeout=60, interval=1)
+    assert (pod, container) == ("burner", "main")
+    assert 150 <= int(cpu.rstrip("m")) <= 360, cpu
+    assert memory.endswith("Mi")
+    nodes = table(oci_cluster.kubectl("top", "node").stdout)
+    assert sorted(row[0] for row in nodes[1:]) == ["node-0", "node-1", "node-2"]
+    oci_cluster.kubectl("delete", "pod", "burner", "--grace-period=1")
