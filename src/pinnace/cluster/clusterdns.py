@@ -20,15 +20,17 @@ one does).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pinnace.api import errors
 from pinnace.cluster.selfendpoint import (
     endpoint_slice,
+    host_slice_suffix,
     publish_endpoint_slice,
     serve_with_retries,
     withdraw_endpoint_slice,
@@ -57,6 +59,8 @@ DNS_SERVICE = "kube-dns"
 DNS_PORT = 53
 #: The managed-by label of the EndpointSlice the DNS server publishes (the endpointslice controller leaves it alone).
 DNS_MANAGED_BY = "cluster-dns.pinnace.dev"
+#: The slice name of earlier releases, where every host's DNS server published the same one.
+LEGACY_SLICE = f"{DNS_SERVICE}-pinnace"
 
 
 def dns_service_ip(service_cidr: str) -> str:
@@ -118,7 +122,7 @@ class DNSEndpoint:
     address: str
     port: int = DNS_PORT
     zone: str = "cluster.local"
-    slice_suffix: str = "pinnace"
+    slice_suffix: str = field(default_factory=host_slice_suffix)
     name: str = "cluster-dns"
     needs_leader_election: bool = False
 
@@ -143,6 +147,9 @@ class DNSEndpoint:
         """Point ``kube-dns`` at the server (the server answers meanwhile: it is bound before this runs)."""
         log.info("cluster DNS serving %s on %s:%d", self.zone, self.address, port)
         await publish_endpoint_slice(self.rest, dns_endpoint_slice(self.slice_name, self.address, port), "cluster DNS")
+        if self.slice_name != LEGACY_SLICE:  # the one name every host's server shared before (2026-11), left behind
+            with contextlib.suppress(errors.StatusError, OSError):
+                await withdraw_endpoint_slice(self.rest, LEGACY_SLICE, DNS_NAMESPACE)
 
     async def _withdraw(self) -> None:
         """Take the slice away (the Service then has no endpoint: queries fail fast instead of timing out)."""

@@ -19,13 +19,14 @@ import base64
 import contextlib
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pinnace.api import errors
 from pinnace.cluster.selfendpoint import (
     endpoint_slice,
+    host_slice_suffix,
     publish_endpoint_slice,
     serve_with_retries,
     withdraw_endpoint_slice,
@@ -169,7 +170,7 @@ class MetricsServerEndpoint:
     ca_cert_file: str
     ca_key_file: str
     resolution: float = 15.0
-    slice_suffix: str = "pinnace"
+    slice_suffix: str = field(default_factory=host_slice_suffix)
     name: str = "metrics-server"
     needs_leader_election: bool = False
 

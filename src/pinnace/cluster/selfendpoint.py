@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
+import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ __all__ = [
     "RETRY_MAX",
     "SERVICE_NAME_LABEL",
     "endpoint_slice",
+    "host_slice_suffix",
     "publish_endpoint_slice",
     "serve_with_retries",
     "withdraw_endpoint_slice",
@@ -40,6 +43,13 @@ MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 ENDPOINT_SLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices")
 #: Seconds between attempts (to serve, to publish), growing to the second figure.
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0
+
+
+def host_slice_suffix() -> str:
+    """What tells this host's slice from another's (its name, as a DNS label): with several control planes, each
+    controller manager serves and publishes its own, and withdrawing one leaves the others in place."""
+    label = re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().lower()).strip("-")[:40].strip("-")
+    return label or "host"
 
 
 def endpoint_slice(

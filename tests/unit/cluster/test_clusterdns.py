@@ -55,3 +55,12 @@ def test_served_only_as_root_with_nodes_and_a_controller_manager(
     config = ClusterConfig(tmp_path, nodes=NodesConfig.count(nodes), cluster_dns=asked)
     cm = ControllerManagerConfig(controllers=controllers)
     assert LocalCluster(config)._serves_dns(cm) is served
+
+
+def test_each_host_publishes_a_slice_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pinnace.cluster import selfendpoint
+
+    monkeypatch.setattr(selfendpoint.socket, "gethostname", lambda: "CP_1.Example.com")
+    assert selfendpoint.host_slice_suffix() == "cp-1-example-com"
+    monkeypatch.setattr(selfendpoint.socket, "gethostname", lambda: "___")
+    assert selfendpoint.host_slice_suffix() == "host"
