@@ -167,6 +167,13 @@ def up(
     metric_resolution: Annotated[
         float, typer.Option(help="Seconds between the metrics server's scrapes of the nodes (metrics-server's 15 s).")
     ] = 15.0,
+    ingress_http_port: Annotated[
+        int | None,
+        typer.Option(help="The ingress controller's HTTP port (default: 80 as root, else 8080); 0: no ingress."),
+    ] = None,
+    ingress_https_port: Annotated[
+        int | None, typer.Option(help="The ingress controller's HTTPS port (default: 443 as root, else 8443); 0: none.")
+    ] = None,
     horizontal_pod_autoscaler_sync_period: Annotated[
         float, typer.Option(help="Seconds between the HorizontalPodAutoscaler controller's looks at each autoscaler.")
     ] = 15.0,
@@ -202,6 +209,8 @@ def up(
         event_ttl=event_ttl,
         metric_resolution=metric_resolution,
         horizontal_pod_autoscaler_sync_period=horizontal_pod_autoscaler_sync_period,
+        ingress_http_port=ingress_http_port,
+        ingress_https_port=ingress_https_port,
     )
     if not detach:
         exec_up(options)  # the server runs without the command line loaded; same pid, exit code and signals

@@ -70,6 +70,12 @@ class ControllerManagerConfig:
     #: cluster signing CA.
     metrics_server_address: str = ""
     metric_resolution: float = 15.0
+    #: Where the ingress controller listens (:mod:`pinnace.cluster.ingress`; "": none), its HTTP and HTTPS ports (0:
+    #: that listener off), and the address it reports in the Ingresses' status.
+    ingress_bind_address: str = ""
+    ingress_http_port: int = 80
+    ingress_https_port: int = 443
+    ingress_address: str = ""
     #: kube-controller-manager's --horizontal-pod-autoscaler-sync-period (seconds).
     hpa_sync_period: float = 15.0
     #: Extra keyword options per component, by name, for anything without its own field.
@@ -183,6 +189,17 @@ async def start(manager: Manager, config: ControllerManagerConfig) -> None:
             ),
             needs_leader_election=False,
         )
+    if config.ingress_bind_address and config.ingress_http_port:
+        from pinnace.cluster.ingress import IngressEndpoint
+
+        ingress = IngressEndpoint(
+            manager.rest,
+            config.ingress_bind_address,
+            config.ingress_http_port,
+            config.ingress_https_port,
+            config.ingress_address or config.ingress_bind_address,
+        )
+        manager.add(ingress, needs_leader_election=False)
     if config.sim_nodes > 0:
         from pinnace.node.simulated import add_simulated_nodes  # only when asked for: ~1 MB of node code
 

@@ -30,6 +30,7 @@ from pinnace.cluster.clusterdns import DNS_PORT, dns_bind_address, install_dns_s
 from pinnace.cluster.clusterinfo import publish_cluster_info, publish_kubeadm_config
 from pinnace.cluster.controller_manager import ControllerManagerConfig, ControllerManagerProcess
 from pinnace.cluster.encryption import encrypted_store
+from pinnace.cluster.ingress import default_ingress_ports, install_default_ingress_class
 from pinnace.cluster.metricsserver import install_metrics_server
 from pinnace.cluster.netslot import NetworkSlot, SlotClaim, claim_slot, network_slot, recorded_slot
 from pinnace.cluster.nodenet import placer_for
@@ -84,6 +85,10 @@ class ClusterConfig:
     #: Serve ``metrics.k8s.io`` (``kubectl top``, the HPA's resource metrics) from the node agents' stats
     #: (:mod:`pinnace.cluster.metricsserver`; only with nodes and a controller manager).
     metrics_server: bool = True
+    #: The ingress controller's HTTP and HTTPS ports (:mod:`pinnace.cluster.ingress`; None: 80 and 443 as root, else
+    #: 8080 and 8443; an HTTP port of 0: no ingress controller, an HTTPS port of 0: no HTTPS).
+    ingress_http_port: int | None = None
+    ingress_https_port: int | None = None
 
 
 def admission_plugins_for(config: ClusterConfig) -> tuple[str, ...]:
@@ -192,6 +197,19 @@ class LocalCluster:
         if self._serves_metrics(cm):
             await install_metrics_server(self.server, pki.ca.cert_pem())
             cm = dataclasses.replace(cm, metrics_server_address="127.0.0.1")
+        if self._serves_ingress(cm):
+            await install_default_ingress_class(self.server, self.config.data_dir)
+            http_port, https_port = default_ingress_ports()
+            http_port = http_port if self.config.ingress_http_port is None else self.config.ingress_http_port
+            https_port = https_port if self.config.ingress_https_port is None else self.config.ingress_https_port
+            host = self.config.host
+            cm = dataclasses.replace(
+                cm,
+                ingress_bind_address=host,
+                ingress_http_port=http_port,
+                ingress_https_port=https_port,
+                ingress_address="127.0.0.1" if host in ("0.0.0.0", "::") else host,
+            )
         if not cm.root_ca_file:  # kube-root-ca.crt in every namespace: what in-cluster clients verify the server with
             cm = dataclasses.replace(cm, root_ca_file=str(pki.path("ca")[0]))
         if cm.controllers or cm.sim_nodes:
@@ -219,6 +237,11 @@ class LocalCluster:
                 cluster_domain=self.config.cluster_domain,
             )
             await self.nodes.start()
+
+    def _serves_ingress(self, cm: ControllerManagerConfig) -> bool:
+        """Whether this cluster runs its ingress controller: with node agents (whose pods it routes to), a controller
+        manager (that runs it), and an HTTP port."""
+        return bool(self.config.ingress_http_port != 0 and self.config.nodes.nodes and (cm.controllers or cm.sim_nodes))
 
     def _serves_metrics(self, cm: ControllerManagerConfig) -> bool:
         """Whether this cluster runs its metrics server: asked, with node agents (whose stats it reads) and a

@@ -25,7 +25,7 @@ from pinnace.api.volumes import ANN_DEFAULT_STORAGE_CLASS, DEFAULT_STORAGE_CLASS
 if TYPE_CHECKING:
     from pinnace.apiserver.server import APIServer
 
-__all__ = ["MARKER", "default_storage_class", "install_default_storage_class"]
+__all__ = ["MARKER", "default_storage_class", "install_default_storage_class", "install_once"]
 
 #: In the data directory: the default StorageClass was installed (or found) once; it is left to the user since.
 MARKER = "default-storageclass-installed"
@@ -43,15 +43,23 @@ def default_storage_class() -> dict[str, Any]:
     }
 
 
-async def install_default_storage_class(server: APIServer, data_dir: Path) -> None:
-    """Create the default StorageClass unless this data directory had it once already, or a class of its name
-    exists; then record that it was done (one file check on every later start)."""
-    marker = data_dir / MARKER
+async def install_once(server: APIServer, data_dir: Path, marker_name: str, resource: tuple[str, str, str],
+                       obj: dict[str, Any]) -> None:  # fmt: skip
+    """Create the cluster-scoped ``obj`` (of ``resource``: group, version, plural) unless this data directory had it
+    made once already (the file ``marker_name`` in it says so) or an object of its name exists; then record that
+    it was done (one file check on every later start). What it makes is the user's from then on."""
+    marker = data_dir / marker_name
     if marker.exists():
         return
-    info = server.registry.get("storage.k8s.io", "v1", "storageclasses")
+    info = server.registry.get(*resource)
     assert info is not None
-    if await server.rest.get_cached(info, None, DEFAULT_STORAGE_CLASS_NAME) is None:
+    if await server.rest.get_cached(info, None, obj["metadata"]["name"]) is None:
         with contextlib.suppress(errors.AlreadyExists):
-            await server.rest.create(info, None, default_storage_class())
-    marker.write_text("the default StorageClass was installed; delete this file to have it made again if missing\n")
+            await server.rest.create(info, None, obj)
+    marker.write_text(f"the default {obj['kind']} was installed; delete this file to have it made again if missing\n")
+
+
+async def install_default_storage_class(server: APIServer, data_dir: Path) -> None:
+    """Create the default StorageClass unless this data directory had it once already, or a class of its name
+    exists (:func:`install_once`)."""
+    await install_once(server, data_dir, MARKER, ("storage.k8s.io", "v1", "storageclasses"), default_storage_class())

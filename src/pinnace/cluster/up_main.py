@@ -78,6 +78,8 @@ class UpOptions:
     event_ttl: float = 3600.0
     metric_resolution: float = 15.0
     horizontal_pod_autoscaler_sync_period: float = 15.0
+    ingress_http_port: int | None = None
+    ingress_https_port: int | None = None
 
     def to_json(self) -> str:
         """These options as one JSON document (what ``pinnace up`` hands the process it becomes)."""
@@ -119,6 +121,9 @@ class UpOptions:
         if (hpa_sync := self.horizontal_pod_autoscaler_sync_period) <= 0:
             raise UpOptionsError(f"--horizontal-pod-autoscaler-sync-period must be positive, not {hpa_sync:g}")
         cm = dataclasses.replace(cm, metric_resolution=self.metric_resolution, hpa_sync_period=hpa_sync)
+        for flag, port in (("http", self.ingress_http_port), ("https", self.ingress_https_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise UpOptionsError(f"--ingress-{flag}-port must be a port number (0 for none), not {port}")
         store = StoreConfig(endpoints, _path(self.etcd_cafile), _path(self.etcd_certfile), _path(self.etcd_keyfile))
         if store.is_etcd:
             # Other API servers may share this etcd, each with a controller manager: only one may work at a time.
@@ -143,6 +148,8 @@ class UpOptions:
             service_cidr=self.service_cluster_ip_range,
             cluster_cidr=self.cluster_cidr,
             event_ttl=self.event_ttl,
+            ingress_http_port=self.ingress_http_port,
+            ingress_https_port=self.ingress_https_port,
         )
 
     def _nodes(self) -> NodesConfig:
