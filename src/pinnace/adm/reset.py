@@ -35,6 +35,7 @@ from pinnace.adm.init import CONFIG_FILE, load_plan
 from pinnace.adm.nodefiles import NODE_PID_FILE, read_node_flags, read_node_pid
 from pinnace.api import errors
 from pinnace.client.rest import ResourceRef
+from pinnace.cluster.ingress import MARKER as INGRESS_CLASS_MARKER
 from pinnace.cluster.netslot import NETWORK_FILE
 from pinnace.cluster.storageclass import MARKER as STORAGE_CLASS_MARKER
 
@@ -75,6 +76,7 @@ REMOVED = (
     "etcd",
     NETWORK_FILE,
     STORAGE_CLASS_MARKER,  # a reset data dir is a new cluster: it gets the default StorageClass again
+    INGRESS_CLASS_MARKER,  # and the default IngressClass
 )
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 
