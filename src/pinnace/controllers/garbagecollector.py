@@ -41,6 +41,7 @@ from pinnace.client.restmapper import GVK, RESTMapping, split_api_version
 from pinnace.runtime.cache.delta_fifo import DeletedFinalStateUnknown
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.manager import Manager
+from pinnace.runtime.tasks import cancel_and_wait
 from pinnace.runtime.workqueue import ShutDown, WorkQueue
 
 __all__ = ["GarbageCollector", "add_garbage_collector"]
@@ -105,11 +106,7 @@ class GarbageCollector:
             await asyncio.gather(*tasks)
         finally:
             await self.queue.shut_down_with_drain(10)
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)
 
     async def _sync_monitors(self, *, wait: bool) -> None:
         """Watch every deletable resource discovery serves now, and stop watching those it no longer does.

@@ -10,7 +10,6 @@ for a pass. Requests in flight keep the table they were routed with; the next re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from pinnace.ingress.status import INGRESSES, StatusWriter
 from pinnace.ingress.tls import CertificateStore
 from pinnace.runtime.cache.informer import EventHandler, Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
+from pinnace.runtime.tasks import cancel_and_wait
 
 __all__ = ["IngressConfig", "IngressController"]
 
@@ -206,11 +206,7 @@ class IngressController:
             await self._proxy.close()
             self._proxy = None
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         self.https_port = None
 
     async def run(

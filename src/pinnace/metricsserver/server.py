@@ -16,7 +16,6 @@ Lists take ``labelSelector`` (on the node's or pod's labels) and ``fieldSelector
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
@@ -37,6 +36,7 @@ from pinnace.metricsserver.scraper import Scraper
 from pinnace.metricsserver.storage import MetricsStorage
 from pinnace.runtime.cache.informer import Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
+from pinnace.runtime.tasks import cancel_and_wait
 
 __all__ = ["MetricsServer", "MetricsServerConfig"]
 
@@ -137,11 +137,7 @@ class MetricsServer:
             await self._runner.cleanup()
             self._runner = None
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
 
     async def run(self, on_serving: Callable[[int], Awaitable[None]] | None = None) -> None:
         """Start, tell ``on_serving`` the port, and serve until cancelled."""

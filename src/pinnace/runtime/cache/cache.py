@@ -36,6 +36,7 @@ from pinnace.runtime.cache.indexer import NAMESPACE_INDEX
 from pinnace.runtime.cache.informer import Informer
 from pinnace.runtime.cache.reflector import RestListerWatcher
 from pinnace.runtime.clock import Clock, RealClock
+from pinnace.runtime.tasks import cancel_and_wait
 
 __all__ = ["ALL_NAMESPACES", "Cache", "field_index_name", "json_copy", "strip_managed_fields"]
 
@@ -161,12 +162,7 @@ class Cache:
 
     async def stop(self) -> None:
         """Stop every informer."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._tasks.values()))
         self._tasks.clear()
         self._started = False
 
