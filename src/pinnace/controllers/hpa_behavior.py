@@ -137,40 +137,41 @@ def _changed_within(period: float, events: list[_ScaleEvent], now: float) -> int
     return sum(e.change for e in events if e.at > cutoff)
 
 
-def scale_up_limit(
-    current: int, ups: list[_ScaleEvent], downs: list[_ScaleEvent], rules: ScalingRules, now: float
+def _policy_limit(
+    current: int, ups: list[_ScaleEvent], downs: list[_ScaleEvent], rules: ScalingRules, now: float, *, up: bool
 ) -> int:
-    """The most replicas the scale-up policies allow now (``calculateScaleUpLimitWithScalingRules``)."""
+    """The bound the policies put on a scale in one direction: each policy's proposal from the replicas there were
+    ``periodSeconds`` ago, then the most change (selectPolicy Max) or the least (Min)."""
     if rules.select_policy == "Disabled":
         return current
     proposals = []
     for policy in rules.policies:
         start = current - _changed_within(policy.period, ups, now) + _changed_within(policy.period, downs, now)
         if policy.type == "Pods":
-            proposals.append(start + policy.value)
-        elif policy.type == "Percent":  # rounded up, or a small target would never grow
-            proposals.append(math.ceil(start * (1 + policy.value / 100)))
+            proposals.append(start + policy.value if up else start - policy.value)
+        elif policy.type == "Percent":  # up: rounded up, or a small target would never grow
+            proposals.append(
+                math.ceil(start * (1 + policy.value / 100)) if up else int(start * (1 - policy.value / 100))
+            )
     if not proposals:
         return current
-    return min(proposals) if rules.select_policy == "Min" else max(proposals)
+    most_change = max if up else min
+    least_change = min if up else max
+    return least_change(proposals) if rules.select_policy == "Min" else most_change(proposals)
+
+
+def scale_up_limit(
+    current: int, ups: list[_ScaleEvent], downs: list[_ScaleEvent], rules: ScalingRules, now: float
+) -> int:
+    """The most replicas the scale-up policies allow now (``calculateScaleUpLimitWithScalingRules``)."""
+    return _policy_limit(current, ups, downs, rules, now, up=True)
 
 
 def scale_down_limit(
     current: int, ups: list[_ScaleEvent], downs: list[_ScaleEvent], rules: ScalingRules, now: float
 ) -> int:
     """The fewest replicas the scale-down policies allow now (``calculateScaleDownLimitWithBehaviors``)."""
-    if rules.select_policy == "Disabled":
-        return current
-    proposals = []
-    for policy in rules.policies:
-        start = current - _changed_within(policy.period, ups, now) + _changed_within(policy.period, downs, now)
-        if policy.type == "Pods":
-            proposals.append(start - policy.value)
-        elif policy.type == "Percent":
-            proposals.append(int(start * (1 - policy.value / 100)))
-    if not proposals:
-        return current
-    return max(proposals) if rules.select_policy == "Min" else min(proposals)
+    return _policy_limit(current, ups, downs, rules, now, up=False)
 
 
 def _convert_with_rules(current: int, desired: int, minimum: int, maximum: int) -> tuple[int, tuple[str, str]]:

@@ -27,7 +27,7 @@ controller quotes in its events and conditions.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,6 +243,32 @@ def _rebalanced(current: int, ratio: float, new_ratio: float, counted: int, tole
     return replicas
 
 
+def _proposal(
+    current: int,
+    ratio: float,
+    groups: PodGroups,
+    kept: Mapping[str, Sample],
+    missing_on_scale_down: Callable[[str], Sample],
+    ratio_of: Callable[[Mapping[str, Sample]], float],
+    tolerance: float,
+) -> int:
+    """The replicas a usage ratio proposes (upstream's shared tail of the resource and plain-metric calculations):
+    within the tolerance, none; with missing or unready pods, the ratio again with the missing ones filled in
+    (``missing_on_scale_down`` when scaling down, nothing when scaling up) and the unready ones at nothing when
+    scaling up, kept only if it does not reverse the direction (:func:`_rebalanced`)."""
+    up_with_unready = bool(groups.unready) and ratio > 1.0
+    if not up_with_unready and not groups.missing:
+        return current if abs(1.0 - ratio) <= tolerance else math.ceil(ratio * groups.ready_count)
+    filled = dict(kept)
+    if ratio < 1.0:
+        filled.update({n: missing_on_scale_down(n) for n in groups.missing})
+    elif ratio > 1.0:  # a scale up: missing pods use nothing
+        filled.update({n: Sample(0) for n in groups.missing})
+    if up_with_unready:
+        filled.update({n: Sample(0) for n in groups.unready})
+    return _rebalanced(current, ratio, ratio_of(filled), len(filled), tolerance)
+
+
 def resource_replicas(
     current: int,
     target_utilization: int,
@@ -257,21 +283,17 @@ def resource_replicas(
     groups, kept = _counted(pods, samples, resource, now, settings)
     requests = pod_requests(pods, resource, container)
     ratio, utilization, average = resource_utilization_ratio(kept, requests, target_utilization)
-    up_with_unready = bool(groups.unready) and ratio > 1.0
-    if not up_with_unready and not groups.missing:
-        if abs(1.0 - ratio) <= settings.tolerance:
-            return current, utilization, average
-        return math.ceil(ratio * groups.ready_count), utilization, average
-    filled = dict(kept)
-    if ratio < 1.0:  # a scale down: missing pods use all they asked for (or the target, if above 100 %)
-        fallback = max(100, target_utilization)
-        filled.update({n: Sample(requests[n] * fallback // 100) for n in groups.missing})
-    elif ratio > 1.0:  # a scale up: missing pods use nothing
-        filled.update({n: Sample(0) for n in groups.missing})
-    if up_with_unready:
-        filled.update({n: Sample(0) for n in groups.unready})
-    new_ratio, _, _ = resource_utilization_ratio(filled, requests, target_utilization)
-    return _rebalanced(current, ratio, new_ratio, len(filled), settings.tolerance), utilization, average
+    fallback = max(100, target_utilization)  # a scale down: missing pods use all they asked for (or the target)
+    replicas = _proposal(
+        current,
+        ratio,
+        groups,
+        kept,
+        lambda name: Sample(requests[name] * fallback // 100),
+        lambda filled: resource_utilization_ratio(filled, requests, target_utilization)[0],
+        settings.tolerance,
+    )
+    return replicas, utilization, average
 
 
 def raw_resource_replicas(
@@ -286,17 +308,13 @@ def raw_resource_replicas(
     """(replicas, mean usage) for an AverageValue target in thousandths (``calcPlainMetricReplicas``)."""
     groups, kept = _counted(pods, samples, resource, now, settings)
     ratio, usage = metric_usage_ratio(kept, target_usage)
-    up_with_unready = bool(groups.unready) and ratio > 1.0
-    if not up_with_unready and not groups.missing:
-        if abs(1.0 - ratio) <= settings.tolerance:
-            return current, usage
-        return math.ceil(ratio * groups.ready_count), usage
-    filled = dict(kept)
-    if ratio < 1.0:  # a scale down: missing pods use exactly the target
-        filled.update({n: Sample(target_usage) for n in groups.missing})
-    elif ratio > 1.0:
-        filled.update({n: Sample(0) for n in groups.missing})
-    if up_with_unready:
-        filled.update({n: Sample(0) for n in groups.unready})
-    new_ratio, _ = metric_usage_ratio(filled, target_usage)
-    return _rebalanced(current, ratio, new_ratio, len(filled), settings.tolerance), usage
+    replicas = _proposal(
+        current,
+        ratio,
+        groups,
+        kept,
+        lambda _name: Sample(target_usage),  # a scale down: missing pods use exactly the target
+        lambda filled: metric_usage_ratio(filled, target_usage)[0],
+        settings.tolerance,
+    )
+    return replicas, usage
